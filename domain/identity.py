@@ -1,0 +1,70 @@
+"""NIR validation and the opaque person id used everywhere outside encrypted payloads.
+
+The NIR (numéro d'inscription au répertoire) has 13 characters and a 2-digit key,
+key = 97 − (number mod 97). For people born in Corsica the department "2A" / "2B" is replaced by
+19 / 18 for the computation (public INSEE rule).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+
+class NirError(ValueError):
+    """The NIR is malformed; the message names what is wrong (never the NIR itself)."""
+
+
+_NIR_SHAPE = re.compile(r"^[12378]\d{4}(\d{2}|2A|2B)\d{6}$")
+
+
+def _numeric_value(first13: str) -> int:
+    corsica = {"2A": "19", "2B": "18"}.get(first13[5:7])
+    if corsica:
+        return int(first13[:5] + corsica + first13[7:])
+    return int(first13)
+
+
+def nir_key(first13: str) -> int:
+    """The control key of the 13 first characters of a NIR."""
+    return 97 - (_numeric_value(first13) % 97)
+
+
+def normalize_nir(raw: str) -> str:
+    """Strip spaces and upper-case; does not validate."""
+    return re.sub(r"[\s.\-]", "", raw or "").upper()
+
+
+def validate_nir(raw: str) -> str:
+    """Return the normalised 15-character NIR or raise :class:`NirError` naming the problem."""
+    nir = normalize_nir(raw)
+    if len(nir) != 15:
+        raise NirError(f"NIR must have 15 characters (13 + 2-digit key), got {len(nir)}")
+    body, key = nir[:13], nir[13:]
+    if not key.isdigit():
+        raise NirError("NIR key must be 2 digits")
+    if not _NIR_SHAPE.match(body):
+        if body[5:7].isalpha() and body[5:7] not in ("2A", "2B"):
+            raise NirError("NIR department must be digits, or 2A/2B for Corsica")
+        if body[0] not in "12378":
+            raise NirError("NIR must start with 1, 2, 3, 7 or 8 (sex/status digit)")
+        raise NirError("NIR must contain only digits (apart from 2A/2B)")
+    expected = nir_key(body)
+    if int(key) != expected:
+        raise NirError("NIR key does not match the number (key = 97 - number mod 97)")
+    return nir
+
+
+def person_id(nir: str, secret: bytes) -> str:
+    """Opaque, stable person id: HMAC-SHA256 of the NIR's first 13 characters, keyed by ``secret``.
+
+    Peers match people on the first 13 characters, so the key is left out; the secret comes from
+    configuration and must never be committed.
+    """
+    if not secret:
+        raise ValueError("person id secret is empty")
+    body = normalize_nir(nir)[:13]
+    if len(body) != 13:
+        raise NirError("NIR must have at least 13 characters to derive a person id")
+    return hmac.new(secret, body.encode("ascii"), hashlib.sha256).hexdigest()[:32]

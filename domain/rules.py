@@ -1,0 +1,83 @@
+"""The dated, versioned rule set: every duration and threshold of the rules in one place.
+
+Each case records the version of the rule set it started under (``RuleSet.version``) so that a later
+change of the rules never silently changes a running case. Sources are cited as in ``domain.md``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    effective_from: date
+
+    # Beneficiary pathway (domain.md §2)
+    orientation_months: int = 1  # [002:3707]
+    first_appointment_days: int = 14  # [002:3708-3709], G-B1
+    first_cer_months: int = 2  # [002:355][002:3711], G-B5
+    slai_validation_working_days: int = 10  # G-B6
+    referent_cer_months: int = 2  # G-B6
+    cer_max_months: int = 6  # [000:181], G-B10
+    bilan_reminder_days: int = 30  # G-B11
+    post_exit_months: int = 6  # [000:238]
+    post_exit_choice_days: int = 15  # G-B15
+    personal_situation_review_months: int = 3  # G-B17
+    max_reconvocations: int = 1  # T9
+    non_compliance_missed_appointments: int = 2  # G-B13
+    socio_pro_min_actions: int = 3  # [001:235][002:493]
+    solidarite_min_actions: int = 1  # [001:233]
+
+    # CAF route (domain.md §3)
+    caf_per_etp: int = 20  # [000:256]
+    caf_per_year: int = 1300  # [000:256][000:414]
+    caf_physical_appointments_per_cer: int = 3  # [000:196]
+    caf_min_age: int = 16  # G-C2
+
+    # Label référent RSA (domain.md §4)
+    label_instruction_months: int = 6  # [001:310]
+    label_instruction_alert_months: tuple[int, ...] = (4, 5)  # G-L11
+    moratorium_months: int = 6  # [001:291]
+    first_campaign_reapplication_floor: date = date(2026, 1, 1)  # G-L10
+    first_campaign_year: int = 2025
+    campaign_opening: date = date(2025, 1, 1)  # [001:308]
+    appeal_months: int = 2  # [001:324-334]
+    appeal_answer_months: int = 2  # [001:324], G-L19
+    label_validity_years: int = 5  # [001:137]
+    renewal_window_first_month: int = 1  # January [001:143]
+    renewal_window_last_month: int = 7  # July [001:143]
+    renewal_cer_per_professional: int = 2  # G-L16
+    training_within_months_of_arrival: int = 12  # [001:217], G-L8
+    cer_per_professional: int = 5  # [001:253]
+    cer_quality_threshold: float = 8.0  # 80 % of 10 points [001:253], G-L2
+    cer_grid_max: float = 10.0
+    withdrawal_observation_months: int = 1  # G-L18
+    quality_remediation_months: int = 6  # [001:356]
+    moratorium_grace_months: int = 6  # G-L9
+    funding_requires_label_from: date = date(2026, 7, 1)  # G-L13
+
+
+RULESET_2023 = RuleSet(version="2023.1", effective_from=date(2023, 1, 1))
+
+RULE_SETS: tuple[RuleSet, ...] = (RULESET_2023,)
+
+
+def rule_set_for(day: date) -> RuleSet:
+    """The rule set in force on ``day`` (the latest one whose ``effective_from`` is not after it)."""
+    applicable = [r for r in RULE_SETS if r.effective_from <= day]
+    if not applicable:
+        raise ValueError(f"no rule set in force on {day.isoformat()}")
+    return max(applicable, key=lambda r: r.effective_from)
+
+
+def rule_set(version: str) -> RuleSet:
+    """The rule set a case recorded when it started."""
+    for candidate in RULE_SETS:
+        if candidate.version == version:
+            return candidate
+    raise ValueError(f"unknown rule set version {version!r}")

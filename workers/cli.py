@@ -1,0 +1,24 @@
+"""The ``parcours`` command line: one typer app, sub-commands grouped by topic in ``cli_*`` modules."""
+
+from __future__ import annotations
+
+import typer
+
+from workers import cli_cer, cli_core, cli_dev, cli_flux, cli_label
+
+app = typer.Typer(
+    help="parcours-rsa: RSA pathways and Label référent RSA on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+cli_core.register(app)
+cli_dev.register(app)
+app.add_typer(cli_cer.app, name="cer")
+app.add_typer(cli_label.app, name="label")
+app.add_typer(cli_flux.app, name="flux")
+
+
+def main() -> None:
+    app()

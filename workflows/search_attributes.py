@@ -1,0 +1,31 @@
+"""Every custom search attribute of the project, in one place.
+
+``parcours dev`` and the test fixtures register exactly this list. Values are opaque ids and coarse
+categories only: never personal data.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+STAGE = SearchAttributeKey.for_keyword("Stage")
+TERRITORY = SearchAttributeKey.for_keyword("Territory")
+REFERENT_TYPE = SearchAttributeKey.for_keyword("ReferentType")
+NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
+BREACH_COUNT = SearchAttributeKey.for_int("BreachCount")
+SUBJECT_TO_DUTIES = SearchAttributeKey.for_bool("SubjectToDuties")
+RULE_SET = SearchAttributeKey.for_keyword("RuleSet")
+LABEL_STAGE = SearchAttributeKey.for_keyword("LabelStage")
+STRUCTURE_ID = SearchAttributeKey.for_keyword("StructureId")
+
+ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
+    STAGE,
+    TERRITORY,
+    REFERENT_TYPE,
+    NEXT_DEADLINE,
+    BREACH_COUNT,
+    SUBJECT_TO_DUTIES,
+    RULE_SET,
+    LABEL_STAGE,
+    STRUCTURE_ID,
+)
