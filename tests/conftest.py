@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from workers.converter import data_converter
 from workers.embedded import binary, free_port, start_postgres
+from workers.keys import Keyring
 from workers.migrations import migrate
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
@@ -48,11 +49,17 @@ async def register_search_attributes(client: Client) -> None:
     )
 
 
+@pytest.fixture(scope="session")
+def test_keyring() -> Keyring:
+    """Ephemeral encryption keyring: ``ts_env`` encrypts payloads and failures as production does."""
+    return Keyring.generate("test")
+
+
 @pytest_asyncio.fixture(scope="session")
-async def ts_env():
+async def ts_env(test_keyring):
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
-        data_converter=data_converter(),
+        data_converter=data_converter(test_keyring),
     )
     await register_search_attributes(env.client)
     try:

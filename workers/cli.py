@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from workers import cli_cer, cli_core, cli_dev, cli_flux, cli_label
+from workers import cli_keys
+from workers import cli_sim
 
 app = typer.Typer(
     help="parcours-rsa: RSA pathways and Label référent RSA on Temporal.",
@@ -18,7 +20,14 @@ cli_dev.register(app)
 app.add_typer(cli_cer.app, name="cer")
 app.add_typer(cli_label.app, name="label")
 app.add_typer(cli_flux.app, name="flux")
+app.add_typer(cli_keys.app, name="keys")
+cli_keys.register(app)  # parcours codec-server
+app.add_typer(cli_sim.app, name="sim")
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

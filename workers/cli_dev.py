@@ -2,8 +2,53 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
+
+from workers.config import Settings
+
+db_app = typer.Typer(help="Read-model database commands.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the root app."""
+    app.command("dev")(dev)
+    app.command("worker")(worker)
+    app.add_typer(db_app, name="db")
+
+
+def dev(
+    reset: bool = typer.Option(False, "--reset", help="Wipe .parcours/ (Temporal history, database) first."),
+    port: int = typer.Option(7233, "--port", help="Temporal gRPC port."),
+    ui_port: int = typer.Option(8233, "--ui-port", help="Temporal Web UI port."),
+    pg_port: int = typer.Option(55432, "--pg-port", help="Embedded PostgreSQL port."),
+    codec_port: int = typer.Option(8081, "--codec-port", help="Codec server port (decodes payloads in the UI)."),
+) -> None:
+    """Run Temporal dev server + PostgreSQL + worker, embedded, until Ctrl-C."""
+    from workers.dev import DevOptions, run_dev
+    from workers.logging import configure_logging
+
+    configure_logging()
+    raise typer.Exit(run_dev(Settings.from_env(), DevOptions(port=port, ui_port=ui_port, pg_port=pg_port, codec_port=codec_port, reset=reset)))
+
+
+def worker() -> None:
+    """The production worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, DATABASE_URL)."""
+    from workers.logging import configure_logging
+    from workers.worker import run_worker
+
+    configure_logging()
+    asyncio.run(run_worker(Settings.from_env()))
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending SQL migrations to DATABASE_URL (safe to run twice)."""
+    from workers.migrations import migrate
+
+    settings = Settings.from_env()
+    if not settings.database_url:
+        typer.echo("DATABASE_URL is not set", err=True)
+        raise typer.Exit(2)
+    applied = asyncio.run(migrate(settings.database_url))
+    typer.echo(f"applied {len(applied)} migration(s)" + "".join(f"\n  {m.version:03d}_{m.name}" for m in applied))

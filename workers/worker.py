@@ -1,0 +1,61 @@
+"""The production worker: every workflow and activity of the project on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+
+import asyncpg
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from workers.config import Settings
+from workers.converter import data_converter
+from workers.keys import load_keyring
+from workers.registry import WORKFLOWS, Dependencies, build_activities
+from workers.sandbox import workflow_runner
+
+log = structlog.get_logger("parcours.worker")
+
+
+async def connect(settings: Settings) -> Client:
+    """A client whose payloads are encrypted with ``PARCOURS_ENCRYPTION_KEYS`` (required: no key, no start)."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(load_keyring(None)),
+    )
+
+
+def build_worker(client: Client, task_queue: str, deps: Dependencies) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(deps),
+        workflow_runner=workflow_runner(),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then let running activities finish and exit."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    client = await connect(settings)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) if settings.database_url else None
+    try:
+        worker = build_worker(client, settings.temporal_task_queue, Dependencies(pool=pool))
+        async with worker:
+            log.info("worker started", task_queue=settings.temporal_task_queue,
+                     namespace=settings.temporal_namespace, workflows=len(WORKFLOWS))
+            await stop.wait()
+            log.info("worker stopping")
+    finally:
+        if pool is not None:
+            await pool.close()
+    log.info("worker stopped")
