@@ -29,8 +29,17 @@ class DeadlineKind(str, Enum):
     PARTY = "party"
 
 
+def _civil(day: date) -> date:
+    """Reject datetimes: a ``datetime`` is a ``date`` subclass, but it never equals a holiday ``date`` and
+    would silently skip the holiday extension. Convert instants with :func:`paris_date` first."""
+    if isinstance(day, datetime) or not isinstance(day, date):
+        raise TypeError(f"expected a civil date, got {type(day).__name__} (use paris_date() for instants)")
+    return day
+
+
 def add_months(start: date, months: int) -> date:
     """Same day number ``months`` later, clamped to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
+    start = _civil(start)
     index = start.year * 12 + (start.month - 1) + months
     year, month = divmod(index, 12)
     month += 1
@@ -41,7 +50,8 @@ def add_months(start: date, months: int) -> date:
 
 
 def add_days(start: date, days: int) -> date:
-    return start + timedelta(days=days)
+    """Calendar days: the starting day does not count (14 days from 1 March is 15 March)."""
+    return _civil(start) + timedelta(days=days)
 
 
 @lru_cache(maxsize=64)
@@ -51,6 +61,7 @@ def _french_holidays(year: int) -> frozenset[date]:
 
 def is_public_holiday(day: date) -> bool:
     """French (metropolitan) public holiday, fixed or Easter-based."""
+    day = _civil(day)
     return day in _french_holidays(day.year)
 
 
@@ -95,8 +106,12 @@ def party_deadline(start: date, *, months: int = 0, days: int = 0) -> date:
 
 
 def deadline_instant(last_day: date) -> datetime:
-    """The instant a deadline is missed: midnight (Europe/Paris) at the start of the day after ``last_day``."""
-    return datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=PARIS)
+    """The instant a deadline is missed: midnight (Europe/Paris) at the start of the day after ``last_day``.
+
+    Compare or subtract it against ``workflow.now()`` (UTC): Python subtracts two datetimes that share
+    this Paris tzinfo as wall-clock times, so convert to UTC before measuring a span across a DST change.
+    """
+    return datetime.combine(_civil(last_day) + timedelta(days=1), time.min, tzinfo=PARIS)
 
 
 def paris_date(instant: datetime) -> date:

@@ -16,7 +16,7 @@ class NirError(ValueError):
     """The NIR is malformed; the message names what is wrong (never the NIR itself)."""
 
 
-_NIR_SHAPE = re.compile(r"^[12378]\d{4}(\d{2}|2A|2B)\d{6}$")
+_NIR_SHAPE = re.compile(r"^[12378][0-9]{4}([0-9]{2}|2A|2B)[0-9]{6}$")
 
 
 def _numeric_value(first13: str) -> int:
@@ -36,35 +36,53 @@ def normalize_nir(raw: str) -> str:
     return re.sub(r"[\s.\-]", "", raw or "").upper()
 
 
+def _is_ascii_digits(text: str) -> bool:
+    """``str.isdigit`` alone accepts "²" or Arabic-Indic digits, which ``int`` or ASCII encoding reject."""
+    return text.isascii() and text.isdigit()
+
+
+def _check_body(body: str) -> None:
+    """Shape of the 13 first characters; raises :class:`NirError` naming the problem."""
+    if _NIR_SHAPE.match(body):
+        return
+    if body[5:7].isalpha() and body[5:7] not in ("2A", "2B"):
+        raise NirError("NIR department must be digits, or 2A/2B for Corsica")
+    if body[0] not in "12378":
+        raise NirError("NIR must start with 1, 2, 3, 7 or 8 (sex/status digit)")
+    raise NirError("NIR must contain only digits (apart from 2A/2B)")
+
+
 def validate_nir(raw: str) -> str:
     """Return the normalised 15-character NIR or raise :class:`NirError` naming the problem."""
     nir = normalize_nir(raw)
     if len(nir) != 15:
         raise NirError(f"NIR must have 15 characters (13 + 2-digit key), got {len(nir)}")
     body, key = nir[:13], nir[13:]
-    if not key.isdigit():
+    if not _is_ascii_digits(key):
         raise NirError("NIR key must be 2 digits")
-    if not _NIR_SHAPE.match(body):
-        if body[5:7].isalpha() and body[5:7] not in ("2A", "2B"):
-            raise NirError("NIR department must be digits, or 2A/2B for Corsica")
-        if body[0] not in "12378":
-            raise NirError("NIR must start with 1, 2, 3, 7 or 8 (sex/status digit)")
-        raise NirError("NIR must contain only digits (apart from 2A/2B)")
+    _check_body(body)
     expected = nir_key(body)
     if int(key) != expected:
         raise NirError("NIR key does not match the number (key = 97 - number mod 97)")
     return nir
 
 
-def person_id(nir: str, secret: bytes) -> str:
+def person_id(nir: str, secret: bytes | str) -> str:
     """Opaque, stable person id: HMAC-SHA256 of the NIR's first 13 characters, keyed by ``secret``.
 
-    Peers match people on the first 13 characters, so the key is left out; the secret comes from
-    configuration and must never be committed.
+    Peers match people on the first 13 characters, so the key is left out: a 13-character NIR and the
+    same NIR with its key give the same id (validate the key at intake with :func:`validate_nir`). The
+    secret comes from configuration and must never be committed.
     """
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
     if not secret:
         raise ValueError("person id secret is empty")
-    body = normalize_nir(nir)[:13]
-    if len(body) != 13:
-        raise NirError("NIR must have at least 13 characters to derive a person id")
+    normalised = normalize_nir(nir)
+    if len(normalised) not in (13, 15):
+        raise NirError(f"NIR must have 13 characters (or 15 with its key), got {len(normalised)}")
+    if len(normalised) == 15 and not _is_ascii_digits(normalised[13:]):
+        raise NirError("NIR key must be 2 digits")
+    body = normalised[:13]
+    _check_body(body)
     return hmac.new(secret, body.encode("ascii"), hashlib.sha256).hexdigest()[:32]

@@ -6,7 +6,8 @@ change of the rules never silently changes a running case. Sources are cited as 
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,11 +21,13 @@ class RuleSet(BaseModel):
     # Beneficiary pathway (domain.md §2)
     orientation_months: int = 1  # [002:3707]
     first_appointment_days: int = 14  # [002:3708-3709], G-B1
-    first_cer_months: int = 2  # [002:355][002:3711], G-B5
+    first_cer_months: int = 2  # [002:3711], G-B5
+    platform_phase_months: int = 2  # [002:355]
     slai_validation_working_days: int = 10  # G-B6
     referent_cer_months: int = 2  # G-B6
     cer_max_months: int = 6  # [000:181], G-B10
     bilan_reminder_days: int = 30  # G-B11
+    bilan_overdue_days: int = 15  # T17: bilan overdue flag at CER end + 15 days
     post_exit_months: int = 6  # [000:238]
     post_exit_choice_days: int = 15  # G-B15
     personal_situation_review_months: int = 3  # G-B17
@@ -32,6 +35,8 @@ class RuleSet(BaseModel):
     non_compliance_missed_appointments: int = 2  # G-B13
     socio_pro_min_actions: int = 3  # [001:235][002:493]
     solidarite_min_actions: int = 1  # [001:233]
+    not_subject_confirmation_flows: int = 2  # G-B8: "non soumis" stable over 2 daily flows
+    flow_seen_ids_kept: int = 20  # G-X1: recent flow observation ids kept to drop duplicate files
 
     # CAF route (domain.md §3)
     caf_per_etp: int = 20  # [000:256]
@@ -67,17 +72,30 @@ RULESET_2023 = RuleSet(version="2023.1", effective_from=date(2023, 1, 1))
 RULE_SETS: tuple[RuleSet, ...] = (RULESET_2023,)
 
 
-def rule_set_for(day: date) -> RuleSet:
+def _check_unique(rule_sets: tuple[RuleSet, ...]) -> None:
+    """Two rule sets with one version or one start date would make a case's rules ambiguous."""
+    versions = [r.version for r in rule_sets]
+    starts = [r.effective_from for r in rule_sets]
+    if len(set(versions)) != len(versions) or len(set(starts)) != len(starts):
+        raise ValueError("rule set versions and effective dates must be unique")
+
+
+_check_unique(RULE_SETS)
+
+
+def rule_set_for(day: date, rule_sets: Sequence[RuleSet] | None = None) -> RuleSet:
     """The rule set in force on ``day`` (the latest one whose ``effective_from`` is not after it)."""
-    applicable = [r for r in RULE_SETS if r.effective_from <= day]
+    if isinstance(day, datetime):
+        raise TypeError("rule_set_for takes a civil date (use domain.deadlines.paris_date for instants)")
+    applicable = [r for r in (RULE_SETS if rule_sets is None else rule_sets) if r.effective_from <= day]
     if not applicable:
         raise ValueError(f"no rule set in force on {day.isoformat()}")
     return max(applicable, key=lambda r: r.effective_from)
 
 
-def rule_set(version: str) -> RuleSet:
+def rule_set(version: str, rule_sets: Sequence[RuleSet] | None = None) -> RuleSet:
     """The rule set a case recorded when it started."""
-    for candidate in RULE_SETS:
+    for candidate in RULE_SETS if rule_sets is None else rule_sets:
         if candidate.version == version:
             return candidate
     raise ValueError(f"unknown rule set version {version!r}")

@@ -20,7 +20,8 @@ def _start(home: Path, ports: dict[str, int]) -> subprocess.Popen:
     env["PARCOURS_HOME"] = str(home)
     return subprocess.Popen(
         [sys.executable, "-m", "workers.cli", "dev", "--port", str(ports["grpc"]), "--ui-port", str(ports["ui"]),
-         "--pg-port", str(ports["pg"]), "--codec-port", str(ports["codec"])],
+         "--pg-port", str(ports["pg"]), "--codec-port", str(ports["codec"]),
+         "--metrics-port", str(ports["metrics"])],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -55,7 +56,7 @@ def _workflow_list(grpc_port: int) -> subprocess.CompletedProcess:
 
 
 def test_dev_starts_every_child_and_stops_them_all(tmp_path):
-    ports = {"grpc": free_port(), "ui": free_port(), "pg": free_port(), "codec": free_port()}
+    ports = {"grpc": free_port(), "ui": free_port(), "pg": free_port(), "codec": free_port(), "metrics": free_port()}
     process = _start(tmp_path / "home", ports)
     banner = _wait_ready(process)
     try:
@@ -74,7 +75,7 @@ def test_dev_starts_every_child_and_stops_them_all(tmp_path):
 
 
 def test_dev_restarts_with_state_kept_after_a_crash(tmp_path):
-    ports = {"grpc": free_port(), "ui": free_port(), "pg": free_port(), "codec": free_port()}
+    ports = {"grpc": free_port(), "ui": free_port(), "pg": free_port(), "codec": free_port(), "metrics": free_port()}
     home = tmp_path / "home"
     first = _start(home, ports)
     _wait_ready(first)

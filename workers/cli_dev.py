@@ -23,13 +23,15 @@ def dev(
     ui_port: int = typer.Option(8233, "--ui-port", help="Temporal Web UI port."),
     pg_port: int = typer.Option(55432, "--pg-port", help="Embedded PostgreSQL port."),
     codec_port: int = typer.Option(8081, "--codec-port", help="Codec server port (decodes payloads in the UI)."),
+    metrics_port: int = typer.Option(9464, "--metrics-port", help="Prometheus endpoint of the worker."),
 ) -> None:
     """Run Temporal dev server + PostgreSQL + worker, embedded, until Ctrl-C."""
     from workers.dev import DevOptions, run_dev
     from workers.logging import configure_logging
 
     configure_logging()
-    raise typer.Exit(run_dev(Settings.from_env(), DevOptions(port=port, ui_port=ui_port, pg_port=pg_port, codec_port=codec_port, reset=reset)))
+    raise typer.Exit(run_dev(Settings.from_env(), DevOptions(port=port, ui_port=ui_port, pg_port=pg_port, codec_port=codec_port,
+                                                 metrics_port=metrics_port, reset=reset)))
 
 
 def worker() -> None:

@@ -35,6 +35,7 @@ class DevOptions:
     ui_port: int = 8233
     pg_port: int = 55432
     codec_port: int = 8081
+    metrics_port: int = 9464
     reset: bool = False
 
 
@@ -101,6 +102,7 @@ class DevStack:
             "DATABASE_URL": database_url,
             "PARCOURS_HOME": str(self.home),
             ENV_VAR: keyring.to_spec(),
+            "PARCOURS_METRICS_PORT": str(self.options.metrics_port),
         }
         self.codec_server = self._spawn(
             ["codec-server", "--dev", "--port", str(self.options.codec_port),
@@ -114,6 +116,7 @@ class DevStack:
         console.print(f"Temporal gRPC:   {temporal_address}  (namespace {self.settings.temporal_namespace})")
         console.print(f"Database URL:    {database_url}")
         console.print(f"Codec server:    http://localhost:{self.options.codec_port} (token in {self.home / 'codec-tokens'})")
+        console.print(f"Worker metrics:  http://localhost:{self.options.metrics_port}/metrics")
         console.print("[bold green]ready[/] — Ctrl-C stops everything")
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import asyncpg
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from workers.config import Settings
@@ -20,12 +21,23 @@ from workers.sandbox import workflow_runner
 log = structlog.get_logger("parcours.worker")
 
 
-async def connect(settings: Settings) -> Client:
+def runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's metrics (and our business counters) to Prometheus, if asked."""
+    if not settings.metrics_port:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}"))
+    )
+
+
+async def connect(settings: Settings, with_runtime: Runtime | None = None) -> Client:
     """A client whose payloads are encrypted with ``PARCOURS_ENCRYPTION_KEYS`` (required: no key, no start)."""
+    extra = {"runtime": with_runtime} if with_runtime is not None else {}
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(load_keyring(None)),
+        **extra,
     )
 
 
@@ -46,13 +58,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings)
+    client = await connect(settings, runtime(settings))
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) if settings.database_url else None
     try:
         worker = build_worker(client, settings.temporal_task_queue, Dependencies(pool=pool))
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,
-                     namespace=settings.temporal_namespace, workflows=len(WORKFLOWS))
+                     namespace=settings.temporal_namespace, workflows=len(WORKFLOWS),
+                     metrics_port=settings.metrics_port)
             await stop.wait()
             log.info("worker stopping")
     finally:
