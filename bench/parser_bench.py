@@ -1,0 +1,70 @@
+"""CNAF flow parser benchmark: households per second and peak RSS for generated files (not a test).
+
+    .venv/bin/python bench/parser_bench.py [--sizes 10000 100000] [--keep DIR]
+
+Each size is generated once (seeded, 2 % invalid records), then parsed and validated in a fresh child
+process so its peak RSS (``ru_maxrss``) is the parser's alone. Flat memory shows as a peak that barely
+moves when the file is ten times larger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+_CHILD = """
+import json, resource, sys, time
+from activities.cnaf_parser import CnafFluxReader
+from domain.flux import FluxSummary
+start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+summary = FluxSummary()
+started = time.perf_counter()
+for record in CnafFluxReader(sys.argv[1]):
+    summary.add(record)
+elapsed = time.perf_counter() - started
+print(json.dumps({"seconds": elapsed, "households": summary.households, "rejected": len(summary.rejected),
+                  "rss_before_kib": start_rss, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def measure(path: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--keep", type=Path, help="directory to write the generated files to (kept)")
+    args = parser.parse_args()
+
+    from activities.flux_generator import generate_flux
+
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = args.keep or Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        print(f"{'households':>10} {'file MiB':>9} {'gen s':>6} {'parse s':>8} {'households/s':>13} "
+              f"{'peak RSS MiB':>13} {'RSS at start MiB':>17}")
+        for size in args.sizes:
+            path = directory / f"flux_{size}.xml"
+            started = time.perf_counter()
+            report = generate_flux(path, households=size, seed=2024, flow_date=date(2024, 3, 15), invalid_share=0.02)
+            generated = time.perf_counter() - started
+            result = measure(path)
+            total = result["households"] + result["rejected"]
+            print(f"{total:>10} {report.bytes_written / 2**20:>9.1f} {generated:>6.1f} {result['seconds']:>8.2f} "
+                  f"{total / result['seconds']:>13,.0f} {result['peak_rss_kib'] / 1024:>13.1f} "
+                  f"{result['rss_before_kib'] / 1024:>17.1f}")
+    print(f"(resource.ru_maxrss of the parsing process; Python {sys.version.split()[0]}, "
+          f"{resource.getpagesize()} B pages)")
+
+
+if __name__ == "__main__":
+    main()
