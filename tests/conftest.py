@@ -55,8 +55,10 @@ def test_keyring() -> Keyring:
     return Keyring.generate("test")
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def ts_env(test_keyring):
+    """One time-skipping server per test module: the Java test server can leak its time lock (a test that
+    terminates a workflow mid-task), which would stall every later test sharing the server."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=data_converter(test_keyring),

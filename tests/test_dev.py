@@ -15,13 +15,18 @@ import pytest
 from workers.embedded import binary, free_port, port_open
 
 
+def _ports() -> dict[str, int]:
+    return {name: free_port() for name in ("grpc", "ui", "pg", "codec", "metrics", "api", "monjob")}
+
+
 def _start(home: Path, ports: dict[str, int]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "DATABASE_URL")}
     env["PARCOURS_HOME"] = str(home)
     return subprocess.Popen(
         [sys.executable, "-m", "workers.cli", "dev", "--port", str(ports["grpc"]), "--ui-port", str(ports["ui"]),
          "--pg-port", str(ports["pg"]), "--codec-port", str(ports["codec"]),
-         "--metrics-port", str(ports["metrics"])],
+         "--metrics-port", str(ports["metrics"]), "--api-port", str(ports["api"]),
+         "--monjob-port", str(ports["monjob"])],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -56,14 +61,15 @@ def _workflow_list(grpc_port: int) -> subprocess.CompletedProcess:
 
 
 def test_dev_starts_every_child_and_stops_them_all(tmp_path):
-    ports = {"grpc": free_port(), "ui": free_port(), "pg": free_port(), "codec": free_port(), "metrics": free_port()}
+    ports = _ports()
     process = _start(tmp_path / "home", ports)
     banner = _wait_ready(process)
     try:
         assert f"http://localhost:{ports['ui']}" in banner
         assert f"127.0.0.1:{ports['pg']}/parcours" in banner
         assert _workflow_list(ports["grpc"]).returncode == 0
-        assert port_open(ports["ui"]) and port_open(ports["codec"])
+        assert port_open(ports["ui"]) and port_open(ports["codec"]) and port_open(ports["api"])
+        assert port_open(ports["monjob"]) and port_open(ports["metrics"])
         assert (tmp_path / "home" / "temporal.db").exists()
         assert (tmp_path / "home" / "postgres" / "PG_VERSION").exists()
         names = {p.name() for p in psutil.Process(process.pid).children(recursive=True)}
@@ -75,7 +81,7 @@ def test_dev_starts_every_child_and_stops_them_all(tmp_path):
 
 
 def test_dev_restarts_with_state_kept_after_a_crash(tmp_path):
-    ports = {"grpc": free_port(), "ui": free_port(), "pg": free_port(), "codec": free_port(), "metrics": free_port()}
+    ports = _ports()
     home = tmp_path / "home"
     first = _start(home, ports)
     _wait_ready(first)

@@ -72,10 +72,11 @@ def test_table_format_prints_a_summary():
     assert "ROBERT" not in result.stdout + result.stderr
 
 
-def test_import_without_dry_run_is_not_there_yet():
-    result = runner.invoke(app, ["flux", "import", str(FIXTURES / "valid.xml")])
+def test_import_without_dry_run_of_a_missing_file_exits_2(tmp_path):
+    # The import itself runs as a workflow: tests/test_flux_import_schedule.py drives it through the CLI.
+    result = runner.invoke(app, ["flux", "import", str(tmp_path / "missing.xml")])
     assert result.exit_code == 2
-    assert "not implemented yet: needs the import workflow" in result.stderr
+    assert result.stderr.startswith("parcours flux import: cannot open missing.xml")
     assert result.stderr.count("\n") == 1
 
 

@@ -24,6 +24,9 @@ def dev(
     pg_port: int = typer.Option(55432, "--pg-port", help="Embedded PostgreSQL port."),
     codec_port: int = typer.Option(8081, "--codec-port", help="Codec server port (decodes payloads in the UI)."),
     metrics_port: int = typer.Option(9464, "--metrics-port", help="Prometheus endpoint of the worker."),
+    api_port: int = typer.Option(8000, "--api-port", help="HTTP API port."),
+    monjob_port: int = typer.Option(8062, "--monjob-port", help="Local MonJob62 simulator port."),
+    demo: int = typer.Option(0, "--demo", help="Generate and import N synthetic households once ready."),
 ) -> None:
     """Run Temporal dev server + PostgreSQL + worker, embedded, until Ctrl-C."""
     from workers.dev import DevOptions, run_dev
@@ -31,7 +34,8 @@ def dev(
 
     configure_logging()
     raise typer.Exit(run_dev(Settings.from_env(), DevOptions(port=port, ui_port=ui_port, pg_port=pg_port, codec_port=codec_port,
-                                                 metrics_port=metrics_port, reset=reset)))
+                                                 metrics_port=metrics_port, reset=reset, demo=demo,
+                                                 api_port=api_port, monjob_port=monjob_port)))
 
 
 def worker() -> None:

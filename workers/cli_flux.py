@@ -1,27 +1,37 @@
 """`parcours flux ...` sub-commands: read, check and generate CAF/MSA beneficiaries flows.
 
-``import --dry-run`` needs no server: it parses and validates the file and prints a summary. Output never
+``import --dry-run`` needs no server: it parses and validates the file and prints a summary. Without
+``--dry-run`` the file is copied into the drop directory (``PARCOURS_DROP_DIR``, default
+``$PARCOURS_HOME/drop``: the one place flow files, and so NIRs and names, are kept), a ``FluxImport``
+workflow is started (or joined: same bytes, same workflow) and a progress bar follows it. Output never
 holds a NIR, a name or a matricule: rejections are given by position and reason only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import os
+import shutil
+import time
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Iterator, NoReturn, Optional
+from typing import Callable, Iterable, Iterator, NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from activities.cnaf_parser import CnafFluxReader, FluxUnreadable
+from activities.cnaf_parser import CnafFluxReader, FluxUnreadable, file_digest
 from activities.csv_import import CsvNewEntrants, load_mapping
 from activities.flux_generator import generate_flux
 from domain.flux import FluxSummary, ParsedRecord
+from domain.flux_import import DEFAULT_TERRITORY, FluxImportInput, FluxImportProgress, FluxImportResult, SliceProgress
 from workers.cli_core import OneLineErrors
+from workers.config import Settings
 
 app = typer.Typer(help="CAF/MSA beneficiaries flows: check, import, generate.", no_args_is_help=True)
 
@@ -92,10 +102,14 @@ def import_flux(
     dry_run: bool = typer.Option(False, "--dry-run", help="Parse and validate only; no server needed."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table (with progress) or json."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="Column mapping (TOML/JSON): FILE is a CSV list."),
+    territory: str = typer.Option(DEFAULT_TERRITORY, "--territory", help="Territory of the pathways started."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Positions per batch activity."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the import to its end (default)."),
 ) -> None:
     """Import a CAF/MSA beneficiaries flow; with --dry-run, check it and print a summary."""
     if not dry_run:
-        _fail("parcours flux import: not implemented yet: needs the import workflow (use --dry-run to check a file)")
+        _import(file, output, mapping, territory, batch_size, wait)
+        return
     try:
         reader: CnafFluxReader | CsvNewEntrants
         reader = CsvNewEntrants(file, load_mapping(mapping)) if mapping else CnafFluxReader(file)
@@ -106,6 +120,150 @@ def import_flux(
         typer.echo(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))
     else:
         _print_table(summary, file.name)
+
+
+# ---------------------------------------------------------------- import through the workflow
+
+
+def drop_directory(settings: Settings, environ: dict[str, str] | None = None) -> Path:
+    """``PARCOURS_DROP_DIR``, default ``<PARCOURS_HOME>/drop`` (``.parcours/drop``), made absolute."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("PARCOURS_DROP_DIR") or settings.home / "drop").resolve()
+
+
+def stage_file(path: Path, drop_dir: Path, digest: str) -> Path:
+    """The copy of ``path`` the worker reads: the file itself when already in the drop directory, else a
+    copy written under a temporary name then renamed (the daily scan skips ``*.part`` files)."""
+    drop_dir.mkdir(parents=True, exist_ok=True)
+    if path.resolve().parent == drop_dir:
+        return path.resolve()
+    target = drop_dir / path.name
+    if target.exists() and file_digest(target) != digest:
+        target = drop_dir / f"{digest[:12]}-{path.name}"
+    if not target.exists():
+        partial = target.with_name(f".{target.name}.part")
+        shutil.copyfile(path, partial)
+        os.replace(partial, target)
+    return target
+
+
+def run_client_command(coro):
+    """``asyncio.run`` for a command using a Temporal client, then a short pause before the process exits.
+
+    With temporalio 1.35 on Python 3.11, a process exiting right after its client was dropped crashes
+    about one time in four (SIGSEGV or "PyGILState_Release ... finalizing": the SDK's Rust threads still
+    run while the interpreter finalizes). Collecting the client and pausing 0.1 s lets them finish.
+    """
+    try:
+        return asyncio.run(coro)
+    finally:
+        gc.collect()
+        time.sleep(0.1)
+
+
+async def connect_client(settings: Settings):
+    """A Temporal client with the project's encrypted data converter (dev keyring from PARCOURS_HOME)."""
+    from temporalio.client import Client
+
+    from workers.converter import data_converter
+    from workers.keys import load_keyring
+
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                data_converter=data_converter(load_keyring(settings.home)))
+
+
+async def run_import(
+    settings: Settings,
+    inp: FluxImportInput,
+    *,
+    wait: bool = True,
+    on_progress: Callable[[int, int | None], None] | None = None,
+    poll_seconds: float = 0.5,
+) -> tuple[str, FluxImportResult | None]:
+    """Start (or join) the import workflow; with ``wait``, poll its progress until it returns its result."""
+    from workflows.flux_import import FluxImport, start_flux_import
+
+    client = await connect_client(settings)
+    handle = await start_flux_import(client, inp, task_queue=settings.temporal_task_queue)
+    if not wait:
+        return handle.id, None
+    result_task = asyncio.ensure_future(handle.result())
+    while not result_task.done():
+        if on_progress is not None:
+            try:
+                progress = await handle.query(FluxImport.progress)
+                on_progress(await position_done(client, handle, progress), progress.total)
+            except Exception:  # noqa: BLE001 - no worker yet, or the workflow just closed: progress is best-effort
+                pass
+        await asyncio.wait([result_task], timeout=poll_seconds)
+    result = result_task.result()
+    return handle.id, result if isinstance(result, FluxImportResult) else FluxImportResult.model_validate(result)
+
+
+async def position_done(client, handle, progress: FluxImportProgress) -> int:
+    """Positions done: completed slices (query), or the running slice's last heartbeat if further."""
+    done = progress.done
+    description = await handle.describe()
+    for pending in description.raw_description.pending_activities:
+        payloads = list(pending.heartbeat_details.payloads)
+        if not payloads:
+            continue
+        details = (await client.data_converter.decode(payloads))[0]
+        if isinstance(details, dict) and "position" in details:
+            done = max(done, SliceProgress.model_validate(details).position)
+    return done
+
+
+def _import(file: Path, output: OutputFormat, mapping: Optional[Path], territory: str, batch_size: Optional[int],
+            wait: bool) -> None:
+    settings = Settings.from_env()
+    if not file.is_file():
+        _fail(f"parcours flux import: cannot open {file.name}: no such regular file")
+    try:
+        digest = file_digest(file)
+        staged = stage_file(file, drop_directory(settings), digest)
+    except OSError as exc:
+        _fail(f"parcours flux import: cannot read {file.name}: {exc.strerror or exc}")
+    inp = FluxImportInput(
+        file_path=str(staged), file_digest=digest, file_name=file.name, territory=territory, batch_size=batch_size,
+        source="CSV" if mapping else "CAF", mapping=load_mapping(mapping).model_dump() if mapping else None,
+    )
+    show = wait and output is OutputFormat.table
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    task = progress.add_task(file.name, total=None)
+
+    def moved(done: int, total: int | None) -> None:
+        progress.update(task, completed=done, total=total)
+
+    try:
+        if show:
+            with progress:
+                workflow_id, result = run_client_command(run_import(settings, inp, wait=wait, on_progress=moved))
+        else:
+            workflow_id, result = run_client_command(run_import(settings, inp, wait=wait))
+    except Exception as exc:  # noqa: BLE001 - server unreachable, import failed: one line, no trace
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        typer.echo(f"parcours flux import: {' '.join(str(message).split())}", err=True)
+        raise typer.Exit(1)
+    if result is None:
+        summary = {"workflow_id": workflow_id, "file_digest": digest}
+        typer.echo(json.dumps(summary) if output is OutputFormat.json else f"import started: {workflow_id}")
+        return
+    if output is OutputFormat.json:
+        typer.echo(json.dumps({"workflow_id": workflow_id, **result.model_dump(mode="json")}, ensure_ascii=False))
+        return
+    console = Console()
+    console.print(f"[bold]{file.name}[/bold]: imported ({workflow_id})")
+    totals = Table(show_header=False)
+    totals.add_column(style="bold")
+    totals.add_column(justify="right")
+    for label, value in (("households accepted", result.households), ("persons", result.persons),
+                         ("subject to rights and duties", result.subject_to_duties),
+                         ("records rejected (quarantined)", result.rejected), ("pathway signals", result.signals),
+                         ("pathways started", result.new_pathways)):
+        totals.add_row(label, str(value))
+    console.print(totals)
 
 
 @app.command("generate", cls=OneLineErrors)

@@ -28,6 +28,8 @@ class Settings(BaseModel):
     home: Path = Field(Path(".parcours"), description="PARCOURS_HOME: state directory of `parcours dev`")
     log_format: str | None = Field(None, description="PARCOURS_LOG_FORMAT: json or console (default: by TTY)")
     metrics_port: int | None = Field(None, description="PARCOURS_METRICS_PORT: Prometheus endpoint of the worker")
+    monjob62_url: str | None = Field(None, description="MONJOB62_URL: base URL of the MonJob62 tracking platform")
+    monjob62_token: SecretStr | None = Field(None, description="MONJOB62_TOKEN: bearer token for MonJob62")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -42,6 +44,8 @@ class Settings(BaseModel):
             "PARCOURS_HOME": "home",
             "PARCOURS_LOG_FORMAT": "log_format",
             "PARCOURS_METRICS_PORT": "metrics_port",
+            "MONJOB62_URL": "monjob62_url",
+            "MONJOB62_TOKEN": "monjob62_token",
         }
         for var, field in mapping.items():
             if env.get(var):

@@ -36,7 +36,10 @@ class DevOptions:
     pg_port: int = 55432
     codec_port: int = 8081
     metrics_port: int = 9464
+    api_port: int = 8000
+    monjob_port: int = 8062
     reset: bool = False
+    demo: int = 0
 
 
 @dataclass
@@ -47,6 +50,8 @@ class DevStack:
     postgres: PostgresProcess | None = None
     worker: subprocess.Popen | None = None
     codec_server: subprocess.Popen | None = None
+    api: subprocess.Popen | None = None
+    monjob_sim: subprocess.Popen | None = None
     children_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -103,19 +108,31 @@ class DevStack:
             "PARCOURS_HOME": str(self.home),
             ENV_VAR: keyring.to_spec(),
             "PARCOURS_METRICS_PORT": str(self.options.metrics_port),
+            "MONJOB62_URL": os.environ.get("MONJOB62_URL") or f"http://127.0.0.1:{self.options.monjob_port}",
         }
         self.codec_server = self._spawn(
             ["codec-server", "--dev", "--port", str(self.options.codec_port),
              "--cors-origin", f"http://localhost:{self.options.ui_port}"],
             "codec-server.log",
         )
+        self.api = self._spawn(["api", "--dev", "--port", str(self.options.api_port)], "api.log")
+        if not os.environ.get("MONJOB62_URL"):
+            self.monjob_sim = self._spawn(
+                ["sim", "monjob", "--host", "127.0.0.1", "--port", str(self.options.monjob_port)], "monjob-sim.log"
+            )
+            wait_for_port(self.options.monjob_port, self.monjob_sim, timeout=30)
         wait_for_port(self.options.codec_port, self.codec_server, timeout=30)
+        wait_for_port(self.options.api_port, self.api, timeout=30)
         self.start_worker()
+        # The worker opens its metrics endpoint once connected to Temporal: that is its health signal.
+        wait_for_port(self.options.metrics_port, self.worker, timeout=60)
         if self.temporal is not None:
             console.print(f"Temporal Web UI: http://localhost:{self.options.ui_port}")
         console.print(f"Temporal gRPC:   {temporal_address}  (namespace {self.settings.temporal_namespace})")
         console.print(f"Database URL:    {database_url}")
         console.print(f"Codec server:    http://localhost:{self.options.codec_port} (token in {self.home / 'codec-tokens'})")
+        console.print(f"HTTP API:        http://localhost:{self.options.api_port}/docs (token in {self.home / 'api-tokens'})")
+        console.print(f"MonJob62:        {self.children_env['MONJOB62_URL']}" + (" (local simulator)" if self.monjob_sim else ""))
         console.print(f"Worker metrics:  http://localhost:{self.options.metrics_port}/metrics")
         console.print("[bold green]ready[/] — Ctrl-C stops everything")
 
@@ -141,6 +158,11 @@ class DevStack:
             if self.postgres is not None and self.postgres.process.poll() is not None:
                 console.print("[red]PostgreSQL exited; see logs/postgres.log[/]")
                 return
+            for name, child in (("codec server", self.codec_server), ("HTTP API", self.api),
+                                ("MonJob62 simulator", self.monjob_sim)):
+                if child is not None and child.poll() is not None:
+                    console.print(f"[red]{name} exited ({child.returncode}); see .parcours/logs/[/]")
+                    return
             if self.worker is not None and self.worker.poll() is not None:
                 restarts += 1
                 delay = min(30, 2 ** min(restarts, 5))
@@ -153,7 +175,7 @@ class DevStack:
 
     def stop(self) -> None:
         """Stop children in reverse order: the worker first, then the servers."""
-        for child in (self.worker, self.codec_server):
+        for child in (self.worker, self.api, self.codec_server, self.monjob_sim):
             if child is not None:
                 stop_process(child, timeout=15)
         if self.temporal is not None:
@@ -216,6 +238,12 @@ def run_dev(settings: Settings, options: DevOptions) -> int:
     stack = DevStack(settings, options)
     try:
         stack.start()
+        if options.demo:
+            from workers.demo import run_demo
+
+            console.print(f"--demo: generating and importing {options.demo} households")
+            run_demo(Settings.from_env(stack.children_env), options.demo)
+            console.print("--demo: import done; pathways are visible in the Web UI")
         stack.supervise(stop)
     finally:
         stack.stop()

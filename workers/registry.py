@@ -5,10 +5,22 @@ Each feature adds its workflows to ``WORKFLOWS`` and its activities in ``build_a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import asyncpg
+
+from activities.label import label_activities
+from activities.monjob import MonJob62Client, MonJobActivities
+from activities.pathway import PathwayActivities, PathwayReadModel, monjob62_port
+from activities.quarantine import QuarantineActivities
+from activities.flux_import import FluxImportActivities
+from workflows.flux_drop import FluxDropScan
+from workflows.flux_import import FluxImport
+from workflows.label import LabelWorkflow
+from workflows.label_application import LabelApplicationWorkflow
+from workers.config import Settings
+from workflows.pathway import BeneficiaryPathway
 
 
 @dataclass
@@ -16,10 +28,21 @@ class Dependencies:
     """Connections injected into activity adapters (built once in the worker)."""
 
     pool: asyncpg.Pool | None = None
+    monjob: MonJob62Client | None = None  # MONJOB62_URL; None: pathway pushes go to an in-memory fake
+    person_id_key: bytes = field(default_factory=lambda: Settings.from_env().person_id_key)
 
 
-WORKFLOWS: list[type] = []
+WORKFLOWS: list[type] = [BeneficiaryPathway, LabelApplicationWorkflow, LabelWorkflow, FluxImport, FluxDropScan]
 
 
 def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
-    return []
+    activities: list[Callable[..., Any]] = []
+    if deps.monjob is not None:
+        activities += MonJobActivities(deps.monjob).all()
+    if deps.pool is not None:
+        activities += QuarantineActivities(deps.pool).all()
+        # Flow imports signal pathways with the worker's own client (activity.client()).
+        activities += FluxImportActivities(deps.pool, deps.person_id_key).all()
+        activities += label_activities(deps.pool)
+        activities += PathwayActivities(PathwayReadModel(deps.pool), monjob62_port(deps.monjob)).all()
+    return activities

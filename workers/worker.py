@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities import monjob
 from workers.config import Settings
 from workers.converter import data_converter
 from workers.keys import load_keyring
@@ -60,8 +61,16 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         loop.add_signal_handler(sig, stop.set)
     client = await connect(settings, runtime(settings))
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) if settings.database_url else None
+    http = None
+    if settings.monjob62_url:
+        token = settings.monjob62_token.get_secret_value() if settings.monjob62_token else None
+        http = monjob.http_client(settings.monjob62_url, api_token=token)
+    else:
+        log.warning("MONJOB62_URL is not set: MonJob62 pushes go to an in-memory fake")
     try:
-        worker = build_worker(client, settings.temporal_task_queue, Dependencies(pool=pool))
+        deps = Dependencies(pool=pool, monjob=monjob.MonJob62Client(http) if http else None,
+                            person_id_key=settings.person_id_key)
+        worker = build_worker(client, settings.temporal_task_queue, deps)
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,
                      namespace=settings.temporal_namespace, workflows=len(WORKFLOWS),
@@ -69,6 +78,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             await stop.wait()
             log.info("worker stopping")
     finally:
+        if http is not None:
+            await http.aclose()
         if pool is not None:
             await pool.close()
     log.info("worker stopped")

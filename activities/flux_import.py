@@ -1,0 +1,501 @@
+"""Activities of the ``FluxImport`` and ``FluxDropScan`` workflows: survey a flow file, import a slice of
+its positions into pathways, finish, and list the new files of a drop directory.
+
+Exactly once, per (file digest, position):
+
+* a position in ``flux_import_ledger`` is skipped (retried attempt, resumed import, same file again);
+* a household's new observations (``flux_observations``) and its ledger row are written in one
+  transaction, after its signals were sent; until then the previous observation stays, so a retry derives
+  the same events with the same ids (:func:`domain.flux_events.derive_events` is pure);
+* before sending, the positions of the chunk are written to ``flux_signal_intents``; a position found
+  there by a later attempt (the worker died mid-chunk) gets each signal checked in the pathway's history
+  and sent only if absent. The pathway also ignores an event id it has seen (last line of defence);
+* one attempt at a time per slice: a PostgreSQL advisory lock, released when the attempt's connection
+  closes (also when its process is killed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import asyncpg
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.cnaf_parser import CnafFluxReader, FluxUnreadable, file_digest
+from activities.csv_import import ColumnMapping, CsvNewEntrants
+from activities.quarantine import QuarantineBatch, QuarantineStore, quarantine_entry
+from domain import flux_events as fe
+from domain.flux import FluxHeader, FluxSummary, Issue, ParsedRecord, RejectionCode
+from domain.flux_import import (
+    DropScanInput,
+    DroppedFile,
+    FileSurvey,
+    FinishRequest,
+    FluxImportResult,
+    PathwaySignal,
+    SliceProgress,
+    SliceRequest,
+    SliceResult,
+    SurveyRequest,
+    pathway_signal,
+)
+from domain.pathway import PathwayInput
+from domain.pathway_rules import pathway_workflow_id
+from domain.rules import RULESET_2023, RuleSet, rule_set_for
+
+SURVEY = "flux_import.survey"
+IMPORT_SLICE = "flux_import.import_slice"
+FINISH = "flux_import.finish"
+LIST_DROPPED = "flux_import.list_dropped_files"
+
+#: Pathway workflow type and run method name (string-typed so this module does not import the workflow).
+PATHWAY_WORKFLOW = "BeneficiaryPathway"
+CHUNK = 25  # households per transaction / heartbeat
+SIGNAL_CONCURRENCY = 16
+_HEARTBEAT_EVERY = 1000  # records, during the survey
+
+_IGNORED_SUFFIXES = (".part", ".tmp", ".partial")
+
+
+def make_reader(path: str | Path, source: str, mapping: dict[str, Any] | None) -> CnafFluxReader | CsvNewEntrants:
+    if mapping is not None:
+        return CsvNewEntrants(path, ColumnMapping.model_validate(mapping))
+    return CnafFluxReader(path)
+
+
+def _unreadable(message: str) -> ApplicationError:
+    return ApplicationError(message, type="FLUX_UNREADABLE", non_retryable=True)
+
+
+class FluxImporter:
+    """The import adapter: PostgreSQL pool, Temporal client and person-id secret injected.
+
+    ``client`` may be None inside an activity: the worker's own client is used then.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None) -> None:
+        self._pool = pool
+        self._secret = person_id_secret
+        self._client = client
+        self._quarantine = QuarantineStore(pool)
+
+    @property
+    def client(self) -> Client:
+        return self._client if self._client is not None else activity.client()
+
+    # ------------------------------------------------------------------ survey
+
+    async def survey(self, req: SurveyRequest, heartbeat: Callable[..., None] = lambda *a: None) -> FileSurvey:
+        """Check the file is the one named by its digest, count what it holds, record it in ``flux_files``."""
+        path = Path(req.file_path)
+        try:
+            digest = await asyncio.to_thread(file_digest, path)
+        except OSError as exc:
+            await self._mark_unreadable(req)
+            raise _unreadable(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        if digest != req.file_digest:
+            raise ApplicationError(f"{path.name} changed since the import started (digest differs)",
+                                   type="FLUX_FILE_CHANGED", non_retryable=True)
+        summary = FluxSummary()
+        last_position = 0
+        header_issues: list[ParsedRecord] = []
+        try:
+            reader = make_reader(path, req.source, req.mapping)
+            for count, record in enumerate(reader, start=1):
+                if record.position == 0:
+                    header_issues.append(record)
+                    continue
+                last_position = max(last_position, record.position)
+                summary.add(record)
+                if count % _HEARTBEAT_EVERY == 0:
+                    heartbeat(count)
+                    await asyncio.sleep(0)
+        except FluxUnreadable as exc:
+            await self._mark_unreadable(req)
+            raise _unreadable(str(exc)) from None
+        header = getattr(reader, "header", None) or FluxHeader()
+        if header_issues:
+            await self._quarantine.store(QuarantineBatch(
+                file_digest=req.file_digest, records=[quarantine_entry(header_issues[0])]))
+        survey = FileSurvey(
+            last_position=last_position, households=summary.households, persons=summary.persons,
+            subject_to_duties=summary.subject_to_duties, rejected=len(summary.rejected) + len(header_issues[:1]),
+            flow_date=header.creation_date, flow_type=header.flow_type,
+        )
+        await self._pool.execute(
+            """INSERT INTO flux_files (file_digest, file_name, source, flow_type, flow_date, byte_size, status,
+                   households, rejected)
+               VALUES ($1, $2, $3, $4, $5, $6, 'importing', $7, $8)
+               ON CONFLICT (file_digest) DO UPDATE SET households = EXCLUDED.households,
+                   rejected = EXCLUDED.rejected, flow_type = EXCLUDED.flow_type, flow_date = EXCLUDED.flow_date
+               WHERE flux_files.status <> 'imported'""",
+            req.file_digest, path.name, req.source, survey.flow_type, survey.flow_date, path.stat().st_size,
+            survey.households, survey.rejected,
+        )
+        return survey
+
+    async def _mark_unreadable(self, req: SurveyRequest) -> None:
+        await self._pool.execute(
+            """INSERT INTO flux_files (file_digest, file_name, source, status) VALUES ($1, $2, $3, 'unreadable')
+               ON CONFLICT (file_digest) DO UPDATE SET status = 'unreadable' WHERE flux_files.status <> 'imported'""",
+            req.file_digest, Path(req.file_name).name, req.source,
+        )
+
+    # ------------------------------------------------------------------ slices
+
+    async def import_slice(self, req: SliceRequest,
+                           heartbeat: Callable[[SliceProgress], None] = lambda p: None) -> SliceResult:
+        async with self._pool.acquire() as lock:
+            if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1), $2)", req.file_digest, req.first):
+                raise ApplicationError("another attempt is importing this slice", type="FLUX_SLICE_BUSY")
+            try:
+                return await self._import_slice(req, heartbeat)
+            finally:
+                await lock.execute("SELECT pg_advisory_unlock(hashtext($1), $2)", req.file_digest, req.first)
+
+    async def _import_slice(self, req: SliceRequest, heartbeat: Callable[[SliceProgress], None]) -> SliceResult:
+        try:
+            digest = await asyncio.to_thread(file_digest, req.file_path)
+        except OSError as exc:
+            raise _unreadable(f"cannot read {Path(req.file_path).name}: {exc.strerror or exc}") from None
+        if digest != req.file_digest:  # positions would not mean the same households any more
+            raise ApplicationError(f"{Path(req.file_path).name} changed since the import started (digest differs)",
+                                   type="FLUX_FILE_CHANGED", non_retryable=True)
+        done = {r["position"] for r in await self._pool.fetch(
+            "SELECT position FROM flux_import_ledger WHERE file_digest = $1 AND position BETWEEN $2 AND $3",
+            req.file_digest, req.first, req.last)}
+        in_doubt = {r["position"] for r in await self._pool.fetch(
+            "SELECT position FROM flux_signal_intents WHERE file_digest = $1 AND position BETWEEN $2 AND $3",
+            req.file_digest, req.first, req.last)} - done
+        result = SliceResult(first=req.first, last=req.last)
+        try:
+            reader = make_reader(req.file_path, req.source, req.mapping)
+            chunk: list[ParsedRecord] = []
+            for record in _slice(reader, req.first, req.last):
+                if record.position in done:
+                    result.already_done += 1
+                    result.handled += 1
+                    continue
+                chunk.append(record)
+                if len(chunk) >= CHUNK:
+                    await self._chunk(req, _header(reader, req), chunk, in_doubt, result, heartbeat)
+                    heartbeat(SliceProgress(first=req.first, last=req.last, position=chunk[-1].position,
+                                            handled=result.handled, signals=result.signals))
+                    chunk = []
+            if chunk:
+                await self._chunk(req, _header(reader, req), chunk, in_doubt, result, heartbeat)
+        except FluxUnreadable as exc:
+            raise _unreadable(str(exc)) from None
+        except OSError as exc:
+            raise _unreadable(f"cannot read {Path(req.file_path).name}: {exc.strerror or exc}") from None
+        heartbeat(SliceProgress(first=req.first, last=req.last, position=req.last, handled=result.handled,
+                                signals=result.signals))
+        return result
+
+    async def _chunk(self, req: SliceRequest, header: FluxHeader, records: list[ParsedRecord],
+                     in_doubt: set[int], result: SliceResult, heartbeat: Callable[[SliceProgress], None]) -> None:
+        rejected = [r for r in records if not r.accepted]
+        accepted: list[tuple[ParsedRecord, list[fe.FlowObservation]]] = []
+        for record in records:
+            if not record.accepted:
+                continue
+            assert record.household is not None
+            try:
+                observations = fe.observations_for_household(record.household, header, secret=self._secret,
+                                                             source=_source(req.source))
+            except ValueError:
+                rejected.append(ParsedRecord(position=record.position, record_hash=record.record_hash, issues=(
+                    Issue(RejectionCode.BAD_DATE, "no flow date: IdentificationFlux/DTCREAFLUX or entry date"),)))
+                continue
+            accepted.append((record, observations))
+        if rejected:
+            await self._quarantine.store(QuarantineBatch(
+                file_digest=req.file_digest, records=[quarantine_entry(r) for r in rejected]))
+            result.rejected += len(rejected)
+            result.handled += len(rejected)
+        if not accepted:
+            return
+
+        # Derive every person's events from the last applied observation (kept in memory along the chunk,
+        # in file order, for a person appearing twice).
+        person_ids = sorted({o.person_id for _, obs in accepted for o in obs})
+        rows = await self._pool.fetch(
+            "SELECT person_id, state, pathway FROM flux_observations WHERE person_id = ANY($1::text[])", person_ids)
+        states: dict[str, fe.PersonFlowState | None] = {
+            r["person_id"]: fe.PersonFlowState.model_validate_json(r["state"]) for r in rows}
+        has_pathway: dict[str, bool] = {r["person_id"]: r["pathway"] for r in rows}
+        changed: dict[str, tuple[fe.PersonFlowState, int]] = {}
+        started: set[str] = set()
+        plans: list[tuple[int, list[PathwaySignal]]] = []
+        for record, observations in accepted:
+            signals: list[PathwaySignal] = []
+            for obs in observations:
+                new_state, events = fe.derive_events(states.get(obs.person_id), obs, _rules(obs.flow_date))
+                if new_state is not None and new_state != states.get(obs.person_id):
+                    states[obs.person_id] = new_state
+                    changed[obs.person_id] = (new_state, record.position)
+                for event in events:
+                    signal = pathway_signal(event, obs)
+                    if signal is None:
+                        continue
+                    if signal.start:
+                        if not has_pathway.get(obs.person_id, False):
+                            started.add(obs.person_id)
+                        has_pathway[obs.person_id] = True
+                    elif not has_pathway.get(obs.person_id, False):
+                        continue  # no pathway was ever started from a flow: nothing to tell
+                    signals.append(signal)
+            plans.append((record.position, signals))
+
+        positions = [p for p, s in plans if s]
+        if positions:
+            await self._pool.execute(
+                """INSERT INTO flux_signal_intents (file_digest, position) SELECT $1, unnest($2::int[])
+                   ON CONFLICT DO NOTHING""", req.file_digest, positions)
+        progress = SliceProgress(first=req.first, last=req.last, position=records[0].position - 1,
+                                 handled=result.handled, signals=result.signals)
+        sent, rechecked, gone = await self._send(req, plans, in_doubt, lambda: heartbeat(progress))
+        result.rechecked_signals += rechecked
+
+        async with self._pool.acquire() as conn, conn.transaction():
+            if changed:
+                await conn.executemany(
+                    """INSERT INTO flux_observations (person_id, state, pathway, pathway_file_digest, file_digest,
+                           position)
+                       VALUES ($1, $2::jsonb, $3, $4, $5, $6)
+                       ON CONFLICT (person_id) DO UPDATE SET state = EXCLUDED.state, pathway = EXCLUDED.pathway,
+                           pathway_file_digest = COALESCE(EXCLUDED.pathway_file_digest,
+                                                          flux_observations.pathway_file_digest),
+                           file_digest = EXCLUDED.file_digest, position = EXCLUDED.position, updated_at = now()""",
+                    [(pid, state.model_dump_json(), has_pathway.get(pid, False) and pid not in gone,
+                      req.file_digest if pid in started else None, req.file_digest, position)
+                     for pid, (state, position) in changed.items()],
+                )
+            await conn.executemany(
+                """INSERT INTO flux_import_ledger (file_digest, position, outcome, record_hash, persons, signals)
+                   VALUES ($1, $2, 'imported', $3, $4, $5) ON CONFLICT (file_digest, position) DO NOTHING""",
+                [(req.file_digest, record.position, record.record_hash or None, len(obs), sent.get(record.position, 0))
+                 for record, obs in accepted],
+            )
+            if positions:
+                await conn.execute("DELETE FROM flux_signal_intents WHERE file_digest = $1 AND position = ANY($2::int[])",
+                                   req.file_digest, positions)
+        result.imported += len(accepted)
+        result.handled += len(accepted)
+        result.signals += sum(sent.values())
+
+    async def _send(self, req: SliceRequest, plans: list[tuple[int, list[PathwaySignal]]], in_doubt: set[int],
+                    heartbeat: Callable[[], None]) -> tuple[dict[int, int], int, set[str]]:
+        """Send the chunk's signals: in order for one person, persons concurrently. Returns signals sent
+        (or found delivered) per position, how many were found already delivered, and the persons whose
+        pathway is gone (closed: a plain signal found no running workflow)."""
+        by_person: dict[str, list[tuple[int, PathwaySignal]]] = defaultdict(list)
+        for position, signals in plans:
+            for signal in signals:
+                by_person[signal.person_id].append((position, signal))
+        sent: dict[int, int] = defaultdict(int)
+        gone: set[str] = set()
+        rechecked = 0
+        limit = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+        task_queue = req.pathway_task_queue or activity.info().task_queue
+
+        async def person(pid: str, items: list[tuple[int, PathwaySignal]]) -> None:
+            nonlocal rechecked
+            async with limit:
+                delivered: set[str] | None = None
+                for position, signal in items:
+                    if position in in_doubt:
+                        if delivered is None:
+                            delivered = await self.delivered_event_ids(pid, heartbeat)
+                        if signal.event_id in delivered:
+                            rechecked += 1
+                            sent[position] += 1
+                            continue
+                    if await self._signal(signal, req.territory, task_queue):
+                        sent[position] += 1
+                    else:
+                        gone.add(pid)
+
+        await asyncio.gather(*(person(pid, items) for pid, items in by_person.items()))
+        return dict(sent), rechecked, gone
+
+    async def _signal(self, signal: PathwaySignal, territory: str, task_queue: str) -> bool:
+        """Signal-with-start (create or signal) or plain signal; False when a plain signal found no pathway."""
+        workflow_id = pathway_workflow_id(signal.person_id)
+        if signal.start:
+            await self.client.start_workflow(
+                PATHWAY_WORKFLOW, PathwayInput(person_id=signal.person_id, territory=territory),
+                id=workflow_id, task_queue=task_queue, start_signal=signal.name.value,
+                start_signal_args=[signal.message], id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+            return True
+        try:
+            await self.client.get_workflow_handle(workflow_id).signal(signal.name.value, signal.message)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return False  # no running pathway (closed, or never started): nothing to update
+            raise
+        return True
+
+    async def delivered_event_ids(self, person_id: str, heartbeat: Callable[[], None] = lambda: None) -> set[str]:
+        """Event ids of the signals in the current run of the person's pathway (crash recovery only)."""
+        handle = self.client.get_workflow_handle(pathway_workflow_id(person_id))
+        ids: set[str] = set()
+        try:
+            await settled_history(handle, heartbeat)
+            async for event in handle.fetch_history_events():
+                if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                    continue
+                payloads = event.workflow_execution_signaled_event_attributes.input.payloads
+                if not payloads:
+                    continue
+                value = (await self.client.data_converter.decode(list(payloads)))[0]
+                if isinstance(value, dict) and isinstance(value.get("event_id"), str):
+                    ids.add(value["event_id"])
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        return ids
+
+    # ------------------------------------------------------------------ finish
+
+    async def finish(self, req: FinishRequest) -> FluxImportResult:
+        """Mark the file imported and compute the outcome from the ledger and the survey counts."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE flux_files SET status = 'imported', completed_at = COALESCE(completed_at, now())
+                   WHERE file_digest = $1""", req.file_digest)
+            row = await conn.fetchrow(
+                """SELECT f.file_name, f.households, f.rejected,
+                          (SELECT count(*) FROM flux_import_ledger l WHERE l.file_digest = f.file_digest) AS positions,
+                          (SELECT coalesce(sum(l.signals), 0) FROM flux_import_ledger l
+                            WHERE l.file_digest = f.file_digest) AS signals,
+                          (SELECT coalesce(sum(l.persons), 0) FROM flux_import_ledger l
+                            WHERE l.file_digest = f.file_digest AND l.outcome = 'imported') AS persons,
+                          (SELECT count(*) FROM flux_observations o WHERE o.pathway_file_digest = f.file_digest)
+                              AS new_pathways
+                     FROM flux_files f WHERE f.file_digest = $1""", req.file_digest)
+        if row is None:
+            raise ApplicationError("file not surveyed", type="FLUX_NOT_SURVEYED", non_retryable=True)
+        return FluxImportResult(
+            file_digest=req.file_digest, file_name=row["file_name"], households=row["households"] or 0,
+            persons=int(row["persons"]), subject_to_duties=0, rejected=row["rejected"] or 0,
+            signals=int(row["signals"]), new_pathways=int(row["new_pathways"]), positions=int(row["positions"]),
+        )
+
+    # ------------------------------------------------------------------ drop directory
+
+    async def list_dropped(self, req: DropScanInput) -> list[DroppedFile]:
+        """Regular files of the drop directory not imported yet, oldest first (by modification time).
+
+        Hidden files and ``*.part`` / ``*.tmp`` are skipped: writers drop a file under a temporary name
+        and rename it when complete.
+        """
+        directory = Path(req.drop_dir)
+        if not directory.is_dir():
+            return []
+        candidates = sorted(
+            (p for p in directory.iterdir()
+             if p.is_file() and not p.name.startswith(".") and not p.name.endswith(_IGNORED_SUFFIXES)),
+            key=lambda p: (p.stat().st_mtime, p.name),
+        )
+        files: list[DroppedFile] = []
+        for path in candidates:
+            if activity.in_activity():
+                activity.heartbeat(path.name)
+            digest = await asyncio.to_thread(file_digest, path)
+            files.append(DroppedFile(file_path=str(path.resolve()), file_name=path.name, file_digest=digest))
+        if not files:
+            return []
+        imported = {r["file_digest"] for r in await self._pool.fetch(
+            "SELECT file_digest FROM flux_files WHERE file_digest = ANY($1::text[]) AND status = 'imported'",
+            [f.file_digest for f in files])}
+        seen: set[str] = set()
+        fresh = []
+        for f in files:
+            if f.file_digest in imported or f.file_digest in seen:
+                continue
+            seen.add(f.file_digest)
+            fresh.append(f)
+        return fresh
+
+
+async def settled_history(handle: Any, heartbeat: Callable[[], None] = lambda: None,
+                          timeout: float = 120.0, pause: float = 0.5) -> None:
+    """Wait until no workflow task of the workflow is running. Signals received while a task runs are
+    buffered by the server and reach the history only when that task ends (or, for a task held by a dead
+    worker, times out): reading the history earlier would miss them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        raw = (await handle.describe()).raw_description
+        if not raw.HasField("pending_workflow_task") or \
+                raw.pending_workflow_task.state != PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED:
+            return
+        heartbeat()
+        await asyncio.sleep(pause)
+    raise ApplicationError("a pathway's workflow task stayed running; its history cannot be checked yet",
+                           type="FLUX_PATHWAY_BUSY")
+
+
+def _slice(reader: Any, first: int, last: int) -> Iterator[ParsedRecord]:
+    """The records of positions ``first``..``last``; the file is read from its start (no seeking in a stream)."""
+    for record in reader:
+        if record.position == 0 or record.position < first:
+            continue
+        if record.position > last:
+            break
+        yield record
+
+
+def _header(reader: Any, req: SliceRequest) -> FluxHeader:
+    header = getattr(reader, "header", None)
+    if header is not None and header.creation_date is not None:
+        return header
+    return FluxHeader(creation_date=req.flow_date, flow_type=header.flow_type if header else None)
+
+
+def _rules(day: date) -> RuleSet:
+    try:
+        return rule_set_for(day)
+    except ValueError:  # a flow dated before the first rule set: the earliest applies
+        return RULESET_2023
+
+
+def _source(source: str) -> str:
+    return "MSA" if source == "MSA" else "CAF"
+
+
+class FluxImportActivities:
+    """Temporal activities over :class:`FluxImporter` (built in ``workers/registry.py``)."""
+
+    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None) -> None:
+        self.importer = FluxImporter(pool, person_id_secret, client)
+
+    @activity.defn(name=SURVEY)
+    async def survey(self, req: SurveyRequest) -> FileSurvey:
+        return await self.importer.survey(req, heartbeat=activity.heartbeat)
+
+    @activity.defn(name=IMPORT_SLICE)
+    async def import_slice(self, req: SliceRequest) -> SliceResult:
+        return await self.importer.import_slice(req, heartbeat=activity.heartbeat)
+
+    @activity.defn(name=FINISH)
+    async def finish(self, req: FinishRequest) -> FluxImportResult:
+        return await self.importer.finish(req)
+
+    @activity.defn(name=LIST_DROPPED)
+    async def list_dropped_files(self, req: DropScanInput) -> list[DroppedFile]:
+        return await self.importer.list_dropped(req)
+
+    def all(self) -> list:
+        return [self.survey, self.import_slice, self.finish, self.list_dropped_files]

@@ -1,0 +1,173 @@
+"""Label référent RSA I/O: human tasks, registered letters, the label read model (PostgreSQL).
+
+Every write is idempotent: tasks and letters by a key built from the workflow id and the step; snapshots
+are upserts guarded by the workflow's ``version`` (it only grows), so a retried or late write does nothing.
+The registered-letter adapter writes to an outbox (``label_letters``) that the postal integration sends;
+the acknowledgement of receipt comes back to the workflow as an update carrying its date.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict
+from temporalio import activity
+
+
+class LabelTask(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_key: str  # workflow id + step + business reference
+    workflow_id: str
+    kind: str
+    assignee: str  # "DPID", "SLAI:<territory>"
+    due_date: date | None = None
+    details: dict[str, Any] = {}
+
+
+class RegisteredLetter(BaseModel):
+    """A decision sent by lettre recommandée avec accusé de réception (LRAR)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    letter_key: str
+    workflow_id: str
+    structure_id: str
+    kind: str  # "refusal", "final_refusal", "withdrawal_notice", ...
+    decided_on: date
+    reasons: list[str]
+
+
+class ApplicationSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    structure_id: str
+    application_no: int
+    territory: str
+    stage: str
+    filed_on: date | None
+    decided_on: date | None
+    outcome: str | None
+    next_deadline: date | None
+    instruction_breached: bool
+    funding_blocked: bool
+    version: int
+
+
+class LabelSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    label_key: str
+    workflow_id: str
+    structure_id: str
+    territory: str
+    status: str
+    granted_on: date
+    expires_on: date  # first day no longer valid (moves on renewal)
+    ended_on: date | None  # first day no longer valid after a lapse / withdrawal / expiry
+    end_reason: str | None
+    version: int
+
+
+class LabelStore:
+    """Adapter over the read model and the outboxes; one pool injected by the worker."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @activity.defn(name="label.create_task")
+    async def create_task(self, task: LabelTask) -> None:
+        await self._pool.execute(
+            """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (task_key) DO NOTHING""",
+            task.task_key, task.workflow_id, task.kind, task.assignee, task.due_date,
+            json.dumps(task.details, default=str),
+        )
+
+    @activity.defn(name="label.send_registered_letter")
+    async def send_registered_letter(self, letter: RegisteredLetter) -> str:
+        await self._pool.execute(
+            """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on, reasons)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (letter_key) DO NOTHING""",
+            letter.letter_key, letter.workflow_id, letter.structure_id, letter.kind, letter.decided_on,
+            json.dumps(letter.reasons),
+        )
+        return letter.letter_key
+
+    @activity.defn(name="label.record_application")
+    async def record_application(self, s: ApplicationSnapshot) -> None:
+        await self._pool.execute(
+            """INSERT INTO label_applications (workflow_id, structure_id, application_no, territory, stage,
+                   filed_on, decided_on, outcome, next_deadline, instruction_breached, funding_blocked, version)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
+               ON CONFLICT (workflow_id) DO UPDATE SET stage = EXCLUDED.stage, filed_on = EXCLUDED.filed_on,
+                   decided_on = EXCLUDED.decided_on, outcome = EXCLUDED.outcome,
+                   next_deadline = EXCLUDED.next_deadline, instruction_breached = EXCLUDED.instruction_breached,
+                   funding_blocked = EXCLUDED.funding_blocked, version = EXCLUDED.version, updated_at = now()
+               WHERE label_applications.version < EXCLUDED.version""",
+            s.workflow_id, s.structure_id, s.application_no, s.territory, s.stage, s.filed_on, s.decided_on,
+            s.outcome, s.next_deadline, s.instruction_breached, s.funding_blocked, s.version,
+        )
+
+    @activity.defn(name="label.record_label")
+    async def record_label(self, s: LabelSnapshot) -> None:
+        await self._pool.execute(
+            """INSERT INTO labels (label_key, workflow_id, structure_id, territory, status, granted_on,
+                   expires_on, ended_on, end_reason, version)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+               ON CONFLICT (label_key) DO UPDATE SET status = EXCLUDED.status, expires_on = EXCLUDED.expires_on,
+                   ended_on = EXCLUDED.ended_on, end_reason = EXCLUDED.end_reason, version = EXCLUDED.version,
+                   updated_at = now()
+               WHERE labels.version < EXCLUDED.version""",
+            s.label_key, s.workflow_id, s.structure_id, s.territory, s.status, s.granted_on, s.expires_on,
+            s.ended_on, s.end_reason, s.version,
+        )
+
+
+class LabelRegistry:
+    """Reads for funding checks (AAP selection), the yearly ceremony and the Commission Permanente report."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def is_labelled(self, structure_id: str, on: date) -> bool:
+        return bool(
+            await self._pool.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM labels WHERE structure_id = $1 AND granted_on <= $2
+                       AND $2 < COALESCE(ended_on, expires_on))""",
+                structure_id, on,
+            )
+        )
+
+    async def yearly_list(self, year: int) -> dict[str, list[dict[str, Any]]]:
+        """``granted``: labels decided in ``year`` (ceremony); ``labelled``: valid at some point of the year."""
+        first, last = date(year, 1, 1), date(year, 12, 31)
+        granted = await self._pool.fetch(
+            """SELECT structure_id, territory, granted_on, expires_on FROM labels
+               WHERE granted_on BETWEEN $1 AND $2 ORDER BY territory, structure_id""",
+            first, last,
+        )
+        labelled = await self._pool.fetch(
+            """SELECT structure_id, territory, granted_on, expires_on, status, ended_on FROM labels
+               WHERE granted_on <= $2 AND COALESCE(ended_on, expires_on) > $1 ORDER BY territory, structure_id""",
+            first, last,
+        )
+        return {"granted": [dict(r) for r in granted], "labelled": [dict(r) for r in labelled]}
+
+
+def label_activities(pool: asyncpg.Pool) -> list[Any]:
+    """Every activity of the label workflows, wired on one pool (the pathway notifier uses the worker's client)."""
+    from activities.label_pathways import PathwayNotifier
+
+    store = LabelStore(pool)
+    return [
+        store.create_task,
+        store.send_registered_letter,
+        store.record_application,
+        store.record_label,
+        PathwayNotifier(pool).notify_pathways_label_lost,
+    ]

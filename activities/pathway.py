@@ -1,0 +1,174 @@
+"""Pathway activities: the Postgres read model, human tasks and the MonJob62 adapter.
+
+Every write is idempotent: read-model rows are upserts guarded by the workflow's change sequence (a
+version that only grows), inserts of stage changes, breaches and tasks ignore a key already present, and
+MonJob62 pushes carry an idempotency key (workflow id + kind + business reference).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.pathway_names import PUSH_MONJOB62, RECORD_EFFECTS
+from domain.pathway import DeadlineStatus, MonJob62Push, PathwayEffects
+from domain.pathway_caf import CafQuotaStatus, caf_quota_status
+from domain.rules import RuleSet
+
+
+class PathwayReadModel:
+    """Writes one batch of pathway effects in one transaction."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def write(self, effects: PathwayEffects) -> None:
+        row, box = effects.row, effects.outbox
+        pid = row.pathway_id
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO pathways (pathway_id, person_id, territory, rule_set, stage, subject_to_duties,
+                       referent_type, referent_structure_id, entry_date, orientation_target, orientation_notified_on,
+                       caf_saisine_mode, next_deadline, breach_count, cer_count, closed_on, exit_reason, version)
+                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+                   ON CONFLICT (pathway_id) DO UPDATE SET
+                       stage = EXCLUDED.stage, subject_to_duties = EXCLUDED.subject_to_duties,
+                       referent_type = EXCLUDED.referent_type, referent_structure_id = EXCLUDED.referent_structure_id,
+                       entry_date = EXCLUDED.entry_date, orientation_target = EXCLUDED.orientation_target,
+                       orientation_notified_on = EXCLUDED.orientation_notified_on,
+                       caf_saisine_mode = EXCLUDED.caf_saisine_mode, next_deadline = EXCLUDED.next_deadline,
+                       breach_count = EXCLUDED.breach_count, cer_count = EXCLUDED.cer_count,
+                       closed_on = EXCLUDED.closed_on, exit_reason = EXCLUDED.exit_reason,
+                       version = EXCLUDED.version, updated_at = now()
+                   WHERE pathways.version < EXCLUDED.version""",
+                pid, row.person_id, row.territory, row.rule_set, row.stage.value, row.subject_to_duties,
+                _v(row.referent_type), row.referent_structure_id, row.entry_date, _v(row.orientation_target),
+                row.orientation_notified_on, row.caf_saisine_mode, row.next_deadline, row.breach_count,
+                row.cer_count, row.closed_on, _v(row.exit_reason), row.version,
+            )
+            if box.stage_changes:
+                await conn.executemany(
+                    """INSERT INTO stage_changes (pathway_id, seq, from_stage, to_stage, changed_on, cause)
+                       VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING""",
+                    [(pid, c.seq, _v(c.from_stage), c.to_stage.value, c.on, c.cause) for c in box.stage_changes],
+                )
+            if box.deadlines:
+                await conn.executemany(
+                    """INSERT INTO deadlines (pathway_id, deadline_id, kind, started_on, due_on, status, closed_on,
+                           responsible, version)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+                       ON CONFLICT (pathway_id, deadline_id) DO UPDATE SET
+                           due_on = EXCLUDED.due_on, status = EXCLUDED.status, closed_on = EXCLUDED.closed_on,
+                           version = EXCLUDED.version
+                       WHERE deadlines.version < EXCLUDED.version""",
+                    [
+                        (pid, d.id, d.kind.value, d.started_on, d.due,
+                         "PAUSED" if d.paused_by and d.status is DeadlineStatus.PENDING else d.status.value,
+                         d.closed_on, d.responsible, d.version)
+                        for d in box.deadlines
+                    ],
+                )
+            if box.breaches:
+                await conn.executemany(
+                    """INSERT INTO breaches (pathway_id, deadline_id, kind, due_on, breached_on, responsible)
+                       VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING""",
+                    [(pid, b.deadline_id, b.kind.value, b.due, b.breached_on, b.responsible) for b in box.breaches],
+                )
+            if box.cers:
+                await conn.executemany(
+                    """INSERT INTO pathway_cers (pathway_id, cer_id, cer_type, start_on, end_on, signed_on, renewal,
+                           action_count, referent_type, structure_id, physical_appointments, version)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
+                       ON CONFLICT (pathway_id, cer_id) DO UPDATE SET
+                           physical_appointments = EXCLUDED.physical_appointments, version = EXCLUDED.version
+                       WHERE pathway_cers.version < EXCLUDED.version""",
+                    [
+                        (pid, c.cer_id, c.type.value, c.start, c.end, c.signed_on, c.renewal, c.action_count,
+                         c.referent_type.value, c.structure_id, c.physical_appointments, row.version)
+                        for c in box.cers
+                    ],
+                )
+            if box.tasks:
+                await conn.executemany(
+                    """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
+                       VALUES ($1,$2,$3,$4,$5,$6::jsonb) ON CONFLICT (task_key) DO NOTHING""",
+                    [(t.task_key, pid, t.kind, t.assignee, t.due_date, json.dumps(t.details)) for t in box.tasks],
+                )
+
+    async def caf_accompaniments(self, year: int) -> int:
+        return await self.pool.fetchval("SELECT count(*) FROM caf_accompaniments_by_year WHERE year = $1", year)
+
+    async def caf_quota(self, year: int, rules: RuleSet, etp: int | None = None) -> CafQuotaStatus:
+        """CAF quota counters for reporting (≥ 20 per ETP, 1 300 per year)."""
+        return caf_quota_status(year, await self.caf_accompaniments(year), rules, etp)
+
+
+def _v(enum_value) -> str | None:
+    return None if enum_value is None else enum_value.value
+
+
+# ---------------------------------------------------------------- MonJob62
+
+
+class MonJob62Refused(Exception):
+    """MonJob62 refused the data (a business refusal, not worth retrying)."""
+
+
+class MonJob62Port(Protocol):
+    """What the pathway needs from MonJob62: push a CER, a bilan or an exit, idempotently by key."""
+
+    async def push(self, item: MonJob62Push) -> str: ...
+
+
+class InMemoryMonJob62:
+    """In-process fake until the flow/adapter issue brings the simulator; keeps the first push of each key."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, MonJob62Push] = {}
+        self.refused_kinds: set[str] = set()
+
+    async def push(self, item: MonJob62Push) -> str:
+        if item.kind in self.refused_kinds:
+            raise MonJob62Refused(f"MonJob62 refused a {item.kind}")
+        if item.idempotency_key in self.received:
+            return "duplicate"
+        self.received[item.idempotency_key] = item
+        return "accepted"
+
+
+# ---------------------------------------------------------------- activities
+
+
+class PathwayActivities:
+    """Activities of ``BeneficiaryPathway``, built in ``workers/registry.py`` with their adapters."""
+
+    def __init__(self, read_model: PathwayReadModel, monjob62: MonJob62Port) -> None:
+        self.read_model = read_model
+        self.monjob62 = monjob62
+
+    @activity.defn(name=RECORD_EFFECTS)
+    async def record_effects(self, effects: PathwayEffects) -> None:
+        await self.read_model.write(effects)
+
+    @activity.defn(name=PUSH_MONJOB62)
+    async def push_monjob62(self, item: MonJob62Push) -> str:
+        try:
+            return await self.monjob62.push(item)
+        except MonJob62Refused as exc:
+            raise ApplicationError(str(exc), type="MONJOB62_REFUSED", non_retryable=True) from exc
+
+    def all(self) -> list:
+        return [self.record_effects, self.push_monjob62]
+
+
+def monjob62_port(client=None) -> MonJob62Port:
+    """The HTTP adapter (``activities.monjob.MonJob62HttpPort``) when MonJob62 is configured, else the fake."""
+    if client is None:
+        return InMemoryMonJob62()
+    from activities.monjob import MonJob62HttpPort
+
+    return MonJob62HttpPort(client)

@@ -1,0 +1,227 @@
+"""Importing a flow file into pathways: the messages of the ``FluxImport`` workflow and the mapping from
+flow events (:mod:`domain.flux_events`) to pathway signals (:mod:`workflows.pathway`).
+
+Pure: no I/O. The workflow, its activities and the CLI share these models.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from domain import flux_events as fe
+from domain.pathway import FlowRecord, LeftRsa
+
+WORKFLOW_TYPE = "FluxImport"
+DROP_SCAN_WORKFLOW_TYPE = "FluxDropScan"
+#: Territory given to pathways started from a flow: the CNAF flow names no territory (G-X4).
+DEFAULT_TERRITORY = "UNASSIGNED"
+
+
+def flux_import_workflow_id(file_digest: str) -> str:
+    """``flux-import-<sha256 of the file>``: the same bytes imported twice are one workflow."""
+    return f"flux-import-{file_digest}"
+
+
+# ---------------------------------------------------------------- workflow messages
+
+
+class FileSurvey(BaseModel):
+    """A first pass over the whole file: what there is to import (counts as in ``--dry-run``)."""
+
+    last_position: int = 0  # highest record position (households, plus a truncation record if any)
+    households: int = 0  # accepted households
+    persons: int = 0
+    subject_to_duties: int = 0
+    rejected: int = 0
+    flow_date: date | None = None
+    flow_type: str | None = None
+
+
+class FluxImportState(BaseModel):
+    """Everything the import workflow keeps (also its continue-as-new input)."""
+
+    survey: FileSurvey | None = None
+    next_position: int = 1  # first position not handled by a completed slice
+    slices: int = 0
+    run: int = 1
+    slices_this_run: int = 0
+    handled: int = 0  # positions handled by completed slices (imported or rejected now, or earlier)
+    signals: int = 0  # signals sent by completed slices (this import only)
+    status: Literal["surveying", "importing", "finishing", "done"] = "surveying"
+
+
+class FluxImportInput(BaseModel):
+    """Start input of ``FluxImport``. ``file_path`` must be readable by the worker (the drop directory)."""
+
+    file_path: str
+    file_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    file_name: str
+    source: Literal["CAF", "MSA", "CSV"] = "CAF"
+    mapping: dict[str, Any] | None = None  # CSV column mapping (activities.csv_import.ColumnMapping)
+    territory: str = DEFAULT_TERRITORY
+    pathway_task_queue: str | None = None  # default: the import's own task queue
+    batch_size: int | None = Field(default=None, ge=1)  # default: about 20 slices, at least 500 positions
+    slices_per_run: int = Field(default=100, ge=1)  # continue as new after this many slices
+    heartbeat_timeout_seconds: int = Field(default=60, ge=1)
+    state: FluxImportState | None = None
+
+
+class SurveyRequest(BaseModel):
+    file_path: str
+    file_digest: str
+    file_name: str
+    source: str = "CAF"
+    mapping: dict[str, Any] | None = None
+
+
+class SliceRequest(BaseModel):
+    """Import positions ``first``..``last`` (inclusive) of a file."""
+
+    file_path: str
+    file_digest: str
+    source: str = "CAF"
+    mapping: dict[str, Any] | None = None
+    territory: str = DEFAULT_TERRITORY
+    pathway_task_queue: str | None = None
+    first: int = Field(ge=1)
+    last: int = Field(ge=1)
+    flow_date: date | None = None  # the survey's DTCREAFLUX (CSV lists: the entry date column, else this)
+
+
+class SliceProgress(BaseModel):
+    """Heartbeat details of a slice: the last position handled and what was done so far."""
+
+    first: int
+    last: int
+    position: int
+    handled: int = 0
+    signals: int = 0
+
+
+class SliceResult(BaseModel):
+    first: int
+    last: int
+    handled: int = 0  # positions of the slice handled by this attempt or an earlier one
+    already_done: int = 0  # positions found in the ledger (earlier attempt, earlier import of the file)
+    imported: int = 0
+    rejected: int = 0
+    signals: int = 0
+    rechecked_signals: int = 0  # signals found already delivered after a crash (not sent again)
+
+
+class FinishRequest(BaseModel):
+    file_digest: str
+
+
+class FluxImportResult(BaseModel):
+    """The import's outcome, computed from the ledger (so it is the same whatever the retries)."""
+
+    file_digest: str
+    file_name: str
+    households: int  # accepted households
+    persons: int
+    subject_to_duties: int
+    rejected: int
+    signals: int  # pathway signals sent for this file
+    new_pathways: int  # persons whose pathway this file started
+    positions: int  # positions in the ledger for this file
+
+
+class FluxImportProgress(BaseModel):
+    """Query result of the import workflow (slice-level; heartbeats give the position inside a slice)."""
+
+    status: str
+    total: int | None
+    done: int
+    slices: int
+    run: int
+    signals: int
+
+
+class DropScanInput(BaseModel):
+    """``FluxDropScan``: import every new file of a drop directory (started daily by a Schedule)."""
+
+    drop_dir: str
+    territory: str = DEFAULT_TERRITORY
+    pathway_task_queue: str | None = None
+
+
+class DroppedFile(BaseModel):
+    file_path: str
+    file_name: str
+    file_digest: str
+    source: str = "CAF"
+
+
+class DropScanResult(BaseModel):
+    started: list[str] = Field(default_factory=list)  # workflow ids of the imports run by this scan
+    skipped: list[str] = Field(default_factory=list)  # already imported or being imported
+    failed: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- flow events → pathway signals
+
+
+class PathwaySignalKind(str, Enum):
+    FLOW_RECORD = "flow_record"
+    LEFT_RSA = "left_rsa"
+
+
+class PathwaySignal(BaseModel):
+    """One signal to a person's pathway; ``start`` means signal-with-start (create the pathway if needed)."""
+
+    person_id: str
+    name: PathwaySignalKind
+    message: FlowRecord | LeftRsa
+    start: bool = False
+
+    @property
+    def event_id(self) -> str:
+        return self.message.event_id
+
+
+def pathway_signal(event: fe.AnyFlowEvent, observation: fe.FlowObservation) -> PathwaySignal | None:
+    """The pathway message a flow event means, or None when the pathway has no message for it.
+
+    Entry events (new entrant, became subject, reopened) start the pathway when the observation
+    :func:`~domain.flux_events.starts_pathway`; the others only reach an existing pathway. A payment
+    suspension or resumption is passed on as a flow record (the right is still open) so the pathway sees
+    the latest flow; the confirmation of "non soumis" has no pathway message yet.
+    """
+    pid = observation.person_id
+    starts = fe.starts_pathway(observation)
+
+    def record(subject: bool, transmission: date, *, start: bool) -> PathwaySignal:
+        return PathwaySignal(
+            person_id=pid, name=PathwaySignalKind.FLOW_RECORD, start=start,
+            message=FlowRecord(event_id=event.event_id, transmission_date=transmission,
+                               subject_to_duties=subject, rights_open=True),
+        )
+
+    if isinstance(event, fe.NewEntrant):
+        return record(event.subject_to_duties, event.entry_date, start=starts)
+    if isinstance(event, fe.BecameSubject):
+        return record(True, event.flow_date, start=starts)
+    if isinstance(event, fe.RsaReopened):
+        return record(event.subject_to_duties, event.flow_date, start=starts)
+    if isinstance(event, fe.NoLongerSubject):
+        return record(False, event.flow_date, start=False)
+    if isinstance(event, (fe.PaymentSuspended, fe.PaymentResumed)):
+        return record(observation.subject_to_duties, event.flow_date, start=False)
+    if isinstance(event, fe.LeftRsa):
+        return PathwaySignal(
+            person_id=pid, name=PathwaySignalKind.LEFT_RSA, start=False,
+            message=LeftRsa(event_id=event.event_id, end_of_payment_date=event.end_of_payment_date,
+                            reason=event.reason),
+        )
+    return None  # NotSubjectConfirmed: no pathway message (G-B8 debounce is not modelled by the pathway)
+
+
+def default_batch_size(last_position: int) -> int:
+    """About 20 slices per file, at least 500 positions each: every slice re-reads the file from its
+    start (a streaming parser cannot seek, and duplicate detection needs the households before)."""
+    return max(500, -(-last_position // 20))

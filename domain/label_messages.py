@@ -1,0 +1,195 @@
+"""Messages of the label application and label workflows (one pydantic model per message).
+
+Every message carries an ``event_id``; a workflow ignores an id it has already seen. Dates are civil
+dates (Europe/Paris); a ``None`` date means "today" for the workflow receiving it. No personal data:
+structures and CER are opaque ids; signatures are recorded as dates, not names.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=200)
+
+
+# --- application workflow ----------------------------------------------------------------------------
+
+
+class LabelApplicationInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    structure_id: str
+    application_no: int = Field(ge=1)
+    territory: str  # the lead SLAI's territory (G-L22): coarse, not personal
+    rule_set_version: str | None = None  # default: the rule set in force when the workflow starts
+
+
+class ApplicationSubmitted(_Message):
+    """L1: the file arrived on epartenaires."""
+
+    filed_on: date | None = None
+
+
+class AdminEvaluation(_Message):
+    """L3: the DPID's administrative evaluation, with its recorded CER sample (seed and drawn ids)."""
+
+    training_ok: bool
+    cer_average: float = Field(ge=0, le=10)
+    seed: str
+    sampled_cer_ids: list[str] = []
+    reasons: list[str] = []
+
+
+class SlaiOpinion(_Message):
+    """The SLAI confirms or reworks the DPID opinion [001:281]."""
+
+    confirmed: bool
+    training_ok: bool
+    cer_average: float = Field(ge=0, le=10)
+    reasons: list[str] = []
+
+
+class JointReview(_Message):
+    """L4: siège–SLAI work session below 80 %: confirms or revises the evaluation [001:255]."""
+
+    training_ok: bool
+    cer_average: float = Field(ge=0, le=10)
+    reasons: list[str] = []
+
+
+class Decision(_Message):
+    outcome: Literal["grant", "refuse"]
+    decided_on: date | None = None
+    reasons: list[str] = []  # a refusal is "motivé en fait et en droit" [001:300]
+
+
+class ReceiptAcknowledged(_Message):
+    """The registered letter's acknowledgement of receipt: its date is the notification date (G-L19)."""
+
+    letter_key: str
+    received_on: date
+
+
+class MoratoriumRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unmet_criterion: str
+    objectives: str
+    means: str
+    timing: str
+
+
+class MoratoriumSheet(_Message):
+    """Annexe 4 "Fiche de suivi moratoire labélisation" [001:452-469]."""
+
+    meeting_on: date
+    rows: list[MoratoriumRow] = Field(min_length=1)
+    structure_signed_on: date | None = None
+    slai_animator_signed_on: date | None = None
+    siege_signed_on: date | None = None
+
+
+class Reapplication(_Message):
+    """L7: new application after the moratorium."""
+
+    filed_on: date | None = None
+
+
+class AppealFiled(_Message):
+    filed_on: date | None = None
+
+
+class GracieuxAnswer(_Message):
+    outcome: Literal["granted", "rejected"]
+    answered_on: date | None = None
+    reasons: list[str] = []
+
+
+class Judgment(_Message):
+    """Tribunal administratif de Lille: ``annulled`` grants the label, ``dismissed`` confirms the refusal."""
+
+    outcome: Literal["annulled", "dismissed"]
+    judged_on: date | None = None
+
+
+# --- label workflow ----------------------------------------------------------------------------------
+
+
+class LabelInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    structure_id: str
+    territory: str
+    decided_on: date
+    application_workflow_id: str
+    rule_set_version: str
+
+
+class AnnualReview(_Message):
+    """L15: yearly charte qualité and training status (G-L17)."""
+
+    anniversary: date
+    charte_ok: bool
+    training_ok: bool
+    cer_quality_ok: bool
+    reasons: list[str] = []
+
+
+class RenewalRequest(_Message):
+    requested_on: date | None = None
+
+
+class RenewalDecision(_Message):
+    outcome: Literal["grant", "refuse"]
+    decided_on: date | None = None
+    reasons: list[str] = []
+
+
+class MissionEnded(_Message):
+    """W1: the structure stops accompanying the RSA public."""
+
+    ended_on: date | None = None
+
+
+class CommitmentBreach(_Message):
+    """W2: commitments not respected; the prior notice opens 1 month of observations."""
+
+    notified_on: date | None = None
+    grounds: list[str] = Field(min_length=1)
+
+
+class ObservationsReceived(_Message):
+    received_on: date | None = None
+
+
+class WithdrawalDecision(_Message):
+    outcome: Literal["withdraw", "maintain"]
+    decided_on: date | None = None
+    reasons: list[str] = []
+
+
+class QualityIssue(_Message):
+    """W3: CER quality no longer assured; the procedure is re-triggered with 6 months of SLAI support."""
+
+    reported_on: date | None = None
+    reasons: list[str] = []
+
+
+class RemediationOutcome(_Message):
+    quality_assured: bool
+    decided_on: date | None = None
+    reasons: list[str] = []
+
+
+class IsLabelledQuery(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    structure_id: str
+    on: date

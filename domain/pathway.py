@@ -1,0 +1,598 @@
+"""Beneficiary pathway (parcours du bénéficiaire, domain.md §2–§3): stages, state and messages.
+
+Everything a ``BeneficiaryPathway`` workflow keeps lives in :class:`PathwayState` (also its continue-as-new
+input). Messages carry an ``event_id`` so a re-sent event is ignored. Only ids, dates and categories are
+stored: no names, no NIR, no CER text (the CER document stays in the referent's tool).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+from domain.deadlines import deadline_instant, add_days
+
+
+class PathwayRuleError(ValueError):
+    """A command refused by a rule; ``rule`` is a stable code, the message names the rule and its source."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class Stage(str, Enum):
+    """States of domain.md §2.2 (plus ``EXIT_CHOICE_PENDING``: left RSA, referent's choice awaited, G-B15)."""
+
+    DETECTED = "DETECTED"
+    NOT_SUBJECT = "NOT_SUBJECT"
+    AWAITING_ORIENTATION = "AWAITING_ORIENTATION"
+    CAF_SAISINE = "CAF_SAISINE"
+    ORIENTED_TO_PLATFORM = "ORIENTED_TO_PLATFORM"
+    PLATFORM_FIRST_APPOINTMENT = "PLATFORM_FIRST_APPOINTMENT"
+    PLATFORM_DIAGNOSTIC_AND_FIRST_CER = "PLATFORM_DIAGNOSTIC_AND_FIRST_CER"
+    AWAITING_SLAI_VALIDATION = "AWAITING_SLAI_VALIDATION"
+    REFERENT_DESIGNATED = "REFERENT_DESIGNATED"
+    CAF_FIRST_INTERVIEW = "CAF_FIRST_INTERVIEW"
+    CER_DRAFTING = "CER_DRAFTING"
+    CER_ACTIVE = "CER_ACTIVE"
+    BILAN = "BILAN"
+    REORIENTATION_REQUESTED = "REORIENTATION_REQUESTED"
+    PERSONAL_SITUATION_REVIEW = "PERSONAL_SITUATION_REVIEW"
+    NON_COMPLIANCE_EP = "NON_COMPLIANCE_EP"
+    SANCTION_PROCEDURE = "SANCTION_PROCEDURE"
+    EXIT_CHOICE_PENDING = "EXIT_CHOICE_PENDING"
+    POST_EXIT_ACCOMPANIMENT = "POST_EXIT_ACCOMPANIMENT"
+    CLOSED = "CLOSED"
+
+
+PRE_REFERENT_STAGES = frozenset(
+    {
+        Stage.DETECTED,
+        Stage.AWAITING_ORIENTATION,
+        Stage.ORIENTED_TO_PLATFORM,
+        Stage.PLATFORM_FIRST_APPOINTMENT,
+        Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
+        Stage.AWAITING_SLAI_VALIDATION,
+    }
+)
+EXIT_STAGES = frozenset({Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT, Stage.CLOSED})
+
+
+class OrientationTarget(str, Enum):
+    """Who accompanies the person (G-B9)."""
+
+    PLATFORM = "PLATFORM"
+    REFERENT_SOLIDARITE = "REFERENT_SOLIDARITE"
+    REFERENT_SOCIOPRO = "REFERENT_SOCIOPRO"
+    PLIE = "PLIE"
+    POLE_EMPLOI_AG = "POLE_EMPLOI_AG"  # France Travail, accompagnement global
+    CAF = "CAF"
+
+
+class CerType(str, Enum):
+    SOLIDARITE = "SOLIDARITE"
+    SOCIOPROFESSIONNEL = "SOCIOPROFESSIONNEL"
+    PROFESSIONNEL = "PROFESSIONNEL"  # PLIE [002:828]
+
+
+class ReorientationReason(str, Enum):
+    """domain.md §3.5. The first three are "same-sphere" reasons, allowed only at CER end [000:228-232]."""
+
+    EVOLUTION_BLOQUEE = "EVOLUTION_BLOQUEE"  # l'accompagnement ne permet plus l'évolution de la situation
+    PROBLEMATIQUE_RELATIONNELLE = "PROBLEMATIQUE_RELATIONNELLE"
+    EPUISEMENT = "EPUISEMENT"  # épuisement face à la situation
+    REPRISE_VIE_MARITALE = "REPRISE_VIE_MARITALE"  # any time [000:234]
+    AUTRE = "AUTRE"  # any time, free-text justification required (G-B16)
+    HORS_COMPETENCE_CAF = "HORS_COMPETENCE_CAF"  # after the CAF first interview, before CER [000:214]
+    SITUATION_PERSONNELLE = "SITUATION_PERSONNELLE"  # after a personal-situation review [000:236]
+
+
+SAME_SPHERE_REASONS = frozenset(
+    {ReorientationReason.EVOLUTION_BLOQUEE, ReorientationReason.PROBLEMATIQUE_RELATIONNELLE, ReorientationReason.EPUISEMENT}
+)
+ANY_TIME_REASONS = frozenset({ReorientationReason.REPRISE_VIE_MARITALE, ReorientationReason.AUTRE})
+
+
+class ExitReason(str, Enum):
+    """Exit reasons recorded and pushed to MonJob62 ([000:273], [002:404])."""
+
+    FIN_ACCOMPAGNEMENT = "FIN_ACCOMPAGNEMENT"  # bilan decision "end"
+    SORTIE_EMPLOI = "SORTIE_EMPLOI"
+    SORTIE_RSA = "SORTIE_RSA"  # left RSA, closed by the referent or for lack of choice
+    FIN_POST_SORTIE = "FIN_POST_SORTIE"  # end of the 6 months after end of payment
+    NON_RESPECT_OBLIGATIONS = "NON_RESPECT_OBLIGATIONS"
+    REPRISE_VIE_MARITALE = "REPRISE_VIE_MARITALE"
+    AUTRE = "AUTRE"
+
+
+class DeadlineKind(str, Enum):
+    ORIENTATION = "ORIENTATION"  # 1 month from CAF transmission [002:3707]
+    FIRST_APPOINTMENT = "FIRST_APPOINTMENT"  # 14 days from orientation [002:3708]
+    FIRST_CER = "FIRST_CER"  # 2 months from orientation notification [002:355][002:3711]
+    SLAI_VALIDATION = "SLAI_VALIDATION"  # 10 working days (G-B6)
+    REFERENT_CER = "REFERENT_CER"  # 2 months from designation / renewal (G-B6)
+    BILAN_REMINDER = "BILAN_REMINDER"  # 30 days before CER end (G-B11)
+    CER_END = "CER_END"  # CER end: bilan due
+    BILAN = "BILAN"  # bilan overdue 15 days after CER end (T17)
+    PERSONAL_REVIEW = "PERSONAL_REVIEW"  # SLAI decides within 3 months (G-B17)
+    EXIT_CHOICE = "EXIT_CHOICE"  # referent chooses within 15 days (G-B15)
+    POST_EXIT_END = "POST_EXIT_END"  # 6 months after end of payment [000:238]
+    REENTRY_WINDOW = "REENTRY_WINDOW"  # re-entry keeps the referent until then (T25)
+
+
+#: Deadlines whose passing is a breach of a service level; the others are scheduled steps.
+SLA_KINDS = frozenset(
+    {
+        DeadlineKind.ORIENTATION,
+        DeadlineKind.FIRST_APPOINTMENT,
+        DeadlineKind.FIRST_CER,
+        DeadlineKind.SLAI_VALIDATION,
+        DeadlineKind.REFERENT_CER,
+        DeadlineKind.BILAN,
+        DeadlineKind.PERSONAL_REVIEW,
+    }
+)
+#: Clocks of the exit itself, never paused by leaving RSA.
+EXIT_KINDS = frozenset({DeadlineKind.EXIT_CHOICE, DeadlineKind.POST_EXIT_END, DeadlineKind.REENTRY_WINDOW})
+
+
+class DeadlineStatus(str, Enum):
+    PENDING = "PENDING"
+    MET = "MET"
+    BREACHED = "BREACHED"
+    FIRED = "FIRED"  # a scheduled step that happened
+    CANCELLED = "CANCELLED"
+
+
+class Deadline(BaseModel):
+    """One clock. ``due`` is the last allowed day; it fires at the start of the next day (Europe/Paris)."""
+
+    id: str
+    kind: DeadlineKind
+    started_on: date
+    due: date
+    status: DeadlineStatus = DeadlineStatus.PENDING
+    closed_on: date | None = None
+    responsible: str = ""
+    paused_by: list[str] = Field(default_factory=list)
+    paused_since: date | None = None
+    version: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status is DeadlineStatus.PENDING and not self.paused_by
+
+    def fires_at(self) -> datetime:
+        if self.kind is DeadlineKind.BILAN_REMINDER:
+            return deadline_instant(add_days(self.due, -1))  # a reminder fires on its day
+        return deadline_instant(self.due)
+
+
+class Breach(BaseModel):
+    deadline_id: str
+    kind: DeadlineKind
+    due: date
+    breached_on: date
+    responsible: str
+
+
+class StageChange(BaseModel):
+    seq: int
+    from_stage: Stage | None
+    to_stage: Stage
+    on: date
+    cause: str
+
+
+class Referent(BaseModel):
+    """The accompanying structure (platform or referent): type and structure id only."""
+
+    type: OrientationTarget
+    structure_id: str
+    designated_on: date
+
+
+class CerAction(BaseModel):
+    """An action of a CER: dates and whether it aims at professional insertion (no free text)."""
+
+    start: date
+    end: date
+    professional_insertion: bool = False
+
+
+class Cer(BaseModel):
+    cer_id: str
+    type: CerType
+    start: date
+    end: date
+    signed_on: date
+    action_count: int
+    renewal: bool
+    structure_id: str
+    referent_type: OrientationTarget
+    physical_appointments: int = 0
+    missed_unexcused: int = 0
+
+
+class GesicaOutcome(BaseModel):
+    domain: str
+    outcome: str
+
+
+class EpReferral(BaseModel):
+    kind: str
+    proposed_on: date
+    confirmed: bool = False
+
+
+class ExitInfo(BaseModel):
+    end_of_payment: date
+    reason: str
+    noticed_on: date
+    continue_accompaniment: bool | None = None
+
+
+class Outbox(BaseModel):
+    """Effects decided by the rules, not yet written by activities (drained by the workflow's main loop)."""
+
+    stage_changes: list[StageChange] = Field(default_factory=list)
+    deadlines: list[Deadline] = Field(default_factory=list)
+    breaches: list[Breach] = Field(default_factory=list)
+    tasks: list["HumanTask"] = Field(default_factory=list)
+    pushes: list["MonJob62Push"] = Field(default_factory=list)
+    cers: list[Cer] = Field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.stage_changes or self.deadlines or self.breaches or self.tasks or self.pushes or self.cers)
+
+
+class HumanTask(BaseModel):
+    """A task for a service (table ``human_tasks``); ``task_key`` makes a retried creation a no-op."""
+
+    task_key: str
+    kind: str
+    assignee: str
+    due_date: date | None = None
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class MonJob62Push(BaseModel):
+    kind: str  # CER | BILAN | EXIT
+    idempotency_key: str
+    data: dict[str, str | int | bool | None | list[dict[str, str]]] = Field(default_factory=dict)
+
+
+class PathwayState(BaseModel):
+    """The whole state of one person's pathway (continue-as-new input)."""
+
+    person_id: str
+    territory: str
+    rule_set_version: str
+    stage: Stage = Stage.DETECTED
+    held_stages: list[Stage] = Field(default_factory=list)
+    subject_to_duties: bool | None = None
+    entry_date: date | None = None
+    rsa_majore: bool = False
+    orientation_target: OrientationTarget | None = None
+    orientation_notified_on: date | None = None
+    orientation_bypass_reason: str | None = None
+    platform: Referent | None = None
+    referent: Referent | None = None
+    preconisation: OrientationTarget | None = None
+    preconisation_structure_id: str | None = None
+    diagnostic_completed_on: date | None = None
+    first_cer_signed: bool = False
+    first_appointment_on: date | None = None
+    reconvocations: int = 0
+    platform_missed_unexcused: int = 0
+    cer: Cer | None = None
+    cer_count: int = 0
+    caf_saisine_mode: str | None = None
+    caf_structure_id: str | None = None
+    personal_review_requested_on: date | None = None
+    reorientation_reason: ReorientationReason | None = None
+    reorientation_is_exit: bool = False
+    ep: EpReferral | None = None
+    exit: ExitInfo | None = None
+    exit_reason: ExitReason | None = None
+    closed_on: date | None = None
+    finished: bool = False
+    deadlines: list[Deadline] = Field(default_factory=list)
+    breaches: list[Breach] = Field(default_factory=list)
+    stage_history: list[StageChange] = Field(default_factory=list)
+    seq: int = 0
+    run: int = 1
+    cycle_completed: bool = False
+    seen_event_ids: list[str] = Field(default_factory=list)
+    outbox: Outbox = Field(default_factory=Outbox)
+
+
+# ---------------------------------------------------------------- inbound messages (one model each)
+
+
+class PathwayInput(BaseModel):
+    """Workflow input: the opaque person id and territory; ``state`` when continuing as new."""
+
+    person_id: str
+    territory: str
+    state: PathwayState | None = None
+
+
+class FlowRecord(BaseModel):
+    """A CAF/MSA flow record about the person (T1–T3, T24, T25); signal and signal-with-start."""
+
+    event_id: str
+    transmission_date: date
+    subject_to_duties: bool
+    rights_open: bool = True
+    rsa_majore: bool = False
+
+
+class OrientationDecision(BaseModel):
+    """Orientation notified by the Département services (T4, T5); bypassing the platform needs a reason."""
+
+    event_id: str
+    target: OrientationTarget
+    structure_id: str
+    notified_on: date
+    bypass_reason: str | None = None
+
+
+class AppointmentKind(str, Enum):
+    SCHEDULED = "SCHEDULED"
+    HELD = "HELD"
+    MISSED = "MISSED"
+
+
+class AppointmentEvent(BaseModel):
+    event_id: str
+    kind: AppointmentKind
+    appointment_date: date
+    physical: bool = True
+    excused: bool = False
+
+
+class DiagnosticCompleted(BaseModel):
+    event_id: str
+    completed_on: date
+
+
+class PreconisationSubmitted(BaseModel):
+    event_id: str
+    target: OrientationTarget
+    structure_id: str
+    submitted_on: date
+
+
+class SlaiPreconisationDecision(BaseModel):
+    """SLAI validation (T11) — it may change the target (T12)."""
+
+    event_id: str
+    decided_on: date
+    target: OrientationTarget | None = None  # None: the préconisation as submitted
+    structure_id: str | None = None
+
+
+class SignCer(BaseModel):
+    event_id: str
+    cer_id: str
+    type: CerType
+    start: date
+    end: date
+    signed_on: date
+    actions: list[CerAction]
+
+
+class BilanDecision(str, Enum):
+    CONTINUE = "CONTINUE"
+    REORIENT = "REORIENT"
+    END = "END"
+
+
+class CompleteBilan(BaseModel):
+    event_id: str
+    completed_on: date
+    decision: BilanDecision
+    global_outcome: str | None = None  # GESICA global bilan (required on the CAF route)
+    domain_outcomes: list[GesicaOutcome] = Field(default_factory=list)
+    reorientation_reason: ReorientationReason | None = None
+    justification: str | None = None
+    exit_reason: ExitReason | None = None
+
+
+class RequestReorientation(BaseModel):
+    """Referent's reasoned request (avis motivé) to the SLAI; ``exit`` asks for an exit instead."""
+
+    event_id: str
+    reason: ReorientationReason
+    requested_on: date
+    justification: str | None = None
+    exit: bool = False
+
+
+class DecideReorientation(BaseModel):
+    event_id: str
+    decided_on: date
+    approved: bool
+    target: OrientationTarget | None = None
+    structure_id: str | None = None
+
+
+class PersonalReviewRequest(BaseModel):
+    event_id: str
+    requested_on: date
+
+
+class PersonalReviewOutcome(str, Enum):
+    RESUME = "RESUME"
+    REORIENT = "REORIENT"
+
+
+class PersonalReviewDecision(BaseModel):
+    event_id: str
+    decided_on: date
+    outcome: PersonalReviewOutcome
+
+
+class NonComplianceKind(str, Enum):
+    NON_ADHESION = "NON_ADHESION"
+    UNEXCUSED_ABSENCE = "UNEXCUSED_ABSENCE"
+
+
+class NonComplianceReport(BaseModel):
+    event_id: str
+    kind: NonComplianceKind
+    reported_on: date
+
+
+class EpReferralConfirmation(BaseModel):
+    """A person confirms (or drops) the proposed referral to the équipe pluridisciplinaire."""
+
+    event_id: str
+    confirmed: bool
+    decided_on: date
+
+
+class EpOutcome(str, Enum):
+    MAINTAIN = "MAINTAIN"  # accompaniment goes on
+    SANCTION_PROCEDURE = "SANCTION_PROCEDURE"  # Département's CASF procedure (outside the system)
+    EXIT = "EXIT"  # exit for non-respect des obligations
+
+
+class EpDecision(BaseModel):
+    event_id: str
+    outcome: EpOutcome
+    decided_on: date
+
+
+class LeftRsa(BaseModel):
+    event_id: str
+    end_of_payment_date: date
+    reason: str
+
+
+class PostExitChoice(BaseModel):
+    event_id: str
+    continue_accompaniment: bool
+    decided_on: date
+
+
+class CafSaisineMode(str, Enum):
+    M1 = "M1"  # CAF saisine: RSA majoré family followed by a CAF social worker, no référent solidarité
+    M2 = "M2"  # SLAI orients a family unknown to the CAF: separation, death of spouse, pregnancy/birth
+    M3 = "M3"  # widening to other RSA-majoré profiles when below 20 per ETP
+
+
+class FamilyEvent(str, Enum):
+    SEPARATION = "SEPARATION"
+    DECES_CONJOINT = "DECES_CONJOINT"
+    GROSSESSE_OU_NAISSANCE_PARENT_SEUL = "GROSSESSE_OU_NAISSANCE_PARENT_SEUL"
+
+
+class CafSaisine(BaseModel):
+    """CAF route entry (domain.md §3.2) with the facts needed for the exclusions of §3.3."""
+
+    event_id: str
+    mode: CafSaisineMode
+    requested_on: date
+    caf_structure_id: str
+    rsa_majore: bool
+    followed_by_caf_social_worker: bool = False
+    has_referent_solidarite: bool = False
+    family_event: FamilyEvent | None = None
+    widening_authorised_by_slai: bool = False
+    age: int | None = None
+    gens_du_voyage: bool = False
+    accompanied_by_departement_service: bool = False
+    hosted_in_structure: bool = False  # CHRS, foyer maternel…
+
+
+class CafSaisineDecision(BaseModel):
+    event_id: str
+    accepted: bool
+    decided_on: date
+
+
+class CafFirstInterview(BaseModel):
+    event_id: str
+    held_on: date
+    within_caf_competence: bool
+
+
+# ---------------------------------------------------------------- results and views
+
+
+class PathwayRow(BaseModel):
+    """The pathway's row in the read model (table ``pathways``), written with a growing ``version``."""
+
+    pathway_id: str
+    person_id: str
+    territory: str
+    rule_set: str
+    stage: Stage
+    subject_to_duties: bool | None
+    referent_type: OrientationTarget | None
+    referent_structure_id: str | None
+    entry_date: date | None
+    orientation_target: OrientationTarget | None
+    orientation_notified_on: date | None
+    caf_saisine_mode: str | None
+    next_deadline: date | None
+    breach_count: int
+    cer_count: int
+    closed_on: date | None
+    exit_reason: ExitReason | None
+    version: int
+
+
+class PathwayEffects(BaseModel):
+    """One batch of read-model writes and tasks (one activity call, one transaction)."""
+
+    row: PathwayRow
+    outbox: Outbox
+
+
+class CommandResult(BaseModel):
+    """What an update returns: the stage after it, and whether the event was a duplicate."""
+
+    stage: Stage
+    duplicate: bool = False
+
+
+class CerView(BaseModel):
+    cer_id: str
+    type: CerType
+    start: date
+    end: date
+    renewal: bool
+    physical_appointments: int
+
+
+class DeadlineView(BaseModel):
+    id: str
+    kind: DeadlineKind
+    due: date
+    status: str  # PENDING, PAUSED, MET, BREACHED, FIRED, CANCELLED
+
+
+class PathwayView(BaseModel):
+    """Query result: ids, dates and categories only."""
+
+    person_id: str
+    stage: Stage
+    rule_set_version: str
+    subject_to_duties: bool | None
+    referent_type: OrientationTarget | None
+    referent_structure_id: str | None
+    active_cer: CerView | None
+    deadlines: list[DeadlineView]
+    breaches: list[Breach]
+    stage_history: list[StageChange]
+    run: int
+    exit_reason: ExitReason | None
+
+
+Outbox.model_rebuild()

@@ -1,0 +1,910 @@
+"""Transition and validation rules of the beneficiary pathway (domain.md §2.3–§2.4, §3), without I/O.
+
+:class:`Pathway` wraps a :class:`PathwayState`. ``check_*`` methods only read and raise
+:class:`PathwayRuleError` (used by update validators); the other methods apply an event at a civil date
+``today`` and append what must be written (stage changes, deadlines, breaches, tasks, MonJob62 pushes) to
+``state.outbox``. Deadlines are dates computed here once; the workflow only waits for ``next_fire()``.
+Breaches never change anything else: they are recorded and escalated to the responsible service (G-B7).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from domain.deadlines import add_days, add_months, is_working_day, paris_date, service_deadline
+from domain.pathway import (
+    ANY_TIME_REASONS,
+    EXIT_KINDS,
+    EXIT_STAGES,
+    PRE_REFERENT_STAGES,
+    SAME_SPHERE_REASONS,
+    SLA_KINDS,
+    AppointmentEvent,
+    AppointmentKind,
+    BilanDecision,
+    Breach,
+    CafFirstInterview,
+    CafSaisine,
+    CafSaisineDecision,
+    Cer,
+    CerType,
+    CerView,
+    CompleteBilan,
+    DecideReorientation,
+    Deadline,
+    DeadlineKind,
+    DeadlineStatus,
+    DeadlineView,
+    DiagnosticCompleted,
+    EpDecision,
+    EpOutcome,
+    EpReferral,
+    EpReferralConfirmation,
+    ExitInfo,
+    ExitReason,
+    FlowRecord,
+    HumanTask,
+    LeftRsa,
+    MonJob62Push,
+    NonComplianceKind,
+    NonComplianceReport,
+    OrientationDecision,
+    OrientationTarget,
+    PathwayRow,
+    PathwayRuleError,
+    PathwayState,
+    PathwayView,
+    PersonalReviewDecision,
+    PersonalReviewOutcome,
+    PersonalReviewRequest,
+    PostExitChoice,
+    PreconisationSubmitted,
+    ReorientationReason,
+    Referent,
+    RequestReorientation,
+    SignCer,
+    SlaiPreconisationDecision,
+    Stage,
+    StageChange,
+)
+from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan
+from domain.rules import RuleSet, rule_set, rule_set_for
+
+#: Bounds keeping the state (and so each continue-as-new payload) small.
+MAX_SEEN_EVENT_IDS = 500
+MAX_STAGE_HISTORY = 100
+
+#: Stages where a referent (not the platform) accompanies the person.
+REFERENT_STAGES = frozenset(
+    {Stage.REFERENT_DESIGNATED, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING, Stage.CER_ACTIVE, Stage.BILAN}
+)
+CER_SIGNING_STAGES = frozenset(
+    {Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, Stage.REFERENT_DESIGNATED, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING}
+)
+#: Clocks of a CER cycle, cancelled when the referent changes.
+CER_CLOCKS = frozenset({DeadlineKind.REFERENT_CER, DeadlineKind.BILAN_REMINDER, DeadlineKind.CER_END, DeadlineKind.BILAN})
+PLATFORM_CLOCKS = frozenset({DeadlineKind.FIRST_APPOINTMENT, DeadlineKind.FIRST_CER, DeadlineKind.SLAI_VALIDATION})
+
+PAUSE_NOT_SUBJECT = "NOT_SUBJECT"
+PAUSE_REVIEW = "PERSONAL_REVIEW"
+PAUSE_EXIT = "LEFT_RSA"
+
+
+def pathway_workflow_id(person_id: str) -> str:
+    """``pathway-<person id>``: the opaque keyed hash, never the NIR."""
+    return f"pathway-{person_id}"
+
+
+def add_working_days(start: date, days: int) -> date:
+    """The ``days``-th working day after ``start`` (weekends and French public holidays skipped)."""
+    day = start
+    remaining = days
+    while remaining > 0:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            remaining -= 1
+    return day
+
+
+def _not_future(day: date, today: date, what: str) -> None:
+    if day > today:
+        raise PathwayRuleError("DATE_IN_FUTURE", f"{what} ({day.isoformat()}) cannot be after today ({today.isoformat()})")
+
+
+def _stage_in(stage: Stage, allowed: frozenset[Stage] | set[Stage], command: str) -> None:
+    if stage not in allowed:
+        names = ", ".join(sorted(s.value for s in allowed))
+        raise PathwayRuleError("STAGE_NOT_ALLOWED", f"{command} is not possible in stage {stage.value} (expected: {names})")
+
+
+class Pathway:
+    """The rules applied to one pathway state (mutated in place)."""
+
+    def __init__(self, state: PathwayState) -> None:
+        self.s = state
+        self.rules: RuleSet = rule_set(state.rule_set_version)
+
+    @classmethod
+    def new(cls, person_id: str, territory: str, today: date) -> "Pathway":
+        """A new case records the rule set in force on its first day."""
+        return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=rule_set_for(today).version))
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    @property
+    def workflow_id(self) -> str:
+        return pathway_workflow_id(self.s.person_id)
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self.s.seen_event_ids
+
+    def remember(self, event_id: str) -> None:
+        ids = self.s.seen_event_ids
+        ids.append(event_id)
+        if len(ids) > MAX_SEEN_EVENT_IDS:
+            del ids[: len(ids) - MAX_SEEN_EVENT_IDS]
+
+    def _bump(self) -> int:
+        self.s.seq += 1
+        return self.s.seq
+
+    def _move(self, to: Stage, on: date, cause: str) -> None:
+        if self.s.stage is to:
+            return
+        change = StageChange(seq=self._bump(), from_stage=self.s.stage, to_stage=to, on=on, cause=cause)
+        self.s.stage = to
+        self.s.stage_history.append(change)
+        if len(self.s.stage_history) > MAX_STAGE_HISTORY:
+            del self.s.stage_history[: len(self.s.stage_history) - MAX_STAGE_HISTORY]
+        self.s.outbox.stage_changes.append(change)
+
+    def _hold(self, to: Stage, on: date, cause: str) -> None:
+        """Enter a stage that returns to the current one when it ends."""
+        self.s.held_stages.append(self.s.stage)
+        self._move(to, on, cause)
+
+    def _release(self, on: date, cause: str) -> None:
+        previous = self.s.held_stages.pop() if self.s.held_stages else Stage.AWAITING_ORIENTATION
+        self._move(previous, on, cause)
+
+    def _touch(self, deadline: Deadline) -> None:
+        deadline.version = self._bump()
+        pending = self.s.outbox.deadlines
+        for i, queued in enumerate(pending):
+            if queued.id == deadline.id:
+                pending[i] = deadline.model_copy(deep=True)
+                return
+        pending.append(deadline.model_copy(deep=True))
+
+    def _add_deadline(self, kind: DeadlineKind, started_on: date, due: date, responsible: str) -> Deadline:
+        deadline = Deadline(
+            id=f"{kind.value.lower()}-{self.s.seq + 1}", kind=kind, started_on=started_on, due=due, responsible=responsible
+        )
+        self.s.deadlines.append(deadline)
+        self._touch(deadline)
+        return deadline
+
+    def _pending(self, kinds: frozenset[DeadlineKind] | set[DeadlineKind]) -> list[Deadline]:
+        return [d for d in self.s.deadlines if d.kind in kinds and d.status is DeadlineStatus.PENDING]
+
+    def _settle(self, kind: DeadlineKind, on: date) -> None:
+        """The awaited step happened on ``on``: met if on time, else a breach (if the timer did not record it)."""
+        for d in self._pending({kind}):
+            if on <= d.due:
+                d.status = DeadlineStatus.MET
+                d.closed_on = on
+                self._touch(d)
+            else:
+                self._breach(d)
+
+    def _cancel(self, kinds: frozenset[DeadlineKind] | set[DeadlineKind], on: date) -> None:
+        for d in self._pending(kinds):
+            d.status = DeadlineStatus.CANCELLED
+            d.closed_on = on
+            d.paused_by = []
+            d.paused_since = None
+            self._touch(d)
+
+    def _pause(self, reason: str, on: date, *, keep: frozenset[DeadlineKind] = frozenset()) -> None:
+        for d in self.s.deadlines:
+            if d.status is not DeadlineStatus.PENDING or d.kind in keep or reason in d.paused_by:
+                continue
+            if not d.paused_by:
+                d.paused_since = on
+            d.paused_by.append(reason)
+            self._touch(d)
+
+    def _resume(self, reason: str, on: date) -> None:
+        """Lift a pause; a clock that is no longer paused is moved by the number of days it was paused."""
+        for d in self.s.deadlines:
+            if d.status is not DeadlineStatus.PENDING or reason not in d.paused_by:
+                continue
+            d.paused_by.remove(reason)
+            if not d.paused_by and d.paused_since is not None:
+                d.due = add_days(d.due, max(0, (on - d.paused_since).days))
+                d.paused_since = None
+            self._touch(d)
+
+    def _breach(self, d: Deadline) -> None:
+        breached_on = add_days(d.due, 1)
+        d.status = DeadlineStatus.BREACHED
+        d.closed_on = breached_on
+        self._touch(d)
+        breach = Breach(deadline_id=d.id, kind=d.kind, due=d.due, breached_on=breached_on, responsible=d.responsible)
+        self.s.breaches.append(breach)
+        self.s.outbox.breaches.append(breach)
+        self._task(f"ESCALATION_{d.kind.value}", d.responsible, d.id, breached_on, {"deadline": d.kind.value, "due": d.due.isoformat()})
+
+    def _task(self, kind: str, assignee: str, ref: str, due: date | None, details: dict[str, str] | None = None) -> None:
+        self.s.outbox.tasks.append(
+            HumanTask(
+                task_key=f"{self.workflow_id}:{kind}:{ref}", kind=kind, assignee=assignee, due_date=due, details=details or {}
+            )
+        )
+
+    def _push(self, kind: str, ref: str, data: dict) -> None:
+        data = {"person_id": self.s.person_id, **data}
+        self.s.outbox.pushes.append(MonJob62Push(kind=kind, idempotency_key=f"{self.workflow_id}:{kind}:{ref}", data=data))
+
+    # responsible services (assignees of tasks)
+    @property
+    def slai(self) -> str:
+        return f"SLAI:{self.s.territory}"
+
+    def _structure_assignee(self, ref: Referent | None) -> str:
+        if ref is None:
+            return self.slai
+        prefix = "PLATFORM" if ref.type is OrientationTarget.PLATFORM else "REFERENT"
+        return f"{prefix}:{ref.structure_id}"
+
+    @property
+    def accompanying(self) -> Referent | None:
+        """Who accompanies now: the referent once designated, else the platform."""
+        return self.s.referent or self.s.platform
+
+    # ------------------------------------------------------------------ reading
+
+    def active_deadlines(self) -> list[Deadline]:
+        return [d for d in self.s.deadlines if d.active]
+
+    def next_fire(self) -> datetime | None:
+        fires = [d.fires_at() for d in self.active_deadlines()]
+        return min(fires) if fires else None
+
+    def next_due(self) -> date | None:
+        dues = [d.due for d in self.active_deadlines() if d.kind is not DeadlineKind.BILAN_REMINDER]
+        return min(dues) if dues else None
+
+    def view(self) -> PathwayView:
+        s = self.s
+        cer = s.cer
+        return PathwayView(
+            person_id=s.person_id,
+            stage=s.stage,
+            rule_set_version=s.rule_set_version,
+            subject_to_duties=s.subject_to_duties,
+            referent_type=self.accompanying.type if self.accompanying else None,
+            referent_structure_id=self.accompanying.structure_id if self.accompanying else None,
+            active_cer=CerView(
+                cer_id=cer.cer_id, type=cer.type, start=cer.start, end=cer.end, renewal=cer.renewal,
+                physical_appointments=cer.physical_appointments,
+            ) if cer else None,
+            deadlines=[
+                DeadlineView(
+                    id=d.id, kind=d.kind, due=d.due,
+                    status="PAUSED" if d.paused_by and d.status is DeadlineStatus.PENDING else d.status.value,
+                )
+                for d in s.deadlines
+            ],
+            breaches=list(s.breaches),
+            stage_history=list(s.stage_history),
+            run=s.run,
+            exit_reason=s.exit_reason,
+        )
+
+    def row(self) -> PathwayRow:
+        s = self.s
+        ref = self.accompanying
+        return PathwayRow(
+            pathway_id=self.workflow_id, person_id=s.person_id, territory=s.territory, rule_set=s.rule_set_version,
+            stage=s.stage, subject_to_duties=s.subject_to_duties, referent_type=ref.type if ref else None,
+            referent_structure_id=ref.structure_id if ref else None, entry_date=s.entry_date,
+            orientation_target=s.orientation_target, orientation_notified_on=s.orientation_notified_on,
+            caf_saisine_mode=s.caf_saisine_mode, next_deadline=self.next_due(), breach_count=len(s.breaches),
+            cer_count=s.cer_count, closed_on=s.closed_on, exit_reason=s.exit_reason, version=s.seq,
+        )
+
+    def forget_settled_deadlines(self) -> None:
+        """Drop closed clocks from state at a cycle boundary (they are in the read model)."""
+        self.s.deadlines = [d for d in self.s.deadlines if d.status is DeadlineStatus.PENDING]
+
+    # ------------------------------------------------------------------ timers
+
+    def expire(self, now: datetime) -> list[Deadline]:
+        """Apply every active clock whose instant has come, oldest first."""
+        fired: list[Deadline] = []
+        while True:
+            due = [d for d in self.active_deadlines() if d.fires_at() <= now]
+            if not due or self.s.finished:
+                return fired
+            d = min(due, key=lambda x: (x.fires_at(), x.id))
+            self._fire(d)
+            fired.append(d)
+
+    def _fire(self, d: Deadline) -> None:
+        on = paris_date(d.fires_at())
+        if d.kind in SLA_KINDS:
+            self._breach(d)
+            return
+        d.status = DeadlineStatus.FIRED
+        d.closed_on = on
+        self._touch(d)
+        if d.kind is DeadlineKind.BILAN_REMINDER:
+            self._task("BILAN_REMINDER", self._structure_assignee(self.s.referent), d.id,
+                       add_days(d.due, self.rules.bilan_reminder_days), {"cer_end": (self.s.cer.end.isoformat() if self.s.cer else "")})
+        elif d.kind is DeadlineKind.CER_END:
+            self._cer_ended(on)
+        elif d.kind is DeadlineKind.EXIT_CHOICE:
+            exit_ = self.s.exit
+            assert exit_ is not None
+            self._close(ExitReason.SORTIE_RSA, on, reentry_until=service_deadline(exit_.end_of_payment, months=self.rules.post_exit_months))
+        elif d.kind is DeadlineKind.POST_EXIT_END:
+            self._close(ExitReason.FIN_POST_SORTIE, on)
+        elif d.kind is DeadlineKind.REENTRY_WINDOW:
+            self._finish(on)
+
+    def _cer_ended(self, on: date) -> None:
+        cer = self.s.cer
+        if self.s.stage is Stage.CER_ACTIVE:
+            self._move(Stage.BILAN, on, "CER_END")
+        elif Stage.CER_ACTIVE in self.s.held_stages:
+            idx = len(self.s.held_stages) - 1 - self.s.held_stages[::-1].index(Stage.CER_ACTIVE)
+            self.s.held_stages[idx] = Stage.BILAN
+        end = cer.end if cer else on
+        self._add_deadline(DeadlineKind.BILAN, end, add_days(end, self.rules.bilan_overdue_days),
+                           self._structure_assignee(self.s.referent))
+        if cer is not None:
+            self.s.outbox.cers.append(cer.model_copy())
+
+    # ------------------------------------------------------------------ flow records (T1–T3, T24, T25)
+
+    def on_flow_record(self, msg: FlowRecord, today: date) -> None:
+        s = self.s
+        s.rsa_majore = msg.rsa_majore
+        if s.stage in EXIT_STAGES:
+            if msg.rights_open and s.exit is not None:
+                self._reenter(today)
+            else:
+                return
+        s.subject_to_duties = msg.subject_to_duties
+        if s.stage is Stage.DETECTED:
+            if msg.subject_to_duties:
+                self._start_orientation_clock(msg.transmission_date, today)
+            else:
+                self._hold(Stage.NOT_SUBJECT, today, "FLOW_NOT_SUBJECT")
+            return
+        if not msg.subject_to_duties and s.stage is not Stage.NOT_SUBJECT:
+            self._pause(PAUSE_NOT_SUBJECT, today)
+            self._hold(Stage.NOT_SUBJECT, today, "FLOW_NOT_SUBJECT")
+        elif msg.subject_to_duties and s.stage is Stage.NOT_SUBJECT:
+            if s.held_stages and s.held_stages[-1] is Stage.DETECTED:
+                s.held_stages.pop()  # never oriented: the clock starts at this first "soumis" flow (G-B2)
+                self._start_orientation_clock(msg.transmission_date, today)
+            else:
+                self._resume(PAUSE_NOT_SUBJECT, today)
+                self._release(today, "FLOW_SUBJECT")
+
+    def _start_orientation_clock(self, transmission_date: date, today: date) -> None:
+        self.s.entry_date = transmission_date
+        due = service_deadline(transmission_date, months=self.rules.orientation_months)
+        self._add_deadline(DeadlineKind.ORIENTATION, transmission_date, due, self.slai)
+        self._move(Stage.AWAITING_ORIENTATION, today, "FLOW_SUBJECT")
+
+    # ------------------------------------------------------------------ orientation (T4, T5)
+
+    def check_orientation(self, msg: OrientationDecision, today: date) -> None:
+        _stage_in(self.s.stage, {Stage.AWAITING_ORIENTATION}, "Orientation")
+        _not_future(msg.notified_on, today, "Orientation notification date")
+        if self.s.entry_date and msg.notified_on < self.s.entry_date:
+            raise PathwayRuleError("ORIENTATION_BEFORE_ENTRY", "Orientation cannot be notified before the CAF transmission date")
+        if msg.target is OrientationTarget.CAF:
+            raise PathwayRuleError(
+                "ORIENTATION_CAF_BY_SAISINE", "Orientation to the CAF goes through a CAF saisine (modes M1–M3, §3.2)"
+            )
+        if msg.target is not OrientationTarget.PLATFORM and not (msg.bypass_reason or "").strip():
+            raise PathwayRuleError(
+                "ORIENTATION_BYPASS_REASON_REQUIRED",
+                "Bypassing the platform needs a reason (G-B18: 98% are oriented to the platform [002:401])",
+            )
+
+    def orient(self, msg: OrientationDecision, today: date) -> None:
+        s = self.s
+        s.orientation_target = msg.target
+        s.orientation_notified_on = msg.notified_on
+        s.orientation_bypass_reason = msg.bypass_reason
+        self._settle(DeadlineKind.ORIENTATION, msg.notified_on)
+        ref = Referent(type=msg.target, structure_id=msg.structure_id, designated_on=msg.notified_on)
+        owner = self._structure_assignee(ref)
+        self._add_deadline(DeadlineKind.FIRST_APPOINTMENT, msg.notified_on,
+                           service_deadline(msg.notified_on, days=self.rules.first_appointment_days), owner)
+        self._add_deadline(DeadlineKind.FIRST_CER, msg.notified_on,
+                           service_deadline(msg.notified_on, months=self.rules.first_cer_months), owner)
+        if msg.target is OrientationTarget.PLATFORM:
+            s.platform = ref
+            self._move(Stage.ORIENTED_TO_PLATFORM, today, "ORIENTATION_NOTIFIED")
+        else:
+            s.referent = ref
+            self._move(Stage.REFERENT_DESIGNATED, today, "DIRECT_ORIENTATION")
+
+    # ------------------------------------------------------------------ appointments (T7–T9, T16)
+
+    def on_appointment(self, msg: AppointmentEvent, today: date) -> None:
+        s = self.s
+        platform_stages = {Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT}
+        direct_first = {Stage.REFERENT_DESIGNATED, Stage.CER_DRAFTING, Stage.CAF_FIRST_INTERVIEW}
+        if msg.kind is AppointmentKind.SCHEDULED:
+            if s.stage in platform_stages:
+                if s.first_appointment_on is not None:
+                    s.reconvocations += 1
+                s.first_appointment_on = msg.appointment_date
+                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._move(Stage.PLATFORM_FIRST_APPOINTMENT, today, "APPOINTMENT_SCHEDULED")
+            elif s.stage in direct_first or s.stage is Stage.CER_ACTIVE:
+                self._settle_if_scheduled_in_time(msg.appointment_date)
+            else:
+                raise PathwayRuleError("STAGE_NOT_ALLOWED", f"appointment scheduled in stage {s.stage.value}")
+        elif msg.kind is AppointmentKind.HELD:
+            if s.stage in platform_stages:
+                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._move(Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, today, "APPOINTMENT_HELD")
+            elif s.stage is Stage.CER_ACTIVE and s.cer is not None:
+                if msg.physical:
+                    s.cer.physical_appointments += 1
+            elif s.stage in direct_first:
+                self._settle_if_scheduled_in_time(msg.appointment_date)
+            else:
+                raise PathwayRuleError("STAGE_NOT_ALLOWED", f"appointment held in stage {s.stage.value}")
+        else:  # MISSED
+            if s.stage is Stage.PLATFORM_FIRST_APPOINTMENT:
+                if not msg.excused:
+                    s.platform_missed_unexcused += 1
+                if s.platform_missed_unexcused > self.rules.max_reconvocations:
+                    self._propose_ep(NonComplianceKind.UNEXCUSED_ABSENCE, today)
+                else:
+                    self._task("RECONVOCATION", self._structure_assignee(s.platform), f"missed-{self.s.seq}", today)
+            elif s.stage is Stage.CER_ACTIVE and s.cer is not None:
+                if not msg.excused:
+                    s.cer.missed_unexcused += 1
+                    if s.cer.missed_unexcused >= self.rules.non_compliance_missed_appointments:
+                        self._propose_ep(NonComplianceKind.UNEXCUSED_ABSENCE, today)
+            else:
+                raise PathwayRuleError("STAGE_NOT_ALLOWED", f"appointment missed in stage {s.stage.value}")
+
+    def _settle_if_scheduled_in_time(self, appointment_date: date) -> None:
+        """G-B4: the first-appointment SLA is met by an appointment dated within the 14 days."""
+        for d in self._pending({DeadlineKind.FIRST_APPOINTMENT}):
+            if appointment_date <= d.due:
+                d.status = DeadlineStatus.MET
+                d.closed_on = appointment_date
+                self._touch(d)
+
+    # ------------------------------------------------------------------ platform phase (T10–T12)
+
+    def on_diagnostic(self, msg: DiagnosticCompleted, today: date) -> None:
+        _stage_in(self.s.stage, {Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER}, "Diagnostic")
+        self.s.diagnostic_completed_on = msg.completed_on
+
+    def check_preconisation(self, msg: PreconisationSubmitted, today: date) -> None:
+        _stage_in(self.s.stage, {Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER}, "Préconisation")
+        _not_future(msg.submitted_on, today, "Préconisation date")
+        if self.s.diagnostic_completed_on is None:
+            raise PathwayRuleError("PRECONISATION_WITHOUT_DIAGNOSTIC", "R3: the platform proposes an orientation after the diagnostic [002:351-355]")
+        if not self.s.first_cer_signed:
+            raise PathwayRuleError("PRECONISATION_WITHOUT_FIRST_CER", "R11: the first CER is signed with the platform before the préconisation [000:183-186]")
+        if msg.target is OrientationTarget.PLATFORM:
+            raise PathwayRuleError("PRECONISATION_TARGET_PLATFORM", "A préconisation names the accompanying structure, not the platform")
+
+    def submit_preconisation(self, msg: PreconisationSubmitted, today: date) -> None:
+        s = self.s
+        s.preconisation = msg.target
+        s.preconisation_structure_id = msg.structure_id
+        self._settle(DeadlineKind.FIRST_CER, msg.submitted_on)
+        self._move(Stage.AWAITING_SLAI_VALIDATION, today, "PRECONISATION_SUBMITTED")
+        due = add_working_days(msg.submitted_on, self.rules.slai_validation_working_days)
+        self._add_deadline(DeadlineKind.SLAI_VALIDATION, msg.submitted_on, due, self.slai)
+        self._task("VALIDATE_PRECONISATION", self.slai, f"preco-{s.seq}", due, {"target": msg.target.value})
+
+    def check_slai_decision(self, msg: SlaiPreconisationDecision, today: date) -> None:
+        _stage_in(self.s.stage, {Stage.AWAITING_SLAI_VALIDATION}, "SLAI validation")
+        _not_future(msg.decided_on, today, "SLAI decision date")
+        if msg.target is not None and msg.target is not self.s.preconisation and not msg.structure_id:
+            raise PathwayRuleError("SLAI_NEW_TARGET_NEEDS_STRUCTURE", "T12: changing the target needs the new structure id")
+        if msg.target is OrientationTarget.PLATFORM:
+            raise PathwayRuleError("PRECONISATION_TARGET_PLATFORM", "The SLAI designates a referent, not the platform")
+
+    def slai_decide(self, msg: SlaiPreconisationDecision, today: date) -> None:
+        s = self.s
+        target = msg.target or s.preconisation
+        assert target is not None
+        structure = msg.structure_id if (msg.target is not None and msg.structure_id) else s.preconisation_structure_id
+        self._settle(DeadlineKind.SLAI_VALIDATION, msg.decided_on)
+        cause = "PRECONISATION_VALIDATED" if target is s.preconisation else "PRECONISATION_TARGET_CHANGED"
+        self._designate(Referent(type=target, structure_id=structure or "", designated_on=msg.decided_on), today, cause)
+
+    def _designate(self, ref: Referent, today: date, cause: str) -> None:
+        """A referent is designated (T11, T19, T6): new CER clock of 2 months (G-B6); CAF → first interview (T13)."""
+        self.s.referent = ref
+        self.s.cer = None
+        self._cancel(CER_CLOCKS, today)
+        self._move(Stage.REFERENT_DESIGNATED, today, cause)
+        self._add_deadline(DeadlineKind.REFERENT_CER, ref.designated_on,
+                           service_deadline(ref.designated_on, months=self.rules.referent_cer_months),
+                           self._structure_assignee(ref))
+        if ref.type is OrientationTarget.CAF:
+            self._move(Stage.CAF_FIRST_INTERVIEW, today, "CAF_REFERENT")
+
+    # ------------------------------------------------------------------ CER (T15–T17)
+
+    def check_sign_cer(self, msg: SignCer, today: date) -> None:
+        s = self.s
+        _stage_in(s.stage, CER_SIGNING_STAGES, "Signing a CER")
+        _not_future(msg.signed_on, today, "CER signature date")
+        if s.stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER and s.first_cer_signed:
+            raise PathwayRuleError("FIRST_CER_ALREADY_SIGNED", "The platform signs one first CER [002:351-355]")
+        holder = s.platform if s.stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER else s.referent
+        if holder is None:
+            raise PathwayRuleError("CER_WITHOUT_REFERENT", "A CER needs a designated referent (R1) [000:165]")
+        if msg.end < msg.start:
+            raise PathwayRuleError("CER_END_BEFORE_START", "The CER ends before it starts")
+        limit = add_months(msg.start, self.rules.cer_max_months)
+        if msg.end > limit:
+            raise PathwayRuleError(
+                "CER_MAX_DURATION",
+                f"R13: a CER lasts at most {self.rules.cer_max_months} months [000:181]; starting "
+                f"{msg.start.isoformat()} it must end by {limit.isoformat()}, not {msg.end.isoformat()}",
+            )
+        if msg.start < holder.designated_on:
+            raise PathwayRuleError(
+                "CER_BEFORE_REFERENT",
+                f"R1: a CER cannot start ({msg.start.isoformat()}) before the referent was designated "
+                f"({holder.designated_on.isoformat()}) [000:165]",
+            )
+        if msg.type is CerType.SOCIOPROFESSIONNEL:
+            if len(msg.actions) < self.rules.socio_pro_min_actions:
+                raise PathwayRuleError(
+                    "CER_SOCIOPRO_MIN_ACTIONS",
+                    f"R23: a socio-professional CER has at least {self.rules.socio_pro_min_actions} actions "
+                    f"[001:235][002:493]; got {len(msg.actions)}",
+                )
+            if not any(a.professional_insertion for a in msg.actions):
+                raise PathwayRuleError(
+                    "CER_SOCIOPRO_PROFESSIONAL_ACTION",
+                    "R23: a socio-professional CER has at least one professional-insertion action [001:235][002:493]",
+                )
+        elif len(msg.actions) < self.rules.solidarite_min_actions:
+            raise PathwayRuleError(
+                "CER_MIN_ACTIONS", f"A CER has at least {self.rules.solidarite_min_actions} action [001:233]"
+            )
+
+    def sign_cer(self, msg: SignCer, today: date) -> None:
+        s = self.s
+        platform_phase = s.stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER
+        holder = s.platform if platform_phase else s.referent
+        assert holder is not None
+        cer = Cer(
+            cer_id=msg.cer_id, type=msg.type, start=msg.start, end=msg.end, signed_on=msg.signed_on,
+            action_count=len(msg.actions), renewal=s.cer_count > 0, structure_id=holder.structure_id,
+            referent_type=holder.type,
+        )
+        s.cer_count += 1
+        s.outbox.cers.append(cer.model_copy())
+        self._push("CER", msg.cer_id, {
+            "cer_id": cer.cer_id, "type": cer.type.value, "start": cer.start.isoformat(), "end": cer.end.isoformat(),
+            "structure_id": cer.structure_id, "renewal": cer.renewal, "actions": cer.action_count,
+            "signed_on": cer.signed_on.isoformat(),
+        })
+        if platform_phase:
+            s.first_cer_signed = True  # the platform's first CER; the phase clock ends with the préconisation
+            return
+        s.cer = cer
+        self._settle(DeadlineKind.FIRST_CER, msg.signed_on)
+        self._settle(DeadlineKind.REFERENT_CER, msg.signed_on)
+        self._move(Stage.CER_ACTIVE, today, "CER_SIGNED")
+        reminder = add_days(msg.end, -self.rules.bilan_reminder_days)
+        owner = self._structure_assignee(s.referent)
+        if reminder > today:
+            self._add_deadline(DeadlineKind.BILAN_REMINDER, msg.signed_on, reminder, owner)
+        self._add_deadline(DeadlineKind.CER_END, msg.start, msg.end, owner)
+
+    # ------------------------------------------------------------------ bilan (T17, T18)
+
+    def check_bilan(self, msg: CompleteBilan, today: date) -> None:
+        s = self.s
+        _stage_in(s.stage, {Stage.BILAN}, "Bilan")
+        _not_future(msg.completed_on, today, "Bilan date")
+        caf = s.referent is not None and s.referent.type is OrientationTarget.CAF
+        validate_gesica_bilan(msg.global_outcome, msg.domain_outcomes, required=caf)
+        if msg.decision is BilanDecision.REORIENT:
+            if msg.reorientation_reason is None:
+                raise PathwayRuleError("BILAN_REORIENTATION_REASON_REQUIRED", "A reorientation needs one of the reasons of §3.5 [000:228-234]")
+            self._check_reason(msg.reorientation_reason, msg.justification, at_cer_end=True, exit_=False)
+
+    def complete_bilan(self, msg: CompleteBilan, today: date) -> None:
+        s = self.s
+        self._settle(DeadlineKind.BILAN, msg.completed_on)
+        cer = s.cer
+        data: dict = {"decision": msg.decision.value, "completed_on": msg.completed_on.isoformat(),
+                      "global_outcome": msg.global_outcome,
+                      "domain_outcomes": [o.model_dump() for o in msg.domain_outcomes]}
+        if cer is not None:
+            data["cer_id"] = cer.cer_id
+            data["physical_appointments"] = cer.physical_appointments
+            if cer.referent_type is OrientationTarget.CAF:
+                # T16 / G-B12: a compliance indicator only, reported at CER end
+                data["caf_min_physical_appointments_met"] = (
+                    cer.physical_appointments >= self.rules.caf_physical_appointments_per_cer
+                )
+        data["ref"] = f"bilan-{cer.cer_id}" if cer else f"bilan-{s.seq}"
+        self._push("BILAN", cer.cer_id if cer else f"bilan-{s.seq}", data)
+        s.cer = None
+        if msg.decision is BilanDecision.CONTINUE:
+            self._move(Stage.CER_DRAFTING, today, "BILAN_CONTINUE")
+            ref = s.referent
+            self._add_deadline(DeadlineKind.REFERENT_CER, msg.completed_on,
+                               service_deadline(msg.completed_on, months=self.rules.referent_cer_months),
+                               self._structure_assignee(ref))
+            s.cycle_completed = True
+        elif msg.decision is BilanDecision.REORIENT:
+            assert msg.reorientation_reason is not None
+            s.held_stages.append(Stage.CER_DRAFTING)
+            self._open_reorientation(msg.reorientation_reason, False, today, "BILAN_REORIENT")
+        else:
+            self._close(msg.exit_reason or ExitReason.FIN_ACCOMPAGNEMENT, today)
+
+    # ------------------------------------------------------------------ reorientation (T14, T19, §3.5)
+
+    def _at_cer_end(self, on: date) -> bool:
+        s = self.s
+        if s.stage is Stage.BILAN:
+            return True
+        return s.stage is Stage.CER_ACTIVE and s.cer is not None and on >= s.cer.end
+
+    def _check_reason(self, reason: ReorientationReason, justification: str | None, *, at_cer_end: bool, exit_: bool) -> None:
+        if reason in SAME_SPHERE_REASONS and not at_cer_end:
+            end = self.s.cer.end.isoformat() if self.s.cer else "its end"
+            raise PathwayRuleError(
+                "REORIENTATION_SAME_SPHERE_ONLY_AT_CER_END",
+                f"§3.5: a same-sphere reorientation for {reason.value} is only possible at the end of the CER "
+                f"[000:228-232]; the CER runs until {end}",
+            )
+        if reason is ReorientationReason.AUTRE and not (justification or "").strip():
+            raise PathwayRuleError("REORIENTATION_AUTRE_JUSTIFICATION", "§3.5: « autre motif » needs a written justification (G-B16)")
+        if reason is ReorientationReason.HORS_COMPETENCE_CAF and self.s.stage is not Stage.CAF_FIRST_INTERVIEW:
+            raise PathwayRuleError(
+                "REORIENTATION_CAF_COMPETENCE_BEFORE_CER",
+                "§3.2: « hors compétence CAF » is decided at the CAF first interview, before the CER [000:214]",
+            )
+        if reason is ReorientationReason.SITUATION_PERSONNELLE:
+            raise PathwayRuleError(
+                "REORIENTATION_PERSONAL_VIA_REVIEW",
+                "§3.5: « prise en compte de la situation personnelle » goes through a personal-situation review [000:236]",
+            )
+        if exit_ and reason not in ANY_TIME_REASONS:
+            raise PathwayRuleError(
+                "EXIT_REASON_NOT_ALLOWED", "§3.5: an exit on request is for « reprise de vie maritale ou autre motif » [000:234]"
+            )
+
+    def check_reorientation(self, msg: RequestReorientation, today: date) -> None:
+        _stage_in(self.s.stage, REFERENT_STAGES, "A reorientation request")
+        _not_future(msg.requested_on, today, "Request date")
+        self._check_reason(msg.reason, msg.justification, at_cer_end=self._at_cer_end(msg.requested_on), exit_=msg.exit)
+
+    def request_reorientation(self, msg: RequestReorientation, today: date) -> None:
+        self.s.held_stages.append(self.s.stage)
+        self._open_reorientation(msg.reason, msg.exit, today, "REORIENTATION_REQUESTED")
+
+    def _open_reorientation(self, reason: ReorientationReason, exit_: bool, today: date, cause: str) -> None:
+        self.s.reorientation_reason = reason
+        self.s.reorientation_is_exit = exit_
+        self._move(Stage.REORIENTATION_REQUESTED, today, cause)
+        self._task("DECIDE_REORIENTATION", self.slai, f"reo-{self.s.seq}", None,
+                   {"reason": reason.value, "exit": str(exit_).lower()})
+
+    def check_reorientation_decision(self, msg: DecideReorientation, today: date) -> None:
+        _stage_in(self.s.stage, {Stage.REORIENTATION_REQUESTED}, "A reorientation decision")
+        _not_future(msg.decided_on, today, "Decision date")
+        if msg.approved and not self.s.reorientation_is_exit and (msg.target is None or not msg.structure_id):
+            raise PathwayRuleError("REORIENTATION_TARGET_REQUIRED", "An approved reorientation names the new target and structure")
+
+    def decide_reorientation(self, msg: DecideReorientation, today: date) -> None:
+        s = self.s
+        reason = s.reorientation_reason
+        if not msg.approved:
+            self._release(today, "REORIENTATION_REFUSED")
+        elif s.reorientation_is_exit:
+            s.held_stages.clear()
+            self._close(ExitReason.REPRISE_VIE_MARITALE if reason is ReorientationReason.REPRISE_VIE_MARITALE else ExitReason.AUTRE, today)
+        else:
+            assert msg.target is not None and msg.structure_id
+            s.held_stages.pop() if s.held_stages else None
+            self._designate(Referent(type=msg.target, structure_id=msg.structure_id, designated_on=msg.decided_on), today,
+                            "REORIENTED")
+        s.reorientation_reason = None
+        s.reorientation_is_exit = False
+
+    # ------------------------------------------------------------------ personal-situation review (T21)
+
+    def check_personal_review(self, msg: PersonalReviewRequest, today: date) -> None:
+        _stage_in(self.s.stage, REFERENT_STAGES, "A personal-situation review")
+        _not_future(msg.requested_on, today, "Request date")
+
+    def request_personal_review(self, msg: PersonalReviewRequest, today: date) -> None:
+        s = self.s
+        s.personal_review_requested_on = msg.requested_on
+        self._pause(PAUSE_REVIEW, today)
+        self._hold(Stage.PERSONAL_SITUATION_REVIEW, today, "PERSONAL_REVIEW_REQUESTED")
+        due = service_deadline(msg.requested_on, months=self.rules.personal_situation_review_months)
+        self._add_deadline(DeadlineKind.PERSONAL_REVIEW, msg.requested_on, due, self.slai)
+        self._task("DECIDE_PERSONAL_REVIEW", self.slai, f"review-{s.seq}", due)
+
+    def check_personal_review_decision(self, msg: PersonalReviewDecision, today: date) -> None:
+        _stage_in(self.s.stage, {Stage.PERSONAL_SITUATION_REVIEW}, "A personal-review decision")
+        _not_future(msg.decided_on, today, "Decision date")
+
+    def decide_personal_review(self, msg: PersonalReviewDecision, today: date) -> None:
+        self._settle(DeadlineKind.PERSONAL_REVIEW, msg.decided_on)
+        self._resume(PAUSE_REVIEW, today)
+        self.s.personal_review_requested_on = None
+        if msg.outcome is PersonalReviewOutcome.RESUME:
+            self._release(today, "PERSONAL_REVIEW_RESUME")
+        else:
+            self._open_reorientation(ReorientationReason.SITUATION_PERSONNELLE, False, today, "PERSONAL_REVIEW_REORIENT")
+
+    # ------------------------------------------------------------------ non-compliance (T20)
+
+    def _propose_ep(self, kind: NonComplianceKind, today: date) -> None:
+        if self.s.ep is not None:
+            return
+        self.s.ep = EpReferral(kind=kind.value, proposed_on=today)
+        self._task("CONFIRM_EP_REFERRAL", self._structure_assignee(self.accompanying), f"ep-{self.s.seq}", None,
+                   {"kind": kind.value})
+
+    def on_non_compliance(self, msg: NonComplianceReport, today: date) -> None:
+        allowed = (REFERENT_STAGES | {Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
+                                      Stage.AWAITING_ORIENTATION, Stage.ORIENTED_TO_PLATFORM})
+        _stage_in(self.s.stage, allowed, "A non-compliance report")
+        self._propose_ep(msg.kind, today)
+
+    def check_ep_confirmation(self, msg: EpReferralConfirmation, today: date) -> None:
+        if self.s.ep is None or self.s.ep.confirmed:
+            raise PathwayRuleError("EP_NO_PROPOSAL", "No EP referral is awaiting confirmation")
+        if self.s.stage in EXIT_STAGES or self.s.stage is Stage.NOT_SUBJECT:
+            raise PathwayRuleError("STAGE_NOT_ALLOWED", f"EP referral not possible in stage {self.s.stage.value}")
+
+    def confirm_ep(self, msg: EpReferralConfirmation, today: date) -> None:
+        s = self.s
+        assert s.ep is not None
+        if not msg.confirmed:
+            s.ep = None
+            return
+        s.ep.confirmed = True
+        self._hold(Stage.NON_COMPLIANCE_EP, today, "EP_REFERRAL_CONFIRMED")
+        self._task("EP_REFERRAL", f"EP:{s.territory}", f"ep-{s.seq}", None, {"kind": s.ep.kind})
+
+    def on_ep_decision(self, msg: EpDecision, today: date) -> None:
+        s = self.s
+        _stage_in(s.stage, {Stage.NON_COMPLIANCE_EP, Stage.SANCTION_PROCEDURE}, "An EP decision")
+        if msg.outcome is EpOutcome.MAINTAIN:
+            s.ep = None
+            if s.cer is not None:
+                s.cer.missed_unexcused = 0
+            self._release(today, "EP_MAINTAIN")
+        elif msg.outcome is EpOutcome.SANCTION_PROCEDURE:
+            self._move(Stage.SANCTION_PROCEDURE, today, "EP_SANCTION_PROCEDURE")
+        else:
+            s.held_stages.clear()
+            self._close(ExitReason.NON_RESPECT_OBLIGATIONS, today)
+
+    # ------------------------------------------------------------------ leaving RSA (T22, T23, T25)
+
+    def on_left_rsa(self, msg: LeftRsa, today: date) -> None:
+        s = self.s
+        if s.stage in EXIT_STAGES or s.finished:
+            raise PathwayRuleError("ALREADY_LEFT", "The person has already left RSA")
+        s.exit = ExitInfo(end_of_payment=msg.end_of_payment_date, reason=msg.reason, noticed_on=today)
+        self._pause(PAUSE_EXIT, today, keep=EXIT_KINDS)
+        s.held_stages.append(s.stage)
+        window_end = service_deadline(msg.end_of_payment_date, months=self.rules.post_exit_months)
+        if self.accompanying is None:
+            self._close(ExitReason.SORTIE_RSA, today, reentry_until=window_end)
+            return
+        self._move(Stage.EXIT_CHOICE_PENDING, today, "LEFT_RSA")
+        due = service_deadline(today, days=self.rules.post_exit_choice_days)
+        owner = self._structure_assignee(self.accompanying)
+        self._add_deadline(DeadlineKind.EXIT_CHOICE, today, due, owner)
+        self._task("CHOOSE_AFTER_EXIT", owner, f"exit-{s.seq}", due, {"end_of_payment": msg.end_of_payment_date.isoformat()})
+
+    def check_exit_choice(self, msg: PostExitChoice, today: date) -> None:
+        _stage_in(self.s.stage, {Stage.EXIT_CHOICE_PENDING}, "The post-exit choice")
+        _not_future(msg.decided_on, today, "Choice date")
+
+    def choose_after_exit(self, msg: PostExitChoice, today: date) -> None:
+        s = self.s
+        assert s.exit is not None
+        s.exit.continue_accompaniment = msg.continue_accompaniment
+        self._settle(DeadlineKind.EXIT_CHOICE, msg.decided_on)
+        window_end = service_deadline(s.exit.end_of_payment, months=self.rules.post_exit_months)
+        if msg.continue_accompaniment and window_end >= today:
+            self._move(Stage.POST_EXIT_ACCOMPANIMENT, today, "POST_EXIT_CONTINUE")
+            self._add_deadline(DeadlineKind.POST_EXIT_END, s.exit.end_of_payment, window_end,
+                               self._structure_assignee(self.accompanying))
+        else:
+            self._close(ExitReason.SORTIE_RSA, today, reentry_until=window_end)
+
+    def _reenter(self, today: date) -> None:
+        """T25: back on RSA within the window: same referent (référent unique), clocks resumed."""
+        s = self.s
+        self._cancel(EXIT_KINDS, today)
+        self._resume(PAUSE_EXIT, today)
+        s.exit = None
+        s.exit_reason = None
+        s.closed_on = None
+        self._release(today, "RSA_REENTRY")
+
+    def _close(self, reason: ExitReason, today: date, *, reentry_until: date | None = None) -> None:
+        s = self.s
+        s.exit_reason = reason
+        s.closed_on = today
+        self._push("EXIT", f"{s.seq}", {"ref": f"exit-{s.seq}", "reason": reason.value, "closed_on": today.isoformat(),
+                                         "structure_id": self.accompanying.structure_id if self.accompanying else None})
+        self._move(Stage.CLOSED, today, f"EXIT_{reason.value}")
+        if reentry_until is not None and reentry_until >= today:
+            self._add_deadline(DeadlineKind.REENTRY_WINDOW, today, reentry_until, self.slai)
+        else:
+            self._finish(today)
+
+    def _finish(self, today: date) -> None:
+        self._cancel(frozenset(DeadlineKind), today)
+        self.s.finished = True
+
+    # ------------------------------------------------------------------ CAF route (T6, T13, T14; §3.2–§3.3)
+
+    def check_caf_saisine(self, msg: CafSaisine, today: date) -> None:
+        _stage_in(self.s.stage, PRE_REFERENT_STAGES, "A CAF saisine")
+        _not_future(msg.requested_on, today, "Saisine date")
+        check_caf_saisine(msg, self.rules)
+
+    def caf_saisine(self, msg: CafSaisine, today: date) -> None:
+        s = self.s
+        s.caf_saisine_mode = msg.mode.value
+        s.caf_structure_id = msg.caf_structure_id
+        s.rsa_majore = True
+        self._hold(Stage.CAF_SAISINE, today, f"CAF_SAISINE_{msg.mode.value}")
+        self._task("VALIDATE_CAF_SAISINE", self.slai, f"caf-{s.seq}", None, {"mode": msg.mode.value})
+
+    def check_caf_saisine_decision(self, msg: CafSaisineDecision, today: date) -> None:
+        _stage_in(self.s.stage, {Stage.CAF_SAISINE}, "A CAF saisine decision")
+        _not_future(msg.decided_on, today, "Decision date")
+
+    def decide_caf_saisine(self, msg: CafSaisineDecision, today: date) -> None:
+        s = self.s
+        if not msg.accepted:
+            s.caf_saisine_mode = None
+            self._release(today, "CAF_SAISINE_REFUSED")
+            return
+        s.held_stages.pop() if s.held_stages else None
+        self._settle(DeadlineKind.ORIENTATION, msg.decided_on)
+        self._cancel(PLATFORM_CLOCKS, today)  # the CAF social worker makes the diagnostic, not the platform [000:204]
+        self._designate(Referent(type=OrientationTarget.CAF, structure_id=s.caf_structure_id or "",
+                                 designated_on=msg.decided_on), today, "CAF_SAISINE_ACCEPTED")
+
+    def check_caf_interview(self, msg: CafFirstInterview, today: date) -> None:
+        _stage_in(self.s.stage, {Stage.CAF_FIRST_INTERVIEW}, "The CAF first interview")
+        _not_future(msg.held_on, today, "Interview date")
+
+    def caf_first_interview(self, msg: CafFirstInterview, today: date) -> None:
+        if msg.within_caf_competence:
+            self._move(Stage.CER_DRAFTING, today, "CAF_FIRST_INTERVIEW_HELD")
+        else:
+            self.s.held_stages.append(self.s.stage)
+            self._open_reorientation(ReorientationReason.HORS_COMPETENCE_CAF, False, today, "CAF_NOT_COMPETENT")

@@ -1,0 +1,313 @@
+"""Granted label workflow: L15–L20, W1–W3 and the pathway link, time-skipping server with real durations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import pytest
+import pytest_asyncio
+from temporalio import workflow
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.worker import Worker
+
+from activities.label import LabelRegistry, LabelStore
+from activities.label_pathways import PathwayNotifier
+from domain import label as L
+from domain.deadlines import add_months, deadline_instant, paris_date
+from domain.label import LabelStage
+from domain.label_events import StructureLabelLost
+from domain.label_messages import (
+    AnnualReview,
+    CommitmentBreach,
+    IsLabelledQuery,
+    LabelInput,
+    MissionEnded,
+    ObservationsReceived,
+    QualityIssue,
+    RemediationOutcome,
+    RenewalDecision,
+    RenewalRequest,
+    WithdrawalDecision,
+)
+from domain.rules import RULESET_2023 as R
+from test_label_application import ev, eventually, terminate_settled
+from workers.sandbox import workflow_runner
+from workflows.label import LabelState, LabelWorkflow
+from workflows.label_application import LabelApplicationWorkflow
+
+
+@workflow.defn(name="FakePathwayForLabelTests")
+class FakePathway:
+    """Stands in for the pathway workflow: records ``structure_label_lost`` signals."""
+
+    def __init__(self) -> None:
+        self.events: list[StructureLabelLost] = []
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.signal(name="structure_label_lost")
+    def structure_label_lost(self, event: StructureLabelLost) -> None:
+        if all(e.event_id != event.event_id for e in self.events):
+            self.events.append(event)
+
+    @workflow.query(name="events")
+    def get_events(self) -> list[StructureLabelLost]:
+        return self.events
+
+
+@pytest_asyncio.fixture
+async def env(ts_env, task_queue, db_pool):
+    await db_pool.execute("CREATE SCHEMA IF NOT EXISTS label_test")
+    await db_pool.execute(
+        "CREATE TABLE IF NOT EXISTS label_test.pathways (workflow_id text PRIMARY KEY, referent_structure_id text)"
+    )
+    store = LabelStore(db_pool)
+    notifier = PathwayNotifier(db_pool, table="label_test.pathways")
+    started: list[str] = []
+    async with Worker(
+        ts_env.client, task_queue=task_queue,
+        workflows=[LabelApplicationWorkflow, LabelWorkflow, FakePathway],
+        activities=[store.create_task, store.send_registered_letter, store.record_application,
+                    store.record_label, notifier.notify_pathways_label_lost],
+        workflow_runner=workflow_runner(),
+    ):
+        yield Env(ts_env, task_queue, db_pool, started)
+        for workflow_id in started:
+            await terminate_settled(ts_env.client, workflow_id)
+
+
+class Env:
+    def __init__(self, ts_env, task_queue, pool, started):
+        self.ts, self.client, self.task_queue, self.pool, self.started = ts_env, ts_env.client, task_queue, pool, started
+
+    async def today(self) -> date:
+        return paris_date(await self.ts.get_current_time())
+
+    async def sleep_until(self, instant) -> None:
+        delta = instant - await self.ts.get_current_time()
+        if delta > timedelta(0):
+            await self.ts.sleep(delta)
+
+    async def label(self, decided_on: date | None = None, structure_id: str | None = None) -> "Label":
+        sid = structure_id or f"S-{uuid.uuid4().hex[:8]}"
+        decided = decided_on or await self.today()
+        state = LabelState.granted(
+            LabelInput(structure_id=sid, territory="LENS-HENIN", decided_on=decided,
+                       application_workflow_id=f"label-{sid}-1", rule_set_version=R.version),
+            R,
+        )
+        handle = await self.client.start_workflow(LabelWorkflow.run, state, id=L.label_workflow_id(sid),
+                                                  task_queue=self.task_queue)
+        self.started.append(handle.id)
+        # no run id: queries and updates follow the label across continue-as-new (renewal)
+        return Label(self, self.client.get_workflow_handle(handle.id, result_type=LabelState), sid)
+
+    async def pathway(self, structure_id: str, *, running: bool = True) -> str:
+        workflow_id = f"pathway-test-{uuid.uuid4().hex[:8]}"
+        await self.pool.execute("INSERT INTO label_test.pathways VALUES ($1, $2)", workflow_id, structure_id)
+        if running:
+            await self.client.start_workflow(FakePathway.run, id=workflow_id, task_queue=self.task_queue)
+            self.started.append(workflow_id)
+        return workflow_id
+
+    async def lost_events(self, workflow_id: str) -> list[StructureLabelLost]:
+        return await self.client.get_workflow_handle(workflow_id).query(
+            "events", result_type=list[StructureLabelLost])
+
+
+class Label:
+    def __init__(self, env: Env, handle, structure_id: str):
+        self.env, self.handle, self.structure_id = env, handle, structure_id
+
+    async def update(self, name: str, msg) -> LabelStage:
+        return await self.handle.execute_update(name, msg, result_type=LabelStage)
+
+    async def refused(self, name: str, msg) -> tuple[str, str]:
+        with pytest.raises(WorkflowUpdateFailedError) as raised:
+            await self.handle.execute_update(name, msg)
+        return raised.value.cause.type, str(raised.value.cause.message)
+
+    async def state(self) -> LabelState:
+        return await self.handle.query("state", result_type=LabelState)
+
+    async def stage_is(self, stage: LabelStage) -> bool:
+        return (await self.state()).stage is stage
+
+    async def is_labelled(self, on: date, structure_id: str | None = None) -> bool:
+        return await self.handle.query(
+            "is_labelled", IsLabelledQuery(structure_id=structure_id or self.structure_id, on=on), result_type=bool)
+
+    async def tasks(self) -> list[str]:
+        rows = await self.env.pool.fetch(
+            "SELECT kind FROM human_tasks WHERE workflow_id = $1 ORDER BY created_at, task_key", self.handle.id)
+        return [r["kind"] for r in rows]
+
+    async def has_task(self, kind: str) -> bool:
+        return kind in await self.tasks()
+
+
+# --- W1 lapse + pathway link + L20 ceremony and yearly list ---------------------------------------------
+
+
+async def test_w1_lapse_is_immediate_and_signals_every_pathway_of_the_structure(env):
+    today = await env.today()
+    label = await env.label(decided_on=today - timedelta(days=100))
+    mine = [await env.pathway(label.structure_id), await env.pathway(label.structure_id)]
+    closed = await env.pathway(label.structure_id, running=False)
+    other = await env.pathway("S-other-structure")
+    assert await label.is_labelled(today) and not await label.is_labelled(today, "S-other-structure")
+    await eventually(lambda: label.has_task("label_ceremony"))
+
+    assert await label.update("end_mission", MissionEnded(event_id=ev())) is LabelStage.LAPSED
+    final = await label.handle.result()
+    assert final.stage is LabelStage.LAPSED and final.ended_on == today and final.end_reason == "lapsed"
+    for workflow_id in mine:
+        events = await eventually(lambda: env.lost_events(workflow_id))
+        assert [(e.structure_id, e.reason, e.effective_date) for e in events] == [
+            (label.structure_id, "lapsed", today)]
+        assert events[0].event_id == f"labelled-{label.structure_id}:lapsed:{today.isoformat()}"
+    assert await env.lost_events(other) == []
+    assert closed not in env.started
+    assert not await label.is_labelled(today) and await label.is_labelled(today - timedelta(days=1))
+
+    registry = LabelRegistry(env.pool)
+    row = await env.pool.fetchrow("SELECT status, ended_on FROM labels WHERE structure_id=$1", label.structure_id)
+    assert row["status"] == "LAPSED" and row["ended_on"] == today
+    assert not await registry.is_labelled(label.structure_id, today)
+    assert await registry.is_labelled(label.structure_id, today - timedelta(days=1))
+    year = (today - timedelta(days=100)).year
+    listing = await registry.yearly_list(year)
+    assert label.structure_id in [r["structure_id"] for r in listing["labelled"]]
+
+
+# --- L15 annual review, reminder, W3 ---------------------------------------------------------------------
+
+
+async def test_annual_review_reminder_then_quality_remediation_then_withdrawal(env):
+    label = await env.label()
+    decided = (await label.state()).decided_on
+    anniversary = add_months(decided, 12)
+    kind, _ = await label.refused("record_annual_review", AnnualReview(
+        event_id=ev(), anniversary=anniversary, charte_ok=True, training_ok=True, cer_quality_ok=True))
+    assert kind == "InvalidCommand"  # not requested yet
+    await env.sleep_until(deadline_instant(anniversary - timedelta(days=1)) + timedelta(hours=1))
+    await eventually(lambda: label.has_task("label_annual_review"))
+    assert not await label.has_task("label_annual_review_reminder")
+    await env.sleep_until(deadline_instant(add_months(anniversary, 1) - timedelta(days=1)) + timedelta(hours=1))
+    await eventually(lambda: label.has_task("label_annual_review_reminder"))
+
+    stage = await label.update("record_annual_review", AnnualReview(
+        event_id=ev(), anniversary=anniversary, charte_ok=True, training_ok=True, cer_quality_ok=False,
+        reasons=["CER sample at 6.5/10"]))
+    assert stage is LabelStage.QUALITY_REMEDIATION
+    started = await env.today()
+    assert await label.is_labelled(started)  # the label stays valid during the 6 months of support
+    await eventually(lambda: label.has_task("label_quality_support"))
+    ends = add_months(started, 6)
+    kind, message = await label.refused("decide_remediation", RemediationOutcome(event_id=ev(), quality_assured=False))
+    assert kind == "RemediationOngoing" and ends.isoformat() in message
+    await env.sleep_until(deadline_instant(ends - timedelta(days=1)) + timedelta(hours=1))
+    await eventually(lambda: label.has_task("label_remediation_study"))
+    pathway = await env.pathway(label.structure_id)
+    assert await label.update("decide_remediation", RemediationOutcome(
+        event_id=ev(), quality_assured=False)) is LabelStage.WITHDRAWN
+    events = await eventually(lambda: env.lost_events(pathway))
+    assert events[0].reason == "withdrawn"
+
+
+async def test_quality_remediation_can_keep_the_label(env):
+    label = await env.label()
+    await label.update("report_quality_issue", QualityIssue(event_id=ev(), reasons=["DPID control"]))
+    await env.ts.sleep(timedelta(days=186))
+    assert await label.update("decide_remediation", RemediationOutcome(
+        event_id=ev(), quality_assured=True)) is LabelStage.LABELLED
+
+
+# --- W2 contradictory phase ------------------------------------------------------------------------------
+
+
+async def test_w2_withdrawal_only_after_the_contradictory_phase(env):
+    label = await env.label()
+    notified = await env.today()
+    await label.update("report_commitment_breach", CommitmentBreach(
+        event_id=ev(), grounds=["new referent not trained within 12 months"]))
+    state = await label.state()
+    deadline = L.observation_deadline(notified, R)
+    assert state.stage is LabelStage.WITHDRAWAL_PROCEDURE and state.withdrawal.observation_deadline == deadline
+    letter = await eventually(lambda: env.pool.fetchrow(
+        "SELECT kind FROM label_letters WHERE workflow_id=$1", label.handle.id))
+    assert letter["kind"] == "withdrawal_notice"
+    kind, message = await label.refused("decide_withdrawal", WithdrawalDecision(event_id=ev(), outcome="withdraw"))
+    assert kind == "ContradictoryPhaseOpen" and deadline.isoformat() in message
+    await env.sleep_until(deadline_instant(deadline) + timedelta(hours=1))
+    await eventually(lambda: label.has_task("label_withdrawal_decision"))
+    assert await label.update("decide_withdrawal", WithdrawalDecision(
+        event_id=ev(), outcome="maintain")) is LabelStage.LABELLED
+
+    await label.update("report_commitment_breach", CommitmentBreach(event_id=ev(), grounds=["charte not sent"]))
+    await label.update("record_observations", ObservationsReceived(event_id=ev()))
+    assert await label.update("decide_withdrawal", WithdrawalDecision(
+        event_id=ev(), outcome="withdraw")) is LabelStage.WITHDRAWN
+    final = await label.handle.result()
+    assert final.stage is LabelStage.WITHDRAWN
+
+
+# --- L16 renewal, expiry ---------------------------------------------------------------------------------
+
+
+async def test_renewal_window_extension_and_new_cycle(env):
+    label = await env.label()
+    state = await label.state()
+    first, last = L.renewal_window(state.expires_on, R)
+    kind, message = await label.refused("request_renewal", RenewalRequest(event_id=ev()))
+    assert kind == "OutsideRenewalWindow"
+    assert first.isoformat() in message and last.isoformat() in message
+    await env.sleep_until(deadline_instant(first - timedelta(days=1)) + timedelta(hours=1))
+    tasks = await label.tasks()
+    assert tasks.count("label_annual_review") == 4 and "label_renewal_reminder" in tasks
+    assert await label.update("request_renewal", RenewalRequest(event_id=ev())) is LabelStage.RENEWAL_INSTRUCTION
+    # still valid after the 5 years while the renewal is being decided
+    await env.sleep_until(deadline_instant(state.expires_on) + timedelta(days=10))
+    assert await label.stage_is(LabelStage.RENEWAL_INSTRUCTION)
+    assert await label.is_labelled(await env.today())
+    decided = await env.today()
+    await label.update("decide_renewal", RenewalDecision(event_id=ev(), outcome="grant"))
+
+    async def renewed():
+        s = await label.state()
+        return s if s.decided_on == decided and s.stage is LabelStage.LABELLED else None
+    state = await eventually(renewed)  # continued as new with the next cycle
+    assert state.expires_on == add_months(decided, 60)
+    assert await label.is_labelled(state.first_granted_on) and await label.is_labelled(add_months(decided, 59))
+    assert not await label.is_labelled(state.first_granted_on - timedelta(days=1))
+
+
+async def test_expiry_without_renewal_signals_pathways(env):
+    label = await env.label()
+    pathway = await env.pathway(label.structure_id)
+    expires = (await label.state()).expires_on
+    await env.sleep_until(deadline_instant(expires - timedelta(days=1)) - timedelta(hours=1))
+    assert await label.stage_is(LabelStage.LABELLED)
+    await env.ts.sleep(timedelta(hours=2))
+    await eventually(lambda: label.stage_is(LabelStage.EXPIRED))
+    events = await eventually(lambda: env.lost_events(pathway))
+    assert [(e.reason, e.effective_date) for e in events] == [("expired", expires)]
+    assert await label.is_labelled(expires - timedelta(days=1)) and not await label.is_labelled(expires)
+
+
+async def test_renewal_refused_after_expiry_ends_the_label_at_the_decision(env):
+    label = await env.label()
+    expires = (await label.state()).expires_on
+    first, _ = L.renewal_window(expires, R)
+    await env.sleep_until(deadline_instant(first - timedelta(days=1)) + timedelta(hours=1))
+    await label.update("request_renewal", RenewalRequest(event_id=ev()))
+    await env.sleep_until(deadline_instant(expires) + timedelta(days=3))
+    decided = await env.today()
+    kind, _ = await label.refused("decide_renewal", RenewalDecision(event_id=ev(), outcome="refuse"))
+    assert kind == "InvalidCommand"  # reasons required
+    assert await label.update("decide_renewal", RenewalDecision(
+        event_id=ev(), outcome="refuse", reasons=["CER quality"])) is LabelStage.EXPIRED
+    assert await label.is_labelled(decided - timedelta(days=1)) and not await label.is_labelled(decided)

@@ -1,0 +1,353 @@
+"""BeneficiaryPathway through a real worker on the time-skipping server, with the real durations."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.worker import Worker
+
+from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
+from domain.deadlines import add_months
+from domain.pathway import (
+    AppointmentEvent,
+    AppointmentKind,
+    BilanDecision,
+    CafSaisine,
+    CafSaisineMode,
+    CerAction,
+    CerType,
+    CompleteBilan,
+    DecideReorientation,
+    DeadlineKind,
+    ExitReason,
+    LeftRsa,
+    OrientationDecision,
+    OrientationTarget,
+    PersonalReviewDecision,
+    PersonalReviewOutcome,
+    PersonalReviewRequest,
+    PostExitChoice,
+    ReorientationReason,
+    RequestReorientation,
+    SignCer,
+    Stage,
+)
+from pathway_harness import TERRITORY, Harness, pathway_env
+from workers.sandbox import workflow_runner
+from workflows import search_attributes as sa
+from workflows.pathway import BeneficiaryPathway
+
+
+@pytest_asyncio.fixture
+async def h(db_pool, task_queue):
+    async with pathway_env() as env:
+        monjob = InMemoryMonJob62()
+        activities = PathwayActivities(PathwayReadModel(db_pool), monjob)
+        async with Worker(env.client, task_queue=task_queue, workflows=[BeneficiaryPathway],
+                          activities=activities.all(), workflow_runner=workflow_runner()):
+            harness = Harness(env, task_queue, monjob, db_pool)
+            yield harness
+            await harness.terminate()
+
+
+def platform(day, event_id="orient-1"):
+    return OrientationDecision(event_id=event_id, target=OrientationTarget.PLATFORM, structure_id="PF-LENS", notified_on=day)
+
+
+def direct(day, event_id="orient-1"):
+    return OrientationDecision(event_id=event_id, target=OrientationTarget.REFERENT_SOCIOPRO, structure_id="SOCIO-7",
+                               notified_on=day, bypass_reason="suivi déjà engagé")
+
+
+def cer(day, months=6, event_id=None, cer_id=None, cer_type=CerType.SOCIOPROFESSIONNEL, n=3):
+    cer_id = cer_id or f"cer-{day.isoformat()}"
+    acts = [CerAction(start=day, end=day + timedelta(days=60), professional_insertion=i == 0) for i in range(n)]
+    return SignCer(event_id=event_id or f"sign-{cer_id}", cer_id=cer_id, type=cer_type, start=day,
+                   end=add_months(day, months), signed_on=day, actions=acts)
+
+
+def breaches(view):
+    return [b.kind for b in view.breaches]
+
+
+async def with_active_cer(h: Harness):
+    d0 = await h.morning()
+    await h.start()
+    await h.update(BeneficiaryPathway.orient, direct(d0))
+    await h.update(BeneficiaryPathway.sign_cer, cer(d0))
+    await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+    return d0
+
+
+# ------------------------------------------------------------------ orientation clock (T3, T4)
+
+
+async def test_orientation_on_day_29_is_no_breach(h):
+    d0 = await h.morning()
+    await h.start()
+    await h.sleep_until(d0 + timedelta(days=29))
+    result = await h.update(BeneficiaryPathway.orient, platform(await h.today()))
+    assert result.stage is Stage.ORIENTED_TO_PLATFORM
+    view = await h.view()
+    assert breaches(view) == []
+    assert {d.kind: d.status for d in view.deadlines}[DeadlineKind.ORIENTATION] == "MET"
+
+
+async def test_orientation_on_day_32_is_a_breach_recorded_and_escalated(h):
+    d0 = await h.morning()
+    await h.start()
+    await h.sleep_until(d0 + timedelta(days=32))
+    view = await h.view(lambda v: v.breaches)
+    assert breaches(view) == [DeadlineKind.ORIENTATION]
+    assert view.breaches[0].due == add_months(d0, 1)
+    assert view.stage is Stage.AWAITING_ORIENTATION  # nothing else changes
+    await h.update(BeneficiaryPathway.orient, platform(await h.today()))
+    wid = h.handle.id
+    rows = await h.pool.fetch("SELECT kind, due_on FROM breaches WHERE pathway_id = $1", wid)
+    assert [(r["kind"], r["due_on"]) for r in rows] == [("ORIENTATION", add_months(d0, 1))]
+    task = await h.pool.fetchrow("SELECT assignee, kind FROM human_tasks WHERE workflow_id = $1 AND kind LIKE 'ESCALATION%'", wid)
+    assert (task["assignee"], task["kind"]) == (f"SLAI:{TERRITORY}", "ESCALATION_ORIENTATION")
+    attributes = await search_attributes(h, lambda a: a.get(sa.STAGE) == "ORIENTED_TO_PLATFORM")
+    assert attributes.get(sa.BREACH_COUNT) == 1
+    assert attributes.get(sa.RULE_SET) == "2023.1" and attributes.get(sa.TERRITORY) == TERRITORY
+    assert attributes.get(sa.NEXT_DEADLINE).date() == d0 + timedelta(days=32 + 15)  # first appointment
+
+
+async def search_attributes(h: Harness, until):
+    """Typed search attributes once ``until`` holds (the test server keeps an unset Datetime as null, which
+    the SDK cannot decode, so a describe in between may fail)."""
+    for _ in range(300):
+        try:
+            attributes = (await h.handle.describe()).typed_search_attributes
+        except TypeError:
+            attributes = None
+        if attributes is not None and until(attributes):
+            return attributes
+        await asyncio.sleep(0.02)
+    raise AssertionError("search attributes never matched")
+
+
+async def test_flip_to_not_subject_pauses_the_orientation_clock(h):
+    d0 = await h.morning()
+    await h.start()
+    await h.sleep_until(d0 + timedelta(days=10))
+    await h.flow("flow-2", subject=False)
+    await h.view(lambda v: v.stage is Stage.NOT_SUBJECT)
+    await h.sleep_until(d0 + timedelta(days=40))
+    await h.flow("flow-3", subject=True)
+    view = await h.view(lambda v: v.stage is Stage.AWAITING_ORIENTATION)
+    assert breaches(view) == []
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.ORIENTATION] == [add_months(d0, 1) + timedelta(days=30)]
+    await h.sleep_until(d0 + timedelta(days=45))
+    await h.update(BeneficiaryPathway.orient, platform(await h.today()))
+    assert breaches(await h.view()) == []
+
+
+# ------------------------------------------------------------------ platform (T7)
+
+
+async def test_first_appointment_after_14_days_is_a_breach(h):
+    d0 = await h.morning()
+    await h.start()
+    await h.update(BeneficiaryPathway.orient, platform(d0))
+    await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
+        event_id="rdv-1", kind=AppointmentKind.SCHEDULED, appointment_date=d0 + timedelta(days=20)))
+    await h.view(lambda v: v.stage is Stage.PLATFORM_FIRST_APPOINTMENT)
+    await h.sleep_until(d0 + timedelta(days=14))
+    assert breaches(await h.view()) == []
+    await h.sleep_until(d0 + timedelta(days=15))
+    view = await h.view(lambda v: v.breaches)
+    assert breaches(view) == [DeadlineKind.FIRST_APPOINTMENT]
+    assert view.breaches[0].responsible == "PLATFORM:PF-LENS"
+
+
+# ------------------------------------------------------------------ CER (T15)
+
+
+async def test_a_cer_longer_than_six_months_is_refused_naming_the_rule(h):
+    d0 = await h.morning()
+    await h.start()
+    await h.update(BeneficiaryPathway.orient, direct(d0))
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await h.update(BeneficiaryPathway.sign_cer, cer(d0, months=7))
+    assert err.value.cause.type == "CER_MAX_DURATION"
+    assert "at most 6 months" in err.value.cause.message
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await h.update(BeneficiaryPathway.sign_cer, cer(d0, n=2, cer_id="c2"))
+    assert err.value.cause.type == "CER_SOCIOPRO_MIN_ACTIONS"
+    assert (await h.update(BeneficiaryPathway.sign_cer, cer(d0, cer_id="c3"))).stage is Stage.CER_ACTIVE
+    await h.eventually(lambda: h.monjob.received)
+    assert list(h.monjob.received) == [f"{h.handle.id}:CER:c3"]
+
+
+async def test_two_years_of_cer_cycles_continue_as_new_and_every_run_stays_under_500_events(h):
+    d0 = await h.morning()
+    handle = await h.start()
+    first_run = handle.result_run_id
+    await h.update(BeneficiaryPathway.orient, direct(d0))
+    for cycle in range(4):
+        today = await h.today()
+        await h.update(BeneficiaryPathway.sign_cer, cer(today, cer_id=f"cer-{cycle}"))
+        end = add_months(today, 6)
+        await h.sleep_until(end + timedelta(days=1))
+        await h.view(lambda v: v.stage is Stage.BILAN)
+        await h.update(BeneficiaryPathway.complete_bilan, CompleteBilan(
+            event_id=f"bilan-{cycle}", completed_on=end + timedelta(days=1), decision=BilanDecision.CONTINUE))
+        await h.view(lambda v, c=cycle: v.run == c + 2 and v.stage is Stage.CER_DRAFTING)
+    assert await h.today() >= add_months(d0, 24)
+    run_id, sizes = first_run, []
+    while run_id:
+        history = await h.env.client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        sizes.append(len(history.events))
+        last = history.events[-1]
+        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                  if last.HasField("workflow_execution_continued_as_new_event_attributes") else None)
+    assert len(sizes) == 5 and max(sizes) < 500, sizes
+    view = await h.view()
+    assert view.referent_structure_id == "SOCIO-7"
+    assert breaches(view) == [DeadlineKind.FIRST_APPOINTMENT]  # no appointment was ever fixed; carried across runs
+    rows = await h.pool.fetchval("SELECT count(*) FROM pathway_cers WHERE pathway_id = $1", handle.id)
+    assert rows == 4
+    assert len([k for k in h.monjob.received if ":BILAN:" in k]) == 4
+
+
+# ------------------------------------------------------------------ reorientation (T19)
+
+
+async def test_same_sphere_reorientation_refused_mid_cer_and_accepted_at_cer_end(h):
+    d0 = await with_active_cer(h)
+    await h.sleep_until(d0 + timedelta(days=90))
+    ask = RequestReorientation(event_id="reo-1", reason=ReorientationReason.EPUISEMENT, requested_on=await h.today())
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await h.update(BeneficiaryPathway.request_reorientation, ask)
+    assert err.value.cause.type == "REORIENTATION_SAME_SPHERE_ONLY_AT_CER_END"
+    await h.sleep_until(add_months(d0, 6) + timedelta(days=1))
+    await h.view(lambda v: v.stage is Stage.BILAN)
+    ask = RequestReorientation(event_id="reo-2", reason=ReorientationReason.EPUISEMENT, requested_on=await h.today())
+    assert (await h.update(BeneficiaryPathway.request_reorientation, ask)).stage is Stage.REORIENTATION_REQUESTED
+    decision = DecideReorientation(event_id="reo-d", decided_on=await h.today(), approved=True,
+                                   target=OrientationTarget.REFERENT_SOLIDARITE, structure_id="CCAS-LENS")
+    assert (await h.update(BeneficiaryPathway.decide_reorientation, decision)).stage is Stage.REFERENT_DESIGNATED
+    assert (await h.view()).referent_structure_id == "CCAS-LENS"
+
+
+async def test_reprise_de_vie_maritale_is_accepted_at_any_time(h):
+    d0 = await with_active_cer(h)
+    await h.sleep_until(d0 + timedelta(days=20))
+    ask = RequestReorientation(event_id="reo-1", reason=ReorientationReason.REPRISE_VIE_MARITALE,
+                               requested_on=await h.today(), exit=True)
+    assert (await h.update(BeneficiaryPathway.request_reorientation, ask)).stage is Stage.REORIENTATION_REQUESTED
+    await h.update(BeneficiaryPathway.decide_reorientation,
+                   DecideReorientation(event_id="reo-d", decided_on=await h.today(), approved=True))
+    result = await h.handle.result()
+    assert result.stage is Stage.CLOSED and result.exit_reason is ExitReason.REPRISE_VIE_MARITALE
+    await h.eventually(lambda: any(":EXIT:" in k for k in h.monjob.received))
+
+
+# ------------------------------------------------------------------ personal review (T21)
+
+
+async def test_personal_review_pauses_the_cer_clock_until_the_slai_decides(h):
+    d0 = await with_active_cer(h)
+    await h.sleep_until(d0 + timedelta(days=30))
+    await h.update(BeneficiaryPathway.request_personal_review, PersonalReviewRequest(event_id="pr", requested_on=await h.today()))
+    await h.sleep_until(add_months(d0, 6) + timedelta(days=2))
+    view = await h.view()
+    assert view.stage is Stage.PERSONAL_SITUATION_REVIEW
+    assert {d.kind: d.status for d in view.deadlines}[DeadlineKind.CER_END] == "PAUSED"
+    await h.update(BeneficiaryPathway.decide_personal_review,
+                   PersonalReviewDecision(event_id="pd", decided_on=await h.today(), outcome=PersonalReviewOutcome.RESUME))
+    view = await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+    paused_days = (await h.today() - (d0 + timedelta(days=30))).days
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.CER_END] == [add_months(d0, 6) + timedelta(days=paused_days)]
+    assert DeadlineKind.PERSONAL_REVIEW in breaches(view)  # the SLAI took more than 3 months
+
+
+# ------------------------------------------------------------------ left RSA (T22, T23, T25)
+
+
+async def test_left_rsa_then_reentry_at_month_5_keeps_the_referent(h):
+    d0 = await with_active_cer(h)
+    await h.sleep_until(d0 + timedelta(days=20))
+    today = await h.today()
+    await h.handle.signal(BeneficiaryPathway.left_rsa, LeftRsa(event_id="left-1", end_of_payment_date=today, reason="ressources"))
+    await h.view(lambda v: v.stage is Stage.EXIT_CHOICE_PENDING)
+    await h.update(BeneficiaryPathway.choose_after_exit, PostExitChoice(event_id="ch", continue_accompaniment=True, decided_on=today))
+    await h.sleep_until(add_months(today, 5))
+    assert (await h.view()).stage is Stage.POST_EXIT_ACCOMPANIMENT
+    await h.flow("flow-back", subject=True)
+    view = await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+    assert (view.referent_type, view.referent_structure_id) == (OrientationTarget.REFERENT_SOCIOPRO, "SOCIO-7")
+    assert view.active_cer is not None
+
+
+async def test_left_rsa_then_closure_after_6_months(h):
+    d0 = await with_active_cer(h)
+    await h.sleep_until(d0 + timedelta(days=20))
+    end_of_payment = await h.today()
+    await h.handle.signal(BeneficiaryPathway.left_rsa, LeftRsa(event_id="left-1", end_of_payment_date=end_of_payment, reason="emploi"))
+    await h.view(lambda v: v.stage is Stage.EXIT_CHOICE_PENDING)
+    await h.update(BeneficiaryPathway.choose_after_exit, PostExitChoice(event_id="ch", continue_accompaniment=True, decided_on=end_of_payment))
+    result = await h.handle.result()
+    assert result.stage is Stage.CLOSED and result.exit_reason is ExitReason.FIN_POST_SORTIE
+    row = await h.pool.fetchrow("SELECT stage, exit_reason, closed_on FROM pathways WHERE pathway_id = $1", h.handle.id)
+    assert (row["stage"], row["exit_reason"]) == ("CLOSED", "FIN_POST_SORTIE")
+    assert row["closed_on"] == add_months(end_of_payment, 6) + timedelta(days=1)
+
+
+async def test_left_rsa_without_a_choice_closes_after_15_days(h):
+    d0 = await with_active_cer(h)
+    await h.handle.signal(BeneficiaryPathway.left_rsa, LeftRsa(event_id="left-1", end_of_payment_date=d0, reason="emploi"))
+    await h.sleep_until(d0 + timedelta(days=15))
+    assert (await h.view()).stage is Stage.EXIT_CHOICE_PENDING
+    await h.sleep_until(d0 + timedelta(days=16))
+    view = await h.view(lambda v: v.stage is Stage.CLOSED)
+    assert view.exit_reason is ExitReason.SORTIE_RSA
+    task = await h.pool.fetchval("SELECT count(*) FROM human_tasks WHERE workflow_id = $1 AND kind = 'CHOOSE_AFTER_EXIT'", h.handle.id)
+    assert task == 1
+
+
+# ------------------------------------------------------------------ messages
+
+
+async def test_a_duplicate_event_is_ignored(h):
+    d0 = await h.morning()
+    await h.start()
+    await h.update(BeneficiaryPathway.orient, platform(d0))
+    rdv = AppointmentEvent(event_id="rdv-1", kind=AppointmentKind.MISSED, appointment_date=d0)
+    await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
+        event_id="rdv-0", kind=AppointmentKind.SCHEDULED, appointment_date=d0))
+    await h.handle.signal(BeneficiaryPathway.appointment, rdv)
+    await h.handle.signal(BeneficiaryPathway.appointment, rdv)  # the same absence, sent twice
+    again = await h.update(BeneficiaryPathway.orient, platform(d0))  # a re-sent command; also a barrier
+    assert again.duplicate and again.stage is Stage.PLATFORM_FIRST_APPOINTMENT
+    await h.idle()
+    tasks = await h.pool.fetchval("SELECT count(*) FROM human_tasks WHERE workflow_id = $1 AND kind = 'RECONVOCATION'", h.handle.id)
+    confirm = await h.pool.fetchval("SELECT count(*) FROM human_tasks WHERE workflow_id = $1 AND kind = 'CONFIRM_EP_REFERRAL'", h.handle.id)
+    assert (tasks, confirm) == (1, 0)  # a second unexcused absence would have proposed the EP
+
+
+async def test_a_second_start_for_the_same_person_is_an_event_on_the_running_pathway(h):
+    await h.morning()
+    first = await h.start(subject=False)
+    await h.view(lambda v: v.stage is Stage.NOT_SUBJECT)
+    second = await h.flow("flow-2", subject=True)
+    assert second.result_run_id == first.result_run_id
+    view = await h.view(lambda v: v.stage is Stage.AWAITING_ORIENTATION)
+    assert view.subject_to_duties is True
+
+
+async def test_a_caf_exclusion_is_refused_with_its_reason(h):
+    d0 = await h.morning()
+    await h.start()
+    saisine = CafSaisine(event_id="caf-1", mode=CafSaisineMode.M1, requested_on=d0, caf_structure_id="CAF62",
+                         rsa_majore=True, followed_by_caf_social_worker=True, gens_du_voyage=True)
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await h.update(BeneficiaryPathway.caf_saisine, saisine)
+    assert err.value.cause.type == "CAF_EXCLUSION_GENS_DU_VOYAGE"
+    assert "Sauvegarde du Nord" in err.value.cause.message
+    assert (await h.view()).stage is Stage.AWAITING_ORIENTATION

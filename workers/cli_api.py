@@ -1,0 +1,66 @@
+"""``parcours api``: the HTTP API for the Département's other services (``workers.api``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+
+def register(root: typer.Typer) -> None:
+    """Attach ``parcours api`` to the root app."""
+    root.command("api")(api)
+
+
+def api(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    dev: bool = typer.Option(
+        False, "--dev",
+        help="Development: keys and API tokens from PARCOURS_HOME (.parcours) when the variables are unset; "
+             "a 'dev' token with every scope is created in .parcours/api-tokens.",
+    ),
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs); tokens from PARCOURS_API_TOKENS."""
+    from workers.api_auth import ApiTokenConfigError, DEV_TOKENS_FILE, load_api_tokens
+    from workers.config import Settings
+    from workers.keys import KeyConfigError, load_keyring
+    from workers.logging import configure_logging
+
+    configure_logging()
+    settings = Settings.from_env()
+    settings_dir = settings.home if dev else None
+    try:
+        keyring = load_keyring(settings_dir)
+        tokens = load_api_tokens(settings_dir)
+    except (KeyConfigError, ApiTokenConfigError) as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from None
+    if not settings.database_url:
+        typer.echo("DATABASE_URL is not set (the Idempotency-Key store is kept in PostgreSQL)", err=True)
+        raise typer.Exit(2)
+    if dev:
+        typer.echo(f"API tokens: {settings.home / DEV_TOKENS_FILE}", err=True)
+    asyncio.run(_serve(settings, keyring, tokens, host, port))
+
+
+async def _serve(settings, keyring, tokens, host: str, port: int) -> None:
+    import asyncpg
+    import uvicorn
+    from temporalio.client import Client
+
+    from workers.api import create_app
+    from workers.converter import data_converter
+
+    client = await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(keyring)
+    )
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
+    try:
+        app = create_app(client, settings, pool, tokens=tokens)
+        # Our own access line (route template, service, status) replaces uvicorn's, which logs raw paths.
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning",
+                                               log_config=None))
+        await server.serve()
+    finally:
+        await pool.close()

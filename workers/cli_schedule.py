@@ -1,0 +1,143 @@
+"""`parcours schedule ...`: the Temporal Schedule that imports the CAF/MSA flows dropped each day.
+
+``install`` creates (or updates, so running it twice is safe) the schedule ``flux-drop-daily``: every day
+at 06:00 Europe/Paris it starts ``FluxDropScan`` on the drop directory (``PARCOURS_DROP_DIR``, default
+``.parcours/drop``), which imports every file not imported yet. Overlapping runs are skipped; a run missed
+while the server was down is caught up within a day.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Optional
+
+import typer
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
+
+from domain.flux_import import DEFAULT_TERRITORY, DropScanInput
+from workers.cli_core import OneLineErrors
+from workers.cli_flux import connect_client, drop_directory, run_client_command
+from workers.config import Settings
+
+app = typer.Typer(help="Temporal Schedules: the daily import of dropped CAF/MSA flows.", no_args_is_help=True)
+
+SCHEDULE_ID = "flux-drop-daily"
+SCAN_WORKFLOW_ID = "flux-drop-scan"  # the schedule appends the scheduled time to it
+TIME_ZONE = "Europe/Paris"
+
+
+def drop_schedule(drop_dir: Path, *, task_queue: str, hour: int = 6, minute: int = 0,
+                  territory: str = DEFAULT_TERRITORY) -> Schedule:
+    from workflows.flux_drop import FluxDropScan
+
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            FluxDropScan.run, DropScanInput(drop_dir=str(drop_dir), territory=territory),
+            id=SCAN_WORKFLOW_ID, task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)],
+                                            comment="daily import of the dropped flows")],
+            time_zone_name=TIME_ZONE,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+
+
+async def install_drop_schedule(client: Client, drop_dir: Path, *, task_queue: str, hour: int = 6, minute: int = 0,
+                                territory: str = DEFAULT_TERRITORY, schedule_id: str = SCHEDULE_ID) -> str:
+    """Create the schedule, or replace its definition if it exists; returns "created" or "updated"."""
+    schedule = drop_schedule(drop_dir, task_queue=task_queue, hour=hour, minute=minute, territory=territory)
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+        return "updated"
+
+
+def _run(coro) -> object:
+    try:
+        return run_client_command(coro)
+    except Exception as exc:  # noqa: BLE001 - server unreachable, schedule missing: one line, no trace
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        typer.echo(f"parcours schedule: {' '.join(str(message).split())}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("install", cls=OneLineErrors)
+def install(
+    hour: int = typer.Option(6, "--hour", min=0, max=23, help="Hour of the daily run (Europe/Paris)."),
+    minute: int = typer.Option(0, "--minute", min=0, max=59, help="Minute of the daily run."),
+    drop_dir: Optional[Path] = typer.Option(None, "--drop-dir", help="Default: PARCOURS_DROP_DIR or .parcours/drop."),
+    territory: str = typer.Option(DEFAULT_TERRITORY, "--territory", help="Territory of the pathways started."),
+) -> None:
+    """Create or update the daily import of the files dropped in the drop directory."""
+    settings = Settings.from_env()
+    directory = drop_dir.resolve() if drop_dir else drop_directory(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    async def go() -> str:
+        client = await connect_client(settings)
+        return await install_drop_schedule(client, directory, task_queue=settings.temporal_task_queue, hour=hour,
+                                           minute=minute, territory=territory)
+
+    outcome = _run(go())
+    typer.echo(f"schedule {SCHEDULE_ID} {outcome}: every day at {hour:02d}:{minute:02d} {TIME_ZONE}, "
+               f"imports new files of {directory}")
+
+
+@app.command("trigger", cls=OneLineErrors)
+def trigger() -> None:
+    """Run the daily import now."""
+    settings = Settings.from_env()
+
+    async def go() -> None:
+        client = await connect_client(settings)
+        await client.get_schedule_handle(SCHEDULE_ID).trigger()
+
+    _run(go())
+    typer.echo(f"schedule {SCHEDULE_ID} triggered")
+
+
+@app.command("remove", cls=OneLineErrors)
+def remove() -> None:
+    """Delete the daily import schedule (running imports go on)."""
+    settings = Settings.from_env()
+
+    async def go() -> None:
+        client = await connect_client(settings)
+        await client.get_schedule_handle(SCHEDULE_ID).delete()
+
+    _run(go())
+    typer.echo(f"schedule {SCHEDULE_ID} removed")
+
+
+@app.command("show", cls=OneLineErrors)
+def show() -> None:
+    """Print the schedule's next runs and its recent actions."""
+    settings = Settings.from_env()
+
+    async def go():
+        client = await connect_client(settings)
+        return await client.get_schedule_handle(SCHEDULE_ID).describe()
+
+    description = _run(go())
+    info = description.info
+    typer.echo(f"schedule {SCHEDULE_ID}: {'paused' if description.schedule.state.paused else 'active'}")
+    for when in info.next_action_times[:3]:
+        typer.echo(f"  next run: {when.isoformat()}")
+    for action in info.recent_actions[-3:]:
+        typer.echo(f"  ran: {action.scheduled_at.isoformat()}")

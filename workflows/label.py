@@ -1,0 +1,605 @@
+"""A granted Label référent RSA (id ``labelled-<structure id>``): L15–L20 and withdrawal cases W1–W3.
+
+Valid 5 years from the decision (G-L15), with a yearly charte qualité + training review and reminders
+(L15, G-L17), renewal requested in January–July of the last year with the label kept valid until the
+renewal decision (L16, G-L16), W1 lapse at once, W2 withdrawal after a 1-month contradictory phase
+(G-L18), W3 six months of SLAI support then a new study. ``is_labelled(structure, date)`` answers funding
+checks. A renewal granted continues as new with the next 5-year cycle; a lost label (lapsed, withdrawn,
+expired) signals every pathway of the structure, then the workflow ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from typing import Awaitable, Callable
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from domain import label as rules_of
+    from domain.deadlines import add_months, deadline_instant, paris_date
+    from domain.label import LabelStage
+    from domain.label_events import LabelLossReason
+    from domain.label_messages import (
+        AnnualReview,
+        CommitmentBreach,
+        IsLabelledQuery,
+        LabelInput,
+        MissionEnded,
+        ObservationsReceived,
+        QualityIssue,
+        RemediationOutcome,
+        RenewalDecision,
+        RenewalRequest,
+        WithdrawalDecision,
+    )
+    from domain.rules import RuleSet, rule_set
+
+    from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE, STRUCTURE_ID
+
+LABEL_WORKFLOW = "Label"
+
+# Shared by both label workflows: bounded retries of the read-model / outbox activities.
+ACTIVITY_OPTIONS = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    schedule_to_close_timeout=timedelta(days=2),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
+)
+
+def calendar_bound(fn, *args):
+    """Run a party-deadline computation: the holidays library looks its translations up through
+    ``locale.normalize``, which the sandbox restricts; the computation itself is deterministic."""
+    with workflow.unsafe.sandbox_unrestricted():
+        return fn(*args)
+
+
+FINAL_STAGES = (LabelStage.LAPSED, LabelStage.WITHDRAWN, LabelStage.EXPIRED)
+
+
+class ValidityPeriod(BaseModel):
+    start: date
+    end: date  # first day no longer valid
+
+
+class WithdrawalProcedure(BaseModel):
+    notified_on: date
+    observation_deadline: date
+    grounds: list[str]
+    observations_on: date | None = None
+    decision_task_sent: bool = False
+
+
+class Remediation(BaseModel):
+    started_on: date
+    ends_on: date
+    study_task_sent: bool = False
+
+
+class LabelState(BaseModel):
+    """The whole state of a label; the workflow input (``LabelState.granted``) and continue-as-new input."""
+
+    structure_id: str
+    territory: str
+    application_workflow_id: str
+    rule_set_version: str
+    first_granted_on: date
+    decided_on: date  # start of the current 5-year cycle
+    expires_on: date  # first day no longer valid, unless a renewal requested in the window is pending
+    stage: LabelStage = LabelStage.LABELLED
+    past_periods: list[ValidityPeriod] = []
+    reviews_requested: list[date] = []
+    reviews_received: list[date] = []
+    review_reminders_sent: list[date] = []
+    renewal_reminders_sent: list[date] = []
+    renewal_requested_on: date | None = None
+    renewal_refused_on: date | None = None
+    ceremony_years: list[int] = []
+    withdrawal: WithdrawalProcedure | None = None
+    remediation: Remediation | None = None
+    ended_on: date | None = None
+    end_reason: str | None = None
+    seen_event_ids: list[str] = []
+    version: int = 0
+
+    @classmethod
+    def granted(cls, data: LabelInput, rules: RuleSet) -> "LabelState":
+        return cls(
+            structure_id=data.structure_id, territory=data.territory,
+            application_workflow_id=data.application_workflow_id, rule_set_version=data.rule_set_version,
+            first_granted_on=data.decided_on, decided_on=data.decided_on,
+            expires_on=rules_of.label_expires_on(data.decided_on, rules),
+        )
+
+    def is_labelled(self, on: date) -> bool:
+        if any(p.start <= on < p.end for p in self.past_periods):
+            return True
+        if on < self.decided_on:
+            return False
+        if self.ended_on is not None:
+            return on < self.ended_on
+        if self.renewal_requested_on is not None:
+            return True  # kept valid until the renewal decision (G-L16)
+        return on < self.expires_on
+
+
+def _reject(message: str, kind: str = "InvalidCommand") -> None:
+    raise ApplicationError(message, type=kind, non_retryable=True)
+
+
+@workflow.defn(name=LABEL_WORKFLOW)
+class LabelWorkflow:
+    @workflow.init
+    def __init__(self, state: LabelState) -> None:
+        self.state = state
+        self._effects: list[Callable[[], Awaitable[None]]] = []
+        self._changed = False
+        self._published: tuple | None = None
+        self._recorded_version = -1
+        self._renewed = False
+
+    @property
+    def rules(self) -> RuleSet:
+        return rule_set(self.state.rule_set_version)
+
+    def _today(self) -> date:
+        return paris_date(workflow.now())
+
+    def _wid(self) -> str:
+        return workflow.info().workflow_id
+
+    def _seen(self, event_id: str) -> bool:
+        return event_id in self.state.seen_event_ids
+
+    def _mark(self, event_id: str) -> None:
+        self.state.seen_event_ids = (self.state.seen_event_ids + [event_id])[-200:]
+        self._touch()
+
+    def _touch(self) -> None:
+        self.state.version += 1
+        self._changed = True
+
+    def _task(self, kind: str, assignee: str, ref: str, due: date | None = None, **details) -> None:
+        task = {
+            "task_key": f"{self._wid()}:{self.state.decided_on.isoformat()}:{kind}:{ref}",
+            "workflow_id": self._wid(),
+            "kind": kind,
+            "assignee": assignee,
+            "due_date": due,
+            "details": {"structure_id": self.state.structure_id, **details},
+        }
+
+        async def run() -> None:
+            await workflow.execute_activity("label.create_task", task, **ACTIVITY_OPTIONS)
+
+        self._effects.append(run)
+
+    def _slai(self) -> str:
+        return f"SLAI:{self.state.territory}"
+
+    def _check_date(self, value: date | None, not_before: date | None, what: str) -> date:
+        day = value if value is not None else self._today()
+        if day > self._today():
+            _reject(f"{what} {day.isoformat()} is in the future")
+        if not_before is not None and day < not_before:
+            _reject(f"{what} {day.isoformat()} is before {not_before.isoformat()}")
+        return day
+
+    def _require(self, *stages: LabelStage) -> None:
+        if self.state.stage not in stages:
+            _reject(f"the label is {self.state.stage.value}; expected {' or '.join(s.value for s in stages)}")
+
+    # --- run ---------------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, state: LabelState) -> LabelState:
+        workflow.upsert_search_attributes([STRUCTURE_ID.value_set(self.state.structure_id)])
+        year = rules_of.ceremony_year(self.state.decided_on)
+        if year not in self.state.ceremony_years:  # L20: official delivery at the territory's yearly ceremony
+            self.state.ceremony_years = self.state.ceremony_years + [year]
+            self._task("label_ceremony", self._slai(), str(year), date(year, 12, 31), year=year)
+        self._touch()
+        while True:
+            self._on_time()
+            await self._drain()
+            if self.state.stage in FINAL_STAGES or self._renewed:
+                break
+            wake = self._next_wake()
+            self._publish(wake)
+            if self._changed or self._effects:
+                self._changed = False
+                continue
+            timeout = None if wake is None else wake - workflow.now()
+            if timeout is not None and timeout <= timedelta(0):
+                continue
+            try:
+                await workflow.wait_condition(lambda: self._changed or bool(self._effects), timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain()
+        if self._renewed:
+            workflow.continue_as_new(self.state)
+        self._publish(None)
+        return self.state
+
+    async def _drain(self) -> None:
+        while self._effects:
+            await self._effects.pop(0)()
+        if self._recorded_version != self.state.version:
+            self._recorded_version = self.state.version
+            s = self.state
+            snapshot = {
+                "label_key": f"{self._wid()}:{s.first_granted_on.isoformat()}",
+                "workflow_id": self._wid(),
+                "structure_id": s.structure_id,
+                "territory": s.territory,
+                "status": s.stage.value,
+                "granted_on": s.first_granted_on,
+                "expires_on": s.expires_on,
+                "ended_on": s.ended_on,
+                "end_reason": s.end_reason,
+                "version": s.version,
+            }
+            await workflow.execute_activity("label.record_label", snapshot, **ACTIVITY_OPTIONS)
+
+    def _publish(self, wake: datetime | None) -> None:
+        key = (self.state.stage, wake)
+        if key == self._published:
+            return
+        self._published = key
+        workflow.upsert_search_attributes(
+            [
+                LABEL_STAGE.value_set(self.state.stage.value),
+                NEXT_DEADLINE.value_set(wake) if wake else NEXT_DEADLINE.value_unset(),
+            ]
+        )
+
+    # --- timers ------------------------------------------------------------------------------------------
+
+    def _timed(self) -> list[tuple[datetime, Callable[[], None]]]:
+        s, rules = self.state, self.rules
+        if s.stage in FINAL_STAGES:
+            return []
+        events: list[tuple[datetime, Callable[[], None]]] = []
+        for anniversary in rules_of.annual_reviews(s.decided_on, s.expires_on):
+            if anniversary not in s.reviews_requested:
+                events.append((deadline_instant(rules_of.day_start(anniversary)),
+                               lambda a=anniversary: self._request_review(a)))
+            elif anniversary not in s.reviews_received and anniversary not in s.review_reminders_sent:
+                reminder_day = add_months(anniversary, 1)
+                events.append((deadline_instant(rules_of.day_start(reminder_day)),
+                               lambda a=anniversary: self._review_reminder(a)))
+        if s.renewal_requested_on is None and s.renewal_refused_on is None:
+            for day in rules_of.renewal_reminders(s.expires_on, rules):
+                if day not in s.renewal_reminders_sent:
+                    events.append((deadline_instant(rules_of.day_start(day)),
+                                   lambda d=day: self._renewal_reminder(d)))
+        if s.renewal_requested_on is None:
+            events.append((deadline_instant(rules_of.day_start(s.expires_on)), self._expire))
+        if s.withdrawal is not None and not s.withdrawal.decision_task_sent:
+            events.append((deadline_instant(s.withdrawal.observation_deadline), self._withdrawal_decision_due))
+        if s.remediation is not None and not s.remediation.study_task_sent:
+            events.append((deadline_instant(rules_of.day_start(s.remediation.ends_on)), self._remediation_over))
+        return events
+
+    def _on_time(self) -> None:
+        now = workflow.now()
+        for instant, fire in sorted(self._timed(), key=lambda e: e[0]):
+            if instant <= now and self.state.stage not in FINAL_STAGES:
+                fire()
+
+    def _next_wake(self) -> datetime | None:
+        now = workflow.now()
+        future = [instant for instant, _ in self._timed() if instant > now]
+        return min(future) if future else None
+
+    def _request_review(self, anniversary: date) -> None:
+        self.state.reviews_requested = self.state.reviews_requested + [anniversary]
+        self._task("label_annual_review", "DPID", anniversary.isoformat(), add_months(anniversary, 1),
+                   requested=["charte_qualite", "training_status"])
+        self._touch()
+
+    def _review_reminder(self, anniversary: date) -> None:
+        self.state.review_reminders_sent = self.state.review_reminders_sent + [anniversary]
+        self._task("label_annual_review_reminder", self._slai(), anniversary.isoformat(), None)
+        self._touch()
+
+    def _renewal_reminder(self, day: date) -> None:
+        self.state.renewal_reminders_sent = self.state.renewal_reminders_sent + [day]
+        first, last = rules_of.renewal_window(self.state.expires_on, self.rules)
+        self._task("label_renewal_reminder", self._slai(), day.isoformat(), last,
+                   window_first=first.isoformat(), window_last=last.isoformat())
+        self._touch()
+
+    def _expire(self) -> None:
+        self._end(LabelStage.EXPIRED, LabelLossReason.EXPIRED, self.state.expires_on)
+
+    def _withdrawal_decision_due(self) -> None:
+        assert self.state.withdrawal is not None
+        self.state.withdrawal.decision_task_sent = True
+        self._task("label_withdrawal_decision", "DPID", self.state.withdrawal.notified_on.isoformat(), None)
+        self._touch()
+
+    def _remediation_over(self) -> None:
+        assert self.state.remediation is not None
+        self.state.remediation.study_task_sent = True
+        self._task("label_remediation_study", "DPID", self.state.remediation.started_on.isoformat(), None,
+                   participants=["DPID", self._slai()])
+        self._touch()
+
+    def _end(self, stage: LabelStage, reason: LabelLossReason, effective: date) -> None:
+        """The label is lost: record it and signal every pathway whose referent belongs to the structure."""
+        s = self.state
+        s.stage, s.ended_on, s.end_reason = stage, effective, reason.value
+        notice = {
+            "label_workflow_id": self._wid(),
+            "structure_id": s.structure_id,
+            "reason": reason.value,
+            "effective_date": effective,
+        }
+
+        async def notify() -> None:
+            await workflow.execute_activity(
+                "label.notify_pathways_label_lost", notice, result_type=int,
+                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=1),
+                schedule_to_close_timeout=timedelta(days=2),
+            )
+
+        self._effects.append(notify)
+        self._touch()
+
+    # --- L15 annual review -------------------------------------------------------------------------------
+
+    @workflow.update(name="record_annual_review")
+    async def record_annual_review(self, msg: AnnualReview) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        s = self.state
+        s.reviews_received = s.reviews_received + [msg.anniversary]
+        if not (msg.charte_ok and msg.training_ok):  # G-L17: commitments / training → W2
+            grounds = msg.reasons or ["annual review: charte qualité or training status not satisfied"]
+            self._open_withdrawal(self._today(), grounds)
+        elif not msg.cer_quality_ok:  # G-L17: CER quality → W3
+            self._open_remediation(self._today(), msg.reasons)
+        return self.state.stage
+
+    @record_annual_review.validator
+    def _validate_review(self, msg: AnnualReview) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require(LabelStage.LABELLED, LabelStage.RENEWAL_INSTRUCTION)
+        s = self.state
+        if msg.anniversary not in s.reviews_requested:
+            _reject(f"no annual review was requested for {msg.anniversary.isoformat()}")
+        if msg.anniversary in s.reviews_received:
+            _reject(f"the review of {msg.anniversary.isoformat()} is already recorded")
+
+    # --- L16 renewal -------------------------------------------------------------------------------------
+
+    @workflow.update(name="request_renewal")
+    async def request_renewal(self, msg: RenewalRequest) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        s = self.state
+        s.renewal_requested_on = msg.requested_on or self._today()
+        s.stage = LabelStage.RENEWAL_INSTRUCTION
+        self._task("label_renewal_instruction", "DPID", s.renewal_requested_on.isoformat(),
+                   rules_of.instruction_due(s.renewal_requested_on, self.rules),
+                   cer_per_professional=self.rules.renewal_cer_per_professional, procedure="allégée")
+        return self.state.stage
+
+    @request_renewal.validator
+    def _validate_renewal(self, msg: RenewalRequest) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require(LabelStage.LABELLED)
+        requested_on = self._check_date(msg.requested_on, self.state.decided_on, "renewal request date")
+        first, last = rules_of.renewal_window(self.state.expires_on, self.rules)
+        if not first <= requested_on <= last:
+            _reject(
+                f"renewal requests are accepted from {first.isoformat()} to {last.isoformat()} "
+                f"(requested on {requested_on.isoformat()}); outside the window, file a new application",
+                "OutsideRenewalWindow",
+            )
+
+    @workflow.update(name="decide_renewal")
+    async def decide_renewal(self, msg: RenewalDecision) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        s = self.state
+        decided_on = msg.decided_on or self._today()
+        if msg.outcome == "grant":
+            s.past_periods = s.past_periods + [ValidityPeriod(start=s.decided_on, end=decided_on)]
+            s.decided_on = decided_on
+            s.expires_on = rules_of.label_expires_on(decided_on, self.rules)
+            s.stage = LabelStage.LABELLED
+            s.renewal_requested_on = s.renewal_refused_on = None
+            s.reviews_requested, s.reviews_received, s.review_reminders_sent = [], [], []
+            s.renewal_reminders_sent = []
+            year = rules_of.ceremony_year(decided_on)
+            if year not in s.ceremony_years:
+                s.ceremony_years = s.ceremony_years + [year]
+                self._task("label_ceremony", self._slai(), str(year), date(year, 12, 31), year=year)
+            self._renewed = True
+        else:
+            s.renewal_requested_on = None
+            s.renewal_refused_on = decided_on
+            s.stage = LabelStage.LABELLED
+            if decided_on >= s.expires_on:  # kept valid until the decision: it ends now
+                s.expires_on = decided_on
+                self._expire()
+        self._touch()
+        return self.state.stage
+
+    @decide_renewal.validator
+    def _validate_renewal_decision(self, msg: RenewalDecision) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require(LabelStage.RENEWAL_INSTRUCTION)
+        self._check_date(msg.decided_on, self.state.renewal_requested_on, "renewal decision date")
+        if msg.outcome == "refuse" and not msg.reasons:
+            _reject("a refusal must state its reasons")
+
+    # --- W1 lapse ----------------------------------------------------------------------------------------
+
+    @workflow.update(name="end_mission")
+    async def end_mission(self, msg: MissionEnded) -> LabelStage:
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            self._end(LabelStage.LAPSED, LabelLossReason.LAPSED, msg.ended_on or self._today())
+        return self.state.stage
+
+    @end_mission.validator
+    def _validate_end_mission(self, msg: MissionEnded) -> None:
+        if self._seen(msg.event_id):
+            return
+        if self.state.stage in FINAL_STAGES:
+            _reject(f"the label is already {self.state.stage.value}")
+        self._check_date(msg.ended_on, self.state.decided_on, "end of mission date")
+
+    # --- W2 withdrawal -----------------------------------------------------------------------------------
+
+    def _open_withdrawal(self, notified_on: date, grounds: list[str]) -> None:
+        s = self.state
+        deadline = calendar_bound(rules_of.observation_deadline, notified_on, self.rules)
+        s.withdrawal = WithdrawalProcedure(notified_on=notified_on, observation_deadline=deadline, grounds=grounds)
+        s.stage = LabelStage.WITHDRAWAL_PROCEDURE
+        letter = {
+            "letter_key": f"{self._wid()}:withdrawal_notice:{notified_on.isoformat()}",
+            "workflow_id": self._wid(),
+            "structure_id": s.structure_id,
+            "kind": "withdrawal_notice",
+            "decided_on": notified_on,
+            "reasons": grounds + [f"observations may be submitted until {deadline.isoformat()}"],
+        }
+
+        async def send() -> None:
+            await workflow.execute_activity("label.send_registered_letter", letter, result_type=str,
+                                            **ACTIVITY_OPTIONS)
+
+        self._effects.append(send)
+        self._touch()
+
+    @workflow.update(name="report_commitment_breach")
+    async def report_commitment_breach(self, msg: CommitmentBreach) -> LabelStage:
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            self._open_withdrawal(msg.notified_on or self._today(), msg.grounds)
+        return self.state.stage
+
+    @report_commitment_breach.validator
+    def _validate_breach(self, msg: CommitmentBreach) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require(LabelStage.LABELLED)
+        self._check_date(msg.notified_on, self.state.decided_on, "notice date")
+
+    @workflow.update(name="record_observations")
+    async def record_observations(self, msg: ObservationsReceived) -> LabelStage:
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            assert self.state.withdrawal is not None
+            self.state.withdrawal.observations_on = msg.received_on or self._today()
+            self._task("label_withdrawal_decision", "DPID", self.state.withdrawal.notified_on.isoformat(), None)
+            self.state.withdrawal.decision_task_sent = True
+        return self.state.stage
+
+    @record_observations.validator
+    def _validate_observations(self, msg: ObservationsReceived) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require(LabelStage.WITHDRAWAL_PROCEDURE)
+        w = self.state.withdrawal
+        received_on = self._check_date(msg.received_on, w.notified_on, "observations date")
+        if received_on > w.observation_deadline:
+            _reject(rules_of.late_filing_message("observations", received_on, w.observation_deadline), "LateFiling")
+
+    @workflow.update(name="decide_withdrawal")
+    async def decide_withdrawal(self, msg: WithdrawalDecision) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        decided_on = msg.decided_on or self._today()
+        if msg.outcome == "withdraw":
+            self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
+        else:
+            self.state.withdrawal = None
+            self.state.stage = LabelStage.LABELLED
+        return self.state.stage
+
+    @decide_withdrawal.validator
+    def _validate_withdrawal(self, msg: WithdrawalDecision) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require(LabelStage.WITHDRAWAL_PROCEDURE)
+        w = self.state.withdrawal
+        decided_on = self._check_date(msg.decided_on, w.notified_on, "withdrawal decision date")
+        if w.observations_on is None and decided_on <= w.observation_deadline:
+            _reject(f"the structure may submit observations until {w.observation_deadline.isoformat()}",
+                    "ContradictoryPhaseOpen")
+
+    # --- W3 quality remediation --------------------------------------------------------------------------
+
+    def _open_remediation(self, started_on: date, reasons: list[str]) -> None:
+        s = self.state
+        ends_on = rules_of.remediation_ends_on(started_on, self.rules)
+        s.remediation = Remediation(started_on=started_on, ends_on=ends_on)
+        s.stage = LabelStage.QUALITY_REMEDIATION
+        self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on, reasons=reasons)
+        self._touch()
+
+    @workflow.update(name="report_quality_issue")
+    async def report_quality_issue(self, msg: QualityIssue) -> LabelStage:
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            self._open_remediation(msg.reported_on or self._today(), msg.reasons)
+        return self.state.stage
+
+    @report_quality_issue.validator
+    def _validate_quality(self, msg: QualityIssue) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require(LabelStage.LABELLED)
+        self._check_date(msg.reported_on, self.state.decided_on, "report date")
+
+    @workflow.update(name="decide_remediation")
+    async def decide_remediation(self, msg: RemediationOutcome) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        decided_on = msg.decided_on or self._today()
+        if msg.quality_assured:
+            self.state.remediation = None
+            self.state.stage = LabelStage.LABELLED
+        else:
+            self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
+        return self.state.stage
+
+    @decide_remediation.validator
+    def _validate_remediation(self, msg: RemediationOutcome) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require(LabelStage.QUALITY_REMEDIATION)
+        r = self.state.remediation
+        decided_on = self._check_date(msg.decided_on, r.started_on, "new study date")
+        if decided_on < r.ends_on:
+            _reject(f"the SLAI support runs until {rules_of.day_start(r.ends_on).isoformat()}: "
+                    f"new study from {r.ends_on.isoformat()}", "RemediationOngoing")
+
+    # --- queries -----------------------------------------------------------------------------------------
+
+    @workflow.query(name="is_labelled")
+    def is_labelled(self, query: IsLabelledQuery) -> bool:
+        return query.structure_id == self.state.structure_id and self.state.is_labelled(query.on)
+
+    @workflow.query(name="state")
+    def get_state(self) -> LabelState:
+        return self.state

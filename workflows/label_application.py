@@ -1,0 +1,786 @@
+"""One Label référent RSA application (id ``label-<structure id>-<n>``): transitions L1–L14 of domain.md §4.5.
+
+Staff commands are updates with validators (a refused command never reaches history); the structure's
+dates (filing, acknowledgement of receipt, appeals) are carried by the messages. Every deadline is a date
+computed once in ``domain.label`` and stored in the state; the main loop sleeps until the nearest one.
+Handlers only change the state and queue effects (activities, child start); the main loop runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from typing import Awaitable, Callable, Literal
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from workflows.label import ACTIVITY_OPTIONS, LABEL_WORKFLOW, LabelState, calendar_bound
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from domain import label as rules_of
+    from domain.deadlines import deadline_instant, paris_date
+    from domain.label import LabelStage
+    from domain.label_messages import (
+        AdminEvaluation,
+        AppealFiled,
+        ApplicationSubmitted,
+        Decision,
+        GracieuxAnswer,
+        JointReview,
+        Judgment,
+        LabelInput,
+        MoratoriumSheet,
+        ReceiptAcknowledged,
+        Reapplication,
+        SlaiOpinion,
+    )
+    from domain.rules import RuleSet, rule_set, rule_set_for
+
+    from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE, STRUCTURE_ID
+
+LABEL_APPLICATION_WORKFLOW = "LabelApplication"
+
+
+class DecisionRecord(BaseModel):
+    round: int
+    outcome: Literal["grant", "refuse"]
+    decided_on: date
+    reasons: list[str]
+    origin: Literal["instruction", "recours_gracieux", "judgment"] = "instruction"
+
+
+class AppealRecord(BaseModel):
+    """Appeal windows of one notified refusal (L10–L13)."""
+
+    gracieux_deadline: date
+    direct_contentieux_deadline: date
+    gracieux_filed_on: date | None = None
+    gracieux_answer_due: date | None = None
+    gracieux_outcome: Literal["granted", "rejected"] | None = None
+    gracieux_implicit: bool = False
+    rejection_on: date | None = None
+    contentieux_deadline_after_rejection: date | None = None
+    contentieux_filed_on: date | None = None
+    judgment: Literal["annulled", "dismissed"] | None = None
+    judged_on: date | None = None
+
+    def pending(self) -> Literal["gracieux", "contentieux"] | None:
+        if self.contentieux_filed_on is not None and self.judgment is None:
+            return "contentieux"
+        if self.gracieux_filed_on is not None and self.gracieux_outcome is None:
+            return "gracieux"
+        return None
+
+    def open_contentieux_deadline(self) -> date | None:
+        """The contentieux window currently open, if any (direct, or after a rejected recours gracieux)."""
+        if self.contentieux_filed_on is not None or self.gracieux_outcome == "granted":
+            return None
+        if self.gracieux_filed_on is None:
+            return self.direct_contentieux_deadline
+        return self.contentieux_deadline_after_rejection  # None while the recours gracieux is pending
+
+    def last_window_day(self) -> date | None:
+        """Last day a filing is still possible (None while an appeal is pending or nothing is left)."""
+        if self.pending() is not None:
+            return None
+        days = [d for d in (self.open_contentieux_deadline(),) if d is not None]
+        if self.gracieux_filed_on is None and self.contentieux_filed_on is None:
+            days.append(self.gracieux_deadline)
+        return max(days) if days else None
+
+
+class RefusalRecord(BaseModel):
+    round: int
+    final: bool
+    decided_on: date
+    reasons: list[str]
+    letter_key: str
+    notified_on: date | None = None  # the LRAR acknowledgement-of-receipt date
+    appeal: AppealRecord | None = None
+
+
+class MoratoriumRecord(BaseModel):
+    earliest_reapplication: date
+    closes_on: date
+    reminder_sent: bool = False
+    sheet: MoratoriumSheet | None = None
+
+
+class LabelApplicationState(BaseModel):
+    """The whole state of an application; also the workflow's input."""
+
+    structure_id: str
+    application_no: int
+    territory: str
+    rule_set_version: str | None = None
+
+    stage: LabelStage = LabelStage.DRAFT  # as published (appeals shown over the base stage)
+    base_stage: LabelStage = LabelStage.DRAFT
+    round: int = 0  # 1: first study, 2: study of the reapplication
+    step: LabelStage | None = None  # DPID_ADMIN_EVALUATION / SLAI_CONSOLIDATION / JOINT_REVIEW_BELOW_80
+    first_filed_on: date | None = None
+    filed_on: date | None = None  # filing of the current round
+    instruction_due: date | None = None
+    alerts_sent: list[int] = []
+    instruction_breaches: list[int] = []  # rounds whose 6 months were exceeded (no tacit grant)
+    admin_evaluation: AdminEvaluation | None = None
+    slai_opinion: SlaiOpinion | None = None
+    joint_review: JointReview | None = None
+    decisions: list[DecisionRecord] = []
+    refusals: list[RefusalRecord] = []
+    moratorium: MoratoriumRecord | None = None
+    label_workflow_id: str | None = None
+    closing_reason: str | None = None
+    anomalies: list[str] = []
+    seen_event_ids: list[str] = []
+    version: int = 0
+
+
+class LabelApplicationResult(BaseModel):
+    stage: LabelStage
+    closing_reason: str | None
+    label_workflow_id: str | None
+
+
+def _reject(message: str, kind: str = "InvalidCommand") -> None:
+    raise ApplicationError(message, type=kind, non_retryable=True)
+
+
+@workflow.defn(name=LABEL_APPLICATION_WORKFLOW)
+class LabelApplicationWorkflow:
+    @workflow.init
+    def __init__(self, state: LabelApplicationState) -> None:
+        self.state = state
+        if self.state.rule_set_version is None:  # here, so validators running before run() see it
+            self.state.rule_set_version = rule_set_for(paris_date(workflow.now())).version
+        self._effects: list[Callable[[], Awaitable[None]]] = []
+        self._changed = False
+        self._published: tuple | None = None
+        self._recorded_version = -1
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> RuleSet:
+        return rule_set(self.state.rule_set_version)
+
+    def _today(self) -> date:
+        return paris_date(workflow.now())
+
+    def _wid(self) -> str:
+        return workflow.info().workflow_id
+
+    def _seen(self, event_id: str) -> bool:
+        return event_id in self.state.seen_event_ids
+
+    def _mark(self, event_id: str) -> None:
+        self.state.seen_event_ids = (self.state.seen_event_ids + [event_id])[-200:]
+        self._touch()
+
+    def _touch(self) -> None:
+        self.state.version += 1
+        self._refresh_stage()
+        self._changed = True
+
+    def _refresh_stage(self) -> None:
+        refusal = self._refusal()
+        pending = refusal.appeal.pending() if refusal and refusal.appeal else None
+        if pending == "gracieux":
+            self.state.stage = LabelStage.APPEAL_GRACIEUX
+        elif pending == "contentieux" and self.state.base_stage in (LabelStage.MORATORIUM, LabelStage.REFUSED_FINAL):
+            self.state.stage = LabelStage.APPEAL_CONTENTIEUX
+        else:
+            self.state.stage = self.state.base_stage
+
+    def _refusal(self) -> RefusalRecord | None:
+        return self.state.refusals[-1] if self.state.refusals else None
+
+    def _task(self, kind: str, assignee: str, ref: str, due: date | None = None, **details) -> None:
+        task = {
+            "task_key": f"{self._wid()}:{kind}:{ref}",
+            "workflow_id": self._wid(),
+            "kind": kind,
+            "assignee": assignee,
+            "due_date": due,
+            "details": {"structure_id": self.state.structure_id, **details},
+        }
+
+        async def run() -> None:
+            await workflow.execute_activity("label.create_task", task, **ACTIVITY_OPTIONS)
+
+        self._effects.append(run)
+
+    def _slai(self) -> str:
+        return f"SLAI:{self.state.territory}"
+
+    def _date_or_today(self, value: date | None) -> date:
+        return value if value is not None else self._today()
+
+    def _check_date(self, value: date | None, not_before: date | None, what: str) -> date:
+        day = self._date_or_today(value)
+        if day > self._today():
+            _reject(f"{what} {day.isoformat()} is in the future")
+        if not_before is not None and day < not_before:
+            _reject(f"{what} {day.isoformat()} is before {not_before.isoformat()}")
+        return day
+
+    def _in_instruction(self) -> bool:
+        return self.state.step is not None
+
+    # --- run ---------------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, state: LabelApplicationState) -> LabelApplicationResult:
+        try:
+            rules_of.application_workflow_id(self.state.structure_id, self.state.application_no)
+        except ValueError as error:
+            raise ApplicationError(str(error), type="InvalidInput", non_retryable=True) from None
+        workflow.upsert_search_attributes([STRUCTURE_ID.value_set(self.state.structure_id)])
+        self._touch()
+        while True:
+            self._on_time()
+            await self._drain()
+            if self._finished():
+                break
+            wake = self._next_wake()
+            self._publish(wake)
+            if self._changed or self._effects:
+                self._changed = False
+                continue
+            timeout = None if wake is None else wake - workflow.now()
+            if timeout is not None and timeout <= timedelta(0):
+                continue
+            try:
+                await workflow.wait_condition(lambda: self._changed or bool(self._effects), timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
+        self._publish(None)
+        await self._drain()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return LabelApplicationResult(
+            stage=self.state.stage, closing_reason=self.state.closing_reason,
+            label_workflow_id=self.state.label_workflow_id,
+        )
+
+    async def _drain(self) -> None:
+        while self._effects:
+            effect = self._effects.pop(0)
+            await effect()
+        if self._recorded_version != self.state.version:
+            self._recorded_version = self.state.version
+            await workflow.execute_activity("label.record_application", self._snapshot(), **ACTIVITY_OPTIONS)
+
+    def _snapshot(self) -> dict:
+        s = self.state
+        last = s.decisions[-1] if s.decisions else None
+        wake = self._next_wake()
+        return {
+            "workflow_id": self._wid(),
+            "structure_id": s.structure_id,
+            "application_no": s.application_no,
+            "territory": s.territory,
+            "stage": s.stage.value,
+            "filed_on": s.first_filed_on,
+            "decided_on": last.decided_on if last else None,
+            "outcome": last.outcome if last else None,
+            "next_deadline": paris_date(wake) if wake else None,
+            "instruction_breached": bool(s.instruction_breaches),
+            "funding_blocked": s.base_stage is LabelStage.REFUSED_FINAL,
+            "version": s.version,
+        }
+
+    def _publish(self, wake: datetime | None) -> None:
+        key = (self.state.stage, wake)
+        if key == self._published:
+            return
+        self._published = key
+        workflow.upsert_search_attributes(
+            [
+                LABEL_STAGE.value_set(self.state.stage.value),
+                NEXT_DEADLINE.value_set(wake) if wake else NEXT_DEADLINE.value_unset(),
+            ]
+        )
+
+    def _finished(self) -> bool:
+        s = self.state
+        if s.base_stage is LabelStage.LABELLED:
+            return True
+        if s.base_stage is not LabelStage.REFUSED_FINAL:
+            return False
+        refusal = self._refusal()
+        if s.closing_reason == "no_reapplication":
+            return refusal is None or refusal.appeal is None or refusal.appeal.pending() is None
+        if refusal is None or refusal.notified_on is None or refusal.appeal is None:
+            return False
+        last_day = refusal.appeal.last_window_day()
+        return refusal.appeal.pending() is None and (last_day is None or self._today() > last_day)
+
+    # --- timers ------------------------------------------------------------------------------------------
+
+    def _timed(self) -> list[tuple[datetime, Callable[[], None]]]:
+        s, rules = self.state, self.rules
+        events: list[tuple[datetime, Callable[[], None]]] = []
+        if self._in_instruction() and s.filed_on is not None:
+            for months, day in rules_of.instruction_alert_days(s.filed_on, rules):
+                if months not in s.alerts_sent:
+                    events.append((deadline_instant(rules_of.day_start(day)), lambda m=months: self._alert(m)))
+            if s.round not in s.instruction_breaches and s.instruction_due is not None:
+                events.append((deadline_instant(s.instruction_due), self._breach))
+        refusal = self._refusal()
+        if s.moratorium is not None and s.base_stage is LabelStage.MORATORIUM:
+            if not s.moratorium.reminder_sent:
+                day = rules_of.day_start(s.moratorium.earliest_reapplication)
+                events.append((deadline_instant(day), self._moratorium_reminder))
+            events.append((deadline_instant(s.moratorium.closes_on), self._close_without_reapplication))
+        if refusal is not None and refusal.appeal is not None:
+            appeal = refusal.appeal
+            if appeal.pending() == "gracieux" and appeal.gracieux_answer_due is not None:
+                events.append((deadline_instant(appeal.gracieux_answer_due), self._implicit_rejection))
+            if s.base_stage is LabelStage.REFUSED_FINAL and appeal.last_window_day() is not None:
+                # wake when the last window closes: the loop then finds the case finished
+                events.append((deadline_instant(appeal.last_window_day()), lambda: None))
+        return events
+
+    def _on_time(self) -> None:
+        now = workflow.now()
+        for instant, fire in sorted(self._timed(), key=lambda e: e[0]):
+            if instant <= now:
+                fire()
+
+    def _next_wake(self) -> datetime | None:
+        now = workflow.now()
+        future = [instant for instant, _ in self._timed() if instant > now]
+        return min(future) if future else None
+
+    def _alert(self, months: int) -> None:
+        s = self.state
+        s.alerts_sent = s.alerts_sent + [months]
+        self._task("label_instruction_alert", "DPID", f"r{s.round}-{months}m", s.instruction_due, months=months)
+        self._touch()
+
+    def _breach(self) -> None:
+        s = self.state
+        s.instruction_breaches = s.instruction_breaches + [s.round]
+        self._task("label_instruction_breach", "DPID", f"r{s.round}", s.instruction_due,
+                   note="6-month instruction exceeded; no tacit grant")
+        workflow.logger.warning("label instruction exceeded 6 months", extra={"round": s.round})
+        self._touch()
+
+    def _moratorium_reminder(self) -> None:
+        m = self.state.moratorium
+        assert m is not None
+        m.reminder_sent = True
+        self._task("label_moratorium_end", self._slai(), "reminder", m.closes_on,
+                   earliest_reapplication=m.earliest_reapplication.isoformat())
+        self._touch()
+
+    def _close_without_reapplication(self) -> None:
+        self.state.base_stage = LabelStage.REFUSED_FINAL
+        self.state.closing_reason = "no_reapplication"
+        self._touch()
+
+    def _implicit_rejection(self) -> None:
+        refusal = self._refusal()
+        assert refusal is not None and refusal.appeal is not None
+        appeal = refusal.appeal
+        appeal.gracieux_outcome = "rejected"
+        appeal.gracieux_implicit = True
+        appeal.rejection_on = appeal.gracieux_answer_due
+        appeal.contentieux_deadline_after_rejection = calendar_bound(rules_of.appeal_deadline, appeal.rejection_on, self.rules)
+        self._touch()
+
+    # --- L1 submission -----------------------------------------------------------------------------------
+
+    @workflow.update(name="submit")
+    async def submit(self, msg: ApplicationSubmitted) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        filed_on = self._date_or_today(msg.filed_on)
+        self._mark(msg.event_id)
+        self.state.first_filed_on = filed_on
+        self.state.base_stage = LabelStage.SUBMITTED
+        self._touch()
+        self._start_instruction(1, filed_on)
+        return self.state.stage
+
+    @submit.validator
+    def _validate_submit(self, msg: ApplicationSubmitted) -> None:
+        if self._seen(msg.event_id):
+            return
+        if self.state.base_stage is not LabelStage.DRAFT:
+            _reject(f"the application is already {self.state.stage.value}")
+        opening = self.rules.campaign_opening
+        filed_on = self._check_date(msg.filed_on, None, "filing date")
+        if filed_on < opening:
+            _reject(f"applications open on {opening.isoformat()}; filing date {filed_on.isoformat()} refused",
+                    "CampaignNotOpen")
+
+    def _start_instruction(self, round_no: int, filed_on: date) -> None:
+        """L2 / L7: the (new) study starts with the DPID; the 6-month instruction clock runs from filing."""
+        s = self.state
+        s.round = round_no
+        s.filed_on = filed_on
+        s.instruction_due = rules_of.instruction_due(filed_on, self.rules)
+        s.alerts_sent = []
+        s.admin_evaluation = s.slai_opinion = s.joint_review = None
+        s.step = LabelStage.DPID_ADMIN_EVALUATION
+        s.base_stage = LabelStage.DPID_ADMIN_EVALUATION if round_no == 1 else LabelStage.REAPPLICATION_EVALUATION
+        self._task("label_admin_evaluation", "DPID", f"r{round_no}", s.instruction_due,
+                   filed_on=filed_on.isoformat(), round=round_no)
+        self._touch()
+
+    def _set_step(self, step: LabelStage) -> None:
+        self.state.step = step
+        if self.state.round == 1:
+            self.state.base_stage = step
+        self._touch()
+
+    # --- L3 / L4 instruction -----------------------------------------------------------------------------
+
+    def _require_step(self, step: LabelStage) -> None:
+        if self.state.step is not step:
+            current = self.state.step.value if self.state.step else self.state.stage.value
+            _reject(f"expected step {step.value}, the application is at {current}")
+
+    @workflow.update(name="record_admin_evaluation")
+    async def record_admin_evaluation(self, msg: AdminEvaluation) -> LabelStage:
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            self.state.admin_evaluation = msg
+            self._task("label_slai_consolidation", self._slai(), f"r{self.state.round}", self.state.instruction_due)
+            self._set_step(LabelStage.SLAI_CONSOLIDATION)
+        return self.state.stage
+
+    @record_admin_evaluation.validator
+    def _validate_admin(self, msg: AdminEvaluation) -> None:
+        if not self._seen(msg.event_id):
+            self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
+
+    @workflow.update(name="record_slai_opinion")
+    async def record_slai_opinion(self, msg: SlaiOpinion) -> LabelStage:
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            self.state.slai_opinion = msg
+            if msg.cer_average < self.rules.cer_quality_threshold:
+                self._task("label_joint_review", "DPID", f"r{self.state.round}", self.state.instruction_due,
+                           participants=["DPID", self._slai()])
+                self._set_step(LabelStage.JOINT_REVIEW_BELOW_80)
+            else:
+                self._touch()
+        return self.state.stage
+
+    @record_slai_opinion.validator
+    def _validate_slai(self, msg: SlaiOpinion) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require_step(LabelStage.SLAI_CONSOLIDATION)
+        if self.state.slai_opinion is not None:
+            _reject("the SLAI opinion is already recorded")
+
+    @workflow.update(name="record_joint_review")
+    async def record_joint_review(self, msg: JointReview) -> LabelStage:
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            self.state.joint_review = msg
+            self._touch()
+        return self.state.stage
+
+    @record_joint_review.validator
+    def _validate_joint(self, msg: JointReview) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require_step(LabelStage.JOINT_REVIEW_BELOW_80)
+        if self.state.joint_review is not None:
+            _reject("the joint review is already recorded")
+
+    # --- L5 / L6 / L8 / L9 decision ------------------------------------------------------------------------
+
+    def _consolidated(self) -> SlaiOpinion | JointReview | None:
+        s = self.state
+        if s.step is LabelStage.JOINT_REVIEW_BELOW_80:
+            return s.joint_review
+        if s.step is LabelStage.SLAI_CONSOLIDATION:
+            return s.slai_opinion
+        return None
+
+    @workflow.update(name="decide")
+    async def decide(self, msg: Decision) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        s = self.state
+        decided_on = self._date_or_today(msg.decided_on)
+        s.decisions = s.decisions + [DecisionRecord(round=s.round, outcome=msg.outcome, decided_on=decided_on,
+                                                    reasons=msg.reasons)]
+        s.step = None
+        if msg.outcome == "grant":
+            self._grant(decided_on)
+        else:
+            self._refuse(decided_on, msg.reasons, final=s.round >= 2)
+        return self.state.stage
+
+    @decide.validator
+    def _validate_decide(self, msg: Decision) -> None:
+        if self._seen(msg.event_id):
+            return
+        proposal = self._consolidated()
+        if proposal is None:
+            _reject(f"no consolidated evaluation to decide on (the application is at {self.state.stage.value})")
+        self._check_date(msg.decided_on, self.state.filed_on, "decision date")
+        if msg.outcome == "grant":
+            if not proposal.training_ok or proposal.cer_average < self.rules.cer_quality_threshold:
+                _reject("both criteria are required to grant the label (G-L1): training "
+                        f"{'met' if proposal.training_ok else 'not met'}, CER average {proposal.cer_average}",
+                        "CriteriaNotMet")
+        elif not msg.reasons:
+            _reject("a refusal must state its reasons in fact and in law")
+
+    def _grant(self, decided_on: date) -> None:
+        s = self.state
+        s.base_stage = LabelStage.GRANTED
+        s.step = None
+        s.moratorium = None
+        label_input = LabelState.granted(
+            LabelInput(
+                structure_id=s.structure_id, territory=s.territory, decided_on=decided_on,
+                application_workflow_id=self._wid(), rule_set_version=s.rule_set_version or "",
+            ),
+            self.rules,
+        )
+        child_id = rules_of.label_workflow_id(s.structure_id)
+
+        async def start_label() -> None:
+            try:
+                await workflow.start_child_workflow(
+                    LABEL_WORKFLOW, label_input, id=child_id,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+            except WorkflowAlreadyStartedError:
+                s.anomalies = s.anomalies + [f"label workflow {child_id} already running"]
+                self._task("label_already_running", "DPID", "start", None, label_workflow_id=child_id)
+            s.label_workflow_id = child_id
+            s.base_stage = LabelStage.LABELLED
+            self._touch()
+
+        self._effects.append(start_label)
+        self._touch()
+
+    def _refuse(self, decided_on: date, reasons: list[str], *, final: bool) -> None:
+        s = self.state
+        letter_key = f"{self._wid()}:refusal:{s.round}"
+        s.refusals = s.refusals + [
+            RefusalRecord(round=s.round, final=final, decided_on=decided_on, reasons=reasons, letter_key=letter_key)
+        ]
+        s.base_stage = LabelStage.REFUSED_FINAL if final else LabelStage.MORATORIUM
+        letter = {
+            "letter_key": letter_key,
+            "workflow_id": self._wid(),
+            "structure_id": s.structure_id,
+            "kind": "final_refusal" if final else "refusal",
+            "decided_on": decided_on,
+            "reasons": reasons,
+        }
+
+        async def send() -> None:
+            await workflow.execute_activity("label.send_registered_letter", letter, result_type=str,
+                                            **ACTIVITY_OPTIONS)
+
+        self._effects.append(send)
+        if not final:
+            self._task("label_moratorium_meeting", self._slai(), "annexe4", None,
+                       note="meeting structure + SLAI + siège; Annexe 4 follow-up sheet")
+        self._touch()
+
+    @workflow.update(name="acknowledge_receipt")
+    async def acknowledge_receipt(self, msg: ReceiptAcknowledged) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        refusal = self._refusal()
+        assert refusal is not None
+        rules = self.rules
+        refusal.notified_on = msg.received_on
+        deadline = calendar_bound(rules_of.appeal_deadline, msg.received_on, rules)
+        refusal.appeal = AppealRecord(gracieux_deadline=deadline, direct_contentieux_deadline=deadline)
+        if not refusal.final:
+            campaign = rules_of.campaign_year(self.state.first_filed_on or refusal.decided_on)
+            earliest = rules_of.earliest_reapplication(msg.received_on, campaign, rules)
+            self.state.moratorium = MoratoriumRecord(
+                earliest_reapplication=earliest, closes_on=rules_of.moratorium_closes_on(earliest, rules),
+            )
+        self._touch()
+        return self.state.stage
+
+    @acknowledge_receipt.validator
+    def _validate_receipt(self, msg: ReceiptAcknowledged) -> None:
+        if self._seen(msg.event_id):
+            return
+        refusal = self._refusal()
+        if refusal is None or refusal.letter_key != msg.letter_key:
+            _reject(f"no registered letter {msg.letter_key} awaiting its acknowledgement of receipt")
+        if refusal.notified_on is not None:
+            _reject(f"letter {msg.letter_key} already acknowledged on {refusal.notified_on.isoformat()}")
+        self._check_date(msg.received_on, refusal.decided_on, "acknowledgement date")
+
+    # --- moratorium (L6 / L7) ------------------------------------------------------------------------------
+
+    @workflow.update(name="record_moratorium_sheet")
+    async def record_moratorium_sheet(self, msg: MoratoriumSheet) -> LabelStage:
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            assert self.state.moratorium is not None
+            self.state.moratorium.sheet = msg
+            self._touch()
+        return self.state.stage
+
+    @record_moratorium_sheet.validator
+    def _validate_sheet(self, msg: MoratoriumSheet) -> None:
+        if self._seen(msg.event_id):
+            return
+        if self.state.base_stage is not LabelStage.MORATORIUM or self.state.moratorium is None:
+            _reject("the Annexe 4 sheet belongs to a notified moratorium")
+        self._check_date(msg.meeting_on, self._refusal().decided_on, "meeting date")
+
+    @workflow.update(name="reapply")
+    async def reapply(self, msg: Reapplication) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        self._start_instruction(2, self._date_or_today(msg.filed_on))
+        return self.state.stage
+
+    @reapply.validator
+    def _validate_reapply(self, msg: Reapplication) -> None:
+        if self._seen(msg.event_id):
+            return
+        m = self.state.moratorium
+        if self.state.base_stage is not LabelStage.MORATORIUM or m is None:
+            _reject(f"no notified moratorium to reapply after (the application is at {self.state.stage.value})")
+        filed_on = self._check_date(msg.filed_on, None, "reapplication date")
+        if filed_on < m.earliest_reapplication:
+            _reject(f"the moratorium runs until {rules_of.day_start(m.earliest_reapplication).isoformat()}: "
+                    f"reapplication possible from {m.earliest_reapplication.isoformat()}", "MoratoriumNotOver")
+
+    # --- appeals (L10–L13) -------------------------------------------------------------------------------
+
+    def _appealable(self) -> tuple[RefusalRecord, AppealRecord]:
+        refusal = self._refusal()
+        if (
+            refusal is None
+            or self.state.base_stage not in (LabelStage.MORATORIUM, LabelStage.REFUSED_FINAL)
+            or refusal.appeal is None
+        ):
+            _reject("no notified refusal to appeal against")
+        return refusal, refusal.appeal
+
+    @workflow.update(name="file_recours_gracieux")
+    async def file_recours_gracieux(self, msg: AppealFiled) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        _, appeal = self._appealable()
+        filed_on = self._date_or_today(msg.filed_on)
+        appeal.gracieux_filed_on = filed_on
+        appeal.gracieux_answer_due = rules_of.gracieux_answer_due(filed_on, self.rules)
+        self._task("label_recours_gracieux", "DPID", "answer", appeal.gracieux_answer_due)
+        self._touch()
+        return self.state.stage
+
+    @file_recours_gracieux.validator
+    def _validate_gracieux(self, msg: AppealFiled) -> None:
+        if self._seen(msg.event_id):
+            return
+        refusal, appeal = self._appealable()
+        if appeal.gracieux_filed_on is not None or appeal.contentieux_filed_on is not None:
+            _reject("an appeal against this refusal has already been filed")
+        filed_on = self._check_date(msg.filed_on, refusal.notified_on, "recours gracieux date")
+        if filed_on > appeal.gracieux_deadline:
+            _reject(rules_of.late_filing_message("recours gracieux", filed_on, appeal.gracieux_deadline), "LateFiling")
+
+    @workflow.update(name="answer_recours_gracieux")
+    async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        refusal, appeal = self._appealable()
+        answered_on = self._date_or_today(msg.answered_on)
+        appeal.gracieux_outcome = msg.outcome
+        if msg.outcome == "granted":  # L11
+            self.state.decisions = self.state.decisions + [DecisionRecord(
+                round=refusal.round, outcome="grant", decided_on=answered_on, reasons=msg.reasons,
+                origin="recours_gracieux")]
+            self._grant(answered_on)
+        else:  # L12: explicit rejection opens the contentieux window
+            appeal.rejection_on = answered_on
+            appeal.contentieux_deadline_after_rejection = calendar_bound(rules_of.appeal_deadline, answered_on, self.rules)
+            self._touch()
+        return self.state.stage
+
+    @answer_recours_gracieux.validator
+    def _validate_answer(self, msg: GracieuxAnswer) -> None:
+        if self._seen(msg.event_id):
+            return
+        _, appeal = self._appealable()
+        if appeal.pending() != "gracieux":
+            _reject("no recours gracieux awaiting an answer")
+        self._check_date(msg.answered_on, appeal.gracieux_filed_on, "answer date")
+
+    @workflow.update(name="file_recours_contentieux")
+    async def file_recours_contentieux(self, msg: AppealFiled) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        _, appeal = self._appealable()
+        appeal.contentieux_filed_on = self._date_or_today(msg.filed_on)
+        self._touch()
+        return self.state.stage
+
+    @file_recours_contentieux.validator
+    def _validate_contentieux(self, msg: AppealFiled) -> None:
+        if self._seen(msg.event_id):
+            return
+        refusal, appeal = self._appealable()
+        if appeal.pending() == "gracieux":
+            _reject(f"the recours gracieux is pending: answer due by {appeal.gracieux_answer_due.isoformat()}")
+        deadline = appeal.open_contentieux_deadline()
+        if deadline is None:
+            _reject("no recours contentieux can be filed against this refusal")
+        not_before = appeal.rejection_on or refusal.notified_on
+        filed_on = self._check_date(msg.filed_on, not_before, "recours contentieux date")
+        if filed_on > deadline:
+            _reject(rules_of.late_filing_message("recours contentieux", filed_on, deadline), "LateFiling")
+
+    @workflow.update(name="record_judgment")
+    async def record_judgment(self, msg: Judgment) -> LabelStage:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        refusal, appeal = self._appealable()
+        judged_on = self._date_or_today(msg.judged_on)
+        appeal.judgment, appeal.judged_on = msg.outcome, judged_on
+        if msg.outcome == "annulled":
+            self.state.decisions = self.state.decisions + [DecisionRecord(
+                round=refusal.round, outcome="grant", decided_on=judged_on, reasons=["judgment"],
+                origin="judgment")]
+            self._grant(judged_on)
+        else:
+            self._touch()
+        return self.state.stage
+
+    @record_judgment.validator
+    def _validate_judgment(self, msg: Judgment) -> None:
+        if self._seen(msg.event_id):
+            return
+        _, appeal = self._appealable()
+        if appeal.pending() != "contentieux":
+            _reject("no recours contentieux awaiting judgment")
+        self._check_date(msg.judged_on, appeal.contentieux_filed_on, "judgment date")
+
+    # --- queries -----------------------------------------------------------------------------------------
+
+    @workflow.query(name="state")
+    def get_state(self) -> LabelApplicationState:
+        return self.state

@@ -1,0 +1,380 @@
+"""``BeneficiaryPathway``: one long-running workflow per person subject to rights and duties.
+
+Handlers only apply the pure rules of ``domain.pathway_rules`` to the state; the main loop writes what the
+rules decided (one activity per batch), pushes to MonJob62, upserts search attributes, and waits for the
+next deadline with ``wait_condition`` so an event can move it. It continues as new at each CER cycle and
+when the server suggests it, carrying the whole state (including the bounded set of seen event ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, Callable
+
+from temporalio import workflow
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDConflictPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.pathway_names import PUSH_MONJOB62, RECORD_EFFECTS
+    from domain.deadlines import paris_date
+    from domain.pathway import (
+        AppointmentEvent,
+        CafFirstInterview,
+        CafSaisine,
+        CafSaisineDecision,
+        CommandResult,
+        CompleteBilan,
+        DecideReorientation,
+        DiagnosticCompleted,
+        EpDecision,
+        EpReferralConfirmation,
+        FlowRecord,
+        HumanTask,
+        LeftRsa,
+        MonJob62Push,
+        NonComplianceReport,
+        OrientationDecision,
+        Outbox,
+        PathwayEffects,
+        PathwayInput,
+        PathwayRuleError,
+        PathwayView,
+        PersonalReviewDecision,
+        PersonalReviewRequest,
+        PostExitChoice,
+        PreconisationSubmitted,
+        RequestReorientation,
+        SignCer,
+        SlaiPreconisationDecision,
+        Stage,
+    )
+    from domain.pathway_rules import Pathway, pathway_workflow_id
+    from workflows import search_attributes as sa
+
+WORKFLOW_TYPE = "BeneficiaryPathway"
+
+#: Read-model writes: retried with backoff for a day (a database outage), then retried by the workflow.
+RECORD_OPTIONS: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    schedule_to_close_timeout=timedelta(days=1),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(minutes=5)),
+)
+#: MonJob62 pushes: an external service; refusals are non-retryable and become a task for a person.
+PUSH_OPTIONS: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    schedule_to_close_timeout=timedelta(days=3),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(minutes=30), non_retryable_error_types=["MONJOB62_REFUSED"]),
+)
+RECORD_RETRY_PAUSE = timedelta(hours=1)
+
+
+def _pure():
+    """Domain rules are deterministic, but the holiday calendar (``holidays``) loads its country data and
+    translations lazily, which the sandbox refuses; let the pure rules run unrestricted."""
+    return workflow.unsafe.sandbox_unrestricted()
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class BeneficiaryPathway:
+    @workflow.init
+    def __init__(self, inp: PathwayInput) -> None:
+        if inp.state is not None:
+            self.p = Pathway(inp.state)
+        else:
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()))
+        self._search_attributes: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ main loop
+
+    @workflow.run
+    async def run(self, inp: PathwayInput) -> PathwayView:
+        s = self.p.s
+        while True:
+            await self._drain()
+            if s.finished:
+                break
+            if s.cycle_completed or workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._drain()
+                if not s.finished:
+                    s.cycle_completed = False
+                    self.p.forget_settled_deadlines()
+                    s.run += 1
+                    workflow.continue_as_new(PathwayInput(person_id=s.person_id, territory=s.territory, state=s))
+                break
+            next_fire = self.p.next_fire()
+            if next_fire is not None and next_fire <= workflow.now():
+                with _pure():
+                    self.p.expire(workflow.now())
+                continue
+            timeout = None if next_fire is None else next_fire - workflow.now()
+            try:
+                await workflow.wait_condition(
+                    lambda: not s.outbox.empty() or s.finished or s.cycle_completed,
+                    timeout=timeout,
+                    timeout_summary="next pathway deadline",
+                )
+            except asyncio.TimeoutError:
+                pass
+            with _pure():
+                self.p.expire(workflow.now())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain()
+        return self.p.view()
+
+    async def _drain(self) -> None:
+        """Write what the rules decided; handlers may add more while we wait, so loop until empty."""
+        s = self.p.s
+        while not s.outbox.empty():
+            batch, s.outbox = s.outbox, Outbox()
+            pushes, batch.pushes = batch.pushes, []
+            while True:
+                try:
+                    await workflow.execute_activity(RECORD_EFFECTS, PathwayEffects(row=self.p.row(), outbox=batch),
+                                                    **RECORD_OPTIONS)
+                    break
+                except ActivityError:
+                    workflow.logger.error("read-model write failed; retrying in %s", RECORD_RETRY_PAUSE)
+                    await workflow.sleep(RECORD_RETRY_PAUSE)
+            for item in pushes:
+                await self._push(item)
+        self._upsert_search_attributes()
+
+    async def _push(self, item: MonJob62Push) -> None:
+        try:
+            await workflow.execute_activity(PUSH_MONJOB62, item, result_type=str, **PUSH_OPTIONS)
+        except ActivityError:
+            workflow.logger.warning("MonJob62 push %s failed", item.kind)
+            self.p.s.outbox.tasks.append(
+                HumanTask(task_key=f"{item.idempotency_key}:FAILED", kind="MONJOB62_PUSH_FAILED",
+                          assignee=f"SLAI:{self.p.s.territory}", details={"kind": item.kind})
+            )
+
+    def _upsert_search_attributes(self) -> None:
+        s = self.p.s
+        ref = self.p.accompanying
+        wanted: dict[str, Any] = {
+            sa.STAGE.name: s.stage.value,
+            sa.TERRITORY.name: s.territory,
+            sa.RULE_SET.name: s.rule_set_version,
+            sa.BREACH_COUNT.name: len(s.breaches),
+            sa.REFERENT_TYPE.name: ref.type.value if ref else None,
+            sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
+            sa.NEXT_DEADLINE.name: self.p.next_fire(),
+        }
+        keys = {k.name: k for k in sa.ALL_SEARCH_ATTRIBUTES}
+        updates: list[SearchAttributeUpdate] = []
+        for name, value in wanted.items():
+            if name in self._search_attributes and self._search_attributes[name] == value:
+                continue
+            key = keys[name]
+            updates.append(key.value_unset() if value is None else key.value_set(value))
+            self._search_attributes[name] = value
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _today(self):
+        return paris_date(workflow.now())
+
+    def _signal(self, msg: Any, apply: Callable[[Any, Any], None]) -> None:
+        """Events from other systems: duplicates ignored; an event the rules refuse is logged and dropped."""
+        if self.p.s.finished or self.p.seen(msg.event_id):
+            return
+        self.p.remember(msg.event_id)
+        try:
+            with _pure():
+                apply(msg, self._today())
+        except PathwayRuleError as exc:
+            workflow.logger.warning("pathway event ignored (%s)", exc.rule)
+
+    def _validate(self, msg: Any, check: Callable[[Any, Any], None]) -> None:
+        if self.p.seen(msg.event_id):
+            return  # a re-sent command: accepted, and the handler does nothing
+        if self.p.s.finished:
+            raise ApplicationError("The pathway is closed", type="PATHWAY_CLOSED", non_retryable=True)
+        try:
+            with _pure():
+                check(msg, self._today())
+        except PathwayRuleError as exc:
+            raise ApplicationError(str(exc), type=exc.rule, non_retryable=True) from None
+
+    def _command(self, msg: Any, check: Callable[[Any, Any], None], apply: Callable[[Any, Any], None]) -> CommandResult:
+        if self.p.seen(msg.event_id):
+            return CommandResult(stage=self.p.s.stage, duplicate=True)
+        self._validate(msg, check)  # state may have moved since the validator ran
+        self.p.remember(msg.event_id)
+        with _pure():
+            apply(msg, self._today())
+        return CommandResult(stage=self.p.s.stage)
+
+    # ------------------------------------------------------------------ signals (events from other systems)
+
+    @workflow.signal(name="flow_record")
+    def flow_record(self, msg: FlowRecord) -> None:
+        self._signal(msg, self.p.on_flow_record)
+
+    @workflow.signal(name="appointment")
+    def appointment(self, msg: AppointmentEvent) -> None:
+        self._signal(msg, self.p.on_appointment)
+
+    @workflow.signal(name="diagnostic_completed")
+    def diagnostic_completed(self, msg: DiagnosticCompleted) -> None:
+        self._signal(msg, self.p.on_diagnostic)
+
+    @workflow.signal(name="non_compliance")
+    def non_compliance(self, msg: NonComplianceReport) -> None:
+        self._signal(msg, self.p.on_non_compliance)
+
+    @workflow.signal(name="ep_decision")
+    def ep_decision(self, msg: EpDecision) -> None:
+        self._signal(msg, self.p.on_ep_decision)
+
+    @workflow.signal(name="left_rsa")
+    def left_rsa(self, msg: LeftRsa) -> None:
+        self._signal(msg, self.p.on_left_rsa)
+
+    # ------------------------------------------------------------------ updates (staff commands)
+
+    @workflow.update(name="orient")
+    def orient(self, msg: OrientationDecision) -> CommandResult:
+        return self._command(msg, self.p.check_orientation, self.p.orient)
+
+    @orient.validator
+    def _orient_ok(self, msg: OrientationDecision) -> None:
+        self._validate(msg, self.p.check_orientation)
+
+    @workflow.update(name="submit_preconisation")
+    def submit_preconisation(self, msg: PreconisationSubmitted) -> CommandResult:
+        return self._command(msg, self.p.check_preconisation, self.p.submit_preconisation)
+
+    @submit_preconisation.validator
+    def _preconisation_ok(self, msg: PreconisationSubmitted) -> None:
+        self._validate(msg, self.p.check_preconisation)
+
+    @workflow.update(name="decide_preconisation")
+    def decide_preconisation(self, msg: SlaiPreconisationDecision) -> CommandResult:
+        return self._command(msg, self.p.check_slai_decision, self.p.slai_decide)
+
+    @decide_preconisation.validator
+    def _decide_preconisation_ok(self, msg: SlaiPreconisationDecision) -> None:
+        self._validate(msg, self.p.check_slai_decision)
+
+    @workflow.update(name="sign_cer")
+    def sign_cer(self, msg: SignCer) -> CommandResult:
+        return self._command(msg, self.p.check_sign_cer, self.p.sign_cer)
+
+    @sign_cer.validator
+    def _sign_cer_ok(self, msg: SignCer) -> None:
+        self._validate(msg, self.p.check_sign_cer)
+
+    @workflow.update(name="complete_bilan")
+    def complete_bilan(self, msg: CompleteBilan) -> CommandResult:
+        return self._command(msg, self.p.check_bilan, self.p.complete_bilan)
+
+    @complete_bilan.validator
+    def _bilan_ok(self, msg: CompleteBilan) -> None:
+        self._validate(msg, self.p.check_bilan)
+
+    @workflow.update(name="request_reorientation")
+    def request_reorientation(self, msg: RequestReorientation) -> CommandResult:
+        return self._command(msg, self.p.check_reorientation, self.p.request_reorientation)
+
+    @request_reorientation.validator
+    def _reorientation_ok(self, msg: RequestReorientation) -> None:
+        self._validate(msg, self.p.check_reorientation)
+
+    @workflow.update(name="decide_reorientation")
+    def decide_reorientation(self, msg: DecideReorientation) -> CommandResult:
+        return self._command(msg, self.p.check_reorientation_decision, self.p.decide_reorientation)
+
+    @decide_reorientation.validator
+    def _decide_reorientation_ok(self, msg: DecideReorientation) -> None:
+        self._validate(msg, self.p.check_reorientation_decision)
+
+    @workflow.update(name="request_personal_review")
+    def request_personal_review(self, msg: PersonalReviewRequest) -> CommandResult:
+        return self._command(msg, self.p.check_personal_review, self.p.request_personal_review)
+
+    @request_personal_review.validator
+    def _personal_review_ok(self, msg: PersonalReviewRequest) -> None:
+        self._validate(msg, self.p.check_personal_review)
+
+    @workflow.update(name="decide_personal_review")
+    def decide_personal_review(self, msg: PersonalReviewDecision) -> CommandResult:
+        return self._command(msg, self.p.check_personal_review_decision, self.p.decide_personal_review)
+
+    @decide_personal_review.validator
+    def _decide_personal_review_ok(self, msg: PersonalReviewDecision) -> None:
+        self._validate(msg, self.p.check_personal_review_decision)
+
+    @workflow.update(name="confirm_ep_referral")
+    def confirm_ep_referral(self, msg: EpReferralConfirmation) -> CommandResult:
+        return self._command(msg, self.p.check_ep_confirmation, self.p.confirm_ep)
+
+    @confirm_ep_referral.validator
+    def _confirm_ep_ok(self, msg: EpReferralConfirmation) -> None:
+        self._validate(msg, self.p.check_ep_confirmation)
+
+    @workflow.update(name="choose_after_exit")
+    def choose_after_exit(self, msg: PostExitChoice) -> CommandResult:
+        return self._command(msg, self.p.check_exit_choice, self.p.choose_after_exit)
+
+    @choose_after_exit.validator
+    def _exit_choice_ok(self, msg: PostExitChoice) -> None:
+        self._validate(msg, self.p.check_exit_choice)
+
+    @workflow.update(name="caf_saisine")
+    def caf_saisine(self, msg: CafSaisine) -> CommandResult:
+        return self._command(msg, self.p.check_caf_saisine, self.p.caf_saisine)
+
+    @caf_saisine.validator
+    def _caf_saisine_ok(self, msg: CafSaisine) -> None:
+        self._validate(msg, self.p.check_caf_saisine)
+
+    @workflow.update(name="decide_caf_saisine")
+    def decide_caf_saisine(self, msg: CafSaisineDecision) -> CommandResult:
+        return self._command(msg, self.p.check_caf_saisine_decision, self.p.decide_caf_saisine)
+
+    @decide_caf_saisine.validator
+    def _decide_caf_saisine_ok(self, msg: CafSaisineDecision) -> None:
+        self._validate(msg, self.p.check_caf_saisine_decision)
+
+    @workflow.update(name="caf_first_interview")
+    def caf_first_interview(self, msg: CafFirstInterview) -> CommandResult:
+        return self._command(msg, self.p.check_caf_interview, self.p.caf_first_interview)
+
+    @caf_first_interview.validator
+    def _caf_interview_ok(self, msg: CafFirstInterview) -> None:
+        self._validate(msg, self.p.check_caf_interview)
+
+    # ------------------------------------------------------------------ queries
+
+    @workflow.query(name="view")
+    def view(self) -> PathwayView:
+        return self.p.view()
+
+    @workflow.query(name="stage")
+    def stage(self) -> Stage:
+        return self.p.s.stage
+
+
+async def signal_flow_record(
+    client: Client, person_id: str, territory: str, record: FlowRecord, *, task_queue: str
+) -> WorkflowHandle[BeneficiaryPathway, PathwayView]:
+    """Create-or-signal by business key: a second start for the same person is an event on its pathway."""
+    return await client.start_workflow(
+        BeneficiaryPathway.run,
+        PathwayInput(person_id=person_id, territory=territory),
+        id=pathway_workflow_id(person_id),
+        task_queue=task_queue,
+        start_signal="flow_record",
+        start_signal_args=[record],
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
