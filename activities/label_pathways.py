@@ -37,7 +37,7 @@ class PathwayNotifier:
         client: Client | None = None,
         *,
         table: str = "pathways",
-        id_column: str = "workflow_id",
+        id_column: str = "pathway_id",
     ) -> None:
         self._pool = pool
         self._client = client

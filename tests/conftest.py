@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -96,12 +98,16 @@ def unique_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
-    server = start_postgres(Path(tmp_path_factory.mktemp("pg")) / "data", free_port())
+def postgres():
+    """Outside pytest's basetemp: a concurrent pytest session re-locks /tmp/pytest-of-<user> to 0700, which
+    would cut the PostgreSQL system user off from its data directory."""
+    home = Path(tempfile.mkdtemp(prefix="parcours-test-pg-"))
+    server = start_postgres(home / "data", free_port())
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -1,0 +1,428 @@
+"""Record the workflow histories that ``tests/test_replay_histories.py`` replays in CI.
+
+One scenario per recorded situation of each workflow type, run through the production registry
+(``workers.registry.WORKFLOWS`` and ``build_activities``) with the real durations: label and pathway
+scenarios on a time-skipping server of their own, flow imports on a dev server (their activities signal
+pathways and heartbeat in real time). Payloads are encrypted with the TEST-ONLY key of
+``tests/histories/test-keys``, so replaying them exercises the production data converter.
+
+Usage (from the repository root; starts its own PostgreSQL and Temporal servers)::
+
+    .venv/bin/python -m tests.record_histories                      # every scenario
+    .venv/bin/python -m tests.record_histories --only Label-renewed # one (repeatable)
+    .venv/bin/python -m tests.record_histories --list
+
+Files are ``tests/histories/<WorkflowType>-<scenario>[-runN].json``. Re-record only after a change that is
+*meant* to change histories (a new scenario, or a patched change whose old histories you keep as well):
+the point of the committed files is that they were written by the code that is running in production.
+See docs/replay.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # pathway_harness / conftest, as under pytest
+
+import asyncpg  # noqa: E402
+from temporalio.api.common.v1 import WorkflowExecution  # noqa: E402
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest  # noqa: E402
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory  # noqa: E402
+from temporalio.converter import DataConverter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from activities.flux_generator import generate_flux  # noqa: E402
+from activities.pathway import InMemoryMonJob62  # noqa: E402
+from conftest import register_search_attributes  # noqa: E402
+from domain import label as L  # noqa: E402
+from domain.deadlines import add_months, deadline_instant  # noqa: E402
+from domain.flux_import import DropScanInput  # noqa: E402
+from domain.label_messages import (  # noqa: E402
+    AdminEvaluation,
+    ApplicationSubmitted,
+    Decision,
+    LabelInput,
+    RenewalDecision,
+    RenewalRequest,
+    SlaiOpinion,
+)
+from domain.pathway import (  # noqa: E402
+    AppointmentEvent,
+    AppointmentKind,
+    BilanDecision,
+    CerAction,
+    CerType,
+    CompleteBilan,
+    OrientationDecision,
+    OrientationTarget,
+    SignCer,
+    Stage,
+)
+from domain.rules import RULESET_2023  # noqa: E402
+from pathway_harness import Harness  # noqa: E402
+from workers.converter import data_converter  # noqa: E402
+from workers.embedded import binary, free_port, start_postgres  # noqa: E402
+from workers.keys import Keyring  # noqa: E402
+from workers.migrations import migrate  # noqa: E402
+from workers.registry import WORKFLOWS, Dependencies, build_activities  # noqa: E402
+from workers.sandbox import workflow_runner  # noqa: E402
+from workflows.flux_drop import FluxDropScan  # noqa: E402
+from workflows.flux_import import start_flux_import  # noqa: E402
+from workflows.label import LabelState, LabelWorkflow  # noqa: E402
+from workflows.label_application import LabelApplicationState, LabelApplicationWorkflow  # noqa: E402
+from workflows.pathway import WORKFLOW_TYPE as PATHWAY_TYPE, BeneficiaryPathway  # noqa: E402
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES  # noqa: E402
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+KEYS_FILE = HISTORIES / "test-keys"
+
+
+def history_keyring() -> Keyring:
+    """The public, test-only keyring the committed histories are encrypted with."""
+    return Keyring.parse(KEYS_FILE.read_text(encoding="utf-8"))
+
+
+def history_converter() -> DataConverter:
+    """The production converter (pydantic + AES-GCM codec + encoded failure attributes) with the test key."""
+    return data_converter(history_keyring())
+
+
+def history_json(history: WorkflowHistory) -> str:
+    """The file content: the CLI / Web UI export format, indented so diffs stay readable."""
+    return json.dumps(json.loads(history.to_json()), indent=1) + "\n"
+
+
+def workflow_type_of(history: WorkflowHistory) -> str:
+    return history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+
+
+@dataclass
+class Stack:
+    """What a scenario runs on: a fresh time-skipping server factory, a dev-server client, a database."""
+
+    pool: asyncpg.Pool
+    dev_client: Client
+    workdir: Path
+
+    @asynccontextmanager
+    async def time_skipping(self) -> AsyncIterator[WorkflowEnvironment]:
+        """A time-skipping server per scenario: years skipped by one scenario never touch another's workflows."""
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=binary("temporal-test-server"), data_converter=history_converter())
+        try:
+            await register_search_attributes(env.client)
+            yield env
+        finally:
+            await env.shutdown()
+
+    def worker(self, client: Client, task_queue: str) -> Worker:
+        """The production registry (MonJob62 pushes on the in-process fake, as when MONJOB62_URL is unset)."""
+        return Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                      activities=build_activities(Dependencies(pool=self.pool)), workflow_runner=workflow_runner())
+
+
+Recorded = dict[str, WorkflowHistory]
+Scenario = Callable[[Stack], Awaitable[Recorded]]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str) -> Callable[[Scenario], Scenario]:
+    def register(fn: Scenario) -> Scenario:
+        SCENARIOS[name] = fn
+        return fn
+    return register
+
+
+def _ev() -> str:
+    return uuid.uuid4().hex
+
+
+async def _runs(client: Client, workflow_id: str, first_run_id: str) -> list[WorkflowHistory]:
+    """Every run of a workflow from ``first_run_id``, following continue-as-new."""
+    histories, run_id = [], first_run_id
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        last = history.events[-1]
+        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                  if last.HasField("workflow_execution_continued_as_new_event_attributes") else "")
+    return histories
+
+
+async def _settled(client: Client, workflow_id: str) -> None:
+    """Wait until no workflow task nor activity is in flight, so an open history ends on a quiet point."""
+    request = DescribeWorkflowExecutionRequest(namespace=client.namespace,
+                                               execution=WorkflowExecution(workflow_id=workflow_id))
+    quiet = 0
+    for _ in range(500):  # raw call: the test server's datetime search attributes trip ``describe()``
+        raw = await client.workflow_service.describe_workflow_execution(request)
+        busy = raw.pending_activities or raw.HasField("pending_workflow_task") or raw.pending_children
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 3:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{workflow_id} never settled")
+
+
+# ---------------------------------------------------------------- BeneficiaryPathway
+
+
+@scenario("BeneficiaryPathway-cer-cycle")
+async def pathway_cer_cycle(stack: Stack) -> Recorded:
+    """Late orientation (breach + escalation), direct referent, appointment, 3-month CER pushed to MonJob62,
+    bilan → continue-as-new into the next cycle (run 2 recorded open, waiting for its deadlines)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            h = Harness(env, task_queue, InMemoryMonJob62(), stack.pool)
+            d0 = await h.morning()
+            handle = await h.start()
+            first_run = handle.result_run_id
+            await h.sleep_until(d0 + timedelta(days=35))
+            await h.view(lambda v: len(v.breaches) == 1)
+            today = await h.today()
+            await h.update(BeneficiaryPathway.orient, OrientationDecision(
+                event_id="orient", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id="SOCIO-7",
+                notified_on=today, bypass_reason="suivi déjà engagé"))
+            await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
+                event_id="rdv-1", kind=AppointmentKind.SCHEDULED, appointment_date=today + timedelta(days=3)))
+            actions = [CerAction(start=today, end=today + timedelta(days=60), professional_insertion=i == 0)
+                       for i in range(3)]
+            await h.update(BeneficiaryPathway.sign_cer, SignCer(
+                event_id="sign-1", cer_id="cer-1", type=CerType.SOCIOPROFESSIONNEL, start=today,
+                end=add_months(today, 3), signed_on=today, actions=actions))
+            end = add_months(today, 3)
+            await h.sleep_until(end + timedelta(days=1))
+            await h.view(lambda v: v.stage is Stage.BILAN)
+            await h.update(BeneficiaryPathway.complete_bilan, CompleteBilan(
+                event_id="bilan-1", completed_on=end + timedelta(days=1), decision=BilanDecision.CONTINUE))
+            await h.view(lambda v: v.run == 2 and v.stage is Stage.CER_DRAFTING)
+            await _settled(env.client, handle.id)
+            first, second = await _runs(env.client, handle.id, first_run)
+    return {"BeneficiaryPathway-cer-cycle-run1": first, "BeneficiaryPathway-cer-cycle-run2": second}
+
+
+# ---------------------------------------------------------------- LabelApplication / Label
+
+
+async def _application(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
+    sid = f"S-{_ev()[:10]}"
+    return await env.client.start_workflow(
+        LabelApplicationWorkflow.run, LabelApplicationState(structure_id=sid, application_no=1, territory="ARTOIS"),
+        id=L.application_workflow_id(sid, 1), task_queue=task_queue)
+
+
+@scenario("LabelApplication-granted")
+async def label_application_granted(stack: Stack) -> Recorded:
+    """Submission, DPID evaluation, SLAI opinion, grant: the application completes and starts its Label
+    child (recorded open, its first annual review ahead)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            app = await _application(env, task_queue)
+            await app.execute_update("submit", ApplicationSubmitted(event_id=_ev()))
+            await app.execute_update("record_admin_evaluation", AdminEvaluation(
+                event_id=_ev(), training_ok=True, cer_average=8.5, seed="campagne", sampled_cer_ids=["c1", "c2"]))
+            await app.execute_update("record_slai_opinion", SlaiOpinion(
+                event_id=_ev(), confirmed=True, training_ok=True, cer_average=8.5))
+            await app.execute_update("decide", Decision(event_id=_ev(), outcome="grant"))
+            result = await app.result()
+            await _settled(env.client, result.label_workflow_id)
+            application = await app.fetch_history()
+            label = await env.client.get_workflow_handle(result.label_workflow_id).fetch_history()
+    return {"LabelApplication-granted": application, "Label-granted-by-application": label}
+
+
+@scenario("LabelApplication-refused")
+async def label_application_refused(stack: Stack) -> Recorded:
+    """Instruction alerts at 4 and 5 months and the 6-month breach, then a refusal: moratorium (open)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            app = await _application(env, task_queue)
+            await app.execute_update("submit", ApplicationSubmitted(event_id=_ev()))
+            await env.sleep(timedelta(days=190))
+            await _settled(env.client, app.id)
+            await app.execute_update("record_admin_evaluation", AdminEvaluation(
+                event_id=_ev(), training_ok=False, cer_average=9.0, seed="campagne", sampled_cer_ids=["c1"]))
+            await app.execute_update("record_slai_opinion", SlaiOpinion(
+                event_id=_ev(), confirmed=True, training_ok=False, cer_average=9.0))
+            await app.execute_update("decide", Decision(event_id=_ev(), outcome="refuse",
+                                                        reasons=["2 referents not trained"]))
+            await _settled(env.client, app.id)
+            history = await app.fetch_history()
+    return {"LabelApplication-refused": history}
+
+
+@scenario("Label-renewed")
+async def label_renewed(stack: Stack) -> Recorded:
+    """Four and a half years of annual reviews and reminders, renewal requested in the window and granted:
+    the first cycle ends with continue-as-new (run 1 recorded)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            sid = f"S-{_ev()[:10]}"
+            decided = (await env.get_current_time()).date()
+            state = LabelState.granted(LabelInput(structure_id=sid, territory="LENS-HENIN", decided_on=decided,
+                                                  application_workflow_id=L.application_workflow_id(sid, 1),
+                                                  rule_set_version=RULESET_2023.version), RULESET_2023)
+            handle = await env.client.start_workflow(LabelWorkflow.run, state, id=L.label_workflow_id(sid),
+                                                     task_queue=task_queue)
+            first_run = handle.result_run_id
+            first, _ = L.renewal_window(state.expires_on, RULESET_2023)
+            target = deadline_instant(first - timedelta(days=1)) + timedelta(hours=1)
+            await env.sleep(target - await env.get_current_time())
+            await _settled(env.client, handle.id)
+            live = env.client.get_workflow_handle(handle.id)
+            await live.execute_update("request_renewal", RenewalRequest(event_id=_ev()))
+            await live.execute_update("decide_renewal", RenewalDecision(event_id=_ev(), outcome="grant"))
+            for _ in range(500):
+                runs = await _runs(env.client, handle.id, first_run)
+                if len(runs) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            await _settled(env.client, handle.id)
+            runs = await _runs(env.client, handle.id, first_run)
+    return {"Label-renewed-run1": runs[0]}
+
+
+# ---------------------------------------------------------------- FluxImport / FluxDropScan (dev server)
+
+
+@scenario("FluxImport-slices")
+async def flux_import_slices(stack: Stack) -> Recorded:
+    """A 24-household file with rejected records, 3 slices, continue-as-new after 2; plus the history of a
+    pathway it started (signal-with-start and flow signals)."""
+    client = stack.dev_client
+    task_queue = f"rec-{_ev()[:8]}"
+    path = stack.workdir / f"flux-{_ev()[:8]}.xml"
+    generate_flux(path, households=24, seed=uuid.uuid4().int % 10**6, flow_date=date(2025, 5, 5), invalid_share=0.2)
+    from tests.flux_import_harness import import_input
+
+    async with stack.worker(client, task_queue):
+        handle = await start_flux_import(client, import_input(path, batch_size=10, slices_per_run=2),
+                                         task_queue=task_queue)
+        first_run = handle.result_run_id
+        await handle.result()
+        runs = await _runs(client, handle.id, first_run)
+        pathway_id = None
+        async for execution in client.list_workflows(
+                f'WorkflowType = "{PATHWAY_TYPE}" AND TaskQueue = "{task_queue}"'):
+            pathway_id = execution.id
+            break
+        assert pathway_id is not None, "the import started no pathway"
+        await _settled(client, pathway_id)
+        pathway = await client.get_workflow_handle(pathway_id).fetch_history()
+    recorded = {f"FluxImport-slices-run{n}": history for n, history in enumerate(runs, start=1)}
+    recorded["BeneficiaryPathway-started-by-flux"] = pathway
+    return recorded
+
+
+@scenario("FluxDropScan-new-files")
+async def flux_drop_scan(stack: Stack) -> Recorded:
+    """A drop directory with two new files and one being written: one FluxImport child per file."""
+    client = stack.dev_client
+    task_queue = f"rec-{_ev()[:8]}"
+    drop = stack.workdir / f"drop-{_ev()[:8]}"
+    drop.mkdir()
+    for name in ("flux-a.xml", "flux-b.xml"):
+        generate_flux(drop / name, households=4, seed=uuid.uuid4().int % 10**6, flow_date=date(2025, 6, 2))
+    (drop / "flux-c.xml.part").write_text("<being written")
+    async with stack.worker(client, task_queue):
+        handle = await client.start_workflow(FluxDropScan.run, DropScanInput(drop_dir=str(drop)),
+                                             id=f"flux-drop-scan-{_ev()[:8]}", task_queue=task_queue)
+        result = await handle.result()
+        assert len(result.started) == 2, result
+        history = await handle.fetch_history()
+    return {"FluxDropScan-new-files": history}
+
+
+# ---------------------------------------------------------------- RetentionPurge (dev server)
+
+
+@scenario("RetentionPurge-two-batches")
+async def retention_purge(stack: Stack) -> Recorded:
+    """Three pathways closed three years ago (read-model rows only), purged in batches of two."""
+    from domain.retention import RetentionInput
+    from workflows.retention import RetentionPurge
+
+    client = stack.dev_client
+    task_queue = f"rec-{_ev()[:8]}"
+    closed_on = date.today().replace(day=1) - timedelta(days=3 * 366)
+    for _ in range(3):
+        await stack.pool.execute(
+            """INSERT INTO pathways (pathway_id, person_id, territory, rule_set, stage, entry_date, closed_on,
+                   exit_reason, version) VALUES ($1, $2, 'ARRAGEOIS', $3, 'CLOSED', $4, $5, 'SORTIE_RSA', 9)""",
+            f"pathway-{_ev()}", _ev(), RULESET_2023.version, closed_on - timedelta(days=400), closed_on)
+    async with stack.worker(client, task_queue):
+        handle = await client.start_workflow(RetentionPurge.run, RetentionInput(retention_months=24, batch_size=2),
+                                             id=f"retention-purge-{_ev()[:8]}", task_queue=task_queue)
+        await handle.result()
+        history = await handle.fetch_history()
+    return {"RetentionPurge-two-batches": history}
+
+
+# ---------------------------------------------------------------- running
+
+
+async def record(stack: Stack, names: list[str] | None = None) -> Recorded:
+    """Run the named scenarios (all by default) and return their histories by file stem."""
+    recorded: Recorded = {}
+    for name in names or list(SCENARIOS):
+        recorded.update(await SCENARIOS[name](stack))
+    return recorded
+
+
+def write(recorded: Recorded, out: Path = HISTORIES) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, history in sorted(recorded.items()):
+        path = out / f"{stem}.json"
+        path.write_text(history_json(history), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+async def _main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), help="scenario to record")
+    parser.add_argument("--out", type=Path, default=HISTORIES)
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = parser.parse_args()
+    if args.list:
+        for name, fn in SCENARIOS.items():
+            print(f"{name}: {(fn.__doc__ or '').strip().splitlines()[0]}")
+        return
+    with tempfile.TemporaryDirectory(prefix="parcours-record-") as tmp:
+        workdir = Path(tmp)
+        postgres = start_postgres(workdir / "pg", free_port())
+        try:
+            await migrate(postgres.url)
+            pool = await asyncpg.create_pool(postgres.url, min_size=1, max_size=5)
+            dev = await WorkflowEnvironment.start_local(
+                dev_server_existing_path=binary("temporal"), data_converter=history_converter(),
+                search_attributes=ALL_SEARCH_ATTRIBUTES, ui=False, dev_server_log_level="error")
+            try:
+                recorded = await record(Stack(pool, dev.client, workdir), args.only)
+            finally:
+                await dev.shutdown()
+                await pool.close()
+        finally:
+            postgres.stop()
+    for path in write(recorded, args.out):
+        print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())
