@@ -37,6 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -427,6 +428,15 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:
         return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _framework_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        """The framework's own refusals (no such route, unreadable body) in the API's error body too."""
+        if error.status_code == 400:  # a body that is not valid UTF-8 / JSON
+            return validation_error_response([{"loc": ("body",), "msg": "the body is not valid JSON text"}])
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse({"error": code, "message": str(error.detail)}, status_code=error.status_code,
+                            headers=getattr(error, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
