@@ -71,6 +71,10 @@ def test_dev_starts_every_child_and_stops_them_all(tmp_path):
         assert port_open(ports["ui"]) and port_open(ports["codec"]) and port_open(ports["api"])
         assert port_open(ports["monjob"]) and port_open(ports["metrics"])
         assert (tmp_path / "home" / "temporal.db").exists()
+        described = subprocess.run(
+            [binary("temporal"), "operator", "namespace", "describe", "-n", "parcours-rsa", "--address",
+             f"127.0.0.1:{ports['grpc']}", "-o", "json"], capture_output=True, text=True, timeout=30)
+        assert '"workflowExecutionRetentionTtl": "63072000s"' in described.stdout  # 730 days
         assert (tmp_path / "home" / "postgres" / "PG_VERSION").exists()
         names = {p.name() for p in psutil.Process(process.pid).children(recursive=True)}
         assert any(n.startswith("temporal") for n in names) and "postgres" in names

@@ -45,7 +45,7 @@ from workflows.label_application import LabelApplicationState, LabelApplicationW
 async def worker(ts_env, task_queue, db_pool):
     await db_pool.execute("CREATE SCHEMA IF NOT EXISTS label_test")
     await db_pool.execute(
-        "CREATE TABLE IF NOT EXISTS label_test.pathways (workflow_id text PRIMARY KEY, referent_structure_id text)"
+        "CREATE TABLE IF NOT EXISTS label_test.pathways (pathway_id text PRIMARY KEY, referent_structure_id text)"
     )
     store = LabelStore(db_pool)
     notifier = PathwayNotifier(db_pool, table="label_test.pathways")

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 import pytest_asyncio
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio import workflow
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.worker import Worker
@@ -62,7 +64,7 @@ class FakePathway:
 async def env(ts_env, task_queue, db_pool):
     await db_pool.execute("CREATE SCHEMA IF NOT EXISTS label_test")
     await db_pool.execute(
-        "CREATE TABLE IF NOT EXISTS label_test.pathways (workflow_id text PRIMARY KEY, referent_structure_id text)"
+        "CREATE TABLE IF NOT EXISTS label_test.pathways (pathway_id text PRIMARY KEY, referent_structure_id text)"
     )
     store = LabelStore(db_pool)
     notifier = PathwayNotifier(db_pool, table="label_test.pathways")
@@ -214,6 +216,7 @@ async def test_annual_review_reminder_then_quality_remediation_then_withdrawal(e
     pathway = await env.pathway(label.structure_id)
     assert await label.update("decide_remediation", RemediationOutcome(
         event_id=ev(), quality_assured=False)) is LabelStage.WITHDRAWN
+    assert (await label.handle.result()).end_reason == "withdrawn"
     events = await eventually(lambda: env.lost_events(pathway))
     assert events[0].reason == "withdrawn"
 
@@ -274,12 +277,24 @@ async def test_renewal_window_extension_and_new_cycle(env):
     assert await label.stage_is(LabelStage.RENEWAL_INSTRUCTION)
     assert await label.is_labelled(await env.today())
     decided = await env.today()
+    first_run = (await env.client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(namespace=env.client.namespace,
+                                         execution=WorkflowExecution(workflow_id=label.handle.id)))
+    ).workflow_execution_info.execution.run_id
     await label.update("decide_renewal", RenewalDecision(event_id=ev(), outcome="grant"))
 
-    async def renewed():
-        s = await label.state()
-        return s if s.decided_on == decided and s.stage is LabelStage.LABELLED else None
-    state = await eventually(renewed)  # continued as new with the next cycle
+    # continued as new with the next cycle: wait for the new run to be idle before querying it (a query
+    # racing the continue-as-new leaves the test server waiting on the closed run)
+
+    async def new_run_idle():
+        response = await env.client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(namespace=env.client.namespace,
+                                             execution=WorkflowExecution(workflow_id=label.handle.id)))
+        return (response.workflow_execution_info.execution.run_id != first_run
+                and not response.HasField("pending_workflow_task") and not response.pending_activities)
+    await eventually(new_run_idle)
+    state = await label.state()
+    assert state.decided_on == decided and state.stage is LabelStage.LABELLED
     assert state.expires_on == add_months(decided, 60)
     assert await label.is_labelled(state.first_granted_on) and await label.is_labelled(add_months(decided, 59))
     assert not await label.is_labelled(state.first_granted_on - timedelta(days=1))
@@ -292,7 +307,7 @@ async def test_expiry_without_renewal_signals_pathways(env):
     await env.sleep_until(deadline_instant(expires - timedelta(days=1)) - timedelta(hours=1))
     assert await label.stage_is(LabelStage.LABELLED)
     await env.ts.sleep(timedelta(hours=2))
-    await eventually(lambda: label.stage_is(LabelStage.EXPIRED))
+    assert (await label.handle.result()).stage is LabelStage.EXPIRED
     events = await eventually(lambda: env.lost_events(pathway))
     assert [(e.reason, e.effective_date) for e in events] == [("expired", expires)]
     assert await label.is_labelled(expires - timedelta(days=1)) and not await label.is_labelled(expires)
@@ -310,4 +325,5 @@ async def test_renewal_refused_after_expiry_ends_the_label_at_the_decision(env):
     assert kind == "InvalidCommand"  # reasons required
     assert await label.update("decide_renewal", RenewalDecision(
         event_id=ev(), outcome="refuse", reasons=["CER quality"])) is LabelStage.EXPIRED
+    assert (await label.handle.result()).ended_on == decided  # queries below read the closed workflow
     assert await label.is_labelled(decided - timedelta(days=1)) and not await label.is_labelled(decided)

@@ -26,7 +26,14 @@ def evaluate(
     renewal: bool = typer.Option(False, "--renewal", help="Renewal: reduced CER sample (lighter procedure)."),
     text: bool = typer.Option(False, "--text", help="Print the proposal and reasons as plain lines."),
 ) -> None:
-    """Propose grant or refusal of the label, with every reason."""
+    """Propose grant or refusal of the label, with every reason.
+
+    FILE: {"structure_id", "evaluation_date": "YYYY-MM-DD", "seed"?, "cer_per_professional"?,
+    "professionals": [{"professional_id", "arrival_date"?, "attestations": [{"module", "attended_on",
+    "external"?, "equivalence_accepted"?}], "absences"?: [{"module", "reason", "rebooked_on"?}],
+    "training_plan"?: [{"module", "planned_on"}], "cers": [{"cer_id", "self_score"?, "evaluation": <the
+    `parcours cer score` input>}]}]}. Full description in domain/label_evaluation.py.
+    """
     try:
         label_file = parse_label_file(read_json_input(file))
     except (ValueError, LabelInputError) as error:

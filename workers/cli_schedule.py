@@ -4,6 +4,10 @@
 at 06:00 Europe/Paris it starts ``FluxDropScan`` on the drop directory (``PARCOURS_DROP_DIR``, default
 ``.parcours/drop``), which imports every file not imported yet. Overlapping runs are skipped; a run missed
 while the server was down is caught up within a day.
+
+``install`` also creates ``retention-purge-monthly``: on day 1 of each month at 03:30 it starts
+``RetentionPurge`` (``workflows/retention.py``), which purges the pathways closed more than the retention
+period ago.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from workers.cli_core import OneLineErrors
 from workers.cli_flux import connect_client, drop_directory, run_client_command
 from workers.config import Settings
 
-app = typer.Typer(help="Temporal Schedules: the daily import of dropped CAF/MSA flows.", no_args_is_help=True)
+app = typer.Typer(help="Temporal Schedules: the daily import of dropped CAF/MSA flows, the monthly retention "
+                       "purge.", no_args_is_help=True)
 
 SCHEDULE_ID = "flux-drop-daily"
 SCAN_WORKFLOW_ID = "flux-drop-scan"  # the schedule appends the scheduled time to it
@@ -68,6 +73,39 @@ async def install_drop_schedule(client: Client, drop_dir: Path, *, task_queue: s
         return "updated"
 
 
+RETENTION_SCHEDULE_ID = "retention-purge-monthly"
+
+
+def retention_schedule(*, task_queue: str, day: int = 1, hour: int = 3, minute: int = 30) -> Schedule:
+    """Monthly ``RetentionPurge``; its period is the worker's ``PARCOURS_RETENTION_MONTHS`` (default 24)."""
+    from domain.retention import WORKFLOW_ID_PREFIX, RetentionInput
+    from workflows.retention import RetentionPurge
+
+    return Schedule(
+        action=ScheduleActionStartWorkflow(RetentionPurge.run, RetentionInput(), id=WORKFLOW_ID_PREFIX,
+                                           task_queue=task_queue),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(day_of_month=[ScheduleRange(day)], hour=[ScheduleRange(hour)],
+                                            minute=[ScheduleRange(minute)],
+                                            comment="monthly purge of pathways closed beyond the retention period")],
+            time_zone_name=TIME_ZONE,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
+    )
+
+
+async def install_retention_schedule(client: Client, *, task_queue: str,
+                                     schedule_id: str = RETENTION_SCHEDULE_ID) -> str:
+    """Create the monthly retention schedule, or replace its definition; returns "created" or "updated"."""
+    schedule = retention_schedule(task_queue=task_queue)
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+        return "updated"
+
+
 def _run(coro) -> object:
     try:
         return run_client_command(coro)
@@ -84,7 +122,7 @@ def install(
     drop_dir: Optional[Path] = typer.Option(None, "--drop-dir", help="Default: PARCOURS_DROP_DIR or .parcours/drop."),
     territory: str = typer.Option(DEFAULT_TERRITORY, "--territory", help="Territory of the pathways started."),
 ) -> None:
-    """Create or update the daily import of the files dropped in the drop directory."""
+    """Create or update the daily import of the files dropped in the drop directory, and the monthly purge."""
     settings = Settings.from_env()
     directory = drop_dir.resolve() if drop_dir else drop_directory(settings)
     directory.mkdir(parents=True, exist_ok=True)
@@ -97,6 +135,14 @@ def install(
     outcome = _run(go())
     typer.echo(f"schedule {SCHEDULE_ID} {outcome}: every day at {hour:02d}:{minute:02d} {TIME_ZONE}, "
                f"imports new files of {directory}")
+
+    async def go_retention() -> str:
+        client = await connect_client(settings)
+        return await install_retention_schedule(client, task_queue=settings.temporal_task_queue)
+
+    outcome = _run(go_retention())
+    typer.echo(f"schedule {RETENTION_SCHEDULE_ID} {outcome}: on day 1 of every month at 03:30 {TIME_ZONE}, purges "
+               "pathways closed longer ago than the worker's PARCOURS_RETENTION_MONTHS (default 24)")
 
 
 @app.command("trigger", cls=OneLineErrors)

@@ -30,6 +30,8 @@ class Settings(BaseModel):
     metrics_port: int | None = Field(None, description="PARCOURS_METRICS_PORT: Prometheus endpoint of the worker")
     monjob62_url: str | None = Field(None, description="MONJOB62_URL: base URL of the MonJob62 tracking platform")
     monjob62_token: SecretStr | None = Field(None, description="MONJOB62_TOKEN: bearer token for MonJob62")
+    retention_months: int = Field(24, ge=1, description="PARCOURS_RETENTION_MONTHS: closed pathways are purged "
+                                  "this many months after closure")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -46,6 +48,7 @@ class Settings(BaseModel):
             "PARCOURS_METRICS_PORT": "metrics_port",
             "MONJOB62_URL": "monjob62_url",
             "MONJOB62_TOKEN": "monjob62_token",
+            "PARCOURS_RETENTION_MONTHS": "retention_months",
         }
         for var, field in mapping.items():
             if env.get(var):

@@ -97,7 +97,8 @@ class DevStack:
         if applied:
             console.print(f"migrations applied: {', '.join(f'{m.version:03d}_{m.name}' for m in applied)}")
 
-        asyncio.run(_wait_for_namespace(temporal_address, self.settings.temporal_namespace))
+        asyncio.run(_wait_for_namespace(temporal_address, self.settings.temporal_namespace,
+                                        self.settings.retention_months if self.temporal is not None else None))
 
         self.children_env = {
             **os.environ,
@@ -212,8 +213,13 @@ def _dev_codec_token(home: Path) -> str:
     raise ValueError(f"no codec token in {home / 'codec-tokens'}")
 
 
-async def _wait_for_namespace(address: str, namespace: str, timeout: float = 30) -> None:
+async def _wait_for_namespace(address: str, namespace: str, retention_months: int | None,
+                              timeout: float = 30) -> None:
+    """Wait until the namespace answers; on our own dev server, set its retention to the purge period
+    (the dev server creates namespaces with 24 hours)."""
     from temporalio.client import Client
+
+    from activities.retention import ensure_namespace_retention
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -224,6 +230,8 @@ async def _wait_for_namespace(address: str, namespace: str, timeout: float = 30)
                 __import__("temporalio.api.workflowservice.v1", fromlist=["GetSystemInfoRequest"]).GetSystemInfoRequest()
             )
             await client.count_workflows()
+            if retention_months is not None:
+                await ensure_namespace_retention(client, retention_months)
             return
         except Exception as exc:  # server still starting
             last = exc

@@ -14,11 +14,13 @@ from activities.label import label_activities
 from activities.monjob import MonJob62Client, MonJobActivities
 from activities.pathway import PathwayActivities, PathwayReadModel, monjob62_port
 from activities.quarantine import QuarantineActivities
+from activities.retention import RetentionActivities
 from activities.flux_import import FluxImportActivities
 from workflows.flux_drop import FluxDropScan
 from workflows.flux_import import FluxImport
 from workflows.label import LabelWorkflow
 from workflows.label_application import LabelApplicationWorkflow
+from workflows.retention import RetentionPurge
 from workers.config import Settings
 from workflows.pathway import BeneficiaryPathway
 
@@ -30,9 +32,11 @@ class Dependencies:
     pool: asyncpg.Pool | None = None
     monjob: MonJob62Client | None = None  # MONJOB62_URL; None: pathway pushes go to an in-memory fake
     person_id_key: bytes = field(default_factory=lambda: Settings.from_env().person_id_key)
+    retention_months: int = field(default_factory=lambda: Settings.from_env().retention_months)
 
 
-WORKFLOWS: list[type] = [BeneficiaryPathway, LabelApplicationWorkflow, LabelWorkflow, FluxImport, FluxDropScan]
+WORKFLOWS: list[type] = [BeneficiaryPathway, LabelApplicationWorkflow, LabelWorkflow, FluxImport, FluxDropScan,
+                         RetentionPurge]
 
 
 def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
@@ -45,4 +49,5 @@ def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
         activities += FluxImportActivities(deps.pool, deps.person_id_key).all()
         activities += label_activities(deps.pool)
         activities += PathwayActivities(PathwayReadModel(deps.pool), monjob62_port(deps.monjob)).all()
+        activities += RetentionActivities(deps.pool, deps.retention_months).all()  # Temporal: activity.client()
     return activities

@@ -69,7 +69,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         log.warning("MONJOB62_URL is not set: MonJob62 pushes go to an in-memory fake")
     try:
         deps = Dependencies(pool=pool, monjob=monjob.MonJob62Client(http) if http else None,
-                            person_id_key=settings.person_id_key)
+                            person_id_key=settings.person_id_key, retention_months=settings.retention_months)
         worker = build_worker(client, settings.temporal_task_queue, deps)
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,
