@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from typing import Awaitable, Callable
+from typing import Callable
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from domain import label as rules_of
-    from domain.deadlines import add_months, deadline_instant, paris_date
+    from domain.deadlines import add_months, deadline_instant
     from domain.label import LabelStage
     from domain.label_events import LabelLossReason
     from domain.label_messages import (
@@ -38,24 +36,15 @@ with workflow.unsafe.imports_passed_through():
         RenewalRequest,
         WithdrawalDecision,
     )
-    from domain.rules import RuleSet, rule_set
+    from domain.rules import RuleSet
 
-    from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE, STRUCTURE_ID
+    from workflows.search_attributes import STRUCTURE_ID
+
+from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, reject
 
 LABEL_WORKFLOW = "Label"
 
-# Shared by both label workflows: bounded retries of the read-model / outbox activities.
-ACTIVITY_OPTIONS = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    schedule_to_close_timeout=timedelta(days=2),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
-)
 
-def calendar_bound(fn, *args):
-    """Run a party-deadline computation: the holidays library looks its translations up through
-    ``locale.normalize``, which the sandbox restricts; the computation itself is deterministic."""
-    with workflow.unsafe.sandbox_unrestricted():
-        return fn(*args)
 
 
 FINAL_STAGES = (LabelStage.LAPSED, LabelStage.WITHDRAWN, LabelStage.EXPIRED)
@@ -127,71 +116,20 @@ class LabelState(BaseModel):
         return on < self.expires_on
 
 
-def _reject(message: str, kind: str = "InvalidCommand") -> None:
-    raise ApplicationError(message, type=kind, non_retryable=True)
-
-
 @workflow.defn(name=LABEL_WORKFLOW)
-class LabelWorkflow:
+class LabelWorkflow(LabelCase):
     @workflow.init
     def __init__(self, state: LabelState) -> None:
         self.state = state
-        self._effects: list[Callable[[], Awaitable[None]]] = []
-        self._changed = False
-        self._published: tuple | None = None
-        self._recorded_version = -1
+        self._init_case()
         self._renewed = False
 
-    @property
-    def rules(self) -> RuleSet:
-        return rule_set(self.state.rule_set_version)
-
-    def _today(self) -> date:
-        return paris_date(workflow.now())
-
-    def _wid(self) -> str:
-        return workflow.info().workflow_id
-
-    def _seen(self, event_id: str) -> bool:
-        return event_id in self.state.seen_event_ids
-
-    def _mark(self, event_id: str) -> None:
-        self.state.seen_event_ids = (self.state.seen_event_ids + [event_id])[-200:]
-        self._touch()
-
-    def _touch(self) -> None:
-        self.state.version += 1
-        self._changed = True
-
-    def _task(self, kind: str, assignee: str, ref: str, due: date | None = None, **details) -> None:
-        task = {
-            "task_key": f"{self._wid()}:{self.state.decided_on.isoformat()}:{kind}:{ref}",
-            "workflow_id": self._wid(),
-            "kind": kind,
-            "assignee": assignee,
-            "due_date": due,
-            "details": {"structure_id": self.state.structure_id, **details},
-        }
-
-        async def run() -> None:
-            await workflow.execute_activity("label.create_task", task, **ACTIVITY_OPTIONS)
-
-        self._effects.append(run)
-
-    def _slai(self) -> str:
-        return f"SLAI:{self.state.territory}"
-
-    def _check_date(self, value: date | None, not_before: date | None, what: str) -> date:
-        day = value if value is not None else self._today()
-        if day > self._today():
-            _reject(f"{what} {day.isoformat()} is in the future")
-        if not_before is not None and day < not_before:
-            _reject(f"{what} {day.isoformat()} is before {not_before.isoformat()}")
-        return day
+    def _task_key(self, kind: str, ref: str) -> str:
+        return f"{self._wid()}:{self.state.decided_on.isoformat()}:{kind}:{ref}"
 
     def _require(self, *stages: LabelStage) -> None:
         if self.state.stage not in stages:
-            _reject(f"the label is {self.state.stage.value}; expected {' or '.join(s.value for s in stages)}")
+            reject(f"the label is {self.state.stage.value}; expected {' or '.join(s.value for s in stages)}")
 
     # --- run ---------------------------------------------------------------------------------------------
 
@@ -247,18 +185,6 @@ class LabelWorkflow:
             }
             await workflow.execute_activity("label.record_label", snapshot, **ACTIVITY_OPTIONS)
 
-    def _publish(self, wake: datetime | None) -> None:
-        key = (self.state.stage, wake)
-        if key == self._published:
-            return
-        self._published = key
-        workflow.upsert_search_attributes(
-            [
-                LABEL_STAGE.value_set(self.state.stage.value),
-                NEXT_DEADLINE.value_set(wake) if wake else NEXT_DEADLINE.value_unset(),
-            ]
-        )
-
     # --- timers ------------------------------------------------------------------------------------------
 
     def _timed(self) -> list[tuple[datetime, Callable[[], None]]]:
@@ -293,10 +219,6 @@ class LabelWorkflow:
             if instant <= now and self.state.stage not in FINAL_STAGES:
                 fire()
 
-    def _next_wake(self) -> datetime | None:
-        now = workflow.now()
-        future = [instant for instant, _ in self._timed() if instant > now]
-        return min(future) if future else None
 
     def _request_review(self, anniversary: date) -> None:
         self.state.reviews_requested = self.state.reviews_requested + [anniversary]
@@ -376,9 +298,9 @@ class LabelWorkflow:
         self._require(LabelStage.LABELLED, LabelStage.RENEWAL_INSTRUCTION)
         s = self.state
         if msg.anniversary not in s.reviews_requested:
-            _reject(f"no annual review was requested for {msg.anniversary.isoformat()}")
+            reject(f"no annual review was requested for {msg.anniversary.isoformat()}")
         if msg.anniversary in s.reviews_received:
-            _reject(f"the review of {msg.anniversary.isoformat()} is already recorded")
+            reject(f"the review of {msg.anniversary.isoformat()} is already recorded")
 
     # --- L16 renewal -------------------------------------------------------------------------------------
 
@@ -403,7 +325,7 @@ class LabelWorkflow:
         requested_on = self._check_date(msg.requested_on, self.state.decided_on, "renewal request date")
         first, last = rules_of.renewal_window(self.state.expires_on, self.rules)
         if not first <= requested_on <= last:
-            _reject(
+            reject(
                 f"renewal requests are accepted from {first.isoformat()} to {last.isoformat()} "
                 f"(requested on {requested_on.isoformat()}); outside the window, file a new application",
                 "OutsideRenewalWindow",
@@ -446,7 +368,7 @@ class LabelWorkflow:
         self._require(LabelStage.RENEWAL_INSTRUCTION)
         self._check_date(msg.decided_on, self.state.renewal_requested_on, "renewal decision date")
         if msg.outcome == "refuse" and not msg.reasons:
-            _reject("a refusal must state its reasons")
+            reject("a refusal must state its reasons")
 
     # --- W1 lapse ----------------------------------------------------------------------------------------
 
@@ -462,7 +384,7 @@ class LabelWorkflow:
         if self._seen(msg.event_id):
             return
         if self.state.stage in FINAL_STAGES:
-            _reject(f"the label is already {self.state.stage.value}")
+            reject(f"the label is already {self.state.stage.value}")
         self._check_date(msg.ended_on, self.state.decided_on, "end of mission date")
 
     # --- W2 withdrawal -----------------------------------------------------------------------------------
@@ -520,7 +442,7 @@ class LabelWorkflow:
         w = self.state.withdrawal
         received_on = self._check_date(msg.received_on, w.notified_on, "observations date")
         if received_on > w.observation_deadline:
-            _reject(rules_of.late_filing_message("observations", received_on, w.observation_deadline), "LateFiling")
+            reject(rules_of.late_filing_message("observations", received_on, w.observation_deadline), "LateFiling")
 
     @workflow.update(name="decide_withdrawal")
     async def decide_withdrawal(self, msg: WithdrawalDecision) -> LabelStage:
@@ -543,7 +465,7 @@ class LabelWorkflow:
         w = self.state.withdrawal
         decided_on = self._check_date(msg.decided_on, w.notified_on, "withdrawal decision date")
         if w.observations_on is None and decided_on <= w.observation_deadline:
-            _reject(f"the structure may submit observations until {w.observation_deadline.isoformat()}",
+            reject(f"the structure may submit observations until {w.observation_deadline.isoformat()}",
                     "ContradictoryPhaseOpen")
 
     # --- W3 quality remediation --------------------------------------------------------------------------
@@ -591,7 +513,7 @@ class LabelWorkflow:
         r = self.state.remediation
         decided_on = self._check_date(msg.decided_on, r.started_on, "new study date")
         if decided_on < r.ends_on:
-            _reject(f"the SLAI support runs until {rules_of.day_start(r.ends_on).isoformat()}: "
+            reject(f"the SLAI support runs until {rules_of.day_start(r.ends_on).isoformat()}: "
                     f"new study from {r.ends_on.isoformat()}", "RemediationOngoing")
 
     # --- queries -----------------------------------------------------------------------------------------

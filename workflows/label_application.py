@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from typing import Awaitable, Callable, Literal
+from typing import Callable, Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from workflows.label import ACTIVITY_OPTIONS, LABEL_WORKFLOW, LabelState, calendar_bound
+from workflows.label import LABEL_WORKFLOW, LabelState
+from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, reject
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -37,9 +38,9 @@ with workflow.unsafe.imports_passed_through():
         Reapplication,
         SlaiOpinion,
     )
-    from domain.rules import RuleSet, rule_set, rule_set_for
+    from domain.rules import rule_set_for
 
-    from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE, STRUCTURE_ID
+    from workflows.search_attributes import STRUCTURE_ID
 
 LABEL_APPLICATION_WORKFLOW = "LabelApplication"
 
@@ -145,45 +146,19 @@ class LabelApplicationResult(BaseModel):
     label_workflow_id: str | None
 
 
-def _reject(message: str, kind: str = "InvalidCommand") -> None:
-    raise ApplicationError(message, type=kind, non_retryable=True)
-
-
 @workflow.defn(name=LABEL_APPLICATION_WORKFLOW)
-class LabelApplicationWorkflow:
+class LabelApplicationWorkflow(LabelCase):
     @workflow.init
     def __init__(self, state: LabelApplicationState) -> None:
         self.state = state
         if self.state.rule_set_version is None:  # here, so validators running before run() see it
             self.state.rule_set_version = rule_set_for(paris_date(workflow.now())).version
-        self._effects: list[Callable[[], Awaitable[None]]] = []
-        self._changed = False
-        self._published: tuple | None = None
-        self._recorded_version = -1
+        self._init_case()
 
     # --- helpers ---------------------------------------------------------------------------------------
 
-    @property
-    def rules(self) -> RuleSet:
-        return rule_set(self.state.rule_set_version)
-
-    def _today(self) -> date:
-        return paris_date(workflow.now())
-
-    def _wid(self) -> str:
-        return workflow.info().workflow_id
-
-    def _seen(self, event_id: str) -> bool:
-        return event_id in self.state.seen_event_ids
-
-    def _mark(self, event_id: str) -> None:
-        self.state.seen_event_ids = (self.state.seen_event_ids + [event_id])[-200:]
-        self._touch()
-
-    def _touch(self) -> None:
-        self.state.version += 1
+    def _on_touch(self) -> None:
         self._refresh_stage()
-        self._changed = True
 
     def _refresh_stage(self) -> None:
         refusal = self._refusal()
@@ -197,35 +172,6 @@ class LabelApplicationWorkflow:
 
     def _refusal(self) -> RefusalRecord | None:
         return self.state.refusals[-1] if self.state.refusals else None
-
-    def _task(self, kind: str, assignee: str, ref: str, due: date | None = None, **details) -> None:
-        task = {
-            "task_key": f"{self._wid()}:{kind}:{ref}",
-            "workflow_id": self._wid(),
-            "kind": kind,
-            "assignee": assignee,
-            "due_date": due,
-            "details": {"structure_id": self.state.structure_id, **details},
-        }
-
-        async def run() -> None:
-            await workflow.execute_activity("label.create_task", task, **ACTIVITY_OPTIONS)
-
-        self._effects.append(run)
-
-    def _slai(self) -> str:
-        return f"SLAI:{self.state.territory}"
-
-    def _date_or_today(self, value: date | None) -> date:
-        return value if value is not None else self._today()
-
-    def _check_date(self, value: date | None, not_before: date | None, what: str) -> date:
-        day = self._date_or_today(value)
-        if day > self._today():
-            _reject(f"{what} {day.isoformat()} is in the future")
-        if not_before is not None and day < not_before:
-            _reject(f"{what} {day.isoformat()} is before {not_before.isoformat()}")
-        return day
 
     def _in_instruction(self) -> bool:
         return self.state.step is not None
@@ -292,18 +238,6 @@ class LabelApplicationWorkflow:
             "version": s.version,
         }
 
-    def _publish(self, wake: datetime | None) -> None:
-        key = (self.state.stage, wake)
-        if key == self._published:
-            return
-        self._published = key
-        workflow.upsert_search_attributes(
-            [
-                LABEL_STAGE.value_set(self.state.stage.value),
-                NEXT_DEADLINE.value_set(wake) if wake else NEXT_DEADLINE.value_unset(),
-            ]
-        )
-
     def _finished(self) -> bool:
         s = self.state
         if s.base_stage is LabelStage.LABELLED:
@@ -350,10 +284,6 @@ class LabelApplicationWorkflow:
             if instant <= now:
                 fire()
 
-    def _next_wake(self) -> datetime | None:
-        now = workflow.now()
-        future = [instant for instant, _ in self._timed() if instant > now]
-        return min(future) if future else None
 
     def _alert(self, months: int) -> None:
         s = self.state
@@ -411,11 +341,11 @@ class LabelApplicationWorkflow:
         if self._seen(msg.event_id):
             return
         if self.state.base_stage is not LabelStage.DRAFT:
-            _reject(f"the application is already {self.state.stage.value}")
+            reject(f"the application is already {self.state.stage.value}")
         opening = self.rules.campaign_opening
         filed_on = self._check_date(msg.filed_on, None, "filing date")
         if filed_on < opening:
-            _reject(f"applications open on {opening.isoformat()}; filing date {filed_on.isoformat()} refused",
+            reject(f"applications open on {opening.isoformat()}; filing date {filed_on.isoformat()} refused",
                     "CampaignNotOpen")
 
     def _start_instruction(self, round_no: int, filed_on: date) -> None:
@@ -443,7 +373,7 @@ class LabelApplicationWorkflow:
     def _require_step(self, step: LabelStage) -> None:
         if self.state.step is not step:
             current = self.state.step.value if self.state.step else self.state.stage.value
-            _reject(f"expected step {step.value}, the application is at {current}")
+            reject(f"expected step {step.value}, the application is at {current}")
 
     @workflow.update(name="record_admin_evaluation")
     async def record_admin_evaluation(self, msg: AdminEvaluation) -> LabelStage:
@@ -478,7 +408,7 @@ class LabelApplicationWorkflow:
             return
         self._require_step(LabelStage.SLAI_CONSOLIDATION)
         if self.state.slai_opinion is not None:
-            _reject("the SLAI opinion is already recorded")
+            reject("the SLAI opinion is already recorded")
 
     @workflow.update(name="record_joint_review")
     async def record_joint_review(self, msg: JointReview) -> LabelStage:
@@ -494,7 +424,7 @@ class LabelApplicationWorkflow:
             return
         self._require_step(LabelStage.JOINT_REVIEW_BELOW_80)
         if self.state.joint_review is not None:
-            _reject("the joint review is already recorded")
+            reject("the joint review is already recorded")
 
     # --- L5 / L6 / L8 / L9 decision ------------------------------------------------------------------------
 
@@ -528,15 +458,15 @@ class LabelApplicationWorkflow:
             return
         proposal = self._consolidated()
         if proposal is None:
-            _reject(f"no consolidated evaluation to decide on (the application is at {self.state.stage.value})")
+            reject(f"no consolidated evaluation to decide on (the application is at {self.state.stage.value})")
         self._check_date(msg.decided_on, self.state.filed_on, "decision date")
         if msg.outcome == "grant":
             if not proposal.training_ok or proposal.cer_average < self.rules.cer_quality_threshold:
-                _reject("both criteria are required to grant the label (G-L1): training "
+                reject("both criteria are required to grant the label (G-L1): training "
                         f"{'met' if proposal.training_ok else 'not met'}, CER average {proposal.cer_average}",
                         "CriteriaNotMet")
         elif not msg.reasons:
-            _reject("a refusal must state its reasons in fact and in law")
+            reject("a refusal must state its reasons in fact and in law")
 
     def _grant(self, decided_on: date) -> None:
         s = self.state
@@ -620,9 +550,9 @@ class LabelApplicationWorkflow:
             return
         refusal = self._refusal()
         if refusal is None or refusal.letter_key != msg.letter_key:
-            _reject(f"no registered letter {msg.letter_key} awaiting its acknowledgement of receipt")
+            reject(f"no registered letter {msg.letter_key} awaiting its acknowledgement of receipt")
         if refusal.notified_on is not None:
-            _reject(f"letter {msg.letter_key} already acknowledged on {refusal.notified_on.isoformat()}")
+            reject(f"letter {msg.letter_key} already acknowledged on {refusal.notified_on.isoformat()}")
         self._check_date(msg.received_on, refusal.decided_on, "acknowledgement date")
 
     # --- moratorium (L6 / L7) ------------------------------------------------------------------------------
@@ -641,7 +571,7 @@ class LabelApplicationWorkflow:
         if self._seen(msg.event_id):
             return
         if self.state.base_stage is not LabelStage.MORATORIUM or self.state.moratorium is None:
-            _reject("the Annexe 4 sheet belongs to a notified moratorium")
+            reject("the Annexe 4 sheet belongs to a notified moratorium")
         self._check_date(msg.meeting_on, self._refusal().decided_on, "meeting date")
 
     @workflow.update(name="reapply")
@@ -658,10 +588,10 @@ class LabelApplicationWorkflow:
             return
         m = self.state.moratorium
         if self.state.base_stage is not LabelStage.MORATORIUM or m is None:
-            _reject(f"no notified moratorium to reapply after (the application is at {self.state.stage.value})")
+            reject(f"no notified moratorium to reapply after (the application is at {self.state.stage.value})")
         filed_on = self._check_date(msg.filed_on, None, "reapplication date")
         if filed_on < m.earliest_reapplication:
-            _reject(f"the moratorium runs until {rules_of.day_start(m.earliest_reapplication).isoformat()}: "
+            reject(f"the moratorium runs until {rules_of.day_start(m.earliest_reapplication).isoformat()}: "
                     f"reapplication possible from {m.earliest_reapplication.isoformat()}", "MoratoriumNotOver")
 
     # --- appeals (L10–L13) -------------------------------------------------------------------------------
@@ -673,7 +603,7 @@ class LabelApplicationWorkflow:
             or self.state.base_stage not in (LabelStage.MORATORIUM, LabelStage.REFUSED_FINAL)
             or refusal.appeal is None
         ):
-            _reject("no notified refusal to appeal against")
+            reject("no notified refusal to appeal against")
         return refusal, refusal.appeal
 
     @workflow.update(name="file_recours_gracieux")
@@ -695,10 +625,10 @@ class LabelApplicationWorkflow:
             return
         refusal, appeal = self._appealable()
         if appeal.gracieux_filed_on is not None or appeal.contentieux_filed_on is not None:
-            _reject("an appeal against this refusal has already been filed")
+            reject("an appeal against this refusal has already been filed")
         filed_on = self._check_date(msg.filed_on, refusal.notified_on, "recours gracieux date")
         if filed_on > appeal.gracieux_deadline:
-            _reject(rules_of.late_filing_message("recours gracieux", filed_on, appeal.gracieux_deadline), "LateFiling")
+            reject(rules_of.late_filing_message("recours gracieux", filed_on, appeal.gracieux_deadline), "LateFiling")
 
     @workflow.update(name="answer_recours_gracieux")
     async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
@@ -725,7 +655,7 @@ class LabelApplicationWorkflow:
             return
         _, appeal = self._appealable()
         if appeal.pending() != "gracieux":
-            _reject("no recours gracieux awaiting an answer")
+            reject("no recours gracieux awaiting an answer")
         self._check_date(msg.answered_on, appeal.gracieux_filed_on, "answer date")
 
     @workflow.update(name="file_recours_contentieux")
@@ -744,14 +674,14 @@ class LabelApplicationWorkflow:
             return
         refusal, appeal = self._appealable()
         if appeal.pending() == "gracieux":
-            _reject(f"the recours gracieux is pending: answer due by {appeal.gracieux_answer_due.isoformat()}")
+            reject(f"the recours gracieux is pending: answer due by {appeal.gracieux_answer_due.isoformat()}")
         deadline = appeal.open_contentieux_deadline()
         if deadline is None:
-            _reject("no recours contentieux can be filed against this refusal")
+            reject("no recours contentieux can be filed against this refusal")
         not_before = appeal.rejection_on or refusal.notified_on
         filed_on = self._check_date(msg.filed_on, not_before, "recours contentieux date")
         if filed_on > deadline:
-            _reject(rules_of.late_filing_message("recours contentieux", filed_on, deadline), "LateFiling")
+            reject(rules_of.late_filing_message("recours contentieux", filed_on, deadline), "LateFiling")
 
     @workflow.update(name="record_judgment")
     async def record_judgment(self, msg: Judgment) -> LabelStage:
@@ -776,7 +706,7 @@ class LabelApplicationWorkflow:
             return
         _, appeal = self._appealable()
         if appeal.pending() != "contentieux":
-            _reject("no recours contentieux awaiting judgment")
+            reject("no recours contentieux awaiting judgment")
         self._check_date(msg.judged_on, appeal.contentieux_filed_on, "judgment date")
 
     # --- queries -----------------------------------------------------------------------------------------

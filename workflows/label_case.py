@@ -1,0 +1,135 @@
+"""What the two label workflows (``LabelApplication`` and ``Label``) share: the case helpers.
+
+Not a workflow itself. Both workflows keep their state in one pydantic model with ``seen_event_ids``,
+``version``, ``structure_id``, ``territory``, ``stage`` and ``rule_set_version``; effects (activities) are
+queued by handlers and run by the main loop; every deadline is an instant in ``_timed()``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Awaitable, Callable
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.deadlines import paris_date
+    from domain.rules import RuleSet, rule_set
+
+    from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE
+
+#: Bounded retries of the read-model / outbox activities of both label workflows.
+ACTIVITY_OPTIONS: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    schedule_to_close_timeout=timedelta(days=2),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
+)
+
+#: How many inbound event ids a case remembers to ignore duplicates.
+SEEN_EVENT_IDS = 200
+
+
+def reject(message: str, kind: str = "InvalidCommand") -> None:
+    """A business refusal: non-retryable, typed, with a message for people."""
+    raise ApplicationError(message, type=kind, non_retryable=True)
+
+
+def calendar_bound(fn, *args):
+    """Run a party-deadline computation: the holidays library looks its translations up through
+    ``locale.normalize``, which the sandbox restricts; the computation itself is deterministic."""
+    with workflow.unsafe.sandbox_unrestricted():
+        return fn(*args)
+
+
+class LabelCase:
+    """Helpers over ``self.state`` for a label workflow; subclasses call ``_init_case()`` in ``__init__``."""
+
+    state: Any
+
+    def _init_case(self) -> None:
+        self._effects: list[Callable[[], Awaitable[None]]] = []
+        self._changed = False
+        self._published: tuple | None = None
+        self._recorded_version = -1
+
+    @property
+    def rules(self) -> RuleSet:
+        return rule_set(self.state.rule_set_version)
+
+    def _today(self) -> date:
+        return paris_date(workflow.now())
+
+    def _wid(self) -> str:
+        return workflow.info().workflow_id
+
+    def _seen(self, event_id: str) -> bool:
+        return event_id in self.state.seen_event_ids
+
+    def _mark(self, event_id: str) -> None:
+        self.state.seen_event_ids = (self.state.seen_event_ids + [event_id])[-SEEN_EVENT_IDS:]
+        self._touch()
+
+    def _touch(self) -> None:
+        self.state.version += 1
+        self._on_touch()
+        self._changed = True
+
+    def _on_touch(self) -> None:
+        """Hook: derive what depends on the state (e.g. the displayed stage)."""
+
+    def _task_key(self, kind: str, ref: str) -> str:
+        return f"{self._wid()}:{kind}:{ref}"
+
+    def _task(self, kind: str, assignee: str, ref: str, due: date | None = None, **details) -> None:
+        """Queue a human task (idempotent by its key) for the main loop to create."""
+        task = {
+            "task_key": self._task_key(kind, ref),
+            "workflow_id": self._wid(),
+            "kind": kind,
+            "assignee": assignee,
+            "due_date": due,
+            "details": {"structure_id": self.state.structure_id, **details},
+        }
+
+        async def run() -> None:
+            await workflow.execute_activity("label.create_task", task, **ACTIVITY_OPTIONS)
+
+        self._effects.append(run)
+
+    def _slai(self) -> str:
+        return f"SLAI:{self.state.territory}"
+
+    def _date_or_today(self, value: date | None) -> date:
+        return value if value is not None else self._today()
+
+    def _check_date(self, value: date | None, not_before: date | None, what: str) -> date:
+        """A reported date (default today) that is neither in the future nor before ``not_before``."""
+        day = self._date_or_today(value)
+        if day > self._today():
+            reject(f"{what} {day.isoformat()} is in the future")
+        if not_before is not None and day < not_before:
+            reject(f"{what} {day.isoformat()} is before {not_before.isoformat()}")
+        return day
+
+    def _publish(self, wake: datetime | None) -> None:
+        """Upsert LabelStage and NextDeadline when they changed (no personal data)."""
+        key = (self.state.stage, wake)
+        if key == self._published:
+            return
+        self._published = key
+        workflow.upsert_search_attributes(
+            [
+                LABEL_STAGE.value_set(self.state.stage.value),
+                NEXT_DEADLINE.value_set(wake) if wake else NEXT_DEADLINE.value_unset(),
+            ]
+        )
+
+    def _timed(self) -> list[tuple[datetime, Callable[[], None]]]:
+        raise NotImplementedError
+
+    def _next_wake(self) -> datetime | None:
+        now = workflow.now()
+        future = [instant for instant, _ in self._timed() if instant > now]
+        return min(future) if future else None
