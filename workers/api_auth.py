@@ -10,15 +10,14 @@ No token, or a token nobody holds → 401; a valid token without the endpoint's 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import os
 import re
-import secrets
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Mapping
+
+from workers.dev_secrets import configured_secret, dev_secret_file, new_token, token_digest
 
 TOKENS_ENV_VAR = "PARCOURS_API_TOKENS"
 DEV_TOKENS_FILE = "api-tokens"
@@ -88,7 +87,7 @@ class ApiTokens:
                     raise ApiTokenConfigError(f"unknown scope {name!r} for {service!r} (known: {known})") from None
             if not scopes:
                 raise ApiTokenConfigError(f"token of {service!r} has no scope")
-            digest = _digest(token)
+            digest = token_digest(token)
             if any(hmac.compare_digest(digest, d) for d, _ in entries):
                 raise ApiTokenConfigError(f"token of {service!r} is also another service's token")
             services.add(service)
@@ -101,7 +100,7 @@ class ApiTokens:
         """The caller holding ``token``, or None; every digest is compared in constant time."""
         if not token:
             return None
-        candidate = _digest(token)
+        candidate = token_digest(token)
         found = None
         for digest, caller in self.entries:
             if hmac.compare_digest(candidate, digest):
@@ -110,14 +109,6 @@ class ApiTokens:
 
     def __repr__(self) -> str:
         return f"ApiTokens(services={[c.service for _, c in self.entries]!r})"
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
 
 
 def token_entry(service: str, scopes: frozenset[Scope] | set[Scope] = ALL_SCOPES) -> str:
@@ -129,25 +120,20 @@ def token_entry(service: str, scopes: frozenset[Scope] | set[Scope] = ALL_SCOPES
 
 def load_api_tokens(settings_dir: Path | None, environ: Mapping[str, str] | None = None) -> ApiTokens:
     """Tokens from ``PARCOURS_API_TOKENS``, else (``settings_dir`` given: development) the dev token file."""
-    env = os.environ if environ is None else environ
-    spec = env.get(TOKENS_ENV_VAR, "").strip()
-    if spec:
-        return ApiTokens.parse(spec)
-    if settings_dir is None:
+    spec = configured_secret(TOKENS_ENV_VAR, settings_dir, DEV_TOKENS_FILE, _dev_tokens, environ)
+    if spec is None:
         raise ApiTokenConfigError(f"{TOKENS_ENV_VAR} is not set (service:token:scope1+scope2, comma-separated)")
-    return ApiTokens.parse(dev_tokens_spec(Path(settings_dir)))
+    return ApiTokens.parse(spec)
+
+
+def _dev_tokens() -> str:
+    return (f"# parcours dev API tokens (service:token:scopes). Production uses {TOKENS_ENV_VAR}.\n"
+            f"{token_entry('dev')}\n")
 
 
 def dev_tokens_spec(settings_dir: Path) -> str:
     """Content of ``<settings_dir>/api-tokens``, created the first time with a ``dev`` token of every scope."""
-    path = settings_dir / DEV_TOKENS_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(f"# parcours dev API tokens (service:token:scopes). Production uses {TOKENS_ENV_VAR}.\n")
-            handle.write(token_entry("dev") + "\n")
-    return path.read_text(encoding="utf-8")
+    return dev_secret_file(settings_dir / DEV_TOKENS_FILE, _dev_tokens)
 
 
 def dev_token(settings_dir: Path) -> str:

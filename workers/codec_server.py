@@ -20,12 +20,10 @@ written, nothing is decoded (503). The UI does not send the workflow id; it is t
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
 import re
-import secrets
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from workers.codec import CodecError, EncryptionCodec
+from workers.dev_secrets import configured_secret, dev_secret_file, new_token, token_digest
 from workers.keys import UnknownKeyError
 
 TOKENS_ENV_VAR = "PARCOURS_CODEC_TOKENS"
@@ -73,7 +72,7 @@ class AccessTokens:
                 raise TokenConfigError(f"invalid token name {name!r}")
             if len(token) < 16:
                 raise TokenConfigError(f"token {name!r} is too short (at least 16 characters)")
-        return cls(tuple((name, _digest(token)) for name, token in pairs.items()))
+        return cls(tuple((name, token_digest(token)) for name, token in pairs.items()))
 
     @classmethod
     def parse(cls, spec: str) -> "AccessTokens":
@@ -94,7 +93,7 @@ class AccessTokens:
         """The name of the token, or None; compares every digest in constant time."""
         if not token:
             return None
-        candidate = _digest(token)
+        candidate = token_digest(token)
         found = None
         for name, digest in self.digests:
             if hmac.compare_digest(candidate, digest):
@@ -102,36 +101,23 @@ class AccessTokens:
         return found
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
 def load_codec_tokens(settings_dir: Path | None, environ: Mapping[str, str] | None = None) -> AccessTokens:
     """Tokens from ``PARCOURS_CODEC_TOKENS``, else (dev) ``<settings_dir>/codec-tokens``, created with a
     ``dev`` token the first time. ``settings_dir=None`` (production) requires the variable."""
-    env = os.environ if environ is None else environ
-    spec = env.get(TOKENS_ENV_VAR, "").strip()
-    if spec:
-        return AccessTokens.parse(spec)
-    if settings_dir is None:
+    spec = configured_secret(TOKENS_ENV_VAR, settings_dir, DEV_TOKENS_FILE, _dev_tokens, environ)
+    if spec is None:
         raise TokenConfigError(f"{TOKENS_ENV_VAR} is not set (name:token, comma-separated)")
-    return AccessTokens.parse(dev_token_spec(Path(settings_dir)))
+    return AccessTokens.parse(spec)
+
+
+def _dev_tokens() -> str:
+    return (f"# parcours dev codec server tokens (name:token). Production uses {TOKENS_ENV_VAR}.\n"
+            f"dev:{new_token()}\n")
 
 
 def dev_token_spec(settings_dir: Path) -> str:
     """The dev token file's content (``dev:<token>``), created once with mode 0600."""
-    path = settings_dir / DEV_TOKENS_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(f"# parcours dev codec server tokens (name:token). Production uses {TOKENS_ENV_VAR}.\n")
-            handle.write(f"dev:{new_token()}\n")
-    return path.read_text(encoding="utf-8")
+    return dev_secret_file(settings_dir / DEV_TOKENS_FILE, _dev_tokens)
 
 
 def cors_origins_from_env(environ: Mapping[str, str] | None = None) -> list[str]:

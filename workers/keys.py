@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
+from workers.dev_secrets import write_secret_file
+
 ENV_VAR = "PARCOURS_ENCRYPTION_KEYS"
 DEV_KEYS_FILE = "keys"
 KEY_BYTES = 32
@@ -157,9 +159,6 @@ def dev_keyring(settings_dir: Path) -> Keyring:
 
 
 def write_keys_file(path: Path, keyring: Keyring) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = f"# parcours dev encryption keys (first = current). Development only; production uses {ENV_VAR}.\n"
     body = "\n".join(format_key(key_id, key) for key_id, key in keyring.keys) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(header + body)
+    write_secret_file(path, header + body)
