@@ -20,5 +20,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Benchmarks (scripts, not tests): default sizes take about 10 minutes; `make bench BENCH_ARGS=--large` for bigger.
+bench: $(STAMP)
+	$(PY) -m bench.run_all $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .parcours
