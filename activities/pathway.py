@@ -1,7 +1,8 @@
 """Pathway activities: the Postgres read model, human tasks and the MonJob62 adapter.
 
-Every write is idempotent: read-model rows are upserts guarded by the workflow's change sequence (a
-version that only grows), inserts of stage changes, breaches and tasks ignore a key already present, and
+Every write is idempotent: read-model rows (pathway, deadlines, CERs, perdus-de-vue convocations) are upserts
+guarded by the workflow's change sequence (a version that only grows), inserts of stage changes, breaches,
+appointments (the indicators' facts, migration 009) and tasks ignore a key already present, and
 MonJob62 pushes carry an idempotency key (workflow id + kind + business reference).
 """
 
@@ -14,7 +15,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.pathway_names import PUSH_MONJOB62, RECORD_EFFECTS
+from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
 from domain.pathway import DeadlineStatus, MonJob62Push, PathwayEffects
 from domain.pathway_caf import CafQuotaStatus, caf_quota_status
 from domain.rules import RuleSet
@@ -92,6 +93,26 @@ class PathwayReadModel:
                         for c in box.cers
                     ],
                 )
+            if box.appointments:
+                await conn.executemany(
+                    """INSERT INTO pathway_appointments (pathway_id, event_id, kind, appointment_date, recorded_on,
+                           physical, excused)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING""",
+                    [(pid, a.event_id, a.kind.value, a.appointment_date, a.recorded_on, a.physical, a.excused)
+                     for a in box.appointments],
+                )
+            if box.convocations:
+                await conn.executemany(
+                    """INSERT INTO lost_from_view_convocations (pathway_id, convocation_id, convoked_on,
+                           appointment_date, outcome, version)
+                       VALUES ($1,$2,$3,$4,$5,$6)
+                       ON CONFLICT (pathway_id, convocation_id) DO UPDATE SET
+                           convoked_on = EXCLUDED.convoked_on, appointment_date = EXCLUDED.appointment_date,
+                           outcome = EXCLUDED.outcome, version = EXCLUDED.version
+                       WHERE lost_from_view_convocations.version < EXCLUDED.version""",
+                    [(pid, c.convocation_id, c.convoked_on, c.appointment_date, _v(c.outcome), c.version)
+                     for c in box.convocations],
+                )
             if box.tasks:
                 await conn.executemany(
                     """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
@@ -115,7 +136,7 @@ def _v(enum_value) -> str | None:
 
 
 class MonJob62Refused(Exception):
-    """MonJob62 refused the data (a business refusal, not worth retrying)."""
+    """A port may raise this for a refusal; the activity turns it into the adapter's non-retryable error type."""
 
 
 class MonJob62Port(Protocol):
@@ -130,10 +151,12 @@ class InMemoryMonJob62:
     def __init__(self) -> None:
         self.received: dict[str, MonJob62Push] = {}
         self.refused_kinds: set[str] = set()
+        self.attempts: list[str] = []  # idempotency keys, one per call (retries included)
 
     async def push(self, item: MonJob62Push) -> str:
-        if item.kind in self.refused_kinds:
-            raise MonJob62Refused(f"MonJob62 refused a {item.kind}")
+        self.attempts.append(item.idempotency_key)
+        if item.kind in self.refused_kinds:  # as the HTTP adapter does on a 4xx
+            raise ApplicationError(f"MonJob62 refused a {item.kind}", type=MONJOB62_REFUSED, non_retryable=True)
         if item.idempotency_key in self.received:
             return "duplicate"
         self.received[item.idempotency_key] = item
@@ -159,7 +182,7 @@ class PathwayActivities:
         try:
             return await self.monjob62.push(item)
         except MonJob62Refused as exc:
-            raise ApplicationError(str(exc), type="MONJOB62_REFUSED", non_retryable=True) from exc
+            raise ApplicationError(str(exc), type=MONJOB62_REFUSED, non_retryable=True) from exc
 
     def all(self) -> list:
         return [self.record_effects, self.push_monjob62]

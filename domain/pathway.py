@@ -236,7 +236,10 @@ class ExitInfo(BaseModel):
 
 
 class Outbox(BaseModel):
-    """Effects decided by the rules, not yet written by activities (drained by the workflow's main loop)."""
+    """Effects decided by the rules, not yet written by activities (drained by the workflow's main loop).
+
+    ``decisions`` are not written: the workflow counts them as business metrics.
+    """
 
     stage_changes: list[StageChange] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
@@ -244,9 +247,79 @@ class Outbox(BaseModel):
     tasks: list["HumanTask"] = Field(default_factory=list)
     pushes: list["MonJob62Push"] = Field(default_factory=list)
     cers: list[Cer] = Field(default_factory=list)
+    appointments: list["AppointmentFact"] = Field(default_factory=list)
+    convocations: list["Convocation"] = Field(default_factory=list)
+    decisions: list["DecisionTaken"] = Field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.stage_changes or self.deadlines or self.breaches or self.tasks or self.pushes or self.cers)
+        return not (self.stage_changes or self.deadlines or self.breaches or self.tasks or self.pushes or self.cers
+                    or self.appointments or self.convocations or self.decisions)
+
+
+class DecisionKind(str, Enum):
+    """Decisions taken by people on a pathway, counted by kind and outcome (metric ``parcours_decisions``)."""
+
+    ORIENTATION = "ORIENTATION"
+    PRECONISATION = "PRECONISATION"
+    REORIENTATION = "REORIENTATION"
+    PERSONAL_REVIEW = "PERSONAL_REVIEW"
+    EP_REFERRAL = "EP_REFERRAL"
+    EP = "EP"
+    BILAN = "BILAN"
+    POST_EXIT = "POST_EXIT"
+    CAF_SAISINE = "CAF_SAISINE"
+    CAF_FIRST_INTERVIEW = "CAF_FIRST_INTERVIEW"
+
+
+class DecisionTaken(BaseModel):
+    kind: DecisionKind
+    outcome: str  # a category (an enum value), never free text
+
+
+class AppointmentFact(BaseModel):
+    """One accepted appointment (table ``pathway_appointments``): its own date and the pathway's day when the
+    event arrived, i.e. when it was fixed (G-B4). The CAF first interview is written as a HELD appointment."""
+
+    event_id: str
+    kind: "AppointmentKind"
+    appointment_date: date
+    recorded_on: date
+    physical: bool = True
+    excused: bool = False
+
+
+class ConvocationOutcome(str, Enum):
+    ATTENDED = "ATTENDED"
+    MISSED = "MISSED"
+    EXCUSED = "EXCUSED"
+
+
+class Convocation(BaseModel):
+    """A « perdus de vue » convocation (T26; table ``lost_from_view_convocations``, upserted by ``version``)."""
+
+    convocation_id: str
+    convoked_on: date
+    appointment_date: date | None = None
+    outcome: ConvocationOutcome | None = None
+    version: int = 0
+
+
+class PaymentSuspensionInfo(BaseModel):
+    """The RSA payment is suspended: MOTISUSVERSRSA codes only (categories), no amount, no personal data."""
+
+    reasons: list[str]
+    since: date | None = None
+    right_questioned: bool = False
+    noticed_on: date
+
+
+class LabelLoss(BaseModel):
+    """The accompanying structure lost its « Label référent RSA » (issue 4 item 6)."""
+
+    structure_id: str
+    reason: str
+    effective_date: date
+    noticed_on: date
 
 
 class HumanTask(BaseModel):
@@ -300,6 +373,10 @@ class PathwayState(BaseModel):
     exit_reason: ExitReason | None = None
     closed_on: date | None = None
     finished: bool = False
+    payment_suspension: PaymentSuspensionInfo | None = None
+    not_subject_confirmed_since: date | None = None
+    convocations: list[Convocation] = Field(default_factory=list)
+    label_losses: list[LabelLoss] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
     breaches: list[Breach] = Field(default_factory=list)
     stage_history: list[StageChange] = Field(default_factory=list)
@@ -522,6 +599,44 @@ class CafFirstInterview(BaseModel):
     within_caf_competence: bool
 
 
+class LostFromViewConvocation(BaseModel):
+    """T26 « perdus de vue » campaign (R18, G-B19): the Département's services convoke a person without
+    accompaniment. Sent when the convocation goes out, then again with the same ``convocation_id``, a new
+    ``event_id`` and its ``outcome`` once known."""
+
+    event_id: str
+    convocation_id: str
+    convoked_on: date
+    appointment_date: date
+    outcome: ConvocationOutcome | None = None
+
+
+class PaymentSuspended(BaseModel):
+    """Flow: the RSA payment is suspended (ETATDOSRSA 3 or 4). ``reasons`` are MOTISUSVERSRSA codes."""
+
+    event_id: str
+    flow_date: date
+    reasons: list[str]
+    since: date | None = None
+    right_questioned: bool = False  # ETATDOSRSA 3: the right itself is questioned
+
+
+class PaymentResumed(BaseModel):
+    """Flow: the RSA payment is no longer suspended."""
+
+    event_id: str
+    flow_date: date
+
+
+class NotSubjectConfirmed(BaseModel):
+    """Flow (G-B8): « non soumis aux droits et devoirs » in ``flows`` consecutive flows since ``since``."""
+
+    event_id: str
+    flow_date: date
+    since: date
+    flows: int
+
+
 # ---------------------------------------------------------------- results and views
 
 
@@ -593,6 +708,10 @@ class PathwayView(BaseModel):
     stage_history: list[StageChange]
     run: int
     exit_reason: ExitReason | None
+    payment_suspension: PaymentSuspensionInfo | None = None
+    not_subject_confirmed_since: date | None = None
+    convocations: list[Convocation] = Field(default_factory=list)
+    label_losses: list[LabelLoss] = Field(default_factory=list)
 
 
 Outbox.model_rebuild()

@@ -9,9 +9,11 @@ Breaches never change anything else: they are recorded and escalated to the resp
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
-from domain.deadlines import add_days, add_months, is_working_day, paris_date, service_deadline
+from domain.deadlines import PARIS, add_days, add_months, is_working_day, paris_date, service_deadline
+from domain.flux import MOTISUSVERSRSA
+from domain.label_events import LabelLossReason, StructureLabelLost
 from domain.pathway import (
     ANY_TIME_REASONS,
     EXIT_KINDS,
@@ -20,6 +22,7 @@ from domain.pathway import (
     SAME_SPHERE_REASONS,
     SLA_KINDS,
     AppointmentEvent,
+    AppointmentFact,
     AppointmentKind,
     BilanDecision,
     Breach,
@@ -30,8 +33,12 @@ from domain.pathway import (
     CerType,
     CerView,
     CompleteBilan,
+    Convocation,
+    ConvocationOutcome,
     DecideReorientation,
     Deadline,
+    DecisionKind,
+    DecisionTaken,
     DeadlineKind,
     DeadlineStatus,
     DeadlineView,
@@ -44,16 +51,22 @@ from domain.pathway import (
     ExitReason,
     FlowRecord,
     HumanTask,
+    LabelLoss,
     LeftRsa,
+    LostFromViewConvocation,
     MonJob62Push,
     NonComplianceKind,
     NonComplianceReport,
+    NotSubjectConfirmed,
     OrientationDecision,
     OrientationTarget,
     PathwayRow,
     PathwayRuleError,
     PathwayState,
     PathwayView,
+    PaymentResumed,
+    PaymentSuspended,
+    PaymentSuspensionInfo,
     PersonalReviewDecision,
     PersonalReviewOutcome,
     PersonalReviewRequest,
@@ -73,6 +86,8 @@ from domain.rules import RuleSet, rule_set, rule_set_for
 #: Bounds keeping the state (and so each continue-as-new payload) small.
 MAX_SEEN_EVENT_IDS = 500
 MAX_STAGE_HISTORY = 100
+MAX_CONVOCATIONS = 20
+MAX_LABEL_LOSSES = 20
 
 #: Stages where a referent (not the platform) accompanies the person.
 REFERENT_STAGES = frozenset(
@@ -84,6 +99,13 @@ CER_SIGNING_STAGES = frozenset(
 #: Clocks of a CER cycle, cancelled when the referent changes.
 CER_CLOCKS = frozenset({DeadlineKind.REFERENT_CER, DeadlineKind.BILAN_REMINDER, DeadlineKind.CER_END, DeadlineKind.BILAN})
 PLATFORM_CLOCKS = frozenset({DeadlineKind.FIRST_APPOINTMENT, DeadlineKind.FIRST_CER, DeadlineKind.SLAI_VALIDATION})
+
+#: Stages of a person « sans accompagnement » whom the perdus-de-vue campaign may convoke (T26, R4, G-B19):
+#: not oriented yet, or oriented / designated but no accompaniment started (no CER).
+LOST_FROM_VIEW_STAGES = frozenset(
+    {Stage.AWAITING_ORIENTATION, Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT,
+     Stage.REFERENT_DESIGNATED, Stage.CER_DRAFTING}
+)
 
 PAUSE_NOT_SUBJECT = "NOT_SUBJECT"
 PAUSE_REVIEW = "PERSONAL_REVIEW"
@@ -157,6 +179,18 @@ class Pathway:
         if len(self.s.stage_history) > MAX_STAGE_HISTORY:
             del self.s.stage_history[: len(self.s.stage_history) - MAX_STAGE_HISTORY]
         self.s.outbox.stage_changes.append(change)
+
+    def _note(self, on: date, cause: str) -> None:
+        """An event worth a line in the stage history that does not change the stage (``from_stage`` =
+        ``to_stage``): payment suspended / resumed, "non soumis" confirmed, the referent's label lost."""
+        change = StageChange(seq=self._bump(), from_stage=self.s.stage, to_stage=self.s.stage, on=on, cause=cause)
+        self.s.stage_history.append(change)
+        if len(self.s.stage_history) > MAX_STAGE_HISTORY:
+            del self.s.stage_history[: len(self.s.stage_history) - MAX_STAGE_HISTORY]
+        self.s.outbox.stage_changes.append(change)
+
+    def _decided(self, kind: DecisionKind, outcome: str) -> None:
+        self.s.outbox.decisions.append(DecisionTaken(kind=kind, outcome=outcome))
 
     def _hold(self, to: Stage, on: date, cause: str) -> None:
         """Enter a stage that returns to the current one when it ends."""
@@ -272,8 +306,26 @@ class Pathway:
         return min(fires) if fires else None
 
     def next_due(self) -> date | None:
-        dues = [d.due for d in self.active_deadlines() if d.kind is not DeadlineKind.BILAN_REMINDER]
-        return min(dues) if dues else None
+        upcoming = self.next_deadline()
+        return upcoming.due if upcoming else None
+
+    def next_deadline(self) -> Deadline | None:
+        """The next running clock (a reminder is a step, not a deadline)."""
+        running = [d for d in self.active_deadlines() if d.kind is not DeadlineKind.BILAN_REMINDER]
+        return min(running, key=lambda d: (d.due, d.id)) if running else None
+
+    def summary(self) -> str:
+        """One line for the Temporal UI (« current details »): stage and next deadline, categories only."""
+        upcoming = self.next_deadline()
+        if upcoming is not None:
+            return f"{self.s.stage.value} · next deadline {upcoming.kind.value} {upcoming.due.isoformat()}"
+        if any(d.status is DeadlineStatus.PENDING and d.paused_by for d in self.s.deadlines):
+            return f"{self.s.stage.value} · clocks paused"
+        return f"{self.s.stage.value} · no deadline"
+
+    def cer_end_instant(self) -> datetime | None:
+        """Search attribute ``CerEnd``: the active CER's last day, as midnight (Europe/Paris) starting it."""
+        return datetime.combine(self.s.cer.end, time.min, tzinfo=PARIS) if self.s.cer is not None else None
 
     def view(self) -> PathwayView:
         s = self.s
@@ -300,6 +352,10 @@ class Pathway:
             stage_history=list(s.stage_history),
             run=s.run,
             exit_reason=s.exit_reason,
+            payment_suspension=s.payment_suspension,
+            not_subject_confirmed_since=s.not_subject_confirmed_since,
+            convocations=list(s.convocations),
+            label_losses=list(s.label_losses),
         )
 
     def row(self) -> PathwayRow:
@@ -387,6 +443,7 @@ class Pathway:
             self._pause(PAUSE_NOT_SUBJECT, today)
             self._hold(Stage.NOT_SUBJECT, today, "FLOW_NOT_SUBJECT")
         elif msg.subject_to_duties and s.stage is Stage.NOT_SUBJECT:
+            s.not_subject_confirmed_since = None
             if s.held_stages and s.held_stages[-1] is Stage.DETECTED:
                 s.held_stages.pop()  # never oriented: the clock starts at this first "soumis" flow (G-B2)
                 self._start_orientation_clock(msg.transmission_date, today)
@@ -419,6 +476,7 @@ class Pathway:
 
     def orient(self, msg: OrientationDecision, today: date) -> None:
         s = self.s
+        self._decided(DecisionKind.ORIENTATION, msg.target.value)
         s.orientation_target = msg.target
         s.orientation_notified_on = msg.notified_on
         s.orientation_bypass_reason = msg.bypass_reason
@@ -458,6 +516,7 @@ class Pathway:
                 self._settle_if_scheduled_in_time(msg.appointment_date)
                 self._move(Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, today, "APPOINTMENT_HELD")
             elif s.stage is Stage.CER_ACTIVE and s.cer is not None:
+                self._settle_if_scheduled_in_time(msg.appointment_date)  # a direct orientation's first one
                 if msg.physical:
                     s.cer.physical_appointments += 1
             elif s.stage in direct_first:
@@ -479,6 +538,13 @@ class Pathway:
                         self._propose_ep(NonComplianceKind.UNEXCUSED_ABSENCE, today)
             else:
                 raise PathwayRuleError("STAGE_NOT_ALLOWED", f"appointment missed in stage {s.stage.value}")
+        self._appointment_fact(msg.event_id, msg.kind, msg.appointment_date, today, msg.physical, msg.excused)
+
+    def _appointment_fact(self, event_id: str, kind: AppointmentKind, day: date, today: date, physical: bool = True,
+                          excused: bool = False) -> None:
+        """An accepted appointment, for the indicators (G-B4: its date, and the day it was fixed)."""
+        self.s.outbox.appointments.append(AppointmentFact(
+            event_id=event_id, kind=kind, appointment_date=day, recorded_on=today, physical=physical, excused=excused))
 
     def _settle_if_scheduled_in_time(self, appointment_date: date) -> None:
         """G-B4: the first-appointment SLA is met by an appointment dated within the 14 days."""
@@ -529,6 +595,7 @@ class Pathway:
         structure = msg.structure_id if (msg.target is not None and msg.structure_id) else s.preconisation_structure_id
         self._settle(DeadlineKind.SLAI_VALIDATION, msg.decided_on)
         cause = "PRECONISATION_VALIDATED" if target is s.preconisation else "PRECONISATION_TARGET_CHANGED"
+        self._decided(DecisionKind.PRECONISATION, cause.removeprefix("PRECONISATION_"))
         self._designate(Referent(type=target, structure_id=structure or "", designated_on=msg.decided_on), today, cause)
 
     def _designate(self, ref: Referent, today: date, cause: str) -> None:
@@ -631,6 +698,7 @@ class Pathway:
 
     def complete_bilan(self, msg: CompleteBilan, today: date) -> None:
         s = self.s
+        self._decided(DecisionKind.BILAN, msg.decision.value)
         self._settle(DeadlineKind.BILAN, msg.completed_on)
         cer = s.cer
         data: dict = {"decision": msg.decision.value, "completed_on": msg.completed_on.isoformat(),
@@ -719,6 +787,8 @@ class Pathway:
     def decide_reorientation(self, msg: DecideReorientation, today: date) -> None:
         s = self.s
         reason = s.reorientation_reason
+        self._decided(DecisionKind.REORIENTATION,
+                      "REFUSED" if not msg.approved else "EXIT" if s.reorientation_is_exit else "APPROVED")
         if not msg.approved:
             self._release(today, "REORIENTATION_REFUSED")
         elif s.reorientation_is_exit:
@@ -752,6 +822,7 @@ class Pathway:
         _not_future(msg.decided_on, today, "Decision date")
 
     def decide_personal_review(self, msg: PersonalReviewDecision, today: date) -> None:
+        self._decided(DecisionKind.PERSONAL_REVIEW, msg.outcome.value)
         self._settle(DeadlineKind.PERSONAL_REVIEW, msg.decided_on)
         self._resume(PAUSE_REVIEW, today)
         self.s.personal_review_requested_on = None
@@ -784,6 +855,7 @@ class Pathway:
     def confirm_ep(self, msg: EpReferralConfirmation, today: date) -> None:
         s = self.s
         assert s.ep is not None
+        self._decided(DecisionKind.EP_REFERRAL, "CONFIRMED" if msg.confirmed else "DROPPED")
         if not msg.confirmed:
             s.ep = None
             return
@@ -794,6 +866,7 @@ class Pathway:
     def on_ep_decision(self, msg: EpDecision, today: date) -> None:
         s = self.s
         _stage_in(s.stage, {Stage.NON_COMPLIANCE_EP, Stage.SANCTION_PROCEDURE}, "An EP decision")
+        self._decided(DecisionKind.EP, msg.outcome.value)
         if msg.outcome is EpOutcome.MAINTAIN:
             s.ep = None
             if s.cer is not None:
@@ -831,6 +904,7 @@ class Pathway:
     def choose_after_exit(self, msg: PostExitChoice, today: date) -> None:
         s = self.s
         assert s.exit is not None
+        self._decided(DecisionKind.POST_EXIT, "CONTINUE" if msg.continue_accompaniment else "CLOSE")
         s.exit.continue_accompaniment = msg.continue_accompaniment
         self._settle(DeadlineKind.EXIT_CHOICE, msg.decided_on)
         window_end = service_deadline(s.exit.end_of_payment, months=self.rules.post_exit_months)
@@ -888,6 +962,7 @@ class Pathway:
 
     def decide_caf_saisine(self, msg: CafSaisineDecision, today: date) -> None:
         s = self.s
+        self._decided(DecisionKind.CAF_SAISINE, "ACCEPTED" if msg.accepted else "REFUSED")
         if not msg.accepted:
             s.caf_saisine_mode = None
             self._release(today, "CAF_SAISINE_REFUSED")
@@ -903,8 +978,92 @@ class Pathway:
         _not_future(msg.held_on, today, "Interview date")
 
     def caf_first_interview(self, msg: CafFirstInterview, today: date) -> None:
+        self._appointment_fact(msg.event_id, AppointmentKind.HELD, msg.held_on, today)
+        self._decided(DecisionKind.CAF_FIRST_INTERVIEW,
+                      "WITHIN_COMPETENCE" if msg.within_caf_competence else "OUTSIDE_COMPETENCE")
         if msg.within_caf_competence:
             self._move(Stage.CER_DRAFTING, today, "CAF_FIRST_INTERVIEW_HELD")
         else:
             self.s.held_stages.append(self.s.stage)
             self._open_reorientation(ReorientationReason.HORS_COMPETENCE_CAF, False, today, "CAF_NOT_COMPETENT")
+
+    # ------------------------------------------------------------------ flow facts without a stage (issue 5)
+
+    def on_payment_suspended(self, msg: PaymentSuspended, today: date) -> None:
+        """Recorded, nothing else: the duties go on while the payment is suspended."""
+        reasons = sorted(set(msg.reasons))
+        unknown = [r for r in reasons if r not in MOTISUSVERSRSA]
+        if unknown:
+            raise PathwayRuleError("PAYMENT_SUSPENSION_UNKNOWN_REASON", f"MOTISUSVERSRSA code(s) {', '.join(unknown)} unknown")
+        self.s.payment_suspension = PaymentSuspensionInfo(reasons=reasons, since=msg.since,
+                                                          right_questioned=msg.right_questioned, noticed_on=today)
+        self._note(today, "PAYMENT_SUSPENDED:" + ("+".join(reasons) or "NO_REASON"))
+
+    def on_payment_resumed(self, msg: PaymentResumed, today: date) -> None:
+        if self.s.payment_suspension is None:
+            raise PathwayRuleError("PAYMENT_NOT_SUSPENDED", "The payment is not suspended")
+        self.s.payment_suspension = None
+        self._note(today, "PAYMENT_RESUMED")
+
+    def on_not_subject_confirmed(self, msg: NotSubjectConfirmed, today: date) -> None:
+        """G-B8: the clocks paused on the first "non soumis" flow; once confirmed by consecutive flows, the
+        accompanying structure (or the SLAI) decides whether to end the accompaniment — never the system."""
+        s = self.s
+        if s.stage is not Stage.NOT_SUBJECT:
+            raise PathwayRuleError("NOT_SUBJECT_CONFIRMATION_STALE", f"the person is subject again (stage {s.stage.value})")
+        if s.not_subject_confirmed_since is not None:
+            return
+        s.not_subject_confirmed_since = msg.since
+        self._note(today, "NOT_SUBJECT_CONFIRMED")
+        self._task("REVIEW_NOT_SUBJECT", self._structure_assignee(self.accompanying), f"not-subject-{s.seq}", None,
+                   {"since": msg.since.isoformat(), "flows": str(msg.flows)})
+
+    # ------------------------------------------------------------------ perdus de vue (T26, R18, G-B19)
+
+    def on_lost_from_view_convocation(self, msg: LostFromViewConvocation, today: date) -> None:
+        """Record the convocation and its outcome; an unexcused absence proposes the EP referral (T20), which a
+        person confirms. The orientation itself stays a decision of the services."""
+        s = self.s
+        _not_future(msg.convoked_on, today, "Convocation date")
+        known = next((c for c in s.convocations if c.convocation_id == msg.convocation_id), None)
+        if known is None:
+            _stage_in(s.stage, LOST_FROM_VIEW_STAGES, "A perdus-de-vue convocation")
+            known = Convocation(convocation_id=msg.convocation_id, convoked_on=msg.convoked_on)
+            s.convocations.append(known)
+            if len(s.convocations) > MAX_CONVOCATIONS:
+                del s.convocations[: len(s.convocations) - MAX_CONVOCATIONS]
+        elif (known.convoked_on, known.appointment_date, known.outcome) == (
+                msg.convoked_on, msg.appointment_date, msg.outcome or known.outcome):
+            return
+        newly_missed = msg.outcome is ConvocationOutcome.MISSED and known.outcome is not ConvocationOutcome.MISSED
+        known.convoked_on = msg.convoked_on
+        known.appointment_date = msg.appointment_date
+        known.outcome = msg.outcome or known.outcome
+        known.version = self._bump()
+        pending = s.outbox.convocations
+        pending[:] = [c for c in pending if c.convocation_id != known.convocation_id]
+        pending.append(known.model_copy())
+        if newly_missed and s.stage not in EXIT_STAGES and s.stage is not Stage.NOT_SUBJECT:
+            self._propose_ep(NonComplianceKind.UNEXCUSED_ABSENCE, today)
+
+    # ------------------------------------------------------------------ label of the referent's structure (issue 4)
+
+    def on_structure_label_lost(self, msg: StructureLabelLost, today: date) -> None:
+        """The accompanying structure lost its label: recorded, and the SLAI gets a reorientation task. Nothing
+        else changes (the referent stays until the SLAI decides). Another structure's loss is ignored."""
+        s = self.s
+        ref = self.accompanying
+        if ref is None or ref.structure_id != msg.structure_id:
+            return
+        try:
+            reason = LabelLossReason(msg.reason)
+        except ValueError:
+            raise PathwayRuleError("LABEL_LOSS_UNKNOWN_REASON", "unknown label loss reason") from None
+        s.label_losses.append(LabelLoss(structure_id=msg.structure_id, reason=reason.value,
+                                        effective_date=msg.effective_date, noticed_on=today))
+        if len(s.label_losses) > MAX_LABEL_LOSSES:
+            del s.label_losses[: len(s.label_losses) - MAX_LABEL_LOSSES]
+        self._note(today, f"REFERENT_LABEL_{reason.name}")
+        self._task("REORIENTATION_LABEL_LOST", self.slai, f"label-{s.seq}", None,
+                   {"structure_id": msg.structure_id, "reason": reason.value,
+                    "effective_date": msg.effective_date.isoformat(), "referent_type": ref.type.value})

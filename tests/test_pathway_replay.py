@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest_asyncio
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
-from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
 from domain.deadlines import add_months
+from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost
 from domain.pathway import (
     AppointmentEvent,
     AppointmentKind,
@@ -27,12 +27,13 @@ from domain.pathway import (
     LeftRsa,
     OrientationDecision,
     OrientationTarget,
+    PaymentSuspended,
     PreconisationSubmitted,
     SignCer,
     SlaiPreconisationDecision,
     Stage,
 )
-from pathway_harness import Harness, pathway_env
+from pathway_harness import Harness, running_pathway
 from workers.converter import data_converter
 from workers.sandbox import workflow_runner
 from workflows.pathway import BeneficiaryPathway
@@ -43,13 +44,8 @@ FULL_SCENARIO = HISTORIES / "pathway_full_scenario.json"
 
 @pytest_asyncio.fixture
 async def h(db_pool, task_queue):
-    async with pathway_env() as env:
-        activities = PathwayActivities(PathwayReadModel(db_pool), InMemoryMonJob62())
-        async with Worker(env.client, task_queue=task_queue, workflows=[BeneficiaryPathway],
-                          activities=activities.all(), workflow_runner=workflow_runner()):
-            harness = Harness(env, task_queue, InMemoryMonJob62(), db_pool)
-            yield harness
-            await harness.terminate()
+    async with running_pathway(db_pool, task_queue) as harness:  # unencrypted: the recorded file is replayable as is
+        yield harness
 
 
 def replayer() -> Replayer:
@@ -57,7 +53,8 @@ def replayer() -> Replayer:
 
 
 async def full_scenario(h: Harness) -> WorkflowHistory:
-    """Platform route to a CAF referent, CER, a missed appointment, left RSA, no choice, re-entry window over."""
+    """Platform route to a CAF referent, CER, a missed appointment, a payment suspension, the CAF's label
+    lost, left RSA, no choice, re-entry window over."""
     d0 = await h.morning()
     await h.start()
     await h.update(BeneficiaryPathway.orient, OrientationDecision(
@@ -81,6 +78,12 @@ async def full_scenario(h: Harness) -> WorkflowHistory:
                                                         start=day, end=add_months(day, 6), signed_on=day, actions=acts))
     await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
         event_id="a3", kind=AppointmentKind.MISSED, appointment_date=day))
+    await h.sleep_until(day + timedelta(days=20))
+    await h.handle.signal(BeneficiaryPathway.payment_suspended, PaymentSuspended(
+        event_id="ps", flow_date=await h.today(), reasons=["06"]))
+    await h.handle.signal(STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost(
+        event_id="ll", structure_id="CAF62-ARRAS", reason="lapsed", effective_date=await h.today()))
+    await h.view(lambda v: v.label_losses)
     await h.sleep_until(day + timedelta(days=40))
     await h.handle.signal(BeneficiaryPathway.left_rsa, LeftRsa(event_id="l", end_of_payment_date=await h.today(), reason="emploi"))
     result = await h.handle.result()

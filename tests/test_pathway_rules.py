@@ -18,6 +18,7 @@ from domain.pathway import (
     CerAction,
     CerType,
     CompleteBilan,
+    ConvocationOutcome,
     DeadlineKind,
     DeadlineStatus,
     DecideReorientation,
@@ -30,11 +31,15 @@ from domain.pathway import (
     FlowRecord,
     GesicaOutcome,
     LeftRsa,
+    LostFromViewConvocation,
     NonComplianceKind,
     NonComplianceReport,
+    NotSubjectConfirmed,
     OrientationDecision,
     OrientationTarget,
     PathwayRuleError,
+    PaymentResumed,
+    PaymentSuspended,
     PersonalReviewDecision,
     PersonalReviewOutcome,
     PersonalReviewRequest,
@@ -48,6 +53,7 @@ from domain.pathway import (
 )
 from domain.pathway_caf import GESICA, caf_quota_status, validate_gesica_bilan
 from domain.pathway_rules import MAX_SEEN_EVENT_IDS, Pathway, add_working_days, pathway_workflow_id
+from domain.label_events import LabelLossReason, StructureLabelLost
 from domain.rules import RULESET_2023
 
 D0 = date(2024, 3, 4)  # a Monday; 1 month later is 4 April (31 days)
@@ -690,3 +696,165 @@ def test_versions_grow_with_each_change():
 def test_add_working_days_skips_weekends_and_holidays():
     assert add_working_days(date(2024, 4, 26), 2) == date(2024, 4, 30)  # Fri → Tue
     assert add_working_days(date(2024, 4, 30), 1) == date(2024, 5, 2)  # 1 May is a holiday
+
+
+# ------------------------------------------------------------------ indicator facts (issue 5 item 7)
+
+
+def test_each_accepted_appointment_is_a_fact_with_the_day_it_arrived():
+    p = new_pathway()
+    with pytest.raises(PathwayRuleError):  # refused (not oriented yet): no fact
+        p.on_appointment(AppointmentEvent(event_id="a0", kind=AppointmentKind.HELD, appointment_date=D0), D0)
+    to_platform(p, D0)
+    fixed_on = D0 + timedelta(days=2)
+    p.on_appointment(AppointmentEvent(event_id="a1", kind=AppointmentKind.SCHEDULED, appointment_date=D0 + timedelta(days=9)), fixed_on)
+    p.on_appointment(AppointmentEvent(event_id="a2", kind=AppointmentKind.MISSED, appointment_date=D0 + timedelta(days=9),
+                                      excused=True), D0 + timedelta(days=9))
+    facts = [(a.event_id, a.kind, a.appointment_date, a.recorded_on, a.excused) for a in p.s.outbox.appointments]
+    assert facts == [("a1", AppointmentKind.SCHEDULED, D0 + timedelta(days=9), fixed_on, False),
+                     ("a2", AppointmentKind.MISSED, D0 + timedelta(days=9), D0 + timedelta(days=9), True)]
+
+
+def test_the_caf_first_interview_is_a_held_appointment_fact():
+    p = caf_with_cer()
+    [fact] = p.s.outbox.appointments
+    assert (fact.event_id, fact.kind, fact.appointment_date, fact.physical) == ("i", AppointmentKind.HELD, D0, True)
+
+
+def convocation(outcome=None, event_id="cv-1", day=D0) -> LostFromViewConvocation:
+    return LostFromViewConvocation(event_id=event_id, convocation_id="conv-2024-03", convoked_on=day,
+                                   appointment_date=day + timedelta(days=10), outcome=outcome)
+
+
+def test_T26_convocation_recorded_then_its_outcome_with_a_growing_version():
+    p = new_pathway()
+    p.on_lost_from_view_convocation(convocation(), D0)
+    first = p.s.outbox.convocations[-1]
+    assert (first.convocation_id, first.outcome) == ("conv-2024-03", None)
+    p.on_lost_from_view_convocation(convocation(ConvocationOutcome.ATTENDED, "cv-2"), D0 + timedelta(days=10))
+    [pending] = p.s.outbox.convocations  # one row per convocation in a batch, the latest version
+    assert pending.outcome is ConvocationOutcome.ATTENDED and pending.version > first.version
+    assert p.s.ep is None and p.s.stage is Stage.AWAITING_ORIENTATION  # orienting stays a decision of the services
+    version = pending.version
+    p.on_lost_from_view_convocation(convocation(None, "cv-3"), D0 + timedelta(days=11))  # nothing new
+    assert p.s.convocations[0].version == version and p.s.convocations[0].outcome is ConvocationOutcome.ATTENDED
+
+
+def test_T26_missed_convocation_proposes_the_ep_referral_confirmed_by_a_person():
+    p = new_pathway()
+    p.on_lost_from_view_convocation(convocation(), D0)
+    p.on_lost_from_view_convocation(convocation(ConvocationOutcome.MISSED, "cv-2"), D0 + timedelta(days=10))
+    assert p.s.ep is not None and p.s.ep.kind == NonComplianceKind.UNEXCUSED_ABSENCE.value
+    assert [t.kind for t in p.s.outbox.tasks] == ["CONFIRM_EP_REFERRAL"]
+    assert p.s.stage is Stage.AWAITING_ORIENTATION
+
+
+def test_T26_convocation_refused_once_the_person_is_accompanied():
+    p = with_active_cer()
+    with pytest.raises(PathwayRuleError) as err:
+        p.on_lost_from_view_convocation(convocation(), D0)
+    assert err.value.rule == "STAGE_NOT_ALLOWED"
+
+
+# ------------------------------------------------------------------ flow facts (issue 5)
+
+
+def test_payment_suspension_and_resumption_recorded_in_state_and_stage_history():
+    p = with_active_cer()
+    day = D0 + timedelta(days=20)
+    p.on_payment_suspended(PaymentSuspended(event_id="s", flow_date=day, reasons=["44", "06"], since=day), day)
+    assert p.s.payment_suspension.reasons == ["06", "44"] and p.s.payment_suspension.since == day
+    note = p.s.stage_history[-1]
+    assert (note.from_stage, note.to_stage, note.cause) == (Stage.CER_ACTIVE, Stage.CER_ACTIVE, "PAYMENT_SUSPENDED:06+44")
+    assert p.s.stage is Stage.CER_ACTIVE and all(not d.paused_by for d in p.s.deadlines)  # duties go on
+    p.on_payment_resumed(PaymentResumed(event_id="r", flow_date=day + timedelta(days=30)), day + timedelta(days=30))
+    assert p.s.payment_suspension is None and p.s.stage_history[-1].cause == "PAYMENT_RESUMED"
+    with pytest.raises(PathwayRuleError) as err:
+        p.on_payment_resumed(PaymentResumed(event_id="r2", flow_date=day), day + timedelta(days=31))
+    assert err.value.rule == "PAYMENT_NOT_SUSPENDED"
+
+
+def test_payment_suspension_with_an_unknown_code_is_refused():
+    p = new_pathway()
+    with pytest.raises(PathwayRuleError) as err:
+        p.on_payment_suspended(PaymentSuspended(event_id="s", flow_date=D0, reasons=["ZZ"]), D0)
+    assert err.value.rule == "PAYMENT_SUSPENSION_UNKNOWN_REASON" and p.s.payment_suspension is None
+
+
+def test_G_B8_not_subject_confirmed_asks_the_referent_and_changes_nothing_else():
+    p = with_active_cer()
+    day = D0 + timedelta(days=10)
+    p.on_flow_record(FlowRecord(event_id="f2", transmission_date=day, subject_to_duties=False), day)
+    p.s.outbox.tasks.clear()
+    p.on_not_subject_confirmed(NotSubjectConfirmed(event_id="c", flow_date=day + timedelta(days=1), since=day, flows=2),
+                               day + timedelta(days=1))
+    assert p.s.not_subject_confirmed_since == day and p.s.stage is Stage.NOT_SUBJECT
+    [task] = p.s.outbox.tasks
+    assert (task.kind, task.assignee, task.details) == ("REVIEW_NOT_SUBJECT", "REFERENT:S1", {"since": day.isoformat(), "flows": "2"})
+    assert p.s.referent.structure_id == "S1" and p.s.stage_history[-1].cause == "NOT_SUBJECT_CONFIRMED"
+    p.on_flow_record(FlowRecord(event_id="f3", transmission_date=day + timedelta(days=5), subject_to_duties=True), day + timedelta(days=5))
+    assert p.s.not_subject_confirmed_since is None and p.s.stage is Stage.CER_ACTIVE
+
+
+def test_G_B8_a_stale_confirmation_is_refused():
+    p = new_pathway()
+    with pytest.raises(PathwayRuleError) as err:
+        p.on_not_subject_confirmed(NotSubjectConfirmed(event_id="c", flow_date=D0, since=D0, flows=2), D0)
+    assert err.value.rule == "NOT_SUBJECT_CONFIRMATION_STALE"
+
+
+# ------------------------------------------------------------------ label of the referent's structure (issue 4)
+
+
+def label_lost(structure_id="S1", reason=LabelLossReason.WITHDRAWN.value) -> StructureLabelLost:
+    return StructureLabelLost(event_id=f"label-{structure_id}-1:{reason}:2024-05-01", structure_id=structure_id,
+                              reason=reason, effective_date=date(2024, 5, 1))
+
+
+def test_referent_label_lost_records_it_and_asks_the_slai_to_reorient():
+    p = with_active_cer()
+    p.s.outbox.tasks.clear()
+    p.on_structure_label_lost(label_lost(), D0 + timedelta(days=60))
+    [loss] = p.s.label_losses
+    assert (loss.structure_id, loss.reason, loss.effective_date) == ("S1", "withdrawn", date(2024, 5, 1))
+    [task] = p.s.outbox.tasks
+    assert (task.kind, task.assignee) == ("REORIENTATION_LABEL_LOST", "SLAI:ARRAGEOIS")
+    assert task.details["structure_id"] == "S1" and task.details["reason"] == "withdrawn"
+    assert p.s.stage is Stage.CER_ACTIVE and p.s.referent.structure_id == "S1" and p.s.cer is not None
+    assert p.s.stage_history[-1].cause == "REFERENT_LABEL_WITHDRAWN"
+
+
+def test_another_structure_losing_its_label_is_ignored():
+    p = with_active_cer()
+    before = p.s.model_copy(deep=True)
+    p.on_structure_label_lost(label_lost("OTHER"), D0)
+    assert p.s == before
+    q = new_pathway()  # no referent yet
+    q.on_structure_label_lost(label_lost(), D0)
+    assert q.s.label_losses == []
+
+
+# ------------------------------------------------------------------ decisions (metrics) and summary
+
+
+def test_decisions_are_collected_by_kind_and_outcome():
+    p = with_active_cer()
+    p.expire(at(add_months(D0, 6) + timedelta(days=1)))
+    day = add_months(D0, 6) + timedelta(days=1)
+    p.complete_bilan(CompleteBilan(event_id="b", completed_on=day, decision=BilanDecision.CONTINUE), day)
+    assert [(d.kind.value, d.outcome) for d in p.s.outbox.decisions] == [
+        ("ORIENTATION", "REFERENT_SOCIOPRO"), ("BILAN", "CONTINUE")]
+
+
+def test_summary_names_the_stage_and_next_deadline_only():
+    p = with_active_cer()
+    # no appointment was fixed after the direct orientation: its 14-day clock comes first
+    assert p.summary() == f"CER_ACTIVE · next deadline FIRST_APPOINTMENT {(D0 + timedelta(days=14)).isoformat()}"
+    p.on_appointment(AppointmentEvent(event_id="a", kind=AppointmentKind.HELD, appointment_date=D0), D0)
+    assert p.summary() == f"CER_ACTIVE · next deadline CER_END {add_months(D0, 6).isoformat()}"
+    assert p.cer_end_instant() == datetime.combine(add_months(D0, 6), time.min, tzinfo=PARIS)
+    q = new_pathway(subject=False)
+    assert q.summary() == "NOT_SUBJECT · no deadline" and q.cer_end_instant() is None
+    r = new_pathway()
+    r.on_flow_record(FlowRecord(event_id="f2", transmission_date=D0, subject_to_duties=False), D0 + timedelta(days=3))
+    assert r.summary() == "NOT_SUBJECT · clocks paused"

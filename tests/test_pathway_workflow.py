@@ -8,9 +8,7 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.worker import Worker
 
-from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
 from domain.deadlines import add_months
 from domain.pathway import (
     AppointmentEvent,
@@ -36,22 +34,15 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from pathway_harness import TERRITORY, Harness, pathway_env
-from workers.sandbox import workflow_runner
+from pathway_harness import TERRITORY, Harness, running_pathway
 from workflows import search_attributes as sa
 from workflows.pathway import BeneficiaryPathway
 
 
 @pytest_asyncio.fixture
-async def h(db_pool, task_queue):
-    async with pathway_env() as env:
-        monjob = InMemoryMonJob62()
-        activities = PathwayActivities(PathwayReadModel(db_pool), monjob)
-        async with Worker(env.client, task_queue=task_queue, workflows=[BeneficiaryPathway],
-                          activities=activities.all(), workflow_runner=workflow_runner()):
-            harness = Harness(env, task_queue, monjob, db_pool)
-            yield harness
-            await harness.terminate()
+async def h(db_pool, task_queue, test_keyring):
+    async with running_pathway(db_pool, task_queue, keyring=test_keyring) as harness:
+        yield harness
 
 
 def platform(day, event_id="orient-1"):
@@ -118,17 +109,7 @@ async def test_orientation_on_day_32_is_a_breach_recorded_and_escalated(h):
 
 
 async def search_attributes(h: Harness, until):
-    """Typed search attributes once ``until`` holds (the test server keeps an unset Datetime as null, which
-    the SDK cannot decode, so a describe in between may fail)."""
-    for _ in range(300):
-        try:
-            attributes = (await h.handle.describe()).typed_search_attributes
-        except TypeError:
-            attributes = None
-        if attributes is not None and until(attributes):
-            return attributes
-        await asyncio.sleep(0.02)
-    raise AssertionError("search attributes never matched")
+    return await h.search_attributes(until)
 
 
 async def test_flip_to_not_subject_pauses_the_orientation_clock(h):

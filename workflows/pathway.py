@@ -1,9 +1,14 @@
 """``BeneficiaryPathway``: one long-running workflow per person subject to rights and duties.
 
 Handlers only apply the pure rules of ``domain.pathway_rules`` to the state; the main loop writes what the
-rules decided (one activity per batch), pushes to MonJob62, upserts search attributes, and waits for the
-next deadline with ``wait_condition`` so an event can move it. It continues as new at each CER cycle and
-when the server suggests it, carrying the whole state (including the bounded set of seen event ids).
+rules decided (one activity per batch), pushes to MonJob62, counts breaches and decisions (business metrics),
+upserts search attributes and the UI summary ("stage · next deadline"), and waits for the next deadline with
+``wait_condition`` so an event can move it. It continues as new at each CER cycle and when the server
+suggests it, carrying the whole state (including the bounded set of seen event ids).
+
+Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``, ``payment_resumed`` and
+``not_subject_confirmed`` (flow import), ``appointment``, ``diagnostic_completed``, ``non_compliance``,
+``ep_decision``, ``lost_from_view_convocation`` (T26 campaign) and ``structure_label_lost`` (label side).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDConf
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pathway_names import PUSH_MONJOB62, RECORD_EFFECTS
+    from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
     from domain.deadlines import paris_date
     from domain.pathway import (
         AppointmentEvent,
@@ -34,14 +39,18 @@ with workflow.unsafe.imports_passed_through():
         FlowRecord,
         HumanTask,
         LeftRsa,
+        LostFromViewConvocation,
         MonJob62Push,
         NonComplianceReport,
+        NotSubjectConfirmed,
         OrientationDecision,
         Outbox,
         PathwayEffects,
         PathwayInput,
         PathwayRuleError,
         PathwayView,
+        PaymentResumed,
+        PaymentSuspended,
         PersonalReviewDecision,
         PersonalReviewRequest,
         PostExitChoice,
@@ -51,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         SlaiPreconisationDecision,
         Stage,
     )
+    from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost
     from domain.pathway_rules import Pathway, pathway_workflow_id
     from workflows import search_attributes as sa
 
@@ -68,9 +78,13 @@ PUSH_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=30),
     schedule_to_close_timeout=timedelta(days=3),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(minutes=30), non_retryable_error_types=["MONJOB62_REFUSED"]),
+                             maximum_interval=timedelta(minutes=30), non_retryable_error_types=[MONJOB62_REFUSED]),
 )
 RECORD_RETRY_PAUSE = timedelta(hours=1)
+
+#: Business counters (``workflow.metric_meter()``: not emitted on replay). Attributes are categories only.
+DEADLINES_BREACHED = "parcours_deadlines_breached"  # attribute deadline_kind
+DECISIONS = "parcours_decisions"  # attributes decision_kind, outcome
 
 
 def _pure():
@@ -88,6 +102,9 @@ class BeneficiaryPathway:
         else:
             self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()))
         self._search_attributes: dict[str, Any] = {}
+        meter = workflow.metric_meter()
+        self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
+        self._decisions = meter.create_counter(DECISIONS, "Decisions taken on pathways, by kind and outcome")
 
     # ------------------------------------------------------------------ main loop
 
@@ -102,10 +119,13 @@ class BeneficiaryPathway:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._drain()
                 if not s.finished:
-                    s.cycle_completed = False
-                    self.p.forget_settled_deadlines()
-                    s.run += 1
-                    workflow.continue_as_new(PathwayInput(person_id=s.person_id, territory=s.territory, state=s))
+                    # The next run's state is a copy: until this run has closed, a query still sees this run.
+                    following = Pathway(s.model_copy(deep=True))
+                    following.s.cycle_completed = False
+                    following.forget_settled_deadlines()
+                    following.s.run += 1
+                    workflow.continue_as_new(
+                        PathwayInput(person_id=s.person_id, territory=s.territory, state=following.s))
                 break
             next_fire = self.p.next_fire()
             if next_fire is not None and next_fire <= workflow.now():
@@ -133,6 +153,7 @@ class BeneficiaryPathway:
         while not s.outbox.empty():
             batch, s.outbox = s.outbox, Outbox()
             pushes, batch.pushes = batch.pushes, []
+            decisions, batch.decisions = batch.decisions, []
             while True:
                 try:
                     await workflow.execute_activity(RECORD_EFFECTS, PathwayEffects(row=self.p.row(), outbox=batch),
@@ -141,6 +162,10 @@ class BeneficiaryPathway:
                 except ActivityError:
                     workflow.logger.error("read-model write failed; retrying in %s", RECORD_RETRY_PAUSE)
                     await workflow.sleep(RECORD_RETRY_PAUSE)
+            for breach in batch.breaches:
+                self._breached.add(1, {"deadline_kind": breach.kind.value})
+            for decision in decisions:
+                self._decisions.add(1, {"decision_kind": decision.kind.value, "outcome": decision.outcome})
             for item in pushes:
                 await self._push(item)
         self._upsert_search_attributes()
@@ -166,17 +191,22 @@ class BeneficiaryPathway:
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
             sa.NEXT_DEADLINE.name: self.p.next_fire(),
+            sa.CER_END.name: self.p.cer_end_instant(),
         }
         keys = {k.name: k for k in sa.ALL_SEARCH_ATTRIBUTES}
         updates: list[SearchAttributeUpdate] = []
         for name, value in wanted.items():
             if name in self._search_attributes and self._search_attributes[name] == value:
                 continue
+            if name not in self._search_attributes and value is None:
+                self._search_attributes[name] = None  # never set in this run: nothing to unset
+                continue
             key = keys[name]
             updates.append(key.value_unset() if value is None else key.value_set(value))
             self._search_attributes[name] = value
         if updates:
             workflow.upsert_search_attributes(updates)
+        workflow.set_current_details(self.p.summary())
 
     # ------------------------------------------------------------------ helpers
 
@@ -239,6 +269,26 @@ class BeneficiaryPathway:
     @workflow.signal(name="left_rsa")
     def left_rsa(self, msg: LeftRsa) -> None:
         self._signal(msg, self.p.on_left_rsa)
+
+    @workflow.signal(name="payment_suspended")
+    def payment_suspended(self, msg: PaymentSuspended) -> None:
+        self._signal(msg, self.p.on_payment_suspended)
+
+    @workflow.signal(name="payment_resumed")
+    def payment_resumed(self, msg: PaymentResumed) -> None:
+        self._signal(msg, self.p.on_payment_resumed)
+
+    @workflow.signal(name="not_subject_confirmed")
+    def not_subject_confirmed(self, msg: NotSubjectConfirmed) -> None:
+        self._signal(msg, self.p.on_not_subject_confirmed)
+
+    @workflow.signal(name="lost_from_view_convocation")
+    def lost_from_view_convocation(self, msg: LostFromViewConvocation) -> None:
+        self._signal(msg, self.p.on_lost_from_view_convocation)
+
+    @workflow.signal(name=STRUCTURE_LABEL_LOST_SIGNAL)
+    def structure_label_lost(self, msg: StructureLabelLost) -> None:
+        self._signal(msg, self.p.on_structure_label_lost)
 
     # ------------------------------------------------------------------ updates (staff commands)
 

@@ -17,6 +17,7 @@ SUBJECT_TO_DUTIES = SearchAttributeKey.for_bool("SubjectToDuties")
 RULE_SET = SearchAttributeKey.for_keyword("RuleSet")
 LABEL_STAGE = SearchAttributeKey.for_keyword("LabelStage")
 STRUCTURE_ID = SearchAttributeKey.for_keyword("StructureId")
+CER_END = SearchAttributeKey.for_datetime("CerEnd")  # last day of the active CER (midnight Europe/Paris)
 
 ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     STAGE,
@@ -28,6 +29,7 @@ ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     RULE_SET,
     LABEL_STAGE,
     STRUCTURE_ID,
+    CER_END,
 )
 
 _CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "TEXT": "Text", "INT": "Int", "FLOAT": "Double", "BOOL": "Bool",
