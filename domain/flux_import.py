@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from domain import flux_events as fe
-from domain.pathway import FlowRecord, LeftRsa
+from domain.pathway import FlowRecord, LeftRsa, NotSubjectConfirmed, PaymentResumed, PaymentSuspended
 
 WORKFLOW_TYPE = "FluxImport"
 DROP_SCAN_WORKFLOW_TYPE = "FluxDropScan"
@@ -169,6 +169,9 @@ class DropScanResult(BaseModel):
 class PathwaySignalKind(str, Enum):
     FLOW_RECORD = "flow_record"
     LEFT_RSA = "left_rsa"
+    PAYMENT_SUSPENDED = "payment_suspended"
+    PAYMENT_RESUMED = "payment_resumed"
+    NOT_SUBJECT_CONFIRMED = "not_subject_confirmed"
 
 
 class PathwaySignal(BaseModel):
@@ -176,7 +179,7 @@ class PathwaySignal(BaseModel):
 
     person_id: str
     name: PathwaySignalKind
-    message: FlowRecord | LeftRsa
+    message: FlowRecord | LeftRsa | PaymentSuspended | PaymentResumed | NotSubjectConfirmed
     start: bool = False
 
     @property
@@ -188,9 +191,9 @@ def pathway_signal(event: fe.AnyFlowEvent, observation: fe.FlowObservation) -> P
     """The pathway message a flow event means, or None when the pathway has no message for it.
 
     Entry events (new entrant, became subject, reopened) start the pathway when the observation
-    :func:`~domain.flux_events.starts_pathway`; the others only reach an existing pathway. A payment
-    suspension or resumption is passed on as a flow record (the right is still open) so the pathway sees
-    the latest flow; the confirmation of "non soumis" has no pathway message yet.
+    :func:`~domain.flux_events.starts_pathway`; the others only reach an existing pathway: payment
+    suspension and resumption (the right is still open) and the G-B8 confirmation of "non soumis" have
+    messages of their own.
     """
     pid = observation.person_id
     starts = fe.starts_pathway(observation)
@@ -210,15 +213,28 @@ def pathway_signal(event: fe.AnyFlowEvent, observation: fe.FlowObservation) -> P
         return record(event.subject_to_duties, event.flow_date, start=starts)
     if isinstance(event, fe.NoLongerSubject):
         return record(False, event.flow_date, start=False)
-    if isinstance(event, (fe.PaymentSuspended, fe.PaymentResumed)):
-        return record(observation.subject_to_duties, event.flow_date, start=False)
+    if isinstance(event, fe.PaymentSuspended):
+        return PathwaySignal(
+            person_id=pid, name=PathwaySignalKind.PAYMENT_SUSPENDED,
+            message=PaymentSuspended(event_id=event.event_id, flow_date=event.flow_date, reasons=list(event.reasons),
+                                     since=event.since, right_questioned=event.right_questioned),
+        )
+    if isinstance(event, fe.PaymentResumed):
+        return PathwaySignal(person_id=pid, name=PathwaySignalKind.PAYMENT_RESUMED,
+                             message=PaymentResumed(event_id=event.event_id, flow_date=event.flow_date))
+    if isinstance(event, fe.NotSubjectConfirmed):
+        return PathwaySignal(
+            person_id=pid, name=PathwaySignalKind.NOT_SUBJECT_CONFIRMED,
+            message=NotSubjectConfirmed(event_id=event.event_id, flow_date=event.flow_date, since=event.since,
+                                        flows=event.flows),
+        )
     if isinstance(event, fe.LeftRsa):
         return PathwaySignal(
             person_id=pid, name=PathwaySignalKind.LEFT_RSA, start=False,
             message=LeftRsa(event_id=event.event_id, end_of_payment_date=event.end_of_payment_date,
                             reason=event.reason),
         )
-    return None  # NotSubjectConfirmed: no pathway message (G-B8 debounce is not modelled by the pathway)
+    return None
 
 
 def default_batch_size(last_position: int) -> int:

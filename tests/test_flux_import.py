@@ -154,7 +154,7 @@ async def test_status_changes_reach_the_pathway(enc_client, db_pool, task_queue,
             a_signals = await signal_events(enc_client, pid_a)
         assert [r.new_pathways for r in results] == [2, 0, 0, 0]
         assert [(name, p["event_id"].rsplit(":", 1)[1]) for name, p in a_signals] == [
-            ("flow_record", "new_entrant"), ("flow_record", "payment_suspended"), ("left_rsa", "left_rsa"),
+            ("flow_record", "new_entrant"), ("payment_suspended", "payment_suspended"), ("left_rsa", "left_rsa"),
             ("flow_record", "rsa_reopened")]
         left = a_signals[2][1]
         assert left["end_of_payment_date"] == closed_on.isoformat() and left["reason"] == "ECH"
