@@ -10,7 +10,6 @@ expired) signals every pathway of the structure, then the workflow ends.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, timedelta
 from typing import Callable
 
@@ -141,23 +140,7 @@ class LabelWorkflow(LabelCase):
             self.state.ceremony_years = self.state.ceremony_years + [year]
             self._task("label_ceremony", self._slai(), str(year), date(year, 12, 31), year=year)
         self._touch()
-        while True:
-            self._on_time()
-            await self._drain()
-            if self.state.stage in FINAL_STAGES or self._renewed:
-                break
-            wake = self._next_wake()
-            self._publish(wake)
-            if self._changed or self._effects:
-                self._changed = False
-                continue
-            timeout = None if wake is None else wake - workflow.now()
-            if timeout is not None and timeout <= timedelta(0):
-                continue
-            try:
-                await workflow.wait_condition(lambda: self._changed or bool(self._effects), timeout=timeout)
-            except asyncio.TimeoutError:
-                pass
+        await self._serve(lambda: self.state.stage in FINAL_STAGES or self._renewed)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
         if self._renewed:

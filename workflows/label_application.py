@@ -8,8 +8,7 @@ Handlers only change the state and queue effects (activities, child start); the 
 
 from __future__ import annotations
 
-import asyncio
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Callable, Literal
 
 from temporalio import workflow
@@ -186,23 +185,7 @@ class LabelApplicationWorkflow(LabelCase):
             raise ApplicationError(str(error), type="InvalidInput", non_retryable=True) from None
         workflow.upsert_search_attributes([STRUCTURE_ID.value_set(self.state.structure_id)])
         self._touch()
-        while True:
-            self._on_time()
-            await self._drain()
-            if self._finished():
-                break
-            wake = self._next_wake()
-            self._publish(wake)
-            if self._changed or self._effects:
-                self._changed = False
-                continue
-            timeout = None if wake is None else wake - workflow.now()
-            if timeout is not None and timeout <= timedelta(0):
-                continue
-            try:
-                await workflow.wait_condition(lambda: self._changed or bool(self._effects), timeout=timeout)
-            except asyncio.TimeoutError:
-                pass
+        await self._serve(self._finished)
         self._publish(None)
         await self._drain()
         await workflow.wait_condition(workflow.all_handlers_finished)

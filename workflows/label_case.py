@@ -7,6 +7,7 @@ queued by handlers and run by the main loop; every deadline is an instant in ``_
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable
 
@@ -128,6 +129,33 @@ class LabelCase:
 
     def _timed(self) -> list[tuple[datetime, Callable[[], None]]]:
         raise NotImplementedError
+
+    def _on_time(self) -> None:
+        raise NotImplementedError
+
+    async def _drain(self) -> None:
+        raise NotImplementedError
+
+    async def _serve(self, done: Callable[[], bool]) -> None:
+        """The main loop: fire due deadlines, run queued effects, publish, then sleep until the next
+        deadline or the next handler's change; return once ``done()``."""
+        while True:
+            self._on_time()
+            await self._drain()
+            if done():
+                return
+            wake = self._next_wake()
+            self._publish(wake)
+            if self._changed or self._effects:
+                self._changed = False
+                continue
+            timeout = None if wake is None else wake - workflow.now()
+            if timeout is not None and timeout <= timedelta(0):
+                continue
+            try:
+                await workflow.wait_condition(lambda: self._changed or bool(self._effects), timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
 
     def _next_wake(self) -> datetime | None:
         now = workflow.now()
