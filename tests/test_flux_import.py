@@ -50,9 +50,15 @@ async def ledger(db_pool, digest: str) -> dict[str, int]:
 async def test_import_starts_one_pathway_per_subject_person(enc_client, db_pool, task_queue, unique_id, tmp_path):
     secret = secret_for(unique_id)
     path = tmp_path / "flux.xml"
-    generate_flux(path, households=40, seed=int(unique_id, 16) % 10**6, flow_date=date(2025, 3, 3),
-                  invalid_share=0.25)
-    expected = expected_for(path, secret)
+    # A file (its digest unique to this test) that exercises every path: subject persons, rejected records
+    # and new entrants already suspended; the first of a few seeds that does.
+    for offset in range(50):
+        generate_flux(path, households=40, seed=int(unique_id, 16) % 10**6 + offset, flow_date=date(2025, 3, 3),
+                      invalid_share=0.25)
+        expected = expected_for(path, secret)
+        if expected.subject_persons and expected.rejected and any(
+                len(kinds) > 1 for kinds in expected.signals.values()):
+            break
     assert expected.subject_persons and expected.rejected  # the file exercises both paths
     inp = import_input(path, batch_size=15, slices_per_run=2)  # 3 slices: one continue-as-new on the way
     async with build_worker(enc_client, task_queue, db_pool, secret):
