@@ -24,7 +24,6 @@ import hmac
 import json
 import os
 import re
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -39,6 +38,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from workers.codec import CodecError, EncryptionCodec
+from workers.pg import pool_lifespan
 from workers.dev_secrets import configured_secret, dev_secret_file, new_token, token_digest
 from workers.keys import UnknownKeyError
 
@@ -166,20 +166,7 @@ def create_app(
     if pool is None and not database_url:
         raise ValueError("the codec server needs PostgreSQL for its audit log (pool or database_url)")
     state: dict[str, DecodeAuditLog] = {}
-    if pool is not None:
-        state["audit"] = DecodeAuditLog(pool)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        if pool is not None:
-            yield
-            return
-        own_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-        state["audit"] = DecodeAuditLog(own_pool)
-        try:
-            yield
-        finally:
-            await own_pool.close()
+    lifespan = pool_lifespan(pool, database_url, lambda p: state.__setitem__("audit", DecodeAuditLog(p)))
 
     app = FastAPI(
         title="parcours-rsa codec server",

@@ -27,12 +27,12 @@ import asyncio
 import hashlib
 import json
 from collections import deque
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
 import asyncpg
+from workers.pg import pool_lifespan
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -205,20 +205,7 @@ def create_app(*, pool: asyncpg.Pool | None = None, database_url: str | None = N
         raise ValueError("the MonJob62 simulator stores what it receives in PostgreSQL (pool or database_url)")
     faults = FaultQueue()
     state: dict[str, SimulatorStore] = {}
-    if pool is not None:
-        state["store"] = SimulatorStore(pool)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        if pool is not None:
-            yield
-            return
-        own_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-        state["store"] = SimulatorStore(own_pool)
-        try:
-            yield
-        finally:
-            await own_pool.close()
+    lifespan = pool_lifespan(pool, database_url, lambda p: state.__setitem__("store", SimulatorStore(p)))
 
     app = FastAPI(title="MonJob62 simulator (parcours-rsa)", lifespan=lifespan)
     app.state.faults = faults
