@@ -105,7 +105,7 @@ class FluxImporter:
         if digest != req.file_digest:
             raise ApplicationError(f"{path.name} changed since the import started (digest differs)",
                                    type="FLUX_FILE_CHANGED", non_retryable=True)
-        summary = FluxSummary()
+        summary = FluxSummary(keep_rejected=0)  # counts only: the slices quarantine every rejection
         last_position = 0
         header_issues: list[ParsedRecord] = []
         try:
@@ -128,7 +128,7 @@ class FluxImporter:
                 file_digest=req.file_digest, records=[quarantine_entry(header_issues[0])]))
         survey = FileSurvey(
             last_position=last_position, households=summary.households, persons=summary.persons,
-            subject_to_duties=summary.subject_to_duties, rejected=len(summary.rejected) + len(header_issues[:1]),
+            subject_to_duties=summary.subject_to_duties, rejected=summary.rejected_count + len(header_issues[:1]),
             flow_date=header.creation_date, flow_type=header.flow_type,
         )
         await self._pool.execute(

@@ -2,13 +2,11 @@
 
 Everything is counted from events — entry dates, orientation notifications, the indicator clocks of
 ``deadlines`` (whose ``due_on`` already carries the days a clock was paused), appointments, CERs, breaches,
-stage changes and convocations — never from the stored counters of ``pathways`` (G-B21). One query over the
-new-entrant cohort gives section (a) and the orientation-delay distribution — through the indexes of migration
-009 for a cohort that is a small part of the table, in one hash pass when it is most of it; (c) and (e) read
-small subsets through the indexes.
-
-Each pathway opens one ORIENTATION, one FIRST_APPOINTMENT and one FIRST_CER clock (``domain/pathway_rules.py``:
-``_start_orientation_clock`` and ``orient``); should there be more, the earliest due day is used.
+stage changes and convocations — never from the stored counters of ``pathways`` (G-B21). The earliest event
+dates of each pathway are kept in ``pathway_kpi`` (migration 011: one row per pathway, refreshed by triggers
+on the event tables), so each section reads one narrow row per pathway of the period: (a) and the
+orientation-delay distribution by entry date, (c) by notification date, (e) by breach; only the sanctions after
+a convocation and the CAF route's orientation are looked up in ``stage_changes``.
 """
 
 from __future__ import annotations
@@ -32,80 +30,21 @@ rules AS (
         AS r(version, orientation_months, appointment_days, cer_months)
 )"""
 
-# The three indicator clocks of a pathway; ``due_on`` already holds the days the clock was paused.
-_CLOCKS = """
-        SELECT min(d.started_on) FILTER (WHERE d.kind = 'ORIENTATION') AS o_start,
-               min(d.due_on) FILTER (WHERE d.kind = 'ORIENTATION') AS o_due,
-               min(d.closed_on) FILTER (WHERE d.kind = 'ORIENTATION' AND d.status = 'MET') AS o_met_on,
-               min(d.due_on) FILTER (WHERE d.kind = 'FIRST_APPOINTMENT') AS a_due,
-               min(d.closed_on) FILTER (WHERE d.kind = 'FIRST_APPOINTMENT' AND d.status = 'MET') AS a_met_on,
-               min(d.due_on) FILTER (WHERE d.kind = 'FIRST_CER') AS c_due
-        FROM deadlines d"""
-_CLOCK_KINDS = "d.kind IN ('ORIENTATION', 'FIRST_APPOINTMENT', 'FIRST_CER')"
-
-# Per-pathway steps of the new-entrant cohort, two equivalent plans: a small cohort (a month, a territory) looks
-# each pathway's rows up through the indexes; a cohort that is most of the table is cheaper in one hash pass.
-_STEPS_BY_INDEX = f"""
+# The new-entrant cohort: each pathway's steps, whenever they happened (the first appointment: the earliest one
+# fixed, the first-appointment clock's MET day counting as one).
+_STEPS = f"""
 WITH {_RULES},
 steps AS (
-    SELECT p.entry_date,
+    SELECT k.entry_date,
            coalesce(r.orientation_months, $8) AS orientation_months,
            coalesce(r.appointment_days, $9) AS appointment_days,
            coalesce(r.cer_months, $10) AS cer_months,
            k.o_start, k.o_due, k.a_due, k.c_due,
-           coalesce(p.orientation_notified_on, k.o_met_on) AS oriented_on,
-           coalesce(k.a_met_on, a.first_on) AS appointment_on,
-           f.first_on AS cer_on
-    FROM pathways p
-    LEFT JOIN rules r ON r.version = p.rule_set
-    LEFT JOIN LATERAL ({_CLOCKS} WHERE d.pathway_id = p.pathway_id AND {_CLOCK_KINDS}) k ON true
-    -- an appointment met within its clock decides both appointment counts: the rows are read only without one
-    LEFT JOIN LATERAL (
-        SELECT min(a.appointment_date) AS first_on FROM pathway_appointments a
-        WHERE k.a_met_on IS NULL AND a.pathway_id = p.pathway_id AND a.kind IN ('SCHEDULED', 'HELD')
-    ) a ON true
-    LEFT JOIN LATERAL (
-        SELECT min(c.signed_on) AS first_on FROM pathway_cers c WHERE c.pathway_id = p.pathway_id AND NOT c.renewal
-    ) f ON true
-    WHERE p.entry_date BETWEEN $1 AND $2 AND ($3::text IS NULL OR p.territory = $3)
-),"""
-
-_STEPS_BY_SCAN = f"""
-WITH {_RULES},
-cohort AS (
-    SELECT p.pathway_id, p.entry_date, p.orientation_notified_on,
-           coalesce(r.orientation_months, $8) AS orientation_months,
-           coalesce(r.appointment_days, $9) AS appointment_days,
-           coalesce(r.cer_months, $10) AS cer_months
-    FROM pathways p LEFT JOIN rules r ON r.version = p.rule_set
-    WHERE p.entry_date BETWEEN $1 AND $2 AND ($3::text IS NULL OR p.territory = $3)
-),
-clocks AS ({_CLOCKS.replace("SELECT ", "SELECT d.pathway_id, ", 1)}
-    WHERE {_CLOCK_KINDS} AND d.pathway_id IN (SELECT pathway_id FROM cohort)
-    GROUP BY d.pathway_id
-),
-appointments AS (
-    SELECT a.pathway_id, min(a.appointment_date) AS first_on
-    FROM pathway_appointments a
-    WHERE a.kind IN ('SCHEDULED', 'HELD') AND a.pathway_id IN (SELECT pathway_id FROM cohort)
-    GROUP BY a.pathway_id
-),
-cers AS (
-    SELECT c.pathway_id, min(c.signed_on) AS first_on
-    FROM pathway_cers c
-    WHERE NOT c.renewal AND c.pathway_id IN (SELECT pathway_id FROM cohort)
-    GROUP BY c.pathway_id
-),
-steps AS (
-    SELECT c.entry_date, c.orientation_months, c.appointment_days, c.cer_months, k.o_start, k.o_due, k.a_due,
-           k.c_due,
-           coalesce(c.orientation_notified_on, k.o_met_on) AS oriented_on,
-           least(a.first_on, k.a_met_on) AS appointment_on,
-           f.first_on AS cer_on
-    FROM cohort c
-    LEFT JOIN clocks k USING (pathway_id)
-    LEFT JOIN appointments a USING (pathway_id)
-    LEFT JOIN cers f USING (pathway_id)
+           coalesce(k.orientation_notified_on, k.o_met_on) AS oriented_on,
+           least(k.first_appointment_on, k.a_met_on) AS appointment_on,
+           k.first_cer_on AS cer_on
+    FROM pathway_kpi k LEFT JOIN rules r ON r.version = k.rule_set
+    WHERE k.entry_date BETWEEN $1 AND $2 AND ($3::text IS NULL OR k.territory = $3)
 ),"""
 
 # Section (a) and the delay distribution from the steps: each clock's last day is its ``due_on`` (pauses
@@ -124,7 +63,7 @@ facts AS (
            cer_on <= coalesce(c_due, (oriented_on + make_interval(months => cer_months))::date) AS cer_in_time
     FROM steps
 )
-SELECT grouping(delay_days, oriented_in_time) = 0 AS bucket, delay_days, oriented_in_time,
+SELECT delay_days, oriented_in_time,
        count(*) AS new_entrants,
        count(oriented_on) AS oriented,
        count(*) FILTER (WHERE oriented_in_time) AS oriented_within,
@@ -133,26 +72,20 @@ SELECT grouping(delay_days, oriented_in_time) = 0 AS bucket, delay_days, oriente
        count(cer_on) AS cers,
        count(*) FILTER (WHERE cer_in_time) AS cers_within
 FROM facts
-GROUP BY GROUPING SETS ((), (delay_days, oriented_in_time))
+GROUP BY delay_days, oriented_in_time
 """
 
+# The start delay: to the first appointment held or the first CER signed since the orientation, less the days the
+# first-appointment clock was paused. $8 = the default appointment days.
 _GLOBAL = f"""
 WITH {_RULES},
-oriented AS (
-    SELECT p.pathway_id, p.orientation_notified_on AS oriented_on, coalesce(r.appointment_days, $8) AS appointment_days
-    FROM pathways p LEFT JOIN rules r ON r.version = p.rule_set
-    WHERE p.orientation_target = 'POLE_EMPLOI_AG' AND p.orientation_notified_on BETWEEN $1 AND $2
-      AND ($3::text IS NULL OR p.territory = $3)
-),
 started AS (
-    SELECT o.oriented_on,
-           least((SELECT min(a.appointment_date) FROM pathway_appointments a
-                  WHERE a.pathway_id = o.pathway_id AND a.kind = 'HELD' AND a.appointment_date >= o.oriented_on),
-                 (SELECT min(c.signed_on) FROM pathway_cers c
-                  WHERE c.pathway_id = o.pathway_id AND c.signed_on >= o.oriented_on)) AS started_on,
-           coalesce((SELECT greatest(0, min(d.due_on) - (min(d.started_on) + o.appointment_days)) FROM deadlines d
-                     WHERE d.pathway_id = o.pathway_id AND d.kind = 'FIRST_APPOINTMENT'), 0) AS paused_days
-    FROM oriented o
+    SELECT k.orientation_notified_on AS oriented_on,
+           least(k.held_after_orientation, k.cer_after_orientation) AS started_on,
+           greatest(0, k.a_due - (k.a_start + coalesce(r.appointment_days, $8))) AS paused_days
+    FROM pathway_kpi k LEFT JOIN rules r ON r.version = k.rule_set
+    WHERE k.orientation_target = 'POLE_EMPLOI_AG' AND k.orientation_notified_on BETWEEN $1 AND $2
+      AND ($3::text IS NULL OR k.territory = $3)
 )
 SELECT count(*) AS oriented, count(started_on) AS started,
        coalesce(sum(greatest(0, started_on - oriented_on - paused_days)), 0)::bigint AS start_days
@@ -162,16 +95,16 @@ FROM started
 # $1 from, $2 to, $3 territory or NULL.
 _LOST_FROM_VIEW = """
 WITH past_deadline AS (
-    SELECT b.pathway_id
-    FROM breaches b JOIN pathways p USING (pathway_id)
-    WHERE b.kind = 'ORIENTATION' AND b.breached_on <= $2
-      AND ($3::text IS NULL OR p.territory = $3)
-      AND (p.closed_on IS NULL OR p.closed_on >= $1)
+    SELECT k.pathway_id
+    FROM pathway_kpi k
+    WHERE k.orientation_breached_on <= $2
+      AND ($3::text IS NULL OR k.territory = $3)
+      AND (k.closed_on IS NULL OR k.closed_on >= $1)
       -- not oriented before the period (the CAF route's orientation is the saisine's acceptance)
-      AND (p.orientation_notified_on >= $1
-           OR p.orientation_notified_on IS NULL AND NOT EXISTS (
+      AND (k.orientation_notified_on >= $1
+           OR k.orientation_notified_on IS NULL AND NOT EXISTS (
                SELECT 1 FROM stage_changes s
-               WHERE s.pathway_id = b.pathway_id AND s.cause = 'CAF_SAISINE_ACCEPTED' AND s.changed_on < $1))
+               WHERE s.pathway_id = k.pathway_id AND s.cause = 'CAF_SAISINE_ACCEPTED' AND s.changed_on < $1))
 ),
 convocations AS (
     SELECT c.pathway_id, c.convoked_on, coalesce(c.outcome, 'MISSED') NOT IN ('ATTENDED', 'EXCUSED') AS absent
@@ -202,13 +135,13 @@ def _rule_arguments(rule_sets: tuple[RuleSet, ...], default: RuleSet) -> tuple:
 
 
 class Plan(str, Enum):
-    AUTO = "auto"
-    INDEX = "index"  # look each cohort pathway's rows up through the indexes
-    SCAN = "scan"  # one hash pass over the indicator rows
+    AUTO = "auto"  # the planner's choice: the indexes for a small period or territory, one pass for most of the table
+    INDEX = "index"  # through the indexes only
+    SCAN = "scan"  # sequential passes only
 
 
-#: Share of all pathways above which one hash pass beats index look-ups (measured by bench/kpi_bench.py).
-SCAN_ABOVE_SHARE = 0.4
+#: Planner settings turned off for the report's transaction, to force a plan.
+_PLAN_OFF = {Plan.AUTO: (), Plan.INDEX: ("enable_seqscan",), Plan.SCAN: ("enable_indexscan", "enable_bitmapscan")}
 
 
 class KpiReadModel:
@@ -228,33 +161,26 @@ class KpiReadModel:
         if period_to < period_from:
             raise ValueError("the period ends before it starts")
         async with _connection(self.db) as conn, _snapshot(conn):
-            await conn.execute(f"SET LOCAL work_mem = '{_checked_size(self.work_mem)}'")
+            # A plan for the period at hand: asyncpg prepares each query, and after five runs PostgreSQL may keep a
+            # generic plan that reads a whole table through an index, or scans it for one month.
+            settings = [f"work_mem = '{_checked_size(self.work_mem)}'", "plan_cache_mode = force_custom_plan",
+                        *(f"{name} = off" for name in _PLAN_OFF[self.plan])]
+            await conn.execute("; ".join(f"SET LOCAL {setting}" for setting in settings))
             return await self._facts(conn, (period_from, period_to, territory))
-
-    async def choose_plan(self, conn: asyncpg.Connection, args: tuple) -> Plan:
-        if self.plan is not Plan.AUTO:
-            return self.plan
-        cohort = await conn.fetchval(
-            "SELECT count(*) FROM pathways p WHERE p.entry_date BETWEEN $1 AND $2 AND ($3::text IS NULL OR p.territory = $3)",
-            *args)
-        total = await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'pathways'::regclass")
-        return Plan.SCAN if total > 0 and cohort > SCAN_ABOVE_SHARE * total else Plan.INDEX
 
     async def _facts(self, conn: asyncpg.Connection, args: tuple) -> KpiFacts:
         facts = KpiFacts()
-        steps = _STEPS_BY_SCAN if await self.choose_plan(conn, args) is Plan.SCAN else _STEPS_BY_INDEX
-        for row in await conn.fetch(steps + _FACTS, *args, *self.rules):
-            if row["bucket"]:
-                if row["delay_days"] is not None:
-                    _add_bucket(facts, row["delay_days"], bool(row["oriented_in_time"]), row["new_entrants"])
-                continue
-            facts.new_entrants = row["new_entrants"]
-            facts.oriented = row["oriented"]
-            facts.oriented_within_1_month = row["oriented_within"]
-            facts.first_appointments_set = row["appointments_set"]
-            facts.first_appointments_within_2_weeks = row["appointments_within"]
-            facts.first_cers = row["cers"]
-            facts.first_cers_within_2_months = row["cers_within"]
+        # one row per (delay, within the month) group: the cohort's counts are their sums
+        for row in await conn.fetch(_STEPS + _FACTS, *args, *self.rules):
+            if row["delay_days"] is not None:
+                _add_bucket(facts, row["delay_days"], bool(row["oriented_in_time"]), row["new_entrants"])
+            facts.new_entrants += row["new_entrants"]
+            facts.oriented += row["oriented"]
+            facts.oriented_within_1_month += row["oriented_within"]
+            facts.first_appointments_set += row["appointments_set"]
+            facts.first_appointments_within_2_weeks += row["appointments_within"]
+            facts.first_cers += row["cers"]
+            facts.first_cers_within_2_months += row["cers_within"]
         ag = await conn.fetchrow(_GLOBAL, *args, *self.rules[:4], self.rules[5])
         facts.global_accompaniment_oriented = ag["oriented"]
         facts.global_accompaniment_started = ag["started"]

@@ -10,7 +10,7 @@ depend on what the activity does.
 One pathway: flow record (signal-with-start) → orientation to the platform on day 10 → first appointment
 scheduled and held → diagnostic → the platform's first CER → préconisation → SLAI validation (referent
 designated) → ``--cycles`` CER cycles of 6 months with the referent, each with two appointments held, one
-monthly flow record and the bilan (continue) → the pathway continues as new at each bilan. Every run's
+monthly flow record and the bilan (continue) → the pathway continues as new at the designation and at each bilan. Every run's
 history is fetched along the continue-as-new chain, then replayed with ``temporalio.worker.Replayer``
 (``--replays`` passes over all runs in one replayer, the first pass discarded as warm-up; the figure is
 the median per run), and once per run with a fresh replayer (what a worker pays after a restart).
@@ -174,7 +174,7 @@ class Driver:
         await self.sleep_until(day)
         await self.update(BeneficiaryPathway.decide_preconisation,
                           SlaiPreconisationDecision(event_id=self.eid("slai"), decided_on=day))
-        await self.view(lambda v: v.stage is Stage.REFERENT_DESIGNATED)
+        await self.view(lambda v: v.run == 2 and v.stage is Stage.REFERENT_DESIGNATED)  # a new run at designation
 
         for cycle in range(cycles):
             day += timedelta(days=14)
@@ -193,7 +193,7 @@ class Driver:
             await self.view(lambda v: v.stage is Stage.BILAN)
             await self.update(BeneficiaryPathway.complete_bilan, CompleteBilan(
                 event_id=self.eid("bilan"), completed_on=day, decision=BilanDecision.CONTINUE))
-            await self.view(lambda v, c=cycle: v.run == c + 2 and v.stage is Stage.CER_DRAFTING)
+            await self.view(lambda v, c=cycle: v.run == c + 3 and v.stage is Stage.CER_DRAFTING)
         self.years = (day - d0).days / 365.25
         return first_run
 

@@ -11,7 +11,6 @@ stored in the quarantine table.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +19,7 @@ from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.first_seen import FirstSeenTable
 from domain.identity import NirError, validate_nir
 
 # ---------------------------------------------------------------- code tables (domain.md §8.1)
@@ -458,20 +458,42 @@ def validate_header(creation_date: str | None, flow_type: str | None) -> tuple[F
     return FluxHeader(creation_date=created, flow_type=_clean(flow_type)), issues
 
 
+def _packed_key(key: str) -> int | None:
+    """A matricule packed losslessly into a non-zero 64-bit integer, or None when it does not fit.
+
+    Up to 7 UTF-8 bytes (top bit set, then the bytes, then the length) or, longer, up to 17 ASCII digits
+    (the number, then the length; below 2**62): two key spaces that cannot meet, each one-to-one.
+    """
+    data = key.encode("utf-8")
+    if len(data) <= 7:
+        return 1 << 63 | int.from_bytes(data, "big") << 3 | len(data)
+    if len(data) <= 17 and data.isdigit():
+        return int(data) << 5 | len(data)
+    return None
+
+
 class DuplicateGuard:
-    """Remembers the matricules seen in one file as 8-byte digests: the one part of a read that grows
-    with the file (about 150 bytes per household, 15 MB for 100 000)."""
+    """Remembers, exactly, the matricules seen in one file and the position of each one's first household.
+
+    The one part of a read that grows with the file: a matricule of up to 7 bytes (the 7-digit CAF
+    numbers) or 17 digits is packed into a :class:`FirstSeenTable` key (16–32 B per household, where a
+    dict of digests took about 120 B); any other shape is kept whole in a dict.
+    """
 
     def __init__(self) -> None:
-        self._first_position: dict[bytes, int] = {}
+        self._packed = FirstSeenTable()
+        self._other: dict[str, int] = {}
 
     def check(self, matricule: str | None, position: int) -> Issue | None:
         """None the first time a matricule is seen; an issue naming the first position afterwards."""
         key = _clean(matricule)
         if key is None:
             return None
-        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-        first = self._first_position.setdefault(digest, position)
+        packed = _packed_key(key)
+        if packed is None:
+            first = self._other.setdefault(key, position)
+        else:
+            first = self._packed.first_seen(packed, position)
         if first == position:
             return None
         return Issue(RejectionCode.DUPLICATE_HOUSEHOLD, f"same matricule as the household at position {first}")
@@ -500,12 +522,19 @@ class Rejection(BaseModel):
 
 
 class FluxSummary(BaseModel):
-    """Counts over the accepted households and the list of rejections, in file order."""
+    """Counts over the accepted households and the rejections, in file order.
+
+    The dry run prints every rejection, so all are kept by default. A reader whose rejections go elsewhere
+    (the import quarantines each one slice by slice) sets ``keep_rejected`` to keep only the first ones and
+    the count, so that a file full of errors does not fill memory. Neither field is part of the JSON.
+    """
 
     households: int = 0
     persons: int = 0
     subject_to_duties: int = 0
     rejected: list[Rejection] = Field(default_factory=list)
+    rejected_count: int = Field(default=0, exclude=True)
+    keep_rejected: int | None = Field(default=None, ge=0, exclude=True)
 
     def add(self, record: ParsedRecord) -> None:
         if record.accepted:
@@ -513,5 +542,7 @@ class FluxSummary(BaseModel):
             self.households += 1
             self.persons += len(record.household.persons)
             self.subject_to_duties += record.household.subject_count
-        else:
+            return
+        self.rejected_count += 1
+        if self.keep_rejected is None or len(self.rejected) < self.keep_rejected:
             self.rejected.append(Rejection(position=record.position, reason=record.reason))

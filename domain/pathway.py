@@ -383,6 +383,9 @@ class PathwayState(BaseModel):
     seq: int = 0
     run: int = 1
     cycle_completed: bool = False
+    #: A referent was designated in this run: a business boundary where the workflow starts a new run, so the
+    #: orientation phase and the referent's CER cycles are replayed separately.
+    referent_designated: bool = False
     seen_event_ids: list[str] = Field(default_factory=list)
     outbox: Outbox = Field(default_factory=Outbox)
 

@@ -492,6 +492,7 @@ class Pathway:
             self._move(Stage.ORIENTED_TO_PLATFORM, today, "ORIENTATION_NOTIFIED")
         else:
             s.referent = ref
+            s.referent_designated = True
             self._move(Stage.REFERENT_DESIGNATED, today, "DIRECT_ORIENTATION")
 
     # ------------------------------------------------------------------ appointments (T7–T9, T16)
@@ -601,6 +602,7 @@ class Pathway:
     def _designate(self, ref: Referent, today: date, cause: str) -> None:
         """A referent is designated (T11, T19, T6): new CER clock of 2 months (G-B6); CAF → first interview (T13)."""
         self.s.referent = ref
+        self.s.referent_designated = True
         self.s.cer = None
         self._cancel(CER_CLOCKS, today)
         self._move(Stage.REFERENT_DESIGNATED, today, cause)

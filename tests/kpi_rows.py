@@ -1,7 +1,8 @@
 """Read-model rows for the indicator tests, written as the pathway activities write them, in a private schema.
 
-Each test module gets its own schema holding empty copies of the read-model tables, so rows written by
-other tests (the pathway workflow tests write to ``public``) never reach the counts.
+Each test module gets its own schema where every migration is applied (the read-model tables empty, the
+triggers that keep ``pathway_kpi`` included), so rows written by other tests (the pathway workflow tests write
+to ``public``) never reach the counts.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from datetime import date
 
 import asyncpg
 
-READ_MODEL_TABLES = ("pathways", "stage_changes", "deadlines", "breaches", "pathway_cers", "pathway_appointments",
-                     "lost_from_view_convocations")
+from workers.migrations import discover
 
 
 async def create_schema(pool: asyncpg.Pool) -> str:
     schema = f"kpi_{uuid.uuid4().hex[:10]}"
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
         await conn.execute(f"CREATE SCHEMA {schema}")
-        for table in READ_MODEL_TABLES:
-            await conn.execute(f"CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)")
+        await conn.execute(f"SET LOCAL search_path TO {schema}")
+        for migration in discover():
+            await conn.execute(migration.path.read_text(encoding="utf-8"))
     return schema
 
 

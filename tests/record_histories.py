@@ -181,7 +181,8 @@ async def _settled(client: Client, workflow_id: str) -> None:
 @scenario("BeneficiaryPathway-cer-cycle")
 async def pathway_cer_cycle(stack: Stack) -> Recorded:
     """Late orientation (breach + escalation), direct referent, appointment, 3-month CER pushed to MonJob62,
-    bilan → continue-as-new into the next cycle (run 2 recorded open, waiting for its deadlines)."""
+    bilan → continue-as-new into the next cycle. The designation of the referent and the bilan each start a new run
+    (run 3 recorded open, waiting for its deadlines)."""
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
@@ -195,6 +196,7 @@ async def pathway_cer_cycle(stack: Stack) -> Recorded:
             await h.update(BeneficiaryPathway.orient, OrientationDecision(
                 event_id="orient", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id="SOCIO-7",
                 notified_on=today, bypass_reason="suivi déjà engagé"))
+            await h.view(lambda v: v.run == 2)  # the designation's continue-as-new is done
             await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
                 event_id="rdv-1", kind=AppointmentKind.SCHEDULED, appointment_date=today + timedelta(days=3)))
             actions = [CerAction(start=today, end=today + timedelta(days=60), professional_insertion=i == 0)
@@ -207,10 +209,10 @@ async def pathway_cer_cycle(stack: Stack) -> Recorded:
             await h.view(lambda v: v.stage is Stage.BILAN)
             await h.update(BeneficiaryPathway.complete_bilan, CompleteBilan(
                 event_id="bilan-1", completed_on=end + timedelta(days=1), decision=BilanDecision.CONTINUE))
-            await h.view(lambda v: v.run == 2 and v.stage is Stage.CER_DRAFTING)
+            await h.view(lambda v: v.run == 3 and v.stage is Stage.CER_DRAFTING)
             await _settled(env.client, handle.id)
-            first, second = await _runs(env.client, handle.id, first_run)
-    return {"BeneficiaryPathway-cer-cycle-run1": first, "BeneficiaryPathway-cer-cycle-run2": second}
+            runs = await _runs(env.client, handle.id, first_run)
+    return {f"BeneficiaryPathway-cer-cycle-run{n}": history for n, history in enumerate(runs, start=1)}
 
 
 # ---------------------------------------------------------------- LabelApplication / Label

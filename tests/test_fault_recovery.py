@@ -443,12 +443,13 @@ async def test_temporal_server_killed_mid_run_resumes_every_pathway_with_the_sam
             assert after[workflow_id].stage_history == before[workflow_id].stage_history
             assert await next_deadline(client, workflow_id) == attributes_before[workflow_id]
         for workflow_id in pending:
-            old = {d.id: d for d in before[workflow_id].deadlines}
-            new = {d.id: d for d in after[workflow_id].deadlines}
-            assert set(old) <= set(new)
-            for deadline_id, d in old.items():  # the orientation deadline: same date, now met
-                assert (new[deadline_id].kind, new[deadline_id].due) == (d.kind, d.due)
-                assert new[deadline_id].status == "MET"
+            # The orientation deadline: same date, now met. The run that met it closed at the designation, so
+            # the workflow's state no longer holds it; the read model does.
+            for d in before[workflow_id].deadlines:
+                row = await stack.pool.fetchrow("SELECT due_on, status FROM deadlines WHERE pathway_id = $1 AND "
+                                                "deadline_id = $2", workflow_id, d.id)
+                assert (row["due_on"], row["status"]) == (d.due, "MET")
+            assert after[workflow_id].run == 2
             # Applied exactly once, whether the first send made it or not.
             changes = [c.to_stage for c in after[workflow_id].stage_history]
             assert changes.count(Stage.REFERENT_DESIGNATED) == 1
@@ -490,7 +491,8 @@ async def test_postgres_restarted_mid_run_loses_nothing(stack: Stack):
             async def every_write_failed_and_retrying():
                 raws = [await describe_raw(stack.client, w) for w in ids]
                 return all(r.pending_activities and r.pending_activities[0].attempt >= 2 for r in raws)
-            await eventually(every_write_failed_and_retrying)
+            # Each write first retries 4 times as a local activity, then as a regular (pending) activity.
+            await eventually(every_write_failed_and_retrying, timeout=120)
         finally:
             stack.postgres.start()  # same data directory and port
 
@@ -505,19 +507,31 @@ async def test_postgres_restarted_mid_run_loses_nothing(stack: Stack):
             assert stages[workflow_id] == v.stage.value
             stored = await stack.pool.fetch("SELECT deadline_id, due_on, status FROM deadlines WHERE pathway_id = $1",
                                             workflow_id)
-            assert sorted((r["deadline_id"], r["due_on"]) for r in stored) == sorted((d.id, d.due) for d in v.deadlines)
+            live = {(d.id, d.due) for d in v.deadlines}
+            assert live <= {(r["deadline_id"], r["due_on"]) for r in stored}
+            # Deadlines settled in a run that closed (at the designation) are only in the read model.
+            assert all(r["status"] != "PENDING" for r in stored if (r["deadline_id"], r["due_on"]) not in live)
             changes = await stack.pool.fetchval("SELECT count(*) FROM stage_changes WHERE pathway_id = $1",
                                                 workflow_id)
             assert changes == len(v.stage_history)
+        for workflow_id in ids[2:]:  # not oriented: still in their first run, which holds the waiting write
+            # The local write gave up while the database was down; the regular activity waited for it.
             attempts = [a for a, _ in await activity_attempts(stack.client, workflow_id, "pathway.record_effects")]
-            assert attempts and attempts[0] >= 2  # the first write waited for the database
+            assert attempts and attempts[0] >= 2
 
 
 # ---------------------------------------------------------------- the worker process
 
 
 async def _worker_main() -> None:
-    """``python -m tests.test_fault_recovery``: the production registry, MonJob62 over HTTP, no workflow cache."""
+    """``python -m tests.test_fault_recovery``: the production registry, MonJob62 over HTTP.
+
+    Workflows stay cached, as in production: a pathway's read-model write is a local activity that lives
+    in its open workflow task, and without a cache every task would evict the run and restart that write.
+    A short sticky timeout hands a killed worker's cached workflows to the next one within a second.
+    """
+    from datetime import timedelta
+
     from temporalio.worker import Worker
 
     from activities.monjob import MonJob62Client, http_client
@@ -533,7 +547,7 @@ async def _worker_main() -> None:
         deps = Dependencies(pool=pool, monjob=MonJob62Client(http))
         worker_ = Worker(client, task_queue=settings.temporal_task_queue, workflows=WORKFLOWS,
                          activities=build_activities(deps), workflow_runner=workflow_runner(),
-                         max_cached_workflows=0)
+                         sticky_queue_schedule_to_start_timeout=timedelta(seconds=1))
         async with worker_:
             print("worker ready", flush=True)
             stop = asyncio.Event()

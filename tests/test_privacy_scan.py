@@ -329,8 +329,10 @@ def sqlite_cells(db: Path, ciphertexts: set[bytes]) -> bytes:
         conn.close()
 
 
-# Payloads the server must be able to read: search attributes (indexed), and user metadata (UI summaries).
-CLEAR_PAYLOAD_PLACES = ("search_attributes", "user_metadata", "header")
+# Payloads the server must be able to read: search attributes (indexed), and user metadata (UI summaries); and
+# the marker details the SDK core writes itself, past the codec: patch ids and local-activity bookkeeping
+# (sequence, attempt, activity type, times; a local activity's result is encrypted). All are scanned below.
+CLEAR_PAYLOAD_PLACES = ("search_attributes", "user_metadata", "header", "marker_recorded_event_attributes.details")
 
 
 def history_payloads(db: Path) -> tuple[bytes, list[str], set[bytes]]:

@@ -2,33 +2,53 @@
 
 from __future__ import annotations
 
-import typer
+import importlib
 
-from workers import cli_cer, cli_core, cli_dev, cli_flux, cli_label
-from workers import cli_keys
-from workers import cli_sim
-from workers import cli_api
-from workers import cli_schedule
-from workers import cli_report
+import click
+import typer
+from typer.core import TyperGroup
+
+from workers import cli_api, cli_core, cli_dev, cli_keys
+
+#: Command groups whose module is imported only when the group is used (or listed by ``--help``), in their order
+#: in the help: ``parcours report kpi`` does not load temporalio, the CER grid or the flow parser.
+LAZY_GROUPS = {
+    "cer": "workers.cli_cer",
+    "label": "workers.cli_label",
+    "flux": "workers.cli_flux",
+    "keys": "workers.cli_keys",
+    "sim": "workers.cli_sim",
+    "schedule": "workers.cli_schedule",
+    "report": "workers.cli_report",
+}
+
+
+class LazyGroups(TyperGroup):
+    """The root group: the commands registered on the app, then the groups of ``LAZY_GROUPS``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(name for name in LAZY_GROUPS if name not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_GROUPS and cmd_name not in self.commands:
+            group = typer.main.get_group(importlib.import_module(LAZY_GROUPS[cmd_name]).app)
+            group.name = cmd_name
+            self.commands[cmd_name] = group
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     help="parcours-rsa: RSA pathways and Label référent RSA on Temporal.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroups,
 )
 
 cli_core.register(app)
 cli_dev.register(app)
-app.add_typer(cli_cer.app, name="cer")
-app.add_typer(cli_label.app, name="label")
-app.add_typer(cli_flux.app, name="flux")
-app.add_typer(cli_keys.app, name="keys")
 cli_keys.register(app)  # parcours codec-server
-app.add_typer(cli_sim.app, name="sim")
-app.add_typer(cli_schedule.app, name="schedule")
 cli_api.register(app)  # parcours api
-app.add_typer(cli_report.app, name="report")
 
 
 def main() -> None:

@@ -5,8 +5,6 @@ imported is filtered out by the listing activity; a file whose import is running
 done is skipped when its child cannot start under the same id. Children run one after the other.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 from temporalio import workflow

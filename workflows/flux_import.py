@@ -7,8 +7,6 @@ heartbeating their position; the ledger makes a retried or resumed slice skip wh
 continues as new between slices when its history grows. The ``progress`` query tells how far it is.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 from temporalio import workflow

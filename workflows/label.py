@@ -8,8 +8,6 @@ checks. A renewal granted continues as new with the next 5-year cycle; a lost la
 expired) signals every pathway of the structure, then the workflow ends.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime, timedelta
 from typing import Callable
 

@@ -6,8 +6,6 @@ computed once in ``domain.label`` and stored in the state; the main loop sleeps 
 Handlers only change the state and queue effects (activities, child start); the main loop runs them.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from typing import Callable, Literal
 

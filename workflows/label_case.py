@@ -5,8 +5,6 @@ Not a workflow itself. Both workflows keep their state in one pydantic model wit
 queued by handlers and run by the main loop; every deadline is an instant in ``_timed()``.
 """
 
-from __future__ import annotations
-
 import asyncio
 from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable

@@ -11,8 +11,6 @@ Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``
 ``ep_decision``, ``lost_from_view_convocation`` (T26 campaign) and ``structure_label_lost`` (label side).
 """
 
-from __future__ import annotations
-
 import asyncio
 from datetime import timedelta
 from typing import Any, Callable
@@ -21,6 +19,7 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
@@ -66,7 +65,24 @@ with workflow.unsafe.imports_passed_through():
 
 WORKFLOW_TYPE = "BeneficiaryPathway"
 
-#: Read-model writes: retried with backoff for a day (a database outage), then retried by the workflow.
+#: A pathway continues as new at each referent designation as well as at each bilan (business boundaries), so no
+#: run carries both the orientation phase and a CER cycle: replaying a run stays short.
+CONTINUE_AT_DESIGNATION = "continue-as-new-at-referent-designation"
+#: Read-model writes are short upserts into our own database: they run first as a local activity, recorded
+#: as one marker in the workflow task that decided them (no activity task, no extra workflow task: a third
+#: fewer events per run). A local activity holds its workflow task open while it retries; past the task's
+#: 10 s timeout the task would have to be heartbeaten (more events, and lost when the worker evicts the run),
+#: so after 4 failed attempts (about 4 s) the write falls back to a regular activity, whose retries cost no
+#: history. The attempts bound it: the worker's local retries do not stop at ``schedule_to_close_timeout``.
+RECORD_LOCALLY = "record-effects-as-local-activity"
+LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=2),
+    schedule_to_close_timeout=timedelta(seconds=6),
+    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(seconds=2), maximum_attempts=4),
+)
+#: Read-model writes as regular activities: retried with backoff for a day (a database outage), then retried by
+#: the workflow.
 RECORD_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=30),
     schedule_to_close_timeout=timedelta(days=1),
@@ -115,13 +131,13 @@ class BeneficiaryPathway:
             await self._drain()
             if s.finished:
                 break
-            if s.cycle_completed or workflow.info().is_continue_as_new_suggested():
+            if s.cycle_completed or self._new_referent_run() or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._drain()
                 if not s.finished:
                     # The next run's state is a copy: until this run has closed, a query still sees this run.
                     following = Pathway(s.model_copy(deep=True))
-                    following.s.cycle_completed = False
+                    following.s.cycle_completed = following.s.referent_designated = False
                     following.forget_settled_deadlines()
                     following.s.run += 1
                     workflow.continue_as_new(
@@ -147,6 +163,15 @@ class BeneficiaryPathway:
         await self._drain()
         return self.p.view()
 
+    def _new_referent_run(self) -> bool:
+        """True once after a referent's designation: the pathway continues as new there (runs that were open
+        before ``CONTINUE_AT_DESIGNATION`` keep their single run until the bilan)."""
+        s = self.p.s
+        if not s.referent_designated:
+            return False
+        s.referent_designated = False
+        return workflow.patched(CONTINUE_AT_DESIGNATION)
+
     async def _drain(self) -> None:
         """Write what the rules decided; handlers may add more while we wait, so loop until empty."""
         s = self.p.s
@@ -154,14 +179,7 @@ class BeneficiaryPathway:
             batch, s.outbox = s.outbox, Outbox()
             pushes, batch.pushes = batch.pushes, []
             decisions, batch.decisions = batch.decisions, []
-            while True:
-                try:
-                    await workflow.execute_activity(RECORD_EFFECTS, PathwayEffects(row=self.p.row(), outbox=batch),
-                                                    **RECORD_OPTIONS)
-                    break
-                except ActivityError:
-                    workflow.logger.error("read-model write failed; retrying in %s", RECORD_RETRY_PAUSE)
-                    await workflow.sleep(RECORD_RETRY_PAUSE)
+            await self._record(batch)
             for breach in batch.breaches:
                 self._breached.add(1, {"deadline_kind": breach.kind.value})
             for decision in decisions:
@@ -169,6 +187,26 @@ class BeneficiaryPathway:
             for item in pushes:
                 await self._push(item)
         self._upsert_search_attributes()
+
+    async def _record(self, batch: Outbox) -> None:
+        """Write the row and this batch to the read model; never gives up (a write retried later is harmless:
+        rows are guarded by version). Runs started before ``RECORD_LOCALLY`` keep regular activities only."""
+        if workflow.patched(RECORD_LOCALLY):
+            try:
+                await workflow.execute_local_activity(RECORD_EFFECTS, PathwayEffects(row=self.p.row(), outbox=batch),
+                                                      **LOCAL_RECORD_OPTIONS)
+                return
+            except (ActivityError, ApplicationError, ActivityTimeoutError):  # a local activity out of attempts raises its
+                # last failure itself, not wrapped in an ActivityError; uncaught, it would fail the pathway
+                workflow.logger.warning("read-model write failed locally; retrying as a regular activity")
+        while True:
+            try:
+                await workflow.execute_activity(RECORD_EFFECTS, PathwayEffects(row=self.p.row(), outbox=batch),
+                                                **RECORD_OPTIONS)
+                return
+            except ActivityError:
+                workflow.logger.error("read-model write failed; retrying in %s", RECORD_RETRY_PAUSE)
+                await workflow.sleep(RECORD_RETRY_PAUSE)
 
     async def _push(self, item: MonJob62Push) -> None:
         try:

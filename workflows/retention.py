@@ -7,8 +7,6 @@ person came back) is left alone and recorded as skipped. The result and the ``re
 run's counts. Every step is idempotent, so a retried activity or a re-run purges and counts nothing twice.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 from temporalio import workflow

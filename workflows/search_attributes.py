@@ -4,8 +4,6 @@
 categories only: never personal data.
 """
 
-from __future__ import annotations
-
 from temporalio.common import SearchAttributeKey
 
 STAGE = SearchAttributeKey.for_keyword("Stage")
