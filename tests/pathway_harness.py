@@ -50,12 +50,13 @@ async def pathway_env(keyring: Keyring | None = None, runtime: Runtime | None = 
 
 @asynccontextmanager
 async def running_pathway(pool: Any, task_queue: str, *, keyring: Keyring | None = None,
-                          runtime: Runtime | None = None, monjob: InMemoryMonJob62 | None = None) -> AsyncIterator["Harness"]:
-    """A pathway server, a real worker (read model on ``pool``, MonJob62 fake) and a harness; the pathway
-    left running is terminated at the end."""
+                          runtime: Runtime | None = None, monjob: InMemoryMonJob62 | None = None,
+                          read_model: PathwayReadModel | None = None) -> AsyncIterator["Harness"]:
+    """A pathway server, a real worker (read model on ``pool`` unless given, MonJob62 fake) and a harness;
+    the pathway left running is terminated at the end."""
     monjob = monjob or InMemoryMonJob62()
     async with pathway_env(keyring, runtime) as env:
-        activities = PathwayActivities(PathwayReadModel(pool), monjob)
+        activities = PathwayActivities(read_model or PathwayReadModel(pool), monjob)
         async with Worker(env.client, task_queue=task_queue, workflows=[BeneficiaryPathway],
                           activities=activities.all(), workflow_runner=workflow_runner()):
             harness = Harness(env, task_queue, monjob, pool)

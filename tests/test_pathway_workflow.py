@@ -9,6 +9,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowUpdateFailedError
 
+from activities.pathway import PathwayReadModel
 from activities.pathway_names import RECORD_EFFECTS
 from domain.deadlines import add_months
 from domain.pathway import (
@@ -37,7 +38,7 @@ from domain.pathway import (
 )
 from pathway_harness import TERRITORY, Harness, running_pathway
 from workflows import search_attributes as sa
-from workflows.pathway import BeneficiaryPathway
+from workflows.pathway import LOCAL_RECORD_OPTIONS, BeneficiaryPathway
 
 
 @pytest_asyncio.fixture
@@ -184,6 +185,34 @@ async def test_designation_starts_a_new_run_and_writes_are_local_activity_marker
     assert markers.count("core_local_activity") >= 2  # the flow record, then the orientation
     await h.eventually(lambda: h.pool.fetchval(
         "SELECT 1 FROM pathways WHERE pathway_id = $1 AND stage = $2", handle.id, Stage.REFERENT_DESIGNATED.value))
+
+
+class UnreachableReadModel(PathwayReadModel):
+    """The read model's database refuses the first ``failures`` writes (down for a few seconds)."""
+
+    def __init__(self, pool, failures: int) -> None:
+        super().__init__(pool)
+        self.failures = failures
+
+    async def write(self, effects) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionRefusedError("read model down")
+        await super().write(effects)
+
+
+async def test_a_write_the_database_refuses_locally_falls_back_to_a_regular_activity(db_pool, task_queue):
+    """The local write gives up after its attempts; the pathway does not fail: a regular activity retries."""
+    read_model = UnreachableReadModel(db_pool, failures=LOCAL_RECORD_OPTIONS["retry_policy"].maximum_attempts + 1)
+    async with running_pathway(db_pool, task_queue, read_model=read_model) as h:
+        handle = await h.start()
+        await h.eventually(lambda: h.pool.fetchval("SELECT 1 FROM pathways WHERE pathway_id = $1", handle.id))
+        assert read_model.failures == 0
+        history = await handle.fetch_history()
+        scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                     if e.HasField("activity_task_scheduled_event_attributes")]
+        assert scheduled == [RECORD_EFFECTS]
+        assert (await h.view()).stage is Stage.AWAITING_ORIENTATION  # running, not failed
 
 
 async def test_two_years_of_cer_cycles_continue_as_new_and_every_run_stays_under_500_events(h):
