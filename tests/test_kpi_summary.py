@@ -16,9 +16,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from activities.kpi import KpiReadModel, Plan
+from activities.kpi import KpiReadModel, Plan, _add_bucket
 from domain.deadlines import add_months
-from domain.kpi import DelayBucket, KpiFacts
+from domain.kpi import KpiFacts
 from domain.rules import RULESET_2023
 from kpi_rows import create_schema
 
@@ -290,12 +290,5 @@ async def expected_facts(conn: asyncpg.Connection, period_from: date, period_to:
     facts.lost_from_view, facts.lost_from_view_convoked, facts.lost_from_view_sanctioned = (
         len(lost), len(convoked), len(sanctioned))
     for (days, within), count in sorted(buckets.items()):
-        bucket = next((b for b in facts.orientation_delays if b.days == days), None)
-        if bucket is None:
-            bucket = DelayBucket(days=days)
-            facts.orientation_delays.append(bucket)
-        if within:
-            bucket.within += count
-        else:
-            bucket.late += count
+        _add_bucket(facts, days, within, count)
     return facts
