@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
+from activities.csv_import import load_mapping
 from activities.flux_generator import generate_flux
 from activities.flux_import import FluxImporter
 from domain.flux_import import SliceRequest, flux_import_workflow_id
@@ -195,3 +197,35 @@ async def test_unreadable_file_fails_the_import(enc_client, db_pool, task_queue,
     assert failure.value.cause.cause.type == "FLUX_UNREADABLE"
     status = await db_pool.fetchval("SELECT status FROM flux_files WHERE file_digest = $1", inp.file_digest)
     assert status == "unreadable"
+
+
+async def test_a_csv_list_is_imported_through_the_same_workflow(enc_client, db_pool, task_queue, unique_id, tmp_path):
+    """A département's CSV list of new entrants (column mapping): the same workflow, ledger and quarantine as a
+    CNAF flow; one pathway per subject person, each rejected row quarantined with its position."""
+    secret = secret_for(unique_id)
+    fixtures = Path(__file__).parent / "fixtures" / "flux"
+    path = tmp_path / "nouveaux_entrants.csv"
+    # The fixture plus a row without a matricule (rejected) that makes this file's digest unique to the test.
+    path.write_bytes((fixtures / "new_entrants.csv").read_bytes().rstrip(b"\n")
+                     + f"\n;{unique_id};X;Y;01/01/1990;1;2;14/03/2024\n".encode())
+    mapping = load_mapping(fixtures / "new_entrants_mapping.toml").model_dump()
+    subject = {person_id(nir, secret) for nir in ("185056204112316", "177076219300770")}  # Jérôme, Paul
+    inp = import_input(path, source="CSV", mapping=mapping)
+    async with build_worker(enc_client, task_queue, db_pool, secret):
+        result = await (await start_flux_import(enc_client, inp, task_queue=task_queue)).result()
+    try:
+        assert (result.households, result.persons, result.subject_to_duties) == (2, 3, 2)
+        assert result.rejected == 6 and result.new_pathways == 2
+        quarantined = await db_pool.fetch("SELECT position FROM flux_quarantine WHERE file_digest = $1 ORDER BY 1",
+                                          inp.file_digest)
+        assert [r["position"] for r in quarantined] == [4, 5, 6, 7, 8, 9]
+        started = {r["person_id"] for r in await db_pool.fetch(
+            "SELECT person_id FROM flux_observations WHERE pathway_file_digest = $1", inp.file_digest)}
+        assert started == subject
+        for pid in subject:
+            signals = await signal_events(enc_client, pid)
+            assert signals and signals[0][1]["event_id"].rsplit(":", 1)[1] == "new_entrant"
+        assert await db_pool.fetchval("SELECT status FROM flux_files WHERE file_digest = $1",
+                                      inp.file_digest) == "imported"
+    finally:
+        await terminate_pathways(enc_client, subject)
