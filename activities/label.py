@@ -135,13 +135,17 @@ class LabelRegistry:
         self._pool = pool
 
     async def is_labelled(self, structure_id: str, on: date) -> bool:
-        return bool(
-            await self._pool.fetchval(
-                """SELECT EXISTS (SELECT 1 FROM labels WHERE structure_id = $1 AND granted_on <= $2
-                       AND $2 < COALESCE(ended_on, expires_on))""",
-                structure_id, on,
-            )
+        return await self.label_on(structure_id, on) is not None
+
+    async def label_on(self, structure_id: str, on: date) -> dict[str, Any] | None:
+        """The structure's label valid on ``on`` (its current status, dates, first day no longer valid), or None."""
+        row = await self._pool.fetchrow(
+            """SELECT structure_id, territory, status, granted_on, expires_on, ended_on FROM labels
+               WHERE structure_id = $1 AND granted_on <= $2 AND $2 < COALESCE(ended_on, expires_on)
+               ORDER BY granted_on DESC LIMIT 1""",
+            structure_id, on,
         )
+        return dict(row) if row is not None else None
 
     async def yearly_list(self, year: int) -> dict[str, list[dict[str, Any]]]:
         """``granted``: labels decided in ``year`` (ceremony); ``labelled``: valid at some point of the year."""
