@@ -115,6 +115,8 @@ class DeadlineKind(str, Enum):
     SLAI_VALIDATION = "SLAI_VALIDATION"  # 10 working days (G-B6)
     REFERENT_CER = "REFERENT_CER"  # 2 months from designation / renewal (G-B6)
     BILAN_REMINDER = "BILAN_REMINDER"  # 30 days before CER end (G-B11)
+    ORIENTATION_REMINDER = "ORIENTATION_REMINDER"  # SLAI manager at D+21 from entry, not yet oriented (T4)
+    FIRST_APPOINTMENT_REMINDER = "FIRST_APPOINTMENT_REMINDER"  # platform at D+10, no appointment fixed (T7)
     CER_END = "CER_END"  # CER end: bilan due
     BILAN = "BILAN"  # bilan overdue 15 days after CER end (T17)
     PERSONAL_REVIEW = "PERSONAL_REVIEW"  # SLAI decides within 3 months (G-B17)
@@ -134,6 +136,10 @@ SLA_KINDS = frozenset(
         DeadlineKind.BILAN,
         DeadlineKind.PERSONAL_REVIEW,
     }
+)
+#: Reminders: a task for a person on their day, never a breach, not "the next deadline".
+REMINDER_KINDS = frozenset(
+    {DeadlineKind.BILAN_REMINDER, DeadlineKind.ORIENTATION_REMINDER, DeadlineKind.FIRST_APPOINTMENT_REMINDER}
 )
 #: Clocks of the exit itself, never paused by leaving RSA.
 EXIT_KINDS = frozenset({DeadlineKind.EXIT_CHOICE, DeadlineKind.POST_EXIT_END, DeadlineKind.REENTRY_WINDOW})
@@ -166,7 +172,7 @@ class Deadline(BaseModel):
         return self.status is DeadlineStatus.PENDING and not self.paused_by
 
     def fires_at(self) -> datetime:
-        if self.kind is DeadlineKind.BILAN_REMINDER:
+        if self.kind in REMINDER_KINDS:
             return deadline_instant(add_days(self.due, -1))  # a reminder fires on its day
         return deadline_instant(self.due)
 
@@ -386,6 +392,9 @@ class PathwayState(BaseModel):
     #: A referent was designated in this run: a business boundary where the workflow starts a new run, so the
     #: orientation phase and the referent's CER cycles are replayed separately.
     referent_designated: bool = False
+    #: The T4/T7 reminders are kept for this pathway: set by the workflow at the start of a pathway opened since
+    #: they exist (runs opened before do not have their timers in their history), carried across runs.
+    reminders: bool = False
     seen_event_ids: list[str] = Field(default_factory=list)
     outbox: Outbox = Field(default_factory=Outbox)
 

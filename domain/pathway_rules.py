@@ -19,6 +19,7 @@ from domain.pathway import (
     EXIT_KINDS,
     EXIT_STAGES,
     PRE_REFERENT_STAGES,
+    REMINDER_KINDS,
     SAME_SPHERE_REASONS,
     SLA_KINDS,
     AppointmentEvent,
@@ -98,7 +99,11 @@ CER_SIGNING_STAGES = frozenset(
 )
 #: Clocks of a CER cycle, cancelled when the referent changes.
 CER_CLOCKS = frozenset({DeadlineKind.REFERENT_CER, DeadlineKind.BILAN_REMINDER, DeadlineKind.CER_END, DeadlineKind.BILAN})
-PLATFORM_CLOCKS = frozenset({DeadlineKind.FIRST_APPOINTMENT, DeadlineKind.FIRST_CER, DeadlineKind.SLAI_VALIDATION})
+PLATFORM_CLOCKS = frozenset({DeadlineKind.FIRST_APPOINTMENT, DeadlineKind.FIRST_APPOINTMENT_REMINDER,
+                             DeadlineKind.FIRST_CER, DeadlineKind.SLAI_VALIDATION})
+#: The clock each T4/T7 reminder announces (the task's due date is that clock's last day).
+ANNOUNCED = {DeadlineKind.ORIENTATION_REMINDER: DeadlineKind.ORIENTATION,
+             DeadlineKind.FIRST_APPOINTMENT_REMINDER: DeadlineKind.FIRST_APPOINTMENT}
 
 #: Stages of a person « sans accompagnement » whom the perdus-de-vue campaign may convoke (T26, R4, G-B19):
 #: not oriented yet, or oriented / designated but no accompaniment started (no CER).
@@ -259,6 +264,30 @@ class Pathway:
                 d.paused_since = None
             self._touch(d)
 
+    def _remind(self, kind: DeadlineKind, of: Deadline, days: int, owner: str, today: date) -> None:
+        """The reminder of clock ``of`` on its ``days``-th day (T4, T7), for a pathway with reminders and unless
+        that day has passed; it shares the clock's pauses."""
+        day = add_days(of.started_on, days)
+        if not self.s.reminders or day < today:
+            return
+        reminder = self._add_deadline(kind, of.started_on, day, owner)
+        if of.paused_by:
+            reminder.paused_by = list(of.paused_by)
+            reminder.paused_since = of.paused_since
+            self._touch(reminder)
+
+    def enable_reminders(self, today: date) -> None:
+        """Keep the T4/T7 reminders in this pathway (the workflow decides, once, in a pathway's first run) and add
+        those of the clocks already running: the start signal is applied before the workflow's main loop."""
+        s = self.s
+        s.reminders = True
+        for d in self._pending({DeadlineKind.ORIENTATION}):
+            self._remind(DeadlineKind.ORIENTATION_REMINDER, d, self.rules.orientation_reminder_days, self.slai_manager, today)
+        if s.platform is not None and s.first_appointment_on is None:
+            for d in self._pending({DeadlineKind.FIRST_APPOINTMENT}):
+                self._remind(DeadlineKind.FIRST_APPOINTMENT_REMINDER, d, self.rules.first_appointment_reminder_days,
+                             self._structure_assignee(s.platform), today)
+
     def _breach(self, d: Deadline) -> None:
         breached_on = add_days(d.due, 1)
         d.status = DeadlineStatus.BREACHED
@@ -284,6 +313,11 @@ class Pathway:
     @property
     def slai(self) -> str:
         return f"SLAI:{self.s.territory}"
+
+    @property
+    def slai_manager(self) -> str:
+        """Escalations before a breach go to the SLAI manager (T4)."""
+        return f"SLAI_MANAGER:{self.s.territory}"
 
     def _structure_assignee(self, ref: Referent | None) -> str:
         if ref is None:
@@ -311,8 +345,16 @@ class Pathway:
 
     def next_deadline(self) -> Deadline | None:
         """The next running clock (a reminder is a step, not a deadline)."""
-        running = [d for d in self.active_deadlines() if d.kind is not DeadlineKind.BILAN_REMINDER]
+        running = [d for d in self.active_deadlines() if d.kind not in REMINDER_KINDS]
         return min(running, key=lambda d: (d.due, d.id)) if running else None
+
+    def next_deadline_instant(self) -> datetime | None:
+        """Search attribute ``NextDeadline``: when the next running clock fires, reminders left out. Pathways opened
+        before the T4/T7 reminders keep counting the bilan reminder, as their histories upserted it."""
+        if not self.s.reminders:
+            return self.next_fire()
+        upcoming = self.next_deadline()
+        return upcoming.fires_at() if upcoming else None
 
     def summary(self) -> str:
         """One line for the Temporal UI (« current details »): stage and next deadline, categories only."""
@@ -398,6 +440,11 @@ class Pathway:
         if d.kind is DeadlineKind.BILAN_REMINDER:
             self._task("BILAN_REMINDER", self._structure_assignee(self.s.referent), d.id,
                        add_days(d.due, self.rules.bilan_reminder_days), {"cer_end": (self.s.cer.end.isoformat() if self.s.cer else "")})
+        elif d.kind in ANNOUNCED:
+            announced = next(iter(self._pending({ANNOUNCED[d.kind]})), None)
+            due = announced.due if announced else None
+            self._task(d.kind.value, d.responsible, d.id, due,
+                       {"deadline": ANNOUNCED[d.kind].value, "due": due.isoformat() if due else ""})
         elif d.kind is DeadlineKind.CER_END:
             self._cer_ended(on)
         elif d.kind is DeadlineKind.EXIT_CHOICE:
@@ -454,7 +501,8 @@ class Pathway:
     def _start_orientation_clock(self, transmission_date: date, today: date) -> None:
         self.s.entry_date = transmission_date
         due = service_deadline(transmission_date, months=self.rules.orientation_months)
-        self._add_deadline(DeadlineKind.ORIENTATION, transmission_date, due, self.slai)
+        clock = self._add_deadline(DeadlineKind.ORIENTATION, transmission_date, due, self.slai)
+        self._remind(DeadlineKind.ORIENTATION_REMINDER, clock, self.rules.orientation_reminder_days, self.slai_manager, today)
         self._move(Stage.AWAITING_ORIENTATION, today, "FLOW_SUBJECT")
 
     # ------------------------------------------------------------------ orientation (T4, T5)
@@ -481,13 +529,16 @@ class Pathway:
         s.orientation_notified_on = msg.notified_on
         s.orientation_bypass_reason = msg.bypass_reason
         self._settle(DeadlineKind.ORIENTATION, msg.notified_on)
+        self._cancel({DeadlineKind.ORIENTATION_REMINDER}, today)
         ref = Referent(type=msg.target, structure_id=msg.structure_id, designated_on=msg.notified_on)
         owner = self._structure_assignee(ref)
-        self._add_deadline(DeadlineKind.FIRST_APPOINTMENT, msg.notified_on,
-                           service_deadline(msg.notified_on, days=self.rules.first_appointment_days), owner)
+        first_appointment = self._add_deadline(DeadlineKind.FIRST_APPOINTMENT, msg.notified_on,
+                                               service_deadline(msg.notified_on, days=self.rules.first_appointment_days), owner)
         self._add_deadline(DeadlineKind.FIRST_CER, msg.notified_on,
                            service_deadline(msg.notified_on, months=self.rules.first_cer_months), owner)
         if msg.target is OrientationTarget.PLATFORM:
+            self._remind(DeadlineKind.FIRST_APPOINTMENT_REMINDER, first_appointment,
+                         self.rules.first_appointment_reminder_days, owner, today)
             s.platform = ref
             self._move(Stage.ORIENTED_TO_PLATFORM, today, "ORIENTATION_NOTIFIED")
         else:
@@ -506,6 +557,7 @@ class Pathway:
                 if s.first_appointment_on is not None:
                     s.reconvocations += 1
                 s.first_appointment_on = msg.appointment_date
+                self._cancel({DeadlineKind.FIRST_APPOINTMENT_REMINDER}, today)  # fixed, even if too late (T7)
                 self._settle_if_scheduled_in_time(msg.appointment_date)
                 self._move(Stage.PLATFORM_FIRST_APPOINTMENT, today, "APPOINTMENT_SCHEDULED")
             elif s.stage in direct_first or s.stage is Stage.CER_ACTIVE:
@@ -514,6 +566,7 @@ class Pathway:
                 raise PathwayRuleError("STAGE_NOT_ALLOWED", f"appointment scheduled in stage {s.stage.value}")
         elif msg.kind is AppointmentKind.HELD:
             if s.stage in platform_stages:
+                self._cancel({DeadlineKind.FIRST_APPOINTMENT_REMINDER}, today)
                 self._settle_if_scheduled_in_time(msg.appointment_date)
                 self._move(Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, today, "APPOINTMENT_HELD")
             elif s.stage is Stage.CER_ACTIVE and s.cer is not None:
@@ -971,7 +1024,8 @@ class Pathway:
             return
         s.held_stages.pop() if s.held_stages else None
         self._settle(DeadlineKind.ORIENTATION, msg.decided_on)
-        self._cancel(PLATFORM_CLOCKS, today)  # the CAF social worker makes the diagnostic, not the platform [000:204]
+        # the CAF social worker makes the diagnostic, not the platform [000:204]
+        self._cancel(PLATFORM_CLOCKS | {DeadlineKind.ORIENTATION_REMINDER}, today)
         self._designate(Referent(type=OrientationTarget.CAF, structure_id=s.caf_structure_id or "",
                                  designated_on=msg.decided_on), today, "CAF_SAISINE_ACCEPTED")
 

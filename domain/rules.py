@@ -20,7 +20,9 @@ class RuleSet(BaseModel):
 
     # Beneficiary pathway (domain.md §2)
     orientation_months: int = 1  # [002:3707]
+    orientation_reminder_days: int = 21  # T4 [DESIGN DEFAULT]: SLAI manager reminded at entry + 21 days
     first_appointment_days: int = 14  # [002:3708-3709], G-B1
+    first_appointment_reminder_days: int = 10  # T7 [DESIGN DEFAULT]: platform reminded at orientation + 10 days
     first_cer_months: int = 2  # [002:3711], G-B5
     platform_phase_months: int = 2  # [002:355]
     slai_validation_working_days: int = 10  # G-B6

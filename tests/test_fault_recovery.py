@@ -47,6 +47,7 @@ from domain.pathway import (
     CerAction,
     CerType,
     CommandResult,
+    DeadlineKind,
     FlowRecord,
     OrientationDecision,
     OrientationTarget,
@@ -443,12 +444,13 @@ async def test_temporal_server_killed_mid_run_resumes_every_pathway_with_the_sam
             assert after[workflow_id].stage_history == before[workflow_id].stage_history
             assert await next_deadline(client, workflow_id) == attributes_before[workflow_id]
         for workflow_id in pending:
-            # The orientation deadline: same date, now met. The run that met it closed at the designation, so
-            # the workflow's state no longer holds it; the read model does.
+            # The orientation deadline: same date, now met (its D+21 reminder cancelled). The run that met it
+            # closed at the designation, so the workflow's state no longer holds them; the read model does.
             for d in before[workflow_id].deadlines:
                 row = await stack.pool.fetchrow("SELECT due_on, status FROM deadlines WHERE pathway_id = $1 AND "
                                                 "deadline_id = $2", workflow_id, d.id)
-                assert (row["due_on"], row["status"]) == (d.due, "MET")
+                status = "CANCELLED" if d.kind is DeadlineKind.ORIENTATION_REMINDER else "MET"
+                assert (row["due_on"], row["status"]) == (d.due, status)
             assert after[workflow_id].run == 2
             # Applied exactly once, whether the first send made it or not.
             changes = [c.to_stage for c in after[workflow_id].stage_history]

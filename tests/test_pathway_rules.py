@@ -181,6 +181,105 @@ def test_orientation_refused_outside_awaiting_orientation_and_in_the_future():
     assert e.value.rule == "STAGE_NOT_ALLOWED"
 
 
+# ------------------------------------------------------------------ reminders before the breaches (T4, T7)
+
+
+def with_reminders(day: date = D0) -> Pathway:
+    """A pathway opened since the reminders exist: the workflow turns them on after the start flow record."""
+    p = new_pathway(day=day)
+    p.enable_reminders(day)
+    return p
+
+
+def tasks(p: Pathway, kind: str):
+    return [t for t in p.s.outbox.tasks if t.kind == kind]
+
+
+def test_T4_reminder_on_day_21_is_a_task_for_the_slai_manager_not_a_breach():
+    p = with_reminders()
+    reminder = deadline(p, DeadlineKind.ORIENTATION_REMINDER)
+    assert reminder.due == D0 + timedelta(days=RULESET_2023.orientation_reminder_days) == D0 + timedelta(days=21)
+    assert p.next_deadline().kind is DeadlineKind.ORIENTATION  # a reminder is not the next deadline
+    assert p.next_fire() == datetime.combine(D0 + timedelta(days=21), time.min, tzinfo=PARIS)  # the workflow wakes up
+    assert p.next_deadline_instant() == datetime.combine(date(2024, 4, 5), time.min, tzinfo=PARIS)  # NextDeadline
+    assert p.expire(at(D0 + timedelta(days=20), 23)) == []
+    assert [d.kind for d in p.expire(at(D0 + timedelta(days=21), 0))] == [DeadlineKind.ORIENTATION_REMINDER]
+    [task] = tasks(p, "ORIENTATION_REMINDER")
+    assert task.assignee == "SLAI_MANAGER:ARRAGEOIS" and task.due_date == date(2024, 4, 4)
+    assert task.details == {"deadline": "ORIENTATION", "due": "2024-04-04"}
+    assert p.s.breaches == [] and p.s.stage is Stage.AWAITING_ORIENTATION
+    p.expire(at(D0 + timedelta(days=32)))  # the breach at 1 month is still escalated, to the SLAI
+    assert [b.kind for b in p.s.breaches] == [DeadlineKind.ORIENTATION]
+    assert [t.assignee for t in tasks(p, "ESCALATION_ORIENTATION")] == ["SLAI:ARRAGEOIS"]
+
+
+def test_T4_no_reminder_when_oriented_on_day_20():
+    p = with_reminders()
+    to_platform(p, D0 + timedelta(days=20))
+    assert deadline(p, DeadlineKind.ORIENTATION_REMINDER).status is DeadlineStatus.CANCELLED
+    p.expire(at(D0 + timedelta(days=25)))
+    assert tasks(p, "ORIENTATION_REMINDER") == []
+
+
+def test_T4_reminder_moves_with_the_paused_orientation_clock():
+    p = with_reminders()
+    p.on_flow_record(FlowRecord(event_id="f2", transmission_date=D0 + timedelta(days=10), subject_to_duties=False),
+                     D0 + timedelta(days=10))
+    p.on_flow_record(FlowRecord(event_id="f3", transmission_date=D0 + timedelta(days=20), subject_to_duties=True),
+                     D0 + timedelta(days=20))
+    assert deadline(p, DeadlineKind.ORIENTATION_REMINDER).due == D0 + timedelta(days=31)
+    assert p.expire(at(D0 + timedelta(days=30), 23)) == []
+
+
+def test_T7_platform_reminder_on_day_10_without_a_first_appointment():
+    p = with_reminders()
+    to_platform(p, D0)
+    assert deadline(p, DeadlineKind.FIRST_APPOINTMENT_REMINDER).due == D0 + timedelta(days=10)
+    assert p.expire(at(D0 + timedelta(days=9), 23)) == []
+    assert [d.kind for d in p.expire(at(D0 + timedelta(days=10), 0))] == [DeadlineKind.FIRST_APPOINTMENT_REMINDER]
+    [task] = tasks(p, "FIRST_APPOINTMENT_REMINDER")
+    assert task.assignee == "PLATFORM:PF1" and task.due_date == D0 + timedelta(days=14)
+    assert p.s.breaches == []
+
+
+def test_T7_no_reminder_when_the_appointment_was_scheduled_on_day_9():
+    p = with_reminders()
+    to_platform(p, D0)
+    day9 = D0 + timedelta(days=9)
+    p.on_appointment(AppointmentEvent(event_id="a", kind=AppointmentKind.SCHEDULED, appointment_date=D0 + timedelta(days=20)), day9)
+    assert deadline(p, DeadlineKind.FIRST_APPOINTMENT_REMINDER).status is DeadlineStatus.CANCELLED
+    p.expire(at(D0 + timedelta(days=15)))
+    assert tasks(p, "FIRST_APPOINTMENT_REMINDER") == []
+    assert [b.kind for b in p.s.breaches] == [DeadlineKind.FIRST_APPOINTMENT]  # fixed too late: still a breach
+
+
+def test_T7_no_platform_reminder_for_a_direct_orientation():
+    p = with_reminders()
+    to_referent(p, D0)
+    assert not [d for d in p.s.deadlines if d.kind is DeadlineKind.FIRST_APPOINTMENT_REMINDER]
+
+
+def test_T6_an_accepted_caf_saisine_cancels_the_orientation_reminder():
+    p = with_reminders()
+    day = D0 + timedelta(days=5)
+    p.caf_saisine(caf_saisine(requested_on=day), day)
+    p.decide_caf_saisine(CafSaisineDecision(event_id="cd", accepted=True, decided_on=day), day)
+    assert deadline(p, DeadlineKind.ORIENTATION_REMINDER).status is DeadlineStatus.CANCELLED
+    p.expire(at(D0 + timedelta(days=25)))
+    assert tasks(p, "ORIENTATION_REMINDER") == []
+
+
+def test_without_the_reminders_flag_no_reminder_clocks():
+    p = new_pathway()
+    assert not p.s.reminders
+    to_platform(p, D0 + timedelta(days=3))
+    p.expire(at(D0 + timedelta(days=40)))
+    reminder_kinds = {DeadlineKind.ORIENTATION_REMINDER, DeadlineKind.FIRST_APPOINTMENT_REMINDER}
+    assert not [d for d in p.s.deadlines if d.kind in reminder_kinds]
+    assert tasks(p, "ORIENTATION_REMINDER") == tasks(p, "FIRST_APPOINTMENT_REMINDER") == []
+    assert p.next_deadline_instant() == p.next_fire()  # older pathways: the search attribute as their history has it
+
+
 # ------------------------------------------------------------------ pauses (T24)
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.worker import Replayer
 
 from activities.pathway import PathwayReadModel
 from activities.pathway_names import RECORD_EFFECTS
-from domain.deadlines import add_months
+from domain.deadlines import PARIS, add_months
 from domain.pathway import (
     AppointmentEvent,
     AppointmentKind,
@@ -37,8 +38,9 @@ from domain.pathway import (
     Stage,
 )
 from pathway_harness import TERRITORY, Harness, running_pathway
+from workers.sandbox import workflow_runner
 from workflows import search_attributes as sa
-from workflows.pathway import LOCAL_RECORD_OPTIONS, BeneficiaryPathway
+from workflows.pathway import LOCAL_RECORD_OPTIONS, REMINDERS, BeneficiaryPathway
 
 
 @pytest_asyncio.fixture
@@ -112,6 +114,41 @@ async def test_orientation_on_day_32_is_a_breach_recorded_and_escalated(h):
 
 async def search_attributes(h: Harness, until):
     return await h.search_attributes(until)
+
+
+async def test_orientation_reminder_on_day_21_reaches_the_read_model_and_is_not_the_next_deadline(h):
+    d0 = await h.morning()
+    await h.start()
+    wid = h.handle.id
+    breach_at = datetime.combine(add_months(d0, 1) + timedelta(days=1), time.min, tzinfo=PARIS)
+    attributes = await search_attributes(h, lambda a: a.get(sa.NEXT_DEADLINE) is not None)
+    assert attributes.get(sa.NEXT_DEADLINE) == breach_at  # not the reminder, which fires first
+    assert any(REMINDERS.encode() in marker for marker in await patch_markers(h))
+    await h.sleep_until(d0 + timedelta(days=20))
+    await h.idle()
+    assert not await h.pool.fetchval("SELECT count(*) FROM human_tasks WHERE workflow_id = $1", wid)
+    await h.sleep_until(d0 + timedelta(days=21))
+    query = "SELECT assignee, due_date FROM human_tasks WHERE workflow_id = $1 AND kind = 'ORIENTATION_REMINDER'"
+    await h.eventually(lambda: h.pool.fetchrow(query, wid))
+    task = await h.pool.fetchrow(query, wid)
+    assert (task["assignee"], task["due_date"]) == (f"SLAI_MANAGER:{TERRITORY}", add_months(d0, 1))
+    view = await h.view()
+    assert breaches(view) == [] and view.stage is Stage.AWAITING_ORIENTATION
+    assert {d.kind: d.status for d in view.deadlines}[DeadlineKind.ORIENTATION_REMINDER] == "FIRED"
+    attributes = await search_attributes(h, lambda a: a.get(sa.NEXT_DEADLINE) is not None)
+    assert attributes.get(sa.NEXT_DEADLINE) == breach_at
+    await h.idle()
+    replayer = Replayer(workflows=[BeneficiaryPathway], data_converter=h.env.client.data_converter,
+                        workflow_runner=workflow_runner())
+    await replayer.replay_workflow(await h.handle.fetch_history())  # the reminder's path replays too
+
+
+async def patch_markers(h: Harness) -> list[bytes]:
+    """The patch markers of the run's history (the paths a replay of it takes)."""
+    history = await h.handle.fetch_history()
+    return [b"".join(x.data for ps in e.marker_recorded_event_attributes.details.values() for x in ps.payloads)
+            for e in history.events if e.HasField("marker_recorded_event_attributes")
+            and e.marker_recorded_event_attributes.marker_name == "core_patch"]
 
 
 async def test_flip_to_not_subject_pauses_the_orientation_clock(h):

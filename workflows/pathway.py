@@ -68,6 +68,9 @@ WORKFLOW_TYPE = "BeneficiaryPathway"
 #: A pathway continues as new at each referent designation as well as at each bilan (business boundaries), so no
 #: run carries both the orientation phase and a CER cycle: replaying a run stays short.
 CONTINUE_AT_DESIGNATION = "continue-as-new-at-referent-designation"
+#: The T4/T7 reminders (SLAI manager at D+21 before orientation, platform at D+10 before a first appointment)
+#: add timers: decided once, at the start of a pathway's first run, and kept in its state for the later runs.
+REMINDERS = "pathway-reminders-d10-d21"
 #: Read-model writes are short upserts into our own database: they run first as a local activity, recorded
 #: as one marker in the workflow task that decided them (no activity task, no extra workflow task: a third
 #: fewer events per run). A local activity holds its workflow task open while it retries; past the task's
@@ -127,6 +130,9 @@ class BeneficiaryPathway:
     @workflow.run
     async def run(self, inp: PathwayInput) -> PathwayView:
         s = self.p.s
+        if inp.state is None and workflow.patched(REMINDERS):
+            with _pure():
+                self.p.enable_reminders(self._today())
         while True:
             await self._drain()
             if s.finished:
@@ -228,7 +234,7 @@ class BeneficiaryPathway:
             sa.BREACH_COUNT.name: len(s.breaches),
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
-            sa.NEXT_DEADLINE.name: self.p.next_fire(),
+            sa.NEXT_DEADLINE.name: self.p.next_deadline_instant(),
             sa.CER_END.name: self.p.cer_end_instant(),
         }
         keys = {k.name: k for k in sa.ALL_SEARCH_ATTRIBUTES}
