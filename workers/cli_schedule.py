@@ -65,6 +65,11 @@ async def install_drop_schedule(client: Client, drop_dir: Path, *, task_queue: s
                                 territory: str = DEFAULT_TERRITORY, schedule_id: str = SCHEDULE_ID) -> str:
     """Create the schedule, or replace its definition if it exists; returns "created" or "updated"."""
     schedule = drop_schedule(drop_dir, task_queue=task_queue, hour=hour, minute=minute, territory=territory)
+    return await _create_or_replace(client, schedule_id, schedule)
+
+
+async def _create_or_replace(client: Client, schedule_id: str, schedule: Schedule) -> str:
+    """Installing twice is safe: an existing schedule gets the new definition."""
     try:
         await client.create_schedule(schedule_id, schedule)
         return "created"
@@ -97,13 +102,7 @@ def retention_schedule(*, task_queue: str, day: int = 1, hour: int = 3, minute: 
 async def install_retention_schedule(client: Client, *, task_queue: str,
                                      schedule_id: str = RETENTION_SCHEDULE_ID) -> str:
     """Create the monthly retention schedule, or replace its definition; returns "created" or "updated"."""
-    schedule = retention_schedule(task_queue=task_queue)
-    try:
-        await client.create_schedule(schedule_id, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
-        return "updated"
+    return await _create_or_replace(client, schedule_id, retention_schedule(task_queue=task_queue))
 
 
 def _run(coro) -> object:
@@ -113,6 +112,12 @@ def _run(coro) -> object:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         typer.echo(f"parcours schedule: {' '.join(str(message).split())}", err=True)
         raise typer.Exit(1)
+
+
+async def _on_daily_schedule(settings: Settings, action):
+    """Connect, then run ``action`` (a coroutine function of the schedule's handle) on the daily import."""
+    client = await connect_client(settings)
+    return await action(client.get_schedule_handle(SCHEDULE_ID))
 
 
 @app.command("install", cls=OneLineErrors)
@@ -150,11 +155,7 @@ def trigger() -> None:
     """Run the daily import now."""
     settings = Settings.from_env()
 
-    async def go() -> None:
-        client = await connect_client(settings)
-        await client.get_schedule_handle(SCHEDULE_ID).trigger()
-
-    _run(go())
+    _run(_on_daily_schedule(settings, lambda handle: handle.trigger()))
     typer.echo(f"schedule {SCHEDULE_ID} triggered")
 
 
@@ -163,11 +164,7 @@ def remove() -> None:
     """Delete the daily import schedule (running imports go on)."""
     settings = Settings.from_env()
 
-    async def go() -> None:
-        client = await connect_client(settings)
-        await client.get_schedule_handle(SCHEDULE_ID).delete()
-
-    _run(go())
+    _run(_on_daily_schedule(settings, lambda handle: handle.delete()))
     typer.echo(f"schedule {SCHEDULE_ID} removed")
 
 
@@ -176,11 +173,7 @@ def show() -> None:
     """Print the schedule's next runs and its recent actions."""
     settings = Settings.from_env()
 
-    async def go():
-        client = await connect_client(settings)
-        return await client.get_schedule_handle(SCHEDULE_ID).describe()
-
-    description = _run(go())
+    description = _run(_on_daily_schedule(settings, lambda handle: handle.describe()))
     info = description.info
     typer.echo(f"schedule {SCHEDULE_ID}: {'paused' if description.schedule.state.paused else 'active'}")
     for when in info.next_action_times[:3]:
