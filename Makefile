@@ -2,14 +2,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install compile bench clean
+.PHONY: run test install compile bench clean lock
 
 $(PY):
 	python3 -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml
+# requirements.lock pins every direct and transitive version the suite passed with: installs reproduce it.
+$(STAMP): $(PY) pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +29,15 @@ test: $(STAMP)
 # Benchmarks (scripts, not tests): default sizes take about 10 minutes; `make bench BENCH_ARGS=--large` for bigger.
 bench: $(STAMP) compile
 	$(PY) -m bench.run_all $(BENCH_ARGS)
+
+# Re-resolve the newest versions pyproject.toml allows in a scratch venv and write them to requirements.lock;
+# then run `make test` before committing the new lock.
+lock:
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	{ sed -n '1,3p' requirements.lock; .lock-venv/bin/python -m pip freeze --exclude-editable | grep -vi '^parcours'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .parcours
