@@ -7,7 +7,7 @@ change of the rules never silently changes a running case. Sources are cited as 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
@@ -101,3 +101,23 @@ def rule_set(version: str, rule_sets: Sequence[RuleSet] | None = None) -> RuleSe
         if candidate.version == version:
             return candidate
     raise ValueError(f"unknown rule set version {version!r}")
+
+
+# Plausible dates (hardening): every date entering the system (API, flow files, CSV lists) must fall in this
+# window, so that no deadline computed from it can leave what ``datetime`` and the Paris time zone carry.
+EARLIEST_CASE_DATE = date(2009, 6, 1)  # the RSA began on 1 June 2009 (loi n° 2008-1249)
+FUTURE_MARGIN_DAYS = 31  # a fact may be dated a little ahead (a scheduled appointment, a next-month flow)
+
+
+class ImplausibleDate(ValueError):
+    """A date outside [EARLIEST_CASE_DATE, today + FUTURE_MARGIN_DAYS]; its message says which bound."""
+
+
+def check_plausible_date(day: date, today: date, *, field: str = "date") -> date:
+    """Return ``day`` when it lies in the plausible window around ``today``, else raise ``ImplausibleDate``."""
+    latest = today + timedelta(days=FUTURE_MARGIN_DAYS)
+    if day < EARLIEST_CASE_DATE:
+        raise ImplausibleDate(f"{field} {day.isoformat()} is before {EARLIEST_CASE_DATE.isoformat()} (start of the RSA)")
+    if day > latest:
+        raise ImplausibleDate(f"{field} {day.isoformat()} is after {latest.isoformat()} (today + {FUTURE_MARGIN_DAYS} days)")
+    return day
