@@ -1,4 +1,4 @@
-"""``parcours api``: the HTTP API for the Département's other services (``workers.api``)."""
+"""``parcours api``: the HTTP API for the Département's other services (``workers.api.app``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def api(
     ),
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs); tokens from PARCOURS_API_TOKENS."""
-    from workers.api_auth import ApiTokenConfigError, DEV_TOKENS_FILE, load_api_tokens
+    from workers.api.auth import ApiTokenConfigError, DEV_TOKENS_FILE, load_api_tokens
     from workers.config import Settings
     from workers.keys import KeyConfigError, load_keyring
     from workers.logging import configure_logging
