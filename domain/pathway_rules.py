@@ -398,6 +398,7 @@ class Pathway:
             not_subject_confirmed_since=s.not_subject_confirmed_since,
             convocations=list(s.convocations),
             label_losses=list(s.label_losses),
+            decisions=list(s.decision_log),
         )
 
     def row(self) -> PathwayRow:

@@ -24,11 +24,10 @@ DPID = token_entry("dpid", {Scope.LABEL_DECIDE, Scope.CASE_READ})
 ADMIN = token_entry("admin", ALL_SCOPES)
 
 
-def _auth(entry: str, key: str | None = None) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {entry.split(':')[1]}"}
-    if key:
-        headers["Idempotency-Key"] = key
-    return headers
+def _auth(entry: str, key: str | None = None, actor: str = "agent:test-0001") -> dict[str, str]:
+    """A service's token, an Idempotency-Key (a new one unless given) and the acting person."""
+    return {"Authorization": f"Bearer {entry.split(':')[1]}", "Idempotency-Key": key or str(uuid.uuid4()),
+            "X-Actor": actor}
 
 
 class _Env:
@@ -78,16 +77,16 @@ async def test_application_submitted_evaluated_and_granted(env, task_queue, db_p
         assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == submitted.json()
         changed = await api.post("/v1/label-applications", json={**body, "territory": "AUDOMAROIS"},
                                  headers=_auth(DEPOSANT, key))
-        assert changed.status_code == 422 and changed.json()["error"] == "idempotency_key_reused"
+        assert changed.status_code == 422 and changed.json()["error"]["code"] == "idempotency_key_reused"
 
         twice = await api.post("/v1/label-applications", json=body, headers=_auth(DEPOSANT, str(uuid.uuid4())))
         assert twice.status_code == 409
-        assert twice.json()["error"] == "refused" and "already" in twice.json()["message"]
+        assert twice.json()["error"]["code"] == "refused" and "already" in twice.json()["error"]["message"]
 
         early = await api.post(f"/v1/label-applications/{application}/decision", json={"outcome": "grant"},
                                headers=_auth(DPID))
         assert early.status_code == 409
-        assert "no consolidated evaluation" in early.json()["message"]
+        assert "no consolidated evaluation" in early.json()["error"]["message"]
 
         evaluated = await api.post(
             f"/v1/label-applications/{application}/admin-evaluation",
@@ -125,7 +124,7 @@ async def test_application_submitted_evaluated_and_granted(env, task_queue, db_p
         outside = await api.post(f"/v1/labels/{structure}/renewal-request", json={"requested_on": today.isoformat()},
                                  headers=_auth(DEPOSANT))
         assert outside.status_code == 409
-        assert outside.json()["rule"] == "OutsideRenewalWindow"
+        assert outside.json()["error"]["rule"] == "OutsideRenewalWindow"
 
 
 async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
@@ -133,5 +132,5 @@ async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
         sent = await api.post(f"/v1/label-applications/label-{structure}-7/decision",
                               json={"outcome": "refuse", "reasons": ["x"]}, headers=_auth(DPID))
         read = await api.get(f"/v1/label-applications/label-{structure}-7", headers=_auth(DPID))
-    assert sent.status_code == 404 and sent.json()["error"] == "not_found"
+    assert sent.status_code == 404 and sent.json()["error"]["code"] == "not_found"
     assert read.status_code == 404

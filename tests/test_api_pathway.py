@@ -36,11 +36,10 @@ REFERENT_TOOL = token_entry("referent-tool", {Scope.PATHWAY_EVENTS, Scope.CASE_R
 SETTINGS_SECRET = "api-test-person-id-secret"
 
 
-def _auth(entry: str, key: str | None = None) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {entry.split(':')[1]}"}
-    if key:
-        headers["Idempotency-Key"] = key
-    return headers
+def _auth(entry: str, key: str | None = None, actor: str = "agent:test-0001") -> dict[str, str]:
+    """A service's token, an Idempotency-Key (a new one unless given) and the acting person."""
+    return {"Authorization": f"Bearer {entry.split(':')[1]}", "Idempotency-Key": key or str(uuid.uuid4()),
+            "X-Actor": actor}
 
 
 def _new_nir() -> tuple[str, str]:
@@ -132,7 +131,7 @@ async def test_start_from_a_nir_gives_the_opaque_pathway_and_no_personal_data(en
         assert replay.json() == started.json()
         other_person, _ = _new_nir()
         reused = await api.start(other_person, key)
-        assert reused.status_code == 422 and reused.json()["error"] == "idempotency_key_reused"
+        assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
 
         case = await api.read(pathway_id, until=lambda c: c["stage"] == "AWAITING_ORIENTATION")
         assert case["source"] == "workflow" and case["status"] == "running"
@@ -199,8 +198,8 @@ async def test_orientation_cer_appointment_and_left_rsa(env, task_queue, db_pool
 
         no_reason = await post("orientation", _orientation(today, bypass_reason=None))
         assert no_reason.status_code == 409
-        assert no_reason.json()["rule"] == "ORIENTATION_BYPASS_REASON_REQUIRED"
-        assert "needs a reason" in no_reason.json()["message"]
+        assert no_reason.json()["error"]["rule"] == "ORIENTATION_BYPASS_REASON_REQUIRED"
+        assert "needs a reason" in no_reason.json()["error"]["message"]
 
         key = str(uuid.uuid4())
         oriented = await post("orientation", _orientation(today), key)
@@ -213,15 +212,15 @@ async def test_orientation_cer_appointment_and_left_rsa(env, task_queue, db_pool
 
         too_long = await post("cer", _cer(today, add_months(today, 7)))
         assert too_long.status_code == 409
-        assert too_long.json()["rule"] == "CER_MAX_DURATION" and "6 months" in too_long.json()["message"]
+        assert too_long.json()["error"]["rule"] == "CER_MAX_DURATION" and "6 months" in too_long.json()["error"]["message"]
         signed = await post("cer", _cer(today, add_months(today, 6) - timedelta(days=1)))
         assert signed.status_code == 200 and signed.json()["stage"] == "CER_ACTIVE"
 
         early_bilan = await post("bilan", {"completed_on": today.isoformat(), "decision": "CONTINUE"})
-        assert early_bilan.status_code == 409 and early_bilan.json()["rule"] == "STAGE_NOT_ALLOWED"
+        assert early_bilan.status_code == 409 and early_bilan.json()["error"]["rule"] == "STAGE_NOT_ALLOWED"
 
         held = await post("appointments", {"kind": "HELD", "appointment_date": today.isoformat(), "physical": True})
-        assert held.status_code == 202 and held.json()["event"] == "appointment"
+        assert held.status_code == 200 and held.json()["event"] == "record_appointment"  # an update: answered
         case = await api.read(pathway_id, REFERENT_TOOL,
                               until=lambda c: (c["personal"]["active_cer"] or {}).get("physical_appointments") == 1)
         assert case["referent_type"] == "REFERENT_SOLIDARITE" and case["referent_structure_id"] == "CCAS-LENS"
@@ -251,7 +250,7 @@ async def test_bilan_once_the_cer_has_ended(env, task_queue, db_pool):
 
         reorient_without_reason = await post("bilan", {"completed_on": today.isoformat(), "decision": "REORIENT"})
         assert reorient_without_reason.status_code == 409
-        assert reorient_without_reason.json()["rule"] == "BILAN_REORIENTATION_REASON_REQUIRED"
+        assert reorient_without_reason.json()["error"]["rule"] == "BILAN_REORIENTATION_REASON_REQUIRED"
         bilan = await post("bilan", {"completed_on": today.isoformat(), "decision": "CONTINUE"})
         assert bilan.status_code == 200, bilan.text
         assert bilan.json()["stage"] == "CER_DRAFTING"
@@ -265,13 +264,13 @@ async def test_events_to_an_unknown_or_closed_pathway(env, task_queue, db_pool):
         unknown = "pathway-" + uuid.uuid4().hex
         body = {"end_of_payment_date": (await api.today()).isoformat(), "reason": "x"}
         missing = await api.http.post(f"/v1/pathways/{unknown}/left-rsa", json=body, headers=_auth(CAF))
-        assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         assert (await api.http.get(f"/v1/pathways/{unknown}", headers=_auth(DASHBOARD))).status_code == 404
 
         pathway_id = (await api.start(_new_nir()[0])).json()["pathway_id"]
         await api.read(pathway_id, until=lambda c: c["stage"] == "AWAITING_ORIENTATION")
         await env.client.get_workflow_handle(pathway_id).terminate("closed for the test")
         late = await api.http.post(f"/v1/pathways/{pathway_id}/left-rsa", json=body, headers=_auth(CAF))
-        assert late.status_code == 409 and late.json()["error"] == "case_closed"
+        assert late.status_code == 409 and late.json()["error"]["code"] == "case_closed"
         closed = await api.http.get(f"/v1/pathways/{pathway_id}", headers=_auth(DASHBOARD))
         assert closed.status_code == 200 and closed.json()["status"] == "terminated"

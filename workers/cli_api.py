@@ -20,8 +20,15 @@ def api(
         help="Development: keys and API tokens from PARCOURS_HOME (.parcours) when the variables are unset; "
              "a 'dev' token with every scope is created in .parcours/api-tokens.",
     ),
+    openapi: bool = typer.Option(
+        False, "--openapi",
+        help="Print the OpenAPI document (JSON) and exit: no server, no Temporal, no database, no secret.",
+    ),
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs); tokens from PARCOURS_API_TOKENS."""
+    if openapi:
+        typer.echo(openapi_document())
+        return
     from workers.api.auth import ApiTokenConfigError, DEV_TOKENS_FILE, load_api_tokens
     from workers.config import Settings
     from workers.keys import KeyConfigError, load_keyring
@@ -64,3 +71,15 @@ async def _serve(settings, keyring, tokens, host: str, port: int) -> None:
         await server.serve()
     finally:
         await pool.close()
+
+
+def openapi_document() -> str:
+    """The API's OpenAPI document, built from the route tables without connecting to anything."""
+    import json
+
+    from workers.api.app import create_app
+    from workers.api.auth import ApiTokens, token_entry
+    from workers.config import Settings
+
+    app = create_app(None, Settings(), None, tokens=ApiTokens.parse(token_entry("openapi")))  # type: ignore[arg-type]
+    return json.dumps(app.openapi(), indent=2, ensure_ascii=False)

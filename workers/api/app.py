@@ -9,10 +9,15 @@ validated, turned into the opaque person id (HMAC, ``PARCOURS_PERSON_ID_SECRET``
 into a workflow id, a log line, a stored idempotency record or a response. Validation errors name the field
 but never echo the value.
 
-Idempotency: every POST honours an ``Idempotency-Key`` header (per calling service). The first response is
-stored (PostgreSQL, migration 007) and replayed to a retry with the same body (``Idempotent-Replayed: true``);
-the same key with a different body is refused (422); a retry while the first is still running gets 409. Events
-without an ``event_id`` get one derived from the key, so the workflow also drops a duplicate that slipped past.
+Idempotency: every POST needs an ``Idempotency-Key`` header (per calling service; 428 without). The first
+response is stored (PostgreSQL, migration 007) and replayed to a retry with the same body
+(``Idempotent-Replayed: true``); the same key with a different body is refused (422); a retry while the first is
+still running gets 409. Events without an ``event_id`` get one derived from the key; an ``event_id`` reused with
+another command is refused (409, migration 019).
+
+Commands: a person's command is an update, answered once the case has applied it, or refused with the rule
+(409 ``refused``, nothing recorded); it names who decided (``X-Actor: agent:<id>``). Facts from other systems are
+signals (202). Errors: ``{"error": {"code": ..., "message": ..., "field"?, "rule"?}}``.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from workers.api.auth import ApiTokens, load_api_tokens
+from workers.api.bodies import TOO_LARGE, BodyLimit, too_large_response
 from workers.api.dependencies import route_path
 from workers.api.errors import ApiError, field_name, validation_error_response
+from workers.api.event_ids import EventIdStore
 from workers.api.idempotency import Api, IdempotencyStore
 from workers.api.labels import add_label_routes
 from workers.api.pathways import add_pathway_routes
@@ -46,17 +53,20 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
     """The API app. ``pool`` backs the Idempotency-Key store (None: keys are not honoured — tests of auth
     only); ``tokens`` default to ``PARCOURS_API_TOKENS`` (production)."""
     tokens = tokens if tokens is not None else load_api_tokens(None)
-    api = Api(client, settings, IdempotencyStore(pool) if pool is not None else None)
+    api = Api(client, settings, IdempotencyStore(pool) if pool is not None else None,
+              EventIdStore(pool) if pool is not None else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        if api.store is not None:
+        for name, store in (("idempotency", api.store), ("event_ids", api.event_ids)):
+            if store is None:
+                continue
             try:
-                purged = await api.store.purge()
+                purged = await store.purge()
                 if purged:
-                    log.info("api_idempotency_purged", rows=purged)
+                    log.info("api_store_purged", store=name, rows=purged)
             except Exception as error:  # never block startup on housekeeping
-                log.warning("api_idempotency_purge_failed", error=type(error).__name__)
+                log.warning("api_store_purge_failed", store=name, error=type(error).__name__)
         yield
 
     app = FastAPI(
@@ -71,6 +81,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
     app.state.api = api
     app.state.tokens = tokens
     _add_error_handlers(app)
+    app.add_middleware(BodyLimit)
 
     @app.middleware("http")
     async def _access_log(request: Request, call_next):
@@ -96,16 +107,20 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _framework_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _framework_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         """The framework's own refusals (no such route, unreadable body) in the API's error body too."""
+        if request.scope.get(TOO_LARGE):
+            return too_large_response()
         if error.status_code == 400:  # a body that is not valid UTF-8 / JSON
             return validation_error_response([{"loc": ("body",), "msg": "the body is not valid JSON text"}])
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return JSONResponse({"error": code, "message": str(error.detail)}, status_code=error.status_code,
-                            headers=getattr(error, "headers", None))
+        answer = ApiError(error.status_code, code, str(error.detail))
+        return JSONResponse(answer.body(), status_code=error.status_code, headers=getattr(error, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        if request.scope.get(TOO_LARGE):
+            return too_large_response()
         errors = list(error.errors())
         log.info("api_invalid_request", path=route_path(request),
                  fields=[field_name(tuple(e.get("loc", ()))) for e in errors])

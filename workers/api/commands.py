@@ -1,6 +1,11 @@
-"""Command routes: ``POST {prefix}/{id}/{path}`` sends one workflow message (a signal, answered 202 and applied
-later, or an update, answered 200 with the case's stage), its request body being the message itself with an
-optional ``event_id``."""
+"""Command routes, generated from declarative tables (``PATHWAY_COMMANDS``, ``APPLICATION_COMMANDS``,
+``LABEL_COMMANDS``): ``POST {prefix}/{id}/{path}`` sends one workflow message — an update (answered 200 with the
+case's stage, or 409 with the rule that refused it) or a signal (a fact from another system, answered 202).
+
+Each route's request body is the message itself (its JSON schema), with an optional ``event_id`` and without
+``actor``, which the API fills in: the calling service (token) and, for a person's command, the ``X-Actor``
+header. OpenAPI names the message of every route (``x-temporal-message``) so a reader finds the handler.
+"""
 
 # No ``from __future__ import annotations`` here: the command routes are built in a loop with their body model
 # as a real (not string) annotation, which FastAPI reads to validate the body and document it.
@@ -9,13 +14,17 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-from fastapi import Depends, FastAPI, Path
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
+from domain.actor import Actor
 from workers.api.auth import Scope
+from workers.api.bodies import EVENT_ID_PATTERN, strict_body
 from workers.api.dependencies import post_context
 from workers.api.errors import ERROR_RESPONSES, ApiError
+from workers.api.event_ids import fingerprint_event
 from workers.api.idempotency import IDEMPOTENCY_HEADER, Api, PostContext
 from workers.api.temporal import UPDATE_TIMEOUT, call, closed_or_missing
 
@@ -24,17 +33,33 @@ PATHWAY_PATTERN = r"^pathway-[0-9a-f]{32}$"
 APPLICATION_PATTERN = r"^label-[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}-[1-9][0-9]{0,5}$"
 TERRITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
+#: ``person``: a person decides it (an update; ``X-Actor`` required). ``system``: a fact another system sends.
+By = Literal["person", "system"]
+
 
 @dataclass(frozen=True)
 class Command:
-    """One POST route sending a workflow message: a signal (202, applied later) or an update (200, answered)."""
+    """One row of a route table: ``POST …/{id}/{path}`` sends the update or signal ``name`` (body ``message``)."""
 
     path: str
-    name: str  # the workflow's signal or update name
+    name: str  # the workflow's update or signal name
     kind: Literal["signal", "update"]
     message: type[BaseModel]
     scope: Scope
+    by: By
     summary: str
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a table's routes live: ``{prefix}/{id_name}``, and how an id becomes a workflow id."""
+
+    prefix: str
+    id_name: str
+    id_pattern: str
+    to_workflow_id: Callable[[str], str]
+    what: str  # "the pathway", in messages
+    tag: str
 
 
 class CommandAnswer(BaseModel):
@@ -60,28 +85,43 @@ _BODIES: dict[type[BaseModel], type[BaseModel]] = {}
 
 
 def api_body(message: type[BaseModel]) -> type[BaseModel]:
-    """The request body of a workflow message: same fields, ``event_id`` optional, unknown fields refused."""
+    """The request body of a workflow message: same fields, ``event_id`` optional (an identifier), no
+    ``actor`` (the API sets it), unknown fields refused."""
     if message in _BODIES:
         return _BODIES[message]
-    namespace = {
+    annotations: dict[str, Any] = {"event_id": str | None}
+    namespace: dict[str, Any] = {
         "__module__": __name__,
         "__doc__": message.__doc__,
-        "__annotations__": {"event_id": str | None},
         "event_id": Field(
-            None, min_length=1, max_length=200,
-            description="Id of the event in the sender's system; a re-sent id is ignored by the case. "
-                        f"Default: derived from {IDEMPOTENCY_HEADER}, else random.",
+            None, pattern=EVENT_ID_PATTERN,
+            description="Id of the event in the sender's system; a re-sent id is ignored by the case, a reused "
+                        f"one with another content is refused (409). Default: derived from {IDEMPOTENCY_HEADER}.",
         ),
         "model_config": ConfigDict(extra="forbid"),
     }
+    if "actor" in message.model_fields:
+        annotations["actor"] = SkipJsonSchema[None]
+        namespace["actor"] = Field(None, exclude=True)
+    namespace["__annotations__"] = annotations
     _BODIES[message] = type(f"{message.__name__}Request", (message,), namespace)
     return _BODIES[message]
 
 
-def to_message(message: type[BaseModel], body: BaseModel, event_id: str) -> BaseModel:
+def to_message(message: type[BaseModel], body: BaseModel, event_id: str, actor: Actor) -> BaseModel:
     data = {name: getattr(body, name) for name in message.model_fields}
     data["event_id"] = event_id
+    if "actor" in message.model_fields:
+        data["actor"] = actor
     return message.model_validate(data)
+
+
+def message_extension(name: str, kind: str, by: By | None = None) -> dict[str, Any]:
+    """The OpenAPI operation extensions naming the workflow message a route sends."""
+    extra: dict[str, Any] = {"x-temporal-message": name, "x-temporal-message-kind": kind}
+    if by is not None:
+        extra["x-actor"] = by
+    return extra
 
 
 async def send(api: Api, workflow_id: str, what: str, command: Command, message: BaseModel) -> tuple[int, dict]:
@@ -111,35 +151,48 @@ async def send(api: Api, workflow_id: str, what: str, command: Command, message:
     return 200, answer.model_dump(mode="json")
 
 
-def add_command(app: FastAPI, api: Api, *, prefix: str, id_name: str, id_pattern: str,
-                to_workflow_id: Callable[[str], str], what: str, tag: str, command: Command) -> None:
+def add_commands(app: FastAPI, api: Api, resource: Resource, commands: tuple[Command, ...]) -> None:
+    for command in commands:
+        _add_command(app, api, resource, command)
+
+
+def _add_command(app: FastAPI, api: Api, resource: Resource, command: Command) -> None:
     """``POST {prefix}/{id}/{command.path}``: the body is the workflow message with an optional event id."""
     body_model = api_body(command.message)
     answer_model = EventAccepted if command.kind == "signal" else CommandAnswer
     status = 202 if command.kind == "signal" else 200
-    context = post_context(command.scope)
+    context = post_context(command.scope, person=command.by == "person")
 
     async def endpoint(
-        body: body_model,  # type: ignore[valid-type]
-        case: str = Path(..., alias=id_name, pattern=id_pattern),
+        request: Request,
+        _: body_model,  # type: ignore[valid-type]
+        case: str = Path(..., alias=resource.id_name, pattern=resource.id_pattern),
         ctx: PostContext = Depends(context),
     ) -> JSONResponse:
-        workflow_id = to_workflow_id(case)
-        message = to_message(command.message, body, ctx.event_id(body.event_id))
+        workflow_id = resource.to_workflow_id(case)
+        body = await strict_body(request, body_model)
+        message = to_message(command.message, body, ctx.event_id(body.event_id), ctx.actor())
 
         async def action() -> tuple[int, dict]:
-            return await send(api, workflow_id, what, command, message)
+            seen = await api.claim_event_id(ctx, workflow_id, message.event_id,
+                                            fingerprint_event(command.name, message))
+            status, answer = await send(api, workflow_id, resource.what, command, message)
+            if seen and command.kind == "update":
+                answer["duplicate"] = True  # label cases answer their stage alone
+            return status, answer
 
         return await api.idempotent(ctx, {"case": workflow_id, "message": message}, action)
 
-    responses: dict[int | str, dict[str, Any]] = ERROR_RESPONSES
+    who = "a person (`X-Actor` required)" if command.by == "person" else "another system"
     app.post(
-        f"{prefix}/{{{id_name}}}/{command.path}",
+        f"{resource.prefix}/{{{resource.id_name}}}/{command.path}",
         summary=command.summary,
-        tags=[tag],
+        tags=[resource.tag],
         status_code=status,
         response_model=answer_model,
-        operation_id=f"{tag.replace(' ', '_')}_{command.name}",
-        responses=responses,
-        description=f"Sends the `{command.name}` {command.kind} to the case. Scope: `{command.scope.value}`.",
+        operation_id=f"{resource.tag.replace(' ', '_')}_{command.name}",
+        responses=ERROR_RESPONSES,
+        description=f"Sends the `{command.name}` {command.kind} to the case; sent by {who}. "
+                    f"Scope: `{command.scope.value}`.",
+        openapi_extra=message_extension(command.name, command.kind, command.by),
     )(endpoint)

@@ -1,5 +1,5 @@
 """FastAPI dependencies shared by every router: the authenticated caller (bearer token with the route's scope)
-and, for POSTs, the ``PostContext`` (caller + validated ``Idempotency-Key``).
+and, for POSTs, the ``PostContext`` (caller, required ``Idempotency-Key``, ``X-Actor``).
 
 The tokens live on ``app.state.tokens`` (set by ``create_app``), so routers in other modules (``APIRouter``)
 use the same dependencies: ``Depends(require(Scope.CASE_READ))``, ``Depends(post_context(Scope.X))``.
@@ -7,12 +7,13 @@ use the same dependencies: ``Depends(require(Scope.CASE_READ))``, ``Depends(post
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import structlog
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from domain.actor import ACTOR_PATTERN
 from workers.api.auth import ApiTokens, Caller, Scope
 from workers.api.errors import ApiError
 from workers.api.idempotency import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH, Api, PostContext
@@ -57,20 +58,38 @@ def require(*scopes: Scope) -> Callable[..., Caller]:
     return dependency
 
 
-def post_context(*scopes: Scope) -> Callable[..., PostContext]:
-    """Dependency of every POST: caller + validated Idempotency-Key."""
+ACTOR_HEADER = "X-Actor"
+def _key_header() -> Any:
+    return Header(
+        None, alias=IDEMPOTENCY_HEADER, min_length=1, max_length=MAX_KEY_LENGTH, pattern=r"^[\x21-\x7e]+$",
+        description="Required: any unique string (e.g. a UUID) chosen by the caller; a retry with the same key "
+                    "and body gets the first response again.",
+    )
+_ACTOR_DOC = ("Opaque id of the person who decides, in the sender's directory: `agent:<id>` (4 to 64 letters, "
+              "digits, `_` or `-`), never a name.")
+
+
+def post_context(*scopes: Scope, person: bool = False) -> Callable[..., PostContext]:
+    """Dependency of every POST: caller, ``Idempotency-Key`` (428 when missing) and, for a person's command
+    (``person``), the required ``X-Actor`` header; elsewhere ``X-Actor`` is optional."""
     auth = require(*scopes)
 
-    def dependency(
-        request: Request,
-        caller: Caller = Depends(auth),
-        key: str | None = Header(
-            None, alias=IDEMPOTENCY_HEADER, min_length=1, max_length=MAX_KEY_LENGTH,
-            pattern=r"^[\x21-\x7e]+$",
-            description="Any unique string (e.g. a UUID) chosen by the caller; a retry with the same key and "
-                        "body gets the first response again.",
-        ),
-    ) -> PostContext:
-        return PostContext(caller, key, request.method, request.url.path)
+    def context(request: Request, caller: Caller, key: str | None, actor: str | None) -> PostContext:
+        if key is None:
+            raise ApiError(428, "idempotency_key_required",
+                           f"every POST needs an {IDEMPOTENCY_HEADER} header (a unique string, e.g. a UUID)",
+                           field=f"header {IDEMPOTENCY_HEADER}")
+        return PostContext(caller, key, request.method, request.url.path, actor)
+
+    if person:
+        def dependency(request: Request, caller: Caller = Depends(auth), key: str | None = _key_header(),
+                       actor: str = Header(..., alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=80,
+                                           description=_ACTOR_DOC)) -> PostContext:
+            return context(request, caller, key, actor)
+    else:
+        def dependency(request: Request, caller: Caller = Depends(auth), key: str | None = _key_header(),
+                       actor: str | None = Header(None, alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=80,
+                                                  description=_ACTOR_DOC)) -> PostContext:
+            return context(request, caller, key, actor)
 
     return dependency

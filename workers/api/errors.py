@@ -20,27 +20,44 @@ class ApiError(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        """``{"error": {"code": ..., "message": ..., "field"?: ..., "rule"?: ...}}``."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field:
-            body["field"] = self.field
-        body.update(self.extra)
-        return body
+            error["field"] = self.field
+        error.update(self.extra)
+        return {"error": error}
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable error code (validation_error, unauthorized, refused, ...)")
+    message: str = Field(description="For people; never echoes a submitted value")
+    field: str | None = Field(None, description="The field at fault, when there is one")
+    rule: str | None = Field(None, description="On a refusal (409 refused): the rule that refused the command")
+    fields: list[FieldError] | None = Field(None, description="On a validation error: every field at fault")
 
 
 class ErrorBody(BaseModel):
-    error: str = Field(description="Stable error code (validation_error, unauthorized, refused, ...)")
-    message: str
-    field: str | None = Field(None, description="The field at fault, when there is one")
+    """Every answer other than success."""
+
+    error: ErrorDetail
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No token, or an unknown token"},
     403: {"model": ErrorBody, "description": "The token lacks the route's scope"},
-    404: {"model": ErrorBody, "description": "No such case"},
-    409: {"model": ErrorBody, "description": "Refused by the case (its rule in `rule`), case closed, or the "
-                                             "Idempotency-Key is still in progress"},
+    404: {"model": ErrorBody, "description": "No such case (nothing is created)"},
+    409: {"model": ErrorBody, "description": "Refused by the case (`refused`, its rule in `rule`), case closed, "
+                                             "event_id reused with another command, or the Idempotency-Key is "
+                                             "still in progress"},
+    413: {"model": ErrorBody, "description": "Body too large"},
     422: {"model": ErrorBody, "description": "Invalid request (the field is named), or an Idempotency-Key reused "
                                              "with a different body"},
+    428: {"model": ErrorBody, "description": "No Idempotency-Key header"},
 }
 
 
@@ -68,10 +85,6 @@ def _error_message(error: dict[str, Any]) -> str:
 def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
     fields = [{"field": field_name(tuple(e.get("loc", ()))), "message": _error_message(e)} for e in errors]
     first = fields[0] if fields else {"field": "body", "message": "invalid request"}
-    body = {
-        "error": "validation_error",
-        "message": f"{first['field']}: {first['message']}",
-        "field": first["field"],
-        "fields": fields,
-    }
-    return JSONResponse(body, status_code=422)
+    error = ApiError(422, "validation_error", f"{first['field']}: {first['message']}", field=first["field"],
+                     fields=fields)
+    return JSONResponse(error.body(), status_code=error.status)

@@ -22,8 +22,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from temporalio.client import Client
 
+from domain.actor import Actor
 from workers.api.auth import Caller
 from workers.api.errors import ApiError
+from workers.api.event_ids import EventIdStore, command_hash
 from workers.config import Settings
 
 log = structlog.get_logger("parcours.api")
@@ -125,12 +127,16 @@ def _canonical(value: Any) -> Any:
 
 @dataclass
 class PostContext:
-    """What every POST handler receives: the caller, its optional idempotency key, the request."""
+    """What every POST handler receives: the caller, its idempotency key, the request, the acting person."""
 
     caller: Caller
     key: str | None
     method: str
     path: str
+    person: str | None = None  # X-Actor: the acting person's opaque id
+
+    def actor(self) -> Actor:
+        return Actor(service=self.caller.service, person=self.person)
 
     def event_id(self, given: str | None) -> str:
         """The caller's event id, else one derived from the idempotency key (stable across retries)."""
@@ -143,12 +149,22 @@ class PostContext:
 
 
 class Api:
-    """State shared by the routes: the Temporal client, settings, idempotency store."""
+    """State shared by the routes: the Temporal client, settings, idempotency and event-id stores."""
 
-    def __init__(self, client: Client, settings: Settings, store: IdempotencyStore | None) -> None:
+    def __init__(self, client: Client, settings: Settings, store: IdempotencyStore | None,
+                 event_ids: EventIdStore | None = None) -> None:
         self.client = client
         self.settings = settings
         self.store = store
+        self.event_ids = event_ids
+
+    async def claim_event_id(self, ctx: PostContext, workflow_id: str, event_id: str, fingerprint: Any) -> bool:
+        """True when the event id was sent to this case before with the same command (a duplicate); 409 when
+        with another one. Without a store (tests of auth only) nothing is checked."""
+        if self.event_ids is None:
+            return False
+        return await self.event_ids.claim(workflow_id, event_id,
+                                          command_hash(self.settings.person_id_key, _canonical(fingerprint)))
 
     def request_hash(self, ctx: PostContext, fingerprint: Any) -> bytes:
         """Keyed hash of what the request does (never the NIR itself: fingerprints carry the person id)."""

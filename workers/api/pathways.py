@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 import structlog
-from fastapi import Depends, FastAPI, Path
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -18,7 +18,11 @@ from domain import pathway as pw
 from domain.identity import NirError, person_id, validate_nir
 from domain.pathway_rules import pathway_workflow_id
 from workers.api.auth import Caller, Scope
-from workers.api.commands import PATHWAY_PATTERN, TERRITORY_PATTERN, Command, add_command
+from workers.api.bodies import EVENT_ID_PATTERN, strict_body
+from workers.api.commands import (
+    PATHWAY_PATTERN, TERRITORY_PATTERN, Command, Resource, add_commands, message_extension,
+)
+from workers.api.event_ids import fingerprint_event
 from workers.api.dependencies import post_context, require
 from workers.api.errors import ERROR_RESPONSES
 from workers.api.idempotency import IDEMPOTENCY_HEADER, Api, PostContext
@@ -63,7 +67,7 @@ class StartPathwayRequest(NirBody):
     subject_to_duties: bool = Field(description="Soumis aux droits et devoirs")
     rights_open: bool = True
     rsa_majore: bool = False
-    event_id: str | None = Field(None, min_length=1, max_length=200,
+    event_id: str | None = Field(None, pattern=EVENT_ID_PATTERN,
                                  description=f"Id of the flow record; default derived from {IDEMPOTENCY_HEADER}")
 
 
@@ -83,6 +87,17 @@ class DeadlineOut(BaseModel):
     kind: str
     due: date
     status: str
+
+
+class DecisionOut(BaseModel):
+    """A person's command applied to the case, with who sent it (ids only)."""
+
+    seq: int
+    command: str = Field(description="The workflow update's name")
+    on: date
+    stage: str = Field(description="The stage after it")
+    service: str | None = Field(description="The calling service")
+    actor: str | None = Field(description="The person's opaque id (X-Actor)")
 
 
 class PathwayPersonal(BaseModel):
@@ -110,21 +125,65 @@ class PathwayCase(BaseModel):
     breach_count: int | None
     deadlines: list[DeadlineOut] | None = None
     run: int | None = None
+    decisions: list[DecisionOut] | None = Field(None, description="The last people's commands, oldest first")
     personal: PathwayPersonal | None = None
 
 
+def _c(path: str, name: str, kind: str, message: type[BaseModel], by: str, summary: str) -> Command:
+    return Command(path, name, kind, message, Scope.PATHWAY_EVENTS, by, summary)  # type: ignore[arg-type]
+
+
+#: Every message a person or another system sends to a pathway (``flow_record``: ``POST /v1/pathways``).
 PATHWAY_COMMANDS = (
-    Command("left-rsa", "left_rsa", "signal", pw.LeftRsa, Scope.PATHWAY_EVENTS,
-            "The person left RSA (end of payment date)"),
-    Command("appointments", "appointment", "signal", pw.AppointmentEvent, Scope.PATHWAY_EVENTS,
-            "An appointment scheduled, held or missed (excused or not)"),
-    Command("orientation", "orient", "update", pw.OrientationDecision, Scope.PATHWAY_EVENTS,
-            "Orientation decision notified by the Département (a reason is needed to bypass the platform)"),
-    Command("cer", "sign_cer", "update", pw.SignCer, Scope.PATHWAY_EVENTS,
-            "A CER signed (refused if longer than 6 months, or breaking another CER rule)"),
-    Command("bilan", "complete_bilan", "update", pw.CompleteBilan, Scope.PATHWAY_EVENTS,
-            "The end-of-CER bilan and its decision (continue, reorient, end)"),
+    _c("left-rsa", "left_rsa", "signal", pw.LeftRsa, "system", "The person left RSA (end of payment date; flow)"),
+    _c("payment-suspended", "payment_suspended", "signal", pw.PaymentSuspended, "system",
+       "The RSA payment is suspended (flow; MOTISUSVERSRSA codes)"),
+    _c("payment-resumed", "payment_resumed", "signal", pw.PaymentResumed, "system",
+       "The RSA payment is no longer suspended (flow)"),
+    _c("not-subject-confirmed", "not_subject_confirmed", "signal", pw.NotSubjectConfirmed, "system",
+       "« Non soumis » confirmed by consecutive flows (G-B8)"),
+    _c("orientation", "orient", "update", pw.OrientationDecision, "person",
+       "Orientation decision notified by the Département (a reason is needed to bypass the platform)"),
+    _c("appointments", "record_appointment", "update", pw.AppointmentEvent, "person",
+       "An appointment scheduled, held or missed (excused or not)"),
+    _c("diagnostic", "record_diagnostic", "update", pw.DiagnosticCompleted, "person",
+       "The platform's diagnostic is completed (T10)"),
+    _c("preconisation", "submit_preconisation", "update", pw.PreconisationSubmitted, "person",
+       "The platform's préconisation of the accompanying structure (T11)"),
+    _c("preconisation-decision", "decide_preconisation", "update", pw.SlaiPreconisationDecision, "person",
+       "SLAI validation of the préconisation, possibly with another target (T11, T12)"),
+    _c("cer", "sign_cer", "update", pw.SignCer, "person",
+       "A CER signed (refused if longer than 6 months, or breaking another CER rule)"),
+    _c("bilan", "complete_bilan", "update", pw.CompleteBilan, "person",
+       "The end-of-CER bilan and its decision (continue, reorient, end)"),
+    _c("reorientation-request", "request_reorientation", "update", pw.RequestReorientation, "person",
+       "The referent's reasoned reorientation (or exit) request to the SLAI"),
+    _c("reorientation-decision", "decide_reorientation", "update", pw.DecideReorientation, "person",
+       "The SLAI approves (with the new target) or refuses the reorientation"),
+    _c("personal-review-request", "request_personal_review", "update", pw.PersonalReviewRequest, "person",
+       "Personal-situation review requested (clocks paused, G-B17)"),
+    _c("personal-review-decision", "decide_personal_review", "update", pw.PersonalReviewDecision, "person",
+       "Personal-situation review decided: resume or reorient"),
+    _c("non-compliance", "report_non_compliance", "update", pw.NonComplianceReport, "person",
+       "Non-compliance reported by the referent: an EP referral is proposed (T20)"),
+    _c("ep-referral", "confirm_ep_referral", "update", pw.EpReferralConfirmation, "person",
+       "The proposed EP referral confirmed or dropped"),
+    _c("ep-decision", "decide_ep", "update", pw.EpDecision, "person",
+       "The équipe pluridisciplinaire's decision (maintain, sanction procedure, exit)"),
+    _c("exit-choice", "choose_after_exit", "update", pw.PostExitChoice, "person",
+       "After leaving RSA: continue the accompaniment (6 months) or close (G-B15)"),
+    _c("caf-saisine", "caf_saisine", "update", pw.CafSaisine, "person",
+       "CAF route: saisine M1/M2/M3 with the facts of the §3.3 exclusions"),
+    _c("caf-saisine-decision", "decide_caf_saisine", "update", pw.CafSaisineDecision, "person",
+       "CAF route: the saisine accepted or refused"),
+    _c("caf-first-interview", "caf_first_interview", "update", pw.CafFirstInterview, "person",
+       "CAF route: the first interview held, within the CAF's competence or not"),
+    _c("lost-from-view-convocations", "record_convocation", "update", pw.LostFromViewConvocation, "person",
+       "Perdus-de-vue campaign: a convocation sent, then its outcome (T26)"),
 )
+
+PATHWAYS = Resource(prefix="/v1/pathways", id_name="pathway_id", id_pattern=PATHWAY_PATTERN,
+                    to_workflow_id=lambda case: case, what="the pathway", tag=TAG)
 
 
 def add_pathway_routes(app: FastAPI, api: Api) -> None:
@@ -132,19 +191,25 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
 
     @app.post("/v1/pathways", tags=[TAG], status_code=202, response_model=PathwayStarted,
               responses=ERROR_RESPONSES, operation_id="pathways_start",
-              summary="Start a person's pathway from a flow record (or add the record to the running pathway)")
+              summary="Start a person's pathway from a flow record (or add the record to the running pathway)",
+              openapi_extra=message_extension("flow_record", "signal", "system"))
     async def start_pathway(
-        body: StartPathwayRequest, ctx: PostContext = Depends(post_context(Scope.PATHWAY_START))
+        request: Request, _: StartPathwayRequest, ctx: PostContext = Depends(post_context(Scope.PATHWAY_START)),
     ) -> JSONResponse:
         """The NIR becomes the opaque person id; the pathway id is ``pathway-<person id>``. A second start for
-        the same person is an event on the running pathway. Scope: ``pathway.start``."""
+        the same person is an event on the running pathway (signal-with-start). Scope: ``pathway.start``."""
+        body = await strict_body(request, StartPathwayRequest)
         pid = body.person_id(settings)
         record = pw.FlowRecord(
-            event_id=ctx.event_id(body.event_id), transmission_date=body.transmission_date,
+            event_id=ctx.event_id(body.event_id), actor=ctx.actor(), transmission_date=body.transmission_date,
             subject_to_duties=body.subject_to_duties, rights_open=body.rights_open, rsa_majore=body.rsa_majore,
         )
+        pathway_id = pathway_workflow_id(pid)
 
         async def action() -> tuple[int, dict]:
+            await api.claim_event_id(ctx, pathway_id, record.event_id,
+                                     fingerprint_event("flow_record", {**record.model_dump(mode="json"),
+                                                                       "territory": body.territory}))
             handle = await call("the pathway", signal_flow_record(
                 api.client, pid, body.territory, record, task_queue=settings.temporal_task_queue))
             return 202, PathwayStarted(pathway_id=handle.id, event_id=record.event_id).model_dump(mode="json")
@@ -154,11 +219,12 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
     @app.post("/v1/pathways/resolve", tags=[TAG], response_model=ResolvedPathway, responses=ERROR_RESPONSES,
               operation_id="pathways_resolve", summary="The pathway id of a NIR (computed, nothing is looked up)")
     async def resolve_pathway(
-        body: NirBody,
+        request: Request, _: NirBody,
         ctx: PostContext = Depends(post_context(Scope.PATHWAY_EVENTS, Scope.CASE_READ, Scope.PATHWAY_START)),
     ) -> JSONResponse:
         """For services that know the person by NIR only. Scope: any of ``pathway.events``, ``case.read``,
         ``pathway.start``."""
+        body = await strict_body(request, NirBody)
         pathway_id = pathway_workflow_id(body.person_id(settings))
 
         async def action() -> tuple[int, dict]:
@@ -166,12 +232,11 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
 
         return await api.idempotent(ctx, {"pathway_id": pathway_id}, action)
 
-    for command in PATHWAY_COMMANDS:
-        add_command(app, api, prefix="/v1/pathways", id_name="pathway_id", id_pattern=PATHWAY_PATTERN,
-                    to_workflow_id=lambda case: case, what="the pathway", tag=TAG, command=command)
+    add_commands(app, api, PATHWAYS, PATHWAY_COMMANDS)
 
     @app.get("/v1/pathways/{pathway_id}", tags=[TAG], response_model=PathwayCase, responses=ERROR_RESPONSES,
-             response_model_exclude_none=False, operation_id="pathways_read", summary="A pathway's state")
+             response_model_exclude_none=False, operation_id="pathways_read", summary="A pathway's state",
+             openapi_extra=message_extension("view", "query"))
     async def read_pathway(
         pathway_id: str = Path(..., pattern=PATHWAY_PATTERN),
         caller: Caller = Depends(require(Scope.CASE_READ)),
@@ -207,6 +272,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
         case.deadlines = [DeadlineOut(id=d.id, kind=d.kind.value, due=d.due, status=d.status) for d in view.deadlines]
         case.breach_count = len(view.breaches)
         case.run = view.run
+        case.decisions = [DecisionOut.model_validate(d.model_dump()) for d in view.decisions]
         if caller.has(Scope.PERSONAL_DATA):
             case.personal = PathwayPersonal(
                 active_cer=view.active_cer.model_dump(mode="json") if view.active_cer else None,
