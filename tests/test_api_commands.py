@@ -231,3 +231,28 @@ async def test_bad_dates_unknown_cases_and_reused_event_ids_change_nothing(env, 
                                          "event_id": "tool-evt-1"})
         assert reused.status_code == 409 and reused.json()["error"]["code"] == "event_id_reused", reused.text
         assert (await case.read())["stage"] == "REFERENT_DESIGNATED"
+
+
+async def test_a_label_event_id_reused_with_another_command_is_409(env, task_queue, db_pool):
+    from tests.test_api_label import DEPOSANT, DPID, _api as label_api, _auth as label_auth
+
+    structure = f"S{uuid.uuid4().hex[:10]}"
+    async with label_api(env, task_queue, db_pool) as http:
+        submitted = await http.post("/v1/label-applications", headers=label_auth(DEPOSANT), json={
+            "structure_id": structure, "application_no": 1, "territory": "ARTOIS",
+            "filed_on": (date.today() - timedelta(days=20)).isoformat()})
+        assert submitted.status_code == 200, submitted.text
+        application = submitted.json()["case_id"]
+        evaluation = {"training_ok": True, "cer_average": 8.4, "seed": "seed-1", "event_id": "dpid-42"}
+        first = await http.post(f"/v1/label-applications/{application}/admin-evaluation", json=evaluation,
+                                headers=label_auth(DPID))
+        assert first.status_code == 200 and first.json()["duplicate"] is False, first.text
+        again = await http.post(f"/v1/label-applications/{application}/admin-evaluation", json=evaluation,
+                                headers=label_auth(DPID))
+        assert again.status_code == 200 and again.json()["duplicate"] is True
+        reused = await http.post(f"/v1/label-applications/{application}/slai-opinion", headers=label_auth(DPID),
+                                 json={"confirmed": True, "training_ok": True, "cer_average": 8.4,
+                                       "event_id": "dpid-42"})
+        assert reused.status_code == 409 and reused.json()["error"]["code"] == "event_id_reused", reused.text
+        state = (await http.get(f"/v1/label-applications/{application}", headers=label_auth(DPID))).json()
+        assert state["stage"] == "SLAI_CONSOLIDATION"  # the opinion was not recorded

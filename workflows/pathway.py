@@ -69,6 +69,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 WORKFLOW_TYPE = "BeneficiaryPathway"
+#: Signals that were people's commands: kept for senders and histories of before; the API sends the update.
+SIGNALS_REPLACED_BY_UPDATES = {"appointment": "record_appointment", "diagnostic_completed": "record_diagnostic",
+                               "non_compliance": "report_non_compliance", "ep_decision": "decide_ep",
+                               "lost_from_view_convocation": "record_convocation"}
+#: Sent by our own workflows, never by a person or another system (no HTTP route).
+INTERNAL_SIGNALS = frozenset({STRUCTURE_LABEL_LOST_SIGNAL})
 
 #: A pathway continues as new at each referent designation as well as at each bilan (business boundaries), so no
 #: run carries both the orientation phase and a CER cycle: replaying a run stays short.
