@@ -198,3 +198,14 @@ async def test_planned_dates_may_lie_ahead_within_the_horizon_and_the_actor_is_s
     assert date.fromisoformat(body["end"]) > TODAY + timedelta(days=31)
     assert client.sent[0].actor == Actor(service="ops", person="agent:ops-0001")
     assert forged.status_code == 422 and forged.json()["error"]["field"] == "actor" and len(client.sent) == 1
+
+
+def test_the_readme_lists_every_route_with_its_message_and_scope():
+    from pathlib import Path
+
+    from workers.api.catalogue import route_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = route_table(_openapi())
+    assert table in readme, "README's HTTP API table is stale: python -m workers.api.catalogue"
+    assert table.count("\n") == sum(len(ops) for ops in _openapi()["paths"].values()) + 1

@@ -116,9 +116,14 @@ def to_message(message: type[BaseModel], body: BaseModel, event_id: str, actor: 
     return message.model_validate(data)
 
 
-def message_extension(name: str, kind: str, by: By | None = None) -> dict[str, Any]:
-    """The OpenAPI operation extensions naming the workflow message a route sends."""
-    extra: dict[str, Any] = {"x-temporal-message": name, "x-temporal-message-kind": kind}
+def message_extension(name: str | None, kind: str | None, scopes: tuple[Scope, ...],
+                      by: By | None = None) -> dict[str, Any]:
+    """The OpenAPI operation extensions: the workflow message a route sends (``x-temporal-message``, its kind),
+    who sends it (``x-actor``) and the scopes that may call it (``x-scopes``)."""
+    extra: dict[str, Any] = {"x-scopes": [s.value for s in scopes]}
+    if name is not None:
+        extra["x-temporal-message"] = name
+        extra["x-temporal-message-kind"] = kind
     if by is not None:
         extra["x-actor"] = by
     return extra
@@ -194,5 +199,5 @@ def _add_command(app: FastAPI, api: Api, resource: Resource, command: Command) -
         responses=ERROR_RESPONSES,
         description=f"Sends the `{command.name}` {command.kind} to the case; sent by {who}. "
                     f"Scope: `{command.scope.value}`.",
-        openapi_extra=message_extension(command.name, command.kind, command.by),
+        openapi_extra=message_extension(command.name, command.kind, (command.scope,), command.by),
     )(endpoint)

@@ -133,7 +133,7 @@ def add_label_routes(app: FastAPI, api: Api) -> None:
 
     @app.post("/v1/label-applications", tags=[APPLICATION_TAG], response_model=CommandAnswer,
               responses=ERROR_RESPONSES, operation_id="label_applications_submit",
-              summary="File a label application (L1)", openapi_extra=message_extension("submit", "update", "system"))
+              summary="File a label application (L1)", openapi_extra=message_extension("submit", "update", (Scope.LABEL_APPLY,), "system"))
     async def submit_application(
         request: Request, _: SubmitApplicationRequest, ctx: PostContext = Depends(post_context(Scope.LABEL_APPLY)),
     ) -> JSONResponse:
@@ -176,7 +176,7 @@ def add_label_routes(app: FastAPI, api: Api) -> None:
 
     @app.get("/v1/label-applications/{application_id}", tags=[APPLICATION_TAG], response_model=CaseState,
              responses=ERROR_RESPONSES, operation_id="label_applications_read", summary="An application's state",
-             openapi_extra=message_extension("state", "query"))
+             openapi_extra=message_extension("state", "query", (Scope.CASE_READ,)))
     async def read_application(
         application_id: str = Path(..., pattern=APPLICATION_PATTERN),
         _: Caller = Depends(require(Scope.CASE_READ)),
@@ -187,7 +187,7 @@ def add_label_routes(app: FastAPI, api: Api) -> None:
 
     @app.get("/v1/labels/{structure_id}", tags=[LABEL_TAG], response_model=CaseState, responses=ERROR_RESPONSES,
              operation_id="labels_read", summary="A structure's granted label (validity, reviews, withdrawal)",
-             openapi_extra=message_extension("state", "query"))
+             openapi_extra=message_extension("state", "query", (Scope.CASE_READ,)))
     async def read_label(
         structure_id: str = Path(..., pattern=STRUCTURE_PATTERN),
         _: Caller = Depends(require(Scope.CASE_READ)),

@@ -182,6 +182,7 @@ PATHWAY_COMMANDS = (
        "Perdus-de-vue campaign: a convocation sent, then its outcome (T26)"),
 )
 
+RESOLVE_SCOPES = (Scope.PATHWAY_EVENTS, Scope.CASE_READ, Scope.PATHWAY_START)
 PATHWAYS = Resource(prefix="/v1/pathways", id_name="pathway_id", id_pattern=PATHWAY_PATTERN,
                     to_workflow_id=lambda case: case, what="the pathway", tag=TAG)
 
@@ -192,7 +193,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
     @app.post("/v1/pathways", tags=[TAG], status_code=202, response_model=PathwayStarted,
               responses=ERROR_RESPONSES, operation_id="pathways_start",
               summary="Start a person's pathway from a flow record (or add the record to the running pathway)",
-              openapi_extra=message_extension("flow_record", "signal", "system"))
+              openapi_extra=message_extension("flow_record", "signal", (Scope.PATHWAY_START,), "system"))
     async def start_pathway(
         request: Request, _: StartPathwayRequest, ctx: PostContext = Depends(post_context(Scope.PATHWAY_START)),
     ) -> JSONResponse:
@@ -217,10 +218,11 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
         return await api.idempotent(ctx, {"person_id": pid, "territory": body.territory, "record": record}, action)
 
     @app.post("/v1/pathways/resolve", tags=[TAG], response_model=ResolvedPathway, responses=ERROR_RESPONSES,
-              operation_id="pathways_resolve", summary="The pathway id of a NIR (computed, nothing is looked up)")
+              operation_id="pathways_resolve", summary="The pathway id of a NIR (computed, nothing is looked up)",
+              openapi_extra=message_extension(None, None, RESOLVE_SCOPES))
     async def resolve_pathway(
         request: Request, _: NirBody,
-        ctx: PostContext = Depends(post_context(Scope.PATHWAY_EVENTS, Scope.CASE_READ, Scope.PATHWAY_START)),
+        ctx: PostContext = Depends(post_context(*RESOLVE_SCOPES)),
     ) -> JSONResponse:
         """For services that know the person by NIR only. Scope: any of ``pathway.events``, ``case.read``,
         ``pathway.start``."""
@@ -236,7 +238,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
 
     @app.get("/v1/pathways/{pathway_id}", tags=[TAG], response_model=PathwayCase, responses=ERROR_RESPONSES,
              response_model_exclude_none=False, operation_id="pathways_read", summary="A pathway's state",
-             openapi_extra=message_extension("view", "query"))
+             openapi_extra=message_extension("view", "query", (Scope.CASE_READ,)))
     async def read_pathway(
         pathway_id: str = Path(..., pattern=PATHWAY_PATTERN),
         caller: Caller = Depends(require(Scope.CASE_READ)),
