@@ -22,8 +22,12 @@ SLAI_AGENT = "agent:slai-0042"
 class Case:
     """One pathway seen through the API: ``post`` a command as a person of the referent's tool."""
 
-    def __init__(self, api, pathway_id: str) -> None:
-        self.api, self.id = api, pathway_id
+    def __init__(self, api, pathway_id: str, entry: date) -> None:
+        self.api, self.id, self.entry = api, pathway_id, entry
+
+    def day(self, n: int) -> str:
+        """The entry date + ``n`` days, as the API writes it."""
+        return (self.entry + timedelta(days=n)).isoformat()
 
     async def post(self, path: str, body: dict, actor: str = AGENT, entry: str = REFERENT_TOOL):
         return await self.api.http.post(f"/v1/pathways/{self.id}/{path}", json=body, headers=_auth(entry, actor=actor))
@@ -56,7 +60,7 @@ class Case:
 async def _start(api, nir: str, entry: date) -> Case:
     started = await api.start(nir, transmission_date=entry.isoformat())
     assert started.status_code == 202, started.text
-    case = Case(api, started.json()["pathway_id"])
+    case = Case(api, started.json()["pathway_id"], entry)
     await case.stage("AWAITING_ORIENTATION")
     return case
 
@@ -73,9 +77,8 @@ async def test_platform_route_to_bilan_reorientation_left_rsa_and_reentry(env, t
     nir, _ = _new_nir()
     async with _api(env, task_queue, db_pool) as api:
         today = await api.today()
-        entry = add_months(today, -10)
-        day = lambda n: (entry + timedelta(days=n)).isoformat()  # noqa: E731
-        case = await _start(api, nir, entry)
+        case = await _start(api, nir, add_months(today, -10))
+        entry, day = case.entry, case.day
 
         await case.refused("appointments", {"kind": "MISSED", "appointment_date": day(1)}, "STAGE_NOT_ALLOWED")
         await case.refused("orientation", {"target": "CAF", "structure_id": "CAF62", "notified_on": day(5)},
@@ -142,9 +145,8 @@ async def test_caf_route_to_a_signed_cer_and_its_gesica_bilan(env, task_queue, d
     nir, _ = _new_nir()
     async with _api(env, task_queue, db_pool) as api:
         today = await api.today()
-        entry = add_months(today, -10)
-        day = lambda n: (entry + timedelta(days=n)).isoformat()  # noqa: E731
-        case = await _start(api, nir, entry)
+        case = await _start(api, nir, add_months(today, -10))
+        entry, day = case.entry, case.day
         saisine = {"mode": "M1", "requested_on": day(3), "caf_structure_id": "CAF62", "rsa_majore": True,
                    "followed_by_caf_social_worker": True}
         await case.refused("caf-saisine", {**saisine, "gens_du_voyage": True}, "CAF_EXCLUSION_GENS_DU_VOYAGE")
@@ -234,25 +236,25 @@ async def test_bad_dates_unknown_cases_and_reused_event_ids_change_nothing(env, 
 
 
 async def test_a_label_event_id_reused_with_another_command_is_409(env, task_queue, db_pool):
-    from tests.test_api_label import DEPOSANT, DPID, _api as label_api, _auth as label_auth
+    from tests.test_api_label import DEPOSANT, DPID, _api as label_api
 
     structure = f"S{uuid.uuid4().hex[:10]}"
     async with label_api(env, task_queue, db_pool) as http:
-        submitted = await http.post("/v1/label-applications", headers=label_auth(DEPOSANT), json={
+        submitted = await http.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
             "structure_id": structure, "application_no": 1, "territory": "ARTOIS",
             "filed_on": (date.today() - timedelta(days=20)).isoformat()})
         assert submitted.status_code == 200, submitted.text
         application = submitted.json()["case_id"]
         evaluation = {"training_ok": True, "cer_average": 8.4, "seed": "seed-1", "event_id": "dpid-42"}
         first = await http.post(f"/v1/label-applications/{application}/admin-evaluation", json=evaluation,
-                                headers=label_auth(DPID))
+                                headers=_auth(DPID))
         assert first.status_code == 200 and first.json()["duplicate"] is False, first.text
         again = await http.post(f"/v1/label-applications/{application}/admin-evaluation", json=evaluation,
-                                headers=label_auth(DPID))
+                                headers=_auth(DPID))
         assert again.status_code == 200 and again.json()["duplicate"] is True
-        reused = await http.post(f"/v1/label-applications/{application}/slai-opinion", headers=label_auth(DPID),
+        reused = await http.post(f"/v1/label-applications/{application}/slai-opinion", headers=_auth(DPID),
                                  json={"confirmed": True, "training_ok": True, "cer_average": 8.4,
                                        "event_id": "dpid-42"})
         assert reused.status_code == 409 and reused.json()["error"]["code"] == "event_id_reused", reused.text
-        state = (await http.get(f"/v1/label-applications/{application}", headers=label_auth(DPID))).json()
+        state = (await http.get(f"/v1/label-applications/{application}", headers=_auth(DPID))).json()
         assert state["stage"] == "SLAI_CONSOLIDATION"  # the opinion was not recorded

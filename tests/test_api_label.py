@@ -8,41 +8,18 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-import pytest_asyncio
-from temporalio.client import Client
 from temporalio.worker import Worker
 
+from tests.api_harness import _auth, env  # noqa: F401  (env: fixture)
 from workers.api import create_app
 from workers.api_auth import ALL_SCOPES, ApiTokens, Scope, token_entry
 from workers.config import Settings
-from workers.converter import data_converter
 from workers.registry import WORKFLOWS, Dependencies, build_activities
 from workers.sandbox import workflow_runner
 
 DEPOSANT = token_entry("epartenaires", {Scope.LABEL_APPLY, Scope.CASE_READ})
 DPID = token_entry("dpid", {Scope.LABEL_DECIDE, Scope.CASE_READ})
 ADMIN = token_entry("admin", ALL_SCOPES)
-
-
-def _auth(entry: str, key: str | None = None, actor: str = "agent:test-0001") -> dict[str, str]:
-    """A service's token, an Idempotency-Key (a new one unless given) and the acting person."""
-    return {"Authorization": f"Bearer {entry.split(':')[1]}", "Idempotency-Key": key or str(uuid.uuid4()),
-            "X-Actor": actor}
-
-
-class _Env:
-    """The dev server seen through an encrypting client, as production processes see theirs."""
-
-    def __init__(self, dev_env, client: Client) -> None:
-        self.client = client
-        self.get_current_time = dev_env.get_current_time
-
-
-@pytest_asyncio.fixture
-async def env(dev_env, test_keyring) -> _Env:
-    client = await Client.connect(dev_env.client.service_client.config.target_host,
-                                  namespace=dev_env.client.namespace, data_converter=data_converter(test_keyring))
-    return _Env(dev_env, client)
 
 
 @asynccontextmanager
