@@ -223,6 +223,7 @@ async def test_bad_dates_unknown_cases_and_reused_event_ids_change_nothing(env, 
             answer = await api.http.post(f"/v1/pathways/{unknown}/{path}", json=body, headers=_auth(REFERENT_TOOL))
             assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found", answer.text
         assert (await api.http.get(f"/v1/pathways/{unknown}", headers=_auth(DASHBOARD))).status_code == 404
+        assert not await db_pool.fetchval("SELECT count(*) FROM api_event_ids WHERE workflow_id = $1", unknown)
 
         case = await _start(api, _new_nir()[0], today)
         oriented = await case.ok("orientation", _orientation(today, event_id="tool-evt-1"), "REFERENT_DESIGNATED")

@@ -181,7 +181,12 @@ def _add_command(app: FastAPI, api: Api, resource: Resource, command: Command) -
         async def action() -> tuple[int, dict]:
             seen = await api.claim_event_id(ctx, workflow_id, message.event_id,
                                             fingerprint_event(command.name, message))
-            status, answer = await send(api, workflow_id, resource.what, command, message)
+            try:
+                status, answer = await send(api, workflow_id, resource.what, command, message)
+            except ApiError as error:
+                if error.status == 404 and not seen and api.event_ids is not None:
+                    await api.event_ids.release(workflow_id, message.event_id)
+                raise
             if seen and command.kind == "update":
                 answer["duplicate"] = True  # label cases answer their stage alone
             return status, answer

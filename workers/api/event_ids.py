@@ -49,6 +49,11 @@ class EventIdStore:
                            "use a new event_id", field="event_id")
         return True
 
+    async def release(self, workflow_id: str, event_id: str) -> None:
+        """Forget a first claim whose case does not exist (404): nothing at all is kept for it."""
+        await self._pool.execute("DELETE FROM api_event_ids WHERE workflow_id = $1 AND event_id = $2",
+                                 workflow_id, event_id)
+
     async def purge(self, older_than: timedelta = EVENT_ID_RETENTION) -> int:
         result = await self._pool.execute(
             "DELETE FROM api_event_ids WHERE first_seen_at < now() - $1::interval", older_than)
