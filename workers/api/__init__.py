@@ -1,7 +1,9 @@
 """The HTTP API (``parcours api``), one module per concern: ``errors`` (the error body), ``idempotency``
-(Idempotency-Key store and the routes' shared state), ``auth`` (tokens and scopes), ``dependencies`` (caller and
-POST context for any router), ``temporal`` (client calls and their failures), ``commands`` (routes that send a
-workflow message), ``pathways`` and ``labels`` (the resources), ``app`` (``create_app``)."""
+(Idempotency-Key store and the routes' shared state), ``event_ids`` (an event id reused with another command),
+``auth`` (tokens and scopes), ``dependencies`` (caller, POST context and actor for any router), ``bodies`` (strict
+bodies, date window, size limit), ``temporal`` (client calls and their failures), ``commands`` (routes generated
+from route tables, each sending one workflow message), ``pathways`` and ``labels`` (the resources and their
+tables), ``catalogue`` (the README's route table), ``app`` (``create_app``)."""
 
 from workers.api.errors import ApiError, ErrorBody, validation_error_response
 from workers.api.auth import ALL_SCOPES, ApiTokens, Caller, Scope, load_api_tokens, token_entry
