@@ -40,9 +40,10 @@ def record_decision(p: Pathway, command: str, msg: PathwayMessage, today: date) 
 
 
 def last_decision_summary(p: Pathway) -> str:
-    """`` · last: sign_cer by agent:… via sdis on 2026-03-02`` (ids and categories only), or nothing."""
-    if not p.s.decision_log:
+    """`` · last: sign_cer by agent:… via sdis on 2026-03-02`` (ids and categories only); nothing when the last
+    command came without its sender (a client that does not set ``actor``)."""
+    if not p.s.decision_log or p.s.decision_log[-1].service is None:
         return ""
     last = p.s.decision_log[-1]
-    who = Actor(service=last.service, person=last.actor).label() if last.service else "unknown sender"
+    who = Actor(service=last.service, person=last.actor).label()
     return f" · last: {last.command} by {who} on {last.on.isoformat()}"

@@ -98,12 +98,13 @@ async def test_platform_route_to_bilan_reorientation_left_rsa_and_reentry(env, t
 
         too_few = _socio_cer(entry + timedelta(days=20), "cer-socio")
         too_few["actions"] = too_few["actions"][:1]
-        await case.refused("cer", too_few, "CER_SOCIOPRO_MIN_ACTIONS")
+        assert (await case.refused("cer", too_few, "CER_SOCIOPRO_MIN_ACTIONS"))["reference"] == "R23"
         await case.ok("cer", _socio_cer(entry + timedelta(days=20), "cer-socio"), "CER_ACTIVE")
         await case.stage("BILAN")  # the CER's dates are past: its end has fired
 
-        await case.refused("reorientation-request", {"reason": "AUTRE", "requested_on": today.isoformat()},
-                           "REORIENTATION_AUTRE_JUSTIFICATION")
+        refusal = await case.refused("reorientation-request", {"reason": "AUTRE", "requested_on": today.isoformat()},
+                                     "REORIENTATION_AUTRE_JUSTIFICATION")
+        assert refusal["reference"] == "§3.5"
         await case.refused("bilan", {"completed_on": today.isoformat(), "decision": "REORIENT"},
                            "BILAN_REORIENTATION_REASON_REQUIRED")
         await case.ok("bilan", {"completed_on": today.isoformat(), "decision": "REORIENT",

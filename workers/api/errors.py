@@ -38,6 +38,7 @@ class ErrorDetail(BaseModel):
     message: str = Field(description="For people; never echoes a submitted value")
     field: str | None = Field(None, description="The field at fault, when there is one")
     rule: str | None = Field(None, description="On a refusal (409 refused): the rule that refused the command")
+    reference: str | None = Field(None, description="On a refusal: the domain reference's rule (R13, T12, §3.5)")
     fields: list[FieldError] | None = Field(None, description="On a validation error: every field at fault")
 
 

@@ -3,6 +3,7 @@ messages are the workflow's own)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any, Awaitable
 
@@ -25,13 +26,26 @@ TEMPORAL_ERRORS = (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelle
                    WorkflowQueryFailedError, RPCError)
 
 
+#: The domain reference a refusal's message starts with (``R13: a CER lasts at most…``, ``§3.5: …``, ``T12: …``).
+_REFERENCE = re.compile(r"^((?:[RTLW]\d+[a-z]?)|(?:G-[A-Z]+\d+)|(?:§[\d.]*\d)):")
+
+
+def refused(message: str, rule: str) -> ApiError:
+    """409 ``refused``: ``rule`` is the domain's stable code; ``reference`` the rule of the domain reference."""
+    extra = {"rule": rule}
+    found = _REFERENCE.match(message)
+    if found:
+        extra["reference"] = found.group(1)
+    return ApiError(409, "refused", message, **extra)
+
+
 def temporal_error(error: BaseException, what: str) -> ApiError:
     """Translate a client error into an answer."""
     if isinstance(error, WorkflowUpdateFailedError):
         cause = error.cause
         if isinstance(cause, ApplicationError):
-            return ApiError(409, "refused", cause.message or "refused by the case", rule=cause.type or "refused")
-        return ApiError(409, "refused", str(getattr(cause, "message", "") or "refused by the case"), rule="refused")
+            return refused(cause.message or "refused by the case", cause.type or "refused")
+        return refused(str(getattr(cause, "message", "") or "refused by the case"), "refused")
     if isinstance(error, WorkflowUpdateRPCTimeoutOrCancelledError):
         return ApiError(504, "timeout", f"{what} did not answer in time; retry with the same {IDEMPOTENCY_HEADER}")
     if isinstance(error, WorkflowAlreadyStartedError):
