@@ -36,7 +36,8 @@ async def test_worker_polls_and_exits_cleanly_on_sigterm(dev_env, database_url, 
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "TEMPORAL_NAMESPACE": dev_env.client.namespace, "TEMPORAL_TASK_QUEUE": task_queue,
            "DATABASE_URL": database_url, "PARCOURS_LOG_FORMAT": "json",
-           "PARCOURS_ENCRYPTION_KEYS": Keyring.generate("k1").to_spec(), "PARCOURS_METRICS_PORT": str(metrics_port)}
+           "PARCOURS_ENCRYPTION_KEYS": Keyring.generate("k1").to_spec(), "PARCOURS_METRICS_PORT": str(metrics_port),
+           "PARCOURS_PERSON_ID_SECRET": "test-person-id-secret-" + "x" * 20}
     process = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

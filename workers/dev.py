@@ -147,7 +147,7 @@ class DevStack:
         )
 
     def start_worker(self) -> None:
-        self.worker = self._spawn(["worker"], "worker.log")
+        self.worker = self._spawn(["worker", "--dev"], "worker.log")
 
     def supervise(self, stop: "StopFlag") -> None:
         """Restart the worker if it dies; stop when a server dies or a stop signal arrives."""
