@@ -37,6 +37,8 @@ class Settings(BaseModel):
     home: Path = Field(Path(".parcours"), description="PARCOURS_HOME: state directory of `parcours dev`")
     log_format: str | None = Field(None, description="PARCOURS_LOG_FORMAT: json or console (default: by TTY)")
     metrics_port: int | None = Field(None, description="PARCOURS_METRICS_PORT: Prometheus endpoint of the worker")
+    metrics_host: str = Field("127.0.0.1", description="PARCOURS_METRICS_HOST: interface of the metrics endpoint "
+                              "(loopback unless a scraper on another host needs it)")
     monjob62_url: str | None = Field(None, description="MONJOB62_URL: base URL of the MonJob62 tracking platform")
     monjob62_token: SecretStr | None = Field(None, description="MONJOB62_TOKEN: bearer token for MonJob62")
     retention_months: int = Field(24, ge=1, description="PARCOURS_RETENTION_MONTHS: closed pathways are purged "
@@ -55,6 +57,7 @@ class Settings(BaseModel):
             "PARCOURS_HOME": "home",
             "PARCOURS_LOG_FORMAT": "log_format",
             "PARCOURS_METRICS_PORT": "metrics_port",
+            "PARCOURS_METRICS_HOST": "metrics_host",
             "MONJOB62_URL": "monjob62_url",
             "MONJOB62_TOKEN": "monjob62_token",
             "PARCOURS_RETENTION_MONTHS": "retention_months",

@@ -27,7 +27,8 @@ def runtime(settings: Settings) -> Runtime | None:
     if not settings.metrics_port:
         return None
     return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}"))
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=f"{settings.metrics_host}:{settings.metrics_port}"))
     )
 
 
@@ -75,7 +76,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,
                      namespace=settings.temporal_namespace, workflows=len(WORKFLOWS),
-                     metrics_port=settings.metrics_port)
+                     metrics=f"{settings.metrics_host}:{settings.metrics_port}" if settings.metrics_port else None)
             await stop.wait()
             log.info("worker stopping")
     finally:
