@@ -133,6 +133,7 @@ def test_children_die_with_a_killed_supervisor_and_a_restart_on_the_same_ports_s
     banner = _wait_ready(second)
     try:
         assert "cannot start" not in banner
+        assert f"previous parcours dev (pid {first.pid}) ended without stopping" in banner
         assert _workflow_list(ports["grpc"]).returncode == 0  # our new server answers, not an orphan
     finally:
         assert _stop(second) == []

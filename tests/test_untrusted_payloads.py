@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from datetime import timedelta
 from typing import Sequence
 
 import pytest
+from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.converter import PayloadCodec, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
-import dataclasses
+from temporalio.worker import Worker
 
-from domain.pathway import LeftRsa, OrientationDecision, OrientationTarget, PathwayInput, Stage
-from pathway_harness import running_pathway
-from workers.codec import WORKFLOW_ID_METADATA, EncryptionCodec, TamperedPayloadError
-from workers.converter import UNTRUSTED_PAYLOAD, data_converter
-from workers.keys import Keyring, UnknownKeyError
-from workflows.pathway import BeneficiaryPathway
+with workflow.unsafe.imports_passed_through():  # this module defines a workflow: no C extension re-import
+    from domain.pathway import LeftRsa, OrientationDecision, OrientationTarget, PathwayInput, Stage
+    from pathway_harness import running_pathway
+    from workers.codec import WORKFLOW_ID_METADATA, EncryptionCodec, TamperedPayloadError
+    from workers.converter import UNTRUSTED_PAYLOAD, data_converter
+    from workers.keys import Keyring, UnknownKeyError
+    from workers.sandbox import workflow_runner
+    from workflows.pathway import BeneficiaryPathway
 
 KEYRING = Keyring.generate("k-trusted")
 
@@ -52,6 +63,9 @@ async def test_clear_signal_and_update_change_nothing_and_the_workflow_stays_hea
     async with running_pathway(db_pool, task_queue, keyring=KEYRING) as h:
         await h.start()
         before = await h.view()
+        history = await h.handle.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+        assert EncryptionCodec.workflow_id_of(started) == h.handle.id  # the codec server names the case from it
         outsider = clear_client(h.env.client).get_workflow_handle(h.handle.id)
 
         today = await h.today()
@@ -116,3 +130,52 @@ async def test_payloads_name_their_workflow_and_cannot_be_moved_to_another():
     sealed.metadata[WORKFLOW_ID_METADATA] = b"pathway-b"
     with pytest.raises(TamperedPayloadError):
         await EncryptionCodec(KEYRING).decode([sealed])
+
+
+@workflow.defn(name="TrustProbe")
+class TrustProbe:
+    """A workflow with a query that takes an argument, and a signal that records what it received."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+
+    @workflow.run
+    async def run(self, label: str) -> list[str]:
+        await workflow.wait_condition(lambda: "stop" in self.received)
+        return self.received
+
+    @workflow.signal
+    def note(self, text: str) -> None:
+        self.received.append(text)
+
+    @workflow.query
+    def echo(self, text: str) -> str:
+        return f"{text}:{len(self.received)}"
+
+
+async def test_query_arguments_and_starts_under_an_unknown_key(ts_env, task_queue):
+    client = ts_env.client
+    async with Worker(client, task_queue=task_queue, workflows=[TrustProbe], workflow_runner=workflow_runner()):
+        handle = await client.start_workflow(TrustProbe.run, "x", id=f"probe-{uuid.uuid4().hex[:8]}",
+                                             task_queue=task_queue)
+        assert await handle.query(TrustProbe.echo, "ours") == "ours:0"
+        outsider = clear_client(client).get_workflow_handle(handle.id)
+        with pytest.raises(WorkflowQueryFailedError):  # its message is in the encrypted failure attributes
+            await outsider.query(TrustProbe.echo, "forged")
+        await outsider.signal(TrustProbe.note, "forged")
+        await handle.signal(TrustProbe.note, "stop")
+        assert await handle.result() == ["stop"]  # the clear signal was dropped; the workflow went on
+
+        # A start under a key this worker does not hold: the task fails and is retried until the key is
+        # configured; the workflow is neither run nor closed.
+        foreign = Client(client.service_client, namespace=client.namespace,
+                         data_converter=data_converter(Keyring.generate("k-elsewhere")))
+        waiting = await foreign.start_workflow(TrustProbe.run, "y", id=f"probe-{uuid.uuid4().hex[:8]}",
+                                               task_queue=task_queue)
+        for _ in range(200):
+            if await failed_tasks(waiting):
+                break
+            await asyncio.sleep(0.05)
+        assert await failed_tasks(waiting) >= 1
+        assert (await waiting.describe()).status == WorkflowExecutionStatus.RUNNING
+        await waiting.terminate("test over")

@@ -79,10 +79,13 @@ class DevStack:
         """Own the home and check the ports, before anything starts (raises ``CannotStart``)."""
         self.lock = HomeLock(self.home)
         try:
-            self.lock.acquire()
+            crashed = self.lock.acquire()
         except HomeLockedError as err:
             self.lock = None
             raise CannotStart(str(err)) from None
+        if crashed:
+            console.print(f"[yellow]the previous parcours dev (pid {crashed}) ended without stopping; its lock was "
+                          "released with it, its children died with it: resuming[/]")
         taken = taken_ports(self.ports())
         if taken:
             raise CannotStart(f"port(s) taken: {', '.join(taken)}. A previous parcours dev may still be "

@@ -77,7 +77,8 @@ class HomeLock:
         self.path = home / LOCK_FILE
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self) -> str | None:
+        """Take the home; the pid of a previous supervisor that ended without stopping (its lock left), if any."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -89,11 +90,15 @@ class HomeLock:
                 raise HomeLockedError(f"another parcours dev (pid {holder}) is running on {self.path.parent}; "
                                       "stop it first, or give this one another PARCOURS_HOME") from None
             raise
+        previous = os.read(fd, 32).decode(errors="replace").strip() or None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+        return previous
 
     def release(self) -> None:
+        """A clean stop empties the file; closing it releases the flock."""
         if self._fd is not None:
-            os.close(self._fd)  # closing releases the flock; the file stays (its content is only informative)
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)
             self._fd = None
