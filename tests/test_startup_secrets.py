@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+from datetime import date
 
 import pytest
 from typer.testing import CliRunner
@@ -128,3 +129,18 @@ def test_keys_env_writes_a_private_file_and_never_overwrites(tmp_path):
 def test_keys_env_refuses_an_invalid_service_name():
     assert CliRunner().invoke(cli_app, ["keys", "env", "--api-service", "bad name"]).exit_code == 2
     assert "PARCOURS_CODEC_TOKENS=ops:" in production_env()
+
+
+def test_client_commands_never_invent_a_key(tmp_path):
+    """Outside a ``parcours dev`` home, ``flux import`` and ``schedule`` need PARCOURS_ENCRYPTION_KEYS: a key made
+    up on the spot would encrypt workflow inputs no worker can read."""
+    from activities.flux_generator import generate_flux
+
+    source = tmp_path / "flux.xml"
+    generate_flux(source, households=2, seed=1, flow_date=date(2025, 6, 2))
+    home = tmp_path / "home"
+    env = _env(home, PARCOURS_DROP_DIR=str(tmp_path / "drop"))
+    for command in (["flux", "import", str(source)], ["schedule", "install"]):
+        result = _run(*command, env=env)
+        assert result.returncode == 1 and KEYS_VAR in result.stderr, result.stderr
+    assert not (home / "keys").exists()

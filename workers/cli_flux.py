@@ -162,14 +162,16 @@ def run_client_command(coro):
 
 
 async def connect_client(settings: Settings):
-    """A Temporal client with the project's encrypted data converter (dev keyring from PARCOURS_HOME)."""
+    """A Temporal client with the project's encrypted data converter: PARCOURS_ENCRYPTION_KEYS, else the keys of
+    an existing ``parcours dev`` home; never a key invented here, which no worker could read."""
     from temporalio.client import Client
 
     from workers.converter import data_converter
-    from workers.keys import load_keyring
+    from workers.keys import DEV_KEYS_FILE, load_keyring
 
+    dev_home = settings.home if (settings.home / DEV_KEYS_FILE).exists() else None
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=data_converter(load_keyring(settings.home)))
+                                data_converter=data_converter(load_keyring(dev_home)))
 
 
 async def run_import(
