@@ -10,6 +10,7 @@ Breaches never change anything else: they are recorded and escalated to the resp
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Callable
 
 from domain.deadlines import PARIS, add_days, add_months, is_working_day, paris_date, service_deadline
 from domain.flux import MOTISUSVERSRSA
@@ -112,6 +113,11 @@ LOST_FROM_VIEW_STAGES = frozenset(
      Stage.REFERENT_DESIGNATED, Stage.CER_DRAFTING}
 )
 
+#: Clocks of the contract itself: a CER ends on the date it was signed with, whatever pauses happen (R13, CER
+#: "d'une durée de 6 mois maximum" [000:181], bilan "à 6 mois" [000:191]); pauses stop service levels (T24), not
+#: contracts. Only an amendment or a new CER changes the end. The bilan reminder is fixed with it.
+CONTRACT_KINDS = frozenset({DeadlineKind.CER_END, DeadlineKind.BILAN_REMINDER})
+
 PAUSE_NOT_SUBJECT = "NOT_SUBJECT"
 PAUSE_REVIEW = "PERSONAL_REVIEW"
 PAUSE_EXIT = "LEFT_RSA"
@@ -147,14 +153,18 @@ def _stage_in(stage: Stage, allowed: frozenset[Stage] | set[Stage], command: str
 class Pathway:
     """The rules applied to one pathway state (mutated in place)."""
 
-    def __init__(self, state: PathwayState) -> None:
+    def __init__(self, state: PathwayState, *, cer_end_fixed: Callable[[], bool] = lambda: True) -> None:
+        """``cer_end_fixed`` says whether a pause leaves the CER's end alone (asked only when a pause would reach
+        a CER clock; the workflow answers with ``workflow.patched``: runs that moved CER ends keep doing so)."""
         self.s = state
         self.rules: RuleSet = rule_set(state.rule_set_version)
+        self._cer_end_fixed = cer_end_fixed
 
     @classmethod
-    def new(cls, person_id: str, territory: str, today: date) -> "Pathway":
+    def new(cls, person_id: str, territory: str, today: date, **options: Callable[[], bool]) -> "Pathway":
         """A new case records the rule set in force on its first day."""
-        return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=rule_set_for(today).version))
+        return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=rule_set_for(today).version),
+                   **options)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -245,6 +255,9 @@ class Pathway:
             self._touch(d)
 
     def _pause(self, reason: str, on: date, *, keep: frozenset[DeadlineKind] = frozenset()) -> None:
+        if any(d.kind in CONTRACT_KINDS and d.status is DeadlineStatus.PENDING for d in self.s.deadlines) \
+                and self._cer_end_fixed():
+            keep = keep | CONTRACT_KINDS
         for d in self.s.deadlines:
             if d.status is not DeadlineStatus.PENDING or d.kind in keep or reason in d.paused_by:
                 continue
@@ -263,6 +276,18 @@ class Pathway:
                 d.due = add_days(d.due, max(0, (on - d.paused_since).days))
                 d.paused_since = None
             self._touch(d)
+
+    def _pauses_in_force(self) -> list[str]:
+        """The pauses the person is under now (a clock started during them starts paused)."""
+        s = self.s
+        pauses = []
+        if s.stage is Stage.NOT_SUBJECT or Stage.NOT_SUBJECT in s.held_stages:
+            pauses.append(PAUSE_NOT_SUBJECT)
+        if s.personal_review_requested_on is not None:
+            pauses.append(PAUSE_REVIEW)
+        if s.exit is not None:
+            pauses.append(PAUSE_EXIT)
+        return pauses
 
     def _remind(self, kind: DeadlineKind, of: Deadline, days: int, owner: str, today: date) -> None:
         """The reminder of clock ``of`` on its ``days``-th day (T4, T7), for a pathway with reminders and unless
@@ -464,8 +489,13 @@ class Pathway:
             idx = len(self.s.held_stages) - 1 - self.s.held_stages[::-1].index(Stage.CER_ACTIVE)
             self.s.held_stages[idx] = Stage.BILAN
         end = cer.end if cer else on
-        self._add_deadline(DeadlineKind.BILAN, end, add_days(end, self.rules.bilan_overdue_days),
-                           self._structure_assignee(self.s.referent))
+        bilan = self._add_deadline(DeadlineKind.BILAN, end, add_days(end, self.rules.bilan_overdue_days),
+                                   self._structure_assignee(self.s.referent))
+        pauses = self._pauses_in_force()
+        if pauses:  # the CER ended during a pause: the bilan is due, its overdue clock waits (T24)
+            bilan.paused_by = pauses
+            bilan.paused_since = on
+            self._touch(bilan)
         if cer is not None:
             self.s.outbox.cers.append(cer.model_copy())
 

@@ -294,6 +294,61 @@ def test_T24_not_subject_pauses_the_orientation_clock_and_resumes_it_extended():
     assert deadline(p, DeadlineKind.ORIENTATION).due == date(2024, 4, 4) + timedelta(days=30)
 
 
+def paused_cer(fixed: bool = True) -> tuple[Pathway, date]:
+    """A 6-month CER ending 2027-06-07 with a 28-day spell « non soumis » in the middle."""
+    start = date(2026, 12, 7)
+    p = new_pathway(day=start)
+    p._cer_end_fixed = lambda: fixed
+    to_referent(p, start)
+    sign(p, start, date(2027, 6, 7))
+    off, back = date(2027, 2, 1), date(2027, 3, 1)
+    p.on_flow_record(FlowRecord(event_id="off", transmission_date=off, subject_to_duties=False), off)
+    p.on_flow_record(FlowRecord(event_id="on", transmission_date=back, subject_to_duties=True), back)
+    assert p.s.stage is Stage.CER_ACTIVE
+    return p, start
+
+
+def test_R13_T24_a_pause_never_moves_the_cer_end_and_the_bilan_comes_the_day_after():
+    p, _ = paused_cer()
+    assert deadline(p, DeadlineKind.CER_END).due == date(2027, 6, 7)
+    assert deadline(p, DeadlineKind.BILAN_REMINDER).due == date(2027, 5, 8)
+    fired = [d.kind for d in p.expire(at(date(2027, 6, 7)))]
+    assert DeadlineKind.BILAN_REMINDER in fired and DeadlineKind.CER_END not in fired
+    assert p.s.stage is Stage.CER_ACTIVE
+    p.expire(at(date(2027, 6, 8), hour=0))
+    assert p.s.stage is Stage.BILAN
+    assert p.s.stage_history[-1].on == date(2027, 6, 8)
+    assert deadline(p, DeadlineKind.BILAN).due == date(2027, 6, 22) and not deadline(p, DeadlineKind.BILAN).paused_by
+
+
+def test_R13_T24_the_cer_ends_during_a_pause_and_the_bilan_clock_waits_for_the_person():
+    p = new_pathway(day=date(2026, 12, 7))
+    to_referent(p, date(2026, 12, 7))
+    sign(p, date(2026, 12, 7), date(2027, 6, 7))
+    off = date(2027, 5, 20)
+    p.on_flow_record(FlowRecord(event_id="off", transmission_date=off, subject_to_duties=False), off)
+    p.expire(at(date(2027, 6, 9)))
+    assert p.s.stage is Stage.NOT_SUBJECT and p.s.held_stages[-1] is Stage.BILAN
+    assert deadline(p, DeadlineKind.BILAN).paused_by == ["NOT_SUBJECT"]
+    back = date(2027, 7, 1)
+    p.on_flow_record(FlowRecord(event_id="on", transmission_date=back, subject_to_duties=True), back)
+    assert p.s.stage is Stage.BILAN
+    assert deadline(p, DeadlineKind.BILAN).due == date(2027, 6, 22) + timedelta(days=(back - date(2027, 6, 8)).days)
+
+
+def test_T24_pauses_still_stop_the_service_clocks_of_a_cer_cycle():
+    p = with_active_cer()
+    off = D0 + timedelta(days=5)
+    p.on_flow_record(FlowRecord(event_id="off", transmission_date=off, subject_to_duties=False), off)
+    assert deadline(p, DeadlineKind.FIRST_APPOINTMENT).paused_by == ["NOT_SUBJECT"]  # a service level
+    assert not deadline(p, DeadlineKind.CER_END).paused_by and not deadline(p, DeadlineKind.BILAN_REMINDER).paused_by
+
+
+def test_R13_running_pathway_that_moved_cer_ends_keeps_its_behaviour():
+    p, _ = paused_cer(fixed=False)
+    assert deadline(p, DeadlineKind.CER_END).due == date(2027, 6, 7) + timedelta(days=28)
+
+
 # ------------------------------------------------------------------ platform phase (T7–T12)
 
 
@@ -572,18 +627,22 @@ def test_exit_on_request_refused_for_a_same_sphere_reason():
 # ------------------------------------------------------------------ personal review (T21)
 
 
-def test_T21_personal_review_pauses_cer_clocks_until_the_slai_decides():
+def test_T21_personal_review_pauses_service_clocks_but_never_the_cer_end():
     p = with_active_cer()
     asked = D0 + timedelta(days=30)
     p.check_personal_review(req := PersonalReviewRequest(event_id="pr", requested_on=asked), asked)
     p.request_personal_review(req, asked)
     assert p.s.stage is Stage.PERSONAL_SITUATION_REVIEW
-    end_before = deadline(p, DeadlineKind.CER_END).due
-    assert p.expire(at(end_before + timedelta(days=10))) == [deadline(p, DeadlineKind.PERSONAL_REVIEW)]  # SLAI late
-    decided = asked + timedelta(days=40)
+    end = deadline(p, DeadlineKind.CER_END).due
+    assert end == add_months(D0, 6) and not deadline(p, DeadlineKind.CER_END).paused_by
+    fired = p.expire(at(end + timedelta(days=10)))
+    assert {d.kind for d in fired} == {DeadlineKind.BILAN_REMINDER, DeadlineKind.PERSONAL_REVIEW, DeadlineKind.CER_END}
+    bilan = deadline(p, DeadlineKind.BILAN)
+    assert bilan.paused_by == ["PERSONAL_REVIEW"]  # the bilan is due; its overdue clock waits for the review
+    decided = asked + timedelta(days=160)
     p.decide_personal_review(PersonalReviewDecision(event_id="pd", decided_on=decided, outcome=PersonalReviewOutcome.RESUME), decided)
-    assert p.s.stage is Stage.CER_ACTIVE
-    assert deadline(p, DeadlineKind.CER_END).due == end_before + timedelta(days=40)
+    assert p.s.stage is Stage.BILAN
+    assert deadline(p, DeadlineKind.CER_END).due == end
 
 
 def test_T21_personal_review_may_lead_to_reorientation():
@@ -643,7 +702,7 @@ def test_T22_left_rsa_without_choice_closes_after_15_days_with_reentry_window():
     day = D0 + timedelta(days=40)
     left(p, day)
     assert p.s.stage is Stage.EXIT_CHOICE_PENDING
-    assert deadline(p, DeadlineKind.CER_END).paused_by
+    assert not deadline(p, DeadlineKind.CER_END).paused_by  # the CER's own end (R13)
     p.expire(at(day + timedelta(days=16)))
     assert p.s.stage is Stage.CLOSED and p.s.exit_reason is ExitReason.SORTIE_RSA and not p.s.finished
     assert deadline(p, DeadlineKind.REENTRY_WINDOW).due == add_months(day, 6)
@@ -651,18 +710,30 @@ def test_T22_left_rsa_without_choice_closes_after_15_days_with_reentry_window():
     assert p.s.finished
 
 
-def test_T25_reentry_at_month_5_keeps_the_referent_and_resumes_the_cer():
+def test_T25_reentry_at_month_1_keeps_the_referent_and_resumes_the_cer_with_its_signed_end():
     p = with_active_cer()
     day = D0 + timedelta(days=40)
     left(p, day)
     p.choose_after_exit(PostExitChoice(event_id="c", continue_accompaniment=True, decided_on=day), day)
     assert p.s.stage is Stage.POST_EXIT_ACCOMPANIMENT
-    back = add_months(day, 5)
+    back = add_months(day, 1)
     assert p.expire(at(back)) == []
     p.on_flow_record(FlowRecord(event_id="f9", transmission_date=back, subject_to_duties=True), back)
     assert p.s.stage is Stage.CER_ACTIVE and p.s.referent.structure_id == "S1"
     assert deadline(p, DeadlineKind.POST_EXIT_END).status is DeadlineStatus.CANCELLED
-    assert deadline(p, DeadlineKind.CER_END).due == add_months(D0, 6) + timedelta(days=(back - day).days)
+    assert deadline(p, DeadlineKind.CER_END).due == add_months(D0, 6)
+
+
+def test_T25_reentry_after_the_cer_end_comes_back_to_the_bilan():
+    p = with_active_cer()
+    day = D0 + timedelta(days=40)
+    left(p, day)
+    p.choose_after_exit(PostExitChoice(event_id="c", continue_accompaniment=True, decided_on=day), day)
+    back = add_months(day, 5)
+    p.expire(at(back))
+    assert deadline(p, DeadlineKind.CER_END).status is DeadlineStatus.FIRED
+    p.on_flow_record(FlowRecord(event_id="f9", transmission_date=back, subject_to_duties=True), back)
+    assert p.s.stage is Stage.BILAN and p.s.referent.structure_id == "S1"
 
 
 def test_T22_post_exit_accompaniment_closes_six_months_after_end_of_payment():

@@ -324,26 +324,49 @@ async def test_reprise_de_vie_maritale_is_accepted_at_any_time(h):
 # ------------------------------------------------------------------ personal review (T21)
 
 
-async def test_personal_review_pauses_the_cer_clock_until_the_slai_decides(h):
+async def test_T21_personal_review_pauses_the_service_clocks_not_the_cer_end(h):
     d0 = await with_active_cer(h)
     await h.sleep_until(d0 + timedelta(days=30))
     await h.update(BeneficiaryPathway.request_personal_review, PersonalReviewRequest(event_id="pr", requested_on=await h.today()))
     await h.sleep_until(add_months(d0, 6) + timedelta(days=2))
     view = await h.view()
     assert view.stage is Stage.PERSONAL_SITUATION_REVIEW
-    assert {d.kind: d.status for d in view.deadlines}[DeadlineKind.CER_END] == "PAUSED"
+    statuses = {d.kind: d.status for d in view.deadlines}
+    assert statuses[DeadlineKind.CER_END] == "FIRED" and statuses[DeadlineKind.BILAN] == "PAUSED"
     await h.update(BeneficiaryPathway.decide_personal_review,
                    PersonalReviewDecision(event_id="pd", decided_on=await h.today(), outcome=PersonalReviewOutcome.RESUME))
-    view = await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
-    paused_days = (await h.today() - (d0 + timedelta(days=30))).days
-    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.CER_END] == [add_months(d0, 6) + timedelta(days=paused_days)]
+    view = await h.view(lambda v: v.stage is Stage.BILAN)
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.CER_END] == [add_months(d0, 6)]
     assert DeadlineKind.PERSONAL_REVIEW in breaches(view)  # the SLAI took more than 3 months
+
+
+async def test_R13_T24_a_28_day_pause_does_not_move_the_cer_end_the_bilan_is_due_the_day_after(h):
+    """A 6-month CER (2026-12-07 to 2027-06-07 when run on 2026-12-06) with 28 days « non soumis »: on the
+    second day after its end it is no longer CER_ACTIVE, the bilan is due."""
+    d0 = await with_active_cer(h)
+    end = add_months(d0, 6)
+    await h.sleep_until(d0 + timedelta(days=56))
+    await h.flow("flow-off", subject=False)
+    await h.view(lambda v: v.stage is Stage.NOT_SUBJECT)
+    await h.sleep_until(d0 + timedelta(days=84))
+    await h.flow("flow-on", subject=True)
+    view = await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.CER_END] == [end]
+    await h.sleep_until(end)
+    assert (await h.view()).stage is Stage.CER_ACTIVE
+    await h.sleep_until(end + timedelta(days=2))
+    view = await h.view(lambda v: v.stage is Stage.BILAN)
+    assert view.stage_history[-1].on == end + timedelta(days=1)
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.BILAN] == [end + timedelta(days=15)]
+    await h.idle()
+    row = await h.pool.fetchrow("SELECT status, due_on FROM deadlines WHERE pathway_id = $1 AND kind = 'CER_END'", h.handle.id)
+    assert (row["status"], row["due_on"]) == ("FIRED", end)
 
 
 # ------------------------------------------------------------------ left RSA (T22, T23, T25)
 
 
-async def test_left_rsa_then_reentry_at_month_5_keeps_the_referent(h):
+async def test_T25_left_rsa_then_reentry_at_month_5_keeps_the_referent_and_the_cer_end(h):
     d0 = await with_active_cer(h)
     await h.sleep_until(d0 + timedelta(days=20))
     today = await h.today()
@@ -355,7 +378,7 @@ async def test_left_rsa_then_reentry_at_month_5_keeps_the_referent(h):
     await h.flow("flow-back", subject=True)
     view = await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
     assert (view.referent_type, view.referent_structure_id) == (OrientationTarget.REFERENT_SOCIOPRO, "SOCIO-7")
-    assert view.active_cer is not None
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.CER_END] == [add_months(d0, 6)]  # R13
 
 
 async def test_left_rsa_then_closure_after_6_months(h):

@@ -78,6 +78,10 @@ REMINDERS = "pathway-reminders-d10-d21"
 #: so after 4 failed attempts (about 4 s) the write falls back to a regular activity, whose retries cost no
 #: history. The attempts bound it: the worker's local retries do not stop at ``schedule_to_close_timeout``.
 RECORD_LOCALLY = "record-effects-as-local-activity"
+#: A pause (not subject, personal review, left RSA) no longer moves the CER's end (R13: 6 months at most; the
+#: bilan is due the day after the signed end). Asked at the first pause that reaches a CER clock in a run: a run
+#: that already moved a CER end keeps its behaviour until its next run (at the latest the bilan); others are fixed.
+CER_END_FIXED = "cer-end-fixed-at-signature"
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=2),
     schedule_to_close_timeout=timedelta(seconds=6),
@@ -117,9 +121,10 @@ class BeneficiaryPathway:
     @workflow.init
     def __init__(self, inp: PathwayInput) -> None:
         if inp.state is not None:
-            self.p = Pathway(inp.state)
+            self.p = Pathway(inp.state, cer_end_fixed=self._cer_end_fixed)
         else:
-            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()))
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()),
+                                 cer_end_fixed=self._cer_end_fixed)
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
@@ -168,6 +173,10 @@ class BeneficiaryPathway:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
         return self.p.view()
+
+    @staticmethod
+    def _cer_end_fixed() -> bool:
+        return workflow.patched(CER_END_FIXED)
 
     def _new_referent_run(self) -> bool:
         """True once after a referent's designation: the pathway continues as new there (runs that were open
