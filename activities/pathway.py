@@ -75,9 +75,14 @@ class PathwayReadModel:
                 )
             if box.breaches:
                 await conn.executemany(
-                    """INSERT INTO breaches (pathway_id, deadline_id, kind, due_on, breached_on, responsible)
-                       VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING""",
-                    [(pid, b.deadline_id, b.kind.value, b.due, b.breached_on, b.responsible) for b in box.breaches],
+                    """INSERT INTO breaches (pathway_id, deadline_id, kind, due_on, breached_on, responsible,
+                           withdrawn_on, withdrawal_reason)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
+                       ON CONFLICT (pathway_id, deadline_id) DO UPDATE SET
+                           withdrawn_on = EXCLUDED.withdrawn_on, withdrawal_reason = EXCLUDED.withdrawal_reason
+                       WHERE breaches.withdrawn_on IS NULL AND EXCLUDED.withdrawn_on IS NOT NULL""",
+                    [(pid, b.deadline_id, b.kind.value, b.due, b.breached_on, b.responsible, b.withdrawn_on,
+                      b.withdrawal_reason) for b in box.breaches],
                 )
             if box.cers:
                 await conn.executemany(
@@ -118,6 +123,13 @@ class PathwayReadModel:
                     """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
                        VALUES ($1,$2,$3,$4,$5,$6::jsonb) ON CONFLICT (task_key) DO NOTHING""",
                     [(t.task_key, pid, t.kind, t.assignee, t.due_date, json.dumps(t.details)) for t in box.tasks],
+                )
+            if box.task_closures:
+                await conn.executemany(
+                    """UPDATE human_tasks SET status = 'cancelled', closed_at = now(),
+                           details = details || jsonb_build_object('closure_reason', $2::text)
+                       WHERE task_key = $1 AND status = 'open'""",
+                    [(c.task_key, c.reason) for c in box.task_closures],
                 )
 
     async def caf_accompaniments(self, year: int) -> int:

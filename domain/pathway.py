@@ -178,11 +178,24 @@ class Deadline(BaseModel):
 
 
 class Breach(BaseModel):
+    """A deadline passed with nothing known. Withdrawn (kept, with the day and why) when a fact dated on or before
+    its due day is recorded later: the indicators run to the fact's own date ([002:3707])."""
+
     deadline_id: str
     kind: DeadlineKind
     due: date
     breached_on: date
     responsible: str
+    started_on: date | None = None
+    withdrawn_on: date | None = None
+    withdrawal_reason: str | None = None
+
+
+class TaskClosure(BaseModel):
+    """An open task that no longer has a reason to be (its ``task_key``), closed with a category."""
+
+    task_key: str
+    reason: str
 
 
 class StageChange(BaseModel):
@@ -256,10 +269,11 @@ class Outbox(BaseModel):
     appointments: list["AppointmentFact"] = Field(default_factory=list)
     convocations: list["Convocation"] = Field(default_factory=list)
     decisions: list["DecisionTaken"] = Field(default_factory=list)
+    task_closures: list[TaskClosure] = Field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.stage_changes or self.deadlines or self.breaches or self.tasks or self.pushes or self.cers
-                    or self.appointments or self.convocations or self.decisions)
+                    or self.appointments or self.convocations or self.decisions or self.task_closures)
 
 
 class DecisionKind(str, Enum):

@@ -81,6 +81,7 @@ from domain.pathway import (
     SlaiPreconisationDecision,
     Stage,
     StageChange,
+    TaskClosure,
 )
 from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan
 from domain.rules import RuleSet, rule_set, rule_set_for
@@ -118,6 +119,10 @@ LOST_FROM_VIEW_STAGES = frozenset(
 #: contracts. Only an amendment or a new CER changes the end. The bilan reminder is fixed with it.
 CONTRACT_KINDS = frozenset({DeadlineKind.CER_END, DeadlineKind.BILAN_REMINDER})
 
+#: Rule changes a running workflow learns through ``workflow.patched`` (their ids are the patch ids).
+CER_END_FIXED = "cer-end-fixed-at-signature"
+BREACH_WITHDRAWAL = "breach-withdrawn-on-late-facts"
+
 PAUSE_NOT_SUBJECT = "NOT_SUBJECT"
 PAUSE_REVIEW = "PERSONAL_REVIEW"
 PAUSE_EXIT = "LEFT_RSA"
@@ -153,15 +158,16 @@ def _stage_in(stage: Stage, allowed: frozenset[Stage] | set[Stage], command: str
 class Pathway:
     """The rules applied to one pathway state (mutated in place)."""
 
-    def __init__(self, state: PathwayState, *, cer_end_fixed: Callable[[], bool] = lambda: True) -> None:
-        """``cer_end_fixed`` says whether a pause leaves the CER's end alone (asked only when a pause would reach
-        a CER clock; the workflow answers with ``workflow.patched``: runs that moved CER ends keep doing so)."""
+    def __init__(self, state: PathwayState, *, patched: Callable[[str], bool] = lambda change: True) -> None:
+        """``patched(change)`` says whether a rule change (``CER_END_FIXED``, ``BREACH_WITHDRAWAL``) applies; it is
+        asked only at the moment the change would make a difference, and the workflow answers with
+        ``workflow.patched``, so a run that already behaved the old way keeps doing so (pure callers: always)."""
         self.s = state
         self.rules: RuleSet = rule_set(state.rule_set_version)
-        self._cer_end_fixed = cer_end_fixed
+        self._patched = patched
 
     @classmethod
-    def new(cls, person_id: str, territory: str, today: date, **options: Callable[[], bool]) -> "Pathway":
+    def new(cls, person_id: str, territory: str, today: date, **options: Callable[[str], bool]) -> "Pathway":
         """A new case records the rule set in force on its first day."""
         return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=rule_set_for(today).version),
                    **options)
@@ -236,8 +242,9 @@ class Pathway:
     def _pending(self, kinds: frozenset[DeadlineKind] | set[DeadlineKind]) -> list[Deadline]:
         return [d for d in self.s.deadlines if d.kind in kinds and d.status is DeadlineStatus.PENDING]
 
-    def _settle(self, kind: DeadlineKind, on: date) -> None:
-        """The awaited step happened on ``on``: met if on time, else a breach (if the timer did not record it)."""
+    def _settle(self, kind: DeadlineKind, on: date, today: date) -> None:
+        """The awaited step happened on ``on``: met if on time, else a breach (if the timer did not record it); a
+        breach the timer recorded before this fact was known is withdrawn if the fact is dated in time."""
         for d in self._pending({kind}):
             if on <= d.due:
                 d.status = DeadlineStatus.MET
@@ -245,6 +252,36 @@ class Pathway:
                 self._touch(d)
             else:
                 self._breach(d)
+        self._withdraw_breaches(kind, on, today)
+
+    def _withdraw_breaches(self, kind: DeadlineKind, on: date, today: date) -> None:
+        """A late-known fact (e.g. an orientation notified on day 28, recorded on day 32 after the breach of day
+        31) shows the deadline was met: the breach stays in the history, withdrawn with why; its clock is MET on
+        the fact's day and its escalation task is closed."""
+        for b in self.s.breaches:
+            if b.kind is not kind or b.withdrawn_on is not None or on > b.due:
+                continue
+            clock = next((d for d in self.s.deadlines if d.id == b.deadline_id), None)
+            started = clock.started_on if clock is not None else b.started_on
+            if started is not None and on < started:
+                continue  # a fact of an earlier clock of the same kind
+            if not self._patched(BREACH_WITHDRAWAL):
+                return
+            b.withdrawn_on = today
+            b.withdrawal_reason = (f"LATE_FACT: {kind.value} step dated {on.isoformat()}, on or before the due day "
+                                   f"{b.due.isoformat()}, recorded on {today.isoformat()}")
+            self.s.outbox.breaches.append(b.model_copy())
+            if clock is not None:
+                clock.status = DeadlineStatus.MET
+                clock.closed_on = on
+                self._touch(clock)
+            self.s.outbox.task_closures.append(TaskClosure(
+                task_key=self._task_key(f"ESCALATION_{kind.value}", b.deadline_id), reason="BREACH_WITHDRAWN"))
+            self._note(today, f"BREACH_WITHDRAWN:{kind.value}")
+
+    def active_breaches(self) -> list[Breach]:
+        """Breaches not withdrawn (``BreachCount``, the row's ``breach_count``)."""
+        return [b for b in self.s.breaches if b.withdrawn_on is None]
 
     def _cancel(self, kinds: frozenset[DeadlineKind] | set[DeadlineKind], on: date) -> None:
         for d in self._pending(kinds):
@@ -256,7 +293,7 @@ class Pathway:
 
     def _pause(self, reason: str, on: date, *, keep: frozenset[DeadlineKind] = frozenset()) -> None:
         if any(d.kind in CONTRACT_KINDS and d.status is DeadlineStatus.PENDING for d in self.s.deadlines) \
-                and self._cer_end_fixed():
+                and self._patched(CER_END_FIXED):
             keep = keep | CONTRACT_KINDS
         for d in self.s.deadlines:
             if d.status is not DeadlineStatus.PENDING or d.kind in keep or reason in d.paused_by:
@@ -318,15 +355,19 @@ class Pathway:
         d.status = DeadlineStatus.BREACHED
         d.closed_on = breached_on
         self._touch(d)
-        breach = Breach(deadline_id=d.id, kind=d.kind, due=d.due, breached_on=breached_on, responsible=d.responsible)
+        breach = Breach(deadline_id=d.id, kind=d.kind, due=d.due, breached_on=breached_on, responsible=d.responsible,
+                        started_on=d.started_on)
         self.s.breaches.append(breach)
         self.s.outbox.breaches.append(breach)
         self._task(f"ESCALATION_{d.kind.value}", d.responsible, d.id, breached_on, {"deadline": d.kind.value, "due": d.due.isoformat()})
 
+    def _task_key(self, kind: str, ref: str) -> str:
+        return f"{self.workflow_id}:{kind}:{ref}"
+
     def _task(self, kind: str, assignee: str, ref: str, due: date | None, details: dict[str, str] | None = None) -> None:
         self.s.outbox.tasks.append(
             HumanTask(
-                task_key=f"{self.workflow_id}:{kind}:{ref}", kind=kind, assignee=assignee, due_date=due, details=details or {}
+                task_key=self._task_key(kind, ref), kind=kind, assignee=assignee, due_date=due, details=details or {}
             )
         )
 
@@ -433,7 +474,7 @@ class Pathway:
             stage=s.stage, subject_to_duties=s.subject_to_duties, referent_type=ref.type if ref else None,
             referent_structure_id=ref.structure_id if ref else None, entry_date=s.entry_date,
             orientation_target=s.orientation_target, orientation_notified_on=s.orientation_notified_on,
-            caf_saisine_mode=s.caf_saisine_mode, next_deadline=self.next_due(), breach_count=len(s.breaches),
+            caf_saisine_mode=s.caf_saisine_mode, next_deadline=self.next_due(), breach_count=len(self.active_breaches()),
             cer_count=s.cer_count, closed_on=s.closed_on, exit_reason=s.exit_reason, version=s.seq,
         )
 
@@ -558,7 +599,7 @@ class Pathway:
         s.orientation_target = msg.target
         s.orientation_notified_on = msg.notified_on
         s.orientation_bypass_reason = msg.bypass_reason
-        self._settle(DeadlineKind.ORIENTATION, msg.notified_on)
+        self._settle(DeadlineKind.ORIENTATION, msg.notified_on, today)
         self._cancel({DeadlineKind.ORIENTATION_REMINDER}, today)
         ref = Referent(type=msg.target, structure_id=msg.structure_id, designated_on=msg.notified_on)
         owner = self._structure_assignee(ref)
@@ -588,23 +629,23 @@ class Pathway:
                     s.reconvocations += 1
                 s.first_appointment_on = msg.appointment_date
                 self._cancel({DeadlineKind.FIRST_APPOINTMENT_REMINDER}, today)  # fixed, even if too late (T7)
-                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)
                 self._move(Stage.PLATFORM_FIRST_APPOINTMENT, today, "APPOINTMENT_SCHEDULED")
             elif s.stage in direct_first or s.stage is Stage.CER_ACTIVE:
-                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)
             else:
                 raise PathwayRuleError("STAGE_NOT_ALLOWED", f"appointment scheduled in stage {s.stage.value}")
         elif msg.kind is AppointmentKind.HELD:
             if s.stage in platform_stages:
                 self._cancel({DeadlineKind.FIRST_APPOINTMENT_REMINDER}, today)
-                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)
                 self._move(Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, today, "APPOINTMENT_HELD")
             elif s.stage is Stage.CER_ACTIVE and s.cer is not None:
-                self._settle_if_scheduled_in_time(msg.appointment_date)  # a direct orientation's first one
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)  # a direct orientation's first one
                 if msg.physical:
                     s.cer.physical_appointments += 1
             elif s.stage in direct_first:
-                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)
             else:
                 raise PathwayRuleError("STAGE_NOT_ALLOWED", f"appointment held in stage {s.stage.value}")
         else:  # MISSED
@@ -630,13 +671,15 @@ class Pathway:
         self.s.outbox.appointments.append(AppointmentFact(
             event_id=event_id, kind=kind, appointment_date=day, recorded_on=today, physical=physical, excused=excused))
 
-    def _settle_if_scheduled_in_time(self, appointment_date: date) -> None:
-        """G-B4: the first-appointment SLA is met by an appointment dated within the 14 days."""
+    def _settle_if_scheduled_in_time(self, appointment_date: date, today: date) -> None:
+        """G-B4: the first-appointment SLA is met by an appointment dated within the 14 days (one recorded after
+        the breach withdraws it)."""
         for d in self._pending({DeadlineKind.FIRST_APPOINTMENT}):
             if appointment_date <= d.due:
                 d.status = DeadlineStatus.MET
                 d.closed_on = appointment_date
                 self._touch(d)
+        self._withdraw_breaches(DeadlineKind.FIRST_APPOINTMENT, appointment_date, today)
 
     # ------------------------------------------------------------------ platform phase (T10–T12)
 
@@ -658,7 +701,7 @@ class Pathway:
         s = self.s
         s.preconisation = msg.target
         s.preconisation_structure_id = msg.structure_id
-        self._settle(DeadlineKind.FIRST_CER, msg.submitted_on)
+        self._settle(DeadlineKind.FIRST_CER, msg.submitted_on, today)
         self._move(Stage.AWAITING_SLAI_VALIDATION, today, "PRECONISATION_SUBMITTED")
         due = add_working_days(msg.submitted_on, self.rules.slai_validation_working_days)
         self._add_deadline(DeadlineKind.SLAI_VALIDATION, msg.submitted_on, due, self.slai)
@@ -677,7 +720,7 @@ class Pathway:
         target = msg.target or s.preconisation
         assert target is not None
         structure = msg.structure_id if (msg.target is not None and msg.structure_id) else s.preconisation_structure_id
-        self._settle(DeadlineKind.SLAI_VALIDATION, msg.decided_on)
+        self._settle(DeadlineKind.SLAI_VALIDATION, msg.decided_on, today)
         cause = "PRECONISATION_VALIDATED" if target is s.preconisation else "PRECONISATION_TARGET_CHANGED"
         self._decided(DecisionKind.PRECONISATION, cause.removeprefix("PRECONISATION_"))
         self._designate(Referent(type=target, structure_id=structure or "", designated_on=msg.decided_on), today, cause)
@@ -759,8 +802,8 @@ class Pathway:
             s.first_cer_signed = True  # the platform's first CER; the phase clock ends with the préconisation
             return
         s.cer = cer
-        self._settle(DeadlineKind.FIRST_CER, msg.signed_on)
-        self._settle(DeadlineKind.REFERENT_CER, msg.signed_on)
+        self._settle(DeadlineKind.FIRST_CER, msg.signed_on, today)
+        self._settle(DeadlineKind.REFERENT_CER, msg.signed_on, today)
         self._move(Stage.CER_ACTIVE, today, "CER_SIGNED")
         reminder = add_days(msg.end, -self.rules.bilan_reminder_days)
         owner = self._structure_assignee(s.referent)
@@ -784,7 +827,7 @@ class Pathway:
     def complete_bilan(self, msg: CompleteBilan, today: date) -> None:
         s = self.s
         self._decided(DecisionKind.BILAN, msg.decision.value)
-        self._settle(DeadlineKind.BILAN, msg.completed_on)
+        self._settle(DeadlineKind.BILAN, msg.completed_on, today)
         cer = s.cer
         data: dict = {"decision": msg.decision.value, "completed_on": msg.completed_on.isoformat(),
                       "global_outcome": msg.global_outcome,
@@ -908,7 +951,7 @@ class Pathway:
 
     def decide_personal_review(self, msg: PersonalReviewDecision, today: date) -> None:
         self._decided(DecisionKind.PERSONAL_REVIEW, msg.outcome.value)
-        self._settle(DeadlineKind.PERSONAL_REVIEW, msg.decided_on)
+        self._settle(DeadlineKind.PERSONAL_REVIEW, msg.decided_on, today)
         self._resume(PAUSE_REVIEW, today)
         self.s.personal_review_requested_on = None
         if msg.outcome is PersonalReviewOutcome.RESUME:
@@ -991,7 +1034,7 @@ class Pathway:
         assert s.exit is not None
         self._decided(DecisionKind.POST_EXIT, "CONTINUE" if msg.continue_accompaniment else "CLOSE")
         s.exit.continue_accompaniment = msg.continue_accompaniment
-        self._settle(DeadlineKind.EXIT_CHOICE, msg.decided_on)
+        self._settle(DeadlineKind.EXIT_CHOICE, msg.decided_on, today)
         window_end = service_deadline(s.exit.end_of_payment, months=self.rules.post_exit_months)
         if msg.continue_accompaniment and window_end >= today:
             self._move(Stage.POST_EXIT_ACCOMPANIMENT, today, "POST_EXIT_CONTINUE")
@@ -1053,7 +1096,7 @@ class Pathway:
             self._release(today, "CAF_SAISINE_REFUSED")
             return
         s.held_stages.pop() if s.held_stages else None
-        self._settle(DeadlineKind.ORIENTATION, msg.decided_on)
+        self._settle(DeadlineKind.ORIENTATION, msg.decided_on, today)
         # the CAF social worker makes the diagnostic, not the platform [000:204]
         self._cancel(PLATFORM_CLOCKS | {DeadlineKind.ORIENTATION_REMINDER}, today)
         self._designate(Referent(type=OrientationTarget.CAF, structure_id=s.caf_structure_id or "",

@@ -280,6 +280,72 @@ def test_without_the_reminders_flag_no_reminder_clocks():
     assert p.next_deadline_instant() == p.next_fire()  # older pathways: the search attribute as their history has it
 
 
+# ------------------------------------------------------------------ breach withdrawn by a late fact (T4, T7, T10)
+
+
+def test_T4_orientation_notified_day_28_recorded_day_32_withdraws_the_breach_of_day_31():
+    p = new_pathway()
+    p.expire(at(D0 + timedelta(days=32)))
+    assert [b.kind for b in p.active_breaches()] == [DeadlineKind.ORIENTATION]
+    escalation = next(t.task_key for t in p.s.outbox.tasks if t.kind == "ESCALATION_ORIENTATION")
+    p.s.outbox.tasks.clear()
+    recorded = D0 + timedelta(days=32)
+    msg = OrientationDecision(event_id="o1", target=OrientationTarget.PLATFORM, structure_id="PF1",
+                              notified_on=D0 + timedelta(days=28))
+    p.check_orientation(msg, recorded)
+    p.orient(msg, recorded)
+    assert p.active_breaches() == [] and p.row().breach_count == 0
+    (kept,) = p.s.breaches  # the history keeps both facts
+    assert kept.withdrawn_on == recorded and "2024-04-01" in kept.withdrawal_reason
+    clock = deadline(p, DeadlineKind.ORIENTATION)
+    assert (clock.status, clock.closed_on) == (DeadlineStatus.MET, D0 + timedelta(days=28))
+    assert [c.task_key for c in p.s.outbox.task_closures] == [escalation]
+    assert p.s.outbox.breaches[-1].withdrawn_on == recorded
+    assert "BREACH_WITHDRAWN:ORIENTATION" in [c.cause for c in p.s.stage_history]
+    assert p.view().breaches[0].withdrawn_on == recorded
+
+
+def test_T4_a_late_orientation_dated_after_the_due_day_keeps_the_breach():
+    p = new_pathway()
+    p.expire(at(D0 + timedelta(days=32)))
+    to_platform(p, D0 + timedelta(days=32))
+    assert len(p.active_breaches()) == 1 and p.s.outbox.task_closures == []
+
+
+def test_T7_first_appointment_fixed_in_time_but_recorded_late_withdraws_the_breach():
+    p = new_pathway()
+    to_platform(p, D0)
+    p.expire(at(D0 + timedelta(days=16)))
+    assert [b.kind for b in p.active_breaches()] == [DeadlineKind.FIRST_APPOINTMENT]
+    late = D0 + timedelta(days=16)
+    p.on_appointment(AppointmentEvent(event_id="a1", kind=AppointmentKind.SCHEDULED,
+                                      appointment_date=D0 + timedelta(days=12)), late)
+    assert p.active_breaches() == [] and p.s.breaches[0].withdrawn_on == late
+
+
+def test_T10_first_cer_signed_in_time_but_recorded_late_withdraws_the_breach():
+    p = new_pathway()
+    to_referent(p, D0)
+    p.expire(at(add_months(D0, 2) + timedelta(days=3)))
+    assert DeadlineKind.FIRST_CER in [b.kind for b in p.active_breaches()]
+    signed = add_months(D0, 2) - timedelta(days=1)
+    late = add_months(D0, 2) + timedelta(days=3)
+    msg = SignCer(event_id="s", cer_id="c1", type=CerType.SOCIOPROFESSIONNEL, start=signed, end=add_months(signed, 6),
+                  signed_on=signed, actions=actions(3, start=signed))
+    p.check_sign_cer(msg, late)
+    p.sign_cer(msg, late)
+    assert DeadlineKind.FIRST_CER not in [b.kind for b in p.active_breaches()]
+    assert deadline(p, DeadlineKind.FIRST_CER).status is DeadlineStatus.MET
+
+
+def test_T4_breach_withdrawal_waits_for_the_patch_in_a_running_pathway():
+    p = new_pathway()
+    p._patched = lambda change: False
+    p.expire(at(D0 + timedelta(days=32)))
+    to_platform(p, D0 + timedelta(days=28))
+    assert len(p.active_breaches()) == 1
+
+
 # ------------------------------------------------------------------ pauses (T24)
 
 
@@ -298,7 +364,7 @@ def paused_cer(fixed: bool = True) -> tuple[Pathway, date]:
     """A 6-month CER ending 2027-06-07 with a 28-day spell « non soumis » in the middle."""
     start = date(2026, 12, 7)
     p = new_pathway(day=start)
-    p._cer_end_fixed = lambda: fixed
+    p._patched = lambda change: fixed
     to_referent(p, start)
     sign(p, start, date(2027, 6, 7))
     off, back = date(2027, 2, 1), date(2027, 3, 1)

@@ -112,6 +112,30 @@ async def test_orientation_on_day_32_is_a_breach_recorded_and_escalated(h):
     assert attributes.get(sa.NEXT_DEADLINE).date() == d0 + timedelta(days=32 + 15)  # first appointment
 
 
+async def test_T4_orientation_notified_day_28_recorded_day_32_withdraws_the_breach_everywhere(h):
+    """The breach raised when the month ran out (nothing known then) is withdrawn by the late-recorded notification:
+    kept in the history with why; BreachCount, the read model, the escalation task and the KPI row follow."""
+    d0 = await h.morning()
+    await h.start()
+    await h.sleep_until(d0 + timedelta(days=32))
+    await h.view(lambda v: v.breaches)
+    wid = h.handle.id
+    await h.update(BeneficiaryPathway.orient, platform(d0 + timedelta(days=28)))
+    view = await h.view(lambda v: v.breaches[0].withdrawn_on is not None)
+    assert view.breaches[0].withdrawn_on == d0 + timedelta(days=32) and view.breaches[0].withdrawal_reason
+    assert {d.kind: d.status for d in view.deadlines}[DeadlineKind.ORIENTATION] == "MET"
+    attributes = await search_attributes(h, lambda a: a.get(sa.STAGE) == "ORIENTED_TO_PLATFORM")
+    assert attributes.get(sa.BREACH_COUNT) == 0
+    await h.idle()
+    row = await h.pool.fetchrow("SELECT withdrawn_on, withdrawal_reason FROM breaches WHERE pathway_id = $1", wid)
+    assert row["withdrawn_on"] == d0 + timedelta(days=32) and "ORIENTATION" in row["withdrawal_reason"]
+    assert await h.pool.fetchval("SELECT breach_count FROM pathways WHERE pathway_id = $1", wid) == 0
+    task = await h.pool.fetchrow("SELECT status, details FROM human_tasks WHERE workflow_id = $1 AND kind = 'ESCALATION_ORIENTATION'", wid)
+    assert task["status"] == "cancelled" and "BREACH_WITHDRAWN" in task["details"]
+    kpi = await h.pool.fetchrow("SELECT orientation_breached_on, o_met_on FROM pathway_kpi WHERE pathway_id = $1", wid)
+    assert (kpi["orientation_breached_on"], kpi["o_met_on"]) == (None, d0 + timedelta(days=28))
+
+
 async def search_attributes(h: Harness, until):
     return await h.search_attributes(until)
 

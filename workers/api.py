@@ -788,7 +788,7 @@ def _pathway_routes(app: FastAPI, api: Api, require: Callable[..., Callable[...,
         case.referent_type = view.referent_type.value if view.referent_type else None
         case.referent_structure_id = view.referent_structure_id
         case.deadlines = [DeadlineOut(id=d.id, kind=d.kind.value, due=d.due, status=d.status) for d in view.deadlines]
-        case.breach_count = len(view.breaches)
+        case.breach_count = sum(1 for b in view.breaches if b.withdrawn_on is None)
         case.run = view.run
         if caller.has(Scope.PERSONAL_DATA):
             case.personal = PathwayPersonal(

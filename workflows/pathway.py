@@ -78,10 +78,11 @@ REMINDERS = "pathway-reminders-d10-d21"
 #: so after 4 failed attempts (about 4 s) the write falls back to a regular activity, whose retries cost no
 #: history. The attempts bound it: the worker's local retries do not stop at ``schedule_to_close_timeout``.
 RECORD_LOCALLY = "record-effects-as-local-activity"
-#: A pause (not subject, personal review, left RSA) no longer moves the CER's end (R13: 6 months at most; the
-#: bilan is due the day after the signed end). Asked at the first pause that reaches a CER clock in a run: a run
-#: that already moved a CER end keeps its behaviour until its next run (at the latest the bilan); others are fixed.
-CER_END_FIXED = "cer-end-fixed-at-signature"
+#: Rule changes of ``domain.pathway_rules`` asked through ``workflow.patched`` at the moment they would make a
+#: difference (``Pathway(patched=...)``): ``CER_END_FIXED`` (a pause no longer moves the CER's end, R13), asked at
+#: the first pause reaching a CER clock in a run, and ``BREACH_WITHDRAWAL`` (a late fact dated in time withdraws
+#: the breach), asked when such a fact arrives. A run that already behaved the old way keeps doing so until its
+#: next run (at the latest its bilan); every other run gets the new rules.
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=2),
     schedule_to_close_timeout=timedelta(seconds=6),
@@ -108,6 +109,7 @@ RECORD_RETRY_PAUSE = timedelta(hours=1)
 #: Business counters (``workflow.metric_meter()``: not emitted on replay). Attributes are categories only.
 DEADLINES_BREACHED = "parcours_deadlines_breached"  # attribute deadline_kind
 DECISIONS = "parcours_decisions"  # attributes decision_kind, outcome
+BREACHES_WITHDRAWN = "parcours_breaches_withdrawn"  # attribute deadline_kind
 
 
 def _pure():
@@ -121,14 +123,14 @@ class BeneficiaryPathway:
     @workflow.init
     def __init__(self, inp: PathwayInput) -> None:
         if inp.state is not None:
-            self.p = Pathway(inp.state, cer_end_fixed=self._cer_end_fixed)
+            self.p = Pathway(inp.state, patched=workflow.patched)
         else:
-            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()),
-                                 cer_end_fixed=self._cer_end_fixed)
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched)
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
         self._decisions = meter.create_counter(DECISIONS, "Decisions taken on pathways, by kind and outcome")
+        self._withdrawn = meter.create_counter(BREACHES_WITHDRAWN, "Breaches withdrawn by a late fact, by deadline kind")
 
     # ------------------------------------------------------------------ main loop
 
@@ -174,10 +176,6 @@ class BeneficiaryPathway:
         await self._drain()
         return self.p.view()
 
-    @staticmethod
-    def _cer_end_fixed() -> bool:
-        return workflow.patched(CER_END_FIXED)
-
     def _new_referent_run(self) -> bool:
         """True once after a referent's designation: the pathway continues as new there (runs that were open
         before ``CONTINUE_AT_DESIGNATION`` keep their single run until the bilan)."""
@@ -196,7 +194,10 @@ class BeneficiaryPathway:
             decisions, batch.decisions = batch.decisions, []
             await self._record(batch)
             for breach in batch.breaches:
-                self._breached.add(1, {"deadline_kind": breach.kind.value})
+                if breach.withdrawn_on is None:
+                    self._breached.add(1, {"deadline_kind": breach.kind.value})
+                else:
+                    self._withdrawn.add(1, {"deadline_kind": breach.kind.value})
             for decision in decisions:
                 self._decisions.add(1, {"decision_kind": decision.kind.value, "outcome": decision.outcome})
             for item in pushes:
@@ -240,7 +241,7 @@ class BeneficiaryPathway:
             sa.STAGE.name: s.stage.value,
             sa.TERRITORY.name: s.territory,
             sa.RULE_SET.name: s.rule_set_version,
-            sa.BREACH_COUNT.name: len(s.breaches),
+            sa.BREACH_COUNT.name: len(self.p.active_breaches()),
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
             sa.NEXT_DEADLINE.name: self.p.next_deadline_instant(),
