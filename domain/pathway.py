@@ -397,6 +397,7 @@ class PathwayState(BaseModel):
     not_subject_confirmed_since: date | None = None
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
+    sanctions: list["Sanction"] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
     breaches: list[Breach] = Field(default_factory=list)
     stage_history: list[StageChange] = Field(default_factory=list)
@@ -560,15 +561,38 @@ class EpReferralConfirmation(BaseModel):
 
 
 class EpOutcome(str, Enum):
-    MAINTAIN = "MAINTAIN"  # accompaniment goes on
+    """The EP's opinion and, after the CASF procedure, the Département president's sanction (G-B14, [002:520])."""
+
+    MAINTAIN = "MAINTAIN"  # maintien: accompaniment goes on, no sanction
     SANCTION_PROCEDURE = "SANCTION_PROCEDURE"  # Département's CASF procedure (outside the system)
     EXIT = "EXIT"  # exit for non-respect des obligations
+    REDUCTION = "REDUCTION"  # part of the allowance reduced for a time; accompaniment goes on
+    SUSPENSION = "SUSPENSION"  # allowance suspended (in whole or part) for a time; accompaniment goes on
+    RADIATION = "RADIATION"  # struck off the scheme: exit for non-respect des obligations
+
+
+#: Outcomes that change the person's rights: the system records them and asks the service that applies them.
+SANCTION_OUTCOMES = frozenset({EpOutcome.REDUCTION, EpOutcome.SUSPENSION, EpOutcome.RADIATION})
 
 
 class EpDecision(BaseModel):
+    """``share_percent`` and ``months`` describe a reduction or suspension (categories and numbers only)."""
+
     event_id: str
     outcome: EpOutcome
     decided_on: date
+    share_percent: int | None = Field(default=None, ge=1, le=100)
+    months: int | None = Field(default=None, ge=1, le=12)
+
+
+class Sanction(BaseModel):
+    """A sanction decided on the pathway, as recorded (never applied by the system: rights are the CAF's)."""
+
+    outcome: EpOutcome
+    decided_on: date
+    share_percent: int | None = None
+    months: int | None = None
+    recorded_on: date
 
 
 class LeftRsa(BaseModel):
@@ -738,6 +762,9 @@ class PathwayView(BaseModel):
     not_subject_confirmed_since: date | None = None
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
+    sanctions: list["Sanction"] = Field(default_factory=list)
 
 
 Outbox.model_rebuild()
+PathwayState.model_rebuild()
+PathwayView.model_rebuild()

@@ -48,6 +48,8 @@ from domain.pathway import (
     EpDecision,
     EpOutcome,
     EpReferral,
+    SANCTION_OUTCOMES,
+    Sanction,
     EpReferralConfirmation,
     ExitInfo,
     ExitReason,
@@ -91,6 +93,9 @@ MAX_SEEN_EVENT_IDS = 500
 MAX_STAGE_HISTORY = 100
 MAX_CONVOCATIONS = 20
 MAX_LABEL_LOSSES = 20
+MAX_SANCTIONS = 20
+#: Who applies a sanction to the rights: the Département's RSA service (DPID, A4), which has the CAF apply it.
+SANCTION_SERVICE = "SERVICE_RSA"
 
 #: Stages where a referent (not the platform) accompanies the person.
 REFERENT_STAGES = frozenset(
@@ -464,6 +469,7 @@ class Pathway:
             not_subject_confirmed_since=s.not_subject_confirmed_since,
             convocations=list(s.convocations),
             label_losses=list(s.label_losses),
+            sanctions=list(s.sanctions),
         )
 
     def row(self) -> PathwayRow:
@@ -994,17 +1000,51 @@ class Pathway:
     def on_ep_decision(self, msg: EpDecision, today: date) -> None:
         s = self.s
         _stage_in(s.stage, {Stage.NON_COMPLIANCE_EP, Stage.SANCTION_PROCEDURE}, "An EP decision")
+        if msg.outcome in SANCTION_OUTCOMES:
+            _not_future(msg.decided_on, today, "Sanction date")
+            self._check_sanction(msg)
+        elif msg.share_percent is not None or msg.months is not None:
+            raise PathwayRuleError("EP_SANCTION_TERMS", f"{msg.outcome.value} carries no reduction share nor duration")
         self._decided(DecisionKind.EP, msg.outcome.value)
-        if msg.outcome is EpOutcome.MAINTAIN:
+        if msg.outcome in SANCTION_OUTCOMES:
+            self._record_sanction(msg, today)
+        if msg.outcome in (EpOutcome.MAINTAIN, EpOutcome.REDUCTION, EpOutcome.SUSPENSION):
             s.ep = None
             if s.cer is not None:
                 s.cer.missed_unexcused = 0
-            self._release(today, "EP_MAINTAIN")
+            self._release(today, f"EP_{msg.outcome.value}")
         elif msg.outcome is EpOutcome.SANCTION_PROCEDURE:
             self._move(Stage.SANCTION_PROCEDURE, today, "EP_SANCTION_PROCEDURE")
-        else:
+        else:  # EXIT, RADIATION: the exit for non-respect des obligations, pushed to MonJob62 (R15 [000:273])
             s.held_stages.clear()
             self._close(ExitReason.NON_RESPECT_OBLIGATIONS, today)
+
+    @staticmethod
+    def _check_sanction(msg: EpDecision) -> None:
+        if msg.outcome is EpOutcome.RADIATION:
+            if msg.share_percent is not None or msg.months is not None:
+                raise PathwayRuleError("EP_SANCTION_TERMS", "A radiation carries no reduction share nor duration")
+            return
+        if msg.months is None:
+            raise PathwayRuleError("EP_SANCTION_TERMS", f"A {msg.outcome.value.lower()} needs its duration in months")
+        if msg.outcome is EpOutcome.REDUCTION and (msg.share_percent is None or msg.share_percent >= 100):
+            raise PathwayRuleError("EP_SANCTION_TERMS", "A reduction needs its share, below 100 % (100 % is a suspension)")
+
+    def _record_sanction(self, msg: EpDecision, today: date) -> None:
+        """G-B14: recorded and sent as a task to the Département's RSA service, which has the CAF apply it; the
+        system never changes rights itself."""
+        s = self.s
+        sanction = Sanction(outcome=msg.outcome, decided_on=msg.decided_on, share_percent=msg.share_percent,
+                            months=msg.months, recorded_on=today)
+        s.sanctions.append(sanction)
+        if len(s.sanctions) > MAX_SANCTIONS:
+            del s.sanctions[: len(s.sanctions) - MAX_SANCTIONS]
+        details = {"outcome": msg.outcome.value, "decided_on": msg.decided_on.isoformat()}
+        if msg.share_percent is not None:
+            details["share_percent"] = str(msg.share_percent)
+        if msg.months is not None:
+            details["months"] = str(msg.months)
+        self._task("APPLY_RSA_SANCTION", SANCTION_SERVICE, f"sanction-{s.seq}", None, details)
 
     # ------------------------------------------------------------------ leaving RSA (T22, T23, T25)
 

@@ -756,6 +756,61 @@ def test_T20_dropped_ep_proposal_changes_nothing():
         p.check_ep_confirmation(EpReferralConfirmation(event_id="c2", confirmed=True, decided_on=D0), D0)
 
 
+def ep_in_procedure() -> Pathway:
+    p = with_active_cer()
+    p.on_non_compliance(NonComplianceReport(event_id="n", kind=NonComplianceKind.NON_ADHESION, reported_on=D0), D0)
+    p.confirm_ep(EpReferralConfirmation(event_id="c", confirmed=True, decided_on=D0), D0)
+    p.on_ep_decision(EpDecision(event_id="e", outcome=EpOutcome.SANCTION_PROCEDURE, decided_on=D0), D0)
+    p.s.outbox = type(p.s.outbox)()
+    return p
+
+
+def test_G_B14_reduction_is_recorded_and_asked_of_the_rsa_service_and_accompaniment_goes_on():
+    p = ep_in_procedure()
+    day = D0 + timedelta(days=20)
+    p.on_ep_decision(EpDecision(event_id="s", outcome=EpOutcome.REDUCTION, decided_on=day, share_percent=30, months=2), day)
+    assert p.s.stage is Stage.CER_ACTIVE and p.s.ep is None
+    (sanction,) = p.view().sanctions
+    assert (sanction.outcome, sanction.share_percent, sanction.months, sanction.decided_on) == (EpOutcome.REDUCTION, 30, 2, day)
+    (task,) = [t for t in p.s.outbox.tasks if t.kind == "APPLY_RSA_SANCTION"]
+    assert task.assignee == "SERVICE_RSA" and task.details == {"outcome": "REDUCTION", "decided_on": day.isoformat(),
+                                                                 "share_percent": "30", "months": "2"}
+    assert p.s.outbox.pushes == []  # MonJob62 gets exits, not reductions (R15)
+    assert p.s.stage_history[-1].cause == "EP_REDUCTION"
+
+
+def test_G_B14_suspension_keeps_the_accompaniment_and_never_touches_rights():
+    p = ep_in_procedure()
+    p.on_ep_decision(EpDecision(event_id="s", outcome=EpOutcome.SUSPENSION, decided_on=D0, share_percent=100, months=1), D0)
+    assert p.s.stage is Stage.CER_ACTIVE and p.s.sanctions[0].outcome is EpOutcome.SUSPENSION
+    assert p.s.subject_to_duties is True and p.s.payment_suspension is None  # rights are the CAF's
+
+
+def test_G_B14_radiation_closes_for_non_respect_pushed_to_monjob62_with_a_task():
+    p = ep_in_procedure()
+    p.on_ep_decision(EpDecision(event_id="s", outcome=EpOutcome.RADIATION, decided_on=D0), D0)
+    assert p.s.stage is Stage.CLOSED and p.s.exit_reason is ExitReason.NON_RESPECT_OBLIGATIONS
+    assert [x.kind for x in p.s.outbox.pushes] == ["EXIT"] and p.s.outbox.pushes[0].data["reason"] == "NON_RESPECT_OBLIGATIONS"
+    assert [t.kind for t in p.s.outbox.tasks] == ["APPLY_RSA_SANCTION"]
+
+
+@pytest.mark.parametrize("outcome, share, months", [
+    (EpOutcome.REDUCTION, None, 2), (EpOutcome.REDUCTION, 100, 2), (EpOutcome.REDUCTION, 30, None),
+    (EpOutcome.SUSPENSION, 100, None), (EpOutcome.RADIATION, None, 2), (EpOutcome.MAINTAIN, 30, None),
+])
+def test_G_B14_sanction_terms_are_checked(outcome, share, months):
+    p = ep_in_procedure()
+    with pytest.raises(PathwayRuleError) as err:
+        p.on_ep_decision(EpDecision(event_id="s", outcome=outcome, decided_on=D0, share_percent=share, months=months), D0)
+    assert err.value.rule == "EP_SANCTION_TERMS" and p.s.sanctions == []
+
+
+def test_G_B14_maintien_after_the_procedure_returns_to_the_accompaniment():
+    p = ep_in_procedure()
+    p.on_ep_decision(EpDecision(event_id="s", outcome=EpOutcome.MAINTAIN, decided_on=D0), D0)
+    assert p.s.stage is Stage.CER_ACTIVE and p.s.sanctions == [] and p.s.outbox.tasks == []
+
+
 # ------------------------------------------------------------------ left RSA (T22, T23, T25)
 
 

@@ -24,8 +24,13 @@ from domain.pathway import (
     CompleteBilan,
     DecideReorientation,
     DeadlineKind,
+    EpDecision,
+    EpOutcome,
+    EpReferralConfirmation,
     ExitReason,
     LeftRsa,
+    NonComplianceKind,
+    NonComplianceReport,
     OrientationDecision,
     OrientationTarget,
     PersonalReviewDecision,
@@ -429,6 +434,32 @@ async def test_left_rsa_without_a_choice_closes_after_15_days(h):
     assert view.exit_reason is ExitReason.SORTIE_RSA
     task = await h.pool.fetchval("SELECT count(*) FROM human_tasks WHERE workflow_id = $1 AND kind = 'CHOOSE_AFTER_EXIT'", h.handle.id)
     assert task == 1
+
+
+# ------------------------------------------------------------------ EP and sanctions (T20, G-B14)
+
+
+async def test_G_B14_ep_reduction_then_radiation_recorded_tasked_and_exit_pushed(h):
+    d0 = await with_active_cer(h)
+    await h.handle.signal(BeneficiaryPathway.non_compliance,
+                          NonComplianceReport(event_id="nc", kind=NonComplianceKind.NON_ADHESION, reported_on=d0))
+    await h.update(BeneficiaryPathway.confirm_ep_referral, EpReferralConfirmation(event_id="cf", confirmed=True, decided_on=d0))
+    await h.handle.signal(BeneficiaryPathway.ep_decision,
+                          EpDecision(event_id="ep1", outcome=EpOutcome.REDUCTION, decided_on=d0, share_percent=30, months=2))
+    view = await h.view(lambda v: v.sanctions)
+    assert view.stage is Stage.CER_ACTIVE and view.sanctions[0].outcome is EpOutcome.REDUCTION
+    await h.handle.signal(BeneficiaryPathway.non_compliance,
+                          NonComplianceReport(event_id="nc2", kind=NonComplianceKind.NON_ADHESION, reported_on=d0))
+    await h.update(BeneficiaryPathway.confirm_ep_referral, EpReferralConfirmation(event_id="cf2", confirmed=True, decided_on=d0))
+    await h.handle.signal(BeneficiaryPathway.ep_decision,
+                          EpDecision(event_id="ep2", outcome=EpOutcome.RADIATION, decided_on=d0))
+    result = await h.handle.result()
+    assert result.stage is Stage.CLOSED and result.exit_reason is ExitReason.NON_RESPECT_OBLIGATIONS
+    assert [s.outcome for s in result.sanctions] == [EpOutcome.REDUCTION, EpOutcome.RADIATION]
+    await h.eventually(lambda: any(":EXIT:" in k for k in h.monjob.received))
+    tasks = await h.pool.fetch("SELECT assignee, details FROM human_tasks WHERE workflow_id = $1 AND kind = 'APPLY_RSA_SANCTION'",
+                               h.handle.id)
+    assert len(tasks) == 2 and {t["assignee"] for t in tasks} == {"SERVICE_RSA"}
 
 
 # ------------------------------------------------------------------ messages
