@@ -324,6 +324,21 @@ class Convocation(BaseModel):
     version: int = 0
 
 
+class HouseholdChange(str, Enum):
+    PRESENT = "PRESENT"  # already in the household when this person entered
+    ENTERED = "ENTERED"  # entered the RSA (new entrant, re-entry)
+    LEFT = "LEFT"  # the right ended
+
+
+class HouseholdMember(BaseModel):
+    """Another person of the same CAF/MSA file (G-B20): the opaque pathway id and the RSA role code only."""
+
+    pathway_id: str
+    role: str | None = None
+    status: HouseholdChange
+    since: date
+
+
 class PaymentSuspensionInfo(BaseModel):
     """The RSA payment is suspended: MOTISUSVERSRSA codes only (categories), no amount, no personal data."""
 
@@ -398,6 +413,7 @@ class PathwayState(BaseModel):
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
     sanctions: list["Sanction"] = Field(default_factory=list)
+    household: list[HouseholdMember] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
     breaches: list[Breach] = Field(default_factory=list)
     stage_history: list[StageChange] = Field(default_factory=list)
@@ -678,6 +694,17 @@ class PaymentResumed(BaseModel):
     flow_date: date
 
 
+class HouseholdMemberChanged(BaseModel):
+    """Flow (G-B20): a person of the same matricule entered or left the RSA, or was there when this person
+    entered. Opaque ids and codes only: the spouses' pathways know each other, nothing personal travels."""
+
+    event_id: str
+    member_pathway_id: str = Field(pattern=r"^pathway-[A-Za-z0-9_-]{8,80}$")
+    change: HouseholdChange
+    on: date
+    role: str | None = Field(default=None, pattern=r"^[A-Z]{2,4}$")
+
+
 class NotSubjectConfirmed(BaseModel):
     """Flow (G-B8): « non soumis aux droits et devoirs » in ``flows`` consecutive flows since ``since``."""
 
@@ -763,6 +790,7 @@ class PathwayView(BaseModel):
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
     sanctions: list["Sanction"] = Field(default_factory=list)
+    household: list[HouseholdMember] = Field(default_factory=list)
 
 
 Outbox.model_rebuild()

@@ -54,6 +54,9 @@ from domain.pathway import (
     ExitInfo,
     ExitReason,
     FlowRecord,
+    HouseholdChange,
+    HouseholdMember,
+    HouseholdMemberChanged,
     HumanTask,
     LabelLoss,
     LeftRsa,
@@ -94,6 +97,7 @@ MAX_STAGE_HISTORY = 100
 MAX_CONVOCATIONS = 20
 MAX_LABEL_LOSSES = 20
 MAX_SANCTIONS = 20
+MAX_HOUSEHOLD = 10
 #: Who applies a sanction to the rights: the Département's RSA service (DPID, A4), which has the CAF apply it.
 SANCTION_SERVICE = "SERVICE_RSA"
 
@@ -470,6 +474,7 @@ class Pathway:
             convocations=list(s.convocations),
             label_losses=list(s.label_losses),
             sanctions=list(s.sanctions),
+            household=list(s.household),
         )
 
     def row(self) -> PathwayRow:
@@ -1186,6 +1191,26 @@ class Pathway:
         self._note(today, "NOT_SUBJECT_CONFIRMED")
         self._task("REVIEW_NOT_SUBJECT", self._structure_assignee(self.accompanying), f"not-subject-{s.seq}", None,
                    {"since": msg.since.isoformat(), "flows": str(msg.flows)})
+
+    # ------------------------------------------------------------------ household (G-B20)
+
+    def on_household_member(self, msg: HouseholdMemberChanged, today: date) -> None:
+        """Another person of the same file entered, left, or was there: kept on this case by pathway id (one
+        pathway per person, linked by household, G-B20); an entry or exit is a line in the stage history."""
+        s = self.s
+        if msg.member_pathway_id == self.workflow_id:
+            raise PathwayRuleError("HOUSEHOLD_SELF", "a person is not their own household member")
+        known = next((m for m in s.household if m.pathway_id == msg.member_pathway_id), None)
+        if known is not None and msg.on < known.since:
+            return  # an older fact than the one kept
+        if known is None:
+            known = HouseholdMember(pathway_id=msg.member_pathway_id, status=msg.change, since=msg.on)
+            s.household.append(known)
+            if len(s.household) > MAX_HOUSEHOLD:
+                del s.household[: len(s.household) - MAX_HOUSEHOLD]
+        known.status, known.since, known.role = msg.change, msg.on, msg.role or known.role
+        if msg.change is not HouseholdChange.PRESENT:
+            self._note(today, f"HOUSEHOLD_MEMBER_{msg.change.value}")
 
     # ------------------------------------------------------------------ perdus de vue (T26, R18, G-B19)
 

@@ -8,7 +8,8 @@ suggests it, carrying the whole state (including the bounded set of seen event i
 
 Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``, ``payment_resumed`` and
 ``not_subject_confirmed`` (flow import), ``appointment``, ``diagnostic_completed``, ``non_compliance``,
-``ep_decision``, ``lost_from_view_convocation`` (T26 campaign) and ``structure_label_lost`` (label side).
+``ep_decision``, ``household_member`` (G-B20, flow import), ``lost_from_view_convocation`` (T26 campaign) and
+``structure_label_lost`` (label side).
 """
 
 import asyncio
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         EpDecision,
         EpReferralConfirmation,
         FlowRecord,
+        HouseholdMemberChanged,
         HumanTask,
         LeftRsa,
         LostFromViewConvocation,
@@ -335,6 +337,10 @@ class BeneficiaryPathway:
     @workflow.signal(name="not_subject_confirmed")
     def not_subject_confirmed(self, msg: NotSubjectConfirmed) -> None:
         self._signal(msg, self.p.on_not_subject_confirmed)
+
+    @workflow.signal(name="household_member")
+    def household_member(self, msg: HouseholdMemberChanged) -> None:
+        self._signal(msg, self.p.on_household_member)
 
     @workflow.signal(name="lost_from_view_convocation")
     def lost_from_view_convocation(self, msg: LostFromViewConvocation) -> None:
