@@ -39,6 +39,8 @@ class RuleSet(BaseModel):
     solidarite_min_actions: int = 1  # [001:233]
     not_subject_confirmation_flows: int = 2  # G-B8: "non soumis" stable over 2 daily flows
     flow_seen_ids_kept: int = 20  # G-X1: recent flow observation ids kept to drop duplicate files
+    lost_from_view_months: int = 2  # G-B19 [DESIGN DEFAULT]: « sans accompagnement » this long → campaign (R3, R7)
+    lost_from_view_appointment_days: int = 15  # G-B19 [DESIGN DEFAULT]: the campaign's appointment, 15 days later
 
     # CAF route (domain.md §3)
     caf_per_etp: int = 20  # [000:256]

@@ -7,7 +7,9 @@ while the server was down is caught up within a day.
 
 ``install`` also creates ``retention-purge-monthly``: on day 1 of each month at 03:30 it starts
 ``RetentionPurge`` (``workflows/retention.py``), which purges the pathways closed more than the retention
-period ago.
+period ago, and ``lost-from-view-campaign-monthly``: on day 5 of each month at 07:00 (``--campaign-day``,
+``--campaign-hour``) it starts ``LostFromViewCampaign`` (``workflows/campaign.py``), which convokes the
+pathways « sans accompagnement » (T26, G-B19) and records the campaign.
 """
 
 from __future__ import annotations
@@ -105,6 +107,34 @@ async def install_retention_schedule(client: Client, *, task_queue: str,
     return await _create_or_replace(client, schedule_id, retention_schedule(task_queue=task_queue))
 
 
+def campaign_schedule(*, task_queue: str, day: int = 5, hour: int = 7, minute: int = 0,
+                      territory: str | None = None) -> Schedule:
+    """Monthly ``LostFromViewCampaign`` (T26, G-B19): the selection period is the rule set's."""
+    from domain.campaign import WORKFLOW_ID_PREFIX, CampaignInput
+    from workflows.campaign import LostFromViewCampaign
+
+    return Schedule(
+        action=ScheduleActionStartWorkflow(LostFromViewCampaign.run, CampaignInput(territory=territory),
+                                           id=WORKFLOW_ID_PREFIX, task_queue=task_queue),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(day_of_month=[ScheduleRange(day)], hour=[ScheduleRange(hour)],
+                                            minute=[ScheduleRange(minute)],
+                                            comment="monthly « perdus de vue » campaign")],
+            time_zone_name=TIME_ZONE,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
+    )
+
+
+async def install_campaign_schedule(client: Client, *, task_queue: str, day: int = 5, hour: int = 7,
+                                    territory: str | None = None, schedule_id: str | None = None) -> str:
+    """Create the monthly perdus-de-vue campaign schedule, or replace its definition."""
+    from domain.campaign import SCHEDULE_ID as CAMPAIGN_SCHEDULE_ID
+
+    return await _create_or_replace(client, schedule_id or CAMPAIGN_SCHEDULE_ID,
+                                    campaign_schedule(task_queue=task_queue, day=day, hour=hour, territory=territory))
+
+
 def _run(coro) -> object:
     try:
         return run_client_command(coro)
@@ -126,8 +156,12 @@ def install(
     minute: int = typer.Option(0, "--minute", min=0, max=59, help="Minute of the daily run."),
     drop_dir: Optional[Path] = typer.Option(None, "--drop-dir", help="Default: PARCOURS_DROP_DIR or .parcours/drop."),
     territory: str = typer.Option(DEFAULT_TERRITORY, "--territory", help="Territory of the pathways started."),
+    campaign_day: int = typer.Option(5, "--campaign-day", min=1, max=28,
+                                     help="Day of the month of the « perdus de vue » campaign."),
+    campaign_hour: int = typer.Option(7, "--campaign-hour", min=0, max=23, help="Hour of the campaign (Europe/Paris)."),
 ) -> None:
-    """Create or update the daily import of the files dropped in the drop directory, and the monthly purge."""
+    """Create or update the daily import of the files dropped in the drop directory, the monthly purge and the
+    monthly « perdus de vue » campaign."""
     settings = Settings.from_env()
     directory = drop_dir.resolve() if drop_dir else drop_directory(settings)
     directory.mkdir(parents=True, exist_ok=True)
@@ -148,6 +182,17 @@ def install(
     outcome = _run(go_retention())
     typer.echo(f"schedule {RETENTION_SCHEDULE_ID} {outcome}: on day 1 of every month at 03:30 {TIME_ZONE}, purges "
                "pathways closed longer ago than the worker's PARCOURS_RETENTION_MONTHS (default 24)")
+
+    async def go_campaign() -> str:
+        client = await connect_client(settings)
+        return await install_campaign_schedule(client, task_queue=settings.temporal_task_queue, day=campaign_day,
+                                               hour=campaign_hour)
+
+    from domain.campaign import SCHEDULE_ID as CAMPAIGN_SCHEDULE_ID
+
+    outcome = _run(go_campaign())
+    typer.echo(f"schedule {CAMPAIGN_SCHEDULE_ID} {outcome}: on day {campaign_day} of every month at "
+               f"{campaign_hour:02d}:00 {TIME_ZONE}, convokes the pathways « sans accompagnement »")
 
 
 @app.command("trigger", cls=OneLineErrors)
