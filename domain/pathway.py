@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from domain.deadlines import deadline_instant, add_days
 
@@ -234,6 +235,8 @@ class Cer(BaseModel):
     referent_type: OrientationTarget
     physical_appointments: int = 0
     missed_unexcused: int = 0
+    gesica_domain: str | None = None
+    gesica_objectives: list[str] = Field(default_factory=list)
 
 
 class GesicaOutcome(BaseModel):
@@ -383,6 +386,7 @@ class PathwayState(BaseModel):
     held_stages: list[Stage] = Field(default_factory=list)
     subject_to_duties: bool | None = None
     entry_date: date | None = None
+    rsa_entry_date: date | None = None  # G-B2: the RSA right's own entry date, when a flow gave it
     rsa_majore: bool = False
     orientation_target: OrientationTarget | None = None
     orientation_notified_on: date | None = None
@@ -426,6 +430,9 @@ class PathwayState(BaseModel):
     #: The T4/T7 reminders are kept for this pathway: set by the workflow at the start of a pathway opened since
     #: they exist (runs opened before do not have their timers in their history), carried across runs.
     reminders: bool = False
+    #: GESICA entry domain and objectives are required at a CAF CER's signature (§3.8): set by the workflow at the
+    #: start of a pathway opened since the check exists (validators cannot ask ``workflow.patched``), carried on.
+    gesica_at_cer: bool = False
     seen_event_ids: list[str] = Field(default_factory=list)
     outbox: Outbox = Field(default_factory=Outbox)
 
@@ -442,13 +449,24 @@ class PathwayInput(BaseModel):
 
 
 class FlowRecord(BaseModel):
-    """A CAF/MSA flow record about the person (T1–T3, T24, T25); signal and signal-with-start."""
+    """A CAF/MSA flow record about the person (T1–T3, T24, T25); signal and signal-with-start.
+
+    ``rsa_entry_date`` (G-B2) is the RSA right's own entry date when the flow gives it (prime d'activité cases
+    resume with the earlier entry date [002:412]); the orientation clock still starts at the CAF transmission date
+    of the first flow where the person is soumis ([002:3707])."""
 
     event_id: str
     transmission_date: date
     subject_to_duties: bool
     rights_open: bool = True
     rsa_majore: bool = False
+    rsa_entry_date: date | None = None
+
+    @model_validator(mode="after")
+    def _entry_not_after_transmission(self) -> "FlowRecord":
+        if self.rsa_entry_date is not None and self.rsa_entry_date > self.transmission_date:
+            raise ValueError("rsa_entry_date cannot be after the transmission date")
+        return self
 
 
 class OrientationDecision(BaseModel):
@@ -504,6 +522,9 @@ class SignCer(BaseModel):
     end: date
     signed_on: date
     actions: list[CerAction]
+    #: CAF route (§3.8, [000:222]): the GESICA entry domain and its objectives, required when the CAF signs.
+    gesica_domain: str | None = Field(default=None, max_length=64)
+    gesica_objectives: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=10)
 
 
 class BilanDecision(str, Enum):
@@ -729,6 +750,7 @@ class PathwayRow(BaseModel):
     referent_type: OrientationTarget | None
     referent_structure_id: str | None
     entry_date: date | None
+    rsa_entry_date: date | None = None
     orientation_target: OrientationTarget | None
     orientation_notified_on: date | None
     caf_saisine_mode: str | None
@@ -775,6 +797,8 @@ class PathwayView(BaseModel):
 
     person_id: str
     stage: Stage
+    entry_date: date | None = None  # CAF transmission date of the first « soumis » flow (orientation clock)
+    rsa_entry_date: date | None = None  # G-B2
     rule_set_version: str
     subject_to_duties: bool | None
     referent_type: OrientationTarget | None

@@ -88,7 +88,7 @@ from domain.pathway import (
     StageChange,
     TaskClosure,
 )
-from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan
+from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan, validate_gesica_cer
 from domain.rules import RuleSet, rule_set, rule_set_for
 
 #: Bounds keeping the state (and so each continue-as-new payload) small.
@@ -450,6 +450,8 @@ class Pathway:
         return PathwayView(
             person_id=s.person_id,
             stage=s.stage,
+            entry_date=s.entry_date,
+            rsa_entry_date=s.rsa_entry_date,
             rule_set_version=s.rule_set_version,
             subject_to_duties=s.subject_to_duties,
             referent_type=self.accompanying.type if self.accompanying else None,
@@ -484,6 +486,7 @@ class Pathway:
             pathway_id=self.workflow_id, person_id=s.person_id, territory=s.territory, rule_set=s.rule_set_version,
             stage=s.stage, subject_to_duties=s.subject_to_duties, referent_type=ref.type if ref else None,
             referent_structure_id=ref.structure_id if ref else None, entry_date=s.entry_date,
+            rsa_entry_date=s.rsa_entry_date,
             orientation_target=s.orientation_target, orientation_notified_on=s.orientation_notified_on,
             caf_saisine_mode=s.caf_saisine_mode, next_deadline=self.next_due(), breach_count=len(self.active_breaches()),
             cer_count=s.cer_count, closed_on=s.closed_on, exit_reason=s.exit_reason, version=s.seq,
@@ -556,6 +559,8 @@ class Pathway:
     def on_flow_record(self, msg: FlowRecord, today: date) -> None:
         s = self.s
         s.rsa_majore = msg.rsa_majore
+        if msg.rsa_entry_date is not None and (s.rsa_entry_date is None or msg.rsa_entry_date < s.rsa_entry_date):
+            s.rsa_entry_date = msg.rsa_entry_date  # G-B2: kept beside the transmission date, never moves the clock
         if s.stage in EXIT_STAGES:
             if msg.rights_open and s.exit is not None:
                 self._reenter(today)
@@ -775,6 +780,8 @@ class Pathway:
                 f"R1: a CER cannot start ({msg.start.isoformat()}) before the referent was designated "
                 f"({holder.designated_on.isoformat()}) [000:165]",
             )
+        if s.gesica_at_cer:
+            validate_gesica_cer(msg.gesica_domain, msg.gesica_objectives, required=holder.type is OrientationTarget.CAF)
         if msg.type is CerType.SOCIOPROFESSIONNEL:
             if len(msg.actions) < self.rules.socio_pro_min_actions:
                 raise PathwayRuleError(
@@ -800,7 +807,7 @@ class Pathway:
         cer = Cer(
             cer_id=msg.cer_id, type=msg.type, start=msg.start, end=msg.end, signed_on=msg.signed_on,
             action_count=len(msg.actions), renewal=s.cer_count > 0, structure_id=holder.structure_id,
-            referent_type=holder.type,
+            referent_type=holder.type, gesica_domain=msg.gesica_domain, gesica_objectives=list(msg.gesica_objectives),
         )
         s.cer_count += 1
         s.outbox.cers.append(cer.model_copy())

@@ -901,6 +901,62 @@ def caf_with_cer() -> Pathway:
     return p
 
 
+def caf_ready_to_sign() -> Pathway:
+    p = new_pathway()
+    p.s.gesica_at_cer = True
+    p.caf_saisine(caf_saisine(), D0)
+    p.decide_caf_saisine(CafSaisineDecision(event_id="cd", accepted=True, decided_on=D0), D0)
+    p.caf_first_interview(CafFirstInterview(event_id="i", held_on=D0, within_caf_competence=True), D0)
+    return p
+
+
+def caf_cer(domain: str | None, objectives: list[str]) -> SignCer:
+    return SignCer(event_id="s", cer_id="caf-1", type=CerType.SOLIDARITE, start=D0, end=add_months(D0, 6), signed_on=D0,
+                   actions=actions(1, start=D0), gesica_domain=domain, gesica_objectives=objectives)
+
+
+@pytest.mark.parametrize("domain, objectives, rule", [
+    (None, [], "GESICA_CER_DOMAIN_REQUIRED"),
+    ("ASTROLOGIE", ["x"], "GESICA_UNKNOWN_DOMAIN"),
+    ("BUDGET", [], "GESICA_CER_OBJECTIVE_REQUIRED"),
+    ("BUDGET", ["Favoriser l'accès aux soins"], "GESICA_UNKNOWN_OBJECTIVE"),  # a SANTÉ objective
+])
+def test_G_C7_section_3_8_caf_cer_signature_checks_the_gesica_domain_and_objectives(domain, objectives, rule):
+    p = caf_ready_to_sign()
+    with pytest.raises(PathwayRuleError) as err:
+        p.check_sign_cer(caf_cer(domain, objectives), D0)
+    assert err.value.rule == rule
+
+
+def test_section_3_8_a_caf_cer_with_its_gesica_entry_is_signed_and_kept():
+    p = caf_ready_to_sign()
+    budget = sorted(GESICA.domains["BUDGET"].objectives)[:2]
+    msg = caf_cer("BUDGET", budget)
+    p.check_sign_cer(msg, D0)
+    p.sign_cer(msg, D0)
+    assert p.s.stage is Stage.CER_ACTIVE and (p.s.cer.gesica_domain, p.s.cer.gesica_objectives) == ("BUDGET", budget)
+    assert "gesica_domain" not in p.s.outbox.pushes[-1].data  # MonJob62's CER fields are unchanged
+
+
+def test_section_3_8_a_non_caf_cer_needs_no_gesica_entry():
+    p = new_pathway()
+    p.s.gesica_at_cer = True
+    to_referent(p, D0)
+    sign(p, D0, add_months(D0, 6))
+    assert p.s.stage is Stage.CER_ACTIVE
+
+
+def test_G_B2_the_rsa_entry_date_is_kept_beside_the_transmission_date_and_moves_no_clock():
+    p = Pathway.new("q" * 32, "ARRAGEOIS", D0)
+    entry = D0 - timedelta(days=200)  # a prime d'activité case resumed with its earlier RSA entry date
+    p.on_flow_record(FlowRecord(event_id="f1", transmission_date=D0, subject_to_duties=True, rsa_entry_date=entry), D0)
+    assert (p.s.entry_date, p.s.rsa_entry_date) == (D0, entry)
+    assert deadline(p, DeadlineKind.ORIENTATION).due == add_months(D0, 1)
+    assert (p.view().entry_date, p.view().rsa_entry_date, p.row().rsa_entry_date) == (D0, entry, entry)
+    with pytest.raises(ValueError):
+        FlowRecord(event_id="f2", transmission_date=D0, subject_to_duties=True, rsa_entry_date=D0 + timedelta(days=1))
+
+
 def test_T6_caf_saisine_m1_designates_the_caf_after_slai_acceptance():
     p = caf_with_cer()
     assert p.s.stage is Stage.CER_ACTIVE and p.s.caf_saisine_mode == "M1"

@@ -17,7 +17,9 @@ from domain.pathway import (
     AppointmentEvent,
     AppointmentKind,
     BilanDecision,
+    CafFirstInterview,
     CafSaisine,
+    CafSaisineDecision,
     CafSaisineMode,
     CerAction,
     CerType,
@@ -502,3 +504,24 @@ async def test_a_caf_exclusion_is_refused_with_its_reason(h):
     assert err.value.cause.type == "CAF_EXCLUSION_GENS_DU_VOYAGE"
     assert "Sauvegarde du Nord" in err.value.cause.message
     assert (await h.view()).stage is Stage.AWAITING_ORIENTATION
+
+
+async def test_section_3_8_a_caf_cer_is_refused_without_its_gesica_entry_then_signed_with_it(h):
+    d0 = await h.morning()
+    await h.start()
+    await h.update(BeneficiaryPathway.caf_saisine, CafSaisine(
+        event_id="caf-1", mode=CafSaisineMode.M1, requested_on=d0, caf_structure_id="CAF62", rsa_majore=True,
+        followed_by_caf_social_worker=True))
+    await h.update(BeneficiaryPathway.decide_caf_saisine, CafSaisineDecision(event_id="cd", accepted=True, decided_on=d0))
+    await h.view(lambda v: v.run == 2)
+    await h.update(BeneficiaryPathway.caf_first_interview,
+                   CafFirstInterview(event_id="fi", held_on=d0, within_caf_competence=True))
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await h.update(BeneficiaryPathway.sign_cer, cer(d0, cer_type=CerType.SOLIDARITE, n=1))
+    assert err.value.cause.type == "GESICA_CER_DOMAIN_REQUIRED"
+    signed = cer(d0, cer_type=CerType.SOLIDARITE, n=1).model_copy(update={
+        "event_id": "sign-gesica", "gesica_domain": "BUDGET", "gesica_objectives": ["Maintenir un équilibre budgétaire"]})
+    assert (await h.update(BeneficiaryPathway.sign_cer, signed)).stage is Stage.CER_ACTIVE
+    await h.idle()
+    row = await h.pool.fetchval("SELECT gesica_domain FROM pathway_cers WHERE pathway_id = $1", h.handle.id)
+    assert row == "BUDGET"

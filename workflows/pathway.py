@@ -80,6 +80,9 @@ REMINDERS = "pathway-reminders-d10-d21"
 #: so after 4 failed attempts (about 4 s) the write falls back to a regular activity, whose retries cost no
 #: history. The attempts bound it: the worker's local retries do not stop at ``schedule_to_close_timeout``.
 RECORD_LOCALLY = "record-effects-as-local-activity"
+#: A CER signed on the CAF route names its GESICA entry domain and objectives (§3.8): checked by the sign_cer
+#: validator, so decided once at the start of a pathway (like the reminders) and kept in its state.
+GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
 #: Rule changes of ``domain.pathway_rules`` asked through ``workflow.patched`` at the moment they would make a
 #: difference (``Pathway(patched=...)``): ``CER_END_FIXED`` (a pause no longer moves the CER's end, R13), asked at
 #: the first pause reaching a CER clock in a run, and ``BREACH_WITHDRAWAL`` (a late fact dated in time withdraws
@@ -142,6 +145,8 @@ class BeneficiaryPathway:
         if inp.state is None and workflow.patched(REMINDERS):
             with _pure():
                 self.p.enable_reminders(self._today())
+        if inp.state is None and workflow.patched(GESICA_AT_CER):
+            s.gesica_at_cer = True
         while True:
             await self._drain()
             if s.finished:
