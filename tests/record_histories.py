@@ -76,6 +76,7 @@ from domain.pathway import (  # noqa: E402
     SignCer,
     Stage,
 )
+from domain.caf_report import CafReportRequest  # noqa: E402
 from domain.campaign import CampaignInput  # noqa: E402
 from domain.rules import RULESET_2023  # noqa: E402
 from pathway_harness import Harness  # noqa: E402
@@ -85,6 +86,7 @@ from workers.keys import Keyring  # noqa: E402
 from workers.migrations import migrate  # noqa: E402
 from workers.registry import WORKFLOWS, Dependencies, build_activities  # noqa: E402
 from workers.sandbox import workflow_runner  # noqa: E402
+from workflows.caf_report import CafAnnualReport  # noqa: E402
 from workflows.campaign import LostFromViewCampaign  # noqa: E402
 from workflows.flux_drop import FluxDropScan  # noqa: E402
 from workflows.flux_import import start_flux_import  # noqa: E402
@@ -296,6 +298,19 @@ async def lost_from_view_campaign(stack: Stack) -> Recorded:
             assert (report.selected, report.not_found) == (1, 1)
             history = await handle.fetch_history()
     return {"LostFromViewCampaign-rules-monthly": history}
+
+
+@scenario("CafAnnualReport-rules-yearly")
+async def caf_annual_report(stack: Stack) -> Recorded:
+    """The CAF's annual report built for a past year and stored (as the 31 January schedule does)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            handle = await env.client.start_workflow(CafAnnualReport.run, CafReportRequest(year=2030),
+                                                     id=f"caf-annual-report-{_ev()[:8]}", task_queue=task_queue)
+            await handle.result()
+            history = await handle.fetch_history()
+    return {"CafAnnualReport-rules-yearly": history}
 
 
 # ---------------------------------------------------------------- LabelApplication / Label

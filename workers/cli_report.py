@@ -24,9 +24,11 @@ from rich.table import Table
 
 from domain.kpi import ORIENTATION_TARGET_MONTHS, DelayBucket, KpiReport, Unit, build_report
 from workers.cli_core import OneLineErrors
+from workers.cli_report_caf import caf as caf_report_command
 from workers.config import Settings
 
 app = typer.Typer(help="Reports computed from the pathway read model (DATABASE_URL).", no_args_is_help=True)
+app.command("caf", cls=OneLineErrors)(caf_report_command)  # workers/cli_report_caf.py
 
 USAGE_ERROR = 2
 FAILURE = 1

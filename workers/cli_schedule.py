@@ -9,7 +9,9 @@ while the server was down is caught up within a day.
 ``RetentionPurge`` (``workflows/retention.py``), which purges the pathways closed more than the retention
 period ago, and ``lost-from-view-campaign-monthly``: on day 5 of each month at 07:00 (``--campaign-day``,
 ``--campaign-hour``) it starts ``LostFromViewCampaign`` (``workflows/campaign.py``), which convokes the
-pathways « sans accompagnement » (T26, G-B19) and records the campaign.
+pathways « sans accompagnement » (T26, G-B19) and records the campaign; and ``caf-annual-report``: each 31 January
+at 06:30 it starts ``CafAnnualReport`` (``workflows/caf_report.py``), which builds and stores the CAF's report on
+the past year (§3.7, G-C8).
 """
 
 from __future__ import annotations
@@ -135,6 +137,30 @@ async def install_campaign_schedule(client: Client, *, task_queue: str, day: int
                                     campaign_schedule(task_queue=task_queue, day=day, hour=hour, territory=territory))
 
 
+def caf_report_schedule(*, task_queue: str, hour: int = 6, minute: int = 30) -> Schedule:
+    """Each 31 January (G-C8, [000:260]): the CAF's report on the past year, built and stored."""
+    from domain.caf_report import WORKFLOW_ID_PREFIX, CafReportRequest
+    from workflows.caf_report import CafAnnualReport
+
+    return Schedule(
+        action=ScheduleActionStartWorkflow(CafAnnualReport.run, CafReportRequest(), id=WORKFLOW_ID_PREFIX,
+                                           task_queue=task_queue),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(month=[ScheduleRange(1)], day_of_month=[ScheduleRange(31)],
+                                            hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)],
+                                            comment="the CAF's annual report, due each 31 January")],
+            time_zone_name=TIME_ZONE,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=30)),
+    )
+
+
+async def install_caf_report_schedule(client: Client, *, task_queue: str, schedule_id: str | None = None) -> str:
+    from domain.caf_report import SCHEDULE_ID as CAF_SCHEDULE_ID
+
+    return await _create_or_replace(client, schedule_id or CAF_SCHEDULE_ID, caf_report_schedule(task_queue=task_queue))
+
+
 def _run(coro) -> object:
     try:
         return run_client_command(coro)
@@ -193,6 +219,16 @@ def install(
     outcome = _run(go_campaign())
     typer.echo(f"schedule {CAMPAIGN_SCHEDULE_ID} {outcome}: on day {campaign_day} of every month at "
                f"{campaign_hour:02d}:00 {TIME_ZONE}, convokes the pathways « sans accompagnement »")
+
+    async def go_caf() -> str:
+        client = await connect_client(settings)
+        return await install_caf_report_schedule(client, task_queue=settings.temporal_task_queue)
+
+    from domain.caf_report import SCHEDULE_ID as CAF_SCHEDULE_ID
+
+    outcome = _run(go_caf())
+    typer.echo(f"schedule {CAF_SCHEDULE_ID} {outcome}: each 31 January at 06:30 {TIME_ZONE}, builds and stores the "
+               "CAF's report on the past year")
 
 
 @app.command("trigger", cls=OneLineErrors)
