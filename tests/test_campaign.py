@@ -36,9 +36,8 @@ async def test_T26_campaign_convokes_the_pathways_sans_accompagnement_and_record
     d0 = await h.morning()
     await h.start()
     lost = h.handle.id
-    h.territory = f"T-{unique_id[:8]}"  # the campaign of this test's territory only
+    h.territory = f"T-{unique_id[:8]}"  # the campaign of this test's territory only (set on `lost` below)
     await h.start()
-    h.territory = f"T-{unique_id[:8]}"
     await h.update(BeneficiaryPathway.orient, OrientationDecision(
         event_id="o", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id="S", notified_on=d0,
         bypass_reason="suivi déjà engagé"))
@@ -49,12 +48,13 @@ async def test_T26_campaign_convokes_the_pathways_sans_accompagnement_and_record
     accompanied = h.handle.id  # under a CER: accompanied
     await h.sleep_until(add_months(d0, 2) + timedelta(days=2))
     await db_pool.execute("UPDATE pathways SET territory = $1 WHERE pathway_id = $2", h.territory, lost)
+    today = await h.today()
     async with Worker(h.env.client, task_queue=f"{h.task_queue}-campaign", workflows=[LostFromViewCampaign],
                       activities=CampaignActivities(db_pool).all(), workflow_runner=workflow_runner()):
-        report = await h.env.client.execute_workflow(
-            LostFromViewCampaign.run, CampaignInput(territory=h.territory), id=f"lost-from-view-campaign-{unique_id}",
-            task_queue=f"{h.task_queue}-campaign")
-    today = await h.today()
+        with h.env.auto_time_skipping_disabled():  # the pathways' timers stay where they are meanwhile
+            report = await h.env.client.execute_workflow(
+                LostFromViewCampaign.run, CampaignInput(territory=h.territory),
+                id=f"lost-from-view-campaign-{unique_id}", task_queue=f"{h.task_queue}-campaign")
     assert (report.run_on, report.cutoff) == (today, add_months(today, -2))
     assert (report.selected, report.convoked, report.not_found) == (1, 1, 0)
     row = await db_pool.fetchrow("SELECT selected, convoked, appointment_date FROM lost_from_view_campaigns "
