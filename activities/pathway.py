@@ -91,7 +91,8 @@ class PathwayReadModel:
                            action_count, referent_type, structure_id, physical_appointments, version, gesica_domain)
                        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
                        ON CONFLICT (pathway_id, cer_id) DO UPDATE SET
-                           physical_appointments = EXCLUDED.physical_appointments, version = EXCLUDED.version
+                           physical_appointments = EXCLUDED.physical_appointments, end_on = EXCLUDED.end_on,
+                           version = EXCLUDED.version
                        WHERE pathway_cers.version < EXCLUDED.version""",
                     [
                         (pid, c.cer_id, c.type.value, c.start, c.end, c.signed_on, c.renewal, c.action_count,

@@ -527,6 +527,16 @@ class SignCer(BaseModel):
     gesica_objectives: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=10)
 
 
+class AmendCer(BaseModel):
+    """An amendment (avenant) to the active CER that moves its end: with a new CER, the only way to change it
+    (R13: 6 months at most from its start [000:181])."""
+
+    event_id: str
+    cer_id: str
+    new_end: date
+    amended_on: date
+
+
 class BilanDecision(str, Enum):
     CONTINUE = "CONTINUE"
     REORIENT = "REORIENT"

@@ -23,6 +23,7 @@ from domain.pathway import (
     REMINDER_KINDS,
     SAME_SPHERE_REASONS,
     SLA_KINDS,
+    AmendCer,
     AppointmentEvent,
     AppointmentFact,
     AppointmentKind,
@@ -828,6 +829,40 @@ class Pathway:
         if reminder > today:
             self._add_deadline(DeadlineKind.BILAN_REMINDER, msg.signed_on, reminder, owner)
         self._add_deadline(DeadlineKind.CER_END, msg.start, msg.end, owner)
+
+    def check_amend_cer(self, msg: AmendCer, today: date) -> None:
+        s = self.s
+        _stage_in(s.stage, {Stage.CER_ACTIVE}, "Amending a CER")
+        _not_future(msg.amended_on, today, "Amendment date")
+        cer = s.cer
+        if cer is None or cer.cer_id != msg.cer_id:
+            raise PathwayRuleError("CER_NOT_ACTIVE", f"CER {msg.cer_id} is not the active CER")
+        if msg.amended_on < cer.signed_on:
+            raise PathwayRuleError("CER_AMENDED_BEFORE_SIGNATURE", "An amendment cannot precede the CER's signature")
+        limit = add_months(cer.start, self.rules.cer_max_months)
+        if msg.new_end > limit:
+            raise PathwayRuleError(
+                "CER_MAX_DURATION",
+                f"R13: a CER lasts at most {self.rules.cer_max_months} months [000:181]; starting "
+                f"{cer.start.isoformat()} it must end by {limit.isoformat()}, not {msg.new_end.isoformat()}",
+            )
+        if msg.new_end < max(cer.start, msg.amended_on):
+            raise PathwayRuleError("CER_AMENDED_END_PASSED", "An amendment cannot end the CER before its own date")
+
+    def amend_cer(self, msg: AmendCer, today: date) -> None:
+        """The CER's end and its clocks (CER end, bilan reminder) move to the amended end."""
+        s = self.s
+        assert s.cer is not None
+        s.cer.end = msg.new_end
+        s.outbox.cers.append(s.cer.model_copy())
+        reminder = add_days(msg.new_end, -self.rules.bilan_reminder_days)
+        for d in self._pending({DeadlineKind.CER_END}):
+            d.due = msg.new_end
+            self._touch(d)
+        self._cancel({DeadlineKind.BILAN_REMINDER}, today)
+        if reminder > today:
+            self._add_deadline(DeadlineKind.BILAN_REMINDER, msg.amended_on, reminder, self._structure_assignee(s.referent))
+        self._note(today, "CER_AMENDED")
 
     # ------------------------------------------------------------------ bilan (T17, T18)
 

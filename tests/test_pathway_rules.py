@@ -8,6 +8,7 @@ import pytest
 
 from domain.deadlines import PARIS, add_months
 from domain.pathway import (
+    AmendCer,
     AppointmentEvent,
     AppointmentKind,
     BilanDecision,
@@ -408,6 +409,25 @@ def test_T24_pauses_still_stop_the_service_clocks_of_a_cer_cycle():
     p.on_flow_record(FlowRecord(event_id="off", transmission_date=off, subject_to_duties=False), off)
     assert deadline(p, DeadlineKind.FIRST_APPOINTMENT).paused_by == ["NOT_SUBJECT"]  # a service level
     assert not deadline(p, DeadlineKind.CER_END).paused_by and not deadline(p, DeadlineKind.BILAN_REMINDER).paused_by
+
+
+def test_R13_only_an_amendment_moves_the_cer_end_within_six_months_of_its_start():
+    p, start = paused_cer()
+    day = date(2027, 3, 10)
+    too_long = AmendCer(event_id="a0", cer_id="c1", new_end=date(2027, 6, 8), amended_on=day)
+    with pytest.raises(PathwayRuleError) as err:
+        p.check_amend_cer(too_long, day)
+    assert err.value.rule == "CER_MAX_DURATION"
+    with pytest.raises(PathwayRuleError):
+        p.check_amend_cer(AmendCer(event_id="a1", cer_id="other", new_end=date(2027, 5, 1), amended_on=day), day)
+    shorter = AmendCer(event_id="a2", cer_id="c1", new_end=date(2027, 5, 1), amended_on=day)
+    p.check_amend_cer(shorter, day)
+    p.amend_cer(shorter, day)
+    assert p.s.cer.end == date(2027, 5, 1) and deadline(p, DeadlineKind.CER_END).due == date(2027, 5, 1)
+    assert deadline(p, DeadlineKind.BILAN_REMINDER).due == date(2027, 4, 1)
+    assert p.s.stage_history[-1].cause == "CER_AMENDED" and p.s.outbox.cers[-1].end == date(2027, 5, 1)
+    p.expire(at(date(2027, 5, 2)))
+    assert p.s.stage is Stage.BILAN
 
 
 def test_R13_running_pathway_that_moved_cer_ends_keeps_its_behaviour():

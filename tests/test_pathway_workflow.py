@@ -14,6 +14,7 @@ from activities.pathway import PathwayReadModel
 from activities.pathway_names import RECORD_EFFECTS
 from domain.deadlines import PARIS, add_months
 from domain.pathway import (
+    AmendCer,
     AppointmentEvent,
     AppointmentKind,
     BilanDecision,
@@ -392,6 +393,24 @@ async def test_R13_T24_a_28_day_pause_does_not_move_the_cer_end_the_bilan_is_due
     await h.idle()
     row = await h.pool.fetchrow("SELECT status, due_on FROM deadlines WHERE pathway_id = $1 AND kind = 'CER_END'", h.handle.id)
     assert (row["status"], row["due_on"]) == ("FIRED", end)
+
+
+async def test_R13_an_amendment_moves_the_cer_end_and_the_bilan_follows(h):
+    d0 = await with_active_cer(h)
+    await h.sleep_until(d0 + timedelta(days=10))
+    end = add_months(d0, 4)
+    view = await h.view()
+    amended = AmendCer(event_id="avenant-1", cer_id=view.active_cer.cer_id, new_end=end, amended_on=await h.today())
+    assert (await h.update(BeneficiaryPathway.amend_cer, amended)).stage is Stage.CER_ACTIVE
+    too_long = amended.model_copy(update={"event_id": "avenant-2", "new_end": add_months(d0, 6) + timedelta(days=1)})
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await h.update(BeneficiaryPathway.amend_cer, too_long)
+    assert err.value.cause.type == "CER_MAX_DURATION"
+    await h.sleep_until(end + timedelta(days=1))
+    view = await h.view(lambda v: v.stage is Stage.BILAN)
+    assert view.stage_history[-1].on == end + timedelta(days=1)
+    await h.idle()
+    assert await h.pool.fetchval("SELECT end_on FROM pathway_cers WHERE pathway_id = $1", h.handle.id) == end
 
 
 # ------------------------------------------------------------------ left RSA (T22, T23, T25)

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
     from domain.deadlines import paris_date
     from domain.pathway import (
+        AmendCer,
         AppointmentEvent,
         CafFirstInterview,
         CafSaisine,
@@ -388,6 +389,14 @@ class BeneficiaryPathway:
     @sign_cer.validator
     def _sign_cer_ok(self, msg: SignCer) -> None:
         self._validate(msg, self.p.check_sign_cer)
+
+    @workflow.update(name="amend_cer")
+    def amend_cer(self, msg: AmendCer) -> CommandResult:
+        return self._command(msg, self.p.check_amend_cer, self.p.amend_cer)
+
+    @amend_cer.validator
+    def _amend_cer_ok(self, msg: AmendCer) -> None:
+        self._validate(msg, self.p.check_amend_cer)
 
     @workflow.update(name="complete_bilan")
     def complete_bilan(self, msg: CompleteBilan) -> CommandResult:
