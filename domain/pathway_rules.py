@@ -768,13 +768,7 @@ class Pathway:
             raise PathwayRuleError("CER_WITHOUT_REFERENT", "A CER needs a designated referent (R1) [000:165]")
         if msg.end < msg.start:
             raise PathwayRuleError("CER_END_BEFORE_START", "The CER ends before it starts")
-        limit = add_months(msg.start, self.rules.cer_max_months)
-        if msg.end > limit:
-            raise PathwayRuleError(
-                "CER_MAX_DURATION",
-                f"R13: a CER lasts at most {self.rules.cer_max_months} months [000:181]; starting "
-                f"{msg.start.isoformat()} it must end by {limit.isoformat()}, not {msg.end.isoformat()}",
-            )
+        self._check_cer_length(msg.start, msg.end)
         if msg.start < holder.designated_on:
             raise PathwayRuleError(
                 "CER_BEFORE_REFERENT",
@@ -830,6 +824,15 @@ class Pathway:
             self._add_deadline(DeadlineKind.BILAN_REMINDER, msg.signed_on, reminder, owner)
         self._add_deadline(DeadlineKind.CER_END, msg.start, msg.end, owner)
 
+    def _check_cer_length(self, start: date, end: date) -> None:
+        limit = add_months(start, self.rules.cer_max_months)
+        if end > limit:
+            raise PathwayRuleError(
+                "CER_MAX_DURATION",
+                f"R13: a CER lasts at most {self.rules.cer_max_months} months [000:181]; starting "
+                f"{start.isoformat()} it must end by {limit.isoformat()}, not {end.isoformat()}",
+            )
+
     def check_amend_cer(self, msg: AmendCer, today: date) -> None:
         s = self.s
         _stage_in(s.stage, {Stage.CER_ACTIVE}, "Amending a CER")
@@ -839,13 +842,7 @@ class Pathway:
             raise PathwayRuleError("CER_NOT_ACTIVE", f"CER {msg.cer_id} is not the active CER")
         if msg.amended_on < cer.signed_on:
             raise PathwayRuleError("CER_AMENDED_BEFORE_SIGNATURE", "An amendment cannot precede the CER's signature")
-        limit = add_months(cer.start, self.rules.cer_max_months)
-        if msg.new_end > limit:
-            raise PathwayRuleError(
-                "CER_MAX_DURATION",
-                f"R13: a CER lasts at most {self.rules.cer_max_months} months [000:181]; starting "
-                f"{cer.start.isoformat()} it must end by {limit.isoformat()}, not {msg.new_end.isoformat()}",
-            )
+        self._check_cer_length(cer.start, msg.new_end)
         if msg.new_end < max(cer.start, msg.amended_on):
             raise PathwayRuleError("CER_AMENDED_END_PASSED", "An amendment cannot end the CER before its own date")
 
