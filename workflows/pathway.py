@@ -7,9 +7,9 @@ upserts search attributes and the UI summary ("stage · next deadline"), and wai
 suggests it, carrying the whole state (including the bounded set of seen event ids).
 
 Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``, ``payment_resumed`` and
-``not_subject_confirmed`` (flow import) and ``structure_label_lost`` (label side). People's commands are updates
-whose validator applies the rules (a refusal is answered to the sender, nothing is recorded); each applied one is
-logged with its actor (``domain.pathway_decisions``). ``appointment``, ``diagnostic_completed``,
+``not_subject_confirmed`` (flow import), ``household_member`` (G-B20, flow import) and ``structure_label_lost``
+(label side). People's commands are updates whose validator applies the rules (a refusal is answered to the
+sender, nothing is recorded); each applied one is logged with its actor (``domain.pathway_decisions``). ``appointment``, ``diagnostic_completed``,
 ``non_compliance``, ``ep_decision`` and ``lost_from_view_convocation`` were signals: their handlers stay for
 senders and histories of before, their updates are ``record_appointment``, ``record_diagnostic``,
 ``report_non_compliance``, ``decide_ep`` and ``record_convocation``.
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
     from domain.deadlines import paris_date
     from domain.pathway import (
+        AmendCer,
         AppointmentEvent,
         CafFirstInterview,
         CafSaisine,
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         EpDecision,
         EpReferralConfirmation,
         FlowRecord,
+        HouseholdMemberChanged,
         HumanTask,
         LeftRsa,
         LostFromViewConvocation,
@@ -73,8 +75,9 @@ WORKFLOW_TYPE = "BeneficiaryPathway"
 SIGNALS_REPLACED_BY_UPDATES = {"appointment": "record_appointment", "diagnostic_completed": "record_diagnostic",
                                "non_compliance": "report_non_compliance", "ep_decision": "decide_ep",
                                "lost_from_view_convocation": "record_convocation"}
-#: Sent by our own workflows, never by a person or another system (no HTTP route).
-INTERNAL_SIGNALS = frozenset({STRUCTURE_LABEL_LOST_SIGNAL})
+#: Sent by our own workflows (label side, flow import's household link), never by a person or another system
+#: (no HTTP route).
+INTERNAL_SIGNALS = frozenset({STRUCTURE_LABEL_LOST_SIGNAL, "household_member"})
 
 #: A pathway continues as new at each referent designation as well as at each bilan (business boundaries), so no
 #: run carries both the orientation phase and a CER cycle: replaying a run stays short.
@@ -89,6 +92,14 @@ REMINDERS = "pathway-reminders-d10-d21"
 #: so after 4 failed attempts (about 4 s) the write falls back to a regular activity, whose retries cost no
 #: history. The attempts bound it: the worker's local retries do not stop at ``schedule_to_close_timeout``.
 RECORD_LOCALLY = "record-effects-as-local-activity"
+#: A CER signed on the CAF route names its GESICA entry domain and objectives (§3.8): checked by the sign_cer
+#: validator, so decided once at the start of a pathway (like the reminders) and kept in its state.
+GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
+#: Rule changes of ``domain.pathway_rules`` asked through ``workflow.patched`` at the moment they would make a
+#: difference (``Pathway(patched=...)``): ``CER_END_FIXED`` (a pause no longer moves the CER's end, R13), asked at
+#: the first pause reaching a CER clock in a run, and ``BREACH_WITHDRAWAL`` (a late fact dated in time withdraws
+#: the breach), asked when such a fact arrives. A run that already behaved the old way keeps doing so until its
+#: next run (at the latest its bilan); every other run gets the new rules.
 #: People's commands are logged with their actor (state, read model): the log adds read-model writes.
 DECISION_LOG = "pathway-decision-log-with-actor"
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
@@ -117,6 +128,7 @@ RECORD_RETRY_PAUSE = timedelta(hours=1)
 #: Business counters (``workflow.metric_meter()``: not emitted on replay). Attributes are categories only.
 DEADLINES_BREACHED = "parcours_deadlines_breached"  # attribute deadline_kind
 DECISIONS = "parcours_decisions"  # attributes decision_kind, outcome
+BREACHES_WITHDRAWN = "parcours_breaches_withdrawn"  # attribute deadline_kind
 
 
 def _pure():
@@ -130,13 +142,14 @@ class BeneficiaryPathway:
     @workflow.init
     def __init__(self, inp: PathwayInput) -> None:
         if inp.state is not None:
-            self.p = Pathway(inp.state)
+            self.p = Pathway(inp.state, patched=workflow.patched)
         else:
-            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()))
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched)
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
         self._decisions = meter.create_counter(DECISIONS, "Decisions taken on pathways, by kind and outcome")
+        self._withdrawn = meter.create_counter(BREACHES_WITHDRAWN, "Breaches withdrawn by a late fact, by deadline kind")
 
     # ------------------------------------------------------------------ main loop
 
@@ -146,6 +159,8 @@ class BeneficiaryPathway:
         if inp.state is None and workflow.patched(REMINDERS):
             with _pure():
                 self.p.enable_reminders(self._today())
+        if inp.state is None and workflow.patched(GESICA_AT_CER):
+            s.gesica_at_cer = True
         while True:
             await self._drain()
             if s.finished:
@@ -200,7 +215,10 @@ class BeneficiaryPathway:
             decisions, batch.decisions = batch.decisions, []
             await self._record(batch)
             for breach in batch.breaches:
-                self._breached.add(1, {"deadline_kind": breach.kind.value})
+                if breach.withdrawn_on is None:
+                    self._breached.add(1, {"deadline_kind": breach.kind.value})
+                else:
+                    self._withdrawn.add(1, {"deadline_kind": breach.kind.value})
             for decision in decisions:
                 self._decisions.add(1, {"decision_kind": decision.kind.value, "outcome": decision.outcome})
             for item in pushes:
@@ -244,7 +262,7 @@ class BeneficiaryPathway:
             sa.STAGE.name: s.stage.value,
             sa.TERRITORY.name: s.territory,
             sa.RULE_SET.name: s.rule_set_version,
-            sa.BREACH_COUNT.name: len(s.breaches),
+            sa.BREACH_COUNT.name: len(self.p.active_breaches()),
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
             sa.NEXT_DEADLINE.name: self.p.next_deadline_instant(),
@@ -345,6 +363,10 @@ class BeneficiaryPathway:
     def not_subject_confirmed(self, msg: NotSubjectConfirmed) -> None:
         self._signal(msg, self.p.on_not_subject_confirmed)
 
+    @workflow.signal(name="household_member")
+    def household_member(self, msg: HouseholdMemberChanged) -> None:
+        self._signal(msg, self.p.on_household_member)
+
     @workflow.signal(name="lost_from_view_convocation")
     def lost_from_view_convocation(self, msg: LostFromViewConvocation) -> None:
         self._signal(msg, self.p.on_lost_from_view_convocation)
@@ -386,6 +408,14 @@ class BeneficiaryPathway:
     @sign_cer.validator
     def _sign_cer_ok(self, msg: SignCer) -> None:
         self._validate(msg, self.p.check_sign_cer)
+
+    @workflow.update(name="amend_cer")
+    def amend_cer(self, msg: AmendCer) -> CommandResult:
+        return self._command(msg, self.p.check_amend_cer, self.p.amend_cer)
+
+    @amend_cer.validator
+    def _amend_cer_ok(self, msg: AmendCer) -> None:
+        self._validate(msg, self.p.check_amend_cer)
 
     @workflow.update(name="complete_bilan")
     def complete_bilan(self, msg: CompleteBilan) -> CommandResult:

@@ -35,12 +35,13 @@ from temporalio.client import Client
 
 from workers.api.auth import ApiTokens, load_api_tokens
 from workers.api.bodies import TOO_LARGE, BodyLimit, too_large_response
-from workers.api.dependencies import route_path
+from workers.api.dependencies import require, route_path
 from workers.api.errors import ApiError, field_name, validation_error_response
 from workers.api.event_ids import EventIdStore
 from workers.api.idempotency import Api, IdempotencyStore
 from workers.api.labels import add_label_routes
 from workers.api.pathways import add_pathway_routes
+from workers.api_caf import caf_router
 from workers.config import Settings
 
 log = structlog.get_logger("parcours.api")
@@ -98,6 +99,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
 
     add_pathway_routes(app, api)
     add_label_routes(app, api)
+    app.include_router(caf_router(pool, require, ApiError))
     return app
 
 

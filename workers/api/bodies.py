@@ -3,7 +3,7 @@
 * Types are strict (JSON types only: no ``"yes"`` for a boolean, no number for a date or a string): the body is
   validated again from its raw JSON with pydantic's strict mode (FastAPI's own pass, lax, documents the body).
 * Every date in the body lies in the plausible window of ``domain.rules.check_plausible_date`` (today: the
-  server's clock, Paris date). Planned dates (a CER's and its actions' ``start``/``end``, an appointment's
+  server's clock, Paris date). Planned dates (a CER's and its actions' ``start``/``end``, an amended CER's ``new_end``, an appointment's
   date, a label's ``anniversary``) may lie further ahead: their window ends ``PLANNING_HORIZON`` later.
 * Every string is bounded and free of control characters (NUL included); identifiers (``event_id``, fields named
   ``*_id`` / ``*_ids``) match ``IDENTIFIER_PATTERN``; lists are bounded.
@@ -33,7 +33,7 @@ MAX_TEXT = 2000
 MAX_ITEMS = 200
 MAX_BODY_BYTES = 64 * 1024
 TOO_LARGE = "parcours.body_too_large"
-PLANNED_DATE_FIELDS = frozenset({"start", "end", "anniversary", "appointment_date"})
+PLANNED_DATE_FIELDS = frozenset({"start", "end", "new_end", "anniversary", "appointment_date"})
 PLANNING_HORIZON = timedelta(days=2 * 366)
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 _EVENT_ID = re.compile(EVENT_ID_PATTERN)

@@ -154,6 +154,8 @@ PATHWAY_COMMANDS = (
        "SLAI validation of the préconisation, possibly with another target (T11, T12)"),
     _c("cer", "sign_cer", "update", pw.SignCer, "person",
        "A CER signed (refused if longer than 6 months, or breaking another CER rule)"),
+    _c("cer-amendment", "amend_cer", "update", pw.AmendCer, "person",
+       "A signed amendment (avenant) moving the active CER's end, within 6 months of its start (R13)"),
     _c("bilan", "complete_bilan", "update", pw.CompleteBilan, "person",
        "The end-of-CER bilan and its decision (continue, reorient, end)"),
     _c("reorientation-request", "request_reorientation", "update", pw.RequestReorientation, "person",
@@ -272,7 +274,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
         case.referent_type = view.referent_type.value if view.referent_type else None
         case.referent_structure_id = view.referent_structure_id
         case.deadlines = [DeadlineOut(id=d.id, kind=d.kind.value, due=d.due, status=d.status) for d in view.deadlines]
-        case.breach_count = len(view.breaches)
+        case.breach_count = sum(1 for b in view.breaches if b.withdrawn_on is None)
         case.run = view.run
         case.decisions = [DecisionOut.model_validate(d.model_dump()) for d in view.decisions]
         if caller.has(Scope.PERSONAL_DATA):
