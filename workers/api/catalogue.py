@@ -16,7 +16,7 @@ def route_table(openapi: dict[str, Any]) -> str:
         for method, op in operations.items():
             message = op.get("x-temporal-message")
             kind = op.get("x-temporal-message-kind")
-            sent = f"`{message}` ({kind})" if message else "— (computed)"
+            sent = f"`{message}` ({kind})" if message else ("— (read model)" if method == "get" else "— (computed)")
             sender = {"person": "a person (`X-Actor`)", "system": "a system"}.get(op.get("x-actor", ""), "—")
             scopes = " or ".join(f"`{s}`" for s in op.get("x-scopes", []))
             rows.append(f"| `{method.upper()} {path}` | {sent} | {sender} | {scopes} |")
