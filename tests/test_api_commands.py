@@ -156,7 +156,10 @@ async def test_caf_route_to_a_signed_cer_and_its_gesica_bilan(env, task_queue, d
                       actor=SLAI_AGENT)
         await case.ok("caf-first-interview", {"held_on": day(9), "within_caf_competence": True}, "CER_DRAFTING")
         start = entry + timedelta(days=12)
-        await case.ok("cer", _cer(start, add_months(start, 6) - timedelta(days=1)), "CER_ACTIVE")
+        caf_cer = _cer(start, add_months(start, 6) - timedelta(days=1))
+        await case.refused("cer", caf_cer, "GESICA_CER_DOMAIN_REQUIRED")  # §3.8: the CAF names its GESICA domain
+        await case.ok("cer", {**caf_cer, "gesica_domain": "BUDGET",
+                              "gesica_objectives": ["Maintenir un équilibre budgétaire"]}, "CER_ACTIVE")
         await case.stage("BILAN")
         await case.refused("bilan", {"completed_on": today.isoformat(), "decision": "CONTINUE"},
                            "GESICA_GLOBAL_OUTCOME_REQUIRED")
