@@ -8,13 +8,13 @@ MonJob62 pushes carry an idempotency key (workflow id + kind + business referenc
 
 from __future__ import annotations
 
-import json
 from typing import Protocol
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.tasks import NewTask, TaskStore
 from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
 from domain.pathway import DeadlineStatus, MonJob62Push, PathwayEffects
 from domain.pathway_caf import CafQuotaStatus, caf_quota_status
@@ -113,12 +113,8 @@ class PathwayReadModel:
                     [(pid, c.convocation_id, c.convoked_on, c.appointment_date, _v(c.outcome), c.version)
                      for c in box.convocations],
                 )
-            if box.tasks:
-                await conn.executemany(
-                    """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
-                       VALUES ($1,$2,$3,$4,$5,$6::jsonb) ON CONFLICT (task_key) DO NOTHING""",
-                    [(t.task_key, pid, t.kind, t.assignee, t.due_date, json.dumps(t.details)) for t in box.tasks],
-                )
+            await TaskStore.create(conn, [NewTask(workflow_id=pid, **t.model_dump()) for t in box.tasks])
+            await TaskStore.close(conn, box.task_closures)
 
     async def caf_accompaniments(self, year: int) -> int:
         return await self.pool.fetchval("SELECT count(*) FROM caf_accompaniments_by_year WHERE year = $1", year)

@@ -13,6 +13,7 @@ from enum import Enum
 from pydantic import BaseModel, Field
 
 from domain.deadlines import deadline_instant, add_days
+from domain.tasks import OpenTask, TaskClosure
 
 
 class PathwayRuleError(ValueError):
@@ -256,10 +257,11 @@ class Outbox(BaseModel):
     appointments: list["AppointmentFact"] = Field(default_factory=list)
     convocations: list["Convocation"] = Field(default_factory=list)
     decisions: list["DecisionTaken"] = Field(default_factory=list)
+    task_closures: list[TaskClosure] = Field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.stage_changes or self.deadlines or self.breaches or self.tasks or self.pushes or self.cers
-                    or self.appointments or self.convocations or self.decisions)
+                    or self.appointments or self.convocations or self.decisions or self.task_closures)
 
 
 class DecisionKind(str, Enum):
@@ -395,6 +397,10 @@ class PathwayState(BaseModel):
     #: The T4/T7 reminders are kept for this pathway: set by the workflow at the start of a pathway opened since
     #: they exist (runs opened before do not have their timers in their history), carried across runs.
     reminders: bool = False
+    #: The workflow closes this pathway's tasks when the event they wait for arrives: set at the start of each run
+    #: opened since it does (earlier runs' histories hold no such closures); ``open_tasks`` are those it may close.
+    closes_tasks: bool = False
+    open_tasks: list[OpenTask] = Field(default_factory=list)
     seen_event_ids: list[str] = Field(default_factory=list)
     outbox: Outbox = Field(default_factory=Outbox)
 

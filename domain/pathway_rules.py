@@ -83,6 +83,7 @@ from domain.pathway import (
 )
 from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan
 from domain.rules import RuleSet, rule_set, rule_set_for
+from domain import tasks as assignee
 
 #: Bounds keeping the state (and so each continue-as-new payload) small.
 MAX_SEEN_EVENT_IDS = 500
@@ -312,18 +313,17 @@ class Pathway:
     # responsible services (assignees of tasks)
     @property
     def slai(self) -> str:
-        return f"SLAI:{self.s.territory}"
+        return assignee.slai(self.s.territory)
 
     @property
     def slai_manager(self) -> str:
         """Escalations before a breach go to the SLAI manager (T4)."""
-        return f"SLAI_MANAGER:{self.s.territory}"
+        return assignee.slai_manager(self.s.territory)
 
     def _structure_assignee(self, ref: Referent | None) -> str:
         if ref is None:
             return self.slai
-        prefix = "PLATFORM" if ref.type is OrientationTarget.PLATFORM else "REFERENT"
-        return f"{prefix}:{ref.structure_id}"
+        return assignee.structure("PLATFORM" if ref.type is OrientationTarget.PLATFORM else "REFERENT", ref.structure_id)
 
     @property
     def accompanying(self) -> Referent | None:
@@ -916,7 +916,7 @@ class Pathway:
             return
         s.ep.confirmed = True
         self._hold(Stage.NON_COMPLIANCE_EP, today, "EP_REFERRAL_CONFIRMED")
-        self._task("EP_REFERRAL", f"EP:{s.territory}", f"ep-{s.seq}", None, {"kind": s.ep.kind})
+        self._task("EP_REFERRAL", assignee.ep(s.territory), f"ep-{s.seq}", None, {"kind": s.ep.kind})
 
     def on_ep_decision(self, msg: EpDecision, today: date) -> None:
         s = self.s

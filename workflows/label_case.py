@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import tasks as assignee
     from domain.deadlines import paris_date
     from domain.rules import RuleSet, rule_set
 
@@ -98,7 +99,7 @@ class LabelCase:
         self._effects.append(run)
 
     def _slai(self) -> str:
-        return f"SLAI:{self.state.territory}"
+        return assignee.slai(self.state.territory)
 
     def _date_or_today(self, value: date | None) -> date:
         return value if value is not None else self._today()

@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost
     from domain.pathway_rules import Pathway, pathway_workflow_id
+    from domain import tasks as assignee
     from workflows import search_attributes as sa
 
 WORKFLOW_TYPE = "BeneficiaryPathway"
@@ -221,7 +222,7 @@ class BeneficiaryPathway:
             workflow.logger.warning("MonJob62 push %s failed", item.kind)
             self.p.s.outbox.tasks.append(
                 HumanTask(task_key=f"{item.idempotency_key}:FAILED", kind="MONJOB62_PUSH_FAILED",
-                          assignee=f"SLAI:{self.p.s.territory}", details={"kind": item.kind})
+                          assignee=assignee.slai(self.p.s.territory), details={"kind": item.kind})
             )
 
     def _upsert_search_attributes(self) -> None:
