@@ -72,6 +72,9 @@ CONTINUE_AT_DESIGNATION = "continue-as-new-at-referent-designation"
 #: The T4/T7 reminders (SLAI manager at D+21 before orientation, platform at D+10 before a first appointment)
 #: add timers: decided once, at the start of a pathway's first run, and kept in its state for the later runs.
 REMINDERS = "pathway-reminders-d10-d21"
+#: The workflow closes its tasks when the event they wait for arrives (closures join the read-model batches, which
+#: may add a write): decided at the start of each run, so a run's history either has closures from its start or none.
+CLOSE_TASKS = "pathway-closes-its-tasks"
 #: Read-model writes are short upserts into our own database: they run first as a local activity, recorded
 #: as one marker in the workflow task that decided them (no activity task, no extra workflow task: a third
 #: fewer events per run). A local activity holds its workflow task open while it retries; past the task's
@@ -134,6 +137,8 @@ class BeneficiaryPathway:
         if inp.state is None and workflow.patched(REMINDERS):
             with _pure():
                 self.p.enable_reminders(self._today())
+        if workflow.patched(CLOSE_TASKS):
+            s.closes_tasks = True
         while True:
             await self._drain()
             if s.finished:
