@@ -9,8 +9,6 @@ the letter's number and the day it was posted on the letter itself.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import date
 from typing import Any, Sequence
@@ -18,10 +16,9 @@ from typing import Any, Sequence
 import asyncpg
 from pydantic import BaseModel, Field
 
-from domain.tasks import ACTIVE_STATUSES, WORKFLOW_ACTOR, TaskClosure, TaskStatus
+from activities.page_cursor import NO_DATE_SQL, decode_cursor, encode_cursor
+from domain.tasks import LETTER_TO_SEND, ACTIVE_STATUSES, WORKFLOW_ACTOR, TaskClosure, TaskStatus
 
-LETTER_TO_SEND = "LETTER_TO_SEND"
-NO_DUE = date(9999, 12, 31)  # sorts tasks without a due date last (the inbox index uses the same value)
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _COLUMNS = """task_id, task_key, workflow_id, kind, assignee, due_date, details, status, created_at, claimed_by,
               claimed_at, completed_at, outcome, closure_reason, closed_by, updated_at"""
@@ -58,25 +55,6 @@ class TaskClosed(Exception):
     def __init__(self, status: str) -> None:
         super().__init__(f"the task is {status}")
         self.status = status
-
-
-class InvalidCursor(ValueError):
-    pass
-
-
-def encode_cursor(due: date | None, task_id: int) -> str:
-    raw = json.dumps([(due or NO_DUE).isoformat(), task_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[date, int]:
-    try:
-        due, task_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(task_id, int) or isinstance(task_id, bool) or not isinstance(due, str):
-            raise ValueError
-        return date.fromisoformat(due), task_id
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-        raise InvalidCursor("the cursor is not one this API returned") from None
 
 
 def task_dict(row: asyncpg.Record) -> dict[str, Any]:
@@ -144,10 +122,10 @@ class TaskStore:
         if where.workflow_id is not None:
             clauses.append(f"workflow_id = {arg(where.workflow_id)}")
         if cursor is not None:
-            due, after = decode_cursor(cursor)
-            clauses.append(f"(COALESCE(due_date, '9999-12-31'::date), task_id) > ({arg(due)}, {arg(after)})")
+            due, after = decode_cursor(cursor, int)
+            clauses.append(f"(COALESCE(due_date, {NO_DATE_SQL}), task_id) > ({arg(due)}, {arg(after)})")
         sql = (f"SELECT {_COLUMNS} FROM human_tasks {'WHERE ' + ' AND '.join(clauses) if clauses else ''} "
-               f"ORDER BY COALESCE(due_date, '9999-12-31'::date), task_id LIMIT {arg(limit + 1)}")
+               f"ORDER BY COALESCE(due_date, {NO_DATE_SQL}), task_id LIMIT {arg(limit + 1)}")
         rows = [task_dict(r) for r in await self.pool.fetch(sql, *args)]
         more = len(rows) > limit
         rows = rows[:limit]

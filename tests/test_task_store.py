@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 
 from activities.label import LabelStore, RegisteredLetter
-from activities.tasks import LETTER_TO_SEND, InvalidCursor, NewTask, TaskClosed, TaskFilter, TaskNotFound, TaskStore
+from activities.page_cursor import InvalidCursor
+from activities.tasks import LETTER_TO_SEND, NewTask, TaskClosed, TaskFilter, TaskNotFound, TaskStore
 from domain.tasks import TaskClosure, TaskStatus, slai
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -503,6 +503,8 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
 
     _pathway_routes(app, api, require, post_context)
     _label_routes(app, api, require, post_context)
+    from workers import api_tasks  # noqa: E402 (it imports this module's errors)
+    app.include_router(api_tasks.router(pool, require))
     return app
 
 
