@@ -14,6 +14,7 @@ from pathway_harness import TERRITORY, running_pathway
 from workers.api import create_app
 from workers.api_auth import ApiTokens, Scope, token_entry
 from workers.config import Settings
+from workflows import search_attributes as sa
 from workflows.pathway import CLOSE_TASKS, BeneficiaryPathway
 
 READER = token_entry("dashboard", {Scope.CASE_READ})
@@ -51,6 +52,8 @@ async def test_tasks_appear_in_the_inbox_and_close_as_the_steps_arrive(h, http):
     await h.update(BeneficiaryPathway.orient, OrientationDecision(
         event_id="orient-1", target=OrientationTarget.PLATFORM, structure_id="PF-LENS", notified_on=day))
     await h.eventually(lambda: _has(http, "ORIENTATION_REMINDER", pathway=pid, status="DONE"))
+    attributes = await h.search_attributes(lambda a: a.get(sa.REFERENT_STRUCTURE) is not None)
+    assert attributes.get(sa.REFERENT_STRUCTURE) == "PF-LENS"  # the structure's caseload in the Temporal UI
     closed = (await inbox(http, pathway=pid))["ORIENTATION_REMINDER"]
     assert (closed["closure_reason"], closed["closed_by"]) == ("ORIENTATION_RECORDED", "workflow")
 

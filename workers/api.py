@@ -503,8 +503,9 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
 
     _pathway_routes(app, api, require, post_context)
     _label_routes(app, api, require, post_context)
-    from workers import api_tasks  # noqa: E402 (it imports this module's errors)
+    from workers import api_caseloads, api_tasks  # noqa: E402 (they import this module's errors)
     app.include_router(api_tasks.router(pool, require))
+    app.include_router(api_caseloads.router(pool, require))
     return app
 
 

@@ -75,6 +75,8 @@ REMINDERS = "pathway-reminders-d10-d21"
 #: The workflow closes its tasks when the event they wait for arrives (closures join the read-model batches, which
 #: may add a write): decided at the start of each run, so a run's history either has closures from its start or none.
 CLOSE_TASKS = "pathway-closes-its-tasks"
+#: ``ReferentStructure`` (a structure's caseload in the Temporal UI): a new value may add an upsert command.
+REFERENT_STRUCTURE = "pathway-referent-structure-search-attribute"
 #: Read-model writes are short upserts into our own database: they run first as a local activity, recorded
 #: as one marker in the workflow task that decided them (no activity task, no extra workflow task: a third
 #: fewer events per run). A local activity holds its workflow task open while it retries; past the task's
@@ -243,6 +245,8 @@ class BeneficiaryPathway:
             sa.NEXT_DEADLINE.name: self.p.next_deadline_instant(),
             sa.CER_END.name: self.p.cer_end_instant(),
         }
+        if ref is not None and workflow.patched(REFERENT_STRUCTURE):
+            wanted[sa.REFERENT_STRUCTURE.name] = ref.structure_id
         keys = {k.name: k for k in sa.ALL_SEARCH_ATTRIBUTES}
         updates: list[SearchAttributeUpdate] = []
         for name, value in wanted.items():

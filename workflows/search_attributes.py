@@ -16,6 +16,7 @@ RULE_SET = SearchAttributeKey.for_keyword("RuleSet")
 LABEL_STAGE = SearchAttributeKey.for_keyword("LabelStage")
 STRUCTURE_ID = SearchAttributeKey.for_keyword("StructureId")
 CER_END = SearchAttributeKey.for_datetime("CerEnd")  # last day of the active CER (midnight Europe/Paris)
+REFERENT_STRUCTURE = SearchAttributeKey.for_keyword("ReferentStructure")  # the accompanying structure's opaque id
 
 ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     STAGE,
@@ -28,6 +29,7 @@ ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     LABEL_STAGE,
     STRUCTURE_ID,
     CER_END,
+    REFERENT_STRUCTURE,
 )
 
 _CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "TEXT": "Text", "INT": "Int", "FLOAT": "Double", "BOOL": "Bool",
