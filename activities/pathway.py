@@ -113,6 +113,13 @@ class PathwayReadModel:
                     [(pid, c.convocation_id, c.convoked_on, c.appointment_date, _v(c.outcome), c.version)
                      for c in box.convocations],
                 )
+            if box.anomalies:
+                await conn.executemany(
+                    """INSERT INTO pathway_anomalies (pathway_id, anomaly_id, message, event_id, code, stage, received_on)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING""",
+                    [(pid, a.anomaly_id, a.message, a.event_id, a.code, a.stage.value, a.received_on)
+                     for a in box.anomalies],
+                )
             await TaskStore.create(conn, [NewTask(workflow_id=pid, **t.model_dump()) for t in box.tasks])
             await TaskStore.close(conn, box.task_closures)
 

@@ -56,6 +56,7 @@ PATHWAY_TABLES: tuple[tuple[str, str], ...] = (
     ("pathway_cers", "pathway_id"),
     ("pathway_appointments", "pathway_id"),
     ("lost_from_view_convocations", "pathway_id"),
+    ("pathway_anomalies", "pathway_id"),
     ("human_tasks", "workflow_id"),
 )
 

@@ -258,10 +258,12 @@ class Outbox(BaseModel):
     convocations: list["Convocation"] = Field(default_factory=list)
     decisions: list["DecisionTaken"] = Field(default_factory=list)
     task_closures: list[TaskClosure] = Field(default_factory=list)
+    anomalies: list["Anomaly"] = Field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.stage_changes or self.deadlines or self.breaches or self.tasks or self.pushes or self.cers
-                    or self.appointments or self.convocations or self.decisions or self.task_closures)
+                    or self.appointments or self.convocations or self.decisions or self.task_closures
+                    or self.anomalies)
 
 
 class DecisionKind(str, Enum):
@@ -319,6 +321,19 @@ class PaymentSuspensionInfo(BaseModel):
     since: date | None = None
     right_questioned: bool = False
     noticed_on: date
+
+
+class Anomaly(BaseModel):
+    """A message the pathway could not apply (a fact the rules refuse, or data the dates cannot carry): kept in the
+    case (view, table ``pathway_anomalies``) with a task for the responsible service, never silently dropped.
+    ``code`` is the rule's code (e.g. ``STAGE_NOT_ALLOWED``), ``IMPLAUSIBLE_DATE`` or ``DATA_NOT_APPLICABLE``."""
+
+    anomaly_id: str
+    message: str  # the workflow message (signal or update name)
+    event_id: str
+    code: str
+    stage: Stage  # the stage the message found
+    received_on: date
 
 
 class LabelLoss(BaseModel):
@@ -385,6 +400,7 @@ class PathwayState(BaseModel):
     not_subject_confirmed_since: date | None = None
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
+    anomalies: list[Anomaly] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
     breaches: list[Breach] = Field(default_factory=list)
     stage_history: list[StageChange] = Field(default_factory=list)
@@ -730,6 +746,7 @@ class PathwayView(BaseModel):
     not_subject_confirmed_since: date | None = None
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
+    anomalies: list[Anomaly] = Field(default_factory=list)
 
 
 Outbox.model_rebuild()

@@ -15,6 +15,7 @@ from domain.deadlines import PARIS, add_days, add_months, is_working_day, paris_
 from domain.flux import MOTISUSVERSRSA
 from domain.label_events import LabelLossReason, StructureLabelLost
 from domain.pathway import (
+    Anomaly,
     ANY_TIME_REASONS,
     EXIT_KINDS,
     EXIT_STAGES,
@@ -82,7 +83,7 @@ from domain.pathway import (
     StageChange,
 )
 from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan
-from domain.rules import RuleSet, rule_set, rule_set_for
+from domain.rules import RuleSet, check_plausible_date, rule_set, rule_set_for
 from domain import tasks as assignee
 from domain.tasks import OpenTask, TaskClosure, TaskStatus
 
@@ -92,6 +93,8 @@ MAX_STAGE_HISTORY = 100
 MAX_CONVOCATIONS = 20
 MAX_LABEL_LOSSES = 20
 MAX_OPEN_TASKS = 100
+MAX_ANOMALIES = 20
+REFUSED_EVENT = "REFUSED_EVENT"
 
 # Tasks closed by the event they wait for (domain/tasks.py): the awaited step of a reminder, an escalation or a request.
 ORIENTATION_TASKS = frozenset({"ESCALATION_ORIENTATION", "ORIENTATION_REMINDER"})
@@ -323,6 +326,18 @@ class Pathway:
         self.s.open_tasks = [t for t in self.s.open_tasks if t not in closing]
         self.s.outbox.task_closures.extend(TaskClosure(task_key=t.task_key, status=status, reason=reason) for t in closing)
 
+    def refuse(self, message: str, event_id: str, code: str, today: date) -> Anomaly:
+        """A message the rules could not apply: an anomaly in the case and a task for the responsible service."""
+        anomaly = Anomaly(anomaly_id=f"anomaly-{self._bump()}", message=message, event_id=event_id, code=code,
+                          stage=self.s.stage, received_on=today)
+        self.s.anomalies.append(anomaly)
+        if len(self.s.anomalies) > MAX_ANOMALIES:
+            del self.s.anomalies[: len(self.s.anomalies) - MAX_ANOMALIES]
+        self.s.outbox.anomalies.append(anomaly)
+        self._task(REFUSED_EVENT, self._structure_assignee(self.accompanying), anomaly.anomaly_id, today,
+                   {"message": message, "code": code, "stage": anomaly.stage.value})
+        return anomaly
+
     def _push(self, kind: str, ref: str, data: dict) -> None:
         data = {"person_id": self.s.person_id, **data}
         self.s.outbox.pushes.append(MonJob62Push(kind=kind, idempotency_key=f"{self.workflow_id}:{kind}:{ref}", data=data))
@@ -415,6 +430,7 @@ class Pathway:
             not_subject_confirmed_since=s.not_subject_confirmed_since,
             convocations=list(s.convocations),
             label_losses=list(s.label_losses),
+            anomalies=list(s.anomalies),
         )
 
     def row(self) -> PathwayRow:
@@ -491,6 +507,7 @@ class Pathway:
 
     def on_flow_record(self, msg: FlowRecord, today: date) -> None:
         s = self.s
+        check_plausible_date(msg.transmission_date, today, field="transmission_date")
         s.rsa_majore = msg.rsa_majore
         if s.stage in EXIT_STAGES:
             if msg.rights_open and s.exit is not None:

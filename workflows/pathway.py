@@ -12,7 +12,7 @@ Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``
 """
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from temporalio import workflow
@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost
     from domain.pathway_rules import Pathway, pathway_workflow_id
+    from domain.rules import ImplausibleDate
     from domain import tasks as assignee
     from workflows import search_attributes as sa
 
@@ -110,6 +111,28 @@ RECORD_RETRY_PAUSE = timedelta(hours=1)
 #: Business counters (``workflow.metric_meter()``: not emitted on replay). Attributes are categories only.
 DEADLINES_BREACHED = "parcours_deadlines_breached"  # attribute deadline_kind
 DECISIONS = "parcours_decisions"  # attributes decision_kind, outcome
+REFUSED_EVENTS = "parcours_refused_events"  # attributes message, code
+
+#: A message the rules refuse or whose data they cannot carry becomes an anomaly of the case (state, read model,
+#: a task for the responsible service, a metric) instead of being dropped or failing the workflow task.
+ANOMALIES = "pathway-refused-events-become-anomalies"
+#: What domain code raises on data it cannot apply: rule refusals and implausible dates (ValueError), dates
+#: ``datetime`` cannot carry (OverflowError), models that refuse a derived value (pydantic's ValueError).
+DATA_ERRORS = (ValueError, ArithmeticError)
+
+
+def _sa_instant(value: datetime | None) -> datetime | None:
+    """Temporal refuses an offset with seconds (Paris before 1911 was +00:09:21): such an instant goes as UTC."""
+    offset = value.utcoffset() if value is not None else None
+    if offset is not None and offset.seconds % 60:
+        return value.astimezone(timezone.utc)
+    return value
+
+
+def _data_code(error: BaseException) -> str:
+    if isinstance(error, PathwayRuleError):
+        return error.rule
+    return "IMPLAUSIBLE_DATE" if isinstance(error, ImplausibleDate) else "DATA_NOT_APPLICABLE"
 
 
 def _pure():
@@ -130,6 +153,8 @@ class BeneficiaryPathway:
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
         self._decisions = meter.create_counter(DECISIONS, "Decisions taken on pathways, by kind and outcome")
+        self._refused = meter.create_counter(REFUSED_EVENTS, "Pathway messages refused or not applicable, by "
+                                                             "message and code")
 
     # ------------------------------------------------------------------ main loop
 
@@ -242,8 +267,8 @@ class BeneficiaryPathway:
             sa.BREACH_COUNT.name: len(s.breaches),
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
-            sa.NEXT_DEADLINE.name: self.p.next_deadline_instant(),
-            sa.CER_END.name: self.p.cer_end_instant(),
+            sa.NEXT_DEADLINE.name: _sa_instant(self.p.next_deadline_instant()),
+            sa.CER_END.name: _sa_instant(self.p.cer_end_instant()),
         }
         if ref is not None and workflow.patched(REFERENT_STRUCTURE):
             wanted[sa.REFERENT_STRUCTURE.name] = ref.structure_id
@@ -267,16 +292,37 @@ class BeneficiaryPathway:
     def _today(self):
         return paris_date(workflow.now())
 
-    def _signal(self, msg: Any, apply: Callable[[Any, Any], None]) -> None:
-        """Events from other systems: duplicates ignored; an event the rules refuse is logged and dropped."""
+    def _signal(self, name: str, msg: Any, apply: Callable[[Any, Any], None]) -> None:
+        """Events from other systems: duplicates ignored; an event the rules refuse, or whose data they cannot
+        carry, leaves the case as it was and becomes an anomaly (runs before ``ANOMALIES``: a refusal was dropped)."""
         if self.p.s.finished or self.p.seen(msg.event_id):
             return
         self.p.remember(msg.event_id)
+        before = self.p.s.model_copy(deep=True)
         try:
             with _pure():
                 apply(msg, self._today())
         except PathwayRuleError as exc:
-            workflow.logger.warning("pathway event ignored (%s)", exc.rule)
+            workflow.logger.warning("pathway event refused (%s)", exc.rule)
+            if workflow.patched(ANOMALIES):
+                self._restore(before)
+                self._anomaly(name, msg.event_id, exc.rule)
+        except DATA_ERRORS as exc:
+            workflow.logger.warning("pathway event not applicable (%s)", type(exc).__name__)
+            self._restore(before)
+            if workflow.patched(ANOMALIES):
+                self._anomaly(name, msg.event_id, _data_code(exc))
+
+    def _restore(self, before: Any) -> None:
+        """Put the state back as it was before a message that could not be applied (in place: the main loop
+        holds the state object)."""
+        for field in type(before).model_fields:
+            setattr(self.p.s, field, getattr(before, field))
+
+    def _anomaly(self, name: str, event_id: str, code: str) -> None:
+        with _pure():
+            self.p.refuse(name, event_id, code, self._today())
+        self._refused.add(1, {"message": name, "code": code})
 
     def _validate(self, msg: Any, check: Callable[[Any, Any], None]) -> None:
         if self.p.seen(msg.event_id):
@@ -288,61 +334,72 @@ class BeneficiaryPathway:
                 check(msg, self._today())
         except PathwayRuleError as exc:
             raise ApplicationError(str(exc), type=exc.rule, non_retryable=True) from None
+        except DATA_ERRORS as exc:
+            code = _data_code(exc)
+            raise ApplicationError(f"{code}: {exc}", type=code, non_retryable=True) from None
 
     def _command(self, msg: Any, check: Callable[[Any, Any], None], apply: Callable[[Any, Any], None]) -> CommandResult:
         if self.p.seen(msg.event_id):
             return CommandResult(stage=self.p.s.stage, duplicate=True)
         self._validate(msg, check)  # state may have moved since the validator ran
+        before = self.p.s.model_copy(deep=True)
         self.p.remember(msg.event_id)
-        with _pure():
-            apply(msg, self._today())
+        try:
+            with _pure():
+                apply(msg, self._today())
+        except DATA_ERRORS as exc:  # validated, yet the dates cannot carry it: the case stays as it was
+            self._restore(before)
+            code = _data_code(exc)
+            if workflow.patched(ANOMALIES):
+                self._anomaly(workflow.current_update_info().name, msg.event_id, code)
+            raise ApplicationError(f"{code}: the command could not be applied", type=code, non_retryable=True) from None
         return CommandResult(stage=self.p.s.stage)
 
     # ------------------------------------------------------------------ signals (events from other systems)
 
     @workflow.signal(name="flow_record")
     def flow_record(self, msg: FlowRecord) -> None:
-        self._signal(msg, self.p.on_flow_record)
+        self._signal("flow_record", msg, self.p.on_flow_record)
 
     @workflow.signal(name="appointment")
     def appointment(self, msg: AppointmentEvent) -> None:
-        self._signal(msg, self.p.on_appointment)
+        self._signal("appointment", msg, self.p.on_appointment)
 
     @workflow.signal(name="diagnostic_completed")
     def diagnostic_completed(self, msg: DiagnosticCompleted) -> None:
-        self._signal(msg, self.p.on_diagnostic)
+        self._signal("diagnostic_completed", msg, self.p.on_diagnostic)
 
     @workflow.signal(name="non_compliance")
     def non_compliance(self, msg: NonComplianceReport) -> None:
-        self._signal(msg, self.p.on_non_compliance)
+        self._signal("non_compliance", msg, self.p.on_non_compliance)
 
     @workflow.signal(name="ep_decision")
     def ep_decision(self, msg: EpDecision) -> None:
-        self._signal(msg, self.p.on_ep_decision)
+        self._signal("ep_decision", msg, self.p.on_ep_decision)
 
     @workflow.signal(name="left_rsa")
     def left_rsa(self, msg: LeftRsa) -> None:
-        self._signal(msg, self.p.on_left_rsa)
+        self._signal("left_rsa", msg, self.p.on_left_rsa)
 
     @workflow.signal(name="payment_suspended")
     def payment_suspended(self, msg: PaymentSuspended) -> None:
-        self._signal(msg, self.p.on_payment_suspended)
+        self._signal("payment_suspended", msg, self.p.on_payment_suspended)
 
     @workflow.signal(name="payment_resumed")
     def payment_resumed(self, msg: PaymentResumed) -> None:
-        self._signal(msg, self.p.on_payment_resumed)
+        self._signal("payment_resumed", msg, self.p.on_payment_resumed)
 
     @workflow.signal(name="not_subject_confirmed")
     def not_subject_confirmed(self, msg: NotSubjectConfirmed) -> None:
-        self._signal(msg, self.p.on_not_subject_confirmed)
+        self._signal("not_subject_confirmed", msg, self.p.on_not_subject_confirmed)
 
     @workflow.signal(name="lost_from_view_convocation")
     def lost_from_view_convocation(self, msg: LostFromViewConvocation) -> None:
-        self._signal(msg, self.p.on_lost_from_view_convocation)
+        self._signal("lost_from_view_convocation", msg, self.p.on_lost_from_view_convocation)
 
     @workflow.signal(name=STRUCTURE_LABEL_LOST_SIGNAL)
     def structure_label_lost(self, msg: StructureLabelLost) -> None:
-        self._signal(msg, self.p.on_structure_label_lost)
+        self._signal(STRUCTURE_LABEL_LOST_SIGNAL, msg, self.p.on_structure_label_lost)
 
     # ------------------------------------------------------------------ updates (staff commands)
 
