@@ -13,8 +13,9 @@ from activities.page_cursor import NO_DATE_SQL, decode_cursor, encode_cursor
 
 _PATHWAY_COLUMNS = """pathway_id, territory, stage, referent_type, referent_structure_id, next_deadline, breach_count,
                       cer_count, updated_at"""
-_APPLICATION_COLUMNS = """workflow_id AS application_id, structure_id, application_no, territory, stage, filed_on,
-                          decided_on, outcome, next_deadline, instruction_breached, funding_blocked, updated_at"""
+_APPLICATION_COLUMNS = """workflow_id AS application_id, workflow_id, structure_id, application_no, territory, stage,
+                          filed_on, decided_on, outcome, next_deadline, instruction_breached, funding_blocked,
+                          version, updated_at"""
 
 
 class PathwayFilter(BaseModel):

@@ -17,6 +17,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from activities.page_cursor import NO_DATE_SQL, decode_cursor, encode_cursor
+from domain.pathway import HumanTask
 from domain.tasks import LETTER_TO_SEND, ACTIVE_STATUSES, WORKFLOW_ACTOR, TaskClosure, TaskStatus
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
@@ -24,14 +25,10 @@ _COLUMNS = """task_id, task_key, workflow_id, kind, assignee, due_date, details,
               claimed_at, completed_at, outcome, closure_reason, closed_by, updated_at"""
 
 
-class NewTask(BaseModel):
-    """A task to create (idempotent by ``task_key``: workflow id + step + business reference)."""
+class NewTask(HumanTask):
+    """A task to create: a workflow's ``HumanTask`` and its case (label tasks carry dates and lists in details)."""
 
-    task_key: str
     workflow_id: str
-    kind: str
-    assignee: str
-    due_date: date | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -3,7 +3,6 @@ through the real worker: messages are sent with a Temporal client directly, bypa
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, timedelta
 
@@ -24,7 +23,7 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from pathway_harness import TERRITORY, Harness, running_pathway
+from pathway_harness import TERRITORY, Harness, metric_updates, running_pathway
 from workflows.pathway import REFUSED_EVENTS, BeneficiaryPathway, signal_flow_record
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -70,12 +69,7 @@ async def test_a_missed_appointment_the_rules_refuse_becomes_an_anomaly_a_task_a
                                      "AND kind = 'REFUSED_EVENT'", h.handle.id)
         assert (task["assignee"], task["status"]) == ("REFERENT:REF-9", "OPEN")
         await no_failed_task(h, h.handle.id)
-        updates = []
-        for _ in range(100):
-            updates += buffer.retrieve_updates()
-            if any(u.metric.name == REFUSED_EVENTS for u in updates):
-                break
-            await asyncio.sleep(0.05)
+        updates = await metric_updates(buffer, REFUSED_EVENTS)
     counted = [(dict(u.attributes), u.value) for u in updates if u.metric.name == REFUSED_EVENTS]
     assert [(a["message"], a["code"], v) for a, v in counted] == [("appointment", "STAGE_NOT_ALLOWED", 1)]
 

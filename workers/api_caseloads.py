@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from activities.caseloads import CaseloadStore, PathwayFilter
 from activities.page_cursor import InvalidCursor
+from activities.label import ApplicationSnapshot
 from domain.label import LabelStage
 from domain.pathway import OrientationTarget, Stage
 from workers.api import _STRUCTURE_PATTERN, _TERRITORY_PATTERN, ApiError
@@ -42,18 +43,10 @@ class PathwayPage(BaseModel):
     next_cursor: str | None
 
 
-class ApplicationItem(BaseModel):
+class ApplicationItem(ApplicationSnapshot):
+    """The application's read-model row (``workflow_id`` is the application id)."""
+
     application_id: str
-    structure_id: str
-    application_no: int
-    territory: str
-    stage: LabelStage
-    filed_on: date | None
-    decided_on: date | None
-    outcome: str | None
-    next_deadline: date | None
-    instruction_breached: bool
-    funding_blocked: bool
     updated_at: datetime
 
 

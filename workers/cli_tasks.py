@@ -11,7 +11,6 @@ Exit codes: 0 done, 1 no such task or the task is closed already, 2 bad input, 3
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from datetime import date, datetime
@@ -22,7 +21,6 @@ import typer
 
 from workers.cli_cer import fail
 from workers.cli_core import OneLineErrors
-from workers.config import Settings
 
 T = TypeVar("T")
 NOT_DONE = 1
@@ -57,40 +55,18 @@ def _check(value: str | None, pattern: str, option: str) -> str | None:
 
 
 def _store(command: str, action: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``action`` on a TaskStore over DATABASE_URL; database trouble is one line and exit 3."""
-    settings = Settings.from_env()
-    if not settings.database_url:
-        fail(f"parcours tasks {command}: DATABASE_URL is not set (tasks live in the PostgreSQL read model)")
-
-    async def go() -> T:
-        import asyncpg
-
-        from activities.tasks import TaskStore
-
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
-        try:
-            return await action(TaskStore(pool))
-        finally:
-            await pool.close()
-
-    from activities.tasks import TaskClosed, TaskNotFound
+    """Run ``action`` on a TaskStore over DATABASE_URL: no such task or a closed one exits 1, database trouble 3."""
+    from activities.tasks import TaskClosed, TaskNotFound, TaskStore
+    from workers.cli_read_model import on_read_model
 
     try:
-        return asyncio.run(go())
+        return on_read_model(f"parcours tasks {command}", lambda pool: action(TaskStore(pool)), DATABASE_FAILURE,
+                             "tasks live in the PostgreSQL read model")
     except TaskNotFound as missing:
         typer.echo(f"parcours tasks {command}: no task {missing}", err=True)
-        raise typer.Exit(NOT_DONE)
     except TaskClosed as closed:
         typer.echo(f"parcours tasks {command}: {closed}; nothing changed", err=True)
-        raise typer.Exit(NOT_DONE)
-    except (OSError, asyncio.TimeoutError) as exc:
-        message = f"cannot reach the database: {exc}"
-    except Exception as exc:
-        if not type(exc).__module__.startswith("asyncpg"):
-            raise
-        message = f"database error: {exc} (run `parcours db migrate`?)"
-    typer.echo(" ".join(f"parcours tasks {command}: {message}".split()), err=True)
-    raise typer.Exit(DATABASE_FAILURE)
+    raise typer.Exit(NOT_DONE)
 
 
 def _plain(value: Any) -> Any:
