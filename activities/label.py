@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities.tasks import LETTER_TO_SEND, NewTask, TaskStore
-from domain.tasks import DPID
+from domain.tasks import DPID, TaskClosure
 
 
 class LabelTask(BaseModel):
@@ -85,6 +85,10 @@ class LabelStore:
     @activity.defn(name="label.create_task")
     async def create_task(self, task: LabelTask) -> None:
         await TaskStore.create(self._pool, [NewTask(**task.model_dump())])
+
+    @activity.defn(name="label.close_tasks")
+    async def close_tasks(self, closures: list[TaskClosure]) -> None:
+        await TaskStore.close(self._pool, closures)
 
     @activity.defn(name="label.send_registered_letter")
     async def send_registered_letter(self, letter: RegisteredLetter) -> str:
@@ -174,6 +178,7 @@ def label_activities(pool: asyncpg.Pool) -> list[Any]:
     store = LabelStore(pool)
     return [
         store.create_task,
+        store.close_tasks,
         store.send_registered_letter,
         store.record_application,
         store.record_label,

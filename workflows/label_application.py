@@ -361,6 +361,7 @@ class LabelApplicationWorkflow(LabelCase):
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
             self.state.admin_evaluation = msg
+            self._close_tasks([("label_admin_evaluation", f"r{self.state.round}")], "ADMIN_EVALUATION_RECORDED")
             self._task("label_slai_consolidation", self._slai(), f"r{self.state.round}", self.state.instruction_due)
             self._set_step(LabelStage.SLAI_CONSOLIDATION)
         return self.state.stage
@@ -375,6 +376,7 @@ class LabelApplicationWorkflow(LabelCase):
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
             self.state.slai_opinion = msg
+            self._close_tasks([("label_slai_consolidation", f"r{self.state.round}")], "SLAI_OPINION_RECORDED")
             if msg.cer_average < self.rules.cer_quality_threshold:
                 self._task("label_joint_review", "DPID", f"r{self.state.round}", self.state.instruction_due,
                            participants=["DPID", self._slai()])
@@ -396,6 +398,7 @@ class LabelApplicationWorkflow(LabelCase):
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
             self.state.joint_review = msg
+            self._close_tasks([("label_joint_review", f"r{self.state.round}")], "JOINT_REVIEW_RECORDED")
             self._touch()
         return self.state.stage
 
@@ -426,6 +429,9 @@ class LabelApplicationWorkflow(LabelCase):
         decided_on = self._date_or_today(msg.decided_on)
         s.decisions = s.decisions + [DecisionRecord(round=s.round, outcome=msg.outcome, decided_on=decided_on,
                                                     reasons=msg.reasons)]
+        self._close_tasks([("label_instruction_alert", f"r{s.round}-{months}m") for months in s.alerts_sent]
+                          + [("label_instruction_breach", f"r{s.round}")] * (s.round in s.instruction_breaches),
+                          "APPLICATION_DECIDED")
         s.step = None
         if msg.outcome == "grant":
             self._grant(decided_on)
@@ -560,6 +566,8 @@ class LabelApplicationWorkflow(LabelCase):
         if self._seen(msg.event_id):
             return self.state.stage
         self._mark(msg.event_id)
+        if self.state.moratorium is not None and self.state.moratorium.reminder_sent:
+            self._close_tasks([("label_moratorium_end", "reminder")], "REAPPLIED")
         self._start_instruction(2, self._date_or_today(msg.filed_on))
         return self.state.stage
 
@@ -619,6 +627,7 @@ class LabelApplicationWorkflow(LabelCase):
         refusal, appeal = self._appealable()
         answered_on = self._date_or_today(msg.answered_on)
         appeal.gracieux_outcome = msg.outcome
+        self._close_tasks([("label_recours_gracieux", "answer")], "RECOURS_GRACIEUX_ANSWERED")
         if msg.outcome == "granted":  # L11
             self.state.decisions = self.state.decisions + [DecisionRecord(
                 round=refusal.round, outcome="grant", decided_on=answered_on, reasons=msg.reasons,

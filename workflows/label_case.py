@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import tasks as assignee
+    from domain.tasks import TaskClosure
     from domain.deadlines import paris_date
     from domain.rules import RuleSet, rule_set
 
@@ -26,6 +27,10 @@ ACTIVITY_OPTIONS: dict[str, Any] = dict(
     schedule_to_close_timeout=timedelta(days=2),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
 )
+
+#: A label workflow closes its tasks when the event they wait for arrives (one more activity at that event): the
+#: patch is asked where the closure is decided, so runs that passed that point before it leave their tasks open.
+CLOSES_TASKS = "label-closes-its-tasks"
 
 #: How many inbound event ids a case remembers to ignore duplicates.
 SEEN_EVENT_IDS = 200
@@ -95,6 +100,17 @@ class LabelCase:
 
         async def run() -> None:
             await workflow.execute_activity("label.create_task", task, **ACTIVITY_OPTIONS)
+
+        self._effects.append(run)
+
+    def _close_tasks(self, refs: list[tuple[str, str]], reason: str) -> None:
+        """The event the tasks ``(kind, ref)`` waited for arrived: the main loop closes them with ``reason``."""
+        if not refs or not workflow.patched(CLOSES_TASKS):
+            return
+        closures = [TaskClosure(task_key=self._task_key(kind, ref), reason=reason) for kind, ref in refs]
+
+        async def run() -> None:
+            await workflow.execute_activity("label.close_tasks", closures, **ACTIVITY_OPTIONS)
 
         self._effects.append(run)
 
