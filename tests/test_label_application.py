@@ -182,6 +182,8 @@ async def test_submission_starts_the_dpid_evaluation_and_publishes_search_attrib
     assert await app.stage() is LabelStage.DRAFT
     kind, message = await app.refused("submit", ApplicationSubmitted(event_id=ev(), filed_on=date(2024, 12, 31)))
     assert kind == "CampaignNotOpen" and "2025-01-01" in message
+    kind, message = await app.refused("submit", ApplicationSubmitted(event_id=ev(), filed_on=date(1900, 1, 1)))
+    assert kind == "ImplausibleDate" and "2009-06-01" in message  # a date sent past the API never reaches a clock
     event = ev()
     assert await app.update("submit", ApplicationSubmitted(event_id=event)) is LabelStage.DPID_ADMIN_EVALUATION
     assert await app.update("submit", ApplicationSubmitted(event_id=event)) is LabelStage.DPID_ADMIN_EVALUATION

@@ -25,7 +25,8 @@ from domain.pathway import (
     SignCer,
 )
 from domain.pathway_rules import Pathway
-from workflows.pathway import DATA_ERRORS, _sa_instant
+from workflows.pathway import DATA_ERRORS
+from workflows.search_attributes import instant
 
 TODAY = date(2026, 3, 2)
 #: Any date, weighted towards the ends of what ``datetime`` carries (where arithmetic overflows).
@@ -63,8 +64,8 @@ def main_loop_steps(p: Pathway, now: datetime) -> None:
     fire = p.next_fire()
     if fire is not None:
         _ = fire - now
-    _sa_instant(p.next_deadline_instant())
-    _sa_instant(p.cer_end_instant())
+    instant(p.next_deadline_instant())
+    instant(p.cer_end_instant())
     p.summary(), p.row(), p.view()
     p.expire(now + timedelta(days=400))
 

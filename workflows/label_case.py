@@ -17,9 +17,10 @@ with workflow.unsafe.imports_passed_through():
     from domain import tasks as assignee
     from domain.tasks import TaskClosure
     from domain.deadlines import paris_date
-    from domain.rules import RuleSet, rule_set
+    from domain.rules import ImplausibleDate, RuleSet, check_plausible_date, rule_set
 
     from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE
+    from workflows.search_attributes import instant as sa_instant
 
 #: Bounded retries of the read-model / outbox activities of both label workflows.
 ACTIVITY_OPTIONS: dict[str, Any] = dict(
@@ -127,7 +128,11 @@ class LabelCase:
             reject(f"{what} {day.isoformat()} is in the future")
         if not_before is not None and day < not_before:
             reject(f"{what} {day.isoformat()} is before {not_before.isoformat()}")
-        return day
+        try:
+            return check_plausible_date(day, self._today(), field=what)
+        except ImplausibleDate as error:
+            reject(str(error), "ImplausibleDate")
+            raise
 
     def _publish(self, wake: datetime | None) -> None:
         """Upsert LabelStage and NextDeadline when they changed (no personal data)."""
@@ -138,7 +143,7 @@ class LabelCase:
         workflow.upsert_search_attributes(
             [
                 LABEL_STAGE.value_set(self.state.stage.value),
-                NEXT_DEADLINE.value_set(wake) if wake else NEXT_DEADLINE.value_unset(),
+                NEXT_DEADLINE.value_set(sa_instant(wake)) if wake else NEXT_DEADLINE.value_unset(),
             ]
         )
 

@@ -12,7 +12,7 @@ Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``
 """
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, Callable
 
 from temporalio import workflow
@@ -119,14 +119,6 @@ ANOMALIES = "pathway-refused-events-become-anomalies"
 #: What domain code raises on data it cannot apply: rule refusals and implausible dates (ValueError), dates
 #: ``datetime`` cannot carry (OverflowError), models that refuse a derived value (pydantic's ValueError).
 DATA_ERRORS = (ValueError, ArithmeticError)
-
-
-def _sa_instant(value: datetime | None) -> datetime | None:
-    """Temporal refuses an offset with seconds (Paris before 1911 was +00:09:21): such an instant goes as UTC."""
-    offset = value.utcoffset() if value is not None else None
-    if offset is not None and offset.seconds % 60:
-        return value.astimezone(timezone.utc)
-    return value
 
 
 def _data_code(error: BaseException) -> str:
@@ -267,8 +259,8 @@ class BeneficiaryPathway:
             sa.BREACH_COUNT.name: len(s.breaches),
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
-            sa.NEXT_DEADLINE.name: _sa_instant(self.p.next_deadline_instant()),
-            sa.CER_END.name: _sa_instant(self.p.cer_end_instant()),
+            sa.NEXT_DEADLINE.name: sa.instant(self.p.next_deadline_instant()),
+            sa.CER_END.name: sa.instant(self.p.cer_end_instant()),
         }
         if ref is not None and workflow.patched(REFERENT_STRUCTURE):
             wanted[sa.REFERENT_STRUCTURE.name] = ref.structure_id

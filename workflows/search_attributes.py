@@ -4,6 +4,8 @@
 categories only: never personal data.
 """
 
+from datetime import datetime, timezone
+
 from temporalio.common import SearchAttributeKey
 
 STAGE = SearchAttributeKey.for_keyword("Stage")
@@ -31,6 +33,15 @@ ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     CER_END,
     REFERENT_STRUCTURE,
 )
+
+def instant(value: datetime | None) -> datetime | None:
+    """A Datetime attribute's value: Temporal refuses an offset with seconds (Paris before 1911 was +00:09:21),
+    so such an instant goes as UTC (the same instant)."""
+    offset = value.utcoffset() if value is not None else None
+    if offset is not None and offset.seconds % 60:
+        return value.astimezone(timezone.utc)
+    return value
+
 
 _CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "TEXT": "Text", "INT": "Int", "FLOAT": "Double", "BOOL": "Bool",
                    "DATETIME": "Datetime", "KEYWORD_LIST": "KeywordList"}
