@@ -429,14 +429,15 @@ class LabelApplicationWorkflow(LabelCase):
         decided_on = self._date_or_today(msg.decided_on)
         s.decisions = s.decisions + [DecisionRecord(round=s.round, outcome=msg.outcome, decided_on=decided_on,
                                                     reasons=msg.reasons)]
-        self._close_tasks([("label_instruction_alert", f"r{s.round}-{months}m") for months in s.alerts_sent]
-                          + [("label_instruction_breach", f"r{s.round}")] * (s.round in s.instruction_breaches),
-                          "APPLICATION_DECIDED")
         s.step = None
+        round_no, alerts, breached = s.round, list(s.alerts_sent), s.round in s.instruction_breaches
         if msg.outcome == "grant":
             self._grant(decided_on)
         else:
             self._refuse(decided_on, msg.reasons, final=s.round >= 2)
+        # after the decision's own effects (the label starts first)
+        self._close_tasks([("label_instruction_alert", f"r{round_no}-{months}m") for months in alerts]
+                          + [("label_instruction_breach", f"r{round_no}")] * breached, "APPLICATION_DECIDED")
         return self.state.stage
 
     @decide.validator
