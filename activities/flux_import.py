@@ -31,6 +31,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.cnaf_parser import CnafFluxReader, FluxUnreadable, file_digest
+from activities.drop_files import discard_imported
 from activities.csv_import import ColumnMapping, CsvNewEntrants
 from activities.quarantine import QuarantineBatch, QuarantineStore, quarantine_entry
 from domain import flux_events as fe
@@ -386,6 +387,8 @@ class FluxImporter:
                      FROM flux_files f WHERE f.file_digest = $1""", req.file_digest)
         if row is None:
             raise ApplicationError("file not surveyed", type="FLUX_NOT_SURVEYED", non_retryable=True)
+        if req.remove_file:
+            await asyncio.to_thread(discard_imported, req.remove_file, req.file_digest)
         return FluxImportResult(
             file_digest=req.file_digest, file_name=row["file_name"], households=row["households"] or 0,
             persons=int(row["persons"]), subject_to_duties=0, rejected=row["rejected"] or 0,
@@ -422,7 +425,10 @@ class FluxImporter:
         seen: set[str] = set()
         fresh = []
         for f in files:
-            if f.file_digest in imported or f.file_digest in seen:
+            if f.file_digest in imported:  # dropped again after its import: nothing to keep it for
+                await asyncio.to_thread(discard_imported, f.file_path, f.file_digest)
+                continue
+            if f.file_digest in seen:
                 continue
             seen.add(f.file_digest)
             fresh.append(f)

@@ -67,6 +67,7 @@ class FluxImportInput(BaseModel):
     batch_size: int | None = Field(default=None, ge=1)  # default: about 20 slices, at least 500 positions
     slices_per_run: int = Field(default=100, ge=1)  # continue as new after this many slices
     heartbeat_timeout_seconds: int = Field(default=60, ge=1)
+    remove_when_imported: bool = False  # ``file_path`` is the drop directory's copy: removed once imported
     state: FluxImportState | None = None
 
 
@@ -115,6 +116,7 @@ class SliceResult(BaseModel):
 
 class FinishRequest(BaseModel):
     file_digest: str
+    remove_file: str | None = None  # the drop directory's copy, removed once the file is marked imported
 
 
 class FluxImportResult(BaseModel):
