@@ -11,11 +11,13 @@ from typing import Any, Awaitable, Callable
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from domain import tasks as assignee
     from domain.tasks import TaskClosure
+    from workflows.pathway import LOCAL_RECORD_OPTIONS
     from domain.deadlines import paris_date
     from domain.rules import ImplausibleDate, RuleSet, check_plausible_date, rule_set
 
@@ -105,13 +107,18 @@ class LabelCase:
         self._effects.append(run)
 
     def _close_tasks(self, refs: list[tuple[str, str]], reason: str) -> None:
-        """The event the tasks ``(kind, ref)`` waited for arrived: the main loop closes them with ``reason``."""
+        """The event the tasks ``(kind, ref)`` waited for arrived: the main loop closes them with ``reason``, in
+        order with the case's other effects (after the tasks' creation). A local activity, so the effects queued
+        after it (a granted label's start) wait milliseconds, not an activity task; a regular one if it fails."""
         if not refs or not workflow.patched(CLOSES_TASKS):
             return
         closures = [TaskClosure(task_key=self._task_key(kind, ref), reason=reason) for kind, ref in refs]
 
         async def run() -> None:
-            await workflow.execute_activity("label.close_tasks", closures, **ACTIVITY_OPTIONS)
+            try:
+                await workflow.execute_local_activity("label.close_tasks", closures, **LOCAL_RECORD_OPTIONS)
+            except (ActivityError, ApplicationError, ActivityTimeoutError):
+                await workflow.execute_activity("label.close_tasks", closures, **ACTIVITY_OPTIONS)
 
         self._effects.append(run)
 
