@@ -47,6 +47,7 @@ from domain.flux_import import (
     SliceRequest,
     SliceResult,
     SurveyRequest,
+    household_signals,
     pathway_signal,
 )
 from domain.pathway import PathwayInput
@@ -239,8 +240,10 @@ class FluxImporter:
         plans: list[tuple[int, list[PathwaySignal]]] = []
         for record, observations in accepted:
             signals: list[PathwaySignal] = []
+            events_of: dict[str, list[fe.AnyFlowEvent]] = {}
             for obs in observations:
                 new_state, events = fe.derive_events(states.get(obs.person_id), obs, _rules(obs.flow_date))
+                events_of[obs.person_id] = events
                 if new_state is not None and new_state != states.get(obs.person_id):
                     states[obs.person_id] = new_state
                     changed[obs.person_id] = (new_state, record.position)
@@ -255,6 +258,7 @@ class FluxImporter:
                     elif not has_pathway.get(obs.person_id, False):
                         continue  # no pathway was ever started from a flow: nothing to tell
                     signals.append(signal)
+            signals.extend(household_signals(observations, events_of, has_pathway))  # G-B20
             plans.append((record.position, signals))
 
         positions = [p for p, s in plans if s]

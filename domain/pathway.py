@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from domain.deadlines import deadline_instant, add_days
 from domain.tasks import OpenTask, TaskClosure
@@ -179,11 +180,17 @@ class Deadline(BaseModel):
 
 
 class Breach(BaseModel):
+    """A deadline passed with nothing known. Withdrawn (kept, with the day and why) when a fact dated on or before
+    its due day is recorded later: the indicators run to the fact's own date ([002:3707])."""
+
     deadline_id: str
     kind: DeadlineKind
     due: date
     breached_on: date
     responsible: str
+    started_on: date | None = None
+    withdrawn_on: date | None = None
+    withdrawal_reason: str | None = None
 
 
 class StageChange(BaseModel):
@@ -222,6 +229,8 @@ class Cer(BaseModel):
     referent_type: OrientationTarget
     physical_appointments: int = 0
     missed_unexcused: int = 0
+    gesica_domain: str | None = None
+    gesica_objectives: list[str] = Field(default_factory=list)
 
 
 class GesicaOutcome(BaseModel):
@@ -314,6 +323,21 @@ class Convocation(BaseModel):
     version: int = 0
 
 
+class HouseholdChange(str, Enum):
+    PRESENT = "PRESENT"  # already in the household when this person entered
+    ENTERED = "ENTERED"  # entered the RSA (new entrant, re-entry)
+    LEFT = "LEFT"  # the right ended
+
+
+class HouseholdMember(BaseModel):
+    """Another person of the same CAF/MSA file (G-B20): the opaque pathway id and the RSA role code only."""
+
+    pathway_id: str
+    role: str | None = None
+    status: HouseholdChange
+    since: date
+
+
 class PaymentSuspensionInfo(BaseModel):
     """The RSA payment is suspended: MOTISUSVERSRSA codes only (categories), no amount, no personal data."""
 
@@ -371,6 +395,7 @@ class PathwayState(BaseModel):
     held_stages: list[Stage] = Field(default_factory=list)
     subject_to_duties: bool | None = None
     entry_date: date | None = None
+    rsa_entry_date: date | None = None  # G-B2: the RSA right's own entry date, when a flow gave it
     rsa_majore: bool = False
     orientation_target: OrientationTarget | None = None
     orientation_notified_on: date | None = None
@@ -401,6 +426,8 @@ class PathwayState(BaseModel):
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
     anomalies: list[Anomaly] = Field(default_factory=list)
+    sanctions: list["Sanction"] = Field(default_factory=list)
+    household: list[HouseholdMember] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
     breaches: list[Breach] = Field(default_factory=list)
     stage_history: list[StageChange] = Field(default_factory=list)
@@ -417,6 +444,9 @@ class PathwayState(BaseModel):
     #: opened since it does (earlier runs' histories hold no such closures); ``open_tasks`` are those it may close.
     closes_tasks: bool = False
     open_tasks: list[OpenTask] = Field(default_factory=list)
+    #: GESICA entry domain and objectives are required at a CAF CER's signature (§3.8): set by the workflow at the
+    #: start of a pathway opened since the check exists (validators cannot ask ``workflow.patched``), carried on.
+    gesica_at_cer: bool = False
     seen_event_ids: list[str] = Field(default_factory=list)
     outbox: Outbox = Field(default_factory=Outbox)
 
@@ -433,13 +463,24 @@ class PathwayInput(BaseModel):
 
 
 class FlowRecord(BaseModel):
-    """A CAF/MSA flow record about the person (T1–T3, T24, T25); signal and signal-with-start."""
+    """A CAF/MSA flow record about the person (T1–T3, T24, T25); signal and signal-with-start.
+
+    ``rsa_entry_date`` (G-B2) is the RSA right's own entry date when the flow gives it (prime d'activité cases
+    resume with the earlier entry date [002:412]); the orientation clock still starts at the CAF transmission date
+    of the first flow where the person is soumis ([002:3707])."""
 
     event_id: str
     transmission_date: date
     subject_to_duties: bool
     rights_open: bool = True
     rsa_majore: bool = False
+    rsa_entry_date: date | None = None
+
+    @model_validator(mode="after")
+    def _entry_not_after_transmission(self) -> "FlowRecord":
+        if self.rsa_entry_date is not None and self.rsa_entry_date > self.transmission_date:
+            raise ValueError("rsa_entry_date cannot be after the transmission date")
+        return self
 
 
 class OrientationDecision(BaseModel):
@@ -495,6 +536,19 @@ class SignCer(BaseModel):
     end: date
     signed_on: date
     actions: list[CerAction]
+    #: CAF route (§3.8, [000:222]): the GESICA entry domain and its objectives, required when the CAF signs.
+    gesica_domain: str | None = Field(default=None, max_length=64)
+    gesica_objectives: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=10)
+
+
+class AmendCer(BaseModel):
+    """An amendment (avenant) to the active CER that moves its end: with a new CER, the only way to change it
+    (R13: 6 months at most from its start [000:181])."""
+
+    event_id: str
+    cer_id: str
+    new_end: date
+    amended_on: date
 
 
 class BilanDecision(str, Enum):
@@ -568,15 +622,38 @@ class EpReferralConfirmation(BaseModel):
 
 
 class EpOutcome(str, Enum):
-    MAINTAIN = "MAINTAIN"  # accompaniment goes on
+    """The EP's opinion and, after the CASF procedure, the Département president's sanction (G-B14, [002:520])."""
+
+    MAINTAIN = "MAINTAIN"  # maintien: accompaniment goes on, no sanction
     SANCTION_PROCEDURE = "SANCTION_PROCEDURE"  # Département's CASF procedure (outside the system)
     EXIT = "EXIT"  # exit for non-respect des obligations
+    REDUCTION = "REDUCTION"  # part of the allowance reduced for a time; accompaniment goes on
+    SUSPENSION = "SUSPENSION"  # allowance suspended (in whole or part) for a time; accompaniment goes on
+    RADIATION = "RADIATION"  # struck off the scheme: exit for non-respect des obligations
+
+
+#: Outcomes that change the person's rights: the system records them and asks the service that applies them.
+SANCTION_OUTCOMES = frozenset({EpOutcome.REDUCTION, EpOutcome.SUSPENSION, EpOutcome.RADIATION})
 
 
 class EpDecision(BaseModel):
+    """``share_percent`` and ``months`` describe a reduction or suspension (categories and numbers only)."""
+
     event_id: str
     outcome: EpOutcome
     decided_on: date
+    share_percent: int | None = Field(default=None, ge=1, le=100)
+    months: int | None = Field(default=None, ge=1, le=12)
+
+
+class Sanction(BaseModel):
+    """A sanction decided on the pathway, as recorded (never applied by the system: rights are the CAF's)."""
+
+    outcome: EpOutcome
+    decided_on: date
+    share_percent: int | None = None
+    months: int | None = None
+    recorded_on: date
 
 
 class LeftRsa(BaseModel):
@@ -662,6 +739,17 @@ class PaymentResumed(BaseModel):
     flow_date: date
 
 
+class HouseholdMemberChanged(BaseModel):
+    """Flow (G-B20): a person of the same matricule entered or left the RSA, or was there when this person
+    entered. Opaque ids and codes only: the spouses' pathways know each other, nothing personal travels."""
+
+    event_id: str
+    member_pathway_id: str = Field(pattern=r"^pathway-[A-Za-z0-9_-]{8,80}$")
+    change: HouseholdChange
+    on: date
+    role: str | None = Field(default=None, pattern=r"^[A-Z]{2,4}$")
+
+
 class NotSubjectConfirmed(BaseModel):
     """Flow (G-B8): « non soumis aux droits et devoirs » in ``flows`` consecutive flows since ``since``."""
 
@@ -686,6 +774,7 @@ class PathwayRow(BaseModel):
     referent_type: OrientationTarget | None
     referent_structure_id: str | None
     entry_date: date | None
+    rsa_entry_date: date | None = None
     orientation_target: OrientationTarget | None
     orientation_notified_on: date | None
     caf_saisine_mode: str | None
@@ -732,6 +821,8 @@ class PathwayView(BaseModel):
 
     person_id: str
     stage: Stage
+    entry_date: date | None = None  # CAF transmission date of the first « soumis » flow (orientation clock)
+    rsa_entry_date: date | None = None  # G-B2
     rule_set_version: str
     subject_to_duties: bool | None
     referent_type: OrientationTarget | None
@@ -747,6 +838,10 @@ class PathwayView(BaseModel):
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
     anomalies: list[Anomaly] = Field(default_factory=list)
+    sanctions: list["Sanction"] = Field(default_factory=list)
+    household: list[HouseholdMember] = Field(default_factory=list)
 
 
 Outbox.model_rebuild()
+PathwayState.model_rebuild()
+PathwayView.model_rebuild()

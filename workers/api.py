@@ -56,6 +56,7 @@ from domain.identity import NirError, person_id, validate_nir
 from domain.label import application_workflow_id, label_workflow_id
 from domain.pathway_rules import pathway_workflow_id
 from workers.api_auth import ApiTokens, Caller, Scope, load_api_tokens
+from workers.api_caf import caf_router
 from workers.config import Settings
 from workflows import search_attributes as sa
 from workflows.label_application import LABEL_APPLICATION_WORKFLOW, LabelApplicationState
@@ -506,6 +507,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
     from workers import api_caseloads, api_tasks  # noqa: E402 (they import this module's errors)
     app.include_router(api_tasks.router(pool, require))
     app.include_router(api_caseloads.router(pool, require))
+    app.include_router(caf_router(pool, require, ApiError))
     return app
 
 
@@ -791,7 +793,7 @@ def _pathway_routes(app: FastAPI, api: Api, require: Callable[..., Callable[...,
         case.referent_type = view.referent_type.value if view.referent_type else None
         case.referent_structure_id = view.referent_structure_id
         case.deadlines = [DeadlineOut(id=d.id, kind=d.kind.value, due=d.due, status=d.status) for d in view.deadlines]
-        case.breach_count = len(view.breaches)
+        case.breach_count = sum(1 for b in view.breaches if b.withdrawn_on is None)
         case.run = view.run
         if caller.has(Scope.PERSONAL_DATA):
             case.personal = PathwayPersonal(

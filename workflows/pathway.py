@@ -8,7 +8,8 @@ suggests it, carrying the whole state (including the bounded set of seen event i
 
 Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``, ``payment_resumed`` and
 ``not_subject_confirmed`` (flow import), ``appointment``, ``diagnostic_completed``, ``non_compliance``,
-``ep_decision``, ``lost_from_view_convocation`` (T26 campaign) and ``structure_label_lost`` (label side).
+``ep_decision``, ``household_member`` (G-B20, flow import), ``lost_from_view_convocation`` (T26 campaign) and
+``structure_label_lost`` (label side).
 """
 
 import asyncio
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
     from domain.deadlines import paris_date
     from domain.pathway import (
+        AmendCer,
         AppointmentEvent,
         CafFirstInterview,
         CafSaisine,
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         EpDecision,
         EpReferralConfirmation,
         FlowRecord,
+        HouseholdMemberChanged,
         HumanTask,
         LeftRsa,
         LostFromViewConvocation,
@@ -85,6 +88,14 @@ REFERENT_STRUCTURE = "pathway-referent-structure-search-attribute"
 #: so after 4 failed attempts (about 4 s) the write falls back to a regular activity, whose retries cost no
 #: history. The attempts bound it: the worker's local retries do not stop at ``schedule_to_close_timeout``.
 RECORD_LOCALLY = "record-effects-as-local-activity"
+#: A CER signed on the CAF route names its GESICA entry domain and objectives (§3.8): checked by the sign_cer
+#: validator, so decided once at the start of a pathway (like the reminders) and kept in its state.
+GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
+#: Rule changes of ``domain.pathway_rules`` asked through ``workflow.patched`` at the moment they would make a
+#: difference (``Pathway(patched=...)``): ``CER_END_FIXED`` (a pause no longer moves the CER's end, R13), asked at
+#: the first pause reaching a CER clock in a run, and ``BREACH_WITHDRAWAL`` (a late fact dated in time withdraws
+#: the breach), asked when such a fact arrives. A run that already behaved the old way keeps doing so until its
+#: next run (at the latest its bilan); every other run gets the new rules.
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=2),
     schedule_to_close_timeout=timedelta(seconds=6),
@@ -125,6 +136,7 @@ def _data_code(error: BaseException) -> str:
     if isinstance(error, PathwayRuleError):
         return error.rule
     return "IMPLAUSIBLE_DATE" if isinstance(error, ImplausibleDate) else "DATA_NOT_APPLICABLE"
+BREACHES_WITHDRAWN = "parcours_breaches_withdrawn"  # attribute deadline_kind
 
 
 def _pure():
@@ -138,15 +150,16 @@ class BeneficiaryPathway:
     @workflow.init
     def __init__(self, inp: PathwayInput) -> None:
         if inp.state is not None:
-            self.p = Pathway(inp.state)
+            self.p = Pathway(inp.state, patched=workflow.patched)
         else:
-            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()))
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched)
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
         self._decisions = meter.create_counter(DECISIONS, "Decisions taken on pathways, by kind and outcome")
         self._refused = meter.create_counter(REFUSED_EVENTS, "Pathway messages refused or not applicable, by "
                                                              "message and code")
+        self._withdrawn = meter.create_counter(BREACHES_WITHDRAWN, "Breaches withdrawn by a late fact, by deadline kind")
 
     # ------------------------------------------------------------------ main loop
 
@@ -156,6 +169,8 @@ class BeneficiaryPathway:
         if inp.state is None and workflow.patched(REMINDERS):
             with _pure():
                 self.p.enable_reminders(self._today())
+        if inp.state is None and workflow.patched(GESICA_AT_CER):
+            s.gesica_at_cer = True
         if workflow.patched(CLOSE_TASKS):
             s.closes_tasks = True
         while True:
@@ -212,7 +227,10 @@ class BeneficiaryPathway:
             decisions, batch.decisions = batch.decisions, []
             await self._record(batch)
             for breach in batch.breaches:
-                self._breached.add(1, {"deadline_kind": breach.kind.value})
+                if breach.withdrawn_on is None:
+                    self._breached.add(1, {"deadline_kind": breach.kind.value})
+                else:
+                    self._withdrawn.add(1, {"deadline_kind": breach.kind.value})
             for decision in decisions:
                 self._decisions.add(1, {"decision_kind": decision.kind.value, "outcome": decision.outcome})
             for item in pushes:
@@ -256,7 +274,7 @@ class BeneficiaryPathway:
             sa.STAGE.name: s.stage.value,
             sa.TERRITORY.name: s.territory,
             sa.RULE_SET.name: s.rule_set_version,
-            sa.BREACH_COUNT.name: len(s.breaches),
+            sa.BREACH_COUNT.name: len(self.p.active_breaches()),
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
             sa.NEXT_DEADLINE.name: sa.instant(self.p.next_deadline_instant()),
@@ -386,6 +404,10 @@ class BeneficiaryPathway:
     def not_subject_confirmed(self, msg: NotSubjectConfirmed) -> None:
         self._signal("not_subject_confirmed", msg, self.p.on_not_subject_confirmed)
 
+    @workflow.signal(name="household_member")
+    def household_member(self, msg: HouseholdMemberChanged) -> None:
+        self._signal("household_member", msg, self.p.on_household_member)
+
     @workflow.signal(name="lost_from_view_convocation")
     def lost_from_view_convocation(self, msg: LostFromViewConvocation) -> None:
         self._signal("lost_from_view_convocation", msg, self.p.on_lost_from_view_convocation)
@@ -427,6 +449,14 @@ class BeneficiaryPathway:
     @sign_cer.validator
     def _sign_cer_ok(self, msg: SignCer) -> None:
         self._validate(msg, self.p.check_sign_cer)
+
+    @workflow.update(name="amend_cer")
+    def amend_cer(self, msg: AmendCer) -> CommandResult:
+        return self._command(msg, self.p.check_amend_cer, self.p.amend_cer)
+
+    @amend_cer.validator
+    def _amend_cer_ok(self, msg: AmendCer) -> None:
+        self._validate(msg, self.p.check_amend_cer)
 
     @workflow.update(name="complete_bilan")
     def complete_bilan(self, msg: CompleteBilan) -> CommandResult:
