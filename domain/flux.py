@@ -134,6 +134,7 @@ class RejectionCode(str, Enum):
     TRUNCATED_FILE = "truncated_file"
     MALFORMED_FILE = "malformed_file"
     MISSING_HEADER = "missing_header"
+    FIELD_TOO_LONG = "field_too_long"
 
 
 @dataclass(frozen=True)
@@ -257,8 +258,12 @@ class ParsedRecord:
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EARLIEST = date(1900, 1, 1)
 _LATEST = date(2100, 12, 31)
-_REPLACEMENT = "\ufffd"
-_MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]")
+# UTF-8 continuation bytes (0x80-0xBF) as ISO-8859-1 or windows-1252 shows them, after the lead bytes of
+# French letters ("é" read as "Ã©" or "Ã©", "É" as "Ã‰", "œ" as "Å“", "’" as "â€™").
+_CONTINUATION = "".join(sorted({chr(b) for b in range(0x80, 0xC0)}
+                               | {bytes([b]).decode("cp1252", "ignore") for b in range(0x80, 0xC0)} - {""}))
+_MOJIBAKE = re.compile(f"[ÂÃÅ][{re.escape(_CONTINUATION)}]|â€[{re.escape(_CONTINUATION)}]")
+_C1 = re.compile("[\u0080-\u009f]")
 
 
 def parse_iso_date(value: str | None) -> date | None:
@@ -285,14 +290,18 @@ def _clean(value: str | None) -> str | None:
 
 
 def text_encoding_issue(texts: Iterable[str | None]) -> Issue | None:
-    """Replacement characters (bytes invalid in the declared encoding) or UTF-8 read as ISO-8859-1."""
+    """Bytes invalid in the declared encoding (replacement characters), UTF-8 read as ISO-8859-1 or
+    windows-1252 (mojibake), or windows-1252 bytes declared ISO-8859-1 (C1 control characters)."""
     for text in texts:
-        if not text:
+        if not text or text.isascii():
             continue
-        if _REPLACEMENT in text:
+        if "\ufffd" in text:
             return Issue(RejectionCode.WRONG_ENCODING, "bytes not valid in the file's declared encoding")
-        if _MOJIBAKE.search(text):
-            return Issue(RejectionCode.WRONG_ENCODING, "text looks like UTF-8 read as ISO-8859-1")
+        if any(lead in text for lead in "ÂÃÅâ") and _MOJIBAKE.search(text):
+            return Issue(RejectionCode.WRONG_ENCODING, "text looks like UTF-8 read as ISO-8859-1 or windows-1252")
+        if _C1.search(text):
+            return Issue(RejectionCode.WRONG_ENCODING,
+                         "control characters U+0080-U+009F: windows-1252 bytes declared as ISO-8859-1?")
     return None
 
 

@@ -260,3 +260,33 @@ def test_bad_bytes_in_a_field_not_extracted_still_reject_the_record(tmp_path):
     records = list(read_flux(path))
     assert [r.accepted for r in records] == [False, True, True, True]
     assert records[0].reason_codes == (RejectionCode.WRONG_ENCODING,)
+
+
+def test_a_broken_tag_deep_in_a_big_file_keeps_every_household_before_it(tmp_path):
+    """libxml2 2.14 recovered by dropping households before the damage; boundaries are now found by us."""
+    path = tmp_path / "big.xml"
+    generate_flux(path, households=2000, seed=3, flow_date=date(2024, 3, 15))
+    data = path.read_bytes()
+    before = list(read_flux(path))
+    starts = [i for i in range(len(data)) if data.startswith(b"<InfosFoyerRSA>", i)]
+    at = data.index(b"</ETATDOSRSA>", starts[999])
+    path.write_bytes(data[:at] + b"</ETAT>" + data[at + len(b"</ETATDOSRSA>"):])
+    after = list(read_flux(path))
+    assert after[:999] == before[:999]
+    assert after[999].position == 1000 and after[999].reason_codes == (RejectionCode.MALFORMED_FILE,)
+    assert len(after) == 1000
+
+
+def test_households_are_split_whatever_comments_cdata_and_self_closed_ones_hold(tmp_path):
+    text = (FIXTURES / "valid.xml").read_text(encoding="utf-8")
+    first_end = text.index("</InfosFoyerRSA>") + len("</InfosFoyerRSA>")
+    text = (text[:first_end] + "\n<!-- <InfosFoyerRSA> in a comment </InfosFoyerRSA> -->\n<InfosFoyerRSA />"
+            + text[first_end:])
+    text = text.replace("<MATRICULE>1234501</MATRICULE>",
+                        "<MATRICULE>1234501</MATRICULE><!-- </InfosFoyerRSA> --><X><![CDATA[</InfosFoyerRSA>]]></X>")
+    path = tmp_path / "tricky.xml"
+    path.write_text(text, encoding="utf-8")
+    records = list(read_flux(path))
+    assert [r.position for r in records] == [1, 2, 3, 4, 5]
+    assert records[0].accepted and RejectionCode.NO_PERSON in records[1].reason_codes
+    assert all(r.accepted for r in records[2:])
