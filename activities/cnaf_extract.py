@@ -1,4 +1,11 @@
-"""The raw strings of one ``InfosFoyerRSA`` element (domain.md §8.1), in one walk over its leaves.
+"""The raw strings of one ``InfosFoyerRSA`` element (domain.md §8.1), in one walk over its elements.
+
+A leaf is recognised by its name and its parent's (``Organisme/MATRICULE``, ``FinDroit/DTCLORSA``…), so
+both layouts are read: vrsb0801 (``MontantCalculDroitRSAPersonne/TOPPERSDRODEVORSA``, two ``Prestations``
+blocks per person) and vrsd0301 (``CalculDroitRSAPersonne/TOPPERSDRODEVORSA``, ``FonctionPersonnePFA`` /
+``FonctionPersonneRSA``, ``RessourcesTropElevees/MOTISUSVERSRSA``). A person's role is the ``ROLEPERS`` of
+the block about the RSA (``NATPREST`` ``RSA``, or ``FonctionPersonneRSA``); a block without ``NATPREST``
+counts when it is the only one. The first occurrence of a single-valued field wins.
 
 Only strings are extracted here; every rule deciding whether they make a valid household is in
 :mod:`domain.flux`.
@@ -14,12 +21,14 @@ _HOUSEHOLD_LEAVES = {
     ("Organisme", "MATRICULE"): "matricule",
     ("EtatDossierRSA", "ETATDOSRSA"): "right_state",
     ("SuspensionVersement", "MOTISUSVERSRSA"): "suspension_reason",
+    ("RessourcesTropElevees", "MOTISUSVERSRSA"): "suspension_reason",
     ("SuspensionVersement", "DDSUSVERSRSA"): "suspension_date",
     ("FinDroit", "MOTICLORSA"): "closure_reason",
     ("FinDroit", "DTCLORSA"): "closure_date",
     ("FinDroitMoisAnterieur", "MOTICLORSA"): "earlier_closure_reason",
     ("FinDroitMoisAnterieur", "DTCLORSA"): "earlier_closure_date",
     ("TroncCommunDroitRSA", "TOPSANSDOMFIXE"): "no_fixed_abode",
+    ("AdresseDetailleeFrance", "NUMCOM"): "commune",
 }
 _PERSON_LEAVES = {
     ("Identification", "NIR"): "nir",
@@ -27,8 +36,10 @@ _PERSON_LEAVES = {
     ("Identification", "PRENOM"): "first_name",
     ("Identification", "DTNAI"): "birth_date",
     ("MontantCalculDroitRSAPersonne", "TOPPERSDRODEVORSA"): "subject_to_duties",
+    ("CalculDroitRSAPersonne", "TOPPERSDRODEVORSA"): "subject_to_duties",
 }
-
+#: Blocks holding a person's role for one benefit, and the benefit when the block's name says it.
+_ROLE_BLOCKS = {"Prestations": None, "FonctionPersonnePFA": "PFA", "FonctionPersonneRSA": "RSA"}
 
 _LOCAL_NAMES: dict[str, str] = {}
 
@@ -43,38 +54,56 @@ def _name(tag: str) -> str:
     return name
 
 
-def extract_household(element: etree._Element) -> RawHousehold:
-    """The raw strings of an ``InfosFoyerRSA`` element (any namespace), in one walk over its leaves.
+def _rsa_role(blocks: list[dict[str, str]]) -> str | None:
+    """The ROLEPERS of the RSA block; of the only block when no block names its benefit."""
+    for block in blocks:
+        if block.get("NATPREST", "").strip() == "RSA" and "ROLEPERS" in block:
+            return block["ROLEPERS"]
+    if len(blocks) == 1 and "NATPREST" not in blocks[0]:
+        return blocks[0].get("ROLEPERS")
+    return None
 
-    A leaf is recognised by its name and its parent's (``Organisme/MATRICULE``, ``FinDroit/DTCLORSA``…);
-    a person's leaves must sit inside that ``Personne``. The first occurrence of a single-valued field wins.
-    """
+
+def extract_household(element: etree._Element) -> RawHousehold:
+    """The raw strings of an ``InfosFoyerRSA`` element (any namespace)."""
     raw = RawHousehold()
     found: dict[str, str] = {}
+    path: list[str] = []
     person: RawPerson | None = None
-    person_element: etree._Element | None = None
-    for node in element.iter():
-        tag = node.tag
-        if not isinstance(tag, str):
-            continue  # comments and processing instructions
-        name = _name(tag)
-        if name == "Personne":
-            person, person_element = RawPerson(), node
-            raw.persons.append(person)
+    blocks: list[dict[str, str]] = []
+    block: dict[str, str] | None = None
+    for event, node in etree.iterwalk(element, events=("start", "end")):
+        name = _name(node.tag)
+        if event == "start":
+            path.append(name)
+            if name == "Personne" and person is None:
+                person, blocks = RawPerson(), []
+                raw.persons.append(person)
+            elif person is not None and name in _ROLE_BLOCKS:
+                block = {} if _ROLE_BLOCKS[name] is None else {"NATPREST": _ROLE_BLOCKS[name]}
+            continue
+        path.pop()
+        if person is not None and name == "Personne" and not path.count("Personne"):
+            person.role = _rsa_role(blocks)
+            person = None
+            continue
+        if block is not None and name in _ROLE_BLOCKS:
+            blocks.append(block)
+            block = None
             continue
         if len(node):
             continue  # only leaves hold values
-        parent = node.getparent()
-        key = (_name(parent.tag), name)
+        parent = path[-1] if path else ""
         text = node.text or ""
-        if person is not None and (name == "ROLEPERS" or key in _PERSON_LEAVES):
-            if person_element not in node.iterancestors():
+        if person is not None:
+            if block is not None and name in ("NATPREST", "ROLEPERS"):
+                block.setdefault(name, text)
                 continue
-            attribute = "role" if name == "ROLEPERS" else _PERSON_LEAVES[key]
-            if getattr(person, attribute) is None:
+            attribute = _PERSON_LEAVES.get((parent, name))
+            if attribute is not None and getattr(person, attribute) is None:
                 setattr(person, attribute, text)
             continue
-        field = _HOUSEHOLD_LEAVES.get(key)
+        field = _HOUSEHOLD_LEAVES.get((parent, name))
         if field is None:
             continue
         if field == "right_state":
@@ -82,19 +111,17 @@ def extract_household(element: etree._Element) -> RawHousehold:
         elif field == "suspension_reason":
             raw.suspension_reasons.append(text)
         elif field == "matricule":
-            grand = parent.getparent()
-            if grand is not None and _name(grand.tag) == "IdentificationRSA":
+            if len(path) >= 2 and path[-2] == "IdentificationRSA":
                 found.setdefault(field, text)
         else:
             found.setdefault(field, text)
     raw.matricule = found.get("matricule")
     raw.suspension_date = found.get("suspension_date")
     raw.no_fixed_abode = found.get("no_fixed_abode")
+    raw.commune = found.get("commune")
     if "closure_reason" in found or "closure_date" in found:
         raw.closure_reason, raw.closure_date = found.get("closure_reason"), found.get("closure_date")
     elif "earlier_closure_reason" in found or "earlier_closure_date" in found:
         raw.closure_reason, raw.closure_date = found.get("earlier_closure_reason"), found.get("earlier_closure_date")
         raw.closure_earlier_month = True
     return raw
-
-

@@ -19,22 +19,29 @@ Rules live in :mod:`domain.flux`; this module only extracts raw strings.
 from __future__ import annotations
 
 import hashlib
+import re
+from datetime import date
 from pathlib import Path
 from typing import BinaryIO, Iterator
 from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
-from activities.cnaf_split import HOUSEHOLD, Cut, FluxUnreadable, Household, Outer, Oversized, TextStream, \
-    sniff_encoding, split
+from activities.cnaf_split import HOUSEHOLD, Cut, FluxRefused, FluxUnreadable, Household, Outer, Oversized, \
+    TextStream, sniff_encoding, split
 from activities.cnaf_extract import extract_household
 from domain.flux import DuplicateGuard, FluxHeader, Issue, ParsedRecord, RejectionCode, judge, text_encoding_issue, \
-    validate_header
+    trailer_issue, validate_header
+from domain.flux_codes import OTHER_FLOWS, VRSD0301_ELEMENTS, detect_layout, other_flow_of_schema
 
-__all__ = ["CnafFluxReader", "FluxUnreadable", "HOUSEHOLD", "HEADER", "extract_household", "file_digest",
+__all__ = ["CnafFluxReader", "FluxRefused", "FluxUnreadable", "HOUSEHOLD", "HEADER", "extract_household", "file_digest",
            "read_flux", "sniff_encoding"]
 
 HEADER = "IdentificationFlux"
+TRAILER = "NBTOTDOSRSATRANSM"
+_SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation"
+# "&" not starting one of the five predefined entities or a character reference
+_ENTITY = re.compile(r"&(?!(?:lt|gt|amp|apos|quot|#[0-9]+|#x[0-9A-Fa-f]+);)")
 MAX_HOUSEHOLD_CHARS = 1 << 20  # a household of ten persons with every block is about 20 kB
 _ERROR_NAMES = {value: name for name, value in vars(etree.ErrorTypes).items() if name.startswith("ERR_")}
 _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -124,6 +131,9 @@ class CnafFluxReader:
         self._header_seen = False
         self._nsmap: dict[str | None, str] = {}
         self._parser = etree.XMLParser(**_PARSER_OPTIONS)
+        self._reference = date.today()  # DTCREAFLUX once read: bounds the case dates
+        self.layout: str | None = None  # "vrsb0801" or "vrsd0301"
+        self.announced: str | None = None  # the trailer's NBTOTDOSRSATRANSM, as read
         try:
             self.total_bytes = self.path.stat().st_size
         except OSError as exc:
@@ -205,26 +215,40 @@ class CnafFluxReader:
                                issues=(Issue(RejectionCode.MISSING_HEADER, f"no {HEADER} element in the file"),))
 
     def _outer_events(self, events: list[tuple[str, etree._Element]]) -> Iterator[ParsedRecord]:
-        """Header records from the skeleton's events; remembers the namespaces in scope of each placeholder."""
+        """Header records from the skeleton's events; remembers the namespaces in scope of each placeholder.
+
+        Raises :class:`FluxRefused` on the first sign of another CNAF flow.
+        """
         skeleton = self._skeleton
         assert skeleton is not None
         for event, element in events:
+            name = _local(element.tag)
             if skeleton.root is None:
                 skeleton.root = element
-            name = _local(element.tag)
+                other = other_flow_of_schema(element.get(_SCHEMA_LOCATION))
+                if other is not None:
+                    raise FluxRefused(f"{self.path.name} names the schema of another CNAF flow ({other}), "
+                                      "not a beneficiaries flow: refused")
             if event == "start":
                 if name == HOUSEHOLD:
                     self._nsmap = dict(element.nsmap)
+                elif name in OTHER_FLOWS:
+                    raise FluxRefused(f"{self.path.name} is a CNAF {OTHER_FLOWS[name]} flow ({name} elements), "
+                                      "not a beneficiaries flow: refused")
                 continue
             if name == HOUSEHOLD:
                 _free(element)
             elif name == HEADER:
                 yield from self._header(element)
                 _free(element)
+            elif name == TRAILER:
+                self.announced = element.text or ""
 
     def _header(self, element: etree._Element) -> Iterator[ParsedRecord]:
         self._header_seen = True
+        self.layout = detect_layout(_first(element, "{*}NUMVERSIONAPPLIEME"))
         self.header, issues = validate_header(_first(element, "{*}DTCREAFLUX"), _first(element, "{*}TYPEFLUX"))
+        self._reference = self.header.creation_date or self._reference
         if issues:
             canonical = etree.tostring(element, method="c14n")
             yield ParsedRecord(position=0, record_hash=hashlib.sha256(canonical).hexdigest(), issues=tuple(issues))
@@ -240,15 +264,35 @@ class CnafFluxReader:
 
     def _household(self, piece: Household, guard: DuplicateGuard) -> ParsedRecord:
         position = self.households_seen
+        raw_hash = hashlib.sha256(piece.text.encode("utf-8")).hexdigest()
+        if _ENTITY.search(piece.text) is not None:
+            return ParsedRecord(position=position, record_hash=raw_hash, issues=(Issue(
+                RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))
         try:
             wrapper = etree.fromstring(_wrapped(piece.text, self._nsmap), self._parser)
         except etree.XMLSyntaxError as exc:
             return self._malformed(exc, position, piece.line - 1)
         element = wrapper[0]
-        canonical = etree.tostring(element, method="c14n")
+        try:
+            canonical = etree.tostring(element, method="c14n")
+        except (etree.C14NError, ValueError) as exc:
+            return ParsedRecord(position=position, record_hash=raw_hash, issues=(Issue(
+                RejectionCode.UNREADABLE_RECORD, f"cannot be canonicalised ({type(exc).__name__})"),))
         encoding = text_encoding_issue((piece.text,))
-        return judge(extract_household(element), position, hashlib.sha256(canonical).hexdigest(), guard,
-                     extra=() if encoding is None else (encoding,))
+        raw = extract_household(element)
+        if self.layout is None:
+            vrsd = next(element.iter(*(f"{{*}}{name}" for name in VRSD0301_ELEMENTS)), None) is not None
+            self.layout = "vrsd0301" if vrsd else "vrsb0801"
+        return judge(raw, position, hashlib.sha256(canonical).hexdigest(), guard,
+                     extra=() if encoding is None else (encoding,), reference=self._reference)
+
+
+    def file_warnings(self) -> list[tuple[int, str]]:
+        """Warnings about the file as a whole, once read: the trailer's count against the households read."""
+        if self.announced is None:
+            return []
+        issue = trailer_issue(self.announced, self.households_seen)
+        return [] if issue is None else [(0, str(issue))]
 
 
 def _unreadable_message(exc: etree.XMLSyntaxError) -> str:

@@ -33,6 +33,10 @@ class FluxUnreadable(Exception):
     """The file cannot be read at all; the message is one line, without personal data."""
 
 
+class FluxRefused(FluxUnreadable):
+    """The file is another CNAF flow (instruction, financier): refused as a whole, naming the flow found."""
+
+
 def sniff_encoding(head: bytes) -> str:
     """The encoding a byte-order mark, the first bytes (appendix F) or the XML declaration name; UTF-8 by default.
 

@@ -52,8 +52,6 @@ INJECTED_DEFECTS: tuple[RejectionCode, ...] = (
     RejectionCode.MISSING_MATRICULE,
     RejectionCode.UNKNOWN_ETATDOSRSA,
     RejectionCode.UNKNOWN_TOPPERSDRODEVORSA,
-    RejectionCode.UNKNOWN_MOTISUSVERSRSA,
-    RejectionCode.UNKNOWN_MOTICLORSA,
     RejectionCode.BAD_DATE,
     RejectionCode.DUPLICATE_HOUSEHOLD,
     RejectionCode.DUPLICATE_PERSON,
@@ -155,12 +153,6 @@ def _inject(gen: _Generator, record: dict, defect: RejectionCode) -> None:
         record["state"] = "9"
     elif defect is RejectionCode.UNKNOWN_TOPPERSDRODEVORSA:
         first["top"] = "O"
-    elif defect is RejectionCode.UNKNOWN_MOTISUSVERSRSA:
-        record.update(state="4", closure=None, earlier_month=False,
-                      suspension=("Z9", (gen.flow_date - timedelta(days=10)).isoformat()))
-    elif defect is RejectionCode.UNKNOWN_MOTICLORSA:
-        record.update(state="5", suspension=None, earlier_month=False,
-                      closure=("XXX", (gen.flow_date - timedelta(days=10)).isoformat()))
     elif defect is RejectionCode.BAD_DATE:
         first["birth_date"] = first["birth_date"][:5] + "02-30"
     elif defect is RejectionCode.DUPLICATE_HOUSEHOLD:

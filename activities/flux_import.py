@@ -126,10 +126,13 @@ class FluxImporter:
         if header_issues:
             await self._quarantine.store(QuarantineBatch(
                 file_digest=req.file_digest, records=[quarantine_entry(header_issues[0])]))
+        for position, reason in getattr(reader, "file_warnings", lambda: [])():
+            summary.warn(position, reason)
         survey = FileSurvey(
             last_position=last_position, households=summary.households, persons=summary.persons,
             subject_to_duties=summary.subject_to_duties, rejected=summary.rejected_count + len(header_issues[:1]),
             flow_date=header.creation_date, flow_type=header.flow_type,
+            subject_to_duties_unknown=summary.subject_to_duties_unknown, warnings=summary.warning_count,
         )
         await self._pool.execute(
             """INSERT INTO flux_files (file_digest, file_name, source, flow_type, flow_date, byte_size, status,
@@ -238,7 +241,8 @@ class FluxImporter:
         plans: list[tuple[int, list[PathwaySignal]]] = []
         for record, observations in accepted:
             signals: list[PathwaySignal] = []
-            for obs in observations:
+            for observed in observations:
+                obs = fe.with_known_status(states.get(observed.person_id), observed)
                 new_state, events = fe.derive_events(states.get(obs.person_id), obs, _rules(obs.flow_date))
                 if new_state is not None and new_state != states.get(obs.person_id):
                     states[obs.person_id] = new_state

@@ -21,68 +21,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.first_seen import FirstSeenTable
 from domain.identity import NirError, validate_nir
+from domain.rules import ImplausibleDate, check_plausible_date
 
-# ---------------------------------------------------------------- code tables (domain.md §8.1)
-
-#: ETATDOSRSA — state of the RSA right.
-ETATDOSRSA: dict[str, str] = {
-    "0": "nouvelle demande en attente de décision du Département",
-    "1": "droit refusé",
-    "2": "droit ouvert et versable",
-    "3": "droit ouvert et suspendu (le droit lui-même est remis en cause)",
-    "4": "droit ouvert, versement suspendu (montant non calculable)",
-    "5": "droit clos",
-    "6": "droit clos sur un mois antérieur (contrôle du mois de référence)",
-}
-
-#: Official detection order when several ETATDOSRSA values apply to one household.
-ETATDOSRSA_DETECTION_ORDER: tuple[str, ...] = ("0", "1", "5", "3", "4", "2", "6")
-
-#: TOPPERSDRODEVORSA — the person is subject to rights and duties ("soumis aux droits et devoirs").
-TOPPERSDRODEVORSA: dict[str, str] = {"0": "non soumis aux droits et devoirs", "1": "soumis aux droits et devoirs"}
-
-#: TOPSANSDOMFIXE — no fixed abode.
-TOPSANSDOMFIXE: dict[str, str] = {"0": "domicile fixe", "1": "sans domicile fixe"}
-
-#: MOTISUSVERSRSA — reason why the payment is suspended.
-MOTISUSVERSRSA: dict[str, str] = {
-    "01": "ressources trop élevées",
-    "02": "moins de 25 ans sans enfant ni personne à charge",
-    "03": "activité non conforme",
-    "04": "titre de séjour non valide",
-    "05": "RSA inférieur au seuil de versement",
-    "06": "déclaration trimestrielle de ressources non fournie",
-    "09": "résidence non conforme",
-    "31": "prestation exclue (affiliation partielle)",
-    "34": "régime non conforme",
-    "35": "demande d'avantage vieillesse absente ou tardive",
-    "36": "titre de séjour absent",
-    "44": "hospitalisation",
-    "70": "action non engagée",
-    "84": "droit éteint",
-    "85": "pas d'allocataire (allocataire décédé par exemple)",
-    "97": "bénéficiaire de l'AAH réduite",
-    "AB": "allocataire absent du foyer",
-    "CG": "application d'une sanction",
-    "CV": "attente de la décision du président du Conseil départemental",
-    "CZ": "activité antérieure insuffisante",
-    "DA": "activité antérieure absente",
-    "DB": "étudiant, rémunération insuffisante",
-    "DC": "activité antérieure non conforme",
-}
-
-#: MOTICLORSA — reason why the right was closed.
-MOTICLORSA: dict[str, str] = {
-    "PCG": "décision du président du Conseil départemental",
-    "ECH": "échéance (4 mois sans droit)",
-    "EFF": "annulation (effacement)",
-    "MUT": "mutation vers une autre CAF/MSA",
-    "RGD": "regroupement de dossiers",
-    "RFD": "radiation, fin de droit",
-    "RAU": "radiation, autre motif",
-    "RST": "option RSTA (outre-mer)",
-    "RSO": "option RSO (outre-mer)",
-}
+from domain.flux_codes import (  # noqa: F401 - the code tables are part of this module's interface
+    BOOLEANS,
+    ETATDOSRSA,
+    ETATDOSRSA_DETECTION_ORDER,
+    MAX_LENGTHS,
+    MOTICLORSA,
+    MOTISUSVERSRSA,
+    TOPPERSDRODEVORSA,
+    TOPSANSDOMFIXE,
+)
 
 
 class RightState(str, Enum):
@@ -135,6 +85,9 @@ class RejectionCode(str, Enum):
     MALFORMED_FILE = "malformed_file"
     MISSING_HEADER = "missing_header"
     FIELD_TOO_LONG = "field_too_long"
+    UNREADABLE_RECORD = "unreadable_record"  # entity reference, canonicalisation error: never resolved
+    BAD_COMMUNE = "bad_commune"  # a warning: the territory is then assigned by hand
+    TRAILER_MISMATCH = "trailer_mismatch"  # a warning: NBTOTDOSRSATRANSM differs from the households read
 
 
 @dataclass(frozen=True)
@@ -180,6 +133,7 @@ class RawHousehold:
     closure_earlier_month: bool = False
     no_fixed_abode: str | None = None
     entry_date: str | None = None
+    commune: str | None = None  # NUMCOM: INSEE code of the address's commune (assigns the territory)
     persons: list[RawPerson] = field(default_factory=list)
 
 
@@ -203,7 +157,7 @@ class Person(BaseModel):
     first_name: str | None = Field(default=None, repr=False)
     birth_date: date | None = Field(default=None, repr=False)
     role: str | None = None
-    subject_to_duties: bool
+    subject_to_duties: bool | None  # None: no MontantCalculDroitRSAPersonne yet, unknown until a flow says
 
 
 class Household(BaseModel):
@@ -220,11 +174,17 @@ class Household(BaseModel):
     closure_earlier_month: bool = False
     no_fixed_abode: bool | None = None
     entry_date: date | None = None  # per-record entry date (CSV lists); XML flows use the header's date
+    commune: str | None = Field(default=None, repr=False)
     persons: tuple[Person, ...]
+    warnings: tuple[str, ...] = ()  # e.g. an unknown suspension code, kept as read
 
     @property
     def subject_count(self) -> int:
         return sum(1 for p in self.persons if p.subject_to_duties)
+
+    @property
+    def subject_unknown_count(self) -> int:
+        return sum(1 for p in self.persons if p.subject_to_duties is None)
 
 
 @dataclass(frozen=True)
@@ -327,12 +287,39 @@ def _codes(values: Iterable[str]) -> str:
     return ", ".join(_code(v) for v in values)
 
 
-def _date_field(value: str | None, label: str, issues: list[Issue]) -> date | None:
+def _date_field(value: str | None, label: str, issues: list[Issue], reference: date | None = None) -> date | None:
+    """A strict ISO date; with ``reference``, also within the plausible window of case dates around it."""
     try:
-        return parse_iso_date(value)
+        parsed = parse_iso_date(value)
+        if parsed is not None and reference is not None:
+            check_plausible_date(parsed, reference, field=label)
+        return parsed
+    except ImplausibleDate as exc:
+        issues.append(Issue(RejectionCode.BAD_DATE, str(exc)))
+        return None
     except ValueError as exc:
         issues.append(Issue(RejectionCode.BAD_DATE, f"{label}: {exc}"))
         return None
+
+
+def _too_long(value: str | None, name: str, label: str, issues: list[Issue]) -> bool:
+    """Whether ``value`` exceeds the schema's length for ``name`` (then an issue is added)."""
+    limit = MAX_LENGTHS[name]
+    if value is None or len(value) <= limit or len(value.strip()) <= limit:
+        return False
+    issues.append(Issue(RejectionCode.FIELD_TOO_LONG, f"{label}: longer than {limit} characters ({len(value)})"))
+    return True
+
+
+def _boolean(value: str | None, name: str, label: str, code: RejectionCode, issues: list[Issue]) -> bool | None:
+    """An xsd:boolean (``1``/``0``/``true``/``false``); None when absent; an issue when anything else."""
+    flag = _clean(value)
+    if flag is None:
+        return None
+    if flag not in BOOLEANS:
+        issues.append(Issue(code, f"{label}{name} code {_code(flag)} unknown"))
+        return None
+    return BOOLEANS[flag]
 
 
 def _right_state(codes: list[str], issues: list[Issue]) -> RightState | None:
@@ -349,28 +336,28 @@ def _right_state(codes: list[str], issues: list[Issue]) -> RightState | None:
 
 
 def _person(rank: int, raw: RawPerson, issues: list[Issue]) -> Person | None:
+    """A valid person, or None with issues added. No ``TOPPERSDRODEVORSA`` (MSA daily files) is valid:
+    subject to duties unknown."""
     before = len(issues)
     label = f"person {rank}"
-    flag = _clean(raw.subject_to_duties)
-    subject: bool | None = None
-    if flag is None:
-        issues.append(Issue(RejectionCode.UNKNOWN_TOPPERSDRODEVORSA, f"{label}: TOPPERSDRODEVORSA missing"))
-    elif flag not in TOPPERSDRODEVORSA:
-        issues.append(Issue(RejectionCode.UNKNOWN_TOPPERSDRODEVORSA, f"{label}: TOPPERSDRODEVORSA code {_code(flag)} unknown"))
-    else:
-        subject = flag == "1"
+    subject = _boolean(raw.subject_to_duties, "TOPPERSDRODEVORSA", f"{label}: ",
+                       RejectionCode.UNKNOWN_TOPPERSDRODEVORSA, issues)
+    for value, name in ((raw.last_name, "NOMNAI"), (raw.first_name, "PRENOM"), (raw.role, "ROLEPERS")):
+        _too_long(value, name, f"{label}: {name}", issues)
     nir: str | None = None
     raw_nir = _clean(raw.nir)
     if raw_nir is None:
         if subject:
             issues.append(Issue(RejectionCode.BAD_NIR, f"{label}: NIR missing for a person subject to duties"))
-    else:
+    elif not _too_long(raw_nir, "NIR", f"{label}: NIR", issues):
         try:
             nir = validate_nir(raw_nir)
         except NirError as exc:  # the message names the problem, never the number
             issues.append(Issue(RejectionCode.BAD_NIR, f"{label}: {exc}"))
-    birth_date = _date_field(raw.birth_date, f"{label}: DTNAI", issues)
-    if len(issues) > before or subject is None:
+    birth_date = None
+    if not _too_long(raw.birth_date, "DTNAI", f"{label}: DTNAI", issues):
+        birth_date = _date_field(raw.birth_date, f"{label}: DTNAI", issues)
+    if len(issues) > before:
         return None
     return Person(
         rank=rank,
@@ -383,9 +370,25 @@ def _person(rank: int, raw: RawPerson, issues: list[Issue]) -> Person | None:
     )
 
 
-def validate_household(raw: RawHousehold) -> tuple[Household | None, list[Issue]]:
-    """Apply every rule to a raw household; return the typed household, or None and every issue found."""
+def _open_codes(values: Iterable[str], name: str, known: dict[str, str], issues: list[Issue],
+                warnings: list[str], code: RejectionCode) -> tuple[str, ...]:
+    """Codes of an open list, kept as read; an unknown one is a warning, a too long one a rejection."""
+    kept = tuple(v.strip() for v in values if v and v.strip())
+    for value in kept:
+        _too_long(value, name, name, issues)
+    unknown = sorted({v for v in kept if v not in known and len(v) <= MAX_LENGTHS[name]})
+    if unknown:
+        warnings.append(str(Issue(code, f"{name} code {_codes(unknown)} not in the known list (kept as read)")))
+    return kept
+
+
+def validate_household(raw: RawHousehold, reference: date | None = None) -> tuple[Household | None, list[Issue]]:
+    """Apply every rule to a raw household; return the typed household, or None and every issue found.
+
+    ``reference`` (the flow's DTCREAFLUX, or today) bounds the case dates to the plausible window.
+    """
     issues: list[Issue] = []
+    warnings: list[str] = []
     encoding = text_encoding_issue(_raw_texts(raw))
     if encoding is not None:
         issues.append(encoding)
@@ -393,29 +396,31 @@ def validate_household(raw: RawHousehold) -> tuple[Household | None, list[Issue]
     matricule = _clean(raw.matricule)
     if matricule is None:
         issues.append(Issue(RejectionCode.MISSING_MATRICULE, "MATRICULE (N° CAF/MSA) missing or empty"))
+    elif _too_long(matricule, "MATRICULE", "MATRICULE", issues):
+        matricule = None
 
     state = _right_state(raw.right_states, issues)
 
-    reasons = tuple(r.strip() for r in raw.suspension_reasons if r and r.strip())
-    unknown_susp = sorted({r for r in reasons if r not in MOTISUSVERSRSA})
-    if unknown_susp:
-        issues.append(Issue(RejectionCode.UNKNOWN_MOTISUSVERSRSA,
-                            f"MOTISUSVERSRSA code {_codes(unknown_susp)} unknown"))
-    suspension_date = _date_field(raw.suspension_date, "DDSUSVERSRSA", issues)
+    reasons = _open_codes(raw.suspension_reasons, "MOTISUSVERSRSA", MOTISUSVERSRSA, issues, warnings,
+                          RejectionCode.UNKNOWN_MOTISUSVERSRSA)
+    suspension_date = _date_field(raw.suspension_date, "DDSUSVERSRSA", issues, reference)
 
-    closure_reason = _clean(raw.closure_reason)
-    if closure_reason is not None and closure_reason not in MOTICLORSA:
-        issues.append(Issue(RejectionCode.UNKNOWN_MOTICLORSA, f"MOTICLORSA code {_code(closure_reason)} unknown"))
-    closure_date = _date_field(raw.closure_date, "DTCLORSA", issues)
+    closure = _open_codes([raw.closure_reason or ""], "MOTICLORSA", MOTICLORSA, issues, warnings,
+                          RejectionCode.UNKNOWN_MOTICLORSA)
+    closure_reason = closure[0] if closure else None
+    closure_date = _date_field(raw.closure_date, "DTCLORSA", issues, reference)
     if state in (RightState.CLOSED, RightState.CLOSED_EARLIER_MONTH) and closure_date is None and not any(
         i.code is RejectionCode.BAD_DATE and i.detail.startswith("DTCLORSA") for i in issues
     ):
         issues.append(Issue(RejectionCode.BAD_DATE, f"DTCLORSA missing for a closed right (ETATDOSRSA {state.value})"))
 
-    abode_code = _clean(raw.no_fixed_abode)
-    if abode_code is not None and abode_code not in TOPSANSDOMFIXE:
-        issues.append(Issue(RejectionCode.UNKNOWN_TOPSANSDOMFIXE, f"TOPSANSDOMFIXE code {_code(abode_code)} unknown"))
-    entry_date = _date_field(raw.entry_date, "entry date", issues)
+    no_fixed_abode = _boolean(raw.no_fixed_abode, "TOPSANSDOMFIXE", "", RejectionCode.UNKNOWN_TOPSANSDOMFIXE, issues)
+    entry_date = _date_field(raw.entry_date, "entry date", issues, reference)
+    commune = _clean(raw.commune)
+    if commune is not None and (_too_long(commune, "NUMCOM", "NUMCOM", issues) or not _COMMUNE.match(commune)):
+        if not any(i.code is RejectionCode.FIELD_TOO_LONG and i.detail.startswith("NUMCOM") for i in issues):
+            warnings.append(str(Issue(RejectionCode.BAD_COMMUNE, "NUMCOM is not an INSEE commune code (ignored)")))
+        commune = None
 
     if not raw.persons:
         issues.append(Issue(RejectionCode.NO_PERSON, "no Personne in the household"))
@@ -445,16 +450,23 @@ def validate_household(raw: RawHousehold) -> tuple[Household | None, list[Issue]
             closure_reason=closure_reason,
             closure_date=closure_date,
             closure_earlier_month=raw.closure_earlier_month,
-            no_fixed_abode=None if abode_code is None else abode_code == "1",
+            no_fixed_abode=no_fixed_abode,
             entry_date=entry_date,
+            commune=commune,
             persons=tuple(persons),
+            warnings=tuple(warnings),
         ),
         [],
     )
 
 
-def validate_header(creation_date: str | None, flow_type: str | None) -> tuple[FluxHeader, list[Issue]]:
-    """``IdentificationFlux``: DTCREAFLUX must be a date (it is the entry date of new entrants, [002:3707])."""
+_COMMUNE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
+
+
+def validate_header(creation_date: str | None, flow_type: str | None,
+                    today: date | None = None) -> tuple[FluxHeader, list[Issue]]:
+    """``IdentificationFlux``: DTCREAFLUX must be a plausible date (it is the entry date of new entrants,
+    [002:3707])."""
     issues: list[Issue] = []
     encoding = text_encoding_issue((creation_date, flow_type))
     if encoding is not None:
@@ -463,7 +475,7 @@ def validate_header(creation_date: str | None, flow_type: str | None) -> tuple[F
     if _clean(creation_date) is None:
         issues.append(Issue(RejectionCode.BAD_DATE, "IdentificationFlux/DTCREAFLUX missing"))
     else:
-        created = _date_field(creation_date, "IdentificationFlux/DTCREAFLUX", issues)
+        created = _date_field(creation_date, "IdentificationFlux/DTCREAFLUX", issues, today or date.today())
     return FluxHeader(creation_date=created, flow_type=_clean(flow_type)), issues
 
 
@@ -508,11 +520,23 @@ class DuplicateGuard:
         return Issue(RejectionCode.DUPLICATE_HOUSEHOLD, f"same matricule as the household at position {first}")
 
 
+def trailer_issue(announced: str, households: int) -> Issue | None:
+    """The trailer's NBTOTDOSRSATRANSM against the households read: a warning when they differ (a real
+    file announces 1 and holds 2), never a rejection."""
+    text = announced.strip()
+    if not text.isascii() or not text.isdigit():
+        return Issue(RejectionCode.TRAILER_MISMATCH, "NBTOTDOSRSATRANSM is not a number")
+    if int(text) != households:
+        return Issue(RejectionCode.TRAILER_MISMATCH,
+                     f"NBTOTDOSRSATRANSM announces {int(text)} households, the file holds {households}")
+    return None
+
+
 def judge(raw: RawHousehold, position: int, record_hash: str, guard: DuplicateGuard,
-          extra: Iterable[Issue] = ()) -> ParsedRecord:
-    """Validate one raw household in the context of its file (duplicates), extra issues first."""
+          extra: Iterable[Issue] = (), reference: date | None = None) -> ParsedRecord:
+    """Validate one raw household in the context of its file (duplicates, reference date), extra issues first."""
     issues = list(extra)
-    household, found = validate_household(raw)
+    household, found = validate_household(raw, reference)
     issues.extend(issue for issue in found if issue not in issues)
     duplicate = guard.check(raw.matricule, position)
     if duplicate is not None:
@@ -530,19 +554,27 @@ class Rejection(BaseModel):
     reason: str
 
 
-class FluxSummary(BaseModel):
-    """Counts over the accepted households and the rejections, in file order.
+class Warning_(Rejection):
+    """Something to look at that did not reject the record (position 0: the file as a whole)."""
 
-    The dry run prints every rejection, so all are kept by default. A reader whose rejections go elsewhere
-    (the import quarantines each one slice by slice) sets ``keep_rejected`` to keep only the first ones and
-    the count, so that a file full of errors does not fill memory. Neither field is part of the JSON.
+
+class FluxSummary(BaseModel):
+    """Counts over the accepted households, the rejections and the warnings, in file order.
+
+    The dry run prints every rejection and warning, so all are kept by default. A reader whose rejections
+    go elsewhere (the import quarantines each one slice by slice) sets ``keep_rejected`` to keep only the
+    first ones (rejections and warnings alike) and the counts, so that a file full of errors does not fill
+    memory. Neither field is part of the JSON.
     """
 
     households: int = 0
     persons: int = 0
     subject_to_duties: int = 0
+    subject_to_duties_unknown: int = 0  # persons without MontantCalculDroitRSAPersonne: no pathway yet
     rejected: list[Rejection] = Field(default_factory=list)
+    warnings: list[Warning_] = Field(default_factory=list)
     rejected_count: int = Field(default=0, exclude=True)
+    warning_count: int = Field(default=0, exclude=True)
     keep_rejected: int | None = Field(default=None, ge=0, exclude=True)
 
     def add(self, record: ParsedRecord) -> None:
@@ -551,7 +583,15 @@ class FluxSummary(BaseModel):
             self.households += 1
             self.persons += len(record.household.persons)
             self.subject_to_duties += record.household.subject_count
+            self.subject_to_duties_unknown += record.household.subject_unknown_count
+            for reason in record.household.warnings:
+                self.warn(record.position, reason)
             return
         self.rejected_count += 1
         if self.keep_rejected is None or len(self.rejected) < self.keep_rejected:
             self.rejected.append(Rejection(position=record.position, reason=record.reason))
+
+    def warn(self, position: int, reason: str) -> None:
+        self.warning_count += 1
+        if self.keep_rejected is None or len(self.warnings) < self.keep_rejected:
+            self.warnings.append(Warning_(position=position, reason=reason))

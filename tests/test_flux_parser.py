@@ -43,7 +43,8 @@ def test_valid_file_is_read_whole_and_typed():
     assert suspended.no_fixed_abode is True
     assert closed.closure_reason == "PCG" and closed.closure_date == date(2024, 2, 29)
     assert not closed.closure_earlier_month
-    assert summary_of(records).model_dump() == {"households": 4, "persons": 6, "subject_to_duties": 4, "rejected": []}
+    assert summary_of(records).model_dump() == {"households": 4, "persons": 6, "subject_to_duties": 4,
+                                                "subject_to_duties_unknown": 0, "rejected": [], "warnings": []}
     assert len({r.record_hash for r in records}) == 4
 
 
@@ -66,8 +67,6 @@ def test_each_rejection_reason_at_its_position_and_good_records_unblocked():
         3: ["missing_matricule"],
         4: ["unknown_etatdosrsa"],
         5: ["unknown_toppersdrodevorsa"],
-        6: ["unknown_motisusversrsa"],
-        7: ["unknown_moticlorsa"],
         8: ["bad_date"],
         9: ["duplicate_person"],
         10: ["no_person"],
@@ -76,8 +75,11 @@ def test_each_rejection_reason_at_its_position_and_good_records_unblocked():
         13: ["bad_nir"],
         14: ["bad_date"],
     }
-    accepted = [r.position for r in read_flux(FIXTURES / "rejections.xml") if r.accepted]
-    assert accepted == [1, 15]
+    records = list(read_flux(FIXTURES / "rejections.xml"))
+    assert [r.position for r in records if r.accepted] == [1, 6, 7, 15]  # unknown MOTISUSVERSRSA, MOTICLORSA: kept
+    assert records[5].household.suspension_reasons == ("ZZ",) and records[6].household.closure_reason == "XYZ"
+    assert [w.split(":")[0] for r in records for w in (r.household.warnings if r.household else ())] == [
+        "unknown_motisusversrsa", "unknown_moticlorsa"]
 
 
 def test_duplicate_households_keep_the_first():

@@ -67,10 +67,13 @@ def _records_with_progress(reader: CnafFluxReader | CsvNewEntrants, show: bool) 
         progress.update(task, completed=reader.total_bytes)
 
 
-def summarise(records: Iterable[ParsedRecord]) -> FluxSummary:
+def summarise(records: Iterable[ParsedRecord], reader: CnafFluxReader | CsvNewEntrants | None = None) -> FluxSummary:
+    """Counts, rejections and warnings of a read; the reader's file-level warnings (trailer) come last."""
     summary = FluxSummary()
     for record in records:
         summary.add(record)
+    for position, reason in getattr(reader, "file_warnings", lambda: [])():
+        summary.warn(position, reason)
     return summary
 
 
@@ -83,8 +86,12 @@ def _print_table(summary: FluxSummary, name: str) -> None:
     totals.add_row("households accepted", str(summary.households))
     totals.add_row("persons", str(summary.persons))
     totals.add_row("subject to rights and duties", str(summary.subject_to_duties))
+    totals.add_row("subject to duties unknown (no pathway yet)", str(summary.subject_to_duties_unknown))
     totals.add_row("records rejected", str(len(summary.rejected)))
+    totals.add_row("warnings", str(len(summary.warnings)))
     console.print(totals)
+    for item in summary.warnings[:_TABLE_ROWS]:
+        console.print(f"warning at position {item.position}: {item.reason}")
     if summary.rejected:
         rejected = Table(title="rejected records")
         rejected.add_column("position", justify="right")
@@ -113,7 +120,7 @@ def import_flux(
     try:
         reader: CnafFluxReader | CsvNewEntrants
         reader = CsvNewEntrants(file, load_mapping(mapping)) if mapping else CnafFluxReader(file)
-        summary = summarise(_records_with_progress(reader, show=output is OutputFormat.table))
+        summary = summarise(_records_with_progress(reader, show=output is OutputFormat.table), reader)
     except FluxUnreadable as exc:
         _fail(f"parcours flux import: {exc}")
     if output is OutputFormat.json:
