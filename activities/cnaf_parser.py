@@ -134,6 +134,7 @@ class CnafFluxReader:
         self._reference = date.today()  # DTCREAFLUX once read: bounds the case dates
         self.layout: str | None = None  # "vrsb0801" or "vrsd0301"
         self.announced: str | None = None  # the trailer's NBTOTDOSRSATRANSM, as read
+        self._refusal: str | None = None
         try:
             self.total_bytes = self.path.stat().st_size
         except OSError as exc:
@@ -156,7 +157,14 @@ class CnafFluxReader:
         except OSError as exc:
             raise FluxUnreadable(f"cannot open {self.path.name}: {exc.strerror or exc}") from None
         with handle:
-            yield from self._records(handle)
+            try:
+                yield from self._records(handle)
+            except FluxUnreadable:
+                raise
+            except OSError as exc:
+                raise FluxUnreadable(f"cannot read {self.path.name}: {exc.strerror or exc}") from None
+            except (ValueError, LookupError, etree.Error) as exc:  # a case no rule above foresaw: still one line
+                raise FluxUnreadable(f"{self.path.name} cannot be read ({type(exc).__name__})") from None
 
     def _records(self, handle: BinaryIO) -> Iterator[ParsedRecord]:
         stream = self._stream = TextStream(handle)
@@ -181,6 +189,8 @@ class CnafFluxReader:
             yield from self._outer_events(events)
             if isinstance(piece, Outer):
                 continue
+            if self._refusal:
+                raise FluxRefused(self._refusal)
             self.households_seen += 1
             if isinstance(piece, Oversized):
                 where = f" (inside {piece.element})" if piece.element else ""
@@ -208,6 +218,8 @@ class CnafFluxReader:
                 f"the file ends after the previous household (line {exc.position[0]}); the rest is missing"),))
             return
         yield from self._outer_events(events)
+        if self._refusal:
+            raise FluxRefused(self._refusal)
         if not self._header_seen and self.households_seen == 0:
             raise FluxUnreadable(f"{self.path.name} holds no {HEADER} nor {HOUSEHOLD} element: not a CNAF beneficiaries flow")
         if not self._header_seen:
@@ -226,9 +238,9 @@ class CnafFluxReader:
             if skeleton.root is None:
                 skeleton.root = element
                 other = other_flow_of_schema(element.get(_SCHEMA_LOCATION))
-                if other is not None:
-                    raise FluxRefused(f"{self.path.name} names the schema of another CNAF flow ({other}), "
-                                      "not a beneficiaries flow: refused")
+                if other is not None:  # said once the elements had their chance to name the flow
+                    self._refusal = (f"{self.path.name} names the schema of another CNAF flow ({other}), "
+                                     "not a beneficiaries flow: refused")
             if event == "start":
                 if name == HOUSEHOLD:
                     self._nsmap = dict(element.nsmap)

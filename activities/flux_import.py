@@ -30,7 +30,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.cnaf_parser import CnafFluxReader, FluxUnreadable, file_digest
+from activities.cnaf_parser import CnafFluxReader, FluxRefused, FluxUnreadable, file_digest
 from activities.csv_import import ColumnMapping, CsvNewEntrants
 from activities.quarantine import QuarantineBatch, QuarantineStore, quarantine_entry
 from domain import flux_events as fe
@@ -72,8 +72,9 @@ def make_reader(path: str | Path, source: str, mapping: dict[str, Any] | None) -
     return CnafFluxReader(path)
 
 
-def _unreadable(message: str) -> ApplicationError:
-    return ApplicationError(message, type="FLUX_UNREADABLE", non_retryable=True)
+def _unreadable(message: str, refused: bool = False) -> ApplicationError:
+    """Non-retryable: reading the same bytes again gives the same answer."""
+    return ApplicationError(message, type="FLUX_REFUSED" if refused else "FLUX_UNREADABLE", non_retryable=True)
 
 
 class FluxImporter:
@@ -100,8 +101,9 @@ class FluxImporter:
         try:
             digest = await asyncio.to_thread(file_digest, path)
         except OSError as exc:
-            await self._mark_unreadable(req)
-            raise _unreadable(f"cannot read {path.name}: {exc.strerror or exc}") from None
+            message = f"cannot read {path.name}: {exc.strerror or exc}"
+            await self._mark_unreadable(req, message)
+            raise _unreadable(message) from None
         if digest != req.file_digest:
             raise ApplicationError(f"{path.name} changed since the import started (digest differs)",
                                    type="FLUX_FILE_CHANGED", non_retryable=True)
@@ -120,8 +122,9 @@ class FluxImporter:
                     heartbeat(count)
                     await asyncio.sleep(0)
         except FluxUnreadable as exc:
-            await self._mark_unreadable(req)
-            raise _unreadable(str(exc)) from None
+            refused = isinstance(exc, FluxRefused)
+            await self._mark_unreadable(req, str(exc), refused)
+            raise _unreadable(str(exc), refused) from None
         header = getattr(reader, "header", None) or FluxHeader()
         if header_issues:
             await self._quarantine.store(QuarantineBatch(
@@ -146,11 +149,13 @@ class FluxImporter:
         )
         return survey
 
-    async def _mark_unreadable(self, req: SurveyRequest) -> None:
+    async def _mark_unreadable(self, req: SurveyRequest, failure: str, refused: bool = False) -> None:
+        """The file's row says why it will not be imported (``unreadable``, or ``refused``: another flow)."""
         await self._pool.execute(
-            """INSERT INTO flux_files (file_digest, file_name, source, status) VALUES ($1, $2, $3, 'unreadable')
-               ON CONFLICT (file_digest) DO UPDATE SET status = 'unreadable' WHERE flux_files.status <> 'imported'""",
-            req.file_digest, Path(req.file_name).name, req.source,
+            """INSERT INTO flux_files (file_digest, file_name, source, status, failure) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (file_digest) DO UPDATE SET status = EXCLUDED.status, failure = EXCLUDED.failure
+               WHERE flux_files.status <> 'imported'""",
+            req.file_digest, Path(req.file_name).name, req.source, "refused" if refused else "unreadable", failure,
         )
 
     # ------------------------------------------------------------------ slices
@@ -197,7 +202,7 @@ class FluxImporter:
             if chunk:
                 await self._chunk(req, _header(reader, req), chunk, in_doubt, result, heartbeat)
         except FluxUnreadable as exc:
-            raise _unreadable(str(exc)) from None
+            raise _unreadable(str(exc), isinstance(exc, FluxRefused)) from None
         except OSError as exc:
             raise _unreadable(f"cannot read {Path(req.file_path).name}: {exc.strerror or exc}") from None
         heartbeat(SliceProgress(first=req.first, last=req.last, position=req.last, handled=result.handled,
