@@ -262,7 +262,10 @@ class CnafFluxReader:
         self.header, issues = validate_header(_first(element, "{*}DTCREAFLUX"), _first(element, "{*}TYPEFLUX"))
         self._reference = self.header.creation_date or self._reference
         if issues:
-            canonical = etree.tostring(element, method="c14n")
+            try:
+                canonical = etree.tostring(element, method="c14n")
+            except etree.C14NError:
+                canonical = b""
             yield ParsedRecord(position=0, record_hash=hashlib.sha256(canonical).hexdigest(), issues=tuple(issues))
 
     def _malformed(self, exc: etree.XMLSyntaxError, position: int, line_offset: int | None = None) -> ParsedRecord:

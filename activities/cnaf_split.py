@@ -124,7 +124,7 @@ _NAME = r"[A-Za-z_][\w.-]{0,63}"
 _OUTSIDE = re.compile(rf"<!--|<!\[CDATA\[|<({_NAME}:)?{HOUSEHOLD}(?=[\s/>])")
 _INSIDE = re.compile(rf"<!--|<!\[CDATA\[|</(?:{_NAME}:)?{HOUSEHOLD}\s{{0,32}}>|<(?:{_NAME}:)?{HOUSEHOLD}(?=[\s/>])")
 _START_TAG_REST = re.compile(r"""(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
-_LAST_START_TAG = re.compile(rf"<((?:{_NAME}:)?{_NAME})[^<]*$")
+_START_TAG_NAME = re.compile(rf"<((?:{_NAME}:)?{_NAME})")
 _ENDS = {"<!--": "-->", "<![CDATA[": "]]>"}
 
 
@@ -178,7 +178,8 @@ class _Splitter:
         self.parts.append(text)
         self.size += len(text)
         if self.size > self.max_chars:
-            match = _LAST_START_TAG.search("".join(self.parts)[-4096:])
+            text = "".join(self.parts)
+            match = _START_TAG_NAME.match(text, max(0, text.rfind("<")))
             self.oversized_at = match.group(1) if match else None
             self.parts, self.size = [], 0
 

@@ -16,6 +16,7 @@ from activities.cnaf_parser import CnafFluxReader, FluxRefused
 from domain.flux import FluxHeader, RightState
 from domain.flux_events import observations_for_household, starts_pathway
 from domain.identity import person_id
+from tests.flux_import_harness import enc_client  # noqa: F401  (session fixture)
 from tests.real_flux_files import FILES, OUT, SAME_PERSON, Flow, flow_text, with_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -132,3 +133,123 @@ def test_a_schema_of_another_flow_is_refused_even_without_its_elements(tmp_path)
     path.write_bytes(flow_text(Flow(foyers=[], schema="vrsf0501.xsd", announced=0)).encode("cp1252"))
     with pytest.raises(FluxRefused, match="vrsf0501.xsd"):
         list(CnafFluxReader(path))
+
+
+# ---------------------------------------------------------------- hostile inputs: never a traceback
+
+_CAF = flow_text(FILES["caf_monthly_nir13.xml"])
+_PROLOG = '<?xml version="1.0" encoding="windows-1252"?>\n'
+_DOCTYPE_INTERNAL = '<!DOCTYPE Racine [<!ENTITY boom "DUPONT">]>\n'
+_DOCTYPE_EXTERNAL = '<!DOCTYPE Racine [<!ENTITY ext SYSTEM "file:///etc/passwd">]>\n'
+_LAUGHS = ('<!DOCTYPE Racine [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+           '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>\n')
+
+
+_ASCII = _CAF
+for _accented, _plain in (("BÉTHUNE", "BETHUNE"), ("ÉCOLES", "ECOLES"), ("Éric", "Eric"), ("Cécile", "Cecile"),
+                          ("Françoise", "Francoise"), ("Léa", "Lea"), ("Noël", "Noel"), ("Loïc", "Loic")):
+    _ASCII = _ASCII.replace(_accented, _plain)
+
+
+def _with_doctype(doctype: str, entity: str) -> bytes:
+    text = _CAF.replace(_PROLOG, _PROLOG + doctype, 1).replace("<NOMNAI>DUPONT</NOMNAI>", f"<NOMNAI>{entity}</NOMNAI>", 1)
+    return text.encode("cp1252")
+
+
+def _first_household_expected(code: str):
+    return {"exit": 0, "rejected": {1: code}, "households": 3}
+
+
+HOSTILE = {
+    "internal_entity": (_with_doctype(_DOCTYPE_INTERNAL, "&boom;"), _first_household_expected("unreadable_record")),
+    "external_entity": (_with_doctype(_DOCTYPE_EXTERNAL, "&ext;"), _first_household_expected("unreadable_record")),
+    "undeclared_entity": (_CAF.replace("<NOMNAI>DUPONT</NOMNAI>", "<NOMNAI>&nope;</NOMNAI>", 1).encode("cp1252"),
+                          _first_household_expected("unreadable_record")),
+    "billion_laughs": (_with_doctype(_LAUGHS, "&d;"), _first_household_expected("unreadable_record")),
+    "entity_in_the_header": (_CAF.replace(_PROLOG, _PROLOG + _DOCTYPE_INTERNAL, 1).replace(
+        "<DTCREAFLUX>2025-03-05</DTCREAFLUX>", "<DTCREAFLUX>&boom;</DTCREAFLUX>").encode("cp1252"),
+        {"exit": 0, "rejected": {0: "bad_date"}, "households": 4}),
+    "c14n_relative_namespace": (_CAF.replace("<InfosFoyerRSA>", '<InfosFoyerRSA xmlns:r="relative/uri">', 1)
+                                .encode("cp1252"), _first_household_expected("unreadable_record")),
+    "utf16_declared_8bit_bytes": (_CAF.replace("windows-1252", "UTF-16").encode("cp1252"), {"exit": 2}),
+    "utf16_le_without_bom": (_CAF.replace("windows-1252", "UTF-16").encode("utf-16-le"),
+                             {"exit": 0, "rejected": {}, "households": 4}),
+    "utf8_declared_windows1252_upper_case": (_ASCII.replace("Eric", "ÉRIC ÀÇÈÊÎÔÙŒ").encode("utf-8"),
+                                             {"exit": 0, "rejected": {1: "wrong_encoding"}, "households": 3}),
+    "utf8_declared_windows1252_lower_case": (_ASCII.replace("Noel", "Noël àçéèêîôùœ’").encode("utf-8"),
+                                             {"exit": 0, "rejected": {2: "wrong_encoding"}, "households": 3}),
+    "cp1252_declared_iso8859_1": (_CAF.replace("windows-1252", "ISO-8859-1").replace("MARTIN", "MARTIN’Œ")
+                                  .encode("cp1252"), {"exit": 0, "rejected": {3: "wrong_encoding"}, "households": 3}),
+    "binary_junk": (b"\x00\x01\x02 binary junk \xff\xfe", {"exit": 2}),
+    "unknown_encoding": (_CAF.replace("windows-1252", "X-NOPE").encode("ascii", "replace"), {"exit": 2}),
+    "not_xml": (b"MATRICULE;NIR\n0412345;2850862041123\n", {"exit": 2}),
+    "nul_in_a_household": (_CAF.replace("<NOMNAI>DUPONT</NOMNAI>", "<NOMNAI>DU\x00PONT</NOMNAI>", 1).encode("cp1252"),
+                           {"exit": 0, "rejected": {1: "malformed_file"}, "households": 0}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_inputs_never_print_a_traceback(tmp_path, case):
+    data, expected = HOSTILE[case]
+    path = tmp_path / f"{case}.xml"
+    path.write_bytes(data)
+    done = cli("flux", "import", str(path), "--dry-run", "--format", "json")
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    assert done.returncode == expected["exit"], done.stderr
+    if expected["exit"] == 2:
+        assert done.stdout == "" and done.stderr.count("\n") == 1 and done.stderr.startswith("parcours flux import: ")
+        return
+    summary = json.loads(done.stdout)
+    assert {r["position"]: r["reason"].split(":")[0] for r in summary["rejected"]} == expected["rejected"]
+    assert summary["households"] == expected["households"]
+    assert "root:" not in done.stdout  # /etc/passwd never read
+
+
+def test_a_50_mb_matricule_is_a_rejection_and_memory_stays_flat(tmp_path):
+    huge, small = tmp_path / "huge.xml", tmp_path / "small.xml"
+    small.write_bytes(_CAF.encode("cp1252"))
+    head, tail = _CAF.split("<MATRICULE>0412346</MATRICULE>")
+    with open(huge, "wb") as out:
+        out.write((head + "<MATRICULE>").encode("cp1252"))
+        for _ in range(50):
+            out.write(b"7" * (1 << 20))
+        out.write(("</MATRICULE>" + tail).encode("cp1252"))
+    probe = ("import json, resource, sys; from activities.cnaf_parser import CnafFluxReader; "
+             "records = [(r.position, r.reason) for r in CnafFluxReader(sys.argv[1]) if not r.accepted]; "
+             "print(json.dumps([records, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))")
+    runs = {}
+    for path in (small, huge):
+        done = subprocess.run([sys.executable, "-c", probe, str(path)], cwd=REPO, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        runs[path.name] = json.loads(done.stdout)
+    rejected, peak_kib = runs["huge.xml"]
+    assert [(p, reason.split(":")[0]) for p, reason in rejected] == [(2, "field_too_long")]
+    assert "MATRICULE" in rejected[0][1]
+    assert peak_kib - runs["small.xml"][1] < 30 * 1024  # a 50 MB text node adds well under 30 MB
+
+
+# ---------------------------------------------------------------- inside FluxImport: refused once, not retried
+
+
+async def test_another_flow_fails_the_import_once_non_retryable_recorded_with_its_reason(
+        enc_client, db_pool, task_queue, unique_id, tmp_path):
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.client import WorkflowFailureError
+
+    from tests.flux_import_harness import build_worker, import_input, secret_for
+    from workflows.flux_import import start_flux_import
+
+    path = tmp_path / "instruction.xml"
+    path.write_bytes((OUT / "instruction.xml").read_bytes() + f"<!-- {unique_id} -->\n".encode())
+    inp = import_input(path)
+    async with build_worker(enc_client, task_queue, db_pool, secret_for(unique_id)):
+        handle = await start_flux_import(enc_client, inp, task_queue=task_queue)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    assert failure.value.cause.cause.type == "FLUX_REFUSED"
+    attempts = [e.activity_task_started_event_attributes.attempt async for e in handle.fetch_history_events()
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+    assert attempts == [1]  # not a retry loop
+    row = await db_pool.fetchrow("SELECT status, failure FROM flux_files WHERE file_digest = $1", inp.file_digest)
+    assert row["status"] == "refused" and "instruction flow" in row["failure"]
