@@ -354,9 +354,7 @@ def _person(rank: int, raw: RawPerson, issues: list[Issue]) -> Person | None:
             nir = validate_nir(raw_nir)
         except NirError as exc:  # the message names the problem, never the number
             issues.append(Issue(RejectionCode.BAD_NIR, f"{label}: {exc}"))
-    birth_date = None
-    if not _too_long(raw.birth_date, "DTNAI", f"{label}: DTNAI", issues):
-        birth_date = _date_field(raw.birth_date, f"{label}: DTNAI", issues)
+    birth_date = _date_field(raw.birth_date, f"{label}: DTNAI", issues)  # a date's shape bounds its length
     if len(issues) > before:
         return None
     return Person(

@@ -73,20 +73,17 @@ MOTICLORSA: dict[str, str] = {
 BOOLEANS: dict[str, bool] = {"1": True, "0": False, "true": True, "false": False}
 
 #: Maximum length of each text field, from the schema (WebRSA's tables of the vrsb flow); a longer value is
-#: a rejection (``field_too_long``), never truncated. Codes of closed lists are checked against their list.
+#: a rejection (``field_too_long``), never truncated. Codes of closed lists are checked against their list,
+#: dates against their ``YYYY-MM-DD`` shape.
 MAX_LENGTHS: dict[str, int] = {
     "MATRICULE": 15,
     "NIR": 32,  # 15 characters, with room for the spaces and dots of a typed-in list
     "NOMNAI": 50,
     "PRENOM": 50,
-    "DTNAI": 10,
     "ROLEPERS": 3,
     "MOTISUSVERSRSA": 2,
-    "DDSUSVERSRSA": 10,
     "MOTICLORSA": 3,
-    "DTCLORSA": 10,
     "NUMCOM": 5,
-    "entry date": 10,
 }
 
 #: Elements of the other CNAF flows, which share the header but must not be read as beneficiaries flows.
