@@ -108,12 +108,15 @@ def import_flux(
     file: Path = typer.Argument(..., metavar="FILE", help="CNAF XML flow (or CSV list with --mapping)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Parse and validate only; no server needed."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table (with progress) or json."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", help="Column mapping (TOML/JSON): FILE is a CSV list."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping",
+                                           help="Column mapping (TOML/JSON): FILE is a CSV or .xlsx list."),
     territory: str = typer.Option(DEFAULT_TERRITORY, "--territory", help="Territory of the pathways started."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Positions per batch activity."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the import to its end (default)."),
 ) -> None:
     """Import a CAF/MSA beneficiaries flow; with --dry-run, check it and print a summary."""
+    if mapping is None and file.suffix.lower() in (".xlsx", ".csv", ".xls"):
+        _fail(f"parcours flux import: {file.name} is a list: give its column mapping with --mapping (see README)")
     if not dry_run:
         _import(file, output, mapping, territory, batch_size, wait)
         return
