@@ -17,6 +17,7 @@ Exactly once, per (file digest, position):
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -51,6 +52,7 @@ from domain.flux_import import (
 from domain.pathway import PathwayInput
 from domain.pathway_rules import pathway_workflow_id
 from domain.rules import RULESET_2023, RuleSet, rule_set_for
+from domain.territory import UNASSIGNED, CommuneTable
 
 SURVEY = "flux_import.survey"
 IMPORT_SLICE = "flux_import.import_slice"
@@ -83,8 +85,10 @@ class FluxImporter:
     ``client`` may be None inside an activity: the worker's own client is used then.
     """
 
-    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None,
+                 communes: CommuneTable | None = None) -> None:
         self._pool = pool
+        self._communes = communes
         self._secret = person_id_secret
         self._client = client
         self._quarantine = QuarantineStore(pool)
@@ -244,6 +248,8 @@ class FluxImporter:
         changed: dict[str, tuple[fe.PersonFlowState, int]] = {}
         started: set[str] = set()
         plans: list[tuple[int, list[PathwaySignal]]] = []
+        territories: dict[int, str] = {}  # position -> territory of the pathways it starts
+        unplaced: dict[str, tuple[int, str | None]] = {}  # person -> (position, commune) started UNASSIGNED
         for record, observations in accepted:
             signals: list[PathwaySignal] = []
             for observed in observations:
@@ -264,6 +270,11 @@ class FluxImporter:
                         continue  # no pathway was ever started from a flow: nothing to tell
                     signals.append(signal)
             plans.append((record.position, signals))
+            territory = territories[record.position] = self._territory(req, record)
+            if self._communes is not None and territory == UNASSIGNED:
+                for signal in signals:
+                    if signal.start and signal.person_id in started:
+                        unplaced.setdefault(signal.person_id, (record.position, record.household.commune))
 
         positions = [p for p, s in plans if s]
         if positions:
@@ -272,7 +283,7 @@ class FluxImporter:
                    ON CONFLICT DO NOTHING""", req.file_digest, positions)
         progress = SliceProgress(first=req.first, last=req.last, position=records[0].position - 1,
                                  handled=result.handled, signals=result.signals)
-        sent, rechecked, gone = await self._send(req, plans, in_doubt, lambda: heartbeat(progress))
+        sent, rechecked, gone = await self._send(req, plans, territories, in_doubt, lambda: heartbeat(progress))
         result.rechecked_signals += rechecked
 
         async with self._pool.acquire() as conn, conn.transaction():
@@ -289,6 +300,13 @@ class FluxImporter:
                       req.file_digest if pid in started else None, req.file_digest, position)
                      for pid, (state, position) in changed.items()],
                 )
+            if unplaced:
+                await conn.executemany(
+                    """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, details)
+                       VALUES ($1, $2, 'TERRITORY_UNASSIGNED', $3, $4::jsonb) ON CONFLICT (task_key) DO NOTHING""",
+                    [unassigned_task(pid, commune, req.file_digest, position)
+                     for pid, (position, commune) in unplaced.items() if pid not in gone],
+                )
             await conn.executemany(
                 """INSERT INTO flux_import_ledger (file_digest, position, outcome, record_hash, persons, signals)
                    VALUES ($1, $2, 'imported', $3, $4, $5) ON CONFLICT (file_digest, position) DO NOTHING""",
@@ -302,7 +320,16 @@ class FluxImporter:
         result.handled += len(accepted)
         result.signals += sum(sent.values())
 
-    async def _send(self, req: SliceRequest, plans: list[tuple[int, list[PathwaySignal]]], in_doubt: set[int],
+    def _territory(self, req: SliceRequest, record: ParsedRecord) -> str:
+        """The territory of the pathways a household starts: the commune table's, else UNASSIGNED (a
+        task then asks the SLAI manager); without a table, the import's own territory."""
+        if self._communes is None:
+            return req.territory
+        assert record.household is not None
+        return self._communes.territory_for(record.household.commune) or UNASSIGNED
+
+    async def _send(self, req: SliceRequest, plans: list[tuple[int, list[PathwaySignal]]],
+                    territories: dict[int, str], in_doubt: set[int],
                     heartbeat: Callable[[], None]) -> tuple[dict[int, int], int, set[str]]:
         """Send the chunk's signals: in order for one person, persons concurrently. Returns signals sent
         (or found delivered) per position, how many were found already delivered, and the persons whose
@@ -329,7 +356,7 @@ class FluxImporter:
                             rechecked += 1
                             sent[position] += 1
                             continue
-                    if await self._signal(signal, req.territory, task_queue):
+                    if await self._signal(signal, territories.get(position, req.territory), task_queue):
                         sent[position] += 1
                     else:
                         gone.add(pid)
@@ -480,6 +507,14 @@ def _rules(day: date) -> RuleSet:
         return RULESET_2023
 
 
+def unassigned_task(person_id: str, commune: str | None, file_digest: str, position: int) -> tuple:
+    """The ``human_tasks`` row asking the SLAI manager to place a pathway the commune table could not:
+    one per pathway (its key), holding the commune code to add to the table, never the address."""
+    workflow_id = pathway_workflow_id(person_id)
+    details = {"commune": commune or "", "file_digest": file_digest, "position": str(position)}
+    return (f"{workflow_id}:TERRITORY_UNASSIGNED", workflow_id, f"SLAI_MANAGER:{UNASSIGNED}", json.dumps(details))
+
+
 def _source(source: str) -> str:
     return "MSA" if source == "MSA" else "CAF"
 
@@ -487,8 +522,9 @@ def _source(source: str) -> str:
 class FluxImportActivities:
     """Temporal activities over :class:`FluxImporter` (built in ``workers/registry.py``)."""
 
-    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None) -> None:
-        self.importer = FluxImporter(pool, person_id_secret, client)
+    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None,
+                 communes: CommuneTable | None = None) -> None:
+        self.importer = FluxImporter(pool, person_id_secret, client, communes)
 
     @activity.defn(name=SURVEY)
     async def survey(self, req: SurveyRequest) -> FileSurvey:

@@ -56,6 +56,7 @@ from domain.identity import NirError, person_id, validate_nir
 from domain.label import application_workflow_id, label_workflow_id
 from domain.pathway_rules import pathway_workflow_id
 from workers.api_auth import ApiTokens, Caller, Scope, load_api_tokens
+from workers.api_territory import territory_router
 from workers.config import Settings
 from workflows import search_attributes as sa
 from workflows.label_application import LABEL_APPLICATION_WORKFLOW, LabelApplicationState
@@ -503,6 +504,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
 
     _pathway_routes(app, api, require, post_context)
     _label_routes(app, api, require, post_context)
+    app.include_router(territory_router(api, post_context))
     return app
 
 
