@@ -65,44 +65,43 @@ def _rsa_role(blocks: list[dict[str, str]]) -> str | None:
 
 
 def extract_household(element: etree._Element) -> RawHousehold:
-    """The raw strings of an ``InfosFoyerRSA`` element (any namespace)."""
+    """The raw strings of an ``InfosFoyerRSA`` element (any namespace).
+
+    A person's leaves are the grandchildren of its ``Personne`` (``Personne/Identification/NIR``…), so one
+    walk over the elements is enough; only leaves are looked at.
+    """
     raw = RawHousehold()
     found: dict[str, str] = {}
-    path: list[str] = []
     person: RawPerson | None = None
-    blocks: list[dict[str, str]] = []
-    block: dict[str, str] | None = None
-    for event, node in etree.iterwalk(element, events=("start", "end")):
-        name = _name(node.tag)
-        if event == "start":
-            path.append(name)
-            if name == "Personne" and person is None:
-                person, blocks = RawPerson(), []
-                raw.persons.append(person)
-            elif person is not None and name in _ROLE_BLOCKS:
-                block = {} if _ROLE_BLOCKS[name] is None else {"NATPREST": _ROLE_BLOCKS[name]}
-            continue
-        path.pop()
-        if person is not None and name == "Personne" and not path.count("Personne"):
-            person.role = _rsa_role(blocks)
-            person = None
-            continue
-        if block is not None and name in _ROLE_BLOCKS:
-            blocks.append(block)
-            block = None
+    person_element: etree._Element | None = None
+    blocks: dict[etree._Element, dict[str, str]] = {}
+    for node in element.iter():
+        tag = node.tag
+        if not isinstance(tag, str):
+            continue  # comments and processing instructions
+        name = _name(tag)
+        if name == "Personne":
+            if person is not None:
+                person.role = _rsa_role(list(blocks.values()))
+            person, person_element, blocks = RawPerson(), node, {}
+            raw.persons.append(person)
             continue
         if len(node):
             continue  # only leaves hold values
-        parent = path[-1] if path else ""
+        parent_element = node.getparent()
+        parent = _name(parent_element.tag)
         text = node.text or ""
-        if person is not None:
-            if block is not None and name in ("NATPREST", "ROLEPERS"):
+        if person is not None and parent_element.getparent() is person_element:
+            if parent in _ROLE_BLOCKS and name in ("NATPREST", "ROLEPERS"):
+                block = blocks.setdefault(parent_element, {} if _ROLE_BLOCKS[parent] is None
+                                          else {"NATPREST": _ROLE_BLOCKS[parent]})
                 block.setdefault(name, text)
                 continue
             attribute = _PERSON_LEAVES.get((parent, name))
-            if attribute is not None and getattr(person, attribute) is None:
-                setattr(person, attribute, text)
-            continue
+            if attribute is not None:
+                if getattr(person, attribute) is None:
+                    setattr(person, attribute, text)
+                continue
         field = _HOUSEHOLD_LEAVES.get((parent, name))
         if field is None:
             continue
@@ -111,10 +110,13 @@ def extract_household(element: etree._Element) -> RawHousehold:
         elif field == "suspension_reason":
             raw.suspension_reasons.append(text)
         elif field == "matricule":
-            if len(path) >= 2 and path[-2] == "IdentificationRSA":
+            grand = parent_element.getparent()
+            if grand is not None and _name(grand.tag) == "IdentificationRSA":
                 found.setdefault(field, text)
         else:
             found.setdefault(field, text)
+    if person is not None:
+        person.role = _rsa_role(list(blocks.values()))
     raw.matricule = found.get("matricule")
     raw.suspension_date = found.get("suspension_date")
     raw.no_fixed_abode = found.get("no_fixed_abode")

@@ -44,6 +44,9 @@ BIRTH_DEPARTMENTS = (("62", 70), ("59", 12), ("80", 4), ("75", 3), ("2A", 1), ("
 RIGHT_STATES = (("2", 70), ("0", 8), ("4", 5), ("3", 2), ("5", 9), ("6", 3), ("1", 3))
 SUSPENSION_CODES = (("06", 30), ("01", 15), ("CV", 10), ("02", 8), ("AB", 6), ("44", 5), ("70", 5), ("36", 4),
                     ("05", 4), ("85", 3), ("84", 3), ("CG", 3), ("04", 2), ("09", 2))
+#: Communes of the households: those of the example commune table of ``parcours dev``, and one it lacks
+#: (62001, Ablain-Saint-Nazaire) so that some pathways start UNASSIGNED with a task for the SLAI manager.
+COMMUNES = ("62041", "62119", "62160", "62193", "62498", "62510", "62765", "62001")
 CLOSURE_CODES = (("ECH", 40), ("RFD", 20), ("MUT", 12), ("PCG", 10), ("RAU", 8), ("EFF", 5), ("RGD", 5))
 
 #: The record-level defects ``invalid_share`` injects, in the order they are cycled through.
@@ -201,8 +204,16 @@ def _render(record: dict) -> str:
         "</TroncCommunDroitRSA></DetailDroitRSA>\n"
         "  </PrestationRSA>\n"
         f"{''.join(persons)}"
+        "  <DonneesAdministratives><Adresse><AdresseDetailleeFrance>"
+        f"<NUMCOM>{_commune(record['matricule'])}</NUMCOM></AdresseDetailleeFrance></Adresse></DonneesAdministratives>\n"
         " </InfosFoyerRSA>\n"
     )
+
+
+def _commune(matricule: str | None) -> str:
+    """The household's INSEE commune, from its matricule (no draw: the other fields stay as they were)."""
+    digits = "".join(ch for ch in matricule or "" if ch.isdigit())
+    return COMMUNES[int(digits or 0) % len(COMMUNES)]
 
 
 def _encode(text: str) -> bytes:
