@@ -8,7 +8,7 @@ the block about the RSA (``NATPREST`` ``RSA``, or ``FonctionPersonneRSA``); a bl
 counts when it is the only one. The first occurrence of a single-valued field wins.
 
 Only strings are extracted here; every rule deciding whether they make a valid household is in
-:mod:`domain.flux`.
+:mod:`domain.flux_validation`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ a file that ends early yields the complete households before the cut and a ``tru
 at the position of the first household not read. A file that cannot be read at all (missing, empty, not
 XML, no CNAF element) raises :class:`FluxUnreadable`.
 
-Rules live in :mod:`domain.flux`; this module only extracts raw strings.
+Rules live in :mod:`domain.flux_validation`; this module only extracts raw strings.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from lxml import etree
 from activities.cnaf_split import HOUSEHOLD, Cut, FluxRefused, FluxUnreadable, Household, Outer, Oversized, \
     TextStream, sniff_encoding, split
 from activities.cnaf_extract import extract_household
-from domain.flux import DuplicateGuard, FluxHeader, Issue, ParsedRecord, RejectionCode, judge, text_encoding_issue, \
-    trailer_issue, validate_header
+from domain.flux import FluxHeader, Issue, ParsedRecord, RejectionCode
+from domain.flux_validation import DuplicateGuard, judge, text_encoding_issue, trailer_issue, validate_header
 from domain.flux_codes import OTHER_FLOWS, VRSD0301_ELEMENTS, detect_layout, other_flow_of_schema
 
 __all__ = ["CnafFluxReader", "FluxRefused", "FluxUnreadable", "HOUSEHOLD", "HEADER", "extract_household", "file_digest",

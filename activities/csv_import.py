@@ -29,7 +29,7 @@ with a clear message.
 
 Each row is a person; consecutive rows with the same matricule form one household. A household is
 numbered by the data row (1-based, header excluded) where it starts. The same rules as for the XML flow
-apply (:func:`domain.flux.judge`), so a list and a flow reject the same things for the same reasons.
+apply (:func:`domain.flux_validation.judge`), so a list and a flow reject the same things for the same reasons.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from datetime import datetime
+from datetime import date, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Iterator
@@ -46,7 +46,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from activities.cnaf_split import FluxUnreadable
 from activities.list_rows import ListRows, normalise_label
-from domain.flux import DuplicateGuard, ParsedRecord, RawHousehold, RawPerson, judge
+from domain.flux import ParsedRecord, RawHousehold, RawPerson
+from domain.flux_validation import DuplicateGuard, judge
 
 HOUSEHOLD_FIELDS = ("matricule", "right_state", "suspension_reason", "suspension_date", "closure_reason",
                     "closure_date", "no_fixed_abode", "entry_date", "commune")
@@ -185,5 +186,5 @@ class CsvNewEntrants:
                 commune=self._value(first, "commune"),
                 persons=[RawPerson(**{name: self._value(row, name) for name in PERSON_FIELDS}) for _, row in members],
             )
-            yield judge(raw, position, digest.hexdigest(), guard)
+            yield judge(raw, position, digest.hexdigest(), guard, reference=date.today())
         self.raw_bytes = self.total_bytes

@@ -6,18 +6,8 @@ from datetime import date
 
 import pytest
 
-from domain.flux import (
-    DuplicateGuard,
-    FluxHeader,
-    RawHousehold,
-    RawPerson,
-    RejectionCode,
-    RightState,
-    judge,
-    parse_iso_date,
-    validate_header,
-    validate_household,
-)
+from domain.flux import FluxHeader, RawHousehold, RawPerson, RejectionCode, RightState
+from domain.flux_validation import DuplicateGuard, judge, parse_iso_date, validate_header, validate_household
 from domain.flux_events import (
     BecameSubject,
     FlowObservation,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from domain.flux import DuplicateGuard, FluxSummary, Issue, ParsedRecord, RejectionCode
+from domain.flux import FluxSummary, Issue, ParsedRecord, RejectionCode
+from domain.flux_validation import DuplicateGuard
 
 # Keys that a lossy or careless packing would confuse: leading zeros, lengths around the 7-byte and
 # 17-digit limits, the same bytes as text and as digits, non-ASCII, and shapes kept whole in a dict.
