@@ -12,23 +12,9 @@ from datetime import date
 from typing import Iterable
 
 from domain.first_seen import FirstSeenTable
-from domain.flux import (
-    BOOLEANS,
-    ETATDOSRSA,
-    ETATDOSRSA_DETECTION_ORDER,
-    MAX_LENGTHS,
-    MOTICLORSA,
-    MOTISUSVERSRSA,
-    FluxHeader,
-    Household,
-    Issue,
-    ParsedRecord,
-    Person,
-    RawHousehold,
-    RawPerson,
-    RejectionCode,
-    RightState,
-)
+from domain import flux_codes as tables
+from domain.flux import FluxHeader, Household, Issue, ParsedRecord, Person, RawHousehold, RawPerson, RejectionCode, \
+    RightState
 from domain.identity import NirError, validate_nir
 from domain.rules import ImplausibleDate, check_plausible_date
 from domain.territory import COMMUNE
@@ -122,7 +108,7 @@ def _date_field(value: str | None, label: str, issues: list[Issue], reference: d
 
 def _too_long(value: str | None, name: str, label: str, issues: list[Issue]) -> bool:
     """Whether ``value`` exceeds the schema's length for ``name`` (then an issue is added)."""
-    limit = MAX_LENGTHS[name]
+    limit = tables.MAX_LENGTHS[name]
     if value is None or len(value) <= limit or len(value.strip()) <= limit:
         return False
     issues.append(Issue(RejectionCode.FIELD_TOO_LONG, f"{label}: longer than {limit} characters ({len(value)})"))
@@ -134,10 +120,10 @@ def _boolean(value: str | None, name: str, label: str, code: RejectionCode, issu
     flag = _clean(value)
     if flag is None:
         return None
-    if flag not in BOOLEANS:
+    if flag not in tables.BOOLEANS:
         issues.append(Issue(code, f"{label}{name} code {_code(flag)} unknown"))
         return None
-    return BOOLEANS[flag]
+    return tables.BOOLEANS[flag]
 
 
 def _right_state(codes: list[str], issues: list[Issue]) -> RightState | None:
@@ -145,11 +131,11 @@ def _right_state(codes: list[str], issues: list[Issue]) -> RightState | None:
     if not cleaned:
         issues.append(Issue(RejectionCode.UNKNOWN_ETATDOSRSA, "ETATDOSRSA missing"))
         return None
-    unknown = sorted({c for c in cleaned if c not in ETATDOSRSA})
+    unknown = sorted({c for c in cleaned if c not in tables.ETATDOSRSA})
     if unknown:
         issues.append(Issue(RejectionCode.UNKNOWN_ETATDOSRSA, f"ETATDOSRSA code {_codes(unknown)} unknown"))
         return None
-    chosen = min(cleaned, key=ETATDOSRSA_DETECTION_ORDER.index)
+    chosen = min(cleaned, key=tables.ETATDOSRSA_DETECTION_ORDER.index)
     return RightState(chosen)
 
 
@@ -192,7 +178,7 @@ def _open_codes(values: Iterable[str], name: str, known: dict[str, str], issues:
     kept = tuple(v.strip() for v in values if v and v.strip())
     for value in kept:
         _too_long(value, name, name, issues)
-    unknown = sorted({v for v in kept if v not in known and len(v) <= MAX_LENGTHS[name]})
+    unknown = sorted({v for v in kept if v not in known and len(v) <= tables.MAX_LENGTHS[name]})
     if unknown:
         warnings.append(str(Issue(code, f"{name} code {_codes(unknown)} not in the known list (kept as read)")))
     return kept
@@ -217,11 +203,11 @@ def validate_household(raw: RawHousehold, reference: date | None = None) -> tupl
 
     state = _right_state(raw.right_states, issues)
 
-    reasons = _open_codes(raw.suspension_reasons, "MOTISUSVERSRSA", MOTISUSVERSRSA, issues, warnings,
+    reasons = _open_codes(raw.suspension_reasons, "MOTISUSVERSRSA", tables.MOTISUSVERSRSA, issues, warnings,
                           RejectionCode.UNKNOWN_MOTISUSVERSRSA)
     suspension_date = _date_field(raw.suspension_date, "DDSUSVERSRSA", issues, reference)
 
-    closure = _open_codes([raw.closure_reason or ""], "MOTICLORSA", MOTICLORSA, issues, warnings,
+    closure = _open_codes([raw.closure_reason or ""], "MOTICLORSA", tables.MOTICLORSA, issues, warnings,
                           RejectionCode.UNKNOWN_MOTICLORSA)
     closure_reason = closure[0] if closure else None
     closure_date = _date_field(raw.closure_date, "DTCLORSA", issues, reference)
