@@ -135,6 +135,7 @@ class CnafFluxReader:
         self.layout: str | None = None  # "vrsb0801" or "vrsd0301"
         self.announced: str | None = None  # the trailer's NBTOTDOSRSATRANSM, as read
         self._refusal: str | None = None
+        self._in_header = False
         try:
             self.total_bytes = self.path.stat().st_size
         except OSError as exc:
@@ -244,17 +245,19 @@ class CnafFluxReader:
             if event == "start":
                 if name == HOUSEHOLD:
                     self._nsmap = dict(element.nsmap)
+                elif name == HEADER:
+                    self._in_header = True
                 elif name in OTHER_FLOWS:
                     raise FluxRefused(f"{self.path.name} is a CNAF {OTHER_FLOWS[name]} flow ({name} elements), "
                                       "not a beneficiaries flow: refused")
                 continue
-            if name == HOUSEHOLD:
-                _free(element)
-            elif name == HEADER:
+            if name == HEADER:
+                self._in_header = False
                 yield from self._header(element)
-                _free(element)
             elif name == TRAILER:
                 self.announced = element.text or ""
+            if not self._in_header and element is not skeleton.root:
+                _free(element)  # whatever else the file holds around the households is not kept
 
     def _header(self, element: etree._Element) -> Iterator[ParsedRecord]:
         self._header_seen = True

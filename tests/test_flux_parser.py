@@ -292,3 +292,18 @@ def test_households_are_split_whatever_comments_cdata_and_self_closed_ones_hold(
     assert [r.position for r in records] == [1, 2, 3, 4, 5]
     assert records[0].accepted and RejectionCode.NO_PERSON in records[1].reason_codes
     assert all(r.accepted for r in records[2:])
+
+
+def test_what_surrounds_the_households_is_not_kept_either(tmp_path):
+    path = tmp_path / "padded.xml"
+    with open(path, "w", encoding="utf-8") as out:
+        text = (FIXTURES / "valid.xml").read_text(encoding="utf-8")
+        head, tail = text.split("  <InfosFoyerRSA>", 1)
+        out.write(head)
+        for index in range(20000):
+            out.write(f"  <Annexe><Ligne>{index}</Ligne></Annexe>\n")
+        out.write("  <InfosFoyerRSA>" + tail)
+    reader = CnafFluxReader(path)
+    records = list(reader)
+    assert [r.accepted for r in records] == [True] * 4
+    assert reader.live_elements() < 100
