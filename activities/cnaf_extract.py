@@ -79,7 +79,7 @@ def extract_household(element: etree._Element) -> RawHousehold:
         tag = node.tag
         if not isinstance(tag, str):
             continue  # comments and processing instructions
-        name = _name(tag)
+        name = _LOCAL_NAMES.get(tag) or _name(tag)
         if name == "Personne":
             if person is not None:
                 person.role = _rsa_role(list(blocks.values()))
@@ -89,7 +89,7 @@ def extract_household(element: etree._Element) -> RawHousehold:
         if len(node):
             continue  # only leaves hold values
         parent_element = node.getparent()
-        parent = _name(parent_element.tag)
+        parent = _LOCAL_NAMES.get(parent_element.tag) or _name(parent_element.tag)
         text = node.text or ""
         if person is not None and parent_element.getparent() is person_element:
             if parent in _ROLE_BLOCKS and name in ("NATPREST", "ROLEPERS"):

@@ -302,7 +302,7 @@ class CnafFluxReader:
             vrsd = next(element.iter(*(f"{{*}}{name}" for name in VRSD0301_ELEMENTS)), None) is not None
             self.layout = "vrsd0301" if vrsd else "vrsb0801"
         return judge(raw, position, hashlib.sha256(canonical).hexdigest(), guard,
-                     extra=() if encoding is None else (encoding,), reference=self._reference)
+                     extra=() if encoding is None else (encoding,), reference=self._reference, encoding_checked=True)
 
 
     def file_warnings(self) -> list[tuple[int, str]]:

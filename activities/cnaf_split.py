@@ -145,7 +145,6 @@ class _Splitter:
         self.size = 0
         self.start_line = 0
         self.prefix = ""
-        self.newlines = 0
         self.oversized_at: str | None | bool = False  # False while under the limit, else the element named
         self.open_tag = self.close_tag = ""
 
@@ -172,7 +171,6 @@ class _Splitter:
 
     def _keep(self, text: str) -> None:
         """Add text to the household being read, unless it went past the limit."""
-        self.newlines += text.count("\n")
         if self.oversized_at is not False:
             return
         self.parts.append(text)
@@ -254,12 +252,12 @@ class _Splitter:
     def _open(self, prefix: str) -> None:
         self.inside, self.prefix, self.start_line = True, prefix, self.line
         self.open_tag, self.close_tag = f"<{prefix}{HOUSEHOLD}", f"</{prefix}{HOUSEHOLD}"
-        self.parts, self.size, self.newlines, self.oversized_at = [], 0, 0, False
+        self.parts, self.size, self.oversized_at = [], 0, False
 
     def _close(self) -> Piece:
         self.inside = False
         if self.oversized_at is not False:
             element = self.oversized_at if isinstance(self.oversized_at, str) else None
-            return Oversized(self.start_line, self.prefix, self.newlines, element)
+            return Oversized(self.start_line, self.prefix, self.line - self.start_line, element)
         text, self.parts = "".join(self.parts), []
-        return Household(text, self.start_line, self.prefix, self.newlines)
+        return Household(text, self.start_line, self.prefix, self.line - self.start_line)

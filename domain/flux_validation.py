@@ -175,7 +175,9 @@ def _person(rank: int, raw: RawPerson, issues: list[Issue]) -> Person | None:
 def _open_codes(values: Iterable[str], name: str, known: dict[str, str], issues: list[Issue],
                 warnings: list[str], code: RejectionCode) -> tuple[str, ...]:
     """Codes of an open list, kept as read; an unknown one is a warning, a too long one a rejection."""
-    kept = tuple(v.strip() for v in values if v and v.strip())
+    kept = tuple(v.strip() for v in values if v and v.strip()) if values else ()
+    if not kept:
+        return kept
     for value in kept:
         _too_long(value, name, name, issues)
     unknown = sorted({v for v in kept if v not in known and len(v) <= tables.MAX_LENGTHS[name]})
@@ -184,14 +186,16 @@ def _open_codes(values: Iterable[str], name: str, known: dict[str, str], issues:
     return kept
 
 
-def validate_household(raw: RawHousehold, reference: date | None = None) -> tuple[Household | None, list[Issue]]:
+def validate_household(raw: RawHousehold, reference: date | None = None, *,
+                       encoding_checked: bool = False) -> tuple[Household | None, list[Issue]]:
     """Apply every rule to a raw household; return the typed household, or None and every issue found.
 
-    ``reference`` (the flow's DTCREAFLUX, or today) bounds the case dates to the plausible window.
+    ``reference`` (the flow's DTCREAFLUX, or today) bounds the case dates to the plausible window;
+    ``encoding_checked`` when the caller checked the whole record's text already (the XML reader does).
     """
     issues: list[Issue] = []
     warnings: list[str] = []
-    encoding = text_encoding_issue(_raw_texts(raw))
+    encoding = None if encoding_checked else text_encoding_issue(_raw_texts(raw))
     if encoding is not None:
         issues.append(encoding)
 
@@ -332,10 +336,10 @@ def trailer_issue(announced: str, households: int) -> Issue | None:
 
 
 def judge(raw: RawHousehold, position: int, record_hash: str, guard: DuplicateGuard,
-          extra: Iterable[Issue] = (), reference: date | None = None) -> ParsedRecord:
+          extra: Iterable[Issue] = (), reference: date | None = None, encoding_checked: bool = False) -> ParsedRecord:
     """Validate one raw household in the context of its file (duplicates, reference date), extra issues first."""
     issues = list(extra)
-    household, found = validate_household(raw, reference)
+    household, found = validate_household(raw, reference, encoding_checked=encoding_checked)
     issues.extend(issue for issue in found if issue not in issues)
     duplicate = guard.check(raw.matricule, position)
     if duplicate is not None:

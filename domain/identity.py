@@ -32,9 +32,14 @@ def nir_key(first13: str) -> int:
     return 97 - (_numeric_value(first13) % 97)
 
 
+_SEPARATORS = re.compile(r"[\s.\-]")
+
+
 def normalize_nir(raw: str) -> str:
     """Strip spaces and upper-case; does not validate."""
-    return re.sub(r"[\s.\-]", "", raw or "").upper()
+    if raw and raw.isalnum():
+        return raw.upper()  # the usual case, without the substitution
+    return _SEPARATORS.sub("", raw or "").upper()
 
 
 def _is_ascii_digits(text: str) -> bool:
