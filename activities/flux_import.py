@@ -32,6 +32,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.cnaf_parser import CnafFluxReader, FluxRefused, FluxUnreadable, file_digest
+from activities.drop_files import discard_imported
 from activities.csv_import import ColumnMapping, CsvNewEntrants
 from activities.quarantine import QuarantineBatch, QuarantineStore, quarantine_entry
 from domain import flux_events as fe
@@ -47,6 +48,7 @@ from domain.flux_import import (
     SliceRequest,
     SliceResult,
     SurveyRequest,
+    household_signals,
     pathway_signal,
 )
 from domain.pathway import PathwayInput
@@ -252,9 +254,11 @@ class FluxImporter:
         unplaced: dict[str, tuple[int, str | None]] = {}  # person -> (position, commune) started UNASSIGNED
         for record, observations in accepted:
             signals: list[PathwaySignal] = []
+            events_of: dict[str, list[fe.AnyFlowEvent]] = {}
             for observed in observations:
                 obs = fe.with_known_status(states.get(observed.person_id), observed)
                 new_state, events = fe.derive_events(states.get(obs.person_id), obs, _rules(obs.flow_date))
+                events_of[obs.person_id] = events
                 if new_state is not None and new_state != states.get(obs.person_id):
                     states[obs.person_id] = new_state
                     changed[obs.person_id] = (new_state, record.position)
@@ -269,6 +273,7 @@ class FluxImporter:
                     elif not has_pathway.get(obs.person_id, False):
                         continue  # no pathway was ever started from a flow: nothing to tell
                     signals.append(signal)
+            signals.extend(household_signals(observations, events_of, has_pathway))  # G-B20
             plans.append((record.position, signals))
             territory = territories[record.position] = self._territory(req, record)
             if self._communes is not None and territory == UNASSIGNED:
@@ -422,6 +427,8 @@ class FluxImporter:
                      FROM flux_files f WHERE f.file_digest = $1""", req.file_digest)
         if row is None:
             raise ApplicationError("file not surveyed", type="FLUX_NOT_SURVEYED", non_retryable=True)
+        if req.remove_file:
+            await asyncio.to_thread(discard_imported, req.remove_file, req.file_digest)
         return FluxImportResult(
             file_digest=req.file_digest, file_name=row["file_name"], households=row["households"] or 0,
             persons=int(row["persons"]), subject_to_duties=0, rejected=row["rejected"] or 0,
@@ -458,7 +465,10 @@ class FluxImporter:
         seen: set[str] = set()
         fresh = []
         for f in files:
-            if f.file_digest in imported or f.file_digest in seen:
+            if f.file_digest in imported:  # dropped again after its import: nothing to keep it for
+                await asyncio.to_thread(discard_imported, f.file_path, f.file_digest)
+                continue
+            if f.file_digest in seen:
                 continue
             seen.add(f.file_digest)
             fresh.append(f)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.actor import Actor
 from domain.pathway import PathwayRuleError
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class TerritoryReassignment(BaseModel):
     event_id: str = Field(min_length=1, max_length=128)
     territory: str = Field(pattern=TERRITORY.pattern)
     reason: str = Field(default="", max_length=200)
+    actor: Actor | None = None  # who decided (the API sets it; the CLI leaves it empty)
 
 
 def check_reassignment(pathway: "Pathway", msg: TerritoryReassignment, today: date) -> None:

@@ -71,7 +71,7 @@ def test_msa_daily_file_without_montant_calcul():
 
 
 def test_same_person_same_id_from_the_caf_file_the_msa_file_and_the_api():
-    from workers.api import NirBody
+    from workers.api.pathways import NirBody
 
     _, caf = read("caf_monthly_nir13.xml")
     _, msa = read("msa_daily_without_montant.xml")

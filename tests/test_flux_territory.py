@@ -78,7 +78,8 @@ async def test_import_places_pathways_by_commune_and_the_slai_manager_reassigns(
 
         settings = Settings(temporal_task_queue=task_queue, temporal_namespace=enc_client.namespace)
         app = create_app(enc_client, settings, db_pool, tokens=ApiTokens.parse(STAFF))
-        headers = {"Authorization": f"Bearer {STAFF.split(':')[1]}", "Idempotency-Key": str(uuid.uuid4())}
+        headers = {"Authorization": f"Bearer {STAFF.split(':')[1]}", "Idempotency-Key": str(uuid.uuid4()),
+                   "X-Actor": "agent:slai-manager-7"}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as http:
             moved = await http.post(f"/v1/pathways/{noel}/territory", headers=headers,
                                     json={"territory": "ARTOIS", "reason": "commune 59350 hors table"})

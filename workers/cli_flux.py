@@ -13,7 +13,6 @@ import asyncio
 import gc
 import json
 import os
-import shutil
 import time
 from datetime import date
 from enum import Enum
@@ -27,6 +26,7 @@ from rich.table import Table
 
 from activities.cnaf_parser import CnafFluxReader, FluxUnreadable, file_digest
 from activities.csv_import import CsvNewEntrants, load_mapping
+from activities.drop_files import discard_imported, make_private, private_dir, write_private_copy
 from activities.flux_generator import generate_flux
 from domain.flux import FluxSummary, ParsedRecord
 from domain.flux_import import DEFAULT_TERRITORY, FluxImportInput, FluxImportProgress, FluxImportResult, SliceProgress
@@ -143,17 +143,17 @@ def drop_directory(settings: Settings, environ: dict[str, str] | None = None) ->
 
 def stage_file(path: Path, drop_dir: Path, digest: str) -> Path:
     """The copy of ``path`` the worker reads: the file itself when already in the drop directory, else a
-    copy written under a temporary name then renamed (the daily scan skips ``*.part`` files)."""
-    drop_dir.mkdir(parents=True, exist_ok=True)
+    copy written under a temporary name then renamed (the daily scan skips ``*.part`` files); mode 0600 either
+    way, and removed once imported (``activities.drop_files``)."""
+    private_dir(drop_dir)
     if path.resolve().parent == drop_dir:
+        make_private(path.resolve())
         return path.resolve()
     target = drop_dir / path.name
     if target.exists() and file_digest(target) != digest:
         target = drop_dir / f"{digest[:12]}-{path.name}"
     if not target.exists():
-        partial = target.with_name(f".{target.name}.part")
-        shutil.copyfile(path, partial)
-        os.replace(partial, target)
+        write_private_copy(path, target)
     return target
 
 
@@ -172,14 +172,16 @@ def run_client_command(coro):
 
 
 async def connect_client(settings: Settings):
-    """A Temporal client with the project's encrypted data converter (dev keyring from PARCOURS_HOME)."""
+    """A Temporal client with the project's encrypted data converter: PARCOURS_ENCRYPTION_KEYS, else the keys of
+    an existing ``parcours dev`` home; never a key invented here, which no worker could read."""
     from temporalio.client import Client
 
     from workers.converter import data_converter
-    from workers.keys import load_keyring
+    from workers.keys import DEV_KEYS_FILE, load_keyring
 
+    dev_home = settings.home if (settings.home / DEV_KEYS_FILE).exists() else None
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=data_converter(load_keyring(settings.home)))
+                                data_converter=data_converter(load_keyring(dev_home)))
 
 
 async def run_import(
@@ -207,6 +209,8 @@ async def run_import(
                 pass
         await asyncio.wait([result_task], timeout=poll_seconds)
     result = result_task.result()
+    if inp.remove_when_imported:  # imported earlier (the workflow was already done): this copy is not needed
+        discard_imported(inp.file_path, inp.file_digest)
     return handle.id, result if isinstance(result, FluxImportResult) else FluxImportResult.model_validate(result)
 
 
@@ -236,6 +240,7 @@ def _import(file: Path, output: OutputFormat, mapping: Optional[Path], territory
         _fail(f"parcours flux import: cannot read {file.name}: {exc.strerror or exc}")
     inp = FluxImportInput(
         file_path=str(staged), file_digest=digest, file_name=file.name, territory=territory, batch_size=batch_size,
+        remove_when_imported=True,
         source="CSV" if mapping else "CAF", mapping=load_mapping(mapping).model_dump() if mapping else None,
     )
     show = wait and output is OutputFormat.table

@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 import asyncpg
 
+from activities.caf_report import CafReportActivities
+from activities.campaign import CampaignActivities
 from activities.label import label_activities
 from activities.monjob import MonJob62Client, MonJobActivities
 from activities.pathway import PathwayActivities, PathwayReadModel, monjob62_port
@@ -17,6 +19,8 @@ from activities.quarantine import QuarantineActivities
 from activities.retention import RetentionActivities
 from activities.flux_import import FluxImportActivities
 from domain.territory import CommuneTable
+from workflows.caf_report import CafAnnualReport
+from workflows.campaign import LostFromViewCampaign
 from workflows.flux_drop import FluxDropScan
 from workflows.flux_import import FluxImport
 from workflows.label import LabelWorkflow
@@ -38,7 +42,7 @@ class Dependencies:
 
 
 WORKFLOWS: list[type] = [BeneficiaryPathway, LabelApplicationWorkflow, LabelWorkflow, FluxImport, FluxDropScan,
-                         RetentionPurge]
+                         RetentionPurge, LostFromViewCampaign, CafAnnualReport]
 
 
 def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
@@ -52,4 +56,6 @@ def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
         activities += label_activities(deps.pool)
         activities += PathwayActivities(PathwayReadModel(deps.pool), monjob62_port(deps.monjob)).all()
         activities += RetentionActivities(deps.pool, deps.retention_months).all()  # Temporal: activity.client()
+        activities += CampaignActivities(deps.pool).all()  # signals pathways with activity.client()
+        activities += CafReportActivities(deps.pool).all()
     return activities

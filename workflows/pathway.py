@@ -7,8 +7,12 @@ upserts search attributes and the UI summary ("stage · next deadline"), and wai
 suggests it, carrying the whole state (including the bounded set of seen event ids).
 
 Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``, ``payment_resumed`` and
-``not_subject_confirmed`` (flow import), ``appointment``, ``diagnostic_completed``, ``non_compliance``,
-``ep_decision``, ``lost_from_view_convocation`` (T26 campaign) and ``structure_label_lost`` (label side).
+``not_subject_confirmed`` (flow import), ``household_member`` (G-B20, flow import) and ``structure_label_lost``
+(label side). People's commands are updates whose validator applies the rules (a refusal is answered to the
+sender, nothing is recorded); each applied one is logged with its actor (``domain.pathway_decisions``). ``appointment``, ``diagnostic_completed``,
+``non_compliance``, ``ep_decision`` and ``lost_from_view_convocation`` were signals: their handlers stay for
+senders and histories of before, their updates are ``record_appointment``, ``record_diagnostic``,
+``report_non_compliance``, ``decide_ep`` and ``record_convocation``.
 """
 
 import asyncio
@@ -26,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.territory import TerritoryReassignment, check_reassignment, reassign
     from domain.deadlines import paris_date
     from domain.pathway import (
+        AmendCer,
         AppointmentEvent,
         CafFirstInterview,
         CafSaisine,
@@ -37,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         EpDecision,
         EpReferralConfirmation,
         FlowRecord,
+        HouseholdMemberChanged,
         HumanTask,
         LeftRsa,
         LostFromViewConvocation,
@@ -61,10 +67,18 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost
+    from domain.pathway_decisions import check_by_trial, last_decision_summary, record_decision
     from domain.pathway_rules import Pathway, pathway_workflow_id
     from workflows import search_attributes as sa
 
 WORKFLOW_TYPE = "BeneficiaryPathway"
+#: Signals that were people's commands: kept for senders and histories of before; the API sends the update.
+SIGNALS_REPLACED_BY_UPDATES = {"appointment": "record_appointment", "diagnostic_completed": "record_diagnostic",
+                               "non_compliance": "report_non_compliance", "ep_decision": "decide_ep",
+                               "lost_from_view_convocation": "record_convocation"}
+#: Sent by our own workflows (label side, flow import's household link), never by a person or another system
+#: (no HTTP route).
+INTERNAL_SIGNALS = frozenset({STRUCTURE_LABEL_LOST_SIGNAL, "household_member"})
 
 #: A pathway continues as new at each referent designation as well as at each bilan (business boundaries), so no
 #: run carries both the orientation phase and a CER cycle: replaying a run stays short.
@@ -79,6 +93,16 @@ REMINDERS = "pathway-reminders-d10-d21"
 #: so after 4 failed attempts (about 4 s) the write falls back to a regular activity, whose retries cost no
 #: history. The attempts bound it: the worker's local retries do not stop at ``schedule_to_close_timeout``.
 RECORD_LOCALLY = "record-effects-as-local-activity"
+#: A CER signed on the CAF route names its GESICA entry domain and objectives (§3.8): checked by the sign_cer
+#: validator, so decided once at the start of a pathway (like the reminders) and kept in its state.
+GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
+#: Rule changes of ``domain.pathway_rules`` asked through ``workflow.patched`` at the moment they would make a
+#: difference (``Pathway(patched=...)``): ``CER_END_FIXED`` (a pause no longer moves the CER's end, R13), asked at
+#: the first pause reaching a CER clock in a run, and ``BREACH_WITHDRAWAL`` (a late fact dated in time withdraws
+#: the breach), asked when such a fact arrives. A run that already behaved the old way keeps doing so until its
+#: next run (at the latest its bilan); every other run gets the new rules.
+#: People's commands are logged with their actor (state, read model): the log adds read-model writes.
+DECISION_LOG = "pathway-decision-log-with-actor"
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=2),
     schedule_to_close_timeout=timedelta(seconds=6),
@@ -105,6 +129,7 @@ RECORD_RETRY_PAUSE = timedelta(hours=1)
 #: Business counters (``workflow.metric_meter()``: not emitted on replay). Attributes are categories only.
 DEADLINES_BREACHED = "parcours_deadlines_breached"  # attribute deadline_kind
 DECISIONS = "parcours_decisions"  # attributes decision_kind, outcome
+BREACHES_WITHDRAWN = "parcours_breaches_withdrawn"  # attribute deadline_kind
 
 
 def _pure():
@@ -118,13 +143,14 @@ class BeneficiaryPathway:
     @workflow.init
     def __init__(self, inp: PathwayInput) -> None:
         if inp.state is not None:
-            self.p = Pathway(inp.state)
+            self.p = Pathway(inp.state, patched=workflow.patched)
         else:
-            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()))
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched)
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
         self._decisions = meter.create_counter(DECISIONS, "Decisions taken on pathways, by kind and outcome")
+        self._withdrawn = meter.create_counter(BREACHES_WITHDRAWN, "Breaches withdrawn by a late fact, by deadline kind")
 
     # ------------------------------------------------------------------ main loop
 
@@ -134,6 +160,8 @@ class BeneficiaryPathway:
         if inp.state is None and workflow.patched(REMINDERS):
             with _pure():
                 self.p.enable_reminders(self._today())
+        if inp.state is None and workflow.patched(GESICA_AT_CER):
+            s.gesica_at_cer = True
         while True:
             await self._drain()
             if s.finished:
@@ -188,7 +216,10 @@ class BeneficiaryPathway:
             decisions, batch.decisions = batch.decisions, []
             await self._record(batch)
             for breach in batch.breaches:
-                self._breached.add(1, {"deadline_kind": breach.kind.value})
+                if breach.withdrawn_on is None:
+                    self._breached.add(1, {"deadline_kind": breach.kind.value})
+                else:
+                    self._withdrawn.add(1, {"deadline_kind": breach.kind.value})
             for decision in decisions:
                 self._decisions.add(1, {"decision_kind": decision.kind.value, "outcome": decision.outcome})
             for item in pushes:
@@ -232,7 +263,7 @@ class BeneficiaryPathway:
             sa.STAGE.name: s.stage.value,
             sa.TERRITORY.name: s.territory,
             sa.RULE_SET.name: s.rule_set_version,
-            sa.BREACH_COUNT.name: len(s.breaches),
+            sa.BREACH_COUNT.name: len(self.p.active_breaches()),
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
             sa.NEXT_DEADLINE.name: self.p.next_deadline_instant(),
@@ -251,7 +282,7 @@ class BeneficiaryPathway:
             self._search_attributes[name] = value
         if updates:
             workflow.upsert_search_attributes(updates)
-        workflow.set_current_details(self.p.summary())
+        workflow.set_current_details(self.p.summary() + last_decision_summary(self.p))
 
     # ------------------------------------------------------------------ helpers
 
@@ -287,7 +318,13 @@ class BeneficiaryPathway:
         self.p.remember(msg.event_id)
         with _pure():
             apply(msg, self._today())
+        if workflow.patched(DECISION_LOG):
+            record_decision(self.p, workflow.current_update_info().name, msg, self._today())
         return CommandResult(stage=self.p.s.stage)
+
+    def _trial(self, apply: Callable[[Pathway, Any, Any], None]) -> Callable[[Any, Any], None]:
+        """The check of a command that was a signal: its handler applied to a copy of the state."""
+        return lambda msg, today: check_by_trial(self.p, apply, msg, today)
 
     # ------------------------------------------------------------------ signals (events from other systems)
 
@@ -326,6 +363,10 @@ class BeneficiaryPathway:
     @workflow.signal(name="not_subject_confirmed")
     def not_subject_confirmed(self, msg: NotSubjectConfirmed) -> None:
         self._signal(msg, self.p.on_not_subject_confirmed)
+
+    @workflow.signal(name="household_member")
+    def household_member(self, msg: HouseholdMemberChanged) -> None:
+        self._signal(msg, self.p.on_household_member)
 
     @workflow.signal(name="lost_from_view_convocation")
     def lost_from_view_convocation(self, msg: LostFromViewConvocation) -> None:
@@ -368,6 +409,14 @@ class BeneficiaryPathway:
     @sign_cer.validator
     def _sign_cer_ok(self, msg: SignCer) -> None:
         self._validate(msg, self.p.check_sign_cer)
+
+    @workflow.update(name="amend_cer")
+    def amend_cer(self, msg: AmendCer) -> CommandResult:
+        return self._command(msg, self.p.check_amend_cer, self.p.amend_cer)
+
+    @amend_cer.validator
+    def _amend_cer_ok(self, msg: AmendCer) -> None:
+        self._validate(msg, self.p.check_amend_cer)
 
     @workflow.update(name="complete_bilan")
     def complete_bilan(self, msg: CompleteBilan) -> CommandResult:
@@ -458,6 +507,49 @@ class BeneficiaryPathway:
     @reassign_territory.validator
     def _reassign_territory_ok(self, msg: TerritoryReassignment) -> None:
         self._validate(msg, lambda m, today: check_reassignment(self.p, m, today))
+
+    # ------------------------------------------------------------------ updates that were signals (people's commands)
+
+    @workflow.update(name="record_appointment")
+    def record_appointment(self, msg: AppointmentEvent) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_appointment), self.p.on_appointment)
+
+    @record_appointment.validator
+    def _appointment_ok(self, msg: AppointmentEvent) -> None:
+        self._validate(msg, self._trial(Pathway.on_appointment))
+
+    @workflow.update(name="record_diagnostic")
+    def record_diagnostic(self, msg: DiagnosticCompleted) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_diagnostic), self.p.on_diagnostic)
+
+    @record_diagnostic.validator
+    def _diagnostic_ok(self, msg: DiagnosticCompleted) -> None:
+        self._validate(msg, self._trial(Pathway.on_diagnostic))
+
+    @workflow.update(name="report_non_compliance")
+    def report_non_compliance(self, msg: NonComplianceReport) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_non_compliance), self.p.on_non_compliance)
+
+    @report_non_compliance.validator
+    def _non_compliance_ok(self, msg: NonComplianceReport) -> None:
+        self._validate(msg, self._trial(Pathway.on_non_compliance))
+
+    @workflow.update(name="decide_ep")
+    def decide_ep(self, msg: EpDecision) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_ep_decision), self.p.on_ep_decision)
+
+    @decide_ep.validator
+    def _decide_ep_ok(self, msg: EpDecision) -> None:
+        self._validate(msg, self._trial(Pathway.on_ep_decision))
+
+    @workflow.update(name="record_convocation")
+    def record_convocation(self, msg: LostFromViewConvocation) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_lost_from_view_convocation),
+                             self.p.on_lost_from_view_convocation)
+
+    @record_convocation.validator
+    def _convocation_ok(self, msg: LostFromViewConvocation) -> None:
+        self._validate(msg, self._trial(Pathway.on_lost_from_view_convocation))
 
     # ------------------------------------------------------------------ queries
 
