@@ -27,6 +27,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
+    from domain.territory import TerritoryReassignment, check_reassignment, reassign
     from domain.deadlines import paris_date
     from domain.pathway import (
         AmendCer,
@@ -556,6 +557,16 @@ class BeneficiaryPathway:
     @caf_first_interview.validator
     def _caf_interview_ok(self, msg: CafFirstInterview) -> None:
         self._validate(msg, self.p.check_caf_interview)
+
+    @workflow.update(name="reassign_territory")
+    def reassign_territory(self, msg: TerritoryReassignment) -> CommandResult:
+        """The SLAI manager places the pathway in another territory (issue 11): an event of its history."""
+        return self._command(msg, lambda m, today: check_reassignment(self.p, m, today),
+                             lambda m, today: reassign(self.p, m, today))
+
+    @reassign_territory.validator
+    def _reassign_territory_ok(self, msg: TerritoryReassignment) -> None:
+        self._validate(msg, lambda m, today: check_reassignment(self.p, m, today))
 
     # ------------------------------------------------------------------ updates that were signals (people's commands)
 
