@@ -1,6 +1,6 @@
 """Worker memory without losing the sandbox: what each cached run shares, and what the sandbox still forbids.
 
-The production runner (``workers.sandbox.workflow_runner``) shares compiled code and type adapters between
+The production runner (``workers.sandbox.workflow_runner``) shares the compiled code of workflow modules between
 workflow runs (docs/worker-memory.md); these tests check that a workflow module still runs afresh in each run
 with restricted imports, and that a workflow reading the clock, drawing random numbers or opening a file still
 fails its task.
@@ -10,17 +10,15 @@ import asyncio
 import random
 import sys
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
 import pytest
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox._restrictions import RestrictedModule
 
-from domain.pathway import PathwayInput
 from workers import converter, sandbox_code
 from workers.sandbox import workflow_runner
 
@@ -112,20 +110,3 @@ async def test_each_pathway_run_gets_a_fresh_restricted_module_with_shared_code(
     assert runs[0] is not runs[1] and runs[0].__code__ is runs[1].__code__  # one compiled copy
     assert isinstance(first.importer.new_modules["asyncio"], RestrictedModule)  # restrictions still applied
     assert modules[0].sa is sys.modules["workflows.search_attributes"]  # constant keys passed through
-
-
-def test_type_adapters_are_shared_for_domain_classes_only():
-    payload = converter.ParcoursPayloadConverter().to_payloads(
-        [PathwayInput(person_id="p-1", territory="62")])[0]
-    before = converter._shared_type_adapter.cache_info()
-    decoded = [converter.ParcoursPayloadConverter().from_payloads([payload], [PathwayInput])[0] for _ in range(3)]
-    after = converter._shared_type_adapter.cache_info()
-    assert decoded[0] == decoded[2] == PathwayInput(person_id="p-1", territory="62")
-    assert after.misses - before.misses <= 1 and after.hits - before.hits >= 2
-
-    class SandboxLocal(BaseModel):  # like a model a workflow module defines, re-created by each run
-        day: date
-
-    local = converter.ParcoursPayloadConverter().to_payloads([SandboxLocal(day=date(2026, 1, 2))])[0]
-    assert converter.ParcoursPayloadConverter().from_payloads([local], [SandboxLocal])[0].day == date(2026, 1, 2)
-    assert converter._shared_type_adapter.cache_info().currsize == after.currsize

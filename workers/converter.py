@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import sys
 from typing import Any
 
-from pydantic import TypeAdapter
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import (
-    PydanticJSONPlainPayloadConverter,
-    PydanticPayloadConverter,
-    pydantic_data_converter,
-)
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, EncodingPayloadConverter
 from temporalio.exceptions import ApplicationError
 
@@ -53,45 +46,12 @@ class RefusedPayloadConverter(EncodingPayloadConverter):
         raise ApplicationError(f"payload refused: {reason}", type=UNTRUSTED_PAYLOAD, non_retryable=True)
 
 
-#: The process's modules, seen from outside any workflow sandbox (this module is imported by the worker itself).
-_HOST_MODULES = sys.modules
-
-
-@functools.lru_cache(maxsize=256)
-def _shared_type_adapter(hint: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(hint)
-
-
-def _host_class(hint: Any) -> bool:
-    """A class every workflow run shares (defined in a passed-through module: ``domain``, builtins, typing), not
-    one re-created by a run's sandbox (e.g. ``workflows.label.LabelState``), which a shared cache would keep
-    alive after the run."""
-    module = _HOST_MODULES.get(getattr(hint, "__module__", None) or "")
-    return module is not None and getattr(module, getattr(hint, "__qualname__", ""), None) is hint
-
-
-class SharedTypeAdapterJSONConverter(PydanticJSONPlainPayloadConverter):
-    """Pydantic JSON whose type adapters for shared classes are built once per process.
-
-    Every workflow run gets its own payload converter, and a ``TypeAdapter`` builds its own validator: without
-    sharing, each cached pathway held one for ``PathwayInput`` (about 120 KiB). A validator is immutable, so
-    sharing it changes nothing a run can observe. Sandbox-local classes keep the per-converter cache.
-    """
-
-    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
-        hint = type_hint if type_hint is not None else Any
-        if _host_class(hint):
-            return _shared_type_adapter(hint).validate_json(payload.data)
-        return super().from_payload(payload, type_hint)
-
-
 class ParcoursPayloadConverter(PydanticPayloadConverter):
-    """Pydantic JSON (type adapters shared across runs), plus the refused marker."""
+    """Pydantic JSON, plus the refused marker."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._set_converters(*(SharedTypeAdapterJSONConverter() if isinstance(c, PydanticJSONPlainPayloadConverter)
-                               else c for c in self.converters.values()), RefusedPayloadConverter())
+        self._set_converters(*self.converters.values(), RefusedPayloadConverter())
 
 
 def data_converter(keyring: Keyring | None = None) -> DataConverter:
