@@ -2,7 +2,7 @@
 
 The sandbox imports a workflow's module afresh for each workflow run, so that no run sees another's module
 state, and the restrictions (``datetime.now``, ``random``, I/O...) apply to the names the module imports.
-Python's import reads the module's ``.pyc`` and unmarshals a new set of code objects each time: about 45 KiB
+Python's import reads the module's ``.pyc`` and unmarshals a new set of code objects each time: about 50 KiB
 per cached pathway, identical every time. Code objects are immutable, so the sandbox can execute the same
 ones in each run's fresh module: the module body still runs per run, with its own globals, and the
 restrictions are unchanged. Only modules the sandbox itself loads go through here; passed-through modules are
@@ -50,8 +50,7 @@ class SandboxCodeFinder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
             return spec
-        loader = SharedCodeLoader(spec.loader.name, spec.loader.path)
-        spec.loader = loader
+        spec.loader = SharedCodeLoader(spec.loader.name, spec.loader.path)
         return spec
 
 
