@@ -28,16 +28,18 @@ import csv
 import hashlib
 import json
 import tomllib
+from contextlib import contextmanager
 from datetime import datetime
 from itertools import groupby
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 
 from domain.flux import DuplicateGuard, ParsedRecord, RawHousehold, RawPerson, judge
 from activities.cnaf_parser import FluxUnreadable
 
+M = TypeVar("M", bound="TableMapping")
 HOUSEHOLD_FIELDS = ("matricule", "right_state", "suspension_reason", "suspension_date", "closure_reason",
                     "closure_date", "no_fixed_abode", "entry_date")
 PERSON_FIELDS = ("nir", "last_name", "first_name", "birth_date", "role", "subject_to_duties")
@@ -47,13 +49,17 @@ _TRUE = {"1", "o", "oui", "y", "yes", "true", "vrai", "x"}
 _FALSE = {"0", "n", "non", "no", "false", "faux", ""}
 
 
-class ColumnMapping(BaseModel):
+class TableMapping(BaseModel):
+    """Where each field is read in a CSV or XLSX table (shared by the flow lists and the caseload import)."""
+
     delimiter: str = ";"
     encoding: str = "utf-8-sig"
     date_formats: list[str] = Field(default_factory=lambda: ["%d/%m/%Y", "%Y-%m-%d"])
     columns: dict[str, str]
     defaults: dict[str, str] = Field(default_factory=dict)
 
+
+class ColumnMapping(TableMapping):
     @field_validator("columns")
     @classmethod
     def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
@@ -65,8 +71,8 @@ class ColumnMapping(BaseModel):
         return columns
 
 
-def load_mapping(path: str | Path) -> ColumnMapping:
-    """Read a TOML (``.toml``) or JSON mapping file."""
+def load_mapping(path: str | Path, model: type[M] = ColumnMapping) -> M:  # type: ignore[assignment]
+    """Read a TOML (``.toml``) or JSON mapping file into ``model``."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -74,13 +80,13 @@ def load_mapping(path: str | Path) -> ColumnMapping:
         raise FluxUnreadable(f"cannot open mapping {path.name}: {exc.strerror or exc}") from None
     try:
         raw = tomllib.loads(data.decode("utf-8")) if path.suffix.lower() == ".toml" else json.loads(data)
-        return ColumnMapping.model_validate(raw)
+        return model.model_validate(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         message = " ".join(str(exc).split())
         raise FluxUnreadable(f"mapping {path.name} is not valid: {message}") from None
 
 
-def _normalise_date(value: str | None, formats: list[str]) -> str | None:
+def normalise_date(value: str | None, formats: list[str]) -> str | None:
     """ISO text for a date in one of the mapping's formats; the raw text otherwise (rejected later)."""
     if value is None or not value.strip():
         return value
@@ -121,26 +127,15 @@ class CsvNewEntrants:
         if value is None or (not value.strip() and name in self.mapping.defaults):
             value = self.mapping.defaults.get(name, value)
         if name in DATE_FIELDS:
-            value = _normalise_date(value, self.mapping.date_formats)
+            value = normalise_date(value, self.mapping.date_formats)
         elif name in FLAG_FIELDS:
             value = _normalise_flag(value)
         return value
 
     def __iter__(self) -> Iterator[ParsedRecord]:
-        try:
-            handle = open(self.path, encoding=self.mapping.encoding, errors="replace", newline="")
-        except (OSError, LookupError) as exc:
-            raise FluxUnreadable(f"cannot open {self.path.name}: {getattr(exc, 'strerror', None) or exc}") from None
-        with handle:
-            reader = csv.DictReader(handle, delimiter=self.mapping.delimiter)
-            header = reader.fieldnames
-            if not header:
-                raise FluxUnreadable(f"{self.path.name} is empty or has no header line")
-            missing = [c for c in self.mapping.columns.values() if c not in header]
-            if missing:
-                raise FluxUnreadable(f"column(s) {', '.join(map(repr, missing))} not in the header of {self.path.name}")
+        with mapped_rows(self.path, self.mapping) as rows_in:
             guard = DuplicateGuard()
-            rows = enumerate(reader, start=1)
+            rows = iter(rows_in)
 
             def household_key(item: tuple[int, dict]) -> object:
                 value = (item[1].get(self.mapping.columns["matricule"]) or "").strip()
@@ -166,3 +161,45 @@ class CsvNewEntrants:
                 )
                 yield judge(raw, position, digest.hexdigest(), guard)
             self.raw_bytes = self.total_bytes
+
+
+def _xlsx_rows(path: Path) -> Iterator[list[str | None]]:
+    """Cell texts of the first sheet; dates as ISO text (Excel stores them as dates, not text)."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile, KeyError or its own errors for a damaged file
+        raise FluxUnreadable(f"{path.name} is not a readable XLSX file ({type(exc).__name__})") from None
+    try:
+        for cells in book.worksheets[0].iter_rows(values_only=True):
+            yield [None if c is None else (c.date().isoformat() if isinstance(c, datetime) else str(c)) for c in cells]
+    finally:
+        book.close()
+
+
+@contextmanager
+def mapped_rows(path: Path, mapping: TableMapping) -> Iterator[Iterator[tuple[int, dict[str, str | None]]]]:
+    """The data rows of a CSV (or ``.xlsx``) table as (row number from 1, header excluded; {header: text}),
+    after checking that every mapped column is in the header; raises :class:`FluxUnreadable`."""
+    if path.suffix.lower() == ".xlsx":
+        lines: Iterator[list[str | None]] = _xlsx_rows(path)
+        handle = None
+    else:
+        try:
+            handle = open(path, encoding=mapping.encoding, errors="replace", newline="")
+        except (OSError, LookupError) as exc:
+            raise FluxUnreadable(f"cannot open {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
+        lines = csv.reader(handle, delimiter=mapping.delimiter)
+    try:
+        header = [h or "" for h in next(lines, None) or []]
+        if not any(header):
+            raise FluxUnreadable(f"{path.name} is empty or has no header line")
+        missing = [c for c in mapping.columns.values() if c not in header]
+        if missing:
+            raise FluxUnreadable(f"column(s) {', '.join(map(repr, missing))} not in the header of {path.name}")
+        yield ((n, dict(zip(header, [*cells, *[None] * (len(header) - len(cells))])))
+               for n, cells in enumerate((c for c in lines if c), start=1))
+    finally:
+        if handle is not None:
+            handle.close()
