@@ -67,7 +67,7 @@ def caseload_row(stage: Stage, index: int, today: date, rng: random.Random) -> d
         target = REFERENT_TARGETS[index % 4] if stage is not Stage.EXIT_CHOICE_PENDING or index % 2 else "PLATFORM"
         row.update(orientation_target=target, referent_structure=f"S{index % 11}")
     row["orientation_notified_on"] = _d(oriented)
-    row["caf_transmission_date"] = _d(oriented - timedelta(days=rng.randint(0, 30)))
+    row["caf_transmission_date"] = _d(oriented - timedelta(days=rng.randint(0, 25)))
     return row
 
 
