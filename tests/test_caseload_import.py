@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -111,3 +112,43 @@ async def test_a_caseload_is_adopted_at_its_stages_with_its_deadlines(ts_env, db
                                       list(ids.values())) == CASES
         for pathway_id in ids.values():
             await ts_env.client.get_workflow_handle(pathway_id).terminate("test over")
+
+
+async def test_the_api_takes_the_file_and_reports_its_status(ts_env, db_pool, task_queue, unique_id, tmp_path,
+                                                             monkeypatch):
+    import httpx
+
+    from workers.api import create_app
+    from workers.api_auth import ApiTokens, Scope, token_entry
+    from workers.config import Settings
+
+    secret = hashlib.sha256(unique_id.encode()).digest()
+    monkeypatch.setenv("PARCOURS_DROP_DIR", str(tmp_path / "drop"))
+    today = paris_date(datetime.now(timezone.utc))
+    rows = caseload_rows(14, today, seed=int(unique_id[:6], 16) + 1)
+    path = write_caseload_csv(tmp_path / "api.csv", rows + [BAD_ROWS[0][0]])
+    mapping = json.dumps(load_caseload_mapping(FIXTURES / "mapping.toml").model_dump())  # ASCII: \u escapes
+    admin = token_entry("dpt", {Scope.PATHWAY_START})
+    reader = token_entry("dashboard", {Scope.CASE_READ})
+    settings = Settings(temporal_task_queue=task_queue, temporal_namespace=ts_env.client.namespace)
+    app = create_app(ts_env.client, settings, db_pool, tokens=ApiTokens.parse(f"{admin},{reader}"))
+    auth = {"Authorization": f"Bearer {admin.split(':')[1]}", "Idempotency-Key": unique_id}
+    async with caseload_worker(ts_env, task_queue, db_pool, secret):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as http:
+            assert (await http.post("/v1/caseload-imports", content=b"x;y\n1;2\n",
+                                    headers={**auth, "X-Caseload-Mapping": mapping})).status_code == 422
+            started = await http.post("/v1/caseload-imports", content=path.read_bytes(),
+                                      headers={**auth, "X-Caseload-Mapping": mapping, "Content-Type": "text/csv"})
+            assert started.status_code == 202, started.text
+            import_id = started.json()["id"]
+            assert import_id == f"caseload-import-{file_digest(path)}"
+            await ts_env.client.get_workflow_handle(import_id).result()
+            read = {"Authorization": f"Bearer {reader.split(':')[1]}"}
+            status = (await http.get(f"/v1/caseload-imports/{import_id}", headers=read)).json()
+            assert (status["status"], status["adopted"], status["rejected"]) == ("done", 14, 1)
+            assert [(r["row"], r["code"]) for r in status["rejections"]] == [(15, "CER_TOO_LONG")]
+            assert (await http.get(f"/v1/caseload-imports/{import_id}", headers=auth)).status_code == 403
+            missing = f"caseload-import-{'0' * 64}"
+            assert (await http.get(f"/v1/caseload-imports/{missing}", headers=read)).status_code == 404
+    for pathway_id in (await adopted_ids(db_pool, file_digest(path))).values():
+        await ts_env.client.get_workflow_handle(pathway_id).terminate("test over")
