@@ -78,10 +78,12 @@ class CaseloadImporter:
             raise ApplicationError(str(exc), type="CASELOAD_UNREADABLE", non_retryable=True) from None
 
     async def import_slice(self, req: CaseloadSlice, heartbeat: Callable[..., None] = lambda *a: None) -> SliceOutcome:
-        done = {r["row_number"] for r in await self._pool.fetch(
-            "SELECT row_number FROM caseload_import_rows WHERE file_digest = $1 AND row_number BETWEEN $2 AND $3",
-            req.file_digest, req.first, req.last)}
+        done = {r["row_number"]: r["outcome"] for r in await self._pool.fetch(
+            """SELECT row_number, outcome FROM caseload_import_rows
+               WHERE file_digest = $1 AND row_number BETWEEN $2 AND $3""", req.file_digest, req.first, req.last)}
         result = SliceOutcome()
+        for outcome in done.values():  # handled by an attempt that died: counted, not done again
+            result.add(outcome)
         now = datetime.now(timezone.utc)
         mapping = CaseloadMapping(**req.mapping)
         for number, raw in caseload_rows(req.file_path, mapping):
