@@ -64,7 +64,11 @@ def caseload_import_router(pool: asyncpg.Pool | None) -> APIRouter:
 
     @router.post("", status_code=202, response_model=CaseloadImportStarted,
                  summary="Adopt a caseload file: each pathway at its stage with its clocks",
-                 openapi_extra={"x-scopes": [Scope.PATHWAY_START.value]})
+                 openapi_extra={"x-scopes": [Scope.PATHWAY_START.value], "x-temporal-message": "CaseloadImport",
+                                "x-temporal-message-kind": "workflow start", "x-actor": "system",
+                                "requestBody": {"required": True, "content": {
+                                    "text/csv": {"schema": {"type": "string", "format": "binary"}},
+                                    XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
     async def start(request: Request, past_breaches: bool = Query(True),
                     content_type: str = Header("text/csv", alias="Content-Type"),
                     mapping_header: str | None = Header(None, alias="X-Caseload-Mapping", max_length=8000),
@@ -91,7 +95,8 @@ def caseload_import_router(pool: asyncpg.Pool | None) -> APIRouter:
         return CaseloadImportStarted(id=handle.id, file_digest=digest)
 
     @router.get("/{import_id}", response_model=CaseloadImportStatus, summary="A caseload import's progress",
-                openapi_extra={"x-scopes": [Scope.CASE_READ.value]})
+                openapi_extra={"x-scopes": [Scope.CASE_READ.value], "x-temporal-message": "progress",
+                               "x-temporal-message-kind": "query"})
     async def status(request: Request, import_id: str = Path(..., pattern=ID_PATTERN),
                      _: Any = Depends(require(Scope.CASE_READ))) -> CaseloadImportStatus:
         api = api_of(request)
