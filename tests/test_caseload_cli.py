@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from activities.caseload_generator import HEADERS, caseload_rows, write_caseload_csv
 from domain.caseload import ADOPTABLE_STAGES, CASELOAD_FIELDS
 from domain.deadlines import paris_date
+from tests.flux_import_harness import enc_client  # noqa: F401  (session fixture)
 from workers.cli import app
 
 MAPPING = Path(__file__).parent / "fixtures" / "caseload" / "mapping.toml"
@@ -60,3 +61,30 @@ def test_an_unreadable_file_is_one_line(tmp_path):
     path.write_text("a;b\n1;2\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["caseload", "import", str(path), "--mapping", str(MAPPING), "--dry-run"])
     assert result.exit_code == 2 and "not in the header" in result.output
+
+
+async def test_import_starts_the_workflow_and_reports_rejections(enc_client, db_pool, database_url, test_keyring,
+                                                                 task_queue, unique_id, tmp_path, monkeypatch):
+    import asyncio
+    import hashlib
+
+    from tests.caseload_import_harness import build_worker
+
+    secret = hashlib.sha256(unique_id.encode()).digest()
+    path = write_caseload_csv(tmp_path / "c.csv", [*caseload_rows(7, TODAY, seed=int(unique_id[:6], 16)), BAD])
+    for name, value in {"TEMPORAL_ADDRESS": enc_client.service_client.config.target_host,
+                        "TEMPORAL_NAMESPACE": enc_client.namespace, "TEMPORAL_TASK_QUEUE": task_queue,
+                        "DATABASE_URL": database_url, "PARCOURS_ENCRYPTION_KEYS": test_keyring.to_spec(),
+                        "PARCOURS_DROP_DIR": str(tmp_path / "drop")}.items():
+        monkeypatch.setenv(name, value)
+    args = ["caseload", "import", str(path), "--mapping", str(MAPPING), "--format", "json"]
+    async with build_worker(enc_client, task_queue, db_pool, secret):
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["status"], summary["adopted"], summary["rejected"]) == ("done", 7, 1)
+    assert [(r["row"], r["code"]) for r in summary["rejections"]] == [(8, "REFERENT_WITHOUT_ORIENTATION")]
+    assert summary["workflow_id"].startswith("caseload-import-") and "1850575123456" not in result.output
+    for row in await db_pool.fetch("SELECT pathway_id FROM caseload_adoptions WHERE file_digest = $1",
+                                   summary["workflow_id"].removeprefix("caseload-import-")):
+        await enc_client.get_workflow_handle(row["pathway_id"]).terminate("test over")

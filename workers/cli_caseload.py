@@ -9,6 +9,7 @@ a matricule: rows are named by their number in the file (header excluded).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections import Counter
@@ -18,6 +19,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from activities.caseload_file import CaseloadMapping, caseload_rows, load_caseload_mapping
@@ -65,12 +67,23 @@ def _print_rejections(rejected: list[RowOutcome]) -> None:
     Console().print(table)
 
 
-async def _run(settings: Settings, inp: CaseloadImportInput) -> tuple[str, CaseloadImportProgress, list[RowOutcome]]:
-    from workflows.caseload_import import start_caseload_import
+async def _run(settings: Settings, inp: CaseloadImportInput, progress: Progress | None,
+               poll_seconds: float = 0.5) -> tuple[str, CaseloadImportProgress, list[RowOutcome]]:
+    from workflows.caseload_import import CaseloadImport, start_caseload_import
 
     client = await connect_client(settings)
     handle = await start_caseload_import(client, inp, task_queue=settings.temporal_task_queue)
-    result = CaseloadImportProgress.model_validate(await handle.result())
+    result_task = asyncio.ensure_future(handle.result())
+    task = progress.add_task(inp.file_name, total=None) if progress is not None else None
+    while not result_task.done():
+        if progress is not None and task is not None:
+            try:
+                now = await handle.query(CaseloadImport.progress)
+                progress.update(task, completed=now.done, total=now.total)
+            except Exception:  # noqa: BLE001 - no worker yet, or the workflow just closed: progress is best-effort
+                pass
+        await asyncio.wait([result_task], timeout=poll_seconds)
+    result = CaseloadImportProgress.model_validate(result_task.result())
     rejected: list[RowOutcome] = []
     if settings.database_url:
         import asyncpg
@@ -126,8 +139,17 @@ def import_(
         _fail(f"parcours caseload import: cannot read {file.name}: {exc.strerror or exc}")
     inp = CaseloadImportInput(file_path=str(staged), file_digest=digest, file_name=file.name[:255],
                               mapping=columns.model_dump(), past_breaches=not no_past_breaches)
+    progress = None
+    if output is OutputFormat.table:
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                            TextColumn("{task.completed}/{task.total} rows"), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=True)
     try:
-        workflow_id, result, rejected = run_client_command(_run(settings, inp))
+        if progress is not None:
+            with progress:
+                workflow_id, result, rejected = run_client_command(_run(settings, inp, progress))
+        else:
+            workflow_id, result, rejected = run_client_command(_run(settings, inp, None))
     except Exception as exc:  # noqa: BLE001 - server unreachable, import failed: one line, no trace
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         typer.echo(f"parcours caseload import: {' '.join(str(message).split())}", err=True)
