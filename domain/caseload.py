@@ -41,7 +41,8 @@ _RANK = re.compile(r"^[0-9]{1,2}$")
 
 
 class RowRejected(ValueError):
-    """A row broken by a rule; ``code`` is stable, the message names the field and rule (never the NIR)."""
+    """A row broken by a rule; ``code`` is stable, the message names the field and rule, never a cell's text (a
+    misplaced column could hold a NIR): reasons are stored and shown."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -89,7 +90,7 @@ def _date(raw: dict[str, str | None], name: str, today: date) -> date | None:
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise RowRejected("DATE_INVALID", f"{name} {value[:20]!r} is not a date in a format of the mapping") from None
+        raise RowRejected("DATE_INVALID", f"{name} is not a date in a format of the mapping") from None
     try:
         check_plausible_date(day, today if name != "cer_end" else add_months(today, 12), field=name)
     except ImplausibleDate as exc:
@@ -129,7 +130,7 @@ def _enum(cls, raw: dict[str, str | None], name: str, code: str):
         return cls(value.upper())
     except ValueError:
         names = ", ".join(m.value for m in cls)
-        raise RowRejected(code, f"{name} {value[:40]!r} is not one of: {names}") from None
+        raise RowRejected(code, f"{name} is not one of: {names}") from None
 
 
 def _require(case: dict, names: tuple[str, ...], stage: Stage) -> None:

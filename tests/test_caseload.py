@@ -156,3 +156,12 @@ def test_same_person_same_id_whatever_the_nir_key_and_the_digest_follows_the_val
     keyed = dict(row, nir="1850575123456" + "%02d" % (97 - 1850575123456 % 97))
     assert _case(row).person_id == _case(keyed).person_id
     assert _case(row).row_digest == _case(dict(row)).row_digest != _case(dict(row, territory="T2")).row_digest
+
+
+def test_a_reason_never_repeats_a_cell_a_misplaced_nir_included():
+    nir = "1850575123456"
+    for field in ("stage", "orientation_target", "caf_transmission_date", "exit_choice"):
+        row = {"matricule": "1", "rank": "1", "territory": "T1", "stage": "AWAITING_ORIENTATION",
+               "caf_transmission_date": "2026-11-20", field: nir}
+        judged = judge_row(row, 1, TODAY, SECRET)
+        assert isinstance(judged, CaseloadRejection) and nir not in judged.reason, (field, judged)
