@@ -7,6 +7,7 @@ Exactly once per person and per (file, row):
   (``CHANGED_ROW``). Its ledger row is written (``starting``) before the pathway is started, with a memo naming
   the file and row; a retry that finds the pathway already started with that memo completes the adoption, one
   started otherwise (a pathway that lived here) refuses the row (``PATHWAY_EXISTS``);
+* with ``update``, a changed row re-adopts a pathway nothing happened to since its adoption (``_readopt``);
 * rejections are kept with their code and reason (``rejections``), never the row's personal data.
 """
 
@@ -19,12 +20,14 @@ from typing import Callable
 
 import asyncpg
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.caseload_file import CaseloadMapping, caseload_rows
 from activities.cnaf_parser import FluxUnreadable, file_digest
+from activities.retention import PATHWAY_TABLES
 from domain.caseload import CaseloadCase, RowRejected, judge_row
 from domain.caseload_adoption import adopt
 from domain.caseload_import import CaseloadSlice, RowOutcome, SliceOutcome
@@ -35,6 +38,8 @@ SURVEY = "caseload_import.survey"
 IMPORT_SLICE = "caseload_import.import_slice"
 PATHWAY_WORKFLOW = "BeneficiaryPathway"
 MEMO_KEY = "caseload"
+#: A re-adopted pathway's rows, rewritten from its new row (the ledgers stay).
+READ_MODEL_TABLES = [(table, column) for table, column in PATHWAY_TABLES if not table.startswith("caseload_")]
 SOURCE = "CASELOAD"
 
 
@@ -107,6 +112,8 @@ class CaseloadImporter:
         if known is not None and not (ours and known["status"] == "starting"):
             if known["row_digest"] == case.row_digest:
                 return RowOutcome(row=case.row, outcome="unchanged", stage=known["stage"])
+            if req.update:
+                return await self._readopt(case, req)
             return RowOutcome(row=case.row, outcome="rejected", code="CHANGED_ROW",
                               reason=f"this person was adopted from another row (row {known['row_number']}) "
                                      "with other values; a changed row is not applied")
@@ -134,6 +141,41 @@ class CaseloadImporter:
         await self._pool.execute("UPDATE caseload_adoptions SET status = 'started' WHERE person_id = $1", case.person_id)
         return RowOutcome(row=case.row, outcome="adopted", stage=state.stage.value)
 
+    async def _readopt(self, case: CaseloadCase, req: CaseloadSlice) -> RowOutcome:
+        """``--update``: a changed row replaces an adopted pathway nothing happened to since (no signal, no update,
+        no new run); its read-model rows are rewritten from the new row. Repeatable: a pathway already started
+        with this file and row only has its ledger row updated."""
+        pid = pathway_workflow_id(case.person_id)
+        handle = self.client.get_workflow_handle(pid)
+        described = await handle.describe()
+        if (await described.memo_value(MEMO_KEY, None)) != _memo(req.file_digest, case.row) \
+                or described.status is not WorkflowExecutionStatus.RUNNING:
+            if described.status is WorkflowExecutionStatus.RUNNING:
+                if await _moved_since_start(handle):
+                    return RowOutcome(row=case.row, outcome="rejected", code="PATHWAY_MOVED",
+                                      reason="the adopted pathway has events since its adoption: a changed row is "
+                                             "not applied over them")
+                await handle.terminate("caseload row updated")
+            async with self._pool.acquire() as conn, conn.transaction():
+                version = await conn.fetchval("SELECT version FROM pathways WHERE pathway_id = $1", pid) or 0
+                for table, column in [*READ_MODEL_TABLES, ("pathways", "pathway_id")]:
+                    await conn.execute(f"DELETE FROM {table} WHERE {column} = $1", pid)
+            state = adopt(case, datetime.now(timezone.utc), req.today, source=SOURCE, file_digest=req.file_digest,
+                          past_breaches=req.past_breaches, seq_base=version + 1)
+            await self.client.start_workflow(
+                PATHWAY_WORKFLOW, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
+                id=pid, task_queue=req.pathway_task_queue, memo={MEMO_KEY: _memo(req.file_digest, case.row)},
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+            stage = state.stage.value
+        else:
+            stage = case.stage.value
+        await self._pool.execute(
+            """UPDATE caseload_adoptions SET file_digest = $2, row_number = $3, row_digest = $4, stage = $5,
+                   adopted_on = $6, past_breaches = $7, status = 'started' WHERE person_id = $1""",
+            case.person_id, req.file_digest, case.row, case.row_digest, stage, req.today, req.past_breaches)
+        return RowOutcome(row=case.row, outcome="updated", stage=stage)
+
     async def _record(self, digest: str, outcome: RowOutcome, pathway_id: str | None) -> None:
         await self._pool.execute(
             """INSERT INTO caseload_import_rows (file_digest, row_number, outcome, code, reason, pathway_id)
@@ -147,6 +189,18 @@ class CaseloadImporter:
             """SELECT row_number, code, reason FROM caseload_import_rows WHERE file_digest = $1 AND outcome = 'rejected'
                ORDER BY row_number""", digest)
         return [RowOutcome(row=r["row_number"], outcome="rejected", code=r["code"], reason=r["reason"]) for r in rows]
+
+
+async def _moved_since_start(handle) -> bool:
+    """True when the run received a signal or an update, or is not the adoption's own run (continued as new)."""
+    moved = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED}
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED and \
+                event.workflow_execution_started_event_attributes.continued_execution_run_id:
+            return True
+        if event.event_type in moved:
+            return True
+    return False
 
 
 class CaseloadImportActivities:

@@ -116,10 +116,12 @@ def _keep_past_due_as_facts(p: Pathway, today: date, adoption: Adoption) -> None
 
 
 def adopt(case: CaseloadCase, now: datetime, today: date, *, source: str, file_digest: str,
-          past_breaches: bool = True) -> PathwayState:
+          past_breaches: bool = True, seq_base: int = 0) -> PathwayState:
     """The pathway state of ``case`` on ``today`` (``now``: the instant of the import); raises :class:`RowRejected`
-    when a fact breaks a rule or the replayed stage is not the row's stage."""
-    p = Pathway(PathwayState(person_id=case.person_id, territory=case.territory, rule_set_version=case.rule_set))
+    when a fact breaks a rule or the replayed stage is not the row's stage. ``seq_base``: the sequence to count
+    from (a re-adoption writes above what the previous one wrote in the read model)."""
+    p = Pathway(PathwayState(person_id=case.person_id, territory=case.territory, rule_set_version=case.rule_set,
+                             seq=seq_base))
     p.s.reminders = True  # as a pathway opened today (workflow's REMINDERS, GESICA_AT_CER)
     p.s.gesica_at_cer = True
     try:

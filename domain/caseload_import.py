@@ -9,12 +9,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 WORKFLOW_TYPE = "CaseloadImport"
-Outcome = Literal["adopted", "unchanged", "rejected"]
+Outcome = Literal["adopted", "unchanged", "updated", "rejected"]
 
 
-def caseload_import_workflow_id(file_digest: str, past_breaches: bool = True) -> str:
-    """``caseload-import-<sha256 of the file>``: the same bytes imported twice are one workflow."""
-    return f"caseload-import-{file_digest}" + ("" if past_breaches else "-no-past-breaches")
+def caseload_import_workflow_id(file_digest: str, past_breaches: bool = True, update: bool = False) -> str:
+    """``caseload-import-<sha256 of the file>[-no-past-breaches][-update]``: the same bytes imported twice with
+    the same options are one workflow."""
+    return (f"caseload-import-{file_digest}" + ("" if past_breaches else "-no-past-breaches")
+            + ("-update" if update else ""))
 
 
 class CaseloadImportInput(BaseModel):
@@ -23,6 +25,7 @@ class CaseloadImportInput(BaseModel):
     file_name: str = Field(max_length=255)
     mapping: dict[str, Any]
     past_breaches: bool = True
+    update: bool = False  # a changed row re-adopts its pathway (if nothing happened to it since its adoption)
     pathway_task_queue: str | None = None
     batch_size: int = Field(default=200, ge=1, le=5000)
     slices_per_run: int = Field(default=100, ge=1)
@@ -35,6 +38,7 @@ class CaseloadImportState(BaseModel):
     next_row: int = 1
     adopted: int = 0
     unchanged: int = 0
+    updated: int = 0
     rejected: int = 0
     slices_this_run: int = 0
     run: int = 1
@@ -48,6 +52,7 @@ class CaseloadSlice(BaseModel):
     file_name: str
     mapping: dict[str, Any]
     past_breaches: bool
+    update: bool = False
     pathway_task_queue: str
     first: int
     last: int
@@ -65,6 +70,7 @@ class RowOutcome(BaseModel):
 class SliceOutcome(BaseModel):
     adopted: int = 0
     unchanged: int = 0
+    updated: int = 0
     rejected: int = 0
 
     def add(self, outcome: Outcome) -> None:
@@ -78,3 +84,4 @@ class CaseloadImportProgress(BaseModel):
     adopted: int
     unchanged: int
     rejected: int
+    updated: int = 0

@@ -22,6 +22,7 @@ from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadM
 from domain.caseload import ADOPTABLE_STAGES
 from domain.caseload_import import CaseloadImportInput
 from domain.deadlines import paris_date
+from domain.pathway import FlowRecord
 from tests.test_caseload import expected_next_due
 from workers.sandbox import workflow_runner
 from workflows.caseload_import import CaseloadImport, start_caseload_import
@@ -110,6 +111,27 @@ async def test_a_caseload_is_adopted_at_its_stages_with_its_deadlines(ts_env, db
         assert (refused.row, refused.code) == (1, "CHANGED_ROW")
         assert await db_pool.fetchval("SELECT count(*) FROM caseload_adoptions WHERE pathway_id = ANY($1)",
                                       list(ids.values())) == CASES
+
+        # --update: a changed row re-adopts its pathway; one that received an event since its adoption is refused.
+        await ts_env.client.get_workflow_handle(ids[2]).signal(
+            "flow_record", FlowRecord(event_id="moved-1", transmission_date=today, subject_to_duties=True))
+        update = write_caseload_csv(tmp_path / "update.csv", [changed, dict(rows[1], territory="T9"), *rows[2:]])
+        third = await (await start_caseload_import(ts_env.client, import_input(update, update=True),
+                                                   task_queue=task_queue)).result()
+        assert (third.adopted, third.updated, third.unchanged, third.rejected) == (0, 1, CASES - 2, 1)
+        [moved] = await CaseloadImporter(db_pool, secret, ts_env.client).rejections(file_digest(update))
+        assert (moved.row, moved.code) == (2, "PATHWAY_MOVED")
+        for _ in range(300):
+            territory = await db_pool.fetchval("SELECT territory FROM pathways WHERE pathway_id = $1", ids[1])
+            if territory == "T9":
+                break
+            await asyncio.sleep(0.1)
+        assert territory == "T9"
+        assert await db_pool.fetchval("SELECT file_digest FROM caseload_adoptions WHERE pathway_id = $1",
+                                      ids[1]) == file_digest(update)
+        pending = await db_pool.fetch("SELECT kind FROM deadlines WHERE pathway_id = $1 AND status = 'PENDING'", ids[1])
+        kinds = [r["kind"] for r in pending]  # the first adoption's clocks are gone: each clock once
+        assert "ORIENTATION" in kinds and len(kinds) == len(set(kinds))
         for pathway_id in ids.values():
             await ts_env.client.get_workflow_handle(pathway_id).terminate("test over")
 

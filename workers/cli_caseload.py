@@ -1,4 +1,4 @@
-"""`parcours caseload import FILE [--mapping M] [--dry-run] [--format table|json] [--no-past-breaches]`.
+"""`parcours caseload import FILE [--mapping M] [--dry-run] [--format table|json] [--no-past-breaches] [--update]`.
 
 ``--dry-run`` needs no server: every row is validated and replayed against the pathway rules (as the import would
 on this day) and the command prints what would be adopted, by stage, and each rejected row with its reason.
@@ -106,6 +106,8 @@ def import_(
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
     no_past_breaches: bool = typer.Option(False, "--no-past-breaches",
                                           help="Deadlines past before the import: migration facts, not breaches."),
+    update: bool = typer.Option(False, "--update", help="A changed row re-adopts its pathway, if nothing happened "
+                                                        "to it since its adoption (else refused: PATHWAY_MOVED)."),
 ) -> None:
     """Adopt a département's running caseload: each pathway at its stage, with the clocks it would have had."""
     if not file.is_file():
@@ -138,7 +140,7 @@ def import_(
     except OSError as exc:
         _fail(f"parcours caseload import: cannot read {file.name}: {exc.strerror or exc}")
     inp = CaseloadImportInput(file_path=str(staged), file_digest=digest, file_name=file.name[:255],
-                              mapping=columns.model_dump(), past_breaches=not no_past_breaches)
+                              mapping=columns.model_dump(), past_breaches=not no_past_breaches, update=update)
     progress = None
     if output is OutputFormat.table:
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -160,7 +162,7 @@ def import_(
                               ensure_ascii=False))
         return
     Console().print(f"[bold]{file.name}[/bold]: {result.adopted} adopted, {result.unchanged} unchanged, "
-                    f"{result.rejected} rejected ({workflow_id})")
+                    f"{result.updated} updated, {result.rejected} rejected ({workflow_id})")
     _print_rejections(rejected)
 
 

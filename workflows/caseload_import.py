@@ -62,7 +62,7 @@ class CaseloadImport:
             done = await workflow.execute_activity(
                 IMPORT_SLICE,
                 CaseloadSlice(file_path=inp.file_path, file_digest=inp.file_digest, file_name=inp.file_name,
-                              mapping=inp.mapping, past_breaches=inp.past_breaches,
+                              mapping=inp.mapping, past_breaches=inp.past_breaches, update=inp.update,
                               pathway_task_queue=inp.pathway_task_queue or workflow.info().task_queue,
                               first=s.next_row, last=last, today=s.today),
                 result_type=SliceOutcome, start_to_close_timeout=timedelta(hours=2), heartbeat_timeout=heartbeat,
@@ -72,6 +72,7 @@ class CaseloadImport:
             s.slices_this_run += 1
             s.adopted += done.adopted
             s.unchanged += done.unchanged
+            s.updated += done.updated
             s.rejected += done.rejected
         s.status = "done"
         return self.progress()
@@ -80,12 +81,13 @@ class CaseloadImport:
     def progress(self) -> CaseloadImportProgress:
         s = self.s
         return CaseloadImportProgress(status=s.status, total=s.total, done=s.next_row - 1 if s.total else 0,
-                                      adopted=s.adopted, unchanged=s.unchanged, rejected=s.rejected)
+                                      adopted=s.adopted, unchanged=s.unchanged, rejected=s.rejected,
+                                      updated=s.updated)
 
 
 async def start_caseload_import(client: Client, inp: CaseloadImportInput, *, task_queue: str) -> WorkflowHandle:
     """Start the import of a caseload file, or join the one running or completed for the same bytes."""
-    workflow_id = caseload_import_workflow_id(inp.file_digest, inp.past_breaches)
+    workflow_id = caseload_import_workflow_id(inp.file_digest, inp.past_breaches, inp.update)
     try:
         return await client.start_workflow(
             CaseloadImport.run, inp, id=workflow_id, task_queue=task_queue,

@@ -2,7 +2,8 @@
 
     POST /v1/caseload-imports        body: the caseload file (text/csv, or an .xlsx sheet); header X-Caseload-Mapping:
                                      the column mapping as JSON (default: field names as headers); query
-                                     past_breaches=false for migration facts instead of breaches. 202 with the id.
+                                     past_breaches=false for migration facts instead of breaches, update=true to
+                                     re-adopt changed rows. 202 with the id.
     GET  /v1/caseload-imports/{id}   progress and counts, and the rejected rows with their reasons
 
 The same bytes are one import (its id is the file's digest), so a retried POST joins the first. The file is kept in
@@ -35,7 +36,7 @@ from workers.cli_flux import drop_directory
 PREFIX = "/v1/caseload-imports"
 MAX_CASELOAD_BYTES = 64 * 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-ID_PATTERN = r"^caseload-import-[0-9a-f]{64}(-no-past-breaches)?$"
+ID_PATTERN = r"^caseload-import-[0-9a-f]{64}(-no-past-breaches)?(-update)?$"
 
 
 class CaseloadImportStatus(CaseloadImportProgress):
@@ -69,7 +70,7 @@ def caseload_import_router(pool: asyncpg.Pool | None) -> APIRouter:
                                 "requestBody": {"required": True, "content": {
                                     "text/csv": {"schema": {"type": "string", "format": "binary"}},
                                     XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
-    async def start(request: Request, past_breaches: bool = Query(True),
+    async def start(request: Request, past_breaches: bool = Query(True), update: bool = Query(False),
                     content_type: str = Header("text/csv", alias="Content-Type"),
                     mapping_header: str | None = Header(None, alias="X-Caseload-Mapping", max_length=8000),
                     _: Any = Depends(post_context(Scope.PATHWAY_START))) -> CaseloadImportStarted:
@@ -90,7 +91,7 @@ def caseload_import_router(pool: asyncpg.Pool | None) -> APIRouter:
         from workflows.caseload_import import start_caseload_import
 
         inp = CaseloadImportInput(file_path=str(target), file_digest=digest, file_name=FilePath(target).name,
-                                  mapping=mapping.model_dump(), past_breaches=past_breaches)
+                                  mapping=mapping.model_dump(), past_breaches=past_breaches, update=update)
         handle = await start_caseload_import(api.client, inp, task_queue=api.settings.temporal_task_queue)
         return CaseloadImportStarted(id=handle.id, file_digest=digest)
 
