@@ -159,6 +159,7 @@ async def test_the_api_takes_the_file_and_reports_its_status(ts_env, db_pool, ta
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as http:
             assert (await http.post("/v1/caseload-imports", content=b"x;y\n1;2\n",
                                     headers={**auth, "X-Caseload-Mapping": mapping})).status_code == 422
+            assert not list((tmp_path / "drop").glob("caseload-*"))  # a refused upload is not kept
             started = await http.post("/v1/caseload-imports", content=path.read_bytes(),
                                       headers={**auth, "X-Caseload-Mapping": mapping, "Content-Type": "text/csv"})
             assert started.status_code == 202, started.text

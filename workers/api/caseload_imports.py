@@ -82,11 +82,14 @@ def caseload_import_router(pool: asyncpg.Pool | None) -> APIRouter:
         digest = hashlib.sha256(data).hexdigest()
         suffix = ".xlsx" if content_type.split(";")[0].strip() == XLSX else ".csv"
         target = private_dir(drop_directory(api.settings)) / f"caseload-{digest}{suffix}"
-        if not target.exists():
+        fresh = not target.exists()
+        if fresh:
             write_private_bytes(data, target)
         try:
             next(iter(caseload_rows(target, mapping)), None)
         except FluxUnreadable as exc:
+            if fresh:
+                target.unlink(missing_ok=True)  # nothing will read it
             raise ApiError(422, "unreadable_file", str(exc), field="body") from None
         from workflows.caseload_import import start_caseload_import
 
