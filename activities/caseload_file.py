@@ -33,10 +33,14 @@ def load_caseload_mapping(path: str | Path) -> CaseloadMapping:
     return load_mapping(path, CaseloadMapping)
 
 
-def caseload_rows(path: str | Path, mapping: CaseloadMapping) -> Iterator[tuple[int, dict[str, str | None]]]:
-    """(data row number from 1, {field: text}); raises ``FluxUnreadable`` when the file or its header is not usable."""
+def caseload_rows(path: str | Path, mapping: CaseloadMapping,
+                  first: int = 1) -> Iterator[tuple[int, dict[str, str | None]]]:
+    """(data row number from 1, {field: text}) from row ``first`` on (the rows before are skipped unread: a slice
+    starts where it is); raises ``FluxUnreadable`` when the file or its header is not usable."""
     with mapped_rows(Path(path), mapping) as rows:
         for number, cells in rows:
+            if number < first:
+                continue
             raw: dict[str, str | None] = {}
             for name in CASELOAD_FIELDS:
                 column = mapping.columns.get(name)

@@ -91,8 +91,8 @@ class CaseloadImporter:
             result.add(outcome)
         now = datetime.now(timezone.utc)
         mapping = CaseloadMapping(**req.mapping)
-        for number, raw in caseload_rows(req.file_path, mapping):
-            if number < req.first or number in done:
+        for number, raw in caseload_rows(req.file_path, mapping, first=req.first):
+            if number in done:
                 continue
             if number > req.last:
                 break

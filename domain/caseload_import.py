@@ -27,7 +27,7 @@ class CaseloadImportInput(BaseModel):
     past_breaches: bool = True
     update: bool = False  # a changed row re-adopts its pathway (if nothing happened to it since its adoption)
     pathway_task_queue: str | None = None
-    batch_size: int = Field(default=200, ge=1, le=5000)
+    batch_size: int = Field(default=1000, ge=1, le=5000)
     slices_per_run: int = Field(default=100, ge=1)
     heartbeat_timeout_seconds: int = Field(default=60, ge=1)
     state: "CaseloadImportState | None" = None
