@@ -52,7 +52,7 @@ from domain.flux_import import (
 )
 from domain.pathway import PathwayInput
 from domain.pathway_rules import pathway_workflow_id
-from domain.rules import RULESET_2023, RuleSet, rule_set_for
+from domain.rules import RULE_SETS, RuleSet, rule_set_for
 
 SURVEY = "flux_import.survey"
 IMPORT_SLICE = "flux_import.import_slice"
@@ -478,7 +478,7 @@ def _rules(day: date) -> RuleSet:
     try:
         return rule_set_for(day)
     except ValueError:  # a flow dated before the first rule set: the earliest applies
-        return RULESET_2023
+        return min(RULE_SETS, key=lambda r: r.effective_from)
 
 
 def _source(source: str) -> str:

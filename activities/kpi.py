@@ -20,7 +20,7 @@ from enum import Enum
 import asyncpg
 
 from domain.kpi import ACCOMPANIED_STAGES, DEFAULT_AG_COUNSELLORS, GARANTIE_TARGETS, DelayBucket, KpiFacts
-from domain.rules import RULE_SETS, RULESET_2023, RuleSet
+from domain.rules import RULE_SETS, RuleSet
 
 # $1 from, $2 to, $3 territory or NULL, $4-$7 the rule sets' durations (a pathway's clocks follow its rule set),
 # then the defaults for an unknown rule set ($8-$10 in the cohort query, $8 = appointment days in the AG one).
@@ -194,11 +194,13 @@ class KpiReadModel:
     """
 
     def __init__(self, db: asyncpg.Pool | asyncpg.Connection, rule_sets: tuple[RuleSet, ...] = RULE_SETS,
-                 default_rules: RuleSet = RULESET_2023, plan: Plan = Plan.AUTO, work_mem: str = "64MB",
+                 default_rules: RuleSet | None = None, plan: Plan = Plan.AUTO, work_mem: str = "64MB",
                  ag_counsellors: int = DEFAULT_AG_COUNSELLORS) -> None:
         self.db = db
         self.ag_counsellors = ag_counsellors
-        self.rules = _rule_arguments(rule_sets, default_rules)
+        # a row whose rule-set version is unknown is read with the earliest rules given (never a fixed constant)
+        fallback = default_rules or min(rule_sets, key=lambda r: r.effective_from)
+        self.rules = _rule_arguments(rule_sets, fallback)
         self.plan = plan
         self.work_mem = work_mem
 
