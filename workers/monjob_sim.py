@@ -113,8 +113,9 @@ class SimulatorStore:
         if isinstance(payload, MonJobCer):
             if payload.ends_on < payload.starts_on:
                 raise Refusal(422, "cer_dates_invalid")
-            # the simulator does not know the case: a contract longer than any rule set allows is refused
-            if payload.ends_on > add_months(payload.starts_on, max(r.cer_max_months for r in RULE_SETS)):
+            # the simulator does not know the case: a contract longer than any rule set of its kind allows is refused
+            longest = max(r.cer_max_months for r in RULE_SETS if r.contract_kind is payload.contract_kind)
+            if payload.ends_on > add_months(payload.starts_on, longest):
                 raise Refusal(422, "cer_too_long")
         elif isinstance(payload, MonJobBilan):
             known = await self.pool.fetchval(
