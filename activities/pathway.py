@@ -38,7 +38,7 @@ class PathwayReadModel:
                        rsa_entry_date)
                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
                    ON CONFLICT (pathway_id) DO UPDATE SET
-                       stage = EXCLUDED.stage, subject_to_duties = EXCLUDED.subject_to_duties,
+                       rule_set = EXCLUDED.rule_set, stage = EXCLUDED.stage, subject_to_duties = EXCLUDED.subject_to_duties,
                        referent_type = EXCLUDED.referent_type, referent_structure_id = EXCLUDED.referent_structure_id,
                        entry_date = EXCLUDED.entry_date, orientation_target = EXCLUDED.orientation_target,
                        orientation_notified_on = EXCLUDED.orientation_notified_on,
