@@ -142,6 +142,11 @@ async def test_a_2023_case_and_a_2025_case_started_the_same_day_follow_their_own
         pushed = {key.split(":CER:")[0]: item.data for key, item in h.monjob.received.items() if ":CER:" in key}
         assert pushed[old.handle.id]["contract_kind"] == "CER" and "weekly_hours" not in pushed[old.handle.id]
         assert (pushed[h.handle.id]["contract_kind"], pushed[h.handle.id]["weekly_hours"]) == ("CONTRAT_ENGAGEMENT", 10)
+        await h.idle()
+        recorded = {r["pathway_id"]: (r["contract_kind"], r["weekly_hours"]) for r in await h.pool.fetch(
+            "SELECT pathway_id, contract_kind, weekly_hours FROM pathway_cers WHERE pathway_id = ANY($1::text[])",
+            [old.handle.id, h.handle.id])}
+        assert recorded == {old.handle.id: ("CER", None), h.handle.id: ("CONTRAT_ENGAGEMENT", 10)}
         # France Travail registration is awaited for the 2025 case only: its absence after 30 days is a task
         await h.sleep_until(d0 + timedelta(days=RULESET_2025.france_travail_registration_days + 1))
         await h.idle()
