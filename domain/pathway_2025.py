@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
-
 from domain.deadlines import add_days
 from domain.pathway import (
     Deadline,
@@ -23,6 +21,7 @@ from domain.pathway import (
     DecisionKind,
     HouseholdChange,
     PathwayRuleError,
+    PathwayState,
     Stage,
     TaskClosure,
 )
@@ -39,12 +38,7 @@ from domain.plein_emploi import (
     check_sanction_terms,
     check_weekly_hours,
 )
-from domain.rules import RULE_SETS, rule_set, rule_set_for
-
-if TYPE_CHECKING:
-    from domain.pathway_rules import Pathway as _Base
-else:
-    _Base = object
+from domain.rules import RULE_SETS, RuleSet, rule_set, rule_set_for
 
 #: The rule set of a pathway opened before rule sets followed the entry date (it knew no other).
 LEGACY_RULE_SET_VERSION = "2023.1"
@@ -64,8 +58,12 @@ def rule_set_at_entry(entry: date) -> str:
     return (earliest if entry < earliest.effective_from else rule_set_for(entry)).version
 
 
-class PleinEmploiRules(_Base):
-    """Methods of :class:`Pathway` for the 2025 rules (``self.s`` the state, ``self.rules`` its rule set)."""
+class PleinEmploiRules:
+    """Methods of :class:`domain.pathway_rules.Pathway` for the 2025 rules (a base class of it: they use its
+    bookkeeping, ``_task``, ``_note``, ``_add_deadline``…, and its checks of a CER)."""
+
+    s: PathwayState
+    rules: RuleSet
 
     # ------------------------------------------------------------------ rule set and France Travail
 
