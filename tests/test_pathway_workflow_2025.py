@@ -116,6 +116,16 @@ async def with_contrat_engagement(h: Harness) -> date:
     return d0
 
 
+async def with_2023_cer(h: Harness) -> date:
+    """A case entered before 2025 (the 2023 rules) with its CER signed today."""
+    d0 = await h.morning()
+    await h.start(transmission_date=BEFORE_2025)
+    await h.update(BeneficiaryPathway.orient, direct(d0))
+    await h.update(BeneficiaryPathway.sign_cer, cer(d0))
+    await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+    return d0
+
+
 async def test_a_2023_case_and_a_2025_case_started_the_same_day_follow_their_own_rules(h):
     d0 = await h.morning()
     old = Harness(h.env, h.task_queue, h.monjob, h.pool)
@@ -167,11 +177,7 @@ async def test_a_2023_case_and_a_2025_case_started_the_same_day_follow_their_own
 
 
 async def test_a_2023_case_switches_to_the_2025_rules_at_its_bilan(h):
-    d0 = await h.morning()
-    await h.start(transmission_date=BEFORE_2025)
-    await h.update(BeneficiaryPathway.orient, direct(d0))
-    await h.update(BeneficiaryPathway.sign_cer, cer(d0))
-    await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+    d0 = await with_2023_cer(h)
     early = SwitchRuleSet(event_id="switch-0", switched_on=d0, to_version="2025.1")
     assert await refused(h, BeneficiaryPathway.switch_rule_set, early) == "STAGE_NOT_ALLOWED"
     await h.sleep_until(add_months(d0, 6) + timedelta(days=1))
@@ -247,11 +253,7 @@ async def test_a_household_of_two_is_capped_at_50_percent(h):
 
 
 async def test_a_2023_case_refuses_the_suspension_remobilisation(h):
-    d0 = await h.morning()
-    await h.start(transmission_date=BEFORE_2025)
-    await h.update(BeneficiaryPathway.orient, direct(d0))
-    await h.update(BeneficiaryPathway.sign_cer, cer(d0))
-    await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+    d0 = await with_2023_cer(h)
     await at_ep(h, d0, "1")
     msg = DecideSanction2025(event_id="s", decided_on=d0, failure=FailureKind.FIRST, share_percent=50, months=1)
     assert await refused(h, BeneficiaryPathway.decide_sanction_2025, msg) == "SANCTION_2025_NOT_IN_RULE_SET"
