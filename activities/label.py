@@ -91,11 +91,10 @@ class LabelStore:
     @activity.defn(name="label.send_registered_letter")
     async def send_registered_letter(self, letter: RegisteredLetter) -> str:
         await self._pool.execute(
-            """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on, reasons)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (letter_key) DO NOTHING""",
+            """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (letter_key) DO NOTHING""",
             letter.letter_key, letter.workflow_id, letter.structure_id, letter.kind, letter.decided_on,
-            json.dumps(letter.reasons),
-        )
+        )  # the reasons are free text (they may name people): kept in the encrypted workflow, never in clear here
         return letter.letter_key
 
     @activity.defn(name="label.record_application")

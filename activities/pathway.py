@@ -2,8 +2,8 @@
 
 Every write is idempotent: read-model rows (pathway, deadlines, CERs, perdus-de-vue convocations) are upserts
 guarded by the workflow's change sequence (a version that only grows), inserts of stage changes, breaches,
-appointments (the indicators' facts, migration 009) and tasks ignore a key already present, and
-MonJob62 pushes carry an idempotency key (workflow id + kind + business reference).
+appointments (the indicators' facts, migration 009), people's decisions (migration 018) and tasks ignore a key
+already present, and MonJob62 pushes carry an idempotency key (workflow id + kind + business reference).
 """
 
 from __future__ import annotations
@@ -121,6 +121,12 @@ class PathwayReadModel:
                        WHERE lost_from_view_convocations.version < EXCLUDED.version""",
                     [(pid, c.convocation_id, c.convoked_on, c.appointment_date, _v(c.outcome), c.version)
                      for c in box.convocations],
+                )
+            if box.decision_records:
+                await conn.executemany(
+                    """INSERT INTO pathway_decisions (pathway_id, seq, command, decided_on, stage, service, actor)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING""",
+                    [(pid, d.seq, d.command, d.on, d.stage.value, d.service, d.actor) for d in box.decision_records],
                 )
             if box.tasks:
                 await conn.executemany(

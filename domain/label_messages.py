@@ -12,11 +12,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.actor import Actor
+
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_id: str = Field(min_length=1, max_length=200)
+    actor: Actor | None = None  # who sent it (calling service, person's opaque id); None before it existed
 
 
 # --- application workflow ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
+from domain.actor import Actor
 from domain.deadlines import deadline_instant, add_days
 from domain.plein_emploi_state import HoursReason, PleinEmploiState
 from domain.rules import ContractKind
@@ -279,11 +280,13 @@ class Outbox(BaseModel):
     appointments: list["AppointmentFact"] = Field(default_factory=list)
     convocations: list["Convocation"] = Field(default_factory=list)
     decisions: list["DecisionTaken"] = Field(default_factory=list)
+    decision_records: list["DecisionRecord"] = Field(default_factory=list)
     task_closures: list[TaskClosure] = Field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.stage_changes or self.deadlines or self.breaches or self.tasks or self.pushes or self.cers
-                    or self.appointments or self.convocations or self.decisions or self.task_closures)
+                    or self.appointments or self.convocations or self.decisions or self.task_closures
+                    or self.decision_records)
 
 
 class DecisionKind(str, Enum):
@@ -304,6 +307,18 @@ class DecisionKind(str, Enum):
 class DecisionTaken(BaseModel):
     kind: DecisionKind
     outcome: str  # a category (an enum value), never free text
+
+
+class DecisionRecord(BaseModel):
+    """A person's command applied to the case (table ``pathway_decisions``, ``GET /v1/pathways/{id}``): which
+    command, the pathway's day, the stage after it and who sent it (ids only)."""
+
+    seq: int
+    command: str  # the workflow update's name
+    on: date
+    stage: Stage
+    service: str | None
+    actor: str | None  # the person's opaque id (``agent:<id>``)
 
 
 class AppointmentFact(BaseModel):
@@ -428,6 +443,8 @@ class PathwayState(BaseModel):
     deadlines: list[Deadline] = Field(default_factory=list)
     breaches: list[Breach] = Field(default_factory=list)
     stage_history: list[StageChange] = Field(default_factory=list)
+    #: The last people's commands with their actor (bounded), for the case's decision list.
+    decision_log: list[DecisionRecord] = Field(default_factory=list)
     seq: int = 0
     run: int = 1
     cycle_completed: bool = False
@@ -451,6 +468,14 @@ class PathwayState(BaseModel):
 # ---------------------------------------------------------------- inbound messages (one model each)
 
 
+class PathwayMessage(BaseModel):
+    """Every message to a pathway: its ``event_id`` (a re-sent id is ignored) and who sent it (``actor``: the
+    calling service and, for a person's decision, their opaque id; None on messages recorded before it)."""
+
+    event_id: str
+    actor: Actor | None = None
+
+
 class PathwayInput(BaseModel):
     """Workflow input: the opaque person id and territory; ``state`` when continuing as new."""
 
@@ -459,14 +484,13 @@ class PathwayInput(BaseModel):
     state: PathwayState | None = None
 
 
-class FlowRecord(BaseModel):
+class FlowRecord(PathwayMessage):
     """A CAF/MSA flow record about the person (T1–T3, T24, T25); signal and signal-with-start.
 
     ``rsa_entry_date`` (G-B2) is the RSA right's own entry date when the flow gives it (prime d'activité cases
     resume with the earlier entry date [002:412]); the orientation clock still starts at the CAF transmission date
     of the first flow where the person is soumis ([002:3707])."""
 
-    event_id: str
     transmission_date: date
     subject_to_duties: bool
     rights_open: bool = True
@@ -480,10 +504,9 @@ class FlowRecord(BaseModel):
         return self
 
 
-class OrientationDecision(BaseModel):
+class OrientationDecision(PathwayMessage):
     """Orientation notified by the Département services (T4, T5); bypassing the platform needs a reason."""
 
-    event_id: str
     target: OrientationTarget
     structure_id: str
     notified_on: date
@@ -496,37 +519,32 @@ class AppointmentKind(str, Enum):
     MISSED = "MISSED"
 
 
-class AppointmentEvent(BaseModel):
-    event_id: str
+class AppointmentEvent(PathwayMessage):
     kind: AppointmentKind
     appointment_date: date
     physical: bool = True
     excused: bool = False
 
 
-class DiagnosticCompleted(BaseModel):
-    event_id: str
+class DiagnosticCompleted(PathwayMessage):
     completed_on: date
 
 
-class PreconisationSubmitted(BaseModel):
-    event_id: str
+class PreconisationSubmitted(PathwayMessage):
     target: OrientationTarget
     structure_id: str
     submitted_on: date
 
 
-class SlaiPreconisationDecision(BaseModel):
+class SlaiPreconisationDecision(PathwayMessage):
     """SLAI validation (T11) — it may change the target (T12)."""
 
-    event_id: str
     decided_on: date
     target: OrientationTarget | None = None  # None: the préconisation as submitted
     structure_id: str | None = None
 
 
-class SignCer(BaseModel):
-    event_id: str
+class SignCer(PathwayMessage):
     cer_id: str
     type: CerType
     start: date
@@ -538,11 +556,10 @@ class SignCer(BaseModel):
     gesica_objectives: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=10)
 
 
-class AmendCer(BaseModel):
+class AmendCer(PathwayMessage):
     """An amendment (avenant) to the active CER that moves its end: with a new CER, the only way to change it
     (R13: 6 months at most from its start [000:181])."""
 
-    event_id: str
     cer_id: str
     new_end: date
     amended_on: date
@@ -554,8 +571,7 @@ class BilanDecision(str, Enum):
     END = "END"
 
 
-class CompleteBilan(BaseModel):
-    event_id: str
+class CompleteBilan(PathwayMessage):
     completed_on: date
     decision: BilanDecision
     global_outcome: str | None = None  # GESICA global bilan (required on the CAF route)
@@ -565,26 +581,23 @@ class CompleteBilan(BaseModel):
     exit_reason: ExitReason | None = None
 
 
-class RequestReorientation(BaseModel):
+class RequestReorientation(PathwayMessage):
     """Referent's reasoned request (avis motivé) to the SLAI; ``exit`` asks for an exit instead."""
 
-    event_id: str
     reason: ReorientationReason
     requested_on: date
     justification: str | None = None
     exit: bool = False
 
 
-class DecideReorientation(BaseModel):
-    event_id: str
+class DecideReorientation(PathwayMessage):
     decided_on: date
     approved: bool
     target: OrientationTarget | None = None
     structure_id: str | None = None
 
 
-class PersonalReviewRequest(BaseModel):
-    event_id: str
+class PersonalReviewRequest(PathwayMessage):
     requested_on: date
 
 
@@ -593,8 +606,7 @@ class PersonalReviewOutcome(str, Enum):
     REORIENT = "REORIENT"
 
 
-class PersonalReviewDecision(BaseModel):
-    event_id: str
+class PersonalReviewDecision(PathwayMessage):
     decided_on: date
     outcome: PersonalReviewOutcome
 
@@ -604,16 +616,14 @@ class NonComplianceKind(str, Enum):
     UNEXCUSED_ABSENCE = "UNEXCUSED_ABSENCE"
 
 
-class NonComplianceReport(BaseModel):
-    event_id: str
+class NonComplianceReport(PathwayMessage):
     kind: NonComplianceKind
     reported_on: date
 
 
-class EpReferralConfirmation(BaseModel):
+class EpReferralConfirmation(PathwayMessage):
     """A person confirms (or drops) the proposed referral to the équipe pluridisciplinaire."""
 
-    event_id: str
     confirmed: bool
     decided_on: date
 
@@ -633,10 +643,9 @@ class EpOutcome(str, Enum):
 SANCTION_OUTCOMES = frozenset({EpOutcome.REDUCTION, EpOutcome.SUSPENSION, EpOutcome.RADIATION})
 
 
-class EpDecision(BaseModel):
+class EpDecision(PathwayMessage):
     """``share_percent`` and ``months`` describe a reduction or suspension (categories and numbers only)."""
 
-    event_id: str
     outcome: EpOutcome
     decided_on: date
     share_percent: int | None = Field(default=None, ge=1, le=100)
@@ -653,14 +662,12 @@ class Sanction(BaseModel):
     recorded_on: date
 
 
-class LeftRsa(BaseModel):
-    event_id: str
+class LeftRsa(PathwayMessage):
     end_of_payment_date: date
     reason: str
 
 
-class PostExitChoice(BaseModel):
-    event_id: str
+class PostExitChoice(PathwayMessage):
     continue_accompaniment: bool
     decided_on: date
 
@@ -677,10 +684,9 @@ class FamilyEvent(str, Enum):
     GROSSESSE_OU_NAISSANCE_PARENT_SEUL = "GROSSESSE_OU_NAISSANCE_PARENT_SEUL"
 
 
-class CafSaisine(BaseModel):
+class CafSaisine(PathwayMessage):
     """CAF route entry (domain.md §3.2) with the facts needed for the exclusions of §3.3."""
 
-    event_id: str
     mode: CafSaisineMode
     requested_on: date
     caf_structure_id: str
@@ -695,44 +701,39 @@ class CafSaisine(BaseModel):
     hosted_in_structure: bool = False  # CHRS, foyer maternel…
 
 
-class CafSaisineDecision(BaseModel):
-    event_id: str
+class CafSaisineDecision(PathwayMessage):
     accepted: bool
     decided_on: date
 
 
-class CafFirstInterview(BaseModel):
-    event_id: str
+class CafFirstInterview(PathwayMessage):
     held_on: date
     within_caf_competence: bool
 
 
-class LostFromViewConvocation(BaseModel):
+class LostFromViewConvocation(PathwayMessage):
     """T26 « perdus de vue » campaign (R18, G-B19): the Département's services convoke a person without
     accompaniment. Sent when the convocation goes out, then again with the same ``convocation_id``, a new
     ``event_id`` and its ``outcome`` once known."""
 
-    event_id: str
     convocation_id: str
     convoked_on: date
     appointment_date: date
     outcome: ConvocationOutcome | None = None
 
 
-class PaymentSuspended(BaseModel):
+class PaymentSuspended(PathwayMessage):
     """Flow: the RSA payment is suspended (ETATDOSRSA 3 or 4). ``reasons`` are MOTISUSVERSRSA codes."""
 
-    event_id: str
     flow_date: date
     reasons: list[str]
     since: date | None = None
     right_questioned: bool = False  # ETATDOSRSA 3: the right itself is questioned
 
 
-class PaymentResumed(BaseModel):
+class PaymentResumed(PathwayMessage):
     """Flow: the RSA payment is no longer suspended."""
 
-    event_id: str
     flow_date: date
 
 
@@ -747,10 +748,9 @@ class HouseholdMemberChanged(BaseModel):
     role: str | None = Field(default=None, pattern=r"^[A-Z]{2,4}$")
 
 
-class NotSubjectConfirmed(BaseModel):
+class NotSubjectConfirmed(PathwayMessage):
     """Flow (G-B8): « non soumis aux droits et devoirs » in ``flows`` consecutive flows since ``since``."""
 
-    event_id: str
     flow_date: date
     since: date
     flows: int
@@ -838,6 +838,7 @@ class PathwayView(BaseModel):
     household: list[HouseholdMember] = Field(default_factory=list)
     contract_kind: ContractKind | None = None  # the active contract's kind
     plein_emploi: PleinEmploiState = Field(default_factory=PleinEmploiState)
+    decisions: list[DecisionRecord] = Field(default_factory=list)
 
 
 Outbox.model_rebuild()

@@ -484,6 +484,7 @@ class Pathway(PleinEmploiRules):
             household=list(s.household),
             contract_kind=cer.contract_kind if cer else None,
             plein_emploi=s.plein_emploi.model_copy(deep=True),
+            decisions=list(s.decision_log),
         )
 
     def row(self) -> PathwayRow:

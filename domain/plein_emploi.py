@@ -11,7 +11,7 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from domain.pathway import PathwayRuleError, SignCer
+from domain.pathway import PathwayMessage, PathwayRuleError, SignCer
 from domain.plein_emploi_state import (
     MAX_SANCTIONS_2025,
     MAX_SWITCHES,
@@ -29,10 +29,9 @@ __all__ = ["MAX_SANCTIONS_2025", "MAX_SWITCHES", "FailureKind", "HoursReason", "
 
 
 
-class FranceTravailRegistered(BaseModel):
+class FranceTravailRegistered(PathwayMessage):
     """Signal ``france_travail_registered``: the person's registration with France Travail (flow or adapter)."""
 
-    event_id: str = Field(max_length=200)
     registered_on: date
 
 
@@ -43,30 +42,27 @@ class SignContratEngagement(SignCer):
     hours_reason: HoursReason | None = None
 
 
-class DecideSanction2025(BaseModel):
+class DecideSanction2025(PathwayMessage):
     """Update ``decide_sanction_2025``: a suspension-remobilisation decided by the Département's president."""
 
-    event_id: str = Field(max_length=200)
     decided_on: date
     failure: FailureKind
     share_percent: int = Field(ge=1, le=100)
     months: int = Field(ge=1, le=12)
 
 
-class Remobilised(BaseModel):
+class Remobilised(PathwayMessage):
     """Update ``remobilised``: after a suspension, the person resumed the contract's actions (``repayment``: the
     suspended amounts are paid back) or did not (they are lost)."""
 
-    event_id: str = Field(max_length=200)
     sanction_id: str = Field(max_length=64)
     decided_on: date
     repayment: bool
 
 
-class SwitchRuleSet(BaseModel):
+class SwitchRuleSet(PathwayMessage):
     """Update ``switch_rule_set``: at the bilan, the referent moves a case to a later rule set (§8.3)."""
 
-    event_id: str = Field(max_length=200)
     switched_on: date
     to_version: str = Field(max_length=16)
 

@@ -57,6 +57,7 @@ from domain.label_messages import (  # noqa: E402
     RenewalRequest,
     SlaiOpinion,
 )
+from domain.actor import Actor  # noqa: E402
 from domain.pathway import (  # noqa: E402
     AppointmentEvent,
     AppointmentKind,
@@ -64,6 +65,7 @@ from domain.pathway import (  # noqa: E402
     CerAction,
     CerType,
     CompleteBilan,
+    DiagnosticCompleted,
     EpDecision,
     EpOutcome,
     EpReferralConfirmation,
@@ -73,7 +75,9 @@ from domain.pathway import (  # noqa: E402
     NonComplianceReport,
     OrientationDecision,
     OrientationTarget,
+    PreconisationSubmitted,
     SignCer,
+    SlaiPreconisationDecision,
     Stage,
 )
 from domain.caf_report import CafReportRequest  # noqa: E402
@@ -402,6 +406,48 @@ async def caf_annual_report(stack: Stack) -> Recorded:
             await handle.result()
             history = await handle.fetch_history()
     return {"CafAnnualReport-rules-yearly": history}
+
+
+@scenario("BeneficiaryPathway-api-platform-actors")
+async def pathway_api_platform_actors(stack: Stack) -> Recorded:
+    """Branch api: the platform route by people's updates with their actor (orientation, appointments and
+    diagnostic as updates, first CER, préconisation, SLAI validation), then non-compliance, EP referral and EP
+    decision on the referent's run; each applied command logged (patch pathway-decision-log-with-actor)."""
+    agent = Actor(service="referent-tool", person="agent:rec-0001")
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            h = Harness(env, task_queue, InMemoryMonJob62(), stack.pool)
+            await h.morning()
+            handle = await h.start()
+            first_run = handle.result_run_id
+            today = await h.today()
+            P = BeneficiaryPathway
+            await h.update(P.orient, OrientationDecision(event_id="orient", actor=agent, notified_on=today,
+                                                         target=OrientationTarget.PLATFORM, structure_id="PLAT-1"))
+            for kind in (AppointmentKind.SCHEDULED, AppointmentKind.HELD):
+                await h.update(P.record_appointment, AppointmentEvent(event_id=f"rdv-{kind.value}", actor=agent,
+                                                                      kind=kind, appointment_date=today))
+            await h.update(P.record_diagnostic, DiagnosticCompleted(event_id="diag", actor=agent, completed_on=today))
+            await h.update(P.sign_cer, SignCer(event_id="cer-p", actor=agent, cer_id="cer-p", type=CerType.SOLIDARITE,
+                                               start=today, end=add_months(today, 2), signed_on=today,
+                                               actions=[CerAction(start=today, end=add_months(today, 2))]))
+            await h.update(P.submit_preconisation, PreconisationSubmitted(
+                event_id="preco", actor=agent, target=OrientationTarget.REFERENT_SOLIDARITE, structure_id="CCAS-1",
+                submitted_on=today))
+            await h.update(P.decide_preconisation, SlaiPreconisationDecision(event_id="slai", actor=agent,
+                                                                             decided_on=today))
+            await h.view(lambda v: v.run == 2)  # the designation's continue-as-new is done
+            await h.update(P.report_non_compliance, NonComplianceReport(
+                event_id="nc", actor=agent, kind=NonComplianceKind.NON_ADHESION, reported_on=today))
+            await h.update(P.confirm_ep_referral, EpReferralConfirmation(event_id="ep-ok", actor=agent, confirmed=True,
+                                                                         decided_on=today))
+            await h.update(P.decide_ep, EpDecision(event_id="ep", actor=agent, outcome=EpOutcome.MAINTAIN,
+                                                   decided_on=today))
+            await h.view(lambda v: v.stage is Stage.REFERENT_DESIGNATED and v.decisions[-1].command == "decide_ep")
+            await _settled(env.client, handle.id)
+            runs = await _runs(env.client, handle.id, first_run)
+    return {f"BeneficiaryPathway-api-platform-actors-run{n}": history for n, history in enumerate(runs, start=1)}
 
 
 # ---------------------------------------------------------------- LabelApplication / Label

@@ -8,42 +8,18 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-import pytest_asyncio
-from temporalio.client import Client
 from temporalio.worker import Worker
 
+from tests.api_harness import _auth, env  # noqa: F401  (env: fixture)
 from workers.api import create_app
 from workers.api_auth import ALL_SCOPES, ApiTokens, Scope, token_entry
 from workers.config import Settings
-from workers.converter import data_converter
 from workers.registry import WORKFLOWS, Dependencies, build_activities
 from workers.sandbox import workflow_runner
 
 DEPOSANT = token_entry("epartenaires", {Scope.LABEL_APPLY, Scope.CASE_READ})
 DPID = token_entry("dpid", {Scope.LABEL_DECIDE, Scope.CASE_READ})
 ADMIN = token_entry("admin", ALL_SCOPES)
-
-
-def _auth(entry: str, key: str | None = None) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {entry.split(':')[1]}"}
-    if key:
-        headers["Idempotency-Key"] = key
-    return headers
-
-
-class _Env:
-    """The dev server seen through an encrypting client, as production processes see theirs."""
-
-    def __init__(self, dev_env, client: Client) -> None:
-        self.client = client
-        self.get_current_time = dev_env.get_current_time
-
-
-@pytest_asyncio.fixture
-async def env(dev_env, test_keyring) -> _Env:
-    client = await Client.connect(dev_env.client.service_client.config.target_host,
-                                  namespace=dev_env.client.namespace, data_converter=data_converter(test_keyring))
-    return _Env(dev_env, client)
 
 
 @asynccontextmanager
@@ -78,16 +54,16 @@ async def test_application_submitted_evaluated_and_granted(env, task_queue, db_p
         assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == submitted.json()
         changed = await api.post("/v1/label-applications", json={**body, "territory": "AUDOMAROIS"},
                                  headers=_auth(DEPOSANT, key))
-        assert changed.status_code == 422 and changed.json()["error"] == "idempotency_key_reused"
+        assert changed.status_code == 422 and changed.json()["error"]["code"] == "idempotency_key_reused"
 
         twice = await api.post("/v1/label-applications", json=body, headers=_auth(DEPOSANT, str(uuid.uuid4())))
         assert twice.status_code == 409
-        assert twice.json()["error"] == "refused" and "already" in twice.json()["message"]
+        assert twice.json()["error"]["code"] == "refused" and "already" in twice.json()["error"]["message"]
 
         early = await api.post(f"/v1/label-applications/{application}/decision", json={"outcome": "grant"},
                                headers=_auth(DPID))
         assert early.status_code == 409
-        assert "no consolidated evaluation" in early.json()["message"]
+        assert "no consolidated evaluation" in early.json()["error"]["message"]
 
         evaluated = await api.post(
             f"/v1/label-applications/{application}/admin-evaluation",
@@ -125,7 +101,7 @@ async def test_application_submitted_evaluated_and_granted(env, task_queue, db_p
         outside = await api.post(f"/v1/labels/{structure}/renewal-request", json={"requested_on": today.isoformat()},
                                  headers=_auth(DEPOSANT))
         assert outside.status_code == 409
-        assert outside.json()["rule"] == "OutsideRenewalWindow"
+        assert outside.json()["error"]["rule"] == "OutsideRenewalWindow"
 
 
 async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
@@ -133,5 +109,5 @@ async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
         sent = await api.post(f"/v1/label-applications/label-{structure}-7/decision",
                               json={"outcome": "refuse", "reasons": ["x"]}, headers=_auth(DPID))
         read = await api.get(f"/v1/label-applications/label-{structure}-7", headers=_auth(DPID))
-    assert sent.status_code == 404 and sent.json()["error"] == "not_found"
+    assert sent.status_code == 404 and sent.json()["error"]["code"] == "not_found"
     assert read.status_code == 404

@@ -206,7 +206,7 @@ class Api:
         self.answers: list[str] = []
 
     def post(self, path: str, body: dict, *, key: str | None = None, expect: int | tuple[int, ...] = (200, 202)):
-        headers = {"Idempotency-Key": key} if key else {}
+        headers = {"Idempotency-Key": key or str(uuid.uuid4()), "X-Actor": "agent:privacy-scan"}
         response = self.http.post(path, json=body, headers=headers)
         self.answers.append(response.text)
         expected = (expect,) if isinstance(expect, int) else expect
@@ -260,7 +260,7 @@ def drive_pathways(api: Api, demo_nir: str, today: date) -> dict[str, str]:
     wrong = nirs["closed"][:13] + f"{(int(nirs['closed'][13:]) % 97) + 1:02d}"
     refused = api.post("/v1/pathways", {"nir": wrong, "territory": "LENS-LIEVIN",
                                         "transmission_date": today.isoformat(), "subject_to_duties": True}, expect=422)
-    assert refused["field"] == "nir"
+    assert refused["error"]["field"] == "nir"
     nirs["refused"] = wrong
     nirs["pathways"] = " ".join((closed, accompanied, demo))
     return nirs

@@ -27,12 +27,14 @@ def caf_router(pool: asyncpg.Pool | None, require: Callable[..., Any], error: ty
             raise error(503, "unavailable", "the read model is not configured")
         return CafReportStore(pool)
 
-    @router.get("/quota", response_model=CafReport, summary="CAF quota and counts per referent id and per ETP")
+    @router.get("/quota", response_model=CafReport, summary="CAF quota and counts per referent id and per ETP",
+                openapi_extra={"x-scopes": [Scope.CASE_READ.value]})
     async def quota(year: int = Query(..., ge=2009, le=2100), etp: int | None = Query(None, ge=1, le=10000),
                     _: Any = Depends(require(Scope.CASE_READ))) -> CafReport:
         return await store().report(year, etp)
 
-    @router.get("/reports/{year}", response_model=CafReport, summary="The CAF's stored annual report")
+    @router.get("/reports/{year}", response_model=CafReport, summary="The CAF's stored annual report",
+                openapi_extra={"x-scopes": [Scope.CASE_READ.value]})
     async def report(year: int = Path(..., ge=2009, le=2100), _: Any = Depends(require(Scope.CASE_READ))) -> CafReport:
         stored = await store().stored(year)
         if stored is None:

@@ -456,7 +456,8 @@ class LabelWorkflow(LabelCase):
         ends_on = rules_of.remediation_ends_on(started_on, self.rules)
         s.remediation = Remediation(started_on=started_on, ends_on=ends_on)
         s.stage = LabelStage.QUALITY_REMEDIATION
-        self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on, reasons=reasons)
+        self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on,
+                   reason_count=len(reasons))  # free text stays in the encrypted workflow state
         self._touch()
 
     @workflow.update(name="report_quality_issue")

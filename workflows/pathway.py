@@ -7,9 +7,12 @@ upserts search attributes and the UI summary ("stage · next deadline"), and wai
 suggests it, carrying the whole state (including the bounded set of seen event ids).
 
 Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``, ``payment_resumed`` and
-``not_subject_confirmed`` (flow import), ``appointment``, ``diagnostic_completed``, ``non_compliance``,
-``ep_decision``, ``household_member`` (G-B20, flow import), ``lost_from_view_convocation`` (T26 campaign),
-``structure_label_lost`` (label side) and ``france_travail_registered`` (2025 rules, flow or adapter).
+``not_subject_confirmed`` (flow import), ``household_member`` (G-B20, flow import) and ``structure_label_lost``
+(label side). People's commands are updates whose validator applies the rules (a refusal is answered to the
+sender, nothing is recorded); each applied one is logged with its actor (``domain.pathway_decisions``). ``appointment``, ``diagnostic_completed``,
+``non_compliance``, ``ep_decision`` and ``lost_from_view_convocation`` were signals: their handlers stay for
+senders and histories of before, their updates are ``record_appointment``, ``record_diagnostic``,
+``report_non_compliance``, ``decide_ep`` and ``record_convocation``.
 """
 
 import asyncio
@@ -63,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost
+    from domain.pathway_decisions import check_by_trial, last_decision_summary, record_decision
     from domain.pathway_rules import Pathway, pathway_workflow_id
     from domain.plein_emploi import (
         DecideSanction2025,
@@ -74,6 +78,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 WORKFLOW_TYPE = "BeneficiaryPathway"
+#: Signals that were people's commands: kept for senders and histories of before; the API sends the update.
+SIGNALS_REPLACED_BY_UPDATES = {"appointment": "record_appointment", "diagnostic_completed": "record_diagnostic",
+                               "non_compliance": "report_non_compliance", "ep_decision": "decide_ep",
+                               "lost_from_view_convocation": "record_convocation"}
+#: Sent by our own workflows (label side, flow import's household link), never by a person or another system
+#: (no HTTP route).
+INTERNAL_SIGNALS = frozenset({STRUCTURE_LABEL_LOST_SIGNAL, "household_member"})
 
 #: A pathway continues as new at each referent designation as well as at each bilan (business boundaries), so no
 #: run carries both the orientation phase and a CER cycle: replaying a run stays short.
@@ -99,6 +110,8 @@ GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
 #: The rule set follows the case's entry date (issue 18: 2023 rules before 1 January 2025, 2025 rules from then);
 #: decided at the start of a pathway and kept in its state. A pathway opened before keeps the 2023 rules.
 RULE_SETS_BY_ENTRY_DATE = "rule-set-by-entry-date-2025-rules"
+#: People's commands are logged with their actor (state, read model): the log adds read-model writes.
+DECISION_LOG = "pathway-decision-log-with-actor"
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=2),
     schedule_to_close_timeout=timedelta(seconds=6),
@@ -279,7 +292,7 @@ class BeneficiaryPathway:
             self._search_attributes[name] = value
         if updates:
             workflow.upsert_search_attributes(updates)
-        workflow.set_current_details(self.p.summary())
+        workflow.set_current_details(self.p.summary() + last_decision_summary(self.p))
 
     # ------------------------------------------------------------------ helpers
 
@@ -315,7 +328,13 @@ class BeneficiaryPathway:
         self.p.remember(msg.event_id)
         with _pure():
             apply(msg, self._today())
+        if workflow.patched(DECISION_LOG):
+            record_decision(self.p, workflow.current_update_info().name, msg, self._today())
         return CommandResult(stage=self.p.s.stage)
+
+    def _trial(self, apply: Callable[[Pathway, Any, Any], None]) -> Callable[[Any, Any], None]:
+        """The check of a command that was a signal: its handler applied to a copy of the state."""
+        return lambda msg, today: check_by_trial(self.p, apply, msg, today)
 
     # ------------------------------------------------------------------ signals (events from other systems)
 
@@ -526,6 +545,48 @@ class BeneficiaryPathway:
     @switch_rule_set.validator
     def _switch_rule_set_ok(self, msg: SwitchRuleSet) -> None:
         self._validate(msg, self.p.check_switch_rule_set)
+    # ------------------------------------------------------------------ updates that were signals (people's commands)
+
+    @workflow.update(name="record_appointment")
+    def record_appointment(self, msg: AppointmentEvent) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_appointment), self.p.on_appointment)
+
+    @record_appointment.validator
+    def _appointment_ok(self, msg: AppointmentEvent) -> None:
+        self._validate(msg, self._trial(Pathway.on_appointment))
+
+    @workflow.update(name="record_diagnostic")
+    def record_diagnostic(self, msg: DiagnosticCompleted) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_diagnostic), self.p.on_diagnostic)
+
+    @record_diagnostic.validator
+    def _diagnostic_ok(self, msg: DiagnosticCompleted) -> None:
+        self._validate(msg, self._trial(Pathway.on_diagnostic))
+
+    @workflow.update(name="report_non_compliance")
+    def report_non_compliance(self, msg: NonComplianceReport) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_non_compliance), self.p.on_non_compliance)
+
+    @report_non_compliance.validator
+    def _non_compliance_ok(self, msg: NonComplianceReport) -> None:
+        self._validate(msg, self._trial(Pathway.on_non_compliance))
+
+    @workflow.update(name="decide_ep")
+    def decide_ep(self, msg: EpDecision) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_ep_decision), self.p.on_ep_decision)
+
+    @decide_ep.validator
+    def _decide_ep_ok(self, msg: EpDecision) -> None:
+        self._validate(msg, self._trial(Pathway.on_ep_decision))
+
+    @workflow.update(name="record_convocation")
+    def record_convocation(self, msg: LostFromViewConvocation) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_lost_from_view_convocation),
+                             self.p.on_lost_from_view_convocation)
+
+    @record_convocation.validator
+    def _convocation_ok(self, msg: LostFromViewConvocation) -> None:
+        self._validate(msg, self._trial(Pathway.on_lost_from_view_convocation))
 
     # ------------------------------------------------------------------ queries
 
