@@ -16,6 +16,9 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
+from activities.tasks import LETTER_TO_SEND, NewTask, TaskStore
+from domain.tasks import DPID, TaskClosure
+
 
 class LabelTask(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -81,20 +84,25 @@ class LabelStore:
 
     @activity.defn(name="label.create_task")
     async def create_task(self, task: LabelTask) -> None:
-        await self._pool.execute(
-            """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (task_key) DO NOTHING""",
-            task.task_key, task.workflow_id, task.kind, task.assignee, task.due_date,
-            json.dumps(task.details, default=str),
-        )
+        await TaskStore.create(self._pool, [NewTask(**task.model_dump())])
+
+    @activity.defn(name="label.close_tasks")
+    async def close_tasks(self, closures: list[TaskClosure]) -> None:
+        await TaskStore.close(self._pool, closures)
 
     @activity.defn(name="label.send_registered_letter")
     async def send_registered_letter(self, letter: RegisteredLetter) -> str:
-        await self._pool.execute(
-            """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (letter_key) DO NOTHING""",
-            letter.letter_key, letter.workflow_id, letter.structure_id, letter.kind, letter.decided_on,
-        )  # the reasons are free text (they may name people): kept in the encrypted workflow, never in clear here
+        """Queue the letter and the DPID's task to post it (one transaction)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on)
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (letter_key) DO NOTHING""",
+                letter.letter_key, letter.workflow_id, letter.structure_id, letter.kind, letter.decided_on,
+            )  # the reasons are free text (they may name people): kept in the encrypted workflow, never in clear here
+            await TaskStore.create(conn, [NewTask(
+                task_key=f"{letter.letter_key}:{LETTER_TO_SEND}", workflow_id=letter.workflow_id, kind=LETTER_TO_SEND,
+                assignee=DPID, details={"letter_key": letter.letter_key, "letter_kind": letter.kind,
+                                        "structure_id": letter.structure_id, "decided_on": letter.decided_on})])
         return letter.letter_key
 
     @activity.defn(name="label.record_application")
@@ -169,6 +177,7 @@ def label_activities(pool: asyncpg.Pool) -> list[Any]:
     store = LabelStore(pool)
     return [
         store.create_task,
+        store.close_tasks,
         store.send_registered_letter,
         store.record_application,
         store.record_label,

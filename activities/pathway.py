@@ -8,13 +8,13 @@ already present, and MonJob62 pushes carry an idempotency key (workflow id + kin
 
 from __future__ import annotations
 
-import json
 from typing import Protocol
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.tasks import NewTask, TaskStore
 from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
 from domain.pathway import DeadlineStatus, MonJob62Push, PathwayEffects
 from domain.pathway_caf import CafQuotaStatus, caf_quota_status
@@ -128,19 +128,15 @@ class PathwayReadModel:
                        VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING""",
                     [(pid, d.seq, d.command, d.on, d.stage.value, d.service, d.actor) for d in box.decision_records],
                 )
-            if box.tasks:
+            if box.anomalies:
                 await conn.executemany(
-                    """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
-                       VALUES ($1,$2,$3,$4,$5,$6::jsonb) ON CONFLICT (task_key) DO NOTHING""",
-                    [(t.task_key, pid, t.kind, t.assignee, t.due_date, json.dumps(t.details)) for t in box.tasks],
+                    """INSERT INTO pathway_anomalies (pathway_id, anomaly_id, message, event_id, code, stage, received_on)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING""",
+                    [(pid, a.anomaly_id, a.message, a.event_id, a.code, a.stage.value, a.received_on)
+                     for a in box.anomalies],
                 )
-            if box.task_closures:
-                await conn.executemany(
-                    """UPDATE human_tasks SET status = 'cancelled', closed_at = now(),
-                           details = details || jsonb_build_object('closure_reason', $2::text)
-                       WHERE task_key = $1 AND status = 'open'""",
-                    [(c.task_key, c.reason) for c in box.task_closures],
-                )
+            await TaskStore.create(conn, [NewTask(workflow_id=pid, **t.model_dump()) for t in box.tasks])
+            await TaskStore.close(conn, box.task_closures)
 
     async def caf_accompaniments(self, year: int) -> int:
         return await self.pool.fetchval("SELECT count(*) FROM caf_accompaniments_by_year WHERE year = $1", year)

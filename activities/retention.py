@@ -58,6 +58,7 @@ PATHWAY_TABLES: tuple[tuple[str, str], ...] = (
     ("lost_from_view_convocations", "pathway_id"),
     ("pathway_decisions", "pathway_id"),
     ("api_event_ids", "workflow_id"),
+    ("pathway_anomalies", "pathway_id"),
     ("human_tasks", "workflow_id"),
 )
 

@@ -17,6 +17,7 @@ from domain.actor import Actor
 from domain.deadlines import deadline_instant, add_days
 from domain.plein_emploi_state import HoursReason, PleinEmploiState
 from domain.rules import ContractKind
+from domain.tasks import OpenTask, TaskClosure
 
 
 class PathwayRuleError(ValueError):
@@ -197,13 +198,6 @@ class Breach(BaseModel):
     withdrawal_reason: str | None = None
 
 
-class TaskClosure(BaseModel):
-    """An open task that no longer has a reason to be (its ``task_key``), closed with a category."""
-
-    task_key: str
-    reason: str
-
-
 class StageChange(BaseModel):
     seq: int
     from_stage: Stage | None
@@ -282,11 +276,12 @@ class Outbox(BaseModel):
     decisions: list["DecisionTaken"] = Field(default_factory=list)
     decision_records: list["DecisionRecord"] = Field(default_factory=list)
     task_closures: list[TaskClosure] = Field(default_factory=list)
+    anomalies: list["Anomaly"] = Field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.stage_changes or self.deadlines or self.breaches or self.tasks or self.pushes or self.cers
                     or self.appointments or self.convocations or self.decisions or self.task_closures
-                    or self.decision_records)
+                    or self.decision_records or self.anomalies)
 
 
 class DecisionKind(str, Enum):
@@ -373,6 +368,19 @@ class PaymentSuspensionInfo(BaseModel):
     noticed_on: date
 
 
+class Anomaly(BaseModel):
+    """A message the pathway could not apply (a fact the rules refuse, or data the dates cannot carry): kept in the
+    case (view, table ``pathway_anomalies``) with a task for the responsible service, never silently dropped.
+    ``code`` is the rule's code (e.g. ``STAGE_NOT_ALLOWED``), ``IMPLAUSIBLE_DATE`` or ``DATA_NOT_APPLICABLE``."""
+
+    anomaly_id: str
+    message: str  # the workflow message (signal or update name)
+    event_id: str
+    code: str
+    stage: Stage  # the stage the message found
+    received_on: date
+
+
 class LabelLoss(BaseModel):
     """The accompanying structure lost its « Label référent RSA » (issue 4 item 6)."""
 
@@ -438,6 +446,7 @@ class PathwayState(BaseModel):
     not_subject_confirmed_since: date | None = None
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
+    anomalies: list[Anomaly] = Field(default_factory=list)
     sanctions: list["Sanction"] = Field(default_factory=list)
     household: list[HouseholdMember] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
@@ -454,6 +463,10 @@ class PathwayState(BaseModel):
     #: The T4/T7 reminders are kept for this pathway: set by the workflow at the start of a pathway opened since
     #: they exist (runs opened before do not have their timers in their history), carried across runs.
     reminders: bool = False
+    #: The workflow closes this pathway's tasks when the event they wait for arrives: set at the start of each run
+    #: opened since it does (earlier runs' histories hold no such closures); ``open_tasks`` are those it may close.
+    closes_tasks: bool = False
+    open_tasks: list[OpenTask] = Field(default_factory=list)
     #: GESICA entry domain and objectives are required at a CAF CER's signature (§3.8): set by the workflow at the
     #: start of a pathway opened since the check exists (validators cannot ask ``workflow.patched``), carried on.
     gesica_at_cer: bool = False
@@ -834,6 +847,7 @@ class PathwayView(BaseModel):
     not_subject_confirmed_since: date | None = None
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
+    anomalies: list[Anomaly] = Field(default_factory=list)
     sanctions: list["Sanction"] = Field(default_factory=list)
     household: list[HouseholdMember] = Field(default_factory=list)
     contract_kind: ContractKind | None = None  # the active contract's kind

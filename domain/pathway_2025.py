@@ -23,7 +23,6 @@ from domain.pathway import (
     PathwayRuleError,
     PathwayState,
     Stage,
-    TaskClosure,
 )
 from domain.plein_emploi import (
     MAX_SANCTIONS_2025,
@@ -102,9 +101,7 @@ class PleinEmploiRules:
             if d.status is DeadlineStatus.PENDING:
                 d.status, d.closed_on, d.paused_by, d.paused_since = DeadlineStatus.MET, msg.registered_on, [], None
                 self._touch(d)
-            elif d.status is DeadlineStatus.FIRED:
-                s.outbox.task_closures.append(TaskClosure(task_key=self._task_key(FRANCE_TRAVAIL_TASK, d.id),
-                                                          reason="FRANCE_TRAVAIL_REGISTERED"))
+        self._close_tasks(frozenset({FRANCE_TRAVAIL_TASK}), "FRANCE_TRAVAIL_REGISTERED")
         self._note(today, "FRANCE_TRAVAIL_REGISTERED")
 
     # ------------------------------------------------------------------ contrat d'engagement

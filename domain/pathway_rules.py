@@ -16,6 +16,7 @@ from domain.deadlines import PARIS, add_days, add_months, is_working_day, paris_
 from domain.flux import MOTISUSVERSRSA
 from domain.label_events import LabelLossReason, StructureLabelLost
 from domain.pathway import (
+    Anomaly,
     ANY_TIME_REASONS,
     EXIT_KINDS,
     EXIT_STAGES,
@@ -87,18 +88,29 @@ from domain.pathway import (
     SlaiPreconisationDecision,
     Stage,
     StageChange,
-    TaskClosure,
 )
 from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan, validate_gesica_cer
 from domain.pathway_2025 import LEGACY_RULE_SET_VERSION, SANCTION_SERVICE, PleinEmploiRules
 from domain.plein_emploi import SignContratEngagement
 from domain.rules import RuleSet, rule_set, rule_set_for
+from domain.rules import RuleSet, check_plausible_date, rule_set, rule_set_for
+from domain import tasks as assignee
+from domain.tasks import OpenTask, TaskClosure, TaskStatus
 
 #: Bounds keeping the state (and so each continue-as-new payload) small.
 MAX_SEEN_EVENT_IDS = 500
 MAX_STAGE_HISTORY = 100
 MAX_CONVOCATIONS = 20
 MAX_LABEL_LOSSES = 20
+MAX_OPEN_TASKS = 100
+MAX_ANOMALIES = 20
+REFUSED_EVENT = "REFUSED_EVENT"
+
+# Tasks closed by the event they wait for (domain/tasks.py): the awaited step of a reminder, an escalation or a request.
+ORIENTATION_TASKS = frozenset({"ESCALATION_ORIENTATION", "ORIENTATION_REMINDER"})
+APPOINTMENT_TASKS = frozenset({"FIRST_APPOINTMENT_REMINDER", "ESCALATION_FIRST_APPOINTMENT", "RECONVOCATION"})
+CER_TASKS = frozenset({"ESCALATION_FIRST_CER", "ESCALATION_REFERENT_CER"})
+BILAN_TASKS = frozenset({"BILAN_REMINDER", "ESCALATION_BILAN"})
 MAX_SANCTIONS = 20
 MAX_HOUSEHOLD = 10
 
@@ -289,8 +301,10 @@ class Pathway(PleinEmploiRules):
                 clock.status = DeadlineStatus.MET
                 clock.closed_on = on
                 self._touch(clock)
-            self.s.outbox.task_closures.append(TaskClosure(
-                task_key=self._task_key(f"ESCALATION_{kind.value}", b.deadline_id), reason="BREACH_WITHDRAWN"))
+            escalation = self._task_key(f"ESCALATION_{kind.value}", b.deadline_id)
+            self.s.open_tasks = [t for t in self.s.open_tasks if t.task_key != escalation]
+            self.s.outbox.task_closures.append(
+                TaskClosure(task_key=escalation, status=TaskStatus.CANCELLED, reason="BREACH_WITHDRAWN"))
             self._note(today, f"BREACH_WITHDRAWN:{kind.value}")
 
     def active_breaches(self) -> list[Breach]:
@@ -379,11 +393,32 @@ class Pathway(PleinEmploiRules):
         return f"{self.workflow_id}:{kind}:{ref}"
 
     def _task(self, kind: str, assignee: str, ref: str, due: date | None, details: dict[str, str] | None = None) -> None:
-        self.s.outbox.tasks.append(
-            HumanTask(
-                task_key=self._task_key(kind, ref), kind=kind, assignee=assignee, due_date=due, details=details or {}
-            )
-        )
+        key = self._task_key(kind, ref)
+        self.s.outbox.tasks.append(HumanTask(task_key=key, kind=kind, assignee=assignee, due_date=due, details=details or {}))
+        if self.s.closes_tasks and all(t.task_key != key for t in self.s.open_tasks):
+            self.s.open_tasks.append(OpenTask(task_key=key, kind=kind))
+            if len(self.s.open_tasks) > MAX_OPEN_TASKS:
+                del self.s.open_tasks[: len(self.s.open_tasks) - MAX_OPEN_TASKS]
+
+    def _close_tasks(self, kinds: frozenset[str] | None, reason: str, status: TaskStatus = TaskStatus.DONE) -> None:
+        """The event the open tasks of ``kinds`` (None: all) waited for arrived: the workflow closes them."""
+        closing = [t for t in self.s.open_tasks if kinds is None or t.kind in kinds]
+        if not closing:
+            return
+        self.s.open_tasks = [t for t in self.s.open_tasks if t not in closing]
+        self.s.outbox.task_closures.extend(TaskClosure(task_key=t.task_key, status=status, reason=reason) for t in closing)
+
+    def refuse(self, message: str, event_id: str, code: str, today: date) -> Anomaly:
+        """A message the rules could not apply: an anomaly in the case and a task for the responsible service."""
+        anomaly = Anomaly(anomaly_id=f"anomaly-{self._bump()}", message=message, event_id=event_id, code=code,
+                          stage=self.s.stage, received_on=today)
+        self.s.anomalies.append(anomaly)
+        if len(self.s.anomalies) > MAX_ANOMALIES:
+            del self.s.anomalies[: len(self.s.anomalies) - MAX_ANOMALIES]
+        self.s.outbox.anomalies.append(anomaly)
+        self._task(REFUSED_EVENT, self._structure_assignee(self.accompanying), anomaly.anomaly_id, today,
+                   {"message": message, "code": code, "stage": anomaly.stage.value})
+        return anomaly
 
     def _push(self, kind: str, ref: str, data: dict) -> None:
         data = {"person_id": self.s.person_id, **data}
@@ -392,18 +427,17 @@ class Pathway(PleinEmploiRules):
     # responsible services (assignees of tasks)
     @property
     def slai(self) -> str:
-        return f"SLAI:{self.s.territory}"
+        return assignee.slai(self.s.territory)
 
     @property
     def slai_manager(self) -> str:
         """Escalations before a breach go to the SLAI manager (T4)."""
-        return f"SLAI_MANAGER:{self.s.territory}"
+        return assignee.slai_manager(self.s.territory)
 
     def _structure_assignee(self, ref: Referent | None) -> str:
         if ref is None:
             return self.slai
-        prefix = "PLATFORM" if ref.type is OrientationTarget.PLATFORM else "REFERENT"
-        return f"{prefix}:{ref.structure_id}"
+        return assignee.structure("PLATFORM" if ref.type is OrientationTarget.PLATFORM else "REFERENT", ref.structure_id)
 
     @property
     def accompanying(self) -> Referent | None:
@@ -480,6 +514,7 @@ class Pathway(PleinEmploiRules):
             not_subject_confirmed_since=s.not_subject_confirmed_since,
             convocations=list(s.convocations),
             label_losses=list(s.label_losses),
+            anomalies=list(s.anomalies),
             sanctions=list(s.sanctions),
             household=list(s.household),
             contract_kind=cer.contract_kind if cer else None,
@@ -540,6 +575,7 @@ class Pathway(PleinEmploiRules):
         elif d.kind is DeadlineKind.EXIT_CHOICE:
             exit_ = self.s.exit
             assert exit_ is not None
+            self._close_tasks(frozenset({"CHOOSE_AFTER_EXIT"}), "EXIT_CHOICE_EXPIRED")
             self._close(ExitReason.SORTIE_RSA, on, reentry_until=service_deadline(exit_.end_of_payment, months=self.rules.post_exit_months))
         elif d.kind is DeadlineKind.POST_EXIT_END:
             self._close(ExitReason.FIN_POST_SORTIE, on)
@@ -568,6 +604,7 @@ class Pathway(PleinEmploiRules):
 
     def on_flow_record(self, msg: FlowRecord, today: date) -> None:
         s = self.s
+        check_plausible_date(msg.transmission_date, today, field="transmission_date")
         s.rsa_majore = msg.rsa_majore
         if msg.rsa_entry_date is not None and (s.rsa_entry_date is None or msg.rsa_entry_date < s.rsa_entry_date):
             s.rsa_entry_date = msg.rsa_entry_date  # G-B2: kept beside the transmission date, never moves the clock
@@ -588,6 +625,7 @@ class Pathway(PleinEmploiRules):
             self._hold(Stage.NOT_SUBJECT, today, "FLOW_NOT_SUBJECT")
         elif msg.subject_to_duties and s.stage is Stage.NOT_SUBJECT:
             s.not_subject_confirmed_since = None
+            self._close_tasks(frozenset({"REVIEW_NOT_SUBJECT"}), "SUBJECT_AGAIN")
             if s.held_stages and s.held_stages[-1] is Stage.DETECTED:
                 s.held_stages.pop()  # never oriented: the clock starts at this first "soumis" flow (G-B2)
                 self._start_orientation_clock(msg.transmission_date, today)
@@ -628,6 +666,7 @@ class Pathway(PleinEmploiRules):
         s.orientation_bypass_reason = msg.bypass_reason
         self._settle(DeadlineKind.ORIENTATION, msg.notified_on, today)
         self._cancel({DeadlineKind.ORIENTATION_REMINDER}, today)
+        self._close_tasks(ORIENTATION_TASKS, "ORIENTATION_RECORDED")
         ref = Referent(type=msg.target, structure_id=msg.structure_id, designated_on=msg.notified_on)
         owner = self._structure_assignee(ref)
         first_appointment = self._add_deadline(DeadlineKind.FIRST_APPOINTMENT, msg.notified_on,
@@ -650,6 +689,9 @@ class Pathway(PleinEmploiRules):
         s = self.s
         platform_stages = {Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT}
         direct_first = {Stage.REFERENT_DESIGNATED, Stage.CER_DRAFTING, Stage.CAF_FIRST_INTERVIEW}
+        if msg.kind is not AppointmentKind.MISSED and (s.stage in platform_stages or s.stage in direct_first
+                                                       or s.stage is Stage.CER_ACTIVE):
+            self._close_tasks(APPOINTMENT_TASKS, "APPOINTMENT_RECORDED")
         if msg.kind is AppointmentKind.SCHEDULED:
             if s.stage in platform_stages:
                 if s.first_appointment_on is not None:
@@ -729,6 +771,7 @@ class Pathway(PleinEmploiRules):
         s.preconisation = msg.target
         s.preconisation_structure_id = msg.structure_id
         self._settle(DeadlineKind.FIRST_CER, msg.submitted_on, today)
+        self._close_tasks(CER_TASKS, "PRECONISATION_SUBMITTED")
         self._move(Stage.AWAITING_SLAI_VALIDATION, today, "PRECONISATION_SUBMITTED")
         due = add_working_days(msg.submitted_on, self.rules.slai_validation_working_days)
         self._add_deadline(DeadlineKind.SLAI_VALIDATION, msg.submitted_on, due, self.slai)
@@ -748,6 +791,7 @@ class Pathway(PleinEmploiRules):
         assert target is not None
         structure = msg.structure_id if (msg.target is not None and msg.structure_id) else s.preconisation_structure_id
         self._settle(DeadlineKind.SLAI_VALIDATION, msg.decided_on, today)
+        self._close_tasks(frozenset({"VALIDATE_PRECONISATION", "ESCALATION_SLAI_VALIDATION"}), "PRECONISATION_DECIDED")
         cause = "PRECONISATION_VALIDATED" if target is s.preconisation else "PRECONISATION_TARGET_CHANGED"
         self._decided(DecisionKind.PRECONISATION, cause.removeprefix("PRECONISATION_"))
         self._designate(Referent(type=target, structure_id=structure or "", designated_on=msg.decided_on), today, cause)
@@ -757,6 +801,7 @@ class Pathway(PleinEmploiRules):
         self.s.referent = ref
         self.s.referent_designated = True
         self.s.cer = None
+        self._close_tasks(frozenset({"REORIENTATION_LABEL_LOST"}), "REFERENT_DESIGNATED")
         self._cancel(CER_CLOCKS, today)
         self._move(Stage.REFERENT_DESIGNATED, today, cause)
         self._add_deadline(DeadlineKind.REFERENT_CER, ref.designated_on,
@@ -831,6 +876,7 @@ class Pathway(PleinEmploiRules):
         s.cer = cer
         self._settle(DeadlineKind.FIRST_CER, msg.signed_on, today)
         self._settle(DeadlineKind.REFERENT_CER, msg.signed_on, today)
+        self._close_tasks(CER_TASKS, "CER_SIGNED")
         self._move(Stage.CER_ACTIVE, today, "CER_SIGNED")
         reminder = add_days(msg.end, -self.rules.bilan_reminder_days)
         owner = self._structure_assignee(s.referent)
@@ -892,6 +938,7 @@ class Pathway(PleinEmploiRules):
         s = self.s
         self._decided(DecisionKind.BILAN, msg.decision.value)
         self._settle(DeadlineKind.BILAN, msg.completed_on, today)
+        self._close_tasks(BILAN_TASKS, "BILAN_COMPLETED")
         cer = s.cer
         data: dict = {"decision": msg.decision.value, "completed_on": msg.completed_on.isoformat(),
                       "global_outcome": msg.global_outcome,
@@ -979,6 +1026,7 @@ class Pathway(PleinEmploiRules):
     def decide_reorientation(self, msg: DecideReorientation, today: date) -> None:
         s = self.s
         reason = s.reorientation_reason
+        self._close_tasks(frozenset({"DECIDE_REORIENTATION"}), "REORIENTATION_DECIDED")
         self._decided(DecisionKind.REORIENTATION,
                       "REFUSED" if not msg.approved else "EXIT" if s.reorientation_is_exit else "APPROVED")
         if not msg.approved:
@@ -1016,6 +1064,7 @@ class Pathway(PleinEmploiRules):
     def decide_personal_review(self, msg: PersonalReviewDecision, today: date) -> None:
         self._decided(DecisionKind.PERSONAL_REVIEW, msg.outcome.value)
         self._settle(DeadlineKind.PERSONAL_REVIEW, msg.decided_on, today)
+        self._close_tasks(frozenset({"DECIDE_PERSONAL_REVIEW", "ESCALATION_PERSONAL_REVIEW"}), "PERSONAL_REVIEW_DECIDED")
         self._resume(PAUSE_REVIEW, today)
         self.s.personal_review_requested_on = None
         if msg.outcome is PersonalReviewOutcome.RESUME:
@@ -1048,12 +1097,13 @@ class Pathway(PleinEmploiRules):
         s = self.s
         assert s.ep is not None
         self._decided(DecisionKind.EP_REFERRAL, "CONFIRMED" if msg.confirmed else "DROPPED")
+        self._close_tasks(frozenset({"CONFIRM_EP_REFERRAL"}), "EP_REFERRAL_" + ("CONFIRMED" if msg.confirmed else "DROPPED"))
         if not msg.confirmed:
             s.ep = None
             return
         s.ep.confirmed = True
         self._hold(Stage.NON_COMPLIANCE_EP, today, "EP_REFERRAL_CONFIRMED")
-        self._task("EP_REFERRAL", f"EP:{s.territory}", f"ep-{s.seq}", None, {"kind": s.ep.kind})
+        self._task("EP_REFERRAL", assignee.ep(s.territory), f"ep-{s.seq}", None, {"kind": s.ep.kind})
 
     def on_ep_decision(self, msg: EpDecision, today: date) -> None:
         s = self.s
@@ -1064,6 +1114,7 @@ class Pathway(PleinEmploiRules):
         elif msg.share_percent is not None or msg.months is not None:
             raise PathwayRuleError("EP_SANCTION_TERMS", f"{msg.outcome.value} carries no reduction share nor duration")
         self._decided(DecisionKind.EP, msg.outcome.value)
+        self._close_tasks(frozenset({"EP_REFERRAL"}), "EP_DECIDED")
         if msg.outcome in SANCTION_OUTCOMES:
             self._record_sanction(msg, today)
         if msg.outcome in (EpOutcome.MAINTAIN, EpOutcome.REDUCTION, EpOutcome.SUSPENSION):
@@ -1133,6 +1184,7 @@ class Pathway(PleinEmploiRules):
         self._decided(DecisionKind.POST_EXIT, "CONTINUE" if msg.continue_accompaniment else "CLOSE")
         s.exit.continue_accompaniment = msg.continue_accompaniment
         self._settle(DeadlineKind.EXIT_CHOICE, msg.decided_on, today)
+        self._close_tasks(frozenset({"CHOOSE_AFTER_EXIT"}), "EXIT_CHOICE_RECEIVED")
         window_end = service_deadline(s.exit.end_of_payment, months=self.rules.post_exit_months)
         if msg.continue_accompaniment and window_end >= today:
             self._move(Stage.POST_EXIT_ACCOMPANIMENT, today, "POST_EXIT_CONTINUE")
@@ -1145,6 +1197,7 @@ class Pathway(PleinEmploiRules):
         """T25: back on RSA within the window: same referent (référent unique), clocks resumed."""
         s = self.s
         self._cancel(EXIT_KINDS, today)
+        self._close_tasks(frozenset({"CHOOSE_AFTER_EXIT"}), "RSA_REENTRY")
         self._resume(PAUSE_EXIT, today)
         s.exit = None
         s.exit_reason = None
@@ -1165,6 +1218,7 @@ class Pathway(PleinEmploiRules):
 
     def _finish(self, today: date) -> None:
         self._cancel(frozenset(DeadlineKind), today)
+        self._close_tasks(None, "PATHWAY_CLOSED", TaskStatus.CANCELLED)
         self.s.finished = True
 
     # ------------------------------------------------------------------ CAF route (T6, T13, T14; §3.2–§3.3)
@@ -1189,6 +1243,7 @@ class Pathway(PleinEmploiRules):
     def decide_caf_saisine(self, msg: CafSaisineDecision, today: date) -> None:
         s = self.s
         self._decided(DecisionKind.CAF_SAISINE, "ACCEPTED" if msg.accepted else "REFUSED")
+        self._close_tasks(frozenset({"VALIDATE_CAF_SAISINE"}), "CAF_SAISINE_DECIDED")
         if not msg.accepted:
             s.caf_saisine_mode = None
             self._release(today, "CAF_SAISINE_REFUSED")
@@ -1197,6 +1252,7 @@ class Pathway(PleinEmploiRules):
         self._settle(DeadlineKind.ORIENTATION, msg.decided_on, today)
         # the CAF social worker makes the diagnostic, not the platform [000:204]
         self._cancel(PLATFORM_CLOCKS | {DeadlineKind.ORIENTATION_REMINDER}, today)
+        self._close_tasks(ORIENTATION_TASKS | APPOINTMENT_TASKS, "ORIENTATION_RECORDED")
         self._designate(Referent(type=OrientationTarget.CAF, structure_id=s.caf_structure_id or "",
                                  designated_on=msg.decided_on), today, "CAF_SAISINE_ACCEPTED")
 

@@ -71,6 +71,7 @@ from domain.pathway import (  # noqa: E402
     EpReferralConfirmation,
     HouseholdChange,
     HouseholdMemberChanged,
+    LeftRsa,
     NonComplianceKind,
     NonComplianceReport,
     OrientationDecision,
@@ -448,6 +449,35 @@ async def pathway_api_platform_actors(stack: Stack) -> Recorded:
             await _settled(env.client, handle.id)
             runs = await _runs(env.client, handle.id, first_run)
     return {f"BeneficiaryPathway-api-platform-actors-run{n}": history for n, history in enumerate(runs, start=1)}
+
+
+@scenario("BeneficiaryPathway-inbox-tasks-and-anomalies")
+async def pathway_tasks_and_anomalies(stack: Stack) -> Recorded:
+    """Tasks that close themselves and refused events kept as anomalies (branch inbox): the D+21 reminder closed
+    by the orientation, the D+10 reminder closed by the appointment, a MISSED appointment the rules refuse and an
+    end of payment on 9999-12-31 the dates cannot carry (both anomalies with a task), ReferentStructure upserted."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            h = Harness(env, task_queue, InMemoryMonJob62(), stack.pool)
+            d0 = await h.morning()
+            handle = await h.start()
+            await h.sleep_until(d0 + timedelta(days=22))
+            today = await h.today()
+            await h.update(BeneficiaryPathway.orient, OrientationDecision(
+                event_id="orient", target=OrientationTarget.PLATFORM, structure_id="PF-7", notified_on=today))
+            await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
+                event_id="missed-early", kind=AppointmentKind.MISSED, appointment_date=today))
+            await h.handle.signal(BeneficiaryPathway.left_rsa, LeftRsa(
+                event_id="left-far", end_of_payment_date=date(9999, 12, 31), reason="RESSOURCES"))
+            await h.view(lambda v: len(v.anomalies) == 2)
+            await h.sleep_until(today + timedelta(days=11))
+            await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
+                event_id="rdv-1", kind=AppointmentKind.SCHEDULED, appointment_date=today + timedelta(days=13)))
+            await h.view(lambda v: v.stage is Stage.PLATFORM_FIRST_APPOINTMENT)
+            await _settled(env.client, handle.id)
+            history = await env.client.get_workflow_handle(handle.id).fetch_history()
+    return {"BeneficiaryPathway-inbox-tasks-and-anomalies": history}
 
 
 # ---------------------------------------------------------------- LabelApplication / Label

@@ -111,6 +111,7 @@ def test_a_pathway_opened_before_rule_sets_followed_the_entry_date_keeps_the_202
 
 def test_france_travail_registration_absent_after_the_delay_is_a_task_closed_when_it_arrives():
     p = entered(D25)
+    p.s.closes_tasks = True  # as the workflow sets it for a new pathway (tasks that close themselves)
     clock = next(d for d in p.s.deadlines if d.kind is DeadlineKind.FRANCE_TRAVAIL_REGISTRATION)
     assert clock.due == add_days(D25, RULESET_2025.france_travail_registration_days)
     p.expire(at(add_days(clock.due, -2)))
@@ -122,7 +123,7 @@ def test_france_travail_registration_absent_after_the_delay_is_a_task_closed_whe
     late = clock.due + timedelta(days=3)
     p.on_france_travail_registered(FranceTravailRegistered(event_id="ft", registered_on=late), late)
     assert p.s.plein_emploi.france_travail_registered_on == late
-    assert [c.reason for c in p.s.outbox.task_closures] == ["FRANCE_TRAVAIL_REGISTERED"]
+    assert [(c.task_key, c.reason) for c in p.s.outbox.task_closures] == [(task.task_key, "FRANCE_TRAVAIL_REGISTERED")]
 
 
 def test_france_travail_registration_in_time_meets_the_clock_and_no_task():

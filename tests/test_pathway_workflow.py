@@ -139,8 +139,8 @@ async def test_T4_orientation_notified_day_28_recorded_day_32_withdraws_the_brea
     row = await h.pool.fetchrow("SELECT withdrawn_on, withdrawal_reason FROM breaches WHERE pathway_id = $1", wid)
     assert row["withdrawn_on"] == d0 + timedelta(days=32) and "ORIENTATION" in row["withdrawal_reason"]
     assert await h.pool.fetchval("SELECT breach_count FROM pathways WHERE pathway_id = $1", wid) == 0
-    task = await h.pool.fetchrow("SELECT status, details FROM human_tasks WHERE workflow_id = $1 AND kind = 'ESCALATION_ORIENTATION'", wid)
-    assert task["status"] == "cancelled" and "BREACH_WITHDRAWN" in task["details"]
+    task = await h.pool.fetchrow("SELECT status, closure_reason FROM human_tasks WHERE workflow_id = $1 AND kind = 'ESCALATION_ORIENTATION'", wid)
+    assert (task["status"], task["closure_reason"]) == ("CANCELLED", "BREACH_WITHDRAWN")
     kpi = await h.pool.fetchrow("SELECT orientation_breached_on, o_met_on FROM pathway_kpi WHERE pathway_id = $1", wid)
     assert (kpi["orientation_breached_on"], kpi["o_met_on"]) == (None, d0 + timedelta(days=28))
 

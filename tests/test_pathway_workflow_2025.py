@@ -170,9 +170,9 @@ async def test_a_2023_case_and_a_2025_case_started_the_same_day_follow_their_own
         view = await h.view(lambda v: v.plein_emploi.france_travail_registered_on is not None)
         assert view.plein_emploi.france_travail_registered_on == today
         await h.idle()
-        closed = await h.pool.fetchrow("SELECT status, details->>'closure_reason' AS reason FROM human_tasks "
+        closed = await h.pool.fetchrow("SELECT status, closure_reason AS reason FROM human_tasks "
                                        "WHERE workflow_id = $1 AND kind = $2", h.handle.id, "FRANCE_TRAVAIL_REGISTRATION")
-        assert (closed["status"], closed["reason"]) == ("cancelled", "FRANCE_TRAVAIL_REGISTERED")
+        assert (closed["status"], closed["reason"]) == ("DONE", "FRANCE_TRAVAIL_REGISTERED")
     finally:
         await old.terminate()
 

@@ -20,6 +20,7 @@ LAZY_GROUPS = {
     "sim": "workers.cli_sim",
     "schedule": "workers.cli_schedule",
     "report": "workers.cli_report",
+    "tasks": "workers.cli_tasks",
 }
 
 

@@ -265,6 +265,8 @@ class LabelWorkflow(LabelCase):
         self._mark(msg.event_id)
         s = self.state
         s.reviews_received = s.reviews_received + [msg.anniversary]
+        self._close_tasks([("label_annual_review", msg.anniversary.isoformat()),
+                           ("label_annual_review_reminder", msg.anniversary.isoformat())], "ANNUAL_REVIEW_RECORDED")
         if not (msg.charte_ok and msg.training_ok):  # G-L17: commitments / training → W2
             grounds = msg.reasons or ["annual review: charte qualité or training status not satisfied"]
             self._open_withdrawal(self._today(), grounds)
@@ -291,6 +293,8 @@ class LabelWorkflow(LabelCase):
             return self.state.stage
         self._mark(msg.event_id)
         s = self.state
+        self._close_tasks([("label_renewal_reminder", day.isoformat()) for day in s.renewal_reminders_sent],
+                          "RENEWAL_REQUESTED")
         s.renewal_requested_on = msg.requested_on or self._today()
         s.stage = LabelStage.RENEWAL_INSTRUCTION
         self._task("label_renewal_instruction", "DPID", s.renewal_requested_on.isoformat(),
@@ -319,6 +323,8 @@ class LabelWorkflow(LabelCase):
         self._mark(msg.event_id)
         s = self.state
         decided_on = msg.decided_on or self._today()
+        if s.renewal_requested_on is not None:
+            self._close_tasks([("label_renewal_instruction", s.renewal_requested_on.isoformat())], "RENEWAL_DECIDED")
         if msg.outcome == "grant":
             s.past_periods = s.past_periods + [ValidityPeriod(start=s.decided_on, end=decided_on)]
             s.decided_on = decided_on
@@ -431,6 +437,9 @@ class LabelWorkflow(LabelCase):
             return self.state.stage
         self._mark(msg.event_id)
         decided_on = msg.decided_on or self._today()
+        if self.state.withdrawal is not None:
+            self._close_tasks([("label_withdrawal_decision", self.state.withdrawal.notified_on.isoformat())],
+                              "WITHDRAWAL_DECIDED")
         if msg.outcome == "withdraw":
             self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
         else:
@@ -480,6 +489,10 @@ class LabelWorkflow(LabelCase):
             return self.state.stage
         self._mark(msg.event_id)
         decided_on = msg.decided_on or self._today()
+        if self.state.remediation is not None:
+            started = self.state.remediation.started_on.isoformat()
+            self._close_tasks([("label_remediation_study", started), ("label_quality_support", started)],
+                              "REMEDIATION_DECIDED")
         if msg.quality_assured:
             self.state.remediation = None
             self.state.stage = LabelStage.LABELLED

@@ -361,6 +361,7 @@ class LabelApplicationWorkflow(LabelCase):
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
             self.state.admin_evaluation = msg
+            self._close_tasks([("label_admin_evaluation", f"r{self.state.round}")], "ADMIN_EVALUATION_RECORDED")
             self._task("label_slai_consolidation", self._slai(), f"r{self.state.round}", self.state.instruction_due)
             self._set_step(LabelStage.SLAI_CONSOLIDATION)
         return self.state.stage
@@ -375,6 +376,7 @@ class LabelApplicationWorkflow(LabelCase):
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
             self.state.slai_opinion = msg
+            self._close_tasks([("label_slai_consolidation", f"r{self.state.round}")], "SLAI_OPINION_RECORDED")
             if msg.cer_average < self.rules.cer_quality_threshold:
                 self._task("label_joint_review", "DPID", f"r{self.state.round}", self.state.instruction_due,
                            participants=["DPID", self._slai()])
@@ -396,6 +398,7 @@ class LabelApplicationWorkflow(LabelCase):
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
             self.state.joint_review = msg
+            self._close_tasks([("label_joint_review", f"r{self.state.round}")], "JOINT_REVIEW_RECORDED")
             self._touch()
         return self.state.stage
 
@@ -427,10 +430,14 @@ class LabelApplicationWorkflow(LabelCase):
         s.decisions = s.decisions + [DecisionRecord(round=s.round, outcome=msg.outcome, decided_on=decided_on,
                                                     reasons=msg.reasons)]
         s.step = None
+        round_no, alerts, breached = s.round, list(s.alerts_sent), s.round in s.instruction_breaches
         if msg.outcome == "grant":
             self._grant(decided_on)
         else:
             self._refuse(decided_on, msg.reasons, final=s.round >= 2)
+        # after the decision's own effects (the label starts first)
+        self._close_tasks([("label_instruction_alert", f"r{round_no}-{months}m") for months in alerts]
+                          + [("label_instruction_breach", f"r{round_no}")] * breached, "APPLICATION_DECIDED")
         return self.state.stage
 
     @decide.validator
@@ -560,6 +567,8 @@ class LabelApplicationWorkflow(LabelCase):
         if self._seen(msg.event_id):
             return self.state.stage
         self._mark(msg.event_id)
+        if self.state.moratorium is not None and self.state.moratorium.reminder_sent:
+            self._close_tasks([("label_moratorium_end", "reminder")], "REAPPLIED")
         self._start_instruction(2, self._date_or_today(msg.filed_on))
         return self.state.stage
 
@@ -619,6 +628,7 @@ class LabelApplicationWorkflow(LabelCase):
         refusal, appeal = self._appealable()
         answered_on = self._date_or_today(msg.answered_on)
         appeal.gracieux_outcome = msg.outcome
+        self._close_tasks([("label_recours_gracieux", "answer")], "RECOURS_GRACIEUX_ANSWERED")
         if msg.outcome == "granted":  # L11
             self.state.decisions = self.state.decisions + [DecisionRecord(
                 round=refusal.round, outcome="grant", decided_on=answered_on, reasons=msg.reasons,

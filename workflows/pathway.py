@@ -75,6 +75,8 @@ with workflow.unsafe.imports_passed_through():
         SignContratEngagement,
         SwitchRuleSet,
     )
+    from domain.rules import ImplausibleDate
+    from domain import tasks as assignee
     from workflows import search_attributes as sa
 
 WORKFLOW_TYPE = "BeneficiaryPathway"
@@ -92,6 +94,11 @@ CONTINUE_AT_DESIGNATION = "continue-as-new-at-referent-designation"
 #: The T4/T7 reminders (SLAI manager at D+21 before orientation, platform at D+10 before a first appointment)
 #: add timers: decided once, at the start of a pathway's first run, and kept in its state for the later runs.
 REMINDERS = "pathway-reminders-d10-d21"
+#: The workflow closes its tasks when the event they wait for arrives (closures join the read-model batches, which
+#: may add a write): decided at the start of each run, so a run's history either has closures from its start or none.
+CLOSE_TASKS = "pathway-closes-its-tasks"
+#: ``ReferentStructure`` (a structure's caseload in the Temporal UI): a new value may add an upsert command.
+REFERENT_STRUCTURE = "pathway-referent-structure-search-attribute"
 #: Read-model writes are short upserts into our own database: they run first as a local activity, recorded
 #: as one marker in the workflow task that decided them (no activity task, no extra workflow task: a third
 #: fewer events per run). A local activity holds its workflow task open while it retries; past the task's
@@ -138,6 +145,20 @@ RECORD_RETRY_PAUSE = timedelta(hours=1)
 #: Business counters (``workflow.metric_meter()``: not emitted on replay). Attributes are categories only.
 DEADLINES_BREACHED = "parcours_deadlines_breached"  # attribute deadline_kind
 DECISIONS = "parcours_decisions"  # attributes decision_kind, outcome
+REFUSED_EVENTS = "parcours_refused_events"  # attributes message, code
+
+#: A message the rules refuse or whose data they cannot carry becomes an anomaly of the case (state, read model,
+#: a task for the responsible service, a metric) instead of being dropped or failing the workflow task.
+ANOMALIES = "pathway-refused-events-become-anomalies"
+#: What domain code raises on data it cannot apply: rule refusals and implausible dates (ValueError), dates
+#: ``datetime`` cannot carry (OverflowError), models that refuse a derived value (pydantic's ValueError).
+DATA_ERRORS = (ValueError, ArithmeticError)
+
+
+def _data_code(error: BaseException) -> str:
+    if isinstance(error, PathwayRuleError):
+        return error.rule
+    return "IMPLAUSIBLE_DATE" if isinstance(error, ImplausibleDate) else "DATA_NOT_APPLICABLE"
 BREACHES_WITHDRAWN = "parcours_breaches_withdrawn"  # attribute deadline_kind
 
 
@@ -160,6 +181,8 @@ class BeneficiaryPathway:
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
         self._decisions = meter.create_counter(DECISIONS, "Decisions taken on pathways, by kind and outcome")
+        self._refused = meter.create_counter(REFUSED_EVENTS, "Pathway messages refused or not applicable, by "
+                                                             "message and code")
         self._withdrawn = meter.create_counter(BREACHES_WITHDRAWN, "Breaches withdrawn by a late fact, by deadline kind")
 
     # ------------------------------------------------------------------ main loop
@@ -172,6 +195,8 @@ class BeneficiaryPathway:
                 self.p.enable_reminders(self._today())
         if inp.state is None and workflow.patched(GESICA_AT_CER):
             s.gesica_at_cer = True
+        if workflow.patched(CLOSE_TASKS):
+            s.closes_tasks = True
         while True:
             await self._drain()
             if s.finished:
@@ -263,7 +288,7 @@ class BeneficiaryPathway:
             workflow.logger.warning("MonJob62 push %s failed", item.kind)
             self.p.s.outbox.tasks.append(
                 HumanTask(task_key=f"{item.idempotency_key}:FAILED", kind="MONJOB62_PUSH_FAILED",
-                          assignee=f"SLAI:{self.p.s.territory}", details={"kind": item.kind})
+                          assignee=assignee.slai(self.p.s.territory), details={"kind": item.kind})
             )
 
     def _upsert_search_attributes(self) -> None:
@@ -276,9 +301,11 @@ class BeneficiaryPathway:
             sa.BREACH_COUNT.name: len(self.p.active_breaches()),
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
-            sa.NEXT_DEADLINE.name: self.p.next_deadline_instant(),
-            sa.CER_END.name: self.p.cer_end_instant(),
+            sa.NEXT_DEADLINE.name: sa.instant(self.p.next_deadline_instant()),
+            sa.CER_END.name: sa.instant(self.p.cer_end_instant()),
         }
+        if ref is not None and workflow.patched(REFERENT_STRUCTURE):
+            wanted[sa.REFERENT_STRUCTURE.name] = ref.structure_id
         keys = {k.name: k for k in sa.ALL_SEARCH_ATTRIBUTES}
         updates: list[SearchAttributeUpdate] = []
         for name, value in wanted.items():
@@ -299,16 +326,38 @@ class BeneficiaryPathway:
     def _today(self):
         return paris_date(workflow.now())
 
-    def _signal(self, msg: Any, apply: Callable[[Any, Any], None]) -> None:
-        """Events from other systems: duplicates ignored; an event the rules refuse is logged and dropped."""
+    def _signal(self, name: str, msg: Any, apply: Callable[[Any, Any], None]) -> None:
+        """Events from other systems: duplicates ignored; an event the rules refuse, or whose data they cannot
+        carry, leaves the case as it was and becomes an anomaly (runs before ``ANOMALIES``: a refusal was dropped)."""
         if self.p.s.finished or self.p.seen(msg.event_id):
             return
         self.p.remember(msg.event_id)
+        before = self.p.s.model_dump()  # a dict: the cheapest copy (≈ 0.1 ms)
         try:
             with _pure():
                 apply(msg, self._today())
         except PathwayRuleError as exc:
-            workflow.logger.warning("pathway event ignored (%s)", exc.rule)
+            workflow.logger.warning("pathway event refused (%s)", exc.rule)
+            if workflow.patched(ANOMALIES):
+                self._restore(before)
+                self._anomaly(name, msg.event_id, exc.rule)
+        except DATA_ERRORS as exc:
+            workflow.logger.warning("pathway event not applicable (%s)", type(exc).__name__)
+            self._restore(before)
+            if workflow.patched(ANOMALIES):
+                self._anomaly(name, msg.event_id, _data_code(exc))
+
+    def _restore(self, before: dict[str, Any]) -> None:
+        """Put the state back as it was before a message that could not be applied (in place: the main loop
+        holds the state object)."""
+        state = type(self.p.s).model_validate(before)
+        for field in type(state).model_fields:
+            setattr(self.p.s, field, getattr(state, field))
+
+    def _anomaly(self, name: str, event_id: str, code: str) -> None:
+        with _pure():
+            self.p.refuse(name, event_id, code, self._today())
+        self._refused.add(1, {"message": name, "code": code})
 
     def _validate(self, msg: Any, check: Callable[[Any, Any], None]) -> None:
         if self.p.seen(msg.event_id):
@@ -320,14 +369,25 @@ class BeneficiaryPathway:
                 check(msg, self._today())
         except PathwayRuleError as exc:
             raise ApplicationError(str(exc), type=exc.rule, non_retryable=True) from None
+        except DATA_ERRORS as exc:
+            code = _data_code(exc)
+            raise ApplicationError(f"{code}: {exc}", type=code, non_retryable=True) from None
 
     def _command(self, msg: Any, check: Callable[[Any, Any], None], apply: Callable[[Any, Any], None]) -> CommandResult:
         if self.p.seen(msg.event_id):
             return CommandResult(stage=self.p.s.stage, duplicate=True)
         self._validate(msg, check)  # state may have moved since the validator ran
+        before = self.p.s.model_dump()  # a dict: the cheapest copy (≈ 0.1 ms)
         self.p.remember(msg.event_id)
-        with _pure():
-            apply(msg, self._today())
+        try:
+            with _pure():
+                apply(msg, self._today())
+        except DATA_ERRORS as exc:  # validated, yet the dates cannot carry it: the case stays as it was
+            self._restore(before)
+            code = _data_code(exc)
+            if workflow.patched(ANOMALIES):
+                self._anomaly(workflow.current_update_info().name, msg.event_id, code)
+            raise ApplicationError(f"{code}: the command could not be applied", type=code, non_retryable=True) from None
         if workflow.patched(DECISION_LOG):
             record_decision(self.p, workflow.current_update_info().name, msg, self._today())
         return CommandResult(stage=self.p.s.stage)
@@ -340,51 +400,51 @@ class BeneficiaryPathway:
 
     @workflow.signal(name="flow_record")
     def flow_record(self, msg: FlowRecord) -> None:
-        self._signal(msg, self.p.on_flow_record)
+        self._signal("flow_record", msg, self.p.on_flow_record)
 
     @workflow.signal(name="appointment")
     def appointment(self, msg: AppointmentEvent) -> None:
-        self._signal(msg, self.p.on_appointment)
+        self._signal("appointment", msg, self.p.on_appointment)
 
     @workflow.signal(name="diagnostic_completed")
     def diagnostic_completed(self, msg: DiagnosticCompleted) -> None:
-        self._signal(msg, self.p.on_diagnostic)
+        self._signal("diagnostic_completed", msg, self.p.on_diagnostic)
 
     @workflow.signal(name="non_compliance")
     def non_compliance(self, msg: NonComplianceReport) -> None:
-        self._signal(msg, self.p.on_non_compliance)
+        self._signal("non_compliance", msg, self.p.on_non_compliance)
 
     @workflow.signal(name="ep_decision")
     def ep_decision(self, msg: EpDecision) -> None:
-        self._signal(msg, self.p.on_ep_decision)
+        self._signal("ep_decision", msg, self.p.on_ep_decision)
 
     @workflow.signal(name="left_rsa")
     def left_rsa(self, msg: LeftRsa) -> None:
-        self._signal(msg, self.p.on_left_rsa)
+        self._signal("left_rsa", msg, self.p.on_left_rsa)
 
     @workflow.signal(name="payment_suspended")
     def payment_suspended(self, msg: PaymentSuspended) -> None:
-        self._signal(msg, self.p.on_payment_suspended)
+        self._signal("payment_suspended", msg, self.p.on_payment_suspended)
 
     @workflow.signal(name="payment_resumed")
     def payment_resumed(self, msg: PaymentResumed) -> None:
-        self._signal(msg, self.p.on_payment_resumed)
+        self._signal("payment_resumed", msg, self.p.on_payment_resumed)
 
     @workflow.signal(name="not_subject_confirmed")
     def not_subject_confirmed(self, msg: NotSubjectConfirmed) -> None:
-        self._signal(msg, self.p.on_not_subject_confirmed)
+        self._signal("not_subject_confirmed", msg, self.p.on_not_subject_confirmed)
 
     @workflow.signal(name="household_member")
     def household_member(self, msg: HouseholdMemberChanged) -> None:
-        self._signal(msg, self.p.on_household_member)
+        self._signal("household_member", msg, self.p.on_household_member)
 
     @workflow.signal(name="lost_from_view_convocation")
     def lost_from_view_convocation(self, msg: LostFromViewConvocation) -> None:
-        self._signal(msg, self.p.on_lost_from_view_convocation)
+        self._signal("lost_from_view_convocation", msg, self.p.on_lost_from_view_convocation)
 
     @workflow.signal(name=STRUCTURE_LABEL_LOST_SIGNAL)
     def structure_label_lost(self, msg: StructureLabelLost) -> None:
-        self._signal(msg, self.p.on_structure_label_lost)
+        self._signal(STRUCTURE_LABEL_LOST_SIGNAL, msg, self.p.on_structure_label_lost)
 
     # ------------------------------------------------------------------ updates (staff commands)
 
@@ -512,7 +572,7 @@ class BeneficiaryPathway:
 
     @workflow.signal(name="france_travail_registered")
     def france_travail_registered(self, msg: FranceTravailRegistered) -> None:
-        self._signal(msg, self.p.on_france_travail_registered)
+        self._signal("france_travail_registered", msg, self.p.on_france_travail_registered)
 
     @workflow.update(name="sign_contrat_engagement")
     def sign_contrat_engagement(self, msg: SignContratEngagement) -> CommandResult:

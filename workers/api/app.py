@@ -41,6 +41,8 @@ from workers.api.event_ids import EventIdStore
 from workers.api.idempotency import Api, IdempotencyStore
 from workers.api.labels import add_label_routes
 from workers.api.pathways import add_pathway_routes
+from workers.api.caseloads import router as caseloads_router
+from workers.api.tasks import router as tasks_router
 from workers.api_caf import caf_router
 from workers.config import Settings
 
@@ -99,6 +101,8 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
 
     add_pathway_routes(app, api)
     add_label_routes(app, api)
+    app.include_router(tasks_router(pool, require))
+    app.include_router(caseloads_router(pool, require))
     app.include_router(caf_router(pool, require, ApiError))
     return app
 
