@@ -39,6 +39,7 @@ class PathwayReadModel:
                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
                    ON CONFLICT (pathway_id) DO UPDATE SET
                        rule_set = EXCLUDED.rule_set, stage = EXCLUDED.stage, subject_to_duties = EXCLUDED.subject_to_duties,
+                       territory = EXCLUDED.territory,
                        referent_type = EXCLUDED.referent_type, referent_structure_id = EXCLUDED.referent_structure_id,
                        entry_date = EXCLUDED.entry_date, orientation_target = EXCLUDED.orientation_target,
                        orientation_notified_on = EXCLUDED.orientation_notified_on,
@@ -58,6 +59,10 @@ class PathwayReadModel:
                        VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING""",
                     [(pid, c.seq, _v(c.from_stage), c.to_stage.value, c.on, c.cause) for c in box.stage_changes],
                 )
+                if any(c.cause.startswith("TERRITORY_REASSIGNED:") for c in box.stage_changes):
+                    await conn.execute(  # the task the import opened for an unplaced pathway is done
+                        """UPDATE human_tasks SET status = 'done', closed_at = now()
+                           WHERE task_key = $1 AND status = 'open'""", f"{pid}:TERRITORY_UNASSIGNED")
             if box.deadlines:
                 await conn.executemany(
                     """INSERT INTO deadlines (pathway_id, deadline_id, kind, started_on, due_on, status, closed_on,

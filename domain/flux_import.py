@@ -49,6 +49,8 @@ class FileSurvey(BaseModel):
     rejected: int = 0
     flow_date: date | None = None
     flow_type: str | None = None
+    subject_to_duties_unknown: int = 0  # persons whose file does not say yet: no pathway started for them
+    warnings: int = 0  # unknown codes kept, trailer count differing: nothing rejected
 
 
 class FluxImportState(BaseModel):

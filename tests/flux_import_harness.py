@@ -49,8 +49,8 @@ async def terminate_pathways(client: Client, person_ids) -> None:
 
 
 def build_worker(client: Client, task_queue: str, pool: asyncpg.Pool, secret: bytes, *,
-                 signal_delay: float = 0.0, max_cached_workflows: int = 1000) -> Worker:
-    activities = FluxImportActivities(pool, secret)  # no client: the worker's own, as in production
+                 signal_delay: float = 0.0, max_cached_workflows: int = 1000, communes=None) -> Worker:
+    activities = FluxImportActivities(pool, secret, communes=communes)  # no client: the worker's own
     if signal_delay:
         activities.importer = _SlowImporter(pool, secret, client, signal_delay)
     return Worker(

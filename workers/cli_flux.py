@@ -67,10 +67,13 @@ def _records_with_progress(reader: CnafFluxReader | CsvNewEntrants, show: bool) 
         progress.update(task, completed=reader.total_bytes)
 
 
-def summarise(records: Iterable[ParsedRecord]) -> FluxSummary:
+def summarise(records: Iterable[ParsedRecord], reader: CnafFluxReader | CsvNewEntrants | None = None) -> FluxSummary:
+    """Counts, rejections and warnings of a read; the reader's file-level warnings (trailer) come last."""
     summary = FluxSummary()
     for record in records:
         summary.add(record)
+    for position, reason in getattr(reader, "file_warnings", lambda: [])():
+        summary.warn(position, reason)
     return summary
 
 
@@ -83,8 +86,12 @@ def _print_table(summary: FluxSummary, name: str) -> None:
     totals.add_row("households accepted", str(summary.households))
     totals.add_row("persons", str(summary.persons))
     totals.add_row("subject to rights and duties", str(summary.subject_to_duties))
+    totals.add_row("subject to duties unknown (no pathway yet)", str(summary.subject_to_duties_unknown))
     totals.add_row("records rejected", str(len(summary.rejected)))
+    totals.add_row("warnings", str(len(summary.warnings)))
     console.print(totals)
+    for item in summary.warnings[:_TABLE_ROWS]:
+        console.print(f"warning at position {item.position}: {item.reason}")
     if summary.rejected:
         rejected = Table(title="rejected records")
         rejected.add_column("position", justify="right")
@@ -101,19 +108,22 @@ def import_flux(
     file: Path = typer.Argument(..., metavar="FILE", help="CNAF XML flow (or CSV list with --mapping)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Parse and validate only; no server needed."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table (with progress) or json."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", help="Column mapping (TOML/JSON): FILE is a CSV list."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping",
+                                           help="Column mapping (TOML/JSON): FILE is a CSV or .xlsx list."),
     territory: str = typer.Option(DEFAULT_TERRITORY, "--territory", help="Territory of the pathways started."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Positions per batch activity."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the import to its end (default)."),
 ) -> None:
     """Import a CAF/MSA beneficiaries flow; with --dry-run, check it and print a summary."""
+    if mapping is None and file.suffix.lower() in (".xlsx", ".csv", ".xls"):
+        _fail(f"parcours flux import: {file.name} is a list: give its column mapping with --mapping (see README)")
     if not dry_run:
         _import(file, output, mapping, territory, batch_size, wait)
         return
     try:
         reader: CnafFluxReader | CsvNewEntrants
         reader = CsvNewEntrants(file, load_mapping(mapping)) if mapping else CnafFluxReader(file)
-        summary = summarise(_records_with_progress(reader, show=output is OutputFormat.table))
+        summary = summarise(_records_with_progress(reader, show=output is OutputFormat.table), reader)
     except FluxUnreadable as exc:
         _fail(f"parcours flux import: {exc}")
     if output is OutputFormat.json:

@@ -43,6 +43,9 @@ class Settings(BaseModel):
     monjob62_token: SecretStr | None = Field(None, description="MONJOB62_TOKEN: bearer token for MonJob62")
     retention_months: int = Field(24, ge=1, description="PARCOURS_RETENTION_MONTHS: closed pathways are purged "
                                   "this many months after closure")
+    commune_territories: Path | None = Field(
+        None, description="PARCOURS_COMMUNE_TERRITORIES: CSV commune;territory placing flow households in a "
+                          "territory by their INSEE commune (NUMCOM); unset: the import's --territory")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -61,6 +64,7 @@ class Settings(BaseModel):
             "MONJOB62_URL": "monjob62_url",
             "MONJOB62_TOKEN": "monjob62_token",
             "PARCOURS_RETENTION_MONTHS": "retention_months",
+            "PARCOURS_COMMUNE_TERRITORIES": "commune_territories",
         }
         for var, field in mapping.items():
             if env.get(var):

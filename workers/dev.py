@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from activities.territory import EXAMPLE_TABLE
 from workers.config import Settings
 from workers.codec_server import dev_token_spec
 from workers.keys import ENV_VAR, load_keyring
@@ -150,6 +151,7 @@ class DevStack:
             ENV_VAR: keyring.to_spec(),
             "PARCOURS_METRICS_PORT": str(self.options.metrics_port),
             "MONJOB62_URL": os.environ.get("MONJOB62_URL") or f"http://127.0.0.1:{self.options.monjob_port}",
+            "PARCOURS_COMMUNE_TERRITORIES": os.environ.get("PARCOURS_COMMUNE_TERRITORIES") or str(EXAMPLE_TABLE),
         }
         self.codec_server = self._spawn(
             ["codec-server", "--dev", "--port", str(self.options.codec_port),

@@ -13,6 +13,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities import monjob
+from activities.territory import load_commune_table
 from workers.config import Settings
 from workers.converter import data_converter
 from workers.keys import Keyring, load_keyring
@@ -70,8 +71,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
     else:
         log.warning("MONJOB62_URL is not set: MonJob62 pushes go to an in-memory fake")
     try:
+        communes = load_commune_table(settings.commune_territories) if settings.commune_territories else None
         deps = Dependencies(pool=pool, monjob=monjob.MonJob62Client(http) if http else None,
-                            person_id_key=settings.person_id_key, retention_months=settings.retention_months)
+                            person_id_key=settings.person_id_key, retention_months=settings.retention_months,
+                            communes=communes)
         worker = build_worker(client, settings.temporal_task_queue, deps)
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,

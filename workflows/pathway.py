@@ -27,6 +27,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
+    from domain.territory import TerritoryReassignment, check_reassignment, reassign
     from domain.deadlines import paris_date
     from domain.pathway import (
         AmendCer,
@@ -605,6 +606,17 @@ class BeneficiaryPathway:
     @switch_rule_set.validator
     def _switch_rule_set_ok(self, msg: SwitchRuleSet) -> None:
         self._validate(msg, self.p.check_switch_rule_set)
+
+    @workflow.update(name="reassign_territory")
+    def reassign_territory(self, msg: TerritoryReassignment) -> CommandResult:
+        """The SLAI manager places the pathway in another territory (issue 11): an event of its history."""
+        return self._command(msg, lambda m, today: check_reassignment(self.p, m, today),
+                             lambda m, today: reassign(self.p, m, today))
+
+    @reassign_territory.validator
+    def _reassign_territory_ok(self, msg: TerritoryReassignment) -> None:
+        self._validate(msg, lambda m, today: check_reassignment(self.p, m, today))
+
     # ------------------------------------------------------------------ updates that were signals (people's commands)
 
     @workflow.update(name="record_appointment")

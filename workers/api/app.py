@@ -44,6 +44,7 @@ from workers.api.pathways import add_pathway_routes
 from workers.api.caseloads import router as caseloads_router
 from workers.api.tasks import router as tasks_router
 from workers.api_caf import caf_router
+from workers.api_territory import territory_router
 from workers.config import Settings
 
 log = structlog.get_logger("parcours.api")
@@ -104,6 +105,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
     app.include_router(tasks_router(pool, require))
     app.include_router(caseloads_router(pool, require))
     app.include_router(caf_router(pool, require, ApiError))
+    app.include_router(territory_router(api))
     return app
 
 

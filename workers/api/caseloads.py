@@ -73,6 +73,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
             raise ApiError(422, "validation_error", str(error), field="query cursor") from None
 
     @routes.get("/v1/pathways", tags=["pathways"], response_model=PathwayPage, responses=_ERRORS,
+                openapi_extra={"x-scopes": [Scope.CASE_READ.value]},
                 dependencies=[read, Depends(_only("territory", "referent_structure", "stage", "next_deadline_before",
                                                   "breached", "limit", "cursor"))])
     async def list_pathways(
@@ -95,6 +96,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         return {"pathways": rows, "next_cursor": following}
 
     @routes.get("/v1/label-applications", tags=["label applications"], response_model=ApplicationPage,
+                openapi_extra={"x-scopes": [Scope.CASE_READ.value]},
                 responses=_ERRORS, dependencies=[read, Depends(_only("stage", "limit", "cursor"))])
     async def list_applications(stage: LabelStage | None = None, limit: int = LIMIT,
                                 cursor: str | None = CURSOR) -> dict[str, Any]:

@@ -43,8 +43,8 @@ class NirBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     nir: SecretStr = Field(
-        description="NIR (13 characters and 2-digit key, spaces allowed). Used only to compute the opaque "
-                    "person id; never stored, logged or returned.",
+        description="NIR: 13 characters, or 15 with the 2-digit key (checked); spaces allowed. Used only to "
+                    "compute the opaque person id (the same for both lengths); never stored, logged or returned.",
         json_schema_extra={"writeOnly": True, "example": "2 84 12 75 123 456 xx"},
     )
 

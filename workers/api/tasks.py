@@ -105,6 +105,11 @@ def _only(*allowed: str) -> Callable[[Request], None]:
     return dependency
 
 
+# Task routes act on the read model, not on a workflow: no x-temporal-message, but the scopes and sender declared.
+_READ = {"x-scopes": [Scope.CASE_READ.value]}
+_WORK = {"x-scopes": [Scope.PATHWAY_EVENTS.value, Scope.LABEL_DECIDE.value], "x-actor": "person"}
+
+
 def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Caller]]) -> APIRouter:
     """The inbox routes on the read model's pool (``require``: the app's scope dependency)."""
     routes = APIRouter(tags=["tasks"])
@@ -134,7 +139,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
                    description="The acting person's opaque id (agent:<id>) or service:<name>; never a name")
     task_id_path = Path(ge=1, le=2**63 - 1)
 
-    @routes.get("/v1/tasks", response_model=TaskPage, responses=_ERRORS,
+    @routes.get("/v1/tasks", response_model=TaskPage, responses=_ERRORS, openapi_extra=_READ,
                 dependencies=[read, Depends(_only("assignee", "status", "kind", "due_before", "pathway",
                                                   "application", "limit", "cursor"))])
     async def list_tasks(
@@ -160,16 +165,19 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
             raise ApiError(422, "validation_error", str(error), field="query cursor") from None
         return {"tasks": [_public(r) for r in rows], "next_cursor": following}
 
-    @routes.get("/v1/tasks/{task_id}", response_model=Task, responses=_ERRORS, dependencies=[read])
+    @routes.get("/v1/tasks/{task_id}", response_model=Task, responses=_ERRORS, dependencies=[read],
+                openapi_extra=_READ)
     async def read_task(task_id: int = task_id_path) -> dict[str, Any]:
         return _public(await found(task_id))
 
-    @routes.post("/v1/tasks/{task_id}/claim", response_model=Task, responses=_ERRORS, dependencies=[work])
+    @routes.post("/v1/tasks/{task_id}/claim", response_model=Task, responses=_ERRORS, dependencies=[work],
+                 openapi_extra=_WORK)
     async def claim_task(task_id: int = task_id_path, x_actor: str = actor) -> dict[str, Any]:
         """The acting person takes the task (OPEN or CLAIMED → CLAIMED)."""
         return await changed(task_id, lambda s: s.claim(task_id, x_actor))
 
-    @routes.post("/v1/tasks/{task_id}/complete", response_model=Task, responses=_ERRORS, dependencies=[work])
+    @routes.post("/v1/tasks/{task_id}/complete", response_model=Task, responses=_ERRORS, dependencies=[work],
+                 openapi_extra=_WORK)
     async def complete_task(body: CompleteTask, task_id: int = task_id_path, x_actor: str = actor) -> dict[str, Any]:
         """Done, with its outcome; 409 when the task is closed already (by its workflow or a person)."""
         task = await found(task_id)
@@ -181,7 +189,8 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
             raise ApiError(422, "validation_error", str(error), field=error.field) from None
         return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
 
-    @routes.post("/v1/tasks/{task_id}/reassign", response_model=Task, responses=_ERRORS, dependencies=[work])
+    @routes.post("/v1/tasks/{task_id}/reassign", response_model=Task, responses=_ERRORS, dependencies=[work],
+                 openapi_extra=_WORK)
     async def reassign_task(body: ReassignTask, task_id: int = task_id_path, x_actor: str = actor) -> dict[str, Any]:
         """Another service or structure takes the task over (it is OPEN again, unclaimed)."""
         return await changed(task_id, lambda s: s.reassign(task_id, body.assignee, x_actor))
