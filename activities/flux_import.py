@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.cnaf_parser import CnafFluxReader, FluxRefused, FluxUnreadable, file_digest
 from activities.drop_files import discard_imported
 from activities.csv_import import ColumnMapping, CsvNewEntrants
+from activities.tasks import NewTask, TaskStore
 from activities.quarantine import QuarantineBatch, QuarantineStore, quarantine_entry
 from domain import flux_events as fe
 from domain.flux import FluxHeader, FluxSummary, Issue, ParsedRecord, RejectionCode
@@ -54,6 +55,7 @@ from domain.flux_import import (
 from domain.pathway import PathwayInput
 from domain.pathway_rules import pathway_workflow_id
 from domain.rules import RULE_SETS, RuleSet, rule_set_for
+from domain.tasks import slai_manager
 from domain.territory import UNASSIGNED, CommuneTable
 
 SURVEY = "flux_import.survey"
@@ -306,12 +308,8 @@ class FluxImporter:
                      for pid, (state, position) in changed.items()],
                 )
             if unplaced:
-                await conn.executemany(
-                    """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, details)
-                       VALUES ($1, $2, 'TERRITORY_UNASSIGNED', $3, $4::jsonb) ON CONFLICT (task_key) DO NOTHING""",
-                    [unassigned_task(pid, commune, req.file_digest, position)
-                     for pid, (position, commune) in unplaced.items() if pid not in gone],
-                )
+                await TaskStore.create(conn, [unassigned_task(pid, commune, req.file_digest, position)
+                                              for pid, (position, commune) in unplaced.items() if pid not in gone])
             await conn.executemany(
                 """INSERT INTO flux_import_ledger (file_digest, position, outcome, record_hash, persons, signals)
                    VALUES ($1, $2, 'imported', $3, $4, $5) ON CONFLICT (file_digest, position) DO NOTHING""",
@@ -517,12 +515,13 @@ def _rules(day: date) -> RuleSet:
         return min(RULE_SETS, key=lambda r: r.effective_from)
 
 
-def unassigned_task(person_id: str, commune: str | None, file_digest: str, position: int) -> tuple:
-    """The ``human_tasks`` row asking the SLAI manager to place a pathway the commune table could not:
-    one per pathway (its key), holding the commune code to add to the table, never the address."""
+def unassigned_task(person_id: str, commune: str | None, file_digest: str, position: int) -> NewTask:
+    """The task asking the SLAI manager to place a pathway the commune table could not: one per pathway (its
+    key), holding the commune code to add to the table, never the address."""
     workflow_id = pathway_workflow_id(person_id)
     details = {"commune": commune or "", "file_digest": file_digest, "position": str(position)}
-    return (f"{workflow_id}:TERRITORY_UNASSIGNED", workflow_id, f"SLAI_MANAGER:{UNASSIGNED}", json.dumps(details))
+    return NewTask(task_key=f"{workflow_id}:TERRITORY_UNASSIGNED", workflow_id=workflow_id, kind="TERRITORY_UNASSIGNED",
+                   assignee=slai_manager(UNASSIGNED), details=details)
 
 
 def _source(source: str) -> str:

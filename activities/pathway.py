@@ -19,6 +19,7 @@ from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFF
 from domain.pathway import DeadlineStatus, MonJob62Push, PathwayEffects
 from domain.pathway_caf import CafQuotaStatus, caf_quota_status
 from domain.rules import RuleSet
+from domain.tasks import TaskClosure
 
 
 class PathwayReadModel:
@@ -60,9 +61,8 @@ class PathwayReadModel:
                     [(pid, c.seq, _v(c.from_stage), c.to_stage.value, c.on, c.cause) for c in box.stage_changes],
                 )
                 if any(c.cause.startswith("TERRITORY_REASSIGNED:") for c in box.stage_changes):
-                    await conn.execute(  # the task the import opened for an unplaced pathway is done
-                        """UPDATE human_tasks SET status = 'done', closed_at = now()
-                           WHERE task_key = $1 AND status = 'open'""", f"{pid}:TERRITORY_UNASSIGNED")
+                    await TaskStore.close(conn, [TaskClosure(  # the import's task for an unplaced pathway is done
+                        task_key=f"{pid}:TERRITORY_UNASSIGNED", reason="TERRITORY_REASSIGNED")])
             if box.deadlines:
                 await conn.executemany(
                     """INSERT INTO deadlines (pathway_id, deadline_id, kind, started_on, due_on, status, closed_on,

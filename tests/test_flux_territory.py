@@ -73,7 +73,7 @@ async def test_import_places_pathways_by_commune_and_the_slai_manager_reassigns(
         tasks = await db_pool.fetch("SELECT * FROM human_tasks WHERE kind = 'TERRITORY_UNASSIGNED' AND workflow_id = "
                                     "ANY($1::text[])", [cecile, eric, noel])
         assert [(t["workflow_id"], t["assignee"], t["status"]) for t in tasks] == [
-            (noel, "SLAI_MANAGER:UNASSIGNED", "open")]
+            (noel, "SLAI_MANAGER:UNASSIGNED", "OPEN")]
         assert json.loads(tasks[0]["details"])["commune"] == "59350"  # the code to add, never the address
 
         settings = Settings(temporal_task_queue=task_queue, temporal_namespace=enc_client.namespace)
@@ -90,7 +90,7 @@ async def test_import_places_pathways_by_commune_and_the_slai_manager_reassigns(
             assert 400 <= same.status_code < 500 and "already in territory ARTOIS" in same.text
         assert await _read_model(db_pool, territory, noel, until=lambda v: v == "ARTOIS") == "ARTOIS"
         assert await _read_model(db_pool, "SELECT status FROM human_tasks WHERE task_key = $1",
-                                 f"{noel}:TERRITORY_UNASSIGNED", until=lambda v: v == "done") == "done"
+                                 f"{noel}:TERRITORY_UNASSIGNED", until=lambda v: v == "DONE") == "DONE"
         assert await _read_model(db_pool, "SELECT cause FROM stage_changes WHERE pathway_id = $1 AND cause LIKE "
                                  "'TERRITORY_REASSIGNED:%'", noel) == "TERRITORY_REASSIGNED:UNASSIGNED->ARTOIS"
 

@@ -43,8 +43,8 @@ from workers.api.labels import add_label_routes
 from workers.api.pathways import add_pathway_routes
 from workers.api.caseloads import router as caseloads_router
 from workers.api.tasks import router as tasks_router
-from workers.api_caf import caf_router
-from workers.api_territory import territory_router
+from workers.api.caf import caf_router
+from workers.api.territory import territory_router
 from workers.config import Settings
 
 log = structlog.get_logger("parcours.api")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from activities.caf_report import CafReportStore
 from domain.caf_report import CafReport
-from workers.api_auth import Scope
+from workers.api.auth import Scope
 
 
 def caf_router(pool: asyncpg.Pool | None, require: Callable[..., Any], error: type[Exception]) -> APIRouter:
