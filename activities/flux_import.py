@@ -54,7 +54,7 @@ from domain.flux_import import (
 )
 from domain.pathway import PathwayInput
 from domain.pathway_rules import pathway_workflow_id
-from domain.rules import RULESET_2023, RuleSet, rule_set_for
+from domain.rules import RULE_SETS, RuleSet, rule_set_for
 from domain.tasks import slai_manager
 from domain.territory import UNASSIGNED, CommuneTable
 
@@ -512,7 +512,7 @@ def _rules(day: date) -> RuleSet:
     try:
         return rule_set_for(day)
     except ValueError:  # a flow dated before the first rule set: the earliest applies
-        return RULESET_2023
+        return min(RULE_SETS, key=lambda r: r.effective_from)
 
 
 def unassigned_task(person_id: str, commune: str | None, file_digest: str, position: int) -> NewTask:

@@ -20,7 +20,7 @@ from enum import Enum
 import asyncpg
 
 from domain.kpi import ACCOMPANIED_STAGES, DEFAULT_AG_COUNSELLORS, GARANTIE_TARGETS, DelayBucket, KpiFacts
-from domain.rules import RULE_SETS, RULESET_2023, RuleSet
+from domain.rules import RULE_SETS, RuleSet
 
 # $1 from, $2 to, $3 territory or NULL, $4-$7 the rule sets' durations (a pathway's clocks follow its rule set),
 # then the defaults for an unknown rule set ($8-$10 in the cohort query, $8 = appointment days in the AG one).
@@ -45,6 +45,7 @@ steps AS (
            k.first_cer_on AS cer_on
     FROM pathway_kpi k LEFT JOIN rules r ON r.version = k.rule_set
     WHERE k.entry_date BETWEEN $1 AND $2 AND ($3::text IS NULL OR k.territory = $3)
+      AND ($11::text IS NULL OR k.rule_set = $11)
 ),"""
 
 # Section (a) and the delay distribution from the steps: each clock's last day is its ``due_on`` (pauses
@@ -85,20 +86,20 @@ started AS (
            greatest(0, k.a_due - (k.a_start + coalesce(r.appointment_days, $8))) AS paused_days
     FROM pathway_kpi k LEFT JOIN rules r ON r.version = k.rule_set
     WHERE k.orientation_target = 'POLE_EMPLOI_AG' AND k.orientation_notified_on BETWEEN $1 AND $2
-      AND ($3::text IS NULL OR k.territory = $3)
+      AND ($3::text IS NULL OR k.territory = $3) AND ($9::text IS NULL OR k.rule_set = $9)
 )
 SELECT count(*) AS oriented, count(started_on) AS started,
        coalesce(sum(greatest(0, started_on - oriented_on - paused_days)), 0)::bigint AS start_days
 FROM started
 """
 
-# $1 from, $2 to, $3 territory or NULL.
+# $1 from, $2 to, $3 territory or NULL, $4 rule set or NULL.
 _LOST_FROM_VIEW = """
 WITH past_deadline AS (
     SELECT k.pathway_id
     FROM pathway_kpi k
     WHERE k.orientation_breached_on <= $2
-      AND ($3::text IS NULL OR k.territory = $3)
+      AND ($3::text IS NULL OR k.territory = $3) AND ($4::text IS NULL OR k.rule_set = $4)
       AND (k.closed_on IS NULL OR k.closed_on >= $1)
       -- not oriented before the period (the CAF route's orientation is the saisine's acceptance)
       AND (k.orientation_notified_on >= $1
@@ -110,6 +111,7 @@ convocations AS (
     SELECT c.pathway_id, c.convoked_on, coalesce(c.outcome, 'MISSED') NOT IN ('ATTENDED', 'EXCUSED') AS absent
     FROM lost_from_view_convocations c JOIN pathways p USING (pathway_id)
     WHERE c.convoked_on BETWEEN $1 AND $2 AND ($3::text IS NULL OR p.territory = $3)
+      AND ($4::text IS NULL OR p.rule_set = $4)
 ),
 sanctioned AS (
     SELECT DISTINCT c.pathway_id
@@ -128,7 +130,7 @@ SELECT (SELECT count(*) FROM (SELECT pathway_id FROM past_deadline
 
 # (b), (c) stock, (d), (f): per referent kind and id, the pathways whose referent was designated in the period
 # (new entrants of the period apart, for (b)) and those « en cours d'accompagnement » on its last day (the stage
-# of their last change by then). $1 from, $2 to, $3 territory or NULL, $4 referent kinds, $5 accompanied stages.
+# of their last change by then). $1 from, $2 to, $3 territory or NULL, $4 referent kinds, $5 accompanied stages, $6 rule set or NULL.
 _OFFERS = """
 WITH offer AS (
     SELECT p.referent_type, p.referent_structure_id, p.entry_date,
@@ -140,6 +142,7 @@ WITH offer AS (
             ORDER BY s.changed_on DESC, s.seq DESC LIMIT 1) AS stage_at_end
     FROM pathways p
     WHERE p.referent_type = ANY($4::text[]) AND ($3::text IS NULL OR p.territory = $3)
+      AND ($6::text IS NULL OR p.rule_set = $6)
 )
 SELECT referent_type, referent_structure_id,
        count(*) FILTER (WHERE designated_on >= $1) AS oriented,
@@ -194,7 +197,7 @@ class KpiReadModel:
     """
 
     def __init__(self, db: asyncpg.Pool | asyncpg.Connection, rule_sets: tuple[RuleSet, ...] = RULE_SETS,
-                 default_rules: RuleSet = RULESET_2023, plan: Plan = Plan.AUTO, work_mem: str = "64MB",
+                 default_rules: RuleSet | None = None, plan: Plan = Plan.AUTO, work_mem: str = "64MB",
                  ag_counsellors: int = DEFAULT_AG_COUNSELLORS, exclude_adopted: bool = False) -> None:
         """``exclude_adopted``: leave out the pathways adopted from a caseload after their entry (their migrated
         period; view ``pathway_kpi_native``, issue 19) from the cohort, accompagnement-global and perdus-de-vue
@@ -202,11 +205,16 @@ class KpiReadModel:
         self.db = db
         self.kpi_table = "pathway_kpi_native" if exclude_adopted else "pathway_kpi"
         self.ag_counsellors = ag_counsellors
-        self.rules = _rule_arguments(rule_sets, default_rules)
+        # a row whose rule-set version is unknown is read with the earliest rules given (never a fixed constant)
+        fallback = default_rules or min(rule_sets, key=lambda r: r.effective_from)
+        self.rules = _rule_arguments(rule_sets, fallback)
         self.plan = plan
         self.work_mem = work_mem
 
-    async def facts(self, period_from: date, period_to: date, territory: str | None = None) -> KpiFacts:
+    async def facts(self, period_from: date, period_to: date, territory: str | None = None,
+                    rule_set: str | None = None) -> KpiFacts:
+        """The facts of the period; ``rule_set`` (a version) keeps only the pathways under that rule set now
+        (a case switched at its bilan counts under its new rules)."""
         if period_to < period_from:
             raise ValueError("the period ends before it starts")
         async with _connection(self.db) as conn, _snapshot(conn):
@@ -215,15 +223,15 @@ class KpiReadModel:
             settings = [f"work_mem = '{_checked_size(self.work_mem)}'", "plan_cache_mode = force_custom_plan",
                         *(f"{name} = off" for name in _PLAN_OFF[self.plan])]
             await conn.execute("; ".join(f"SET LOCAL {setting}" for setting in settings))
-            return await self._facts(conn, (period_from, period_to, territory))
+            return await self._facts(conn, (period_from, period_to, territory), rule_set)
 
-    async def _facts(self, conn: asyncpg.Connection, args: tuple) -> KpiFacts:
+    async def _facts(self, conn: asyncpg.Connection, args: tuple, rule_set: str | None) -> KpiFacts:
         facts = KpiFacts()
         # one row per (delay, within the month) group: the cohort's counts are their sums
         def q(query: str) -> str:
             return query.replace("FROM pathway_kpi k", f"FROM {self.kpi_table} k")
 
-        for row in await conn.fetch(q(_STEPS + _FACTS), *args, *self.rules):
+        for row in await conn.fetch(q(_STEPS + _FACTS), *args, *self.rules, rule_set):
             if row["delay_days"] is not None:
                 _add_bucket(facts, row["delay_days"], bool(row["oriented_in_time"]), row["new_entrants"])
             facts.new_entrants += row["new_entrants"]
@@ -233,16 +241,16 @@ class KpiReadModel:
             facts.first_appointments_within_2_weeks += row["appointments_within"]
             facts.first_cers += row["cers"]
             facts.first_cers_within_2_months += row["cers_within"]
-        ag = await conn.fetchrow(q(_GLOBAL), *args, *self.rules[:4], self.rules[5])
+        ag = await conn.fetchrow(q(_GLOBAL), *args, *self.rules[:4], self.rules[5], rule_set)
         facts.global_accompaniment_oriented = ag["oriented"]
         facts.global_accompaniment_started = ag["started"]
         facts.global_accompaniment_start_days = ag["start_days"]
-        lost = await conn.fetchrow(q(_LOST_FROM_VIEW), *args)
+        lost = await conn.fetchrow(q(_LOST_FROM_VIEW), *args, rule_set)
         facts.lost_from_view = lost["lost_from_view"]
         facts.lost_from_view_convoked = lost["convoked"]
         facts.lost_from_view_sanctioned = lost["sanctioned"]
         kinds = [*GARANTIE_TARGETS, "PLIE", "POLE_EMPLOI_AG"]
-        _add_offers(facts, await conn.fetch(_OFFERS, *args, kinds, list(ACCOMPANIED_STAGES)))
+        _add_offers(facts, await conn.fetch(_OFFERS, *args, kinds, list(ACCOMPANIED_STAGES), rule_set))
         facts.global_counsellors = self.ag_counsellors
         facts.orientation_delays.sort(key=lambda b: b.days)
         return facts

@@ -25,12 +25,13 @@ from email.utils import parsedate_to_datetime
 from typing import Annotated, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from domain.pathway import BilanDecision, CerType, ExitReason, MonJob62Push
+from domain.rules import ContractKind
 
 OpaqueId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 PersonId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]  # keyed hash of the NIR
@@ -94,6 +95,8 @@ class MonJobCer(_Wire):
     ends_on: date
     structure_id: OpaqueId | None = None
     action_count: int | None = None
+    contract_kind: ContractKind = ContractKind.CER  # CER (2023 rules) or CONTRAT_ENGAGEMENT (2025 rules)
+    weekly_hours: int | None = Field(default=None, ge=0, le=35)  # contrat d'engagement only
 
     @property
     def business_ref(self) -> str:
@@ -270,7 +273,7 @@ _PUSH_FIELDS: dict[str, tuple[type[_Wire], dict[str, str | None]]] = {
     "CER": (MonJobCer, {
         "person_id": "person_id", "ref": None, "cer_id": "cer_id", "type": "cer_type", "renewal": "renewal",
         "signed_on": "signed_on", "start": "starts_on", "end": "ends_on", "structure_id": "structure_id",
-        "actions": "action_count",
+        "actions": "action_count", "contract_kind": "contract_kind", "weekly_hours": "weekly_hours",
     }),
     "BILAN": (MonJobBilan, {
         "person_id": "person_id", "ref": "bilan_id", "cer_id": "cer_id", "completed_on": "completed_on",

@@ -39,7 +39,7 @@ class PathwayReadModel:
                        rsa_entry_date)
                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
                    ON CONFLICT (pathway_id) DO UPDATE SET
-                       stage = EXCLUDED.stage, subject_to_duties = EXCLUDED.subject_to_duties,
+                       rule_set = EXCLUDED.rule_set, stage = EXCLUDED.stage, subject_to_duties = EXCLUDED.subject_to_duties,
                        territory = EXCLUDED.territory,
                        referent_type = EXCLUDED.referent_type, referent_structure_id = EXCLUDED.referent_structure_id,
                        entry_date = EXCLUDED.entry_date, orientation_target = EXCLUDED.orientation_target,
@@ -93,15 +93,17 @@ class PathwayReadModel:
             if box.cers:
                 await conn.executemany(
                     """INSERT INTO pathway_cers (pathway_id, cer_id, cer_type, start_on, end_on, signed_on, renewal,
-                           action_count, referent_type, structure_id, physical_appointments, version, gesica_domain)
-                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+                           action_count, referent_type, structure_id, physical_appointments, version, gesica_domain,
+                           contract_kind, weekly_hours)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
                        ON CONFLICT (pathway_id, cer_id) DO UPDATE SET
                            physical_appointments = EXCLUDED.physical_appointments, end_on = EXCLUDED.end_on,
                            version = EXCLUDED.version
                        WHERE pathway_cers.version < EXCLUDED.version""",
                     [
                         (pid, c.cer_id, c.type.value, c.start, c.end, c.signed_on, c.renewal, c.action_count,
-                         c.referent_type.value, c.structure_id, c.physical_appointments, row.version, c.gesica_domain)
+                         c.referent_type.value, c.structure_id, c.physical_appointments, row.version, c.gesica_domain,
+                         c.contract_kind.value, c.weekly_hours)
                         for c in box.cers
                     ],
                 )

@@ -55,6 +55,9 @@ UNKNOWN_CLOCKS = {
     Stage.EXIT_CHOICE_PENDING: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
     Stage.POST_EXIT_ACCOMPANIMENT: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
 }
+#: Clocks of facts no caseload carries at any stage: the France Travail registration of a 2025 case (automatic
+#: since 1 January 2025, G-B22) is closed as unknown rather than raising a task on day one for every adopted case.
+NOT_IN_A_CASELOAD = frozenset({DeadlineKind.FRANCE_TRAVAIL_REGISTRATION})
 
 
 def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
@@ -128,7 +131,7 @@ def adopt(case: CaseloadCase, now: datetime, today: date, *, source: str, file_d
         for day, apply in sorted(_events(case), key=lambda e: e[0]):
             p.expire(deadline_instant(add_days(day, -1)))
             apply(p, day)
-            p._cancel(UNKNOWN_CLOCKS.get(case.stage, frozenset()), day)
+            p._cancel(UNKNOWN_CLOCKS.get(case.stage, frozenset()) | NOT_IN_A_CASELOAD, day)
         p.expire(now)
     except PathwayRuleError as exc:
         raise RowRejected(exc.rule, str(exc)) from None

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from domain.deadlines import add_months
-from domain.rules import RULESET_2023, RuleSet
+from domain.rules import RuleSet
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -88,7 +88,9 @@ class CerEvaluation(BaseModel):
 
     @model_validator(mode="after")
     def _coherent_dates(self, info: ValidationInfo) -> "CerEvaluation":
-        rules: RuleSet = (info.context or {}).get("rules", RULESET_2023)
+        rules: RuleSet | None = (info.context or {}).get("rules")
+        if rules is None:  # every rule takes its rule set explicitly (issue 18): never a silent default
+            raise ValueError("a CER evaluation is validated against a rule set (validation context 'rules')")
         for index, action in enumerate(self.actions):
             if action.end < action.start:
                 raise ValueError(
@@ -150,7 +152,7 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     return f"{where}: {message}" if where else message
 
 
-def parse_cer_evaluation(data: Any, rules: RuleSet = RULESET_2023) -> CerEvaluation:
+def parse_cer_evaluation(data: Any, rules: RuleSet) -> CerEvaluation:
     """Validate a decoded JSON CER evaluation; raise ``CerInputError`` (one line) when it is not scorable."""
     if not isinstance(data, dict):
         raise CerInputError("a CER evaluation must be a JSON object")
@@ -164,7 +166,7 @@ def _blank(text: str) -> bool:
     return not text.strip()
 
 
-def score_cer(cer: CerEvaluation, rules: RuleSet = RULESET_2023) -> CerScore:
+def score_cer(cer: CerEvaluation, rules: RuleSet) -> CerScore:
     """The Annexe 2 score of one CER (items and points as in domain.md §4.2.2)."""
     actions = cer.actions
     judged = cer.assessment

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.flux import FluxHeader, Household, RightState
 from domain.identity import person_id
-from domain.rules import RULESET_2023, RuleSet
+from domain.rules import RuleSet
 
 
 class FlowObservation(BaseModel):
@@ -201,7 +201,7 @@ def _event_fields(observation: FlowObservation, kind: str) -> dict:
 
 
 def derive_events(
-    previous: PersonFlowState | None, observation: FlowObservation, rules: RuleSet = RULESET_2023
+    previous: PersonFlowState | None, observation: FlowObservation, rules: RuleSet
 ) -> tuple[PersonFlowState | None, list[AnyFlowEvent]]:
     """The events an observation means for a person, given the last observation applied.
 

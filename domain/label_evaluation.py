@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, f
 
 from domain.cer_grid import CerEvaluation, IsoDate, describe_validation_error, score_cer
 from domain.deadlines import add_months
-from domain.rules import RULESET_2023, RuleSet
+from domain.rules import RuleSet
 from domain.training import ProfessionalTraining, TrainingCoverage, evaluate_training
 
 
@@ -137,7 +137,7 @@ class LabelProposal(BaseModel):
     review_flags: list[str]
 
 
-def parse_label_file(data: Any, rules: RuleSet = RULESET_2023) -> LabelFile:
+def parse_label_file(data: Any, rules: RuleSet) -> LabelFile:
     if not isinstance(data, dict):
         raise LabelInputError("a label file must be a JSON object")
     try:
@@ -158,7 +158,7 @@ def _percent(part: Fraction) -> float:
 
 
 def evaluate_structure(
-    file: LabelFile, rules: RuleSet = RULESET_2023, *, renewal: bool = False
+    file: LabelFile, rules: RuleSet, *, renewal: bool = False
 ) -> LabelProposal:
     on = file.evaluation_date
     seed = file.seed if file.seed is not None else f"{file.structure_id}:{on.isoformat()}"

@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from domain.actor import Actor
 from domain.deadlines import deadline_instant, add_days
+from domain.plein_emploi_state import HoursReason, PleinEmploiState
+from domain.rules import ContractKind
 from domain.tasks import OpenTask, TaskClosure
 
 
@@ -126,6 +128,7 @@ class DeadlineKind(str, Enum):
     EXIT_CHOICE = "EXIT_CHOICE"  # referent chooses within 15 days (G-B15)
     POST_EXIT_END = "POST_EXIT_END"  # 6 months after end of payment [000:238]
     REENTRY_WINDOW = "REENTRY_WINDOW"  # re-entry keeps the referent until then (T25)
+    FRANCE_TRAVAIL_REGISTRATION = "FRANCE_TRAVAIL_REGISTRATION"  # 2025 rules: registration awaited (§8.3)
 
 
 #: Deadlines whose passing is a breach of a service level; the others are scheduled steps.
@@ -142,7 +145,8 @@ SLA_KINDS = frozenset(
 )
 #: Reminders: a task for a person on their day, never a breach, not "the next deadline".
 REMINDER_KINDS = frozenset(
-    {DeadlineKind.BILAN_REMINDER, DeadlineKind.ORIENTATION_REMINDER, DeadlineKind.FIRST_APPOINTMENT_REMINDER}
+    {DeadlineKind.BILAN_REMINDER, DeadlineKind.ORIENTATION_REMINDER, DeadlineKind.FIRST_APPOINTMENT_REMINDER,
+     DeadlineKind.FRANCE_TRAVAIL_REGISTRATION}
 )
 #: Clocks of the exit itself, never paused by leaving RSA.
 EXIT_KINDS = frozenset({DeadlineKind.EXIT_CHOICE, DeadlineKind.POST_EXIT_END, DeadlineKind.REENTRY_WINDOW})
@@ -232,6 +236,9 @@ class Cer(BaseModel):
     missed_unexcused: int = 0
     gesica_domain: str | None = None
     gesica_objectives: list[str] = Field(default_factory=list)
+    contract_kind: ContractKind = ContractKind.CER  # the case's rule set names it (§8.3)
+    weekly_hours: int | None = None  # contrat d'engagement: hours of activity a week
+    hours_reason: HoursReason | None = None  # why they are below the minimum
 
 
 class GesicaOutcome(BaseModel):
@@ -483,6 +490,10 @@ class PathwayState(BaseModel):
     #: GESICA entry domain and objectives are required at a CAF CER's signature (§3.8): set by the workflow at the
     #: start of a pathway opened since the check exists (validators cannot ask ``workflow.patched``), carried on.
     gesica_at_cer: bool = False
+    #: The rule set follows the case's entry date (issue 18): set by the workflow at the start of a pathway opened
+    #: since the 2025 rules exist; a pathway opened before keeps the 2023 rules it started with.
+    rules_by_entry_date: bool = False
+    plein_emploi: PleinEmploiState = Field(default_factory=PleinEmploiState)
     seen_event_ids: list[str] = Field(default_factory=list)
     outbox: Outbox = Field(default_factory=Outbox)
     #: Set when the pathway was adopted from a caseload file (issue 19), carried across runs.
@@ -863,6 +874,8 @@ class PathwayView(BaseModel):
     anomalies: list[Anomaly] = Field(default_factory=list)
     sanctions: list["Sanction"] = Field(default_factory=list)
     household: list[HouseholdMember] = Field(default_factory=list)
+    contract_kind: ContractKind | None = None  # the active contract's kind
+    plein_emploi: PleinEmploiState = Field(default_factory=PleinEmploiState)
     decisions: list[DecisionRecord] = Field(default_factory=list)
 
 

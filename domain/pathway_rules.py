@@ -90,6 +90,9 @@ from domain.pathway import (
     StageChange,
 )
 from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan, validate_gesica_cer
+from domain.pathway_2025 import LEGACY_RULE_SET_VERSION, SANCTION_SERVICE, PleinEmploiRules
+from domain.plein_emploi import SignContratEngagement
+from domain.rules import RuleSet, rule_set, rule_set_for
 from domain.rules import RuleSet, check_plausible_date, rule_set, rule_set_for
 from domain import tasks as assignee
 from domain.tasks import OpenTask, TaskClosure, TaskStatus
@@ -110,8 +113,6 @@ CER_TASKS = frozenset({"ESCALATION_FIRST_CER", "ESCALATION_REFERENT_CER"})
 BILAN_TASKS = frozenset({"BILAN_REMINDER", "ESCALATION_BILAN"})
 MAX_SANCTIONS = 20
 MAX_HOUSEHOLD = 10
-#: Who applies a sanction to the rights: the Département's RSA service (DPID, A4), which has the CAF apply it.
-SANCTION_SERVICE = "SERVICE_RSA"
 
 #: Stages where a referent (not the platform) accompanies the person.
 REFERENT_STAGES = frozenset(
@@ -176,7 +177,7 @@ def _stage_in(stage: Stage, allowed: frozenset[Stage] | set[Stage], command: str
         raise PathwayRuleError("STAGE_NOT_ALLOWED", f"{command} is not possible in stage {stage.value} (expected: {names})")
 
 
-class Pathway:
+class Pathway(PleinEmploiRules):
     """The rules applied to one pathway state (mutated in place)."""
 
     def __init__(self, state: PathwayState, *, patched: Callable[[str], bool] = lambda change: True) -> None:
@@ -188,10 +189,14 @@ class Pathway:
         self._patched = patched
 
     @classmethod
-    def new(cls, person_id: str, territory: str, today: date, **options: Callable[[str], bool]) -> "Pathway":
-        """A new case records the rule set in force on its first day."""
-        return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=rule_set_for(today).version),
-                   **options)
+    def new(cls, person_id: str, territory: str, today: date, *, rules_by_entry_date: bool = True,
+            **options: Callable[[str], bool]) -> "Pathway":
+        """A new case records the rule set in force on its first day, then the one of its entry date when the
+        orientation clock starts (``rules_by_entry_date``); a pathway opened before that existed kept the 2023
+        rules, the only ones then."""
+        version = rule_set_for(today).version if rules_by_entry_date else LEGACY_RULE_SET_VERSION
+        return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=version,
+                                rules_by_entry_date=rules_by_entry_date), **options)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -512,6 +517,8 @@ class Pathway:
             anomalies=list(s.anomalies),
             sanctions=list(s.sanctions),
             household=list(s.household),
+            contract_kind=cer.contract_kind if cer else None,
+            plein_emploi=s.plein_emploi.model_copy(deep=True),
             decisions=list(s.decision_log),
         )
 
@@ -563,6 +570,8 @@ class Pathway:
                        {"deadline": ANNOUNCED[d.kind].value, "due": due.isoformat() if due else ""})
         elif d.kind is DeadlineKind.CER_END:
             self._cer_ended(on)
+        elif d.kind is DeadlineKind.FRANCE_TRAVAIL_REGISTRATION:
+            self._france_travail_overdue(d)
         elif d.kind is DeadlineKind.EXIT_CHOICE:
             exit_ = self.s.exit
             assert exit_ is not None
@@ -626,6 +635,7 @@ class Pathway:
 
     def _start_orientation_clock(self, transmission_date: date, today: date) -> None:
         self.s.entry_date = transmission_date
+        self._rules_at_entry(transmission_date, today)
         due = service_deadline(transmission_date, months=self.rules.orientation_months)
         clock = self._add_deadline(DeadlineKind.ORIENTATION, transmission_date, due, self.slai)
         self._remind(DeadlineKind.ORIENTATION_REMINDER, clock, self.rules.orientation_reminder_days, self.slai_manager, today)
@@ -848,13 +858,17 @@ class Pathway:
             cer_id=msg.cer_id, type=msg.type, start=msg.start, end=msg.end, signed_on=msg.signed_on,
             action_count=len(msg.actions), renewal=s.cer_count > 0, structure_id=holder.structure_id,
             referent_type=holder.type, gesica_domain=msg.gesica_domain, gesica_objectives=list(msg.gesica_objectives),
+            contract_kind=self.rules.contract_kind,
         )
+        if isinstance(msg, SignContratEngagement):
+            cer.weekly_hours, cer.hours_reason = msg.weekly_hours, msg.hours_reason
         s.cer_count += 1
         s.outbox.cers.append(cer.model_copy())
         self._push("CER", msg.cer_id, {
             "cer_id": cer.cer_id, "type": cer.type.value, "start": cer.start.isoformat(), "end": cer.end.isoformat(),
             "structure_id": cer.structure_id, "renewal": cer.renewal, "actions": cer.action_count,
-            "signed_on": cer.signed_on.isoformat(),
+            "signed_on": cer.signed_on.isoformat(), "contract_kind": cer.contract_kind.value,
+            **({"weekly_hours": cer.weekly_hours} if cer.weekly_hours is not None else {}),
         })
         if platform_phase:
             s.first_cer_signed = True  # the platform's first CER; the phase clock ends with the préconisation

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from enum import Enum
 
 from pydantic import BaseModel, ConfigDict
+
+
+class ContractKind(str, Enum):
+    """The contract that formalises the accompaniment under a rule set (domain.md §8.3)."""
+
+    CER = "CER"  # contrat d'engagements réciproques, 2023 rules [000:181]
+    CONTRAT_ENGAGEMENT = "CONTRAT_ENGAGEMENT"  # loi n° 2023-1196 « pour le plein emploi », from 1 January 2025
 
 
 class RuleSet(BaseModel):
@@ -42,6 +50,20 @@ class RuleSet(BaseModel):
     lost_from_view_months: int = 2  # G-B19 [DESIGN DEFAULT]: « sans accompagnement » this long → campaign (R3, R7)
     lost_from_view_appointment_days: int = 15  # G-B19 [DESIGN DEFAULT]: the campaign's appointment, 15 days later
 
+    # The 2025 rules (domain.md §8.3, G-B22). ``cer_max_months`` and ``first_cer_months`` are the contract's
+    # maximum duration and signing deadline whatever its kind: each rule set holds its own values.
+    contract_kind: ContractKind = ContractKind.CER
+    france_travail_registration: bool = False  # registration with France Travail awaited from the entry date
+    france_travail_registration_days: int = 30  # [TO CONFIRM] its absence this long after entry is a task
+    contract_weekly_hours_min: int | None = None  # hours of activity a week a contrat d'engagement includes
+    suspension_remobilisation_from: date | None = None  # the sanction « suspension-remobilisation » applies from
+    sanction_share_min_percent: int = 30  # first failure: 30 % to 100 % of the allowance suspended
+    sanction_share_max_percent: int = 100
+    sanction_first_months_min: int = 1  # first failure: 1 to 2 months
+    sanction_first_months_max: int = 2
+    sanction_repeated_months_max: int = 4  # repeated failure: up to 4 months
+    sanction_household_share_max_percent: int = 50  # household of more than one person: at most 50 %
+
     # CAF route (domain.md §3)
     caf_per_etp: int = 20  # [000:256]
     caf_per_year: int = 1300  # [000:256][000:414]
@@ -73,7 +95,20 @@ class RuleSet(BaseModel):
 
 RULESET_2023 = RuleSet(version="2023.1", effective_from=date(2023, 1, 1))
 
-RULE_SETS: tuple[RuleSet, ...] = (RULESET_2023,)
+#: Cases entered from 1 January 2025 (loi n° 2023-1196 du 18 décembre 2023, domain.md §8.3). The contract's
+#: duration (6 months) and signing deadline (2 months after orientation) keep the 2023 values [TO CONFIRM].
+RULESET_2025 = RULESET_2023.model_copy(update={
+    "version": "2025.1",
+    "effective_from": date(2025, 1, 1),
+    "contract_kind": ContractKind.CONTRAT_ENGAGEMENT,
+    "france_travail_registration": True,
+    "contract_weekly_hours_min": 15,
+    "suspension_remobilisation_from": date(2025, 6, 1),  # décret du 30 mai 2025
+    "cer_max_months": 6,  # [TO CONFIRM]
+    "first_cer_months": 2,  # [TO CONFIRM]
+})
+
+RULE_SETS: tuple[RuleSet, ...] = (RULESET_2023, RULESET_2025)
 
 
 def _check_unique(rule_sets: tuple[RuleSet, ...]) -> None:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from domain.cer_grid import IsoDate
 from domain.deadlines import add_months
-from domain.rules import RULESET_2023, RuleSet
+from domain.rules import RuleSet
 
 
 class Module(str, Enum):
@@ -117,7 +117,7 @@ def _counts(attestation: Attestation) -> bool:
 
 
 def evaluate_training(
-    professional: ProfessionalTraining, on: date, rules: RuleSet = RULESET_2023
+    professional: ProfessionalTraining, on: date, rules: RuleSet
 ) -> TrainingCoverage:
     """Coverage of one professional on ``on`` (the filing or evaluation date)."""
     pid = professional.professional_id

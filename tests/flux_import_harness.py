@@ -21,6 +21,7 @@ from activities.cnaf_parser import CnafFluxReader, file_digest
 from activities.flux_import import FluxImportActivities, FluxImporter, settled_history
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
 from domain import flux_events as fe
+from domain.rules import rule_set_for
 from domain.flux_import import FluxImportInput, household_signals, pathway_signal
 from domain.pathway_rules import pathway_workflow_id
 from workers.converter import data_converter
@@ -102,7 +103,7 @@ def expected_for(path: Path, secret: bytes) -> Expected:
             if fe.starts_pathway(obs):
                 persons.add(obs.person_id)
             started = False
-            events_of[obs.person_id] = fe.derive_events(None, obs)[1]
+            events_of[obs.person_id] = fe.derive_events(None, obs, rule_set_for(obs.flow_date))[1]
             for event in events_of[obs.person_id]:
                 signal = pathway_signal(event, obs)
                 if signal is None or not (signal.start or started):

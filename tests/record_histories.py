@@ -82,6 +82,14 @@ from domain.pathway import (  # noqa: E402
     Stage,
 )
 from domain.caf_report import CafReportRequest  # noqa: E402
+from domain.plein_emploi import (  # noqa: E402
+    DecideSanction2025,
+    FailureKind,
+    FranceTravailRegistered,
+    Remobilised,
+    SignContratEngagement,
+    SwitchRuleSet,
+)
 from domain.campaign import CampaignInput  # noqa: E402
 from domain.rules import RULESET_2023  # noqa: E402
 from pathway_harness import Harness  # noqa: E402
@@ -277,6 +285,89 @@ async def pathway_rules_late_facts(stack: Stack) -> Recorded:
             await _settled(env.client, handle.id)
             runs = await _runs(env.client, handle.id, first_run)
     return {f"BeneficiaryPathway-rules-late-facts-run{n}": history for n, history in enumerate(runs, start=1)}
+
+
+def _contrat(day: date, cer_id: str, hours: int = 15) -> SignContratEngagement:
+    actions = [CerAction(start=day, end=day + timedelta(days=60), professional_insertion=i == 0) for i in range(3)]
+    return SignContratEngagement(event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL,
+                                 start=day, end=add_months(day, 6), signed_on=day, actions=actions, weekly_hours=hours)
+
+
+@scenario("BeneficiaryPathway-rules2025-contrat-engagement")
+async def pathway_rules2025(stack: Stack) -> Recorded:
+    """Issue 18, a 2025 case: France Travail registration missing after 30 days (task), then received; direct
+    referent; contrat d'engagement of 15 hours; EP referral; suspension-remobilisation (first failure, 50 %,
+    2 months) then remobilised with repayment (runs: orientation, then the contract recorded open)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            h = Harness(env, task_queue, InMemoryMonJob62(), stack.pool)
+            d0 = await h.morning()
+            handle = await h.start()
+            first_run = handle.result_run_id
+            await h.sleep_until(d0 + timedelta(days=31))
+            today = await h.today()
+            await h.handle.signal(BeneficiaryPathway.france_travail_registered,
+                                  FranceTravailRegistered(event_id="ft-1", registered_on=today))
+            await h.view(lambda v: v.plein_emploi.france_travail_registered_on is not None)
+            await h.update(BeneficiaryPathway.orient, OrientationDecision(
+                event_id="orient", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id="SOCIO-7",
+                notified_on=today, bypass_reason="suivi déjà engagé"))
+            await h.view(lambda v: v.run == 2)
+            await h.update(BeneficiaryPathway.sign_contrat_engagement, _contrat(today, "ce-1"))
+            await h.sleep_until(today + timedelta(days=20))
+            day = await h.today()
+            await h.handle.signal(BeneficiaryPathway.non_compliance, NonComplianceReport(
+                event_id="nc-1", kind=NonComplianceKind.NON_ADHESION, reported_on=day))
+            await h.update(BeneficiaryPathway.confirm_ep_referral, EpReferralConfirmation(
+                event_id="ep-confirm", confirmed=True, decided_on=day))
+            await h.update(BeneficiaryPathway.decide_sanction_2025, DecideSanction2025(
+                event_id="sanction-1", decided_on=day, failure=FailureKind.FIRST, share_percent=50, months=2))
+            view = await h.view(lambda v: v.plein_emploi.sanctions)
+            await h.sleep_until(day + timedelta(days=15))
+            await h.update(BeneficiaryPathway.remobilised, Remobilised(
+                event_id="remob-1", sanction_id=view.plein_emploi.sanctions[0].sanction_id, decided_on=await h.today(),
+                repayment=True))
+            await h.view(lambda v: v.plein_emploi.sanctions[0].repayment is True)
+            await _settled(env.client, handle.id)
+            runs = await _runs(env.client, handle.id, first_run)
+    return {f"BeneficiaryPathway-rules2025-contrat-engagement-run{n}": history for n, history in enumerate(runs, start=1)}
+
+
+@scenario("BeneficiaryPathway-rules2025-switch-at-bilan")
+async def pathway_rules2025_switch(stack: Stack) -> Recorded:
+    """Issue 18, a 2023 case (entered December 2024) whose referent moves it to the 2025 rules at its bilan, then
+    signs a contrat d'engagement (runs: orientation, the CER cycle to the bilan, the next cycle recorded open)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            h = Harness(env, task_queue, InMemoryMonJob62(), stack.pool)
+            d0 = await h.morning()
+            handle = await h.start(transmission_date=date(2024, 12, 2))
+            first_run = handle.result_run_id
+            await h.update(BeneficiaryPathway.orient, OrientationDecision(
+                event_id="orient", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id="SOCIO-7",
+                notified_on=d0, bypass_reason="suivi déjà engagé"))
+            await h.view(lambda v: v.run == 2)
+            actions = [CerAction(start=d0, end=d0 + timedelta(days=60), professional_insertion=i == 0)
+                       for i in range(3)]
+            await h.update(BeneficiaryPathway.sign_cer, SignCer(
+                event_id="sign-1", cer_id="cer-1", type=CerType.SOCIOPROFESSIONNEL, start=d0,
+                end=add_months(d0, 3), signed_on=d0, actions=actions))
+            end = add_months(d0, 3)
+            await h.sleep_until(end + timedelta(days=1))
+            await h.view(lambda v: v.stage is Stage.BILAN)
+            day = await h.today()
+            await h.update(BeneficiaryPathway.switch_rule_set, SwitchRuleSet(
+                event_id="switch-1", switched_on=day, to_version="2025.1"))
+            await h.update(BeneficiaryPathway.complete_bilan, CompleteBilan(
+                event_id="bilan-1", completed_on=day, decision=BilanDecision.CONTINUE))
+            await h.view(lambda v: v.run == 3 and v.stage is Stage.CER_DRAFTING)
+            await h.update(BeneficiaryPathway.sign_contrat_engagement, _contrat(day, "ce-2"))
+            await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+            await _settled(env.client, handle.id)
+            runs = await _runs(env.client, handle.id, first_run)
+    return {f"BeneficiaryPathway-rules2025-switch-at-bilan-run{n}": history for n, history in enumerate(runs, start=1)}
 
 
 @scenario("LostFromViewCampaign-rules-monthly")

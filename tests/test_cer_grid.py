@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from domain.cer_grid import CerInputError, parse_cer_evaluation, score_cer
+from domain.rules import RULESET_2023 as R
 from workers.cli import app
 
 EDITION, END = "2025-02-03", "2025-08-03"
@@ -37,7 +38,7 @@ def cer(kind="solidarite", actions=None, remark="Situation et étapes", **judgme
 
 
 def score(data):
-    return score_cer(parse_cer_evaluation(data))
+    return score_cer(parse_cer_evaluation(data, R), R)
 
 
 def sections(data):
@@ -195,7 +196,7 @@ def test_a_cer_at_exactly_eight_is_at_eighty_percent():
 
 def _error(data) -> str:
     with pytest.raises(CerInputError) as raised:
-        parse_cer_evaluation(data)
+        parse_cer_evaluation(data, R)
     message = str(raised.value)
     assert "\n" not in message
     return message

@@ -18,11 +18,17 @@ from domain.flux_events import (
     PaymentResumed,
     PaymentSuspended,
     RsaReopened,
-    derive_events,
+    derive_events as derive_events_with,
     observations_for_household,
     starts_pathway,
 )
 from domain.identity import nir_key
+from domain.rules import rule_set_for
+
+
+def derive_events(previous, observation):
+    """The events under the rules in force on the flow's date (as the flow import passes them)."""
+    return derive_events_with(previous, observation, rule_set_for(observation.flow_date))
 
 SECRET = b"test-secret"
 

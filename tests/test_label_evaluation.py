@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from domain.label_evaluation import LabelInputError, draw_sample, evaluate_structure, parse_label_file
+from domain.rules import RULESET_2023 as R
 from domain.training import MANDATORY_MODULES, CoverageStatus, ProfessionalTraining, evaluate_training
 from workers.cli import app
 
@@ -29,7 +30,7 @@ def professional(pid="P-01", attestations=None, **extra):
 
 
 def coverage(**kwargs):
-    return evaluate_training(ProfessionalTraining.model_validate(professional(**kwargs)), ON)
+    return evaluate_training(ProfessionalTraining.model_validate(professional(**kwargs)), ON, R)
 
 
 # --- training coverage ---------------------------------------------------------------------------------
@@ -171,14 +172,14 @@ def label_file(totals_by_professional: dict[str, list[float]], **extra) -> dict:
 
 
 def propose(data, **kwargs):
-    return evaluate_structure(parse_label_file(data), **kwargs)
+    return evaluate_structure(parse_label_file(data, R), R, **kwargs)
 
 
 def test_cer_eval_helper_totals():
     from domain.cer_grid import parse_cer_evaluation, score_cer
 
     for total in (10, 8.5, 8, 7.5, 7):
-        assert score_cer(parse_cer_evaluation(cer_eval(total))).total == total
+        assert score_cer(parse_cer_evaluation(cer_eval(total), R), R).total == total
 
 
 def test_average_of_exactly_eight_grants():
@@ -278,7 +279,7 @@ def test_invalid_label_files(mutate, needle):
     data = label_file({"P-01": [10] * 5})
     mutate(data)
     with pytest.raises(LabelInputError) as raised:
-        parse_label_file(data)
+        parse_label_file(data, R)
     assert needle in str(raised.value) and "\n" not in str(raised.value)
 
 

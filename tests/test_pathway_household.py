@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 
 from domain import flux_events as fe
+from domain.rules import rule_set_for
 from domain.flux import FluxHeader, Household, Person, RightState
 from domain.flux_import import household_signals
 from domain.identity import person_id
@@ -41,7 +42,7 @@ def observations(day: date, state: RightState, nirs: list[str]) -> list[fe.FlowO
 def derive(obs: list[fe.FlowObservation], states: dict) -> dict[str, list]:
     events = {}
     for o in obs:
-        states[o.person_id], events[o.person_id] = fe.derive_events(states.get(o.person_id), o)
+        states[o.person_id], events[o.person_id] = fe.derive_events(states.get(o.person_id), o, rule_set_for(o.flow_date))
     return events
 
 

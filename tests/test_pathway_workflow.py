@@ -116,7 +116,8 @@ async def test_orientation_on_day_32_is_a_breach_recorded_and_escalated(h):
     assert (task["assignee"], task["kind"]) == (f"SLAI:{TERRITORY}", "ESCALATION_ORIENTATION")
     attributes = await search_attributes(h, lambda a: a.get(sa.STAGE) == "ORIENTED_TO_PLATFORM")
     assert attributes.get(sa.BREACH_COUNT) == 1
-    assert attributes.get(sa.RULE_SET) == "2023.1" and attributes.get(sa.TERRITORY) == TERRITORY
+    # entered after 1 January 2025: the 2025 rules (issue 18)
+    assert attributes.get(sa.RULE_SET) == "2025.1" and attributes.get(sa.TERRITORY) == TERRITORY
     assert attributes.get(sa.NEXT_DEADLINE).date() == d0 + timedelta(days=32 + 15)  # first appointment
 
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain import rules
-from domain.rules import RULE_SETS, RULESET_2023, RuleSet, rule_set, rule_set_for
+from domain.rules import RULE_SETS, RULESET_2023, RULESET_2025, ContractKind, RuleSet, rule_set, rule_set_for
 
 
 def test_ruleset_2023_holds_the_durations_and_thresholds_of_the_seeds():
@@ -45,7 +45,9 @@ def test_rule_set_round_trips_through_json():
 
 def test_rule_set_for_picks_the_rules_in_force_on_the_day():
     assert rule_set_for(date(2023, 1, 1)) is RULESET_2023  # first day in force
-    assert rule_set_for(date(2025, 6, 30)) is RULESET_2023
+    assert rule_set_for(date(2024, 12, 31)) is RULESET_2023
+    assert rule_set_for(date(2025, 1, 1)) is RULESET_2025  # loi « pour le plein emploi » (§8.3)
+    assert rule_set_for(date(2026, 12, 6)) is RULESET_2025
     with pytest.raises(ValueError, match="2022-12-31"):
         rule_set_for(date(2022, 12, 31))
 
@@ -108,3 +110,21 @@ def test_G_C1_the_2023_convention_is_in_force_in_2023_and_carried_forward_until_
     assert caf_convention_for(date(2027, 1, 1), conventions).per_year == 1500
     with pytest.raises(ValueError):
         caf_convention_for(date(2022, 12, 31))
+
+
+def test_the_2025_rule_set_differs_only_where_the_law_changed_it():
+    """§8.3: every parameter that differs is named; the rest (label, CAF route, clocks) is the 2023 value."""
+    a, b = RULESET_2023.model_dump(), RULESET_2025.model_dump()
+    changed = {k for k in a if a[k] != b[k]}
+    assert changed == {"version", "effective_from", "contract_kind", "france_travail_registration",
+                       "contract_weekly_hours_min", "suspension_remobilisation_from"}
+    assert (RULESET_2023.contract_kind, RULESET_2025.contract_kind) == (ContractKind.CER, ContractKind.CONTRAT_ENGAGEMENT)
+    assert RULESET_2025.contract_weekly_hours_min == 15 and RULESET_2023.contract_weekly_hours_min is None
+    # the contract's duration and signing deadline default to the 2023 values, as their own parameters
+    assert (RULESET_2025.cer_max_months, RULESET_2025.first_cer_months) == (6, 2)
+    assert (RULESET_2025.sanction_share_min_percent, RULESET_2025.sanction_share_max_percent) == (30, 100)
+    assert (RULESET_2025.sanction_first_months_min, RULESET_2025.sanction_first_months_max) == (1, 2)
+    assert RULESET_2025.sanction_repeated_months_max == 4 and RULESET_2025.sanction_household_share_max_percent == 50
+    assert RULESET_2025.suspension_remobilisation_from == date(2025, 6, 1)
+    assert RULESET_2023.suspension_remobilisation_from is None and not RULESET_2023.france_travail_registration
+    assert rule_set("2025.1") is RULESET_2025 and RULESET_2025 in RULE_SETS

@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from domain.pathway import AppointmentEvent, AppointmentKind, OrientationDecision, OrientationTarget
+from domain.plein_emploi import FranceTravailRegistered
 from pathway_harness import TERRITORY, running_pathway
 from workers.api import create_app
 from workers.api_auth import ApiTokens, Scope, token_entry
@@ -63,6 +64,12 @@ async def test_tasks_appear_in_the_inbox_and_close_as_the_steps_arrive(h, http):
         event_id="appt-1", kind=AppointmentKind.SCHEDULED, appointment_date=await h.today() + timedelta(days=2)))
     await h.eventually(lambda: _has(http, "FIRST_APPOINTMENT_REMINDER", pathway=pid, status="DONE"))
     assert (await inbox(http, pathway=pid))["FIRST_APPOINTMENT_REMINDER"]["closure_reason"] == "APPOINTMENT_RECORDED"
+    # a 2025 case (issue 18): its France Travail registration, missing after 30 days, is a task closed by the fact
+    waiting = (await inbox(http, pathway=pid, status="OPEN"))["FRANCE_TRAVAIL_REGISTRATION"]
+    assert waiting["assignee"] == f"SLAI:{TERRITORY}"
+    await h.env.client.get_workflow_handle(pid).signal(BeneficiaryPathway.france_travail_registered,
+                                                       FranceTravailRegistered(event_id="ft-1", registered_on=await h.today()))
+    await h.eventually(lambda: _has(http, "FRANCE_TRAVAIL_REGISTRATION", pathway=pid, status="DONE"))
     assert await inbox(http, pathway=pid, status="OPEN") == {}
     history = await h.handle.fetch_history()
     markers = [b"".join(x.data for ps in e.marker_recorded_event_attributes.details.values() for x in ps.payloads)

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
 import typer
 
 from domain.cer_grid import CerInputError, parse_cer_evaluation, score_cer
+from domain.deadlines import paris_date
+from domain.rules import RuleSet, rule_set_for
+
+
+def rules_in_force() -> RuleSet:
+    """The rule set in force today (Paris): the grid an evaluator scores with now."""
+    return rule_set_for(paris_date(datetime.now(timezone.utc)))
 
 app = typer.Typer(help="CER quality grid (Annexe 2 of the Label référent RSA).", no_args_is_help=True)
 
@@ -42,8 +50,9 @@ def fail(message: str) -> None:
 def score(file: str = typer.Argument(..., metavar="FILE", help="CER evaluation as JSON; - reads stdin.")) -> None:
     """Score one CER evaluation on the 10-point grid."""
     try:
-        evaluation = parse_cer_evaluation(read_json_input(file))
+        rules = rules_in_force()
+        evaluation = parse_cer_evaluation(read_json_input(file), rules)
     except (ValueError, CerInputError) as error:
         fail(str(error))
         return
-    typer.echo(json.dumps(score_cer(evaluation).model_dump(mode="json"), ensure_ascii=False))
+    typer.echo(json.dumps(score_cer(evaluation, rules).model_dump(mode="json"), ensure_ascii=False))

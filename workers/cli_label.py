@@ -35,7 +35,7 @@ import typer
 
 from domain.label import validate_structure_id
 from domain.label_evaluation import LabelInputError, evaluate_structure, parse_label_file
-from workers.cli_cer import fail, read_json_input
+from workers.cli_cer import fail, read_json_input, rules_in_force
 from workers.cli_core import OneLineErrors
 
 T = TypeVar("T")
@@ -73,11 +73,12 @@ def evaluate(
     `parcours cer score` input>}]}]}. Full description in domain/label_evaluation.py.
     """
     try:
-        label_file = parse_label_file(read_json_input(file))
+        rules = rules_in_force()
+        label_file = parse_label_file(read_json_input(file), rules)
     except (ValueError, LabelInputError) as error:
         fail(str(error))
         return
-    proposal = evaluate_structure(label_file, renewal=renewal)
+    proposal = evaluate_structure(label_file, rules, renewal=renewal)
     if text:
         typer.echo(f"{proposal.structure_id}: {proposal.proposal}")
         for reason in proposal.reasons:

@@ -1,7 +1,7 @@
 """`parcours report ...`: the seed-002 indicators computed from the pathway read model (DATABASE_URL).
 
     parcours report kpi --from D --to D [--territory T] [--format table|csv|json] [--chart FILE.png|FILE.html]
-                        [--ag-counsellors N]
+                        [--ag-counsellors N] [--by-rule-set]
     parcours report caf --year YYYY [--etp N] [--stored] [--format table|json]
 
 The HTML chart is a self-contained page with an inline SVG (no dependency); a PNG needs matplotlib, the
@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.kpi import DEFAULT_AG_COUNSELLORS, ORIENTATION_TARGET_MONTHS, DelayBucket, KpiReport, Unit, build_report
+from domain.rules import RULE_SETS, RuleSet
 from workers.cli_core import OneLineErrors
 from workers.cli_report_caf import caf as caf_report_command
 from workers.config import Settings
@@ -57,18 +58,22 @@ def _day(value: str, option: str) -> date:
 
 
 async def _compute(database_url: str, period_from: date, period_to: date, territory: str | None,
-                   ag_counsellors: int = DEFAULT_AG_COUNSELLORS, exclude_adopted: bool = False) -> KpiReport:
+                   ag_counsellors: int = DEFAULT_AG_COUNSELLORS, exclude_adopted: bool = False,
+                   split: tuple[RuleSet, ...] = ()) -> tuple[KpiReport, list[tuple[RuleSet, KpiReport]]]:
+    """The report on every pathway, and one per rule set of ``split`` (the pathways under it now)."""
     import asyncpg
 
     from activities.kpi import KpiReadModel
 
     conn = await asyncpg.connect(database_url)
     try:
-        facts = await KpiReadModel(conn, ag_counsellors=ag_counsellors, exclude_adopted=exclude_adopted).facts(
-            period_from, period_to, territory)
+        model = KpiReadModel(conn, ag_counsellors=ag_counsellors, exclude_adopted=exclude_adopted)
+        report = build_report(await model.facts(period_from, period_to, territory), period_from, period_to, territory)
+        parts = [(rules, build_report(await model.facts(period_from, period_to, territory, rules.version),
+                                      period_from, period_to, territory)) for rules in split]
     finally:
         await conn.close()
-    return build_report(facts, period_from, period_to, territory)
+    return report, parts
 
 
 @app.command("kpi", cls=OneLineErrors)
@@ -83,6 +88,8 @@ def kpi(
                                        help="Counsellors dedicated to the accompagnement global (50 portfolios)."),
     exclude_adopted: bool = typer.Option(False, "--exclude-adopted",
                                          help="Leave out pathways adopted from a caseload after their entry."),
+    by_rule_set: bool = typer.Option(False, "--by-rule-set",
+                                     help="Also split the indicators by rule set (2023: CER; 2025: contrat d'engagement)."),
 ) -> None:
     """Seed-002 indicators (domain.md §5.1 a to f) with the 2022 reference values beside them."""
     start, end = _day(period_from, "--from"), _day(period_to, "--to")
@@ -94,7 +101,8 @@ def kpi(
     if not settings.database_url:
         _fail("parcours report kpi: DATABASE_URL is not set (the indicators are computed from the PostgreSQL read model)")
     try:
-        report = asyncio.run(_compute(settings.database_url, start, end, territory, ag_counsellors, exclude_adopted))
+        report, parts = asyncio.run(_compute(settings.database_url, start, end, territory, ag_counsellors,
+                                             exclude_adopted, RULE_SETS if by_rule_set else ()))
     except (OSError, asyncio.TimeoutError) as exc:
         _fail(f"parcours report kpi: cannot reach the database: {exc}", FAILURE)
     except Exception as exc:  # asyncpg errors: missing tables (migrations not applied), permissions…
@@ -109,11 +117,19 @@ def kpi(
         except OSError as exc:
             _fail(f"parcours report kpi: cannot write {chart}: {exc.strerror or exc}", FAILURE)
     if output is OutputFormat.json:
-        typer.echo(json.dumps(report_json(report), ensure_ascii=False))
+        document = report_json(report)
+        if by_rule_set:
+            document["by_rule_set"] = [{"rule_set": rules.version, "contract_kind": rules.contract_kind.value,
+                                        **report_json(part)} for rules, part in parts]
+        typer.echo(json.dumps(document, ensure_ascii=False))
     elif output is OutputFormat.csv:
-        typer.echo(report_csv(report), nl=False)
+        typer.echo(report_csv(report, parts if by_rule_set else None), nl=False)
     else:
         _print_table(report)
+        for rules, part in parts:
+            Console().print(f"[bold]Règles {rules.version}[/bold] (en vigueur depuis le "
+                            f"{rules.effective_from.isoformat()}, contrat : {rules.contract_kind.value})")
+            _print_table(part)
 
 
 # ---------------------------------------------------------------- formats
@@ -130,17 +146,26 @@ def report_json(report: KpiReport) -> dict:
     }
 
 
-def report_csv(report: KpiReport) -> str:
+def report_csv(report: KpiReport, parts: list[tuple[RuleSet, KpiReport]] | None = None) -> str:
+    """One line per indicator; with ``parts`` (``--by-rule-set``), two leading columns name the rule set and its
+    contract kind (``all`` and empty for the whole report)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow((("rule_set", "contract_kind") if parts is not None else ()) + CSV_COLUMNS)
+    sections = [("all", "", report)] + [(r.version, r.contract_kind.value, part) for r, part in parts or []]
+    for version, kind, each in sections if parts is not None else [(None, None, report)]:
+        _csv_lines(writer, each, [] if version is None else [version, kind])
+    return out.getvalue()
+
+
+def _csv_lines(writer, report: KpiReport, prefix: list[str]) -> None:
     for line in report.indicators:
         writer.writerow([
+            *prefix,
             line.section.value, line.key, line.name, _plain(line.count), _plain(line.base), _plain(line.rate, 4),
             _plain(line.value, 1), _plain(line.reference_2021), _plain(line.target_2022), _plain(line.reference_2022),
             _plain(line.reference_2022_rate, 4),
         ])
-    return out.getvalue()
 
 
 def _plain(value: float | int | None, digits: int | None = None) -> str:

@@ -47,7 +47,7 @@ from activities.monjob import (
     MonJobExit,
 )
 from domain.deadlines import add_months
-from domain.rules import RULESET_2023
+from domain.rules import RULE_SETS
 
 DEFAULT_PORT = 8062
 _MODELS: dict[str, type[BaseModel]] = {"cer": MonJobCer, "bilan": MonJobBilan, "exit": MonJobExit}
@@ -113,7 +113,9 @@ class SimulatorStore:
         if isinstance(payload, MonJobCer):
             if payload.ends_on < payload.starts_on:
                 raise Refusal(422, "cer_dates_invalid")
-            if payload.ends_on > add_months(payload.starts_on, RULESET_2023.cer_max_months):
+            # the simulator does not know the case: a contract longer than any rule set of its kind allows is refused
+            longest = max(r.cer_max_months for r in RULE_SETS if r.contract_kind is payload.contract_kind)
+            if payload.ends_on > add_months(payload.starts_on, longest):
                 raise Refusal(422, "cer_too_long")
         elif isinstance(payload, MonJobBilan):
             known = await self.pool.fetchval(

@@ -69,6 +69,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost
     from domain.pathway_decisions import check_by_trial, last_decision_summary, record_decision
     from domain.pathway_rules import Pathway, pathway_workflow_id
+    from domain.plein_emploi import (
+        DecideSanction2025,
+        FranceTravailRegistered,
+        Remobilised,
+        SignContratEngagement,
+        SwitchRuleSet,
+    )
     from domain.rules import ImplausibleDate
     from domain import tasks as assignee
     from workflows import search_attributes as sa
@@ -111,6 +118,10 @@ GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
 #: A pathway adopted from a département's caseload (``domain.caseload_adoption``) starts at its stage with its
 #: clocks: its state says which reminders and checks it keeps, as a continued run's does.
 ADOPTED_CASELOAD = "pathway-adopted-from-caseload"
+
+#: The rule set follows the case's entry date (issue 18: 2023 rules before 1 January 2025, 2025 rules from then);
+#: decided at the start of a pathway and kept in its state. A pathway opened before keeps the 2023 rules.
+RULE_SETS_BY_ENTRY_DATE = "rule-set-by-entry-date-2025-rules"
 #: People's commands are logged with their actor (state, read model): the log adds read-model writes.
 DECISION_LOG = "pathway-decision-log-with-actor"
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
@@ -171,7 +182,8 @@ class BeneficiaryPathway:
         elif inp.adoption is not None:
             self.p = Pathway(inp.adoption, patched=workflow.patched)
         else:
-            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched)
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched,
+                                 rules_by_entry_date=workflow.patched(RULE_SETS_BY_ENTRY_DATE))
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
@@ -564,6 +576,44 @@ class BeneficiaryPathway:
     @caf_first_interview.validator
     def _caf_interview_ok(self, msg: CafFirstInterview) -> None:
         self._validate(msg, self.p.check_caf_interview)
+
+    # ------------------------------------------------------------------ the 2025 rules (domain.pathway_2025)
+
+    @workflow.signal(name="france_travail_registered")
+    def france_travail_registered(self, msg: FranceTravailRegistered) -> None:
+        self._signal("france_travail_registered", msg, self.p.on_france_travail_registered)
+
+    @workflow.update(name="sign_contrat_engagement")
+    def sign_contrat_engagement(self, msg: SignContratEngagement) -> CommandResult:
+        return self._command(msg, self.p.check_sign_contrat_engagement, self.p.sign_contrat_engagement)
+
+    @sign_contrat_engagement.validator
+    def _sign_contrat_engagement_ok(self, msg: SignContratEngagement) -> None:
+        self._validate(msg, self.p.check_sign_contrat_engagement)
+
+    @workflow.update(name="decide_sanction_2025")
+    def decide_sanction_2025(self, msg: DecideSanction2025) -> CommandResult:
+        return self._command(msg, self.p.check_sanction_2025, self.p.decide_sanction_2025)
+
+    @decide_sanction_2025.validator
+    def _decide_sanction_2025_ok(self, msg: DecideSanction2025) -> None:
+        self._validate(msg, self.p.check_sanction_2025)
+
+    @workflow.update(name="remobilised")
+    def remobilised(self, msg: Remobilised) -> CommandResult:
+        return self._command(msg, self.p.check_remobilised, self.p.remobilised)
+
+    @remobilised.validator
+    def _remobilised_ok(self, msg: Remobilised) -> None:
+        self._validate(msg, self.p.check_remobilised)
+
+    @workflow.update(name="switch_rule_set")
+    def switch_rule_set(self, msg: SwitchRuleSet) -> CommandResult:
+        return self._command(msg, self.p.check_switch_rule_set, self.p.switch_rule_set)
+
+    @switch_rule_set.validator
+    def _switch_rule_set_ok(self, msg: SwitchRuleSet) -> None:
+        self._validate(msg, self.p.check_switch_rule_set)
 
     @workflow.update(name="reassign_territory")
     def reassign_territory(self, msg: TerritoryReassignment) -> CommandResult:

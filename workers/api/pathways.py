@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from domain import pathway as pw
+from domain import plein_emploi as pe
 from domain.identity import NirError, person_id, validate_nir
 from domain.pathway_rules import pathway_workflow_id
 from workers.api.auth import Caller, Scope
@@ -182,6 +183,18 @@ PATHWAY_COMMANDS = (
        "CAF route: the first interview held, within the CAF's competence or not"),
     _c("lost-from-view-convocations", "record_convocation", "update", pw.LostFromViewConvocation, "person",
        "Perdus-de-vue campaign: a convocation sent, then its outcome (T26)"),
+    # the 2025 rules (docs/rule-sets.md)
+    _c("france-travail-registration", "france_travail_registered", "signal", pe.FranceTravailRegistered, "system",
+       "2025 rules: the person's registration with France Travail (flow or adapter)"),
+    _c("contrat-engagement", "sign_contrat_engagement", "update", pe.SignContratEngagement, "person",
+       "2025 rules: a contrat d'engagement signed (15 hours a week, fewer with the person's situation)"),
+    _c("sanction-2025", "decide_sanction_2025", "update", pe.DecideSanction2025, "person",
+       "2025 rules: a suspension-remobilisation decided after the EP referral (30–100 %, 1–2 or up to 4 months, "
+       "at most 50 % for a household of more than one person)"),
+    _c("remobilisation", "remobilised", "update", pe.Remobilised, "person",
+       "2025 rules: after a suspension, remobilised (repayment) or not (suppression)"),
+    _c("rule-set-switch", "switch_rule_set", "update", pe.SwitchRuleSet, "person",
+       "At the bilan: the case moves to a later rule set (2023 → 2025 rules)"),
 )
 
 RESOLVE_SCOPES = (Scope.PATHWAY_EVENTS, Scope.CASE_READ, Scope.PATHWAY_START)
