@@ -16,6 +16,8 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
+from activities import label_registry as registry
+
 
 class LabelTask(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -56,6 +58,9 @@ class ApplicationSnapshot(BaseModel):
     instruction_breached: bool
     funding_blocked: bool
     version: int
+    is_open: bool | None = None  # None (DRAFT, or a snapshot from before the registry): the registry is left alone
+    in_moratorium: bool = False
+    moratorium_until: date | None = None  # first day a new application is possible
 
 
 class LabelSnapshot(BaseModel):
@@ -100,32 +105,39 @@ class LabelStore:
 
     @activity.defn(name="label.record_application")
     async def record_application(self, s: ApplicationSnapshot) -> None:
-        await self._pool.execute(
-            """INSERT INTO label_applications (workflow_id, structure_id, application_no, territory, stage,
-                   filed_on, decided_on, outcome, next_deadline, instruction_breached, funding_blocked, version)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
-               ON CONFLICT (workflow_id) DO UPDATE SET stage = EXCLUDED.stage, filed_on = EXCLUDED.filed_on,
-                   decided_on = EXCLUDED.decided_on, outcome = EXCLUDED.outcome,
-                   next_deadline = EXCLUDED.next_deadline, instruction_breached = EXCLUDED.instruction_breached,
-                   funding_blocked = EXCLUDED.funding_blocked, version = EXCLUDED.version, updated_at = now()
-               WHERE label_applications.version < EXCLUDED.version""",
-            s.workflow_id, s.structure_id, s.application_no, s.territory, s.stage, s.filed_on, s.decided_on,
-            s.outcome, s.next_deadline, s.instruction_breached, s.funding_blocked, s.version,
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                """INSERT INTO label_applications (workflow_id, structure_id, application_no, territory, stage,
+                       filed_on, decided_on, outcome, next_deadline, instruction_breached, funding_blocked, version)
+                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
+                   ON CONFLICT (workflow_id) DO UPDATE SET stage = EXCLUDED.stage, filed_on = EXCLUDED.filed_on,
+                       decided_on = EXCLUDED.decided_on, outcome = EXCLUDED.outcome,
+                       next_deadline = EXCLUDED.next_deadline, instruction_breached = EXCLUDED.instruction_breached,
+                       funding_blocked = EXCLUDED.funding_blocked, version = EXCLUDED.version, updated_at = now()
+                   WHERE label_applications.version < EXCLUDED.version""",
+                s.workflow_id, s.structure_id, s.application_no, s.territory, s.stage, s.filed_on, s.decided_on,
+                s.outcome, s.next_deadline, s.instruction_breached, s.funding_blocked, s.version,
+            )
+            if s.is_open is not None and status.endswith(" 1"):
+                await registry.record_snapshot(conn, s.structure_id, s.workflow_id, is_open=s.is_open,
+                                               in_moratorium=s.in_moratorium, moratorium_until=s.moratorium_until)
 
     @activity.defn(name="label.record_label")
     async def record_label(self, s: LabelSnapshot) -> None:
-        await self._pool.execute(
-            """INSERT INTO labels (label_key, workflow_id, structure_id, territory, status, granted_on,
-                   expires_on, ended_on, end_reason, version)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-               ON CONFLICT (label_key) DO UPDATE SET status = EXCLUDED.status, expires_on = EXCLUDED.expires_on,
-                   ended_on = EXCLUDED.ended_on, end_reason = EXCLUDED.end_reason, version = EXCLUDED.version,
-                   updated_at = now()
-               WHERE labels.version < EXCLUDED.version""",
-            s.label_key, s.workflow_id, s.structure_id, s.territory, s.status, s.granted_on, s.expires_on,
-            s.ended_on, s.end_reason, s.version,
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                """INSERT INTO labels (label_key, workflow_id, structure_id, territory, status, granted_on,
+                       expires_on, ended_on, end_reason, version)
+                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+                   ON CONFLICT (label_key) DO UPDATE SET status = EXCLUDED.status,
+                       expires_on = EXCLUDED.expires_on, ended_on = EXCLUDED.ended_on,
+                       end_reason = EXCLUDED.end_reason, version = EXCLUDED.version, updated_at = now()
+                   WHERE labels.version < EXCLUDED.version""",
+                s.label_key, s.workflow_id, s.structure_id, s.territory, s.status, s.granted_on, s.expires_on,
+                s.ended_on, s.end_reason, s.version,
+            )
+            if status.endswith(" 1"):
+                await registry.record_label(conn, s.structure_id, s.workflow_id, s.status, s.ended_on or s.expires_on)
 
 
 class LabelRegistry:

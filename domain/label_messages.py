@@ -31,6 +31,12 @@ class LabelApplicationInput(BaseModel):
     rule_set_version: str | None = None  # default: the rule set in force when the workflow starts
 
 
+class Superseded(_Message):
+    """A new application filed after this one's moratorium (the registry accepted it): it is the reapplication."""
+
+    by_application: str = Field(min_length=1, max_length=100)
+
+
 class ApplicationSubmitted(_Message):
     """L1: the file arrived on epartenaires."""
 

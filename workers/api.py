@@ -55,6 +55,7 @@ from domain import pathway as pw
 from domain.identity import NirError, person_id, validate_nir
 from domain.label import application_workflow_id, label_workflow_id
 from domain.pathway_rules import pathway_workflow_id
+from workers.api_label_registry import file_with_claim, registry_for
 from workers.api_auth import ApiTokens, Caller, Scope, load_api_tokens
 from workers.config import Settings
 from workflows import search_attributes as sa
@@ -502,7 +503,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
         return {"status": "ok"}
 
     _pathway_routes(app, api, require, post_context)
-    _label_routes(app, api, require, post_context)
+    _label_routes(app, api, require, post_context, pool)
     return app
 
 
@@ -893,8 +894,9 @@ async def _read_label_case(api: Api, workflow_id: str, what: str, state_type: ty
 
 
 def _label_routes(app: FastAPI, api: Api, require: Callable[..., Callable[..., Caller]],
-                  post_context: Callable[..., Callable[..., PostContext]]) -> None:
+                  post_context: Callable[..., Callable[..., PostContext]], pool: asyncpg.Pool | None) -> None:
     settings = api.settings
+    registry = registry_for(pool)
     tag = "label applications"
 
     @app.post("/v1/label-applications", tags=[tag], response_model=CommandAnswer, responses=_ERROR_RESPONSES,
@@ -903,21 +905,22 @@ def _label_routes(app: FastAPI, api: Api, require: Callable[..., Callable[..., C
         body: SubmitApplicationRequest, ctx: PostContext = Depends(post_context(Scope.LABEL_APPLY))
     ) -> JSONResponse:
         """Creates the application case ``label-<structure id>-<n>`` and submits it (update-with-start); a
-        retry is answered from the running case. A closed application cannot be filed again: use the next
-        number. Scope: ``label.apply``."""
+        retry is answered from the running case. The structure registry refuses (409, with ``rule`` and
+        ``until``) a filing while another application of the structure is open or its moratorium runs; a
+        filing after the moratorium is the structure's reapplication. Scope: ``label.apply``."""
         workflow_id = application_workflow_id(body.structure_id, body.application_no)
         message = lm.ApplicationSubmitted(event_id=ctx.event_id(body.event_id), filed_on=body.filed_on)
-        start = WithStartWorkflowOperation(
-            LABEL_APPLICATION_WORKFLOW,
-            LabelApplicationState(structure_id=body.structure_id, application_no=body.application_no,
-                                  territory=body.territory),
-            id=workflow_id,
-            task_queue=settings.temporal_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
 
-        async def action() -> tuple[int, dict]:
+        async def submit(superseded: str | None) -> tuple[int, dict]:
+            start = WithStartWorkflowOperation(
+                LABEL_APPLICATION_WORKFLOW,
+                LabelApplicationState(structure_id=body.structure_id, application_no=body.application_no,
+                                      territory=body.territory, after_moratorium_of=superseded),
+                id=workflow_id,
+                task_queue=settings.temporal_task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
             try:
                 stage = await asyncio.wait_for(
                     _call("the application", api.client.execute_update_with_start_workflow(
@@ -926,8 +929,15 @@ def _label_routes(app: FastAPI, api: Api, require: Callable[..., Callable[..., C
             except asyncio.TimeoutError:
                 raise ApiError(504, "timeout", "the application did not answer in time; retry with the same "
                                                f"{IDEMPOTENCY_HEADER}") from None
+            except ApiError as error:
+                if error.status >= 500 or error.headers:
+                    raise
+                return error.status, error.body()
             answer = CommandAnswer(case_id=workflow_id, event="submit", event_id=message.event_id, stage=str(stage))
             return 200, answer.model_dump(mode="json")
+
+        async def action() -> tuple[int, dict]:
+            return await file_with_claim(registry, body.structure_id, workflow_id, body.filed_on, submit)
 
         return await api.idempotent(ctx, {"case": workflow_id, "territory": body.territory, "message": message},
                                     action)

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Callable, Literal
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 from workflows.label import LABEL_WORKFLOW, LabelState
 from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, reject
@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         ReceiptAcknowledged,
         Reapplication,
         SlaiOpinion,
+        Superseded,
     )
     from domain.rules import rule_set_for
 
@@ -114,6 +115,7 @@ class LabelApplicationState(BaseModel):
     application_no: int
     territory: str
     rule_set_version: str | None = None
+    after_moratorium_of: str | None = None  # filed after that application's moratorium: its refusal is final (L9)
 
     stage: LabelStage = LabelStage.DRAFT  # as published (appeals shown over the base stage)
     base_stage: LabelStage = LabelStage.DRAFT
@@ -182,6 +184,8 @@ class LabelApplicationWorkflow(LabelCase):
         except ValueError as error:
             raise ApplicationError(str(error), type="InvalidInput", non_retryable=True) from None
         workflow.upsert_search_attributes([STRUCTURE_ID.value_set(self.state.structure_id)])
+        if self.state.after_moratorium_of is not None:
+            self._effects.append(self._supersede_previous)
         self._touch()
         await self._serve(self._finished)
         self._publish(None)
@@ -200,10 +204,29 @@ class LabelApplicationWorkflow(LabelCase):
             self._recorded_version = self.state.version
             await workflow.execute_activity("label.record_application", self._snapshot(), **ACTIVITY_OPTIONS)
 
+    async def _supersede_previous(self) -> None:
+        """Close the application whose moratorium this one follows (it keeps only its pending appeals)."""
+        previous = self.state.after_moratorium_of
+        assert previous is not None
+        message = Superseded(event_id=f"{self._wid()}:supersedes", by_application=self._wid())
+        try:
+            await workflow.get_external_workflow_handle(previous).signal("superseded", message)
+        except FailureError as error:  # already closed: nothing to supersede
+            workflow.logger.info("superseded application already closed", extra={"error": str(error)})
+
+    def _is_open(self) -> bool | None:
+        """For the structure registry: None in DRAFT (never filed), else whether the case still holds it."""
+        s = self.state
+        if s.base_stage is LabelStage.DRAFT:
+            return None
+        return s.closing_reason is None and s.base_stage not in (
+            LabelStage.GRANTED, LabelStage.LABELLED, LabelStage.REFUSED_FINAL)
+
     def _snapshot(self) -> dict:
         s = self.state
         last = s.decisions[-1] if s.decisions else None
         wake = self._next_wake()
+        in_moratorium = s.base_stage is LabelStage.MORATORIUM and s.closing_reason is None
         return {
             "workflow_id": self._wid(),
             "structure_id": s.structure_id,
@@ -217,16 +240,20 @@ class LabelApplicationWorkflow(LabelCase):
             "instruction_breached": bool(s.instruction_breaches),
             "funding_blocked": s.base_stage is LabelStage.REFUSED_FINAL,
             "version": s.version,
+            "is_open": self._is_open(),
+            "in_moratorium": in_moratorium,
+            "moratorium_until": s.moratorium.earliest_reapplication if in_moratorium and s.moratorium else None,
         }
 
     def _finished(self) -> bool:
         s = self.state
         if s.base_stage is LabelStage.LABELLED:
             return True
-        if s.base_stage is not LabelStage.REFUSED_FINAL:
-            return False
         refusal = self._refusal()
-        if s.closing_reason == "no_reapplication":
+        superseded = s.base_stage is LabelStage.MORATORIUM and (s.closing_reason or "").startswith("reapplied as ")
+        if not superseded and s.base_stage is not LabelStage.REFUSED_FINAL:
+            return False
+        if s.closing_reason == "no_reapplication" or superseded:
             return refusal is None or refusal.appeal is None or refusal.appeal.pending() is None
         if refusal is None or refusal.notified_on is None or refusal.appeal is None:
             return False
@@ -245,7 +272,7 @@ class LabelApplicationWorkflow(LabelCase):
             if s.round not in s.instruction_breaches and s.instruction_due is not None:
                 events.append((deadline_instant(s.instruction_due), self._breach))
         refusal = self._refusal()
-        if s.moratorium is not None and s.base_stage is LabelStage.MORATORIUM:
+        if s.moratorium is not None and s.base_stage is LabelStage.MORATORIUM and s.closing_reason is None:
             if not s.moratorium.reminder_sent:
                 day = rules_of.day_start(s.moratorium.earliest_reapplication)
                 events.append((deadline_instant(day), self._moratorium_reminder))
@@ -430,7 +457,7 @@ class LabelApplicationWorkflow(LabelCase):
         if msg.outcome == "grant":
             self._grant(decided_on)
         else:
-            self._refuse(decided_on, msg.reasons, final=s.round >= 2)
+            self._refuse(decided_on, msg.reasons, final=s.round >= 2 or s.after_moratorium_of is not None)
         return self.state.stage
 
     @decide.validator
@@ -574,6 +601,15 @@ class LabelApplicationWorkflow(LabelCase):
         if filed_on < m.earliest_reapplication:
             reject(f"the moratorium runs until {rules_of.day_start(m.earliest_reapplication).isoformat()}: "
                     f"reapplication possible from {m.earliest_reapplication.isoformat()}", "MoratoriumNotOver")
+
+    @workflow.signal(name="superseded")
+    def superseded(self, msg: Superseded) -> None:
+        """The registry accepted a new application after this moratorium: that one is the reapplication."""
+        if self._seen(msg.event_id) or self.state.base_stage is not LabelStage.MORATORIUM:
+            return
+        self._mark(msg.event_id)
+        self.state.closing_reason = f"reapplied as {msg.by_application}"
+        self._touch()
 
     # --- appeals (L10–L13) -------------------------------------------------------------------------------
 

@@ -1,0 +1,53 @@
+"""The structure registry at the API's edge: a filing is claimed before its application case starts.
+
+A filing refused by the registry (another application open, or the structure's moratorium not over)
+answers 409 with the rule (``L1``, ``L6``, ``L7``), the open application and ``until``, the first day a new
+application is possible when known. A filing the case itself then refuses gives the claim back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, Awaitable, Callable
+
+import asyncpg
+
+from activities.label_registry import StructureRegistry
+from domain.deadlines import paris_date
+from domain.label_registry import ApplicationRefused
+
+
+def registry_for(pool: asyncpg.Pool | None) -> StructureRegistry | None:
+    return StructureRegistry(pool) if pool is not None else None
+
+
+def refusal_answer(error: ApplicationRefused) -> tuple[int, dict[str, Any]]:
+    return 409, {
+        "error": "refused",
+        "message": error.message,
+        "rule": error.rule,
+        "open_application": error.open_application,
+        "until": error.until.isoformat() if error.until else None,
+    }
+
+
+async def file_with_claim(registry: StructureRegistry | None, structure_id: str, workflow_id: str,
+                          filed_on: date | None,
+                          submit: Callable[[str | None], Awaitable[tuple[int, dict[str, Any]]]]
+                          ) -> tuple[int, dict[str, Any]]:
+    """Claim the structure for ``workflow_id``, then ``submit(superseded application or None)``."""
+    if registry is None:
+        return await submit(None)
+    day = filed_on or paris_date(datetime.now(UTC))
+    try:
+        superseded, before = await registry.claim(structure_id, workflow_id, day)
+    except ApplicationRefused as error:
+        return refusal_answer(error)
+    try:
+        status, body = await submit(superseded)
+    except BaseException:
+        await registry.release(workflow_id, before)
+        raise
+    if status >= 400:
+        await registry.release(workflow_id, before)
+    return status, body
