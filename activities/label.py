@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities import label_registry as registry
+from domain.label_letters import LetterDocument, LetterKind, render_html, render_pdf
 
 
 class LabelTask(BaseModel):
@@ -38,9 +39,22 @@ class RegisteredLetter(BaseModel):
     letter_key: str
     workflow_id: str
     structure_id: str
-    kind: str  # "refusal", "final_refusal", "withdrawal_notice", ...
+    kind: str  # a domain.label_letters.LetterKind value
     decided_on: date
     reasons: list[str]
+    territory: str | None = None
+    dates: dict[str, date] = {}
+
+
+class LetterEvent(BaseModel):
+    """A letter posted (LRAR number, date) or received (acknowledgement date)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    letter_key: str
+    registered_number: str | None = None
+    sent_on: date | None = None
+    received_on: date | None = None
 
 
 class ApplicationSnapshot(BaseModel):
@@ -95,13 +109,38 @@ class LabelStore:
 
     @activity.defn(name="label.send_registered_letter")
     async def send_registered_letter(self, letter: RegisteredLetter) -> str:
-        await self._pool.execute(
-            """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on, reasons)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (letter_key) DO NOTHING""",
-            letter.letter_key, letter.workflow_id, letter.structure_id, letter.kind, letter.decided_on,
-            json.dumps(letter.reasons),
-        )
+        """Render the letter (HTML, PDF), store it and create the DPID task to post it, in one transaction."""
+        document = LetterDocument(letter_key=letter.letter_key, kind=LetterKind(letter.kind),
+                                  structure_id=letter.structure_id, case_id=letter.workflow_id,
+                                  territory=letter.territory, decided_on=letter.decided_on, reasons=letter.reasons,
+                                  dates=letter.dates)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on, reasons,
+                       territory, dates, html, pdf)
+                   VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10)
+                   ON CONFLICT (letter_key) DO NOTHING""",
+                letter.letter_key, letter.workflow_id, letter.structure_id, letter.kind, letter.decided_on,
+                json.dumps(letter.reasons), letter.territory, json.dumps(letter.dates, default=str),
+                render_html(document), render_pdf(document),
+            )
+            await conn.execute(
+                """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
+                   VALUES ($1, $2, 'label_letter_send', 'DPID', NULL, $3::jsonb) ON CONFLICT (task_key) DO NOTHING""",
+                f"{letter.letter_key}:send", letter.workflow_id,
+                json.dumps({"structure_id": letter.structure_id, "letter_key": letter.letter_key,
+                            "letter_kind": letter.kind}),
+            )
         return letter.letter_key
+
+    @activity.defn(name="label.record_letter_event")
+    async def record_letter_event(self, event: LetterEvent) -> None:
+        await self._pool.execute(
+            """UPDATE label_letters SET registered_number = COALESCE($2, registered_number),
+                   posted_on = COALESCE($3, posted_on), acknowledged_on = COALESCE($4, acknowledged_on)
+               WHERE letter_key = $1""",
+            event.letter_key, event.registered_number, event.sent_on, event.received_on,
+        )
 
     @activity.defn(name="label.record_application")
     async def record_application(self, s: ApplicationSnapshot) -> None:
@@ -159,6 +198,13 @@ class LabelRegistry:
         )
         return dict(row) if row is not None else None
 
+    async def letter(self, letter_key: str) -> dict[str, Any] | None:
+        """A stored letter: its metadata, HTML and PDF (None if unknown)."""
+        row = await self._pool.fetchrow(
+            """SELECT letter_key, workflow_id, structure_id, kind, decided_on, registered_number, posted_on,
+                   acknowledged_on, html, pdf FROM label_letters WHERE letter_key = $1""", letter_key)
+        return dict(row) if row is not None else None
+
     async def yearly_list(self, year: int) -> dict[str, list[dict[str, Any]]]:
         """``granted``: labels decided in ``year`` (ceremony); ``labelled``: valid at some point of the year."""
         first, last = date(year, 1, 1), date(year, 12, 31)
@@ -183,6 +229,7 @@ def label_activities(pool: asyncpg.Pool) -> list[Any]:
     return [
         store.create_task,
         store.send_registered_letter,
+        store.record_letter_event,
         store.record_application,
         store.record_label,
         PathwayNotifier(pool).notify_pathways_label_lost,

@@ -116,6 +116,11 @@ def gracieux_answer_due(filed_on: date, rules: RuleSet) -> date:
     return add_months(filed_on, rules.appeal_answer_months)
 
 
+def receipt_reminder_day(sent_on: date, rules: RuleSet) -> date:
+    """The day the DPID is reminded of a registered letter still without its acknowledgement of receipt."""
+    return sent_on + timedelta(days=rules.letter_ar_reminder_days)
+
+
 def late_filing_message(what: str, filed_on: date, deadline: date) -> str:
     return f"{what} filed on {filed_on.isoformat()} is late: the deadline was {deadline.isoformat()}"
 

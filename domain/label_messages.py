@@ -83,6 +83,14 @@ class ReceiptAcknowledged(_Message):
     received_on: date
 
 
+class LetterSent(_Message):
+    """The DPID posted a letter by LRAR: its number and the posting date start the wait for the receipt."""
+
+    letter_key: str = Field(min_length=1, max_length=300)
+    registered_number: str = Field(pattern=r"^[A-Z0-9][A-Z0-9 ]{5,29}$")
+    sent_on: date
+
+
 class MoratoriumRow(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -72,7 +72,7 @@ async def env(ts_env, task_queue, db_pool):
     async with Worker(
         ts_env.client, task_queue=task_queue,
         workflows=[LabelApplicationWorkflow, LabelWorkflow, FakePathway],
-        activities=[store.create_task, store.send_registered_letter, store.record_application,
+        activities=[store.create_task, store.send_registered_letter, store.record_letter_event, store.record_application,
                     store.record_label, notifier.notify_pathways_label_lost],
         workflow_runner=workflow_runner(),
     ):

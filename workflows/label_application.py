@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         JointReview,
         Judgment,
         LabelInput,
+        LetterSent,
         MoratoriumSheet,
         ReceiptAcknowledged,
         Reapplication,
@@ -97,6 +98,9 @@ class RefusalRecord(BaseModel):
     decided_on: date
     reasons: list[str]
     letter_key: str
+    registered_number: str | None = None
+    sent_on: date | None = None  # posted by LRAR (recorded by the DPID)
+    receipt_reminder_sent: bool = False
     notified_on: date | None = None  # the LRAR acknowledgement-of-receipt date
     appeal: AppealRecord | None = None
 
@@ -277,6 +281,10 @@ class LabelApplicationWorkflow(LabelCase):
                 day = rules_of.day_start(s.moratorium.earliest_reapplication)
                 events.append((deadline_instant(day), self._moratorium_reminder))
             events.append((deadline_instant(s.moratorium.closes_on), self._close_without_reapplication))
+        if refusal is not None and refusal.sent_on is not None and refusal.notified_on is None \
+                and not refusal.receipt_reminder_sent:
+            day = rules_of.receipt_reminder_day(refusal.sent_on, rules)
+            events.append((deadline_instant(rules_of.day_start(day)), self._receipt_missing))
         if refusal is not None and refusal.appeal is not None:
             appeal = refusal.appeal
             if appeal.pending() == "gracieux" and appeal.gracieux_answer_due is not None:
@@ -313,6 +321,16 @@ class LabelApplicationWorkflow(LabelCase):
         m.reminder_sent = True
         self._task("label_moratorium_end", self._slai(), "reminder", m.closes_on,
                    earliest_reapplication=m.earliest_reapplication.isoformat())
+        self._touch()
+
+    def _receipt_missing(self) -> None:
+        refusal = self._refusal()
+        assert refusal is not None and refusal.sent_on is not None
+        refusal.receipt_reminder_sent = True
+        self._task("label_letter_receipt_missing", "DPID", refusal.letter_key, None,
+                   letter_key=refusal.letter_key, registered_number=refusal.registered_number,
+                   sent_on=refusal.sent_on.isoformat(),
+                   note="no acknowledgement of receipt: ask the post office (date of first presentation)")
         self._touch()
 
     def _close_without_reapplication(self) -> None:
@@ -476,7 +494,7 @@ class LabelApplicationWorkflow(LabelCase):
         elif not msg.reasons:
             reject("a refusal must state its reasons in fact and in law")
 
-    def _grant(self, decided_on: date) -> None:
+    def _grant(self, decided_on: date, kind: str = "grant") -> None:
         s = self.state
         s.base_stage = LabelStage.GRANTED
         s.step = None
@@ -504,6 +522,12 @@ class LabelApplicationWorkflow(LabelCase):
             self._touch()
 
         self._effects.append(start_label)
+        if workflow.patched("label-letters"):
+            expires_on = rules_of.label_expires_on(decided_on, self.rules)
+            first, last = rules_of.renewal_window(expires_on, self.rules)
+            self._letter(f"{self._wid()}:{kind}:{decided_on.isoformat()}", kind, decided_on, [],
+                         {"valid_until": rules_of.day_start(expires_on), "renewal_window_first": first,
+                          "renewal_window_last": last})
         self._touch()
 
     def _refuse(self, decided_on: date, reasons: list[str], *, final: bool) -> None:
@@ -513,20 +537,11 @@ class LabelApplicationWorkflow(LabelCase):
             RefusalRecord(round=s.round, final=final, decided_on=decided_on, reasons=reasons, letter_key=letter_key)
         ]
         s.base_stage = LabelStage.REFUSED_FINAL if final else LabelStage.MORATORIUM
-        letter = {
-            "letter_key": letter_key,
-            "workflow_id": self._wid(),
-            "structure_id": s.structure_id,
-            "kind": "final_refusal" if final else "refusal",
-            "decided_on": decided_on,
-            "reasons": reasons,
-        }
-
-        async def send() -> None:
-            await workflow.execute_activity("label.send_registered_letter", letter, result_type=str,
-                                            **ACTIVITY_OPTIONS)
-
-        self._effects.append(send)
+        dates: dict[str, date] = {}
+        campaign = rules_of.campaign_year(s.first_filed_on or decided_on)
+        if not final and campaign == self.rules.first_campaign_year:
+            dates["moratorium_floor"] = self.rules.first_campaign_reapplication_floor
+        self._letter(letter_key, "final_refusal" if final else "refusal", decided_on, reasons, dates)
         if not final:
             self._task("label_moratorium_meeting", self._slai(), "annexe4", None,
                        note="meeting structure + SLAI + siège; Annexe 4 follow-up sheet")
@@ -541,6 +556,8 @@ class LabelApplicationWorkflow(LabelCase):
         assert refusal is not None
         rules = self.rules
         refusal.notified_on = msg.received_on
+        if refusal.sent_on is not None:
+            self._letter_event(refusal.letter_key, received_on=msg.received_on)
         deadline = calendar_bound(rules_of.appeal_deadline, msg.received_on, rules)
         refusal.appeal = AppealRecord(gracieux_deadline=deadline, direct_contentieux_deadline=deadline)
         if not refusal.final:
@@ -561,7 +578,30 @@ class LabelApplicationWorkflow(LabelCase):
             reject(f"no registered letter {msg.letter_key} awaiting its acknowledgement of receipt")
         if refusal.notified_on is not None:
             reject(f"letter {msg.letter_key} already acknowledged on {refusal.notified_on.isoformat()}")
-        self._check_date(msg.received_on, refusal.decided_on, "acknowledgement date")
+        self._check_date(msg.received_on, refusal.sent_on or refusal.decided_on, "acknowledgement date")
+
+    @workflow.update(name="record_letter_sent")
+    async def record_letter_sent(self, msg: LetterSent) -> LabelStage:
+        """The refusal letter was posted: the receipt reminder runs from ``sent_on`` (L9)."""
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            refusal = self._refusal()
+            assert refusal is not None
+            refusal.sent_on, refusal.registered_number = msg.sent_on, msg.registered_number
+            self._letter_event(refusal.letter_key, registered_number=msg.registered_number, sent_on=msg.sent_on)
+            self._touch()
+        return self.state.stage
+
+    @record_letter_sent.validator
+    def _validate_letter_sent(self, msg: LetterSent) -> None:
+        if self._seen(msg.event_id):
+            return
+        refusal = self._refusal()
+        if refusal is None or refusal.letter_key != msg.letter_key:
+            reject(f"no registered letter {msg.letter_key} to post")
+        if refusal.sent_on is not None or refusal.notified_on is not None:
+            reject(f"letter {msg.letter_key} is already posted or acknowledged")
+        self._check_date(msg.sent_on, refusal.decided_on, "posting date")
 
     # --- moratorium (L6 / L7) ------------------------------------------------------------------------------
 
@@ -659,10 +699,14 @@ class LabelApplicationWorkflow(LabelCase):
             self.state.decisions = self.state.decisions + [DecisionRecord(
                 round=refusal.round, outcome="grant", decided_on=answered_on, reasons=msg.reasons,
                 origin="recours_gracieux")]
-            self._grant(answered_on)
+            self._grant(answered_on, "gracieux_granted")
         else:  # L12: explicit rejection opens the contentieux window
             appeal.rejection_on = answered_on
             appeal.contentieux_deadline_after_rejection = calendar_bound(rules_of.appeal_deadline, answered_on, self.rules)
+            if workflow.patched("label-letters"):
+                self._letter(f"{self._wid()}:gracieux_rejected:{answered_on.isoformat()}", "gracieux_rejected",
+                             answered_on, msg.reasons,
+                             {"contentieux_deadline": appeal.contentieux_deadline_after_rejection})
             self._touch()
         return self.state.stage
 

@@ -97,6 +97,37 @@ class LabelCase:
 
         self._effects.append(run)
 
+    def _letter(self, key: str, kind: str, decided_on: date, reasons: list[str],
+                dates: dict[str, date] | None = None) -> None:
+        """Queue a letter: the activity renders it (HTML, PDF), stores it and asks the DPID to post it."""
+        letter = {
+            "letter_key": key,
+            "workflow_id": self._wid(),
+            "structure_id": self.state.structure_id,
+            "territory": self.state.territory,
+            "kind": kind,
+            "decided_on": decided_on,
+            "reasons": reasons,
+            "dates": dates or {},
+        }
+
+        async def send() -> None:
+            await workflow.execute_activity("label.send_registered_letter", letter, result_type=str,
+                                            **ACTIVITY_OPTIONS)
+
+        self._effects.append(send)
+
+    def _letter_event(self, key: str, *, registered_number: str | None = None, sent_on: date | None = None,
+                      received_on: date | None = None) -> None:
+        """Queue the posting or the receipt of a letter for its read-model row."""
+        event = {"letter_key": key, "registered_number": registered_number, "sent_on": sent_on,
+                 "received_on": received_on}
+
+        async def record() -> None:
+            await workflow.execute_activity("label.record_letter_event", event, **ACTIVITY_OPTIONS)
+
+        self._effects.append(record)
+
     def _slai(self) -> str:
         return f"SLAI:{self.state.territory}"
 
