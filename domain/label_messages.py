@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.label_appeal import EvidenceReference
+
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -118,6 +120,7 @@ class Reapplication(_Message):
 
 class AppealFiled(_Message):
     filed_on: date | None = None
+    evidence: list[EvidenceReference] = Field(default=[], max_length=50)  # L10 (recours gracieux)
 
 
 class GracieuxAnswer(_Message):

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 from workflows.label import LABEL_WORKFLOW, LabelState
-from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, reject
+from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, checked, reject
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -21,6 +21,13 @@ with workflow.unsafe.imports_passed_through():
     from domain import label as rules_of
     from domain.deadlines import deadline_instant, paris_date
     from domain.label import LabelStage
+    from domain.label_appeal import (
+        AppealRecord,
+        check_contentieux,
+        check_gracieux,
+        check_gracieux_answer,
+        check_judgment,
+    )
     from domain.label_messages import (
         AdminEvaluation,
         AppealFiled,
@@ -50,46 +57,6 @@ class DecisionRecord(BaseModel):
     decided_on: date
     reasons: list[str]
     origin: Literal["instruction", "recours_gracieux", "judgment"] = "instruction"
-
-
-class AppealRecord(BaseModel):
-    """Appeal windows of one notified refusal (L10–L13)."""
-
-    gracieux_deadline: date
-    direct_contentieux_deadline: date
-    gracieux_filed_on: date | None = None
-    gracieux_answer_due: date | None = None
-    gracieux_outcome: Literal["granted", "rejected"] | None = None
-    gracieux_implicit: bool = False
-    rejection_on: date | None = None
-    contentieux_deadline_after_rejection: date | None = None
-    contentieux_filed_on: date | None = None
-    judgment: Literal["annulled", "dismissed"] | None = None
-    judged_on: date | None = None
-
-    def pending(self) -> Literal["gracieux", "contentieux"] | None:
-        if self.contentieux_filed_on is not None and self.judgment is None:
-            return "contentieux"
-        if self.gracieux_filed_on is not None and self.gracieux_outcome is None:
-            return "gracieux"
-        return None
-
-    def open_contentieux_deadline(self) -> date | None:
-        """The contentieux window currently open, if any (direct, or after a rejected recours gracieux)."""
-        if self.contentieux_filed_on is not None or self.gracieux_outcome == "granted":
-            return None
-        if self.gracieux_filed_on is None:
-            return self.direct_contentieux_deadline
-        return self.contentieux_deadline_after_rejection  # None while the recours gracieux is pending
-
-    def last_window_day(self) -> date | None:
-        """Last day a filing is still possible (None while an appeal is pending or nothing is left)."""
-        if self.pending() is not None:
-            return None
-        days = [d for d in (self.open_contentieux_deadline(),) if d is not None]
-        if self.gracieux_filed_on is None and self.contentieux_filed_on is None:
-            days.append(self.gracieux_deadline)
-        return max(days) if days else None
 
 
 class RefusalRecord(BaseModel):
@@ -671,6 +638,7 @@ class LabelApplicationWorkflow(LabelCase):
         _, appeal = self._appealable()
         filed_on = self._date_or_today(msg.filed_on)
         appeal.gracieux_filed_on = filed_on
+        appeal.gracieux_evidence = list(msg.evidence)
         appeal.gracieux_answer_due = rules_of.gracieux_answer_due(filed_on, self.rules)
         self._task("label_recours_gracieux", "DPID", "answer", appeal.gracieux_answer_due)
         self._touch()
@@ -681,11 +649,8 @@ class LabelApplicationWorkflow(LabelCase):
         if self._seen(msg.event_id):
             return
         refusal, appeal = self._appealable()
-        if appeal.gracieux_filed_on is not None or appeal.contentieux_filed_on is not None:
-            reject("an appeal against this refusal has already been filed")
         filed_on = self._check_date(msg.filed_on, refusal.notified_on, "recours gracieux date")
-        if filed_on > appeal.gracieux_deadline:
-            reject(rules_of.late_filing_message("recours gracieux", filed_on, appeal.gracieux_deadline), "LateFiling")
+        checked(check_gracieux, appeal, filed_on)
 
     @workflow.update(name="answer_recours_gracieux")
     async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
@@ -715,8 +680,7 @@ class LabelApplicationWorkflow(LabelCase):
         if self._seen(msg.event_id):
             return
         _, appeal = self._appealable()
-        if appeal.pending() != "gracieux":
-            reject("no recours gracieux awaiting an answer")
+        checked(check_gracieux_answer, appeal)
         self._check_date(msg.answered_on, appeal.gracieux_filed_on, "answer date")
 
     @workflow.update(name="file_recours_contentieux")
@@ -734,15 +698,9 @@ class LabelApplicationWorkflow(LabelCase):
         if self._seen(msg.event_id):
             return
         refusal, appeal = self._appealable()
-        if appeal.pending() == "gracieux":
-            reject(f"the recours gracieux is pending: answer due by {appeal.gracieux_answer_due.isoformat()}")
-        deadline = appeal.open_contentieux_deadline()
-        if deadline is None:
-            reject("no recours contentieux can be filed against this refusal")
-        not_before = appeal.rejection_on or refusal.notified_on
-        filed_on = self._check_date(msg.filed_on, not_before, "recours contentieux date")
-        if filed_on > deadline:
-            reject(rules_of.late_filing_message("recours contentieux", filed_on, deadline), "LateFiling")
+        checked(check_contentieux, appeal)
+        filed_on = self._check_date(msg.filed_on, appeal.rejection_on or refusal.notified_on, "recours contentieux date")
+        checked(check_contentieux, appeal, filed_on)
 
     @workflow.update(name="record_judgment")
     async def record_judgment(self, msg: Judgment) -> LabelStage:
@@ -766,8 +724,7 @@ class LabelApplicationWorkflow(LabelCase):
         if self._seen(msg.event_id):
             return
         _, appeal = self._appealable()
-        if appeal.pending() != "contentieux":
-            reject("no recours contentieux awaiting judgment")
+        checked(check_judgment, appeal)
         self._check_date(msg.judged_on, appeal.contentieux_filed_on, "judgment date")
 
     # --- queries -----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import paris_date
+    from domain.label_appeal import AppealError
     from domain.rules import RuleSet, rule_set
 
     from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE
@@ -33,6 +34,14 @@ SEEN_EVENT_IDS = 200
 def reject(message: str, kind: str = "InvalidCommand") -> None:
     """A business refusal: non-retryable, typed, with a message for people."""
     raise ApplicationError(message, type=kind, non_retryable=True)
+
+
+def checked(check: Callable[..., Any], *args: Any) -> Any:
+    """Run a domain check (``domain.label_appeal``); its ``AppealError`` becomes the update's typed refusal."""
+    try:
+        return check(*args)
+    except AppealError as error:
+        reject(error.message, error.kind)
 
 
 def calendar_bound(fn, *args):
