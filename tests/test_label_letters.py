@@ -14,7 +14,7 @@ from domain.label import LabelStage
 from domain.label_letters import LetterDocument, LetterKind, letter_lines, render_html, render_pdf
 from domain.label_messages import ApplicationSubmitted, Decision, JointReview, LetterSent, ReceiptAcknowledged
 from domain.rules import RULESET_2023 as R
-from tests.test_label_application import _has, ev, eventually, start, worker  # noqa: F401 (fixtures)
+from test_label_application import _has, ev, eventually, start, worker  # noqa: F401 (fixtures)
 
 
 def _pdf_text(data: bytes) -> str:

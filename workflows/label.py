@@ -9,7 +9,7 @@ expired) signals every pathway of the structure, then the workflow ends.
 """
 
 from datetime import date, datetime, timedelta
-from typing import Callable
+from typing import Callable, Literal
 
 from temporalio import workflow
 
@@ -19,7 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from domain import label as rules_of
     from domain.deadlines import add_months, deadline_instant
     from domain.label import LabelStage
+    from domain.label_appeal import AppealRecord
     from domain.label_events import LabelLossReason
+    from domain.label_letters import LetterKind
     from domain.label_messages import (
         AnnualReview,
         CommitmentBreach,
@@ -37,7 +39,8 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.search_attributes import STRUCTURE_ID
 
-from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, reject
+from workflows.label_case import ACTIVITY_OPTIONS, calendar_bound, reject
+from workflows.label_notices import LabelNotices, NoticeLetter
 
 LABEL_WORKFLOW = "Label"
 
@@ -89,6 +92,10 @@ class LabelState(BaseModel):
     remediation: Remediation | None = None
     ended_on: date | None = None
     end_reason: str | None = None
+    letters: list[NoticeLetter] = []
+    appeal_letter_key: str | None = None  # the decision against the structure whose appeal windows run
+    appeal_of: Literal["withdrawal", "renewal_refusal"] | None = None
+    appeal: AppealRecord | None = None  # opened by the receipt of that letter
     seen_event_ids: list[str] = []
     version: int = 0
 
@@ -114,7 +121,7 @@ class LabelState(BaseModel):
 
 
 @workflow.defn(name=LABEL_WORKFLOW)
-class LabelWorkflow(LabelCase):
+class LabelWorkflow(LabelNotices):
     @workflow.init
     def __init__(self, state: LabelState) -> None:
         self.state = state
@@ -138,7 +145,7 @@ class LabelWorkflow(LabelCase):
             self.state.ceremony_years = self.state.ceremony_years + [year]
             self._task("label_ceremony", self._slai(), str(year), date(year, 12, 31), year=year)
         self._touch()
-        await self._serve(lambda: self.state.stage in FINAL_STAGES or self._renewed)
+        await self._serve(lambda: (self.state.stage in FINAL_STAGES and self._notices_settled()) or self._renewed)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
         if self._renewed:
@@ -166,9 +173,22 @@ class LabelWorkflow(LabelCase):
             }
             await workflow.execute_activity("label.record_label", snapshot, **ACTIVITY_OPTIONS)
 
+    def _appeal_granted(self, on: date) -> None:
+        """A recours gracieux granted or a judgment annulling the decision: the label is back."""
+        s = self.state
+        if s.appeal_of == "renewal_refusal":
+            self._renew(on)
+        else:
+            s.withdrawal = s.remediation = None
+        s.stage, s.ended_on, s.end_reason = LabelStage.LABELLED, None, None
+        self._touch()
+
     # --- timers ------------------------------------------------------------------------------------------
 
     def _timed(self) -> list[tuple[datetime, Callable[[], None]]]:
+        return self._lifecycle_timed() + self._notice_timed()
+
+    def _lifecycle_timed(self) -> list[tuple[datetime, Callable[[], None]]]:
         s, rules = self.state, self.rules
         if s.stage in FINAL_STAGES:
             return []
@@ -196,7 +216,10 @@ class LabelWorkflow(LabelCase):
 
     def _on_time(self) -> None:
         now = workflow.now()
-        for instant, fire in sorted(self._timed(), key=lambda e: e[0]):
+        for instant, fire in sorted(self._notice_timed(), key=lambda e: e[0]):
+            if instant <= now:
+                fire()
+        for instant, fire in sorted(self._lifecycle_timed(), key=lambda e: e[0]):
             if instant <= now and self.state.stage not in FINAL_STAGES:
                 fire()
 
@@ -320,27 +343,36 @@ class LabelWorkflow(LabelCase):
         s = self.state
         decided_on = msg.decided_on or self._today()
         if msg.outcome == "grant":
-            s.past_periods = s.past_periods + [ValidityPeriod(start=s.decided_on, end=decided_on)]
-            s.decided_on = decided_on
-            s.expires_on = rules_of.label_expires_on(decided_on, self.rules)
-            s.stage = LabelStage.LABELLED
-            s.renewal_requested_on = s.renewal_refused_on = None
-            s.reviews_requested, s.reviews_received, s.review_reminders_sent = [], [], []
-            s.renewal_reminders_sent = []
-            year = rules_of.ceremony_year(decided_on)
-            if year not in s.ceremony_years:
-                s.ceremony_years = s.ceremony_years + [year]
-                self._task("label_ceremony", self._slai(), str(year), date(year, 12, 31), year=year)
-            self._renewed = True
+            self._renew(decided_on)
         else:
             s.renewal_requested_on = None
             s.renewal_refused_on = decided_on
             s.stage = LabelStage.LABELLED
+            self._notify(LetterKind.RENEWAL_REFUSAL, decided_on, msg.reasons,
+                         {"valid_until": rules_of.day_start(max(s.expires_on, decided_on))},
+                         appeal_of="renewal_refusal")
             if decided_on >= s.expires_on:  # kept valid until the decision: it ends now
                 s.expires_on = decided_on
                 self._expire()
         self._touch()
         return self.state.stage
+
+    def _renew(self, decided_on: date) -> None:
+        """A new 5-year cycle from ``decided_on`` (the workflow continues as new with it)."""
+        s = self.state
+        s.past_periods = s.past_periods + [ValidityPeriod(start=s.decided_on, end=decided_on)]
+        s.decided_on = decided_on
+        s.expires_on = rules_of.label_expires_on(decided_on, self.rules)
+        s.stage = LabelStage.LABELLED
+        s.renewal_requested_on = s.renewal_refused_on = None
+        s.reviews_requested, s.reviews_received, s.review_reminders_sent = [], [], []
+        s.renewal_reminders_sent = []
+        self._notify(LetterKind.RENEWAL_GRANT, decided_on, [], {"valid_until": rules_of.day_start(s.expires_on)})
+        year = rules_of.ceremony_year(decided_on)
+        if year not in s.ceremony_years:
+            s.ceremony_years = s.ceremony_years + [year]
+            self._task("label_ceremony", self._slai(), str(year), date(year, 12, 31), year=year)
+        self._renewed = True
 
     @decide_renewal.validator
     def _validate_renewal_decision(self, msg: RenewalDecision) -> None:
@@ -357,7 +389,9 @@ class LabelWorkflow(LabelCase):
     async def end_mission(self, msg: MissionEnded) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
-            self._end(LabelStage.LAPSED, LabelLossReason.LAPSED, msg.ended_on or self._today())
+            ended_on = msg.ended_on or self._today()
+            self._notify(LetterKind.LAPSE, ended_on, [], {"effective_on": ended_on})
+            self._end(LabelStage.LAPSED, LabelLossReason.LAPSED, ended_on)
         return self.state.stage
 
     @end_mission.validator
@@ -375,20 +409,11 @@ class LabelWorkflow(LabelCase):
         deadline = calendar_bound(rules_of.observation_deadline, notified_on, self.rules)
         s.withdrawal = WithdrawalProcedure(notified_on=notified_on, observation_deadline=deadline, grounds=grounds)
         s.stage = LabelStage.WITHDRAWAL_PROCEDURE
-        letter = {
-            "letter_key": f"{self._wid()}:withdrawal_notice:{notified_on.isoformat()}",
-            "workflow_id": self._wid(),
-            "structure_id": s.structure_id,
-            "kind": "withdrawal_notice",
-            "decided_on": notified_on,
-            "reasons": grounds + [f"observations may be submitted until {deadline.isoformat()}"],
-        }
-
-        async def send() -> None:
-            await workflow.execute_activity("label.send_registered_letter", letter, result_type=str,
-                                            **ACTIVITY_OPTIONS)
-
-        self._effects.append(send)
+        key = f"{self._wid()}:withdrawal_notice:{notified_on.isoformat()}"
+        s.letters = s.letters + [NoticeLetter(letter_key=key, kind="withdrawal_notice", decided_on=notified_on)]
+        self._letter(key, "withdrawal_notice", notified_on,
+                     grounds + [f"observations may be submitted until {deadline.isoformat()}"],
+                     {"observation_deadline": deadline})
         self._touch()
 
     @workflow.update(name="report_commitment_breach")
@@ -432,6 +457,9 @@ class LabelWorkflow(LabelCase):
         self._mark(msg.event_id)
         decided_on = msg.decided_on or self._today()
         if msg.outcome == "withdraw":
+            grounds = self.state.withdrawal.grounds if self.state.withdrawal else []
+            self._notify(LetterKind.WITHDRAWAL, decided_on, msg.reasons or grounds, {"effective_on": decided_on},
+                         appeal_of="withdrawal")
             self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
         else:
             self.state.withdrawal = None
@@ -456,6 +484,7 @@ class LabelWorkflow(LabelCase):
         ends_on = rules_of.remediation_ends_on(started_on, self.rules)
         s.remediation = Remediation(started_on=started_on, ends_on=ends_on)
         s.stage = LabelStage.QUALITY_REMEDIATION
+        self._notify(LetterKind.REMEDIATION, started_on, reasons, {"support_until": rules_of.day_start(ends_on)})
         self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on, reasons=reasons)
         self._touch()
 
@@ -483,6 +512,8 @@ class LabelWorkflow(LabelCase):
             self.state.remediation = None
             self.state.stage = LabelStage.LABELLED
         else:
+            self._notify(LetterKind.WITHDRAWAL, decided_on, msg.reasons, {"effective_on": decided_on},
+                         appeal_of="withdrawal")
             self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
         return self.state.stage
 
