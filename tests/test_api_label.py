@@ -214,3 +214,21 @@ async def test_new_application_after_the_moratorium_is_the_reapplication(env, ta
             "structure_id": structure, "application_no": 3, "territory": "ARTOIS"})
         assert another.status_code == 409 and another.json()["rule"] == "L1"
         assert another.json()["open_application"] == second
+
+
+async def test_refusal_letter_is_posted_received_and_printable(env, task_queue, db_pool, structure):
+    today = date.today()
+    async with _api(env, task_queue, db_pool) as api:
+        application = await _refused_with_receipt(api, db_pool, structure, today - timedelta(days=60),
+                                                  today - timedelta(days=10))
+        key = f"{application}:refusal:1"
+        pdf = await api.get(f"/v1/label-letters/{key}", headers=_auth(DEPOSANT))
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF")
+        html = await api.get(f"/v1/label-letters/{key}", params={"format": "html"}, headers=_auth(DEPOSANT))
+        assert "formation incomplète" in html.text and "tribunal administratif de Lille" in html.text
+        missing = await api.get(f"/v1/label-letters/{application}:refusal:9", headers=_auth(DEPOSANT))
+        assert missing.status_code == 404
+        late = await api.post(f"/v1/label-applications/{application}/letter-sent", headers=_auth(DPID), json={
+            "letter_key": key, "registered_number": "1A 123 456 7890 1", "sent_on": today.isoformat()})
+        assert late.status_code == 409  # already acknowledged

@@ -55,7 +55,7 @@ from domain import pathway as pw
 from domain.identity import NirError, person_id, validate_nir
 from domain.label import application_workflow_id, label_workflow_id
 from domain.pathway_rules import pathway_workflow_id
-from workers.api_label_registry import file_with_claim, registry_for
+from workers.api_label_registry import file_with_claim, letter_route, registry_for
 from workers.api_auth import ApiTokens, Caller, Scope, load_api_tokens
 from workers.config import Settings
 from workflows import search_attributes as sa
@@ -836,6 +836,8 @@ APPLICATION_COMMANDS = (
     Command("decision", "decide", "update", lm.Decision, Scope.LABEL_DECIDE, "Grant or refuse the label"),
     Command("receipt", "acknowledge_receipt", "update", lm.ReceiptAcknowledged, Scope.LABEL_DECIDE,
             "Acknowledgement of receipt of the registered letter (its date is the notification date)"),
+    Command("letter-sent", "record_letter_sent", "update", lm.LetterSent, Scope.LABEL_DECIDE,
+            "The refusal letter was posted by LRAR (number, date): the receipt reminder runs from it"),
     Command("moratorium-sheet", "record_moratorium_sheet", "update", lm.MoratoriumSheet, Scope.LABEL_DECIDE,
             "Annexe 4 moratorium follow-up sheet"),
     Command("reapplication", "reapply", "update", lm.Reapplication, Scope.LABEL_APPLY,
@@ -848,6 +850,11 @@ APPLICATION_COMMANDS = (
             "Recours contentieux filed at the tribunal administratif"),
     Command("judgment", "record_judgment", "update", lm.Judgment, Scope.LABEL_DECIDE, "The tribunal's judgment"),
 )
+
+LABEL_NOTICE_COMMANDS = tuple(
+    c for c in APPLICATION_COMMANDS if c.name in ("record_letter_sent", "acknowledge_receipt", "file_recours_gracieux", "answer_recours_gracieux",
+                  "file_recours_contentieux", "record_judgment")
+)  # a withdrawal or a renewal refusal is notified and appealed as a refused application is
 
 LABEL_COMMANDS = (
     Command("annual-review", "record_annual_review", "update", lm.AnnualReview, Scope.LABEL_DECIDE,
@@ -868,6 +875,7 @@ LABEL_COMMANDS = (
             "CER quality no longer assured: 6 months of SLAI support (W3)"),
     Command("remediation-outcome", "decide_remediation", "update", lm.RemediationOutcome, Scope.LABEL_DECIDE,
             "New study after the SLAI support (W3)"),
+    *LABEL_NOTICE_COMMANDS,
 )
 
 _HIDDEN_STATE_FIELDS = {"seen_event_ids", "version"}
@@ -954,6 +962,8 @@ def _label_routes(app: FastAPI, api: Api, require: Callable[..., Callable[..., C
         _: Caller = Depends(require(Scope.CASE_READ)),
     ) -> CaseState:
         return await _read_label_case(api, application_id, "the application", LabelApplicationState)
+
+    letter_route(app, pool, require(Scope.CASE_READ), tag)
 
     label_tag = "labels"
     for command in LABEL_COMMANDS:

@@ -1,4 +1,6 @@
-"""The structure registry at the API's edge: a filing is claimed before its application case starts.
+"""Label additions at the API's edge: the structure registry claim and the letters' documents.
+
+A filing is claimed before its application case starts.
 
 A filing refused by the registry (another application open, or the structure's moratorium not over)
 answers 409 with the rule (``L1``, ``L6``, ``L7``), the open application and ``until``, the first day a new
@@ -8,10 +10,13 @@ application is possible when known. A filing the case itself then refuses gives 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Literal
 
 import asyncpg
+from fastapi import Depends, FastAPI, Path, Query
+from fastapi.responses import JSONResponse, Response
 
+from activities.label import LabelRegistry
 from activities.label_registry import StructureRegistry
 from domain.deadlines import paris_date
 from domain.label_registry import ApplicationRefused
@@ -51,3 +56,22 @@ async def file_with_claim(registry: StructureRegistry | None, structure_id: str,
     if status >= 400:
         await registry.release(workflow_id, before)
     return status, body
+
+
+def letter_route(app: FastAPI, pool: asyncpg.Pool | None, reader: Callable[..., Any], tag: str) -> None:
+    """``GET /v1/label-letters/{letter_key}?format=pdf|html``: a stored letter, to print and post."""
+
+    @app.get("/v1/label-letters/{letter_key}", tags=[tag], operation_id="label_letters_read",
+             summary="A label letter (PDF or HTML)", response_class=Response,
+             responses={200: {"content": {"application/pdf": {}, "text/html": {}}}})
+    async def read_letter(
+        letter_key: str = Path(..., pattern=r"^label(led)?-[A-Za-z0-9_.\-]{1,140}:[a-z_]{3,30}:[0-9A-Za-z\-]{1,12}$"),
+        format: Literal["pdf", "html"] = Query("pdf"),
+        _: Any = Depends(reader),
+    ) -> Response:
+        letter = await LabelRegistry(pool).letter(letter_key) if pool is not None else None
+        if letter is None or letter["html"] is None:
+            return JSONResponse({"error": "not_found", "message": "no such letter"}, status_code=404)
+        if format == "html":
+            return Response(letter["html"], media_type="text/html; charset=utf-8")
+        return Response(bytes(letter["pdf"]), media_type="application/pdf")
