@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.label_appeal import EvidenceReference
+from domain.label_evaluation import ProfessionalFile
 
 
 class _Message(BaseModel):
@@ -55,13 +56,30 @@ class AdminEvaluation(_Message):
     reasons: list[str] = []
 
 
+class EvaluationSubmitted(_Message):
+    """L3 from the file itself: the DPID submits each professional's training attestations and CER evaluations
+    (the Annexe 2 grid input of ``parcours cer score``); the case computes the training coverage, the seeded
+    sample of CER per professional and the averages, and proposes the decision (``domain.label_evaluation``)."""
+
+    professionals: list[ProfessionalFile] = Field(min_length=1, max_length=500)
+    seed: str | None = Field(None, min_length=1, max_length=200)  # default "<structure id>:<evaluation date>"
+    evaluation_date: date | None = None
+
+
 class SlaiOpinion(_Message):
-    """The SLAI confirms or reworks the DPID opinion [001:281]."""
+    """The SLAI confirms or reworks the DPID opinion [001:281]; a confirmation may omit the figures
+    (the DPID's are kept), a reworked opinion gives both."""
 
     confirmed: bool
-    training_ok: bool
-    cer_average: float = Field(ge=0, le=10)
+    training_ok: bool | None = None
+    cer_average: float | None = Field(None, ge=0, le=10)
     reasons: list[str] = []
+
+    @model_validator(mode="after")
+    def _reworked_figures(self) -> "SlaiOpinion":
+        if not self.confirmed and (self.training_ok is None or self.cer_average is None):
+            raise ValueError("a reworked opinion gives training_ok and cer_average")
+        return self
 
 
 class JointReview(_Message):

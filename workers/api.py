@@ -829,6 +829,9 @@ class CaseState(BaseModel):
 APPLICATION_COMMANDS = (
     Command("admin-evaluation", "record_admin_evaluation", "update", lm.AdminEvaluation, Scope.LABEL_DECIDE,
             "DPID administrative evaluation (L3)"),
+    Command("evaluation", "submit_evaluation", "update", lm.EvaluationSubmitted, Scope.LABEL_DECIDE,
+            "DPID evaluation from the file: attestations and Annexe 2 grids; the case computes coverage, "
+            "the seeded sample and the averages (L3)"),
     Command("slai-opinion", "record_slai_opinion", "update", lm.SlaiOpinion, Scope.LABEL_DECIDE,
             "SLAI confirms or reworks the DPID opinion"),
     Command("joint-review", "record_joint_review", "update", lm.JointReview, Scope.LABEL_DECIDE,

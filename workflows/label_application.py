@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import label as rules_of
     from domain.deadlines import deadline_instant, paris_date
     from domain.label import LabelStage
+    from domain.label_evaluation import LabelFile, LabelProposal, evaluate_structure
     from domain.label_appeal import (
         AppealRecord,
         check_contentieux,
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         AppealFiled,
         ApplicationSubmitted,
         Decision,
+        EvaluationSubmitted,
         GracieuxAnswer,
         JointReview,
         Judgment,
@@ -98,6 +100,7 @@ class LabelApplicationState(BaseModel):
     alerts_sent: list[int] = []
     instruction_breaches: list[int] = []  # rounds whose 6 months were exceeded (no tacit grant)
     admin_evaluation: AdminEvaluation | None = None
+    evaluation: LabelProposal | None = None  # computed from the submitted file (coverage, sample, averages)
     slai_opinion: SlaiOpinion | None = None
     joint_review: JointReview | None = None
     decisions: list[DecisionRecord] = []
@@ -372,20 +375,54 @@ class LabelApplicationWorkflow(LabelCase):
     async def record_admin_evaluation(self, msg: AdminEvaluation) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
-            self.state.admin_evaluation = msg
-            self._task("label_slai_consolidation", self._slai(), f"r{self.state.round}", self.state.instruction_due)
-            self._set_step(LabelStage.SLAI_CONSOLIDATION)
+            self._admin_evaluated(msg)
         return self.state.stage
+
+    def _admin_evaluated(self, evaluation: AdminEvaluation) -> None:
+        self.state.admin_evaluation = evaluation
+        self._task("label_slai_consolidation", self._slai(), f"r{self.state.round}", self.state.instruction_due)
+        self._set_step(LabelStage.SLAI_CONSOLIDATION)
 
     @record_admin_evaluation.validator
     def _validate_admin(self, msg: AdminEvaluation) -> None:
         if not self._seen(msg.event_id):
             self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
 
+    @workflow.update(name="submit_evaluation")
+    async def submit_evaluation(self, msg: EvaluationSubmitted) -> LabelStage:
+        """The DPID's evaluation computed by the case from the attestations and the Annexe 2 grids."""
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            proposal = self._evaluate(msg)
+            self.state.evaluation = proposal
+            self._admin_evaluated(AdminEvaluation(
+                event_id=msg.event_id, training_ok=proposal.training.passed,
+                cer_average=proposal.cer_quality.average or 0.0, seed=proposal.seed,
+                sampled_cer_ids=[cer for p in proposal.cer_quality.professionals for cer in p.sample],
+                reasons=proposal.reasons))
+        return self.state.stage
+
+    def _evaluate(self, msg: EvaluationSubmitted) -> LabelProposal:
+        file = LabelFile(structure_id=self.state.structure_id,
+                         evaluation_date=msg.evaluation_date or self._today(), seed=msg.seed,
+                         professionals=msg.professionals)
+        return calendar_bound(evaluate_structure, file, self.rules)
+
+    @submit_evaluation.validator
+    def _validate_evaluation(self, msg: EvaluationSubmitted) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
+        self._check_date(msg.evaluation_date, self.state.filed_on, "evaluation date")
+
     @workflow.update(name="record_slai_opinion")
     async def record_slai_opinion(self, msg: SlaiOpinion) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
+            admin = self.state.admin_evaluation
+            if msg.training_ok is None or msg.cer_average is None:  # a confirmation keeps the DPID's figures
+                assert admin is not None
+                msg = msg.model_copy(update={"training_ok": admin.training_ok, "cer_average": admin.cer_average})
             self.state.slai_opinion = msg
             if msg.cer_average < self.rules.cer_quality_threshold:
                 self._task("label_joint_review", "DPID", f"r{self.state.round}", self.state.instruction_due,
@@ -454,6 +491,11 @@ class LabelApplicationWorkflow(LabelCase):
             reject(f"no consolidated evaluation to decide on (the application is at {self.state.stage.value})")
         self._check_date(msg.decided_on, self.state.filed_on, "decision date")
         if msg.outcome == "grant":
+            computed = self.state.evaluation
+            if computed is not None and not computed.cer_quality.passed and proposal is self.state.slai_opinion \
+                    and proposal.confirmed:
+                reject("the computed evaluation proposes a refusal (" + "; ".join(computed.reasons[-2:]) + ")",
+                       "CriteriaNotMet")
             if not proposal.training_ok or proposal.cer_average < self.rules.cer_quality_threshold:
                 reject("both criteria are required to grant the label (G-L1): training "
                         f"{'met' if proposal.training_ok else 'not met'}, CER average {proposal.cer_average}",
