@@ -18,6 +18,7 @@ from temporalio import activity
 
 from activities import label_registry as registry
 from domain.label_letters import LetterDocument, LetterKind, render_html, render_pdf
+from domain.label_yearly_list import YearlyListRequest, YearlyListSummary
 
 
 class LabelTask(BaseModel):
@@ -205,6 +206,30 @@ class LabelRegistry:
                    acknowledged_on, html, pdf FROM label_letters WHERE letter_key = $1""", letter_key)
         return dict(row) if row is not None else None
 
+    async def stored_yearly_list(self, year: int) -> dict[str, Any] | None:
+        """The list the ``LabelYearlyList`` workflow stored for ``year`` (None if it has not run)."""
+        row = await self._pool.fetchrow(
+            "SELECT workflow_id, generated_on, granted, labelled FROM label_yearly_lists WHERE year = $1", year)
+        if row is None:
+            return None
+        return {"year": year, "workflow_id": row["workflow_id"], "generated_on": row["generated_on"],
+                "granted": json.loads(row["granted"]), "labelled": json.loads(row["labelled"])}
+
+    @activity.defn(name="label.store_yearly_list")
+    async def store_yearly_list(self, request: YearlyListRequest) -> YearlyListSummary:
+        listing = await self.yearly_list(request.year)
+        await self._pool.execute(
+            """INSERT INTO label_yearly_lists (year, workflow_id, generated_on, granted, labelled)
+               VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)
+               ON CONFLICT (year) DO UPDATE SET workflow_id = EXCLUDED.workflow_id,
+                   generated_on = EXCLUDED.generated_on, granted = EXCLUDED.granted,
+                   labelled = EXCLUDED.labelled, updated_at = now()""",
+            request.year, request.workflow_id, date.fromisoformat(request.generated_on),
+            json.dumps(listing["granted"], default=str), json.dumps(listing["labelled"], default=str),
+        )
+        return YearlyListSummary(year=request.year, granted=len(listing["granted"]),
+                                 labelled=len(listing["labelled"]))
+
     async def yearly_list(self, year: int) -> dict[str, list[dict[str, Any]]]:
         """``granted``: labels decided in ``year`` (ceremony); ``labelled``: valid at some point of the year."""
         first, last = date(year, 1, 1), date(year, 12, 31)
@@ -233,4 +258,5 @@ def label_activities(pool: asyncpg.Pool) -> list[Any]:
         store.record_application,
         store.record_label,
         PathwayNotifier(pool).notify_pathways_label_lost,
+        LabelRegistry(pool).store_yearly_list,
     ]

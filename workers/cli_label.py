@@ -176,9 +176,15 @@ def is_labelled(
 def yearly_list(
     year: int = typer.Option(..., "--year", min=1, max=9999, metavar="YYYY", help="Calendar year of the report."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, csv or json."),
+    stored: bool = typer.Option(False, "--stored", help="The list stored by the yearly LabelYearlyList run."),
 ) -> None:
     """Annual report to the Commission Permanente: labels granted in the year, and labels valid during it."""
-    listing = _read_model("yearly-list", lambda registry: registry.yearly_list(year), 1)
+    if stored:
+        listing = _read_model("yearly-list", lambda registry: registry.stored_yearly_list(year), 1)
+        if listing is None:
+            fail(f"parcours label yearly-list: no stored list for {year} (the LabelYearlyList workflow has not run)")
+    else:
+        listing = _read_model("yearly-list", lambda registry: registry.yearly_list(year), 1)
     rows = {name: [{key: _iso(value) for key, value in row.items()} for row in listing[name]]
             for name in ("granted", "labelled")}
     if output is OutputFormat.json:

@@ -7,7 +7,8 @@ while the server was down is caught up within a day.
 
 ``install`` also creates ``retention-purge-monthly``: on day 1 of each month at 03:30 it starts
 ``RetentionPurge`` (``workflows/retention.py``), which purges the pathways closed more than the retention
-period ago.
+period ago, and ``label-yearly-list``: every 1 December at 07:00 it starts ``LabelYearlyList``, which stores
+the year's list of labelled structures for the Commission Permanente.
 """
 
 from __future__ import annotations
@@ -105,6 +106,32 @@ async def install_retention_schedule(client: Client, *, task_queue: str,
     return await _create_or_replace(client, schedule_id, retention_schedule(task_queue=task_queue))
 
 
+LABEL_YEARLY_SCHEDULE_ID = "label-yearly-list"
+
+
+def label_yearly_schedule(*, task_queue: str, month: int = 12, day: int = 1, hour: int = 7) -> Schedule:
+    """Yearly ``LabelYearlyList``: the Commission Permanente's list of labelled structures, stored (L20)."""
+    from domain.label_yearly_list import LABEL_YEARLY_LIST_WORKFLOW_ID, YearlyListInput
+    from workflows.label_yearly_list import LabelYearlyList
+
+    return Schedule(
+        action=ScheduleActionStartWorkflow(LabelYearlyList.run, YearlyListInput(), id=LABEL_YEARLY_LIST_WORKFLOW_ID,
+                                           task_queue=task_queue),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(month=[ScheduleRange(month)], day_of_month=[ScheduleRange(day)],
+                                            hour=[ScheduleRange(hour)], minute=[ScheduleRange(0)],
+                                            comment="annual list of labelled structures (Commission Permanente)")],
+            time_zone_name=TIME_ZONE,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
+    )
+
+
+async def install_label_yearly_schedule(client: Client, *, task_queue: str,
+                                        schedule_id: str = LABEL_YEARLY_SCHEDULE_ID) -> str:
+    return await _create_or_replace(client, schedule_id, label_yearly_schedule(task_queue=task_queue))
+
+
 def _run(coro) -> object:
     try:
         return run_client_command(coro)
@@ -148,6 +175,14 @@ def install(
     outcome = _run(go_retention())
     typer.echo(f"schedule {RETENTION_SCHEDULE_ID} {outcome}: on day 1 of every month at 03:30 {TIME_ZONE}, purges "
                "pathways closed longer ago than the worker's PARCOURS_RETENTION_MONTHS (default 24)")
+
+    async def go_label() -> str:
+        client = await connect_client(settings)
+        return await install_label_yearly_schedule(client, task_queue=settings.temporal_task_queue)
+
+    outcome = _run(go_label())
+    typer.echo(f"schedule {LABEL_YEARLY_SCHEDULE_ID} {outcome}: every 1 December at 07:00 {TIME_ZONE}, stores the "
+               "year's list of labelled structures (parcours label yearly-list --stored)")
 
 
 @app.command("trigger", cls=OneLineErrors)
