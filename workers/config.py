@@ -32,6 +32,8 @@ class Settings(BaseModel):
     monjob62_token: SecretStr | None = Field(None, description="MONJOB62_TOKEN: bearer token for MonJob62")
     retention_months: int = Field(24, ge=1, description="PARCOURS_RETENTION_MONTHS: closed pathways are purged "
                                   "this many months after closure")
+    label_funding_exempt: str | None = Field(None, description="PARCOURS_LABEL_FUNDING_EXEMPT: structure ids "
+                                             "funded without the label (G-L23: the CAF), comma-separated")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -49,6 +51,7 @@ class Settings(BaseModel):
             "MONJOB62_URL": "monjob62_url",
             "MONJOB62_TOKEN": "monjob62_token",
             "PARCOURS_RETENTION_MONTHS": "retention_months",
+            "PARCOURS_LABEL_FUNDING_EXEMPT": "label_funding_exempt",
         }
         for var, field in mapping.items():
             if env.get(var):
