@@ -66,6 +66,14 @@ class EvaluationSubmitted(_Message):
     evaluation_date: date | None = None
 
 
+class TerritoryOpinion(_Message):
+    """G-L22: the opinion of a SLAI the lead SLAI consulted (a structure working on several territories)."""
+
+    territory: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+    agrees: bool
+    remarks: list[str] = Field(default=[], max_length=20)
+
+
 class SlaiOpinion(_Message):
     """The SLAI confirms or reworks the DPID opinion [001:281]; a confirmation may omit the figures
     (the DPID's are kept), a reworked opinion gives both."""

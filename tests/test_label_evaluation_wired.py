@@ -1,13 +1,18 @@
 """A label case decided from the submitted file: the case computes training coverage, the seeded sample of
-5 CER per professional and the averages, and its proposal bounds the decision (L3, G-L1, G-L2, G-L3)."""
+5 CER per professional and the averages, and its proposal bounds the decision (L3, G-L1, G-L2, G-L3);
+a structure working on several territories: the lead SLAI consults the others (G-L22)."""
 
 from __future__ import annotations
 
+import uuid
+
+from domain import label as L
 from domain.label import LabelStage
 from domain.label_evaluation import draw_sample
-from domain.label_messages import ApplicationSubmitted, Decision, EvaluationSubmitted, SlaiOpinion
-from test_label_application import ev, start, worker  # noqa: F401 (fixtures)
+from domain.label_messages import ApplicationSubmitted, Decision, EvaluationSubmitted, SlaiOpinion, TerritoryOpinion
+from test_label_application import App, ev, eventually, start, terminate_settled, worker  # noqa: F401 (fixtures)
 from test_label_evaluation import FULL, cers, professional
+from workflows.label_application import LabelApplicationState, LabelApplicationWorkflow
 
 
 def submitted(files: list[dict], seed: str | None = "campagne-2025") -> EvaluationSubmitted:
@@ -63,3 +68,41 @@ async def test_too_few_cer_refuses_even_with_a_good_average(start):
     await app.update("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True))
     kind, message = await app.refused("decide", Decision(event_id=ev(), outcome="grant"))
     assert kind == "CriteriaNotMet" and "computed evaluation" in message
+
+
+
+async def test_multi_territory_structure_lead_slai_consults_the_others(ts_env, task_queue, worker, db_pool):
+    """G-L22: the lead SLAI's opinion waits for the opinions of the other territories' SLAIs."""
+    structure = f"S-{uuid.uuid4().hex[:8]}"
+    handle = await ts_env.client.start_workflow(
+        LabelApplicationWorkflow.run,
+        LabelApplicationState(structure_id=structure, application_no=1, territory="ARTOIS",
+                              other_territories=["AUDOMAROIS", "ARTOIS", "LENS-HENIN", "AUDOMAROIS"]),
+        id=L.application_workflow_id(structure, 1), task_queue=task_queue)
+    app = App(ts_env, handle, db_pool, structure)
+    try:
+        await app.update("submit", ApplicationSubmitted(event_id=ev()))
+        await app.update("submit_evaluation", submitted([professional("P-01", cers=cers("P-01", [10] * 5))]))
+
+        async def consultations():
+            rows = await db_pool.fetch("SELECT assignee FROM human_tasks WHERE workflow_id = $1 AND kind = $2",
+                                       handle.id, "label_slai_consultation")
+            return sorted(r["assignee"] for r in rows) == ["SLAI:AUDOMAROIS", "SLAI:LENS-HENIN"]
+        await eventually(consultations)
+        kind, message = await app.refused("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True))
+        assert kind == "ConsultationPending" and "AUDOMAROIS" in message and "LENS-HENIN" in message
+        kind, _ = await app.refused("record_territory_opinion", TerritoryOpinion(
+            event_id=ev(), territory="ARTOIS", agrees=True))
+        assert kind == "InvalidCommand"  # the lead is not consulted
+        await app.update("record_territory_opinion", TerritoryOpinion(event_id=ev(), territory="AUDOMAROIS",
+                                                                      agrees=True))
+        kind, message = await app.refused("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True))
+        assert kind == "ConsultationPending" and "AUDOMAROIS" not in message
+        await app.update("record_territory_opinion", TerritoryOpinion(
+            event_id=ev(), territory="LENS-HENIN", agrees=False, remarks=["partenariat local fragile"]))
+        assert await app.update("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True)) \
+            is LabelStage.SLAI_CONSOLIDATION
+        state = await app.state()
+        assert [o.territory for o in state.territory_opinions] == ["AUDOMAROIS", "LENS-HENIN"]
+    finally:
+        await terminate_settled(ts_env.client, handle.id)

@@ -28,7 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any, Awaitable, Callable, Literal
+from typing import Annotated, Any, Awaitable, Callable, Literal
 
 import asyncpg
 import structlog
@@ -812,6 +812,8 @@ class SubmitApplicationRequest(BaseModel):
     structure_id: str = Field(pattern=_STRUCTURE_PATTERN, description="Opaque structure id")
     application_no: int = Field(ge=1, le=999999, description="1 for the structure's first application, then 2, ...")
     territory: str = Field(pattern=_TERRITORY_PATTERN, description="Territory of the lead SLAI")
+    other_territories: list[Annotated[str, Field(pattern=_TERRITORY_PATTERN)]] = Field(
+        [], max_length=10, description="Other territories the structure works on: their SLAIs are consulted (G-L22)")
     filed_on: date | None = Field(None, description="Filing date (default: today)")
     event_id: str | None = Field(None, min_length=1, max_length=200)
 
@@ -834,6 +836,8 @@ APPLICATION_COMMANDS = (
             "the seeded sample and the averages (L3)"),
     Command("slai-opinion", "record_slai_opinion", "update", lm.SlaiOpinion, Scope.LABEL_DECIDE,
             "SLAI confirms or reworks the DPID opinion"),
+    Command("territory-opinion", "record_territory_opinion", "update", lm.TerritoryOpinion, Scope.LABEL_DECIDE,
+            "Opinion of a consulted SLAI (G-L22: structure working on several territories)"),
     Command("joint-review", "record_joint_review", "update", lm.JointReview, Scope.LABEL_DECIDE,
             "Siège–SLAI joint review below 80 % (L4)"),
     Command("decision", "decide", "update", lm.Decision, Scope.LABEL_DECIDE, "Grant or refuse the label"),
@@ -926,7 +930,8 @@ def _label_routes(app: FastAPI, api: Api, require: Callable[..., Callable[..., C
             start = WithStartWorkflowOperation(
                 LABEL_APPLICATION_WORKFLOW,
                 LabelApplicationState(structure_id=body.structure_id, application_no=body.application_no,
-                                      territory=body.territory, after_moratorium_of=superseded),
+                                      territory=body.territory, after_moratorium_of=superseded,
+                                      other_territories=body.other_territories),
                 id=workflow_id,
                 task_queue=settings.temporal_task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -950,7 +955,10 @@ def _label_routes(app: FastAPI, api: Api, require: Callable[..., Callable[..., C
         async def action() -> tuple[int, dict]:
             return await file_with_claim(registry, body.structure_id, workflow_id, body.filed_on, submit)
 
-        return await api.idempotent(ctx, {"case": workflow_id, "territory": body.territory, "message": message},
+        fingerprint = {"case": workflow_id, "territory": body.territory, "message": message}
+        if body.other_territories:
+            fingerprint["others"] = body.other_territories
+        return await api.idempotent(ctx, fingerprint,
                                     action)
 
     for command in APPLICATION_COMMANDS:

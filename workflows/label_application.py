@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         Reapplication,
         SlaiOpinion,
         Superseded,
+        TerritoryOpinion,
     )
     from domain.rules import rule_set_for
 
@@ -89,6 +90,8 @@ class LabelApplicationState(BaseModel):
     territory: str
     rule_set_version: str | None = None
     after_moratorium_of: str | None = None  # filed after that application's moratorium: its refusal is final (L9)
+    other_territories: list[str] = []  # G-L22: the lead SLAI (``territory``) consults these SLAIs
+    territory_opinions: list[TerritoryOpinion] = []  # of the current round
 
     stage: LabelStage = LabelStage.DRAFT  # as published (appeals shown over the base stage)
     base_stage: LabelStage = LabelStage.DRAFT
@@ -379,9 +382,41 @@ class LabelApplicationWorkflow(LabelCase):
         return self.state.stage
 
     def _admin_evaluated(self, evaluation: AdminEvaluation) -> None:
-        self.state.admin_evaluation = evaluation
-        self._task("label_slai_consolidation", self._slai(), f"r{self.state.round}", self.state.instruction_due)
+        s = self.state
+        s.admin_evaluation = evaluation
+        s.territory_opinions = []
+        self._task("label_slai_consolidation", self._slai(), f"r{s.round}", s.instruction_due,
+                   consulted=self._consulted())
+        for territory in self._consulted():  # G-L22: parallel consultations of the other SLAIs
+            self._task("label_slai_consultation", f"SLAI:{territory}", f"r{s.round}-{territory}", s.instruction_due,
+                       lead=self._slai())
         self._set_step(LabelStage.SLAI_CONSOLIDATION)
+
+    def _consulted(self) -> list[str]:
+        """The other territories, once each, without the lead's (the input is not trusted to be clean)."""
+        s = self.state
+        return list(dict.fromkeys(t for t in s.other_territories if t != s.territory))
+
+    def _consultations_pending(self) -> list[str]:
+        answered = {o.territory for o in self.state.territory_opinions}
+        return [t for t in self._consulted() if t not in answered]
+
+    @workflow.update(name="record_territory_opinion")
+    async def record_territory_opinion(self, msg: TerritoryOpinion) -> LabelStage:
+        if not self._seen(msg.event_id):
+            self._mark(msg.event_id)
+            self.state.territory_opinions = self.state.territory_opinions + [msg]
+            self._touch()
+        return self.state.stage
+
+    @record_territory_opinion.validator
+    def _validate_territory_opinion(self, msg: TerritoryOpinion) -> None:
+        if self._seen(msg.event_id):
+            return
+        self._require_step(LabelStage.SLAI_CONSOLIDATION)
+        if msg.territory not in self._consultations_pending():
+            reject(f"territory {msg.territory} is not awaiting consultation (consulted: "
+                   f"{', '.join(self._consulted()) or 'none'})")
 
     @record_admin_evaluation.validator
     def _validate_admin(self, msg: AdminEvaluation) -> None:
@@ -439,6 +474,10 @@ class LabelApplicationWorkflow(LabelCase):
         self._require_step(LabelStage.SLAI_CONSOLIDATION)
         if self.state.slai_opinion is not None:
             reject("the SLAI opinion is already recorded")
+        pending = self._consultations_pending()
+        if pending:
+            reject(f"the lead SLAI consults the other territories first (G-L22): waiting for {', '.join(pending)}",
+                   "ConsultationPending")
 
     @workflow.update(name="record_joint_review")
     async def record_joint_review(self, msg: JointReview) -> LabelStage:
