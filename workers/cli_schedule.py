@@ -87,15 +87,17 @@ def retention_schedule(*, task_queue: str, day: int = 1, hour: int = 3, minute: 
     from domain.retention import WORKFLOW_ID_PREFIX, RetentionInput
     from workflows.retention import RetentionPurge
 
+    calendar = ScheduleCalendarSpec(day_of_month=[ScheduleRange(day)], hour=[ScheduleRange(hour)],
+                                    minute=[ScheduleRange(minute)],
+                                    comment="monthly purge of pathways closed beyond the retention period")
+    return _calendar_schedule(RetentionPurge.run, RetentionInput(), WORKFLOW_ID_PREFIX, task_queue, calendar)
+
+
+def _calendar_schedule(run, arg, workflow_id: str, task_queue: str, calendar: ScheduleCalendarSpec) -> Schedule:
+    """A workflow started on ``calendar`` (Europe/Paris); overlaps skipped, a missed run caught up within 7 days."""
     return Schedule(
-        action=ScheduleActionStartWorkflow(RetentionPurge.run, RetentionInput(), id=WORKFLOW_ID_PREFIX,
-                                           task_queue=task_queue),
-        spec=ScheduleSpec(
-            calendars=[ScheduleCalendarSpec(day_of_month=[ScheduleRange(day)], hour=[ScheduleRange(hour)],
-                                            minute=[ScheduleRange(minute)],
-                                            comment="monthly purge of pathways closed beyond the retention period")],
-            time_zone_name=TIME_ZONE,
-        ),
+        action=ScheduleActionStartWorkflow(run, arg, id=workflow_id, task_queue=task_queue),
+        spec=ScheduleSpec(calendars=[calendar], time_zone_name=TIME_ZONE),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
     )
 
@@ -114,17 +116,11 @@ def label_yearly_schedule(*, task_queue: str, month: int = 12, day: int = 1, hou
     from domain.label_yearly_list import LABEL_YEARLY_LIST_WORKFLOW_ID, YearlyListInput
     from workflows.label_yearly_list import LabelYearlyList
 
-    return Schedule(
-        action=ScheduleActionStartWorkflow(LabelYearlyList.run, YearlyListInput(), id=LABEL_YEARLY_LIST_WORKFLOW_ID,
-                                           task_queue=task_queue),
-        spec=ScheduleSpec(
-            calendars=[ScheduleCalendarSpec(month=[ScheduleRange(month)], day_of_month=[ScheduleRange(day)],
-                                            hour=[ScheduleRange(hour)], minute=[ScheduleRange(0)],
-                                            comment="annual list of labelled structures (Commission Permanente)")],
-            time_zone_name=TIME_ZONE,
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
-    )
+    calendar = ScheduleCalendarSpec(month=[ScheduleRange(month)], day_of_month=[ScheduleRange(day)],
+                                    hour=[ScheduleRange(hour)], minute=[ScheduleRange(0)],
+                                    comment="annual list of labelled structures (Commission Permanente)")
+    return _calendar_schedule(LabelYearlyList.run, YearlyListInput(), LABEL_YEARLY_LIST_WORKFLOW_ID, task_queue,
+                              calendar)
 
 
 async def install_label_yearly_schedule(client: Client, *, task_queue: str,
