@@ -305,10 +305,11 @@ async def label_renewed(stack: Stack) -> Recorded:
     return {"Label-renewed-run1": runs[0]}
 
 
-@scenario("LabelApplication-label-letters")
+@scenario("LabelApplication-label-posting-clock")
 async def label_application_letters(stack: Stack) -> Recorded:
     """Evaluation computed from the submitted file, refusal letter posted, no receipt (reminder), then the
-    receipt: moratorium with its clocks (open)."""
+    receipt: moratorium with its clocks (open). LabelApplication-label-letters.json is the same scenario
+    recorded before the posting clock (workflow.patched("label-letter-posting-clock"))."""
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
@@ -334,7 +335,7 @@ async def label_application_letters(stack: Stack) -> Recorded:
                 event_id=_ev(), letter_key=key, received_on=today + timedelta(days=16)))
             await _settled(env.client, app.id)
             history = await app.fetch_history()
-    return {"LabelApplication-label-letters": history}
+    return {"LabelApplication-label-posting-clock": history}
 
 
 @scenario("LabelYearlyList-label")

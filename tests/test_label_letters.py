@@ -78,6 +78,12 @@ async def test_refusal_letter_is_stored_with_a_posting_task_and_a_missing_receip
     assert row["kind"] == "refusal" and "CER &lt; 80 %" in row["html"] and row["territory"] == "ARTOIS"
     assert "CER < 80 %" in _pdf_text(bytes(row["pdf"]))
 
+    decided = (await app.state()).refusals[-1].decided_on
+    not_posted = L.receipt_reminder_day(decided, R)
+    await app.sleep_until(deadline_instant(not_posted - timedelta(days=1)) + timedelta(hours=1))
+    await eventually(lambda: _has(app, "label_letter_not_posted"))  # nobody recorded the posting
+    assert not await _has(app, "label_letter_receipt_missing")
+
     today = await app.today()
     kind, message = await app.refused("record_letter_sent", LetterSent(
         event_id=ev(), letter_key="other", registered_number="1A 123 456 7890 1", sent_on=today))

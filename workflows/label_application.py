@@ -70,6 +70,7 @@ class RefusalRecord(BaseModel):
     letter_key: str
     registered_number: str | None = None
     sent_on: date | None = None  # posted by LRAR (recorded by the DPID)
+    posting_clock: bool = False  # a reminder also when the posting is not recorded (letters since the patch)
     receipt_reminder_sent: bool = False
     notified_on: date | None = None  # the LRAR acknowledgement-of-receipt date
     appeal: AppealRecord | None = None
@@ -254,10 +255,11 @@ class LabelApplicationWorkflow(LabelCase):
                 day = rules_of.day_start(s.moratorium.earliest_reapplication)
                 events.append((deadline_instant(day), self._moratorium_reminder))
             events.append((deadline_instant(s.moratorium.closes_on), self._close_without_reapplication))
-        if refusal is not None and refusal.sent_on is not None and refusal.notified_on is None \
-                and not refusal.receipt_reminder_sent:
-            day = rules_of.receipt_reminder_day(refusal.sent_on, rules)
-            events.append((deadline_instant(rules_of.day_start(day)), self._receipt_missing))
+        if refusal is not None and refusal.notified_on is None and not refusal.receipt_reminder_sent:
+            reminder = rules_of.letter_reminder(refusal.decided_on, refusal.sent_on, refusal.posting_clock, rules)
+            if reminder is not None:
+                events.append((deadline_instant(rules_of.day_start(reminder[0])),
+                               lambda kind=reminder[1]: self._receipt_missing(kind)))
         if refusal is not None and refusal.appeal is not None:
             appeal = refusal.appeal
             if appeal.pending() == "gracieux" and appeal.gracieux_answer_due is not None:
@@ -296,14 +298,13 @@ class LabelApplicationWorkflow(LabelCase):
                    earliest_reapplication=m.earliest_reapplication.isoformat())
         self._touch()
 
-    def _receipt_missing(self) -> None:
+    def _receipt_missing(self, kind: str) -> None:
         refusal = self._refusal()
-        assert refusal is not None and refusal.sent_on is not None
+        assert refusal is not None
         refusal.receipt_reminder_sent = True
-        self._task("label_letter_receipt_missing", "DPID", refusal.letter_key, None,
-                   letter_key=refusal.letter_key, registered_number=refusal.registered_number,
-                   sent_on=refusal.sent_on.isoformat(),
-                   note="no acknowledgement of receipt: ask the post office (date of first presentation)")
+        self._task(kind, "DPID", refusal.letter_key, None, letter_key=refusal.letter_key,
+                   registered_number=refusal.registered_number,
+                   sent_on=refusal.sent_on.isoformat() if refusal.sent_on else None)
         self._touch()
 
     def _close_without_reapplication(self) -> None:
@@ -582,7 +583,8 @@ class LabelApplicationWorkflow(LabelCase):
         s = self.state
         letter_key = f"{self._wid()}:refusal:{s.round}"
         s.refusals = s.refusals + [
-            RefusalRecord(round=s.round, final=final, decided_on=decided_on, reasons=reasons, letter_key=letter_key)
+            RefusalRecord(round=s.round, final=final, decided_on=decided_on, reasons=reasons, letter_key=letter_key,
+                          posting_clock=workflow.patched("label-letter-posting-clock"))
         ]
         s.base_stage = LabelStage.REFUSED_FINAL if final else LabelStage.MORATORIUM
         dates: dict[str, date] = {}
@@ -636,6 +638,7 @@ class LabelApplicationWorkflow(LabelCase):
             refusal = self._refusal()
             assert refusal is not None
             refusal.sent_on, refusal.registered_number = msg.sent_on, msg.registered_number
+            refusal.receipt_reminder_sent = False  # the receipt reminder now runs from the posting
             self._letter_event(refusal.letter_key, registered_number=msg.registered_number, sent_on=msg.sent_on)
             self._touch()
         return self.state.stage

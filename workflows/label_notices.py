@@ -38,6 +38,7 @@ class NoticeLetter(BaseModel):
     decided_on: date
     registered_number: str | None = None
     sent_on: date | None = None
+    posting_clock: bool = False  # a reminder also when the posting is not recorded
     received_on: date | None = None
     receipt_reminder_sent: bool = False
 
@@ -54,7 +55,8 @@ class LabelNotices(LabelCase):
             return
         s = self.state
         key = f"{self._wid()}:{kind.value}:{decided_on.isoformat()}"
-        s.letters = s.letters + [NoticeLetter(letter_key=key, kind=kind.value, decided_on=decided_on)]
+        s.letters = s.letters + [NoticeLetter(letter_key=key, kind=kind.value, decided_on=decided_on,
+                                              posting_clock=True)]
         if kind in APPEALABLE:
             s.appeal_letter_key, s.appeal, s.appeal_of = key, None, appeal_of
         self._letter(key, kind.value, decided_on, reasons, dates)
@@ -79,9 +81,12 @@ class LabelNotices(LabelCase):
         s = self.state
         events: list[tuple[datetime, Callable[[], None]]] = []
         for letter in s.letters:
-            if letter.sent_on is not None and letter.received_on is None and not letter.receipt_reminder_sent:
-                day = rules_of.receipt_reminder_day(letter.sent_on, self.rules)
-                events.append((deadline_instant(rules_of.day_start(day)), lambda k=letter.letter_key: self._no_receipt(k)))
+            if letter.received_on is not None or letter.receipt_reminder_sent:
+                continue
+            reminder = rules_of.letter_reminder(letter.decided_on, letter.sent_on, letter.posting_clock, self.rules)
+            if reminder is not None:
+                events.append((deadline_instant(rules_of.day_start(reminder[0])),
+                               lambda k=letter.letter_key, kind=reminder[1]: self._no_receipt(k, kind)))
         if s.appeal is not None:
             if s.appeal.pending() == "gracieux" and s.appeal.gracieux_answer_due is not None:
                 events.append((deadline_instant(s.appeal.gracieux_answer_due), self._implicit_rejection))
@@ -89,10 +94,10 @@ class LabelNotices(LabelCase):
                 events.append((deadline_instant(s.appeal.last_window_day()), lambda: None))
         return events
 
-    def _no_receipt(self, key: str) -> None:
+    def _no_receipt(self, key: str, kind: str) -> None:
         letter = self._find_letter(key)
         letter.receipt_reminder_sent = True
-        self._task("label_letter_receipt_missing", "DPID", key, None, letter_key=key,
+        self._task(kind, "DPID", key, None, letter_key=key,
                    registered_number=letter.registered_number, sent_on=letter.sent_on.isoformat() if letter.sent_on else None)
         self._touch()
 
@@ -118,6 +123,7 @@ class LabelNotices(LabelCase):
             self._mark(msg.event_id)
             letter = self._find_letter(msg.letter_key)
             letter.sent_on, letter.registered_number = msg.sent_on, msg.registered_number
+            letter.receipt_reminder_sent = False  # the receipt reminder now runs from the posting
             self._letter_event(letter.letter_key, registered_number=msg.registered_number, sent_on=msg.sent_on)
         return self.state.stage
 
