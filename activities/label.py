@@ -18,79 +18,19 @@ from temporalio import activity
 
 from activities import label_registry as registry
 from domain.label_letters import LetterDocument, LetterKind, render_html, render_pdf
-from domain.label_yearly_list import YearlyListRequest, YearlyListSummary
-
-
-class LabelTask(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    task_key: str  # workflow id + step + business reference
-    workflow_id: str
-    kind: str
-    assignee: str  # "DPID", "SLAI:<territory>"
-    due_date: date | None = None
-    details: dict[str, Any] = {}
-
-
-class RegisteredLetter(BaseModel):
-    """A decision sent by lettre recommandée avec accusé de réception (LRAR)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    letter_key: str
-    workflow_id: str
-    structure_id: str
-    kind: str  # a domain.label_letters.LetterKind value
-    decided_on: date
-    reasons: list[str]
-    territory: str | None = None
-    dates: dict[str, date] = {}
-
-
-class LetterEvent(BaseModel):
-    """A letter posted (LRAR number, date) or received (acknowledgement date)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    letter_key: str
-    registered_number: str | None = None
-    sent_on: date | None = None
-    received_on: date | None = None
-
-
-class ApplicationSnapshot(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    workflow_id: str
-    structure_id: str
-    application_no: int
-    territory: str
-    stage: str
-    filed_on: date | None
-    decided_on: date | None
-    outcome: str | None
-    next_deadline: date | None
-    instruction_breached: bool
-    funding_blocked: bool
-    version: int
-    is_open: bool | None = None  # None (DRAFT, or a snapshot from before the registry): the registry is left alone
-    in_moratorium: bool = False
-    moratorium_until: date | None = None  # first day a new application is possible
-
-
-class LabelSnapshot(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    label_key: str
-    workflow_id: str
-    structure_id: str
-    territory: str
-    status: str
-    granted_on: date
-    expires_on: date  # first day no longer valid (moves on renewal)
-    ended_on: date | None  # first day no longer valid after a lapse / withdrawal / expiry
-    end_reason: str | None
-    version: int
+from domain.label_contract import (
+    ACT_CREATE_TASK,
+    ACT_RECORD_APPLICATION,
+    ACT_RECORD_LABEL,
+    ACT_RECORD_LETTER_EVENT,
+    ACT_SEND_REGISTERED_LETTER,
+    ApplicationSnapshot,
+    LabelSnapshot,
+    LabelTask,
+    LetterEvent,
+    RegisteredLetter,
+)
+from domain.label_yearly_list import STORE_YEARLY_LIST, YearlyListRequest, YearlyListSummary
 
 
 class LabelStore:
@@ -99,7 +39,7 @@ class LabelStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    @activity.defn(name="label.create_task")
+    @activity.defn(name=ACT_CREATE_TASK)
     async def create_task(self, task: LabelTask) -> None:
         await self._pool.execute(
             """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
@@ -108,7 +48,7 @@ class LabelStore:
             json.dumps(task.details, default=str),
         )
 
-    @activity.defn(name="label.send_registered_letter")
+    @activity.defn(name=ACT_SEND_REGISTERED_LETTER)
     async def send_registered_letter(self, letter: RegisteredLetter) -> str:
         """Render the letter (HTML, PDF), store it and create the DPID task to post it, in one transaction."""
         document = LetterDocument(letter_key=letter.letter_key, kind=LetterKind(letter.kind),
@@ -134,7 +74,7 @@ class LabelStore:
             )
         return letter.letter_key
 
-    @activity.defn(name="label.record_letter_event")
+    @activity.defn(name=ACT_RECORD_LETTER_EVENT)
     async def record_letter_event(self, event: LetterEvent) -> None:
         await self._pool.execute(
             """UPDATE label_letters SET registered_number = COALESCE($2, registered_number),
@@ -143,7 +83,7 @@ class LabelStore:
             event.letter_key, event.registered_number, event.sent_on, event.received_on,
         )
 
-    @activity.defn(name="label.record_application")
+    @activity.defn(name=ACT_RECORD_APPLICATION)
     async def record_application(self, s: ApplicationSnapshot) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             status = await conn.execute(
@@ -162,7 +102,7 @@ class LabelStore:
                 await registry.record_snapshot(conn, s.structure_id, s.workflow_id, is_open=s.is_open,
                                                in_moratorium=s.in_moratorium, moratorium_until=s.moratorium_until)
 
-    @activity.defn(name="label.record_label")
+    @activity.defn(name=ACT_RECORD_LABEL)
     async def record_label(self, s: LabelSnapshot) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             status = await conn.execute(
@@ -215,7 +155,7 @@ class LabelRegistry:
         return {"year": year, "workflow_id": row["workflow_id"], "generated_on": row["generated_on"],
                 "granted": json.loads(row["granted"]), "labelled": json.loads(row["labelled"])}
 
-    @activity.defn(name="label.store_yearly_list")
+    @activity.defn(name=STORE_YEARLY_LIST)
     async def store_yearly_list(self, request: YearlyListRequest) -> YearlyListSummary:
         listing = await self.yearly_list(request.year)
         await self._pool.execute(

@@ -59,7 +59,8 @@ from workers.api_label_registry import file_with_claim, letter_route, registry_f
 from workers.api_auth import ApiTokens, Caller, Scope, load_api_tokens
 from workers.config import Settings
 from workflows import search_attributes as sa
-from workflows.label_application import LABEL_APPLICATION_WORKFLOW, LabelApplicationState
+from domain.label_contract import LABEL_APPLICATION_WORKFLOW
+from workflows.label_application import LabelApplicationState
 from workflows.pathway import signal_flow_record
 
 log = structlog.get_logger("parcours.api")

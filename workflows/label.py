@@ -20,6 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.deadlines import add_months, deadline_instant
     from domain.label import LabelStage
     from domain.label_appeal import AppealRecord
+    from domain.label_contract import ACT_NOTIFY_PATHWAYS_LABEL_LOST, ACT_RECORD_LABEL, LABEL_WORKFLOW, LabelSnapshot
+    from domain.label_contract import LabelMessages as LM
     from domain.label_events import LabelLossReason
     from domain.label_letters import LetterKind
     from domain.label_messages import (
@@ -42,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
 from workflows.label_case import ACTIVITY_OPTIONS, calendar_bound, reject
 from workflows.label_notices import LabelNotices, NoticeLetter
 
-LABEL_WORKFLOW = "Label"
 
 
 
@@ -159,19 +160,13 @@ class LabelWorkflow(LabelNotices):
         if self._recorded_version != self.state.version:
             self._recorded_version = self.state.version
             s = self.state
-            snapshot = {
-                "label_key": f"{self._wid()}:{s.first_granted_on.isoformat()}",
-                "workflow_id": self._wid(),
-                "structure_id": s.structure_id,
-                "territory": s.territory,
-                "status": s.stage.value,
-                "granted_on": s.first_granted_on,
-                "expires_on": s.expires_on,
-                "ended_on": s.ended_on,
-                "end_reason": s.end_reason,
-                "version": s.version,
-            }
-            await workflow.execute_activity("label.record_label", snapshot, **ACTIVITY_OPTIONS)
+            snapshot = LabelSnapshot(
+                label_key=f"{self._wid()}:{s.first_granted_on.isoformat()}", workflow_id=self._wid(),
+                structure_id=s.structure_id, territory=s.territory, status=s.stage.value,
+                granted_on=s.first_granted_on, expires_on=s.expires_on, ended_on=s.ended_on,
+                end_reason=s.end_reason, version=s.version,
+            )
+            await workflow.execute_activity(ACT_RECORD_LABEL, snapshot, **ACTIVITY_OPTIONS)
 
     def _appeal_granted(self, on: date) -> None:
         """A recours gracieux granted or a judgment annulling the decision: the label is back."""
@@ -271,7 +266,7 @@ class LabelWorkflow(LabelNotices):
 
         async def notify() -> None:
             await workflow.execute_activity(
-                "label.notify_pathways_label_lost", notice, result_type=int,
+                ACT_NOTIFY_PATHWAYS_LABEL_LOST, notice, result_type=int,
                 start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=1),
                 schedule_to_close_timeout=timedelta(days=2),
             )
@@ -281,7 +276,7 @@ class LabelWorkflow(LabelNotices):
 
     # --- L15 annual review -------------------------------------------------------------------------------
 
-    @workflow.update(name="record_annual_review")
+    @workflow.update(name=LM.RECORD_ANNUAL_REVIEW)
     async def record_annual_review(self, msg: AnnualReview) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -308,7 +303,7 @@ class LabelWorkflow(LabelNotices):
 
     # --- L16 renewal -------------------------------------------------------------------------------------
 
-    @workflow.update(name="request_renewal")
+    @workflow.update(name=LM.REQUEST_RENEWAL)
     async def request_renewal(self, msg: RenewalRequest) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -335,7 +330,7 @@ class LabelWorkflow(LabelNotices):
                 "OutsideRenewalWindow",
             )
 
-    @workflow.update(name="decide_renewal")
+    @workflow.update(name=LM.DECIDE_RENEWAL)
     async def decide_renewal(self, msg: RenewalDecision) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -385,7 +380,7 @@ class LabelWorkflow(LabelNotices):
 
     # --- W1 lapse ----------------------------------------------------------------------------------------
 
-    @workflow.update(name="end_mission")
+    @workflow.update(name=LM.END_MISSION)
     async def end_mission(self, msg: MissionEnded) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -416,7 +411,7 @@ class LabelWorkflow(LabelNotices):
                      {"observation_deadline": deadline})
         self._touch()
 
-    @workflow.update(name="report_commitment_breach")
+    @workflow.update(name=LM.REPORT_COMMITMENT_BREACH)
     async def report_commitment_breach(self, msg: CommitmentBreach) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -430,7 +425,7 @@ class LabelWorkflow(LabelNotices):
         self._require(LabelStage.LABELLED)
         self._check_date(msg.notified_on, self.state.decided_on, "notice date")
 
-    @workflow.update(name="record_observations")
+    @workflow.update(name=LM.RECORD_OBSERVATIONS)
     async def record_observations(self, msg: ObservationsReceived) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -450,7 +445,7 @@ class LabelWorkflow(LabelNotices):
         if received_on > w.observation_deadline:
             reject(rules_of.late_filing_message("observations", received_on, w.observation_deadline), "LateFiling")
 
-    @workflow.update(name="decide_withdrawal")
+    @workflow.update(name=LM.DECIDE_WITHDRAWAL)
     async def decide_withdrawal(self, msg: WithdrawalDecision) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -488,7 +483,7 @@ class LabelWorkflow(LabelNotices):
         self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on, reasons=reasons)
         self._touch()
 
-    @workflow.update(name="report_quality_issue")
+    @workflow.update(name=LM.REPORT_QUALITY_ISSUE)
     async def report_quality_issue(self, msg: QualityIssue) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -502,7 +497,7 @@ class LabelWorkflow(LabelNotices):
         self._require(LabelStage.LABELLED)
         self._check_date(msg.reported_on, self.state.decided_on, "report date")
 
-    @workflow.update(name="decide_remediation")
+    @workflow.update(name=LM.DECIDE_REMEDIATION)
     async def decide_remediation(self, msg: RemediationOutcome) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -530,10 +525,10 @@ class LabelWorkflow(LabelNotices):
 
     # --- queries -----------------------------------------------------------------------------------------
 
-    @workflow.query(name="is_labelled")
+    @workflow.query(name=LM.IS_LABELLED)
     def is_labelled(self, query: IsLabelledQuery) -> bool:
         return query.structure_id == self.state.structure_id and self.state.is_labelled(query.on)
 
-    @workflow.query(name="state")
+    @workflow.query(name=LM.STATE)
     def get_state(self) -> LabelState:
         return self.state

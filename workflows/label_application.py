@@ -12,7 +12,7 @@ from typing import Callable, Literal
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
-from workflows.label import LABEL_WORKFLOW, LabelState
+from workflows.label import LabelState
 from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, checked, reject
 
 with workflow.unsafe.imports_passed_through():
@@ -21,6 +21,9 @@ with workflow.unsafe.imports_passed_through():
     from domain import label as rules_of
     from domain.deadlines import deadline_instant, paris_date
     from domain.label import LabelStage
+    from domain.label_contract import ACT_RECORD_APPLICATION, LABEL_APPLICATION_WORKFLOW, LABEL_WORKFLOW
+    from domain.label_contract import ApplicationMessages as A
+    from domain.label_contract import ApplicationSnapshot
     from domain.label_evaluation import LabelFile, LabelProposal, evaluate_structure
     from domain.label_appeal import (
         AppealRecord,
@@ -51,7 +54,6 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.search_attributes import STRUCTURE_ID
 
-LABEL_APPLICATION_WORKFLOW = "LabelApplication"
 
 
 class DecisionRecord(BaseModel):
@@ -180,7 +182,7 @@ class LabelApplicationWorkflow(LabelCase):
             await effect()
         if self._recorded_version != self.state.version:
             self._recorded_version = self.state.version
-            await workflow.execute_activity("label.record_application", self._snapshot(), **ACTIVITY_OPTIONS)
+            await workflow.execute_activity(ACT_RECORD_APPLICATION, self._snapshot(), **ACTIVITY_OPTIONS)
 
     async def _supersede_previous(self) -> None:
         """Close the application whose moratorium this one follows (it keeps only its pending appeals)."""
@@ -188,7 +190,7 @@ class LabelApplicationWorkflow(LabelCase):
         assert previous is not None
         message = Superseded(event_id=f"{self._wid()}:supersedes", by_application=self._wid())
         try:
-            await workflow.get_external_workflow_handle(previous).signal("superseded", message)
+            await workflow.get_external_workflow_handle(previous).signal(A.SUPERSEDED, message)
         except FailureError as error:  # already closed: nothing to supersede
             workflow.logger.info("superseded application already closed", extra={"error": str(error)})
 
@@ -200,28 +202,20 @@ class LabelApplicationWorkflow(LabelCase):
         return s.closing_reason is None and s.base_stage not in (
             LabelStage.GRANTED, LabelStage.LABELLED, LabelStage.REFUSED_FINAL)
 
-    def _snapshot(self) -> dict:
+    def _snapshot(self) -> ApplicationSnapshot:
         s = self.state
         last = s.decisions[-1] if s.decisions else None
         wake = self._next_wake()
         in_moratorium = s.base_stage is LabelStage.MORATORIUM and s.closing_reason is None
-        return {
-            "workflow_id": self._wid(),
-            "structure_id": s.structure_id,
-            "application_no": s.application_no,
-            "territory": s.territory,
-            "stage": s.stage.value,
-            "filed_on": s.first_filed_on,
-            "decided_on": last.decided_on if last else None,
-            "outcome": last.outcome if last else None,
-            "next_deadline": paris_date(wake) if wake else None,
-            "instruction_breached": bool(s.instruction_breaches),
-            "funding_blocked": s.base_stage is LabelStage.REFUSED_FINAL,
-            "version": s.version,
-            "is_open": self._is_open(),
-            "in_moratorium": in_moratorium,
-            "moratorium_until": s.moratorium.earliest_reapplication if in_moratorium and s.moratorium else None,
-        }
+        return ApplicationSnapshot(
+            workflow_id=self._wid(), structure_id=s.structure_id, application_no=s.application_no,
+            territory=s.territory, stage=s.stage.value, filed_on=s.first_filed_on,
+            decided_on=last.decided_on if last else None, outcome=last.outcome if last else None,
+            next_deadline=paris_date(wake) if wake else None, instruction_breached=bool(s.instruction_breaches),
+            funding_blocked=s.base_stage is LabelStage.REFUSED_FINAL, version=s.version, is_open=self._is_open(),
+            in_moratorium=in_moratorium,
+            moratorium_until=s.moratorium.earliest_reapplication if in_moratorium and s.moratorium else None,
+        )
 
     def _finished(self) -> bool:
         s = self.state
@@ -324,7 +318,7 @@ class LabelApplicationWorkflow(LabelCase):
 
     # --- L1 submission -----------------------------------------------------------------------------------
 
-    @workflow.update(name="submit")
+    @workflow.update(name=A.SUBMIT)
     async def submit(self, msg: ApplicationSubmitted) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -375,7 +369,7 @@ class LabelApplicationWorkflow(LabelCase):
             current = self.state.step.value if self.state.step else self.state.stage.value
             reject(f"expected step {step.value}, the application is at {current}")
 
-    @workflow.update(name="record_admin_evaluation")
+    @workflow.update(name=A.RECORD_ADMIN_EVALUATION)
     async def record_admin_evaluation(self, msg: AdminEvaluation) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -402,7 +396,7 @@ class LabelApplicationWorkflow(LabelCase):
         answered = {o.territory for o in self.state.territory_opinions}
         return [t for t in self._consulted() if t not in answered]
 
-    @workflow.update(name="record_territory_opinion")
+    @workflow.update(name=A.RECORD_TERRITORY_OPINION)
     async def record_territory_opinion(self, msg: TerritoryOpinion) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -424,7 +418,7 @@ class LabelApplicationWorkflow(LabelCase):
         if not self._seen(msg.event_id):
             self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
 
-    @workflow.update(name="submit_evaluation")
+    @workflow.update(name=A.SUBMIT_EVALUATION)
     async def submit_evaluation(self, msg: EvaluationSubmitted) -> LabelStage:
         """The DPID's evaluation computed by the case from the attestations and the Annexe 2 grids."""
         if not self._seen(msg.event_id):
@@ -451,7 +445,7 @@ class LabelApplicationWorkflow(LabelCase):
         self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
         self._check_date(msg.evaluation_date, self.state.filed_on, "evaluation date")
 
-    @workflow.update(name="record_slai_opinion")
+    @workflow.update(name=A.RECORD_SLAI_OPINION)
     async def record_slai_opinion(self, msg: SlaiOpinion) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -480,7 +474,7 @@ class LabelApplicationWorkflow(LabelCase):
             reject(f"the lead SLAI consults the other territories first (G-L22): waiting for {', '.join(pending)}",
                    "ConsultationPending")
 
-    @workflow.update(name="record_joint_review")
+    @workflow.update(name=A.RECORD_JOINT_REVIEW)
     async def record_joint_review(self, msg: JointReview) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -506,7 +500,7 @@ class LabelApplicationWorkflow(LabelCase):
             return s.slai_opinion
         return None
 
-    @workflow.update(name="decide")
+    @workflow.update(name=A.DECIDE)
     async def decide(self, msg: Decision) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -597,7 +591,7 @@ class LabelApplicationWorkflow(LabelCase):
                        note="meeting structure + SLAI + siège; Annexe 4 follow-up sheet")
         self._touch()
 
-    @workflow.update(name="acknowledge_receipt")
+    @workflow.update(name=A.ACKNOWLEDGE_RECEIPT)
     async def acknowledge_receipt(self, msg: ReceiptAcknowledged) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -630,7 +624,7 @@ class LabelApplicationWorkflow(LabelCase):
             reject(f"letter {msg.letter_key} already acknowledged on {refusal.notified_on.isoformat()}")
         self._check_date(msg.received_on, refusal.sent_on or refusal.decided_on, "acknowledgement date")
 
-    @workflow.update(name="record_letter_sent")
+    @workflow.update(name=A.RECORD_LETTER_SENT)
     async def record_letter_sent(self, msg: LetterSent) -> LabelStage:
         """The refusal letter was posted: the receipt reminder runs from ``sent_on`` (L9)."""
         if not self._seen(msg.event_id):
@@ -656,7 +650,7 @@ class LabelApplicationWorkflow(LabelCase):
 
     # --- moratorium (L6 / L7) ------------------------------------------------------------------------------
 
-    @workflow.update(name="record_moratorium_sheet")
+    @workflow.update(name=A.RECORD_MORATORIUM_SHEET)
     async def record_moratorium_sheet(self, msg: MoratoriumSheet) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -673,7 +667,7 @@ class LabelApplicationWorkflow(LabelCase):
             reject("the Annexe 4 sheet belongs to a notified moratorium")
         self._check_date(msg.meeting_on, self._refusal().decided_on, "meeting date")
 
-    @workflow.update(name="reapply")
+    @workflow.update(name=A.REAPPLY)
     async def reapply(self, msg: Reapplication) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -693,7 +687,7 @@ class LabelApplicationWorkflow(LabelCase):
             reject(f"the moratorium runs until {rules_of.day_start(m.earliest_reapplication).isoformat()}: "
                     f"reapplication possible from {m.earliest_reapplication.isoformat()}", "MoratoriumNotOver")
 
-    @workflow.signal(name="superseded")
+    @workflow.signal(name=A.SUPERSEDED)
     def superseded(self, msg: Superseded) -> None:
         """The registry accepted a new application after this moratorium: that one is the reapplication."""
         if self._seen(msg.event_id) or self.state.base_stage is not LabelStage.MORATORIUM:
@@ -714,7 +708,7 @@ class LabelApplicationWorkflow(LabelCase):
             reject("no notified refusal to appeal against")
         return refusal, refusal.appeal
 
-    @workflow.update(name="file_recours_gracieux")
+    @workflow.update(name=A.FILE_RECOURS_GRACIEUX)
     async def file_recours_gracieux(self, msg: AppealFiled) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -736,7 +730,7 @@ class LabelApplicationWorkflow(LabelCase):
         filed_on = self._check_date(msg.filed_on, refusal.notified_on, "recours gracieux date")
         checked(check_gracieux, appeal, filed_on)
 
-    @workflow.update(name="answer_recours_gracieux")
+    @workflow.update(name=A.ANSWER_RECOURS_GRACIEUX)
     async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -767,7 +761,7 @@ class LabelApplicationWorkflow(LabelCase):
         checked(check_gracieux_answer, appeal)
         self._check_date(msg.answered_on, appeal.gracieux_filed_on, "answer date")
 
-    @workflow.update(name="file_recours_contentieux")
+    @workflow.update(name=A.FILE_RECOURS_CONTENTIEUX)
     async def file_recours_contentieux(self, msg: AppealFiled) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -786,7 +780,7 @@ class LabelApplicationWorkflow(LabelCase):
         filed_on = self._check_date(msg.filed_on, appeal.rejection_on or refusal.notified_on, "recours contentieux date")
         checked(check_contentieux, appeal, filed_on)
 
-    @workflow.update(name="record_judgment")
+    @workflow.update(name=A.RECORD_JUDGMENT)
     async def record_judgment(self, msg: Judgment) -> LabelStage:
         if self._seen(msg.event_id):
             return self.state.stage
@@ -813,6 +807,6 @@ class LabelApplicationWorkflow(LabelCase):
 
     # --- queries -----------------------------------------------------------------------------------------
 
-    @workflow.query(name="state")
+    @workflow.query(name=A.STATE)
     def get_state(self) -> LabelApplicationState:
         return self.state

@@ -16,6 +16,14 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import paris_date
     from domain.label_appeal import AppealError
+    from domain.label_contract import (
+        ACT_CREATE_TASK,
+        ACT_RECORD_LETTER_EVENT,
+        ACT_SEND_REGISTERED_LETTER,
+        LabelTask,
+        LetterEvent,
+        RegisteredLetter,
+    )
     from domain.rules import RuleSet, rule_set
 
     from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE
@@ -92,48 +100,34 @@ class LabelCase:
 
     def _task(self, kind: str, assignee: str, ref: str, due: date | None = None, **details) -> None:
         """Queue a human task (idempotent by its key) for the main loop to create."""
-        task = {
-            "task_key": self._task_key(kind, ref),
-            "workflow_id": self._wid(),
-            "kind": kind,
-            "assignee": assignee,
-            "due_date": due,
-            "details": {"structure_id": self.state.structure_id, **details},
-        }
+        task = LabelTask(task_key=self._task_key(kind, ref), workflow_id=self._wid(), kind=kind, assignee=assignee,
+                         due_date=due, details={"structure_id": self.state.structure_id, **details})
 
         async def run() -> None:
-            await workflow.execute_activity("label.create_task", task, **ACTIVITY_OPTIONS)
+            await workflow.execute_activity(ACT_CREATE_TASK, task, **ACTIVITY_OPTIONS)
 
         self._effects.append(run)
 
     def _letter(self, key: str, kind: str, decided_on: date, reasons: list[str],
                 dates: dict[str, date] | None = None) -> None:
         """Queue a letter: the activity renders it (HTML, PDF), stores it and asks the DPID to post it."""
-        letter = {
-            "letter_key": key,
-            "workflow_id": self._wid(),
-            "structure_id": self.state.structure_id,
-            "territory": self.state.territory,
-            "kind": kind,
-            "decided_on": decided_on,
-            "reasons": reasons,
-            "dates": dates or {},
-        }
+        letter = RegisteredLetter(letter_key=key, workflow_id=self._wid(), structure_id=self.state.structure_id,
+                                  territory=self.state.territory, kind=kind, decided_on=decided_on, reasons=reasons,
+                                  dates=dates or {})
 
         async def send() -> None:
-            await workflow.execute_activity("label.send_registered_letter", letter, result_type=str,
-                                            **ACTIVITY_OPTIONS)
+            await workflow.execute_activity(ACT_SEND_REGISTERED_LETTER, letter, result_type=str, **ACTIVITY_OPTIONS)
 
         self._effects.append(send)
 
     def _letter_event(self, key: str, *, registered_number: str | None = None, sent_on: date | None = None,
                       received_on: date | None = None) -> None:
         """Queue the posting or the receipt of a letter for its read-model row."""
-        event = {"letter_key": key, "registered_number": registered_number, "sent_on": sent_on,
-                 "received_on": received_on}
+        event = LetterEvent(letter_key=key, registered_number=registered_number, sent_on=sent_on,
+                            received_on=received_on)
 
         async def record() -> None:
-            await workflow.execute_activity("label.record_letter_event", event, **ACTIVITY_OPTIONS)
+            await workflow.execute_activity(ACT_RECORD_LETTER_EVENT, event, **ACTIVITY_OPTIONS)
 
         self._effects.append(record)
 

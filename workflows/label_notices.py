@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         check_gracieux_answer,
         check_judgment,
     )
+    from domain.label_contract import ApplicationMessages as A
     from domain.label_letters import APPEALABLE, LetterKind
     from domain.label_messages import AppealFiled, GracieuxAnswer, Judgment, LetterSent, ReceiptAcknowledged
 
@@ -117,7 +118,7 @@ class LabelNotices(LabelCase):
 
     # --- posting and receipt ---------------------------------------------------------------------------
 
-    @workflow.update(name="record_letter_sent")
+    @workflow.update(name=A.RECORD_LETTER_SENT)
     async def record_letter_sent(self, msg: LetterSent) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -136,7 +137,7 @@ class LabelNotices(LabelCase):
             reject(f"letter {msg.letter_key} is already posted or acknowledged")
         self._check_date(msg.sent_on, letter.decided_on, "posting date")
 
-    @workflow.update(name="acknowledge_receipt")
+    @workflow.update(name=A.ACKNOWLEDGE_RECEIPT)
     async def acknowledge_receipt(self, msg: ReceiptAcknowledged) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -161,7 +162,7 @@ class LabelNotices(LabelCase):
 
     # --- appeals (L10–L13 applied to withdrawals and renewal refusals) ----------------------------------
 
-    @workflow.update(name="file_recours_gracieux")
+    @workflow.update(name=A.FILE_RECOURS_GRACIEUX)
     async def file_recours_gracieux(self, msg: AppealFiled) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -182,7 +183,7 @@ class LabelNotices(LabelCase):
         letter = self._find_letter(self.state.appeal_letter_key or "")
         checked(check_gracieux, appeal, self._check_date(msg.filed_on, letter.received_on, "recours gracieux date"))
 
-    @workflow.update(name="answer_recours_gracieux")
+    @workflow.update(name=A.ANSWER_RECOURS_GRACIEUX)
     async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -209,7 +210,7 @@ class LabelNotices(LabelCase):
         checked(check_gracieux_answer, appeal)
         self._check_date(msg.answered_on, appeal.gracieux_filed_on, "answer date")
 
-    @workflow.update(name="file_recours_contentieux")
+    @workflow.update(name=A.FILE_RECOURS_CONTENTIEUX)
     async def file_recours_contentieux(self, msg: AppealFiled) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
@@ -227,7 +228,7 @@ class LabelNotices(LabelCase):
         filed_on = self._check_date(msg.filed_on, appeal.rejection_on or letter.received_on, "recours contentieux date")
         checked(check_contentieux, appeal, filed_on)
 
-    @workflow.update(name="record_judgment")
+    @workflow.update(name=A.RECORD_JUDGMENT)
     async def record_judgment(self, msg: Judgment) -> LabelStage:
         if not self._seen(msg.event_id):
             self._mark(msg.event_id)
