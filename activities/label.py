@@ -13,7 +13,6 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities import label_registry as registry

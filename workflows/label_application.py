@@ -13,7 +13,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 from workflows.label import LabelState
-from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, checked, reject
+from workflows.label_case import ACTIVITY_OPTIONS, calendar_bound, checked, reject
+from workflows.label_instruction import LabelInstruction
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -24,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.label_contract import ACT_RECORD_APPLICATION, LABEL_APPLICATION_WORKFLOW, LABEL_WORKFLOW
     from domain.label_contract import ApplicationMessages as A
     from domain.label_contract import ApplicationSnapshot
-    from domain.label_evaluation import LabelFile, LabelProposal, evaluate_structure
+    from domain.label_evaluation import LabelProposal
     from domain.label_appeal import (
         AppealRecord,
         check_contentieux,
@@ -37,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         AppealFiled,
         ApplicationSubmitted,
         Decision,
-        EvaluationSubmitted,
         GracieuxAnswer,
         JointReview,
         Judgment,
@@ -126,7 +126,7 @@ class LabelApplicationResult(BaseModel):
 
 
 @workflow.defn(name=LABEL_APPLICATION_WORKFLOW)
-class LabelApplicationWorkflow(LabelCase):
+class LabelApplicationWorkflow(LabelInstruction):
     @workflow.init
     def __init__(self, state: LabelApplicationState) -> None:
         self.state = state
@@ -361,134 +361,6 @@ class LabelApplicationWorkflow(LabelCase):
         if self.state.round == 1:
             self.state.base_stage = step
         self._touch()
-
-    # --- L3 / L4 instruction -----------------------------------------------------------------------------
-
-    def _require_step(self, step: LabelStage) -> None:
-        if self.state.step is not step:
-            current = self.state.step.value if self.state.step else self.state.stage.value
-            reject(f"expected step {step.value}, the application is at {current}")
-
-    @workflow.update(name=A.RECORD_ADMIN_EVALUATION)
-    async def record_admin_evaluation(self, msg: AdminEvaluation) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._admin_evaluated(msg)
-        return self.state.stage
-
-    def _admin_evaluated(self, evaluation: AdminEvaluation) -> None:
-        s = self.state
-        s.admin_evaluation = evaluation
-        s.territory_opinions = []
-        self._task("label_slai_consolidation", self._slai(), f"r{s.round}", s.instruction_due,
-                   consulted=self._consulted())
-        for territory in self._consulted():  # G-L22: parallel consultations of the other SLAIs
-            self._task("label_slai_consultation", f"SLAI:{territory}", f"r{s.round}-{territory}", s.instruction_due,
-                       lead=self._slai())
-        self._set_step(LabelStage.SLAI_CONSOLIDATION)
-
-    def _consulted(self) -> list[str]:
-        """The other territories, once each, without the lead's (the input is not trusted to be clean)."""
-        s = self.state
-        return list(dict.fromkeys(t for t in s.other_territories if t != s.territory))
-
-    def _consultations_pending(self) -> list[str]:
-        answered = {o.territory for o in self.state.territory_opinions}
-        return [t for t in self._consulted() if t not in answered]
-
-    @workflow.update(name=A.RECORD_TERRITORY_OPINION)
-    async def record_territory_opinion(self, msg: TerritoryOpinion) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self.state.territory_opinions = self.state.territory_opinions + [msg]
-            self._touch()
-        return self.state.stage
-
-    @record_territory_opinion.validator
-    def _validate_territory_opinion(self, msg: TerritoryOpinion) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require_step(LabelStage.SLAI_CONSOLIDATION)
-        if msg.territory not in self._consultations_pending():
-            reject(f"territory {msg.territory} is not awaiting consultation (consulted: "
-                   f"{', '.join(self._consulted()) or 'none'})")
-
-    @record_admin_evaluation.validator
-    def _validate_admin(self, msg: AdminEvaluation) -> None:
-        if not self._seen(msg.event_id):
-            self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
-
-    @workflow.update(name=A.SUBMIT_EVALUATION)
-    async def submit_evaluation(self, msg: EvaluationSubmitted) -> LabelStage:
-        """The DPID's evaluation computed by the case from the attestations and the Annexe 2 grids."""
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            proposal = self._evaluate(msg)
-            self.state.evaluation = proposal
-            self._admin_evaluated(AdminEvaluation(
-                event_id=msg.event_id, training_ok=proposal.training.passed,
-                cer_average=proposal.cer_quality.average or 0.0, seed=proposal.seed,
-                sampled_cer_ids=[cer for p in proposal.cer_quality.professionals for cer in p.sample],
-                reasons=proposal.reasons))
-        return self.state.stage
-
-    def _evaluate(self, msg: EvaluationSubmitted) -> LabelProposal:
-        file = LabelFile(structure_id=self.state.structure_id,
-                         evaluation_date=msg.evaluation_date or self._today(), seed=msg.seed,
-                         professionals=msg.professionals)
-        return calendar_bound(evaluate_structure, file, self.rules)
-
-    @submit_evaluation.validator
-    def _validate_evaluation(self, msg: EvaluationSubmitted) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
-        self._check_date(msg.evaluation_date, self.state.filed_on, "evaluation date")
-
-    @workflow.update(name=A.RECORD_SLAI_OPINION)
-    async def record_slai_opinion(self, msg: SlaiOpinion) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            admin = self.state.admin_evaluation
-            if msg.training_ok is None or msg.cer_average is None:  # a confirmation keeps the DPID's figures
-                assert admin is not None
-                msg = msg.model_copy(update={"training_ok": admin.training_ok, "cer_average": admin.cer_average})
-            self.state.slai_opinion = msg
-            if msg.cer_average < self.rules.cer_quality_threshold:
-                self._task("label_joint_review", "DPID", f"r{self.state.round}", self.state.instruction_due,
-                           participants=["DPID", self._slai()])
-                self._set_step(LabelStage.JOINT_REVIEW_BELOW_80)
-            else:
-                self._touch()
-        return self.state.stage
-
-    @record_slai_opinion.validator
-    def _validate_slai(self, msg: SlaiOpinion) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require_step(LabelStage.SLAI_CONSOLIDATION)
-        if self.state.slai_opinion is not None:
-            reject("the SLAI opinion is already recorded")
-        pending = self._consultations_pending()
-        if pending:
-            reject(f"the lead SLAI consults the other territories first (G-L22): waiting for {', '.join(pending)}",
-                   "ConsultationPending")
-
-    @workflow.update(name=A.RECORD_JOINT_REVIEW)
-    async def record_joint_review(self, msg: JointReview) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self.state.joint_review = msg
-            self._touch()
-        return self.state.stage
-
-    @record_joint_review.validator
-    def _validate_joint(self, msg: JointReview) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require_step(LabelStage.JOINT_REVIEW_BELOW_80)
-        if self.state.joint_review is not None:
-            reject("the joint review is already recorded")
 
     # --- L5 / L6 / L8 / L9 decision ------------------------------------------------------------------------
 
