@@ -26,27 +26,19 @@ with workflow.unsafe.imports_passed_through():
     from domain.label_letters import LetterKind
     from domain.label_messages import (
         AnnualReview,
-        CommitmentBreach,
         IsLabelledQuery,
         LabelInput,
         MissionEnded,
-        ObservationsReceived,
-        QualityIssue,
-        RemediationOutcome,
         RenewalDecision,
         RenewalRequest,
-        WithdrawalDecision,
     )
     from domain.rules import RuleSet
 
     from workflows.search_attributes import STRUCTURE_ID
 
-from workflows.label_case import ACTIVITY_OPTIONS, calendar_bound, reject
-from workflows.label_notices import LabelNotices, NoticeLetter
-
-
-
-
+from workflows.label_case import ACTIVITY_OPTIONS, reject
+from workflows.label_notices import NoticeLetter
+from workflows.label_withdrawal import LabelWithdrawal, Remediation, WithdrawalProcedure
 
 FINAL_STAGES = (LabelStage.LAPSED, LabelStage.WITHDRAWN, LabelStage.EXPIRED)
 
@@ -54,20 +46,6 @@ FINAL_STAGES = (LabelStage.LAPSED, LabelStage.WITHDRAWN, LabelStage.EXPIRED)
 class ValidityPeriod(BaseModel):
     start: date
     end: date  # first day no longer valid
-
-
-class WithdrawalProcedure(BaseModel):
-    notified_on: date
-    observation_deadline: date
-    grounds: list[str]
-    observations_on: date | None = None
-    decision_task_sent: bool = False
-
-
-class Remediation(BaseModel):
-    started_on: date
-    ends_on: date
-    study_task_sent: bool = False
 
 
 class LabelState(BaseModel):
@@ -122,7 +100,7 @@ class LabelState(BaseModel):
 
 
 @workflow.defn(name=LABEL_WORKFLOW)
-class LabelWorkflow(LabelNotices):
+class LabelWorkflow(LabelWithdrawal):
     @workflow.init
     def __init__(self, state: LabelState) -> None:
         self.state = state
@@ -396,132 +374,6 @@ class LabelWorkflow(LabelNotices):
         if self.state.stage in FINAL_STAGES:
             reject(f"the label is already {self.state.stage.value}")
         self._check_date(msg.ended_on, self.state.decided_on, "end of mission date")
-
-    # --- W2 withdrawal -----------------------------------------------------------------------------------
-
-    def _open_withdrawal(self, notified_on: date, grounds: list[str]) -> None:
-        s = self.state
-        deadline = calendar_bound(rules_of.observation_deadline, notified_on, self.rules)
-        s.withdrawal = WithdrawalProcedure(notified_on=notified_on, observation_deadline=deadline, grounds=grounds)
-        s.stage = LabelStage.WITHDRAWAL_PROCEDURE
-        key = f"{self._wid()}:withdrawal_notice:{notified_on.isoformat()}"
-        s.letters = s.letters + [NoticeLetter(letter_key=key, kind="withdrawal_notice", decided_on=notified_on)]
-        self._letter(key, "withdrawal_notice", notified_on,
-                     grounds + [f"observations may be submitted until {deadline.isoformat()}"],
-                     {"observation_deadline": deadline})
-        self._touch()
-
-    @workflow.update(name=LM.REPORT_COMMITMENT_BREACH)
-    async def report_commitment_breach(self, msg: CommitmentBreach) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._open_withdrawal(msg.notified_on or self._today(), msg.grounds)
-        return self.state.stage
-
-    @report_commitment_breach.validator
-    def _validate_breach(self, msg: CommitmentBreach) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.LABELLED)
-        self._check_date(msg.notified_on, self.state.decided_on, "notice date")
-
-    @workflow.update(name=LM.RECORD_OBSERVATIONS)
-    async def record_observations(self, msg: ObservationsReceived) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            assert self.state.withdrawal is not None
-            self.state.withdrawal.observations_on = msg.received_on or self._today()
-            self._task("label_withdrawal_decision", "DPID", self.state.withdrawal.notified_on.isoformat(), None)
-            self.state.withdrawal.decision_task_sent = True
-        return self.state.stage
-
-    @record_observations.validator
-    def _validate_observations(self, msg: ObservationsReceived) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.WITHDRAWAL_PROCEDURE)
-        w = self.state.withdrawal
-        received_on = self._check_date(msg.received_on, w.notified_on, "observations date")
-        if received_on > w.observation_deadline:
-            reject(rules_of.late_filing_message("observations", received_on, w.observation_deadline), "LateFiling")
-
-    @workflow.update(name=LM.DECIDE_WITHDRAWAL)
-    async def decide_withdrawal(self, msg: WithdrawalDecision) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
-        decided_on = msg.decided_on or self._today()
-        if msg.outcome == "withdraw":
-            grounds = self.state.withdrawal.grounds if self.state.withdrawal else []
-            self._notify(LetterKind.WITHDRAWAL, decided_on, msg.reasons or grounds, {"effective_on": decided_on},
-                         appeal_of="withdrawal")
-            self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
-        else:
-            self.state.withdrawal = None
-            self.state.stage = LabelStage.LABELLED
-        return self.state.stage
-
-    @decide_withdrawal.validator
-    def _validate_withdrawal(self, msg: WithdrawalDecision) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.WITHDRAWAL_PROCEDURE)
-        w = self.state.withdrawal
-        decided_on = self._check_date(msg.decided_on, w.notified_on, "withdrawal decision date")
-        if w.observations_on is None and decided_on <= w.observation_deadline:
-            reject(f"the structure may submit observations until {w.observation_deadline.isoformat()}",
-                    "ContradictoryPhaseOpen")
-
-    # --- W3 quality remediation --------------------------------------------------------------------------
-
-    def _open_remediation(self, started_on: date, reasons: list[str]) -> None:
-        s = self.state
-        ends_on = rules_of.remediation_ends_on(started_on, self.rules)
-        s.remediation = Remediation(started_on=started_on, ends_on=ends_on)
-        s.stage = LabelStage.QUALITY_REMEDIATION
-        self._notify(LetterKind.REMEDIATION, started_on, reasons, {"support_until": rules_of.day_start(ends_on)})
-        self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on, reasons=reasons)
-        self._touch()
-
-    @workflow.update(name=LM.REPORT_QUALITY_ISSUE)
-    async def report_quality_issue(self, msg: QualityIssue) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._open_remediation(msg.reported_on or self._today(), msg.reasons)
-        return self.state.stage
-
-    @report_quality_issue.validator
-    def _validate_quality(self, msg: QualityIssue) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.LABELLED)
-        self._check_date(msg.reported_on, self.state.decided_on, "report date")
-
-    @workflow.update(name=LM.DECIDE_REMEDIATION)
-    async def decide_remediation(self, msg: RemediationOutcome) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
-        decided_on = msg.decided_on or self._today()
-        if msg.quality_assured:
-            self.state.remediation = None
-            self.state.stage = LabelStage.LABELLED
-        else:
-            self._notify(LetterKind.WITHDRAWAL, decided_on, msg.reasons, {"effective_on": decided_on},
-                         appeal_of="withdrawal")
-            self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
-        return self.state.stage
-
-    @decide_remediation.validator
-    def _validate_remediation(self, msg: RemediationOutcome) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.QUALITY_REMEDIATION)
-        r = self.state.remediation
-        decided_on = self._check_date(msg.decided_on, r.started_on, "new study date")
-        if decided_on < r.ends_on:
-            reject(f"the SLAI support runs until {rules_of.day_start(r.ends_on).isoformat()}: "
-                    f"new study from {r.ends_on.isoformat()}", "RemediationOngoing")
 
     # --- queries -----------------------------------------------------------------------------------------
 
