@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.search_attributes import STRUCTURE_ID
 
-from workflows.label_case import ACTIVITY_OPTIONS, reject
+from workflows.label_case import ACTIVITY_OPTIONS, once, reject, unless_seen
 from workflows.label_notices import NoticeLetter
 from workflows.label_withdrawal import LabelWithdrawal, Remediation, WithdrawalProcedure
 
@@ -255,10 +255,8 @@ class LabelWorkflow(LabelWithdrawal):
     # --- L15 annual review -------------------------------------------------------------------------------
 
     @workflow.update(name=LM.RECORD_ANNUAL_REVIEW)
+    @once
     async def record_annual_review(self, msg: AnnualReview) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         s = self.state
         s.reviews_received = s.reviews_received + [msg.anniversary]
         if not (msg.charte_ok and msg.training_ok):  # G-L17: commitments / training → W2
@@ -269,9 +267,8 @@ class LabelWorkflow(LabelWithdrawal):
         return self.state.stage
 
     @record_annual_review.validator
+    @unless_seen
     def _validate_review(self, msg: AnnualReview) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.LABELLED, LabelStage.RENEWAL_INSTRUCTION)
         s = self.state
         if msg.anniversary not in s.reviews_requested:
@@ -282,10 +279,8 @@ class LabelWorkflow(LabelWithdrawal):
     # --- L16 renewal -------------------------------------------------------------------------------------
 
     @workflow.update(name=LM.REQUEST_RENEWAL)
+    @once
     async def request_renewal(self, msg: RenewalRequest) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         s = self.state
         s.renewal_requested_on = msg.requested_on or self._today()
         s.stage = LabelStage.RENEWAL_INSTRUCTION
@@ -295,9 +290,8 @@ class LabelWorkflow(LabelWithdrawal):
         return self.state.stage
 
     @request_renewal.validator
+    @unless_seen
     def _validate_renewal(self, msg: RenewalRequest) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.LABELLED)
         requested_on = self._check_date(msg.requested_on, self.state.decided_on, "renewal request date")
         first, last = rules_of.renewal_window(self.state.expires_on, self.rules)
@@ -309,10 +303,8 @@ class LabelWorkflow(LabelWithdrawal):
             )
 
     @workflow.update(name=LM.DECIDE_RENEWAL)
+    @once
     async def decide_renewal(self, msg: RenewalDecision) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         s = self.state
         decided_on = msg.decided_on or self._today()
         if msg.outcome == "grant":
@@ -348,9 +340,8 @@ class LabelWorkflow(LabelWithdrawal):
         self._renewed = True
 
     @decide_renewal.validator
+    @unless_seen
     def _validate_renewal_decision(self, msg: RenewalDecision) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.RENEWAL_INSTRUCTION)
         self._check_date(msg.decided_on, self.state.renewal_requested_on, "renewal decision date")
         if msg.outcome == "refuse" and not msg.reasons:
@@ -359,18 +350,16 @@ class LabelWorkflow(LabelWithdrawal):
     # --- W1 lapse ----------------------------------------------------------------------------------------
 
     @workflow.update(name=LM.END_MISSION)
+    @once
     async def end_mission(self, msg: MissionEnded) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            ended_on = msg.ended_on or self._today()
-            self._notify(LetterKind.LAPSE, ended_on, [], {"effective_on": ended_on})
-            self._end(LabelStage.LAPSED, LabelLossReason.LAPSED, ended_on)
+        ended_on = msg.ended_on or self._today()
+        self._notify(LetterKind.LAPSE, ended_on, [], {"effective_on": ended_on})
+        self._end(LabelStage.LAPSED, LabelLossReason.LAPSED, ended_on)
         return self.state.stage
 
     @end_mission.validator
+    @unless_seen
     def _validate_end_mission(self, msg: MissionEnded) -> None:
-        if self._seen(msg.event_id):
-            return
         if self.state.stage in FINAL_STAGES:
             reject(f"the label is already {self.state.stage.value}")
         self._check_date(msg.ended_on, self.state.decided_on, "end of mission date")

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 from workflows.label import LabelState
-from workflows.label_case import ACTIVITY_OPTIONS, calendar_bound, checked, reject
+from workflows.label_case import ACTIVITY_OPTIONS, calendar_bound, checked, once, reject, unless_seen
 from workflows.label_instruction import LabelInstruction
 
 with workflow.unsafe.imports_passed_through():
@@ -319,11 +319,9 @@ class LabelApplicationWorkflow(LabelInstruction):
     # --- L1 submission -----------------------------------------------------------------------------------
 
     @workflow.update(name=A.SUBMIT)
+    @once
     async def submit(self, msg: ApplicationSubmitted) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
         filed_on = self._date_or_today(msg.filed_on)
-        self._mark(msg.event_id)
         self.state.first_filed_on = filed_on
         self.state.base_stage = LabelStage.SUBMITTED
         self._touch()
@@ -331,9 +329,8 @@ class LabelApplicationWorkflow(LabelInstruction):
         return self.state.stage
 
     @submit.validator
+    @unless_seen
     def _validate_submit(self, msg: ApplicationSubmitted) -> None:
-        if self._seen(msg.event_id):
-            return
         if self.state.base_stage is not LabelStage.DRAFT:
             reject(f"the application is already {self.state.stage.value}")
         opening = self.rules.campaign_opening
@@ -373,10 +370,8 @@ class LabelApplicationWorkflow(LabelInstruction):
         return None
 
     @workflow.update(name=A.DECIDE)
+    @once
     async def decide(self, msg: Decision) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         s = self.state
         decided_on = self._date_or_today(msg.decided_on)
         s.decisions = s.decisions + [DecisionRecord(round=s.round, outcome=msg.outcome, decided_on=decided_on,
@@ -389,9 +384,8 @@ class LabelApplicationWorkflow(LabelInstruction):
         return self.state.stage
 
     @decide.validator
+    @unless_seen
     def _validate_decide(self, msg: Decision) -> None:
-        if self._seen(msg.event_id):
-            return
         proposal = self._consolidated()
         if proposal is None:
             reject(f"no consolidated evaluation to decide on (the application is at {self.state.stage.value})")
@@ -464,10 +458,8 @@ class LabelApplicationWorkflow(LabelInstruction):
         self._touch()
 
     @workflow.update(name=A.ACKNOWLEDGE_RECEIPT)
+    @once
     async def acknowledge_receipt(self, msg: ReceiptAcknowledged) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         refusal = self._refusal()
         assert refusal is not None
         rules = self.rules
@@ -486,9 +478,8 @@ class LabelApplicationWorkflow(LabelInstruction):
         return self.state.stage
 
     @acknowledge_receipt.validator
+    @unless_seen
     def _validate_receipt(self, msg: ReceiptAcknowledged) -> None:
-        if self._seen(msg.event_id):
-            return
         refusal = self._refusal()
         if refusal is None or refusal.letter_key != msg.letter_key:
             reject(f"no registered letter {msg.letter_key} awaiting its acknowledgement of receipt")
@@ -497,22 +488,20 @@ class LabelApplicationWorkflow(LabelInstruction):
         self._check_date(msg.received_on, refusal.sent_on or refusal.decided_on, "acknowledgement date")
 
     @workflow.update(name=A.RECORD_LETTER_SENT)
+    @once
     async def record_letter_sent(self, msg: LetterSent) -> LabelStage:
         """The refusal letter was posted: the receipt reminder runs from ``sent_on`` (L9)."""
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            refusal = self._refusal()
-            assert refusal is not None
-            refusal.sent_on, refusal.registered_number = msg.sent_on, msg.registered_number
-            refusal.receipt_reminder_sent = False  # the receipt reminder now runs from the posting
-            self._letter_event(refusal.letter_key, registered_number=msg.registered_number, sent_on=msg.sent_on)
-            self._touch()
+        refusal = self._refusal()
+        assert refusal is not None
+        refusal.sent_on, refusal.registered_number = msg.sent_on, msg.registered_number
+        refusal.receipt_reminder_sent = False  # the receipt reminder now runs from the posting
+        self._letter_event(refusal.letter_key, registered_number=msg.registered_number, sent_on=msg.sent_on)
+        self._touch()
         return self.state.stage
 
     @record_letter_sent.validator
+    @unless_seen
     def _validate_letter_sent(self, msg: LetterSent) -> None:
-        if self._seen(msg.event_id):
-            return
         refusal = self._refusal()
         if refusal is None or refusal.letter_key != msg.letter_key:
             reject(f"no registered letter {msg.letter_key} to post")
@@ -523,34 +512,29 @@ class LabelApplicationWorkflow(LabelInstruction):
     # --- moratorium (L6 / L7) ------------------------------------------------------------------------------
 
     @workflow.update(name=A.RECORD_MORATORIUM_SHEET)
+    @once
     async def record_moratorium_sheet(self, msg: MoratoriumSheet) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            assert self.state.moratorium is not None
-            self.state.moratorium.sheet = msg
-            self._touch()
+        assert self.state.moratorium is not None
+        self.state.moratorium.sheet = msg
+        self._touch()
         return self.state.stage
 
     @record_moratorium_sheet.validator
+    @unless_seen
     def _validate_sheet(self, msg: MoratoriumSheet) -> None:
-        if self._seen(msg.event_id):
-            return
         if self.state.base_stage is not LabelStage.MORATORIUM or self.state.moratorium is None:
             reject("the Annexe 4 sheet belongs to a notified moratorium")
         self._check_date(msg.meeting_on, self._refusal().decided_on, "meeting date")
 
     @workflow.update(name=A.REAPPLY)
+    @once
     async def reapply(self, msg: Reapplication) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         self._start_instruction(2, self._date_or_today(msg.filed_on))
         return self.state.stage
 
     @reapply.validator
+    @unless_seen
     def _validate_reapply(self, msg: Reapplication) -> None:
-        if self._seen(msg.event_id):
-            return
         m = self.state.moratorium
         if self.state.base_stage is not LabelStage.MORATORIUM or m is None:
             reject(f"no notified moratorium to reapply after (the application is at {self.state.stage.value})")
@@ -581,10 +565,8 @@ class LabelApplicationWorkflow(LabelInstruction):
         return refusal, refusal.appeal
 
     @workflow.update(name=A.FILE_RECOURS_GRACIEUX)
+    @once
     async def file_recours_gracieux(self, msg: AppealFiled) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         _, appeal = self._appealable()
         filed_on = self._date_or_today(msg.filed_on)
         appeal.gracieux_filed_on = filed_on
@@ -595,18 +577,15 @@ class LabelApplicationWorkflow(LabelInstruction):
         return self.state.stage
 
     @file_recours_gracieux.validator
+    @unless_seen
     def _validate_gracieux(self, msg: AppealFiled) -> None:
-        if self._seen(msg.event_id):
-            return
         refusal, appeal = self._appealable()
         filed_on = self._check_date(msg.filed_on, refusal.notified_on, "recours gracieux date")
         checked(check_gracieux, appeal, filed_on)
 
     @workflow.update(name=A.ANSWER_RECOURS_GRACIEUX)
+    @once
     async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         refusal, appeal = self._appealable()
         answered_on = self._date_or_today(msg.answered_on)
         appeal.gracieux_outcome = msg.outcome
@@ -626,37 +605,31 @@ class LabelApplicationWorkflow(LabelInstruction):
         return self.state.stage
 
     @answer_recours_gracieux.validator
+    @unless_seen
     def _validate_answer(self, msg: GracieuxAnswer) -> None:
-        if self._seen(msg.event_id):
-            return
         _, appeal = self._appealable()
         checked(check_gracieux_answer, appeal)
         self._check_date(msg.answered_on, appeal.gracieux_filed_on, "answer date")
 
     @workflow.update(name=A.FILE_RECOURS_CONTENTIEUX)
+    @once
     async def file_recours_contentieux(self, msg: AppealFiled) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         _, appeal = self._appealable()
         appeal.contentieux_filed_on = self._date_or_today(msg.filed_on)
         self._touch()
         return self.state.stage
 
     @file_recours_contentieux.validator
+    @unless_seen
     def _validate_contentieux(self, msg: AppealFiled) -> None:
-        if self._seen(msg.event_id):
-            return
         refusal, appeal = self._appealable()
         checked(check_contentieux, appeal)
         filed_on = self._check_date(msg.filed_on, appeal.rejection_on or refusal.notified_on, "recours contentieux date")
         checked(check_contentieux, appeal, filed_on)
 
     @workflow.update(name=A.RECORD_JUDGMENT)
+    @once
     async def record_judgment(self, msg: Judgment) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         refusal, appeal = self._appealable()
         judged_on = self._date_or_today(msg.judged_on)
         appeal.judgment, appeal.judged_on = msg.outcome, judged_on
@@ -670,9 +643,8 @@ class LabelApplicationWorkflow(LabelInstruction):
         return self.state.stage
 
     @record_judgment.validator
+    @unless_seen
     def _validate_judgment(self, msg: Judgment) -> None:
-        if self._seen(msg.event_id):
-            return
         _, appeal = self._appealable()
         checked(check_judgment, appeal)
         self._check_date(msg.judged_on, appeal.contentieux_filed_on, "judgment date")

@@ -6,6 +6,7 @@ queued by handlers and run by the main loop; every deadline is an instant in ``_
 """
 
 import asyncio
+import functools
 from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable
 
@@ -42,6 +43,31 @@ SEEN_EVENT_IDS = 200
 def reject(message: str, kind: str = "InvalidCommand") -> None:
     """A business refusal: non-retryable, typed, with a message for people."""
     raise ApplicationError(message, type=kind, non_retryable=True)
+
+
+def once(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The one duplicate-event guard of the label updates: a message whose ``event_id`` the case has seen
+    answers the current stage and changes nothing; a new one is remembered, then handled."""
+
+    @functools.wraps(handler)
+    async def guarded(self: "LabelCase", msg: Any) -> Any:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        return await handler(self, msg)
+
+    return guarded
+
+
+def unless_seen(validator: Callable[..., None]) -> Callable[..., None]:
+    """A validator does not judge a message already applied (its retry is answered by ``once``)."""
+
+    @functools.wraps(validator)
+    def guarded(self: "LabelCase", msg: Any) -> None:
+        if not self._seen(msg.event_id):
+            validator(self, msg)
+
+    return guarded
 
 
 def checked(check: Callable[..., Any], *args: Any) -> Any:

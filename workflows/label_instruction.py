@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.label_evaluation import LabelFile, LabelProposal, evaluate_structure
     from domain.label_messages import AdminEvaluation, EvaluationSubmitted, JointReview, SlaiOpinion, TerritoryOpinion
 
-from workflows.label_case import LabelCase, calendar_bound, reject
+from workflows.label_case import LabelCase, calendar_bound, once, reject, unless_seen
 
 
 class LabelInstruction(LabelCase):
@@ -32,10 +32,9 @@ class LabelInstruction(LabelCase):
             reject(f"expected step {step.value}, the application is at {current}")
 
     @workflow.update(name=A.RECORD_ADMIN_EVALUATION)
+    @once
     async def record_admin_evaluation(self, msg: AdminEvaluation) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._admin_evaluated(msg)
+        self._admin_evaluated(msg)
         return self.state.stage
 
     def _admin_evaluated(self, evaluation: AdminEvaluation) -> None:
@@ -59,39 +58,36 @@ class LabelInstruction(LabelCase):
         return [t for t in self._consulted() if t not in answered]
 
     @workflow.update(name=A.RECORD_TERRITORY_OPINION)
+    @once
     async def record_territory_opinion(self, msg: TerritoryOpinion) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self.state.territory_opinions = self.state.territory_opinions + [msg]
-            self._touch()
+        self.state.territory_opinions = self.state.territory_opinions + [msg]
+        self._touch()
         return self.state.stage
 
     @record_territory_opinion.validator
+    @unless_seen
     def _validate_territory_opinion(self, msg: TerritoryOpinion) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require_step(LabelStage.SLAI_CONSOLIDATION)
         if msg.territory not in self._consultations_pending():
             reject(f"territory {msg.territory} is not awaiting consultation (consulted: "
                    f"{', '.join(self._consulted()) or 'none'})")
 
     @record_admin_evaluation.validator
+    @unless_seen
     def _validate_admin(self, msg: AdminEvaluation) -> None:
-        if not self._seen(msg.event_id):
-            self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
+        self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
 
     @workflow.update(name=A.SUBMIT_EVALUATION)
+    @once
     async def submit_evaluation(self, msg: EvaluationSubmitted) -> LabelStage:
         """The DPID's evaluation computed by the case from the attestations and the Annexe 2 grids."""
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            proposal = self._evaluate(msg)
-            self.state.evaluation = proposal
-            self._admin_evaluated(AdminEvaluation(
-                event_id=msg.event_id, training_ok=proposal.training.passed,
-                cer_average=proposal.cer_quality.average or 0.0, seed=proposal.seed,
-                sampled_cer_ids=[cer for p in proposal.cer_quality.professionals for cer in p.sample],
-                reasons=proposal.reasons))
+        proposal = self._evaluate(msg)
+        self.state.evaluation = proposal
+        self._admin_evaluated(AdminEvaluation(
+            event_id=msg.event_id, training_ok=proposal.training.passed,
+            cer_average=proposal.cer_quality.average or 0.0, seed=proposal.seed,
+            sampled_cer_ids=[cer for p in proposal.cer_quality.professionals for cer in p.sample],
+            reasons=proposal.reasons))
         return self.state.stage
 
     def _evaluate(self, msg: EvaluationSubmitted) -> LabelProposal:
@@ -101,33 +97,30 @@ class LabelInstruction(LabelCase):
         return calendar_bound(evaluate_structure, file, self.rules)
 
     @submit_evaluation.validator
+    @unless_seen
     def _validate_evaluation(self, msg: EvaluationSubmitted) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
         self._check_date(msg.evaluation_date, self.state.filed_on, "evaluation date")
 
     @workflow.update(name=A.RECORD_SLAI_OPINION)
+    @once
     async def record_slai_opinion(self, msg: SlaiOpinion) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            admin = self.state.admin_evaluation
-            if msg.training_ok is None or msg.cer_average is None:  # a confirmation keeps the DPID's figures
-                assert admin is not None
-                msg = msg.model_copy(update={"training_ok": admin.training_ok, "cer_average": admin.cer_average})
-            self.state.slai_opinion = msg
-            if msg.cer_average < self.rules.cer_quality_threshold:
-                self._task("label_joint_review", "DPID", f"r{self.state.round}", self.state.instruction_due,
-                           participants=["DPID", self._slai()])
-                self._set_step(LabelStage.JOINT_REVIEW_BELOW_80)
-            else:
-                self._touch()
+        admin = self.state.admin_evaluation
+        if msg.training_ok is None or msg.cer_average is None:  # a confirmation keeps the DPID's figures
+            assert admin is not None
+            msg = msg.model_copy(update={"training_ok": admin.training_ok, "cer_average": admin.cer_average})
+        self.state.slai_opinion = msg
+        if msg.cer_average < self.rules.cer_quality_threshold:
+            self._task("label_joint_review", "DPID", f"r{self.state.round}", self.state.instruction_due,
+                       participants=["DPID", self._slai()])
+            self._set_step(LabelStage.JOINT_REVIEW_BELOW_80)
+        else:
+            self._touch()
         return self.state.stage
 
     @record_slai_opinion.validator
+    @unless_seen
     def _validate_slai(self, msg: SlaiOpinion) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require_step(LabelStage.SLAI_CONSOLIDATION)
         if self.state.slai_opinion is not None:
             reject("the SLAI opinion is already recorded")
@@ -137,17 +130,15 @@ class LabelInstruction(LabelCase):
                    "ConsultationPending")
 
     @workflow.update(name=A.RECORD_JOINT_REVIEW)
+    @once
     async def record_joint_review(self, msg: JointReview) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self.state.joint_review = msg
-            self._touch()
+        self.state.joint_review = msg
+        self._touch()
         return self.state.stage
 
     @record_joint_review.validator
+    @unless_seen
     def _validate_joint(self, msg: JointReview) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require_step(LabelStage.JOINT_REVIEW_BELOW_80)
         if self.state.joint_review is not None:
             reject("the joint review is already recorded")

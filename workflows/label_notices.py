@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.label_letters import APPEALABLE, LetterKind
     from domain.label_messages import AppealFiled, GracieuxAnswer, Judgment, LetterSent, ReceiptAcknowledged
 
-from workflows.label_case import LabelCase, calendar_bound, checked, reject
+from workflows.label_case import LabelCase, calendar_bound, checked, once, reject, unless_seen
 
 
 class NoticeLetter(BaseModel):
@@ -119,42 +119,38 @@ class LabelNotices(LabelCase):
     # --- posting and receipt ---------------------------------------------------------------------------
 
     @workflow.update(name=A.RECORD_LETTER_SENT)
+    @once
     async def record_letter_sent(self, msg: LetterSent) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            letter = self._find_letter(msg.letter_key)
-            letter.sent_on, letter.registered_number = msg.sent_on, msg.registered_number
-            letter.receipt_reminder_sent = False  # the receipt reminder now runs from the posting
-            self._letter_event(letter.letter_key, registered_number=msg.registered_number, sent_on=msg.sent_on)
+        letter = self._find_letter(msg.letter_key)
+        letter.sent_on, letter.registered_number = msg.sent_on, msg.registered_number
+        letter.receipt_reminder_sent = False  # the receipt reminder now runs from the posting
+        self._letter_event(letter.letter_key, registered_number=msg.registered_number, sent_on=msg.sent_on)
         return self.state.stage
 
     @record_letter_sent.validator
+    @unless_seen
     def _validate_letter_sent(self, msg: LetterSent) -> None:
-        if self._seen(msg.event_id):
-            return
         letter = self._find_letter(msg.letter_key)
         if letter.sent_on is not None or letter.received_on is not None:
             reject(f"letter {msg.letter_key} is already posted or acknowledged")
         self._check_date(msg.sent_on, letter.decided_on, "posting date")
 
     @workflow.update(name=A.ACKNOWLEDGE_RECEIPT)
+    @once
     async def acknowledge_receipt(self, msg: ReceiptAcknowledged) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            s = self.state
-            letter = self._find_letter(msg.letter_key)
-            letter.received_on = msg.received_on
-            self._letter_event(letter.letter_key, received_on=msg.received_on)
-            if letter.letter_key == s.appeal_letter_key:
-                deadline = calendar_bound(rules_of.appeal_deadline, msg.received_on, self.rules)
-                s.appeal = AppealRecord(gracieux_deadline=deadline, direct_contentieux_deadline=deadline)
-            self._touch()
+        s = self.state
+        letter = self._find_letter(msg.letter_key)
+        letter.received_on = msg.received_on
+        self._letter_event(letter.letter_key, received_on=msg.received_on)
+        if letter.letter_key == s.appeal_letter_key:
+            deadline = calendar_bound(rules_of.appeal_deadline, msg.received_on, self.rules)
+            s.appeal = AppealRecord(gracieux_deadline=deadline, direct_contentieux_deadline=deadline)
+        self._touch()
         return self.state.stage
 
     @acknowledge_receipt.validator
+    @unless_seen
     def _validate_receipt(self, msg: ReceiptAcknowledged) -> None:
-        if self._seen(msg.event_id):
-            return
         letter = self._find_letter(msg.letter_key)
         if letter.received_on is not None:
             reject(f"letter {msg.letter_key} already acknowledged on {letter.received_on.isoformat()}")
@@ -163,65 +159,59 @@ class LabelNotices(LabelCase):
     # --- appeals (L10–L13 applied to withdrawals and renewal refusals) ----------------------------------
 
     @workflow.update(name=A.FILE_RECOURS_GRACIEUX)
+    @once
     async def file_recours_gracieux(self, msg: AppealFiled) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            appeal = self._open_appeal()
-            appeal.gracieux_filed_on = self._date_or_today(msg.filed_on)
-            appeal.gracieux_evidence = list(msg.evidence)
-            appeal.gracieux_answer_due = rules_of.gracieux_answer_due(appeal.gracieux_filed_on, self.rules)
-            self._task("label_recours_gracieux", "DPID", f"answer:{self.state.appeal_letter_key}",
-                       appeal.gracieux_answer_due, evidence=[e.document_id for e in msg.evidence])
-            self._touch()
+        appeal = self._open_appeal()
+        appeal.gracieux_filed_on = self._date_or_today(msg.filed_on)
+        appeal.gracieux_evidence = list(msg.evidence)
+        appeal.gracieux_answer_due = rules_of.gracieux_answer_due(appeal.gracieux_filed_on, self.rules)
+        self._task("label_recours_gracieux", "DPID", f"answer:{self.state.appeal_letter_key}",
+                   appeal.gracieux_answer_due, evidence=[e.document_id for e in msg.evidence])
+        self._touch()
         return self.state.stage
 
     @file_recours_gracieux.validator
+    @unless_seen
     def _validate_gracieux(self, msg: AppealFiled) -> None:
-        if self._seen(msg.event_id):
-            return
         appeal = self._open_appeal()
         letter = self._find_letter(self.state.appeal_letter_key or "")
         checked(check_gracieux, appeal, self._check_date(msg.filed_on, letter.received_on, "recours gracieux date"))
 
     @workflow.update(name=A.ANSWER_RECOURS_GRACIEUX)
+    @once
     async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            appeal = self._open_appeal()
-            answered_on = self._date_or_today(msg.answered_on)
-            appeal.gracieux_outcome = msg.outcome
-            if msg.outcome == "granted":
-                self._notify(LetterKind.GRACIEUX_GRANTED, answered_on, msg.reasons)
-                self._appeal_granted(answered_on)
-            else:
-                appeal.rejection_on = answered_on
-                appeal.contentieux_deadline_after_rejection = calendar_bound(rules_of.appeal_deadline, answered_on,
-                                                                             self.rules)
-                self._notify(LetterKind.GRACIEUX_REJECTED, answered_on, msg.reasons,
-                             {"contentieux_deadline": appeal.contentieux_deadline_after_rejection})
-            self._touch()
+        appeal = self._open_appeal()
+        answered_on = self._date_or_today(msg.answered_on)
+        appeal.gracieux_outcome = msg.outcome
+        if msg.outcome == "granted":
+            self._notify(LetterKind.GRACIEUX_GRANTED, answered_on, msg.reasons)
+            self._appeal_granted(answered_on)
+        else:
+            appeal.rejection_on = answered_on
+            appeal.contentieux_deadline_after_rejection = calendar_bound(rules_of.appeal_deadline, answered_on,
+                                                                         self.rules)
+            self._notify(LetterKind.GRACIEUX_REJECTED, answered_on, msg.reasons,
+                         {"contentieux_deadline": appeal.contentieux_deadline_after_rejection})
+        self._touch()
         return self.state.stage
 
     @answer_recours_gracieux.validator
+    @unless_seen
     def _validate_answer(self, msg: GracieuxAnswer) -> None:
-        if self._seen(msg.event_id):
-            return
         appeal = self._open_appeal()
         checked(check_gracieux_answer, appeal)
         self._check_date(msg.answered_on, appeal.gracieux_filed_on, "answer date")
 
     @workflow.update(name=A.FILE_RECOURS_CONTENTIEUX)
+    @once
     async def file_recours_contentieux(self, msg: AppealFiled) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._open_appeal().contentieux_filed_on = self._date_or_today(msg.filed_on)
-            self._touch()
+        self._open_appeal().contentieux_filed_on = self._date_or_today(msg.filed_on)
+        self._touch()
         return self.state.stage
 
     @file_recours_contentieux.validator
+    @unless_seen
     def _validate_contentieux(self, msg: AppealFiled) -> None:
-        if self._seen(msg.event_id):
-            return
         appeal = self._open_appeal()
         checked(check_contentieux, appeal)
         letter = self._find_letter(self.state.appeal_letter_key or "")
@@ -229,20 +219,18 @@ class LabelNotices(LabelCase):
         checked(check_contentieux, appeal, filed_on)
 
     @workflow.update(name=A.RECORD_JUDGMENT)
+    @once
     async def record_judgment(self, msg: Judgment) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            appeal = self._open_appeal()
-            appeal.judgment, appeal.judged_on = msg.outcome, self._date_or_today(msg.judged_on)
-            if msg.outcome == "annulled":
-                self._appeal_granted(appeal.judged_on)
-            self._touch()
+        appeal = self._open_appeal()
+        appeal.judgment, appeal.judged_on = msg.outcome, self._date_or_today(msg.judged_on)
+        if msg.outcome == "annulled":
+            self._appeal_granted(appeal.judged_on)
+        self._touch()
         return self.state.stage
 
     @record_judgment.validator
+    @unless_seen
     def _validate_judgment(self, msg: Judgment) -> None:
-        if self._seen(msg.event_id):
-            return
         appeal = self._open_appeal()
         checked(check_judgment, appeal)
         self._check_date(msg.judged_on, appeal.contentieux_filed_on, "judgment date")

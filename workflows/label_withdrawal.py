@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalDecision,
     )
 
-from workflows.label_case import calendar_bound, reject
+from workflows.label_case import calendar_bound, once, reject, unless_seen
 from workflows.label_notices import LabelNotices, NoticeLetter
 
 
@@ -66,33 +66,29 @@ class LabelWithdrawal(LabelNotices):
         self._touch()
 
     @workflow.update(name=LM.REPORT_COMMITMENT_BREACH)
+    @once
     async def report_commitment_breach(self, msg: CommitmentBreach) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._open_withdrawal(msg.notified_on or self._today(), msg.grounds)
+        self._open_withdrawal(msg.notified_on or self._today(), msg.grounds)
         return self.state.stage
 
     @report_commitment_breach.validator
+    @unless_seen
     def _validate_breach(self, msg: CommitmentBreach) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.LABELLED)
         self._check_date(msg.notified_on, self.state.decided_on, "notice date")
 
     @workflow.update(name=LM.RECORD_OBSERVATIONS)
+    @once
     async def record_observations(self, msg: ObservationsReceived) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            assert self.state.withdrawal is not None
-            self.state.withdrawal.observations_on = msg.received_on or self._today()
-            self._task("label_withdrawal_decision", "DPID", self.state.withdrawal.notified_on.isoformat(), None)
-            self.state.withdrawal.decision_task_sent = True
+        assert self.state.withdrawal is not None
+        self.state.withdrawal.observations_on = msg.received_on or self._today()
+        self._task("label_withdrawal_decision", "DPID", self.state.withdrawal.notified_on.isoformat(), None)
+        self.state.withdrawal.decision_task_sent = True
         return self.state.stage
 
     @record_observations.validator
+    @unless_seen
     def _validate_observations(self, msg: ObservationsReceived) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.WITHDRAWAL_PROCEDURE)
         w = self.state.withdrawal
         received_on = self._check_date(msg.received_on, w.notified_on, "observations date")
@@ -100,10 +96,8 @@ class LabelWithdrawal(LabelNotices):
             reject(rules_of.late_filing_message("observations", received_on, w.observation_deadline), "LateFiling")
 
     @workflow.update(name=LM.DECIDE_WITHDRAWAL)
+    @once
     async def decide_withdrawal(self, msg: WithdrawalDecision) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         decided_on = msg.decided_on or self._today()
         if msg.outcome == "withdraw":
             grounds = self.state.withdrawal.grounds if self.state.withdrawal else []
@@ -116,9 +110,8 @@ class LabelWithdrawal(LabelNotices):
         return self.state.stage
 
     @decide_withdrawal.validator
+    @unless_seen
     def _validate_withdrawal(self, msg: WithdrawalDecision) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.WITHDRAWAL_PROCEDURE)
         w = self.state.withdrawal
         decided_on = self._check_date(msg.decided_on, w.notified_on, "withdrawal decision date")
@@ -138,24 +131,20 @@ class LabelWithdrawal(LabelNotices):
         self._touch()
 
     @workflow.update(name=LM.REPORT_QUALITY_ISSUE)
+    @once
     async def report_quality_issue(self, msg: QualityIssue) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._open_remediation(msg.reported_on or self._today(), msg.reasons)
+        self._open_remediation(msg.reported_on or self._today(), msg.reasons)
         return self.state.stage
 
     @report_quality_issue.validator
+    @unless_seen
     def _validate_quality(self, msg: QualityIssue) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.LABELLED)
         self._check_date(msg.reported_on, self.state.decided_on, "report date")
 
     @workflow.update(name=LM.DECIDE_REMEDIATION)
+    @once
     async def decide_remediation(self, msg: RemediationOutcome) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         decided_on = msg.decided_on or self._today()
         if msg.quality_assured:
             self.state.remediation = None
@@ -167,9 +156,8 @@ class LabelWithdrawal(LabelNotices):
         return self.state.stage
 
     @decide_remediation.validator
+    @unless_seen
     def _validate_remediation(self, msg: RemediationOutcome) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.QUALITY_REMEDIATION)
         r = self.state.remediation
         decided_on = self._check_date(msg.decided_on, r.started_on, "new study date")
