@@ -214,6 +214,11 @@ async def test_new_application_after_the_moratorium_is_the_reapplication(env, ta
             "structure_id": structure, "application_no": 3, "territory": "ARTOIS"})
         assert another.status_code == 409 and another.json()["rule"] == "L1"
         assert another.json()["open_application"] == second
+        registry = await api.get(f"/v1/label-structures/{structure}", headers=_auth(DEPOSANT))
+        assert registry.status_code == 200
+        assert registry.json()["open_application"] == second and registry.json()["moratorium_until"] is None
+        unknown = await api.get("/v1/label-structures/S-never-filed", headers=_auth(DEPOSANT))
+        assert unknown.status_code == 404
 
 
 async def test_refusal_letter_is_posted_received_and_printable(env, task_queue, db_pool, structure):

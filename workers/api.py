@@ -55,7 +55,7 @@ from domain import pathway as pw
 from domain.identity import NirError, person_id, validate_nir
 from domain.label import application_workflow_id, label_workflow_id
 from domain.pathway_rules import pathway_workflow_id
-from workers.api_label_registry import file_with_claim, letter_route, registry_for
+from workers.api_label_registry import file_with_claim, letter_route, registry_for, structure_route
 from workers.api_auth import ApiTokens, Caller, Scope, load_api_tokens
 from workers.config import Settings
 from workflows import search_attributes as sa
@@ -976,6 +976,7 @@ def _label_routes(app: FastAPI, api: Api, require: Callable[..., Callable[..., C
         return await _read_label_case(api, application_id, "the application", LabelApplicationState)
 
     letter_route(app, pool, require(Scope.CASE_READ), tag)
+    structure_route(app, pool, require(Scope.CASE_READ), tag)
 
     label_tag = "labels"
     for command in LABEL_COMMANDS:

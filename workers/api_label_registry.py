@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from activities.label import LabelRegistry
 from activities.label_registry import StructureRegistry
 from domain.deadlines import paris_date
-from domain.label_registry import ApplicationRefused
+from domain.label_registry import ApplicationRefused, StructureRecord
 
 
 def registry_for(pool: asyncpg.Pool | None) -> StructureRegistry | None:
@@ -75,3 +75,20 @@ def letter_route(app: FastAPI, pool: asyncpg.Pool | None, reader: Callable[..., 
         if format == "html":
             return Response(letter["html"], media_type="text/html; charset=utf-8")
         return Response(bytes(letter["pdf"]), media_type="application/pdf")
+
+
+def structure_route(app: FastAPI, pool: asyncpg.Pool | None, reader: Callable[..., Any], tag: str) -> None:
+    """``GET /v1/label-structures/{structure_id}``: what the registry knows of a structure."""
+
+    @app.get("/v1/label-structures/{structure_id}", tags=[tag], operation_id="label_structures_read",
+             summary="A structure's open application, moratorium end and label", response_model=StructureRecord,
+             responses={404: {"description": "No application nor label for this structure"}})
+    async def read_structure(
+        structure_id: str = Path(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"),
+        _: Any = Depends(reader),
+    ) -> Any:
+        record = await StructureRegistry(pool).read(structure_id) if pool is not None else None
+        if record is None:
+            return JSONResponse({"error": "not_found", "message": "no application nor label for this structure"},
+                                status_code=404)
+        return record
