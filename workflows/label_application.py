@@ -7,7 +7,7 @@ Handlers only change the state and queue effects (activities, child start); the 
 """
 
 from datetime import date, datetime
-from typing import Callable, Literal
+from typing import Callable
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
@@ -17,15 +17,19 @@ from workflows.label_case import ACTIVITY_OPTIONS, calendar_bound, checked, once
 from workflows.label_instruction import LabelInstruction
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from domain import label as rules_of
     from domain.deadlines import deadline_instant, paris_date
     from domain.label import LabelStage
     from domain.label_contract import ACT_RECORD_APPLICATION, LABEL_APPLICATION_WORKFLOW, LABEL_WORKFLOW
     from domain.label_contract import ApplicationMessages as A
     from domain.label_contract import ApplicationSnapshot
-    from domain.label_evaluation import LabelProposal
+    from domain.label_application import (
+        DecisionRecord,
+        LabelApplicationResult,
+        LabelApplicationState,
+        MoratoriumRecord,
+        RefusalRecord,
+    )
     from domain.label_appeal import (
         AppealRecord,
         check_contentieux,
@@ -34,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         check_judgment,
     )
     from domain.label_messages import (
-        AdminEvaluation,
         AppealFiled,
         ApplicationSubmitted,
         Decision,
@@ -48,81 +51,12 @@ with workflow.unsafe.imports_passed_through():
         Reapplication,
         SlaiOpinion,
         Superseded,
-        TerritoryOpinion,
     )
     from domain.rules import rule_set_for
 
     from workflows.search_attributes import STRUCTURE_ID
 
-
-
-class DecisionRecord(BaseModel):
-    round: int
-    outcome: Literal["grant", "refuse"]
-    decided_on: date
-    reasons: list[str]
-    origin: Literal["instruction", "recours_gracieux", "judgment"] = "instruction"
-
-
-class RefusalRecord(BaseModel):
-    round: int
-    final: bool
-    decided_on: date
-    reasons: list[str]
-    letter_key: str
-    registered_number: str | None = None
-    sent_on: date | None = None  # posted by LRAR (recorded by the DPID)
-    posting_clock: bool = False  # a reminder also when the posting is not recorded (letters since the patch)
-    receipt_reminder_sent: bool = False
-    notified_on: date | None = None  # the LRAR acknowledgement-of-receipt date
-    appeal: AppealRecord | None = None
-
-
-class MoratoriumRecord(BaseModel):
-    earliest_reapplication: date
-    closes_on: date
-    reminder_sent: bool = False
-    sheet: MoratoriumSheet | None = None
-
-
-class LabelApplicationState(BaseModel):
-    """The whole state of an application; also the workflow's input."""
-
-    structure_id: str
-    application_no: int
-    territory: str
-    rule_set_version: str | None = None
-    after_moratorium_of: str | None = None  # filed after that application's moratorium: its refusal is final (L9)
-    other_territories: list[str] = []  # G-L22: the lead SLAI (``territory``) consults these SLAIs
-    territory_opinions: list[TerritoryOpinion] = []  # of the current round
-
-    stage: LabelStage = LabelStage.DRAFT  # as published (appeals shown over the base stage)
-    base_stage: LabelStage = LabelStage.DRAFT
-    round: int = 0  # 1: first study, 2: study of the reapplication
-    step: LabelStage | None = None  # DPID_ADMIN_EVALUATION / SLAI_CONSOLIDATION / JOINT_REVIEW_BELOW_80
-    first_filed_on: date | None = None
-    filed_on: date | None = None  # filing of the current round
-    instruction_due: date | None = None
-    alerts_sent: list[int] = []
-    instruction_breaches: list[int] = []  # rounds whose 6 months were exceeded (no tacit grant)
-    admin_evaluation: AdminEvaluation | None = None
-    evaluation: LabelProposal | None = None  # computed from the submitted file (coverage, sample, averages)
-    slai_opinion: SlaiOpinion | None = None
-    joint_review: JointReview | None = None
-    decisions: list[DecisionRecord] = []
-    refusals: list[RefusalRecord] = []
-    moratorium: MoratoriumRecord | None = None
-    label_workflow_id: str | None = None
-    closing_reason: str | None = None
-    anomalies: list[str] = []
-    seen_event_ids: list[str] = []
-    version: int = 0
-
-
-class LabelApplicationResult(BaseModel):
-    stage: LabelStage
-    closing_reason: str | None
-    label_workflow_id: str | None
+__all__ = ["LabelApplicationState", "LabelApplicationWorkflow", "LABEL_APPLICATION_WORKFLOW"]
 
 
 @workflow.defn(name=LABEL_APPLICATION_WORKFLOW)
@@ -140,17 +74,10 @@ class LabelApplicationWorkflow(LabelInstruction):
         self._refresh_stage()
 
     def _refresh_stage(self) -> None:
-        refusal = self._refusal()
-        pending = refusal.appeal.pending() if refusal and refusal.appeal else None
-        if pending == "gracieux":
-            self.state.stage = LabelStage.APPEAL_GRACIEUX
-        elif pending == "contentieux" and self.state.base_stage in (LabelStage.MORATORIUM, LabelStage.REFUSED_FINAL):
-            self.state.stage = LabelStage.APPEAL_CONTENTIEUX
-        else:
-            self.state.stage = self.state.base_stage
+        self.state.stage = self.state.displayed_stage()
 
     def _refusal(self) -> RefusalRecord | None:
-        return self.state.refusals[-1] if self.state.refusals else None
+        return self.state.last_refusal()
 
     def _in_instruction(self) -> bool:
         return self.state.step is not None
@@ -195,12 +122,7 @@ class LabelApplicationWorkflow(LabelInstruction):
             workflow.logger.info("superseded application already closed", extra={"error": str(error)})
 
     def _is_open(self) -> bool | None:
-        """For the structure registry: None in DRAFT (never filed), else whether the case still holds it."""
-        s = self.state
-        if s.base_stage is LabelStage.DRAFT:
-            return None
-        return s.closing_reason is None and s.base_stage not in (
-            LabelStage.GRANTED, LabelStage.LABELLED, LabelStage.REFUSED_FINAL)
+        return self.state.holds_structure()
 
     def _snapshot(self) -> ApplicationSnapshot:
         s = self.state
@@ -218,19 +140,7 @@ class LabelApplicationWorkflow(LabelInstruction):
         )
 
     def _finished(self) -> bool:
-        s = self.state
-        if s.base_stage is LabelStage.LABELLED:
-            return True
-        refusal = self._refusal()
-        superseded = s.base_stage is LabelStage.MORATORIUM and (s.closing_reason or "").startswith("reapplied as ")
-        if not superseded and s.base_stage is not LabelStage.REFUSED_FINAL:
-            return False
-        if s.closing_reason == "no_reapplication" or superseded:
-            return refusal is None or refusal.appeal is None or refusal.appeal.pending() is None
-        if refusal is None or refusal.notified_on is None or refusal.appeal is None:
-            return False
-        last_day = refusal.appeal.last_window_day()
-        return refusal.appeal.pending() is None and (last_day is None or self._today() > last_day)
+        return self.state.finished(self._today())
 
     # --- timers ------------------------------------------------------------------------------------------
 
