@@ -9,17 +9,15 @@ expired) signals every pathway of the structure, then the workflow ends.
 """
 
 from datetime import date, datetime, timedelta
-from typing import Callable, Literal
+from typing import Callable
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from domain import label as rules_of
     from domain.deadlines import add_months, deadline_instant
     from domain.label import LabelStage
-    from domain.label_appeal import AppealRecord
+    from domain.label_state import FINAL_STAGES, LabelState, ValidityPeriod
     from domain.label_contract import ACT_NOTIFY_PATHWAYS_LABEL_LOST, ACT_RECORD_LABEL, LABEL_WORKFLOW, LabelSnapshot
     from domain.label_contract import LabelMessages as LM
     from domain.label_events import LabelLossReason
@@ -27,76 +25,17 @@ with workflow.unsafe.imports_passed_through():
     from domain.label_messages import (
         AnnualReview,
         IsLabelledQuery,
-        LabelInput,
         MissionEnded,
         RenewalDecision,
         RenewalRequest,
     )
-    from domain.rules import RuleSet
 
     from workflows.search_attributes import STRUCTURE_ID
 
 from workflows.label_case import ACTIVITY_OPTIONS, once, reject, unless_seen
-from workflows.label_notices import NoticeLetter
-from workflows.label_withdrawal import LabelWithdrawal, Remediation, WithdrawalProcedure
+from workflows.label_withdrawal import LabelWithdrawal
 
-FINAL_STAGES = (LabelStage.LAPSED, LabelStage.WITHDRAWN, LabelStage.EXPIRED)
-
-
-class ValidityPeriod(BaseModel):
-    start: date
-    end: date  # first day no longer valid
-
-
-class LabelState(BaseModel):
-    """The whole state of a label; the workflow input (``LabelState.granted``) and continue-as-new input."""
-
-    structure_id: str
-    territory: str
-    application_workflow_id: str
-    rule_set_version: str
-    first_granted_on: date
-    decided_on: date  # start of the current 5-year cycle
-    expires_on: date  # first day no longer valid, unless a renewal requested in the window is pending
-    stage: LabelStage = LabelStage.LABELLED
-    past_periods: list[ValidityPeriod] = []
-    reviews_requested: list[date] = []
-    reviews_received: list[date] = []
-    review_reminders_sent: list[date] = []
-    renewal_reminders_sent: list[date] = []
-    renewal_requested_on: date | None = None
-    renewal_refused_on: date | None = None
-    ceremony_years: list[int] = []
-    withdrawal: WithdrawalProcedure | None = None
-    remediation: Remediation | None = None
-    ended_on: date | None = None
-    end_reason: str | None = None
-    letters: list[NoticeLetter] = []
-    appeal_letter_key: str | None = None  # the decision against the structure whose appeal windows run
-    appeal_of: Literal["withdrawal", "renewal_refusal"] | None = None
-    appeal: AppealRecord | None = None  # opened by the receipt of that letter
-    seen_event_ids: list[str] = []
-    version: int = 0
-
-    @classmethod
-    def granted(cls, data: LabelInput, rules: RuleSet) -> "LabelState":
-        return cls(
-            structure_id=data.structure_id, territory=data.territory,
-            application_workflow_id=data.application_workflow_id, rule_set_version=data.rule_set_version,
-            first_granted_on=data.decided_on, decided_on=data.decided_on,
-            expires_on=rules_of.label_expires_on(data.decided_on, rules),
-        )
-
-    def is_labelled(self, on: date) -> bool:
-        if any(p.start <= on < p.end for p in self.past_periods):
-            return True
-        if on < self.decided_on:
-            return False
-        if self.ended_on is not None:
-            return on < self.ended_on
-        if self.renewal_requested_on is not None:
-            return True  # kept valid until the renewal decision (G-L16)
-        return on < self.expires_on
+__all__ = ["FINAL_STAGES", "LabelState", "LabelWorkflow", "LABEL_WORKFLOW"]
 
 
 @workflow.defn(name=LABEL_WORKFLOW)

@@ -14,8 +14,6 @@ from typing import Callable, Literal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from domain import label as rules_of
     from domain.deadlines import deadline_instant
     from domain.label import LabelStage
@@ -28,20 +26,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.label_contract import ApplicationMessages as A
     from domain.label_letters import APPEALABLE, LetterKind
+    from domain.label_state import NoticeLetter
     from domain.label_messages import AppealFiled, GracieuxAnswer, Judgment, LetterSent, ReceiptAcknowledged
 
 from workflows.label_case import LabelCase, calendar_bound, checked, once, reject, unless_seen
-
-
-class NoticeLetter(BaseModel):
-    letter_key: str
-    kind: str  # a LetterKind value
-    decided_on: date
-    registered_number: str | None = None
-    sent_on: date | None = None
-    posting_clock: bool = False  # a reminder also when the posting is not recorded
-    received_on: date | None = None
-    receipt_reminder_sent: bool = False
 
 
 class LabelNotices(LabelCase):

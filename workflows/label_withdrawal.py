@@ -9,13 +9,12 @@ from datetime import date
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from domain import label as rules_of
     from domain.label import LabelStage
     from domain.label_contract import LabelMessages as LM
     from domain.label_events import LabelLossReason
     from domain.label_letters import LetterKind
+    from domain.label_state import NoticeLetter, Remediation, WithdrawalProcedure
     from domain.label_messages import (
         CommitmentBreach,
         ObservationsReceived,
@@ -25,21 +24,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.label_case import calendar_bound, once, reject, unless_seen
-from workflows.label_notices import LabelNotices, NoticeLetter
-
-
-class WithdrawalProcedure(BaseModel):
-    notified_on: date
-    observation_deadline: date
-    grounds: list[str]
-    observations_on: date | None = None
-    decision_task_sent: bool = False
-
-
-class Remediation(BaseModel):
-    started_on: date
-    ends_on: date
-    study_task_sent: bool = False
+from workflows.label_notices import LabelNotices
 
 
 class LabelWithdrawal(LabelNotices):
