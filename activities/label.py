@@ -16,7 +16,6 @@ import asyncpg
 from temporalio import activity
 
 from activities import label_registry as registry
-from domain.label_letters import LetterDocument, LetterKind, render_html, render_pdf
 from domain.label_contract import (
     ACT_CREATE_TASK,
     ACT_RECORD_APPLICATION,
@@ -49,20 +48,14 @@ class LabelStore:
 
     @activity.defn(name=ACT_SEND_REGISTERED_LETTER)
     async def send_registered_letter(self, letter: RegisteredLetter) -> str:
-        """Render the letter (HTML, PDF), store it and create the DPID task to post it, in one transaction."""
-        document = LetterDocument(letter_key=letter.letter_key, kind=LetterKind(letter.kind),
-                                  structure_id=letter.structure_id, case_id=letter.workflow_id,
-                                  territory=letter.territory, decided_on=letter.decided_on, reasons=letter.reasons,
-                                  dates=letter.dates)
+        """Record the letter and create the DPID task to print and post it, in one transaction. The reasons
+        (free text) are not stored here: the letter is rendered from the encrypted case (``letter`` query)."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on, reasons,
-                       territory, dates, html, pdf)
-                   VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10)
-                   ON CONFLICT (letter_key) DO NOTHING""",
+                """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on, territory, dates)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (letter_key) DO NOTHING""",
                 letter.letter_key, letter.workflow_id, letter.structure_id, letter.kind, letter.decided_on,
-                json.dumps(letter.reasons), letter.territory, json.dumps(letter.dates, default=str),
-                render_html(document), render_pdf(document),
+                letter.territory, json.dumps(letter.dates, default=str),
             )
             await conn.execute(
                 """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
@@ -139,10 +132,10 @@ class LabelRegistry:
         return dict(row) if row is not None else None
 
     async def letter(self, letter_key: str) -> dict[str, Any] | None:
-        """A stored letter: its metadata, HTML and PDF (None if unknown)."""
+        """A recorded letter's metadata (its case, kind, dates, posting, receipt), or None."""
         row = await self._pool.fetchrow(
             """SELECT letter_key, workflow_id, structure_id, kind, decided_on, registered_number, posted_on,
-                   acknowledged_on, html, pdf FROM label_letters WHERE letter_key = $1""", letter_key)
+                   acknowledged_on FROM label_letters WHERE letter_key = $1""", letter_key)
         return dict(row) if row is not None else None
 
     async def stored_yearly_list(self, year: int) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from domain.label import LabelStage
 from domain.label_appeal import AppealRecord
+from domain.label_contract import RegisteredLetter
 from domain.label_evaluation import LabelProposal
 from domain.label_messages import AdminEvaluation, JointReview, MoratoriumSheet, SlaiOpinion, TerritoryOpinion
 
@@ -78,6 +79,7 @@ class LabelApplicationState(BaseModel):
     label_workflow_id: str | None = None
     closing_reason: str | None = None
     anomalies: list[str] = []
+    documents: list[RegisteredLetter] = []  # every letter of the case, as written (rendered on demand)
     seen_event_ids: list[str] = []
     version: int = 0
 

@@ -5,7 +5,8 @@ droit" [001:300]), the dates computed by the case (validity, moratorium, observa
 SLAI support) and, for every decision against the structure, the appeal routes: recours gracieux to the
 Président du Conseil départemental within 2 months of receipt (answer within 2 months, silence =
 rejection, G-L19) and recours contentieux at the tribunal administratif de Lille within 2 months [001:324-334].
-Pure: the activity stores what ``render_html`` / ``render_pdf`` return.
+Pure. The letter's content (reasons are free text) lives in the encrypted case state; the API renders the
+document on demand (``GET /v1/label-letters/{key}``), so no letter text is stored in clear.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from __future__ import annotations
 import html
 from datetime import date
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from domain.pdf import text_pdf
+
+RegisteredLetterLike = Any  # domain.label_contract.RegisteredLetter (not imported: the contract imports no renderer)
 
 ISSUER = "Département du Pas-de-Calais — Direction des politiques d'inclusion durable (DPID)"
 
@@ -151,6 +155,13 @@ def letter_lines(letter: LetterDocument) -> list[str]:
         lines += [""] + _appeal_routes()
     lines += ["", "Le Président du Conseil départemental, par délégation."]
     return lines
+
+
+def document_of(letter: "RegisteredLetterLike") -> LetterDocument:
+    """The document of a letter the case recorded (``domain.label_contract.RegisteredLetter``)."""
+    return LetterDocument(letter_key=letter.letter_key, kind=LetterKind(letter.kind), structure_id=letter.structure_id,
+                          case_id=letter.workflow_id, territory=letter.territory, decided_on=letter.decided_on,
+                          reasons=letter.reasons, dates=letter.dates)
 
 
 def render_html(letter: LetterDocument) -> str:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from domain import label as rules_of
 from domain.label import LabelStage
 from domain.label_appeal import AppealRecord
+from domain.label_contract import RegisteredLetter
 from domain.label_messages import LabelInput
 from domain.rules import RuleSet
 
@@ -80,6 +81,7 @@ class LabelState(BaseModel):
     appeal_letter_key: str | None = None  # the decision against the structure whose appeal windows run
     appeal_of: Literal["withdrawal", "renewal_refusal"] | None = None
     appeal: AppealRecord | None = None  # opened by the receipt of that letter
+    documents: list[RegisteredLetter] = []  # every letter of the case, as written (rendered on demand)
     seen_event_ids: list[str] = []
     version: int = 0
 

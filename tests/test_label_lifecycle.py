@@ -33,6 +33,8 @@ from domain.label_messages import (
     WithdrawalDecision,
 )
 from domain.label_appeal import EvidenceReference
+from domain.label_contract import RegisteredLetter
+from domain.label_letters import document_of, render_html
 from domain.label_messages import AppealFiled, GracieuxAnswer, LetterSent, ReceiptAcknowledged
 from domain.rules import RULESET_2023 as R
 from test_label_application import ev, eventually, terminate_settled
@@ -228,8 +230,9 @@ async def _appeal_windows_then_close(env, label, kind: str) -> None:
     state = await label.state()
     key = state.appeal_letter_key
     assert key is not None and f":{kind}:" in key and state.appeal is None
-    html = await eventually(lambda: env.pool.fetchval("SELECT html FROM label_letters WHERE letter_key=$1", key))
-    assert "tribunal administratif de Lille" in html
+    await eventually(lambda: env.pool.fetchval("SELECT kind FROM label_letters WHERE letter_key=$1", key))
+    letter = await label.handle.query("letter", key, result_type=RegisteredLetter)
+    assert "tribunal administratif de Lille" in render_html(document_of(letter))
     today = await env.today()
     await label.update("record_letter_sent", LetterSent(event_id=ev(), letter_key=key,
                                                         registered_number="2C 000 111 2222 3", sent_on=today))

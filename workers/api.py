@@ -975,7 +975,7 @@ def _label_routes(app: FastAPI, api: Api, require: Callable[..., Callable[..., C
     ) -> CaseState:
         return await _read_label_case(api, application_id, "the application", LabelApplicationState)
 
-    letter_route(app, pool, require(Scope.CASE_READ), tag)
+    letter_route(app, pool, api.client, require(Scope.CASE_READ), tag)
     structure_route(app, pool, require(Scope.CASE_READ), tag)
 
     label_tag = "labels"

@@ -9,14 +9,19 @@ application is possible when known. A filing the case itself then refuses gives 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Awaitable, Callable, Literal
 
 import asyncpg
 from fastapi import Depends, FastAPI, Path, Query
 from fastapi.responses import JSONResponse, Response
 
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
 from activities.label import LabelRegistry
+from domain.label_contract import RegisteredLetter
+from domain.label_letters import document_of, render_html, render_pdf
 from activities.label_registry import StructureRegistry
 from domain.deadlines import paris_date
 from domain.label_registry import ApplicationRefused, StructureRecord
@@ -58,8 +63,10 @@ async def file_with_claim(registry: StructureRegistry | None, structure_id: str,
     return status, body
 
 
-def letter_route(app: FastAPI, pool: asyncpg.Pool | None, reader: Callable[..., Any], tag: str) -> None:
-    """``GET /v1/label-letters/{letter_key}?format=pdf|html``: a stored letter, to print and post."""
+def letter_route(app: FastAPI, pool: asyncpg.Pool | None, client: Client, reader: Callable[..., Any],
+                 tag: str) -> None:
+    """``GET /v1/label-letters/{letter_key}?format=pdf|html``: a letter, rendered from its case (the text,
+    with its free-text reasons, is kept only in the encrypted workflow state)."""
 
     @app.get("/v1/label-letters/{letter_key}", tags=[tag], operation_id="label_letters_read",
              summary="A label letter (PDF or HTML)", response_class=Response,
@@ -69,12 +76,21 @@ def letter_route(app: FastAPI, pool: asyncpg.Pool | None, reader: Callable[..., 
         format: Literal["pdf", "html"] = Query("pdf"),
         _: Any = Depends(reader),
     ) -> Response:
-        letter = await LabelRegistry(pool).letter(letter_key) if pool is not None else None
-        if letter is None or letter["html"] is None:
+        row = await LabelRegistry(pool).letter(letter_key) if pool is not None else None
+        letter = None
+        if row is not None:
+            try:
+                letter = await client.get_workflow_handle(row["workflow_id"]).query(
+                    "letter", letter_key, result_type=RegisteredLetter, rpc_timeout=timedelta(seconds=10))
+            except (RPCError, WorkflowQueryFailedError):
+                return JSONResponse({"error": "query_failed", "message": "the letter's case could not be read now"},
+                                    status_code=503)
+        if letter is None:
             return JSONResponse({"error": "not_found", "message": "no such letter"}, status_code=404)
+        document = document_of(letter)
         if format == "html":
-            return Response(letter["html"], media_type="text/html; charset=utf-8")
-        return Response(bytes(letter["pdf"]), media_type="application/pdf")
+            return Response(render_html(document), media_type="text/html; charset=utf-8")
+        return Response(render_pdf(document), media_type="application/pdf")
 
 
 def structure_route(app: FastAPI, pool: asyncpg.Pool | None, reader: Callable[..., Any], tag: str) -> None:

@@ -140,6 +140,7 @@ class LabelCase:
         letter = RegisteredLetter(letter_key=key, workflow_id=self._wid(), structure_id=self.state.structure_id,
                                   territory=self.state.territory, kind=kind, decided_on=decided_on, reasons=reasons,
                                   dates=dates or {})
+        self.state.documents = self.state.documents + [letter]
 
         async def send() -> None:
             await workflow.execute_activity(ACT_SEND_REGISTERED_LETTER, letter, result_type=str, **ACTIVITY_OPTIONS)
@@ -156,6 +157,12 @@ class LabelCase:
             await workflow.execute_activity(ACT_RECORD_LETTER_EVENT, event, **ACTIVITY_OPTIONS)
 
         self._effects.append(record)
+
+    @workflow.query(name="letter")
+    def letter(self, letter_key: str) -> RegisteredLetter | None:
+        """A letter of this case, to render (its reasons are free text: they never leave the encrypted case
+        except through this query, which the API answers to authorised callers)."""
+        return next((d for d in self.state.documents if d.letter_key == letter_key), None)
 
     def _slai(self) -> str:
         return f"SLAI:{self.state.territory}"
