@@ -126,7 +126,7 @@ async def test_grant_produces_the_grant_letter(start):
     await app.update("submit", ApplicationSubmitted(event_id=ev()))
     await app.evaluate(9.0)
     await app.update("decide", Decision(event_id=ev(), outcome="grant"))
-    decided = await app.today()
+    decided = (await app.state()).decisions[-1].decided_on
     key = f"{app.handle.id}:grant:{decided.isoformat()}"
     await eventually(lambda: app.pool.fetchval("SELECT kind FROM label_letters WHERE letter_key=$1", key))
     html = render_html(document_of(await app.handle.query("letter", key, result_type=RegisteredLetter)))
