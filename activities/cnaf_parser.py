@@ -1,52 +1,51 @@
 """Streaming reader of CNAF "flux bénéficiaires" XML files (domain.md §8.1).
 
-The file is read with ``lxml.etree.iterparse`` and every household element is freed (with the elements
-before it) once read, so memory stays flat whatever the size of the file. ``IdentificationFlux`` and
-``InfosFoyerRSA`` are found by name wherever they sit and whatever their namespace, since the root and the
-wrappers change between flow types and versions.
+Household boundaries are found by :mod:`activities.cnaf_split`, not by libxml2's error recovery (which
+changed with libxml2 2.14 and lost valid households before a damaged one). Each household's text is then
+parsed on its own, strictly, in a wrapper that re-declares the namespaces in scope; the text around the
+households (prolog, wrappers, header, trailer) goes through a strict pull parser where each household
+stands as an empty placeholder, so that the file's structure is checked too. Memory holds one household.
+``IdentificationFlux`` and ``InfosFoyerRSA`` are found by name wherever they sit and whatever their
+namespace, since the root and the wrappers change between flow types and versions.
 
-The bytes go through a decoder before reaching lxml: bytes invalid in the declared encoding become U+FFFD
-and only the records holding them are rejected (``wrong_encoding``), instead of the whole rest of the file.
-A file that ends early yields the complete households before the cut and a ``truncated_file`` rejection
+A household that is not well-formed stops the read there (``malformed_file``: what follows is not trusted);
+a file that ends early yields the complete households before the cut and a ``truncated_file`` rejection
 at the position of the first household not read. A file that cannot be read at all (missing, empty, not
 XML, no CNAF element) raises :class:`FluxUnreadable`.
 
-Rules live in :mod:`domain.flux`; this module only extracts raw strings.
+Rules live in :mod:`domain.flux_validation`; this module only extracts raw strings.
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import re
+from datetime import date
 from pathlib import Path
 from typing import BinaryIO, Iterator
+from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
-from domain.flux import (
-    DuplicateGuard,
-    FluxHeader,
-    Issue,
-    ParsedRecord,
-    RawHousehold,
-    RawPerson,
-    RejectionCode,
-    judge,
-    validate_header,
-)
+from activities.cnaf_split import HOUSEHOLD, Cut, FluxRefused, FluxUnreadable, Household, Outer, Oversized, \
+    TextStream, sniff_encoding, split
+from activities.cnaf_extract import extract_household
+from domain.flux import FluxHeader, Issue, ParsedRecord, RejectionCode
+from domain.flux_validation import DuplicateGuard, judge, text_encoding_issue, trailer_issue, validate_header
+from domain.flux_codes import OTHER_FLOWS, VRSD0301_ELEMENTS, detect_layout, other_flow_of_schema
 
-HOUSEHOLD = "InfosFoyerRSA"
+__all__ = ["CnafFluxReader", "FluxRefused", "FluxUnreadable", "HOUSEHOLD", "HEADER", "extract_household", "file_digest",
+           "read_flux", "sniff_encoding"]
+
 HEADER = "IdentificationFlux"
-_CHUNK = 1 << 16
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+TRAILER = "NBTOTDOSRSATRANSM"
+_SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation"
+# "&" not starting one of the five predefined entities or a character reference
+_ENTITY = re.compile(r"&(?!(?:lt|gt|amp|apos|quot|#[0-9]+|#x[0-9A-Fa-f]+);)")
+MAX_HOUSEHOLD_CHARS = 1 << 20  # a household of ten persons with every block is about 20 kB
 _ERROR_NAMES = {value: name for name, value in vars(etree.ErrorTypes).items() if name.startswith("ERR_")}
-
-
-class FluxUnreadable(Exception):
-    """The file cannot be read at all; the message is one line, without personal data."""
+_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                       recover=False, collect_ids=False)
 
 
 def file_digest(path: str | Path) -> str:
@@ -58,56 +57,6 @@ def file_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def sniff_encoding(head: bytes) -> str:
-    """The encoding a byte-order mark or the XML declaration names; UTF-8 by default (XML 1.0 §4.3.3)."""
-    for bom, name in _BOMS:
-        if head.startswith(bom):
-            return name
-    match = _DECLARED.match(head)
-    name = match.group(1).decode("ascii") if match else "utf-8"
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        raise FluxUnreadable(f"unsupported encoding {name!r} declared in the XML prolog") from None
-
-
-class _Utf8Stream:
-    """File-like object handing lxml UTF-8 bytes, with invalid input replaced by U+FFFD.
-
-    It also keeps what the truncation check needs: raw bytes read, whether the end was reached, the
-    number of lines and the length (in characters) of the last line.
-    """
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        head = raw.read(1024)
-        self._decoder = codecs.getincrementaldecoder(sniff_encoding(head))(errors="replace")
-        self._pending = head
-        self.raw_bytes = 0
-        self.eof = False
-        self.lines = 1
-        self.last_line_chars = 0
-
-    def read(self, size: int = _CHUNK) -> bytes:
-        if self.eof:
-            return b""
-        data = self._pending or self._raw.read(max(size, _CHUNK))
-        self._pending = b""
-        self.raw_bytes += len(data)
-        text = self._decoder.decode(data, final=not data)
-        if not data:
-            self.eof = True
-        newlines = text.count("\n")
-        if newlines:
-            self.lines += newlines
-            self.last_line_chars = len(text) - text.rfind("\n") - 1
-        else:
-            self.last_line_chars += len(text)
-        if not text and not self.eof:
-            return self.read(size)  # the decoder kept a partial character; read on
-        return text.encode("utf-8")
-
-
 def _local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
@@ -117,92 +66,34 @@ def _first(element: etree._Element, path: str) -> str | None:
     return None if node is None else (node.text or "")
 
 
-_HOUSEHOLD_LEAVES = {
-    ("Organisme", "MATRICULE"): "matricule",
-    ("EtatDossierRSA", "ETATDOSRSA"): "right_state",
-    ("SuspensionVersement", "MOTISUSVERSRSA"): "suspension_reason",
-    ("SuspensionVersement", "DDSUSVERSRSA"): "suspension_date",
-    ("FinDroit", "MOTICLORSA"): "closure_reason",
-    ("FinDroit", "DTCLORSA"): "closure_date",
-    ("FinDroitMoisAnterieur", "MOTICLORSA"): "earlier_closure_reason",
-    ("FinDroitMoisAnterieur", "DTCLORSA"): "earlier_closure_date",
-    ("TroncCommunDroitRSA", "TOPSANSDOMFIXE"): "no_fixed_abode",
-}
-_PERSON_LEAVES = {
-    ("Identification", "NIR"): "nir",
-    ("Identification", "NOMNAI"): "last_name",
-    ("Identification", "PRENOM"): "first_name",
-    ("Identification", "DTNAI"): "birth_date",
-    ("MontantCalculDroitRSAPersonne", "TOPPERSDRODEVORSA"): "subject_to_duties",
-}
+class _Skeleton:
+    """The text around the households, each household standing as an empty placeholder, parsed strictly.
 
-
-_LOCAL_NAMES: dict[str, str] = {}
-
-
-def _name(tag: str) -> str:
-    """Local name of a tag, cached (a file uses a few dozen tags; the cache is capped all the same)."""
-    name = _LOCAL_NAMES.get(tag)
-    if name is None:
-        name = tag[tag.rfind("}") + 1:]
-        if len(_LOCAL_NAMES) < 4096:
-            _LOCAL_NAMES[tag] = name
-    return name
-
-
-def extract_household(element: etree._Element) -> RawHousehold:
-    """The raw strings of an ``InfosFoyerRSA`` element (any namespace), in one walk over its leaves.
-
-    A leaf is recognised by its name and its parent's (``Organisme/MATRICULE``, ``FinDroit/DTCLORSA``…);
-    a person's leaves must sit inside that ``Personne``. The first occurrence of a single-valued field wins.
+    Placeholders keep the household's line count, so line numbers in errors are the file's.
     """
-    raw = RawHousehold()
-    found: dict[str, str] = {}
-    person: RawPerson | None = None
-    person_element: etree._Element | None = None
-    for node in element.iter():
-        tag = node.tag
-        if not isinstance(tag, str):
-            continue  # comments and processing instructions
-        name = _name(tag)
-        if name == "Personne":
-            person, person_element = RawPerson(), node
-            raw.persons.append(person)
-            continue
-        if len(node):
-            continue  # only leaves hold values
-        parent = node.getparent()
-        key = (_name(parent.tag), name)
-        text = node.text or ""
-        if person is not None and (name == "ROLEPERS" or key in _PERSON_LEAVES):
-            if person_element not in node.iterancestors():
-                continue
-            attribute = "role" if name == "ROLEPERS" else _PERSON_LEAVES[key]
-            if getattr(person, attribute) is None:
-                setattr(person, attribute, text)
-            continue
-        field = _HOUSEHOLD_LEAVES.get(key)
-        if field is None:
-            continue
-        if field == "right_state":
-            raw.right_states.append(text)
-        elif field == "suspension_reason":
-            raw.suspension_reasons.append(text)
-        elif field == "matricule":
-            grand = parent.getparent()
-            if grand is not None and _name(grand.tag) == "IdentificationRSA":
-                found.setdefault(field, text)
-        else:
-            found.setdefault(field, text)
-    raw.matricule = found.get("matricule")
-    raw.suspension_date = found.get("suspension_date")
-    raw.no_fixed_abode = found.get("no_fixed_abode")
-    if "closure_reason" in found or "closure_date" in found:
-        raw.closure_reason, raw.closure_date = found.get("closure_reason"), found.get("closure_date")
-    elif "earlier_closure_reason" in found or "earlier_closure_date" in found:
-        raw.closure_reason, raw.closure_date = found.get("earlier_closure_reason"), found.get("earlier_closure_date")
-        raw.closure_earlier_month = True
-    return raw
+
+    def __init__(self) -> None:
+        self._parser = etree.XMLPullParser(events=("start", "end"), encoding="utf-8", **_PARSER_OPTIONS)
+        self.root: etree._Element | None = None
+        self.fed = 0
+
+    def feed(self, text: str) -> list[tuple[str, etree._Element]]:
+        """Feed text; the events it produced. Raises ``XMLSyntaxError`` (events before it are kept in ``pending``)."""
+        self.fed += len(text)
+        try:
+            self._parser.feed(text.encode("utf-8"))
+        finally:
+            self.pending = list(self._parser.read_events())
+        return self.pending
+
+    def close(self) -> list[tuple[str, etree._Element]]:
+        try:
+            self._parser.close()
+        finally:
+            self.pending = list(self._parser.read_events())
+        return self.pending
+
+    pending: list[tuple[str, etree._Element]] = []
 
 
 def _free(element: etree._Element) -> None:
@@ -218,6 +109,12 @@ def _free(element: etree._Element) -> None:
         node = parent
 
 
+def _wrapped(text: str, nsmap: dict[str | None, str]) -> bytes:
+    """A household's text inside a wrapper declaring the namespaces in scope where it sits."""
+    declarations = "".join(f" xmlns{':' + prefix if prefix else ''}={quoteattr(uri)}" for prefix, uri in nsmap.items())
+    return f"<_{declarations}>{text}</_>".encode("utf-8")
+
+
 class CnafFluxReader:
     """Iterate over a CNAF flow file's households as :class:`ParsedRecord`, in file order.
 
@@ -229,8 +126,16 @@ class CnafFluxReader:
         self.path = Path(path)
         self.header: FluxHeader | None = None
         self.households_seen = 0
-        self._stream: _Utf8Stream | None = None
-        self._root: etree._Element | None = None
+        self._stream: TextStream | None = None
+        self._skeleton: _Skeleton | None = None
+        self._header_seen = False
+        self._nsmap: dict[str | None, str] = {}
+        self._parser = etree.XMLParser(**_PARSER_OPTIONS)
+        self._reference = date.today()  # DTCREAFLUX once read: bounds the case dates
+        self.layout: str | None = None  # "vrsb0801" or "vrsd0301"
+        self.announced: str | None = None  # the trailer's NBTOTDOSRSATRANSM, as read
+        self._refusal: str | None = None
+        self._in_header = False
         try:
             self.total_bytes = self.path.stat().st_size
         except OSError as exc:
@@ -244,7 +149,8 @@ class CnafFluxReader:
 
     def live_elements(self) -> int:
         """Elements still held in memory (diagnostic: stays small however many households were read)."""
-        return 0 if self._root is None else sum(1 for _ in self._root.iter())
+        root = self._skeleton.root if self._skeleton else None
+        return 0 if root is None else sum(1 for _ in root.iter())
 
     def __iter__(self) -> Iterator[ParsedRecord]:
         try:
@@ -252,92 +158,162 @@ class CnafFluxReader:
         except OSError as exc:
             raise FluxUnreadable(f"cannot open {self.path.name}: {exc.strerror or exc}") from None
         with handle:
-            yield from self._records(handle)
+            try:
+                yield from self._records(handle)
+            except FluxUnreadable:
+                raise
+            except OSError as exc:
+                raise FluxUnreadable(f"cannot read {self.path.name}: {exc.strerror or exc}") from None
+            except (ValueError, LookupError, etree.Error) as exc:  # a case no rule above foresaw: still one line
+                raise FluxUnreadable(f"{self.path.name} cannot be read ({type(exc).__name__})") from None
 
     def _records(self, handle: BinaryIO) -> Iterator[ParsedRecord]:
-        stream = self._stream = _Utf8Stream(handle)
-        events = etree.iterparse(
-            stream, events=("start", "end"), tag=(f"{{*}}{HOUSEHOLD}", f"{{*}}{HEADER}"), encoding="utf-8",
-            huge_tree=True, resolve_entities=False, no_network=True, load_dtd=False,
-        )
+        stream = self._stream = TextStream(handle)
+        skeleton = self._skeleton = _Skeleton()
         guard = DuplicateGuard()
-        inside = False
-        header_seen = False
-        iterator = iter(events)
-        while True:
+        for piece in split(stream.chunks(), MAX_HOUSEHOLD_CHARS):
+            if isinstance(piece, Cut):
+                if not self._header_seen and self.households_seen == 0:
+                    raise FluxUnreadable(f"the file ends before its first household is complete (line {piece.line})")
+                yield ParsedRecord(position=self.households_seen + 1, record_hash="", issues=(Issue(
+                    RejectionCode.TRUNCATED_FILE,
+                    f"the file ends inside this household (line {piece.line}); the rest is missing"),))
+                return
+            text = piece.text if isinstance(piece, Outer) else \
+                f"<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines
             try:
-                event, element = next(iterator)
-            except StopIteration:
-                break
+                events = skeleton.feed(text)
             except etree.XMLSyntaxError as exc:
-                if not header_seen and self.households_seen == 0 and not inside:
-                    raise FluxUnreadable(_unreadable_message(exc, stream)) from None
-                position = self.households_seen + 1
-                yield ParsedRecord(position=position, record_hash="", issues=(_stream_issue(exc, stream, inside),))
-                break
-            if self._root is None:
-                self._root = element.getroottree().getroot()
-            name = _local(element.tag)
-            if event == "start":
-                if name == HOUSEHOLD:
-                    inside = True
+                yield from self._outer_events(skeleton.pending)
+                yield self._malformed(exc, self.households_seen + 1)
+                return
+            yield from self._outer_events(events)
+            if isinstance(piece, Outer):
                 continue
-            if name == HEADER:
-                header_seen = True
-                self.header, issues = validate_header(_first(element, "{*}DTCREAFLUX"), _first(element, "{*}TYPEFLUX"))
-                if issues:
-                    canonical = etree.tostring(element, method="c14n")
-                    yield ParsedRecord(position=0, record_hash=hashlib.sha256(canonical).hexdigest(),
-                                       issues=tuple(issues))
-                if not inside:
-                    _free(element)
-                continue
-            inside = False
+            if self._refusal:
+                raise FluxRefused(self._refusal)
             self.households_seen += 1
-            canonical = etree.tostring(element, method="c14n")
-            yield judge(extract_household(element), self.households_seen, hashlib.sha256(canonical).hexdigest(),
-                        guard, extra=_encoding_issues(canonical))
-            _free(element)
-        if self._root is None:
+            if isinstance(piece, Oversized):
+                where = f" (inside {piece.element})" if piece.element else ""
+                yield ParsedRecord(position=self.households_seen, record_hash="", issues=(Issue(
+                    RejectionCode.FIELD_TOO_LONG,
+                    f"household longer than {MAX_HOUSEHOLD_CHARS} characters{where}: a field far beyond its "
+                    "maximum length"),))
+                continue
+            record = self._household(piece, guard)
+            yield record
+            if RejectionCode.MALFORMED_FILE in record.reason_codes:
+                return
+        try:
+            events = skeleton.close()
+        except etree.XMLSyntaxError as exc:
+            yield from self._outer_events(skeleton.pending)
+            if not self._header_seen and self.households_seen == 0:
+                if stream.raw_bytes == 0:
+                    raise FluxUnreadable("the file is empty") from None
+                if skeleton.fed and skeleton.root is not None:
+                    raise FluxUnreadable(f"the file ends before its first household (line {exc.position[0]})") from None
+                raise FluxUnreadable(_unreadable_message(exc)) from None
+            yield ParsedRecord(position=self.households_seen + 1, record_hash="", issues=(Issue(
+                RejectionCode.TRUNCATED_FILE,
+                f"the file ends after the previous household (line {exc.position[0]}); the rest is missing"),))
+            return
+        yield from self._outer_events(events)
+        if self._refusal:
+            raise FluxRefused(self._refusal)
+        if not self._header_seen and self.households_seen == 0:
             raise FluxUnreadable(f"{self.path.name} holds no {HEADER} nor {HOUSEHOLD} element: not a CNAF beneficiaries flow")
-        if not header_seen:
+        if not self._header_seen:
             yield ParsedRecord(position=0, record_hash="",
                                issues=(Issue(RejectionCode.MISSING_HEADER, f"no {HEADER} element in the file"),))
 
+    def _outer_events(self, events: list[tuple[str, etree._Element]]) -> Iterator[ParsedRecord]:
+        """Header records from the skeleton's events; remembers the namespaces in scope of each placeholder.
 
-_REPLACED = "\ufffd".encode("utf-8")
-_MOJIBAKE = re.compile(rb"\xc3[\x82\x83]\xc2[\x80-\xbf]")  # "Ã©", "Â°": UTF-8 read as ISO-8859-1, in UTF-8
+        Raises :class:`FluxRefused` on the first sign of another CNAF flow.
+        """
+        skeleton = self._skeleton
+        assert skeleton is not None
+        for event, element in events:
+            name = _local(element.tag)
+            if skeleton.root is None:
+                skeleton.root = element
+                other = other_flow_of_schema(element.get(_SCHEMA_LOCATION))
+                if other is not None:  # said once the elements had their chance to name the flow
+                    self._refusal = (f"{self.path.name} names the schema of another CNAF flow ({other}), "
+                                     "not a beneficiaries flow: refused")
+            if event == "start":
+                if name == HOUSEHOLD:
+                    self._nsmap = dict(element.nsmap)
+                elif name == HEADER:
+                    self._in_header = True
+                elif name in OTHER_FLOWS:
+                    raise FluxRefused(f"{self.path.name} is a CNAF {OTHER_FLOWS[name]} flow ({name} elements), "
+                                      "not a beneficiaries flow: refused")
+                continue
+            if name == HEADER:
+                self._in_header = False
+                yield from self._header(element)
+            elif name == TRAILER:
+                self.announced = element.text or ""
+            if not self._in_header and element is not skeleton.root:
+                _free(element)  # whatever else the file holds around the households is not kept
+
+    def _header(self, element: etree._Element) -> Iterator[ParsedRecord]:
+        self._header_seen = True
+        self.layout = detect_layout(_first(element, "{*}NUMVERSIONAPPLIEME"))
+        self.header, issues = validate_header(_first(element, "{*}DTCREAFLUX"), _first(element, "{*}TYPEFLUX"))
+        self._reference = self.header.creation_date or self._reference
+        if issues:
+            try:
+                canonical = etree.tostring(element, method="c14n")
+            except etree.C14NError:
+                canonical = b""
+            yield ParsedRecord(position=0, record_hash=hashlib.sha256(canonical).hexdigest(), issues=tuple(issues))
+
+    def _malformed(self, exc: etree.XMLSyntaxError, position: int, line_offset: int | None = None) -> ParsedRecord:
+        """The rejection for a file that stops being readable; libxml2's message is left out (it may quote data)."""
+        if line_offset is None and not self._header_seen and position == 1:
+            raise FluxUnreadable(_unreadable_message(exc))  # nothing of a CNAF flow was seen
+        kind = _ERROR_NAMES.get(exc.code, f"code {exc.code}")
+        line = exc.position[0] + (line_offset or 0)
+        return ParsedRecord(position=position, record_hash="", issues=(Issue(
+            RejectionCode.MALFORMED_FILE, f"XML error {kind} at line {line}; the rest of the file was not read"),))
+
+    def _household(self, piece: Household, guard: DuplicateGuard) -> ParsedRecord:
+        position = self.households_seen
+        raw_hash = hashlib.sha256(piece.text.encode("utf-8")).hexdigest()
+        if _ENTITY.search(piece.text) is not None:
+            return ParsedRecord(position=position, record_hash=raw_hash, issues=(Issue(
+                RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))
+        try:
+            wrapper = etree.fromstring(_wrapped(piece.text, self._nsmap), self._parser)
+        except etree.XMLSyntaxError as exc:
+            return self._malformed(exc, position, piece.line - 1)
+        element = wrapper[0]
+        try:
+            canonical = etree.tostring(element, method="c14n")
+        except (etree.C14NError, ValueError) as exc:
+            return ParsedRecord(position=position, record_hash=raw_hash, issues=(Issue(
+                RejectionCode.UNREADABLE_RECORD, f"cannot be canonicalised ({type(exc).__name__})"),))
+        encoding = text_encoding_issue((piece.text,))
+        raw = extract_household(element)
+        if self.layout is None:
+            vrsd = next(element.iter(*(f"{{*}}{name}" for name in VRSD0301_ELEMENTS)), None) is not None
+            self.layout = "vrsd0301" if vrsd else "vrsb0801"
+        return judge(raw, position, hashlib.sha256(canonical).hexdigest(), guard,
+                     extra=() if encoding is None else (encoding,), reference=self._reference, encoding_checked=True)
 
 
-def _encoding_issues(canonical: bytes) -> tuple[Issue, ...]:
-    """Encoding problems anywhere in the record, including fields this reader does not extract."""
-    if _REPLACED in canonical:
-        return (Issue(RejectionCode.WRONG_ENCODING, "bytes not valid in the file's declared encoding"),)
-    if _MOJIBAKE.search(canonical):
-        return (Issue(RejectionCode.WRONG_ENCODING, "text looks like UTF-8 read as ISO-8859-1"),)
-    return ()
+    def file_warnings(self) -> list[tuple[int, str]]:
+        """Warnings about the file as a whole, once read: the trailer's count against the households read."""
+        if self.announced is None:
+            return []
+        issue = trailer_issue(self.announced, self.households_seen)
+        return [] if issue is None else [(0, str(issue))]
 
 
-def _is_truncation(exc: etree.XMLSyntaxError, stream: _Utf8Stream) -> bool:
-    line, column = exc.position
-    return stream.eof and line >= stream.lines and column >= stream.last_line_chars - 1
-
-
-def _stream_issue(exc: etree.XMLSyntaxError, stream: _Utf8Stream, inside: bool) -> Issue:
-    """The rejection for a file that stops being readable; libxml2's message is left out (it may quote data)."""
-    line = exc.position[0]
-    if _is_truncation(exc, stream):
-        where = "inside this household" if inside else "after the previous household"
-        return Issue(RejectionCode.TRUNCATED_FILE, f"the file ends {where} (line {line}); the rest is missing")
-    kind = _ERROR_NAMES.get(exc.code, f"code {exc.code}")
-    return Issue(RejectionCode.MALFORMED_FILE, f"XML error {kind} at line {line}; the rest of the file was not read")
-
-
-def _unreadable_message(exc: etree.XMLSyntaxError, stream: _Utf8Stream) -> str:
-    if stream.raw_bytes == 0:
-        return "the file is empty"
-    if _is_truncation(exc, stream):
-        return f"the file ends before its first household (line {exc.position[0]})"
+def _unreadable_message(exc: etree.XMLSyntaxError) -> str:
     kind = _ERROR_NAMES.get(exc.code, f"code {exc.code}")
     return f"not a readable XML file (XML error {kind} at line {exc.position[0]})"
 

@@ -1,6 +1,7 @@
-"""CSV (or Excel-exported) lists of new entrants, read through a per-département column mapping.
+"""CSV and Excel (.xlsx) lists of new entrants, read through a per-département column mapping.
 
-The mapping file (TOML or JSON) names, for each field, the column header that holds it::
+The mapping file (TOML or JSON) names, for each field, the column header that holds it, and may translate
+values (the way rdv-insertion users import their lists)::
 
     delimiter = ";"
     encoding = "utf-8-sig"
@@ -16,30 +17,40 @@ The mapping file (TOML or JSON) names, for each field, the column header that ho
     entry_date = "Date d'entrée"
     [defaults]
     right_state = "2"
+    [values.right_state]
+    rsa_droit_ouvert_versable = "2"
+    rsa_demande_en_attente = "0"
+
+Headers match whatever their case, accents, line breaks and repeated spaces ("Date d'entrée" finds
+"DATE D'ENTREE" or "Date\nd'entrée"); so do the values of ``[values.<field>]``. Blank rows (Excel writes
+some after the data) are ignored. An ``.xlsx`` workbook is read directly (its first sheet, or ``sheet``),
+streamed in read-only mode; a file that is neither a CSV text file nor an ``.xlsx`` workbook is refused
+with a clear message.
 
 Each row is a person; consecutive rows with the same matricule form one household. A household is
 numbered by the data row (1-based, header excluded) where it starts. The same rules as for the XML flow
-apply (:func:`domain.flux.judge`), so a list and a flow reject the same things for the same reasons.
+apply (:func:`domain.flux_validation.judge`), so a list and a flow reject the same things for the same reasons.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import tomllib
-from datetime import datetime
+from datetime import date, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Iterator
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from domain.flux import DuplicateGuard, ParsedRecord, RawHousehold, RawPerson, judge
-from activities.cnaf_parser import FluxUnreadable
+from activities.cnaf_split import FluxUnreadable
+from activities.list_rows import ListRows, normalise_label
+from domain.flux import ParsedRecord, RawHousehold, RawPerson
+from domain.flux_validation import DuplicateGuard, judge
 
 HOUSEHOLD_FIELDS = ("matricule", "right_state", "suspension_reason", "suspension_date", "closure_reason",
-                    "closure_date", "no_fixed_abode", "entry_date")
+                    "closure_date", "no_fixed_abode", "entry_date", "commune")
 PERSON_FIELDS = ("nir", "last_name", "first_name", "birth_date", "role", "subject_to_duties")
 DATE_FIELDS = ("suspension_date", "closure_date", "entry_date", "birth_date")
 FLAG_FIELDS = ("subject_to_duties", "no_fixed_abode")
@@ -50,9 +61,11 @@ _FALSE = {"0", "n", "non", "no", "false", "faux", ""}
 class ColumnMapping(BaseModel):
     delimiter: str = ";"
     encoding: str = "utf-8-sig"
+    sheet: str | None = None  # .xlsx: the sheet to read (default: the first one)
     date_formats: list[str] = Field(default_factory=lambda: ["%d/%m/%Y", "%Y-%m-%d"])
     columns: dict[str, str]
     defaults: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)  # field -> {value in the list: value meant}
 
     @field_validator("columns")
     @classmethod
@@ -63,6 +76,24 @@ class ColumnMapping(BaseModel):
         if "matricule" not in columns:
             raise ValueError("[columns] must map 'matricule'")
         return columns
+
+    @model_validator(mode="after")
+    def _translated_fields_are_mapped(self) -> "ColumnMapping":
+        unmapped = set(self.values) - set(self.columns)
+        if unmapped:
+            raise ValueError(f"[values] for field(s) not in [columns]: {', '.join(sorted(unmapped))}")
+        for field, table in self.values.items():
+            keys = [normalise_label(k) for k in table]
+            if len(set(keys)) != len(keys):
+                raise ValueError(f"[values.{field}] has keys that differ only by case, accents or spaces")
+        return self
+
+    def translate(self, field: str, value: str | None) -> str | None:
+        table = self.values.get(field)
+        if not table or value is None:
+            return value
+        wanted = normalise_label(value)
+        return next((meant for seen, meant in table.items() if normalise_label(seen) == wanted), value)
 
 
 def load_mapping(path: str | Path) -> ColumnMapping:
@@ -81,10 +112,11 @@ def load_mapping(path: str | Path) -> ColumnMapping:
 
 
 def _normalise_date(value: str | None, formats: list[str]) -> str | None:
-    """ISO text for a date in one of the mapping's formats; the raw text otherwise (rejected later)."""
+    """ISO text for a date in one of the mapping's formats (or ISO, as .xlsx dates are); the raw text
+    otherwise (rejected later)."""
     if value is None or not value.strip():
         return value
-    for fmt in formats:
+    for fmt in [*formats, "%Y-%m-%d"]:
         try:
             return datetime.strptime(value.strip(), fmt).date().isoformat()
         except ValueError:
@@ -104,7 +136,7 @@ def _normalise_flag(value: str | None) -> str | None:
 
 
 class CsvNewEntrants:
-    """Iterate over a CSV list's households as :class:`ParsedRecord`; raises :class:`FluxUnreadable`."""
+    """Iterate over a CSV or .xlsx list's households as :class:`ParsedRecord`; raises :class:`FluxUnreadable`."""
 
     def __init__(self, path: str | Path, mapping: ColumnMapping) -> None:
         self.path = Path(path)
@@ -115,11 +147,11 @@ class CsvNewEntrants:
         except OSError as exc:
             raise FluxUnreadable(f"cannot open {self.path.name}: {exc.strerror or exc}") from None
 
-    def _value(self, row: dict[str, str | None], name: str) -> str | None:
-        column = self.mapping.columns.get(name)
-        value = row.get(column) if column else None
+    def _value(self, row: dict[str, str], name: str) -> str | None:
+        value = row.get(name)
         if value is None or (not value.strip() and name in self.mapping.defaults):
             value = self.mapping.defaults.get(name, value)
+        value = self.mapping.translate(name, value)
         if name in DATE_FIELDS:
             value = _normalise_date(value, self.mapping.date_formats)
         elif name in FLAG_FIELDS:
@@ -127,42 +159,32 @@ class CsvNewEntrants:
         return value
 
     def __iter__(self) -> Iterator[ParsedRecord]:
-        try:
-            handle = open(self.path, encoding=self.mapping.encoding, errors="replace", newline="")
-        except (OSError, LookupError) as exc:
-            raise FluxUnreadable(f"cannot open {self.path.name}: {getattr(exc, 'strerror', None) or exc}") from None
-        with handle:
-            reader = csv.DictReader(handle, delimiter=self.mapping.delimiter)
-            header = reader.fieldnames
-            if not header:
-                raise FluxUnreadable(f"{self.path.name} is empty or has no header line")
-            missing = [c for c in self.mapping.columns.values() if c not in header]
-            if missing:
-                raise FluxUnreadable(f"column(s) {', '.join(map(repr, missing))} not in the header of {self.path.name}")
-            guard = DuplicateGuard()
-            rows = enumerate(reader, start=1)
+        rows = ListRows(self.path, delimiter=self.mapping.delimiter, encoding=self.mapping.encoding,
+                        sheet=self.mapping.sheet).records(self.mapping.columns)
+        guard = DuplicateGuard()
 
-            def household_key(item: tuple[int, dict]) -> object:
-                value = (item[1].get(self.mapping.columns["matricule"]) or "").strip()
-                return value or ("", item[0])  # rows without matricule stay alone
+        def household_key(item: tuple[int, dict[str, str]]) -> object:
+            value = (item[1].get("matricule") or "").strip()
+            return value or ("", item[0])  # rows without matricule stay alone
 
-            for _, group in groupby(rows, key=household_key):
-                members = list(group)
-                position = members[0][0]
-                first = members[0][1]
-                digest = hashlib.sha256()
-                for _, row in members:
-                    digest.update(json.dumps(list(row.values()), ensure_ascii=False).encode("utf-8"))
-                raw = RawHousehold(
-                    matricule=self._value(first, "matricule"),
-                    right_states=[v for v in [self._value(first, "right_state")] if v is not None],
-                    suspension_reasons=[v for v in [self._value(first, "suspension_reason")] if v],
-                    suspension_date=self._value(first, "suspension_date"),
-                    closure_reason=self._value(first, "closure_reason"),
-                    closure_date=self._value(first, "closure_date"),
-                    no_fixed_abode=self._value(first, "no_fixed_abode"),
-                    entry_date=self._value(first, "entry_date"),
-                    persons=[RawPerson(**{name: self._value(row, name) for name in PERSON_FIELDS}) for _, row in members],
-                )
-                yield judge(raw, position, digest.hexdigest(), guard)
-            self.raw_bytes = self.total_bytes
+        for _, group in groupby(rows, key=household_key):
+            members = list(group)
+            position = members[0][0]
+            first = members[0][1]
+            digest = hashlib.sha256()
+            for _, row in members:
+                digest.update(json.dumps(sorted(row.items()), ensure_ascii=False).encode("utf-8"))
+            raw = RawHousehold(
+                matricule=self._value(first, "matricule"),
+                right_states=[v for v in [self._value(first, "right_state")] if v is not None],
+                suspension_reasons=[v for v in [self._value(first, "suspension_reason")] if v],
+                suspension_date=self._value(first, "suspension_date"),
+                closure_reason=self._value(first, "closure_reason"),
+                closure_date=self._value(first, "closure_date"),
+                no_fixed_abode=self._value(first, "no_fixed_abode"),
+                entry_date=self._value(first, "entry_date"),
+                commune=self._value(first, "commune"),
+                persons=[RawPerson(**{name: self._value(row, name) for name in PERSON_FIELDS}) for _, row in members],
+            )
+            yield judge(raw, position, digest.hexdigest(), guard, reference=date.today())
+        self.raw_bytes = self.total_bytes

@@ -44,6 +44,9 @@ BIRTH_DEPARTMENTS = (("62", 70), ("59", 12), ("80", 4), ("75", 3), ("2A", 1), ("
 RIGHT_STATES = (("2", 70), ("0", 8), ("4", 5), ("3", 2), ("5", 9), ("6", 3), ("1", 3))
 SUSPENSION_CODES = (("06", 30), ("01", 15), ("CV", 10), ("02", 8), ("AB", 6), ("44", 5), ("70", 5), ("36", 4),
                     ("05", 4), ("85", 3), ("84", 3), ("CG", 3), ("04", 2), ("09", 2))
+#: Communes of the households: those of the example commune table of ``parcours dev``, and one it lacks
+#: (62001, Ablain-Saint-Nazaire) so that some pathways start UNASSIGNED with a task for the SLAI manager.
+COMMUNES = ("62041", "62119", "62160", "62193", "62498", "62510", "62765", "62001")
 CLOSURE_CODES = (("ECH", 40), ("RFD", 20), ("MUT", 12), ("PCG", 10), ("RAU", 8), ("EFF", 5), ("RGD", 5))
 
 #: The record-level defects ``invalid_share`` injects, in the order they are cycled through.
@@ -52,8 +55,6 @@ INJECTED_DEFECTS: tuple[RejectionCode, ...] = (
     RejectionCode.MISSING_MATRICULE,
     RejectionCode.UNKNOWN_ETATDOSRSA,
     RejectionCode.UNKNOWN_TOPPERSDRODEVORSA,
-    RejectionCode.UNKNOWN_MOTISUSVERSRSA,
-    RejectionCode.UNKNOWN_MOTICLORSA,
     RejectionCode.BAD_DATE,
     RejectionCode.DUPLICATE_HOUSEHOLD,
     RejectionCode.DUPLICATE_PERSON,
@@ -155,12 +156,6 @@ def _inject(gen: _Generator, record: dict, defect: RejectionCode) -> None:
         record["state"] = "9"
     elif defect is RejectionCode.UNKNOWN_TOPPERSDRODEVORSA:
         first["top"] = "O"
-    elif defect is RejectionCode.UNKNOWN_MOTISUSVERSRSA:
-        record.update(state="4", closure=None, earlier_month=False,
-                      suspension=("Z9", (gen.flow_date - timedelta(days=10)).isoformat()))
-    elif defect is RejectionCode.UNKNOWN_MOTICLORSA:
-        record.update(state="5", suspension=None, earlier_month=False,
-                      closure=("XXX", (gen.flow_date - timedelta(days=10)).isoformat()))
     elif defect is RejectionCode.BAD_DATE:
         first["birth_date"] = first["birth_date"][:5] + "02-30"
     elif defect is RejectionCode.DUPLICATE_HOUSEHOLD:
@@ -209,8 +204,16 @@ def _render(record: dict) -> str:
         "</TroncCommunDroitRSA></DetailDroitRSA>\n"
         "  </PrestationRSA>\n"
         f"{''.join(persons)}"
+        "  <DonneesAdministratives><Adresse><AdresseDetailleeFrance>"
+        f"<NUMCOM>{_commune(record['matricule'])}</NUMCOM></AdresseDetailleeFrance></Adresse></DonneesAdministratives>\n"
         " </InfosFoyerRSA>\n"
     )
+
+
+def _commune(matricule: str | None) -> str:
+    """The household's INSEE commune, from its matricule (no draw: the other fields stay as they were)."""
+    digits = "".join(ch for ch in matricule or "" if ch.isdigit())
+    return COMMUNES[int(digits or 0) % len(COMMUNES)]
 
 
 def _encode(text: str) -> bytes:

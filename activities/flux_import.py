@@ -17,6 +17,7 @@ Exactly once, per (file digest, position):
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -30,8 +31,10 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.cnaf_parser import CnafFluxReader, FluxUnreadable, file_digest
+from activities.cnaf_parser import CnafFluxReader, FluxRefused, FluxUnreadable, file_digest
+from activities.drop_files import discard_imported
 from activities.csv_import import ColumnMapping, CsvNewEntrants
+from activities.tasks import NewTask, TaskStore
 from activities.quarantine import QuarantineBatch, QuarantineStore, quarantine_entry
 from domain import flux_events as fe
 from domain.flux import FluxHeader, FluxSummary, Issue, ParsedRecord, RejectionCode
@@ -46,11 +49,14 @@ from domain.flux_import import (
     SliceRequest,
     SliceResult,
     SurveyRequest,
+    household_signals,
     pathway_signal,
 )
 from domain.pathway import PathwayInput
 from domain.pathway_rules import pathway_workflow_id
 from domain.rules import RULESET_2023, RuleSet, rule_set_for
+from domain.tasks import slai_manager
+from domain.territory import UNASSIGNED, CommuneTable
 
 SURVEY = "flux_import.survey"
 IMPORT_SLICE = "flux_import.import_slice"
@@ -72,8 +78,9 @@ def make_reader(path: str | Path, source: str, mapping: dict[str, Any] | None) -
     return CnafFluxReader(path)
 
 
-def _unreadable(message: str) -> ApplicationError:
-    return ApplicationError(message, type="FLUX_UNREADABLE", non_retryable=True)
+def _unreadable(message: str, refused: bool = False) -> ApplicationError:
+    """Non-retryable: reading the same bytes again gives the same answer."""
+    return ApplicationError(message, type="FLUX_REFUSED" if refused else "FLUX_UNREADABLE", non_retryable=True)
 
 
 class FluxImporter:
@@ -82,8 +89,10 @@ class FluxImporter:
     ``client`` may be None inside an activity: the worker's own client is used then.
     """
 
-    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None,
+                 communes: CommuneTable | None = None) -> None:
         self._pool = pool
+        self._communes = communes
         self._secret = person_id_secret
         self._client = client
         self._quarantine = QuarantineStore(pool)
@@ -100,8 +109,9 @@ class FluxImporter:
         try:
             digest = await asyncio.to_thread(file_digest, path)
         except OSError as exc:
-            await self._mark_unreadable(req)
-            raise _unreadable(f"cannot read {path.name}: {exc.strerror or exc}") from None
+            message = f"cannot read {path.name}: {exc.strerror or exc}"
+            await self._mark_unreadable(req, message)
+            raise _unreadable(message) from None
         if digest != req.file_digest:
             raise ApplicationError(f"{path.name} changed since the import started (digest differs)",
                                    type="FLUX_FILE_CHANGED", non_retryable=True)
@@ -120,16 +130,20 @@ class FluxImporter:
                     heartbeat(count)
                     await asyncio.sleep(0)
         except FluxUnreadable as exc:
-            await self._mark_unreadable(req)
-            raise _unreadable(str(exc)) from None
+            refused = isinstance(exc, FluxRefused)
+            await self._mark_unreadable(req, str(exc), refused)
+            raise _unreadable(str(exc), refused) from None
         header = getattr(reader, "header", None) or FluxHeader()
         if header_issues:
             await self._quarantine.store(QuarantineBatch(
                 file_digest=req.file_digest, records=[quarantine_entry(header_issues[0])]))
+        for position, reason in getattr(reader, "file_warnings", lambda: [])():
+            summary.warn(position, reason)
         survey = FileSurvey(
             last_position=last_position, households=summary.households, persons=summary.persons,
             subject_to_duties=summary.subject_to_duties, rejected=summary.rejected_count + len(header_issues[:1]),
             flow_date=header.creation_date, flow_type=header.flow_type,
+            subject_to_duties_unknown=summary.subject_to_duties_unknown, warnings=summary.warning_count,
         )
         await self._pool.execute(
             """INSERT INTO flux_files (file_digest, file_name, source, flow_type, flow_date, byte_size, status,
@@ -143,11 +157,13 @@ class FluxImporter:
         )
         return survey
 
-    async def _mark_unreadable(self, req: SurveyRequest) -> None:
+    async def _mark_unreadable(self, req: SurveyRequest, failure: str, refused: bool = False) -> None:
+        """The file's row says why it will not be imported (``unreadable``, or ``refused``: another flow)."""
         await self._pool.execute(
-            """INSERT INTO flux_files (file_digest, file_name, source, status) VALUES ($1, $2, $3, 'unreadable')
-               ON CONFLICT (file_digest) DO UPDATE SET status = 'unreadable' WHERE flux_files.status <> 'imported'""",
-            req.file_digest, Path(req.file_name).name, req.source,
+            """INSERT INTO flux_files (file_digest, file_name, source, status, failure) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (file_digest) DO UPDATE SET status = EXCLUDED.status, failure = EXCLUDED.failure
+               WHERE flux_files.status <> 'imported'""",
+            req.file_digest, Path(req.file_name).name, req.source, "refused" if refused else "unreadable", failure,
         )
 
     # ------------------------------------------------------------------ slices
@@ -194,7 +210,7 @@ class FluxImporter:
             if chunk:
                 await self._chunk(req, _header(reader, req), chunk, in_doubt, result, heartbeat)
         except FluxUnreadable as exc:
-            raise _unreadable(str(exc)) from None
+            raise _unreadable(str(exc), isinstance(exc, FluxRefused)) from None
         except OSError as exc:
             raise _unreadable(f"cannot read {Path(req.file_path).name}: {exc.strerror or exc}") from None
         heartbeat(SliceProgress(first=req.first, last=req.last, position=req.last, handled=result.handled,
@@ -236,10 +252,15 @@ class FluxImporter:
         changed: dict[str, tuple[fe.PersonFlowState, int]] = {}
         started: set[str] = set()
         plans: list[tuple[int, list[PathwaySignal]]] = []
+        territories: dict[int, str] = {}  # position -> territory of the pathways it starts
+        unplaced: dict[str, tuple[int, str | None]] = {}  # person -> (position, commune) started UNASSIGNED
         for record, observations in accepted:
             signals: list[PathwaySignal] = []
-            for obs in observations:
+            events_of: dict[str, list[fe.AnyFlowEvent]] = {}
+            for observed in observations:
+                obs = fe.with_known_status(states.get(observed.person_id), observed)
                 new_state, events = fe.derive_events(states.get(obs.person_id), obs, _rules(obs.flow_date))
+                events_of[obs.person_id] = events
                 if new_state is not None and new_state != states.get(obs.person_id):
                     states[obs.person_id] = new_state
                     changed[obs.person_id] = (new_state, record.position)
@@ -254,7 +275,13 @@ class FluxImporter:
                     elif not has_pathway.get(obs.person_id, False):
                         continue  # no pathway was ever started from a flow: nothing to tell
                     signals.append(signal)
+            signals.extend(household_signals(observations, events_of, has_pathway))  # G-B20
             plans.append((record.position, signals))
+            territory = territories[record.position] = self._territory(req, record)
+            if self._communes is not None and territory == UNASSIGNED:
+                for signal in signals:
+                    if signal.start and signal.person_id in started:
+                        unplaced.setdefault(signal.person_id, (record.position, record.household.commune))
 
         positions = [p for p, s in plans if s]
         if positions:
@@ -263,7 +290,7 @@ class FluxImporter:
                    ON CONFLICT DO NOTHING""", req.file_digest, positions)
         progress = SliceProgress(first=req.first, last=req.last, position=records[0].position - 1,
                                  handled=result.handled, signals=result.signals)
-        sent, rechecked, gone = await self._send(req, plans, in_doubt, lambda: heartbeat(progress))
+        sent, rechecked, gone = await self._send(req, plans, territories, in_doubt, lambda: heartbeat(progress))
         result.rechecked_signals += rechecked
 
         async with self._pool.acquire() as conn, conn.transaction():
@@ -280,6 +307,9 @@ class FluxImporter:
                       req.file_digest if pid in started else None, req.file_digest, position)
                      for pid, (state, position) in changed.items()],
                 )
+            if unplaced:
+                await TaskStore.create(conn, [unassigned_task(pid, commune, req.file_digest, position)
+                                              for pid, (position, commune) in unplaced.items() if pid not in gone])
             await conn.executemany(
                 """INSERT INTO flux_import_ledger (file_digest, position, outcome, record_hash, persons, signals)
                    VALUES ($1, $2, 'imported', $3, $4, $5) ON CONFLICT (file_digest, position) DO NOTHING""",
@@ -293,7 +323,16 @@ class FluxImporter:
         result.handled += len(accepted)
         result.signals += sum(sent.values())
 
-    async def _send(self, req: SliceRequest, plans: list[tuple[int, list[PathwaySignal]]], in_doubt: set[int],
+    def _territory(self, req: SliceRequest, record: ParsedRecord) -> str:
+        """The territory of the pathways a household starts: the commune table's, else UNASSIGNED (a
+        task then asks the SLAI manager); without a table, the import's own territory."""
+        if self._communes is None:
+            return req.territory
+        assert record.household is not None
+        return self._communes.territory_for(record.household.commune) or UNASSIGNED
+
+    async def _send(self, req: SliceRequest, plans: list[tuple[int, list[PathwaySignal]]],
+                    territories: dict[int, str], in_doubt: set[int],
                     heartbeat: Callable[[], None]) -> tuple[dict[int, int], int, set[str]]:
         """Send the chunk's signals: in order for one person, persons concurrently. Returns signals sent
         (or found delivered) per position, how many were found already delivered, and the persons whose
@@ -320,7 +359,7 @@ class FluxImporter:
                             rechecked += 1
                             sent[position] += 1
                             continue
-                    if await self._signal(signal, req.territory, task_queue):
+                    if await self._signal(signal, territories.get(position, req.territory), task_queue):
                         sent[position] += 1
                     else:
                         gone.add(pid)
@@ -386,6 +425,8 @@ class FluxImporter:
                      FROM flux_files f WHERE f.file_digest = $1""", req.file_digest)
         if row is None:
             raise ApplicationError("file not surveyed", type="FLUX_NOT_SURVEYED", non_retryable=True)
+        if req.remove_file:
+            await asyncio.to_thread(discard_imported, req.remove_file, req.file_digest)
         return FluxImportResult(
             file_digest=req.file_digest, file_name=row["file_name"], households=row["households"] or 0,
             persons=int(row["persons"]), subject_to_duties=0, rejected=row["rejected"] or 0,
@@ -422,7 +463,10 @@ class FluxImporter:
         seen: set[str] = set()
         fresh = []
         for f in files:
-            if f.file_digest in imported or f.file_digest in seen:
+            if f.file_digest in imported:  # dropped again after its import: nothing to keep it for
+                await asyncio.to_thread(discard_imported, f.file_path, f.file_digest)
+                continue
+            if f.file_digest in seen:
                 continue
             seen.add(f.file_digest)
             fresh.append(f)
@@ -471,6 +515,15 @@ def _rules(day: date) -> RuleSet:
         return RULESET_2023
 
 
+def unassigned_task(person_id: str, commune: str | None, file_digest: str, position: int) -> NewTask:
+    """The task asking the SLAI manager to place a pathway the commune table could not: one per pathway (its
+    key), holding the commune code to add to the table, never the address."""
+    workflow_id = pathway_workflow_id(person_id)
+    details = {"commune": commune or "", "file_digest": file_digest, "position": str(position)}
+    return NewTask(task_key=f"{workflow_id}:TERRITORY_UNASSIGNED", workflow_id=workflow_id, kind="TERRITORY_UNASSIGNED",
+                   assignee=slai_manager(UNASSIGNED), details=details)
+
+
 def _source(source: str) -> str:
     return "MSA" if source == "MSA" else "CAF"
 
@@ -478,8 +531,9 @@ def _source(source: str) -> str:
 class FluxImportActivities:
     """Temporal activities over :class:`FluxImporter` (built in ``workers/registry.py``)."""
 
-    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None) -> None:
-        self.importer = FluxImporter(pool, person_id_secret, client)
+    def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None,
+                 communes: CommuneTable | None = None) -> None:
+        self.importer = FluxImporter(pool, person_id_secret, client, communes)
 
     @activity.defn(name=SURVEY)
     async def survey(self, req: SurveyRequest) -> FileSurvey:

@@ -19,7 +19,7 @@ from enum import Enum
 
 import asyncpg
 
-from domain.kpi import DelayBucket, KpiFacts
+from domain.kpi import ACCOMPANIED_STAGES, DEFAULT_AG_COUNSELLORS, GARANTIE_TARGETS, DelayBucket, KpiFacts
 from domain.rules import RULE_SETS, RULESET_2023, RuleSet
 
 # $1 from, $2 to, $3 territory or NULL, $4-$7 the rule sets' durations (a pathway's clocks follow its rule set),
@@ -126,6 +126,49 @@ SELECT (SELECT count(*) FROM (SELECT pathway_id FROM past_deadline
 """
 
 
+# (b), (c) stock, (d), (f): per referent kind and id, the pathways whose referent was designated in the period
+# (new entrants of the period apart, for (b)) and those « en cours d'accompagnement » on its last day (the stage
+# of their last change by then). $1 from, $2 to, $3 territory or NULL, $4 referent kinds, $5 accompanied stages.
+_OFFERS = """
+WITH offer AS (
+    SELECT p.referent_type, p.referent_structure_id, p.entry_date,
+           (SELECT max(s.changed_on) FROM stage_changes s
+            WHERE s.pathway_id = p.pathway_id AND s.to_stage = 'REFERENT_DESIGNATED' AND s.changed_on <= $2
+              AND s.from_stage IS DISTINCT FROM s.to_stage) AS designated_on,
+           (SELECT s.to_stage FROM stage_changes s
+            WHERE s.pathway_id = p.pathway_id AND s.changed_on <= $2
+            ORDER BY s.changed_on DESC, s.seq DESC LIMIT 1) AS stage_at_end
+    FROM pathways p
+    WHERE p.referent_type = ANY($4::text[]) AND ($3::text IS NULL OR p.territory = $3)
+)
+SELECT referent_type, referent_structure_id,
+       count(*) FILTER (WHERE designated_on >= $1) AS oriented,
+       count(*) FILTER (WHERE designated_on >= $1 AND entry_date BETWEEN $1 AND $2) AS oriented_new,
+       count(*) FILTER (WHERE stage_at_end = ANY($5::text[])) AS in_progress
+FROM offer
+GROUP BY referent_type, referent_structure_id
+"""
+
+
+def _add_offers(facts: KpiFacts, rows) -> None:
+    """(b), (c) stock, (d), (f) from the per-referent rows of ``_OFFERS``."""
+    for row in rows:
+        kind, oriented, in_progress = row["referent_type"], row["oriented"], row["in_progress"]
+        if kind in GARANTIE_TARGETS:
+            facts.garantie_oriented += row["oriented_new"]
+            facts.garantie_in_progress += in_progress
+        if kind == "REFERENT_SOCIOPRO":
+            facts.socio_pro_oriented += oriented
+            facts.socio_pro_in_progress += in_progress
+        elif kind == "PLIE":
+            facts.plie_oriented += oriented
+            facts.plie_in_progress += in_progress
+        elif kind == "POLE_EMPLOI_AG":
+            facts.global_accompaniment_in_progress += in_progress
+            if in_progress:
+                facts.global_by_counsellor[row["referent_structure_id"] or ""] = in_progress
+
+
 def _rule_arguments(rule_sets: tuple[RuleSet, ...], default: RuleSet) -> tuple:
     return (
         [r.version for r in rule_sets], [r.orientation_months for r in rule_sets],
@@ -151,8 +194,10 @@ class KpiReadModel:
     """
 
     def __init__(self, db: asyncpg.Pool | asyncpg.Connection, rule_sets: tuple[RuleSet, ...] = RULE_SETS,
-                 default_rules: RuleSet = RULESET_2023, plan: Plan = Plan.AUTO, work_mem: str = "64MB") -> None:
+                 default_rules: RuleSet = RULESET_2023, plan: Plan = Plan.AUTO, work_mem: str = "64MB",
+                 ag_counsellors: int = DEFAULT_AG_COUNSELLORS) -> None:
         self.db = db
+        self.ag_counsellors = ag_counsellors
         self.rules = _rule_arguments(rule_sets, default_rules)
         self.plan = plan
         self.work_mem = work_mem
@@ -189,6 +234,9 @@ class KpiReadModel:
         facts.lost_from_view = lost["lost_from_view"]
         facts.lost_from_view_convoked = lost["convoked"]
         facts.lost_from_view_sanctioned = lost["sanctioned"]
+        kinds = [*GARANTIE_TARGETS, "PLIE", "POLE_EMPLOI_AG"]
+        _add_offers(facts, await conn.fetch(_OFFERS, *args, kinds, list(ACCOMPANIED_STAGES)))
+        facts.global_counsellors = self.ag_counsellors
         facts.orientation_delays.sort(key=lambda b: b.days)
         return facts
 

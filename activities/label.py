@@ -29,6 +29,8 @@ from domain.label_contract import (
     RegisteredLetter,
 )
 from domain.label_yearly_list import STORE_YEARLY_LIST, YearlyListRequest, YearlyListSummary
+from activities.tasks import LETTER_TO_SEND, NewTask, TaskStore
+from domain.tasks import DPID, TaskClosure
 
 
 class LabelStore:
@@ -39,17 +41,17 @@ class LabelStore:
 
     @activity.defn(name=ACT_CREATE_TASK)
     async def create_task(self, task: LabelTask) -> None:
-        await self._pool.execute(
-            """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (task_key) DO NOTHING""",
-            task.task_key, task.workflow_id, task.kind, task.assignee, task.due_date,
-            json.dumps(task.details, default=str),
-        )
+        await TaskStore.create(self._pool, [NewTask(**task.model_dump())])
+
+    @activity.defn(name="label.close_tasks")
+    async def close_tasks(self, closures: list[TaskClosure]) -> None:
+        await TaskStore.close(self._pool, closures)
 
     @activity.defn(name=ACT_SEND_REGISTERED_LETTER)
     async def send_registered_letter(self, letter: RegisteredLetter) -> str:
-        """Record the letter and create the DPID task to print and post it, in one transaction. The reasons
-        (free text) are not stored here: the letter is rendered from the encrypted case (``letter`` query)."""
+        """Record the letter and create the DPID's task to print and post it (``LETTER_TO_SEND``), in one
+        transaction. The reasons (free text) are not stored here: the letter is rendered from the encrypted case
+        (``letter`` query)."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on, territory, dates)
@@ -57,23 +59,27 @@ class LabelStore:
                 letter.letter_key, letter.workflow_id, letter.structure_id, letter.kind, letter.decided_on,
                 letter.territory, json.dumps(letter.dates, default=str),
             )
-            await conn.execute(
-                """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
-                   VALUES ($1, $2, 'label_letter_send', 'DPID', NULL, $3::jsonb) ON CONFLICT (task_key) DO NOTHING""",
-                f"{letter.letter_key}:send", letter.workflow_id,
-                json.dumps({"structure_id": letter.structure_id, "letter_key": letter.letter_key,
-                            "letter_kind": letter.kind}),
-            )
+            await TaskStore.create(conn, [NewTask(
+                task_key=f"{letter.letter_key}:{LETTER_TO_SEND}", workflow_id=letter.workflow_id, kind=LETTER_TO_SEND,
+                assignee=DPID, details={"letter_key": letter.letter_key, "letter_kind": letter.kind,
+                                        "structure_id": letter.structure_id, "decided_on": letter.decided_on})])
         return letter.letter_key
 
     @activity.defn(name=ACT_RECORD_LETTER_EVENT)
     async def record_letter_event(self, event: LetterEvent) -> None:
-        await self._pool.execute(
-            """UPDATE label_letters SET registered_number = COALESCE($2, registered_number),
-                   posted_on = COALESCE($3, posted_on), acknowledged_on = COALESCE($4, acknowledged_on)
-               WHERE letter_key = $1""",
-            event.letter_key, event.registered_number, event.sent_on, event.received_on,
-        )
+        """The posting (number and day, the same columns a completed ``LETTER_TO_SEND`` task fills, and that task
+        closed: one sending task per letter) or the receipt."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE label_letters SET
+                       registered_letter_number = COALESCE($2, registered_letter_number),
+                       sent_on = COALESCE($3, sent_on), acknowledged_on = COALESCE($4, acknowledged_on)
+                   WHERE letter_key = $1""",
+                event.letter_key, event.registered_number, event.sent_on, event.received_on,
+            )
+            if event.sent_on is not None:
+                await TaskStore.close(conn, [TaskClosure(task_key=f"{event.letter_key}:{LETTER_TO_SEND}",
+                                                         reason="LETTER_SENT")])
 
     @activity.defn(name=ACT_RECORD_APPLICATION)
     async def record_application(self, s: ApplicationSnapshot) -> None:
@@ -134,8 +140,9 @@ class LabelRegistry:
     async def letter(self, letter_key: str) -> dict[str, Any] | None:
         """A recorded letter's metadata (its case, kind, dates, posting, receipt), or None."""
         row = await self._pool.fetchrow(
-            """SELECT letter_key, workflow_id, structure_id, kind, decided_on, registered_number, posted_on,
-                   acknowledged_on FROM label_letters WHERE letter_key = $1""", letter_key)
+            """SELECT letter_key, workflow_id, structure_id, kind, decided_on,
+                   registered_letter_number AS registered_number, sent_on AS posted_on, acknowledged_on
+                   FROM label_letters WHERE letter_key = $1""", letter_key)
         return dict(row) if row is not None else None
 
     async def stored_yearly_list(self, year: int) -> dict[str, Any] | None:
@@ -185,6 +192,7 @@ def label_activities(pool: asyncpg.Pool) -> list[Any]:
     store = LabelStore(pool)
     return [
         store.create_task,
+        store.close_tasks,
         store.send_registered_letter,
         store.record_letter_event,
         store.record_application,

@@ -2,23 +2,24 @@
 
 Every write is idempotent: read-model rows (pathway, deadlines, CERs, perdus-de-vue convocations) are upserts
 guarded by the workflow's change sequence (a version that only grows), inserts of stage changes, breaches,
-appointments (the indicators' facts, migration 009) and tasks ignore a key already present, and
-MonJob62 pushes carry an idempotency key (workflow id + kind + business reference).
+appointments (the indicators' facts, migration 009), people's decisions (migration 018) and tasks ignore a key
+already present, and MonJob62 pushes carry an idempotency key (workflow id + kind + business reference).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Protocol
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.tasks import NewTask, TaskStore
 from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
 from domain.pathway import DeadlineStatus, MonJob62Push, PathwayEffects
 from domain.pathway_caf import CafQuotaStatus, caf_quota_status
 from domain.rules import RuleSet
+from domain.tasks import TaskClosure
 
 
 class PathwayReadModel:
@@ -34,22 +35,24 @@ class PathwayReadModel:
             await conn.execute(
                 """INSERT INTO pathways (pathway_id, person_id, territory, rule_set, stage, subject_to_duties,
                        referent_type, referent_structure_id, entry_date, orientation_target, orientation_notified_on,
-                       caf_saisine_mode, next_deadline, breach_count, cer_count, closed_on, exit_reason, version)
-                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+                       caf_saisine_mode, next_deadline, breach_count, cer_count, closed_on, exit_reason, version,
+                       rsa_entry_date)
+                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
                    ON CONFLICT (pathway_id) DO UPDATE SET
                        stage = EXCLUDED.stage, subject_to_duties = EXCLUDED.subject_to_duties,
+                       territory = EXCLUDED.territory,
                        referent_type = EXCLUDED.referent_type, referent_structure_id = EXCLUDED.referent_structure_id,
                        entry_date = EXCLUDED.entry_date, orientation_target = EXCLUDED.orientation_target,
                        orientation_notified_on = EXCLUDED.orientation_notified_on,
                        caf_saisine_mode = EXCLUDED.caf_saisine_mode, next_deadline = EXCLUDED.next_deadline,
                        breach_count = EXCLUDED.breach_count, cer_count = EXCLUDED.cer_count,
                        closed_on = EXCLUDED.closed_on, exit_reason = EXCLUDED.exit_reason,
-                       version = EXCLUDED.version, updated_at = now()
+                       version = EXCLUDED.version, rsa_entry_date = EXCLUDED.rsa_entry_date, updated_at = now()
                    WHERE pathways.version < EXCLUDED.version""",
                 pid, row.person_id, row.territory, row.rule_set, row.stage.value, row.subject_to_duties,
                 _v(row.referent_type), row.referent_structure_id, row.entry_date, _v(row.orientation_target),
                 row.orientation_notified_on, row.caf_saisine_mode, row.next_deadline, row.breach_count,
-                row.cer_count, row.closed_on, _v(row.exit_reason), row.version,
+                row.cer_count, row.closed_on, _v(row.exit_reason), row.version, row.rsa_entry_date,
             )
             if box.stage_changes:
                 await conn.executemany(
@@ -57,6 +60,9 @@ class PathwayReadModel:
                        VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING""",
                     [(pid, c.seq, _v(c.from_stage), c.to_stage.value, c.on, c.cause) for c in box.stage_changes],
                 )
+                if any(c.cause.startswith("TERRITORY_REASSIGNED:") for c in box.stage_changes):
+                    await TaskStore.close(conn, [TaskClosure(  # the import's task for an unplaced pathway is done
+                        task_key=f"{pid}:TERRITORY_UNASSIGNED", reason="TERRITORY_REASSIGNED")])
             if box.deadlines:
                 await conn.executemany(
                     """INSERT INTO deadlines (pathway_id, deadline_id, kind, started_on, due_on, status, closed_on,
@@ -75,21 +81,27 @@ class PathwayReadModel:
                 )
             if box.breaches:
                 await conn.executemany(
-                    """INSERT INTO breaches (pathway_id, deadline_id, kind, due_on, breached_on, responsible)
-                       VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING""",
-                    [(pid, b.deadline_id, b.kind.value, b.due, b.breached_on, b.responsible) for b in box.breaches],
+                    """INSERT INTO breaches (pathway_id, deadline_id, kind, due_on, breached_on, responsible,
+                           withdrawn_on, withdrawal_reason)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
+                       ON CONFLICT (pathway_id, deadline_id) DO UPDATE SET
+                           withdrawn_on = EXCLUDED.withdrawn_on, withdrawal_reason = EXCLUDED.withdrawal_reason
+                       WHERE breaches.withdrawn_on IS NULL AND EXCLUDED.withdrawn_on IS NOT NULL""",
+                    [(pid, b.deadline_id, b.kind.value, b.due, b.breached_on, b.responsible, b.withdrawn_on,
+                      b.withdrawal_reason) for b in box.breaches],
                 )
             if box.cers:
                 await conn.executemany(
                     """INSERT INTO pathway_cers (pathway_id, cer_id, cer_type, start_on, end_on, signed_on, renewal,
-                           action_count, referent_type, structure_id, physical_appointments, version)
-                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
+                           action_count, referent_type, structure_id, physical_appointments, version, gesica_domain)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
                        ON CONFLICT (pathway_id, cer_id) DO UPDATE SET
-                           physical_appointments = EXCLUDED.physical_appointments, version = EXCLUDED.version
+                           physical_appointments = EXCLUDED.physical_appointments, end_on = EXCLUDED.end_on,
+                           version = EXCLUDED.version
                        WHERE pathway_cers.version < EXCLUDED.version""",
                     [
                         (pid, c.cer_id, c.type.value, c.start, c.end, c.signed_on, c.renewal, c.action_count,
-                         c.referent_type.value, c.structure_id, c.physical_appointments, row.version)
+                         c.referent_type.value, c.structure_id, c.physical_appointments, row.version, c.gesica_domain)
                         for c in box.cers
                     ],
                 )
@@ -113,12 +125,21 @@ class PathwayReadModel:
                     [(pid, c.convocation_id, c.convoked_on, c.appointment_date, _v(c.outcome), c.version)
                      for c in box.convocations],
                 )
-            if box.tasks:
+            if box.decision_records:
                 await conn.executemany(
-                    """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
-                       VALUES ($1,$2,$3,$4,$5,$6::jsonb) ON CONFLICT (task_key) DO NOTHING""",
-                    [(t.task_key, pid, t.kind, t.assignee, t.due_date, json.dumps(t.details)) for t in box.tasks],
+                    """INSERT INTO pathway_decisions (pathway_id, seq, command, decided_on, stage, service, actor)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING""",
+                    [(pid, d.seq, d.command, d.on, d.stage.value, d.service, d.actor) for d in box.decision_records],
                 )
+            if box.anomalies:
+                await conn.executemany(
+                    """INSERT INTO pathway_anomalies (pathway_id, anomaly_id, message, event_id, code, stage, received_on)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING""",
+                    [(pid, a.anomaly_id, a.message, a.event_id, a.code, a.stage.value, a.received_on)
+                     for a in box.anomalies],
+                )
+            await TaskStore.create(conn, [NewTask(workflow_id=pid, **t.model_dump()) for t in box.tasks])
+            await TaskStore.close(conn, box.task_closures)
 
     async def caf_accompaniments(self, year: int) -> int:
         return await self.pool.fetchval("SELECT count(*) FROM caf_accompaniments_by_year WHERE year = $1", year)

@@ -56,6 +56,9 @@ PATHWAY_TABLES: tuple[tuple[str, str], ...] = (
     ("pathway_cers", "pathway_id"),
     ("pathway_appointments", "pathway_id"),
     ("lost_from_view_convocations", "pathway_id"),
+    ("pathway_decisions", "pathway_id"),
+    ("api_event_ids", "workflow_id"),
+    ("pathway_anomalies", "pathway_id"),
     ("human_tasks", "workflow_id"),
 )
 

@@ -1,8 +1,9 @@
 """CAF/MSA "flux bénéficiaires" records: code tables, typed households and persons, validation with reasons.
 
 The parser (``activities/cnaf_parser.py``) and the CSV import (``activities/csv_import.py``) only extract
-raw strings into :class:`RawHousehold`; every rule deciding whether a record is usable lives here, so the
-two inputs reject the same things for the same reasons (domain.md §8.1, G-X1).
+raw strings into :class:`RawHousehold`; every rule deciding whether a record is usable lives in
+:mod:`domain.flux_validation`, so the two inputs reject the same things for the same reasons (domain.md
+§8.1, G-X1).
 
 Rejection reasons are ``"<code>: <detail>"`` strings. They never contain a NIR, a name, a birth date or a
 matricule: they name the field and the person's rank in the household, so they can be logged, printed and
@@ -11,7 +12,6 @@ stored in the quarantine table.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
@@ -19,70 +19,16 @@ from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.first_seen import FirstSeenTable
-from domain.identity import NirError, validate_nir
-
-# ---------------------------------------------------------------- code tables (domain.md §8.1)
-
-#: ETATDOSRSA — state of the RSA right.
-ETATDOSRSA: dict[str, str] = {
-    "0": "nouvelle demande en attente de décision du Département",
-    "1": "droit refusé",
-    "2": "droit ouvert et versable",
-    "3": "droit ouvert et suspendu (le droit lui-même est remis en cause)",
-    "4": "droit ouvert, versement suspendu (montant non calculable)",
-    "5": "droit clos",
-    "6": "droit clos sur un mois antérieur (contrôle du mois de référence)",
-}
-
-#: Official detection order when several ETATDOSRSA values apply to one household.
-ETATDOSRSA_DETECTION_ORDER: tuple[str, ...] = ("0", "1", "5", "3", "4", "2", "6")
-
-#: TOPPERSDRODEVORSA — the person is subject to rights and duties ("soumis aux droits et devoirs").
-TOPPERSDRODEVORSA: dict[str, str] = {"0": "non soumis aux droits et devoirs", "1": "soumis aux droits et devoirs"}
-
-#: TOPSANSDOMFIXE — no fixed abode.
-TOPSANSDOMFIXE: dict[str, str] = {"0": "domicile fixe", "1": "sans domicile fixe"}
-
-#: MOTISUSVERSRSA — reason why the payment is suspended.
-MOTISUSVERSRSA: dict[str, str] = {
-    "01": "ressources trop élevées",
-    "02": "moins de 25 ans sans enfant ni personne à charge",
-    "03": "activité non conforme",
-    "04": "titre de séjour non valide",
-    "05": "RSA inférieur au seuil de versement",
-    "06": "déclaration trimestrielle de ressources non fournie",
-    "09": "résidence non conforme",
-    "31": "prestation exclue (affiliation partielle)",
-    "34": "régime non conforme",
-    "35": "demande d'avantage vieillesse absente ou tardive",
-    "36": "titre de séjour absent",
-    "44": "hospitalisation",
-    "70": "action non engagée",
-    "84": "droit éteint",
-    "85": "pas d'allocataire (allocataire décédé par exemple)",
-    "97": "bénéficiaire de l'AAH réduite",
-    "AB": "allocataire absent du foyer",
-    "CG": "application d'une sanction",
-    "CV": "attente de la décision du président du Conseil départemental",
-    "CZ": "activité antérieure insuffisante",
-    "DA": "activité antérieure absente",
-    "DB": "étudiant, rémunération insuffisante",
-    "DC": "activité antérieure non conforme",
-}
-
-#: MOTICLORSA — reason why the right was closed.
-MOTICLORSA: dict[str, str] = {
-    "PCG": "décision du président du Conseil départemental",
-    "ECH": "échéance (4 mois sans droit)",
-    "EFF": "annulation (effacement)",
-    "MUT": "mutation vers une autre CAF/MSA",
-    "RGD": "regroupement de dossiers",
-    "RFD": "radiation, fin de droit",
-    "RAU": "radiation, autre motif",
-    "RST": "option RSTA (outre-mer)",
-    "RSO": "option RSO (outre-mer)",
-}
+from domain.flux_codes import (  # noqa: F401 - the code tables are part of this module's interface
+    BOOLEANS,
+    ETATDOSRSA,
+    ETATDOSRSA_DETECTION_ORDER,
+    MAX_LENGTHS,
+    MOTICLORSA,
+    MOTISUSVERSRSA,
+    TOPPERSDRODEVORSA,
+    TOPSANSDOMFIXE,
+)
 
 
 class RightState(str, Enum):
@@ -134,6 +80,10 @@ class RejectionCode(str, Enum):
     TRUNCATED_FILE = "truncated_file"
     MALFORMED_FILE = "malformed_file"
     MISSING_HEADER = "missing_header"
+    FIELD_TOO_LONG = "field_too_long"
+    UNREADABLE_RECORD = "unreadable_record"  # entity reference, canonicalisation error: never resolved
+    BAD_COMMUNE = "bad_commune"  # a warning: the territory is then assigned by hand
+    TRAILER_MISMATCH = "trailer_mismatch"  # a warning: NBTOTDOSRSATRANSM differs from the households read
 
 
 @dataclass(frozen=True)
@@ -179,6 +129,7 @@ class RawHousehold:
     closure_earlier_month: bool = False
     no_fixed_abode: str | None = None
     entry_date: str | None = None
+    commune: str | None = None  # NUMCOM: INSEE code of the address's commune (assigns the territory)
     persons: list[RawPerson] = field(default_factory=list)
 
 
@@ -202,7 +153,7 @@ class Person(BaseModel):
     first_name: str | None = Field(default=None, repr=False)
     birth_date: date | None = Field(default=None, repr=False)
     role: str | None = None
-    subject_to_duties: bool
+    subject_to_duties: bool | None  # None: no MontantCalculDroitRSAPersonne yet, unknown until a flow says
 
 
 class Household(BaseModel):
@@ -219,11 +170,17 @@ class Household(BaseModel):
     closure_earlier_month: bool = False
     no_fixed_abode: bool | None = None
     entry_date: date | None = None  # per-record entry date (CSV lists); XML flows use the header's date
+    commune: str | None = Field(default=None, repr=False)
     persons: tuple[Person, ...]
+    warnings: tuple[str, ...] = ()  # e.g. an unknown suspension code, kept as read
 
     @property
     def subject_count(self) -> int:
         return sum(1 for p in self.persons if p.subject_to_duties)
+
+    @property
+    def subject_unknown_count(self) -> int:
+        return sum(1 for p in self.persons if p.subject_to_duties is None)
 
 
 @dataclass(frozen=True)
@@ -252,267 +209,6 @@ class ParsedRecord:
         return tuple(issue.code for issue in self.issues)
 
 
-# ---------------------------------------------------------------- validation rules
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_EARLIEST = date(1900, 1, 1)
-_LATEST = date(2100, 12, 31)
-_REPLACEMENT = "\ufffd"
-_MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]")
-
-
-def parse_iso_date(value: str | None) -> date | None:
-    """Strict ``YYYY-MM-DD`` within 1900–2100; None when absent; ValueError when present but wrong."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if not _ISO_DATE.match(text):
-        raise ValueError("not a YYYY-MM-DD date")
-    try:
-        parsed = date.fromisoformat(text)
-    except ValueError:
-        raise ValueError("not a valid calendar date") from None  # e.g. 2024-02-30; the value is not echoed
-    if not _EARLIEST <= parsed <= _LATEST:
-        raise ValueError("date out of range")
-    return parsed
-
-
-def _clean(value: str | None) -> str | None:
-    if value is None:
-        return None
-    stripped = value.strip()
-    return stripped or None
-
-
-def text_encoding_issue(texts: Iterable[str | None]) -> Issue | None:
-    """Replacement characters (bytes invalid in the declared encoding) or UTF-8 read as ISO-8859-1."""
-    for text in texts:
-        if not text:
-            continue
-        if _REPLACEMENT in text:
-            return Issue(RejectionCode.WRONG_ENCODING, "bytes not valid in the file's declared encoding")
-        if _MOJIBAKE.search(text):
-            return Issue(RejectionCode.WRONG_ENCODING, "text looks like UTF-8 read as ISO-8859-1")
-    return None
-
-
-def _raw_texts(raw: RawHousehold) -> Iterable[str | None]:
-    yield raw.matricule
-    yield from raw.right_states
-    yield from raw.suspension_reasons
-    yield from (raw.suspension_date, raw.closure_reason, raw.closure_date, raw.no_fixed_abode, raw.entry_date)
-    for person in raw.persons:
-        yield from (person.nir, person.last_name, person.first_name, person.birth_date, person.role,
-                    person.subject_to_duties)
-
-
-_CODE_SHAPE = re.compile(r"^[A-Za-z0-9]{1,4}$")
-
-
-def _code(value: str) -> str:
-    """A code as shown in a reason: only code-shaped values are echoed (a shifted column may hold a name)."""
-    return repr(value) if _CODE_SHAPE.match(value) else "(not code-shaped)"
-
-
-def _codes(values: Iterable[str]) -> str:
-    return ", ".join(_code(v) for v in values)
-
-
-def _date_field(value: str | None, label: str, issues: list[Issue]) -> date | None:
-    try:
-        return parse_iso_date(value)
-    except ValueError as exc:
-        issues.append(Issue(RejectionCode.BAD_DATE, f"{label}: {exc}"))
-        return None
-
-
-def _right_state(codes: list[str], issues: list[Issue]) -> RightState | None:
-    cleaned = [c.strip() for c in codes if c and c.strip()]
-    if not cleaned:
-        issues.append(Issue(RejectionCode.UNKNOWN_ETATDOSRSA, "ETATDOSRSA missing"))
-        return None
-    unknown = sorted({c for c in cleaned if c not in ETATDOSRSA})
-    if unknown:
-        issues.append(Issue(RejectionCode.UNKNOWN_ETATDOSRSA, f"ETATDOSRSA code {_codes(unknown)} unknown"))
-        return None
-    chosen = min(cleaned, key=ETATDOSRSA_DETECTION_ORDER.index)
-    return RightState(chosen)
-
-
-def _person(rank: int, raw: RawPerson, issues: list[Issue]) -> Person | None:
-    before = len(issues)
-    label = f"person {rank}"
-    flag = _clean(raw.subject_to_duties)
-    subject: bool | None = None
-    if flag is None:
-        issues.append(Issue(RejectionCode.UNKNOWN_TOPPERSDRODEVORSA, f"{label}: TOPPERSDRODEVORSA missing"))
-    elif flag not in TOPPERSDRODEVORSA:
-        issues.append(Issue(RejectionCode.UNKNOWN_TOPPERSDRODEVORSA, f"{label}: TOPPERSDRODEVORSA code {_code(flag)} unknown"))
-    else:
-        subject = flag == "1"
-    nir: str | None = None
-    raw_nir = _clean(raw.nir)
-    if raw_nir is None:
-        if subject:
-            issues.append(Issue(RejectionCode.BAD_NIR, f"{label}: NIR missing for a person subject to duties"))
-    else:
-        try:
-            nir = validate_nir(raw_nir)
-        except NirError as exc:  # the message names the problem, never the number
-            issues.append(Issue(RejectionCode.BAD_NIR, f"{label}: {exc}"))
-    birth_date = _date_field(raw.birth_date, f"{label}: DTNAI", issues)
-    if len(issues) > before or subject is None:
-        return None
-    return Person(
-        rank=rank,
-        nir=nir,
-        last_name=_clean(raw.last_name),
-        first_name=_clean(raw.first_name),
-        birth_date=birth_date,
-        role=_clean(raw.role),
-        subject_to_duties=subject,
-    )
-
-
-def validate_household(raw: RawHousehold) -> tuple[Household | None, list[Issue]]:
-    """Apply every rule to a raw household; return the typed household, or None and every issue found."""
-    issues: list[Issue] = []
-    encoding = text_encoding_issue(_raw_texts(raw))
-    if encoding is not None:
-        issues.append(encoding)
-
-    matricule = _clean(raw.matricule)
-    if matricule is None:
-        issues.append(Issue(RejectionCode.MISSING_MATRICULE, "MATRICULE (N° CAF/MSA) missing or empty"))
-
-    state = _right_state(raw.right_states, issues)
-
-    reasons = tuple(r.strip() for r in raw.suspension_reasons if r and r.strip())
-    unknown_susp = sorted({r for r in reasons if r not in MOTISUSVERSRSA})
-    if unknown_susp:
-        issues.append(Issue(RejectionCode.UNKNOWN_MOTISUSVERSRSA,
-                            f"MOTISUSVERSRSA code {_codes(unknown_susp)} unknown"))
-    suspension_date = _date_field(raw.suspension_date, "DDSUSVERSRSA", issues)
-
-    closure_reason = _clean(raw.closure_reason)
-    if closure_reason is not None and closure_reason not in MOTICLORSA:
-        issues.append(Issue(RejectionCode.UNKNOWN_MOTICLORSA, f"MOTICLORSA code {_code(closure_reason)} unknown"))
-    closure_date = _date_field(raw.closure_date, "DTCLORSA", issues)
-    if state in (RightState.CLOSED, RightState.CLOSED_EARLIER_MONTH) and closure_date is None and not any(
-        i.code is RejectionCode.BAD_DATE and i.detail.startswith("DTCLORSA") for i in issues
-    ):
-        issues.append(Issue(RejectionCode.BAD_DATE, f"DTCLORSA missing for a closed right (ETATDOSRSA {state.value})"))
-
-    abode_code = _clean(raw.no_fixed_abode)
-    if abode_code is not None and abode_code not in TOPSANSDOMFIXE:
-        issues.append(Issue(RejectionCode.UNKNOWN_TOPSANSDOMFIXE, f"TOPSANSDOMFIXE code {_code(abode_code)} unknown"))
-    entry_date = _date_field(raw.entry_date, "entry date", issues)
-
-    if not raw.persons:
-        issues.append(Issue(RejectionCode.NO_PERSON, "no Personne in the household"))
-    persons: list[Person] = []
-    seen_bodies: dict[str, int] = {}
-    for rank, raw_person in enumerate(raw.persons, start=1):
-        person = _person(rank, raw_person, issues)
-        if person is None:
-            continue
-        if person.nir is not None:
-            body = person.nir[:13]
-            if body in seen_bodies:
-                issues.append(Issue(RejectionCode.DUPLICATE_PERSON,
-                                    f"person {rank} has the same NIR as person {seen_bodies[body]}"))
-                continue
-            seen_bodies[body] = rank
-        persons.append(person)
-
-    if issues or state is None or matricule is None:
-        return None, issues
-    return (
-        Household(
-            matricule=matricule,
-            right_state=state,
-            suspension_reasons=reasons,
-            suspension_date=suspension_date,
-            closure_reason=closure_reason,
-            closure_date=closure_date,
-            closure_earlier_month=raw.closure_earlier_month,
-            no_fixed_abode=None if abode_code is None else abode_code == "1",
-            entry_date=entry_date,
-            persons=tuple(persons),
-        ),
-        [],
-    )
-
-
-def validate_header(creation_date: str | None, flow_type: str | None) -> tuple[FluxHeader, list[Issue]]:
-    """``IdentificationFlux``: DTCREAFLUX must be a date (it is the entry date of new entrants, [002:3707])."""
-    issues: list[Issue] = []
-    encoding = text_encoding_issue((creation_date, flow_type))
-    if encoding is not None:
-        issues.append(encoding)
-    created: date | None = None
-    if _clean(creation_date) is None:
-        issues.append(Issue(RejectionCode.BAD_DATE, "IdentificationFlux/DTCREAFLUX missing"))
-    else:
-        created = _date_field(creation_date, "IdentificationFlux/DTCREAFLUX", issues)
-    return FluxHeader(creation_date=created, flow_type=_clean(flow_type)), issues
-
-
-def _packed_key(key: str) -> int | None:
-    """A matricule packed losslessly into a non-zero 64-bit integer, or None when it does not fit.
-
-    Up to 7 UTF-8 bytes (top bit set, then the bytes, then the length) or, longer, up to 17 ASCII digits
-    (the number, then the length; below 2**62): two key spaces that cannot meet, each one-to-one.
-    """
-    data = key.encode("utf-8")
-    if len(data) <= 7:
-        return 1 << 63 | int.from_bytes(data, "big") << 3 | len(data)
-    if len(data) <= 17 and data.isdigit():
-        return int(data) << 5 | len(data)
-    return None
-
-
-class DuplicateGuard:
-    """Remembers, exactly, the matricules seen in one file and the position of each one's first household.
-
-    The one part of a read that grows with the file: a matricule of up to 7 bytes (the 7-digit CAF
-    numbers) or 17 digits is packed into a :class:`FirstSeenTable` key (16–32 B per household, where a
-    dict of digests took about 120 B); any other shape is kept whole in a dict.
-    """
-
-    def __init__(self) -> None:
-        self._packed = FirstSeenTable()
-        self._other: dict[str, int] = {}
-
-    def check(self, matricule: str | None, position: int) -> Issue | None:
-        """None the first time a matricule is seen; an issue naming the first position afterwards."""
-        key = _clean(matricule)
-        if key is None:
-            return None
-        packed = _packed_key(key)
-        if packed is None:
-            first = self._other.setdefault(key, position)
-        else:
-            first = self._packed.first_seen(packed, position)
-        if first == position:
-            return None
-        return Issue(RejectionCode.DUPLICATE_HOUSEHOLD, f"same matricule as the household at position {first}")
-
-
-def judge(raw: RawHousehold, position: int, record_hash: str, guard: DuplicateGuard,
-          extra: Iterable[Issue] = ()) -> ParsedRecord:
-    """Validate one raw household in the context of its file (duplicates), extra issues first."""
-    issues = list(extra)
-    household, found = validate_household(raw)
-    issues.extend(issue for issue in found if issue not in issues)
-    duplicate = guard.check(raw.matricule, position)
-    if duplicate is not None:
-        issues.append(duplicate)
-    if issues:
-        return ParsedRecord(position=position, record_hash=record_hash, issues=tuple(issues))
-    return ParsedRecord(position=position, record_hash=record_hash, household=household)
-
-
 # ---------------------------------------------------------------- summary (``parcours flux import --dry-run``)
 
 
@@ -521,19 +217,27 @@ class Rejection(BaseModel):
     reason: str
 
 
-class FluxSummary(BaseModel):
-    """Counts over the accepted households and the rejections, in file order.
+class Warning_(Rejection):
+    """Something to look at that did not reject the record (position 0: the file as a whole)."""
 
-    The dry run prints every rejection, so all are kept by default. A reader whose rejections go elsewhere
-    (the import quarantines each one slice by slice) sets ``keep_rejected`` to keep only the first ones and
-    the count, so that a file full of errors does not fill memory. Neither field is part of the JSON.
+
+class FluxSummary(BaseModel):
+    """Counts over the accepted households, the rejections and the warnings, in file order.
+
+    The dry run prints every rejection and warning, so all are kept by default. A reader whose rejections
+    go elsewhere (the import quarantines each one slice by slice) sets ``keep_rejected`` to keep only the
+    first ones (rejections and warnings alike) and the counts, so that a file full of errors does not fill
+    memory. Neither field is part of the JSON.
     """
 
     households: int = 0
     persons: int = 0
     subject_to_duties: int = 0
+    subject_to_duties_unknown: int = 0  # persons without MontantCalculDroitRSAPersonne: no pathway yet
     rejected: list[Rejection] = Field(default_factory=list)
+    warnings: list[Warning_] = Field(default_factory=list)
     rejected_count: int = Field(default=0, exclude=True)
+    warning_count: int = Field(default=0, exclude=True)
     keep_rejected: int | None = Field(default=None, ge=0, exclude=True)
 
     def add(self, record: ParsedRecord) -> None:
@@ -542,7 +246,15 @@ class FluxSummary(BaseModel):
             self.households += 1
             self.persons += len(record.household.persons)
             self.subject_to_duties += record.household.subject_count
+            self.subject_to_duties_unknown += record.household.subject_unknown_count
+            for reason in record.household.warnings:
+                self.warn(record.position, reason)
             return
         self.rejected_count += 1
         if self.keep_rejected is None or len(self.rejected) < self.keep_rejected:
             self.rejected.append(Rejection(position=record.position, reason=record.reason))
+
+    def warn(self, position: int, reason: str) -> None:
+        self.warning_count += 1
+        if self.keep_rejected is None or len(self.warnings) < self.keep_rejected:
+            self.warnings.append(Warning_(position=position, reason=reason))

@@ -35,7 +35,7 @@ class FlowObservation(BaseModel):
     flow_type: str | None = None
     matricule: str = Field(repr=False)  # N° CAF, carried for the CER grid and MonJob62 (encrypted payload)
     right_state: RightState
-    subject_to_duties: bool
+    subject_to_duties: bool | None  # None: the file does not say (no MontantCalculDroitRSAPersonne)
     suspension_reasons: tuple[str, ...] = ()
     suspension_date: date | None = None
     closure_reason: str | None = None
@@ -88,8 +88,17 @@ def observations_for_household(
 
 
 def starts_pathway(observation: FlowObservation) -> bool:
-    """Signal-with-start only for a person subject to rights and duties whose right is requested or open."""
-    return observation.subject_to_duties and observation.right_state.is_active
+    """Signal-with-start only for a person subject to rights and duties whose right is requested or open
+    (an unknown status starts nothing until a flow says ``1``)."""
+    return bool(observation.subject_to_duties) and observation.right_state.is_active
+
+
+def with_known_status(previous: "PersonFlowState | None", observation: FlowObservation) -> FlowObservation:
+    """An observation that does not say whether the person is subject to duties keeps the last known status;
+    for a person never seen, it stays unknown (and :func:`derive_events` then derives nothing)."""
+    if observation.subject_to_duties is not None or previous is None:
+        return observation
+    return observation.model_copy(update={"subject_to_duties": previous.subject_to_duties})
 
 
 # ---------------------------------------------------------------- events
@@ -200,7 +209,9 @@ def derive_events(
     in the order they happened. A late observation (older flow date) or one already applied returns the
     state unchanged and no event.
     """
-    obs = observation
+    obs = with_known_status(previous, observation)
+    if obs.subject_to_duties is None:
+        return previous, []  # never seen and status unknown: wait for a flow that says it
     state = obs.right_state
     if previous is not None:
         if obs.flow_date < previous.last_flow_date or obs.observation_id in previous.recent_observation_ids:

@@ -6,6 +6,7 @@ Pure: no I/O. The workflow, its activities and the CLI share these models.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from enum import Enum
 from typing import Any, Literal
@@ -13,7 +14,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from domain import flux_events as fe
-from domain.pathway import FlowRecord, LeftRsa, NotSubjectConfirmed, PaymentResumed, PaymentSuspended
+from domain.pathway import (
+    FlowRecord,
+    HouseholdChange,
+    HouseholdMemberChanged,
+    LeftRsa,
+    NotSubjectConfirmed,
+    PaymentResumed,
+    PaymentSuspended,
+)
+from domain.pathway_rules import pathway_workflow_id
 
 WORKFLOW_TYPE = "FluxImport"
 DROP_SCAN_WORKFLOW_TYPE = "FluxDropScan"
@@ -39,6 +49,8 @@ class FileSurvey(BaseModel):
     rejected: int = 0
     flow_date: date | None = None
     flow_type: str | None = None
+    subject_to_duties_unknown: int = 0  # persons whose file does not say yet: no pathway started for them
+    warnings: int = 0  # unknown codes kept, trailer count differing: nothing rejected
 
 
 class FluxImportState(BaseModel):
@@ -67,6 +79,7 @@ class FluxImportInput(BaseModel):
     batch_size: int | None = Field(default=None, ge=1)  # default: about 20 slices, at least 500 positions
     slices_per_run: int = Field(default=100, ge=1)  # continue as new after this many slices
     heartbeat_timeout_seconds: int = Field(default=60, ge=1)
+    remove_when_imported: bool = False  # ``file_path`` is the drop directory's copy: removed once imported
     state: FluxImportState | None = None
 
 
@@ -115,6 +128,7 @@ class SliceResult(BaseModel):
 
 class FinishRequest(BaseModel):
     file_digest: str
+    remove_file: str | None = None  # the drop directory's copy, removed once the file is marked imported
 
 
 class FluxImportResult(BaseModel):
@@ -172,6 +186,7 @@ class PathwaySignalKind(str, Enum):
     PAYMENT_SUSPENDED = "payment_suspended"
     PAYMENT_RESUMED = "payment_resumed"
     NOT_SUBJECT_CONFIRMED = "not_subject_confirmed"
+    HOUSEHOLD_MEMBER = "household_member"
 
 
 class PathwaySignal(BaseModel):
@@ -179,7 +194,7 @@ class PathwaySignal(BaseModel):
 
     person_id: str
     name: PathwaySignalKind
-    message: FlowRecord | LeftRsa | PaymentSuspended | PaymentResumed | NotSubjectConfirmed
+    message: FlowRecord | LeftRsa | PaymentSuspended | PaymentResumed | NotSubjectConfirmed | HouseholdMemberChanged
     start: bool = False
 
     @property
@@ -241,3 +256,36 @@ def default_batch_size(last_position: int) -> int:
     """About 20 slices per file, at least 500 positions each: every slice re-reads the file from its
     start (a streaming parser cannot seek, and duplicate detection needs the households before)."""
     return max(500, -(-last_position // 20))
+
+
+_ROLE = re.compile(r"[A-Z]{2,4}")  # DEM, CJT, ENF, BEN…: a code, anything else is left out
+#: The flow events that are a household member's entry into, or exit from, the RSA (G-B20).
+_HOUSEHOLD_CHANGES: dict[type, HouseholdChange] = {
+    fe.NewEntrant: HouseholdChange.ENTERED, fe.RsaReopened: HouseholdChange.ENTERED, fe.LeftRsa: HouseholdChange.LEFT,
+}
+
+
+def household_signals(observations: list[fe.FlowObservation], events: dict[str, list[fe.AnyFlowEvent]],
+                      has_pathway: dict[str, bool]) -> list[PathwaySignal]:
+    """G-B20: the persons of one file (matricule) learn each other's pathway ids. Each member with a pathway is
+    told of another member's entry or exit in this record; a member entering is told who was already there.
+    Only opaque pathway ids and RSA role codes travel (the matricule stays in the flow's encrypted payloads)."""
+    signals: list[PathwaySignal] = []
+    members = {o.person_id: o for o in observations}
+    for pid in members:
+        if not has_pathway.get(pid, False):
+            continue
+        entered = any(isinstance(e, (fe.NewEntrant, fe.RsaReopened)) for e in events.get(pid, []))
+        for other, obs in members.items():
+            if other == pid:
+                continue
+            changes = [(e, _HOUSEHOLD_CHANGES[type(e)]) for e in events.get(other, []) if type(e) in _HOUSEHOLD_CHANGES]
+            if not changes and entered:
+                changes = [(None, HouseholdChange.PRESENT)]
+            for event, change in changes:
+                ref = event.event_id if event is not None else f"{obs.observation_id}:present"
+                role = obs.role if obs.role and _ROLE.fullmatch(obs.role) else None
+                signals.append(PathwaySignal(person_id=pid, name=PathwaySignalKind.HOUSEHOLD_MEMBER, message=(
+                    HouseholdMemberChanged(event_id=f"{ref}:household", member_pathway_id=pathway_workflow_id(other),
+                                           change=change, on=obs.flow_date, role=role))))
+    return signals

@@ -2,7 +2,8 @@
 
 The NIR (numéro d'inscription au répertoire) has 13 characters and a 2-digit key,
 key = 97 − (number mod 97). For people born in Corsica the department "2A" / "2B" is replaced by
-19 / 18 for the computation (public INSEE rule).
+19 / 18 for the computation (public INSEE rule). CAF files carry the 13 characters without the key, MSA
+files and the API usually the 15 (domain.md §8.1): both are valid, and both give the same person id.
 """
 
 from __future__ import annotations
@@ -31,9 +32,14 @@ def nir_key(first13: str) -> int:
     return 97 - (_numeric_value(first13) % 97)
 
 
+_SEPARATORS = re.compile(r"[\s.\-]")
+
+
 def normalize_nir(raw: str) -> str:
     """Strip spaces and upper-case; does not validate."""
-    return re.sub(r"[\s.\-]", "", raw or "").upper()
+    if raw and raw.isalnum():
+        return raw.upper()  # the usual case, without the substitution
+    return _SEPARATORS.sub("", raw or "").upper()
 
 
 def _is_ascii_digits(text: str) -> bool:
@@ -53,11 +59,15 @@ def _check_body(body: str) -> None:
 
 
 def validate_nir(raw: str) -> str:
-    """Return the normalised 15-character NIR or raise :class:`NirError` naming the problem."""
+    """Return the normalised NIR (13 characters without key, or 15 with a key that must match) or raise
+    :class:`NirError` naming the problem."""
     nir = normalize_nir(raw)
-    if len(nir) != 15:
-        raise NirError(f"NIR must have 15 characters (13 + 2-digit key), got {len(nir)}")
+    if len(nir) not in (13, 15):
+        raise NirError(f"NIR must have 13 characters (or 15 with its 2-digit key), got {len(nir)}")
     body, key = nir[:13], nir[13:]
+    if not key:
+        _check_body(body)
+        return nir
     if not _is_ascii_digits(key):
         raise NirError("NIR key must be 2 digits")
     _check_body(body)

@@ -24,6 +24,15 @@ Definitions (the seeds give names and comments; the precise rules below follow d
     Start delay [DESIGN DEFAULT]: calendar days from the notification to the first appointment held, or to the
     first CER signed if earlier, paused days excluded; the average is over those started.
 
+(b), (d), (f) and the stock of (c) [DESIGN DEFAULT mapping of the seed's offers to the orientation targets]:
+    garantie d'activité départementale (hors accompagnement global) = the Département's referents (référent
+    solidarité and socio-professionnel), (d) socio-professional = REFERENT_SOCIOPRO, (f) PLIE = PLIE, (c) =
+    POLE_EMPLOI_AG. "Orientés" = pathways whose referent (of that kind) was designated in the period — for (b) new
+    entrants of the period only ("nouveaux entrants de l'année" [002:3712]); "en cours d'accompagnement" (stock) =
+    pathways of that referent kind whose stage at the period's last day (from ``stage_changes``) is one of
+    ``ACCOMPANIED_STAGES``. The referent kind is the pathway's current one. Persons per AG counsellor = AG stock /
+    counsellors (a parameter: 50 AG portfolios in the agencies [002:291]); the stock per AG referent id is listed.
+
 (e) "Perdus de vue" of the period: subject to rights and duties, past the orientation deadline without
     orientation at some day of the period (an ORIENTATION breach not followed by an orientation before the
     period), plus anyone convoked as such in the period (G-B19, T26). Convoked rate = convoked / perdus de vue;
@@ -43,13 +52,26 @@ from domain.deadlines import add_days, add_months
 
 class Section(str, Enum):
     ORIENTATION = "a"  # Dynamisation des parcours : Accueil et Accompagnement des bénéficiaires du RSA
+    GARANTIE = "b"  # Insertion des allocataires du rsa — garantie d'activité départementale
     GLOBAL = "c"  # Accompagnement global : renforcement des binômes Département
+    SOCIO_PRO = "d"  # Accompagnement socio-professionnel des bénéficiaires du RSA
     LOST_FROM_VIEW = "e"  # Zéro bénéficiaire sans accompagnement
+    PLIE = "f"  # PLIE - Accompagnement
+
+
+#: Stages of a person "en cours d'accompagnement" by a designated referent (the stocks of (b), (c), (d), (f)).
+ACCOMPANIED_STAGES = ("REFERENT_DESIGNATED", "CAF_FIRST_INTERVIEW", "CER_DRAFTING", "CER_ACTIVE", "BILAN",
+                      "REORIENTATION_REQUESTED", "PERSONAL_SITUATION_REVIEW", "NON_COMPLIANCE_EP", "SANCTION_PROCEDURE",
+                      "EXIT_CHOICE_PENDING", "POST_EXIT_ACCOMPANIMENT")
+#: Referent kinds of each offer (orientation targets).
+GARANTIE_TARGETS = ("REFERENT_SOLIDARITE", "REFERENT_SOCIOPRO")
+DEFAULT_AG_COUNSELLORS = 50  # "50 portefeuilles AG" in the Pôle emploi agencies [002:291]
 
 
 class Unit(str, Enum):
     COUNT = "count"  # headline is ``count`` (with a rate when the indicator has a base)
     DAYS = "days"  # headline is ``value``, an average in days
+    AVERAGE = "average"  # headline is ``value``, an average count (persons per counsellor)
     RATE = "rate"  # headline is ``rate``
 
 
@@ -80,6 +102,14 @@ FIRST_CERS = "first_cers"
 FIRST_CERS_WITHIN_2_MONTHS = "first_cers_within_2_months"
 GLOBAL_ORIENTED = "global_accompaniment_oriented"
 GLOBAL_START_DELAY = "global_accompaniment_start_delay"
+GARANTIE_ORIENTED = "garantie_oriented"
+GARANTIE_IN_PROGRESS = "garantie_in_progress"
+GLOBAL_IN_PROGRESS = "global_accompaniment_in_progress"
+GLOBAL_PER_COUNSELLOR = "global_accompaniment_per_counsellor"
+SOCIO_PRO_ORIENTED = "socio_pro_oriented"
+SOCIO_PRO_IN_PROGRESS = "socio_pro_in_progress"
+PLIE_IN_PROGRESS = "plie_in_progress"
+PLIE_ORIENTED = "plie_oriented"
 LOST_FROM_VIEW_CONVOKED = "lost_from_view_convoked"
 LOST_FROM_VIEW_SANCTIONED = "lost_from_view_sanctioned"
 
@@ -116,6 +146,18 @@ INDICATORS: tuple[IndicatorDefinition, ...] = (
         reference_2021=4821, target_2022=6500, reference_2022=4181, source="[002:405][002:3711]",
     ),
     IndicatorDefinition(
+        key=GARANTIE_ORIENTED, section=Section.GARANTIE, unit=Unit.COUNT,
+        name="Nombre de bénéficiaires du RSA orientés vers la garantie d'activité départementale (nouveaux entrants "
+             "de l'année) (HORS accompagnement global)",
+        reference_2021=10144, target_2022=13773, reference_2022=19238, source="[002:284][002:3712]",
+    ),
+    IndicatorDefinition(
+        key=GARANTIE_IN_PROGRESS, section=Section.GARANTIE, unit=Unit.COUNT,
+        name="Nombre de bénéficiaires du RSA en cours d'accompagnement par la garantie départementale "
+             "(HORS accompagnement global)",
+        reference_2021=21606, target_2022=25874, reference_2022=31339, source="[002:285][002:3713]",
+    ),
+    IndicatorDefinition(
         key=GLOBAL_ORIENTED, section=Section.GLOBAL, unit=Unit.COUNT,
         name="Nombre de bénéficiaires du RSA orientés vers l'accompagnement global",
         reference_2021=4150, target_2022=4000, reference_2022=4935, source="[002:322][002:3714]",
@@ -124,6 +166,26 @@ INDICATORS: tuple[IndicatorDefinition, ...] = (
         key=GLOBAL_START_DELAY, section=Section.GLOBAL, unit=Unit.DAYS,
         name="Délai moyen du démarrage de l'accompagnement global",
         reference_2021=17.4, target_2022=21, reference_2022=16.7, source="[002:326][002:3718-3719]",
+    ),
+    IndicatorDefinition(
+        key=GLOBAL_IN_PROGRESS, section=Section.GLOBAL, unit=Unit.COUNT,
+        name="Nombre de bénéficiaires en cours d'accompagnement par l'accompagnement global",
+        reference_2021=4894, target_2022=5000, reference_2022=3104, source="[002:323][002:3715]",
+    ),
+    IndicatorDefinition(
+        key=GLOBAL_PER_COUNSELLOR, section=Section.GLOBAL, unit=Unit.AVERAGE,
+        name="Nombre de personnes accompagnées par conseiller dédié à l'accompagnement global",
+        reference_2021=60, target_2022=70, reference_2022=62, source="[002:325][002:3716-3717]",
+    ),
+    IndicatorDefinition(
+        key=SOCIO_PRO_ORIENTED, section=Section.SOCIO_PRO, unit=Unit.COUNT,
+        name="Nombre de bénéficiaires du RSA orientés",
+        reference_2021=None, target_2022=5000, reference_2022=9059, source="[002:485]",
+    ),
+    IndicatorDefinition(
+        key=SOCIO_PRO_IN_PROGRESS, section=Section.SOCIO_PRO, unit=Unit.COUNT,
+        name="Nombre de bénéficiaires du RSA en cours d'accompagnement",
+        reference_2021=357, target_2022=5357, reference_2022=8536, source="[002:486]",
     ),
     IndicatorDefinition(
         key=LOST_FROM_VIEW_CONVOKED, section=Section.LOST_FROM_VIEW, unit=Unit.RATE, base="lost_from_view",
@@ -135,6 +197,16 @@ INDICATORS: tuple[IndicatorDefinition, ...] = (
         name='Taux de BRSA "perdus de vue" convoqués, ne s\'étant pas rendus au rdv et ayant fait l\'objet '
              "d'une sanction.",
         reference_2021=0.08, target_2022=0.10, reference_2022=0.12, source="[002:547-550]",
+    ),
+    IndicatorDefinition(
+        key=PLIE_IN_PROGRESS, section=Section.PLIE, unit=Unit.COUNT,
+        name="Nombre de BRSA en cours",
+        reference_2021=2884, target_2022=4065, reference_2022=3926, source="[002:768]",
+    ),
+    IndicatorDefinition(
+        key=PLIE_ORIENTED, section=Section.PLIE, unit=Unit.COUNT,
+        name="Nombre de BRSA orientés",
+        reference_2021=923, target_2022=1181, reference_2022=1042, source="[002:769]",
     ),
 )
 
@@ -191,6 +263,15 @@ class KpiFacts(BaseModel):
     lost_from_view: int = 0
     lost_from_view_convoked: int = 0
     lost_from_view_sanctioned: int = 0
+    garantie_oriented: int = 0
+    garantie_in_progress: int = 0
+    global_accompaniment_in_progress: int = 0
+    global_counsellors: int = DEFAULT_AG_COUNSELLORS
+    global_by_counsellor: dict[str, int] = Field(default_factory=dict)  # AG stock per AG referent id
+    socio_pro_oriented: int = 0
+    socio_pro_in_progress: int = 0
+    plie_oriented: int = 0
+    plie_in_progress: int = 0
     orientation_delays: list[DelayBucket] = Field(default_factory=list)
 
 
@@ -217,6 +298,7 @@ class KpiReport(BaseModel):
     territory: str | None = None
     indicators: list[IndicatorValue]
     orientation_delays: list[DelayBucket] = Field(default_factory=list)
+    global_by_counsellor: dict[str, int] = Field(default_factory=dict)
 
     def indicator(self, key: str) -> IndicatorValue:
         return next(i for i in self.indicators if i.key == key)
@@ -234,6 +316,10 @@ def _measured(key: str, facts: KpiFacts) -> tuple[int | None, int | None, float 
         return facts.lost_from_view_sanctioned, facts.lost_from_view_convoked, None
     if key == GLOBAL_ORIENTED:
         return facts.global_accompaniment_oriented, None, None
+    if key == GLOBAL_PER_COUNSELLOR:
+        counsellors = facts.global_counsellors
+        average = facts.global_accompaniment_in_progress / counsellors if counsellors else None
+        return None, counsellors, average
     definition = INDICATOR_BY_KEY[key]
     count = getattr(facts, key)
     base = getattr(facts, definition.base) if definition.base else None
@@ -252,4 +338,5 @@ def build_report(facts: KpiFacts, period_from: date, period_to: date, territory:
             reference_2022=definition.reference_2022, reference_2022_rate=reference_rate_2022(definition.key),
         ))
     return KpiReport(period_from=period_from, period_to=period_to, territory=territory, indicators=lines,
-                     orientation_delays=sorted(facts.orientation_delays, key=lambda b: b.days))
+                     orientation_delays=sorted(facts.orientation_delays, key=lambda b: b.days),
+                     global_by_counsellor=dict(sorted(facts.global_by_counsellor.items())))

@@ -46,6 +46,10 @@ class ApplicationMessages:
     STATE = "state"  # query
 
 
+#: Signals one label workflow sends another (a reapplication supersedes the refused application): no API route.
+INTERNAL_SIGNALS = frozenset({ApplicationMessages.SUPERSEDED})
+
+
 class LabelMessages:
     """Updates and queries of ``Label`` (the notice and appeal updates share the application's names)."""
 

@@ -15,11 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.label_appeal import EvidenceReference
 from domain.label_evaluation import ProfessionalFile
 
+from domain.actor import Actor
+
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_id: str = Field(min_length=1, max_length=200)
+    actor: Actor | None = None  # who sent it (calling service, person's opaque id); None before it existed
 
 
 # --- application workflow ----------------------------------------------------------------------------

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from domain.actor import Actor
 from domain.deadlines import deadline_instant, add_days
+from domain.tasks import OpenTask, TaskClosure
 
 
 class PathwayRuleError(ValueError):
@@ -178,11 +181,17 @@ class Deadline(BaseModel):
 
 
 class Breach(BaseModel):
+    """A deadline passed with nothing known. Withdrawn (kept, with the day and why) when a fact dated on or before
+    its due day is recorded later: the indicators run to the fact's own date ([002:3707])."""
+
     deadline_id: str
     kind: DeadlineKind
     due: date
     breached_on: date
     responsible: str
+    started_on: date | None = None
+    withdrawn_on: date | None = None
+    withdrawal_reason: str | None = None
 
 
 class StageChange(BaseModel):
@@ -221,6 +230,8 @@ class Cer(BaseModel):
     referent_type: OrientationTarget
     physical_appointments: int = 0
     missed_unexcused: int = 0
+    gesica_domain: str | None = None
+    gesica_objectives: list[str] = Field(default_factory=list)
 
 
 class GesicaOutcome(BaseModel):
@@ -256,10 +267,14 @@ class Outbox(BaseModel):
     appointments: list["AppointmentFact"] = Field(default_factory=list)
     convocations: list["Convocation"] = Field(default_factory=list)
     decisions: list["DecisionTaken"] = Field(default_factory=list)
+    decision_records: list["DecisionRecord"] = Field(default_factory=list)
+    task_closures: list[TaskClosure] = Field(default_factory=list)
+    anomalies: list["Anomaly"] = Field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.stage_changes or self.deadlines or self.breaches or self.tasks or self.pushes or self.cers
-                    or self.appointments or self.convocations or self.decisions)
+                    or self.appointments or self.convocations or self.decisions or self.task_closures
+                    or self.decision_records or self.anomalies)
 
 
 class DecisionKind(str, Enum):
@@ -280,6 +295,18 @@ class DecisionKind(str, Enum):
 class DecisionTaken(BaseModel):
     kind: DecisionKind
     outcome: str  # a category (an enum value), never free text
+
+
+class DecisionRecord(BaseModel):
+    """A person's command applied to the case (table ``pathway_decisions``, ``GET /v1/pathways/{id}``): which
+    command, the pathway's day, the stage after it and who sent it (ids only)."""
+
+    seq: int
+    command: str  # the workflow update's name
+    on: date
+    stage: Stage
+    service: str | None
+    actor: str | None  # the person's opaque id (``agent:<id>``)
 
 
 class AppointmentFact(BaseModel):
@@ -310,6 +337,21 @@ class Convocation(BaseModel):
     version: int = 0
 
 
+class HouseholdChange(str, Enum):
+    PRESENT = "PRESENT"  # already in the household when this person entered
+    ENTERED = "ENTERED"  # entered the RSA (new entrant, re-entry)
+    LEFT = "LEFT"  # the right ended
+
+
+class HouseholdMember(BaseModel):
+    """Another person of the same CAF/MSA file (G-B20): the opaque pathway id and the RSA role code only."""
+
+    pathway_id: str
+    role: str | None = None
+    status: HouseholdChange
+    since: date
+
+
 class PaymentSuspensionInfo(BaseModel):
     """The RSA payment is suspended: MOTISUSVERSRSA codes only (categories), no amount, no personal data."""
 
@@ -317,6 +359,19 @@ class PaymentSuspensionInfo(BaseModel):
     since: date | None = None
     right_questioned: bool = False
     noticed_on: date
+
+
+class Anomaly(BaseModel):
+    """A message the pathway could not apply (a fact the rules refuse, or data the dates cannot carry): kept in the
+    case (view, table ``pathway_anomalies``) with a task for the responsible service, never silently dropped.
+    ``code`` is the rule's code (e.g. ``STAGE_NOT_ALLOWED``), ``IMPLAUSIBLE_DATE`` or ``DATA_NOT_APPLICABLE``."""
+
+    anomaly_id: str
+    message: str  # the workflow message (signal or update name)
+    event_id: str
+    code: str
+    stage: Stage  # the stage the message found
+    received_on: date
 
 
 class LabelLoss(BaseModel):
@@ -354,6 +409,7 @@ class PathwayState(BaseModel):
     held_stages: list[Stage] = Field(default_factory=list)
     subject_to_duties: bool | None = None
     entry_date: date | None = None
+    rsa_entry_date: date | None = None  # G-B2: the RSA right's own entry date, when a flow gave it
     rsa_majore: bool = False
     orientation_target: OrientationTarget | None = None
     orientation_notified_on: date | None = None
@@ -383,9 +439,14 @@ class PathwayState(BaseModel):
     not_subject_confirmed_since: date | None = None
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
+    anomalies: list[Anomaly] = Field(default_factory=list)
+    sanctions: list["Sanction"] = Field(default_factory=list)
+    household: list[HouseholdMember] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
     breaches: list[Breach] = Field(default_factory=list)
     stage_history: list[StageChange] = Field(default_factory=list)
+    #: The last people's commands with their actor (bounded), for the case's decision list.
+    decision_log: list[DecisionRecord] = Field(default_factory=list)
     seq: int = 0
     run: int = 1
     cycle_completed: bool = False
@@ -395,11 +456,26 @@ class PathwayState(BaseModel):
     #: The T4/T7 reminders are kept for this pathway: set by the workflow at the start of a pathway opened since
     #: they exist (runs opened before do not have their timers in their history), carried across runs.
     reminders: bool = False
+    #: The workflow closes this pathway's tasks when the event they wait for arrives: set at the start of each run
+    #: opened since it does (earlier runs' histories hold no such closures); ``open_tasks`` are those it may close.
+    closes_tasks: bool = False
+    open_tasks: list[OpenTask] = Field(default_factory=list)
+    #: GESICA entry domain and objectives are required at a CAF CER's signature (§3.8): set by the workflow at the
+    #: start of a pathway opened since the check exists (validators cannot ask ``workflow.patched``), carried on.
+    gesica_at_cer: bool = False
     seen_event_ids: list[str] = Field(default_factory=list)
     outbox: Outbox = Field(default_factory=Outbox)
 
 
 # ---------------------------------------------------------------- inbound messages (one model each)
+
+
+class PathwayMessage(BaseModel):
+    """Every message to a pathway: its ``event_id`` (a re-sent id is ignored) and who sent it (``actor``: the
+    calling service and, for a person's decision, their opaque id; None on messages recorded before it)."""
+
+    event_id: str
+    actor: Actor | None = None
 
 
 class PathwayInput(BaseModel):
@@ -410,20 +486,29 @@ class PathwayInput(BaseModel):
     state: PathwayState | None = None
 
 
-class FlowRecord(BaseModel):
-    """A CAF/MSA flow record about the person (T1–T3, T24, T25); signal and signal-with-start."""
+class FlowRecord(PathwayMessage):
+    """A CAF/MSA flow record about the person (T1–T3, T24, T25); signal and signal-with-start.
 
-    event_id: str
+    ``rsa_entry_date`` (G-B2) is the RSA right's own entry date when the flow gives it (prime d'activité cases
+    resume with the earlier entry date [002:412]); the orientation clock still starts at the CAF transmission date
+    of the first flow where the person is soumis ([002:3707])."""
+
     transmission_date: date
     subject_to_duties: bool
     rights_open: bool = True
     rsa_majore: bool = False
+    rsa_entry_date: date | None = None
+
+    @model_validator(mode="after")
+    def _entry_not_after_transmission(self) -> "FlowRecord":
+        if self.rsa_entry_date is not None and self.rsa_entry_date > self.transmission_date:
+            raise ValueError("rsa_entry_date cannot be after the transmission date")
+        return self
 
 
-class OrientationDecision(BaseModel):
+class OrientationDecision(PathwayMessage):
     """Orientation notified by the Département services (T4, T5); bypassing the platform needs a reason."""
 
-    event_id: str
     target: OrientationTarget
     structure_id: str
     notified_on: date
@@ -436,43 +521,50 @@ class AppointmentKind(str, Enum):
     MISSED = "MISSED"
 
 
-class AppointmentEvent(BaseModel):
-    event_id: str
+class AppointmentEvent(PathwayMessage):
     kind: AppointmentKind
     appointment_date: date
     physical: bool = True
     excused: bool = False
 
 
-class DiagnosticCompleted(BaseModel):
-    event_id: str
+class DiagnosticCompleted(PathwayMessage):
     completed_on: date
 
 
-class PreconisationSubmitted(BaseModel):
-    event_id: str
+class PreconisationSubmitted(PathwayMessage):
     target: OrientationTarget
     structure_id: str
     submitted_on: date
 
 
-class SlaiPreconisationDecision(BaseModel):
+class SlaiPreconisationDecision(PathwayMessage):
     """SLAI validation (T11) — it may change the target (T12)."""
 
-    event_id: str
     decided_on: date
     target: OrientationTarget | None = None  # None: the préconisation as submitted
     structure_id: str | None = None
 
 
-class SignCer(BaseModel):
-    event_id: str
+class SignCer(PathwayMessage):
     cer_id: str
     type: CerType
     start: date
     end: date
     signed_on: date
     actions: list[CerAction]
+    #: CAF route (§3.8, [000:222]): the GESICA entry domain and its objectives, required when the CAF signs.
+    gesica_domain: str | None = Field(default=None, max_length=64)
+    gesica_objectives: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=10)
+
+
+class AmendCer(PathwayMessage):
+    """An amendment (avenant) to the active CER that moves its end: with a new CER, the only way to change it
+    (R13: 6 months at most from its start [000:181])."""
+
+    cer_id: str
+    new_end: date
+    amended_on: date
 
 
 class BilanDecision(str, Enum):
@@ -481,8 +573,7 @@ class BilanDecision(str, Enum):
     END = "END"
 
 
-class CompleteBilan(BaseModel):
-    event_id: str
+class CompleteBilan(PathwayMessage):
     completed_on: date
     decision: BilanDecision
     global_outcome: str | None = None  # GESICA global bilan (required on the CAF route)
@@ -492,26 +583,23 @@ class CompleteBilan(BaseModel):
     exit_reason: ExitReason | None = None
 
 
-class RequestReorientation(BaseModel):
+class RequestReorientation(PathwayMessage):
     """Referent's reasoned request (avis motivé) to the SLAI; ``exit`` asks for an exit instead."""
 
-    event_id: str
     reason: ReorientationReason
     requested_on: date
     justification: str | None = None
     exit: bool = False
 
 
-class DecideReorientation(BaseModel):
-    event_id: str
+class DecideReorientation(PathwayMessage):
     decided_on: date
     approved: bool
     target: OrientationTarget | None = None
     structure_id: str | None = None
 
 
-class PersonalReviewRequest(BaseModel):
-    event_id: str
+class PersonalReviewRequest(PathwayMessage):
     requested_on: date
 
 
@@ -520,8 +608,7 @@ class PersonalReviewOutcome(str, Enum):
     REORIENT = "REORIENT"
 
 
-class PersonalReviewDecision(BaseModel):
-    event_id: str
+class PersonalReviewDecision(PathwayMessage):
     decided_on: date
     outcome: PersonalReviewOutcome
 
@@ -531,40 +618,58 @@ class NonComplianceKind(str, Enum):
     UNEXCUSED_ABSENCE = "UNEXCUSED_ABSENCE"
 
 
-class NonComplianceReport(BaseModel):
-    event_id: str
+class NonComplianceReport(PathwayMessage):
     kind: NonComplianceKind
     reported_on: date
 
 
-class EpReferralConfirmation(BaseModel):
+class EpReferralConfirmation(PathwayMessage):
     """A person confirms (or drops) the proposed referral to the équipe pluridisciplinaire."""
 
-    event_id: str
     confirmed: bool
     decided_on: date
 
 
 class EpOutcome(str, Enum):
-    MAINTAIN = "MAINTAIN"  # accompaniment goes on
+    """The EP's opinion and, after the CASF procedure, the Département president's sanction (G-B14, [002:520])."""
+
+    MAINTAIN = "MAINTAIN"  # maintien: accompaniment goes on, no sanction
     SANCTION_PROCEDURE = "SANCTION_PROCEDURE"  # Département's CASF procedure (outside the system)
     EXIT = "EXIT"  # exit for non-respect des obligations
+    REDUCTION = "REDUCTION"  # part of the allowance reduced for a time; accompaniment goes on
+    SUSPENSION = "SUSPENSION"  # allowance suspended (in whole or part) for a time; accompaniment goes on
+    RADIATION = "RADIATION"  # struck off the scheme: exit for non-respect des obligations
 
 
-class EpDecision(BaseModel):
-    event_id: str
+#: Outcomes that change the person's rights: the system records them and asks the service that applies them.
+SANCTION_OUTCOMES = frozenset({EpOutcome.REDUCTION, EpOutcome.SUSPENSION, EpOutcome.RADIATION})
+
+
+class EpDecision(PathwayMessage):
+    """``share_percent`` and ``months`` describe a reduction or suspension (categories and numbers only)."""
+
     outcome: EpOutcome
     decided_on: date
+    share_percent: int | None = Field(default=None, ge=1, le=100)
+    months: int | None = Field(default=None, ge=1, le=12)
 
 
-class LeftRsa(BaseModel):
-    event_id: str
+class Sanction(BaseModel):
+    """A sanction decided on the pathway, as recorded (never applied by the system: rights are the CAF's)."""
+
+    outcome: EpOutcome
+    decided_on: date
+    share_percent: int | None = None
+    months: int | None = None
+    recorded_on: date
+
+
+class LeftRsa(PathwayMessage):
     end_of_payment_date: date
     reason: str
 
 
-class PostExitChoice(BaseModel):
-    event_id: str
+class PostExitChoice(PathwayMessage):
     continue_accompaniment: bool
     decided_on: date
 
@@ -581,10 +686,9 @@ class FamilyEvent(str, Enum):
     GROSSESSE_OU_NAISSANCE_PARENT_SEUL = "GROSSESSE_OU_NAISSANCE_PARENT_SEUL"
 
 
-class CafSaisine(BaseModel):
+class CafSaisine(PathwayMessage):
     """CAF route entry (domain.md §3.2) with the facts needed for the exclusions of §3.3."""
 
-    event_id: str
     mode: CafSaisineMode
     requested_on: date
     caf_structure_id: str
@@ -599,51 +703,56 @@ class CafSaisine(BaseModel):
     hosted_in_structure: bool = False  # CHRS, foyer maternel…
 
 
-class CafSaisineDecision(BaseModel):
-    event_id: str
+class CafSaisineDecision(PathwayMessage):
     accepted: bool
     decided_on: date
 
 
-class CafFirstInterview(BaseModel):
-    event_id: str
+class CafFirstInterview(PathwayMessage):
     held_on: date
     within_caf_competence: bool
 
 
-class LostFromViewConvocation(BaseModel):
+class LostFromViewConvocation(PathwayMessage):
     """T26 « perdus de vue » campaign (R18, G-B19): the Département's services convoke a person without
     accompaniment. Sent when the convocation goes out, then again with the same ``convocation_id``, a new
     ``event_id`` and its ``outcome`` once known."""
 
-    event_id: str
     convocation_id: str
     convoked_on: date
     appointment_date: date
     outcome: ConvocationOutcome | None = None
 
 
-class PaymentSuspended(BaseModel):
+class PaymentSuspended(PathwayMessage):
     """Flow: the RSA payment is suspended (ETATDOSRSA 3 or 4). ``reasons`` are MOTISUSVERSRSA codes."""
 
-    event_id: str
     flow_date: date
     reasons: list[str]
     since: date | None = None
     right_questioned: bool = False  # ETATDOSRSA 3: the right itself is questioned
 
 
-class PaymentResumed(BaseModel):
+class PaymentResumed(PathwayMessage):
     """Flow: the RSA payment is no longer suspended."""
 
-    event_id: str
     flow_date: date
 
 
-class NotSubjectConfirmed(BaseModel):
-    """Flow (G-B8): « non soumis aux droits et devoirs » in ``flows`` consecutive flows since ``since``."""
+class HouseholdMemberChanged(BaseModel):
+    """Flow (G-B20): a person of the same matricule entered or left the RSA, or was there when this person
+    entered. Opaque ids and codes only: the spouses' pathways know each other, nothing personal travels."""
 
     event_id: str
+    member_pathway_id: str = Field(pattern=r"^pathway-[A-Za-z0-9_-]{8,80}$")
+    change: HouseholdChange
+    on: date
+    role: str | None = Field(default=None, pattern=r"^[A-Z]{2,4}$")
+
+
+class NotSubjectConfirmed(PathwayMessage):
+    """Flow (G-B8): « non soumis aux droits et devoirs » in ``flows`` consecutive flows since ``since``."""
+
     flow_date: date
     since: date
     flows: int
@@ -664,6 +773,7 @@ class PathwayRow(BaseModel):
     referent_type: OrientationTarget | None
     referent_structure_id: str | None
     entry_date: date | None
+    rsa_entry_date: date | None = None
     orientation_target: OrientationTarget | None
     orientation_notified_on: date | None
     caf_saisine_mode: str | None
@@ -710,6 +820,8 @@ class PathwayView(BaseModel):
 
     person_id: str
     stage: Stage
+    entry_date: date | None = None  # CAF transmission date of the first « soumis » flow (orientation clock)
+    rsa_entry_date: date | None = None  # G-B2
     rule_set_version: str
     subject_to_duties: bool | None
     referent_type: OrientationTarget | None
@@ -724,6 +836,12 @@ class PathwayView(BaseModel):
     not_subject_confirmed_since: date | None = None
     convocations: list[Convocation] = Field(default_factory=list)
     label_losses: list[LabelLoss] = Field(default_factory=list)
+    anomalies: list[Anomaly] = Field(default_factory=list)
+    sanctions: list["Sanction"] = Field(default_factory=list)
+    household: list[HouseholdMember] = Field(default_factory=list)
+    decisions: list[DecisionRecord] = Field(default_factory=list)
 
 
 Outbox.model_rebuild()
+PathwayState.model_rebuild()
+PathwayView.model_rebuild()

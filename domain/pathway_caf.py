@@ -66,6 +66,28 @@ def validate_gesica_bilan(global_outcome: str | None, domain_outcomes: list[Gesi
             )
 
 
+def validate_gesica_cer(domain_name: str | None, objectives: list[str], *, required: bool) -> None:
+    """§3.8, [000:222]: a CER signed on the CAF route names its GESICA entry domain and at least one of that
+    domain's objectives; elsewhere, entries given are still checked against the lexicon."""
+    if domain_name is None:
+        if required:
+            raise PathwayRuleError("GESICA_CER_DOMAIN_REQUIRED",
+                                   "GESICA: a CER signed by the CAF names its entry domain (Annexe 2) [000:222]")
+        if objectives:
+            raise PathwayRuleError("GESICA_CER_DOMAIN_REQUIRED", "GESICA: objectives belong to an entry domain")
+        return
+    domain = GESICA.domains.get(domain_name)
+    if domain is None:
+        raise PathwayRuleError("GESICA_UNKNOWN_DOMAIN", f"GESICA: unknown domain {domain_name!r} (Annexe 2)")
+    if not objectives:
+        raise PathwayRuleError("GESICA_CER_OBJECTIVE_REQUIRED",
+                               f"GESICA: a CER in domain {domain_name} names at least one of its objectives (Annexe 2)")
+    unknown = [o for o in objectives if o not in domain.objectives]
+    if unknown:
+        raise PathwayRuleError("GESICA_UNKNOWN_OBJECTIVE",
+                               f"GESICA: {unknown[0]!r} is not an objective of domain {domain_name} (Annexe 2)")
+
+
 # ---------------------------------------------------------------- saisine and exclusions
 
 

@@ -10,11 +10,13 @@ Breaches never change anything else: they are recorded and escalated to the resp
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Callable
 
 from domain.deadlines import PARIS, add_days, add_months, is_working_day, paris_date, service_deadline
 from domain.flux import MOTISUSVERSRSA
 from domain.label_events import LabelLossReason, StructureLabelLost
 from domain.pathway import (
+    Anomaly,
     ANY_TIME_REASONS,
     EXIT_KINDS,
     EXIT_STAGES,
@@ -22,6 +24,7 @@ from domain.pathway import (
     REMINDER_KINDS,
     SAME_SPHERE_REASONS,
     SLA_KINDS,
+    AmendCer,
     AppointmentEvent,
     AppointmentFact,
     AppointmentKind,
@@ -47,10 +50,15 @@ from domain.pathway import (
     EpDecision,
     EpOutcome,
     EpReferral,
+    SANCTION_OUTCOMES,
+    Sanction,
     EpReferralConfirmation,
     ExitInfo,
     ExitReason,
     FlowRecord,
+    HouseholdChange,
+    HouseholdMember,
+    HouseholdMemberChanged,
     HumanTask,
     LabelLoss,
     LeftRsa,
@@ -81,14 +89,29 @@ from domain.pathway import (
     Stage,
     StageChange,
 )
-from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan
-from domain.rules import RuleSet, rule_set, rule_set_for
+from domain.pathway_caf import check_caf_saisine, validate_gesica_bilan, validate_gesica_cer
+from domain.rules import RuleSet, check_plausible_date, rule_set, rule_set_for
+from domain import tasks as assignee
+from domain.tasks import OpenTask, TaskClosure, TaskStatus
 
 #: Bounds keeping the state (and so each continue-as-new payload) small.
 MAX_SEEN_EVENT_IDS = 500
 MAX_STAGE_HISTORY = 100
 MAX_CONVOCATIONS = 20
 MAX_LABEL_LOSSES = 20
+MAX_OPEN_TASKS = 100
+MAX_ANOMALIES = 20
+REFUSED_EVENT = "REFUSED_EVENT"
+
+# Tasks closed by the event they wait for (domain/tasks.py): the awaited step of a reminder, an escalation or a request.
+ORIENTATION_TASKS = frozenset({"ESCALATION_ORIENTATION", "ORIENTATION_REMINDER"})
+APPOINTMENT_TASKS = frozenset({"FIRST_APPOINTMENT_REMINDER", "ESCALATION_FIRST_APPOINTMENT", "RECONVOCATION"})
+CER_TASKS = frozenset({"ESCALATION_FIRST_CER", "ESCALATION_REFERENT_CER"})
+BILAN_TASKS = frozenset({"BILAN_REMINDER", "ESCALATION_BILAN"})
+MAX_SANCTIONS = 20
+MAX_HOUSEHOLD = 10
+#: Who applies a sanction to the rights: the Département's RSA service (DPID, A4), which has the CAF apply it.
+SANCTION_SERVICE = "SERVICE_RSA"
 
 #: Stages where a referent (not the platform) accompanies the person.
 REFERENT_STAGES = frozenset(
@@ -111,6 +134,15 @@ LOST_FROM_VIEW_STAGES = frozenset(
     {Stage.AWAITING_ORIENTATION, Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT,
      Stage.REFERENT_DESIGNATED, Stage.CER_DRAFTING}
 )
+
+#: Clocks of the contract itself: a CER ends on the date it was signed with, whatever pauses happen (R13, CER
+#: "d'une durée de 6 mois maximum" [000:181], bilan "à 6 mois" [000:191]); pauses stop service levels (T24), not
+#: contracts. Only an amendment or a new CER changes the end. The bilan reminder is fixed with it.
+CONTRACT_KINDS = frozenset({DeadlineKind.CER_END, DeadlineKind.BILAN_REMINDER})
+
+#: Rule changes a running workflow learns through ``workflow.patched`` (their ids are the patch ids).
+CER_END_FIXED = "cer-end-fixed-at-signature"
+BREACH_WITHDRAWAL = "breach-withdrawn-on-late-facts"
 
 PAUSE_NOT_SUBJECT = "NOT_SUBJECT"
 PAUSE_REVIEW = "PERSONAL_REVIEW"
@@ -147,14 +179,19 @@ def _stage_in(stage: Stage, allowed: frozenset[Stage] | set[Stage], command: str
 class Pathway:
     """The rules applied to one pathway state (mutated in place)."""
 
-    def __init__(self, state: PathwayState) -> None:
+    def __init__(self, state: PathwayState, *, patched: Callable[[str], bool] = lambda change: True) -> None:
+        """``patched(change)`` says whether a rule change (``CER_END_FIXED``, ``BREACH_WITHDRAWAL``) applies; it is
+        asked only at the moment the change would make a difference, and the workflow answers with
+        ``workflow.patched``, so a run that already behaved the old way keeps doing so (pure callers: always)."""
         self.s = state
         self.rules: RuleSet = rule_set(state.rule_set_version)
+        self._patched = patched
 
     @classmethod
-    def new(cls, person_id: str, territory: str, today: date) -> "Pathway":
+    def new(cls, person_id: str, territory: str, today: date, **options: Callable[[str], bool]) -> "Pathway":
         """A new case records the rule set in force on its first day."""
-        return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=rule_set_for(today).version))
+        return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=rule_set_for(today).version),
+                   **options)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -226,8 +263,9 @@ class Pathway:
     def _pending(self, kinds: frozenset[DeadlineKind] | set[DeadlineKind]) -> list[Deadline]:
         return [d for d in self.s.deadlines if d.kind in kinds and d.status is DeadlineStatus.PENDING]
 
-    def _settle(self, kind: DeadlineKind, on: date) -> None:
-        """The awaited step happened on ``on``: met if on time, else a breach (if the timer did not record it)."""
+    def _settle(self, kind: DeadlineKind, on: date, today: date) -> None:
+        """The awaited step happened on ``on``: met if on time, else a breach (if the timer did not record it); a
+        breach the timer recorded before this fact was known is withdrawn if the fact is dated in time."""
         for d in self._pending({kind}):
             if on <= d.due:
                 d.status = DeadlineStatus.MET
@@ -235,6 +273,38 @@ class Pathway:
                 self._touch(d)
             else:
                 self._breach(d)
+        self._withdraw_breaches(kind, on, today)
+
+    def _withdraw_breaches(self, kind: DeadlineKind, on: date, today: date) -> None:
+        """A late-known fact (e.g. an orientation notified on day 28, recorded on day 32 after the breach of day
+        31) shows the deadline was met: the breach stays in the history, withdrawn with why; its clock is MET on
+        the fact's day and its escalation task is closed."""
+        for b in self.s.breaches:
+            if b.kind is not kind or b.withdrawn_on is not None or on > b.due:
+                continue
+            clock = next((d for d in self.s.deadlines if d.id == b.deadline_id), None)
+            started = clock.started_on if clock is not None else b.started_on
+            if started is not None and on < started:
+                continue  # a fact of an earlier clock of the same kind
+            if not self._patched(BREACH_WITHDRAWAL):
+                return
+            b.withdrawn_on = today
+            b.withdrawal_reason = (f"LATE_FACT: {kind.value} step dated {on.isoformat()}, on or before the due day "
+                                   f"{b.due.isoformat()}, recorded on {today.isoformat()}")
+            self.s.outbox.breaches.append(b.model_copy())
+            if clock is not None:
+                clock.status = DeadlineStatus.MET
+                clock.closed_on = on
+                self._touch(clock)
+            escalation = self._task_key(f"ESCALATION_{kind.value}", b.deadline_id)
+            self.s.open_tasks = [t for t in self.s.open_tasks if t.task_key != escalation]
+            self.s.outbox.task_closures.append(
+                TaskClosure(task_key=escalation, status=TaskStatus.CANCELLED, reason="BREACH_WITHDRAWN"))
+            self._note(today, f"BREACH_WITHDRAWN:{kind.value}")
+
+    def active_breaches(self) -> list[Breach]:
+        """Breaches not withdrawn (``BreachCount``, the row's ``breach_count``)."""
+        return [b for b in self.s.breaches if b.withdrawn_on is None]
 
     def _cancel(self, kinds: frozenset[DeadlineKind] | set[DeadlineKind], on: date) -> None:
         for d in self._pending(kinds):
@@ -245,6 +315,9 @@ class Pathway:
             self._touch(d)
 
     def _pause(self, reason: str, on: date, *, keep: frozenset[DeadlineKind] = frozenset()) -> None:
+        if any(d.kind in CONTRACT_KINDS and d.status is DeadlineStatus.PENDING for d in self.s.deadlines) \
+                and self._patched(CER_END_FIXED):
+            keep = keep | CONTRACT_KINDS
         for d in self.s.deadlines:
             if d.status is not DeadlineStatus.PENDING or d.kind in keep or reason in d.paused_by:
                 continue
@@ -263,6 +336,18 @@ class Pathway:
                 d.due = add_days(d.due, max(0, (on - d.paused_since).days))
                 d.paused_since = None
             self._touch(d)
+
+    def _pauses_in_force(self) -> list[str]:
+        """The pauses the person is under now (a clock started during them starts paused)."""
+        s = self.s
+        pauses = []
+        if s.stage is Stage.NOT_SUBJECT or Stage.NOT_SUBJECT in s.held_stages:
+            pauses.append(PAUSE_NOT_SUBJECT)
+        if s.personal_review_requested_on is not None:
+            pauses.append(PAUSE_REVIEW)
+        if s.exit is not None:
+            pauses.append(PAUSE_EXIT)
+        return pauses
 
     def _remind(self, kind: DeadlineKind, of: Deadline, days: int, owner: str, today: date) -> None:
         """The reminder of clock ``of`` on its ``days``-th day (T4, T7), for a pathway with reminders and unless
@@ -293,17 +378,42 @@ class Pathway:
         d.status = DeadlineStatus.BREACHED
         d.closed_on = breached_on
         self._touch(d)
-        breach = Breach(deadline_id=d.id, kind=d.kind, due=d.due, breached_on=breached_on, responsible=d.responsible)
+        breach = Breach(deadline_id=d.id, kind=d.kind, due=d.due, breached_on=breached_on, responsible=d.responsible,
+                        started_on=d.started_on)
         self.s.breaches.append(breach)
         self.s.outbox.breaches.append(breach)
         self._task(f"ESCALATION_{d.kind.value}", d.responsible, d.id, breached_on, {"deadline": d.kind.value, "due": d.due.isoformat()})
 
+    def _task_key(self, kind: str, ref: str) -> str:
+        return f"{self.workflow_id}:{kind}:{ref}"
+
     def _task(self, kind: str, assignee: str, ref: str, due: date | None, details: dict[str, str] | None = None) -> None:
-        self.s.outbox.tasks.append(
-            HumanTask(
-                task_key=f"{self.workflow_id}:{kind}:{ref}", kind=kind, assignee=assignee, due_date=due, details=details or {}
-            )
-        )
+        key = self._task_key(kind, ref)
+        self.s.outbox.tasks.append(HumanTask(task_key=key, kind=kind, assignee=assignee, due_date=due, details=details or {}))
+        if self.s.closes_tasks and all(t.task_key != key for t in self.s.open_tasks):
+            self.s.open_tasks.append(OpenTask(task_key=key, kind=kind))
+            if len(self.s.open_tasks) > MAX_OPEN_TASKS:
+                del self.s.open_tasks[: len(self.s.open_tasks) - MAX_OPEN_TASKS]
+
+    def _close_tasks(self, kinds: frozenset[str] | None, reason: str, status: TaskStatus = TaskStatus.DONE) -> None:
+        """The event the open tasks of ``kinds`` (None: all) waited for arrived: the workflow closes them."""
+        closing = [t for t in self.s.open_tasks if kinds is None or t.kind in kinds]
+        if not closing:
+            return
+        self.s.open_tasks = [t for t in self.s.open_tasks if t not in closing]
+        self.s.outbox.task_closures.extend(TaskClosure(task_key=t.task_key, status=status, reason=reason) for t in closing)
+
+    def refuse(self, message: str, event_id: str, code: str, today: date) -> Anomaly:
+        """A message the rules could not apply: an anomaly in the case and a task for the responsible service."""
+        anomaly = Anomaly(anomaly_id=f"anomaly-{self._bump()}", message=message, event_id=event_id, code=code,
+                          stage=self.s.stage, received_on=today)
+        self.s.anomalies.append(anomaly)
+        if len(self.s.anomalies) > MAX_ANOMALIES:
+            del self.s.anomalies[: len(self.s.anomalies) - MAX_ANOMALIES]
+        self.s.outbox.anomalies.append(anomaly)
+        self._task(REFUSED_EVENT, self._structure_assignee(self.accompanying), anomaly.anomaly_id, today,
+                   {"message": message, "code": code, "stage": anomaly.stage.value})
+        return anomaly
 
     def _push(self, kind: str, ref: str, data: dict) -> None:
         data = {"person_id": self.s.person_id, **data}
@@ -312,18 +422,17 @@ class Pathway:
     # responsible services (assignees of tasks)
     @property
     def slai(self) -> str:
-        return f"SLAI:{self.s.territory}"
+        return assignee.slai(self.s.territory)
 
     @property
     def slai_manager(self) -> str:
         """Escalations before a breach go to the SLAI manager (T4)."""
-        return f"SLAI_MANAGER:{self.s.territory}"
+        return assignee.slai_manager(self.s.territory)
 
     def _structure_assignee(self, ref: Referent | None) -> str:
         if ref is None:
             return self.slai
-        prefix = "PLATFORM" if ref.type is OrientationTarget.PLATFORM else "REFERENT"
-        return f"{prefix}:{ref.structure_id}"
+        return assignee.structure("PLATFORM" if ref.type is OrientationTarget.PLATFORM else "REFERENT", ref.structure_id)
 
     @property
     def accompanying(self) -> Referent | None:
@@ -375,6 +484,8 @@ class Pathway:
         return PathwayView(
             person_id=s.person_id,
             stage=s.stage,
+            entry_date=s.entry_date,
+            rsa_entry_date=s.rsa_entry_date,
             rule_set_version=s.rule_set_version,
             subject_to_duties=s.subject_to_duties,
             referent_type=self.accompanying.type if self.accompanying else None,
@@ -398,6 +509,10 @@ class Pathway:
             not_subject_confirmed_since=s.not_subject_confirmed_since,
             convocations=list(s.convocations),
             label_losses=list(s.label_losses),
+            anomalies=list(s.anomalies),
+            sanctions=list(s.sanctions),
+            household=list(s.household),
+            decisions=list(s.decision_log),
         )
 
     def row(self) -> PathwayRow:
@@ -407,8 +522,9 @@ class Pathway:
             pathway_id=self.workflow_id, person_id=s.person_id, territory=s.territory, rule_set=s.rule_set_version,
             stage=s.stage, subject_to_duties=s.subject_to_duties, referent_type=ref.type if ref else None,
             referent_structure_id=ref.structure_id if ref else None, entry_date=s.entry_date,
+            rsa_entry_date=s.rsa_entry_date,
             orientation_target=s.orientation_target, orientation_notified_on=s.orientation_notified_on,
-            caf_saisine_mode=s.caf_saisine_mode, next_deadline=self.next_due(), breach_count=len(s.breaches),
+            caf_saisine_mode=s.caf_saisine_mode, next_deadline=self.next_due(), breach_count=len(self.active_breaches()),
             cer_count=s.cer_count, closed_on=s.closed_on, exit_reason=s.exit_reason, version=s.seq,
         )
 
@@ -450,6 +566,7 @@ class Pathway:
         elif d.kind is DeadlineKind.EXIT_CHOICE:
             exit_ = self.s.exit
             assert exit_ is not None
+            self._close_tasks(frozenset({"CHOOSE_AFTER_EXIT"}), "EXIT_CHOICE_EXPIRED")
             self._close(ExitReason.SORTIE_RSA, on, reentry_until=service_deadline(exit_.end_of_payment, months=self.rules.post_exit_months))
         elif d.kind is DeadlineKind.POST_EXIT_END:
             self._close(ExitReason.FIN_POST_SORTIE, on)
@@ -464,8 +581,13 @@ class Pathway:
             idx = len(self.s.held_stages) - 1 - self.s.held_stages[::-1].index(Stage.CER_ACTIVE)
             self.s.held_stages[idx] = Stage.BILAN
         end = cer.end if cer else on
-        self._add_deadline(DeadlineKind.BILAN, end, add_days(end, self.rules.bilan_overdue_days),
-                           self._structure_assignee(self.s.referent))
+        bilan = self._add_deadline(DeadlineKind.BILAN, end, add_days(end, self.rules.bilan_overdue_days),
+                                   self._structure_assignee(self.s.referent))
+        pauses = self._pauses_in_force()
+        if pauses:  # the CER ended during a pause: the bilan is due, its overdue clock waits (T24)
+            bilan.paused_by = pauses
+            bilan.paused_since = on
+            self._touch(bilan)
         if cer is not None:
             self.s.outbox.cers.append(cer.model_copy())
 
@@ -473,7 +595,10 @@ class Pathway:
 
     def on_flow_record(self, msg: FlowRecord, today: date) -> None:
         s = self.s
+        check_plausible_date(msg.transmission_date, today, field="transmission_date")
         s.rsa_majore = msg.rsa_majore
+        if msg.rsa_entry_date is not None and (s.rsa_entry_date is None or msg.rsa_entry_date < s.rsa_entry_date):
+            s.rsa_entry_date = msg.rsa_entry_date  # G-B2: kept beside the transmission date, never moves the clock
         if s.stage in EXIT_STAGES:
             if msg.rights_open and s.exit is not None:
                 self._reenter(today)
@@ -491,6 +616,7 @@ class Pathway:
             self._hold(Stage.NOT_SUBJECT, today, "FLOW_NOT_SUBJECT")
         elif msg.subject_to_duties and s.stage is Stage.NOT_SUBJECT:
             s.not_subject_confirmed_since = None
+            self._close_tasks(frozenset({"REVIEW_NOT_SUBJECT"}), "SUBJECT_AGAIN")
             if s.held_stages and s.held_stages[-1] is Stage.DETECTED:
                 s.held_stages.pop()  # never oriented: the clock starts at this first "soumis" flow (G-B2)
                 self._start_orientation_clock(msg.transmission_date, today)
@@ -528,8 +654,9 @@ class Pathway:
         s.orientation_target = msg.target
         s.orientation_notified_on = msg.notified_on
         s.orientation_bypass_reason = msg.bypass_reason
-        self._settle(DeadlineKind.ORIENTATION, msg.notified_on)
+        self._settle(DeadlineKind.ORIENTATION, msg.notified_on, today)
         self._cancel({DeadlineKind.ORIENTATION_REMINDER}, today)
+        self._close_tasks(ORIENTATION_TASKS, "ORIENTATION_RECORDED")
         ref = Referent(type=msg.target, structure_id=msg.structure_id, designated_on=msg.notified_on)
         owner = self._structure_assignee(ref)
         first_appointment = self._add_deadline(DeadlineKind.FIRST_APPOINTMENT, msg.notified_on,
@@ -552,29 +679,32 @@ class Pathway:
         s = self.s
         platform_stages = {Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT}
         direct_first = {Stage.REFERENT_DESIGNATED, Stage.CER_DRAFTING, Stage.CAF_FIRST_INTERVIEW}
+        if msg.kind is not AppointmentKind.MISSED and (s.stage in platform_stages or s.stage in direct_first
+                                                       or s.stage is Stage.CER_ACTIVE):
+            self._close_tasks(APPOINTMENT_TASKS, "APPOINTMENT_RECORDED")
         if msg.kind is AppointmentKind.SCHEDULED:
             if s.stage in platform_stages:
                 if s.first_appointment_on is not None:
                     s.reconvocations += 1
                 s.first_appointment_on = msg.appointment_date
                 self._cancel({DeadlineKind.FIRST_APPOINTMENT_REMINDER}, today)  # fixed, even if too late (T7)
-                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)
                 self._move(Stage.PLATFORM_FIRST_APPOINTMENT, today, "APPOINTMENT_SCHEDULED")
             elif s.stage in direct_first or s.stage is Stage.CER_ACTIVE:
-                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)
             else:
                 raise PathwayRuleError("STAGE_NOT_ALLOWED", f"appointment scheduled in stage {s.stage.value}")
         elif msg.kind is AppointmentKind.HELD:
             if s.stage in platform_stages:
                 self._cancel({DeadlineKind.FIRST_APPOINTMENT_REMINDER}, today)
-                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)
                 self._move(Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, today, "APPOINTMENT_HELD")
             elif s.stage is Stage.CER_ACTIVE and s.cer is not None:
-                self._settle_if_scheduled_in_time(msg.appointment_date)  # a direct orientation's first one
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)  # a direct orientation's first one
                 if msg.physical:
                     s.cer.physical_appointments += 1
             elif s.stage in direct_first:
-                self._settle_if_scheduled_in_time(msg.appointment_date)
+                self._settle_if_scheduled_in_time(msg.appointment_date, today)
             else:
                 raise PathwayRuleError("STAGE_NOT_ALLOWED", f"appointment held in stage {s.stage.value}")
         else:  # MISSED
@@ -600,13 +730,15 @@ class Pathway:
         self.s.outbox.appointments.append(AppointmentFact(
             event_id=event_id, kind=kind, appointment_date=day, recorded_on=today, physical=physical, excused=excused))
 
-    def _settle_if_scheduled_in_time(self, appointment_date: date) -> None:
-        """G-B4: the first-appointment SLA is met by an appointment dated within the 14 days."""
+    def _settle_if_scheduled_in_time(self, appointment_date: date, today: date) -> None:
+        """G-B4: the first-appointment SLA is met by an appointment dated within the 14 days (one recorded after
+        the breach withdraws it)."""
         for d in self._pending({DeadlineKind.FIRST_APPOINTMENT}):
             if appointment_date <= d.due:
                 d.status = DeadlineStatus.MET
                 d.closed_on = appointment_date
                 self._touch(d)
+        self._withdraw_breaches(DeadlineKind.FIRST_APPOINTMENT, appointment_date, today)
 
     # ------------------------------------------------------------------ platform phase (T10–T12)
 
@@ -628,7 +760,8 @@ class Pathway:
         s = self.s
         s.preconisation = msg.target
         s.preconisation_structure_id = msg.structure_id
-        self._settle(DeadlineKind.FIRST_CER, msg.submitted_on)
+        self._settle(DeadlineKind.FIRST_CER, msg.submitted_on, today)
+        self._close_tasks(CER_TASKS, "PRECONISATION_SUBMITTED")
         self._move(Stage.AWAITING_SLAI_VALIDATION, today, "PRECONISATION_SUBMITTED")
         due = add_working_days(msg.submitted_on, self.rules.slai_validation_working_days)
         self._add_deadline(DeadlineKind.SLAI_VALIDATION, msg.submitted_on, due, self.slai)
@@ -647,7 +780,8 @@ class Pathway:
         target = msg.target or s.preconisation
         assert target is not None
         structure = msg.structure_id if (msg.target is not None and msg.structure_id) else s.preconisation_structure_id
-        self._settle(DeadlineKind.SLAI_VALIDATION, msg.decided_on)
+        self._settle(DeadlineKind.SLAI_VALIDATION, msg.decided_on, today)
+        self._close_tasks(frozenset({"VALIDATE_PRECONISATION", "ESCALATION_SLAI_VALIDATION"}), "PRECONISATION_DECIDED")
         cause = "PRECONISATION_VALIDATED" if target is s.preconisation else "PRECONISATION_TARGET_CHANGED"
         self._decided(DecisionKind.PRECONISATION, cause.removeprefix("PRECONISATION_"))
         self._designate(Referent(type=target, structure_id=structure or "", designated_on=msg.decided_on), today, cause)
@@ -657,6 +791,7 @@ class Pathway:
         self.s.referent = ref
         self.s.referent_designated = True
         self.s.cer = None
+        self._close_tasks(frozenset({"REORIENTATION_LABEL_LOST"}), "REFERENT_DESIGNATED")
         self._cancel(CER_CLOCKS, today)
         self._move(Stage.REFERENT_DESIGNATED, today, cause)
         self._add_deadline(DeadlineKind.REFERENT_CER, ref.designated_on,
@@ -678,19 +813,15 @@ class Pathway:
             raise PathwayRuleError("CER_WITHOUT_REFERENT", "A CER needs a designated referent (R1) [000:165]")
         if msg.end < msg.start:
             raise PathwayRuleError("CER_END_BEFORE_START", "The CER ends before it starts")
-        limit = add_months(msg.start, self.rules.cer_max_months)
-        if msg.end > limit:
-            raise PathwayRuleError(
-                "CER_MAX_DURATION",
-                f"R13: a CER lasts at most {self.rules.cer_max_months} months [000:181]; starting "
-                f"{msg.start.isoformat()} it must end by {limit.isoformat()}, not {msg.end.isoformat()}",
-            )
+        self._check_cer_length(msg.start, msg.end)
         if msg.start < holder.designated_on:
             raise PathwayRuleError(
                 "CER_BEFORE_REFERENT",
                 f"R1: a CER cannot start ({msg.start.isoformat()}) before the referent was designated "
                 f"({holder.designated_on.isoformat()}) [000:165]",
             )
+        if s.gesica_at_cer:
+            validate_gesica_cer(msg.gesica_domain, msg.gesica_objectives, required=holder.type is OrientationTarget.CAF)
         if msg.type is CerType.SOCIOPROFESSIONNEL:
             if len(msg.actions) < self.rules.socio_pro_min_actions:
                 raise PathwayRuleError(
@@ -716,7 +847,7 @@ class Pathway:
         cer = Cer(
             cer_id=msg.cer_id, type=msg.type, start=msg.start, end=msg.end, signed_on=msg.signed_on,
             action_count=len(msg.actions), renewal=s.cer_count > 0, structure_id=holder.structure_id,
-            referent_type=holder.type,
+            referent_type=holder.type, gesica_domain=msg.gesica_domain, gesica_objectives=list(msg.gesica_objectives),
         )
         s.cer_count += 1
         s.outbox.cers.append(cer.model_copy())
@@ -729,14 +860,52 @@ class Pathway:
             s.first_cer_signed = True  # the platform's first CER; the phase clock ends with the préconisation
             return
         s.cer = cer
-        self._settle(DeadlineKind.FIRST_CER, msg.signed_on)
-        self._settle(DeadlineKind.REFERENT_CER, msg.signed_on)
+        self._settle(DeadlineKind.FIRST_CER, msg.signed_on, today)
+        self._settle(DeadlineKind.REFERENT_CER, msg.signed_on, today)
+        self._close_tasks(CER_TASKS, "CER_SIGNED")
         self._move(Stage.CER_ACTIVE, today, "CER_SIGNED")
         reminder = add_days(msg.end, -self.rules.bilan_reminder_days)
         owner = self._structure_assignee(s.referent)
         if reminder > today:
             self._add_deadline(DeadlineKind.BILAN_REMINDER, msg.signed_on, reminder, owner)
         self._add_deadline(DeadlineKind.CER_END, msg.start, msg.end, owner)
+
+    def _check_cer_length(self, start: date, end: date) -> None:
+        limit = add_months(start, self.rules.cer_max_months)
+        if end > limit:
+            raise PathwayRuleError(
+                "CER_MAX_DURATION",
+                f"R13: a CER lasts at most {self.rules.cer_max_months} months [000:181]; starting "
+                f"{start.isoformat()} it must end by {limit.isoformat()}, not {end.isoformat()}",
+            )
+
+    def check_amend_cer(self, msg: AmendCer, today: date) -> None:
+        s = self.s
+        _stage_in(s.stage, {Stage.CER_ACTIVE}, "Amending a CER")
+        _not_future(msg.amended_on, today, "Amendment date")
+        cer = s.cer
+        if cer is None or cer.cer_id != msg.cer_id:
+            raise PathwayRuleError("CER_NOT_ACTIVE", f"CER {msg.cer_id} is not the active CER")
+        if msg.amended_on < cer.signed_on:
+            raise PathwayRuleError("CER_AMENDED_BEFORE_SIGNATURE", "An amendment cannot precede the CER's signature")
+        self._check_cer_length(cer.start, msg.new_end)
+        if msg.new_end < max(cer.start, msg.amended_on):
+            raise PathwayRuleError("CER_AMENDED_END_PASSED", "An amendment cannot end the CER before its own date")
+
+    def amend_cer(self, msg: AmendCer, today: date) -> None:
+        """The CER's end and its clocks (CER end, bilan reminder) move to the amended end."""
+        s = self.s
+        assert s.cer is not None
+        s.cer.end = msg.new_end
+        s.outbox.cers.append(s.cer.model_copy())
+        reminder = add_days(msg.new_end, -self.rules.bilan_reminder_days)
+        for d in self._pending({DeadlineKind.CER_END}):
+            d.due = msg.new_end
+            self._touch(d)
+        self._cancel({DeadlineKind.BILAN_REMINDER}, today)
+        if reminder > today:
+            self._add_deadline(DeadlineKind.BILAN_REMINDER, msg.amended_on, reminder, self._structure_assignee(s.referent))
+        self._note(today, "CER_AMENDED")
 
     # ------------------------------------------------------------------ bilan (T17, T18)
 
@@ -754,7 +923,8 @@ class Pathway:
     def complete_bilan(self, msg: CompleteBilan, today: date) -> None:
         s = self.s
         self._decided(DecisionKind.BILAN, msg.decision.value)
-        self._settle(DeadlineKind.BILAN, msg.completed_on)
+        self._settle(DeadlineKind.BILAN, msg.completed_on, today)
+        self._close_tasks(BILAN_TASKS, "BILAN_COMPLETED")
         cer = s.cer
         data: dict = {"decision": msg.decision.value, "completed_on": msg.completed_on.isoformat(),
                       "global_outcome": msg.global_outcome,
@@ -842,6 +1012,7 @@ class Pathway:
     def decide_reorientation(self, msg: DecideReorientation, today: date) -> None:
         s = self.s
         reason = s.reorientation_reason
+        self._close_tasks(frozenset({"DECIDE_REORIENTATION"}), "REORIENTATION_DECIDED")
         self._decided(DecisionKind.REORIENTATION,
                       "REFUSED" if not msg.approved else "EXIT" if s.reorientation_is_exit else "APPROVED")
         if not msg.approved:
@@ -878,7 +1049,8 @@ class Pathway:
 
     def decide_personal_review(self, msg: PersonalReviewDecision, today: date) -> None:
         self._decided(DecisionKind.PERSONAL_REVIEW, msg.outcome.value)
-        self._settle(DeadlineKind.PERSONAL_REVIEW, msg.decided_on)
+        self._settle(DeadlineKind.PERSONAL_REVIEW, msg.decided_on, today)
+        self._close_tasks(frozenset({"DECIDE_PERSONAL_REVIEW", "ESCALATION_PERSONAL_REVIEW"}), "PERSONAL_REVIEW_DECIDED")
         self._resume(PAUSE_REVIEW, today)
         self.s.personal_review_requested_on = None
         if msg.outcome is PersonalReviewOutcome.RESUME:
@@ -911,27 +1083,63 @@ class Pathway:
         s = self.s
         assert s.ep is not None
         self._decided(DecisionKind.EP_REFERRAL, "CONFIRMED" if msg.confirmed else "DROPPED")
+        self._close_tasks(frozenset({"CONFIRM_EP_REFERRAL"}), "EP_REFERRAL_" + ("CONFIRMED" if msg.confirmed else "DROPPED"))
         if not msg.confirmed:
             s.ep = None
             return
         s.ep.confirmed = True
         self._hold(Stage.NON_COMPLIANCE_EP, today, "EP_REFERRAL_CONFIRMED")
-        self._task("EP_REFERRAL", f"EP:{s.territory}", f"ep-{s.seq}", None, {"kind": s.ep.kind})
+        self._task("EP_REFERRAL", assignee.ep(s.territory), f"ep-{s.seq}", None, {"kind": s.ep.kind})
 
     def on_ep_decision(self, msg: EpDecision, today: date) -> None:
         s = self.s
         _stage_in(s.stage, {Stage.NON_COMPLIANCE_EP, Stage.SANCTION_PROCEDURE}, "An EP decision")
+        if msg.outcome in SANCTION_OUTCOMES:
+            _not_future(msg.decided_on, today, "Sanction date")
+            self._check_sanction(msg)
+        elif msg.share_percent is not None or msg.months is not None:
+            raise PathwayRuleError("EP_SANCTION_TERMS", f"{msg.outcome.value} carries no reduction share nor duration")
         self._decided(DecisionKind.EP, msg.outcome.value)
-        if msg.outcome is EpOutcome.MAINTAIN:
+        self._close_tasks(frozenset({"EP_REFERRAL"}), "EP_DECIDED")
+        if msg.outcome in SANCTION_OUTCOMES:
+            self._record_sanction(msg, today)
+        if msg.outcome in (EpOutcome.MAINTAIN, EpOutcome.REDUCTION, EpOutcome.SUSPENSION):
             s.ep = None
             if s.cer is not None:
                 s.cer.missed_unexcused = 0
-            self._release(today, "EP_MAINTAIN")
+            self._release(today, f"EP_{msg.outcome.value}")
         elif msg.outcome is EpOutcome.SANCTION_PROCEDURE:
             self._move(Stage.SANCTION_PROCEDURE, today, "EP_SANCTION_PROCEDURE")
-        else:
+        else:  # EXIT, RADIATION: the exit for non-respect des obligations, pushed to MonJob62 (R15 [000:273])
             s.held_stages.clear()
             self._close(ExitReason.NON_RESPECT_OBLIGATIONS, today)
+
+    @staticmethod
+    def _check_sanction(msg: EpDecision) -> None:
+        if msg.outcome is EpOutcome.RADIATION:
+            if msg.share_percent is not None or msg.months is not None:
+                raise PathwayRuleError("EP_SANCTION_TERMS", "A radiation carries no reduction share nor duration")
+            return
+        if msg.months is None:
+            raise PathwayRuleError("EP_SANCTION_TERMS", f"A {msg.outcome.value.lower()} needs its duration in months")
+        if msg.outcome is EpOutcome.REDUCTION and (msg.share_percent is None or msg.share_percent >= 100):
+            raise PathwayRuleError("EP_SANCTION_TERMS", "A reduction needs its share, below 100 % (100 % is a suspension)")
+
+    def _record_sanction(self, msg: EpDecision, today: date) -> None:
+        """G-B14: recorded and sent as a task to the Département's RSA service, which has the CAF apply it; the
+        system never changes rights itself."""
+        s = self.s
+        sanction = Sanction(outcome=msg.outcome, decided_on=msg.decided_on, share_percent=msg.share_percent,
+                            months=msg.months, recorded_on=today)
+        s.sanctions.append(sanction)
+        if len(s.sanctions) > MAX_SANCTIONS:
+            del s.sanctions[: len(s.sanctions) - MAX_SANCTIONS]
+        details = {"outcome": msg.outcome.value, "decided_on": msg.decided_on.isoformat()}
+        if msg.share_percent is not None:
+            details["share_percent"] = str(msg.share_percent)
+        if msg.months is not None:
+            details["months"] = str(msg.months)
+        self._task("APPLY_RSA_SANCTION", SANCTION_SERVICE, f"sanction-{s.seq}", None, details)
 
     # ------------------------------------------------------------------ leaving RSA (T22, T23, T25)
 
@@ -961,7 +1169,8 @@ class Pathway:
         assert s.exit is not None
         self._decided(DecisionKind.POST_EXIT, "CONTINUE" if msg.continue_accompaniment else "CLOSE")
         s.exit.continue_accompaniment = msg.continue_accompaniment
-        self._settle(DeadlineKind.EXIT_CHOICE, msg.decided_on)
+        self._settle(DeadlineKind.EXIT_CHOICE, msg.decided_on, today)
+        self._close_tasks(frozenset({"CHOOSE_AFTER_EXIT"}), "EXIT_CHOICE_RECEIVED")
         window_end = service_deadline(s.exit.end_of_payment, months=self.rules.post_exit_months)
         if msg.continue_accompaniment and window_end >= today:
             self._move(Stage.POST_EXIT_ACCOMPANIMENT, today, "POST_EXIT_CONTINUE")
@@ -974,6 +1183,7 @@ class Pathway:
         """T25: back on RSA within the window: same referent (référent unique), clocks resumed."""
         s = self.s
         self._cancel(EXIT_KINDS, today)
+        self._close_tasks(frozenset({"CHOOSE_AFTER_EXIT"}), "RSA_REENTRY")
         self._resume(PAUSE_EXIT, today)
         s.exit = None
         s.exit_reason = None
@@ -994,6 +1204,7 @@ class Pathway:
 
     def _finish(self, today: date) -> None:
         self._cancel(frozenset(DeadlineKind), today)
+        self._close_tasks(None, "PATHWAY_CLOSED", TaskStatus.CANCELLED)
         self.s.finished = True
 
     # ------------------------------------------------------------------ CAF route (T6, T13, T14; §3.2–§3.3)
@@ -1018,14 +1229,16 @@ class Pathway:
     def decide_caf_saisine(self, msg: CafSaisineDecision, today: date) -> None:
         s = self.s
         self._decided(DecisionKind.CAF_SAISINE, "ACCEPTED" if msg.accepted else "REFUSED")
+        self._close_tasks(frozenset({"VALIDATE_CAF_SAISINE"}), "CAF_SAISINE_DECIDED")
         if not msg.accepted:
             s.caf_saisine_mode = None
             self._release(today, "CAF_SAISINE_REFUSED")
             return
         s.held_stages.pop() if s.held_stages else None
-        self._settle(DeadlineKind.ORIENTATION, msg.decided_on)
+        self._settle(DeadlineKind.ORIENTATION, msg.decided_on, today)
         # the CAF social worker makes the diagnostic, not the platform [000:204]
         self._cancel(PLATFORM_CLOCKS | {DeadlineKind.ORIENTATION_REMINDER}, today)
+        self._close_tasks(ORIENTATION_TASKS | APPOINTMENT_TASKS, "ORIENTATION_RECORDED")
         self._designate(Referent(type=OrientationTarget.CAF, structure_id=s.caf_structure_id or "",
                                  designated_on=msg.decided_on), today, "CAF_SAISINE_ACCEPTED")
 
@@ -1073,6 +1286,26 @@ class Pathway:
         self._note(today, "NOT_SUBJECT_CONFIRMED")
         self._task("REVIEW_NOT_SUBJECT", self._structure_assignee(self.accompanying), f"not-subject-{s.seq}", None,
                    {"since": msg.since.isoformat(), "flows": str(msg.flows)})
+
+    # ------------------------------------------------------------------ household (G-B20)
+
+    def on_household_member(self, msg: HouseholdMemberChanged, today: date) -> None:
+        """Another person of the same file entered, left, or was there: kept on this case by pathway id (one
+        pathway per person, linked by household, G-B20); an entry or exit is a line in the stage history."""
+        s = self.s
+        if msg.member_pathway_id == self.workflow_id:
+            raise PathwayRuleError("HOUSEHOLD_SELF", "a person is not their own household member")
+        known = next((m for m in s.household if m.pathway_id == msg.member_pathway_id), None)
+        if known is not None and msg.on < known.since:
+            return  # an older fact than the one kept
+        if known is None:
+            known = HouseholdMember(pathway_id=msg.member_pathway_id, status=msg.change, since=msg.on)
+            s.household.append(known)
+            if len(s.household) > MAX_HOUSEHOLD:
+                del s.household[: len(s.household) - MAX_HOUSEHOLD]
+        known.status, known.since, known.role = msg.change, msg.on, msg.role or known.role
+        if msg.change is not HouseholdChange.PRESENT:
+            self._note(today, f"HOUSEHOLD_MEMBER_{msg.change.value}")
 
     # ------------------------------------------------------------------ perdus de vue (T26, R18, G-B19)
 

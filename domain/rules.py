@@ -39,6 +39,8 @@ class RuleSet(BaseModel):
     solidarite_min_actions: int = 1  # [001:233]
     not_subject_confirmation_flows: int = 2  # G-B8: "non soumis" stable over 2 daily flows
     flow_seen_ids_kept: int = 20  # G-X1: recent flow observation ids kept to drop duplicate files
+    lost_from_view_months: int = 2  # G-B19 [DESIGN DEFAULT]: « sans accompagnement » this long → campaign (R3, R7)
+    lost_from_view_appointment_days: int = 15  # G-B19 [DESIGN DEFAULT]: the campaign's appointment, 15 days later
 
     # CAF route (domain.md §3)
     caf_per_etp: int = 20  # [000:256]
@@ -102,6 +104,44 @@ def rule_set(version: str, rule_sets: Sequence[RuleSet] | None = None) -> RuleSe
         if candidate.version == version:
             return candidate
     raise ValueError(f"unknown rule set version {version!r}")
+
+
+class CafConvention(BaseModel):
+    """The CAF–Département convention « Accompagnement social des bénéficiaires du RSA » as dated parameters (G-C1).
+
+    The 2023 convention runs 1 January – 31 December 2023 [000:159]; its renewal is unknown, so its values carry
+    forward until a later convention is recorded here (G-C1 default). A CAF figure of year N is read against the
+    convention in force on 1 January of N."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    period_start: date
+    period_end: date
+    per_etp: int = 20  # at least 20 accompaniments per ETP [000:256]
+    per_year: int = 1300  # 1 300 accompaniments per year [000:256][000:414]
+    etp: int = 65  # G-C3: ETP count not given, derived 1 300 / 20
+    physical_appointments_per_cer: int = 3  # [000:196]
+    report_due_month: int = 1  # the annual bilan: at the latest 31 January of the next year [000:260] (G-C8)
+    report_due_day: int = 31
+    monjob62_minimum: tuple[str, ...] = ("CER", "BILAN", "EXIT")  # 2023 minimum data in MonJob62 [000:273]
+    notice_months: int = 6  # dénonciation with 6 months' notice [000:290]
+
+    def report_due(self, year: int) -> date:
+        """The day the CAF's report on ``year`` is due (31 January of the next year)."""
+        return date(year + 1, self.report_due_month, self.report_due_day)
+
+
+CAF_CONVENTION_2023 = CafConvention(version="CAF-2023", period_start=date(2023, 1, 1), period_end=date(2023, 12, 31))
+CAF_CONVENTIONS: tuple[CafConvention, ...] = (CAF_CONVENTION_2023,)
+
+
+def caf_convention_for(day: date, conventions: Sequence[CafConvention] | None = None) -> CafConvention:
+    """The convention in force on ``day``: the latest one started by then, carried forward past its end (G-C1)."""
+    started = [c for c in (CAF_CONVENTIONS if conventions is None else conventions) if c.period_start <= day]
+    if not started:
+        raise ValueError(f"no CAF convention on {day.isoformat()}")
+    return max(started, key=lambda c: c.period_start)
 
 
 # Plausible dates (hardening): every date entering the system (API, flow files, CSV lists) must fall in this

@@ -21,7 +21,7 @@ from activities.cnaf_parser import CnafFluxReader, file_digest
 from activities.flux_import import FluxImportActivities, FluxImporter, settled_history
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
 from domain import flux_events as fe
-from domain.flux_import import FluxImportInput, pathway_signal
+from domain.flux_import import FluxImportInput, household_signals, pathway_signal
 from domain.pathway_rules import pathway_workflow_id
 from workers.converter import data_converter
 from workers.keys import Keyring
@@ -48,8 +48,8 @@ async def terminate_pathways(client: Client, person_ids) -> None:
 
 
 def build_worker(client: Client, task_queue: str, pool: asyncpg.Pool, secret: bytes, *,
-                 signal_delay: float = 0.0, max_cached_workflows: int = 1000) -> Worker:
-    activities = FluxImportActivities(pool, secret)  # no client: the worker's own, as in production
+                 signal_delay: float = 0.0, max_cached_workflows: int = 1000, communes=None) -> Worker:
+    activities = FluxImportActivities(pool, secret, communes=communes)  # no client: the worker's own
     if signal_delay:
         activities.importer = _SlowImporter(pool, secret, client, signal_delay)
     return Worker(
@@ -96,16 +96,21 @@ def expected_for(path: Path, secret: bytes) -> Expected:
             rejected += 1
             continue
         households += 1
-        for obs in fe.observations_for_household(record.household, reader.header, secret=secret):
+        observations = fe.observations_for_household(record.household, reader.header, secret=secret)
+        events_of, has_pathway = {}, {}
+        for obs in observations:
             if fe.starts_pathway(obs):
                 persons.add(obs.person_id)
             started = False
-            for event in fe.derive_events(None, obs)[1]:
+            events_of[obs.person_id] = fe.derive_events(None, obs)[1]
+            for event in events_of[obs.person_id]:
                 signal = pathway_signal(event, obs)
                 if signal is None or not (signal.start or started):
                     continue
-                started = True
+                started = has_pathway[obs.person_id] = True
                 signals.setdefault(obs.person_id, []).append(event.kind)
+        for signal in household_signals(observations, events_of, has_pathway):  # G-B20
+            signals[signal.person_id].append("household")
     return Expected(persons, signals, last, rejected, households)
 
 

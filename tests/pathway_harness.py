@@ -32,6 +32,17 @@ TERRITORY = "LENS-LIEVIN"
 QUERY_TIMEOUT = timedelta(seconds=5)
 
 
+async def metric_updates(buffer: Any, name: str, attempts: int = 100) -> list[Any]:
+    """The buffer's metric updates once one named ``name`` arrived (metrics are exported asynchronously)."""
+    updates: list[Any] = []
+    for _ in range(attempts):
+        updates += buffer.retrieve_updates()
+        if any(u.metric.name == name for u in updates):
+            break
+        await asyncio.sleep(0.05)
+    return updates
+
+
 @asynccontextmanager
 async def pathway_env(keyring: Keyring | None = None, runtime: Runtime | None = None) -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server of our own (0.2 s to start): the shared one can stay locked after a test.

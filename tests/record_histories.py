@@ -61,6 +61,7 @@ from domain.label_messages import (  # noqa: E402
     RenewalRequest,
     SlaiOpinion,
 )
+from domain.actor import Actor  # noqa: E402
 from domain.pathway import (  # noqa: E402
     AppointmentEvent,
     AppointmentKind,
@@ -68,11 +69,24 @@ from domain.pathway import (  # noqa: E402
     CerAction,
     CerType,
     CompleteBilan,
+    DiagnosticCompleted,
+    EpDecision,
+    EpOutcome,
+    EpReferralConfirmation,
+    HouseholdChange,
+    HouseholdMemberChanged,
+    LeftRsa,
+    NonComplianceKind,
+    NonComplianceReport,
     OrientationDecision,
     OrientationTarget,
+    PreconisationSubmitted,
     SignCer,
+    SlaiPreconisationDecision,
     Stage,
 )
+from domain.caf_report import CafReportRequest  # noqa: E402
+from domain.campaign import CampaignInput  # noqa: E402
 from domain.rules import RULESET_2023  # noqa: E402
 from pathway_harness import Harness  # noqa: E402
 from workers.converter import data_converter  # noqa: E402
@@ -81,6 +95,8 @@ from workers.keys import Keyring  # noqa: E402
 from workers.migrations import migrate  # noqa: E402
 from workers.registry import WORKFLOWS, Dependencies, build_activities  # noqa: E402
 from workers.sandbox import workflow_runner  # noqa: E402
+from workflows.caf_report import CafAnnualReport  # noqa: E402
+from workflows.campaign import LostFromViewCampaign  # noqa: E402
 from workflows.flux_drop import FluxDropScan  # noqa: E402
 from workflows.flux_import import start_flux_import  # noqa: E402
 from workflows.label import LabelState, LabelWorkflow  # noqa: E402
@@ -219,6 +235,164 @@ async def pathway_cer_cycle(stack: Stack) -> Recorded:
             await _settled(env.client, handle.id)
             runs = await _runs(env.client, handle.id, first_run)
     return {f"BeneficiaryPathway-cer-cycle-run{n}": history for n, history in enumerate(runs, start=1)}
+
+
+@scenario("BeneficiaryPathway-rules-late-facts")
+async def pathway_rules_late_facts(stack: Stack) -> Recorded:
+    """Issue 14 rules: orientation breach withdrawn by a late-recorded notification dated day 28; direct referent;
+    a CER paused 28 days « non soumis » whose end does not move; a spouse's entry; an EP reduction; the bilan
+    the day after the CER's end (runs: orientation, then the CER cycle recorded open at the bilan)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            h = Harness(env, task_queue, InMemoryMonJob62(), stack.pool)
+            d0 = await h.morning()
+            handle = await h.start()
+            first_run = handle.result_run_id
+            await h.sleep_until(d0 + timedelta(days=32))
+            await h.view(lambda v: len(v.breaches) == 1)
+            await h.update(BeneficiaryPathway.orient, OrientationDecision(
+                event_id="orient", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id="SOCIO-7",
+                notified_on=d0 + timedelta(days=28), bypass_reason="suivi déjà engagé"))
+            await h.view(lambda v: v.run == 2)
+            today = await h.today()
+            actions = [CerAction(start=today, end=today + timedelta(days=60), professional_insertion=i == 0)
+                       for i in range(3)]
+            await h.update(BeneficiaryPathway.sign_cer, SignCer(
+                event_id="sign-1", cer_id="cer-1", type=CerType.SOCIOPROFESSIONNEL, start=today,
+                end=add_months(today, 6), signed_on=today, actions=actions))
+            end = add_months(today, 6)
+            await h.sleep_until(today + timedelta(days=40))
+            await h.flow("flow-off", subject=False)
+            await h.view(lambda v: v.stage is Stage.NOT_SUBJECT)
+            await h.sleep_until(today + timedelta(days=68))
+            await h.flow("flow-on", subject=True)
+            await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+            await h.handle.signal(BeneficiaryPathway.household_member, HouseholdMemberChanged(
+                event_id="hh-1", member_pathway_id=f"pathway-{'b' * 32}", change=HouseholdChange.ENTERED,
+                on=await h.today(), role="CJT"))
+            await h.handle.signal(BeneficiaryPathway.non_compliance, NonComplianceReport(
+                event_id="nc-1", kind=NonComplianceKind.NON_ADHESION, reported_on=await h.today()))
+            await h.update(BeneficiaryPathway.confirm_ep_referral, EpReferralConfirmation(
+                event_id="ep-confirm", confirmed=True, decided_on=await h.today()))
+            await h.handle.signal(BeneficiaryPathway.ep_decision, EpDecision(
+                event_id="ep-1", outcome=EpOutcome.REDUCTION, decided_on=await h.today(), share_percent=30, months=2))
+            await h.view(lambda v: v.sanctions and v.stage is Stage.CER_ACTIVE)
+            await h.sleep_until(end + timedelta(days=1))
+            await h.view(lambda v: v.stage is Stage.BILAN)
+            await _settled(env.client, handle.id)
+            runs = await _runs(env.client, handle.id, first_run)
+    return {f"BeneficiaryPathway-rules-late-facts-run{n}": history for n, history in enumerate(runs, start=1)}
+
+
+@scenario("LostFromViewCampaign-rules-monthly")
+async def lost_from_view_campaign(stack: Stack) -> Recorded:
+    """A campaign selecting one pathway « sans accompagnement » for 3 months whose workflow is gone (NOT_FOUND)."""
+    territory = f"REC-{_ev()[:8]}"
+    pathway_id = f"pathway-{_ev()}"
+    async with stack.time_skipping() as env:
+        today = date.fromisoformat((await env.get_current_time()).date().isoformat())
+        async with stack.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO pathways (pathway_id, person_id, territory, rule_set, stage, subject_to_duties, version)
+                   VALUES ($1, $2, $3, '2023.1', 'AWAITING_ORIENTATION', true, 1)""",
+                pathway_id, pathway_id.removeprefix("pathway-"), territory)
+            await conn.execute(
+                """INSERT INTO stage_changes (pathway_id, seq, from_stage, to_stage, changed_on, cause)
+                   VALUES ($1, 1, 'DETECTED', 'AWAITING_ORIENTATION', $2, 'FLOW_SUBJECT')""",
+                pathway_id, add_months(today, -3))
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            handle = await env.client.start_workflow(LostFromViewCampaign.run, CampaignInput(territory=territory),
+                                                     id=f"lost-from-view-campaign-{_ev()[:8]}", task_queue=task_queue)
+            report = await handle.result()
+            assert (report.selected, report.not_found) == (1, 1)
+            history = await handle.fetch_history()
+    return {"LostFromViewCampaign-rules-monthly": history}
+
+
+@scenario("CafAnnualReport-rules-yearly")
+async def caf_annual_report(stack: Stack) -> Recorded:
+    """The CAF's annual report built for a past year and stored (as the 31 January schedule does)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            handle = await env.client.start_workflow(CafAnnualReport.run, CafReportRequest(year=2030),
+                                                     id=f"caf-annual-report-{_ev()[:8]}", task_queue=task_queue)
+            await handle.result()
+            history = await handle.fetch_history()
+    return {"CafAnnualReport-rules-yearly": history}
+
+
+@scenario("BeneficiaryPathway-api-platform-actors")
+async def pathway_api_platform_actors(stack: Stack) -> Recorded:
+    """Branch api: the platform route by people's updates with their actor (orientation, appointments and
+    diagnostic as updates, first CER, préconisation, SLAI validation), then non-compliance, EP referral and EP
+    decision on the referent's run; each applied command logged (patch pathway-decision-log-with-actor)."""
+    agent = Actor(service="referent-tool", person="agent:rec-0001")
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            h = Harness(env, task_queue, InMemoryMonJob62(), stack.pool)
+            await h.morning()
+            handle = await h.start()
+            first_run = handle.result_run_id
+            today = await h.today()
+            P = BeneficiaryPathway
+            await h.update(P.orient, OrientationDecision(event_id="orient", actor=agent, notified_on=today,
+                                                         target=OrientationTarget.PLATFORM, structure_id="PLAT-1"))
+            for kind in (AppointmentKind.SCHEDULED, AppointmentKind.HELD):
+                await h.update(P.record_appointment, AppointmentEvent(event_id=f"rdv-{kind.value}", actor=agent,
+                                                                      kind=kind, appointment_date=today))
+            await h.update(P.record_diagnostic, DiagnosticCompleted(event_id="diag", actor=agent, completed_on=today))
+            await h.update(P.sign_cer, SignCer(event_id="cer-p", actor=agent, cer_id="cer-p", type=CerType.SOLIDARITE,
+                                               start=today, end=add_months(today, 2), signed_on=today,
+                                               actions=[CerAction(start=today, end=add_months(today, 2))]))
+            await h.update(P.submit_preconisation, PreconisationSubmitted(
+                event_id="preco", actor=agent, target=OrientationTarget.REFERENT_SOLIDARITE, structure_id="CCAS-1",
+                submitted_on=today))
+            await h.update(P.decide_preconisation, SlaiPreconisationDecision(event_id="slai", actor=agent,
+                                                                             decided_on=today))
+            await h.view(lambda v: v.run == 2)  # the designation's continue-as-new is done
+            await h.update(P.report_non_compliance, NonComplianceReport(
+                event_id="nc", actor=agent, kind=NonComplianceKind.NON_ADHESION, reported_on=today))
+            await h.update(P.confirm_ep_referral, EpReferralConfirmation(event_id="ep-ok", actor=agent, confirmed=True,
+                                                                         decided_on=today))
+            await h.update(P.decide_ep, EpDecision(event_id="ep", actor=agent, outcome=EpOutcome.MAINTAIN,
+                                                   decided_on=today))
+            await h.view(lambda v: v.stage is Stage.REFERENT_DESIGNATED and v.decisions[-1].command == "decide_ep")
+            await _settled(env.client, handle.id)
+            runs = await _runs(env.client, handle.id, first_run)
+    return {f"BeneficiaryPathway-api-platform-actors-run{n}": history for n, history in enumerate(runs, start=1)}
+
+
+@scenario("BeneficiaryPathway-inbox-tasks-and-anomalies")
+async def pathway_tasks_and_anomalies(stack: Stack) -> Recorded:
+    """Tasks that close themselves and refused events kept as anomalies (branch inbox): the D+21 reminder closed
+    by the orientation, the D+10 reminder closed by the appointment, a MISSED appointment the rules refuse and an
+    end of payment on 9999-12-31 the dates cannot carry (both anomalies with a task), ReferentStructure upserted."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            h = Harness(env, task_queue, InMemoryMonJob62(), stack.pool)
+            d0 = await h.morning()
+            handle = await h.start()
+            await h.sleep_until(d0 + timedelta(days=22))
+            today = await h.today()
+            await h.update(BeneficiaryPathway.orient, OrientationDecision(
+                event_id="orient", target=OrientationTarget.PLATFORM, structure_id="PF-7", notified_on=today))
+            await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
+                event_id="missed-early", kind=AppointmentKind.MISSED, appointment_date=today))
+            await h.handle.signal(BeneficiaryPathway.left_rsa, LeftRsa(
+                event_id="left-far", end_of_payment_date=date(9999, 12, 31), reason="RESSOURCES"))
+            await h.view(lambda v: len(v.anomalies) == 2)
+            await h.sleep_until(today + timedelta(days=11))
+            await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
+                event_id="rdv-1", kind=AppointmentKind.SCHEDULED, appointment_date=today + timedelta(days=13)))
+            await h.view(lambda v: v.stage is Stage.PLATFORM_FIRST_APPOINTMENT)
+            await _settled(env.client, handle.id)
+            history = await env.client.get_workflow_handle(handle.id).fetch_history()
+    return {"BeneficiaryPathway-inbox-tasks-and-anomalies": history}
 
 
 # ---------------------------------------------------------------- LabelApplication / Label

@@ -113,7 +113,7 @@ PATHWAY = "pathway-" + "0" * 32
 async def test_missing_or_unknown_token_is_401(app, method, path):
     missing = await _request(app, method, path, json={})
     assert missing.status_code == 401
-    assert missing.json()["error"] == "unauthorized"
+    assert missing.json()["error"]["code"] == "unauthorized"
     assert missing.headers["WWW-Authenticate"] == "Bearer"
     unknown = await _request(app, method, path, token="u" * 30, json={})
     assert unknown.status_code == 401
@@ -133,15 +133,15 @@ async def test_missing_or_unknown_token_is_401(app, method, path):
 async def test_token_without_the_scope_is_403(app, method, path, needed):
     response = await _request(app, method, path, token=READER, json={})
     assert response.status_code == 403
-    assert response.json()["error"] == "forbidden"
-    assert needed in response.json()["message"]
+    assert response.json()["error"]["code"] == "forbidden"
+    assert needed in response.json()["error"]["message"]
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
 
 
 async def test_read_route_refuses_a_write_only_token(app):
     response = await _request(app, "GET", f"/v1/pathways/{PATHWAY}", token=STARTER)
     assert response.status_code == 403
-    assert "case.read" in response.json()["message"]
+    assert "case.read" in response.json()["error"]["message"]
 
 
 async def test_openapi_and_docs_are_served_with_bearer_scheme(app):

@@ -127,7 +127,7 @@ async def test_http_replay_and_mismatch_on_resolve(db_pool):
     assert first.status_code == again.status_code == 200
     assert "Idempotent-Replayed" not in first.headers and again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json() and first.json()["pathway_id"].startswith("pathway-")
-    assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused"
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
     stored = await db_pool.fetchrow("SELECT request_hash, response::text FROM api_idempotency "
                                     "WHERE idempotency_key = $1", headers["Idempotency-Key"])
     assert "1850178006048" not in stored["response"] and b"1850178006048" not in bytes(stored["request_hash"])

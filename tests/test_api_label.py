@@ -9,42 +9,18 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-import pytest_asyncio
-from temporalio.client import Client
 from temporalio.worker import Worker
 
+from tests.api_harness import _auth, env  # noqa: F401  (env: fixture)
 from workers.api import create_app
 from workers.api_auth import ALL_SCOPES, ApiTokens, Scope, token_entry
 from workers.config import Settings
-from workers.converter import data_converter
 from workers.registry import WORKFLOWS, Dependencies, build_activities
 from workers.sandbox import workflow_runner
 
 DEPOSANT = token_entry("epartenaires", {Scope.LABEL_APPLY, Scope.CASE_READ})
 DPID = token_entry("dpid", {Scope.LABEL_DECIDE, Scope.CASE_READ})
 ADMIN = token_entry("admin", ALL_SCOPES)
-
-
-def _auth(entry: str, key: str | None = None) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {entry.split(':')[1]}"}
-    if key:
-        headers["Idempotency-Key"] = key
-    return headers
-
-
-class _Env:
-    """The dev server seen through an encrypting client, as production processes see theirs."""
-
-    def __init__(self, dev_env, client: Client) -> None:
-        self.client = client
-        self.get_current_time = dev_env.get_current_time
-
-
-@pytest_asyncio.fixture
-async def env(dev_env, test_keyring) -> _Env:
-    client = await Client.connect(dev_env.client.service_client.config.target_host,
-                                  namespace=dev_env.client.namespace, data_converter=data_converter(test_keyring))
-    return _Env(dev_env, client)
 
 
 @asynccontextmanager
@@ -79,16 +55,16 @@ async def test_application_submitted_evaluated_and_granted(env, task_queue, db_p
         assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == submitted.json()
         changed = await api.post("/v1/label-applications", json={**body, "territory": "AUDOMAROIS"},
                                  headers=_auth(DEPOSANT, key))
-        assert changed.status_code == 422 and changed.json()["error"] == "idempotency_key_reused"
+        assert changed.status_code == 422 and changed.json()["error"]["code"] == "idempotency_key_reused"
 
         twice = await api.post("/v1/label-applications", json=body, headers=_auth(DEPOSANT, str(uuid.uuid4())))
         assert twice.status_code == 409
-        assert twice.json()["error"] == "refused" and "already" in twice.json()["message"]
+        assert twice.json()["error"]["code"] == "refused" and "already" in twice.json()["error"]["message"]
 
         early = await api.post(f"/v1/label-applications/{application}/decision", json={"outcome": "grant"},
                                headers=_auth(DPID))
         assert early.status_code == 409
-        assert "no consolidated evaluation" in early.json()["message"]
+        assert "no consolidated evaluation" in early.json()["error"]["message"]
 
         evaluated = await api.post(
             f"/v1/label-applications/{application}/admin-evaluation",
@@ -126,7 +102,7 @@ async def test_application_submitted_evaluated_and_granted(env, task_queue, db_p
         outside = await api.post(f"/v1/labels/{structure}/renewal-request", json={"requested_on": today.isoformat()},
                                  headers=_auth(DEPOSANT))
         assert outside.status_code == 409
-        assert outside.json()["rule"] == "OutsideRenewalWindow"
+        assert outside.json()["error"]["rule"] == "OutsideRenewalWindow"
 
 
 async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
@@ -134,7 +110,7 @@ async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
         sent = await api.post(f"/v1/label-applications/label-{structure}-7/decision",
                               json={"outcome": "refuse", "reasons": ["x"]}, headers=_auth(DPID))
         read = await api.get(f"/v1/label-applications/label-{structure}-7", headers=_auth(DPID))
-    assert sent.status_code == 404 and sent.json()["error"] == "not_found"
+    assert sent.status_code == 404 and sent.json()["error"]["code"] == "not_found"
     assert read.status_code == 404
 
 
@@ -154,7 +130,7 @@ async def _refused_with_receipt(api, db_pool, structure: str, filed: date, recei
     await _registry(db_pool, structure, "moratorium_application")
     early = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
         "structure_id": structure, "application_no": 2, "territory": "ARTOIS"})
-    assert early.status_code == 409 and early.json()["rule"] == "L6", early.text
+    assert early.status_code == 409 and early.json()["error"]["rule"] == "L6", early.text
     receipt = await api.post(f"/v1/label-applications/{application}/receipt", headers=_auth(DPID), json={
         "letter_key": f"{application}:refusal:1", "received_on": received.isoformat()})
     assert receipt.status_code == 200 and receipt.json()["stage"] == "MORATORIUM", receipt.text
@@ -181,13 +157,13 @@ async def test_moratorium_binds_the_structure_across_applications(env, task_queu
         second = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
             "structure_id": structure, "application_no": 2, "territory": "ARTOIS"})
         assert second.status_code == 409, second.text
-        refusal = second.json()
+        refusal = second.json()["error"]
         assert refusal["rule"] == "L7" and refusal["until"] == until.isoformat()
         assert refusal["open_application"] == first and "next number" not in refusal["message"]
         assert until.isoformat() in refusal["message"]
         third = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
             "structure_id": structure, "application_no": 3, "territory": "ARTOIS"})
-        assert third.status_code == 409 and third.json()["rule"] == "L7"
+        assert third.status_code == 409 and third.json()["error"]["rule"] == "L7"
 
 
 async def test_new_application_after_the_moratorium_is_the_reapplication(env, task_queue, db_pool, structure):
@@ -199,7 +175,7 @@ async def test_new_application_after_the_moratorium_is_the_reapplication(env, ta
         during = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
             "structure_id": structure, "application_no": 2, "territory": "ARTOIS",
             "filed_on": (until - timedelta(days=1)).isoformat()})
-        assert during.status_code == 409 and during.json()["rule"] == "L7"
+        assert during.status_code == 409 and during.json()["error"]["rule"] == "L7"
         after = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
             "structure_id": structure, "application_no": 2, "territory": "ARTOIS", "filed_on": until.isoformat()})
         assert after.status_code == 200, after.text
@@ -212,8 +188,8 @@ async def test_new_application_after_the_moratorium_is_the_reapplication(env, ta
         assert result["closing_reason"] == f"reapplied as {second}"
         another = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
             "structure_id": structure, "application_no": 3, "territory": "ARTOIS"})
-        assert another.status_code == 409 and another.json()["rule"] == "L1"
-        assert another.json()["open_application"] == second
+        assert another.status_code == 409 and another.json()["error"]["rule"] == "L1"
+        assert another.json()["error"]["open_application"] == second
         registry = await api.get(f"/v1/label-structures/{structure}", headers=_auth(DEPOSANT))
         assert registry.status_code == 200
         assert registry.json()["open_application"] == second and registry.json()["moratorium_until"] is None

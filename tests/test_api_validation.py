@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 
 import httpx
 import pytest
@@ -30,7 +31,9 @@ def token_and_app():
 async def _post(token_and_app, path, body, headers=None):
     token, app = token_and_app
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as client:
-        return await client.post(path, json=body, headers={"Authorization": f"Bearer {token}", **(headers or {})})
+        return await client.post(path, json=body, headers={
+            "Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4()), "X-Actor": "agent:ops-0001",
+            **(headers or {})})
 
 
 def _start(**overrides):
@@ -44,8 +47,8 @@ async def test_nir_with_a_wrong_key_names_the_field_and_is_not_echoed(token_and_
     configure_logging(json=True, stream=stream)
     response = await _post(token_and_app, "/v1/pathways", _start(nir=WRONG_KEY_NIR))
     assert response.status_code == 422
-    body = response.json()
-    assert body["error"] == "validation_error"
+    body = response.json()["error"]
+    assert body["code"] == "validation_error"
     assert body["field"] == "nir"
     assert "key does not match" in body["message"]
     assert BODY13 not in response.text
@@ -56,8 +59,8 @@ async def test_nir_with_a_wrong_key_names_the_field_and_is_not_echoed(token_and_
 async def test_nir_with_bad_characters_names_the_rule(token_and_app):
     response = await _post(token_and_app, "/v1/pathways", _start(nir="9" + VALID_NIR[1:]))
     assert response.status_code == 422
-    assert response.json()["field"] == "nir"
-    assert "must start with 1, 2, 3, 7 or 8" in response.json()["message"]
+    assert response.json()["error"]["field"] == "nir"
+    assert "must start with 1, 2, 3, 7 or 8" in response.json()["error"]["message"]
     assert VALID_NIR[1:] not in response.text
 
 
@@ -92,7 +95,7 @@ async def test_nir_with_bad_characters_names_the_rule(token_and_app):
 async def test_invalid_body_names_the_field(token_and_app, path, body, field, fragment):
     response = await _post(token_and_app, path, body)
     assert response.status_code == 422, response.text
-    answer = response.json()
+    answer = response.json()["error"]
     assert answer["field"] == field
     assert fragment in answer["message"]
     assert answer["message"].startswith(f"{field}: ")
@@ -101,7 +104,7 @@ async def test_invalid_body_names_the_field(token_and_app, path, body, field, fr
 
 async def test_every_error_is_listed(token_and_app):
     response = await _post(token_and_app, "/v1/pathways", {"nir": WRONG_KEY_NIR})
-    fields = {item["field"] for item in response.json()["fields"]}
+    fields = {item["field"] for item in response.json()["error"]["fields"]}
     assert fields == {"nir", "territory", "transmission_date", "subject_to_duties"}
 
 
@@ -111,7 +114,7 @@ async def test_case_id_of_the_wrong_shape_is_refused(token_and_app, path):
     response = await _post(token_and_app, path, {"end_of_payment_date": "2025-03-03", "reason": "x",
                                                  "outcome": "grant"})
     assert response.status_code == 422
-    assert response.json()["field"] in ("path pathway_id", "path application_id")
+    assert response.json()["error"]["field"] in ("path pathway_id", "path application_id")
 
 
 @pytest.mark.parametrize("key", ["x" * 256, "has space", "é"])
@@ -120,7 +123,7 @@ async def test_bad_idempotency_key_names_the_header(token_and_app, key):
     response = await _post(token_and_app, f"/v1/pathways/{PATHWAY}/left-rsa",
                            {"end_of_payment_date": "2025-03-03", "reason": "x"}, headers)
     assert response.status_code == 422
-    assert response.json()["field"] == "header Idempotency-Key"
+    assert response.json()["error"]["field"] == "header Idempotency-Key"
 
 
 async def test_malformed_json_is_a_clear_422(token_and_app):
@@ -129,5 +132,5 @@ async def test_malformed_json_is_a_clear_422(token_and_app):
         response = await client.post("/v1/pathways", content=b'{"nir": "1', headers={
             "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     assert response.status_code == 422
-    assert response.json()["error"] == "validation_error"
+    assert response.json()["error"]["code"] == "validation_error"
     json.dumps(response.json())  # plain JSON, nothing unserialisable

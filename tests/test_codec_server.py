@@ -11,9 +11,12 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
-from workers.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
+from temporalio.converter import WorkflowSerializationContext
+
+from workers.codec import ENCODING, KEY_ID_METADATA, WORKFLOW_ID_METADATA, EncryptionCodec
 from workers.codec_server import (
     DEFAULT_UI_ORIGIN,
+    MAX_BODY_BYTES,
     TOKENS_ENV_VAR,
     AccessTokens,
     TokenConfigError,
@@ -118,12 +121,57 @@ async def test_token_in_the_endpoint_path_for_the_dev_web_ui(client, codec, db_p
     assert wrong.status_code == 403
 
 
-async def test_encode_endpoint_produces_payloads_the_codec_decrypts(client, codec):
-    response = await client.post("/encode", json=body_of(CLEAR), headers={"Authorization": f"Bearer {TOKEN}"})
-    assert response.status_code == 200
-    [sealed] = payloads_of(response)
-    assert sealed.metadata["encoding"] == ENCODING and sealed.metadata[KEY_ID_METADATA] == b"k-srv"
-    assert await codec.decode([sealed]) == [CLEAR]
+async def test_encode_needs_its_own_scope_and_is_audited(codec, db_pool):
+    app = create_app(codec, AccessTokens.parse(f"agent.dpid:{TOKEN},signal.desk:{OTHER_TOKEN}:encode"), pool=db_pool)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://codec.test") as client:
+        workflow_id = f"wf-encode-{uuid.uuid4().hex[:8]}"
+        decoder = await client.post("/encode", json=body_of(CLEAR),
+                                    headers={"Authorization": f"Bearer {TOKEN}", "X-Workflow-Id": workflow_id})
+        assert decoder.status_code == 403 and "encode" in decoder.json()["error"]
+        assert "payloads" not in decoder.json()
+
+        response = await client.post("/encode", json=body_of(CLEAR, CLEAR),
+                                     headers={"Authorization": f"Bearer {OTHER_TOKEN}", "X-Workflow-Id": workflow_id})
+        assert response.status_code == 200
+        sealed = payloads_of(response)
+        assert all(p.metadata["encoding"] == ENCODING and p.metadata[KEY_ID_METADATA] == b"k-srv" for p in sealed)
+        assert await codec.decode(sealed) == [CLEAR, CLEAR]
+        [row] = await audit_rows(db_pool, workflow_id)
+        assert (row["operation"], row["outcome"], row["token_name"]) == ("encode", "encoded", "signal.desk")
+        assert row["payload_count"] == 2 and row["workflow_id_source"] == "client"
+
+        # The encode-only token cannot read payloads.
+        assert (await client.post("/decode", json=body_of(sealed[0]),
+                                  headers={"Authorization": f"Bearer {OTHER_TOKEN}"})).status_code == 403
+
+
+async def test_one_audit_row_per_case_named_by_the_payloads_not_by_the_client(client, codec, db_pool):
+    ids = [f"pathway-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    sealed = []
+    for workflow_id in ids:
+        case_codec = codec.with_context(WorkflowSerializationContext(namespace="parcours-rsa", workflow_id=workflow_id))
+        sealed += await case_codec.encode([CLEAR, CLEAR])
+    [unnamed] = await codec.encode([CLEAR])
+    claimed = f"wf-claimed-{uuid.uuid4().hex[:8]}"
+    response = await client.post("/decode", json=body_of(*sealed, unnamed),
+                                 headers={"Authorization": f"Bearer {TOKEN}", "X-Workflow-Id": claimed})
+    assert response.status_code == 200 and payloads_of(response) == [CLEAR] * 7
+    for workflow_id in ids:
+        [row] = await audit_rows(db_pool, workflow_id)
+        assert row["payload_count"] == 2 and row["workflow_id_source"] == "payload" and row["outcome"] == "decoded"
+    [row] = await audit_rows(db_pool, claimed)  # only the payload that names no case is put on the client's word
+    assert row["payload_count"] == 1 and row["workflow_id_source"] == "client"
+
+
+async def test_a_payload_relabelled_to_another_case_is_refused_and_audited_under_its_claimed_case(client, codec,
+                                                                                                  db_pool):
+    real, other = f"pathway-{uuid.uuid4().hex[:8]}", f"pathway-{uuid.uuid4().hex[:8]}"
+    case_codec = codec.with_context(WorkflowSerializationContext(namespace="parcours-rsa", workflow_id=real))
+    [sealed] = await case_codec.encode([CLEAR])
+    sealed.metadata[WORKFLOW_ID_METADATA] = other.encode()
+    response = await client.post("/decode", json=body_of(sealed), headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 422 and b"Martin" not in response.content
+    assert [r["outcome"] for r in await audit_rows(db_pool, other)] == ["failed"]
 
 
 async def test_tampered_payload_is_refused_and_the_attempt_audited(client, codec, db_pool):
@@ -137,11 +185,33 @@ async def test_tampered_payload_is_refused_and_the_attempt_audited(client, codec
     assert [r["outcome"] for r in await audit_rows(db_pool, workflow_id)] == ["failed"]
 
 
-async def test_malformed_body_is_a_400(client):
-    response = await client.post(
-        "/decode", content=b"not json", headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    )
-    assert response.status_code == 400
+@pytest.mark.parametrize("content", [
+    b"not json",
+    b"[1, 2]",
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"payloads": ' + b"[" * 900 + b"]" * 900 + b"}",
+    b'{"workflowId": ' + b"[" * 900 + b"]" * 900 + b', "payloads": []}',
+    b'{"payloads": [{"metadata": {"encoding": 5}, "data": "eA=="}]}',
+    b'{"payloads": [{"data": "!!not base64!!"}]}',
+    b'{"payloads": "x"}',
+    b"\xff\xfe",
+])
+@pytest.mark.parametrize("path", ["/decode", "/encode"])
+async def test_malformed_or_deep_bodies_are_a_json_4xx(codec, db_pool, content, path):
+    app = create_app(codec, AccessTokens.parse(f"agent:{TOKEN}:decode+encode"), pool=db_pool)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://codec.test") as client:
+        response = await client.post(path, content=content, headers={
+            "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    assert response.status_code in (200, 400), response.text  # 200 only when the body is a valid empty list
+    assert "error" in response.json() or response.json() == {"payloads": []}
+    if response.status_code == 200:
+        assert content.startswith(b'{"workflowId"')
+
+
+async def test_too_large_body_is_a_413(client):
+    big = b'{"payloads": [{"data": "' + b"A" * (MAX_BODY_BYTES + 4) + b'"}]}'
+    response = await client.post("/decode", content=big, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 413 and "error" in response.json()
 
 
 async def test_no_decode_when_the_audit_row_cannot_be_written(codec, database_url):
@@ -196,3 +266,8 @@ def test_tokens_from_env_or_a_private_dev_file(tmp_path):
         AccessTokens.parse("alice:short")
     with pytest.raises(TokenConfigError, match="twice"):
         AccessTokens.parse(f"alice:{TOKEN},alice:{OTHER_TOKEN}")
+    with pytest.raises(TokenConfigError, match="scopes"):
+        AccessTokens.parse(f"alice:{TOKEN}:admin")
+    scoped = AccessTokens.parse(f"alice:{TOKEN}, desk:{OTHER_TOKEN}:encode+decode")
+    assert scoped.allows("alice", "decode") and not scoped.allows("alice", "encode")
+    assert scoped.allows("desk", "encode") and scoped.allows("desk", "decode")

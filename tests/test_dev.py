@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import psutil
 import pytest
 
 from workers.embedded import binary, free_port, port_open
+from workers.supervision import HomeLock
 
 
 def _ports() -> dict[str, int]:
@@ -109,3 +111,58 @@ def test_dev_restarts_with_state_kept_after_a_crash(tmp_path):
         assert "kept-1" in listed.stdout
     finally:
         assert _stop(second) == []
+
+
+def test_children_die_with_a_killed_supervisor_and_a_restart_on_the_same_ports_succeeds(tmp_path):
+    ports = _ports()
+    home = tmp_path / "home"
+    first = _start(home, ports)
+    _wait_ready(first)
+    children = psutil.Process(first.pid).children(recursive=True)
+    assert len(children) >= 6
+    first.kill()  # SIGKILL of the supervisor alone: no handler of ours runs
+    first.communicate(timeout=10)
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], f"orphans left running: {[p.name() for p in alive]}"
+    deadline = time.monotonic() + 10
+    while any(port_open(p) for p in ports.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(port_open(p) for p in ports.values())
+
+    second = _start(home, ports)
+    banner = _wait_ready(second)
+    try:
+        assert "cannot start" not in banner
+        assert f"previous parcours dev (pid {first.pid}) ended without stopping" in banner
+        assert _workflow_list(ports["grpc"]).returncode == 0  # our new server answers, not an orphan
+    finally:
+        assert _stop(second) == []
+
+
+def test_a_busy_port_is_reported_and_nothing_starts(tmp_path):
+    ports = _ports()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports["codec"]))
+        squatter.listen()
+        process = _start(tmp_path / "home", ports)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "cannot start" in output and f"--codec-port {ports['codec']}" in output and "ready" not in output
+    assert not (tmp_path / "home" / "temporal.db").exists() and not port_open(ports["grpc"])
+
+
+def test_a_home_held_by_a_live_supervisor_is_refused(tmp_path):
+    home = tmp_path / "home"
+    held = HomeLock(home)
+    held.acquire()
+    try:
+        process = _start(home, _ports())
+        output, _ = process.communicate(timeout=60)
+    finally:
+        held.release()
+    assert process.returncode == 2
+    assert f"another parcours dev (pid {os.getpid()})" in output and "ready" not in output
+    # Released (as by a crash: the kernel drops the flock with its holder): the home is free again.
+    again = HomeLock(home)
+    again.acquire()
+    again.release()

@@ -23,15 +23,18 @@ def dry_run_json(path: Path, *extra: str) -> dict:
 
 def test_dry_run_json_on_a_valid_file():
     assert dry_run_json(FIXTURES / "valid.xml") == {
-        "households": 4, "persons": 6, "subject_to_duties": 4, "rejected": [],
+        "households": 4, "persons": 6, "subject_to_duties": 4, "subject_to_duties_unknown": 0, "rejected": [],
+        "warnings": [],
     }
 
 
 def test_dry_run_json_lists_rejections_by_position_and_exits_0():
     output = dry_run_json(FIXTURES / "rejections.xml")
-    assert list(output) == ["households", "persons", "subject_to_duties", "rejected"]
-    assert (output["households"], output["persons"], output["subject_to_duties"]) == (2, 2, 2)
-    assert [r["position"] for r in output["rejected"]] == list(range(2, 15))
+    assert list(output) == ["households", "persons", "subject_to_duties", "subject_to_duties_unknown", "rejected",
+                            "warnings"]
+    assert (output["households"], output["persons"], output["subject_to_duties"]) == (4, 4, 4)
+    assert [r["position"] for r in output["rejected"]] == [2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14]
+    assert [w["position"] for w in output["warnings"]] == [6, 7]  # unknown codes: kept, warned
     assert all(set(r) == {"position", "reason"} for r in output["rejected"])
     assert output["rejected"][0]["reason"].startswith("bad_nir: ")
     text = json.dumps(output, ensure_ascii=False)

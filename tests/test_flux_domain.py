@@ -6,18 +6,8 @@ from datetime import date
 
 import pytest
 
-from domain.flux import (
-    DuplicateGuard,
-    FluxHeader,
-    RawHousehold,
-    RawPerson,
-    RejectionCode,
-    RightState,
-    judge,
-    parse_iso_date,
-    validate_header,
-    validate_household,
-)
+from domain.flux import FluxHeader, RawHousehold, RawPerson, RejectionCode, RightState
+from domain.flux_validation import DuplicateGuard, judge, parse_iso_date, validate_header, validate_household
 from domain.flux_events import (
     BecameSubject,
     FlowObservation,
@@ -90,9 +80,12 @@ def test_a_complete_household_is_typed():
         ({"right_states": ["7"]}, RejectionCode.UNKNOWN_ETATDOSRSA),
         ({"right_states": []}, RejectionCode.UNKNOWN_ETATDOSRSA),
         ({"persons": [person(subject_to_duties="2")]}, RejectionCode.UNKNOWN_TOPPERSDRODEVORSA),
-        ({"persons": [person(subject_to_duties=None)]}, RejectionCode.UNKNOWN_TOPPERSDRODEVORSA),
-        ({"right_states": ["4"], "suspension_reasons": ["99"]}, RejectionCode.UNKNOWN_MOTISUSVERSRSA),
-        ({"right_states": ["5"], "closure_reason": "FOO", "closure_date": "2024-01-31"}, RejectionCode.UNKNOWN_MOTICLORSA),
+        ({"persons": [person(subject_to_duties="TRUE")]}, RejectionCode.UNKNOWN_TOPPERSDRODEVORSA),
+        ({"right_states": ["4"], "suspension_reasons": ["999"]}, RejectionCode.FIELD_TOO_LONG),
+        ({"right_states": ["5"], "closure_reason": "FOOD", "closure_date": "2024-01-31"}, RejectionCode.FIELD_TOO_LONG),
+        ({"matricule": "1" * 16}, RejectionCode.FIELD_TOO_LONG),
+        ({"persons": [person(last_name="X" * 51)]}, RejectionCode.FIELD_TOO_LONG),
+        ({"no_fixed_abode": "yes"}, RejectionCode.UNKNOWN_TOPSANSDOMFIXE),
         ({"no_fixed_abode": "Y"}, RejectionCode.UNKNOWN_TOPSANSDOMFIXE),
         ({"persons": [person(birth_date="1985-02-30")]}, RejectionCode.BAD_DATE),
         ({"persons": [person(birth_date="12/05/1985")]}, RejectionCode.BAD_DATE),
@@ -106,6 +99,38 @@ def test_a_complete_household_is_typed():
 )
 def test_each_rule_rejects_with_its_code(overrides, expected):
     assert codes(household(**overrides)) == [expected]
+
+
+def test_without_montant_calcul_the_person_is_valid_and_subject_to_duties_unknown():
+    result, issues = validate_household(household(persons=[person(subject_to_duties=None),
+                                                           person(nir=CJT, subject_to_duties="1")]))
+    assert issues == [] and [p.subject_to_duties for p in result.persons] == [None, True]
+    assert result.subject_count == 1 and result.subject_unknown_count == 1
+
+
+@pytest.mark.parametrize(("literal", "value"), [("1", True), ("0", False), ("true", True), ("false", False),
+                                                (" true ", True)])
+def test_booleans_are_xsd_booleans(literal, value):
+    result, issues = validate_household(household(no_fixed_abode=literal, persons=[person(subject_to_duties=literal)]))
+    assert issues == [] and result.no_fixed_abode is value and result.persons[0].subject_to_duties is value
+
+
+def test_unknown_suspension_and_closure_codes_are_kept_and_warned_never_rejected():
+    result, issues = validate_household(household(right_states=["4"], suspension_reasons=["19", "06", "78"]))
+    assert issues == [] and result.suspension_reasons == ("19", "06", "78")
+    assert result.warnings == ("unknown_motisusversrsa: MOTISUSVERSRSA code '19', '78' not in the known list "
+                               "(kept as read)",)
+    closed, issues = validate_household(household(right_states=["5"], closure_reason="CCG", closure_date="2024-01-31"))
+    assert issues == [] and closed.closure_reason == "CCG" and closed.warnings[0].startswith("unknown_moticlorsa")
+
+
+def test_case_dates_are_bounded_by_the_plausible_window_around_the_reference():
+    raw = household(right_states=["5"], closure_reason="ECH", closure_date="2008-12-31")
+    assert codes(raw) == []  # no reference: only the calendar check
+    _, issues = validate_household(raw, reference=date(2024, 3, 15))
+    assert [i.code for i in issues] == [RejectionCode.BAD_DATE] and "2009-06-01" in issues[0].detail
+    _, issues = validate_household(household(suspension_date="2024-06-01"), reference=date(2024, 3, 15))
+    assert [i.code for i in issues] == [RejectionCode.BAD_DATE] and "after" in issues[0].detail
 
 
 def test_every_problem_of_a_record_is_reported():
@@ -294,3 +319,16 @@ def test_events_round_trip_through_the_discriminated_union():
                                              closure_date="2024-03-31"))
     adapter = TypeAdapter(list[FlowEvent])
     assert adapter.validate_json(adapter.dump_json(events)) == events
+
+
+def test_unknown_status_starts_nothing_until_a_flow_says_1_and_never_erases_a_known_status():
+    unknown = observe(date(2024, 3, 1), subject=None)
+    assert unknown.subject_to_duties is None and not starts_pathway(unknown)
+    assert derive_events(None, unknown) == (None, [])  # never seen, status unknown: no state, no pathway
+    state, events = derive_events(None, observe(date(2024, 3, 2)))
+    assert kinds(events) == ["new_entrant"] and events[0].entry_date == date(2024, 3, 2)
+    later, events = derive_events(state, observe(date(2024, 3, 3), subject=None))
+    assert events == [] and later.subject_to_duties is True  # unknown keeps "soumis": no NoLongerSubject
+    closed, events = derive_events(later, observe(date(2024, 3, 4), state="5", subject=None,
+                                                  closure_reason="PCG", closure_date="2024-03-01"))
+    assert kinds(events) == ["left_rsa"]  # the right's changes still reach the pathway

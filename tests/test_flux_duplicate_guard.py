@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from domain.flux import DuplicateGuard, FluxSummary, Issue, ParsedRecord, RejectionCode
+from domain.flux import FluxSummary, Issue, ParsedRecord, RejectionCode
+from domain.flux_validation import DuplicateGuard
 
 # Keys that a lossy or careless packing would confuse: leading zeros, lengths around the 7-byte and
 # 17-digit limits, the same bytes as text and as digits, non-ASCII, and shapes kept whole in a dict.
@@ -50,4 +51,5 @@ def test_summary_keeps_every_rejection_by_default_and_the_first_ones_when_bounde
     assert [r.position for r in full.rejected] == list(range(1, 11))
     assert [r.position for r in bounded.rejected] == [1, 2, 3] and counted.rejected == []
     assert full.rejected_count == bounded.rejected_count == counted.rejected_count == 10
-    assert list(bounded.model_dump(mode="json")) == ["households", "persons", "subject_to_duties", "rejected"]
+    assert list(bounded.model_dump(mode="json")) == ["households", "persons", "subject_to_duties",
+                                                     "subject_to_duties_unknown", "rejected", "warnings"]

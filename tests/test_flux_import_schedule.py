@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 import json
 import os
 import sys
@@ -43,6 +44,7 @@ async def test_schedule_imports_new_dropped_files_daily(enc_client: Client, db_p
     generate_flux(path, households=8, seed=int(unique_id, 16) % 10**6 + 3, flow_date=date(2025, 6, 2))
     (drop / "flux-next.xml.part").write_text("<being written")  # a file still being copied: not touched
     digest = file_digest(path)
+    content = path.read_bytes()
     expected = expected_for(path, secret)
     schedule_id = f"flux-drop-{unique_id}"
 
@@ -67,10 +69,18 @@ async def test_schedule_imports_new_dropped_files_daily(enc_client: Client, db_p
                     break
                 await asyncio.sleep(0.05)
             assert await _status(db_pool, digest) == "imported"
+            for _ in range(100):  # the import removes the dropped file once marked imported
+                if not path.exists():
+                    break
+                await asyncio.sleep(0.05)
+            assert not path.exists() and (drop / "flux-next.xml.part").exists()
+            redropped = drop / "flux-caf-again.xml"  # the same content dropped again: removed, not re-imported
+            redropped.write_bytes(content)
             scan = await enc_client.execute_workflow(
                 FluxDropScan.run, DropScanInput(drop_dir=str(drop)), id=f"scan-again-{unique_id}",
                 task_queue=task_queue)
         assert scan == DropScanResult()  # the next day: nothing new, nothing imported twice
+        assert not redropped.exists()
         imported = await enc_client.get_workflow_handle_for(FluxImport.run, flux_import_workflow_id(digest)).result()
         assert imported.new_pathways == len(expected.subject_persons)
     finally:
@@ -114,7 +124,8 @@ async def test_cli_import_follows_the_workflow(enc_client: Client, db_pool, test
         assert first["households"] == expected.households and first["rejected"] == expected.rejected
         assert first["new_pathways"] == len(expected.subject_persons)
         assert first["subject_to_duties"] >= len(expected.subject_persons)
-        assert (tmp_path / "drop" / "flux.xml").read_bytes() == source.read_bytes()  # staged in the drop dir
+        assert list((tmp_path / "drop").iterdir()) == []  # the staged copy is removed once imported
+        assert source.exists()  # the original is the caller's: left alone
         code, _, err = await cli("flux", "import", str(tmp_path / "missing.xml"))
         assert code == 2 and len(err.strip().splitlines()) == 1
     finally:
@@ -123,7 +134,7 @@ async def test_cli_import_follows_the_workflow(enc_client: Client, db_pool, test
 
 async def test_run_demo_generates_and_imports(enc_client: Client, db_pool, test_keyring, task_queue, unique_id,
                                               tmp_path, monkeypatch):
-    from workers.demo import run_demo
+    from workers.demo import run_demo, write_demo_flux
 
     secret = secret_for(unique_id)
     monkeypatch.setenv(ENV_VAR, test_keyring.to_spec())
@@ -134,11 +145,36 @@ async def test_run_demo_generates_and_imports(enc_client: Client, db_pool, test_
     async with build_worker(enc_client, task_queue, db_pool, secret):
         result = await asyncio.to_thread(run_demo, settings, households)
         again = await asyncio.to_thread(run_demo, settings, households)
-    [demo_file] = list((tmp_path / "drop").iterdir())
-    expected = expected_for(demo_file, secret)
+    assert list((tmp_path / "drop").iterdir()) == []  # imported, then removed from the drop directory
+    expected = expected_for(write_demo_flux(tmp_path / "regenerated", households), secret)
     try:
         assert again == result
         assert result.households + result.rejected == households
         assert result.new_pathways == len(expected.subject_persons) > 0
     finally:
         await terminate_pathways(enc_client, expected.subject_persons)
+
+
+def test_staged_copies_are_private_and_discarded_only_with_the_imported_content(tmp_path):
+    from activities.drop_files import discard_imported
+    from workers.cli_flux import stage_file
+
+    source = tmp_path / "incoming" / "flux.xml"
+    source.parent.mkdir()
+    source.write_bytes(b"<flux>personal data</flux>")
+    source.chmod(0o644)
+    drop = tmp_path / "drop"
+    staged = stage_file(source, drop, file_digest(source))
+    assert staged.parent == drop and stat.S_IMODE(staged.stat().st_mode) == 0o600
+    assert stat.S_IMODE(drop.stat().st_mode) == 0o700
+    in_place = drop / "dropped.xml"
+    in_place.write_bytes(b"<flux>other</flux>")
+    in_place.chmod(0o644)
+    assert stage_file(in_place, drop, file_digest(in_place)) == in_place.resolve()
+    assert stat.S_IMODE(in_place.stat().st_mode) == 0o600
+
+    digest = file_digest(staged)
+    staged.write_bytes(b"<flux>a new file under the same name</flux>")
+    assert discard_imported(staged, digest) is False and staged.exists()
+    assert discard_imported(staged, file_digest(staged)) is True and not staged.exists()
+    assert discard_imported(staged, digest) is False  # already gone: a retried activity is fine

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -106,12 +107,16 @@ def concrete(path: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: PATH_EXAMPLES[m.group(1)], path)
 
 
-async def post(path: str, body: Any = None, *, content: bytes | None = None, key: str | None = None,
+NEW_KEY: Any = object()  # a fresh UUID per request
+
+
+async def post(path: str, body: Any = None, *, content: bytes | None = None, key: Any = NEW_KEY,
                mode: str = "ok") -> httpx.Response:
+    """POST as a person's tool would (``X-Actor``); ``key`` None sends no Idempotency-Key."""
     TEMPORAL.mode = mode
-    headers = dict(AUTH)
+    headers = {**AUTH, "X-Actor": "agent:fuzz-0001"}
     if key is not None:
-        headers["Idempotency-Key"] = key
+        headers["Idempotency-Key"] = str(uuid.uuid4()) if key is NEW_KEY else key
     async with httpx.AsyncClient(transport=httpx.ASGITransport(APP), base_url="http://api") as client:
         if content is not None:
             return await client.post(path, content=content, headers={**headers, "Content-Type": "application/json"})
@@ -192,12 +197,16 @@ KEYS = st.none() | st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e)
 
 
 def assert_clear_answer(response: httpx.Response) -> dict:
+    """The error of a 4xx (``{"error": {...}}``), else the body."""
     assert response.status_code < 500, response.text
     body = response.json()
-    if response.status_code >= 400:
-        assert isinstance(body.get("error"), str) and body["error"]
-        assert isinstance(body.get("message"), str) and body["message"]
-    if response.status_code == 422 and body["error"] == "validation_error":
+    if response.status_code < 400:
+        return body
+    assert set(body) == {"error"}, body
+    body = body["error"]
+    assert isinstance(body.get("code"), str) and body["code"]
+    assert isinstance(body.get("message"), str) and body["message"]
+    if response.status_code == 422 and body["code"] == "validation_error":
         assert isinstance(body.get("field"), str) and body["field"]
         assert body["message"].startswith(body["field"] + ": ")
         assert all(item["field"] for item in body["fields"])
@@ -227,7 +236,7 @@ async def test_minimal_valid_body_is_accepted(path, model):
     calls = TEMPORAL.calls
     refused = await post(concrete(path), body, mode="refused")
     if TEMPORAL.calls > calls:  # the route talks to a workflow (not /resolve, which only computes an id)
-        assert refused.status_code == 409 and refused.json()["error"] == "refused"
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "refused"
 
 
 @pytest.mark.parametrize(("path", "model"), ROUTES, ids=[p for p, _ in ROUTES])
@@ -248,9 +257,12 @@ async def test_mutated_body_is_answered_without_5xx_naming_the_field(path, model
         body[target] = data.draw(JSON)
     response = await post(concrete(path), body, key=key, mode=mode)
     answer = assert_clear_answer(response)
-    if operation in ("drop", "extra") and not (key is not None and answer.get("field") == "header Idempotency-Key"):
+    if key is None:
+        assert response.status_code == 428 and answer["code"] == "idempotency_key_required"
+        return
+    if operation in ("drop", "extra") and answer.get("field") != "header Idempotency-Key":
         assert response.status_code == 422 and named(answer, target), (operation, target, answer)
-    if response.status_code == 422 and answer["error"] == "validation_error" and operation == "replace":
+    if response.status_code == 422 and answer["code"] == "validation_error" and operation == "replace":
         others = [i["field"] for i in answer["fields"] if not named({"fields": [i]}, target)]
         assert set(others) <= {"header Idempotency-Key"}, (target, answer)
 
@@ -278,9 +290,9 @@ async def test_text_that_is_not_json_is_a_clear_422(text):
 
 async def test_framework_errors_use_the_api_error_body():
     not_utf8 = await post("/v1/pathways", content=b'{"nir": "\x80"}')
-    assert not_utf8.status_code == 422 and not_utf8.json()["error"] == "validation_error"
+    assert not_utf8.status_code == 422 and not_utf8.json()["error"]["code"] == "validation_error"
     no_route = await post("/v1/pathways/pathway-x/y/left-rsa", {})
-    assert no_route.status_code == 404 and no_route.json()["error"] == "not_found"
+    assert no_route.status_code == 404 and no_route.json()["error"]["code"] == "not_found"
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None)
@@ -292,7 +304,7 @@ async def test_random_case_ids_never_reach_a_workflow_unchecked(route, case):
     url = re.sub(r"\{\w+\}", quote(case, safe=""), path)
     before = TEMPORAL.delivered
     response = await post(url, valid_body(model))
-    if response.status_code in (404, 405) and response.json().get("error") in ("not_found", "method_not_allowed"):
+    if response.status_code in (404, 405) and response.json()["error"]["code"] in ("not_found", "method_not_allowed"):
         assert TEMPORAL.delivered == before
         return
     answer = assert_clear_answer(response)

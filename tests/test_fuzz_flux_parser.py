@@ -1,6 +1,7 @@
 """Fuzzing the CNAF flow parser (hypothesis): random households with random defects, and random byte damage.
 
-Properties: the reader never crashes; every bad record is rejected with its reason (the code of each defect
+Properties: the reader never crashes; every bad record is rejected with its reason (an unknown code of an
+open list is a warning instead) (the code of each defect
 put in it, a readable detail, no NIR echoed); valid records in the same file are accepted exactly as if they
 were alone; damage at some byte leaves every household before it untouched.
 """
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from activities.cnaf_parser import CnafFluxReader
 from activities.flux_generator import generate_flux
-from domain.flux import ETATDOSRSA, MOTICLORSA, MOTISUSVERSRSA, ParsedRecord, RejectionCode
+from domain.flux import BOOLEANS, ETATDOSRSA, MOTICLORSA, MOTISUSVERSRSA, ParsedRecord, RejectionCode
 from domain.identity import nir_key
 
 #: ``FUZZ_EXAMPLES=2000 pytest tests/test_fuzz_*.py`` for a longer hunt; the default keeps CI quick.
@@ -67,6 +68,7 @@ class H:
     closure_tag: str = "FinDroit"
     latin1_name: bool = False  # a name written in ISO-8859-1 inside the UTF-8 file
     expected: set[RejectionCode] = field(default_factory=set)
+    warned: set[RejectionCode] = field(default_factory=set)  # open code lists: kept, warned, not rejected
 
 
 def _leaf(tag: str, value: str | None) -> str:
@@ -110,10 +112,12 @@ def flux_file(households: list[H], flow_date: date = date(2025, 3, 3)) -> bytes:
 
 # Free text that is valid XML content and not itself an encoding defect (no U+FFFD, no "Ã©"-style mojibake).
 TEXT_CHARS = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Co", "Cn"),
-                           exclude_characters="\u00c3\u00c2\ufffd")
+                           exclude_characters="\u00c3\u00c2\u00c5\u00e2\ufffd")
 NAME = st.text(alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyzÉÈéèëïçô-'"),
                min_size=1, max_size=20)
 ISO_DATE = st.dates(min_value=date(1930, 1, 1), max_value=date(2030, 12, 31)).map(date.isoformat)
+# Case dates (suspension, closure) lie in the plausible window around the flow date (2025-03-03).
+CASE_DATE = st.dates(min_value=date(2009, 6, 1), max_value=date(2025, 4, 3)).map(date.isoformat)
 
 
 def _not(valid: set[str] | dict) -> Callable[[str], bool]:
@@ -122,10 +126,10 @@ def _not(valid: set[str] | dict) -> Callable[[str], bool]:
 
 UNKNOWN_CODE = {
     "state": st.text(TEXT_CHARS, min_size=1, max_size=6).filter(_not(ETATDOSRSA)),
-    "top": st.text(TEXT_CHARS, min_size=1, max_size=4).filter(_not({"0", "1"})),
-    "sdf": st.text(TEXT_CHARS, min_size=1, max_size=4).filter(_not({"0", "1"})),
-    "suspension": st.text(TEXT_CHARS, min_size=1, max_size=5).filter(_not(MOTISUSVERSRSA)),
-    "closure": st.text(TEXT_CHARS, min_size=1, max_size=5).filter(_not(MOTICLORSA)),
+    "top": st.text(TEXT_CHARS, min_size=1, max_size=4).filter(_not(BOOLEANS)),
+    "sdf": st.text(TEXT_CHARS, min_size=1, max_size=4).filter(_not(BOOLEANS)),
+    "suspension": st.text(TEXT_CHARS, min_size=1, max_size=2).filter(_not(MOTISUSVERSRSA)),
+    "closure": st.text(TEXT_CHARS, min_size=1, max_size=3).filter(_not(MOTICLORSA)),
 }
 BAD_DATE = st.one_of(
     st.sampled_from(["2024-02-30", "2023-13-01", "1850-06-01", "2200-01-01", "01/02/2024", "2024-2-3", "hier"]),
@@ -162,9 +166,9 @@ def valid_households(draw, matricule: str) -> H:
     state = draw(st.sampled_from(sorted(ETATDOSRSA)))
     h = H(matricule=matricule, state=state, persons=draw(persons()), sdf=draw(st.sampled_from(["0", "1"])))
     if state in ("3", "4"):
-        h.suspension = (draw(st.sampled_from(sorted(MOTISUSVERSRSA))), draw(ISO_DATE))
+        h.suspension = (draw(st.sampled_from(sorted(MOTISUSVERSRSA))), draw(CASE_DATE))
     if state in ("5", "6"):
-        h.closure = (draw(st.sampled_from(sorted(MOTICLORSA))), draw(ISO_DATE))
+        h.closure = (draw(st.sampled_from(sorted(MOTICLORSA))), draw(CASE_DATE))
         h.closure_tag = "FinDroitMoisAnterieur" if state == "6" else "FinDroit"
     return h
 
@@ -230,18 +234,18 @@ def defective(draw, h: H, earlier: list[str]) -> H:
             h.sdf = draw(UNKNOWN_CODE["sdf"])
             h.expected.add(RejectionCode.UNKNOWN_TOPSANSDOMFIXE)
         elif kind == "suspension":
-            h.suspension = (draw(UNKNOWN_CODE["suspension"]), draw(ISO_DATE))
-            h.expected.add(RejectionCode.UNKNOWN_MOTISUSVERSRSA)
+            h.suspension = (draw(UNKNOWN_CODE["suspension"]), draw(CASE_DATE))
+            h.warned.add(RejectionCode.UNKNOWN_MOTISUSVERSRSA)
         elif kind == "closure":
-            h.closure = (draw(UNKNOWN_CODE["closure"]), draw(ISO_DATE))
-            h.expected.add(RejectionCode.UNKNOWN_MOTICLORSA)
+            h.closure = (draw(UNKNOWN_CODE["closure"]), draw(CASE_DATE))
+            h.warned.add(RejectionCode.UNKNOWN_MOTICLORSA)
         elif kind == "closed_without_date" and h.state in ("5", "6"):
             h.closure = (h.closure[0] if h.closure else "ECH", None)
             h.expected.add(RejectionCode.BAD_DATE)
         elif kind == "no_person":
             h.persons = []
             h.expected.add(RejectionCode.NO_PERSON)
-    if not h.expected:  # the drawn defect did not apply to this household (e.g. nobody has a NIR)
+    if not h.expected and not h.warned:  # the drawn defect did not apply to this household (e.g. nobody has a NIR)
         h.state = "X"
         h.expected.add(RejectionCode.UNKNOWN_ETATDOSRSA)
     return h
@@ -288,6 +292,7 @@ def test_bad_records_are_rejected_with_their_reason_and_valid_ones_are_unaffecte
         assert household.matricule == h.matricule and household.right_state.value == h.state
         assert [p.nir for p in household.persons] == [p.nir for p in h.persons]
         assert [p.subject_to_duties for p in household.persons] == [p.top == "1" for p in h.persons]
+        assert {w.split(":")[0] for w in household.warnings} == {code.value for code in h.warned}
         alone = parse(workdir, flux_file([h]))  # the same household in a file of its own
         assert alone[0].accepted and alone[0].household == household and alone[0].record_hash == record.record_hash
 

@@ -61,10 +61,12 @@ def test_spaces_and_case_are_normalised(raw, normalised):
         ("285022A00412328", "key does not match"),  # Corsica 2A read as 20
         ("191022B03345636", "key does not match"),  # Corsica 2B read as 20
         ("185017800601400", "key does not match"),  # 00 is never a key (97 instead)
-        ("18501780060486", "15 characters"),  # one character short
-        ("1850178006048633", "15 characters"),  # one character too many
-        ("1850178006048", "15 characters"),  # key missing
-        ("", "15 characters"),
+        ("18501780060486", "13 characters"),  # one character short of 15
+        ("1850178006048633", "13 characters"),  # one character too many
+        ("185017800604", "13 characters"),  # one character short of 13
+        ("", "13 characters"),
+        ("1850178O06048", "only digits"),  # 13 characters: no key, the body is still checked
+        ("585017800604", "13 characters"),
         ("18501780060486A", "key must be 2 digits"),  # letter in the key
         ("1850178006048²³", "key must be 2 digits"),  # superscripts pass str.isdigit, not the rule
         ("1850178O0604863", "only digits"),  # letter O instead of zero in the body
@@ -79,6 +81,18 @@ def test_invalid_nirs_name_the_problem(raw, message):
     with pytest.raises(NirError, match=message) as excinfo:
         validate_nir(raw)
     assert raw[:13] not in str(excinfo.value) or not raw  # the error never repeats the NIR
+
+
+@pytest.mark.parametrize("nir", ["1850178006048", "285022A004123", "1 85 01 78 006 048"])
+def test_13_characters_without_key_are_valid(nir):
+    assert validate_nir(nir) == normalize_nir(nir) and len(validate_nir(nir)) == 13
+
+
+def test_same_person_same_id_from_13_and_15_characters():
+    """A CAF file (13), an MSA file (15) and the API (either) give one person, so one pathway."""
+    assert person_id(validate_nir("1850178006048"), SECRET) == person_id(validate_nir(VALID), SECRET)
+    assert person_id(validate_nir("285022A004123"), SECRET) == person_id(validate_nir(CORSE_DU_SUD), SECRET)
+    assert person_id("1850178006048", SECRET) != person_id("1850178006014", SECRET)
 
 
 def test_nir_error_is_a_value_error():

@@ -179,7 +179,7 @@ def test_indicator_names_are_the_report_s_own():
     assert names[kpi.ORIENTED_WITHIN_1_MONTH] == "Nombre de nouveaux entrants orientés en 1 mois et moins"
     assert names[kpi.GLOBAL_START_DELAY] == "Délai moyen du démarrage de l'accompagnement global"
     assert names[kpi.LOST_FROM_VIEW_SANCTIONED].startswith('Taux de BRSA "perdus de vue" convoqués, ne s\'étant pas')
-    assert [i.section.value for i in kpi.INDICATORS] == ["a"] * 6 + ["c"] * 2 + ["e"] * 2
+    assert [i.section.value for i in kpi.INDICATORS] == ["a"] * 6 + ["b"] * 2 + ["c"] * 4 + ["d"] * 2 + ["e"] * 2 + ["f"] * 2
 
 
 def test_report_lines_from_facts():

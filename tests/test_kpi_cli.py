@@ -46,8 +46,10 @@ async def test_json_format(report_url):
     lines = {line["key"]: line for line in out["indicators"]}
     assert list(lines) == [
         "new_entrants", "oriented_within_1_month", "first_appointments_set", "first_appointments_within_2_weeks",
-        "first_cers", "first_cers_within_2_months", "global_accompaniment_oriented",
-        "global_accompaniment_start_delay", "lost_from_view_convoked", "lost_from_view_sanctioned",
+        "first_cers", "first_cers_within_2_months", "garantie_oriented", "garantie_in_progress",
+        "global_accompaniment_oriented", "global_accompaniment_start_delay", "global_accompaniment_in_progress",
+        "global_accompaniment_per_counsellor", "socio_pro_oriented", "socio_pro_in_progress",
+        "lost_from_view_convoked", "lost_from_view_sanctioned", "plie_in_progress", "plie_oriented",
     ]
     oriented = lines["oriented_within_1_month"]
     assert (oriented["count"], oriented["base"], oriented["reference_2022"], oriented["target_2022"]) == (5, 9, 5950, 5525)
@@ -64,7 +66,7 @@ async def test_csv_format(report_url):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert tuple(rows[0]) == CSV_COLUMNS
     by_key = {row["key"]: row for row in rows}
-    assert len(rows) == 10
+    assert len(rows) == 18
     within = by_key["first_appointments_within_2_weeks"]
     assert (within["section"], within["count"], within["base"], within["rate"]) == ("a", "3", "4", "0.7500")
     assert within["reference_2022"] == "3612" and within["reference_2022_rate"] == "0.6047"

@@ -53,7 +53,8 @@ async def worker(ts_env, task_queue, db_pool):
         ts_env.client,
         task_queue=task_queue,
         workflows=[LabelApplicationWorkflow, LabelWorkflow],
-        activities=[store.create_task, store.send_registered_letter, store.record_letter_event, store.record_application,
+        activities=[store.create_task, store.close_tasks, store.send_registered_letter, store.record_letter_event,
+                    store.record_application,
                     store.record_label, notifier.notify_pathways_label_lost],
         workflow_runner=workflow_runner(),
     ):
@@ -182,6 +183,8 @@ async def test_submission_starts_the_dpid_evaluation_and_publishes_search_attrib
     assert await app.stage() is LabelStage.DRAFT
     kind, message = await app.refused("submit", ApplicationSubmitted(event_id=ev(), filed_on=date(2024, 12, 31)))
     assert kind == "CampaignNotOpen" and "2025-01-01" in message
+    kind, message = await app.refused("submit", ApplicationSubmitted(event_id=ev(), filed_on=date(1900, 1, 1)))
+    assert kind == "ImplausibleDate" and "2009-06-01" in message  # a date sent past the API never reaches a clock
     event = ev()
     assert await app.update("submit", ApplicationSubmitted(event_id=event)) is LabelStage.DPID_ADMIN_EVALUATION
     assert await app.update("submit", ApplicationSubmitted(event_id=event)) is LabelStage.DPID_ADMIN_EVALUATION
@@ -236,6 +239,13 @@ async def test_instruction_alerts_at_four_and_five_months_and_breach_at_six(star
     await app.update("decide", Decision(event_id=ev(), outcome="grant"))
     result = await app.handle.result()
     assert result.stage is LabelStage.LABELLED
+    # every task closed itself when the step it waited for arrived, its reason kept
+    closed = {(r["kind"], r["status"], r["closure_reason"]) for r in await app.pool.fetch(
+        "SELECT kind, status, closure_reason FROM human_tasks WHERE workflow_id = $1", app.handle.id)}
+    assert closed == {("label_admin_evaluation", "DONE", "ADMIN_EVALUATION_RECORDED"),
+                      ("label_slai_consolidation", "DONE", "SLAI_OPINION_RECORDED"),
+                      ("label_instruction_alert", "DONE", "APPLICATION_DECIDED"),
+                      ("label_instruction_breach", "DONE", "APPLICATION_DECIDED")}
 
 
 async def _state_is(app: App, predicate) -> bool:

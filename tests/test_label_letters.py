@@ -12,6 +12,7 @@ from domain import label as L
 from domain.deadlines import deadline_instant
 from domain.label import LabelStage
 from domain.label_contract import RegisteredLetter
+from domain.tasks import LETTER_TO_SEND
 from domain.label_letters import LetterDocument, LetterKind, document_of, letter_lines, render_html, render_pdf
 from domain.label_messages import ApplicationSubmitted, Decision, JointReview, LetterSent, ReceiptAcknowledged
 from domain.rules import RULESET_2023 as R
@@ -74,7 +75,7 @@ async def _refused(app) -> str:
 async def test_refusal_letter_is_stored_with_a_posting_task_and_a_missing_receipt_is_reminded(start):
     app = await start()
     key = await _refused(app)
-    await eventually(lambda: _has(app, "label_letter_send"))
+    await eventually(lambda: _has(app, LETTER_TO_SEND))
     row = await app.pool.fetchrow("SELECT * FROM label_letters WHERE letter_key=$1", key)
     assert row["kind"] == "refusal" and row["territory"] == "ARTOIS"
     assert "CER < 80" not in str(dict(row))  # the reasons are free text: never in clear in the read model
@@ -97,8 +98,10 @@ async def test_refusal_letter_is_stored_with_a_posting_task_and_a_missing_receip
     await app.update("record_letter_sent", LetterSent(event_id=ev(), letter_key=key,
                                                       registered_number="1A 123 456 7890 1", sent_on=today))
     await eventually(lambda: app.pool.fetchval(
-        "SELECT registered_number = '1A 123 456 7890 1' AND posted_on IS NOT NULL FROM label_letters "
+        "SELECT registered_letter_number = '1A 123 456 7890 1' AND sent_on IS NOT NULL FROM label_letters "
         "WHERE letter_key=$1", key))
+    assert await app.pool.fetchval("SELECT status FROM human_tasks WHERE task_key = $1",
+                                   f"{key}:{LETTER_TO_SEND}") == "DONE"  # the letter's one sending task
     reminder = L.receipt_reminder_day(today, R)
     assert reminder == today + timedelta(days=15)
     await app.sleep_until(deadline_instant(reminder - timedelta(days=1)) - timedelta(hours=2))

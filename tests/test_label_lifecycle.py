@@ -76,7 +76,8 @@ async def env(ts_env, task_queue, db_pool):
     async with Worker(
         ts_env.client, task_queue=task_queue,
         workflows=[LabelApplicationWorkflow, LabelWorkflow, FakePathway],
-        activities=[store.create_task, store.send_registered_letter, store.record_letter_event, store.record_application,
+        activities=[store.create_task, store.close_tasks, store.send_registered_letter, store.record_letter_event,
+                    store.record_application,
                     store.record_label, notifier.notify_pathways_label_lost],
         workflow_runner=workflow_runner(),
     ):
@@ -151,6 +152,14 @@ class Label:
             "SELECT kind FROM human_tasks WHERE workflow_id = $1 ORDER BY created_at, task_key", self.handle.id)
         return [r["kind"] for r in rows]
 
+    async def closures(self) -> dict[str, set[tuple[str, str | None]]]:
+        """Each task kind's (status, closure reason)s: the workflow closes a task when its awaited event arrives."""
+        found: dict[str, set[tuple[str, str | None]]] = {}
+        for r in await self.env.pool.fetch("SELECT kind, status, closure_reason FROM human_tasks WHERE workflow_id = $1",
+                                           self.handle.id):
+            found.setdefault(r["kind"], set()).add((r["status"], r["closure_reason"]))
+        return found
+
     async def has_task(self, kind: str) -> bool:
         return kind in await self.tasks()
 
@@ -220,6 +229,10 @@ async def test_annual_review_reminder_then_quality_remediation_then_withdrawal(e
     pathway = await env.pathway(label.structure_id)
     assert await label.update("decide_remediation", RemediationOutcome(
         event_id=ev(), quality_assured=False, reasons=["CER sample still at 6.8/10"])) is LabelStage.WITHDRAWN
+    closures = await label.closures()
+    assert closures["label_annual_review"] == closures["label_annual_review_reminder"] == {
+        ("DONE", "ANNUAL_REVIEW_RECORDED")}
+    assert closures["label_remediation_study"] == closures["label_quality_support"] == {("DONE", "REMEDIATION_DECIDED")}
     events = await eventually(lambda: env.lost_events(pathway))
     assert events[0].reason == "withdrawn"
     await _appeal_windows_then_close(env, label, "withdrawal")
@@ -279,6 +292,7 @@ async def test_w2_withdrawal_only_after_the_contradictory_phase(env):
     await label.update("record_observations", ObservationsReceived(event_id=ev()))
     assert await label.update("decide_withdrawal", WithdrawalDecision(
         event_id=ev(), outcome="withdraw")) is LabelStage.WITHDRAWN
+    assert (await label.closures())["label_withdrawal_decision"] == {("DONE", "WITHDRAWAL_DECIDED")}
     # the withdrawal is appealable as a refusal is (L10–L13): a recours gracieux with evidence references
     state = await label.state()
     key = state.appeal_letter_key
@@ -336,6 +350,9 @@ async def test_renewal_window_extension_and_new_cycle(env):
     await eventually(new_run_idle)
     state = await label.state()
     assert state.decided_on == decided and state.stage is LabelStage.LABELLED
+    closures = await label.closures()
+    assert closures["label_renewal_reminder"] == {("DONE", "RENEWAL_REQUESTED")}
+    assert closures["label_renewal_instruction"] == {("DONE", "RENEWAL_DECIDED")}
     assert state.expires_on == add_months(decided, 60)
     assert await label.is_labelled(state.first_granted_on) and await label.is_labelled(add_months(decided, 59))
     assert not await label.is_labelled(state.first_granted_on - timedelta(days=1))

@@ -30,7 +30,7 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from pathway_harness import Harness, running_pathway
+from pathway_harness import Harness, metric_updates, running_pathway
 from workers.sandbox import workflow_runner
 from workflows import search_attributes as sa
 from workflows.pathway import DECISIONS, DEADLINES_BREACHED, PUSH_OPTIONS, BeneficiaryPathway, signal_flow_record
@@ -145,12 +145,7 @@ async def test_breaches_and_decisions_are_counted_without_personal_data(db_pool,
         await h.update(BeneficiaryPathway.orient, OrientationDecision(
             event_id="o", target=OrientationTarget.PLATFORM, structure_id="PF-LENS", notified_on=await h.today()))
         await h.idle()
-        updates = []
-        for _ in range(100):
-            updates += buffer.retrieve_updates()
-            if any(u.metric.name == DECISIONS for u in updates):
-                break
-            await asyncio.sleep(0.05)
+        updates = await metric_updates(buffer, DECISIONS)
     breached = [(dict(u.attributes), u.value) for u in updates if u.metric.name == DEADLINES_BREACHED]
     decisions = [(dict(u.attributes), u.value) for u in updates if u.metric.name == DECISIONS]
     assert [(a["deadline_kind"], v) for a, v in breached] == [("ORIENTATION", 1)]

@@ -75,7 +75,9 @@ async def full_scenario(h: Harness) -> WorkflowHistory:
     await h.update(BeneficiaryPathway.decide_preconisation, SlaiPreconisationDecision(event_id="s", decided_on=day))
     await h.update(BeneficiaryPathway.caf_first_interview, CafFirstInterview(event_id="i", held_on=day, within_caf_competence=True))
     await h.update(BeneficiaryPathway.sign_cer, SignCer(event_id="c2", cer_id="cer-caf", type=CerType.SOLIDARITE,
-                                                        start=day, end=add_months(day, 6), signed_on=day, actions=acts))
+                                                        start=day, end=add_months(day, 6), signed_on=day, actions=acts,
+                                                        gesica_domain="BUDGET",
+                                                        gesica_objectives=["Maintenir un équilibre budgétaire"]))
     await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
         event_id="a3", kind=AppointmentKind.MISSED, appointment_date=day))
     await h.sleep_until(day + timedelta(days=20))

@@ -8,6 +8,7 @@ import pytest
 
 from domain.deadlines import PARIS, add_months
 from domain.pathway import (
+    AmendCer,
     AppointmentEvent,
     AppointmentKind,
     BilanDecision,
@@ -280,6 +281,72 @@ def test_without_the_reminders_flag_no_reminder_clocks():
     assert p.next_deadline_instant() == p.next_fire()  # older pathways: the search attribute as their history has it
 
 
+# ------------------------------------------------------------------ breach withdrawn by a late fact (T4, T7, T10)
+
+
+def test_T4_orientation_notified_day_28_recorded_day_32_withdraws_the_breach_of_day_31():
+    p = new_pathway()
+    p.expire(at(D0 + timedelta(days=32)))
+    assert [b.kind for b in p.active_breaches()] == [DeadlineKind.ORIENTATION]
+    escalation = next(t.task_key for t in p.s.outbox.tasks if t.kind == "ESCALATION_ORIENTATION")
+    p.s.outbox.tasks.clear()
+    recorded = D0 + timedelta(days=32)
+    msg = OrientationDecision(event_id="o1", target=OrientationTarget.PLATFORM, structure_id="PF1",
+                              notified_on=D0 + timedelta(days=28))
+    p.check_orientation(msg, recorded)
+    p.orient(msg, recorded)
+    assert p.active_breaches() == [] and p.row().breach_count == 0
+    (kept,) = p.s.breaches  # the history keeps both facts
+    assert kept.withdrawn_on == recorded and "2024-04-01" in kept.withdrawal_reason
+    clock = deadline(p, DeadlineKind.ORIENTATION)
+    assert (clock.status, clock.closed_on) == (DeadlineStatus.MET, D0 + timedelta(days=28))
+    assert [c.task_key for c in p.s.outbox.task_closures] == [escalation]
+    assert p.s.outbox.breaches[-1].withdrawn_on == recorded
+    assert "BREACH_WITHDRAWN:ORIENTATION" in [c.cause for c in p.s.stage_history]
+    assert p.view().breaches[0].withdrawn_on == recorded
+
+
+def test_T4_a_late_orientation_dated_after_the_due_day_keeps_the_breach():
+    p = new_pathway()
+    p.expire(at(D0 + timedelta(days=32)))
+    to_platform(p, D0 + timedelta(days=32))
+    assert len(p.active_breaches()) == 1 and p.s.outbox.task_closures == []
+
+
+def test_T7_first_appointment_fixed_in_time_but_recorded_late_withdraws_the_breach():
+    p = new_pathway()
+    to_platform(p, D0)
+    p.expire(at(D0 + timedelta(days=16)))
+    assert [b.kind for b in p.active_breaches()] == [DeadlineKind.FIRST_APPOINTMENT]
+    late = D0 + timedelta(days=16)
+    p.on_appointment(AppointmentEvent(event_id="a1", kind=AppointmentKind.SCHEDULED,
+                                      appointment_date=D0 + timedelta(days=12)), late)
+    assert p.active_breaches() == [] and p.s.breaches[0].withdrawn_on == late
+
+
+def test_T10_first_cer_signed_in_time_but_recorded_late_withdraws_the_breach():
+    p = new_pathway()
+    to_referent(p, D0)
+    p.expire(at(add_months(D0, 2) + timedelta(days=3)))
+    assert DeadlineKind.FIRST_CER in [b.kind for b in p.active_breaches()]
+    signed = add_months(D0, 2) - timedelta(days=1)
+    late = add_months(D0, 2) + timedelta(days=3)
+    msg = SignCer(event_id="s", cer_id="c1", type=CerType.SOCIOPROFESSIONNEL, start=signed, end=add_months(signed, 6),
+                  signed_on=signed, actions=actions(3, start=signed))
+    p.check_sign_cer(msg, late)
+    p.sign_cer(msg, late)
+    assert DeadlineKind.FIRST_CER not in [b.kind for b in p.active_breaches()]
+    assert deadline(p, DeadlineKind.FIRST_CER).status is DeadlineStatus.MET
+
+
+def test_T4_breach_withdrawal_waits_for_the_patch_in_a_running_pathway():
+    p = new_pathway()
+    p._patched = lambda change: False
+    p.expire(at(D0 + timedelta(days=32)))
+    to_platform(p, D0 + timedelta(days=28))
+    assert len(p.active_breaches()) == 1
+
+
 # ------------------------------------------------------------------ pauses (T24)
 
 
@@ -292,6 +359,80 @@ def test_T24_not_subject_pauses_the_orientation_clock_and_resumes_it_extended():
     p.on_flow_record(FlowRecord(event_id="f3", transmission_date=back, subject_to_duties=True), back)
     assert p.s.stage is Stage.AWAITING_ORIENTATION
     assert deadline(p, DeadlineKind.ORIENTATION).due == date(2024, 4, 4) + timedelta(days=30)
+
+
+def paused_cer(fixed: bool = True) -> tuple[Pathway, date]:
+    """A 6-month CER ending 2027-06-07 with a 28-day spell « non soumis » in the middle."""
+    start = date(2026, 12, 7)
+    p = new_pathway(day=start)
+    p._patched = lambda change: fixed
+    to_referent(p, start)
+    sign(p, start, date(2027, 6, 7))
+    off, back = date(2027, 2, 1), date(2027, 3, 1)
+    p.on_flow_record(FlowRecord(event_id="off", transmission_date=off, subject_to_duties=False), off)
+    p.on_flow_record(FlowRecord(event_id="on", transmission_date=back, subject_to_duties=True), back)
+    assert p.s.stage is Stage.CER_ACTIVE
+    return p, start
+
+
+def test_R13_T24_a_pause_never_moves_the_cer_end_and_the_bilan_comes_the_day_after():
+    p, _ = paused_cer()
+    assert deadline(p, DeadlineKind.CER_END).due == date(2027, 6, 7)
+    assert deadline(p, DeadlineKind.BILAN_REMINDER).due == date(2027, 5, 8)
+    fired = [d.kind for d in p.expire(at(date(2027, 6, 7)))]
+    assert DeadlineKind.BILAN_REMINDER in fired and DeadlineKind.CER_END not in fired
+    assert p.s.stage is Stage.CER_ACTIVE
+    p.expire(at(date(2027, 6, 8), hour=0))
+    assert p.s.stage is Stage.BILAN
+    assert p.s.stage_history[-1].on == date(2027, 6, 8)
+    assert deadline(p, DeadlineKind.BILAN).due == date(2027, 6, 22) and not deadline(p, DeadlineKind.BILAN).paused_by
+
+
+def test_R13_T24_the_cer_ends_during_a_pause_and_the_bilan_clock_waits_for_the_person():
+    p = new_pathway(day=date(2026, 12, 7))
+    to_referent(p, date(2026, 12, 7))
+    sign(p, date(2026, 12, 7), date(2027, 6, 7))
+    off = date(2027, 5, 20)
+    p.on_flow_record(FlowRecord(event_id="off", transmission_date=off, subject_to_duties=False), off)
+    p.expire(at(date(2027, 6, 9)))
+    assert p.s.stage is Stage.NOT_SUBJECT and p.s.held_stages[-1] is Stage.BILAN
+    assert deadline(p, DeadlineKind.BILAN).paused_by == ["NOT_SUBJECT"]
+    back = date(2027, 7, 1)
+    p.on_flow_record(FlowRecord(event_id="on", transmission_date=back, subject_to_duties=True), back)
+    assert p.s.stage is Stage.BILAN
+    assert deadline(p, DeadlineKind.BILAN).due == date(2027, 6, 22) + timedelta(days=(back - date(2027, 6, 8)).days)
+
+
+def test_T24_pauses_still_stop_the_service_clocks_of_a_cer_cycle():
+    p = with_active_cer()
+    off = D0 + timedelta(days=5)
+    p.on_flow_record(FlowRecord(event_id="off", transmission_date=off, subject_to_duties=False), off)
+    assert deadline(p, DeadlineKind.FIRST_APPOINTMENT).paused_by == ["NOT_SUBJECT"]  # a service level
+    assert not deadline(p, DeadlineKind.CER_END).paused_by and not deadline(p, DeadlineKind.BILAN_REMINDER).paused_by
+
+
+def test_R13_only_an_amendment_moves_the_cer_end_within_six_months_of_its_start():
+    p, start = paused_cer()
+    day = date(2027, 3, 10)
+    too_long = AmendCer(event_id="a0", cer_id="c1", new_end=date(2027, 6, 8), amended_on=day)
+    with pytest.raises(PathwayRuleError) as err:
+        p.check_amend_cer(too_long, day)
+    assert err.value.rule == "CER_MAX_DURATION"
+    with pytest.raises(PathwayRuleError):
+        p.check_amend_cer(AmendCer(event_id="a1", cer_id="other", new_end=date(2027, 5, 1), amended_on=day), day)
+    shorter = AmendCer(event_id="a2", cer_id="c1", new_end=date(2027, 5, 1), amended_on=day)
+    p.check_amend_cer(shorter, day)
+    p.amend_cer(shorter, day)
+    assert p.s.cer.end == date(2027, 5, 1) and deadline(p, DeadlineKind.CER_END).due == date(2027, 5, 1)
+    assert deadline(p, DeadlineKind.BILAN_REMINDER).due == date(2027, 4, 1)
+    assert p.s.stage_history[-1].cause == "CER_AMENDED" and p.s.outbox.cers[-1].end == date(2027, 5, 1)
+    p.expire(at(date(2027, 5, 2)))
+    assert p.s.stage is Stage.BILAN
+
+
+def test_R13_running_pathway_that_moved_cer_ends_keeps_its_behaviour():
+    p, _ = paused_cer(fixed=False)
+    assert deadline(p, DeadlineKind.CER_END).due == date(2027, 6, 7) + timedelta(days=28)
 
 
 # ------------------------------------------------------------------ platform phase (T7–T12)
@@ -572,18 +713,22 @@ def test_exit_on_request_refused_for_a_same_sphere_reason():
 # ------------------------------------------------------------------ personal review (T21)
 
 
-def test_T21_personal_review_pauses_cer_clocks_until_the_slai_decides():
+def test_T21_personal_review_pauses_service_clocks_but_never_the_cer_end():
     p = with_active_cer()
     asked = D0 + timedelta(days=30)
     p.check_personal_review(req := PersonalReviewRequest(event_id="pr", requested_on=asked), asked)
     p.request_personal_review(req, asked)
     assert p.s.stage is Stage.PERSONAL_SITUATION_REVIEW
-    end_before = deadline(p, DeadlineKind.CER_END).due
-    assert p.expire(at(end_before + timedelta(days=10))) == [deadline(p, DeadlineKind.PERSONAL_REVIEW)]  # SLAI late
-    decided = asked + timedelta(days=40)
+    end = deadline(p, DeadlineKind.CER_END).due
+    assert end == add_months(D0, 6) and not deadline(p, DeadlineKind.CER_END).paused_by
+    fired = p.expire(at(end + timedelta(days=10)))
+    assert {d.kind for d in fired} == {DeadlineKind.BILAN_REMINDER, DeadlineKind.PERSONAL_REVIEW, DeadlineKind.CER_END}
+    bilan = deadline(p, DeadlineKind.BILAN)
+    assert bilan.paused_by == ["PERSONAL_REVIEW"]  # the bilan is due; its overdue clock waits for the review
+    decided = asked + timedelta(days=160)
     p.decide_personal_review(PersonalReviewDecision(event_id="pd", decided_on=decided, outcome=PersonalReviewOutcome.RESUME), decided)
-    assert p.s.stage is Stage.CER_ACTIVE
-    assert deadline(p, DeadlineKind.CER_END).due == end_before + timedelta(days=40)
+    assert p.s.stage is Stage.BILAN
+    assert deadline(p, DeadlineKind.CER_END).due == end
 
 
 def test_T21_personal_review_may_lead_to_reorientation():
@@ -631,6 +776,61 @@ def test_T20_dropped_ep_proposal_changes_nothing():
         p.check_ep_confirmation(EpReferralConfirmation(event_id="c2", confirmed=True, decided_on=D0), D0)
 
 
+def ep_in_procedure() -> Pathway:
+    p = with_active_cer()
+    p.on_non_compliance(NonComplianceReport(event_id="n", kind=NonComplianceKind.NON_ADHESION, reported_on=D0), D0)
+    p.confirm_ep(EpReferralConfirmation(event_id="c", confirmed=True, decided_on=D0), D0)
+    p.on_ep_decision(EpDecision(event_id="e", outcome=EpOutcome.SANCTION_PROCEDURE, decided_on=D0), D0)
+    p.s.outbox = type(p.s.outbox)()
+    return p
+
+
+def test_G_B14_reduction_is_recorded_and_asked_of_the_rsa_service_and_accompaniment_goes_on():
+    p = ep_in_procedure()
+    day = D0 + timedelta(days=20)
+    p.on_ep_decision(EpDecision(event_id="s", outcome=EpOutcome.REDUCTION, decided_on=day, share_percent=30, months=2), day)
+    assert p.s.stage is Stage.CER_ACTIVE and p.s.ep is None
+    (sanction,) = p.view().sanctions
+    assert (sanction.outcome, sanction.share_percent, sanction.months, sanction.decided_on) == (EpOutcome.REDUCTION, 30, 2, day)
+    (task,) = [t for t in p.s.outbox.tasks if t.kind == "APPLY_RSA_SANCTION"]
+    assert task.assignee == "SERVICE_RSA" and task.details == {"outcome": "REDUCTION", "decided_on": day.isoformat(),
+                                                                 "share_percent": "30", "months": "2"}
+    assert p.s.outbox.pushes == []  # MonJob62 gets exits, not reductions (R15)
+    assert p.s.stage_history[-1].cause == "EP_REDUCTION"
+
+
+def test_G_B14_suspension_keeps_the_accompaniment_and_never_touches_rights():
+    p = ep_in_procedure()
+    p.on_ep_decision(EpDecision(event_id="s", outcome=EpOutcome.SUSPENSION, decided_on=D0, share_percent=100, months=1), D0)
+    assert p.s.stage is Stage.CER_ACTIVE and p.s.sanctions[0].outcome is EpOutcome.SUSPENSION
+    assert p.s.subject_to_duties is True and p.s.payment_suspension is None  # rights are the CAF's
+
+
+def test_G_B14_radiation_closes_for_non_respect_pushed_to_monjob62_with_a_task():
+    p = ep_in_procedure()
+    p.on_ep_decision(EpDecision(event_id="s", outcome=EpOutcome.RADIATION, decided_on=D0), D0)
+    assert p.s.stage is Stage.CLOSED and p.s.exit_reason is ExitReason.NON_RESPECT_OBLIGATIONS
+    assert [x.kind for x in p.s.outbox.pushes] == ["EXIT"] and p.s.outbox.pushes[0].data["reason"] == "NON_RESPECT_OBLIGATIONS"
+    assert [t.kind for t in p.s.outbox.tasks] == ["APPLY_RSA_SANCTION"]
+
+
+@pytest.mark.parametrize("outcome, share, months", [
+    (EpOutcome.REDUCTION, None, 2), (EpOutcome.REDUCTION, 100, 2), (EpOutcome.REDUCTION, 30, None),
+    (EpOutcome.SUSPENSION, 100, None), (EpOutcome.RADIATION, None, 2), (EpOutcome.MAINTAIN, 30, None),
+])
+def test_G_B14_sanction_terms_are_checked(outcome, share, months):
+    p = ep_in_procedure()
+    with pytest.raises(PathwayRuleError) as err:
+        p.on_ep_decision(EpDecision(event_id="s", outcome=outcome, decided_on=D0, share_percent=share, months=months), D0)
+    assert err.value.rule == "EP_SANCTION_TERMS" and p.s.sanctions == []
+
+
+def test_G_B14_maintien_after_the_procedure_returns_to_the_accompaniment():
+    p = ep_in_procedure()
+    p.on_ep_decision(EpDecision(event_id="s", outcome=EpOutcome.MAINTAIN, decided_on=D0), D0)
+    assert p.s.stage is Stage.CER_ACTIVE and p.s.sanctions == [] and p.s.outbox.tasks == []
+
+
 # ------------------------------------------------------------------ left RSA (T22, T23, T25)
 
 
@@ -643,7 +843,7 @@ def test_T22_left_rsa_without_choice_closes_after_15_days_with_reentry_window():
     day = D0 + timedelta(days=40)
     left(p, day)
     assert p.s.stage is Stage.EXIT_CHOICE_PENDING
-    assert deadline(p, DeadlineKind.CER_END).paused_by
+    assert not deadline(p, DeadlineKind.CER_END).paused_by  # the CER's own end (R13)
     p.expire(at(day + timedelta(days=16)))
     assert p.s.stage is Stage.CLOSED and p.s.exit_reason is ExitReason.SORTIE_RSA and not p.s.finished
     assert deadline(p, DeadlineKind.REENTRY_WINDOW).due == add_months(day, 6)
@@ -651,18 +851,30 @@ def test_T22_left_rsa_without_choice_closes_after_15_days_with_reentry_window():
     assert p.s.finished
 
 
-def test_T25_reentry_at_month_5_keeps_the_referent_and_resumes_the_cer():
+def test_T25_reentry_at_month_1_keeps_the_referent_and_resumes_the_cer_with_its_signed_end():
     p = with_active_cer()
     day = D0 + timedelta(days=40)
     left(p, day)
     p.choose_after_exit(PostExitChoice(event_id="c", continue_accompaniment=True, decided_on=day), day)
     assert p.s.stage is Stage.POST_EXIT_ACCOMPANIMENT
-    back = add_months(day, 5)
+    back = add_months(day, 1)
     assert p.expire(at(back)) == []
     p.on_flow_record(FlowRecord(event_id="f9", transmission_date=back, subject_to_duties=True), back)
     assert p.s.stage is Stage.CER_ACTIVE and p.s.referent.structure_id == "S1"
     assert deadline(p, DeadlineKind.POST_EXIT_END).status is DeadlineStatus.CANCELLED
-    assert deadline(p, DeadlineKind.CER_END).due == add_months(D0, 6) + timedelta(days=(back - day).days)
+    assert deadline(p, DeadlineKind.CER_END).due == add_months(D0, 6)
+
+
+def test_T25_reentry_after_the_cer_end_comes_back_to_the_bilan():
+    p = with_active_cer()
+    day = D0 + timedelta(days=40)
+    left(p, day)
+    p.choose_after_exit(PostExitChoice(event_id="c", continue_accompaniment=True, decided_on=day), day)
+    back = add_months(day, 5)
+    p.expire(at(back))
+    assert deadline(p, DeadlineKind.CER_END).status is DeadlineStatus.FIRED
+    p.on_flow_record(FlowRecord(event_id="f9", transmission_date=back, subject_to_duties=True), back)
+    assert p.s.stage is Stage.BILAN and p.s.referent.structure_id == "S1"
 
 
 def test_T22_post_exit_accompaniment_closes_six_months_after_end_of_payment():
@@ -707,6 +919,62 @@ def caf_with_cer() -> Pathway:
     assert p.s.stage is Stage.CER_DRAFTING
     sign(p, D0, add_months(D0, 6), cer_type=CerType.SOLIDARITE, n=1)
     return p
+
+
+def caf_ready_to_sign() -> Pathway:
+    p = new_pathway()
+    p.s.gesica_at_cer = True
+    p.caf_saisine(caf_saisine(), D0)
+    p.decide_caf_saisine(CafSaisineDecision(event_id="cd", accepted=True, decided_on=D0), D0)
+    p.caf_first_interview(CafFirstInterview(event_id="i", held_on=D0, within_caf_competence=True), D0)
+    return p
+
+
+def caf_cer(domain: str | None, objectives: list[str]) -> SignCer:
+    return SignCer(event_id="s", cer_id="caf-1", type=CerType.SOLIDARITE, start=D0, end=add_months(D0, 6), signed_on=D0,
+                   actions=actions(1, start=D0), gesica_domain=domain, gesica_objectives=objectives)
+
+
+@pytest.mark.parametrize("domain, objectives, rule", [
+    (None, [], "GESICA_CER_DOMAIN_REQUIRED"),
+    ("ASTROLOGIE", ["x"], "GESICA_UNKNOWN_DOMAIN"),
+    ("BUDGET", [], "GESICA_CER_OBJECTIVE_REQUIRED"),
+    ("BUDGET", ["Favoriser l'accès aux soins"], "GESICA_UNKNOWN_OBJECTIVE"),  # a SANTÉ objective
+])
+def test_G_C7_section_3_8_caf_cer_signature_checks_the_gesica_domain_and_objectives(domain, objectives, rule):
+    p = caf_ready_to_sign()
+    with pytest.raises(PathwayRuleError) as err:
+        p.check_sign_cer(caf_cer(domain, objectives), D0)
+    assert err.value.rule == rule
+
+
+def test_section_3_8_a_caf_cer_with_its_gesica_entry_is_signed_and_kept():
+    p = caf_ready_to_sign()
+    budget = sorted(GESICA.domains["BUDGET"].objectives)[:2]
+    msg = caf_cer("BUDGET", budget)
+    p.check_sign_cer(msg, D0)
+    p.sign_cer(msg, D0)
+    assert p.s.stage is Stage.CER_ACTIVE and (p.s.cer.gesica_domain, p.s.cer.gesica_objectives) == ("BUDGET", budget)
+    assert "gesica_domain" not in p.s.outbox.pushes[-1].data  # MonJob62's CER fields are unchanged
+
+
+def test_section_3_8_a_non_caf_cer_needs_no_gesica_entry():
+    p = new_pathway()
+    p.s.gesica_at_cer = True
+    to_referent(p, D0)
+    sign(p, D0, add_months(D0, 6))
+    assert p.s.stage is Stage.CER_ACTIVE
+
+
+def test_G_B2_the_rsa_entry_date_is_kept_beside_the_transmission_date_and_moves_no_clock():
+    p = Pathway.new("q" * 32, "ARRAGEOIS", D0)
+    entry = D0 - timedelta(days=200)  # a prime d'activité case resumed with its earlier RSA entry date
+    p.on_flow_record(FlowRecord(event_id="f1", transmission_date=D0, subject_to_duties=True, rsa_entry_date=entry), D0)
+    assert (p.s.entry_date, p.s.rsa_entry_date) == (D0, entry)
+    assert deadline(p, DeadlineKind.ORIENTATION).due == add_months(D0, 1)
+    assert (p.view().entry_date, p.view().rsa_entry_date, p.row().rsa_entry_date) == (D0, entry, entry)
+    with pytest.raises(ValueError):
+        FlowRecord(event_id="f2", transmission_date=D0, subject_to_duties=True, rsa_entry_date=D0 + timedelta(days=1))
 
 
 def test_T6_caf_saisine_m1_designates_the_caf_after_slai_acceptance():

@@ -14,18 +14,26 @@ from activities.pathway import PathwayReadModel
 from activities.pathway_names import RECORD_EFFECTS
 from domain.deadlines import PARIS, add_months
 from domain.pathway import (
+    AmendCer,
     AppointmentEvent,
     AppointmentKind,
     BilanDecision,
+    CafFirstInterview,
     CafSaisine,
+    CafSaisineDecision,
     CafSaisineMode,
     CerAction,
     CerType,
     CompleteBilan,
     DecideReorientation,
     DeadlineKind,
+    EpDecision,
+    EpOutcome,
+    EpReferralConfirmation,
     ExitReason,
     LeftRsa,
+    NonComplianceKind,
+    NonComplianceReport,
     OrientationDecision,
     OrientationTarget,
     PersonalReviewDecision,
@@ -110,6 +118,30 @@ async def test_orientation_on_day_32_is_a_breach_recorded_and_escalated(h):
     assert attributes.get(sa.BREACH_COUNT) == 1
     assert attributes.get(sa.RULE_SET) == "2023.1" and attributes.get(sa.TERRITORY) == TERRITORY
     assert attributes.get(sa.NEXT_DEADLINE).date() == d0 + timedelta(days=32 + 15)  # first appointment
+
+
+async def test_T4_orientation_notified_day_28_recorded_day_32_withdraws_the_breach_everywhere(h):
+    """The breach raised when the month ran out (nothing known then) is withdrawn by the late-recorded notification:
+    kept in the history with why; BreachCount, the read model, the escalation task and the KPI row follow."""
+    d0 = await h.morning()
+    await h.start()
+    await h.sleep_until(d0 + timedelta(days=32))
+    await h.view(lambda v: v.breaches)
+    wid = h.handle.id
+    await h.update(BeneficiaryPathway.orient, platform(d0 + timedelta(days=28)))
+    view = await h.view(lambda v: v.breaches[0].withdrawn_on is not None)
+    assert view.breaches[0].withdrawn_on == d0 + timedelta(days=32) and view.breaches[0].withdrawal_reason
+    assert {d.kind: d.status for d in view.deadlines}[DeadlineKind.ORIENTATION] == "MET"
+    attributes = await search_attributes(h, lambda a: a.get(sa.STAGE) == "ORIENTED_TO_PLATFORM")
+    assert attributes.get(sa.BREACH_COUNT) == 0
+    await h.idle()
+    row = await h.pool.fetchrow("SELECT withdrawn_on, withdrawal_reason FROM breaches WHERE pathway_id = $1", wid)
+    assert row["withdrawn_on"] == d0 + timedelta(days=32) and "ORIENTATION" in row["withdrawal_reason"]
+    assert await h.pool.fetchval("SELECT breach_count FROM pathways WHERE pathway_id = $1", wid) == 0
+    task = await h.pool.fetchrow("SELECT status, closure_reason FROM human_tasks WHERE workflow_id = $1 AND kind = 'ESCALATION_ORIENTATION'", wid)
+    assert (task["status"], task["closure_reason"]) == ("CANCELLED", "BREACH_WITHDRAWN")
+    kpi = await h.pool.fetchrow("SELECT orientation_breached_on, o_met_on FROM pathway_kpi WHERE pathway_id = $1", wid)
+    assert (kpi["orientation_breached_on"], kpi["o_met_on"]) == (None, d0 + timedelta(days=28))
 
 
 async def search_attributes(h: Harness, until):
@@ -324,26 +356,67 @@ async def test_reprise_de_vie_maritale_is_accepted_at_any_time(h):
 # ------------------------------------------------------------------ personal review (T21)
 
 
-async def test_personal_review_pauses_the_cer_clock_until_the_slai_decides(h):
+async def test_T21_personal_review_pauses_the_service_clocks_not_the_cer_end(h):
     d0 = await with_active_cer(h)
     await h.sleep_until(d0 + timedelta(days=30))
     await h.update(BeneficiaryPathway.request_personal_review, PersonalReviewRequest(event_id="pr", requested_on=await h.today()))
     await h.sleep_until(add_months(d0, 6) + timedelta(days=2))
     view = await h.view()
     assert view.stage is Stage.PERSONAL_SITUATION_REVIEW
-    assert {d.kind: d.status for d in view.deadlines}[DeadlineKind.CER_END] == "PAUSED"
+    statuses = {d.kind: d.status for d in view.deadlines}
+    assert statuses[DeadlineKind.CER_END] == "FIRED" and statuses[DeadlineKind.BILAN] == "PAUSED"
     await h.update(BeneficiaryPathway.decide_personal_review,
                    PersonalReviewDecision(event_id="pd", decided_on=await h.today(), outcome=PersonalReviewOutcome.RESUME))
-    view = await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
-    paused_days = (await h.today() - (d0 + timedelta(days=30))).days
-    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.CER_END] == [add_months(d0, 6) + timedelta(days=paused_days)]
+    view = await h.view(lambda v: v.stage is Stage.BILAN)
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.CER_END] == [add_months(d0, 6)]
     assert DeadlineKind.PERSONAL_REVIEW in breaches(view)  # the SLAI took more than 3 months
+
+
+async def test_R13_T24_a_28_day_pause_does_not_move_the_cer_end_the_bilan_is_due_the_day_after(h):
+    """A 6-month CER (2026-12-07 to 2027-06-07 when run on 2026-12-06) with 28 days « non soumis »: on the
+    second day after its end it is no longer CER_ACTIVE, the bilan is due."""
+    d0 = await with_active_cer(h)
+    end = add_months(d0, 6)
+    await h.sleep_until(d0 + timedelta(days=56))
+    await h.flow("flow-off", subject=False)
+    await h.view(lambda v: v.stage is Stage.NOT_SUBJECT)
+    await h.sleep_until(d0 + timedelta(days=84))
+    await h.flow("flow-on", subject=True)
+    view = await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.CER_END] == [end]
+    await h.sleep_until(end)
+    assert (await h.view()).stage is Stage.CER_ACTIVE
+    await h.sleep_until(end + timedelta(days=2))
+    view = await h.view(lambda v: v.stage is Stage.BILAN)
+    assert view.stage_history[-1].on == end + timedelta(days=1)
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.BILAN] == [end + timedelta(days=15)]
+    await h.idle()
+    row = await h.pool.fetchrow("SELECT status, due_on FROM deadlines WHERE pathway_id = $1 AND kind = 'CER_END'", h.handle.id)
+    assert (row["status"], row["due_on"]) == ("FIRED", end)
+
+
+async def test_R13_an_amendment_moves_the_cer_end_and_the_bilan_follows(h):
+    d0 = await with_active_cer(h)
+    await h.sleep_until(d0 + timedelta(days=10))
+    end = add_months(d0, 4)
+    view = await h.view()
+    amended = AmendCer(event_id="avenant-1", cer_id=view.active_cer.cer_id, new_end=end, amended_on=await h.today())
+    assert (await h.update(BeneficiaryPathway.amend_cer, amended)).stage is Stage.CER_ACTIVE
+    too_long = amended.model_copy(update={"event_id": "avenant-2", "new_end": add_months(d0, 6) + timedelta(days=1)})
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await h.update(BeneficiaryPathway.amend_cer, too_long)
+    assert err.value.cause.type == "CER_MAX_DURATION"
+    await h.sleep_until(end + timedelta(days=1))
+    view = await h.view(lambda v: v.stage is Stage.BILAN)
+    assert view.stage_history[-1].on == end + timedelta(days=1)
+    await h.idle()
+    assert await h.pool.fetchval("SELECT end_on FROM pathway_cers WHERE pathway_id = $1", h.handle.id) == end
 
 
 # ------------------------------------------------------------------ left RSA (T22, T23, T25)
 
 
-async def test_left_rsa_then_reentry_at_month_5_keeps_the_referent(h):
+async def test_T25_left_rsa_then_reentry_at_month_5_keeps_the_referent_and_the_cer_end(h):
     d0 = await with_active_cer(h)
     await h.sleep_until(d0 + timedelta(days=20))
     today = await h.today()
@@ -355,7 +428,7 @@ async def test_left_rsa_then_reentry_at_month_5_keeps_the_referent(h):
     await h.flow("flow-back", subject=True)
     view = await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
     assert (view.referent_type, view.referent_structure_id) == (OrientationTarget.REFERENT_SOCIOPRO, "SOCIO-7")
-    assert view.active_cer is not None
+    assert [d.due for d in view.deadlines if d.kind is DeadlineKind.CER_END] == [add_months(d0, 6)]  # R13
 
 
 async def test_left_rsa_then_closure_after_6_months(h):
@@ -382,6 +455,32 @@ async def test_left_rsa_without_a_choice_closes_after_15_days(h):
     assert view.exit_reason is ExitReason.SORTIE_RSA
     task = await h.pool.fetchval("SELECT count(*) FROM human_tasks WHERE workflow_id = $1 AND kind = 'CHOOSE_AFTER_EXIT'", h.handle.id)
     assert task == 1
+
+
+# ------------------------------------------------------------------ EP and sanctions (T20, G-B14)
+
+
+async def test_G_B14_ep_reduction_then_radiation_recorded_tasked_and_exit_pushed(h):
+    d0 = await with_active_cer(h)
+    await h.handle.signal(BeneficiaryPathway.non_compliance,
+                          NonComplianceReport(event_id="nc", kind=NonComplianceKind.NON_ADHESION, reported_on=d0))
+    await h.update(BeneficiaryPathway.confirm_ep_referral, EpReferralConfirmation(event_id="cf", confirmed=True, decided_on=d0))
+    await h.handle.signal(BeneficiaryPathway.ep_decision,
+                          EpDecision(event_id="ep1", outcome=EpOutcome.REDUCTION, decided_on=d0, share_percent=30, months=2))
+    view = await h.view(lambda v: v.sanctions)
+    assert view.stage is Stage.CER_ACTIVE and view.sanctions[0].outcome is EpOutcome.REDUCTION
+    await h.handle.signal(BeneficiaryPathway.non_compliance,
+                          NonComplianceReport(event_id="nc2", kind=NonComplianceKind.NON_ADHESION, reported_on=d0))
+    await h.update(BeneficiaryPathway.confirm_ep_referral, EpReferralConfirmation(event_id="cf2", confirmed=True, decided_on=d0))
+    await h.handle.signal(BeneficiaryPathway.ep_decision,
+                          EpDecision(event_id="ep2", outcome=EpOutcome.RADIATION, decided_on=d0))
+    result = await h.handle.result()
+    assert result.stage is Stage.CLOSED and result.exit_reason is ExitReason.NON_RESPECT_OBLIGATIONS
+    assert [s.outcome for s in result.sanctions] == [EpOutcome.REDUCTION, EpOutcome.RADIATION]
+    await h.eventually(lambda: any(":EXIT:" in k for k in h.monjob.received))
+    tasks = await h.pool.fetch("SELECT assignee, details FROM human_tasks WHERE workflow_id = $1 AND kind = 'APPLY_RSA_SANCTION'",
+                               h.handle.id)
+    assert len(tasks) == 2 and {t["assignee"] for t in tasks} == {"SERVICE_RSA"}
 
 
 # ------------------------------------------------------------------ messages
@@ -424,3 +523,24 @@ async def test_a_caf_exclusion_is_refused_with_its_reason(h):
     assert err.value.cause.type == "CAF_EXCLUSION_GENS_DU_VOYAGE"
     assert "Sauvegarde du Nord" in err.value.cause.message
     assert (await h.view()).stage is Stage.AWAITING_ORIENTATION
+
+
+async def test_section_3_8_a_caf_cer_is_refused_without_its_gesica_entry_then_signed_with_it(h):
+    d0 = await h.morning()
+    await h.start()
+    await h.update(BeneficiaryPathway.caf_saisine, CafSaisine(
+        event_id="caf-1", mode=CafSaisineMode.M1, requested_on=d0, caf_structure_id="CAF62", rsa_majore=True,
+        followed_by_caf_social_worker=True))
+    await h.update(BeneficiaryPathway.decide_caf_saisine, CafSaisineDecision(event_id="cd", accepted=True, decided_on=d0))
+    await h.view(lambda v: v.run == 2)
+    await h.update(BeneficiaryPathway.caf_first_interview,
+                   CafFirstInterview(event_id="fi", held_on=d0, within_caf_competence=True))
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await h.update(BeneficiaryPathway.sign_cer, cer(d0, cer_type=CerType.SOLIDARITE, n=1))
+    assert err.value.cause.type == "GESICA_CER_DOMAIN_REQUIRED"
+    signed = cer(d0, cer_type=CerType.SOLIDARITE, n=1).model_copy(update={
+        "event_id": "sign-gesica", "gesica_domain": "BUDGET", "gesica_objectives": ["Maintenir un équilibre budgétaire"]})
+    assert (await h.update(BeneficiaryPathway.sign_cer, signed)).stage is Stage.CER_ACTIVE
+    await h.idle()
+    row = await h.pool.fetchval("SELECT gesica_domain FROM pathway_cers WHERE pathway_id = $1", h.handle.id)
+    assert row == "BUDGET"

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         record,
         workflow_type_of,
     )
+    from workers.converter import data_converter
     from workers.registry import WORKFLOWS
     from workers.sandbox import workflow_runner
     from workflows.flux_import import FluxImport
@@ -71,6 +72,13 @@ def test_every_registered_workflow_type_has_a_recorded_history():
 
 @pytest.mark.parametrize("path", HISTORY_FILES, ids=lambda p: p.stem)
 async def test_recorded_history_replays(path):
+    if path.name.startswith("pathway_"):
+        # Recorded before payload encryption existed (every payload in clear): the production converter refuses
+        # clear payloads (no deployment ever ran without encryption), so these replay the workflow code with a
+        # converter without codec, as tests/test_pathway_replay.py does.
+        await Replayer(workflows=WORKFLOWS, data_converter=data_converter(),
+                       workflow_runner=workflow_runner()).replay_workflow(load(path))
+        return
     await replayer().replay_workflow(load(path))
 
 

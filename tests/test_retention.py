@@ -44,7 +44,8 @@ from workers.sandbox import workflow_runner
 from workflows.retention import RetentionPurge
 
 TABLES = ("pathways", "stage_changes", "deadlines", "breaches", "pathway_cers", "pathway_appointments",
-          "lost_from_view_convocations", "human_tasks", "flux_observations")
+          "lost_from_view_convocations", "pathway_decisions", "api_event_ids", "pathway_anomalies", "human_tasks",
+          "flux_observations")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -100,6 +101,16 @@ async def insert_pathway(pool: asyncpg.Pool, pathway_id: str, closed_on: date | 
             """INSERT INTO lost_from_view_convocations (pathway_id, convocation_id, convoked_on, outcome, version)
                VALUES ($1, 'c-1', $2, 'ATTENDED', 1)""", pathway_id, add_months(entry, 3))
         await conn.execute(
+            """INSERT INTO pathway_decisions (pathway_id, seq, command, decided_on, stage, service, actor)
+               VALUES ($1, 3, 'orient', $2, 'REFERENT_DESIGNATED', 'referent-tool', 'agent:7f3a9c01')""",
+            pathway_id, entry + timedelta(days=20))
+        await conn.execute("INSERT INTO api_event_ids (workflow_id, event_id, command_hash) VALUES ($1, 'e-1', '\\x00')",
+                           pathway_id)
+        await conn.execute(
+            """INSERT INTO pathway_anomalies (pathway_id, anomaly_id, message, event_id, code, stage, received_on)
+               VALUES ($1, 'anomaly-9', 'appointment', 'e-9', 'STAGE_NOT_ALLOWED', 'CER_ACTIVE', $2)""",
+            pathway_id, add_months(entry, 3))
+        await conn.execute(
             """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee) VALUES ($1, $2, 'CHECK', 'SLAI')""",
             f"{pathway_id}:check", pathway_id)
         state = {"last_flow_date": (closed_on or entry).isoformat(), "entry_date": entry.isoformat(),
@@ -113,14 +124,16 @@ async def rows_of(pool: asyncpg.Pool, pathway_id: str) -> dict[str, int]:
     person = pathway_id.removeprefix("pathway-")
     counts = {}
     for table in TABLES:
-        column = {"human_tasks": "workflow_id", "flux_observations": "person_id"}.get(table, "pathway_id")
+        column = {"human_tasks": "workflow_id", "api_event_ids": "workflow_id",
+                  "flux_observations": "person_id"}.get(table, "pathway_id")
         value = person if table == "flux_observations" else pathway_id
         counts[table] = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", value)
     return counts
 
 
 ALL_ROWS = {"pathways": 1, "stage_changes": 2, "deadlines": 1, "breaches": 1, "pathway_cers": 1,
-            "pathway_appointments": 2, "lost_from_view_convocations": 1, "human_tasks": 1, "flux_observations": 1}
+            "pathway_appointments": 2, "lost_from_view_convocations": 1, "pathway_decisions": 1, "api_event_ids": 1,
+            "pathway_anomalies": 1, "human_tasks": 1, "flux_observations": 1}
 NO_ROWS = dict.fromkeys(TABLES, 0)
 
 

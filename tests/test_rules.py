@@ -88,3 +88,23 @@ def test_registered_rule_sets_are_unambiguous():
     same_day = RULESET_2023.model_copy(update={"version": "2023.2"})
     with pytest.raises(ValueError):
         rules._check_unique((RULESET_2023, same_day))
+
+
+# ---------------------------------------------------------------- G-C1: dated CAF convention parameters
+
+
+def test_G_C1_the_2023_convention_is_in_force_in_2023_and_carried_forward_until_replaced():
+    from domain.rules import CAF_CONVENTION_2023, CafConvention, caf_convention_for
+
+    assert caf_convention_for(date(2023, 6, 1)) is CAF_CONVENTION_2023
+    assert caf_convention_for(date(2026, 12, 6)) is CAF_CONVENTION_2023  # no later convention known: carried
+    assert (CAF_CONVENTION_2023.period_start, CAF_CONVENTION_2023.period_end) == (date(2023, 1, 1), date(2023, 12, 31))
+    assert (CAF_CONVENTION_2023.per_etp, CAF_CONVENTION_2023.per_year, CAF_CONVENTION_2023.etp) == (20, 1300, 65)
+    assert CAF_CONVENTION_2023.report_due(2023) == date(2024, 1, 31)  # [000:260]
+    renewed = CafConvention(version="CAF-2027", period_start=date(2027, 1, 1), period_end=date(2027, 12, 31),
+                            per_year=1500)
+    conventions = (CAF_CONVENTION_2023, renewed)
+    assert caf_convention_for(date(2026, 12, 31), conventions) is CAF_CONVENTION_2023
+    assert caf_convention_for(date(2027, 1, 1), conventions).per_year == 1500
+    with pytest.raises(ValueError):
+        caf_convention_for(date(2022, 12, 31))

@@ -7,6 +7,8 @@ import sys
 import time
 import urllib.request
 
+import psutil
+
 from workers.config import Settings
 from workers.embedded import free_port
 from workers.keys import Keyring
@@ -26,6 +28,8 @@ def test_settings_read_from_environment():
 
 def test_settings_defaults():
     settings = Settings.from_env({})
+    assert settings.metrics_host == "127.0.0.1"
+    assert Settings.from_env({"PARCOURS_METRICS_HOST": "0.0.0.0"}).metrics_host == "0.0.0.0"
     assert settings.temporal_address == "localhost:7233"
     assert settings.temporal_namespace == settings.temporal_task_queue == "parcours-rsa"
     assert settings.database_url is None
@@ -36,7 +40,8 @@ async def test_worker_polls_and_exits_cleanly_on_sigterm(dev_env, database_url, 
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "TEMPORAL_NAMESPACE": dev_env.client.namespace, "TEMPORAL_TASK_QUEUE": task_queue,
            "DATABASE_URL": database_url, "PARCOURS_LOG_FORMAT": "json",
-           "PARCOURS_ENCRYPTION_KEYS": Keyring.generate("k1").to_spec(), "PARCOURS_METRICS_PORT": str(metrics_port)}
+           "PARCOURS_ENCRYPTION_KEYS": Keyring.generate("k1").to_spec(), "PARCOURS_METRICS_PORT": str(metrics_port),
+           "PARCOURS_PERSON_ID_SECRET": "test-person-id-secret-" + "x" * 20}
     process = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -53,6 +58,9 @@ async def test_worker_polls_and_exits_cleanly_on_sigterm(dev_env, database_url, 
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
             assert response.status == 200
             assert b"temporal_" in response.read()
+        listening = [c.laddr.ip for c in psutil.Process(process.pid).net_connections(kind="tcp")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == metrics_port]
+        assert listening == ["127.0.0.1"]  # loopback by default, like every other service
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=30)
     finally:

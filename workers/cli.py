@@ -16,10 +16,12 @@ LAZY_GROUPS = {
     "cer": "workers.cli_cer",
     "label": "workers.cli_label",
     "flux": "workers.cli_flux",
+    "pathway": "workers.cli_pathway",
     "keys": "workers.cli_keys",
     "sim": "workers.cli_sim",
     "schedule": "workers.cli_schedule",
     "report": "workers.cli_report",
+    "tasks": "workers.cli_tasks",
 }
 
 

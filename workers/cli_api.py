@@ -1,4 +1,4 @@
-"""``parcours api``: the HTTP API for the Département's other services (``workers.api``)."""
+"""``parcours api``: the HTTP API for the Département's other services (``workers.api.app``)."""
 
 from __future__ import annotations
 
@@ -20,22 +20,32 @@ def api(
         help="Development: keys and API tokens from PARCOURS_HOME (.parcours) when the variables are unset; "
              "a 'dev' token with every scope is created in .parcours/api-tokens.",
     ),
+    openapi: bool = typer.Option(
+        False, "--openapi",
+        help="Print the OpenAPI document (JSON) and exit: no server, no Temporal, no database, no secret.",
+    ),
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs); tokens from PARCOURS_API_TOKENS."""
-    from workers.api_auth import ApiTokenConfigError, DEV_TOKENS_FILE, load_api_tokens
-    from workers.config import Settings
-    from workers.keys import KeyConfigError, load_keyring
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs); tokens from PARCOURS_API_TOKENS.
+
+    Refuses to start (exit 2) without PARCOURS_PERSON_ID_SECRET, PARCOURS_ENCRYPTION_KEYS and
+    PARCOURS_API_TOKENS, unless --dev (or --openapi, which only prints the document)."""
+    if openapi:
+        typer.echo(openapi_document())
+        return
+    from workers.api.auth import DEV_TOKENS_FILE, load_api_tokens
+    from workers.cli_core import secrets_or_exit
+    from workers.config import Settings, check_person_id_secret
+    from workers.keys import load_keyring
     from workers.logging import configure_logging
 
     configure_logging()
     settings = Settings.from_env()
     settings_dir = settings.home if dev else None
-    try:
-        keyring = load_keyring(settings_dir)
-        tokens = load_api_tokens(settings_dir)
-    except (KeyConfigError, ApiTokenConfigError) as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from None
+    loaders = {"keyring": lambda: load_keyring(settings_dir), "tokens": lambda: load_api_tokens(settings_dir)}
+    if not dev:
+        loaders["person_id_secret"] = check_person_id_secret
+    loaded = secrets_or_exit("api", loaders)
+    keyring, tokens = loaded["keyring"], loaded["tokens"]
     if not settings.database_url:
         typer.echo("DATABASE_URL is not set (the Idempotency-Key store is kept in PostgreSQL)", err=True)
         raise typer.Exit(2)
@@ -64,3 +74,15 @@ async def _serve(settings, keyring, tokens, host: str, port: int) -> None:
         await server.serve()
     finally:
         await pool.close()
+
+
+def openapi_document() -> str:
+    """The API's OpenAPI document, built from the route tables without connecting to anything."""
+    import json
+
+    from workers.api.app import create_app
+    from workers.api.auth import ApiTokens, token_entry
+    from workers.config import Settings
+
+    app = create_app(None, Settings(), None, tokens=ApiTokens.parse(token_entry("openapi")))  # type: ignore[arg-type]
+    return json.dumps(app.openapi(), indent=2, ensure_ascii=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any, NoReturn, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 import typer
 from typer.core import TyperCommand
@@ -33,6 +33,17 @@ class OneLineErrors(TyperCommand):
 def _fail(message: str) -> NoReturn:
     typer.echo(" ".join(message.split()), err=True)
     raise typer.Exit(USAGE_ERROR)
+
+
+def secrets_or_exit(command: str, loaders: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """The secrets a service needs, or exit 2 naming every missing or unsafe variable (nothing is started)."""
+    from workers.config import load_startup_secrets
+
+    values, problems = load_startup_secrets(loaders)
+    if problems:
+        typer.echo(f"parcours {command}: cannot start: " + "; ".join(problems), err=True)
+        raise typer.Exit(USAGE_ERROR)
+    return values
 
 
 def deadline(

@@ -38,13 +38,28 @@ def dev(
                                                  api_port=api_port, monjob_port=monjob_port)))
 
 
-def worker() -> None:
-    """The production worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, DATABASE_URL)."""
+def worker(
+    dev: bool = typer.Option(
+        False, "--dev", help="Development: the keyring of PARCOURS_HOME (.parcours) when PARCOURS_ENCRYPTION_KEYS "
+                             "is unset, and the built-in person-id secret is accepted.",
+    ),
+) -> None:
+    """The production worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, DATABASE_URL).
+
+    Refuses to start (exit 2) without PARCOURS_PERSON_ID_SECRET and PARCOURS_ENCRYPTION_KEYS, unless --dev."""
+    from workers.cli_core import secrets_or_exit
+    from workers.config import check_person_id_secret
+    from workers.keys import load_keyring
     from workers.logging import configure_logging
     from workers.worker import run_worker
 
+    settings = Settings.from_env()
+    loaders = {"keyring": lambda: load_keyring(settings.home if dev else None)}
+    if not dev:
+        loaders["person_id_secret"] = check_person_id_secret
+    keyring = secrets_or_exit("worker", loaders)["keyring"]
     configure_logging()
-    asyncio.run(run_worker(Settings.from_env()))
+    asyncio.run(run_worker(settings, keyring=keyring))
 
 
 @db_app.command("migrate")

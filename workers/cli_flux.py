@@ -13,7 +13,6 @@ import asyncio
 import gc
 import json
 import os
-import shutil
 import time
 from datetime import date
 from enum import Enum
@@ -27,6 +26,7 @@ from rich.table import Table
 
 from activities.cnaf_parser import CnafFluxReader, FluxUnreadable, file_digest
 from activities.csv_import import CsvNewEntrants, load_mapping
+from activities.drop_files import discard_imported, make_private, private_dir, write_private_copy
 from activities.flux_generator import generate_flux
 from domain.flux import FluxSummary, ParsedRecord
 from domain.flux_import import DEFAULT_TERRITORY, FluxImportInput, FluxImportProgress, FluxImportResult, SliceProgress
@@ -67,10 +67,13 @@ def _records_with_progress(reader: CnafFluxReader | CsvNewEntrants, show: bool) 
         progress.update(task, completed=reader.total_bytes)
 
 
-def summarise(records: Iterable[ParsedRecord]) -> FluxSummary:
+def summarise(records: Iterable[ParsedRecord], reader: CnafFluxReader | CsvNewEntrants | None = None) -> FluxSummary:
+    """Counts, rejections and warnings of a read; the reader's file-level warnings (trailer) come last."""
     summary = FluxSummary()
     for record in records:
         summary.add(record)
+    for position, reason in getattr(reader, "file_warnings", lambda: [])():
+        summary.warn(position, reason)
     return summary
 
 
@@ -83,8 +86,12 @@ def _print_table(summary: FluxSummary, name: str) -> None:
     totals.add_row("households accepted", str(summary.households))
     totals.add_row("persons", str(summary.persons))
     totals.add_row("subject to rights and duties", str(summary.subject_to_duties))
+    totals.add_row("subject to duties unknown (no pathway yet)", str(summary.subject_to_duties_unknown))
     totals.add_row("records rejected", str(len(summary.rejected)))
+    totals.add_row("warnings", str(len(summary.warnings)))
     console.print(totals)
+    for item in summary.warnings[:_TABLE_ROWS]:
+        console.print(f"warning at position {item.position}: {item.reason}")
     if summary.rejected:
         rejected = Table(title="rejected records")
         rejected.add_column("position", justify="right")
@@ -101,19 +108,22 @@ def import_flux(
     file: Path = typer.Argument(..., metavar="FILE", help="CNAF XML flow (or CSV list with --mapping)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Parse and validate only; no server needed."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table (with progress) or json."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", help="Column mapping (TOML/JSON): FILE is a CSV list."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping",
+                                           help="Column mapping (TOML/JSON): FILE is a CSV or .xlsx list."),
     territory: str = typer.Option(DEFAULT_TERRITORY, "--territory", help="Territory of the pathways started."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Positions per batch activity."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the import to its end (default)."),
 ) -> None:
     """Import a CAF/MSA beneficiaries flow; with --dry-run, check it and print a summary."""
+    if mapping is None and file.suffix.lower() in (".xlsx", ".csv", ".xls"):
+        _fail(f"parcours flux import: {file.name} is a list: give its column mapping with --mapping (see README)")
     if not dry_run:
         _import(file, output, mapping, territory, batch_size, wait)
         return
     try:
         reader: CnafFluxReader | CsvNewEntrants
         reader = CsvNewEntrants(file, load_mapping(mapping)) if mapping else CnafFluxReader(file)
-        summary = summarise(_records_with_progress(reader, show=output is OutputFormat.table))
+        summary = summarise(_records_with_progress(reader, show=output is OutputFormat.table), reader)
     except FluxUnreadable as exc:
         _fail(f"parcours flux import: {exc}")
     if output is OutputFormat.json:
@@ -133,17 +143,17 @@ def drop_directory(settings: Settings, environ: dict[str, str] | None = None) ->
 
 def stage_file(path: Path, drop_dir: Path, digest: str) -> Path:
     """The copy of ``path`` the worker reads: the file itself when already in the drop directory, else a
-    copy written under a temporary name then renamed (the daily scan skips ``*.part`` files)."""
-    drop_dir.mkdir(parents=True, exist_ok=True)
+    copy written under a temporary name then renamed (the daily scan skips ``*.part`` files); mode 0600 either
+    way, and removed once imported (``activities.drop_files``)."""
+    private_dir(drop_dir)
     if path.resolve().parent == drop_dir:
+        make_private(path.resolve())
         return path.resolve()
     target = drop_dir / path.name
     if target.exists() and file_digest(target) != digest:
         target = drop_dir / f"{digest[:12]}-{path.name}"
     if not target.exists():
-        partial = target.with_name(f".{target.name}.part")
-        shutil.copyfile(path, partial)
-        os.replace(partial, target)
+        write_private_copy(path, target)
     return target
 
 
@@ -162,14 +172,16 @@ def run_client_command(coro):
 
 
 async def connect_client(settings: Settings):
-    """A Temporal client with the project's encrypted data converter (dev keyring from PARCOURS_HOME)."""
+    """A Temporal client with the project's encrypted data converter: PARCOURS_ENCRYPTION_KEYS, else the keys of
+    an existing ``parcours dev`` home; never a key invented here, which no worker could read."""
     from temporalio.client import Client
 
     from workers.converter import data_converter
-    from workers.keys import load_keyring
+    from workers.keys import DEV_KEYS_FILE, load_keyring
 
+    dev_home = settings.home if (settings.home / DEV_KEYS_FILE).exists() else None
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=data_converter(load_keyring(settings.home)))
+                                data_converter=data_converter(load_keyring(dev_home)))
 
 
 async def run_import(
@@ -197,6 +209,8 @@ async def run_import(
                 pass
         await asyncio.wait([result_task], timeout=poll_seconds)
     result = result_task.result()
+    if inp.remove_when_imported:  # imported earlier (the workflow was already done): this copy is not needed
+        discard_imported(inp.file_path, inp.file_digest)
     return handle.id, result if isinstance(result, FluxImportResult) else FluxImportResult.model_validate(result)
 
 
@@ -226,6 +240,7 @@ def _import(file: Path, output: OutputFormat, mapping: Optional[Path], territory
         _fail(f"parcours flux import: cannot read {file.name}: {exc.strerror or exc}")
     inp = FluxImportInput(
         file_path=str(staged), file_digest=digest, file_name=file.name, territory=territory, batch_size=batch_size,
+        remove_when_imported=True,
         source="CSV" if mapping else "CAF", mapping=load_mapping(mapping).model_dump() if mapping else None,
     )
     show = wait and output is OutputFormat.table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -74,6 +75,37 @@ def keys_token(name: str = typer.Argument(..., help="Who holds the token (record
     typer.echo(entry)
 
 
+@app.command("env")
+def keys_env(
+    api_service: list[str] = typer.Option(
+        None, "--api-service", help="A service calling the HTTP API, given a token with every scope (repeatable; "
+        "default: integration). Narrow the scopes in the file if needed."),
+    codec_user: list[str] = typer.Option(
+        None, "--codec-user", help="Who reads payloads through the codec server (repeatable; default: ops)."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Write the file (mode 0600; refused if it exists) instead of printing it."),
+) -> None:
+    """Print a complete production .env: fresh secrets for every service, and the settings to fill in."""
+    from workers.production_env import production_env
+
+    try:
+        text = production_env(api_service or ["integration"], codec_user or ["ops"])
+    except ValueError as err:  # an invalid service or user name
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from None
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        typer.echo(f"{output} exists: not overwritten (its secrets may already be in use)", err=True)
+        raise typer.Exit(2) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    typer.echo(f"wrote {output} (mode 0600); fill in the empty settings at its end", err=True)
+
+
 def codec_server(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8081, "--port"),
@@ -86,18 +118,16 @@ def codec_server(
     """Serve /encode and /decode for the Temporal Web UI (token required, decodes audited in PostgreSQL)."""
     import uvicorn
 
+    from workers.cli_core import secrets_or_exit
     from workers.codec import EncryptionCodec
-    from workers.codec_server import TokenConfigError, cors_origins_from_env, create_app, load_codec_tokens
+    from workers.codec_server import cors_origins_from_env, create_app, load_codec_tokens
     from workers.config import Settings
 
     settings = Settings.from_env()
     settings_dir = settings.home if dev else None
-    try:
-        keyring = load_keyring(settings_dir)
-        tokens = load_codec_tokens(settings_dir)
-    except (KeyConfigError, TokenConfigError) as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from None
+    loaded = secrets_or_exit("codec-server", {"keyring": lambda: load_keyring(settings_dir),
+                                              "tokens": lambda: load_codec_tokens(settings_dir)})
+    keyring, tokens = loaded["keyring"], loaded["tokens"]
     if not settings.database_url:
         typer.echo("DATABASE_URL is not set (the decode audit log is kept in PostgreSQL)", err=True)
         raise typer.Exit(2)

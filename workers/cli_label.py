@@ -25,7 +25,6 @@ statuses only.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -42,7 +41,6 @@ from domain.rules import RULE_SETS, rule_set_for
 from domain.label_evaluation import LabelInputError, evaluate_structure, parse_label_file
 from workers.cli_cer import fail, read_json_input
 from workers.cli_core import OneLineErrors
-from workers.config import Settings
 
 T = TypeVar("T")
 NOT_LABELLED = 1
@@ -99,31 +97,11 @@ def evaluate(
 
 def _read_model(command: str, query: Callable[[Any], Awaitable[T]], failure_code: int) -> T:
     """Run ``query`` on a ``LabelRegistry`` over DATABASE_URL; database trouble is one line, no traceback."""
-    settings = Settings.from_env()
-    if not settings.database_url:
-        fail(f"parcours label {command}: DATABASE_URL is not set (the answer comes from the PostgreSQL read model)")
+    from activities.label import LabelRegistry
+    from workers.cli_read_model import on_read_model
 
-    async def go() -> T:
-        import asyncpg
-
-        from activities.label import LabelRegistry
-
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
-        try:
-            return await query(LabelRegistry(pool))
-        finally:
-            await pool.close()
-
-    try:
-        return asyncio.run(go())
-    except (OSError, asyncio.TimeoutError) as exc:
-        message = f"cannot reach the database: {exc}"
-    except Exception as exc:  # asyncpg errors: missing tables (migrations not applied), permissions…
-        if not type(exc).__module__.startswith("asyncpg"):
-            raise
-        message = f"database error: {exc} (run `parcours db migrate`?)"
-    typer.echo(" ".join(f"parcours label {command}: {message}".split()), err=True)
-    raise typer.Exit(failure_code)
+    return on_read_model(f"parcours label {command}", lambda pool: query(LabelRegistry(pool)), failure_code,
+                         "the answer comes from the PostgreSQL read model")
 
 
 def _iso(value: Any) -> Any:

@@ -1,6 +1,8 @@
 """`parcours report ...`: the seed-002 indicators computed from the pathway read model (DATABASE_URL).
 
     parcours report kpi --from D --to D [--territory T] [--format table|csv|json] [--chart FILE.png|FILE.html]
+                        [--ag-counsellors N]
+    parcours report caf --year YYYY [--etp N] [--stored] [--format table|json]
 
 The HTML chart is a self-contained page with an inline SVG (no dependency); a PNG needs matplotlib, the
 optional ``charts`` extra. Output holds counts and dates only, never personal data.
@@ -22,11 +24,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from domain.kpi import ORIENTATION_TARGET_MONTHS, DelayBucket, KpiReport, Unit, build_report
+from domain.kpi import DEFAULT_AG_COUNSELLORS, ORIENTATION_TARGET_MONTHS, DelayBucket, KpiReport, Unit, build_report
 from workers.cli_core import OneLineErrors
+from workers.cli_report_caf import caf as caf_report_command
 from workers.config import Settings
 
 app = typer.Typer(help="Reports computed from the pathway read model (DATABASE_URL).", no_args_is_help=True)
+app.command("caf", cls=OneLineErrors)(caf_report_command)  # workers/cli_report_caf.py
 
 USAGE_ERROR = 2
 FAILURE = 1
@@ -52,14 +56,15 @@ def _day(value: str, option: str) -> date:
         _fail(f"parcours report kpi: {option} must be a date YYYY-MM-DD, got {value!r}")
 
 
-async def _compute(database_url: str, period_from: date, period_to: date, territory: str | None) -> KpiReport:
+async def _compute(database_url: str, period_from: date, period_to: date, territory: str | None,
+                   ag_counsellors: int = DEFAULT_AG_COUNSELLORS) -> KpiReport:
     import asyncpg
 
     from activities.kpi import KpiReadModel
 
     conn = await asyncpg.connect(database_url)
     try:
-        facts = await KpiReadModel(conn).facts(period_from, period_to, territory)
+        facts = await KpiReadModel(conn, ag_counsellors=ag_counsellors).facts(period_from, period_to, territory)
     finally:
         await conn.close()
     return build_report(facts, period_from, period_to, territory)
@@ -73,8 +78,10 @@ def kpi(
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, csv or json."),
     chart: Optional[Path] = typer.Option(None, "--chart", metavar="FILE.png|FILE.html",
                                          help="Also draw the orientation delays against the 1-month target."),
+    ag_counsellors: int = typer.Option(DEFAULT_AG_COUNSELLORS, "--ag-counsellors", min=1, max=10000,
+                                       help="Counsellors dedicated to the accompagnement global (50 portfolios)."),
 ) -> None:
-    """Seed-002 indicators (domain.md §5.1 a, c, e) with the 2022 reference values beside them."""
+    """Seed-002 indicators (domain.md §5.1 a to f) with the 2022 reference values beside them."""
     start, end = _day(period_from, "--from"), _day(period_to, "--to")
     if end < start:
         _fail("parcours report kpi: --to is before --from")
@@ -84,7 +91,7 @@ def kpi(
     if not settings.database_url:
         _fail("parcours report kpi: DATABASE_URL is not set (the indicators are computed from the PostgreSQL read model)")
     try:
-        report = asyncio.run(_compute(settings.database_url, start, end, territory))
+        report = asyncio.run(_compute(settings.database_url, start, end, territory, ag_counsellors))
     except (OSError, asyncio.TimeoutError) as exc:
         _fail(f"parcours report kpi: cannot reach the database: {exc}", FAILURE)
     except Exception as exc:  # asyncpg errors: missing tables (migrations not applied), permissions…
@@ -116,6 +123,7 @@ def report_json(report: KpiReport) -> dict:
         "territory": report.territory,
         "indicators": [line.model_dump(mode="json") for line in report.indicators],
         "orientation_delays": [bucket.model_dump() for bucket in report.orientation_delays],
+        "global_by_counsellor": report.global_by_counsellor,
     }
 
 
@@ -148,6 +156,8 @@ def _fr(value: float | None, unit: Unit, *, digits: int = 1) -> str:
         return f"{value * 100:.{digits}f} %".replace(".", ",")
     if unit is Unit.DAYS:
         return f"{value:.{digits}f} j".replace(".", ",")
+    if unit is Unit.AVERAGE:
+        return f"{value:.{digits}f}".replace(".", ",")
     return f"{int(value):,}".replace(",", "\u202f") if float(value).is_integer() else str(value).replace(".", ",")
 
 
@@ -166,8 +176,8 @@ def _print_table(report: KpiReport) -> None:
     table.add_column("Taux 2022", justify="right")
     table.add_column("Objectif 2022", justify="right")
     for line in report.indicators:
-        if line.unit is Unit.DAYS:
-            measured = _fr(line.value, Unit.DAYS)
+        if line.unit in (Unit.DAYS, Unit.AVERAGE):
+            measured = _fr(line.value, line.unit)
         else:
             measured = _fr(line.count, Unit.COUNT)
         measured_rate = _fr(line.rate, Unit.RATE)

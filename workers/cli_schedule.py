@@ -7,8 +7,12 @@ while the server was down is caught up within a day.
 
 ``install`` also creates ``retention-purge-monthly``: on day 1 of each month at 03:30 it starts
 ``RetentionPurge`` (``workflows/retention.py``), which purges the pathways closed more than the retention
-period ago, and ``label-yearly-list``: every 1 December at 07:00 it starts ``LabelYearlyList``, which stores
-the year's list of labelled structures for the Commission Permanente.
+period ago; ``label-yearly-list``: every 1 December at 07:00 it starts ``LabelYearlyList``, which stores
+the year's list of labelled structures for the Commission Permanente; ``lost-from-view-campaign-monthly``: on day 5 of each month at 07:00 (``--campaign-day``,
+``--campaign-hour``) it starts ``LostFromViewCampaign`` (``workflows/campaign.py``), which convokes the
+pathways « sans accompagnement » (T26, G-B19) and records the campaign; and ``caf-annual-report``: each 31 January
+at 06:30 it starts ``CafAnnualReport`` (``workflows/caf_report.py``), which builds and stores the CAF's report on
+the past year (§3.7, G-C8).
 """
 
 from __future__ import annotations
@@ -87,19 +91,10 @@ def retention_schedule(*, task_queue: str, day: int = 1, hour: int = 3, minute: 
     from domain.retention import WORKFLOW_ID_PREFIX, RetentionInput
     from workflows.retention import RetentionPurge
 
-    calendar = ScheduleCalendarSpec(day_of_month=[ScheduleRange(day)], hour=[ScheduleRange(hour)],
-                                    minute=[ScheduleRange(minute)],
-                                    comment="monthly purge of pathways closed beyond the retention period")
-    return _calendar_schedule(RetentionPurge.run, RetentionInput(), WORKFLOW_ID_PREFIX, task_queue, calendar)
-
-
-def _calendar_schedule(run, arg, workflow_id: str, task_queue: str, calendar: ScheduleCalendarSpec) -> Schedule:
-    """A workflow started on ``calendar`` (Europe/Paris); overlaps skipped, a missed run caught up within 7 days."""
-    return Schedule(
-        action=ScheduleActionStartWorkflow(run, arg, id=workflow_id, task_queue=task_queue),
-        spec=ScheduleSpec(calendars=[calendar], time_zone_name=TIME_ZONE),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
-    )
+    action = ScheduleActionStartWorkflow(RetentionPurge.run, RetentionInput(), id=WORKFLOW_ID_PREFIX,
+                                         task_queue=task_queue)
+    return _calendar_schedule(action, comment="monthly purge of pathways closed beyond the retention period",
+                              catchup_days=7, day_of_month=day, hour=hour, minute=minute)
 
 
 async def install_retention_schedule(client: Client, *, task_queue: str,
@@ -116,16 +111,62 @@ def label_yearly_schedule(*, task_queue: str, month: int = 12, day: int = 1, hou
     from domain.label_yearly_list import LABEL_YEARLY_LIST_WORKFLOW_ID, YearlyListInput
     from workflows.label_yearly_list import LabelYearlyList
 
-    calendar = ScheduleCalendarSpec(month=[ScheduleRange(month)], day_of_month=[ScheduleRange(day)],
-                                    hour=[ScheduleRange(hour)], minute=[ScheduleRange(0)],
-                                    comment="annual list of labelled structures (Commission Permanente)")
-    return _calendar_schedule(LabelYearlyList.run, YearlyListInput(), LABEL_YEARLY_LIST_WORKFLOW_ID, task_queue,
-                              calendar)
+    action = ScheduleActionStartWorkflow(LabelYearlyList.run, YearlyListInput(), id=LABEL_YEARLY_LIST_WORKFLOW_ID,
+                                         task_queue=task_queue)
+    return _calendar_schedule(action, comment="annual list of labelled structures (Commission Permanente)",
+                              catchup_days=7, month=month, day_of_month=day, hour=hour, minute=0)
 
 
 async def install_label_yearly_schedule(client: Client, *, task_queue: str,
                                         schedule_id: str = LABEL_YEARLY_SCHEDULE_ID) -> str:
     return await _create_or_replace(client, schedule_id, label_yearly_schedule(task_queue=task_queue))
+
+
+def _calendar_schedule(action: ScheduleActionStartWorkflow, *, comment: str, catchup_days: int,
+                       **ranges: int) -> Schedule:
+    """A schedule on one calendar (``month``, ``day_of_month``, ``hour``, ``minute``), Paris time, overlaps skipped."""
+    calendar = ScheduleCalendarSpec(comment=comment, **{name: [ScheduleRange(v)] for name, v in ranges.items()})
+    return Schedule(action=action, spec=ScheduleSpec(calendars=[calendar], time_zone_name=TIME_ZONE),
+                    policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP,
+                                          catchup_window=timedelta(days=catchup_days)))
+
+
+def campaign_schedule(*, task_queue: str, day: int = 5, hour: int = 7, minute: int = 0,
+                      territory: str | None = None) -> Schedule:
+    """Monthly ``LostFromViewCampaign`` (T26, G-B19): the selection period is the rule set's."""
+    from domain.campaign import WORKFLOW_ID_PREFIX, CampaignInput
+    from workflows.campaign import LostFromViewCampaign
+
+    action = ScheduleActionStartWorkflow(LostFromViewCampaign.run, CampaignInput(territory=territory),
+                                         id=WORKFLOW_ID_PREFIX, task_queue=task_queue)
+    return _calendar_schedule(action, comment="monthly « perdus de vue » campaign", catchup_days=7,
+                              day_of_month=day, hour=hour, minute=minute)
+
+
+async def install_campaign_schedule(client: Client, *, task_queue: str, day: int = 5, hour: int = 7,
+                                    territory: str | None = None, schedule_id: str | None = None) -> str:
+    """Create the monthly perdus-de-vue campaign schedule, or replace its definition."""
+    from domain.campaign import SCHEDULE_ID as CAMPAIGN_SCHEDULE_ID
+
+    return await _create_or_replace(client, schedule_id or CAMPAIGN_SCHEDULE_ID,
+                                    campaign_schedule(task_queue=task_queue, day=day, hour=hour, territory=territory))
+
+
+def caf_report_schedule(*, task_queue: str, hour: int = 6, minute: int = 30) -> Schedule:
+    """Each 31 January (G-C8, [000:260]): the CAF's report on the past year, built and stored."""
+    from domain.caf_report import WORKFLOW_ID_PREFIX, CafReportRequest
+    from workflows.caf_report import CafAnnualReport
+
+    action = ScheduleActionStartWorkflow(CafAnnualReport.run, CafReportRequest(), id=WORKFLOW_ID_PREFIX,
+                                         task_queue=task_queue)
+    return _calendar_schedule(action, comment="the CAF's annual report, due each 31 January", catchup_days=30,
+                              month=1, day_of_month=31, hour=hour, minute=minute)
+
+
+async def install_caf_report_schedule(client: Client, *, task_queue: str, schedule_id: str | None = None) -> str:
+    from domain.caf_report import SCHEDULE_ID as CAF_SCHEDULE_ID
+
+    return await _create_or_replace(client, schedule_id or CAF_SCHEDULE_ID, caf_report_schedule(task_queue=task_queue))
 
 
 def _run(coro) -> object:
@@ -149,8 +190,12 @@ def install(
     minute: int = typer.Option(0, "--minute", min=0, max=59, help="Minute of the daily run."),
     drop_dir: Optional[Path] = typer.Option(None, "--drop-dir", help="Default: PARCOURS_DROP_DIR or .parcours/drop."),
     territory: str = typer.Option(DEFAULT_TERRITORY, "--territory", help="Territory of the pathways started."),
+    campaign_day: int = typer.Option(5, "--campaign-day", min=1, max=28,
+                                     help="Day of the month of the « perdus de vue » campaign."),
+    campaign_hour: int = typer.Option(7, "--campaign-hour", min=0, max=23, help="Hour of the campaign (Europe/Paris)."),
 ) -> None:
-    """Create or update the daily import of the files dropped in the drop directory, and the monthly purge."""
+    """Create or update the daily import of the files dropped in the drop directory, the monthly purge, the
+    monthly « perdus de vue » campaign and the CAF's annual report (each 31 January)."""
     settings = Settings.from_env()
     directory = drop_dir.resolve() if drop_dir else drop_directory(settings)
     directory.mkdir(parents=True, exist_ok=True)
@@ -171,6 +216,21 @@ def install(
     outcome = _run(go_retention())
     typer.echo(f"schedule {RETENTION_SCHEDULE_ID} {outcome}: on day 1 of every month at 03:30 {TIME_ZONE}, purges "
                "pathways closed longer ago than the worker's PARCOURS_RETENTION_MONTHS (default 24)")
+
+    async def with_client(install) -> str:
+        return await install(await connect_client(settings))
+
+    from domain.caf_report import SCHEDULE_ID as CAF_SCHEDULE_ID
+    from domain.campaign import SCHEDULE_ID as CAMPAIGN_SCHEDULE_ID
+
+    outcome = _run(with_client(lambda client: install_campaign_schedule(
+        client, task_queue=settings.temporal_task_queue, day=campaign_day, hour=campaign_hour)))
+    typer.echo(f"schedule {CAMPAIGN_SCHEDULE_ID} {outcome}: on day {campaign_day} of every month at "
+               f"{campaign_hour:02d}:00 {TIME_ZONE}, convokes the pathways « sans accompagnement »")
+    outcome = _run(with_client(lambda client: install_caf_report_schedule(
+        client, task_queue=settings.temporal_task_queue)))
+    typer.echo(f"schedule {CAF_SCHEDULE_ID} {outcome}: each 31 January at 06:30 {TIME_ZONE}, builds and stores the "
+               "CAF's report on the past year")
 
     async def go_label() -> str:
         client = await connect_client(settings)

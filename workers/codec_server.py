@@ -4,18 +4,22 @@ Temporal codec server protocol: ``POST .../encode`` and ``POST .../decode`` take
 protobuf in its JSON form (``{"payloads": [{"metadata": {...}, "data": "<base64>"}]}``); only the last path
 segment selects the operation; the UI sends the namespace in ``X-Namespace``.
 
-Access: every encode/decode needs a token from ``PARCOURS_CODEC_TOKENS`` (comma-separated ``name:token``; the
-name is what the audit log records as "who"). It is read from ``Authorization: Bearer <token>``; because the
-Web UI of a dev server cannot add that header, the token may instead be the path segment before the operation
-(``--ui-codec-endpoint http://localhost:8081/t/<token>``), development only. No token → 401, unknown token →
-403. The CORS preflight (``OPTIONS``) is answered for the configured UI origins without a token, as browsers
-send it without credentials.
+Access: every request needs a token from ``PARCOURS_CODEC_TOKENS`` (comma-separated ``name:token`` or
+``name:token:scope1+scope2``; the name is what the audit log records as "who"). Scopes: ``decode`` (the default:
+read payloads in the UI) and ``encode`` (make payloads the workers accept: given to nobody by default, as it lets
+its holder forge signals). The token is read from ``Authorization: Bearer <token>``; because the Web UI of a dev
+server cannot add that header, the token may instead be the path segment before the operation
+(``--ui-codec-endpoint http://localhost:8081/t/<token>``), development only. No token → 401, unknown token or
+missing scope → 403. The CORS preflight (``OPTIONS``) is answered for the configured UI origins without a token,
+as browsers send it without credentials.
 
-Audit: every authorised decode request writes one ``codec_audit`` row (token name, time, namespace, workflow
-id when known, payload count, key ids, outcome) BEFORE any clear data is returned; if the row cannot be
-written, nothing is decoded (503). The UI does not send the workflow id; it is taken, when available, from an
-``X-Workflow-Id`` header, a ``workflowId`` field of the body, or the ``Referer`` path
-(``.../workflows/<id>/...``).
+Audit (``workers.codec_audit``): every authorised request writes one ``codec_audit`` row per case BEFORE any
+result is returned; if the rows cannot be written, nothing is returned (503). The case is the workflow id our
+encoder bound into the payloads; only payloads without one are attributed to what the client claims
+(``X-Workflow-Id`` header, ``workflowId`` field, ``Referer`` path ``.../workflows/<id>/...``), marked as such.
+
+Bodies: at most 8 MiB of JSON in the Payloads shape; anything else (not JSON, too large, too deep, wrong shape)
+is a 4xx JSON answer, never a 500.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from workers.codec import CodecError, EncryptionCodec
+from workers.codec_audit import AuditEntry, AuditLog, cases, key_ids
 from workers.pg import pool_lifespan
 from workers.dev_secrets import configured_secret, dev_secret_file, new_token, token_digest
 from workers.keys import UnknownKeyError
@@ -47,6 +52,9 @@ CORS_ENV_VAR = "PARCOURS_CODEC_CORS_ORIGINS"
 DEV_TOKENS_FILE = "codec-tokens"
 DEFAULT_UI_ORIGIN = "http://localhost:8233"
 DEFAULT_PORT = 8081
+MAX_BODY_BYTES = 8 * 1024 * 1024
+DECODE, ENCODE = "decode", "encode"
+SCOPES = frozenset({DECODE, ENCODE})
 
 log = structlog.get_logger("parcours.codec_server")
 _REFERER_WORKFLOW = re.compile(r"/workflows/([^/]+)(?:/|$)")
@@ -59,35 +67,48 @@ class TokenConfigError(ValueError):
 
 @dataclass(frozen=True)
 class AccessTokens:
-    """Named bearer tokens; only their SHA-256 digests are kept in memory."""
+    """Named bearer tokens and their scopes; only their SHA-256 digests are kept in memory."""
 
     digests: tuple[tuple[str, bytes], ...]
+    scopes: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @classmethod
-    def from_pairs(cls, pairs: Mapping[str, str]) -> "AccessTokens":
+    def from_pairs(cls, pairs: Mapping[str, str],
+                   scopes: Mapping[str, frozenset[str]] | None = None) -> "AccessTokens":
+        """``scopes`` by name; a name not given there may only decode."""
         if not pairs:
             raise TokenConfigError(f"no codec token configured ({TOKENS_ENV_VAR})")
+        scopes = scopes or {}
         for name, token in pairs.items():
             if not _TOKEN_NAME.match(name):
                 raise TokenConfigError(f"invalid token name {name!r}")
             if len(token) < 16:
                 raise TokenConfigError(f"token {name!r} is too short (at least 16 characters)")
-        return cls(tuple((name, token_digest(token)) for name, token in pairs.items()))
+            unknown = set(scopes.get(name, ())) - SCOPES
+            if unknown or (name in scopes and not scopes[name]):
+                raise TokenConfigError(f"token {name!r}: scopes must be among {'+'.join(sorted(SCOPES))}")
+        return cls(tuple((name, token_digest(token)) for name, token in pairs.items()),
+                   tuple((name, frozenset(scopes.get(name, {DECODE}))) for name in pairs))
 
     @classmethod
     def parse(cls, spec: str) -> "AccessTokens":
         pairs: dict[str, str] = {}
+        scopes: dict[str, frozenset[str]] = {}
         for raw in re.split(r"[,\n]", spec):
             entry = raw.strip()
             if not entry or entry.startswith("#"):
                 continue
-            name, sep, token = entry.partition(":")
+            name, sep, rest = entry.partition(":")
             if not sep:
-                raise TokenConfigError("codec token entry must be name:token")
-            if name.strip() in pairs:
-                raise TokenConfigError(f"token name {name.strip()!r} appears twice")
-            pairs[name.strip()] = token.strip()
-        return cls.from_pairs(pairs)
+                raise TokenConfigError("codec token entry must be name:token or name:token:scopes")
+            name = name.strip()
+            if name in pairs:
+                raise TokenConfigError(f"token name {name!r} appears twice")
+            token, has_scopes, scope_spec = rest.partition(":")
+            pairs[name] = token.strip()
+            if has_scopes:
+                scopes[name] = frozenset(s.strip() for s in scope_spec.split("+") if s.strip())
+        return cls.from_pairs(pairs, scopes)
 
     def who(self, token: str | None) -> str | None:
         """The name of the token, or None; compares every digest in constant time."""
@@ -99,6 +120,9 @@ class AccessTokens:
             if hmac.compare_digest(candidate, digest):
                 found = name
         return found
+
+    def allows(self, name: str, scope: str) -> bool:
+        return any(holder == name and scope in granted for holder, granted in self.scopes)
 
 
 def load_codec_tokens(settings_dir: Path | None, environ: Mapping[str, str] | None = None) -> AccessTokens:
@@ -126,34 +150,6 @@ def cors_origins_from_env(environ: Mapping[str, str] | None = None) -> list[str]
     return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()] or [DEFAULT_UI_ORIGIN]
 
 
-@dataclass(frozen=True)
-class DecodeAuditEntry:
-    token_name: str
-    namespace: str | None
-    workflow_id: str | None
-    payload_count: int
-    key_ids: tuple[str, ...]
-    outcome: str  # "decoded" or "failed"
-    origin: str | None
-    client: str | None
-
-
-class DecodeAuditLog:
-    """Adapter writing ``codec_audit`` rows (migration 005) through an asyncpg pool."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def record(self, entry: DecodeAuditEntry) -> None:
-        await self._pool.execute(
-            """INSERT INTO codec_audit
-                   (token_name, namespace, workflow_id, payload_count, key_ids, outcome, origin, client)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-            entry.token_name, entry.namespace, entry.workflow_id, entry.payload_count,
-            list(entry.key_ids), entry.outcome, entry.origin, entry.client,
-        )
-
-
 def create_app(
     codec: EncryptionCodec,
     tokens: AccessTokens,
@@ -165,8 +161,8 @@ def create_app(
     """The codec server app; give an open ``pool`` (tests), or a ``database_url`` opened at startup."""
     if pool is None and not database_url:
         raise ValueError("the codec server needs PostgreSQL for its audit log (pool or database_url)")
-    state: dict[str, DecodeAuditLog] = {}
-    lifespan = pool_lifespan(pool, database_url, lambda p: state.__setitem__("audit", DecodeAuditLog(p)))
+    state: dict[str, AuditLog] = {}
+    lifespan = pool_lifespan(pool, database_url, lambda p: state.__setitem__("audit", AuditLog(p)))
 
     app = FastAPI(
         title="parcours-rsa codec server",
@@ -188,58 +184,74 @@ def create_app(
     async def health() -> dict:
         return {"status": "ok"}
 
+    async def audited(request: Request, who: str, entries: list[AuditEntry]) -> JSONResponse | None:
+        """Write the rows, or the 503 that stops the answer."""
+        if not entries:
+            return None
+        try:
+            await state["audit"].record(entries)
+        except Exception as err:  # no audit row, no answer
+            log.error("codec_audit_failed", who=who, error=type(err).__name__)
+            return _error(503, f"{entries[0].operation} refused: the audit log could not be written")
+        for entry in entries:
+            log.info(f"codec_{entry.operation}", who=who, namespace=entry.namespace, workflow_id=entry.workflow_id,
+                     workflow_id_source=entry.workflow_id_source, payloads=entry.payload_count, outcome=entry.outcome)
+        return None
+
+    def entry(request: Request, who: str, operation: str, workflow_id: str | None, source: str | None,
+              payloads, outcome: str) -> AuditEntry:
+        return AuditEntry(token_name=who, operation=operation, namespace=_header(request, "x-namespace"),
+                          workflow_id=workflow_id, workflow_id_source=source, payload_count=len(payloads),
+                          key_ids=key_ids(payloads), outcome=outcome, origin=_header(request, "origin"),
+                          client=request.client.host if request.client else None)
+
     @app.post("/encode")
     @app.post("/{prefix:path}/encode")
     async def encode(request: Request) -> JSONResponse:
-        who = _authenticate(request, tokens)
-        if isinstance(who, JSONResponse):
-            return who
-        parsed = await _read_payloads(request)
-        if isinstance(parsed, JSONResponse):
-            return parsed
-        payloads, _ = parsed
-        return _payloads_response(await codec.encode(payloads))
-
-    @app.post("/decode")
-    @app.post("/{prefix:path}/decode")
-    async def decode(request: Request) -> JSONResponse:
-        who = _authenticate(request, tokens)
+        who = _authenticate(request, tokens, ENCODE)
         if isinstance(who, JSONResponse):
             return who
         parsed = await _read_payloads(request)
         if isinstance(parsed, JSONResponse):
             return parsed
         payloads, body = parsed
-        try:
-            decoded = await codec.decode(payloads)
-            outcome, error = "decoded", None
-        except (CodecError, UnknownKeyError) as err:
-            decoded, outcome, error = None, "failed", str(err)
-        entry = DecodeAuditEntry(
-            token_name=who,
-            namespace=request.headers.get("x-namespace"),
-            workflow_id=_workflow_id(request, body),
-            payload_count=len(payloads),
-            key_ids=tuple(sorted({k for k in map(EncryptionCodec.key_id_of, payloads) if k})),
-            outcome=outcome,
-            origin=request.headers.get("origin"),
-            client=request.client.host if request.client else None,
-        )
-        try:
-            await state["audit"].record(entry)
-        except Exception as err:  # no audit row, no clear data
-            log.error("codec_audit_failed", who=who, error=type(err).__name__)
-            return _error(503, "decode refused: the audit log could not be written")
-        log.info("codec_decode", who=who, namespace=entry.namespace, workflow_id=entry.workflow_id,
-                 payloads=entry.payload_count, outcome=outcome)
-        if decoded is None:
-            return _error(422, error or "payload could not be decoded")
+        encoded = await codec.encode(payloads)
+        claimed = _claimed_workflow_id(request, body)
+        refused = await audited(request, who, [entry(request, who, ENCODE, claimed, "client" if claimed else None,
+                                                     encoded, "encoded")])
+        return refused or _payloads_response(encoded)
+
+    @app.post("/decode")
+    @app.post("/{prefix:path}/decode")
+    async def decode(request: Request) -> JSONResponse:
+        who = _authenticate(request, tokens, DECODE)
+        if isinstance(who, JSONResponse):
+            return who
+        parsed = await _read_payloads(request)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        payloads, body = parsed
+        decoded, failed, errors = [], set(), []
+        for index, payload in enumerate(payloads):
+            try:
+                decoded.append(codec.decrypt(payload))
+            except (CodecError, UnknownKeyError) as err:
+                failed.add(index)
+                errors.append(str(err))
+        rows = [entry(request, who, DECODE, case.workflow_id, case.source, case.payloads,
+                      "failed" if case.failed else "decoded")
+                for case in cases(payloads, failed, _claimed_workflow_id(request, body))]
+        refused = await audited(request, who, rows)
+        if refused is not None:
+            return refused
+        if errors:
+            return _error(422, errors[0])
         return _payloads_response(decoded)
 
     return app
 
 
-def _authenticate(request: Request, tokens: AccessTokens) -> str | JSONResponse:
+def _authenticate(request: Request, tokens: AccessTokens, scope: str) -> str | JSONResponse:
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     token = credentials.strip() if scheme.lower() == "bearer" else None
@@ -253,27 +265,47 @@ def _authenticate(request: Request, tokens: AccessTokens) -> str | JSONResponse:
     if who is None:
         log.warning("codec_refused", reason="unknown token", path=request.url.path.rsplit("/", 1)[-1])
         return _error(403, "token not accepted", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if not tokens.allows(who, scope):
+        log.warning("codec_refused", reason="scope", who=who, scope=scope)
+        return _error(403, f"token {who!r} lacks the {scope!r} scope",
+                      headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
     return who
 
 
 async def _read_payloads(request: Request) -> tuple[list[Payload], dict] | JSONResponse:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = json.loads(bytes(raw) or b"{}")
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
         message = json_format.ParseDict(body, Payloads(), ignore_unknown_fields=True)
-    except (ValueError, json_format.ParseError) as err:
-        return _error(400, f"body is not a Payloads JSON document: {err}")
+    except RecursionError:
+        return _error(400, "body is nested too deeply")
+    except (ValueError, TypeError, json_format.ParseError) as err:
+        return _error(400, f"body is not a Payloads JSON document: {str(err)[:200]}")
     return list(message.payloads), body
 
 
-def _workflow_id(request: Request, body: dict) -> str | None:
-    candidate = request.headers.get("x-workflow-id") or body.get("workflowId") or body.get("workflow_id")
+def _claimed_workflow_id(request: Request, body: dict) -> str | None:
+    """What the client says the payloads belong to: recorded only for payloads that do not say it themselves."""
+    candidate = _header(request, "x-workflow-id") or body.get("workflowId") or body.get("workflow_id")
     if not candidate:
-        referer = request.headers.get("referer")
+        referer = _header(request, "referer")
         match = _REFERER_WORKFLOW.search(urlparse(referer).path) if referer else None
         candidate = unquote(match.group(1)) if match else None
-    return str(candidate)[:1000] if candidate else None
+    return candidate[:1000] if isinstance(candidate, str) and candidate else None
+
+
+def _header(request: Request, name: str) -> str | None:
+    value = request.headers.get(name)
+    return value[:1000] if value else None
 
 
 def _payloads_response(payloads: Sequence[Payload]) -> JSONResponse:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from activities.cnaf_parser import file_digest
+from activities.drop_files import make_private, private_dir
 from activities.flux_generator import generate_flux
 from domain.deadlines import PARIS
 from domain.flux_import import DEFAULT_TERRITORY, FluxImportInput, FluxImportResult
@@ -28,12 +29,12 @@ DEMO_INVALID_SHARE = 0.02  # a few rejected records, so the quarantine is not em
 def write_demo_flux(drop_dir: Path, households: int) -> Path:
     """Generate the demo file in the drop directory (written under a temporary name, then renamed)."""
     today = datetime.now(PARIS).date()
-    drop_dir.mkdir(parents=True, exist_ok=True)
-    path = drop_dir / f"demo-{today.isoformat()}-{households}.xml"
+    path = private_dir(drop_dir) / f"demo-{today.isoformat()}-{households}.xml"
     if not path.exists():
         partial = path.with_name(f".{path.name}.part")
         generate_flux(partial, households=households, seed=households * 7919 + today.toordinal(), flow_date=today,
                       invalid_share=DEMO_INVALID_SHARE)
+        make_private(partial)
         os.replace(partial, path)
     return path
 
@@ -44,7 +45,7 @@ def run_demo(settings: Settings, households: int, *, territory: str = DEFAULT_TE
     console = console or Console(stderr=True, highlight=False)
     path = write_demo_flux(drop_directory(settings), households)
     inp = FluxImportInput(file_path=str(path), file_digest=file_digest(path), file_name=path.name,
-                          territory=territory)
+                          territory=territory, remove_when_imported=True)
     progress = Progress(TextColumn("[bold]demo import"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                         console=console, transient=True)
     task = progress.add_task("demo", total=None)

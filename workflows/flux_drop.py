@@ -43,7 +43,7 @@ class FluxDropScan:
                     FluxImport.run,
                     FluxImportInput(file_path=f.file_path, file_digest=f.file_digest, file_name=f.file_name,
                                     source=f.source, territory=inp.territory,
-                                    pathway_task_queue=inp.pathway_task_queue),
+                                    pathway_task_queue=inp.pathway_task_queue, remove_when_imported=True),
                     id=workflow_id, id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
                     parent_close_policy=ParentClosePolicy.ABANDON,
                 )

@@ -84,7 +84,9 @@ class FluxImport:
             s.signals += done.signals
         s.status = "finishing"
         result = await workflow.execute_activity(
-            FINISH, FinishRequest(file_digest=inp.file_digest), result_type=FluxImportResult,
+            FINISH, FinishRequest(file_digest=inp.file_digest,
+                                  remove_file=inp.file_path if inp.remove_when_imported else None),
+            result_type=FluxImportResult,
             start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=timedelta(days=1),
             retry_policy=_RETRY,
         )

@@ -198,6 +198,8 @@ class LabelWorkflow(LabelWithdrawal):
     async def record_annual_review(self, msg: AnnualReview) -> LabelStage:
         s = self.state
         s.reviews_received = s.reviews_received + [msg.anniversary]
+        self._close_tasks([("label_annual_review", msg.anniversary.isoformat()),
+                           ("label_annual_review_reminder", msg.anniversary.isoformat())], "ANNUAL_REVIEW_RECORDED")
         if not (msg.charte_ok and msg.training_ok):  # G-L17: commitments / training → W2
             grounds = msg.reasons or ["annual review: charte qualité or training status not satisfied"]
             self._open_withdrawal(self._today(), grounds)
@@ -221,6 +223,8 @@ class LabelWorkflow(LabelWithdrawal):
     @once
     async def request_renewal(self, msg: RenewalRequest) -> LabelStage:
         s = self.state
+        self._close_tasks([("label_renewal_reminder", day.isoformat()) for day in s.renewal_reminders_sent],
+                          "RENEWAL_REQUESTED")
         s.renewal_requested_on = msg.requested_on or self._today()
         s.stage = LabelStage.RENEWAL_INSTRUCTION
         self._task("label_renewal_instruction", "DPID", s.renewal_requested_on.isoformat(),
@@ -246,6 +250,8 @@ class LabelWorkflow(LabelWithdrawal):
     async def decide_renewal(self, msg: RenewalDecision) -> LabelStage:
         s = self.state
         decided_on = msg.decided_on or self._today()
+        if s.renewal_requested_on is not None:
+            self._close_tasks([("label_renewal_instruction", s.renewal_requested_on.isoformat())], "RENEWAL_DECIDED")
         if msg.outcome == "grant":
             self._renew(decided_on)
         else:

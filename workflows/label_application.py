@@ -279,10 +279,14 @@ class LabelApplicationWorkflow(LabelInstruction, ApplicationAppeals):
         s.decisions = s.decisions + [DecisionRecord(round=s.round, outcome=msg.outcome, decided_on=decided_on,
                                                     reasons=msg.reasons)]
         s.step = None
+        round_no, alerts, breached = s.round, list(s.alerts_sent), s.round in s.instruction_breaches
         if msg.outcome == "grant":
             self._grant(decided_on)
         else:
             self._refuse(decided_on, msg.reasons, final=s.round >= 2 or s.after_moratorium_of is not None)
+        # after the decision's own effects (the label starts first)
+        self._close_tasks([("label_instruction_alert", f"r{round_no}-{months}m") for months in alerts]
+                          + [("label_instruction_breach", f"r{round_no}")] * breached, "APPLICATION_DECIDED")
         return self.state.stage
 
     @decide.validator
@@ -431,6 +435,8 @@ class LabelApplicationWorkflow(LabelInstruction, ApplicationAppeals):
     @workflow.update(name=A.REAPPLY)
     @once
     async def reapply(self, msg: Reapplication) -> LabelStage:
+        if self.state.moratorium is not None and self.state.moratorium.reminder_sent:
+            self._close_tasks([("label_moratorium_end", "reminder")], "REAPPLIED")
         self._start_instruction(2, self._date_or_today(msg.filed_on))
         return self.state.stage
 

@@ -72,6 +72,7 @@ class ApplicationAppeals(LabelCase):
         refusal, appeal = self._appealable()
         answered_on = self._date_or_today(msg.answered_on)
         appeal.gracieux_outcome = msg.outcome
+        self._close_tasks([("label_recours_gracieux", "answer")], "RECOURS_GRACIEUX_ANSWERED")
         if msg.outcome == "granted":  # L11
             self.state.decisions = self.state.decisions + [DecisionRecord(
                 round=refusal.round, outcome="grant", decided_on=answered_on, reasons=msg.reasons,

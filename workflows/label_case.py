@@ -12,9 +12,13 @@ from typing import Any, Awaitable, Callable
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import tasks as assignee
+    from domain.tasks import TaskClosure
+    from workflows.pathway import LOCAL_RECORD_OPTIONS
     from domain.deadlines import paris_date
     from domain.label_appeal import AppealError
     from domain.label_contract import (
@@ -25,9 +29,10 @@ with workflow.unsafe.imports_passed_through():
         LetterEvent,
         RegisteredLetter,
     )
-    from domain.rules import RuleSet, rule_set
+    from domain.rules import ImplausibleDate, RuleSet, check_plausible_date, rule_set
 
     from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE
+    from workflows.search_attributes import instant as sa_instant
 
 #: Bounded retries of the read-model / outbox activities of both label workflows.
 ACTIVITY_OPTIONS: dict[str, Any] = dict(
@@ -35,6 +40,10 @@ ACTIVITY_OPTIONS: dict[str, Any] = dict(
     schedule_to_close_timeout=timedelta(days=2),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
 )
+
+#: A label workflow closes its tasks when the event they wait for arrives (one more activity at that event): the
+#: patch is asked where the closure is decided, so runs that passed that point before it leave their tasks open.
+CLOSES_TASKS = "label-closes-its-tasks"
 
 #: How many inbound event ids a case remembers to ignore duplicates.
 SEEN_EVENT_IDS = 200
@@ -164,8 +173,24 @@ class LabelCase:
         except through this query, which the API answers to authorised callers)."""
         return next((d for d in self.state.documents if d.letter_key == letter_key), None)
 
+    def _close_tasks(self, refs: list[tuple[str, str]], reason: str) -> None:
+        """The event the tasks ``(kind, ref)`` waited for arrived: the main loop closes them with ``reason``, in
+        order with the case's other effects (after the tasks' creation). A local activity, so the effects queued
+        after it (a granted label's start) wait milliseconds, not an activity task; a regular one if it fails."""
+        if not refs or not workflow.patched(CLOSES_TASKS):
+            return
+        closures = [TaskClosure(task_key=self._task_key(kind, ref), reason=reason) for kind, ref in refs]
+
+        async def run() -> None:
+            try:
+                await workflow.execute_local_activity("label.close_tasks", closures, **LOCAL_RECORD_OPTIONS)
+            except (ActivityError, ApplicationError, ActivityTimeoutError):
+                await workflow.execute_activity("label.close_tasks", closures, **ACTIVITY_OPTIONS)
+
+        self._effects.append(run)
+
     def _slai(self) -> str:
-        return f"SLAI:{self.state.territory}"
+        return assignee.slai(self.state.territory)
 
     def _date_or_today(self, value: date | None) -> date:
         return value if value is not None else self._today()
@@ -177,7 +202,11 @@ class LabelCase:
             reject(f"{what} {day.isoformat()} is in the future")
         if not_before is not None and day < not_before:
             reject(f"{what} {day.isoformat()} is before {not_before.isoformat()}")
-        return day
+        try:
+            return check_plausible_date(day, self._today(), field=what)
+        except ImplausibleDate as error:
+            reject(str(error), "ImplausibleDate")
+            raise
 
     def _publish(self, wake: datetime | None) -> None:
         """Upsert LabelStage and NextDeadline when they changed (no personal data)."""
@@ -188,7 +217,7 @@ class LabelCase:
         workflow.upsert_search_attributes(
             [
                 LABEL_STAGE.value_set(self.state.stage.value),
-                NEXT_DEADLINE.value_set(wake) if wake else NEXT_DEADLINE.value_unset(),
+                NEXT_DEADLINE.value_set(sa_instant(wake)) if wake else NEXT_DEADLINE.value_unset(),
             ]
         )
 

@@ -41,6 +41,7 @@ class LabelInstruction(LabelCase):
         s = self.state
         s.admin_evaluation = evaluation
         s.territory_opinions = []
+        self._close_tasks([("label_admin_evaluation", f"r{s.round}")], "ADMIN_EVALUATION_RECORDED")
         self._task("label_slai_consolidation", self._slai(), f"r{s.round}", s.instruction_due,
                    consulted=self._consulted())
         for territory in self._consulted():  # G-L22: parallel consultations of the other SLAIs
@@ -61,6 +62,8 @@ class LabelInstruction(LabelCase):
     @once
     async def record_territory_opinion(self, msg: TerritoryOpinion) -> LabelStage:
         self.state.territory_opinions = self.state.territory_opinions + [msg]
+        self._close_tasks([("label_slai_consultation", f"r{self.state.round}-{msg.territory}")],
+                          "TERRITORY_OPINION_RECORDED")
         self._touch()
         return self.state.stage
 
@@ -110,6 +113,7 @@ class LabelInstruction(LabelCase):
             assert admin is not None
             msg = msg.model_copy(update={"training_ok": admin.training_ok, "cer_average": admin.cer_average})
         self.state.slai_opinion = msg
+        self._close_tasks([("label_slai_consolidation", f"r{self.state.round}")], "SLAI_OPINION_RECORDED")
         if msg.cer_average < self.rules.cer_quality_threshold:
             self._task("label_joint_review", "DPID", f"r{self.state.round}", self.state.instruction_due,
                        participants=["DPID", self._slai()])
@@ -133,6 +137,7 @@ class LabelInstruction(LabelCase):
     @once
     async def record_joint_review(self, msg: JointReview) -> LabelStage:
         self.state.joint_review = msg
+        self._close_tasks([("label_joint_review", f"r{self.state.round}")], "JOINT_REVIEW_RECORDED")
         self._touch()
         return self.state.stage
 

@@ -171,6 +171,8 @@ class LabelNotices(LabelCase):
         appeal = self._open_appeal()
         answered_on = self._date_or_today(msg.answered_on)
         appeal.gracieux_outcome = msg.outcome
+        self._close_tasks([("label_recours_gracieux", f"answer:{self.state.appeal_letter_key}")],
+                          "RECOURS_GRACIEUX_ANSWERED")
         if msg.outcome == "granted":
             self._notify(LetterKind.GRACIEUX_GRANTED, answered_on, msg.reasons)
             self._appeal_granted(answered_on)

@@ -84,6 +84,9 @@ class LabelWithdrawal(LabelNotices):
     @once
     async def decide_withdrawal(self, msg: WithdrawalDecision) -> LabelStage:
         decided_on = msg.decided_on or self._today()
+        if self.state.withdrawal is not None:
+            self._close_tasks([("label_withdrawal_decision", self.state.withdrawal.notified_on.isoformat())],
+                              "WITHDRAWAL_DECIDED")
         if msg.outcome == "withdraw":
             grounds = self.state.withdrawal.grounds if self.state.withdrawal else []
             self._notify(LetterKind.WITHDRAWAL, decided_on, msg.reasons or grounds, {"effective_on": decided_on},
@@ -131,6 +134,10 @@ class LabelWithdrawal(LabelNotices):
     @once
     async def decide_remediation(self, msg: RemediationOutcome) -> LabelStage:
         decided_on = msg.decided_on or self._today()
+        if self.state.remediation is not None:
+            started = self.state.remediation.started_on.isoformat()
+            self._close_tasks([("label_remediation_study", started), ("label_quality_support", started)],
+                              "REMEDIATION_DECIDED")
         if msg.quality_assured:
             self.state.remediation = None
             self.state.stage = LabelStage.LABELLED

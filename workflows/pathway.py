@@ -7,8 +7,12 @@ upserts search attributes and the UI summary ("stage · next deadline"), and wai
 suggests it, carrying the whole state (including the bounded set of seen event ids).
 
 Signals from other systems: ``flow_record``, ``left_rsa``, ``payment_suspended``, ``payment_resumed`` and
-``not_subject_confirmed`` (flow import), ``appointment``, ``diagnostic_completed``, ``non_compliance``,
-``ep_decision``, ``lost_from_view_convocation`` (T26 campaign) and ``structure_label_lost`` (label side).
+``not_subject_confirmed`` (flow import), ``household_member`` (G-B20, flow import) and ``structure_label_lost``
+(label side). People's commands are updates whose validator applies the rules (a refusal is answered to the
+sender, nothing is recorded); each applied one is logged with its actor (``domain.pathway_decisions``). ``appointment``, ``diagnostic_completed``,
+``non_compliance``, ``ep_decision`` and ``lost_from_view_convocation`` were signals: their handlers stay for
+senders and histories of before, their updates are ``record_appointment``, ``record_diagnostic``,
+``report_non_compliance``, ``decide_ep`` and ``record_convocation``.
 """
 
 import asyncio
@@ -23,8 +27,10 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
+    from domain.territory import TerritoryReassignment, check_reassignment, reassign
     from domain.deadlines import paris_date
     from domain.pathway import (
+        AmendCer,
         AppointmentEvent,
         CafFirstInterview,
         CafSaisine,
@@ -36,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         EpDecision,
         EpReferralConfirmation,
         FlowRecord,
+        HouseholdMemberChanged,
         HumanTask,
         LeftRsa,
         LostFromViewConvocation,
@@ -60,10 +67,20 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost
+    from domain.pathway_decisions import check_by_trial, last_decision_summary, record_decision
     from domain.pathway_rules import Pathway, pathway_workflow_id
+    from domain.rules import ImplausibleDate
+    from domain import tasks as assignee
     from workflows import search_attributes as sa
 
 WORKFLOW_TYPE = "BeneficiaryPathway"
+#: Signals that were people's commands: kept for senders and histories of before; the API sends the update.
+SIGNALS_REPLACED_BY_UPDATES = {"appointment": "record_appointment", "diagnostic_completed": "record_diagnostic",
+                               "non_compliance": "report_non_compliance", "ep_decision": "decide_ep",
+                               "lost_from_view_convocation": "record_convocation"}
+#: Sent by our own workflows (label side, flow import's household link), never by a person or another system
+#: (no HTTP route).
+INTERNAL_SIGNALS = frozenset({STRUCTURE_LABEL_LOST_SIGNAL, "household_member"})
 
 #: A pathway continues as new at each referent designation as well as at each bilan (business boundaries), so no
 #: run carries both the orientation phase and a CER cycle: replaying a run stays short.
@@ -71,6 +88,11 @@ CONTINUE_AT_DESIGNATION = "continue-as-new-at-referent-designation"
 #: The T4/T7 reminders (SLAI manager at D+21 before orientation, platform at D+10 before a first appointment)
 #: add timers: decided once, at the start of a pathway's first run, and kept in its state for the later runs.
 REMINDERS = "pathway-reminders-d10-d21"
+#: The workflow closes its tasks when the event they wait for arrives (closures join the read-model batches, which
+#: may add a write): decided at the start of each run, so a run's history either has closures from its start or none.
+CLOSE_TASKS = "pathway-closes-its-tasks"
+#: ``ReferentStructure`` (a structure's caseload in the Temporal UI): a new value may add an upsert command.
+REFERENT_STRUCTURE = "pathway-referent-structure-search-attribute"
 #: Read-model writes are short upserts into our own database: they run first as a local activity, recorded
 #: as one marker in the workflow task that decided them (no activity task, no extra workflow task: a third
 #: fewer events per run). A local activity holds its workflow task open while it retries; past the task's
@@ -78,6 +100,16 @@ REMINDERS = "pathway-reminders-d10-d21"
 #: so after 4 failed attempts (about 4 s) the write falls back to a regular activity, whose retries cost no
 #: history. The attempts bound it: the worker's local retries do not stop at ``schedule_to_close_timeout``.
 RECORD_LOCALLY = "record-effects-as-local-activity"
+#: A CER signed on the CAF route names its GESICA entry domain and objectives (§3.8): checked by the sign_cer
+#: validator, so decided once at the start of a pathway (like the reminders) and kept in its state.
+GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
+#: Rule changes of ``domain.pathway_rules`` asked through ``workflow.patched`` at the moment they would make a
+#: difference (``Pathway(patched=...)``): ``CER_END_FIXED`` (a pause no longer moves the CER's end, R13), asked at
+#: the first pause reaching a CER clock in a run, and ``BREACH_WITHDRAWAL`` (a late fact dated in time withdraws
+#: the breach), asked when such a fact arrives. A run that already behaved the old way keeps doing so until its
+#: next run (at the latest its bilan); every other run gets the new rules.
+#: People's commands are logged with their actor (state, read model): the log adds read-model writes.
+DECISION_LOG = "pathway-decision-log-with-actor"
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=2),
     schedule_to_close_timeout=timedelta(seconds=6),
@@ -104,6 +136,21 @@ RECORD_RETRY_PAUSE = timedelta(hours=1)
 #: Business counters (``workflow.metric_meter()``: not emitted on replay). Attributes are categories only.
 DEADLINES_BREACHED = "parcours_deadlines_breached"  # attribute deadline_kind
 DECISIONS = "parcours_decisions"  # attributes decision_kind, outcome
+REFUSED_EVENTS = "parcours_refused_events"  # attributes message, code
+
+#: A message the rules refuse or whose data they cannot carry becomes an anomaly of the case (state, read model,
+#: a task for the responsible service, a metric) instead of being dropped or failing the workflow task.
+ANOMALIES = "pathway-refused-events-become-anomalies"
+#: What domain code raises on data it cannot apply: rule refusals and implausible dates (ValueError), dates
+#: ``datetime`` cannot carry (OverflowError), models that refuse a derived value (pydantic's ValueError).
+DATA_ERRORS = (ValueError, ArithmeticError)
+
+
+def _data_code(error: BaseException) -> str:
+    if isinstance(error, PathwayRuleError):
+        return error.rule
+    return "IMPLAUSIBLE_DATE" if isinstance(error, ImplausibleDate) else "DATA_NOT_APPLICABLE"
+BREACHES_WITHDRAWN = "parcours_breaches_withdrawn"  # attribute deadline_kind
 
 
 def _pure():
@@ -117,13 +164,16 @@ class BeneficiaryPathway:
     @workflow.init
     def __init__(self, inp: PathwayInput) -> None:
         if inp.state is not None:
-            self.p = Pathway(inp.state)
+            self.p = Pathway(inp.state, patched=workflow.patched)
         else:
-            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()))
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched)
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
         self._decisions = meter.create_counter(DECISIONS, "Decisions taken on pathways, by kind and outcome")
+        self._refused = meter.create_counter(REFUSED_EVENTS, "Pathway messages refused or not applicable, by "
+                                                             "message and code")
+        self._withdrawn = meter.create_counter(BREACHES_WITHDRAWN, "Breaches withdrawn by a late fact, by deadline kind")
 
     # ------------------------------------------------------------------ main loop
 
@@ -133,6 +183,10 @@ class BeneficiaryPathway:
         if inp.state is None and workflow.patched(REMINDERS):
             with _pure():
                 self.p.enable_reminders(self._today())
+        if inp.state is None and workflow.patched(GESICA_AT_CER):
+            s.gesica_at_cer = True
+        if workflow.patched(CLOSE_TASKS):
+            s.closes_tasks = True
         while True:
             await self._drain()
             if s.finished:
@@ -187,7 +241,10 @@ class BeneficiaryPathway:
             decisions, batch.decisions = batch.decisions, []
             await self._record(batch)
             for breach in batch.breaches:
-                self._breached.add(1, {"deadline_kind": breach.kind.value})
+                if breach.withdrawn_on is None:
+                    self._breached.add(1, {"deadline_kind": breach.kind.value})
+                else:
+                    self._withdrawn.add(1, {"deadline_kind": breach.kind.value})
             for decision in decisions:
                 self._decisions.add(1, {"decision_kind": decision.kind.value, "outcome": decision.outcome})
             for item in pushes:
@@ -221,7 +278,7 @@ class BeneficiaryPathway:
             workflow.logger.warning("MonJob62 push %s failed", item.kind)
             self.p.s.outbox.tasks.append(
                 HumanTask(task_key=f"{item.idempotency_key}:FAILED", kind="MONJOB62_PUSH_FAILED",
-                          assignee=f"SLAI:{self.p.s.territory}", details={"kind": item.kind})
+                          assignee=assignee.slai(self.p.s.territory), details={"kind": item.kind})
             )
 
     def _upsert_search_attributes(self) -> None:
@@ -231,12 +288,14 @@ class BeneficiaryPathway:
             sa.STAGE.name: s.stage.value,
             sa.TERRITORY.name: s.territory,
             sa.RULE_SET.name: s.rule_set_version,
-            sa.BREACH_COUNT.name: len(s.breaches),
+            sa.BREACH_COUNT.name: len(self.p.active_breaches()),
             sa.REFERENT_TYPE.name: ref.type.value if ref else None,
             sa.SUBJECT_TO_DUTIES.name: s.subject_to_duties,
-            sa.NEXT_DEADLINE.name: self.p.next_deadline_instant(),
-            sa.CER_END.name: self.p.cer_end_instant(),
+            sa.NEXT_DEADLINE.name: sa.instant(self.p.next_deadline_instant()),
+            sa.CER_END.name: sa.instant(self.p.cer_end_instant()),
         }
+        if ref is not None and workflow.patched(REFERENT_STRUCTURE):
+            wanted[sa.REFERENT_STRUCTURE.name] = ref.structure_id
         keys = {k.name: k for k in sa.ALL_SEARCH_ATTRIBUTES}
         updates: list[SearchAttributeUpdate] = []
         for name, value in wanted.items():
@@ -250,23 +309,45 @@ class BeneficiaryPathway:
             self._search_attributes[name] = value
         if updates:
             workflow.upsert_search_attributes(updates)
-        workflow.set_current_details(self.p.summary())
+        workflow.set_current_details(self.p.summary() + last_decision_summary(self.p))
 
     # ------------------------------------------------------------------ helpers
 
     def _today(self):
         return paris_date(workflow.now())
 
-    def _signal(self, msg: Any, apply: Callable[[Any, Any], None]) -> None:
-        """Events from other systems: duplicates ignored; an event the rules refuse is logged and dropped."""
+    def _signal(self, name: str, msg: Any, apply: Callable[[Any, Any], None]) -> None:
+        """Events from other systems: duplicates ignored; an event the rules refuse, or whose data they cannot
+        carry, leaves the case as it was and becomes an anomaly (runs before ``ANOMALIES``: a refusal was dropped)."""
         if self.p.s.finished or self.p.seen(msg.event_id):
             return
         self.p.remember(msg.event_id)
+        before = self.p.s.model_dump()  # a dict: the cheapest copy (≈ 0.1 ms)
         try:
             with _pure():
                 apply(msg, self._today())
         except PathwayRuleError as exc:
-            workflow.logger.warning("pathway event ignored (%s)", exc.rule)
+            workflow.logger.warning("pathway event refused (%s)", exc.rule)
+            if workflow.patched(ANOMALIES):
+                self._restore(before)
+                self._anomaly(name, msg.event_id, exc.rule)
+        except DATA_ERRORS as exc:
+            workflow.logger.warning("pathway event not applicable (%s)", type(exc).__name__)
+            self._restore(before)
+            if workflow.patched(ANOMALIES):
+                self._anomaly(name, msg.event_id, _data_code(exc))
+
+    def _restore(self, before: dict[str, Any]) -> None:
+        """Put the state back as it was before a message that could not be applied (in place: the main loop
+        holds the state object)."""
+        state = type(self.p.s).model_validate(before)
+        for field in type(state).model_fields:
+            setattr(self.p.s, field, getattr(state, field))
+
+    def _anomaly(self, name: str, event_id: str, code: str) -> None:
+        with _pure():
+            self.p.refuse(name, event_id, code, self._today())
+        self._refused.add(1, {"message": name, "code": code})
 
     def _validate(self, msg: Any, check: Callable[[Any, Any], None]) -> None:
         if self.p.seen(msg.event_id):
@@ -278,61 +359,82 @@ class BeneficiaryPathway:
                 check(msg, self._today())
         except PathwayRuleError as exc:
             raise ApplicationError(str(exc), type=exc.rule, non_retryable=True) from None
+        except DATA_ERRORS as exc:
+            code = _data_code(exc)
+            raise ApplicationError(f"{code}: {exc}", type=code, non_retryable=True) from None
 
     def _command(self, msg: Any, check: Callable[[Any, Any], None], apply: Callable[[Any, Any], None]) -> CommandResult:
         if self.p.seen(msg.event_id):
             return CommandResult(stage=self.p.s.stage, duplicate=True)
         self._validate(msg, check)  # state may have moved since the validator ran
+        before = self.p.s.model_dump()  # a dict: the cheapest copy (≈ 0.1 ms)
         self.p.remember(msg.event_id)
-        with _pure():
-            apply(msg, self._today())
+        try:
+            with _pure():
+                apply(msg, self._today())
+        except DATA_ERRORS as exc:  # validated, yet the dates cannot carry it: the case stays as it was
+            self._restore(before)
+            code = _data_code(exc)
+            if workflow.patched(ANOMALIES):
+                self._anomaly(workflow.current_update_info().name, msg.event_id, code)
+            raise ApplicationError(f"{code}: the command could not be applied", type=code, non_retryable=True) from None
+        if workflow.patched(DECISION_LOG):
+            record_decision(self.p, workflow.current_update_info().name, msg, self._today())
         return CommandResult(stage=self.p.s.stage)
+
+    def _trial(self, apply: Callable[[Pathway, Any, Any], None]) -> Callable[[Any, Any], None]:
+        """The check of a command that was a signal: its handler applied to a copy of the state."""
+        return lambda msg, today: check_by_trial(self.p, apply, msg, today)
 
     # ------------------------------------------------------------------ signals (events from other systems)
 
     @workflow.signal(name="flow_record")
     def flow_record(self, msg: FlowRecord) -> None:
-        self._signal(msg, self.p.on_flow_record)
+        self._signal("flow_record", msg, self.p.on_flow_record)
 
     @workflow.signal(name="appointment")
     def appointment(self, msg: AppointmentEvent) -> None:
-        self._signal(msg, self.p.on_appointment)
+        self._signal("appointment", msg, self.p.on_appointment)
 
     @workflow.signal(name="diagnostic_completed")
     def diagnostic_completed(self, msg: DiagnosticCompleted) -> None:
-        self._signal(msg, self.p.on_diagnostic)
+        self._signal("diagnostic_completed", msg, self.p.on_diagnostic)
 
     @workflow.signal(name="non_compliance")
     def non_compliance(self, msg: NonComplianceReport) -> None:
-        self._signal(msg, self.p.on_non_compliance)
+        self._signal("non_compliance", msg, self.p.on_non_compliance)
 
     @workflow.signal(name="ep_decision")
     def ep_decision(self, msg: EpDecision) -> None:
-        self._signal(msg, self.p.on_ep_decision)
+        self._signal("ep_decision", msg, self.p.on_ep_decision)
 
     @workflow.signal(name="left_rsa")
     def left_rsa(self, msg: LeftRsa) -> None:
-        self._signal(msg, self.p.on_left_rsa)
+        self._signal("left_rsa", msg, self.p.on_left_rsa)
 
     @workflow.signal(name="payment_suspended")
     def payment_suspended(self, msg: PaymentSuspended) -> None:
-        self._signal(msg, self.p.on_payment_suspended)
+        self._signal("payment_suspended", msg, self.p.on_payment_suspended)
 
     @workflow.signal(name="payment_resumed")
     def payment_resumed(self, msg: PaymentResumed) -> None:
-        self._signal(msg, self.p.on_payment_resumed)
+        self._signal("payment_resumed", msg, self.p.on_payment_resumed)
 
     @workflow.signal(name="not_subject_confirmed")
     def not_subject_confirmed(self, msg: NotSubjectConfirmed) -> None:
-        self._signal(msg, self.p.on_not_subject_confirmed)
+        self._signal("not_subject_confirmed", msg, self.p.on_not_subject_confirmed)
+
+    @workflow.signal(name="household_member")
+    def household_member(self, msg: HouseholdMemberChanged) -> None:
+        self._signal("household_member", msg, self.p.on_household_member)
 
     @workflow.signal(name="lost_from_view_convocation")
     def lost_from_view_convocation(self, msg: LostFromViewConvocation) -> None:
-        self._signal(msg, self.p.on_lost_from_view_convocation)
+        self._signal("lost_from_view_convocation", msg, self.p.on_lost_from_view_convocation)
 
     @workflow.signal(name=STRUCTURE_LABEL_LOST_SIGNAL)
     def structure_label_lost(self, msg: StructureLabelLost) -> None:
-        self._signal(msg, self.p.on_structure_label_lost)
+        self._signal(STRUCTURE_LABEL_LOST_SIGNAL, msg, self.p.on_structure_label_lost)
 
     # ------------------------------------------------------------------ updates (staff commands)
 
@@ -367,6 +469,14 @@ class BeneficiaryPathway:
     @sign_cer.validator
     def _sign_cer_ok(self, msg: SignCer) -> None:
         self._validate(msg, self.p.check_sign_cer)
+
+    @workflow.update(name="amend_cer")
+    def amend_cer(self, msg: AmendCer) -> CommandResult:
+        return self._command(msg, self.p.check_amend_cer, self.p.amend_cer)
+
+    @amend_cer.validator
+    def _amend_cer_ok(self, msg: AmendCer) -> None:
+        self._validate(msg, self.p.check_amend_cer)
 
     @workflow.update(name="complete_bilan")
     def complete_bilan(self, msg: CompleteBilan) -> CommandResult:
@@ -447,6 +557,59 @@ class BeneficiaryPathway:
     @caf_first_interview.validator
     def _caf_interview_ok(self, msg: CafFirstInterview) -> None:
         self._validate(msg, self.p.check_caf_interview)
+
+    @workflow.update(name="reassign_territory")
+    def reassign_territory(self, msg: TerritoryReassignment) -> CommandResult:
+        """The SLAI manager places the pathway in another territory (issue 11): an event of its history."""
+        return self._command(msg, lambda m, today: check_reassignment(self.p, m, today),
+                             lambda m, today: reassign(self.p, m, today))
+
+    @reassign_territory.validator
+    def _reassign_territory_ok(self, msg: TerritoryReassignment) -> None:
+        self._validate(msg, lambda m, today: check_reassignment(self.p, m, today))
+
+    # ------------------------------------------------------------------ updates that were signals (people's commands)
+
+    @workflow.update(name="record_appointment")
+    def record_appointment(self, msg: AppointmentEvent) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_appointment), self.p.on_appointment)
+
+    @record_appointment.validator
+    def _appointment_ok(self, msg: AppointmentEvent) -> None:
+        self._validate(msg, self._trial(Pathway.on_appointment))
+
+    @workflow.update(name="record_diagnostic")
+    def record_diagnostic(self, msg: DiagnosticCompleted) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_diagnostic), self.p.on_diagnostic)
+
+    @record_diagnostic.validator
+    def _diagnostic_ok(self, msg: DiagnosticCompleted) -> None:
+        self._validate(msg, self._trial(Pathway.on_diagnostic))
+
+    @workflow.update(name="report_non_compliance")
+    def report_non_compliance(self, msg: NonComplianceReport) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_non_compliance), self.p.on_non_compliance)
+
+    @report_non_compliance.validator
+    def _non_compliance_ok(self, msg: NonComplianceReport) -> None:
+        self._validate(msg, self._trial(Pathway.on_non_compliance))
+
+    @workflow.update(name="decide_ep")
+    def decide_ep(self, msg: EpDecision) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_ep_decision), self.p.on_ep_decision)
+
+    @decide_ep.validator
+    def _decide_ep_ok(self, msg: EpDecision) -> None:
+        self._validate(msg, self._trial(Pathway.on_ep_decision))
+
+    @workflow.update(name="record_convocation")
+    def record_convocation(self, msg: LostFromViewConvocation) -> CommandResult:
+        return self._command(msg, self._trial(Pathway.on_lost_from_view_convocation),
+                             self.p.on_lost_from_view_convocation)
+
+    @record_convocation.validator
+    def _convocation_ok(self, msg: LostFromViewConvocation) -> None:
+        self._validate(msg, self._trial(Pathway.on_lost_from_view_convocation))
 
     # ------------------------------------------------------------------ queries
 

@@ -4,6 +4,8 @@
 categories only: never personal data.
 """
 
+from datetime import datetime, timezone
+
 from temporalio.common import SearchAttributeKey
 
 STAGE = SearchAttributeKey.for_keyword("Stage")
@@ -16,6 +18,7 @@ RULE_SET = SearchAttributeKey.for_keyword("RuleSet")
 LABEL_STAGE = SearchAttributeKey.for_keyword("LabelStage")
 STRUCTURE_ID = SearchAttributeKey.for_keyword("StructureId")
 CER_END = SearchAttributeKey.for_datetime("CerEnd")  # last day of the active CER (midnight Europe/Paris)
+REFERENT_STRUCTURE = SearchAttributeKey.for_keyword("ReferentStructure")  # the accompanying structure's opaque id
 
 ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     STAGE,
@@ -28,7 +31,17 @@ ALL_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     LABEL_STAGE,
     STRUCTURE_ID,
     CER_END,
+    REFERENT_STRUCTURE,
 )
+
+def instant(value: datetime | None) -> datetime | None:
+    """A Datetime attribute's value: Temporal refuses an offset with seconds (Paris before 1911 was +00:09:21),
+    so such an instant goes as UTC (the same instant)."""
+    offset = value.utcoffset() if value is not None else None
+    if offset is not None and offset.seconds % 60:
+        return value.astimezone(timezone.utc)
+    return value
+
 
 _CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "TEXT": "Text", "INT": "Int", "FLOAT": "Double", "BOOL": "Bool",
                    "DATETIME": "Datetime", "KEYWORD_LIST": "KeywordList"}

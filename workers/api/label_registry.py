@@ -1,10 +1,10 @@
-"""Label additions at the API's edge: the structure registry claim and the letters' documents.
+"""Label routes over the structure registry and the letters: the registry's claim around a filing, a
+structure's record, a letter's document.
 
-A filing is claimed before its application case starts.
-
-A filing refused by the registry (another application open, or the structure's moratorium not over)
-answers 409 with the rule (``L1``, ``L6``, ``L7``), the open application and ``until``, the first day a new
-application is possible when known. A filing the case itself then refuses gives the claim back.
+A filing is claimed before its application case starts. A filing refused by the registry (another application
+open, or the structure's moratorium not over) answers 409 ``refused`` with the rule (``L1``, ``L6``, ``L7``), the
+open application and ``until``, the first day a new application is possible when known. A filing the case itself
+then refuses gives the claim back.
 """
 
 from __future__ import annotations
@@ -14,17 +14,20 @@ from typing import Any, Awaitable, Callable, Literal
 
 import asyncpg
 from fastapi import Depends, FastAPI, Path, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from activities.label import LabelRegistry
-from domain.label_contract import RegisteredLetter
-from domain.label_letters import document_of, render_html, render_pdf
 from activities.label_registry import StructureRegistry
 from domain.deadlines import paris_date
+from domain.label_contract import RegisteredLetter
+from domain.label_letters import document_of, render_html, render_pdf
 from domain.label_registry import ApplicationRefused, StructureRecord
+from workers.api.auth import Scope
+from workers.api.commands import STRUCTURE_PATTERN, message_extension
+from workers.api.errors import ERROR_RESPONSES, ApiError
 
 
 def registry_for(pool: asyncpg.Pool | None) -> StructureRegistry | None:
@@ -32,13 +35,10 @@ def registry_for(pool: asyncpg.Pool | None) -> StructureRegistry | None:
 
 
 def refusal_answer(error: ApplicationRefused) -> tuple[int, dict[str, Any]]:
-    return 409, {
-        "error": "refused",
-        "message": error.message,
-        "rule": error.rule,
-        "open_application": error.open_application,
-        "until": error.until.isoformat() if error.until else None,
-    }
+    """The registry's refusal in the API's error body, with the open application and ``until``."""
+    answer = ApiError(409, "refused", error.message, rule=error.rule, open_application=error.open_application,
+                      until=error.until.isoformat() if error.until else None)
+    return answer.status, answer.body()
 
 
 async def file_with_claim(registry: StructureRegistry | None, structure_id: str, workflow_id: str,
@@ -70,7 +70,8 @@ def letter_route(app: FastAPI, pool: asyncpg.Pool | None, client: Client, reader
 
     @app.get("/v1/label-letters/{letter_key}", tags=[tag], operation_id="label_letters_read",
              summary="A label letter (PDF or HTML)", response_class=Response,
-             responses={200: {"content": {"application/pdf": {}, "text/html": {}}}})
+             openapi_extra=message_extension("letter", "query", (Scope.CASE_READ,)),
+             responses={**ERROR_RESPONSES, 200: {"content": {"application/pdf": {}, "text/html": {}}}})
     async def read_letter(
         letter_key: str = Path(..., pattern=r"^label(led)?-[A-Za-z0-9_.\-]{1,140}:[a-z_]{3,30}:[0-9A-Za-z\-]{1,12}$"),
         format: Literal["pdf", "html"] = Query("pdf"),
@@ -83,10 +84,9 @@ def letter_route(app: FastAPI, pool: asyncpg.Pool | None, client: Client, reader
                 letter = await client.get_workflow_handle(row["workflow_id"]).query(
                     "letter", letter_key, result_type=RegisteredLetter, rpc_timeout=timedelta(seconds=10))
             except (RPCError, WorkflowQueryFailedError):
-                return JSONResponse({"error": "query_failed", "message": "the letter's case could not be read now"},
-                                    status_code=503)
+                raise ApiError(503, "query_failed", "the letter's case could not be read now") from None
         if letter is None:
-            return JSONResponse({"error": "not_found", "message": "no such letter"}, status_code=404)
+            raise ApiError(404, "not_found", "no such letter")
         document = document_of(letter)
         if format == "html":
             return Response(render_html(document), media_type="text/html; charset=utf-8")
@@ -98,13 +98,13 @@ def structure_route(app: FastAPI, pool: asyncpg.Pool | None, reader: Callable[..
 
     @app.get("/v1/label-structures/{structure_id}", tags=[tag], operation_id="label_structures_read",
              summary="A structure's open application, moratorium end and label", response_model=StructureRecord,
-             responses={404: {"description": "No application nor label for this structure"}})
+             openapi_extra=message_extension(None, None, (Scope.CASE_READ,)),
+             responses=ERROR_RESPONSES)
     async def read_structure(
-        structure_id: str = Path(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"),
+        structure_id: str = Path(..., pattern=STRUCTURE_PATTERN),
         _: Any = Depends(reader),
     ) -> Any:
         record = await StructureRegistry(pool).read(structure_id) if pool is not None else None
         if record is None:
-            return JSONResponse({"error": "not_found", "message": "no application nor label for this structure"},
-                                status_code=404)
+            raise ApiError(404, "not_found", "no application nor label for this structure")
         return record

@@ -1,0 +1,173 @@
+"""Human tasks in PostgreSQL (``human_tasks``): the one writer workflows' activities use, and the task inbox.
+
+Creation is idempotent by ``task_key`` (a retried activity creates one task); a workflow's closure only moves a
+task that is still OPEN or CLAIMED (a person who completed it first keeps their outcome). The inbox lists tasks by
+due date (none last) then id, with an opaque cursor; claim, complete and reassign record the acting person's opaque
+id. A ``LETTER_TO_SEND`` task is created with each registered letter of the label workflows; completing it records
+the letter's number and the day it was posted on the letter itself.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any, Sequence
+
+import asyncpg
+from pydantic import BaseModel, Field
+
+from activities.page_cursor import NO_DATE_SQL, decode_cursor, encode_cursor
+from domain.pathway import HumanTask
+from domain.tasks import LETTER_TO_SEND, ACTIVE_STATUSES, WORKFLOW_ACTOR, TaskClosure, TaskStatus
+
+_ACTIVE = [s.value for s in ACTIVE_STATUSES]
+_COLUMNS = """task_id, task_key, workflow_id, kind, assignee, due_date, details, status, created_at, claimed_by,
+              claimed_at, completed_at, outcome, closure_reason, closed_by, updated_at"""
+
+
+class NewTask(HumanTask):
+    """A task to create: a workflow's ``HumanTask`` and its case (label tasks carry dates and lists in details)."""
+
+    workflow_id: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskFilter(BaseModel):
+    """Inbox filters (all optional, and-ed). ``STRUCTURE:<id>`` also matches ``PLATFORM:<id>``/``REFERENT:<id>``."""
+
+    assignee: str | None = None
+    status: TaskStatus | None = None
+    kind: str | None = None
+    due_before: date | None = None
+    workflow_id: str | None = None
+
+
+class TaskNotFound(LookupError):
+    pass
+
+
+class TaskClosed(Exception):
+    """The task is DONE or CANCELLED already: nothing changed."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the task is {status}")
+        self.status = status
+
+
+def task_dict(row: asyncpg.Record) -> dict[str, Any]:
+    task = dict(row)
+    for key in ("details", "outcome"):
+        if isinstance(task[key], str):
+            task[key] = json.loads(task[key])
+    return task
+
+
+class TaskStore:
+    """Adapter over ``human_tasks`` (migration 022); writers take the caller's connection (one transaction)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # ---------------------------------------------------------------- written by workflows' activities
+
+    @staticmethod
+    async def create(conn: asyncpg.Connection | asyncpg.Pool, tasks: Sequence[NewTask]) -> None:
+        if not tasks:
+            return
+        await conn.executemany(
+            """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee, due_date, details)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (task_key) DO NOTHING""",
+            [(t.task_key, t.workflow_id, t.kind, t.assignee, t.due_date, json.dumps(t.details, default=str))
+             for t in tasks],
+        )
+
+    @staticmethod
+    async def close(conn: asyncpg.Connection | asyncpg.Pool, closures: Sequence[TaskClosure]) -> None:
+        """The workflow closes tasks (after creating this batch's tasks, so one created and closed in one batch
+        ends closed); a task a person already closed is left as they left it."""
+        if not closures:
+            return
+        await conn.executemany(
+            """UPDATE human_tasks SET status = $2, closure_reason = $3, closed_by = $4, completed_at = now(),
+                      updated_at = now()
+                WHERE task_key = $1 AND status = ANY($5::text[])""",
+            [(c.task_key, c.status.value, c.reason, WORKFLOW_ACTOR, _ACTIVE) for c in closures],
+        )
+
+    # ---------------------------------------------------------------- the inbox
+
+    async def list(self, where: TaskFilter, *, limit: int, cursor: str | None = None
+                   ) -> tuple[list[dict[str, Any]], str | None]:
+        clauses, args = [], []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if where.assignee is not None:
+            kind, _, ref = where.assignee.partition(":")
+            if kind == "STRUCTURE" and ref:
+                clauses.append(f"assignee = ANY({arg([f'{k}:{ref}' for k in ('STRUCTURE', 'PLATFORM', 'REFERENT')])})")
+            else:
+                clauses.append(f"assignee = {arg(where.assignee)}")
+        if where.status is not None:
+            clauses.append(f"status = {arg(where.status.value)}")
+        if where.kind is not None:
+            clauses.append(f"kind = {arg(where.kind)}")
+        if where.due_before is not None:
+            clauses.append(f"due_date < {arg(where.due_before)}")
+        if where.workflow_id is not None:
+            clauses.append(f"workflow_id = {arg(where.workflow_id)}")
+        if cursor is not None:
+            due, after = decode_cursor(cursor, int)
+            clauses.append(f"(COALESCE(due_date, {NO_DATE_SQL}), task_id) > ({arg(due)}, {arg(after)})")
+        sql = (f"SELECT {_COLUMNS} FROM human_tasks {'WHERE ' + ' AND '.join(clauses) if clauses else ''} "
+               f"ORDER BY COALESCE(due_date, {NO_DATE_SQL}), task_id LIMIT {arg(limit + 1)}")
+        rows = [task_dict(r) for r in await self.pool.fetch(sql, *args)]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, (encode_cursor(rows[-1]["due_date"], rows[-1]["task_id"]) if more else None)
+
+    async def get(self, task_id: int) -> dict[str, Any]:
+        row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM human_tasks WHERE task_id = $1", task_id)
+        if row is None:
+            raise TaskNotFound(task_id)
+        return task_dict(row)
+
+    async def claim(self, task_id: int, actor: str) -> dict[str, Any]:
+        return await self._change(task_id, "status = 'CLAIMED', claimed_by = $2, claimed_at = now()", actor)
+
+    async def reassign(self, task_id: int, assignee: str, actor: str) -> dict[str, Any]:
+        """A new assignee: the task is open again for them (a claim is dropped)."""
+        return await self._change(task_id, "assignee = $3, status = 'OPEN', claimed_by = NULL, claimed_at = NULL",
+                                  actor, assignee)
+
+    async def complete(self, task_id: int, actor: str, outcome: dict[str, Any]) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            task = await self._change(task_id, """status = 'DONE', outcome = $3::jsonb, closure_reason = 'COMPLETED',
+                                                  closed_by = $2, completed_at = now()""",
+                                      actor, json.dumps(outcome, default=str), conn=conn)
+            if task["kind"] == LETTER_TO_SEND:
+                await conn.execute(
+                    """UPDATE label_letters SET registered_letter_number = $2, sent_on = $3 WHERE letter_key = $1""",
+                    task["details"].get("letter_key"), outcome["registered_letter_number"],
+                    date.fromisoformat(str(outcome["sent_on"])),
+                )
+            return task
+
+    async def _change(self, task_id: int, assignments: str, actor: str, *extra: Any,
+                      conn: asyncpg.Connection | None = None) -> dict[str, Any]:
+        """Apply ``assignments`` to a task still OPEN or CLAIMED; TaskNotFound / TaskClosed otherwise."""
+        db = conn or self.pool
+        row = await db.fetchrow(
+            f"""UPDATE human_tasks SET {assignments}, updated_at = now()
+                 WHERE task_id = $1 AND status = ANY(${3 + len(extra)}::text[]) AND $2::text IS NOT NULL
+                 RETURNING {_COLUMNS}""",
+            task_id, actor, *extra, _ACTIVE,
+        )
+        if row is not None:
+            return task_dict(row)
+        status = await db.fetchval("SELECT status FROM human_tasks WHERE task_id = $1", task_id)
+        if status is None:
+            raise TaskNotFound(task_id)
+        raise TaskClosed(status)

@@ -1,0 +1,198 @@
+"""Task inbox routes: ``GET /v1/tasks`` (filters, cursor), ``GET /v1/tasks/{task_id}``, and ``claim``,
+``complete`` and ``reassign`` by the acting person (``X-Actor``: an opaque id such as ``agent:<id>``, never a name).
+
+A task is closed by its workflow when the event it waits for arrives; a person completes one with an outcome (a
+category), and a ``LETTER_TO_SEND`` task with the registered letter's number and the day it was posted. Completing
+or claiming a closed task is a 409; unknown task ids a 404; unknown fields and query parameters are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Callable
+
+import asyncpg
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from activities.page_cursor import InvalidCursor
+from activities.tasks import TaskClosed, TaskFilter, TaskNotFound, TaskStore
+from domain.deadlines import paris_date
+from domain.tasks import (
+    ACTOR_PATTERN,
+    ASSIGNEE_PATTERN,
+    KIND_PATTERN,
+    LETTER_NUMBER_PATTERN,
+    OUTCOME_PATTERN,
+    CompletionError,
+    TaskStatus,
+    completion_outcome,
+)
+from workers.api.auth import Caller, Scope
+from workers.api.commands import APPLICATION_PATTERN, PATHWAY_PATTERN
+from workers.api.dependencies import post_context
+from workers.api.errors import ApiError, ErrorBody
+
+ACTOR_HEADER = "X-Actor"
+MAX_PAGE = 200
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)}
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates as ``YYYY-MM-DD`` text only (no timestamps, no numbers)."""
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class Task(BaseModel):
+    task_id: int
+    kind: str
+    assignee: str
+    status: TaskStatus
+    due_date: date | None
+    workflow_id: str = Field(description="The case: pathway-<id> or label-<structure>-<n>")
+    details: dict[str, Any] = Field(description="Categories, dates and ids only")
+    created_at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+    completed_at: datetime | None
+    outcome: dict[str, Any] | None
+    closure_reason: str | None = Field(description="Why it closed: the awaited event (e.g. ORIENTATION_RECORDED), "
+                                                   "COMPLETED by a person, PATHWAY_CLOSED...")
+    closed_by: str | None = Field(description="workflow, or the acting person's opaque id")
+
+
+class TaskPage(BaseModel):
+    tasks: list[Task]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page")
+
+
+class CompleteTask(BaseModel):
+    """``outcome`` (a category) for most tasks; ``registered_letter_number`` and ``sent_on`` for LETTER_TO_SEND."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: str | None = Field(None, pattern=OUTCOME_PATTERN, description="e.g. HANDLED, NOT_NEEDED")
+    registered_letter_number: str | None = Field(None, pattern=LETTER_NUMBER_PATTERN)
+    sent_on: IsoDate | None = None
+
+
+class ReassignTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str = Field(pattern=ASSIGNEE_PATTERN, max_length=96, description="e.g. SLAI:<territory>, REFERENT:<id>")
+
+
+def _public(task: dict[str, Any]) -> dict[str, Any]:
+    return Task.model_validate(task).model_dump(mode="json")
+
+
+def _only(*allowed: str) -> Callable[[Request], None]:
+    """Refuse query parameters the route does not know (a typo would otherwise silently widen a list)."""
+
+    def dependency(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - set(allowed))
+        if unknown:
+            raise ApiError(422, "validation_error", f"unknown query parameter {unknown[0]}", field=f"query {unknown[0]}")
+
+    return dependency
+
+
+# Task routes act on the read model, not on a workflow: no x-temporal-message, but the scopes and sender declared.
+_READ = {"x-scopes": [Scope.CASE_READ.value]}
+_WORK = {"x-scopes": [Scope.PATHWAY_EVENTS.value, Scope.LABEL_DECIDE.value], "x-actor": "person"}
+
+
+def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Caller]]) -> APIRouter:
+    """The inbox routes on the read model's pool (``require``: the app's scope dependency)."""
+    routes = APIRouter(tags=["tasks"])
+    read = Depends(require(Scope.CASE_READ))
+    work = Depends(post_context(Scope.PATHWAY_EVENTS, Scope.LABEL_DECIDE))  # Idempotency-Key required (428)
+
+    def store() -> TaskStore:
+        if pool is None:
+            raise ApiError(503, "unavailable", "the task inbox needs the database; retry later")
+        return TaskStore(pool)
+
+    async def found(task_id: int) -> dict[str, Any]:
+        try:
+            return await store().get(task_id)
+        except TaskNotFound:
+            raise ApiError(404, "not_found", f"no task {task_id}") from None
+
+    async def changed(task_id: int, change: Callable[[TaskStore], Any]) -> dict[str, Any]:
+        try:
+            return _public(await change(store()))
+        except TaskNotFound:
+            raise ApiError(404, "not_found", f"no task {task_id}") from None
+        except TaskClosed as closed:
+            raise ApiError(409, "task_closed", f"the task is {closed.status}; nothing changed") from None
+
+    actor = Header(alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=72,
+                   description="The acting person's opaque id (agent:<id>) or service:<name>; never a name")
+    task_id_path = Path(ge=1, le=2**63 - 1)
+
+    @routes.get("/v1/tasks", response_model=TaskPage, responses=_ERRORS, openapi_extra=_READ,
+                dependencies=[read, Depends(_only("assignee", "status", "kind", "due_before", "pathway",
+                                                  "application", "limit", "cursor"))])
+    async def list_tasks(
+        assignee: str | None = Query(None, pattern=ASSIGNEE_PATTERN, max_length=96,
+                                     description="SLAI:<territory>, SLAI_MANAGER:<territory>, STRUCTURE:<id> "
+                                                 "(also its PLATFORM:/REFERENT: tasks), CAF, DPID..."),
+        status: TaskStatus | None = None,
+        kind: str | None = Query(None, pattern=KIND_PATTERN),
+        due_before: IsoDate | None = Query(None, description="Tasks due strictly before this day"),
+        pathway: str | None = Query(None, pattern=PATHWAY_PATTERN),
+        application: str | None = Query(None, pattern=APPLICATION_PATTERN),
+        limit: int = Query(50, ge=1, le=MAX_PAGE),
+        cursor: str | None = Query(None, max_length=200, pattern=r"^[A-Za-z0-9_\-]+$"),
+    ) -> dict[str, Any]:
+        """Tasks by due date (none last), then id. Filters are and-ed."""
+        if pathway and application:
+            raise ApiError(422, "validation_error", "give pathway or application, not both", field="query pathway")
+        try:
+            rows, following = await store().list(
+                TaskFilter(assignee=assignee, status=status, kind=kind, due_before=due_before,
+                           workflow_id=pathway or application), limit=limit, cursor=cursor)
+        except InvalidCursor as error:
+            raise ApiError(422, "validation_error", str(error), field="query cursor") from None
+        return {"tasks": [_public(r) for r in rows], "next_cursor": following}
+
+    @routes.get("/v1/tasks/{task_id}", response_model=Task, responses=_ERRORS, dependencies=[read],
+                openapi_extra=_READ)
+    async def read_task(task_id: int = task_id_path) -> dict[str, Any]:
+        return _public(await found(task_id))
+
+    @routes.post("/v1/tasks/{task_id}/claim", response_model=Task, responses=_ERRORS, dependencies=[work],
+                 openapi_extra=_WORK)
+    async def claim_task(task_id: int = task_id_path, x_actor: str = actor) -> dict[str, Any]:
+        """The acting person takes the task (OPEN or CLAIMED → CLAIMED)."""
+        return await changed(task_id, lambda s: s.claim(task_id, x_actor))
+
+    @routes.post("/v1/tasks/{task_id}/complete", response_model=Task, responses=_ERRORS, dependencies=[work],
+                 openapi_extra=_WORK)
+    async def complete_task(body: CompleteTask, task_id: int = task_id_path, x_actor: str = actor) -> dict[str, Any]:
+        """Done, with its outcome; 409 when the task is closed already (by its workflow or a person)."""
+        task = await found(task_id)
+        if task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
+            raise ApiError(409, "task_closed", f"the task is {task['status']}; nothing changed")
+        try:
+            outcome = completion_outcome(task["kind"], paris_date(datetime.now().astimezone()), **body.model_dump())
+        except CompletionError as error:
+            raise ApiError(422, "validation_error", str(error), field=error.field) from None
+        return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
+
+    @routes.post("/v1/tasks/{task_id}/reassign", response_model=Task, responses=_ERRORS, dependencies=[work],
+                 openapi_extra=_WORK)
+    async def reassign_task(body: ReassignTask, task_id: int = task_id_path, x_actor: str = actor) -> dict[str, Any]:
+        """Another service or structure takes the task over (it is OPEN again, unclaimed)."""
+        return await changed(task_id, lambda s: s.reassign(task_id, body.assignee, x_actor))
+
+    return routes
