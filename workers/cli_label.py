@@ -41,6 +41,7 @@ from domain.rules import RULE_SETS, rule_set_for
 from domain.label_evaluation import LabelInputError, evaluate_structure, parse_label_file
 from workers.cli_cer import fail, read_json_input
 from workers.cli_core import OneLineErrors
+from workers.config import Settings
 
 T = TypeVar("T")
 NOT_LABELLED = 1
