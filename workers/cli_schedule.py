@@ -195,7 +195,8 @@ def install(
     campaign_hour: int = typer.Option(7, "--campaign-hour", min=0, max=23, help="Hour of the campaign (Europe/Paris)."),
 ) -> None:
     """Create or update the daily import of the files dropped in the drop directory, the monthly purge, the
-    monthly « perdus de vue » campaign and the CAF's annual report (each 31 January)."""
+    monthly « perdus de vue » campaign, the CAF's annual report (each 31 January) and the yearly list of
+    labelled structures (each 1 December)."""
     settings = Settings.from_env()
     directory = drop_dir.resolve() if drop_dir else drop_directory(settings)
     directory.mkdir(parents=True, exist_ok=True)
@@ -232,11 +233,8 @@ def install(
     typer.echo(f"schedule {CAF_SCHEDULE_ID} {outcome}: each 31 January at 06:30 {TIME_ZONE}, builds and stores the "
                "CAF's report on the past year")
 
-    async def go_label() -> str:
-        client = await connect_client(settings)
-        return await install_label_yearly_schedule(client, task_queue=settings.temporal_task_queue)
-
-    outcome = _run(go_label())
+    outcome = _run(with_client(lambda client: install_label_yearly_schedule(
+        client, task_queue=settings.temporal_task_queue)))
     typer.echo(f"schedule {LABEL_YEARLY_SCHEDULE_ID} {outcome}: every 1 December at 07:00 {TIME_ZONE}, stores the "
                "year's list of labelled structures (parcours label yearly-list --stored)")
 

@@ -87,7 +87,7 @@ class LabelInstruction(LabelCase):
         proposal = self._evaluate(msg)
         self.state.evaluation = proposal
         self._admin_evaluated(AdminEvaluation(
-            event_id=msg.event_id, training_ok=proposal.training.passed,
+            event_id=msg.event_id, actor=msg.actor, training_ok=proposal.training.passed,
             cer_average=proposal.cer_quality.average or 0.0, seed=proposal.seed,
             sampled_cer_ids=[cer for p in proposal.cer_quality.professionals for cer in p.sample],
             reasons=proposal.reasons))
