@@ -33,6 +33,8 @@ from workers.embedded import free_port, start_postgres, stop_process
 from workers.migrations import migrate
 
 TERRITORY = "BENCH"
+#: Issue 20's target for the worker memory of one cached pathway.
+TARGET_KIB = 50
 
 
 async def _worker(address: str, task_queue: str, database_url: str, keys: str, cache: int) -> None:
@@ -141,6 +143,8 @@ def report(r: dict) -> None:
     print(f"{r['pathways']} open pathways, workflow cache {r['cache']}: worker RSS {r['idle']:.0f} MiB idle → "
           f"{r['settled']:.0f} MiB settled (peak {r['peak']:.0f}); ≈ {per:.0f} KiB per cached pathway "
           f"({resident} cached); started in {r['seconds']:.0f} s ({r['pathways'] / r['seconds']:.0f}/s)")
+    print(f"memory per cached pathway: {per:.0f} KiB (target ≤ {TARGET_KIB} KiB: "
+          f"{'met' if per <= TARGET_KIB else 'NOT met'})")
     print("  RSS as pathways came in (pathways: MiB): "
           + ", ".join(f"{n}: {m:.0f}" for n, m in r["samples"]))
     print(f"  dev server (SQLite) RSS {r['server_idle']:.0f} → {r['server_settled']:.0f} MiB; load avg {r['load']:.2f}")

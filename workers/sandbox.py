@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from workers import sandbox_code
+
 PASSTHROUGH_MODULES = ("domain", "pydantic", "pydantic_core", "asyncpg", "lxml", "holidays", "structlog", "httpx",
-                       "cryptography")
+                       "cryptography", "workflows.search_attributes")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
+    sandbox_code.install()
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     )
