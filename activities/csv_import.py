@@ -40,7 +40,7 @@ import tomllib
 from datetime import date, datetime
 from itertools import groupby
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -49,6 +49,7 @@ from activities.list_rows import ListRows, normalise_label
 from domain.flux import ParsedRecord, RawHousehold, RawPerson
 from domain.flux_validation import DuplicateGuard, judge
 
+M = TypeVar("M", bound="TableMapping")
 HOUSEHOLD_FIELDS = ("matricule", "right_state", "suspension_reason", "suspension_date", "closure_reason",
                     "closure_date", "no_fixed_abode", "entry_date", "commune")
 PERSON_FIELDS = ("nir", "last_name", "first_name", "birth_date", "role", "subject_to_duties")
@@ -58,13 +59,22 @@ _TRUE = {"1", "o", "oui", "y", "yes", "true", "vrai", "x"}
 _FALSE = {"0", "n", "non", "no", "false", "faux", ""}
 
 
-class ColumnMapping(BaseModel):
+class TableMapping(BaseModel):
+    """Where each field is read in a CSV or XLSX table (shared by the flow lists and the caseload import)."""
+
     delimiter: str = ";"
     encoding: str = "utf-8-sig"
     sheet: str | None = None  # .xlsx: the sheet to read (default: the first one)
     date_formats: list[str] = Field(default_factory=lambda: ["%d/%m/%Y", "%Y-%m-%d"])
     columns: dict[str, str]
     defaults: dict[str, str] = Field(default_factory=dict)
+
+    def rows(self, path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+        """(data row number, {field: cell}) of the mapped columns; raises ``FluxUnreadable``."""
+        return ListRows(path, delimiter=self.delimiter, encoding=self.encoding, sheet=self.sheet).records(self.columns)
+
+
+class ColumnMapping(TableMapping):
     values: dict[str, dict[str, str]] = Field(default_factory=dict)  # field -> {value in the list: value meant}
 
     @field_validator("columns")
@@ -96,8 +106,8 @@ class ColumnMapping(BaseModel):
         return next((meant for seen, meant in table.items() if normalise_label(seen) == wanted), value)
 
 
-def load_mapping(path: str | Path) -> ColumnMapping:
-    """Read a TOML (``.toml``) or JSON mapping file."""
+def load_mapping(path: str | Path, model: type[M] = ColumnMapping) -> M:  # type: ignore[assignment]
+    """Read a TOML (``.toml``) or JSON mapping file into ``model``."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -105,13 +115,13 @@ def load_mapping(path: str | Path) -> ColumnMapping:
         raise FluxUnreadable(f"cannot open mapping {path.name}: {exc.strerror or exc}") from None
     try:
         raw = tomllib.loads(data.decode("utf-8")) if path.suffix.lower() == ".toml" else json.loads(data)
-        return ColumnMapping.model_validate(raw)
+        return model.model_validate(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         message = " ".join(str(exc).split())
         raise FluxUnreadable(f"mapping {path.name} is not valid: {message}") from None
 
 
-def _normalise_date(value: str | None, formats: list[str]) -> str | None:
+def normalise_date(value: str | None, formats: list[str]) -> str | None:
     """ISO text for a date in one of the mapping's formats (or ISO, as .xlsx dates are); the raw text
     otherwise (rejected later)."""
     if value is None or not value.strip():
@@ -153,14 +163,13 @@ class CsvNewEntrants:
             value = self.mapping.defaults.get(name, value)
         value = self.mapping.translate(name, value)
         if name in DATE_FIELDS:
-            value = _normalise_date(value, self.mapping.date_formats)
+            value = normalise_date(value, self.mapping.date_formats)
         elif name in FLAG_FIELDS:
             value = _normalise_flag(value)
         return value
 
     def __iter__(self) -> Iterator[ParsedRecord]:
-        rows = ListRows(self.path, delimiter=self.mapping.delimiter, encoding=self.mapping.encoding,
-                        sheet=self.mapping.sheet).records(self.mapping.columns)
+        rows = self.mapping.rows(self.path)
         guard = DuplicateGuard()
 
         def household_key(item: tuple[int, dict[str, str]]) -> object:

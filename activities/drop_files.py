@@ -29,6 +29,16 @@ def write_private_copy(source: Path, target: Path) -> Path:
     return target
 
 
+def write_private_bytes(data: bytes, target: Path) -> Path:
+    """``data`` as ``target`` (mode 0600), written under a hidden ``.part`` name first (an upload, issue 19)."""
+    partial = target.with_name(f".{target.name}.part")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(partial, target)
+    return target
+
+
 def make_private(path: Path) -> None:
     os.chmod(path, PRIVATE_FILE)
 

@@ -195,8 +195,12 @@ class KpiReadModel:
 
     def __init__(self, db: asyncpg.Pool | asyncpg.Connection, rule_sets: tuple[RuleSet, ...] = RULE_SETS,
                  default_rules: RuleSet = RULESET_2023, plan: Plan = Plan.AUTO, work_mem: str = "64MB",
-                 ag_counsellors: int = DEFAULT_AG_COUNSELLORS) -> None:
+                 ag_counsellors: int = DEFAULT_AG_COUNSELLORS, exclude_adopted: bool = False) -> None:
+        """``exclude_adopted``: leave out the pathways adopted from a caseload after their entry (their migrated
+        period; view ``pathway_kpi_native``, issue 19) from the cohort, accompagnement-global and perdus-de-vue
+        counts."""
         self.db = db
+        self.kpi_table = "pathway_kpi_native" if exclude_adopted else "pathway_kpi"
         self.ag_counsellors = ag_counsellors
         self.rules = _rule_arguments(rule_sets, default_rules)
         self.plan = plan
@@ -216,7 +220,10 @@ class KpiReadModel:
     async def _facts(self, conn: asyncpg.Connection, args: tuple) -> KpiFacts:
         facts = KpiFacts()
         # one row per (delay, within the month) group: the cohort's counts are their sums
-        for row in await conn.fetch(_STEPS + _FACTS, *args, *self.rules):
+        def q(query: str) -> str:
+            return query.replace("FROM pathway_kpi k", f"FROM {self.kpi_table} k")
+
+        for row in await conn.fetch(q(_STEPS + _FACTS), *args, *self.rules):
             if row["delay_days"] is not None:
                 _add_bucket(facts, row["delay_days"], bool(row["oriented_in_time"]), row["new_entrants"])
             facts.new_entrants += row["new_entrants"]
@@ -226,11 +233,11 @@ class KpiReadModel:
             facts.first_appointments_within_2_weeks += row["appointments_within"]
             facts.first_cers += row["cers"]
             facts.first_cers_within_2_months += row["cers_within"]
-        ag = await conn.fetchrow(_GLOBAL, *args, *self.rules[:4], self.rules[5])
+        ag = await conn.fetchrow(q(_GLOBAL), *args, *self.rules[:4], self.rules[5])
         facts.global_accompaniment_oriented = ag["oriented"]
         facts.global_accompaniment_started = ag["started"]
         facts.global_accompaniment_start_days = ag["start_days"]
-        lost = await conn.fetchrow(_LOST_FROM_VIEW, *args)
+        lost = await conn.fetchrow(q(_LOST_FROM_VIEW), *args)
         facts.lost_from_view = lost["lost_from_view"]
         facts.lost_from_view_convoked = lost["convoked"]
         facts.lost_from_view_sanctioned = lost["sanctioned"]

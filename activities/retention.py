@@ -60,6 +60,8 @@ PATHWAY_TABLES: tuple[tuple[str, str], ...] = (
     ("api_event_ids", "workflow_id"),
     ("pathway_anomalies", "pathway_id"),
     ("human_tasks", "workflow_id"),
+    ("caseload_adoptions", "pathway_id"),
+    ("caseload_import_rows", "pathway_id"),
 )
 
 _PURGED, _SKIPPED = "PURGED", "SKIPPED_RUNNING"

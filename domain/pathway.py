@@ -399,6 +399,26 @@ class MonJob62Push(BaseModel):
     data: dict[str, str | int | bool | None | list[dict[str, str]]] = Field(default_factory=dict)
 
 
+class PastDue(BaseModel):
+    """A clock that fell due before the pathway was adopted, kept as a migration fact (no breach, no escalation)."""
+
+    kind: DeadlineKind
+    due: date
+
+
+class Adoption(BaseModel):
+    """The pathway was brought in mid-flight from a département's caseload (``parcours caseload import``): where
+    from (source, file digest, data row), so an auditor tells a migrated case from one that lived here."""
+
+    source: str
+    file_digest: str
+    row: int
+    row_digest: str
+    adopted_on: date
+    past_breaches: bool = True
+    past_due: list[PastDue] = Field(default_factory=list)
+
+
 class PathwayState(BaseModel):
     """The whole state of one person's pathway (continue-as-new input)."""
 
@@ -465,6 +485,8 @@ class PathwayState(BaseModel):
     gesica_at_cer: bool = False
     seen_event_ids: list[str] = Field(default_factory=list)
     outbox: Outbox = Field(default_factory=Outbox)
+    #: Set when the pathway was adopted from a caseload file (issue 19), carried across runs.
+    adoption: Adoption | None = None
 
 
 # ---------------------------------------------------------------- inbound messages (one model each)
@@ -484,6 +506,8 @@ class PathwayInput(BaseModel):
     person_id: str
     territory: str
     state: PathwayState | None = None
+    #: A first run that adopts a running case (``domain.caseload.adopt``): its state at its stage, clocks included.
+    adoption: PathwayState | None = None
 
 
 class FlowRecord(PathwayMessage):

@@ -576,6 +576,35 @@ async def flux_drop_scan(stack: Stack) -> Recorded:
     return {"FluxDropScan-new-files": history}
 
 
+# ---------------------------------------------------------------- CaseloadImport (dev server)
+
+
+@scenario("CaseloadImport-adoption")
+async def caseload_import_adoption(stack: Stack) -> Recorded:
+    """A 14-row caseload (every adoptable stage, one row refused) in 3 slices; plus the history of a pathway it
+    adopted at its stage (``PathwayInput.adoption``)."""
+    from activities.caseload_generator import caseload_rows, write_caseload_csv
+    from tests.test_caseload_import import import_input as caseload_input
+    from workflows.caseload_import import start_caseload_import
+
+    client = stack.dev_client
+    task_queue = f"rec-{_ev()[:8]}"
+    rows = caseload_rows(14, date.today(), seed=uuid.uuid4().int % 10**6)
+    rows[-1] = dict(rows[-1], stage="SANCTION_PROCEDURE")
+    path = write_caseload_csv(stack.workdir / f"caseload-{_ev()[:8]}.csv", rows)
+    async with stack.worker(client, task_queue):
+        handle = await start_caseload_import(client, caseload_input(path, batch_size=5), task_queue=task_queue)
+        result = await handle.result()
+        assert (result.adopted, result.rejected) == (13, 1), result
+        history = await handle.fetch_history()
+        pathway_id = await stack.pool.fetchval(
+            "SELECT pathway_id FROM caseload_import_rows WHERE file_digest = $1 AND row_number = 4",
+            handle.id.removeprefix("caseload-import-"))
+        await _settled(client, pathway_id)
+        pathway = await client.get_workflow_handle(pathway_id).fetch_history()
+    return {"CaseloadImport-adoption-slices": history, "BeneficiaryPathway-adoption-caseload": pathway}
+
+
 # ---------------------------------------------------------------- RetentionPurge (dev server)
 
 

@@ -191,3 +191,22 @@ def test_report_lines_from_facts():
     assert report.indicator(kpi.ORIENTED_WITHIN_1_MONTH).rate == pytest.approx(5 / 9)
     assert report.indicator(kpi.NEW_ENTRANTS).rate is None
     assert report.indicator(kpi.GLOBAL_START_DELAY).value is None  # nobody started: no average, not 0
+
+
+async def test_adopted_pathways_can_be_left_out_of_the_cohort(database_url, db_pool):
+    """Issue 19: a pathway adopted from a caseload after its entry is out of the counts with ``exclude_adopted``."""
+    schema = await create_schema(db_pool)
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        rows = Rows(conn)
+        await rows.pathway("native", date(2023, 1, 10))
+        await rows.pathway("adopted", date(2023, 1, 12))
+        await conn.execute(
+            """INSERT INTO caseload_adoptions (person_id, pathway_id, file_digest, row_number, row_digest, source,
+                   stage, adopted_on, past_breaches, status)
+               VALUES ('person-adopted', 'adopted', 'f', 1, 'r', 'CASELOAD', 'AWAITING_ORIENTATION', '2023-01-20',
+                       true, 'started')""")
+        assert (await KpiReadModel(conn).facts(*JANUARY, "Arrageois")).new_entrants == 2
+        assert (await KpiReadModel(conn, exclude_adopted=True).facts(*JANUARY, "Arrageois")).new_entrants == 1
+    finally:
+        await conn.close()

@@ -45,7 +45,7 @@ from workflows.retention import RetentionPurge
 
 TABLES = ("pathways", "stage_changes", "deadlines", "breaches", "pathway_cers", "pathway_appointments",
           "lost_from_view_convocations", "pathway_decisions", "api_event_ids", "pathway_anomalies", "human_tasks",
-          "flux_observations")
+          "caseload_adoptions", "caseload_import_rows", "flux_observations")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -113,6 +113,13 @@ async def insert_pathway(pool: asyncpg.Pool, pathway_id: str, closed_on: date | 
         await conn.execute(
             """INSERT INTO human_tasks (task_key, workflow_id, kind, assignee) VALUES ($1, $2, 'CHECK', 'SLAI')""",
             f"{pathway_id}:check", pathway_id)
+        await conn.execute(  # adopted from a caseload (issue 19): its ledger rows go with it
+            """INSERT INTO caseload_adoptions (person_id, pathway_id, file_digest, row_number, row_digest, source, stage,
+                   adopted_on, past_breaches, status) VALUES ($1, $2, $3, 1, 'r', 'CASELOAD', 'CER_ACTIVE', $4, true,
+                   'started')""", person, pathway_id, pathway_id[-64:].rjust(64, "0"), entry)
+        await conn.execute(
+            """INSERT INTO caseload_import_rows (file_digest, row_number, outcome, pathway_id)
+               VALUES ($1, 1, 'adopted', $2)""", pathway_id[-64:].rjust(64, "0"), pathway_id)
         state = {"last_flow_date": (closed_on or entry).isoformat(), "entry_date": entry.isoformat(),
                  "right_state": "5" if closed_on else "2", "subject_to_duties": True}
         await conn.execute(
@@ -133,7 +140,8 @@ async def rows_of(pool: asyncpg.Pool, pathway_id: str) -> dict[str, int]:
 
 ALL_ROWS = {"pathways": 1, "stage_changes": 2, "deadlines": 1, "breaches": 1, "pathway_cers": 1,
             "pathway_appointments": 2, "lost_from_view_convocations": 1, "pathway_decisions": 1, "api_event_ids": 1,
-            "pathway_anomalies": 1, "human_tasks": 1, "flux_observations": 1}
+            "pathway_anomalies": 1, "human_tasks": 1, "caseload_adoptions": 1, "caseload_import_rows": 1,
+            "flux_observations": 1}
 NO_ROWS = dict.fromkeys(TABLES, 0)
 
 

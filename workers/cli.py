@@ -22,6 +22,7 @@ LAZY_GROUPS = {
     "schedule": "workers.cli_schedule",
     "report": "workers.cli_report",
     "tasks": "workers.cli_tasks",
+    "caseload": "workers.cli_caseload",
 }
 
 

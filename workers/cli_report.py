@@ -57,14 +57,15 @@ def _day(value: str, option: str) -> date:
 
 
 async def _compute(database_url: str, period_from: date, period_to: date, territory: str | None,
-                   ag_counsellors: int = DEFAULT_AG_COUNSELLORS) -> KpiReport:
+                   ag_counsellors: int = DEFAULT_AG_COUNSELLORS, exclude_adopted: bool = False) -> KpiReport:
     import asyncpg
 
     from activities.kpi import KpiReadModel
 
     conn = await asyncpg.connect(database_url)
     try:
-        facts = await KpiReadModel(conn, ag_counsellors=ag_counsellors).facts(period_from, period_to, territory)
+        facts = await KpiReadModel(conn, ag_counsellors=ag_counsellors, exclude_adopted=exclude_adopted).facts(
+            period_from, period_to, territory)
     finally:
         await conn.close()
     return build_report(facts, period_from, period_to, territory)
@@ -80,6 +81,8 @@ def kpi(
                                          help="Also draw the orientation delays against the 1-month target."),
     ag_counsellors: int = typer.Option(DEFAULT_AG_COUNSELLORS, "--ag-counsellors", min=1, max=10000,
                                        help="Counsellors dedicated to the accompagnement global (50 portfolios)."),
+    exclude_adopted: bool = typer.Option(False, "--exclude-adopted",
+                                         help="Leave out pathways adopted from a caseload after their entry."),
 ) -> None:
     """Seed-002 indicators (domain.md §5.1 a to f) with the 2022 reference values beside them."""
     start, end = _day(period_from, "--from"), _day(period_to, "--to")
@@ -91,7 +94,7 @@ def kpi(
     if not settings.database_url:
         _fail("parcours report kpi: DATABASE_URL is not set (the indicators are computed from the PostgreSQL read model)")
     try:
-        report = asyncio.run(_compute(settings.database_url, start, end, territory, ag_counsellors))
+        report = asyncio.run(_compute(settings.database_url, start, end, territory, ag_counsellors, exclude_adopted))
     except (OSError, asyncio.TimeoutError) as exc:
         _fail(f"parcours report kpi: cannot reach the database: {exc}", FAILURE)
     except Exception as exc:  # asyncpg errors: missing tables (migrations not applied), permissions…

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import asyncpg
 
 from activities.caf_report import CafReportActivities
+from activities.caseload_import import CaseloadImportActivities
 from activities.campaign import CampaignActivities
 from activities.label import label_activities
 from activities.monjob import MonJob62Client, MonJobActivities
@@ -20,6 +21,7 @@ from activities.retention import RetentionActivities
 from activities.flux_import import FluxImportActivities
 from domain.territory import CommuneTable
 from workflows.caf_report import CafAnnualReport
+from workflows.caseload_import import CaseloadImport
 from workflows.campaign import LostFromViewCampaign
 from workflows.flux_drop import FluxDropScan
 from workflows.flux_import import FluxImport
@@ -43,7 +45,7 @@ class Dependencies:
 
 
 WORKFLOWS: list[type] = [BeneficiaryPathway, LabelApplicationWorkflow, LabelWorkflow, FluxImport, FluxDropScan,
-                         RetentionPurge, LabelYearlyList, LostFromViewCampaign, CafAnnualReport]
+                         RetentionPurge, LabelYearlyList, LostFromViewCampaign, CafAnnualReport, CaseloadImport]
 
 
 def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
@@ -59,4 +61,5 @@ def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
         activities += RetentionActivities(deps.pool, deps.retention_months).all()  # Temporal: activity.client()
         activities += CampaignActivities(deps.pool).all()  # signals pathways with activity.client()
         activities += CafReportActivities(deps.pool).all()
+        activities += CaseloadImportActivities(deps.pool, deps.person_id_key).all()  # activity.client()
     return activities

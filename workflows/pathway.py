@@ -108,6 +108,9 @@ GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
 #: the first pause reaching a CER clock in a run, and ``BREACH_WITHDRAWAL`` (a late fact dated in time withdraws
 #: the breach), asked when such a fact arrives. A run that already behaved the old way keeps doing so until its
 #: next run (at the latest its bilan); every other run gets the new rules.
+#: A pathway adopted from a département's caseload (``domain.caseload_adoption``) starts at its stage with its
+#: clocks: its state says which reminders and checks it keeps, as a continued run's does.
+ADOPTED_CASELOAD = "pathway-adopted-from-caseload"
 #: People's commands are logged with their actor (state, read model): the log adds read-model writes.
 DECISION_LOG = "pathway-decision-log-with-actor"
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
@@ -165,6 +168,8 @@ class BeneficiaryPathway:
     def __init__(self, inp: PathwayInput) -> None:
         if inp.state is not None:
             self.p = Pathway(inp.state, patched=workflow.patched)
+        elif inp.adoption is not None:
+            self.p = Pathway(inp.adoption, patched=workflow.patched)
         else:
             self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched)
         self._search_attributes: dict[str, Any] = {}
@@ -180,6 +185,8 @@ class BeneficiaryPathway:
     @workflow.run
     async def run(self, inp: PathwayInput) -> PathwayView:
         s = self.p.s
+        if inp.adoption is not None and workflow.patched(ADOPTED_CASELOAD):
+            inp = inp.model_copy(update={"state": inp.adoption})  # its reminders and checks are in its state
         if inp.state is None and workflow.patched(REMINDERS):
             with _pure():
                 self.p.enable_reminders(self._today())

@@ -34,6 +34,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from workers.api.auth import ApiTokens, load_api_tokens
+from workers.api.caseload_imports import MAX_CASELOAD_BYTES, caseload_import_router
+from workers.api.caseload_imports import PREFIX as CASELOAD_PREFIX
 from workers.api.bodies import TOO_LARGE, BodyLimit, too_large_response
 from workers.api.dependencies import require, route_path
 from workers.api.errors import ApiError, field_name, validation_error_response
@@ -85,7 +87,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
     app.state.api = api
     app.state.tokens = tokens
     _add_error_handlers(app)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, larger={CASELOAD_PREFIX: MAX_CASELOAD_BYTES})
 
     @app.middleware("http")
     async def _access_log(request: Request, call_next):
@@ -106,6 +108,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
     app.include_router(caseloads_router(pool, require))
     app.include_router(caf_router(pool, require, ApiError))
     app.include_router(territory_router(api))
+    app.include_router(caseload_import_router(pool))
     return app
 
 

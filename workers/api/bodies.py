@@ -110,16 +110,19 @@ class BodyLimit:
     """ASGI middleware: a body longer than ``limit`` bytes is refused with 413 — at once when its
     ``Content-Length`` says so, else as soon as the bytes read exceed it (the rest is never buffered)."""
 
-    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES, larger: dict[str, int] | None = None) -> None:
+        """``larger``: path prefixes with their own limit (a file upload)."""
+        self.app, self.limit, self.larger = app, limit, larger or {}
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path") or ""
+        limit = next((n for prefix, n in self.larger.items() if path.startswith(prefix)), self.limit)
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await too_large_response(self.limit)(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await too_large_response(limit)(scope, receive, send)
             return
         received = 0
 
@@ -130,7 +133,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     scope[TOO_LARGE] = True
                     return {"type": "http.request", "body": b"", "more_body": False}
             return message

@@ -1,0 +1,88 @@
+"""Synthetic caseloads (tests, benchmark, demos): every adoptable stage, dates consistent with the rules, NIRs
+(13 or 15 characters) or CAF matricule + rank. Fictitious people only."""
+
+from __future__ import annotations
+
+import csv
+import random
+from datetime import date, timedelta
+from pathlib import Path
+
+from domain.caseload import ADOPTABLE_STAGES, CASELOAD_FIELDS
+from domain.deadlines import add_months
+from domain.identity import nir_key
+from domain.pathway import Stage
+
+#: The example mapping's headers (docs/caseload.md, tests/fixtures/caseload/).
+HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territory": "Territoire", "stage": "Etape",
+           "caf_transmission_date": "Date transmission CAF", "orientation_notified_on": "Date notification orientation",
+           "referent_designated_on": "Date désignation référent", "cer_start": "Début CER", "cer_end": "Fin CER",
+           "end_of_payment": "Fin de droit", "exit_choice": "Choix du référent", "exit_choice_on": "Date du choix",
+           "orientation_target": "Orientation", "referent_structure": "Structure", "rule_set": "Règles"}
+REFERENT_TARGETS = ("REFERENT_SOLIDARITE", "REFERENT_SOCIOPRO", "PLIE", "POLE_EMPLOI_AG")
+
+
+def _nir(rng: random.Random, index: int, with_key: bool) -> str:
+    body = f"{rng.choice('12')}{rng.randint(50, 99):02d}{rng.randint(1, 12):02d}{rng.randint(1, 95):02d}" \
+           f"{rng.randint(1, 999):03d}{index % 1000:03d}"
+    return body + (f"{nir_key(body):02d}" if with_key else "")
+
+
+def _d(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def caseload_row(stage: Stage, index: int, today: date, rng: random.Random) -> dict[str, str]:
+    """One consistent row at ``stage`` on ``today`` (field names; ``HEADERS`` gives the file's headers)."""
+    row = {"territory": f"T{index % 7 + 1}", "stage": stage.value}
+    if index % 5 == 4:
+        row.update(matricule=f"{9000000 + index}", rank=str(index % 3 + 1))
+    else:
+        row["nir"] = _nir(rng, index, with_key=index % 2 == 0)
+    if stage is Stage.AWAITING_ORIENTATION:
+        row["caf_transmission_date"] = _d(today - timedelta(days=rng.randint(0, 25)))
+        return row
+    if stage is Stage.ORIENTED_TO_PLATFORM:
+        oriented = today - timedelta(days=rng.randint(0, 10))
+        row.update(orientation_target="PLATFORM", referent_structure=f"PF{index % 3}")
+    elif stage is Stage.REFERENT_DESIGNATED:
+        oriented = today - timedelta(days=rng.randint(0, 40))
+        row["referent_designated_on"] = _d(oriented + timedelta(days=rng.randint(0, (today - oriented).days)))
+    elif stage in (Stage.CER_ACTIVE, Stage.BILAN):
+        if stage is Stage.CER_ACTIVE:
+            start = today - timedelta(days=rng.randint(0, 150))
+            end = max(add_months(start, 6) - timedelta(days=rng.randint(0, 20)), today)
+        else:
+            end = today - timedelta(days=rng.randint(1, 14))
+            start = add_months(end, -6) + timedelta(days=rng.randint(0, 30))
+        row.update(cer_start=_d(start), cer_end=_d(end))
+        oriented = start - timedelta(days=rng.randint(0, 400))
+    else:
+        exit_on = today - timedelta(days=rng.randint(0, 14) if stage is Stage.EXIT_CHOICE_PENDING else rng.randint(15, 150))
+        row["end_of_payment"] = _d(exit_on)
+        if stage is Stage.POST_EXIT_ACCOMPANIMENT:
+            row.update(exit_choice="CONTINUE", exit_choice_on=_d(exit_on + timedelta(days=rng.randint(0, 14))))
+        oriented = exit_on - timedelta(days=rng.randint(30, 300))
+    if stage is not Stage.ORIENTED_TO_PLATFORM:
+        target = REFERENT_TARGETS[index % 4] if stage is not Stage.EXIT_CHOICE_PENDING or index % 2 else "PLATFORM"
+        row.update(orientation_target=target, referent_structure=f"S{index % 11}")
+    row["orientation_notified_on"] = _d(oriented)
+    row["caf_transmission_date"] = _d(oriented - timedelta(days=rng.randint(0, 25)))
+    return row
+
+
+def caseload_rows(count: int, today: date, seed: int = 19) -> list[dict[str, str]]:
+    """``count`` rows, the adoptable stages in turn."""
+    rng = random.Random(seed)
+    return [caseload_row(ADOPTABLE_STAGES[i % len(ADOPTABLE_STAGES)], i, today, rng) for i in range(count)]
+
+
+def write_caseload_csv(path: str | Path, rows: list[dict[str, str]]) -> Path:
+    """Write rows with the example mapping's headers, ``;``-separated (docs/caseload.md)."""
+    path = Path(path)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow([HEADERS[f] for f in CASELOAD_FIELDS])
+        for row in rows:
+            writer.writerow([row.get(f, "") for f in CASELOAD_FIELDS])
+    return path

@@ -1,0 +1,238 @@
+"""A département's running caseload, one row per person: validated against the pathway rules (issue 19).
+
+A row's texts (read through a column mapping, ``activities.caseload_file``) become a :class:`CaseloadCase` or a
+:class:`CaseloadRejection` naming the rule it breaks. Nothing personal survives validation: the NIR (or the CAF
+matricule and rank) becomes the opaque person id, and the row's digest is taken over its normalised values.
+Building the pathway at its stage is :func:`domain.caseload_adoption.adopt`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from datetime import date
+
+from pydantic import BaseModel
+
+from domain.deadlines import add_months
+from domain.identity import NirError, normalize_nir, person_id, validate_nir
+from domain.pathway import OrientationTarget, Stage
+from domain.rules import ImplausibleDate, check_plausible_date, rule_set, rule_set_for
+
+IDENTITY_FIELDS = ("nir", "matricule", "rank")
+DATE_FIELDS = ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start", "cer_end",
+               "end_of_payment", "exit_choice_on")
+CASELOAD_FIELDS = (*IDENTITY_FIELDS, "territory", "stage", *DATE_FIELDS, "exit_choice", "orientation_target",
+                   "referent_structure", "rule_set")
+#: Stages a running case can be adopted at; the others (platform appointment and diagnostic, SLAI validation, CAF
+#: route, reviews, EP, sanctions) carry facts a caseload row does not hold, and are refused.
+ADOPTABLE_STAGES = (Stage.AWAITING_ORIENTATION, Stage.ORIENTED_TO_PLATFORM, Stage.REFERENT_DESIGNATED,
+                    Stage.CER_ACTIVE, Stage.BILAN, Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT)
+ORIENTED_STAGES = frozenset(ADOPTABLE_STAGES[1:])
+REFERENT_STAGES = frozenset({Stage.REFERENT_DESIGNATED, Stage.CER_ACTIVE, Stage.BILAN})
+CER_STAGES = frozenset({Stage.CER_ACTIVE, Stage.BILAN})
+EXIT_STAGES = frozenset({Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT})
+EXIT_CHOICES = {"CONTINUE": True, "CLOSE": False}
+_CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
+_MATRICULE = re.compile(r"^[0-9A-Za-z]{1,15}$")
+_RANK = re.compile(r"^[0-9]{1,2}$")
+
+
+class RowRejected(ValueError):
+    """A row broken by a rule; ``code`` is stable, the message names the field and rule, never a cell's text (a
+    misplaced column could hold a NIR): reasons are stored and shown."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class CaseloadCase(BaseModel):
+    """One valid row: the opaque person id and the dates that drive the clocks (ids, dates and categories only)."""
+
+    row: int
+    row_digest: str
+    person_id: str
+    territory: str
+    stage: Stage
+    rule_set: str
+    caf_transmission_date: date
+    orientation_notified_on: date | None = None
+    orientation_target: OrientationTarget | None = None
+    referent_structure: str | None = None
+    referent_designated_on: date | None = None
+    cer_start: date | None = None
+    cer_end: date | None = None
+    end_of_payment: date | None = None
+    exit_choice: bool | None = None
+    exit_choice_on: date | None = None
+
+
+class CaseloadRejection(BaseModel):
+    row: int
+    code: str
+    reason: str
+
+
+def _text(raw: dict[str, str | None], name: str) -> str | None:
+    value = raw.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def _date(raw: dict[str, str | None], name: str, today: date) -> date | None:
+    value = _text(raw, name)
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise RowRejected("DATE_INVALID", f"{name} is not a date in a format of the mapping") from None
+    try:
+        check_plausible_date(day, today if name != "cer_end" else add_months(today, 12), field=name)
+    except ImplausibleDate as exc:
+        raise RowRejected("DATE_IMPLAUSIBLE", str(exc)) from None
+    if name != "cer_end" and day > today:
+        raise RowRejected("DATE_IN_FUTURE", f"{name} {day.isoformat()} is after the import day {today.isoformat()}")
+    return day
+
+
+def caf_person_id(matricule: str, rank: str, secret: bytes) -> str:
+    """Opaque id of a person known only by CAF matricule and rank in the household (no NIR in the caseload)."""
+    return hmac.new(secret, f"CAF:{matricule}:{int(rank)}".encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
+
+def _person(raw: dict[str, str | None], secret: bytes) -> str:
+    nir = _text(raw, "nir")
+    if nir is not None:
+        try:
+            if len(normalize_nir(nir)) == 15:
+                validate_nir(nir)
+            return person_id(nir, secret)
+        except NirError as exc:
+            raise RowRejected("NIR_INVALID", str(exc)) from None
+    matricule, rank = _text(raw, "matricule"), _text(raw, "rank")
+    if matricule is None or rank is None:
+        raise RowRejected("IDENTITY_MISSING", "a row needs a NIR (13 or 15 characters) or a CAF matricule and rank")
+    if not _MATRICULE.match(matricule) or not _RANK.match(rank):
+        raise RowRejected("IDENTITY_INVALID", "the CAF matricule has 1–15 letters or digits and the rank 1–2 digits")
+    return caf_person_id(matricule.upper(), rank, secret)
+
+
+def _enum(cls, raw: dict[str, str | None], name: str, code: str):
+    value = _text(raw, name)
+    if value is None:
+        return None
+    try:
+        return cls(value.upper())
+    except ValueError:
+        names = ", ".join(m.value for m in cls)
+        raise RowRejected(code, f"{name} is not one of: {names}") from None
+
+
+def _require(case: dict, names: tuple[str, ...], stage: Stage) -> None:
+    missing = [n for n in names if case.get(n) is None]
+    if missing:
+        raise RowRejected("FIELD_MISSING", f"stage {stage.value} needs {', '.join(missing)}")
+
+
+def _in_order(case: dict) -> None:
+    chain = [n for n in ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start")
+             if case.get(n) is not None]
+    for before, after in zip(chain, chain[1:]):
+        if case[after] < case[before]:
+            raise RowRejected("DATES_OUT_OF_ORDER", f"{after} is before {before}")
+    if case.get("cer_end") is not None and case.get("cer_start") is not None and case["cer_end"] < case["cer_start"]:
+        raise RowRejected("CER_END_BEFORE_START", "cer_end is before cer_start")
+    exit_ = case.get("end_of_payment")
+    if exit_ is not None and exit_ < case["caf_transmission_date"]:
+        raise RowRejected("DATES_OUT_OF_ORDER", "end_of_payment is before caf_transmission_date")
+    if case.get("exit_choice_on") is not None and (exit_ is None or case["exit_choice_on"] < exit_):
+        raise RowRejected("DATES_OUT_OF_ORDER", "exit_choice_on is before end_of_payment")
+
+
+def _stage_rules(case: dict) -> None:
+    """What each stage needs and what it cannot have (domain.md §2: a referent needs an orientation, R13...)."""
+    stage: Stage = case["stage"]
+    if (case.get("referent_designated_on") or case.get("referent_structure")) and not case.get("orientation_notified_on"):
+        raise RowRejected("REFERENT_WITHOUT_ORIENTATION", "a referent (designation or structure) needs an orientation")
+    if stage in REFERENT_STAGES and not case.get("referent_designated_on"):
+        case["referent_designated_on"] = case.get("orientation_notified_on")  # a direct orientation designates
+    if stage in ORIENTED_STAGES:
+        _require(case, ("orientation_notified_on", "orientation_target", "referent_structure"), stage)
+    target = case.get("orientation_target")
+    if target is OrientationTarget.CAF:
+        raise RowRejected("CAF_ROUTE_NOT_ADOPTABLE", "a CAF orientation goes through a saisine (§3.2): not adoptable")
+    if stage is Stage.ORIENTED_TO_PLATFORM and target is not OrientationTarget.PLATFORM:
+        raise RowRejected("TARGET_MISMATCH", "stage ORIENTED_TO_PLATFORM needs orientation_target PLATFORM")
+    if stage in REFERENT_STAGES and target is OrientationTarget.PLATFORM:
+        raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs a referent, not the platform")
+    if stage in CER_STAGES:
+        _require(case, ("cer_start", "cer_end"), stage)
+        limit = add_months(case["cer_start"], rule_set(case["rule_set"]).cer_max_months)
+        if case["cer_end"] > limit:
+            raise RowRejected("CER_TOO_LONG", f"R13: a CER lasts 6 months at most; it would end after {limit.isoformat()}")
+    elif case.get("cer_start") or case.get("cer_end"):
+        raise RowRejected("CER_NOT_IN_STAGE", f"stage {stage.value} has no current CER")
+    if stage in EXIT_STAGES:
+        _require(case, ("end_of_payment",), stage)
+    elif case.get("end_of_payment") or case.get("exit_choice") is not None:
+        raise RowRejected("EXIT_NOT_IN_STAGE", f"stage {stage.value} is not after an exit from RSA")
+    if stage is Stage.POST_EXIT_ACCOMPANIMENT:
+        _require(case, ("exit_choice", "exit_choice_on"), stage)
+        if not case["exit_choice"]:
+            raise RowRejected("EXIT_CHOICE_CLOSE", "the referent chose to close: a closed case is not adopted")
+    elif case.get("exit_choice") is not None or case.get("exit_choice_on"):
+        raise RowRejected("EXIT_CHOICE_NOT_IN_STAGE", f"stage {stage.value} has no referent's choice yet")
+
+
+def row_digest(raw: dict[str, str | None]) -> str:
+    """The digest of a row's mapped values (idempotency: the same row again changes nothing)."""
+    values = {name: _text(raw, name) for name in CASELOAD_FIELDS}
+    return hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def validate_row(raw: dict[str, str | None], row: int, today: date, secret: bytes) -> CaseloadCase:
+    """A row's texts (ISO dates, as the mapping reader normalises them) as a case; raises :class:`RowRejected`."""
+    pid = _person(raw, secret)
+    territory = _text(raw, "territory")
+    if territory is None or not _CODE.match(territory):
+        raise RowRejected("TERRITORY_INVALID", "territory is required: 1–32 letters, digits, '_', '-', '.' or ':'")
+    stage_text = _text(raw, "stage")
+    if stage_text is None:
+        raise RowRejected("FIELD_MISSING", "stage is required")
+    stage = _enum(Stage, raw, "stage", "UNKNOWN_STAGE")
+    if stage not in ADOPTABLE_STAGES:
+        names = ", ".join(s.value for s in ADOPTABLE_STAGES)
+        raise RowRejected("STAGE_NOT_ADOPTABLE", f"stage {stage.value} cannot be adopted (adoptable: {names})")
+    case: dict = {name: _date(raw, name, today) for name in DATE_FIELDS}
+    if case["caf_transmission_date"] is None:
+        raise RowRejected("FIELD_MISSING", "caf_transmission_date is required (it starts the orientation clock)")
+    version = _text(raw, "rule_set")
+    try:
+        case["rule_set"] = rule_set(version).version if version else rule_set_for(case["caf_transmission_date"]).version
+    except ValueError as exc:
+        raise RowRejected("UNKNOWN_RULE_SET", str(exc)) from None
+    case["orientation_target"] = _enum(OrientationTarget, raw, "orientation_target", "UNKNOWN_TARGET")
+    structure = _text(raw, "referent_structure")
+    if structure is not None and not _CODE.match(structure):
+        raise RowRejected("STRUCTURE_INVALID", "referent_structure is a structure id of 1–32 letters, digits, '_-.:'")
+    case["referent_structure"] = structure
+    choice = _text(raw, "exit_choice")
+    if choice is not None and choice.upper() not in EXIT_CHOICES:
+        raise RowRejected("EXIT_CHOICE_INVALID", "exit_choice is CONTINUE or CLOSE")
+    case["exit_choice"] = EXIT_CHOICES[choice.upper()] if choice is not None else None
+    case["stage"] = stage
+    _in_order(case)
+    _stage_rules(case)
+    return CaseloadCase(row=row, row_digest=row_digest(raw), person_id=pid, territory=territory, **case)
+
+
+def judge_row(raw: dict[str, str | None], row: int, today: date, secret: bytes) -> CaseloadCase | CaseloadRejection:
+    try:
+        return validate_row(raw, row, today, secret)
+    except RowRejected as exc:
+        return CaseloadRejection(row=row, code=exc.code, reason=str(exc))

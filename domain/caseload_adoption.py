@@ -1,0 +1,156 @@
+"""A caseload row's pathway at its stage, with the clocks it would have had (issue 19), without I/O.
+
+:func:`adopt` replays the rules of ``domain.pathway_rules`` from the row's own dates, in their order: the CAF
+transmission starts the orientation clock, the orientation notification the platform's clocks, a designation the
+referent's CER clock, a CER its end and bilan reminder, an end of payment the referent's choice. Between two facts
+the clocks that fell due fire, so a deadline already past is a breach dated when it fell due (or, with
+``past_breaches=False``, a migration fact without escalation) and future deadlines stay timers. The replayed stage
+must be the row's stage, else the row is refused: the dates and the stage disagree.
+
+The caseload carries no appointment dates nor earlier CERs: the clocks of steps the row's stage has passed and whose
+facts it does not give (``UNKNOWN_CLOCKS``) are closed as unknown, not judged (no false breach on day one). The replay's MonJob62 pushes and decision counts are dropped
+(those facts happened in the département's former tool), as are reminder tasks whose day had passed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Callable
+
+from domain.caseload import CaseloadCase, RowRejected
+from domain.deadlines import add_days, deadline_instant
+from domain.pathway import (
+    Adoption,
+    CerType,
+    DeadlineKind,
+    DeadlineStatus,
+    FlowRecord,
+    LeftRsa,
+    OrientationDecision,
+    OrientationTarget,
+    PastDue,
+    PathwayRuleError,
+    PathwayState,
+    PostExitChoice,
+    Referent,
+    SignCer,
+    Stage,
+)
+from domain.pathway_rules import Pathway
+
+#: The CER type a referent of each kind signs (the row does not carry it).
+CER_TYPES = {OrientationTarget.REFERENT_SOLIDARITE: CerType.SOLIDARITE,
+             OrientationTarget.REFERENT_SOCIOPRO: CerType.SOCIOPROFESSIONNEL,
+             OrientationTarget.PLIE: CerType.PROFESSIONNEL,
+             OrientationTarget.POLE_EMPLOI_AG: CerType.SOCIOPROFESSIONNEL}
+ADOPTED = "ADOPTED"
+_APPOINTMENT = frozenset({DeadlineKind.FIRST_APPOINTMENT, DeadlineKind.FIRST_APPOINTMENT_REMINDER})
+_BEFORE_CER = _APPOINTMENT | {DeadlineKind.FIRST_CER, DeadlineKind.REFERENT_CER}
+#: Clocks of steps the row's stage has passed whose facts a caseload does not carry (the first appointment, the
+#: first CER before the current one): closed as unknown (CANCELLED) when opened, never judged.
+UNKNOWN_CLOCKS = {
+    Stage.REFERENT_DESIGNATED: _APPOINTMENT,
+    Stage.CER_ACTIVE: _BEFORE_CER,
+    Stage.BILAN: _BEFORE_CER,
+    Stage.EXIT_CHOICE_PENDING: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
+    Stage.POST_EXIT_ACCOMPANIMENT: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
+}
+
+
+def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
+    """The row's facts as (day, apply) in the order they happened."""
+    c = case
+    events: list[tuple[date, Callable[[Pathway, date], None]]] = [
+        (c.caf_transmission_date, lambda p, d: p.on_flow_record(
+            FlowRecord(event_id="adopt-flow", transmission_date=d, subject_to_duties=True), d))]
+    if c.orientation_notified_on is not None and c.orientation_target is not None:
+        target = c.orientation_target
+        msg = OrientationDecision(event_id="adopt-orientation", target=target, structure_id=c.referent_structure or "",
+                                  notified_on=c.orientation_notified_on,
+                                  bypass_reason=None if target is OrientationTarget.PLATFORM else ADOPTED)
+
+        def orient(p: Pathway, d: date) -> None:
+            p.check_orientation(msg, d)
+            p.orient(msg, d)
+        events.append((c.orientation_notified_on, orient))
+        designated = c.referent_designated_on
+        if target is not OrientationTarget.PLATFORM and designated is not None and designated > c.orientation_notified_on:
+            ref = Referent(type=target, structure_id=c.referent_structure or "", designated_on=designated)
+            events.append((designated, lambda p, d: p._designate(ref, d, ADOPTED)))
+    if c.cer_start is not None and c.cer_end is not None and c.orientation_target is not None:
+        cer = SignCer(event_id="adopt-cer", cer_id=f"adopted-{c.row_digest[:16]}",
+                      type=CER_TYPES.get(c.orientation_target, CerType.SOLIDARITE), start=c.cer_start, end=c.cer_end,
+                      signed_on=c.cer_start, actions=[])
+
+        def sign(p: Pathway, d: date) -> None:
+            p._check_cer_length(cer.start, cer.end)
+            p.sign_cer(cer, d)
+        events.append((c.cer_start, sign))
+    if c.end_of_payment is not None:
+        left = LeftRsa(event_id="adopt-left", end_of_payment_date=c.end_of_payment, reason=ADOPTED)
+        events.append((c.end_of_payment, lambda p, d: p.on_left_rsa(left, d)))
+        if c.exit_choice is not None and c.exit_choice_on is not None:
+            choice = PostExitChoice(event_id="adopt-choice", continue_accompaniment=c.exit_choice,
+                                    decided_on=c.exit_choice_on)
+
+            def choose(p: Pathway, d: date) -> None:
+                p.check_exit_choice(choice, d)
+                p.choose_after_exit(choice, d)
+            events.append((c.exit_choice_on, choose))
+    return events
+
+
+def _keep_past_due_as_facts(p: Pathway, today: date, adoption: Adoption) -> None:
+    """``--no-past-breaches``: a breach that fell before the adoption becomes a migration fact, not escalated."""
+    s = p.s
+    past = [b for b in s.breaches if b.breached_on <= today]
+    ids = {b.deadline_id for b in past}
+    for d in s.deadlines:
+        if d.id in ids:
+            d.status = DeadlineStatus.CANCELLED
+            p._touch(d)
+    adoption.past_due = [PastDue(kind=b.kind, due=b.due) for b in past]
+    s.breaches = [b for b in s.breaches if b.deadline_id not in ids]
+    s.outbox.breaches = [b for b in s.outbox.breaches if b.deadline_id not in ids]
+    s.outbox.tasks = [t for t in s.outbox.tasks if t.task_key.rsplit(":", 1)[-1] not in ids]
+
+
+def adopt(case: CaseloadCase, now: datetime, today: date, *, source: str, file_digest: str,
+          past_breaches: bool = True, seq_base: int = 0) -> PathwayState:
+    """The pathway state of ``case`` on ``today`` (``now``: the instant of the import); raises :class:`RowRejected`
+    when a fact breaks a rule or the replayed stage is not the row's stage. ``seq_base``: the sequence to count
+    from (a re-adoption writes above what the previous one wrote in the read model)."""
+    p = Pathway(PathwayState(person_id=case.person_id, territory=case.territory, rule_set_version=case.rule_set,
+                             seq=seq_base))
+    p.s.reminders = True  # as a pathway opened today (workflow's REMINDERS, GESICA_AT_CER)
+    p.s.gesica_at_cer = True
+    try:
+        for day, apply in sorted(_events(case), key=lambda e: e[0]):
+            p.expire(deadline_instant(add_days(day, -1)))
+            apply(p, day)
+            p._cancel(UNKNOWN_CLOCKS.get(case.stage, frozenset()), day)
+        p.expire(now)
+    except PathwayRuleError as exc:
+        raise RowRejected(exc.rule, str(exc)) from None
+    if p.s.stage is not case.stage:
+        raise RowRejected("STAGE_MISMATCH", f"the row's dates lead to stage {p.s.stage.value}, "
+                                            f"not {case.stage.value}, on {today.isoformat()}")
+    s = p.s
+    adoption = Adoption(source=source, file_digest=file_digest, row=case.row, row_digest=case.row_digest,
+                        adopted_on=today, past_breaches=past_breaches)
+    s.outbox.pushes = []
+    s.outbox.decisions = []
+    s.outbox.tasks = [t for t in s.outbox.tasks if t.due_date is None or t.due_date >= today
+                      or (past_breaches and t.kind.startswith("ESCALATION_"))]
+    if not past_breaches:
+        _keep_past_due_as_facts(p, today, adoption)
+    s.adoption = adoption
+    s.referent_designated = s.cycle_completed = False
+    p._note(today, ADOPTED)
+    return s
+
+
+def next_due(state: PathwayState) -> date | None:
+    """The adopted pathway's next deadline (what the summary and the read model show)."""
+    return Pathway(state).next_due()
+

@@ -1,0 +1,90 @@
+"""`parcours caseload import --dry-run` (issue 19): CSV and XLSX through a mapping, or the field names as headers;
+counts by stage and every rejected row with its reason, in a table or JSON; nothing started, no NIR printed."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from openpyxl import Workbook
+from typer.testing import CliRunner
+
+from activities.caseload_generator import HEADERS, caseload_rows, write_caseload_csv
+from domain.caseload import ADOPTABLE_STAGES, CASELOAD_FIELDS
+from domain.deadlines import paris_date
+from tests.flux_import_harness import enc_client  # noqa: F401  (session fixture)
+from workers.cli import app
+
+MAPPING = Path(__file__).parent / "fixtures" / "caseload" / "mapping.toml"
+TODAY = paris_date(datetime.now(timezone.utc))
+BAD = {"nir": "1850575123456", "territory": "T1", "stage": "AWAITING_ORIENTATION", "caf_transmission_date": "01/01/2026",
+       "referent_structure": "S1"}
+
+
+def _run(*args: str) -> dict:
+    result = CliRunner().invoke(app, ["caseload", "import", *args, "--dry-run", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "1850575123456" not in result.output
+    return json.loads(result.output)
+
+
+def test_dry_run_counts_by_stage_and_lists_rejections(tmp_path):
+    rows = caseload_rows(70, TODAY)
+    path = write_caseload_csv(tmp_path / "c.csv", [*rows, BAD])
+    summary = _run(str(path), "--mapping", str(MAPPING))
+    assert summary["stages"] == {s.value: 10 for s in ADOPTABLE_STAGES}
+    assert (summary["rows"], summary["adopted"], summary["rejected"]) == (71, 70, 1)
+    assert summary["rejections"][0] | {"reason": ""} == {"row": 71, "code": "REFERENT_WITHOUT_ORIENTATION", "reason": ""}
+
+
+def test_xlsx_and_default_headers_read_the_same(tmp_path):
+    rows = caseload_rows(14, TODAY)
+    book = Workbook()
+    sheet = book.active
+    sheet.append([HEADERS[f] for f in CASELOAD_FIELDS])
+    for row in rows:
+        sheet.append([row.get(f) or None for f in CASELOAD_FIELDS])
+    book.save(tmp_path / "c.xlsx")
+    plain = tmp_path / "plain.csv"
+    with open(plain, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(CASELOAD_FIELDS)
+        writer.writerows([[row.get(f, "") for f in CASELOAD_FIELDS] for row in rows])
+    assert _run(str(tmp_path / "c.xlsx"), "--mapping", str(MAPPING))["adopted"] == 14
+    assert _run(str(plain))["adopted"] == 14
+
+
+def test_an_unreadable_file_is_one_line(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("a;b\n1;2\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["caseload", "import", str(path), "--mapping", str(MAPPING), "--dry-run"])
+    assert result.exit_code == 2 and "not in the header" in result.output
+
+
+async def test_import_starts_the_workflow_and_reports_rejections(enc_client, db_pool, database_url, test_keyring,
+                                                                 task_queue, unique_id, tmp_path, monkeypatch):
+    import asyncio
+    import hashlib
+
+    from tests.caseload_import_harness import build_worker
+
+    secret = hashlib.sha256(unique_id.encode()).digest()
+    path = write_caseload_csv(tmp_path / "c.csv", [*caseload_rows(7, TODAY, seed=int(unique_id[:6], 16)), BAD])
+    for name, value in {"TEMPORAL_ADDRESS": enc_client.service_client.config.target_host,
+                        "TEMPORAL_NAMESPACE": enc_client.namespace, "TEMPORAL_TASK_QUEUE": task_queue,
+                        "DATABASE_URL": database_url, "PARCOURS_ENCRYPTION_KEYS": test_keyring.to_spec(),
+                        "PARCOURS_DROP_DIR": str(tmp_path / "drop")}.items():
+        monkeypatch.setenv(name, value)
+    args = ["caseload", "import", str(path), "--mapping", str(MAPPING), "--format", "json"]
+    async with build_worker(enc_client, task_queue, db_pool, secret):
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["status"], summary["adopted"], summary["rejected"]) == ("done", 7, 1)
+    assert [(r["row"], r["code"]) for r in summary["rejections"]] == [(8, "REFERENT_WITHOUT_ORIENTATION")]
+    assert summary["workflow_id"].startswith("caseload-import-") and "1850575123456" not in result.output
+    for row in await db_pool.fetch("SELECT pathway_id FROM caseload_adoptions WHERE file_digest = $1",
+                                   summary["workflow_id"].removeprefix("caseload-import-")):
+        await enc_client.get_workflow_handle(row["pathway_id"]).terminate("test over")
