@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.label_contract import ACT_NOTIFY_PATHWAYS_LABEL_LOST
 from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost, label_lost_event_id
 
 
@@ -46,7 +47,7 @@ class PathwayNotifier:
     async def pathway_ids(self, structure_id: str) -> list[str]:
         return [r[0] for r in await self._pool.fetch(self._query, structure_id)]
 
-    @activity.defn(name="label.notify_pathways_label_lost")
+    @activity.defn(name=ACT_NOTIFY_PATHWAYS_LABEL_LOST)
     async def notify_pathways_label_lost(self, notice: LabelLostNotice) -> int:
         """Signal each pathway of the structure; return how many running pathways were signalled."""
         client = self._client or activity.client()

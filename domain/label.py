@@ -116,6 +116,22 @@ def gracieux_answer_due(filed_on: date, rules: RuleSet) -> date:
     return add_months(filed_on, rules.appeal_answer_months)
 
 
+def receipt_reminder_day(sent_on: date, rules: RuleSet) -> date:
+    """The day the DPID is reminded of a registered letter still without its acknowledgement of receipt."""
+    return sent_on + timedelta(days=rules.letter_ar_reminder_days)
+
+
+def letter_reminder(decided_on: date, sent_on: date | None, posting_clock: bool,
+                    rules: RuleSet) -> tuple[date, str] | None:
+    """(day, task kind) of the next reminder on a letter without its receipt (L9): posted but not received,
+    or (letters written with the posting clock) not even recorded as posted. None: nothing to wait for."""
+    if sent_on is not None:
+        return receipt_reminder_day(sent_on, rules), "label_letter_receipt_missing"
+    if posting_clock:
+        return receipt_reminder_day(decided_on, rules), "label_letter_not_posted"
+    return None
+
+
 def late_filing_message(what: str, filed_on: date, deadline: date) -> str:
     return f"{what} filed on {filed_on.isoformat()} is late: the deadline was {deadline.isoformat()}"
 

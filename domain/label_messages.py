@@ -10,7 +10,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.label_appeal import EvidenceReference
+from domain.label_evaluation import ProfessionalFile
 
 from domain.actor import Actor
 
@@ -34,6 +37,12 @@ class LabelApplicationInput(BaseModel):
     rule_set_version: str | None = None  # default: the rule set in force when the workflow starts
 
 
+class Superseded(_Message):
+    """A new application filed after this one's moratorium (the registry accepted it): it is the reapplication."""
+
+    by_application: str = Field(min_length=1, max_length=100)
+
+
 class ApplicationSubmitted(_Message):
     """L1: the file arrived on epartenaires."""
 
@@ -50,13 +59,38 @@ class AdminEvaluation(_Message):
     reasons: list[str] = []
 
 
+class EvaluationSubmitted(_Message):
+    """L3 from the file itself: the DPID submits each professional's training attestations and CER evaluations
+    (the Annexe 2 grid input of ``parcours cer score``); the case computes the training coverage, the seeded
+    sample of CER per professional and the averages, and proposes the decision (``domain.label_evaluation``)."""
+
+    professionals: list[ProfessionalFile] = Field(min_length=1, max_length=500)
+    seed: str | None = Field(None, min_length=1, max_length=200)  # default "<structure id>:<evaluation date>"
+    evaluation_date: date | None = None
+
+
+class TerritoryOpinion(_Message):
+    """G-L22: the opinion of a SLAI the lead SLAI consulted (a structure working on several territories)."""
+
+    territory: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+    agrees: bool
+    remarks: list[str] = Field(default=[], max_length=20)
+
+
 class SlaiOpinion(_Message):
-    """The SLAI confirms or reworks the DPID opinion [001:281]."""
+    """The SLAI confirms or reworks the DPID opinion [001:281]; a confirmation may omit the figures
+    (the DPID's are kept), a reworked opinion gives both."""
 
     confirmed: bool
-    training_ok: bool
-    cer_average: float = Field(ge=0, le=10)
+    training_ok: bool | None = None
+    cer_average: float | None = Field(None, ge=0, le=10)
     reasons: list[str] = []
+
+    @model_validator(mode="after")
+    def _reworked_figures(self) -> "SlaiOpinion":
+        if not self.confirmed and (self.training_ok is None or self.cer_average is None):
+            raise ValueError("a reworked opinion gives training_ok and cer_average")
+        return self
 
 
 class JointReview(_Message):
@@ -78,6 +112,14 @@ class ReceiptAcknowledged(_Message):
 
     letter_key: str
     received_on: date
+
+
+class LetterSent(_Message):
+    """The DPID posted a letter by LRAR: its number and the posting date start the wait for the receipt."""
+
+    letter_key: str = Field(min_length=1, max_length=300)
+    registered_number: str = Field(pattern=r"^[A-Z0-9][A-Z0-9 ]{5,29}$")
+    sent_on: date
 
 
 class MoratoriumRow(BaseModel):
@@ -107,6 +149,7 @@ class Reapplication(_Message):
 
 class AppealFiled(_Message):
     filed_on: date | None = None
+    evidence: list[EvidenceReference] = Field(default=[], max_length=50)  # L10 (recours gracieux)
 
 
 class GracieuxAnswer(_Message):

@@ -91,6 +91,7 @@ class RuleSet(BaseModel):
     quality_remediation_months: int = 6  # [001:356]
     moratorium_grace_months: int = 6  # G-L9
     funding_requires_label_from: date = date(2026, 7, 1)  # G-L13
+    letter_ar_reminder_days: int = 15  # L9/G-L19: no acknowledgement of receipt this long after sending → task
 
 
 RULESET_2023 = RuleSet(version="2023.1", effective_from=date(2023, 1, 1))

@@ -52,7 +52,11 @@ from domain.label_messages import (  # noqa: E402
     AdminEvaluation,
     ApplicationSubmitted,
     Decision,
+    EvaluationSubmitted,
+    JointReview,
     LabelInput,
+    LetterSent,
+    ReceiptAcknowledged,
     RenewalDecision,
     RenewalRequest,
     SlaiOpinion,
@@ -105,6 +109,8 @@ from workflows.flux_drop import FluxDropScan  # noqa: E402
 from workflows.flux_import import start_flux_import  # noqa: E402
 from workflows.label import LabelState, LabelWorkflow  # noqa: E402
 from workflows.label_application import LabelApplicationState, LabelApplicationWorkflow  # noqa: E402
+from workflows.label_yearly_list import LabelYearlyList  # noqa: E402
+from domain.label_yearly_list import YearlyListInput  # noqa: E402
 from workflows.pathway import WORKFLOW_TYPE as PATHWAY_TYPE, BeneficiaryPathway  # noqa: E402
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES  # noqa: E402
 
@@ -562,6 +568,52 @@ async def label_renewed(stack: Stack) -> Recorded:
             await _settled(env.client, handle.id)
             runs = await _runs(env.client, handle.id, first_run)
     return {"Label-renewed-run1": runs[0]}
+
+
+@scenario("LabelApplication-label-posting-clock")
+async def label_application_letters(stack: Stack) -> Recorded:
+    """Evaluation computed from the submitted file, refusal letter posted, no receipt (reminder), then the
+    receipt: moratorium with its clocks (open). LabelApplication-label-letters.json is the same scenario
+    recorded before the posting clock (workflow.patched("label-letter-posting-clock"))."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            app = await _application(env, task_queue)
+            await app.execute_update("submit", ApplicationSubmitted(event_id=_ev()))
+            modules = ["premiers_secours_sante_mentale", "developpement_des_potentiels", "public_feminin"]
+            evaluation = EvaluationSubmitted.model_validate({"event_id": _ev(), "seed": "campagne", "professionals": [
+                {"professional_id": "P-01", "attestations": [{"module": m, "attended_on": "2024-06-01"}
+                                                             for m in modules], "cers": []}]})
+            await app.execute_update("submit_evaluation", evaluation)
+            await app.execute_update("record_slai_opinion", SlaiOpinion(event_id=_ev(), confirmed=True))
+            await app.execute_update("record_joint_review", JointReview(event_id=_ev(), training_ok=False,
+                                                                        cer_average=0))
+            await app.execute_update("decide", Decision(event_id=_ev(), outcome="refuse",
+                                                        reasons=["formation incomplète", "aucun CER"]))
+            today = (await env.get_current_time()).date()
+            key = f"{app.id}:refusal:1"
+            await app.execute_update("record_letter_sent", LetterSent(
+                event_id=_ev(), letter_key=key, registered_number="1A 123 456 7890 1", sent_on=today))
+            await env.sleep(timedelta(days=17))
+            await _settled(env.client, app.id)
+            await app.execute_update("acknowledge_receipt", ReceiptAcknowledged(
+                event_id=_ev(), letter_key=key, received_on=today + timedelta(days=16)))
+            await _settled(env.client, app.id)
+            history = await app.fetch_history()
+    return {"LabelApplication-label-posting-clock": history}
+
+
+@scenario("LabelYearlyList-label")
+async def label_yearly_list(stack: Stack) -> Recorded:
+    """The Commission Permanente's yearly list stored from the read model."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            handle = await env.client.start_workflow(LabelYearlyList.run, YearlyListInput(year=2026),
+                                                     id=f"label-yearly-list-{_ev()[:8]}", task_queue=task_queue)
+            await handle.result()
+            history = await handle.fetch_history()
+    return {"LabelYearlyList-label": history}
 
 
 # ---------------------------------------------------------------- FluxImport / FluxDropScan (dev server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
@@ -111,3 +112,104 @@ async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
         read = await api.get(f"/v1/label-applications/label-{structure}-7", headers=_auth(DPID))
     assert sent.status_code == 404 and sent.json()["error"]["code"] == "not_found"
     assert read.status_code == 404
+
+
+async def _refused_with_receipt(api, db_pool, structure: str, filed: date, received: date) -> str:
+    """File application 1, evaluate it below the criteria, refuse it, record the AR: a notified moratorium."""
+    submitted = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
+        "structure_id": structure, "application_no": 1, "territory": "ARTOIS", "filed_on": filed.isoformat()})
+    assert submitted.status_code == 200, submitted.text
+    application = submitted.json()["case_id"]
+    for path, body in (("admin-evaluation", {"training_ok": False, "cer_average": 6.0, "seed": "s"}),
+                       ("slai-opinion", {"confirmed": True, "training_ok": False, "cer_average": 6.0}),
+                       ("joint-review", {"training_ok": False, "cer_average": 6.5}),
+                       ("decision", {"outcome": "refuse", "decided_on": (filed + timedelta(days=30)).isoformat(),
+                                     "reasons": ["formation incomplète"]})):
+        answer = await api.post(f"/v1/label-applications/{application}/{path}", json=body, headers=_auth(DPID))
+        assert answer.status_code == 200, (path, answer.text)
+    await _registry(db_pool, structure, "moratorium_application")
+    early = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
+        "structure_id": structure, "application_no": 2, "territory": "ARTOIS"})
+    assert early.status_code == 409 and early.json()["error"]["rule"] == "L6", early.text
+    receipt = await api.post(f"/v1/label-applications/{application}/receipt", headers=_auth(DPID), json={
+        "letter_key": f"{application}:refusal:1", "received_on": received.isoformat()})
+    assert receipt.status_code == 200 and receipt.json()["stage"] == "MORATORIUM", receipt.text
+    return application
+
+
+async def _registry(db_pool, structure: str, column: str):
+    """The registry column once the application's snapshot has set it (snapshots follow the answer)."""
+    for _ in range(200):
+        value = await db_pool.fetchval(f"SELECT {column} FROM label_structures WHERE structure_id = $1", structure)
+        if value is not None:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the registry never recorded {column}")
+
+
+async def test_moratorium_binds_the_structure_across_applications(env, task_queue, db_pool, structure):
+    """Seed 001: "Un moratoire de 6 mois sera imposé à la structure": label-S-2 is refused while it runs."""
+    today = date.today()
+    async with _api(env, task_queue, db_pool) as api:
+        first = await _refused_with_receipt(api, db_pool, structure, today - timedelta(days=120), today - timedelta(days=30))
+        until = await _registry(db_pool, structure, "moratorium_until")
+        assert until > today
+        second = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
+            "structure_id": structure, "application_no": 2, "territory": "ARTOIS"})
+        assert second.status_code == 409, second.text
+        refusal = second.json()["error"]
+        assert refusal["rule"] == "L7" and refusal["until"] == until.isoformat()
+        assert refusal["open_application"] == first and "next number" not in refusal["message"]
+        assert until.isoformat() in refusal["message"]
+        third = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
+            "structure_id": structure, "application_no": 3, "territory": "ARTOIS"})
+        assert third.status_code == 409 and third.json()["error"]["rule"] == "L7"
+
+
+async def test_new_application_after_the_moratorium_is_the_reapplication(env, task_queue, db_pool, structure):
+    today = date.today()
+    async with _api(env, task_queue, db_pool) as api:
+        first = await _refused_with_receipt(api, db_pool, structure, today - timedelta(days=330), today - timedelta(days=260))
+        until = await _registry(db_pool, structure, "moratorium_until")
+        assert until <= today
+        during = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
+            "structure_id": structure, "application_no": 2, "territory": "ARTOIS",
+            "filed_on": (until - timedelta(days=1)).isoformat()})
+        assert during.status_code == 409 and during.json()["error"]["rule"] == "L7"
+        after = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
+            "structure_id": structure, "application_no": 2, "territory": "ARTOIS", "filed_on": until.isoformat()})
+        assert after.status_code == 200, after.text
+        assert after.json()["stage"] == "DPID_ADMIN_EVALUATION"
+        second = after.json()["case_id"]
+        assert await db_pool.fetchval(
+            "SELECT open_application FROM label_structures WHERE structure_id = $1", structure) == second
+        handle = env.client.get_workflow_handle(first)
+        result = await asyncio.wait_for(handle.result(), 30)
+        assert result["closing_reason"] == f"reapplied as {second}"
+        another = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
+            "structure_id": structure, "application_no": 3, "territory": "ARTOIS"})
+        assert another.status_code == 409 and another.json()["error"]["rule"] == "L1"
+        assert another.json()["error"]["open_application"] == second
+        registry = await api.get(f"/v1/label-structures/{structure}", headers=_auth(DEPOSANT))
+        assert registry.status_code == 200
+        assert registry.json()["open_application"] == second and registry.json()["moratorium_until"] is None
+        unknown = await api.get("/v1/label-structures/S-never-filed", headers=_auth(DEPOSANT))
+        assert unknown.status_code == 404
+
+
+async def test_refusal_letter_is_posted_received_and_printable(env, task_queue, db_pool, structure):
+    today = date.today()
+    async with _api(env, task_queue, db_pool) as api:
+        application = await _refused_with_receipt(api, db_pool, structure, today - timedelta(days=60),
+                                                  today - timedelta(days=10))
+        key = f"{application}:refusal:1"
+        pdf = await api.get(f"/v1/label-letters/{key}", headers=_auth(DEPOSANT))
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF")
+        html = await api.get(f"/v1/label-letters/{key}", params={"format": "html"}, headers=_auth(DEPOSANT))
+        assert "formation incomplète" in html.text and "tribunal administratif de Lille" in html.text
+        missing = await api.get(f"/v1/label-letters/{application}:refusal:9", headers=_auth(DEPOSANT))
+        assert missing.status_code == 404
+        late = await api.post(f"/v1/label-applications/{application}/letter-sent", headers=_auth(DPID), json={
+            "letter_key": key, "registered_number": "1A 123 456 7890 1", "sent_on": today.isoformat()})
+        assert late.status_code == 409  # already acknowledged

@@ -127,6 +127,7 @@ async def post(path: str, body: Any = None, *, content: bytes | None = None, key
 
 _PATTERN_EXAMPLES = {  # each string pattern of a request body, with a value it accepts
     r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$": "S1",
+    r"^[A-Z0-9][A-Z0-9 ]{5,29}$": "1A 123 456 7890 1",  # an LRAR number
 }
 
 

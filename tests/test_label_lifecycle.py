@@ -32,6 +32,10 @@ from domain.label_messages import (
     RenewalRequest,
     WithdrawalDecision,
 )
+from domain.label_appeal import EvidenceReference
+from domain.label_contract import RegisteredLetter
+from domain.label_letters import document_of, render_html
+from domain.label_messages import AppealFiled, GracieuxAnswer, LetterSent, ReceiptAcknowledged
 from domain.rules import RULESET_2023 as R
 from test_label_application import ev, eventually, terminate_settled
 from workers.sandbox import workflow_runner
@@ -72,7 +76,8 @@ async def env(ts_env, task_queue, db_pool):
     async with Worker(
         ts_env.client, task_queue=task_queue,
         workflows=[LabelApplicationWorkflow, LabelWorkflow, FakePathway],
-        activities=[store.create_task, store.close_tasks, store.send_registered_letter, store.record_application,
+        activities=[store.create_task, store.close_tasks, store.send_registered_letter, store.record_letter_event,
+                    store.record_application,
                     store.record_label, notifier.notify_pathways_label_lost],
         workflow_runner=workflow_runner(),
     ):
@@ -223,14 +228,35 @@ async def test_annual_review_reminder_then_quality_remediation_then_withdrawal(e
     await eventually(lambda: label.has_task("label_remediation_study"))
     pathway = await env.pathway(label.structure_id)
     assert await label.update("decide_remediation", RemediationOutcome(
-        event_id=ev(), quality_assured=False)) is LabelStage.WITHDRAWN
-    assert (await label.handle.result()).end_reason == "withdrawn"
+        event_id=ev(), quality_assured=False, reasons=["CER sample still at 6.8/10"])) is LabelStage.WITHDRAWN
     closures = await label.closures()
     assert closures["label_annual_review"] == closures["label_annual_review_reminder"] == {
         ("DONE", "ANNUAL_REVIEW_RECORDED")}
     assert closures["label_remediation_study"] == closures["label_quality_support"] == {("DONE", "REMEDIATION_DECIDED")}
     events = await eventually(lambda: env.lost_events(pathway))
     assert events[0].reason == "withdrawn"
+    await _appeal_windows_then_close(env, label, "withdrawal")
+
+
+async def _appeal_windows_then_close(env, label, kind: str) -> None:
+    """A decision against the structure: letter, posting, receipt, then 2-month windows as for a refusal."""
+    state = await label.state()
+    key = state.appeal_letter_key
+    assert key is not None and f":{kind}:" in key and state.appeal is None
+    await eventually(lambda: env.pool.fetchval("SELECT kind FROM label_letters WHERE letter_key=$1", key))
+    letter = await label.handle.query("letter", key, result_type=RegisteredLetter)
+    assert "tribunal administratif de Lille" in render_html(document_of(letter))
+    today = await env.today()
+    await label.update("record_letter_sent", LetterSent(event_id=ev(), letter_key=key,
+                                                        registered_number="2C 000 111 2222 3", sent_on=today))
+    await label.update("acknowledge_receipt", ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
+    deadline = L.appeal_deadline(today, R)
+    appeal = (await label.state()).appeal
+    assert appeal.gracieux_deadline == deadline and appeal.direct_contentieux_deadline == deadline
+    await env.sleep_until(deadline_instant(deadline) - timedelta(hours=2))
+    assert (await label.state()).appeal.last_window_day() == deadline  # still open: the case is running
+    await env.sleep_until(deadline_instant(deadline) + timedelta(hours=1))
+    assert (await label.handle.result()).appeal.settled(deadline + timedelta(days=1))
 
 
 async def test_quality_remediation_can_keep_the_label(env):
@@ -266,9 +292,25 @@ async def test_w2_withdrawal_only_after_the_contradictory_phase(env):
     await label.update("record_observations", ObservationsReceived(event_id=ev()))
     assert await label.update("decide_withdrawal", WithdrawalDecision(
         event_id=ev(), outcome="withdraw")) is LabelStage.WITHDRAWN
-    final = await label.handle.result()
-    assert final.stage is LabelStage.WITHDRAWN
     assert (await label.closures())["label_withdrawal_decision"] == {("DONE", "WITHDRAWAL_DECIDED")}
+    # the withdrawal is appealable as a refusal is (L10–L13): a recours gracieux with evidence references
+    state = await label.state()
+    key = state.appeal_letter_key
+    assert key is not None and state.stage is LabelStage.WITHDRAWN
+    kind, _ = await label.refused("file_recours_gracieux", AppealFiled(event_id=ev()))
+    assert kind == "InvalidCommand"  # no window before the receipt
+    today = await env.today()
+    await label.update("acknowledge_receipt", ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
+    evidence = [EvidenceReference(document_id="ged:2026-0042", sha256="ab" * 32, kind="training_attestation")]
+    await label.update("file_recours_gracieux", AppealFiled(event_id=ev(), evidence=evidence))
+    state = await label.state()
+    assert state.appeal.gracieux_evidence == evidence
+    assert state.appeal.gracieux_answer_due == L.gracieux_answer_due(today, R)
+    assert await label.update("answer_recours_gracieux", GracieuxAnswer(
+        event_id=ev(), outcome="granted", reasons=["formations justifiées"])) is LabelStage.LABELLED
+    assert await label.is_labelled(today)
+    await eventually(lambda: env.pool.fetchval(
+        "SELECT count(*) = 1 FROM label_letters WHERE letter_key LIKE $1", f"{label.handle.id}:gracieux_granted:%"))
 
 
 # --- L16 renewal, expiry ---------------------------------------------------------------------------------
@@ -341,5 +383,6 @@ async def test_renewal_refused_after_expiry_ends_the_label_at_the_decision(env):
     assert kind == "InvalidCommand"  # reasons required
     assert await label.update("decide_renewal", RenewalDecision(
         event_id=ev(), outcome="refuse", reasons=["CER quality"])) is LabelStage.EXPIRED
+    await _appeal_windows_then_close(env, label, "renewal_refusal")
     assert (await label.handle.result()).ended_on == decided  # queries below read the closed workflow
     assert await label.is_labelled(decided - timedelta(days=1)) and not await label.is_labelled(decided)

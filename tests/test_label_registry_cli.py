@@ -149,3 +149,25 @@ async def test_yearly_list_bad_year_exits_2(label_url):
     for year in ("abc", "0", "10000"):
         result = await invoke(label_url, "yearly-list", "--year", year)
         assert result.exit_code == 2 and "--year" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+async def test_funding_check_exempts_the_configured_caf_and_requires_the_label_from_mid_2026(label_url):
+    """G-L23: the CAF (free service) is funded without the label; G-L13: the label is required from 2026-07-01."""
+    async def funding(structure_id: str, on: str, exempt: str = ""):
+        result = await asyncio.to_thread(
+            runner.invoke, app, ["label", "is-labelled", structure_id, "--on", on, "--funding", "--format", "json"],
+            env={"DATABASE_URL": label_url, "PARCOURS_LABEL_FUNDING_EXEMPT": exempt})
+        return result.exit_code, json.loads(result.stdout)
+
+    code, answer = await funding("CAF-62", "2026-09-01", exempt="CAF-62,CAF-59")
+    assert code == 0 and not answer["labelled"] and answer["funding_allowed"]
+    assert "G-L23" in answer["funding_reason"]
+    code, answer = await funding("CAF-62", "2026-09-01")
+    assert code == 1 and answer["funding_reason"] == "not labelled"
+    code, answer = await funding("S-EXPIRED", "2026-06-30")
+    assert code == 0 and "2026-07-01" in answer["funding_reason"]
+    code, answer = await funding("S-LATER", "2026-09-01")
+    assert code == 0 and answer["funding_reason"] == "labelled"
+    bad = await asyncio.to_thread(runner.invoke, app, ["label", "is-labelled", "S-LATER", "--funding"],
+                                  env={"DATABASE_URL": label_url, "PARCOURS_LABEL_FUNDING_EXEMPT": "CAF 62"})
+    assert bad.exit_code == 2

@@ -87,3 +87,13 @@ def test_annual_reviews_on_each_anniversary_before_expiry():
 def test_w2_and_w3_periods():
     assert L.observation_deadline(date(2025, 7, 15), R) == date(2025, 8, 18)  # 15 Aug holiday, 16–17 weekend
     assert L.remediation_ends_on(date(2025, 8, 31), R) == date(2026, 2, 28)
+
+
+def test_letter_reminders_run_from_the_posting_or_from_the_decision():
+    from domain.label import letter_reminder
+
+    decided, posted = date(2025, 6, 30), date(2025, 7, 3)
+    assert letter_reminder(decided, None, True, R) == (date(2025, 7, 15), "label_letter_not_posted")
+    assert letter_reminder(decided, posted, True, R) == (date(2025, 7, 18), "label_letter_receipt_missing")
+    assert letter_reminder(decided, posted, False, R) == (date(2025, 7, 18), "label_letter_receipt_missing")
+    assert letter_reminder(decided, None, False, R) is None  # a letter written before the posting clock

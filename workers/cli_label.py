@@ -9,13 +9,15 @@ on stderr.
 
 Two commands answer from the label read model (``DATABASE_URL``), never from Temporal:
 
-    parcours label is-labelled STRUCTURE_ID [--on YYYY-MM-DD] [--format table|json]
+    parcours label is-labelled STRUCTURE_ID [--on YYYY-MM-DD] [--format table|json] [--funding]
     parcours label yearly-list --year YYYY [--format table|csv|json]
 
 ``is-labelled`` is the funding check: exit 0 when the structure holds a valid label on the day (default:
 today), 1 when it does not, 2 on bad input (structure id, date, DATABASE_URL unset), 3 when the database
 cannot answer (so a script never reads an outage as "not labelled"). ``label_valid_until`` is the last day
-of validity (included). ``yearly-list`` is the annual report to the Commission Permanente: the labels
+of validity (included). With ``--funding`` the exit code answers "may it be funded?" instead, and the JSON
+adds ``funding_allowed`` / ``funding_reason`` (label required from mid-2026; structures listed in
+``PARCOURS_LABEL_FUNDING_EXEMPT``, the CAF, are exempt: G-L23). ``yearly-list`` is the annual report to the Commission Permanente: the labels
 granted in the year (ceremony) and every label valid at some point of it; ``expires_on`` / ``ended_on`` are
 read-model dates, the first day no longer valid. Output holds opaque structure ids, territories, dates and
 statuses only.
@@ -34,9 +36,12 @@ from typing import Any, Awaitable, Callable, Optional, TypeVar
 import typer
 
 from domain.label import validate_structure_id
+from domain.label_funding import funding_answer, parse_exempt
+from domain.rules import RULE_SETS, rule_set_for
 from domain.label_evaluation import LabelInputError, evaluate_structure, parse_label_file
 from workers.cli_cer import fail, read_json_input, rules_in_force
 from workers.cli_core import OneLineErrors
+from workers.config import Settings
 
 T = TypeVar("T")
 NOT_LABELLED = 1
@@ -110,10 +115,13 @@ def is_labelled(
     structure_id: str = typer.Argument(..., metavar="STRUCTURE_ID", help="Opaque structure id."),
     on: Optional[str] = typer.Option(None, "--on", metavar="YYYY-MM-DD", help="Day of the check (default: today)."),
     output: AnswerFormat = typer.Option(AnswerFormat.table, "--format", help="table or json."),
+    funding: bool = typer.Option(False, "--funding", help="Exit 0/1 on whether the structure may be funded "
+                                 "(label required from mid-2026; PARCOURS_LABEL_FUNDING_EXEMPT, G-L23)."),
 ) -> None:
     """Does the structure hold a valid label on the day? Exit 0 yes, 1 no, 2 bad input, 3 database failure."""
     try:
         validate_structure_id(structure_id)
+        exempt = parse_exempt(Settings.from_env().label_funding_exempt)
     except ValueError as error:
         fail(f"parcours label is-labelled: {error}, got {structure_id!r}")
     if on is None:
@@ -134,6 +142,9 @@ def is_labelled(
         "granted_on": None,
         "label_status": None,
     }
+    if funding:
+        rules = rule_set_for(max(day, RULE_SETS[0].effective_from))
+        answer.update(funding_answer(structure_id, day, label is not None, exempt, rules).model_dump())
     if label is not None:
         answer.update(
             label_valid_until=((label["ended_on"] or label["expires_on"]) - timedelta(days=1)).isoformat(),
@@ -147,7 +158,7 @@ def is_labelled(
     else:
         typer.echo(f"{structure_id}: labelled on {answer['on']} (granted {answer['granted_on']}, valid until "
                    f"{answer['label_valid_until']} included, status {answer['label_status']})")
-    if label is None:
+    if not (answer["funding_allowed"] if funding else label is not None):
         raise typer.Exit(NOT_LABELLED)
 
 
@@ -155,9 +166,15 @@ def is_labelled(
 def yearly_list(
     year: int = typer.Option(..., "--year", min=1, max=9999, metavar="YYYY", help="Calendar year of the report."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, csv or json."),
+    stored: bool = typer.Option(False, "--stored", help="The list stored by the yearly LabelYearlyList run."),
 ) -> None:
     """Annual report to the Commission Permanente: labels granted in the year, and labels valid during it."""
-    listing = _read_model("yearly-list", lambda registry: registry.yearly_list(year), 1)
+    if stored:
+        listing = _read_model("yearly-list", lambda registry: registry.stored_yearly_list(year), 1)
+        if listing is None:
+            fail(f"parcours label yearly-list: no stored list for {year} (the LabelYearlyList workflow has not run)")
+    else:
+        listing = _read_model("yearly-list", lambda registry: registry.yearly_list(year), 1)
     rows = {name: [{key: _iso(value) for key, value in row.items()} for row in listing[name]]
             for name in ("granted", "labelled")}
     if output is OutputFormat.json:

@@ -7,7 +7,8 @@ while the server was down is caught up within a day.
 
 ``install`` also creates ``retention-purge-monthly``: on day 1 of each month at 03:30 it starts
 ``RetentionPurge`` (``workflows/retention.py``), which purges the pathways closed more than the retention
-period ago, and ``lost-from-view-campaign-monthly``: on day 5 of each month at 07:00 (``--campaign-day``,
+period ago; ``label-yearly-list``: every 1 December at 07:00 it starts ``LabelYearlyList``, which stores
+the year's list of labelled structures for the Commission Permanente; ``lost-from-view-campaign-monthly``: on day 5 of each month at 07:00 (``--campaign-day``,
 ``--campaign-hour``) it starts ``LostFromViewCampaign`` (``workflows/campaign.py``), which convokes the
 pathways « sans accompagnement » (T26, G-B19) and records the campaign; and ``caf-annual-report``: each 31 January
 at 06:30 it starts ``CafAnnualReport`` (``workflows/caf_report.py``), which builds and stores the CAF's report on
@@ -90,23 +91,35 @@ def retention_schedule(*, task_queue: str, day: int = 1, hour: int = 3, minute: 
     from domain.retention import WORKFLOW_ID_PREFIX, RetentionInput
     from workflows.retention import RetentionPurge
 
-    return Schedule(
-        action=ScheduleActionStartWorkflow(RetentionPurge.run, RetentionInput(), id=WORKFLOW_ID_PREFIX,
-                                           task_queue=task_queue),
-        spec=ScheduleSpec(
-            calendars=[ScheduleCalendarSpec(day_of_month=[ScheduleRange(day)], hour=[ScheduleRange(hour)],
-                                            minute=[ScheduleRange(minute)],
-                                            comment="monthly purge of pathways closed beyond the retention period")],
-            time_zone_name=TIME_ZONE,
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
-    )
+    action = ScheduleActionStartWorkflow(RetentionPurge.run, RetentionInput(), id=WORKFLOW_ID_PREFIX,
+                                         task_queue=task_queue)
+    return _calendar_schedule(action, comment="monthly purge of pathways closed beyond the retention period",
+                              catchup_days=7, day_of_month=day, hour=hour, minute=minute)
 
 
 async def install_retention_schedule(client: Client, *, task_queue: str,
                                      schedule_id: str = RETENTION_SCHEDULE_ID) -> str:
     """Create the monthly retention schedule, or replace its definition; returns "created" or "updated"."""
     return await _create_or_replace(client, schedule_id, retention_schedule(task_queue=task_queue))
+
+
+LABEL_YEARLY_SCHEDULE_ID = "label-yearly-list"
+
+
+def label_yearly_schedule(*, task_queue: str, month: int = 12, day: int = 1, hour: int = 7) -> Schedule:
+    """Yearly ``LabelYearlyList``: the Commission Permanente's list of labelled structures, stored (L20)."""
+    from domain.label_yearly_list import LABEL_YEARLY_LIST_WORKFLOW_ID, YearlyListInput
+    from workflows.label_yearly_list import LabelYearlyList
+
+    action = ScheduleActionStartWorkflow(LabelYearlyList.run, YearlyListInput(), id=LABEL_YEARLY_LIST_WORKFLOW_ID,
+                                         task_queue=task_queue)
+    return _calendar_schedule(action, comment="annual list of labelled structures (Commission Permanente)",
+                              catchup_days=7, month=month, day_of_month=day, hour=hour, minute=0)
+
+
+async def install_label_yearly_schedule(client: Client, *, task_queue: str,
+                                        schedule_id: str = LABEL_YEARLY_SCHEDULE_ID) -> str:
+    return await _create_or_replace(client, schedule_id, label_yearly_schedule(task_queue=task_queue))
 
 
 def _calendar_schedule(action: ScheduleActionStartWorkflow, *, comment: str, catchup_days: int,
@@ -182,7 +195,8 @@ def install(
     campaign_hour: int = typer.Option(7, "--campaign-hour", min=0, max=23, help="Hour of the campaign (Europe/Paris)."),
 ) -> None:
     """Create or update the daily import of the files dropped in the drop directory, the monthly purge, the
-    monthly « perdus de vue » campaign and the CAF's annual report (each 31 January)."""
+    monthly « perdus de vue » campaign, the CAF's annual report (each 31 January) and the yearly list of
+    labelled structures (each 1 December)."""
     settings = Settings.from_env()
     directory = drop_dir.resolve() if drop_dir else drop_directory(settings)
     directory.mkdir(parents=True, exist_ok=True)
@@ -218,6 +232,11 @@ def install(
         client, task_queue=settings.temporal_task_queue)))
     typer.echo(f"schedule {CAF_SCHEDULE_ID} {outcome}: each 31 January at 06:30 {TIME_ZONE}, builds and stores the "
                "CAF's report on the past year")
+
+    outcome = _run(with_client(lambda client: install_label_yearly_schedule(
+        client, task_queue=settings.temporal_task_queue)))
+    typer.echo(f"schedule {LABEL_YEARLY_SCHEDULE_ID} {outcome}: every 1 December at 07:00 {TIME_ZONE}, stores the "
+               "year's list of labelled structures (parcours label yearly-list --stored)")
 
 
 @app.command("trigger", cls=OneLineErrors)

@@ -43,6 +43,8 @@ class Settings(BaseModel):
     monjob62_token: SecretStr | None = Field(None, description="MONJOB62_TOKEN: bearer token for MonJob62")
     retention_months: int = Field(24, ge=1, description="PARCOURS_RETENTION_MONTHS: closed pathways are purged "
                                   "this many months after closure")
+    label_funding_exempt: str | None = Field(None, description="PARCOURS_LABEL_FUNDING_EXEMPT: structure ids "
+                                             "funded without the label (G-L23: the CAF), comma-separated")
     commune_territories: Path | None = Field(
         None, description="PARCOURS_COMMUNE_TERRITORIES: CSV commune;territory placing flow households in a "
                           "territory by their INSEE commune (NUMCOM); unset: the import's --territory")
@@ -64,6 +66,7 @@ class Settings(BaseModel):
             "MONJOB62_URL": "monjob62_url",
             "MONJOB62_TOKEN": "monjob62_token",
             "PARCOURS_RETENTION_MONTHS": "retention_months",
+            "PARCOURS_LABEL_FUNDING_EXEMPT": "label_funding_exempt",
             "PARCOURS_COMMUNE_TERRITORIES": "commune_territories",
         }
         for var, field in mapping.items():

@@ -27,6 +27,7 @@ from workflows.flux_drop import FluxDropScan
 from workflows.flux_import import FluxImport
 from workflows.label import LabelWorkflow
 from workflows.label_application import LabelApplicationWorkflow
+from workflows.label_yearly_list import LabelYearlyList
 from workflows.retention import RetentionPurge
 from workers.config import Settings
 from workflows.pathway import BeneficiaryPathway
@@ -44,7 +45,7 @@ class Dependencies:
 
 
 WORKFLOWS: list[type] = [BeneficiaryPathway, LabelApplicationWorkflow, LabelWorkflow, FluxImport, FluxDropScan,
-                         RetentionPurge, LostFromViewCampaign, CafAnnualReport, CaseloadImport]
+                         RetentionPurge, LabelYearlyList, LostFromViewCampaign, CafAnnualReport, CaseloadImport]
 
 
 def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:

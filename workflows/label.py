@@ -14,107 +14,32 @@ from typing import Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from domain import label as rules_of
     from domain.deadlines import add_months, deadline_instant
     from domain.label import LabelStage
+    from domain.label_state import FINAL_STAGES, LabelState, ValidityPeriod
+    from domain.label_contract import ACT_NOTIFY_PATHWAYS_LABEL_LOST, ACT_RECORD_LABEL, LABEL_WORKFLOW, LabelSnapshot
+    from domain.label_contract import LabelMessages as LM
     from domain.label_events import LabelLossReason
+    from domain.label_letters import LetterKind
     from domain.label_messages import (
         AnnualReview,
-        CommitmentBreach,
         IsLabelledQuery,
-        LabelInput,
         MissionEnded,
-        ObservationsReceived,
-        QualityIssue,
-        RemediationOutcome,
         RenewalDecision,
         RenewalRequest,
-        WithdrawalDecision,
     )
-    from domain.rules import RuleSet
 
     from workflows.search_attributes import STRUCTURE_ID
 
-from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, reject
+from workflows.label_case import ACTIVITY_OPTIONS, once, reject, unless_seen
+from workflows.label_withdrawal import LabelWithdrawal
 
-LABEL_WORKFLOW = "Label"
-
-
-
-
-FINAL_STAGES = (LabelStage.LAPSED, LabelStage.WITHDRAWN, LabelStage.EXPIRED)
-
-
-class ValidityPeriod(BaseModel):
-    start: date
-    end: date  # first day no longer valid
-
-
-class WithdrawalProcedure(BaseModel):
-    notified_on: date
-    observation_deadline: date
-    grounds: list[str]
-    observations_on: date | None = None
-    decision_task_sent: bool = False
-
-
-class Remediation(BaseModel):
-    started_on: date
-    ends_on: date
-    study_task_sent: bool = False
-
-
-class LabelState(BaseModel):
-    """The whole state of a label; the workflow input (``LabelState.granted``) and continue-as-new input."""
-
-    structure_id: str
-    territory: str
-    application_workflow_id: str
-    rule_set_version: str
-    first_granted_on: date
-    decided_on: date  # start of the current 5-year cycle
-    expires_on: date  # first day no longer valid, unless a renewal requested in the window is pending
-    stage: LabelStage = LabelStage.LABELLED
-    past_periods: list[ValidityPeriod] = []
-    reviews_requested: list[date] = []
-    reviews_received: list[date] = []
-    review_reminders_sent: list[date] = []
-    renewal_reminders_sent: list[date] = []
-    renewal_requested_on: date | None = None
-    renewal_refused_on: date | None = None
-    ceremony_years: list[int] = []
-    withdrawal: WithdrawalProcedure | None = None
-    remediation: Remediation | None = None
-    ended_on: date | None = None
-    end_reason: str | None = None
-    seen_event_ids: list[str] = []
-    version: int = 0
-
-    @classmethod
-    def granted(cls, data: LabelInput, rules: RuleSet) -> "LabelState":
-        return cls(
-            structure_id=data.structure_id, territory=data.territory,
-            application_workflow_id=data.application_workflow_id, rule_set_version=data.rule_set_version,
-            first_granted_on=data.decided_on, decided_on=data.decided_on,
-            expires_on=rules_of.label_expires_on(data.decided_on, rules),
-        )
-
-    def is_labelled(self, on: date) -> bool:
-        if any(p.start <= on < p.end for p in self.past_periods):
-            return True
-        if on < self.decided_on:
-            return False
-        if self.ended_on is not None:
-            return on < self.ended_on
-        if self.renewal_requested_on is not None:
-            return True  # kept valid until the renewal decision (G-L16)
-        return on < self.expires_on
+__all__ = ["FINAL_STAGES", "LabelState", "LabelWorkflow", "LABEL_WORKFLOW"]
 
 
 @workflow.defn(name=LABEL_WORKFLOW)
-class LabelWorkflow(LabelCase):
+class LabelWorkflow(LabelWithdrawal):
     @workflow.init
     def __init__(self, state: LabelState) -> None:
         self.state = state
@@ -138,7 +63,7 @@ class LabelWorkflow(LabelCase):
             self.state.ceremony_years = self.state.ceremony_years + [year]
             self._task("label_ceremony", self._slai(), str(year), date(year, 12, 31), year=year)
         self._touch()
-        await self._serve(lambda: self.state.stage in FINAL_STAGES or self._renewed)
+        await self._serve(lambda: (self.state.stage in FINAL_STAGES and self._notices_settled()) or self._renewed)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
         if self._renewed:
@@ -152,23 +77,30 @@ class LabelWorkflow(LabelCase):
         if self._recorded_version != self.state.version:
             self._recorded_version = self.state.version
             s = self.state
-            snapshot = {
-                "label_key": f"{self._wid()}:{s.first_granted_on.isoformat()}",
-                "workflow_id": self._wid(),
-                "structure_id": s.structure_id,
-                "territory": s.territory,
-                "status": s.stage.value,
-                "granted_on": s.first_granted_on,
-                "expires_on": s.expires_on,
-                "ended_on": s.ended_on,
-                "end_reason": s.end_reason,
-                "version": s.version,
-            }
-            await workflow.execute_activity("label.record_label", snapshot, **ACTIVITY_OPTIONS)
+            snapshot = LabelSnapshot(
+                label_key=f"{self._wid()}:{s.first_granted_on.isoformat()}", workflow_id=self._wid(),
+                structure_id=s.structure_id, territory=s.territory, status=s.stage.value,
+                granted_on=s.first_granted_on, expires_on=s.expires_on, ended_on=s.ended_on,
+                end_reason=s.end_reason, version=s.version,
+            )
+            await workflow.execute_activity(ACT_RECORD_LABEL, snapshot, **ACTIVITY_OPTIONS)
+
+    def _appeal_granted(self, on: date) -> None:
+        """A recours gracieux granted or a judgment annulling the decision: the label is back."""
+        s = self.state
+        if s.appeal_of == "renewal_refusal":
+            self._renew(on)
+        else:
+            s.withdrawal = s.remediation = None
+        s.stage, s.ended_on, s.end_reason = LabelStage.LABELLED, None, None
+        self._touch()
 
     # --- timers ------------------------------------------------------------------------------------------
 
     def _timed(self) -> list[tuple[datetime, Callable[[], None]]]:
+        return self._lifecycle_timed() + self._notice_timed()
+
+    def _lifecycle_timed(self) -> list[tuple[datetime, Callable[[], None]]]:
         s, rules = self.state, self.rules
         if s.stage in FINAL_STAGES:
             return []
@@ -196,7 +128,10 @@ class LabelWorkflow(LabelCase):
 
     def _on_time(self) -> None:
         now = workflow.now()
-        for instant, fire in sorted(self._timed(), key=lambda e: e[0]):
+        for instant, fire in sorted(self._notice_timed(), key=lambda e: e[0]):
+            if instant <= now:
+                fire()
+        for instant, fire in sorted(self._lifecycle_timed(), key=lambda e: e[0]):
             if instant <= now and self.state.stage not in FINAL_STAGES:
                 fire()
 
@@ -248,7 +183,7 @@ class LabelWorkflow(LabelCase):
 
         async def notify() -> None:
             await workflow.execute_activity(
-                "label.notify_pathways_label_lost", notice, result_type=int,
+                ACT_NOTIFY_PATHWAYS_LABEL_LOST, notice, result_type=int,
                 start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=1),
                 schedule_to_close_timeout=timedelta(days=2),
             )
@@ -258,11 +193,9 @@ class LabelWorkflow(LabelCase):
 
     # --- L15 annual review -------------------------------------------------------------------------------
 
-    @workflow.update(name="record_annual_review")
+    @workflow.update(name=LM.RECORD_ANNUAL_REVIEW)
+    @once
     async def record_annual_review(self, msg: AnnualReview) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         s = self.state
         s.reviews_received = s.reviews_received + [msg.anniversary]
         self._close_tasks([("label_annual_review", msg.anniversary.isoformat()),
@@ -275,9 +208,8 @@ class LabelWorkflow(LabelCase):
         return self.state.stage
 
     @record_annual_review.validator
+    @unless_seen
     def _validate_review(self, msg: AnnualReview) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.LABELLED, LabelStage.RENEWAL_INSTRUCTION)
         s = self.state
         if msg.anniversary not in s.reviews_requested:
@@ -287,11 +219,9 @@ class LabelWorkflow(LabelCase):
 
     # --- L16 renewal -------------------------------------------------------------------------------------
 
-    @workflow.update(name="request_renewal")
+    @workflow.update(name=LM.REQUEST_RENEWAL)
+    @once
     async def request_renewal(self, msg: RenewalRequest) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         s = self.state
         self._close_tasks([("label_renewal_reminder", day.isoformat()) for day in s.renewal_reminders_sent],
                           "RENEWAL_REQUESTED")
@@ -303,9 +233,8 @@ class LabelWorkflow(LabelCase):
         return self.state.stage
 
     @request_renewal.validator
+    @unless_seen
     def _validate_renewal(self, msg: RenewalRequest) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.LABELLED)
         requested_on = self._check_date(msg.requested_on, self.state.decided_on, "renewal request date")
         first, last = rules_of.renewal_window(self.state.expires_on, self.rules)
@@ -316,42 +245,48 @@ class LabelWorkflow(LabelCase):
                 "OutsideRenewalWindow",
             )
 
-    @workflow.update(name="decide_renewal")
+    @workflow.update(name=LM.DECIDE_RENEWAL)
+    @once
     async def decide_renewal(self, msg: RenewalDecision) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         s = self.state
         decided_on = msg.decided_on or self._today()
         if s.renewal_requested_on is not None:
             self._close_tasks([("label_renewal_instruction", s.renewal_requested_on.isoformat())], "RENEWAL_DECIDED")
         if msg.outcome == "grant":
-            s.past_periods = s.past_periods + [ValidityPeriod(start=s.decided_on, end=decided_on)]
-            s.decided_on = decided_on
-            s.expires_on = rules_of.label_expires_on(decided_on, self.rules)
-            s.stage = LabelStage.LABELLED
-            s.renewal_requested_on = s.renewal_refused_on = None
-            s.reviews_requested, s.reviews_received, s.review_reminders_sent = [], [], []
-            s.renewal_reminders_sent = []
-            year = rules_of.ceremony_year(decided_on)
-            if year not in s.ceremony_years:
-                s.ceremony_years = s.ceremony_years + [year]
-                self._task("label_ceremony", self._slai(), str(year), date(year, 12, 31), year=year)
-            self._renewed = True
+            self._renew(decided_on)
         else:
             s.renewal_requested_on = None
             s.renewal_refused_on = decided_on
             s.stage = LabelStage.LABELLED
+            self._notify(LetterKind.RENEWAL_REFUSAL, decided_on, msg.reasons,
+                         {"valid_until": rules_of.day_start(max(s.expires_on, decided_on))},
+                         appeal_of="renewal_refusal")
             if decided_on >= s.expires_on:  # kept valid until the decision: it ends now
                 s.expires_on = decided_on
                 self._expire()
         self._touch()
         return self.state.stage
 
+    def _renew(self, decided_on: date) -> None:
+        """A new 5-year cycle from ``decided_on`` (the workflow continues as new with it)."""
+        s = self.state
+        s.past_periods = s.past_periods + [ValidityPeriod(start=s.decided_on, end=decided_on)]
+        s.decided_on = decided_on
+        s.expires_on = rules_of.label_expires_on(decided_on, self.rules)
+        s.stage = LabelStage.LABELLED
+        s.renewal_requested_on = s.renewal_refused_on = None
+        s.reviews_requested, s.reviews_received, s.review_reminders_sent = [], [], []
+        s.renewal_reminders_sent = []
+        self._notify(LetterKind.RENEWAL_GRANT, decided_on, [], {"valid_until": rules_of.day_start(s.expires_on)})
+        year = rules_of.ceremony_year(decided_on)
+        if year not in s.ceremony_years:
+            s.ceremony_years = s.ceremony_years + [year]
+            self._task("label_ceremony", self._slai(), str(year), date(year, 12, 31), year=year)
+        self._renewed = True
+
     @decide_renewal.validator
+    @unless_seen
     def _validate_renewal_decision(self, msg: RenewalDecision) -> None:
-        if self._seen(msg.event_id):
-            return
         self._require(LabelStage.RENEWAL_INSTRUCTION)
         self._check_date(msg.decided_on, self.state.renewal_requested_on, "renewal decision date")
         if msg.outcome == "refuse" and not msg.reasons:
@@ -359,164 +294,27 @@ class LabelWorkflow(LabelCase):
 
     # --- W1 lapse ----------------------------------------------------------------------------------------
 
-    @workflow.update(name="end_mission")
+    @workflow.update(name=LM.END_MISSION)
+    @once
     async def end_mission(self, msg: MissionEnded) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._end(LabelStage.LAPSED, LabelLossReason.LAPSED, msg.ended_on or self._today())
+        ended_on = msg.ended_on or self._today()
+        self._notify(LetterKind.LAPSE, ended_on, [], {"effective_on": ended_on})
+        self._end(LabelStage.LAPSED, LabelLossReason.LAPSED, ended_on)
         return self.state.stage
 
     @end_mission.validator
+    @unless_seen
     def _validate_end_mission(self, msg: MissionEnded) -> None:
-        if self._seen(msg.event_id):
-            return
         if self.state.stage in FINAL_STAGES:
             reject(f"the label is already {self.state.stage.value}")
         self._check_date(msg.ended_on, self.state.decided_on, "end of mission date")
 
-    # --- W2 withdrawal -----------------------------------------------------------------------------------
-
-    def _open_withdrawal(self, notified_on: date, grounds: list[str]) -> None:
-        s = self.state
-        deadline = calendar_bound(rules_of.observation_deadline, notified_on, self.rules)
-        s.withdrawal = WithdrawalProcedure(notified_on=notified_on, observation_deadline=deadline, grounds=grounds)
-        s.stage = LabelStage.WITHDRAWAL_PROCEDURE
-        letter = {
-            "letter_key": f"{self._wid()}:withdrawal_notice:{notified_on.isoformat()}",
-            "workflow_id": self._wid(),
-            "structure_id": s.structure_id,
-            "kind": "withdrawal_notice",
-            "decided_on": notified_on,
-            "reasons": grounds + [f"observations may be submitted until {deadline.isoformat()}"],
-        }
-
-        async def send() -> None:
-            await workflow.execute_activity("label.send_registered_letter", letter, result_type=str,
-                                            **ACTIVITY_OPTIONS)
-
-        self._effects.append(send)
-        self._touch()
-
-    @workflow.update(name="report_commitment_breach")
-    async def report_commitment_breach(self, msg: CommitmentBreach) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._open_withdrawal(msg.notified_on or self._today(), msg.grounds)
-        return self.state.stage
-
-    @report_commitment_breach.validator
-    def _validate_breach(self, msg: CommitmentBreach) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.LABELLED)
-        self._check_date(msg.notified_on, self.state.decided_on, "notice date")
-
-    @workflow.update(name="record_observations")
-    async def record_observations(self, msg: ObservationsReceived) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            assert self.state.withdrawal is not None
-            self.state.withdrawal.observations_on = msg.received_on or self._today()
-            self._task("label_withdrawal_decision", "DPID", self.state.withdrawal.notified_on.isoformat(), None)
-            self.state.withdrawal.decision_task_sent = True
-        return self.state.stage
-
-    @record_observations.validator
-    def _validate_observations(self, msg: ObservationsReceived) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.WITHDRAWAL_PROCEDURE)
-        w = self.state.withdrawal
-        received_on = self._check_date(msg.received_on, w.notified_on, "observations date")
-        if received_on > w.observation_deadline:
-            reject(rules_of.late_filing_message("observations", received_on, w.observation_deadline), "LateFiling")
-
-    @workflow.update(name="decide_withdrawal")
-    async def decide_withdrawal(self, msg: WithdrawalDecision) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
-        decided_on = msg.decided_on or self._today()
-        if self.state.withdrawal is not None:
-            self._close_tasks([("label_withdrawal_decision", self.state.withdrawal.notified_on.isoformat())],
-                              "WITHDRAWAL_DECIDED")
-        if msg.outcome == "withdraw":
-            self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
-        else:
-            self.state.withdrawal = None
-            self.state.stage = LabelStage.LABELLED
-        return self.state.stage
-
-    @decide_withdrawal.validator
-    def _validate_withdrawal(self, msg: WithdrawalDecision) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.WITHDRAWAL_PROCEDURE)
-        w = self.state.withdrawal
-        decided_on = self._check_date(msg.decided_on, w.notified_on, "withdrawal decision date")
-        if w.observations_on is None and decided_on <= w.observation_deadline:
-            reject(f"the structure may submit observations until {w.observation_deadline.isoformat()}",
-                    "ContradictoryPhaseOpen")
-
-    # --- W3 quality remediation --------------------------------------------------------------------------
-
-    def _open_remediation(self, started_on: date, reasons: list[str]) -> None:
-        s = self.state
-        ends_on = rules_of.remediation_ends_on(started_on, self.rules)
-        s.remediation = Remediation(started_on=started_on, ends_on=ends_on)
-        s.stage = LabelStage.QUALITY_REMEDIATION
-        self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on,
-                   reason_count=len(reasons))  # free text stays in the encrypted workflow state
-        self._touch()
-
-    @workflow.update(name="report_quality_issue")
-    async def report_quality_issue(self, msg: QualityIssue) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self._open_remediation(msg.reported_on or self._today(), msg.reasons)
-        return self.state.stage
-
-    @report_quality_issue.validator
-    def _validate_quality(self, msg: QualityIssue) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.LABELLED)
-        self._check_date(msg.reported_on, self.state.decided_on, "report date")
-
-    @workflow.update(name="decide_remediation")
-    async def decide_remediation(self, msg: RemediationOutcome) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
-        decided_on = msg.decided_on or self._today()
-        if self.state.remediation is not None:
-            started = self.state.remediation.started_on.isoformat()
-            self._close_tasks([("label_remediation_study", started), ("label_quality_support", started)],
-                              "REMEDIATION_DECIDED")
-        if msg.quality_assured:
-            self.state.remediation = None
-            self.state.stage = LabelStage.LABELLED
-        else:
-            self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
-        return self.state.stage
-
-    @decide_remediation.validator
-    def _validate_remediation(self, msg: RemediationOutcome) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require(LabelStage.QUALITY_REMEDIATION)
-        r = self.state.remediation
-        decided_on = self._check_date(msg.decided_on, r.started_on, "new study date")
-        if decided_on < r.ends_on:
-            reject(f"the SLAI support runs until {rules_of.day_start(r.ends_on).isoformat()}: "
-                    f"new study from {r.ends_on.isoformat()}", "RemediationOngoing")
-
     # --- queries -----------------------------------------------------------------------------------------
 
-    @workflow.query(name="is_labelled")
+    @workflow.query(name=LM.IS_LABELLED)
     def is_labelled(self, query: IsLabelledQuery) -> bool:
         return query.structure_id == self.state.structure_id and self.state.is_labelled(query.on)
 
-    @workflow.query(name="state")
+    @workflow.query(name=LM.STATE)
     def get_state(self) -> LabelState:
         return self.state

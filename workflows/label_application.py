@@ -7,144 +7,52 @@ Handlers only change the state and queue effects (activities, child start); the 
 """
 
 from datetime import date, datetime
-from typing import Callable, Literal
+from typing import Callable
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
-from workflows.label import LABEL_WORKFLOW, LabelState
-from workflows.label_case import ACTIVITY_OPTIONS, LabelCase, calendar_bound, reject
+from workflows.label import LabelState
+from workflows.label_case import ACTIVITY_OPTIONS, calendar_bound, once, reject, unless_seen
+from workflows.label_application_appeals import ApplicationAppeals
+from workflows.label_instruction import LabelInstruction
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from domain import label as rules_of
     from domain.deadlines import deadline_instant, paris_date
     from domain.label import LabelStage
+    from domain.label_contract import ACT_RECORD_APPLICATION, LABEL_APPLICATION_WORKFLOW, LABEL_WORKFLOW
+    from domain.label_contract import ApplicationMessages as A
+    from domain.label_contract import ApplicationSnapshot
+    from domain.label_application import (
+        DecisionRecord,
+        LabelApplicationResult,
+        LabelApplicationState,
+        MoratoriumRecord,
+        RefusalRecord,
+    )
+    from domain.label_appeal import AppealRecord
     from domain.label_messages import (
-        AdminEvaluation,
-        AppealFiled,
         ApplicationSubmitted,
         Decision,
-        GracieuxAnswer,
         JointReview,
-        Judgment,
         LabelInput,
+        LetterSent,
         MoratoriumSheet,
         ReceiptAcknowledged,
         Reapplication,
         SlaiOpinion,
+        Superseded,
     )
     from domain.rules import rule_set_for
 
     from workflows.search_attributes import STRUCTURE_ID
 
-LABEL_APPLICATION_WORKFLOW = "LabelApplication"
-
-
-class DecisionRecord(BaseModel):
-    round: int
-    outcome: Literal["grant", "refuse"]
-    decided_on: date
-    reasons: list[str]
-    origin: Literal["instruction", "recours_gracieux", "judgment"] = "instruction"
-
-
-class AppealRecord(BaseModel):
-    """Appeal windows of one notified refusal (L10–L13)."""
-
-    gracieux_deadline: date
-    direct_contentieux_deadline: date
-    gracieux_filed_on: date | None = None
-    gracieux_answer_due: date | None = None
-    gracieux_outcome: Literal["granted", "rejected"] | None = None
-    gracieux_implicit: bool = False
-    rejection_on: date | None = None
-    contentieux_deadline_after_rejection: date | None = None
-    contentieux_filed_on: date | None = None
-    judgment: Literal["annulled", "dismissed"] | None = None
-    judged_on: date | None = None
-
-    def pending(self) -> Literal["gracieux", "contentieux"] | None:
-        if self.contentieux_filed_on is not None and self.judgment is None:
-            return "contentieux"
-        if self.gracieux_filed_on is not None and self.gracieux_outcome is None:
-            return "gracieux"
-        return None
-
-    def open_contentieux_deadline(self) -> date | None:
-        """The contentieux window currently open, if any (direct, or after a rejected recours gracieux)."""
-        if self.contentieux_filed_on is not None or self.gracieux_outcome == "granted":
-            return None
-        if self.gracieux_filed_on is None:
-            return self.direct_contentieux_deadline
-        return self.contentieux_deadline_after_rejection  # None while the recours gracieux is pending
-
-    def last_window_day(self) -> date | None:
-        """Last day a filing is still possible (None while an appeal is pending or nothing is left)."""
-        if self.pending() is not None:
-            return None
-        days = [d for d in (self.open_contentieux_deadline(),) if d is not None]
-        if self.gracieux_filed_on is None and self.contentieux_filed_on is None:
-            days.append(self.gracieux_deadline)
-        return max(days) if days else None
-
-
-class RefusalRecord(BaseModel):
-    round: int
-    final: bool
-    decided_on: date
-    reasons: list[str]
-    letter_key: str
-    notified_on: date | None = None  # the LRAR acknowledgement-of-receipt date
-    appeal: AppealRecord | None = None
-
-
-class MoratoriumRecord(BaseModel):
-    earliest_reapplication: date
-    closes_on: date
-    reminder_sent: bool = False
-    sheet: MoratoriumSheet | None = None
-
-
-class LabelApplicationState(BaseModel):
-    """The whole state of an application; also the workflow's input."""
-
-    structure_id: str
-    application_no: int
-    territory: str
-    rule_set_version: str | None = None
-
-    stage: LabelStage = LabelStage.DRAFT  # as published (appeals shown over the base stage)
-    base_stage: LabelStage = LabelStage.DRAFT
-    round: int = 0  # 1: first study, 2: study of the reapplication
-    step: LabelStage | None = None  # DPID_ADMIN_EVALUATION / SLAI_CONSOLIDATION / JOINT_REVIEW_BELOW_80
-    first_filed_on: date | None = None
-    filed_on: date | None = None  # filing of the current round
-    instruction_due: date | None = None
-    alerts_sent: list[int] = []
-    instruction_breaches: list[int] = []  # rounds whose 6 months were exceeded (no tacit grant)
-    admin_evaluation: AdminEvaluation | None = None
-    slai_opinion: SlaiOpinion | None = None
-    joint_review: JointReview | None = None
-    decisions: list[DecisionRecord] = []
-    refusals: list[RefusalRecord] = []
-    moratorium: MoratoriumRecord | None = None
-    label_workflow_id: str | None = None
-    closing_reason: str | None = None
-    anomalies: list[str] = []
-    seen_event_ids: list[str] = []
-    version: int = 0
-
-
-class LabelApplicationResult(BaseModel):
-    stage: LabelStage
-    closing_reason: str | None
-    label_workflow_id: str | None
+__all__ = ["LabelApplicationState", "LabelApplicationWorkflow", "LABEL_APPLICATION_WORKFLOW"]
 
 
 @workflow.defn(name=LABEL_APPLICATION_WORKFLOW)
-class LabelApplicationWorkflow(LabelCase):
+class LabelApplicationWorkflow(LabelInstruction, ApplicationAppeals):
     @workflow.init
     def __init__(self, state: LabelApplicationState) -> None:
         self.state = state
@@ -158,17 +66,10 @@ class LabelApplicationWorkflow(LabelCase):
         self._refresh_stage()
 
     def _refresh_stage(self) -> None:
-        refusal = self._refusal()
-        pending = refusal.appeal.pending() if refusal and refusal.appeal else None
-        if pending == "gracieux":
-            self.state.stage = LabelStage.APPEAL_GRACIEUX
-        elif pending == "contentieux" and self.state.base_stage in (LabelStage.MORATORIUM, LabelStage.REFUSED_FINAL):
-            self.state.stage = LabelStage.APPEAL_CONTENTIEUX
-        else:
-            self.state.stage = self.state.base_stage
+        self.state.stage = self.state.displayed_stage()
 
     def _refusal(self) -> RefusalRecord | None:
-        return self.state.refusals[-1] if self.state.refusals else None
+        return self.state.last_refusal()
 
     def _in_instruction(self) -> bool:
         return self.state.step is not None
@@ -182,6 +83,8 @@ class LabelApplicationWorkflow(LabelCase):
         except ValueError as error:
             raise ApplicationError(str(error), type="InvalidInput", non_retryable=True) from None
         workflow.upsert_search_attributes([STRUCTURE_ID.value_set(self.state.structure_id)])
+        if self.state.after_moratorium_of is not None:
+            self._effects.append(self._supersede_previous)
         self._touch()
         await self._serve(self._finished)
         self._publish(None)
@@ -198,40 +101,38 @@ class LabelApplicationWorkflow(LabelCase):
             await effect()
         if self._recorded_version != self.state.version:
             self._recorded_version = self.state.version
-            await workflow.execute_activity("label.record_application", self._snapshot(), **ACTIVITY_OPTIONS)
+            await workflow.execute_activity(ACT_RECORD_APPLICATION, self._snapshot(), **ACTIVITY_OPTIONS)
 
-    def _snapshot(self) -> dict:
+    async def _supersede_previous(self) -> None:
+        """Close the application whose moratorium this one follows (it keeps only its pending appeals)."""
+        previous = self.state.after_moratorium_of
+        assert previous is not None
+        message = Superseded(event_id=f"{self._wid()}:supersedes", by_application=self._wid())
+        try:
+            await workflow.get_external_workflow_handle(previous).signal(A.SUPERSEDED, message)
+        except FailureError as error:  # already closed: nothing to supersede
+            workflow.logger.info("superseded application already closed", extra={"error": str(error)})
+
+    def _is_open(self) -> bool | None:
+        return self.state.holds_structure()
+
+    def _snapshot(self) -> ApplicationSnapshot:
         s = self.state
         last = s.decisions[-1] if s.decisions else None
         wake = self._next_wake()
-        return {
-            "workflow_id": self._wid(),
-            "structure_id": s.structure_id,
-            "application_no": s.application_no,
-            "territory": s.territory,
-            "stage": s.stage.value,
-            "filed_on": s.first_filed_on,
-            "decided_on": last.decided_on if last else None,
-            "outcome": last.outcome if last else None,
-            "next_deadline": paris_date(wake) if wake else None,
-            "instruction_breached": bool(s.instruction_breaches),
-            "funding_blocked": s.base_stage is LabelStage.REFUSED_FINAL,
-            "version": s.version,
-        }
+        in_moratorium = s.base_stage is LabelStage.MORATORIUM and s.closing_reason is None
+        return ApplicationSnapshot(
+            workflow_id=self._wid(), structure_id=s.structure_id, application_no=s.application_no,
+            territory=s.territory, stage=s.stage.value, filed_on=s.first_filed_on,
+            decided_on=last.decided_on if last else None, outcome=last.outcome if last else None,
+            next_deadline=paris_date(wake) if wake else None, instruction_breached=bool(s.instruction_breaches),
+            funding_blocked=s.base_stage is LabelStage.REFUSED_FINAL, version=s.version, is_open=self._is_open(),
+            in_moratorium=in_moratorium,
+            moratorium_until=s.moratorium.earliest_reapplication if in_moratorium and s.moratorium else None,
+        )
 
     def _finished(self) -> bool:
-        s = self.state
-        if s.base_stage is LabelStage.LABELLED:
-            return True
-        if s.base_stage is not LabelStage.REFUSED_FINAL:
-            return False
-        refusal = self._refusal()
-        if s.closing_reason == "no_reapplication":
-            return refusal is None or refusal.appeal is None or refusal.appeal.pending() is None
-        if refusal is None or refusal.notified_on is None or refusal.appeal is None:
-            return False
-        last_day = refusal.appeal.last_window_day()
-        return refusal.appeal.pending() is None and (last_day is None or self._today() > last_day)
+        return self.state.finished(self._today())
 
     # --- timers ------------------------------------------------------------------------------------------
 
@@ -245,11 +146,16 @@ class LabelApplicationWorkflow(LabelCase):
             if s.round not in s.instruction_breaches and s.instruction_due is not None:
                 events.append((deadline_instant(s.instruction_due), self._breach))
         refusal = self._refusal()
-        if s.moratorium is not None and s.base_stage is LabelStage.MORATORIUM:
+        if s.moratorium is not None and s.base_stage is LabelStage.MORATORIUM and s.closing_reason is None:
             if not s.moratorium.reminder_sent:
                 day = rules_of.day_start(s.moratorium.earliest_reapplication)
                 events.append((deadline_instant(day), self._moratorium_reminder))
             events.append((deadline_instant(s.moratorium.closes_on), self._close_without_reapplication))
+        if refusal is not None and refusal.notified_on is None and not refusal.receipt_reminder_sent:
+            reminder = rules_of.letter_reminder(refusal.decided_on, refusal.sent_on, refusal.posting_clock, rules)
+            if reminder is not None:
+                events.append((deadline_instant(rules_of.day_start(reminder[0])),
+                               lambda kind=reminder[1]: self._receipt_missing(kind)))
         if refusal is not None and refusal.appeal is not None:
             appeal = refusal.appeal
             if appeal.pending() == "gracieux" and appeal.gracieux_answer_due is not None:
@@ -288,6 +194,15 @@ class LabelApplicationWorkflow(LabelCase):
                    earliest_reapplication=m.earliest_reapplication.isoformat())
         self._touch()
 
+    def _receipt_missing(self, kind: str) -> None:
+        refusal = self._refusal()
+        assert refusal is not None
+        refusal.receipt_reminder_sent = True
+        self._task(kind, "DPID", refusal.letter_key, None, letter_key=refusal.letter_key,
+                   registered_number=refusal.registered_number,
+                   sent_on=refusal.sent_on.isoformat() if refusal.sent_on else None)
+        self._touch()
+
     def _close_without_reapplication(self) -> None:
         self.state.base_stage = LabelStage.REFUSED_FINAL
         self.state.closing_reason = "no_reapplication"
@@ -305,12 +220,10 @@ class LabelApplicationWorkflow(LabelCase):
 
     # --- L1 submission -----------------------------------------------------------------------------------
 
-    @workflow.update(name="submit")
+    @workflow.update(name=A.SUBMIT)
+    @once
     async def submit(self, msg: ApplicationSubmitted) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
         filed_on = self._date_or_today(msg.filed_on)
-        self._mark(msg.event_id)
         self.state.first_filed_on = filed_on
         self.state.base_stage = LabelStage.SUBMITTED
         self._touch()
@@ -318,9 +231,8 @@ class LabelApplicationWorkflow(LabelCase):
         return self.state.stage
 
     @submit.validator
+    @unless_seen
     def _validate_submit(self, msg: ApplicationSubmitted) -> None:
-        if self._seen(msg.event_id):
-            return
         if self.state.base_stage is not LabelStage.DRAFT:
             reject(f"the application is already {self.state.stage.value}")
         opening = self.rules.campaign_opening
@@ -349,67 +261,6 @@ class LabelApplicationWorkflow(LabelCase):
             self.state.base_stage = step
         self._touch()
 
-    # --- L3 / L4 instruction -----------------------------------------------------------------------------
-
-    def _require_step(self, step: LabelStage) -> None:
-        if self.state.step is not step:
-            current = self.state.step.value if self.state.step else self.state.stage.value
-            reject(f"expected step {step.value}, the application is at {current}")
-
-    @workflow.update(name="record_admin_evaluation")
-    async def record_admin_evaluation(self, msg: AdminEvaluation) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self.state.admin_evaluation = msg
-            self._close_tasks([("label_admin_evaluation", f"r{self.state.round}")], "ADMIN_EVALUATION_RECORDED")
-            self._task("label_slai_consolidation", self._slai(), f"r{self.state.round}", self.state.instruction_due)
-            self._set_step(LabelStage.SLAI_CONSOLIDATION)
-        return self.state.stage
-
-    @record_admin_evaluation.validator
-    def _validate_admin(self, msg: AdminEvaluation) -> None:
-        if not self._seen(msg.event_id):
-            self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
-
-    @workflow.update(name="record_slai_opinion")
-    async def record_slai_opinion(self, msg: SlaiOpinion) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self.state.slai_opinion = msg
-            self._close_tasks([("label_slai_consolidation", f"r{self.state.round}")], "SLAI_OPINION_RECORDED")
-            if msg.cer_average < self.rules.cer_quality_threshold:
-                self._task("label_joint_review", "DPID", f"r{self.state.round}", self.state.instruction_due,
-                           participants=["DPID", self._slai()])
-                self._set_step(LabelStage.JOINT_REVIEW_BELOW_80)
-            else:
-                self._touch()
-        return self.state.stage
-
-    @record_slai_opinion.validator
-    def _validate_slai(self, msg: SlaiOpinion) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require_step(LabelStage.SLAI_CONSOLIDATION)
-        if self.state.slai_opinion is not None:
-            reject("the SLAI opinion is already recorded")
-
-    @workflow.update(name="record_joint_review")
-    async def record_joint_review(self, msg: JointReview) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            self.state.joint_review = msg
-            self._close_tasks([("label_joint_review", f"r{self.state.round}")], "JOINT_REVIEW_RECORDED")
-            self._touch()
-        return self.state.stage
-
-    @record_joint_review.validator
-    def _validate_joint(self, msg: JointReview) -> None:
-        if self._seen(msg.event_id):
-            return
-        self._require_step(LabelStage.JOINT_REVIEW_BELOW_80)
-        if self.state.joint_review is not None:
-            reject("the joint review is already recorded")
-
     # --- L5 / L6 / L8 / L9 decision ------------------------------------------------------------------------
 
     def _consolidated(self) -> SlaiOpinion | JointReview | None:
@@ -420,11 +271,9 @@ class LabelApplicationWorkflow(LabelCase):
             return s.slai_opinion
         return None
 
-    @workflow.update(name="decide")
+    @workflow.update(name=A.DECIDE)
+    @once
     async def decide(self, msg: Decision) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         s = self.state
         decided_on = self._date_or_today(msg.decided_on)
         s.decisions = s.decisions + [DecisionRecord(round=s.round, outcome=msg.outcome, decided_on=decided_on,
@@ -434,21 +283,25 @@ class LabelApplicationWorkflow(LabelCase):
         if msg.outcome == "grant":
             self._grant(decided_on)
         else:
-            self._refuse(decided_on, msg.reasons, final=s.round >= 2)
+            self._refuse(decided_on, msg.reasons, final=s.round >= 2 or s.after_moratorium_of is not None)
         # after the decision's own effects (the label starts first)
         self._close_tasks([("label_instruction_alert", f"r{round_no}-{months}m") for months in alerts]
                           + [("label_instruction_breach", f"r{round_no}")] * breached, "APPLICATION_DECIDED")
         return self.state.stage
 
     @decide.validator
+    @unless_seen
     def _validate_decide(self, msg: Decision) -> None:
-        if self._seen(msg.event_id):
-            return
         proposal = self._consolidated()
         if proposal is None:
             reject(f"no consolidated evaluation to decide on (the application is at {self.state.stage.value})")
         self._check_date(msg.decided_on, self.state.filed_on, "decision date")
         if msg.outcome == "grant":
+            computed = self.state.evaluation
+            if computed is not None and not computed.cer_quality.passed and proposal is self.state.slai_opinion \
+                    and proposal.confirmed:
+                reject("the computed evaluation proposes a refusal (" + "; ".join(computed.reasons[-2:]) + ")",
+                       "CriteriaNotMet")
             if not proposal.training_ok or proposal.cer_average < self.rules.cer_quality_threshold:
                 reject("both criteria are required to grant the label (G-L1): training "
                         f"{'met' if proposal.training_ok else 'not met'}, CER average {proposal.cer_average}",
@@ -456,7 +309,7 @@ class LabelApplicationWorkflow(LabelCase):
         elif not msg.reasons:
             reject("a refusal must state its reasons in fact and in law")
 
-    def _grant(self, decided_on: date) -> None:
+    def _grant(self, decided_on: date, kind: str = "grant") -> None:
         s = self.state
         s.base_stage = LabelStage.GRANTED
         s.step = None
@@ -484,43 +337,41 @@ class LabelApplicationWorkflow(LabelCase):
             self._touch()
 
         self._effects.append(start_label)
+        if workflow.patched("label-letters"):
+            expires_on = rules_of.label_expires_on(decided_on, self.rules)
+            first, last = rules_of.renewal_window(expires_on, self.rules)
+            self._letter(f"{self._wid()}:{kind}:{decided_on.isoformat()}", kind, decided_on, [],
+                         {"valid_until": rules_of.day_start(expires_on), "renewal_window_first": first,
+                          "renewal_window_last": last})
         self._touch()
 
     def _refuse(self, decided_on: date, reasons: list[str], *, final: bool) -> None:
         s = self.state
         letter_key = f"{self._wid()}:refusal:{s.round}"
         s.refusals = s.refusals + [
-            RefusalRecord(round=s.round, final=final, decided_on=decided_on, reasons=reasons, letter_key=letter_key)
+            RefusalRecord(round=s.round, final=final, decided_on=decided_on, reasons=reasons, letter_key=letter_key,
+                          posting_clock=workflow.patched("label-letter-posting-clock"))
         ]
         s.base_stage = LabelStage.REFUSED_FINAL if final else LabelStage.MORATORIUM
-        letter = {
-            "letter_key": letter_key,
-            "workflow_id": self._wid(),
-            "structure_id": s.structure_id,
-            "kind": "final_refusal" if final else "refusal",
-            "decided_on": decided_on,
-            "reasons": reasons,
-        }
-
-        async def send() -> None:
-            await workflow.execute_activity("label.send_registered_letter", letter, result_type=str,
-                                            **ACTIVITY_OPTIONS)
-
-        self._effects.append(send)
+        dates: dict[str, date] = {}
+        campaign = rules_of.campaign_year(s.first_filed_on or decided_on)
+        if not final and campaign == self.rules.first_campaign_year:
+            dates["moratorium_floor"] = self.rules.first_campaign_reapplication_floor
+        self._letter(letter_key, "final_refusal" if final else "refusal", decided_on, reasons, dates)
         if not final:
             self._task("label_moratorium_meeting", self._slai(), "annexe4", None,
                        note="meeting structure + SLAI + siège; Annexe 4 follow-up sheet")
         self._touch()
 
-    @workflow.update(name="acknowledge_receipt")
+    @workflow.update(name=A.ACKNOWLEDGE_RECEIPT)
+    @once
     async def acknowledge_receipt(self, msg: ReceiptAcknowledged) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         refusal = self._refusal()
         assert refusal is not None
         rules = self.rules
         refusal.notified_on = msg.received_on
+        if refusal.sent_on is not None:
+            self._letter_event(refusal.letter_key, received_on=msg.received_on)
         deadline = calendar_bound(rules_of.appeal_deadline, msg.received_on, rules)
         refusal.appeal = AppealRecord(gracieux_deadline=deadline, direct_contentieux_deadline=deadline)
         if not refusal.final:
@@ -533,49 +384,65 @@ class LabelApplicationWorkflow(LabelCase):
         return self.state.stage
 
     @acknowledge_receipt.validator
+    @unless_seen
     def _validate_receipt(self, msg: ReceiptAcknowledged) -> None:
-        if self._seen(msg.event_id):
-            return
         refusal = self._refusal()
         if refusal is None or refusal.letter_key != msg.letter_key:
             reject(f"no registered letter {msg.letter_key} awaiting its acknowledgement of receipt")
         if refusal.notified_on is not None:
             reject(f"letter {msg.letter_key} already acknowledged on {refusal.notified_on.isoformat()}")
-        self._check_date(msg.received_on, refusal.decided_on, "acknowledgement date")
+        self._check_date(msg.received_on, refusal.sent_on or refusal.decided_on, "acknowledgement date")
+
+    @workflow.update(name=A.RECORD_LETTER_SENT)
+    @once
+    async def record_letter_sent(self, msg: LetterSent) -> LabelStage:
+        """The refusal letter was posted: the receipt reminder runs from ``sent_on`` (L9)."""
+        refusal = self._refusal()
+        assert refusal is not None
+        refusal.sent_on, refusal.registered_number = msg.sent_on, msg.registered_number
+        refusal.receipt_reminder_sent = False  # the receipt reminder now runs from the posting
+        self._letter_event(refusal.letter_key, registered_number=msg.registered_number, sent_on=msg.sent_on)
+        self._touch()
+        return self.state.stage
+
+    @record_letter_sent.validator
+    @unless_seen
+    def _validate_letter_sent(self, msg: LetterSent) -> None:
+        refusal = self._refusal()
+        if refusal is None or refusal.letter_key != msg.letter_key:
+            reject(f"no registered letter {msg.letter_key} to post")
+        if refusal.sent_on is not None or refusal.notified_on is not None:
+            reject(f"letter {msg.letter_key} is already posted or acknowledged")
+        self._check_date(msg.sent_on, refusal.decided_on, "posting date")
 
     # --- moratorium (L6 / L7) ------------------------------------------------------------------------------
 
-    @workflow.update(name="record_moratorium_sheet")
+    @workflow.update(name=A.RECORD_MORATORIUM_SHEET)
+    @once
     async def record_moratorium_sheet(self, msg: MoratoriumSheet) -> LabelStage:
-        if not self._seen(msg.event_id):
-            self._mark(msg.event_id)
-            assert self.state.moratorium is not None
-            self.state.moratorium.sheet = msg
-            self._touch()
+        assert self.state.moratorium is not None
+        self.state.moratorium.sheet = msg
+        self._touch()
         return self.state.stage
 
     @record_moratorium_sheet.validator
+    @unless_seen
     def _validate_sheet(self, msg: MoratoriumSheet) -> None:
-        if self._seen(msg.event_id):
-            return
         if self.state.base_stage is not LabelStage.MORATORIUM or self.state.moratorium is None:
             reject("the Annexe 4 sheet belongs to a notified moratorium")
         self._check_date(msg.meeting_on, self._refusal().decided_on, "meeting date")
 
-    @workflow.update(name="reapply")
+    @workflow.update(name=A.REAPPLY)
+    @once
     async def reapply(self, msg: Reapplication) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
         if self.state.moratorium is not None and self.state.moratorium.reminder_sent:
             self._close_tasks([("label_moratorium_end", "reminder")], "REAPPLIED")
         self._start_instruction(2, self._date_or_today(msg.filed_on))
         return self.state.stage
 
     @reapply.validator
+    @unless_seen
     def _validate_reapply(self, msg: Reapplication) -> None:
-        if self._seen(msg.event_id):
-            return
         m = self.state.moratorium
         if self.state.base_stage is not LabelStage.MORATORIUM or m is None:
             reject(f"no notified moratorium to reapply after (the application is at {self.state.stage.value})")
@@ -584,124 +451,17 @@ class LabelApplicationWorkflow(LabelCase):
             reject(f"the moratorium runs until {rules_of.day_start(m.earliest_reapplication).isoformat()}: "
                     f"reapplication possible from {m.earliest_reapplication.isoformat()}", "MoratoriumNotOver")
 
-    # --- appeals (L10–L13) -------------------------------------------------------------------------------
-
-    def _appealable(self) -> tuple[RefusalRecord, AppealRecord]:
-        refusal = self._refusal()
-        if (
-            refusal is None
-            or self.state.base_stage not in (LabelStage.MORATORIUM, LabelStage.REFUSED_FINAL)
-            or refusal.appeal is None
-        ):
-            reject("no notified refusal to appeal against")
-        return refusal, refusal.appeal
-
-    @workflow.update(name="file_recours_gracieux")
-    async def file_recours_gracieux(self, msg: AppealFiled) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
+    @workflow.signal(name=A.SUPERSEDED)
+    def superseded(self, msg: Superseded) -> None:
+        """The registry accepted a new application after this moratorium: that one is the reapplication."""
+        if self._seen(msg.event_id) or self.state.base_stage is not LabelStage.MORATORIUM:
+            return
         self._mark(msg.event_id)
-        _, appeal = self._appealable()
-        filed_on = self._date_or_today(msg.filed_on)
-        appeal.gracieux_filed_on = filed_on
-        appeal.gracieux_answer_due = rules_of.gracieux_answer_due(filed_on, self.rules)
-        self._task("label_recours_gracieux", "DPID", "answer", appeal.gracieux_answer_due)
+        self.state.closing_reason = f"reapplied as {msg.by_application}"
         self._touch()
-        return self.state.stage
-
-    @file_recours_gracieux.validator
-    def _validate_gracieux(self, msg: AppealFiled) -> None:
-        if self._seen(msg.event_id):
-            return
-        refusal, appeal = self._appealable()
-        if appeal.gracieux_filed_on is not None or appeal.contentieux_filed_on is not None:
-            reject("an appeal against this refusal has already been filed")
-        filed_on = self._check_date(msg.filed_on, refusal.notified_on, "recours gracieux date")
-        if filed_on > appeal.gracieux_deadline:
-            reject(rules_of.late_filing_message("recours gracieux", filed_on, appeal.gracieux_deadline), "LateFiling")
-
-    @workflow.update(name="answer_recours_gracieux")
-    async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
-        refusal, appeal = self._appealable()
-        answered_on = self._date_or_today(msg.answered_on)
-        appeal.gracieux_outcome = msg.outcome
-        self._close_tasks([("label_recours_gracieux", "answer")], "RECOURS_GRACIEUX_ANSWERED")
-        if msg.outcome == "granted":  # L11
-            self.state.decisions = self.state.decisions + [DecisionRecord(
-                round=refusal.round, outcome="grant", decided_on=answered_on, reasons=msg.reasons,
-                origin="recours_gracieux")]
-            self._grant(answered_on)
-        else:  # L12: explicit rejection opens the contentieux window
-            appeal.rejection_on = answered_on
-            appeal.contentieux_deadline_after_rejection = calendar_bound(rules_of.appeal_deadline, answered_on, self.rules)
-            self._touch()
-        return self.state.stage
-
-    @answer_recours_gracieux.validator
-    def _validate_answer(self, msg: GracieuxAnswer) -> None:
-        if self._seen(msg.event_id):
-            return
-        _, appeal = self._appealable()
-        if appeal.pending() != "gracieux":
-            reject("no recours gracieux awaiting an answer")
-        self._check_date(msg.answered_on, appeal.gracieux_filed_on, "answer date")
-
-    @workflow.update(name="file_recours_contentieux")
-    async def file_recours_contentieux(self, msg: AppealFiled) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
-        _, appeal = self._appealable()
-        appeal.contentieux_filed_on = self._date_or_today(msg.filed_on)
-        self._touch()
-        return self.state.stage
-
-    @file_recours_contentieux.validator
-    def _validate_contentieux(self, msg: AppealFiled) -> None:
-        if self._seen(msg.event_id):
-            return
-        refusal, appeal = self._appealable()
-        if appeal.pending() == "gracieux":
-            reject(f"the recours gracieux is pending: answer due by {appeal.gracieux_answer_due.isoformat()}")
-        deadline = appeal.open_contentieux_deadline()
-        if deadline is None:
-            reject("no recours contentieux can be filed against this refusal")
-        not_before = appeal.rejection_on or refusal.notified_on
-        filed_on = self._check_date(msg.filed_on, not_before, "recours contentieux date")
-        if filed_on > deadline:
-            reject(rules_of.late_filing_message("recours contentieux", filed_on, deadline), "LateFiling")
-
-    @workflow.update(name="record_judgment")
-    async def record_judgment(self, msg: Judgment) -> LabelStage:
-        if self._seen(msg.event_id):
-            return self.state.stage
-        self._mark(msg.event_id)
-        refusal, appeal = self._appealable()
-        judged_on = self._date_or_today(msg.judged_on)
-        appeal.judgment, appeal.judged_on = msg.outcome, judged_on
-        if msg.outcome == "annulled":
-            self.state.decisions = self.state.decisions + [DecisionRecord(
-                round=refusal.round, outcome="grant", decided_on=judged_on, reasons=["judgment"],
-                origin="judgment")]
-            self._grant(judged_on)
-        else:
-            self._touch()
-        return self.state.stage
-
-    @record_judgment.validator
-    def _validate_judgment(self, msg: Judgment) -> None:
-        if self._seen(msg.event_id):
-            return
-        _, appeal = self._appealable()
-        if appeal.pending() != "contentieux":
-            reject("no recours contentieux awaiting judgment")
-        self._check_date(msg.judged_on, appeal.contentieux_filed_on, "judgment date")
 
     # --- queries -----------------------------------------------------------------------------------------
 
-    @workflow.query(name="state")
+    @workflow.query(name=A.STATE)
     def get_state(self) -> LabelApplicationState:
         return self.state

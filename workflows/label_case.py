@@ -6,6 +6,7 @@ queued by handlers and run by the main loop; every deadline is an instant in ``_
 """
 
 import asyncio
+import functools
 from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable
 
@@ -19,6 +20,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.tasks import TaskClosure
     from workflows.pathway import LOCAL_RECORD_OPTIONS
     from domain.deadlines import paris_date
+    from domain.label_appeal import AppealError
+    from domain.label_contract import (
+        ACT_CREATE_TASK,
+        ACT_RECORD_LETTER_EVENT,
+        ACT_SEND_REGISTERED_LETTER,
+        LabelTask,
+        LetterEvent,
+        RegisteredLetter,
+    )
     from domain.rules import ImplausibleDate, RuleSet, check_plausible_date, rule_set
 
     from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE
@@ -42,6 +52,39 @@ SEEN_EVENT_IDS = 200
 def reject(message: str, kind: str = "InvalidCommand") -> None:
     """A business refusal: non-retryable, typed, with a message for people."""
     raise ApplicationError(message, type=kind, non_retryable=True)
+
+
+def once(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The one duplicate-event guard of the label updates: a message whose ``event_id`` the case has seen
+    answers the current stage and changes nothing; a new one is remembered, then handled."""
+
+    @functools.wraps(handler)
+    async def guarded(self: "LabelCase", msg: Any) -> Any:
+        if self._seen(msg.event_id):
+            return self.state.stage
+        self._mark(msg.event_id)
+        return await handler(self, msg)
+
+    return guarded
+
+
+def unless_seen(validator: Callable[..., None]) -> Callable[..., None]:
+    """A validator does not judge a message already applied (its retry is answered by ``once``)."""
+
+    @functools.wraps(validator)
+    def guarded(self: "LabelCase", msg: Any) -> None:
+        if not self._seen(msg.event_id):
+            validator(self, msg)
+
+    return guarded
+
+
+def checked(check: Callable[..., Any], *args: Any) -> Any:
+    """Run a domain check (``domain.label_appeal``); its ``AppealError`` becomes the update's typed refusal."""
+    try:
+        return check(*args)
+    except AppealError as error:
+        reject(error.message, error.kind)
 
 
 def calendar_bound(fn, *args):
@@ -92,19 +135,43 @@ class LabelCase:
 
     def _task(self, kind: str, assignee: str, ref: str, due: date | None = None, **details) -> None:
         """Queue a human task (idempotent by its key) for the main loop to create."""
-        task = {
-            "task_key": self._task_key(kind, ref),
-            "workflow_id": self._wid(),
-            "kind": kind,
-            "assignee": assignee,
-            "due_date": due,
-            "details": {"structure_id": self.state.structure_id, **details},
-        }
+        task = LabelTask(task_key=self._task_key(kind, ref), workflow_id=self._wid(), kind=kind, assignee=assignee,
+                         due_date=due, details={"structure_id": self.state.structure_id, **details})
 
         async def run() -> None:
-            await workflow.execute_activity("label.create_task", task, **ACTIVITY_OPTIONS)
+            await workflow.execute_activity(ACT_CREATE_TASK, task, **ACTIVITY_OPTIONS)
 
         self._effects.append(run)
+
+    def _letter(self, key: str, kind: str, decided_on: date, reasons: list[str],
+                dates: dict[str, date] | None = None) -> None:
+        """Queue a letter: the activity renders it (HTML, PDF), stores it and asks the DPID to post it."""
+        letter = RegisteredLetter(letter_key=key, workflow_id=self._wid(), structure_id=self.state.structure_id,
+                                  territory=self.state.territory, kind=kind, decided_on=decided_on, reasons=reasons,
+                                  dates=dates or {})
+        self.state.documents = self.state.documents + [letter]
+
+        async def send() -> None:
+            await workflow.execute_activity(ACT_SEND_REGISTERED_LETTER, letter, result_type=str, **ACTIVITY_OPTIONS)
+
+        self._effects.append(send)
+
+    def _letter_event(self, key: str, *, registered_number: str | None = None, sent_on: date | None = None,
+                      received_on: date | None = None) -> None:
+        """Queue the posting or the receipt of a letter for its read-model row."""
+        event = LetterEvent(letter_key=key, registered_number=registered_number, sent_on=sent_on,
+                            received_on=received_on)
+
+        async def record() -> None:
+            await workflow.execute_activity(ACT_RECORD_LETTER_EVENT, event, **ACTIVITY_OPTIONS)
+
+        self._effects.append(record)
+
+    @workflow.query(name="letter")
+    def letter(self, letter_key: str) -> RegisteredLetter | None:
+        """A letter of this case, to render (its reasons are free text: they never leave the encrypted case
+        except through this query, which the API answers to authorised callers)."""
+        return next((d for d in self.state.documents if d.letter_key == letter_key), None)
 
     def _close_tasks(self, refs: list[tuple[str, str]], reason: str) -> None:
         """The event the tasks ``(kind, ref)`` waited for arrived: the main loop closes them with ``reason``, in

@@ -1,10 +1,12 @@
-"""Label routes: file a label application (update-with-start), send the application's and the granted label's
-commands, read either case (structures are organisations: no personal data)."""
+"""Label routes: file a label application (update-with-start, claimed in the structure registry first), send the
+application's and the granted label's commands, read either case, a structure's record and a letter
+(structures are organisations: no personal data)."""
 
 import asyncio
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
+import asyncpg
 import structlog
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
@@ -24,9 +26,11 @@ from workers.api.event_ids import fingerprint_event
 from workers.api.dependencies import post_context, require
 from workers.api.errors import ERROR_RESPONSES, ApiError
 from workers.api.idempotency import IDEMPOTENCY_HEADER, Api, PostContext
+from workers.api.label_registry import file_with_claim, letter_route, registry_for, structure_route
 from workers.api.temporal import QUERY_TIMEOUT, TEMPORAL_ERRORS, UPDATE_TIMEOUT, call, search_attribute, status_name
 from workflows import search_attributes as sa
-from workflows.label_application import LABEL_APPLICATION_WORKFLOW, LabelApplicationState
+from domain.label_contract import LABEL_APPLICATION_WORKFLOW
+from workflows.label_application import LabelApplicationState
 
 log = structlog.get_logger("parcours.api")
 
@@ -42,6 +46,8 @@ class SubmitApplicationRequest(BaseModel):
     structure_id: str = Field(pattern=STRUCTURE_PATTERN, description="Opaque structure id")
     application_no: int = Field(ge=1, le=999999, description="1 for the structure's first application, then 2, ...")
     territory: str = Field(pattern=TERRITORY_PATTERN, description="Territory of the lead SLAI")
+    other_territories: list[Annotated[str, Field(pattern=TERRITORY_PATTERN)]] = Field(
+        [], max_length=10, description="Other territories the structure works on: their SLAIs are consulted (G-L22)")
     filed_on: date | None = Field(None, description="Filing date (default: today)")
     event_id: str | None = Field(None, pattern=EVENT_ID_PATTERN)
 
@@ -59,13 +65,20 @@ class CaseState(BaseModel):
 APPLICATION_COMMANDS = (
     Command("admin-evaluation", "record_admin_evaluation", "update", lm.AdminEvaluation, Scope.LABEL_DECIDE, "person",
             "DPID administrative evaluation (L3)"),
+    Command("evaluation", "submit_evaluation", "update", lm.EvaluationSubmitted, Scope.LABEL_DECIDE, "person",
+            "DPID evaluation from the file: attestations and Annexe 2 grids; the case computes coverage, "
+            "the seeded sample and the averages (L3)"),
     Command("slai-opinion", "record_slai_opinion", "update", lm.SlaiOpinion, Scope.LABEL_DECIDE, "person",
             "SLAI confirms or reworks the DPID opinion"),
+    Command("territory-opinion", "record_territory_opinion", "update", lm.TerritoryOpinion, Scope.LABEL_DECIDE,
+            "person", "Opinion of a consulted SLAI (G-L22: structure working on several territories)"),
     Command("joint-review", "record_joint_review", "update", lm.JointReview, Scope.LABEL_DECIDE, "person",
             "Siège–SLAI joint review below 80 % (L4)"),
     Command("decision", "decide", "update", lm.Decision, Scope.LABEL_DECIDE, "person", "Grant or refuse the label"),
     Command("receipt", "acknowledge_receipt", "update", lm.ReceiptAcknowledged, Scope.LABEL_DECIDE, "person",
             "Acknowledgement of receipt of the registered letter (its date is the notification date)"),
+    Command("letter-sent", "record_letter_sent", "update", lm.LetterSent, Scope.LABEL_DECIDE, "person",
+            "The letter was posted by LRAR (number, date): the receipt reminder runs from it"),
     Command("moratorium-sheet", "record_moratorium_sheet", "update", lm.MoratoriumSheet, Scope.LABEL_DECIDE, "person",
             "Annexe 4 moratorium follow-up sheet"),
     Command("reapplication", "reapply", "update", lm.Reapplication, Scope.LABEL_APPLY, "person",
@@ -78,6 +91,11 @@ APPLICATION_COMMANDS = (
             "Recours contentieux filed at the tribunal administratif"),
     Command("judgment", "record_judgment", "update", lm.Judgment, Scope.LABEL_DECIDE, "person", "The tribunal's judgment"),
 )
+
+#: A withdrawal or a renewal refusal is notified and appealed as a refused application is.
+LABEL_NOTICE_COMMANDS = tuple(c for c in APPLICATION_COMMANDS if c.name in (
+    "record_letter_sent", "acknowledge_receipt", "file_recours_gracieux", "answer_recours_gracieux",
+    "file_recours_contentieux", "record_judgment"))
 
 LABEL_COMMANDS = (
     Command("annual-review", "record_annual_review", "update", lm.AnnualReview, Scope.LABEL_DECIDE, "person",
@@ -98,6 +116,7 @@ LABEL_COMMANDS = (
             "CER quality no longer assured: 6 months of SLAI support (W3)"),
     Command("remediation-outcome", "decide_remediation", "update", lm.RemediationOutcome, Scope.LABEL_DECIDE, "person",
             "New study after the SLAI support (W3)"),
+    *LABEL_NOTICE_COMMANDS,
 )
 
 APPLICATIONS = Resource(prefix="/v1/label-applications", id_name="application_id", id_pattern=APPLICATION_PATTERN,
@@ -128,8 +147,9 @@ async def read_label_case(api: Api, workflow_id: str, what: str, state_type: typ
     return case
 
 
-def add_label_routes(app: FastAPI, api: Api) -> None:
+def add_label_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None) -> None:
     settings = api.settings
+    registry = registry_for(pool)
 
     @app.post("/v1/label-applications", tags=[APPLICATION_TAG], response_model=CommandAnswer,
               responses=ERROR_RESPONSES, operation_id="label_applications_submit",
@@ -138,26 +158,32 @@ def add_label_routes(app: FastAPI, api: Api) -> None:
         request: Request, _: SubmitApplicationRequest, ctx: PostContext = Depends(post_context(Scope.LABEL_APPLY)),
     ) -> JSONResponse:
         """Creates the application case ``label-<structure id>-<n>`` and submits it (update-with-start); a
-        retry is answered from the running case. A closed application cannot be filed again: use the next
-        number. Scope: ``label.apply``."""
+        retry is answered from the running case. The structure registry refuses (409, with ``rule`` and
+        ``until``) a filing while another application of the structure is open or its moratorium runs; a
+        filing after the moratorium is the structure's reapplication. Scope: ``label.apply``."""
         body = await strict_body(request, SubmitApplicationRequest)
         workflow_id = application_workflow_id(body.structure_id, body.application_no)
         message = lm.ApplicationSubmitted(event_id=ctx.event_id(body.event_id), actor=ctx.actor(),
                                           filed_on=body.filed_on)
-        start = WithStartWorkflowOperation(
-            LABEL_APPLICATION_WORKFLOW,
-            LabelApplicationState(structure_id=body.structure_id, application_no=body.application_no,
-                                  territory=body.territory),
-            id=workflow_id,
-            task_queue=settings.temporal_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+        fingerprint: dict[str, Any] = {"case": workflow_id, "territory": body.territory, "message": message}
+        if body.other_territories:
+            fingerprint["others"] = body.other_territories
 
-        async def action() -> tuple[int, dict]:
-            seen = await api.claim_event_id(ctx, workflow_id, message.event_id, fingerprint_event(
-                "submit", {**message.model_dump(mode="json"), "territory": body.territory}))
+        async def submit(superseded: str | None) -> tuple[int, dict]:
+            start = WithStartWorkflowOperation(
+                LABEL_APPLICATION_WORKFLOW,
+                LabelApplicationState(structure_id=body.structure_id, application_no=body.application_no,
+                                      territory=body.territory, after_moratorium_of=superseded,
+                                      other_territories=body.other_territories),
+                id=workflow_id,
+                task_queue=settings.temporal_task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
             try:
+                seen = await api.claim_event_id(ctx, workflow_id, message.event_id, fingerprint_event(
+                    "submit", {**message.model_dump(mode="json"), "territory": body.territory,
+                               "others": body.other_territories}))
                 stage = await asyncio.wait_for(
                     call("the application", api.client.execute_update_with_start_workflow(
                         "submit", message, start_workflow_operation=start)),
@@ -165,12 +191,18 @@ def add_label_routes(app: FastAPI, api: Api) -> None:
             except asyncio.TimeoutError:
                 raise ApiError(504, "timeout", "the application did not answer in time; retry with the same "
                                                f"{IDEMPOTENCY_HEADER}") from None
+            except ApiError as error:  # a refusal is an answer: the registry gives the claim back
+                if error.status >= 500 or error.headers:
+                    raise
+                return error.status, error.body()
             answer = CommandAnswer(case_id=workflow_id, event="submit", event_id=message.event_id, stage=str(stage),
                                    duplicate=seen)
             return 200, answer.model_dump(mode="json")
 
-        return await api.idempotent(ctx, {"case": workflow_id, "territory": body.territory, "message": message},
-                                    action)
+        async def action() -> tuple[int, dict]:
+            return await file_with_claim(registry, body.structure_id, workflow_id, body.filed_on, submit)
+
+        return await api.idempotent(ctx, fingerprint, action)
 
     add_commands(app, api, APPLICATIONS, APPLICATION_COMMANDS)
 
@@ -182,6 +214,9 @@ def add_label_routes(app: FastAPI, api: Api) -> None:
         _: Caller = Depends(require(Scope.CASE_READ)),
     ) -> CaseState:
         return await read_label_case(api, application_id, "the application", LabelApplicationState)
+
+    letter_route(app, pool, api.client, require(Scope.CASE_READ), APPLICATION_TAG)
+    structure_route(app, pool, require(Scope.CASE_READ), APPLICATION_TAG)
 
     add_commands(app, api, LABELS, LABEL_COMMANDS)
 

@@ -1,0 +1,138 @@
+"""The label workflows' contract in one place: workflow, update, signal, query and activity names, and
+the typed payloads of the activities (tasks, letters, read-model snapshots).
+
+Workflows, activities, the API and the CLI import the names from here; a name is part of the recorded
+histories and of the API's routes, so it never changes (add a new one instead).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+LABEL_APPLICATION_WORKFLOW = "LabelApplication"
+LABEL_WORKFLOW = "Label"
+
+# --- activities ----------------------------------------------------------------------------------------
+ACT_CREATE_TASK = "label.create_task"
+ACT_SEND_REGISTERED_LETTER = "label.send_registered_letter"  # renders, stores, asks the DPID to post
+ACT_RECORD_LETTER_EVENT = "label.record_letter_event"
+ACT_RECORD_APPLICATION = "label.record_application"
+ACT_RECORD_LABEL = "label.record_label"
+ACT_NOTIFY_PATHWAYS_LABEL_LOST = "label.notify_pathways_label_lost"
+
+
+class ApplicationMessages:
+    """Updates, signals and queries of ``LabelApplication``."""
+
+    SUBMIT = "submit"
+    RECORD_ADMIN_EVALUATION = "record_admin_evaluation"
+    SUBMIT_EVALUATION = "submit_evaluation"
+    RECORD_TERRITORY_OPINION = "record_territory_opinion"
+    RECORD_SLAI_OPINION = "record_slai_opinion"
+    RECORD_JOINT_REVIEW = "record_joint_review"
+    DECIDE = "decide"
+    RECORD_LETTER_SENT = "record_letter_sent"
+    ACKNOWLEDGE_RECEIPT = "acknowledge_receipt"
+    RECORD_MORATORIUM_SHEET = "record_moratorium_sheet"
+    REAPPLY = "reapply"
+    FILE_RECOURS_GRACIEUX = "file_recours_gracieux"
+    ANSWER_RECOURS_GRACIEUX = "answer_recours_gracieux"
+    FILE_RECOURS_CONTENTIEUX = "file_recours_contentieux"
+    RECORD_JUDGMENT = "record_judgment"
+    SUPERSEDED = "superseded"  # signal
+    STATE = "state"  # query
+
+
+#: Signals one label workflow sends another (a reapplication supersedes the refused application): no API route.
+INTERNAL_SIGNALS = frozenset({ApplicationMessages.SUPERSEDED})
+
+
+class LabelMessages:
+    """Updates and queries of ``Label`` (the notice and appeal updates share the application's names)."""
+
+    RECORD_ANNUAL_REVIEW = "record_annual_review"
+    REQUEST_RENEWAL = "request_renewal"
+    DECIDE_RENEWAL = "decide_renewal"
+    END_MISSION = "end_mission"
+    REPORT_COMMITMENT_BREACH = "report_commitment_breach"
+    RECORD_OBSERVATIONS = "record_observations"
+    DECIDE_WITHDRAWAL = "decide_withdrawal"
+    REPORT_QUALITY_ISSUE = "report_quality_issue"
+    DECIDE_REMEDIATION = "decide_remediation"
+    IS_LABELLED = "is_labelled"  # query
+    STATE = "state"  # query
+
+
+class LabelTask(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_key: str  # workflow id + step + business reference
+    workflow_id: str
+    kind: str
+    assignee: str  # "DPID", "SLAI:<territory>"
+    due_date: date | None = None
+    details: dict[str, Any] = {}
+
+
+class RegisteredLetter(BaseModel):
+    """A decision sent by lettre recommandée avec accusé de réception (LRAR)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    letter_key: str
+    workflow_id: str
+    structure_id: str
+    kind: str  # a domain.label_letters.LetterKind value
+    decided_on: date
+    reasons: list[str]
+    territory: str | None = None
+    dates: dict[str, date] = {}
+
+
+class LetterEvent(BaseModel):
+    """A letter posted (LRAR number, date) or received (acknowledgement date)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    letter_key: str
+    registered_number: str | None = None
+    sent_on: date | None = None
+    received_on: date | None = None
+
+
+class ApplicationSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    structure_id: str
+    application_no: int
+    territory: str
+    stage: str
+    filed_on: date | None
+    decided_on: date | None
+    outcome: str | None
+    next_deadline: date | None
+    instruction_breached: bool
+    funding_blocked: bool
+    version: int
+    is_open: bool | None = None  # None (DRAFT, or a snapshot from before the registry): the registry is left alone
+    in_moratorium: bool = False
+    moratorium_until: date | None = None  # first day a new application is possible
+
+
+class LabelSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    label_key: str
+    workflow_id: str
+    structure_id: str
+    territory: str
+    status: str
+    granted_on: date
+    expires_on: date  # first day no longer valid (moves on renewal)
+    ended_on: date | None  # first day no longer valid after a lapse / withdrawal / expiry
+    end_reason: str | None
+    version: int
