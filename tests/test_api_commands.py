@@ -4,6 +4,7 @@ once, refused with its rule (409, nothing recorded), and recorded with who sent 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, timedelta
 
@@ -56,6 +57,20 @@ class Case:
     async def stage(self, stage: str) -> dict:
         return await self.read(lambda c: c["stage"] == stage)
 
+    async def tasks(self, until=lambda tasks: True, attempts: int = 200) -> dict[str, tuple[str, str | None]]:
+        """The case's tasks in the inbox (``GET /v1/tasks``), as {kind: (status, closure reason)}, polled until
+        ``until`` holds: the read model is written by the workflow's activities, just after the command."""
+        tasks: dict[str, tuple[str, str | None]] = {}
+        for _ in range(attempts):
+            response = await self.api.http.get("/v1/tasks", params={"pathway": self.id, "limit": 100},
+                                               headers=_auth(DASHBOARD))
+            assert response.status_code == 200, response.text
+            tasks = {t["kind"]: (t["status"], t["closure_reason"]) for t in response.json()["tasks"]}
+            if until(tasks):
+                return tasks
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the inbox never showed what was awaited: {tasks}")
+
 
 async def _start(api, nir: str, entry: date) -> Case:
     started = await api.start(nir, transmission_date=entry.isoformat())
@@ -79,12 +94,16 @@ async def test_platform_route_to_bilan_reorientation_left_rsa_and_reentry(env, t
         today = await api.today()
         case = await _start(api, nir, add_months(today, -10))
         entry, day = case.entry, case.day
+        await case.tasks(lambda t: t.get("ESCALATION_ORIENTATION", ("",))[0] == "OPEN")  # 10 months late
 
         await case.refused("appointments", {"kind": "MISSED", "appointment_date": day(1)}, "STAGE_NOT_ALLOWED")
         await case.refused("orientation", {"target": "CAF", "structure_id": "CAF62", "notified_on": day(5)},
                            "ORIENTATION_CAF_BY_SAISINE")
         await case.ok("orientation", {"target": "PLATFORM", "structure_id": "PLATEFORME-LENS", "notified_on": day(5)},
                       "ORIENTED_TO_PLATFORM")
+        closed = await case.tasks(lambda t: t["ESCALATION_ORIENTATION"][0] != "OPEN")
+        # notified on day 5, in time, but recorded 10 months late: the breach is withdrawn with its escalation (T4)
+        assert closed["ESCALATION_ORIENTATION"] == ("CANCELLED", "BREACH_WITHDRAWN"), closed
         await case.ok("appointments", {"kind": "SCHEDULED", "appointment_date": day(10)}, "PLATFORM_FIRST_APPOINTMENT")
         await case.ok("appointments", {"kind": "HELD", "appointment_date": day(10)}, "PLATFORM_DIAGNOSTIC_AND_FIRST_CER")
         await case.refused("preconisation", {"target": "REFERENT_SOCIOPRO", "structure_id": "ASSO-EMPLOI",
@@ -94,7 +113,9 @@ async def test_platform_route_to_bilan_reorientation_left_rsa_and_reentry(env, t
                       "PLATFORM_DIAGNOSTIC_AND_FIRST_CER")
         await case.ok("preconisation", {"target": "REFERENT_SOCIOPRO", "structure_id": "ASSO-EMPLOI",
                                         "submitted_on": day(14)}, "AWAITING_SLAI_VALIDATION")
+        await case.tasks(lambda t: t.get("VALIDATE_PRECONISATION", ("",))[0] == "OPEN")
         await case.ok("preconisation-decision", {"decided_on": day(16)}, "REFERENT_DESIGNATED", actor=SLAI_AGENT)
+        await case.tasks(lambda t: t["VALIDATE_PRECONISATION"][0] == "DONE")
 
         too_few = _socio_cer(entry + timedelta(days=20), "cer-socio")
         too_few["actions"] = too_few["actions"][:1]
@@ -121,7 +142,9 @@ async def test_platform_route_to_bilan_reorientation_left_rsa_and_reentry(env, t
                                    json={"end_of_payment_date": today.isoformat(), "reason": "emploi"})
         assert left.status_code == 202, left.text
         await case.stage("EXIT_CHOICE_PENDING")
+        await case.tasks(lambda t: t.get("CHOOSE_AFTER_EXIT", ("",))[0] == "OPEN")
         await case.ok("exit-choice", {"continue_accompaniment": False, "decided_on": today.isoformat()}, "CLOSED")
+        await case.tasks(lambda t: t["CHOOSE_AFTER_EXIT"][0] == "DONE")
 
         back = await api.start(nir, transmission_date=today.isoformat())  # re-entry within 6 months (T25)
         assert back.status_code == 202 and back.json()["pathway_id"] == case.id
