@@ -89,8 +89,6 @@ class CerEvaluation(BaseModel):
     @model_validator(mode="after")
     def _coherent_dates(self, info: ValidationInfo) -> "CerEvaluation":
         rules: RuleSet | None = (info.context or {}).get("rules")
-        if rules is None:  # every rule takes its rule set explicitly (issue 18): never a silent default
-            raise ValueError("a CER evaluation is validated against a rule set (validation context 'rules')")
         for index, action in enumerate(self.actions):
             if action.end < action.start:
                 raise ValueError(
@@ -98,6 +96,11 @@ class CerEvaluation(BaseModel):
                 )
         if self.end_date < self.edition_date:
             raise ValueError(f"end_date: CER ends ({self.end_date}) before its edition date ({self.edition_date})")
+        if rules is None:
+            # No rule set is known where a message is decoded: the duration is checked when the case
+            # re-validates the evaluation against its own rule set (``label_evaluation.check_professionals``);
+            # no rule set is ever assumed (issue 18).
+            return self
         latest_end = add_months(self.edition_date, rules.cer_max_months)
         if self.end_date > latest_end:
             raise ValueError(

@@ -32,7 +32,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter, ValidationError, field_validator, model_validator
 
 from domain.cer_grid import CerEvaluation, IsoDate, describe_validation_error, score_cer
 from domain.deadlines import add_months
@@ -71,6 +71,9 @@ class ProfessionalFile(ProfessionalTraining):
         if len(ids) != len(set(ids)):
             raise ValueError(f"cers: CER ids must be unique for professional {self.professional_id}")
         return self
+
+
+_PROFESSIONALS = TypeAdapter(list[ProfessionalFile])
 
 
 class LabelFile(BaseModel):
@@ -142,6 +145,15 @@ def parse_label_file(data: Any, rules: RuleSet) -> LabelFile:
         raise LabelInputError("a label file must be a JSON object")
     try:
         return LabelFile.model_validate(data, context={"rules": rules})
+    except ValidationError as error:
+        raise LabelInputError(describe_validation_error(error)) from None
+
+
+def check_professionals(professionals: list[ProfessionalFile], rules: RuleSet) -> None:
+    """Files carried by a workflow message are decoded without a rule set; the case re-validates them against
+    its own before evaluating them (raises ``LabelInputError``, one line)."""
+    try:
+        _PROFESSIONALS.validate_python([p.model_dump(mode="json") for p in professionals], context={"rules": rules})
     except ValidationError as error:
         raise LabelInputError(describe_validation_error(error)) from None
 

@@ -12,7 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.label import LabelStage
     from domain.label_contract import ApplicationMessages as A
-    from domain.label_evaluation import LabelFile, LabelProposal, evaluate_structure
+    from domain.label_evaluation import LabelFile, LabelInputError, LabelProposal, check_professionals, evaluate_structure
     from domain.label_messages import AdminEvaluation, EvaluationSubmitted, JointReview, SlaiOpinion, TerritoryOpinion
 
 from workflows.label_case import LabelCase, calendar_bound, once, reject, unless_seen
@@ -104,6 +104,10 @@ class LabelInstruction(LabelCase):
     def _validate_evaluation(self, msg: EvaluationSubmitted) -> None:
         self._require_step(LabelStage.DPID_ADMIN_EVALUATION)
         self._check_date(msg.evaluation_date, self.state.filed_on, "evaluation date")
+        try:
+            check_professionals(msg.professionals, self.rules)
+        except LabelInputError as error:
+            reject(f"evaluation: {error}")
 
     @workflow.update(name=A.RECORD_SLAI_OPINION)
     @once
