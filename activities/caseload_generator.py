@@ -18,7 +18,11 @@ HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territor
            "caf_transmission_date": "Date transmission CAF", "orientation_notified_on": "Date notification orientation",
            "referent_designated_on": "Date désignation référent", "cer_start": "Début CER", "cer_end": "Fin CER",
            "end_of_payment": "Fin de droit", "exit_choice": "Choix du référent", "exit_choice_on": "Date du choix",
-           "orientation_target": "Orientation", "referent_structure": "Structure", "rule_set": "Règles"}
+           "orientation_target": "Orientation", "referent_structure": "Structure", "rule_set": "Règles",
+           "first_appointment_on": "Date premier rendez-vous", "preconisation_on": "Date préconisation",
+           "preconisation_target": "Préconisation", "preconisation_structure": "Structure préconisée"}
+PLATFORM_PHASE = (Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
+                  Stage.AWAITING_SLAI_VALIDATION)
 REFERENT_TARGETS = ("REFERENT_SOLIDARITE", "REFERENT_SOCIOPRO", "PLIE", "POLE_EMPLOI_AG")
 
 
@@ -45,6 +49,8 @@ def caseload_row(stage: Stage, index: int, today: date, rng: random.Random) -> d
     if stage is Stage.ORIENTED_TO_PLATFORM:
         oriented = today - timedelta(days=rng.randint(0, 10))
         row.update(orientation_target="PLATFORM", referent_structure=f"PF{index % 3}")
+    elif stage in PLATFORM_PHASE:
+        oriented = _platform_phase(row, stage, index, today, rng)
     elif stage is Stage.REFERENT_DESIGNATED:
         oriented = today - timedelta(days=rng.randint(0, 40))
         row["referent_designated_on"] = _d(oriented + timedelta(days=rng.randint(0, (today - oriented).days)))
@@ -63,12 +69,28 @@ def caseload_row(stage: Stage, index: int, today: date, rng: random.Random) -> d
         if stage is Stage.POST_EXIT_ACCOMPANIMENT:
             row.update(exit_choice="CONTINUE", exit_choice_on=_d(exit_on + timedelta(days=rng.randint(0, 14))))
         oriented = exit_on - timedelta(days=rng.randint(30, 300))
-    if stage is not Stage.ORIENTED_TO_PLATFORM:
+    if stage is not Stage.ORIENTED_TO_PLATFORM and stage not in PLATFORM_PHASE:
         target = REFERENT_TARGETS[index % 4] if stage is not Stage.EXIT_CHOICE_PENDING or index % 2 else "PLATFORM"
         row.update(orientation_target=target, referent_structure=f"S{index % 11}")
     row["orientation_notified_on"] = _d(oriented)
     row["caf_transmission_date"] = _d(oriented - timedelta(days=rng.randint(0, 25)))
     return row
+
+
+def _platform_phase(row: dict[str, str], stage: Stage, index: int, today: date, rng: random.Random) -> date:
+    """A platform case whose clocks are all met so far: an appointment within the 14 days, a préconisation within
+    the 2 months (and recent enough for the SLAI's 10 working days to lie ahead). Returns the orientation day."""
+    row.update(orientation_target="PLATFORM", referent_structure=f"PF{index % 3}")
+    if stage is Stage.AWAITING_SLAI_VALIDATION:
+        preconisation = today - timedelta(days=rng.randint(0, 7))
+        oriented = preconisation - timedelta(days=rng.randint(0, 50))
+        row.update(preconisation_on=_d(preconisation), preconisation_target=REFERENT_TARGETS[index % 4],
+                   preconisation_structure=f"S{index % 11}")
+        return oriented
+    oriented = today - timedelta(days=rng.randint(0, 10 if stage is Stage.PLATFORM_FIRST_APPOINTMENT else 50))
+    latest = 13 if stage is Stage.PLATFORM_FIRST_APPOINTMENT else min(13, (today - oriented).days)
+    row["first_appointment_on"] = _d(oriented + timedelta(days=rng.randint(0, latest)))
+    return oriented
 
 
 def caseload_rows(count: int, today: date, seed: int = 19) -> list[dict[str, str]]:

@@ -21,6 +21,8 @@ from domain.caseload import CaseloadCase, RowRejected
 from domain.deadlines import add_days, deadline_instant
 from domain.pathway import (
     Adoption,
+    AppointmentEvent,
+    AppointmentKind,
     CerType,
     DeadlineKind,
     DeadlineStatus,
@@ -32,6 +34,7 @@ from domain.pathway import (
     PathwayRuleError,
     PathwayState,
     PostExitChoice,
+    PreconisationSubmitted,
     Referent,
     SignCer,
     Stage,
@@ -50,6 +53,7 @@ _BEFORE_CER = _APPOINTMENT | {DeadlineKind.FIRST_CER, DeadlineKind.REFERENT_CER}
 #: first CER before the current one): closed as unknown (CANCELLED) when opened, never judged.
 UNKNOWN_CLOCKS = {
     Stage.REFERENT_DESIGNATED: _APPOINTMENT,
+    Stage.AWAITING_SLAI_VALIDATION: _APPOINTMENT,
     Stage.CER_ACTIVE: _BEFORE_CER,
     Stage.BILAN: _BEFORE_CER,
     Stage.EXIT_CHOICE_PENDING: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
@@ -80,6 +84,7 @@ def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], No
         if target is not OrientationTarget.PLATFORM and designated is not None and designated > c.orientation_notified_on:
             ref = Referent(type=target, structure_id=c.referent_structure or "", designated_on=designated)
             events.append((designated, lambda p, d: p._designate(ref, d, ADOPTED)))
+        events.extend(_platform_events(case))
     if c.cer_start is not None and c.cer_end is not None and c.orientation_target is not None:
         cer = SignCer(event_id="adopt-cer", cer_id=f"adopted-{c.row_digest[:16]}",
                       type=CER_TYPES.get(c.orientation_target, CerType.SOLIDARITE), start=c.cer_start, end=c.cer_end,
@@ -100,6 +105,26 @@ def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], No
                 p.check_exit_choice(choice, d)
                 p.choose_after_exit(choice, d)
             events.append((c.exit_choice_on, choose))
+    return events
+
+
+def _platform_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
+    """The platform phase: the first appointment fixed (recorded on the orientation day: the day it was fixed is not
+    in the row) or held, and the préconisation submitted to the SLAI. The row gives no diagnostic nor platform CER,
+    so the préconisation is applied without ``check_preconisation``'s R3/R11 checks (facts of the former tool)."""
+    c = case
+    events: list[tuple[date, Callable[[Pathway, date], None]]] = []
+    if c.first_appointment_on is not None:
+        held = c.stage is not Stage.PLATFORM_FIRST_APPOINTMENT
+        appointment = AppointmentEvent(event_id="adopt-appointment", appointment_date=c.first_appointment_on,
+                                       kind=AppointmentKind.HELD if held else AppointmentKind.SCHEDULED)
+        day = c.first_appointment_on if held else c.orientation_notified_on
+        events.append((day, lambda p, d: p.on_appointment(appointment, d)))
+    if c.preconisation_on is not None and c.preconisation_target is not None:
+        preconisation = PreconisationSubmitted(event_id="adopt-preconisation", target=c.preconisation_target,
+                                               structure_id=c.preconisation_structure or "",
+                                               submitted_on=c.preconisation_on)
+        events.append((c.preconisation_on, lambda p, d: p.submit_preconisation(preconisation, d)))
     return events
 
 

@@ -15,7 +15,8 @@ from activities.caseload_generator import caseload_row, caseload_rows
 from domain.caseload import ADOPTABLE_STAGES, CaseloadCase, CaseloadRejection, judge_row
 from domain.caseload_adoption import adopt, next_due
 from domain.deadlines import PARIS, add_days, service_deadline
-from domain.pathway import DeadlineKind, Stage
+from domain.pathway import DeadlineKind, DeadlineStatus, Stage
+from domain.pathway_rules import add_working_days
 
 FIXTURES = Path(__file__).parent / "fixtures" / "caseload"
 TODAY = date(2026, 12, 6)
@@ -33,8 +34,14 @@ def expected_next_due(row: dict[str, str]) -> date:
     oriented = _d(row.get("orientation_notified_on"))
     if stage is Stage.AWAITING_ORIENTATION:
         return service_deadline(_d(row["caf_transmission_date"]), months=1)
-    if stage is Stage.ORIENTED_TO_PLATFORM:
-        return min(service_deadline(oriented, days=14), service_deadline(oriented, months=2))
+    if stage in (Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER):
+        first_cer = service_deadline(oriented, months=2)
+        appointment = _d(row.get("first_appointment_on"))
+        if appointment is not None and appointment <= service_deadline(oriented, days=14):
+            return first_cer  # the 14-day clock met by an appointment within it (G-B4)
+        return min(service_deadline(oriented, days=14), first_cer)
+    if stage is Stage.AWAITING_SLAI_VALIDATION:  # 10 working days from the préconisation (G-B6)
+        return add_working_days(_d(row["preconisation_on"]), 10)
     if stage is Stage.REFERENT_DESIGNATED:
         designated = _d(row.get("referent_designated_on")) or oriented
         dues = [service_deadline(oriented, months=2)]
@@ -78,7 +85,7 @@ def test_example_file_reads_through_its_mapping():
     mapping = load_caseload_mapping(FIXTURES / "mapping.toml")
     judged = [judge_row(raw, n, TODAY, SECRET) for n, raw in read_rows(FIXTURES / "example.csv", mapping)]
     rejected = {j.row: j.code for j in judged if isinstance(j, CaseloadRejection)}
-    assert rejected == {8: "CER_TOO_LONG", 9: "REFERENT_WITHOUT_ORIENTATION"}
+    assert rejected == {8: "CER_TOO_LONG", 9: "REFERENT_WITHOUT_ORIENTATION", 13: "APPOINTMENT_NOT_IN_STAGE"}
     stages = [adopt(j, NOW, TODAY, source="CSV", file_digest="f").stage for j in judged if isinstance(j, CaseloadCase)]
     assert stages == list(ADOPTABLE_STAGES)
 
@@ -121,6 +128,10 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
     ({"orientation_target": "PLATFORM"}, "TARGET_MISMATCH"),
     ({"territory": "a b"}, "TERRITORY_INVALID"),
     ({"end_of_payment": "2026-11-01"}, "EXIT_NOT_IN_STAGE"),
+    ({"first_appointment_on": "2026-11-01"}, "APPOINTMENT_NOT_IN_STAGE"),
+    ({"preconisation_on": "2026-11-01"}, "PRECONISATION_NOT_IN_STAGE"),
+    ({"stage": "AWAITING_SLAI_VALIDATION", "orientation_target": "PLATFORM", "cer_start": "", "cer_end": ""},
+     "FIELD_MISSING"),
 ])
 def test_rejected_rows_carry_their_reason(change, code):
     row = {"nir": "1850575123456", "territory": "T1", "stage": "CER_ACTIVE", "caf_transmission_date": "2025-10-01",
@@ -165,3 +176,53 @@ def test_a_reason_never_repeats_a_cell_a_misplaced_nir_included():
                "caf_transmission_date": "2026-11-20", field: nir}
         judged = judge_row(row, 1, TODAY, SECRET)
         assert isinstance(judged, CaseloadRejection) and nir not in judged.reason, (field, judged)
+
+
+PLATFORM_ROW = {"nir": "1850575123456", "territory": "T1", "caf_transmission_date": "2026-10-20",
+                "orientation_notified_on": "2026-11-02", "orientation_target": "PLATFORM", "referent_structure": "PF1"}
+
+
+def _status(state, kind: DeadlineKind) -> DeadlineStatus:
+    [deadline] = [d for d in state.deadlines if d.kind is kind]
+    return deadline.status
+
+
+def test_a_first_appointment_fixed_ahead_meets_the_14_days_and_leaves_the_first_cer_clock():
+    row = dict(PLATFORM_ROW, stage="PLATFORM_FIRST_APPOINTMENT", first_appointment_on="2026-11-13")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.PLATFORM_FIRST_APPOINTMENT and state.first_appointment_on == date(2026, 11, 13)
+    assert _status(state, DeadlineKind.FIRST_APPOINTMENT) is DeadlineStatus.MET
+    assert next_due(state) == service_deadline(date(2026, 11, 2), months=2) and not state.breaches
+
+    late = adopt(_case(dict(row, first_appointment_on="2026-12-20")), NOW, TODAY, source="CSV", file_digest="f")
+    assert late.stage is Stage.PLATFORM_FIRST_APPOINTMENT
+    [breach] = late.breaches  # fixed after the 14 days: the clock fell due (G-B4)
+    assert (breach.kind, breach.due) == (DeadlineKind.FIRST_APPOINTMENT, service_deadline(date(2026, 11, 2), days=14))
+
+
+def test_a_held_first_appointment_is_the_diagnostic_and_first_cer_stage():
+    row = dict(PLATFORM_ROW, stage="PLATFORM_DIAGNOSTIC_AND_FIRST_CER", first_appointment_on="2026-11-10")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER
+    assert next_due(state) == service_deadline(date(2026, 11, 2), months=2) and not state.breaches
+    ahead = judge_row(dict(row, first_appointment_on="2026-12-10"), 1, TODAY, SECRET)
+    assert ahead.code == "DATE_IN_FUTURE"  # held: not after the import day
+
+
+def test_a_preconisation_awaits_the_slai_for_10_working_days():
+    row = dict(PLATFORM_ROW, stage="AWAITING_SLAI_VALIDATION", preconisation_on="2026-12-01",
+               preconisation_target="REFERENT_SOCIOPRO", preconisation_structure="S1")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.AWAITING_SLAI_VALIDATION and state.preconisation.value == "REFERENT_SOCIOPRO"
+    assert next_due(state) == add_working_days(date(2026, 12, 1), 10) and not state.breaches
+    assert _status(state, DeadlineKind.FIRST_CER) is DeadlineStatus.MET
+    assert _status(state, DeadlineKind.FIRST_APPOINTMENT) is DeadlineStatus.CANCELLED  # unknown, not judged
+    assert [t.kind for t in state.outbox.tasks] == ["VALIDATE_PRECONISATION"]
+    assert judge_row(dict(row, preconisation_target="PLATFORM"), 1, TODAY, SECRET).code == "TARGET_MISMATCH"
+
+
+def test_a_file_without_the_platform_columns_keeps_its_row_digests():
+    from domain.caseload import row_digest
+    row = {"nir": "1850575123456", "territory": "T1", "stage": "AWAITING_ORIENTATION",
+           "caf_transmission_date": "2026-11-20"}
+    assert row_digest(row) == row_digest(dict(row, first_appointment_on=None, preconisation_on=""))
