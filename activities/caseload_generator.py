@@ -20,7 +20,9 @@ HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territor
            "end_of_payment": "Fin de droit", "exit_choice": "Choix du référent", "exit_choice_on": "Date du choix",
            "orientation_target": "Orientation", "referent_structure": "Structure", "rule_set": "Règles",
            "first_appointment_on": "Date premier rendez-vous", "preconisation_on": "Date préconisation",
-           "preconisation_target": "Préconisation", "preconisation_structure": "Structure préconisée"}
+           "preconisation_target": "Préconisation", "preconisation_structure": "Structure préconisée",
+           "caf_saisine_on": "Date saisine CAF", "caf_saisine_mode": "Mode saisine CAF"}
+CAF_ROUTE = (Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING)
 PLATFORM_PHASE = (Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
                   Stage.AWAITING_SLAI_VALIDATION)
 REFERENT_TARGETS = ("REFERENT_SOLIDARITE", "REFERENT_SOCIOPRO", "PLIE", "POLE_EMPLOI_AG")
@@ -46,6 +48,8 @@ def caseload_row(stage: Stage, index: int, today: date, rng: random.Random) -> d
     if stage is Stage.AWAITING_ORIENTATION:
         row["caf_transmission_date"] = _d(today - timedelta(days=rng.randint(0, 25)))
         return row
+    if stage in CAF_ROUTE:
+        return _caf_route(row, stage, index, today, rng)
     if stage is Stage.ORIENTED_TO_PLATFORM:
         oriented = today - timedelta(days=rng.randint(0, 10))
         row.update(orientation_target="PLATFORM", referent_structure=f"PF{index % 3}")
@@ -91,6 +95,23 @@ def _platform_phase(row: dict[str, str], stage: Stage, index: int, today: date, 
     latest = 13 if stage is Stage.PLATFORM_FIRST_APPOINTMENT else min(13, (today - oriented).days)
     row["first_appointment_on"] = _d(oriented + timedelta(days=rng.randint(0, latest)))
     return oriented
+
+
+def _caf_route(row: dict[str, str], stage: Stage, index: int, today: date, rng: random.Random) -> dict[str, str]:
+    """A CAF route case (§3.2) whose orientation came within the month: the saisine, its acceptance, the interview."""
+    row.update(orientation_target="CAF", referent_structure=f"CAF{index % 2}", caf_saisine_mode=f"M{index % 3 + 1}")
+    if stage is Stage.CAF_SAISINE:
+        transmission = today - timedelta(days=rng.randint(0, 25))
+        saisine = transmission + timedelta(days=rng.randint(0, (today - transmission).days))
+    else:
+        accepted = today - timedelta(days=rng.randint(0, 50))
+        saisine = accepted - timedelta(days=rng.randint(0, 10))
+        transmission = saisine - timedelta(days=rng.randint(0, 15))
+        row["orientation_notified_on"] = _d(accepted)
+        if stage is Stage.CER_DRAFTING:
+            row["first_appointment_on"] = _d(accepted + timedelta(days=rng.randint(0, (today - accepted).days)))
+    row.update(caf_transmission_date=_d(transmission), caf_saisine_on=_d(saisine))
+    return row
 
 
 def caseload_rows(count: int, today: date, seed: int = 19) -> list[dict[str, str]]:

@@ -18,24 +18,27 @@ from pydantic import BaseModel
 
 from domain.deadlines import add_months
 from domain.identity import NirError, normalize_nir, person_id, validate_nir
-from domain.pathway import OrientationTarget, Stage
+from domain.pathway import CafSaisineMode, OrientationTarget, Stage
 from domain.rules import ImplausibleDate, check_plausible_date, rule_set, rule_set_for
 
 IDENTITY_FIELDS = ("nir", "matricule", "rank")
-#: The platform phase's optional fields (issue 19, second pass): left out of a row's digest when empty, so a file
-#: written before them keeps its digest (a re-import stays ``unchanged``).
-PLATFORM_FIELDS = ("first_appointment_on", "preconisation_on", "preconisation_target", "preconisation_structure")
+#: The platform phase's and CAF route's optional fields (issue 19, second pass): left out of a row's digest when
+#: empty, so a file written before them keeps its digest (a re-import stays ``unchanged``).
+ADDED_FIELDS = ("first_appointment_on", "preconisation_on", "preconisation_target", "preconisation_structure",
+                "caf_saisine_on", "caf_saisine_mode")
 DATE_FIELDS = ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start", "cer_end",
-               "end_of_payment", "exit_choice_on", "first_appointment_on", "preconisation_on")
+               "end_of_payment", "exit_choice_on", "first_appointment_on", "preconisation_on", "caf_saisine_on")
 CASELOAD_FIELDS = (*IDENTITY_FIELDS, "territory", "stage", *DATE_FIELDS[:7], "exit_choice", "orientation_target",
-                   "referent_structure", "rule_set", *PLATFORM_FIELDS)
+                   "referent_structure", "rule_set", *ADDED_FIELDS)
 #: Stages a running case can be adopted at; the others (CAF route, reorientation, reviews, EP, sanctions, closed)
 #: hang on decisions a caseload row does not hold (docs/caseload.md), and are refused.
 ADOPTABLE_STAGES = (Stage.AWAITING_ORIENTATION, Stage.ORIENTED_TO_PLATFORM, Stage.REFERENT_DESIGNATED,
                     Stage.CER_ACTIVE, Stage.BILAN, Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT,
                     Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
-                    Stage.AWAITING_SLAI_VALIDATION)
-ORIENTED_STAGES = frozenset(ADOPTABLE_STAGES[1:])
+                    Stage.AWAITING_SLAI_VALIDATION, Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING)
+#: The CAF route (§3.2): a saisine awaiting its decision, accepted (the CAF's first interview), the interview held.
+CAF_STAGES = frozenset({Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING})
+ORIENTED_STAGES = frozenset(ADOPTABLE_STAGES) - {Stage.AWAITING_ORIENTATION, Stage.CAF_SAISINE}
 PLATFORM_STAGES = frozenset({Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT,
                              Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, Stage.AWAITING_SLAI_VALIDATION})
 APPOINTMENT_STAGES = frozenset({Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER})
@@ -81,6 +84,8 @@ class CaseloadCase(BaseModel):
     preconisation_on: date | None = None
     preconisation_target: OrientationTarget | None = None
     preconisation_structure: str | None = None
+    caf_saisine_on: date | None = None
+    caf_saisine_mode: CafSaisineMode | None = None
 
 
 class CaseloadRejection(BaseModel):
@@ -153,7 +158,7 @@ def _require(case: dict, names: tuple[str, ...], stage: Stage) -> None:
 
 
 def _in_order(case: dict) -> None:
-    chain = [n for n in ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start")
+    chain = [n for n in ("caf_transmission_date", "caf_saisine_on", "orientation_notified_on", "referent_designated_on", "cer_start")
              if case.get(n) is not None]
     for before, after in zip(chain, chain[1:]):
         if case[after] < case[before]:
@@ -174,15 +179,18 @@ def _in_order(case: dict) -> None:
 def _stage_rules(case: dict) -> None:
     """What each stage needs and what it cannot have (domain.md §2: a referent needs an orientation, R13...)."""
     stage: Stage = case["stage"]
-    if (case.get("referent_designated_on") or case.get("referent_structure")) and not case.get("orientation_notified_on"):
+    structure = case.get("referent_structure") if stage is not Stage.CAF_SAISINE else None  # the CAF's, there
+    if (case.get("referent_designated_on") or structure) and not case.get("orientation_notified_on"):
         raise RowRejected("REFERENT_WITHOUT_ORIENTATION", "a referent (designation or structure) needs an orientation")
     if stage in REFERENT_STAGES and not case.get("referent_designated_on"):
         case["referent_designated_on"] = case.get("orientation_notified_on")  # a direct orientation designates
     if stage in ORIENTED_STAGES:
         _require(case, ("orientation_notified_on", "orientation_target", "referent_structure"), stage)
     target = case.get("orientation_target")
-    if target is OrientationTarget.CAF:
-        raise RowRejected("CAF_ROUTE_NOT_ADOPTABLE", "a CAF orientation goes through a saisine (§3.2): not adoptable")
+    if target is OrientationTarget.CAF and stage not in CAF_STAGES:
+        names = ", ".join(sorted(s.value for s in CAF_STAGES))
+        raise RowRejected("CAF_ROUTE_NOT_ADOPTABLE", f"a CAF orientation is adopted at the CAF route's stages: {names}")
+    _caf_rules(case, stage)
     if stage in PLATFORM_STAGES and target is not OrientationTarget.PLATFORM:
         raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs orientation_target PLATFORM")
     _platform_rules(case, stage)
@@ -210,9 +218,9 @@ def _stage_rules(case: dict) -> None:
 def _platform_rules(case: dict, stage: Stage) -> None:
     """The platform phase (domain.md §2, T7–T11): a first appointment fixed (it may lie ahead) or held, then the
     préconisation the SLAI validates, naming a referent's structure."""
-    if stage in APPOINTMENT_STAGES:
+    if stage in APPOINTMENT_STAGES or stage is Stage.CER_DRAFTING:
         _require(case, ("first_appointment_on",), stage)
-        if stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER and case["first_appointment_on"] > case["today"]:
+        if stage is not Stage.PLATFORM_FIRST_APPOINTMENT and case["first_appointment_on"] > case["today"]:
             raise RowRejected("DATE_IN_FUTURE", "first_appointment_on: a held appointment is not after the import day")
     elif case.get("first_appointment_on"):
         raise RowRejected("APPOINTMENT_NOT_IN_STAGE", f"stage {stage.value} has no first appointment of the row")
@@ -224,10 +232,26 @@ def _platform_rules(case: dict, stage: Stage) -> None:
         raise RowRejected("PRECONISATION_NOT_IN_STAGE", f"stage {stage.value} has no préconisation awaiting the SLAI")
 
 
+def _caf_rules(case: dict, stage: Stage) -> None:
+    """The CAF route (§3.2): the saisine (day, mode M1–M3) and the CAF's structure; its acceptance is the
+    orientation notification; the CAF's first interview is the row's ``first_appointment_on``."""
+    if stage not in CAF_STAGES:
+        if case.get("caf_saisine_on") or case.get("caf_saisine_mode"):
+            raise RowRejected("CAF_SAISINE_NOT_IN_STAGE", f"stage {stage.value} is not on the CAF route")
+        return
+    _require(case, ("caf_saisine_on", "caf_saisine_mode", "orientation_target", "referent_structure"), stage)
+    if case["orientation_target"] is not OrientationTarget.CAF:
+        raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs orientation_target CAF")
+    if case.get("referent_designated_on"):
+        raise RowRejected("DESIGNATION_NOT_IN_STAGE", "on the CAF route the saisine's acceptance designates the CAF")
+    if stage is Stage.CAF_SAISINE and case.get("orientation_notified_on"):
+        raise RowRejected("ORIENTATION_NOT_IN_STAGE", "a saisine awaiting its decision has no orientation yet")
+
+
 def row_digest(raw: dict[str, str | None]) -> str:
     """The digest of a row's mapped values (idempotency: the same row again changes nothing)."""
     values = {name: _text(raw, name) for name in CASELOAD_FIELDS}
-    values = {k: v for k, v in values.items() if v is not None or k not in PLATFORM_FIELDS}
+    values = {k: v for k, v in values.items() if v is not None or k not in ADDED_FIELDS}
     return hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -262,6 +286,7 @@ def validate_row(raw: dict[str, str | None], row: int, today: date, secret: byte
     if preco_structure is not None and not _CODE.match(preco_structure):
         raise RowRejected("STRUCTURE_INVALID", "preconisation_structure is a structure id of 1–32 letters, digits, '_-.:'")
     case["preconisation_structure"] = preco_structure
+    case["caf_saisine_mode"] = _enum(CafSaisineMode, raw, "caf_saisine_mode", "UNKNOWN_SAISINE_MODE")
     choice = _text(raw, "exit_choice")
     if choice is not None and choice.upper() not in EXIT_CHOICES:
         raise RowRejected("EXIT_CHOICE_INVALID", "exit_choice is CONTINUE or CLOSE")

@@ -7,8 +7,8 @@ the clocks that fell due fire, so a deadline already past is a breach dated when
 ``past_breaches=False``, a migration fact without escalation) and future deadlines stay timers. The replayed stage
 must be the row's stage, else the row is refused: the dates and the stage disagree.
 
-The caseload carries no appointment dates nor earlier CERs: the clocks of steps the row's stage has passed and whose
-facts it does not give (``UNKNOWN_CLOCKS``) are closed as unknown, not judged (no false breach on day one). The replay's MonJob62 pushes and decision counts are dropped
+The caseload carries a first appointment only at the platform's appointment stages and the CAF route, and no earlier
+CERs: the clocks of steps the row's stage has passed and whose facts it does not give (``UNKNOWN_CLOCKS``) are closed as unknown, not judged (no false breach on day one). The replay's MonJob62 pushes and decision counts are dropped
 (those facts happened in the département's former tool), as are reminder tasks whose day had passed.
 """
 
@@ -23,6 +23,9 @@ from domain.pathway import (
     Adoption,
     AppointmentEvent,
     AppointmentKind,
+    CafFirstInterview,
+    CafSaisine,
+    CafSaisineDecision,
     CerType,
     DeadlineKind,
     DeadlineStatus,
@@ -70,7 +73,7 @@ def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], No
     events: list[tuple[date, Callable[[Pathway, date], None]]] = [
         (c.caf_transmission_date, lambda p, d: p.on_flow_record(
             FlowRecord(event_id="adopt-flow", transmission_date=d, subject_to_duties=True), d))]
-    if c.orientation_notified_on is not None and c.orientation_target is not None:
+    if c.orientation_notified_on is not None and c.orientation_target not in (None, OrientationTarget.CAF):
         target = c.orientation_target
         msg = OrientationDecision(event_id="adopt-orientation", target=target, structure_id=c.referent_structure or "",
                                   notified_on=c.orientation_notified_on,
@@ -84,7 +87,7 @@ def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], No
         if target is not OrientationTarget.PLATFORM and designated is not None and designated > c.orientation_notified_on:
             ref = Referent(type=target, structure_id=c.referent_structure or "", designated_on=designated)
             events.append((designated, lambda p, d: p._designate(ref, d, ADOPTED)))
-        events.extend(_platform_events(case))
+    events.extend(_platform_events(case) if c.caf_saisine_on is None else _caf_events(case))
     if c.cer_start is not None and c.cer_end is not None and c.orientation_target is not None:
         cer = SignCer(event_id="adopt-cer", cer_id=f"adopted-{c.row_digest[:16]}",
                       type=CER_TYPES.get(c.orientation_target, CerType.SOLIDARITE), start=c.cer_start, end=c.cer_end,
@@ -125,6 +128,26 @@ def _platform_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, 
                                                structure_id=c.preconisation_structure or "",
                                                submitted_on=c.preconisation_on)
         events.append((c.preconisation_on, lambda p, d: p.submit_preconisation(preconisation, d)))
+    return events
+
+
+def _caf_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
+    """The CAF route (§3.2): the saisine, its acceptance (the row's orientation notification), the CAF's first
+    interview (the row's first appointment). The row does not carry the §3.3 exclusion facts, so the saisine is
+    applied without ``check_caf_saisine`` (the former tool's SLAI accepted or received it)."""
+    c = case
+    saisine = CafSaisine(event_id="adopt-saisine", mode=c.caf_saisine_mode, requested_on=c.caf_saisine_on,
+                         caf_structure_id=c.referent_structure or "", rsa_majore=True)
+    events: list[tuple[date, Callable[[Pathway, date], None]]] = [
+        (c.caf_saisine_on, lambda p, d: p.caf_saisine(saisine, d))]
+    if c.orientation_notified_on is not None:
+        accepted = CafSaisineDecision(event_id="adopt-saisine-decision", accepted=True,
+                                      decided_on=c.orientation_notified_on)
+        events.append((c.orientation_notified_on, lambda p, d: p.decide_caf_saisine(accepted, d)))
+    if c.first_appointment_on is not None:
+        interview = CafFirstInterview(event_id="adopt-caf-interview", held_on=c.first_appointment_on,
+                                      within_caf_competence=True)
+        events.append((c.first_appointment_on, lambda p, d: p.caf_first_interview(interview, d)))
     return events
 
 

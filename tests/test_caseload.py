@@ -32,7 +32,7 @@ def expected_next_due(row: dict[str, str]) -> date:
     """What the rules compute from the row's dates (domain.md §2: 1 month, 14 days, 2 months, 15 days, 6 months)."""
     stage = Stage(row["stage"])
     oriented = _d(row.get("orientation_notified_on"))
-    if stage is Stage.AWAITING_ORIENTATION:
+    if stage in (Stage.AWAITING_ORIENTATION, Stage.CAF_SAISINE):
         return service_deadline(_d(row["caf_transmission_date"]), months=1)
     if stage in (Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER):
         first_cer = service_deadline(oriented, months=2)
@@ -40,6 +40,8 @@ def expected_next_due(row: dict[str, str]) -> date:
         if appointment is not None and appointment <= service_deadline(oriented, days=14):
             return first_cer  # the 14-day clock met by an appointment within it (G-B4)
         return min(service_deadline(oriented, days=14), first_cer)
+    if stage in (Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING):  # the CAF referent's CER clock (G-B6)
+        return service_deadline(oriented, months=2)
     if stage is Stage.AWAITING_SLAI_VALIDATION:  # 10 working days from the préconisation (G-B6)
         return add_working_days(_d(row["preconisation_on"]), 10)
     if stage is Stage.REFERENT_DESIGNATED:
@@ -125,6 +127,8 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
     ({"nir": "", "matricule": ""}, "IDENTITY_MISSING"),
     ({"rule_set": "1999.9"}, "UNKNOWN_RULE_SET"),
     ({"orientation_target": "CAF"}, "CAF_ROUTE_NOT_ADOPTABLE"),
+    ({"caf_saisine_on": "2025-10-10"}, "CAF_SAISINE_NOT_IN_STAGE"),
+    ({"stage": "CAF_FIRST_INTERVIEW", "orientation_target": "CAF", "cer_start": "", "cer_end": ""}, "FIELD_MISSING"),
     ({"orientation_target": "PLATFORM"}, "TARGET_MISMATCH"),
     ({"territory": "a b"}, "TERRITORY_INVALID"),
     ({"end_of_payment": "2026-11-01"}, "EXIT_NOT_IN_STAGE"),
@@ -219,6 +223,36 @@ def test_a_preconisation_awaits_the_slai_for_10_working_days():
     assert _status(state, DeadlineKind.FIRST_APPOINTMENT) is DeadlineStatus.CANCELLED  # unknown, not judged
     assert [t.kind for t in state.outbox.tasks] == ["VALIDATE_PRECONISATION"]
     assert judge_row(dict(row, preconisation_target="PLATFORM"), 1, TODAY, SECRET).code == "TARGET_MISMATCH"
+
+
+CAF_ROW = {"nir": "1850575123456", "territory": "T1", "caf_transmission_date": "2026-11-10",
+           "caf_saisine_on": "2026-11-15", "caf_saisine_mode": "M2", "orientation_target": "CAF",
+           "referent_structure": "CAF62"}
+
+
+def test_a_caf_saisine_awaiting_its_decision_keeps_the_orientation_clock():
+    state = adopt(_case(dict(CAF_ROW, stage="CAF_SAISINE")), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.CAF_SAISINE and state.held_stages == [Stage.AWAITING_ORIENTATION]
+    assert next_due(state) == service_deadline(date(2026, 11, 10), months=1) and not state.breaches
+    assert "VALIDATE_CAF_SAISINE" in [t.kind for t in state.outbox.tasks]  # the SLAI decides it
+    oriented = judge_row(dict(CAF_ROW, stage="CAF_SAISINE", orientation_notified_on="2026-11-20"), 1, TODAY, SECRET)
+    assert oriented.code == "ORIENTATION_NOT_IN_STAGE"
+
+
+def test_an_accepted_saisine_awaits_the_caf_first_interview_with_the_referent_cer_clock():
+    row = dict(CAF_ROW, stage="CAF_FIRST_INTERVIEW", orientation_notified_on="2026-11-20")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.CAF_FIRST_INTERVIEW and state.referent.type.value == "CAF"
+    assert _status(state, DeadlineKind.ORIENTATION) is DeadlineStatus.MET and not state.breaches
+    assert next_due(state) == service_deadline(date(2026, 11, 20), months=2)
+
+
+def test_the_caf_first_interview_held_is_the_cer_drafting_stage():
+    row = dict(CAF_ROW, stage="CER_DRAFTING", orientation_notified_on="2026-11-20", first_appointment_on="2026-11-27")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.CER_DRAFTING and not state.breaches
+    assert next_due(state) == service_deadline(date(2026, 11, 20), months=2)
+    assert judge_row(dict(row, orientation_target="PLIE"), 1, TODAY, SECRET).code == "TARGET_MISMATCH"
 
 
 def test_a_file_without_the_platform_columns_keeps_its_row_digests():

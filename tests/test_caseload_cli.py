@@ -31,12 +31,13 @@ def _run(*args: str) -> dict:
 
 
 def test_dry_run_counts_by_stage_and_lists_rejections(tmp_path):
-    rows = caseload_rows(70, TODAY)
+    count = 10 * len(ADOPTABLE_STAGES)
+    rows = caseload_rows(count, TODAY)
     path = write_caseload_csv(tmp_path / "c.csv", [*rows, BAD])
     summary = _run(str(path), "--mapping", str(MAPPING))
     assert summary["stages"] == {s.value: 10 for s in ADOPTABLE_STAGES}
-    assert (summary["rows"], summary["adopted"], summary["rejected"]) == (71, 70, 1)
-    assert summary["rejections"][0] | {"reason": ""} == {"row": 71, "code": "REFERENT_WITHOUT_ORIENTATION", "reason": ""}
+    assert (summary["rows"], summary["adopted"], summary["rejected"]) == (count + 1, count, 1)
+    assert summary["rejections"][0] | {"reason": ""} == {"row": count + 1, "code": "REFERENT_WITHOUT_ORIENTATION", "reason": ""}
 
 
 def test_xlsx_and_default_headers_read_the_same(tmp_path):
