@@ -21,7 +21,8 @@ HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territor
            "orientation_target": "Orientation", "referent_structure": "Structure", "rule_set": "Règles",
            "first_appointment_on": "Date premier rendez-vous", "preconisation_on": "Date préconisation",
            "preconisation_target": "Préconisation", "preconisation_structure": "Structure préconisée",
-           "caf_saisine_on": "Date saisine CAF", "caf_saisine_mode": "Mode saisine CAF"}
+           "caf_saisine_on": "Date saisine CAF", "caf_saisine_mode": "Mode saisine CAF",
+           "personal_review_requested_on": "Date demande examen situation"}
 CAF_ROUTE = (Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING)
 PLATFORM_PHASE = (Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
                   Stage.AWAITING_SLAI_VALIDATION)
@@ -58,6 +59,8 @@ def caseload_row(stage: Stage, index: int, today: date, rng: random.Random) -> d
     elif stage is Stage.REFERENT_DESIGNATED:
         oriented = today - timedelta(days=rng.randint(0, 40))
         row["referent_designated_on"] = _d(oriented + timedelta(days=rng.randint(0, (today - oriented).days)))
+    elif stage is Stage.PERSONAL_SITUATION_REVIEW:
+        oriented = _review(row, index, today, rng)
     elif stage in (Stage.CER_ACTIVE, Stage.BILAN):
         if stage is Stage.CER_ACTIVE:
             start = today - timedelta(days=rng.randint(0, 150))
@@ -95,6 +98,18 @@ def _platform_phase(row: dict[str, str], stage: Stage, index: int, today: date, 
     latest = 13 if stage is Stage.PLATFORM_FIRST_APPOINTMENT else min(13, (today - oriented).days)
     row["first_appointment_on"] = _d(oriented + timedelta(days=rng.randint(0, latest)))
     return oriented
+
+
+def _review(row: dict[str, str], index: int, today: date, rng: random.Random) -> date:
+    """A review requested before any clock fell due, over a current CER (every other row) or a designation."""
+    requested = today - timedelta(days=rng.randint(0, 60))
+    row["personal_review_requested_on"] = _d(requested)
+    if index % 2:
+        return requested - timedelta(days=rng.randint(0, 40))
+    start = requested - timedelta(days=rng.randint(0, 100))
+    end = max(add_months(start, 6) - timedelta(days=rng.randint(0, 20)), today + timedelta(days=1))
+    row.update(cer_start=_d(start), cer_end=_d(end))
+    return start - timedelta(days=rng.randint(0, 400))
 
 
 def _caf_route(row: dict[str, str], stage: Stage, index: int, today: date, rng: random.Random) -> dict[str, str]:

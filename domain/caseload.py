@@ -25,9 +25,10 @@ IDENTITY_FIELDS = ("nir", "matricule", "rank")
 #: The platform phase's and CAF route's optional fields (issue 19, second pass): left out of a row's digest when
 #: empty, so a file written before them keeps its digest (a re-import stays ``unchanged``).
 ADDED_FIELDS = ("first_appointment_on", "preconisation_on", "preconisation_target", "preconisation_structure",
-                "caf_saisine_on", "caf_saisine_mode")
+                "caf_saisine_on", "caf_saisine_mode", "personal_review_requested_on")
 DATE_FIELDS = ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start", "cer_end",
-               "end_of_payment", "exit_choice_on", "first_appointment_on", "preconisation_on", "caf_saisine_on")
+               "end_of_payment", "exit_choice_on", "first_appointment_on", "preconisation_on", "caf_saisine_on",
+               "personal_review_requested_on")
 CASELOAD_FIELDS = (*IDENTITY_FIELDS, "territory", "stage", *DATE_FIELDS[:7], "exit_choice", "orientation_target",
                    "referent_structure", "rule_set", *ADDED_FIELDS)
 #: Stages a running case can be adopted at; the others (CAF route, reorientation, reviews, EP, sanctions, closed)
@@ -35,14 +36,16 @@ CASELOAD_FIELDS = (*IDENTITY_FIELDS, "territory", "stage", *DATE_FIELDS[:7], "ex
 ADOPTABLE_STAGES = (Stage.AWAITING_ORIENTATION, Stage.ORIENTED_TO_PLATFORM, Stage.REFERENT_DESIGNATED,
                     Stage.CER_ACTIVE, Stage.BILAN, Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT,
                     Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
-                    Stage.AWAITING_SLAI_VALIDATION, Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING)
+                    Stage.AWAITING_SLAI_VALIDATION, Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING,
+                    Stage.PERSONAL_SITUATION_REVIEW)
 #: The CAF route (§3.2): a saisine awaiting its decision, accepted (the CAF's first interview), the interview held.
 CAF_STAGES = frozenset({Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING})
 ORIENTED_STAGES = frozenset(ADOPTABLE_STAGES) - {Stage.AWAITING_ORIENTATION, Stage.CAF_SAISINE}
 PLATFORM_STAGES = frozenset({Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT,
                              Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, Stage.AWAITING_SLAI_VALIDATION})
 APPOINTMENT_STAGES = frozenset({Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER})
-REFERENT_STAGES = frozenset({Stage.REFERENT_DESIGNATED, Stage.CER_ACTIVE, Stage.BILAN})
+REFERENT_STAGES = frozenset({Stage.REFERENT_DESIGNATED, Stage.CER_ACTIVE, Stage.BILAN,
+                             Stage.PERSONAL_SITUATION_REVIEW})
 CER_STAGES = frozenset({Stage.CER_ACTIVE, Stage.BILAN})
 EXIT_STAGES = frozenset({Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT})
 EXIT_CHOICES = {"CONTINUE": True, "CLOSE": False}
@@ -86,6 +89,7 @@ class CaseloadCase(BaseModel):
     preconisation_structure: str | None = None
     caf_saisine_on: date | None = None
     caf_saisine_mode: CafSaisineMode | None = None
+    personal_review_requested_on: date | None = None
 
 
 class CaseloadRejection(BaseModel):
@@ -170,7 +174,7 @@ def _in_order(case: dict) -> None:
         raise RowRejected("DATES_OUT_OF_ORDER", "end_of_payment is before caf_transmission_date")
     if case.get("exit_choice_on") is not None and (exit_ is None or case["exit_choice_on"] < exit_):
         raise RowRejected("DATES_OUT_OF_ORDER", "exit_choice_on is before end_of_payment")
-    for name in ("first_appointment_on", "preconisation_on"):
+    for name in ("first_appointment_on", "preconisation_on", "personal_review_requested_on"):
         oriented = case.get("orientation_notified_on")
         if case.get(name) is not None and oriented is not None and case[name] < oriented:
             raise RowRejected("DATES_OUT_OF_ORDER", f"{name} is before orientation_notified_on")
@@ -191,12 +195,14 @@ def _stage_rules(case: dict) -> None:
         names = ", ".join(sorted(s.value for s in CAF_STAGES))
         raise RowRejected("CAF_ROUTE_NOT_ADOPTABLE", f"a CAF orientation is adopted at the CAF route's stages: {names}")
     _caf_rules(case, stage)
+    _review_rules(case, stage)
     if stage in PLATFORM_STAGES and target is not OrientationTarget.PLATFORM:
         raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs orientation_target PLATFORM")
     _platform_rules(case, stage)
     if stage in REFERENT_STAGES and target is OrientationTarget.PLATFORM:
         raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs a referent, not the platform")
-    if stage in CER_STAGES:
+    review = stage is Stage.PERSONAL_SITUATION_REVIEW
+    if stage in CER_STAGES or (review and (case.get("cer_start") or case.get("cer_end"))):
         _require(case, ("cer_start", "cer_end"), stage)
         limit = add_months(case["cer_start"], rule_set(case["rule_set"]).cer_max_months)
         if case["cer_end"] > limit:
@@ -230,6 +236,18 @@ def _platform_rules(case: dict, stage: Stage) -> None:
             raise RowRejected("TARGET_MISMATCH", "preconisation_target names a referent, not the platform nor the CAF")
     elif any(case.get(n) for n in ("preconisation_on", "preconisation_target", "preconisation_structure")):
         raise RowRejected("PRECONISATION_NOT_IN_STAGE", f"stage {stage.value} has no préconisation awaiting the SLAI")
+
+
+def _review_rules(case: dict, stage: Stage) -> None:
+    """A personal-situation review (G-B17) opened from a referent's stage: the request's day (the stage it holds is
+    the one the other dates lead to: a current CER or not)."""
+    if stage is Stage.PERSONAL_SITUATION_REVIEW:
+        _require(case, ("personal_review_requested_on",), stage)
+        start = case.get("cer_start")
+        if start is not None and case["personal_review_requested_on"] < start:
+            raise RowRejected("DATES_OUT_OF_ORDER", "personal_review_requested_on is before cer_start")
+    elif case.get("personal_review_requested_on"):
+        raise RowRejected("REVIEW_NOT_IN_STAGE", f"stage {stage.value} has no personal-situation review")
 
 
 def _caf_rules(case: dict, stage: Stage) -> None:

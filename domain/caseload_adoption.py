@@ -36,6 +36,7 @@ from domain.pathway import (
     PastDue,
     PathwayRuleError,
     PathwayState,
+    PersonalReviewRequest,
     PostExitChoice,
     PreconisationSubmitted,
     Referent,
@@ -65,6 +66,13 @@ UNKNOWN_CLOCKS = {
 #: Clocks of facts no caseload carries at any stage: the France Travail registration of a 2025 case (automatic
 #: since 1 January 2025, G-B22) is closed as unknown rather than raising a task on day one for every adopted case.
 NOT_IN_A_CASELOAD = frozenset({DeadlineKind.FRANCE_TRAVAIL_REGISTRATION})
+
+
+def unknown_clocks(case: CaseloadCase) -> frozenset[DeadlineKind]:
+    """The clocks closed as unknown for this row: its stage's, or for a review those of the stage it holds."""
+    if case.stage is Stage.PERSONAL_SITUATION_REVIEW:
+        return _BEFORE_CER if case.cer_start is not None else _APPOINTMENT
+    return UNKNOWN_CLOCKS.get(case.stage, frozenset())
 
 
 def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
@@ -97,6 +105,13 @@ def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], No
             p._check_cer_length(cer.start, cer.end)
             p.sign_cer(cer, d)
         events.append((c.cer_start, sign))
+    if c.personal_review_requested_on is not None:
+        request = PersonalReviewRequest(event_id="adopt-review", requested_on=c.personal_review_requested_on)
+
+        def review(p: Pathway, d: date) -> None:
+            p.check_personal_review(request, d)
+            p.request_personal_review(request, d)
+        events.append((c.personal_review_requested_on, review))
     if c.end_of_payment is not None:
         left = LeftRsa(event_id="adopt-left", end_of_payment_date=c.end_of_payment, reason=ADOPTED)
         events.append((c.end_of_payment, lambda p, d: p.on_left_rsa(left, d)))
@@ -179,7 +194,7 @@ def adopt(case: CaseloadCase, now: datetime, today: date, *, source: str, file_d
         for day, apply in sorted(_events(case), key=lambda e: e[0]):
             p.expire(deadline_instant(add_days(day, -1)))
             apply(p, day)
-            p._cancel(UNKNOWN_CLOCKS.get(case.stage, frozenset()) | NOT_IN_A_CASELOAD, day)
+            p._cancel(unknown_clocks(case) | NOT_IN_A_CASELOAD, day)
         p.expire(now)
     except PathwayRuleError as exc:
         raise RowRejected(exc.rule, str(exc)) from None

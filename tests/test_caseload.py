@@ -40,6 +40,9 @@ def expected_next_due(row: dict[str, str]) -> date:
         if appointment is not None and appointment <= service_deadline(oriented, days=14):
             return first_cer  # the 14-day clock met by an appointment within it (G-B4)
         return min(service_deadline(oriented, days=14), first_cer)
+    if stage is Stage.PERSONAL_SITUATION_REVIEW:  # 3 months (G-B17); the other clocks paused, a CER's end runs
+        review = service_deadline(_d(row["personal_review_requested_on"]), months=3)
+        return min(review, _d(row["cer_end"])) if row.get("cer_end") else review
     if stage in (Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING):  # the CAF referent's CER clock (G-B6)
         return service_deadline(oriented, months=2)
     if stage is Stage.AWAITING_SLAI_VALIDATION:  # 10 working days from the préconisation (G-B6)
@@ -134,6 +137,7 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
     ({"end_of_payment": "2026-11-01"}, "EXIT_NOT_IN_STAGE"),
     ({"first_appointment_on": "2026-11-01"}, "APPOINTMENT_NOT_IN_STAGE"),
     ({"preconisation_on": "2026-11-01"}, "PRECONISATION_NOT_IN_STAGE"),
+    ({"personal_review_requested_on": "2026-11-01"}, "REVIEW_NOT_IN_STAGE"),
     ({"stage": "AWAITING_SLAI_VALIDATION", "orientation_target": "PLATFORM", "cer_start": "", "cer_end": ""},
      "FIELD_MISSING"),
 ])
@@ -253,6 +257,23 @@ def test_the_caf_first_interview_held_is_the_cer_drafting_stage():
     assert state.stage is Stage.CER_DRAFTING and not state.breaches
     assert next_due(state) == service_deadline(date(2026, 11, 20), months=2)
     assert judge_row(dict(row, orientation_target="PLIE"), 1, TODAY, SECRET).code == "TARGET_MISMATCH"
+
+
+def test_a_personal_review_pauses_the_referent_clocks_and_runs_its_3_months():
+    row = {"nir": "1850575123456", "territory": "T1", "stage": "PERSONAL_SITUATION_REVIEW",
+           "caf_transmission_date": "2026-09-20", "orientation_notified_on": "2026-10-01",
+           "orientation_target": "REFERENT_SOLIDARITE", "referent_structure": "S1",
+           "personal_review_requested_on": "2026-11-16"}
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.PERSONAL_SITUATION_REVIEW and state.held_stages == [Stage.REFERENT_DESIGNATED]
+    [first_cer] = [d for d in state.deadlines if d.kind is DeadlineKind.FIRST_CER]
+    assert first_cer.paused_by and first_cer.paused_since == date(2026, 11, 16) and not state.breaches
+    assert next_due(state) == service_deadline(date(2026, 11, 16), months=3)
+    with_cer = adopt(_case(dict(row, cer_start="2026-10-15", cer_end="2027-01-10")), NOW, TODAY, source="CSV",
+                     file_digest="f")
+    assert with_cer.held_stages == [Stage.CER_ACTIVE] and next_due(with_cer) == date(2027, 1, 10)
+    assert judge_row(dict(row, personal_review_requested_on="2026-09-25"), 1, TODAY, SECRET).code == \
+        "DATES_OUT_OF_ORDER"
 
 
 def test_a_file_without_the_platform_columns_keeps_its_row_digests():
