@@ -6,15 +6,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from activities.csv_import import TableMapping, load_mapping, normalise_date
+from activities.list_rows import ListRows, normalise_label
 from domain.caseload import CASELOAD_FIELDS, DATE_FIELDS
 
 MAX_CELL = 64  # no caseload field is longer; a longer cell is cut (and then refused by the field's rule)
 
 
 class CaseloadMapping(TableMapping):
+    #: Mapped fields a file may lack (read as empty): the default mapping's later columns (domain.caseload
+    #: ADDED_FIELDS), so a file written before them still reads.
+    optional: list[str] = Field(default_factory=list)
+
+    def rows(self, path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+        reader = ListRows(path, delimiter=self.delimiter, encoding=self.encoding, sheet=self.sheet)
+        columns = self.columns
+        if self.optional:
+            present = reader.labels()
+            columns = {name: label for name, label in columns.items()
+                       if name not in self.optional or normalise_label(label) in present}
+        return reader.records(columns)
+
     @field_validator("columns")
     @classmethod
     def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:

@@ -18,7 +18,14 @@ HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territor
            "caf_transmission_date": "Date transmission CAF", "orientation_notified_on": "Date notification orientation",
            "referent_designated_on": "Date désignation référent", "cer_start": "Début CER", "cer_end": "Fin CER",
            "end_of_payment": "Fin de droit", "exit_choice": "Choix du référent", "exit_choice_on": "Date du choix",
-           "orientation_target": "Orientation", "referent_structure": "Structure", "rule_set": "Règles"}
+           "orientation_target": "Orientation", "referent_structure": "Structure", "rule_set": "Règles",
+           "first_appointment_on": "Date premier rendez-vous", "preconisation_on": "Date préconisation",
+           "preconisation_target": "Préconisation", "preconisation_structure": "Structure préconisée",
+           "caf_saisine_on": "Date saisine CAF", "caf_saisine_mode": "Mode saisine CAF",
+           "personal_review_requested_on": "Date demande examen situation"}
+CAF_ROUTE = (Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING)
+PLATFORM_PHASE = (Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
+                  Stage.AWAITING_SLAI_VALIDATION)
 REFERENT_TARGETS = ("REFERENT_SOLIDARITE", "REFERENT_SOCIOPRO", "PLIE", "POLE_EMPLOI_AG")
 
 
@@ -42,12 +49,18 @@ def caseload_row(stage: Stage, index: int, today: date, rng: random.Random) -> d
     if stage is Stage.AWAITING_ORIENTATION:
         row["caf_transmission_date"] = _d(today - timedelta(days=rng.randint(0, 25)))
         return row
+    if stage in CAF_ROUTE:
+        return _caf_route(row, stage, index, today, rng)
     if stage is Stage.ORIENTED_TO_PLATFORM:
         oriented = today - timedelta(days=rng.randint(0, 10))
         row.update(orientation_target="PLATFORM", referent_structure=f"PF{index % 3}")
+    elif stage in PLATFORM_PHASE:
+        oriented = _platform_phase(row, stage, index, today, rng)
     elif stage is Stage.REFERENT_DESIGNATED:
         oriented = today - timedelta(days=rng.randint(0, 40))
         row["referent_designated_on"] = _d(oriented + timedelta(days=rng.randint(0, (today - oriented).days)))
+    elif stage is Stage.PERSONAL_SITUATION_REVIEW:
+        oriented = _review(row, index, today, rng)
     elif stage in (Stage.CER_ACTIVE, Stage.BILAN):
         if stage is Stage.CER_ACTIVE:
             start = today - timedelta(days=rng.randint(0, 150))
@@ -63,11 +76,56 @@ def caseload_row(stage: Stage, index: int, today: date, rng: random.Random) -> d
         if stage is Stage.POST_EXIT_ACCOMPANIMENT:
             row.update(exit_choice="CONTINUE", exit_choice_on=_d(exit_on + timedelta(days=rng.randint(0, 14))))
         oriented = exit_on - timedelta(days=rng.randint(30, 300))
-    if stage is not Stage.ORIENTED_TO_PLATFORM:
+    if stage is not Stage.ORIENTED_TO_PLATFORM and stage not in PLATFORM_PHASE:
         target = REFERENT_TARGETS[index % 4] if stage is not Stage.EXIT_CHOICE_PENDING or index % 2 else "PLATFORM"
         row.update(orientation_target=target, referent_structure=f"S{index % 11}")
     row["orientation_notified_on"] = _d(oriented)
     row["caf_transmission_date"] = _d(oriented - timedelta(days=rng.randint(0, 25)))
+    return row
+
+
+def _platform_phase(row: dict[str, str], stage: Stage, index: int, today: date, rng: random.Random) -> date:
+    """A platform case whose clocks are all met so far: an appointment within the 14 days, a préconisation within
+    the 2 months (and recent enough for the SLAI's 10 working days to lie ahead). Returns the orientation day."""
+    row.update(orientation_target="PLATFORM", referent_structure=f"PF{index % 3}")
+    if stage is Stage.AWAITING_SLAI_VALIDATION:
+        preconisation = today - timedelta(days=rng.randint(0, 7))
+        oriented = preconisation - timedelta(days=rng.randint(0, 50))
+        row.update(preconisation_on=_d(preconisation), preconisation_target=REFERENT_TARGETS[index % 4],
+                   preconisation_structure=f"S{index % 11}")
+        return oriented
+    oriented = today - timedelta(days=rng.randint(0, 10 if stage is Stage.PLATFORM_FIRST_APPOINTMENT else 50))
+    latest = 13 if stage is Stage.PLATFORM_FIRST_APPOINTMENT else min(13, (today - oriented).days)
+    row["first_appointment_on"] = _d(oriented + timedelta(days=rng.randint(0, latest)))
+    return oriented
+
+
+def _review(row: dict[str, str], index: int, today: date, rng: random.Random) -> date:
+    """A review requested before any clock fell due, over a current CER (every other row) or a designation."""
+    requested = today - timedelta(days=rng.randint(0, 60))
+    row["personal_review_requested_on"] = _d(requested)
+    if index % 2:
+        return requested - timedelta(days=rng.randint(0, 40))
+    start = requested - timedelta(days=rng.randint(0, 100))
+    end = max(add_months(start, 6) - timedelta(days=rng.randint(0, 20)), today + timedelta(days=1))
+    row.update(cer_start=_d(start), cer_end=_d(end))
+    return start - timedelta(days=rng.randint(0, 400))
+
+
+def _caf_route(row: dict[str, str], stage: Stage, index: int, today: date, rng: random.Random) -> dict[str, str]:
+    """A CAF route case (§3.2) whose orientation came within the month: the saisine, its acceptance, the interview."""
+    row.update(orientation_target="CAF", referent_structure=f"CAF{index % 2}", caf_saisine_mode=f"M{index % 3 + 1}")
+    if stage is Stage.CAF_SAISINE:
+        transmission = today - timedelta(days=rng.randint(0, 25))
+        saisine = transmission + timedelta(days=rng.randint(0, (today - transmission).days))
+    else:
+        accepted = today - timedelta(days=rng.randint(0, 50))
+        saisine = accepted - timedelta(days=rng.randint(0, 10))
+        transmission = saisine - timedelta(days=rng.randint(0, 15))
+        row["orientation_notified_on"] = _d(accepted)
+        if stage is Stage.CER_DRAFTING:
+            row["first_appointment_on"] = _d(accepted + timedelta(days=rng.randint(0, (today - accepted).days)))
+    row.update(caf_transmission_date=_d(transmission), caf_saisine_on=_d(saisine))
     return row
 
 

@@ -111,6 +111,11 @@ class ListRows:
             return _xlsx_rows(self.path, self._sheet)
         return _csv_rows(self.path, self._delimiter, self._encoding)
 
+    def labels(self) -> set[str]:
+        """The header's labels, normalised (empty when the list has no header line)."""
+        header = next((row for row in self._raw() if any(cell.strip() for cell in row)), [])
+        return {normalise_label(label) for label in header}
+
     def records(self, wanted: dict[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
         """(data row number, {field: cell}) for the fields of ``wanted`` (field -> header label)."""
         rows = self._raw()

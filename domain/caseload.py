@@ -18,26 +18,41 @@ from pydantic import BaseModel
 
 from domain.deadlines import add_months
 from domain.identity import NirError, normalize_nir, person_id, validate_nir
-from domain.pathway import OrientationTarget, Stage
+from domain.pathway import CafSaisineMode, OrientationTarget, Stage
 from domain.rules import ImplausibleDate, check_plausible_date, rule_set, rule_set_for
 
 IDENTITY_FIELDS = ("nir", "matricule", "rank")
+#: The platform phase's and CAF route's optional fields (issue 19, second pass): left out of a row's digest when
+#: empty, so a file written before them keeps its digest (a re-import stays ``unchanged``).
+ADDED_FIELDS = ("first_appointment_on", "preconisation_on", "preconisation_target", "preconisation_structure",
+                "caf_saisine_on", "caf_saisine_mode", "personal_review_requested_on")
 DATE_FIELDS = ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start", "cer_end",
-               "end_of_payment", "exit_choice_on")
-CASELOAD_FIELDS = (*IDENTITY_FIELDS, "territory", "stage", *DATE_FIELDS, "exit_choice", "orientation_target",
-                   "referent_structure", "rule_set")
-#: Stages a running case can be adopted at; the others (platform appointment and diagnostic, SLAI validation, CAF
-#: route, reviews, EP, sanctions) carry facts a caseload row does not hold, and are refused.
+               "end_of_payment", "exit_choice_on", "first_appointment_on", "preconisation_on", "caf_saisine_on",
+               "personal_review_requested_on")
+CASELOAD_FIELDS = (*IDENTITY_FIELDS, "territory", "stage", *DATE_FIELDS[:7], "exit_choice", "orientation_target",
+                   "referent_structure", "rule_set", *ADDED_FIELDS)
+#: Stages a running case can be adopted at; the others (CAF route, reorientation, reviews, EP, sanctions, closed)
+#: hang on decisions a caseload row does not hold (docs/caseload.md), and are refused.
 ADOPTABLE_STAGES = (Stage.AWAITING_ORIENTATION, Stage.ORIENTED_TO_PLATFORM, Stage.REFERENT_DESIGNATED,
-                    Stage.CER_ACTIVE, Stage.BILAN, Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT)
-ORIENTED_STAGES = frozenset(ADOPTABLE_STAGES[1:])
-REFERENT_STAGES = frozenset({Stage.REFERENT_DESIGNATED, Stage.CER_ACTIVE, Stage.BILAN})
+                    Stage.CER_ACTIVE, Stage.BILAN, Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT,
+                    Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
+                    Stage.AWAITING_SLAI_VALIDATION, Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING,
+                    Stage.PERSONAL_SITUATION_REVIEW)
+#: The CAF route (§3.2): a saisine awaiting its decision, accepted (the CAF's first interview), the interview held.
+CAF_STAGES = frozenset({Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING})
+ORIENTED_STAGES = frozenset(ADOPTABLE_STAGES) - {Stage.AWAITING_ORIENTATION, Stage.CAF_SAISINE}
+PLATFORM_STAGES = frozenset({Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT,
+                             Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, Stage.AWAITING_SLAI_VALIDATION})
+APPOINTMENT_STAGES = frozenset({Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER})
+REFERENT_STAGES = frozenset({Stage.REFERENT_DESIGNATED, Stage.CER_ACTIVE, Stage.BILAN,
+                             Stage.PERSONAL_SITUATION_REVIEW})
 CER_STAGES = frozenset({Stage.CER_ACTIVE, Stage.BILAN})
 EXIT_STAGES = frozenset({Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT})
 EXIT_CHOICES = {"CONTINUE": True, "CLOSE": False}
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 _MATRICULE = re.compile(r"^[0-9A-Za-z]{1,15}$")
 _RANK = re.compile(r"^[0-9]{1,2}$")
+_MAY_LIE_AHEAD = frozenset({"cer_end", "first_appointment_on"})  # a CER's end; a fixed appointment
 
 
 class RowRejected(ValueError):
@@ -68,6 +83,13 @@ class CaseloadCase(BaseModel):
     end_of_payment: date | None = None
     exit_choice: bool | None = None
     exit_choice_on: date | None = None
+    first_appointment_on: date | None = None
+    preconisation_on: date | None = None
+    preconisation_target: OrientationTarget | None = None
+    preconisation_structure: str | None = None
+    caf_saisine_on: date | None = None
+    caf_saisine_mode: CafSaisineMode | None = None
+    personal_review_requested_on: date | None = None
 
 
 class CaseloadRejection(BaseModel):
@@ -95,7 +117,7 @@ def _date(raw: dict[str, str | None], name: str, today: date) -> date | None:
         check_plausible_date(day, today if name != "cer_end" else add_months(today, 12), field=name)
     except ImplausibleDate as exc:
         raise RowRejected("DATE_IMPLAUSIBLE", str(exc)) from None
-    if name != "cer_end" and day > today:
+    if name not in _MAY_LIE_AHEAD and day > today:
         raise RowRejected("DATE_IN_FUTURE", f"{name} {day.isoformat()} is after the import day {today.isoformat()}")
     return day
 
@@ -140,7 +162,7 @@ def _require(case: dict, names: tuple[str, ...], stage: Stage) -> None:
 
 
 def _in_order(case: dict) -> None:
-    chain = [n for n in ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start")
+    chain = [n for n in ("caf_transmission_date", "caf_saisine_on", "orientation_notified_on", "referent_designated_on", "cer_start")
              if case.get(n) is not None]
     for before, after in zip(chain, chain[1:]):
         if case[after] < case[before]:
@@ -152,25 +174,35 @@ def _in_order(case: dict) -> None:
         raise RowRejected("DATES_OUT_OF_ORDER", "end_of_payment is before caf_transmission_date")
     if case.get("exit_choice_on") is not None and (exit_ is None or case["exit_choice_on"] < exit_):
         raise RowRejected("DATES_OUT_OF_ORDER", "exit_choice_on is before end_of_payment")
+    for name in ("first_appointment_on", "preconisation_on", "personal_review_requested_on"):
+        oriented = case.get("orientation_notified_on")
+        if case.get(name) is not None and oriented is not None and case[name] < oriented:
+            raise RowRejected("DATES_OUT_OF_ORDER", f"{name} is before orientation_notified_on")
 
 
 def _stage_rules(case: dict) -> None:
     """What each stage needs and what it cannot have (domain.md §2: a referent needs an orientation, R13...)."""
     stage: Stage = case["stage"]
-    if (case.get("referent_designated_on") or case.get("referent_structure")) and not case.get("orientation_notified_on"):
+    structure = case.get("referent_structure") if stage is not Stage.CAF_SAISINE else None  # the CAF's, there
+    if (case.get("referent_designated_on") or structure) and not case.get("orientation_notified_on"):
         raise RowRejected("REFERENT_WITHOUT_ORIENTATION", "a referent (designation or structure) needs an orientation")
     if stage in REFERENT_STAGES and not case.get("referent_designated_on"):
         case["referent_designated_on"] = case.get("orientation_notified_on")  # a direct orientation designates
     if stage in ORIENTED_STAGES:
         _require(case, ("orientation_notified_on", "orientation_target", "referent_structure"), stage)
     target = case.get("orientation_target")
-    if target is OrientationTarget.CAF:
-        raise RowRejected("CAF_ROUTE_NOT_ADOPTABLE", "a CAF orientation goes through a saisine (§3.2): not adoptable")
-    if stage is Stage.ORIENTED_TO_PLATFORM and target is not OrientationTarget.PLATFORM:
-        raise RowRejected("TARGET_MISMATCH", "stage ORIENTED_TO_PLATFORM needs orientation_target PLATFORM")
+    if target is OrientationTarget.CAF and stage not in CAF_STAGES:
+        names = ", ".join(sorted(s.value for s in CAF_STAGES))
+        raise RowRejected("CAF_ROUTE_NOT_ADOPTABLE", f"a CAF orientation is adopted at the CAF route's stages: {names}")
+    _caf_rules(case, stage)
+    _review_rules(case, stage)
+    if stage in PLATFORM_STAGES and target is not OrientationTarget.PLATFORM:
+        raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs orientation_target PLATFORM")
+    _platform_rules(case, stage)
     if stage in REFERENT_STAGES and target is OrientationTarget.PLATFORM:
         raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs a referent, not the platform")
-    if stage in CER_STAGES:
+    review = stage is Stage.PERSONAL_SITUATION_REVIEW
+    if stage in CER_STAGES or (review and (case.get("cer_start") or case.get("cer_end"))):
         _require(case, ("cer_start", "cer_end"), stage)
         limit = add_months(case["cer_start"], rule_set(case["rule_set"]).cer_max_months)
         if case["cer_end"] > limit:
@@ -189,9 +221,55 @@ def _stage_rules(case: dict) -> None:
         raise RowRejected("EXIT_CHOICE_NOT_IN_STAGE", f"stage {stage.value} has no referent's choice yet")
 
 
+def _platform_rules(case: dict, stage: Stage) -> None:
+    """The platform phase (domain.md §2, T7–T11): a first appointment fixed (it may lie ahead) or held, then the
+    préconisation the SLAI validates, naming a referent's structure."""
+    if stage in APPOINTMENT_STAGES or stage is Stage.CER_DRAFTING:
+        _require(case, ("first_appointment_on",), stage)
+        if stage is not Stage.PLATFORM_FIRST_APPOINTMENT and case["first_appointment_on"] > case["today"]:
+            raise RowRejected("DATE_IN_FUTURE", "first_appointment_on: a held appointment is not after the import day")
+    elif case.get("first_appointment_on"):
+        raise RowRejected("APPOINTMENT_NOT_IN_STAGE", f"stage {stage.value} has no first appointment of the row")
+    if stage is Stage.AWAITING_SLAI_VALIDATION:
+        _require(case, ("preconisation_on", "preconisation_target", "preconisation_structure"), stage)
+        if case["preconisation_target"] in (OrientationTarget.PLATFORM, OrientationTarget.CAF):
+            raise RowRejected("TARGET_MISMATCH", "preconisation_target names a referent, not the platform nor the CAF")
+    elif any(case.get(n) for n in ("preconisation_on", "preconisation_target", "preconisation_structure")):
+        raise RowRejected("PRECONISATION_NOT_IN_STAGE", f"stage {stage.value} has no préconisation awaiting the SLAI")
+
+
+def _review_rules(case: dict, stage: Stage) -> None:
+    """A personal-situation review (G-B17) opened from a referent's stage: the request's day (the stage it holds is
+    the one the other dates lead to: a current CER or not)."""
+    if stage is Stage.PERSONAL_SITUATION_REVIEW:
+        _require(case, ("personal_review_requested_on",), stage)
+        start = case.get("cer_start")
+        if start is not None and case["personal_review_requested_on"] < start:
+            raise RowRejected("DATES_OUT_OF_ORDER", "personal_review_requested_on is before cer_start")
+    elif case.get("personal_review_requested_on"):
+        raise RowRejected("REVIEW_NOT_IN_STAGE", f"stage {stage.value} has no personal-situation review")
+
+
+def _caf_rules(case: dict, stage: Stage) -> None:
+    """The CAF route (§3.2): the saisine (day, mode M1–M3) and the CAF's structure; its acceptance is the
+    orientation notification; the CAF's first interview is the row's ``first_appointment_on``."""
+    if stage not in CAF_STAGES:
+        if case.get("caf_saisine_on") or case.get("caf_saisine_mode"):
+            raise RowRejected("CAF_SAISINE_NOT_IN_STAGE", f"stage {stage.value} is not on the CAF route")
+        return
+    _require(case, ("caf_saisine_on", "caf_saisine_mode", "orientation_target", "referent_structure"), stage)
+    if case["orientation_target"] is not OrientationTarget.CAF:
+        raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs orientation_target CAF")
+    if case.get("referent_designated_on"):
+        raise RowRejected("DESIGNATION_NOT_IN_STAGE", "on the CAF route the saisine's acceptance designates the CAF")
+    if stage is Stage.CAF_SAISINE and case.get("orientation_notified_on"):
+        raise RowRejected("ORIENTATION_NOT_IN_STAGE", "a saisine awaiting its decision has no orientation yet")
+
+
 def row_digest(raw: dict[str, str | None]) -> str:
     """The digest of a row's mapped values (idempotency: the same row again changes nothing)."""
     values = {name: _text(raw, name) for name in CASELOAD_FIELDS}
+    values = {k: v for k, v in values.items() if v is not None or k not in ADDED_FIELDS}
     return hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -221,13 +299,20 @@ def validate_row(raw: dict[str, str | None], row: int, today: date, secret: byte
     if structure is not None and not _CODE.match(structure):
         raise RowRejected("STRUCTURE_INVALID", "referent_structure is a structure id of 1–32 letters, digits, '_-.:'")
     case["referent_structure"] = structure
+    case["preconisation_target"] = _enum(OrientationTarget, raw, "preconisation_target", "UNKNOWN_TARGET")
+    preco_structure = _text(raw, "preconisation_structure")
+    if preco_structure is not None and not _CODE.match(preco_structure):
+        raise RowRejected("STRUCTURE_INVALID", "preconisation_structure is a structure id of 1–32 letters, digits, '_-.:'")
+    case["preconisation_structure"] = preco_structure
+    case["caf_saisine_mode"] = _enum(CafSaisineMode, raw, "caf_saisine_mode", "UNKNOWN_SAISINE_MODE")
     choice = _text(raw, "exit_choice")
     if choice is not None and choice.upper() not in EXIT_CHOICES:
         raise RowRejected("EXIT_CHOICE_INVALID", "exit_choice is CONTINUE or CLOSE")
     case["exit_choice"] = EXIT_CHOICES[choice.upper()] if choice is not None else None
-    case["stage"] = stage
+    case["stage"], case["today"] = stage, today
     _in_order(case)
     _stage_rules(case)
+    del case["today"]
     return CaseloadCase(row=row, row_digest=row_digest(raw), person_id=pid, territory=territory, **case)
 
 

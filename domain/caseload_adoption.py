@@ -7,8 +7,8 @@ the clocks that fell due fire, so a deadline already past is a breach dated when
 ``past_breaches=False``, a migration fact without escalation) and future deadlines stay timers. The replayed stage
 must be the row's stage, else the row is refused: the dates and the stage disagree.
 
-The caseload carries no appointment dates nor earlier CERs: the clocks of steps the row's stage has passed and whose
-facts it does not give (``UNKNOWN_CLOCKS``) are closed as unknown, not judged (no false breach on day one). The replay's MonJob62 pushes and decision counts are dropped
+The caseload carries a first appointment only at the platform's appointment stages and the CAF route, and no earlier
+CERs: the clocks of steps the row's stage has passed and whose facts it does not give (``UNKNOWN_CLOCKS``) are closed as unknown, not judged (no false breach on day one). The replay's MonJob62 pushes and decision counts are dropped
 (those facts happened in the département's former tool), as are reminder tasks whose day had passed.
 """
 
@@ -21,6 +21,11 @@ from domain.caseload import CaseloadCase, RowRejected
 from domain.deadlines import add_days, deadline_instant
 from domain.pathway import (
     Adoption,
+    AppointmentEvent,
+    AppointmentKind,
+    CafFirstInterview,
+    CafSaisine,
+    CafSaisineDecision,
     CerType,
     DeadlineKind,
     DeadlineStatus,
@@ -31,7 +36,9 @@ from domain.pathway import (
     PastDue,
     PathwayRuleError,
     PathwayState,
+    PersonalReviewRequest,
     PostExitChoice,
+    PreconisationSubmitted,
     Referent,
     SignCer,
     Stage,
@@ -50,6 +57,7 @@ _BEFORE_CER = _APPOINTMENT | {DeadlineKind.FIRST_CER, DeadlineKind.REFERENT_CER}
 #: first CER before the current one): closed as unknown (CANCELLED) when opened, never judged.
 UNKNOWN_CLOCKS = {
     Stage.REFERENT_DESIGNATED: _APPOINTMENT,
+    Stage.AWAITING_SLAI_VALIDATION: _APPOINTMENT,
     Stage.CER_ACTIVE: _BEFORE_CER,
     Stage.BILAN: _BEFORE_CER,
     Stage.EXIT_CHOICE_PENDING: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
@@ -60,13 +68,20 @@ UNKNOWN_CLOCKS = {
 NOT_IN_A_CASELOAD = frozenset({DeadlineKind.FRANCE_TRAVAIL_REGISTRATION})
 
 
+def unknown_clocks(case: CaseloadCase) -> frozenset[DeadlineKind]:
+    """The clocks closed as unknown for this row: its stage's, or for a review those of the stage it holds."""
+    if case.stage is Stage.PERSONAL_SITUATION_REVIEW:
+        return _BEFORE_CER if case.cer_start is not None else _APPOINTMENT
+    return UNKNOWN_CLOCKS.get(case.stage, frozenset())
+
+
 def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
     """The row's facts as (day, apply) in the order they happened."""
     c = case
     events: list[tuple[date, Callable[[Pathway, date], None]]] = [
         (c.caf_transmission_date, lambda p, d: p.on_flow_record(
             FlowRecord(event_id="adopt-flow", transmission_date=d, subject_to_duties=True), d))]
-    if c.orientation_notified_on is not None and c.orientation_target is not None:
+    if c.orientation_notified_on is not None and c.orientation_target not in (None, OrientationTarget.CAF):
         target = c.orientation_target
         msg = OrientationDecision(event_id="adopt-orientation", target=target, structure_id=c.referent_structure or "",
                                   notified_on=c.orientation_notified_on,
@@ -80,6 +95,7 @@ def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], No
         if target is not OrientationTarget.PLATFORM and designated is not None and designated > c.orientation_notified_on:
             ref = Referent(type=target, structure_id=c.referent_structure or "", designated_on=designated)
             events.append((designated, lambda p, d: p._designate(ref, d, ADOPTED)))
+    events.extend(_platform_events(case) if c.caf_saisine_on is None else _caf_events(case))
     if c.cer_start is not None and c.cer_end is not None and c.orientation_target is not None:
         cer = SignCer(event_id="adopt-cer", cer_id=f"adopted-{c.row_digest[:16]}",
                       type=CER_TYPES.get(c.orientation_target, CerType.SOLIDARITE), start=c.cer_start, end=c.cer_end,
@@ -89,6 +105,13 @@ def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], No
             p._check_cer_length(cer.start, cer.end)
             p.sign_cer(cer, d)
         events.append((c.cer_start, sign))
+    if c.personal_review_requested_on is not None:
+        request = PersonalReviewRequest(event_id="adopt-review", requested_on=c.personal_review_requested_on)
+
+        def review(p: Pathway, d: date) -> None:
+            p.check_personal_review(request, d)
+            p.request_personal_review(request, d)
+        events.append((c.personal_review_requested_on, review))
     if c.end_of_payment is not None:
         left = LeftRsa(event_id="adopt-left", end_of_payment_date=c.end_of_payment, reason=ADOPTED)
         events.append((c.end_of_payment, lambda p, d: p.on_left_rsa(left, d)))
@@ -100,6 +123,46 @@ def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], No
                 p.check_exit_choice(choice, d)
                 p.choose_after_exit(choice, d)
             events.append((c.exit_choice_on, choose))
+    return events
+
+
+def _platform_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
+    """The platform phase: the first appointment fixed (recorded on the orientation day: the day it was fixed is not
+    in the row) or held, and the préconisation submitted to the SLAI. The row gives no diagnostic nor platform CER,
+    so the préconisation is applied without ``check_preconisation``'s R3/R11 checks (facts of the former tool)."""
+    c = case
+    events: list[tuple[date, Callable[[Pathway, date], None]]] = []
+    if c.first_appointment_on is not None:
+        held = c.stage is not Stage.PLATFORM_FIRST_APPOINTMENT
+        appointment = AppointmentEvent(event_id="adopt-appointment", appointment_date=c.first_appointment_on,
+                                       kind=AppointmentKind.HELD if held else AppointmentKind.SCHEDULED)
+        day = c.first_appointment_on if held else c.orientation_notified_on
+        events.append((day, lambda p, d: p.on_appointment(appointment, d)))
+    if c.preconisation_on is not None and c.preconisation_target is not None:
+        preconisation = PreconisationSubmitted(event_id="adopt-preconisation", target=c.preconisation_target,
+                                               structure_id=c.preconisation_structure or "",
+                                               submitted_on=c.preconisation_on)
+        events.append((c.preconisation_on, lambda p, d: p.submit_preconisation(preconisation, d)))
+    return events
+
+
+def _caf_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
+    """The CAF route (§3.2): the saisine, its acceptance (the row's orientation notification), the CAF's first
+    interview (the row's first appointment). The row does not carry the §3.3 exclusion facts, so the saisine is
+    applied without ``check_caf_saisine`` (the former tool's SLAI accepted or received it)."""
+    c = case
+    saisine = CafSaisine(event_id="adopt-saisine", mode=c.caf_saisine_mode, requested_on=c.caf_saisine_on,
+                         caf_structure_id=c.referent_structure or "", rsa_majore=True)
+    events: list[tuple[date, Callable[[Pathway, date], None]]] = [
+        (c.caf_saisine_on, lambda p, d: p.caf_saisine(saisine, d))]
+    if c.orientation_notified_on is not None:
+        accepted = CafSaisineDecision(event_id="adopt-saisine-decision", accepted=True,
+                                      decided_on=c.orientation_notified_on)
+        events.append((c.orientation_notified_on, lambda p, d: p.decide_caf_saisine(accepted, d)))
+    if c.first_appointment_on is not None:
+        interview = CafFirstInterview(event_id="adopt-caf-interview", held_on=c.first_appointment_on,
+                                      within_caf_competence=True)
+        events.append((c.first_appointment_on, lambda p, d: p.caf_first_interview(interview, d)))
     return events
 
 
@@ -131,7 +194,7 @@ def adopt(case: CaseloadCase, now: datetime, today: date, *, source: str, file_d
         for day, apply in sorted(_events(case), key=lambda e: e[0]):
             p.expire(deadline_instant(add_days(day, -1)))
             apply(p, day)
-            p._cancel(UNKNOWN_CLOCKS.get(case.stage, frozenset()) | NOT_IN_A_CASELOAD, day)
+            p._cancel(unknown_clocks(case) | NOT_IN_A_CASELOAD, day)
         p.expire(now)
     except PathwayRuleError as exc:
         raise RowRejected(exc.rule, str(exc)) from None

@@ -15,7 +15,8 @@ from activities.caseload_generator import caseload_row, caseload_rows
 from domain.caseload import ADOPTABLE_STAGES, CaseloadCase, CaseloadRejection, judge_row
 from domain.caseload_adoption import adopt, next_due
 from domain.deadlines import PARIS, add_days, service_deadline
-from domain.pathway import DeadlineKind, Stage
+from domain.pathway import DeadlineKind, DeadlineStatus, Stage
+from domain.pathway_rules import add_working_days
 
 FIXTURES = Path(__file__).parent / "fixtures" / "caseload"
 TODAY = date(2026, 12, 6)
@@ -31,10 +32,21 @@ def expected_next_due(row: dict[str, str]) -> date:
     """What the rules compute from the row's dates (domain.md §2: 1 month, 14 days, 2 months, 15 days, 6 months)."""
     stage = Stage(row["stage"])
     oriented = _d(row.get("orientation_notified_on"))
-    if stage is Stage.AWAITING_ORIENTATION:
+    if stage in (Stage.AWAITING_ORIENTATION, Stage.CAF_SAISINE):
         return service_deadline(_d(row["caf_transmission_date"]), months=1)
-    if stage is Stage.ORIENTED_TO_PLATFORM:
-        return min(service_deadline(oriented, days=14), service_deadline(oriented, months=2))
+    if stage in (Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER):
+        first_cer = service_deadline(oriented, months=2)
+        appointment = _d(row.get("first_appointment_on"))
+        if appointment is not None and appointment <= service_deadline(oriented, days=14):
+            return first_cer  # the 14-day clock met by an appointment within it (G-B4)
+        return min(service_deadline(oriented, days=14), first_cer)
+    if stage is Stage.PERSONAL_SITUATION_REVIEW:  # 3 months (G-B17); the other clocks paused, a CER's end runs
+        review = service_deadline(_d(row["personal_review_requested_on"]), months=3)
+        return min(review, _d(row["cer_end"])) if row.get("cer_end") else review
+    if stage in (Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING):  # the CAF referent's CER clock (G-B6)
+        return service_deadline(oriented, months=2)
+    if stage is Stage.AWAITING_SLAI_VALIDATION:  # 10 working days from the préconisation (G-B6)
+        return add_working_days(_d(row["preconisation_on"]), 10)
     if stage is Stage.REFERENT_DESIGNATED:
         designated = _d(row.get("referent_designated_on")) or oriented
         dues = [service_deadline(oriented, months=2)]
@@ -78,7 +90,7 @@ def test_example_file_reads_through_its_mapping():
     mapping = load_caseload_mapping(FIXTURES / "mapping.toml")
     judged = [judge_row(raw, n, TODAY, SECRET) for n, raw in read_rows(FIXTURES / "example.csv", mapping)]
     rejected = {j.row: j.code for j in judged if isinstance(j, CaseloadRejection)}
-    assert rejected == {8: "CER_TOO_LONG", 9: "REFERENT_WITHOUT_ORIENTATION"}
+    assert rejected == {8: "CER_TOO_LONG", 9: "REFERENT_WITHOUT_ORIENTATION", 13: "APPOINTMENT_NOT_IN_STAGE"}
     stages = [adopt(j, NOW, TODAY, source="CSV", file_digest="f").stage for j in judged if isinstance(j, CaseloadCase)]
     assert stages == list(ADOPTABLE_STAGES)
 
@@ -118,9 +130,16 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
     ({"nir": "", "matricule": ""}, "IDENTITY_MISSING"),
     ({"rule_set": "1999.9"}, "UNKNOWN_RULE_SET"),
     ({"orientation_target": "CAF"}, "CAF_ROUTE_NOT_ADOPTABLE"),
+    ({"caf_saisine_on": "2025-10-10"}, "CAF_SAISINE_NOT_IN_STAGE"),
+    ({"stage": "CAF_FIRST_INTERVIEW", "orientation_target": "CAF", "cer_start": "", "cer_end": ""}, "FIELD_MISSING"),
     ({"orientation_target": "PLATFORM"}, "TARGET_MISMATCH"),
     ({"territory": "a b"}, "TERRITORY_INVALID"),
     ({"end_of_payment": "2026-11-01"}, "EXIT_NOT_IN_STAGE"),
+    ({"first_appointment_on": "2026-11-01"}, "APPOINTMENT_NOT_IN_STAGE"),
+    ({"preconisation_on": "2026-11-01"}, "PRECONISATION_NOT_IN_STAGE"),
+    ({"personal_review_requested_on": "2026-11-01"}, "REVIEW_NOT_IN_STAGE"),
+    ({"stage": "AWAITING_SLAI_VALIDATION", "orientation_target": "PLATFORM", "cer_start": "", "cer_end": ""},
+     "FIELD_MISSING"),
 ])
 def test_rejected_rows_carry_their_reason(change, code):
     row = {"nir": "1850575123456", "territory": "T1", "stage": "CER_ACTIVE", "caf_transmission_date": "2025-10-01",
@@ -165,3 +184,100 @@ def test_a_reason_never_repeats_a_cell_a_misplaced_nir_included():
                "caf_transmission_date": "2026-11-20", field: nir}
         judged = judge_row(row, 1, TODAY, SECRET)
         assert isinstance(judged, CaseloadRejection) and nir not in judged.reason, (field, judged)
+
+
+PLATFORM_ROW = {"nir": "1850575123456", "territory": "T1", "caf_transmission_date": "2026-10-20",
+                "orientation_notified_on": "2026-11-02", "orientation_target": "PLATFORM", "referent_structure": "PF1"}
+
+
+def _status(state, kind: DeadlineKind) -> DeadlineStatus:
+    [deadline] = [d for d in state.deadlines if d.kind is kind]
+    return deadline.status
+
+
+def test_a_first_appointment_fixed_ahead_meets_the_14_days_and_leaves_the_first_cer_clock():
+    row = dict(PLATFORM_ROW, stage="PLATFORM_FIRST_APPOINTMENT", first_appointment_on="2026-11-13")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.PLATFORM_FIRST_APPOINTMENT and state.first_appointment_on == date(2026, 11, 13)
+    assert _status(state, DeadlineKind.FIRST_APPOINTMENT) is DeadlineStatus.MET
+    assert next_due(state) == service_deadline(date(2026, 11, 2), months=2) and not state.breaches
+
+    late = adopt(_case(dict(row, first_appointment_on="2026-12-20")), NOW, TODAY, source="CSV", file_digest="f")
+    assert late.stage is Stage.PLATFORM_FIRST_APPOINTMENT
+    [breach] = late.breaches  # fixed after the 14 days: the clock fell due (G-B4)
+    assert (breach.kind, breach.due) == (DeadlineKind.FIRST_APPOINTMENT, service_deadline(date(2026, 11, 2), days=14))
+
+
+def test_a_held_first_appointment_is_the_diagnostic_and_first_cer_stage():
+    row = dict(PLATFORM_ROW, stage="PLATFORM_DIAGNOSTIC_AND_FIRST_CER", first_appointment_on="2026-11-10")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER
+    assert next_due(state) == service_deadline(date(2026, 11, 2), months=2) and not state.breaches
+    ahead = judge_row(dict(row, first_appointment_on="2026-12-10"), 1, TODAY, SECRET)
+    assert ahead.code == "DATE_IN_FUTURE"  # held: not after the import day
+
+
+def test_a_preconisation_awaits_the_slai_for_10_working_days():
+    row = dict(PLATFORM_ROW, stage="AWAITING_SLAI_VALIDATION", preconisation_on="2026-12-01",
+               preconisation_target="REFERENT_SOCIOPRO", preconisation_structure="S1")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.AWAITING_SLAI_VALIDATION and state.preconisation.value == "REFERENT_SOCIOPRO"
+    assert next_due(state) == add_working_days(date(2026, 12, 1), 10) and not state.breaches
+    assert _status(state, DeadlineKind.FIRST_CER) is DeadlineStatus.MET
+    assert _status(state, DeadlineKind.FIRST_APPOINTMENT) is DeadlineStatus.CANCELLED  # unknown, not judged
+    assert [t.kind for t in state.outbox.tasks] == ["VALIDATE_PRECONISATION"]
+    assert judge_row(dict(row, preconisation_target="PLATFORM"), 1, TODAY, SECRET).code == "TARGET_MISMATCH"
+
+
+CAF_ROW = {"nir": "1850575123456", "territory": "T1", "caf_transmission_date": "2026-11-10",
+           "caf_saisine_on": "2026-11-15", "caf_saisine_mode": "M2", "orientation_target": "CAF",
+           "referent_structure": "CAF62"}
+
+
+def test_a_caf_saisine_awaiting_its_decision_keeps_the_orientation_clock():
+    state = adopt(_case(dict(CAF_ROW, stage="CAF_SAISINE")), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.CAF_SAISINE and state.held_stages == [Stage.AWAITING_ORIENTATION]
+    assert next_due(state) == service_deadline(date(2026, 11, 10), months=1) and not state.breaches
+    assert "VALIDATE_CAF_SAISINE" in [t.kind for t in state.outbox.tasks]  # the SLAI decides it
+    oriented = judge_row(dict(CAF_ROW, stage="CAF_SAISINE", orientation_notified_on="2026-11-20"), 1, TODAY, SECRET)
+    assert oriented.code == "ORIENTATION_NOT_IN_STAGE"
+
+
+def test_an_accepted_saisine_awaits_the_caf_first_interview_with_the_referent_cer_clock():
+    row = dict(CAF_ROW, stage="CAF_FIRST_INTERVIEW", orientation_notified_on="2026-11-20")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.CAF_FIRST_INTERVIEW and state.referent.type.value == "CAF"
+    assert _status(state, DeadlineKind.ORIENTATION) is DeadlineStatus.MET and not state.breaches
+    assert next_due(state) == service_deadline(date(2026, 11, 20), months=2)
+
+
+def test_the_caf_first_interview_held_is_the_cer_drafting_stage():
+    row = dict(CAF_ROW, stage="CER_DRAFTING", orientation_notified_on="2026-11-20", first_appointment_on="2026-11-27")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.CER_DRAFTING and not state.breaches
+    assert next_due(state) == service_deadline(date(2026, 11, 20), months=2)
+    assert judge_row(dict(row, orientation_target="PLIE"), 1, TODAY, SECRET).code == "TARGET_MISMATCH"
+
+
+def test_a_personal_review_pauses_the_referent_clocks_and_runs_its_3_months():
+    row = {"nir": "1850575123456", "territory": "T1", "stage": "PERSONAL_SITUATION_REVIEW",
+           "caf_transmission_date": "2026-09-20", "orientation_notified_on": "2026-10-01",
+           "orientation_target": "REFERENT_SOLIDARITE", "referent_structure": "S1",
+           "personal_review_requested_on": "2026-11-16"}
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert state.stage is Stage.PERSONAL_SITUATION_REVIEW and state.held_stages == [Stage.REFERENT_DESIGNATED]
+    [first_cer] = [d for d in state.deadlines if d.kind is DeadlineKind.FIRST_CER]
+    assert first_cer.paused_by and first_cer.paused_since == date(2026, 11, 16) and not state.breaches
+    assert next_due(state) == service_deadline(date(2026, 11, 16), months=3)
+    with_cer = adopt(_case(dict(row, cer_start="2026-10-15", cer_end="2027-01-10")), NOW, TODAY, source="CSV",
+                     file_digest="f")
+    assert with_cer.held_stages == [Stage.CER_ACTIVE] and next_due(with_cer) == date(2027, 1, 10)
+    assert judge_row(dict(row, personal_review_requested_on="2026-09-25"), 1, TODAY, SECRET).code == \
+        "DATES_OUT_OF_ORDER"
+
+
+def test_a_file_without_the_platform_columns_keeps_its_row_digests():
+    from domain.caseload import row_digest
+    row = {"nir": "1850575123456", "territory": "T1", "stage": "AWAITING_ORIENTATION",
+           "caf_transmission_date": "2026-11-20"}
+    assert row_digest(row) == row_digest(dict(row, first_appointment_on=None, preconisation_on=""))

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from typer.testing import CliRunner
 
 from activities.caseload_generator import HEADERS, caseload_rows, write_caseload_csv
-from domain.caseload import ADOPTABLE_STAGES, CASELOAD_FIELDS
+from domain.caseload import ADDED_FIELDS, ADOPTABLE_STAGES, CASELOAD_FIELDS
 from domain.deadlines import paris_date
 from tests.flux_import_harness import enc_client  # noqa: F401  (session fixture)
 from workers.cli import app
@@ -31,12 +31,13 @@ def _run(*args: str) -> dict:
 
 
 def test_dry_run_counts_by_stage_and_lists_rejections(tmp_path):
-    rows = caseload_rows(70, TODAY)
+    count = 10 * len(ADOPTABLE_STAGES)
+    rows = caseload_rows(count, TODAY)
     path = write_caseload_csv(tmp_path / "c.csv", [*rows, BAD])
     summary = _run(str(path), "--mapping", str(MAPPING))
     assert summary["stages"] == {s.value: 10 for s in ADOPTABLE_STAGES}
-    assert (summary["rows"], summary["adopted"], summary["rejected"]) == (71, 70, 1)
-    assert summary["rejections"][0] | {"reason": ""} == {"row": 71, "code": "REFERENT_WITHOUT_ORIENTATION", "reason": ""}
+    assert (summary["rows"], summary["adopted"], summary["rejected"]) == (count + 1, count, 1)
+    assert summary["rejections"][0] | {"reason": ""} == {"row": count + 1, "code": "REFERENT_WITHOUT_ORIENTATION", "reason": ""}
 
 
 def test_xlsx_and_default_headers_read_the_same(tmp_path):
@@ -54,6 +55,20 @@ def test_xlsx_and_default_headers_read_the_same(tmp_path):
         writer.writerows([[row.get(f, "") for f in CASELOAD_FIELDS] for row in rows])
     assert _run(str(tmp_path / "c.xlsx"), "--mapping", str(MAPPING))["adopted"] == 14
     assert _run(str(plain))["adopted"] == 14
+
+
+def test_a_file_without_the_later_columns_still_reads_without_a_mapping(tmp_path):
+    """A file headed by the first release's fields (no platform, CAF-route or review column) reads as before."""
+    rows = [r for r in caseload_rows(10 * len(ADOPTABLE_STAGES), TODAY) if not set(r) & set(ADDED_FIELDS)]
+    first = [f for f in CASELOAD_FIELDS if f not in ADDED_FIELDS]
+    plain = tmp_path / "first.csv"
+    with open(plain, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(first)
+        writer.writerows([[row.get(f, "") for f in first] for row in rows])
+    assert _run(str(plain))["adopted"] == len(rows) > 0
+    result = CliRunner().invoke(app, ["caseload", "import", str(plain), "--mapping", str(MAPPING), "--dry-run"])
+    assert result.exit_code == 2 and "Date premier rendez-vous" in result.output  # a mapped column stays required
 
 
 def test_an_unreadable_file_is_one_line(tmp_path):

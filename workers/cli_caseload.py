@@ -25,7 +25,7 @@ from rich.table import Table
 from activities.caseload_file import CaseloadMapping, caseload_rows, load_caseload_mapping
 from activities.caseload_import import judge
 from activities.cnaf_parser import FluxUnreadable, file_digest
-from domain.caseload import CASELOAD_FIELDS
+from domain.caseload import ADDED_FIELDS, CASELOAD_FIELDS
 from domain.caseload_import import CaseloadImportInput, CaseloadImportProgress, RowOutcome
 from domain.deadlines import paris_date
 from workers.cli_core import OneLineErrors
@@ -36,8 +36,9 @@ app = typer.Typer(help="A département's running caseload: adopt each case at it
 
 
 def default_mapping() -> CaseloadMapping:
-    """Without ``--mapping``: each column is headed by its field name (docs/caseload.md), ``;``-separated."""
-    return CaseloadMapping(columns={name: name for name in CASELOAD_FIELDS})
+    """Without ``--mapping``: each column is headed by its field name (docs/caseload.md), ``;``-separated; the
+    platform, CAF-route and review columns may be left out."""
+    return CaseloadMapping(columns={name: name for name in CASELOAD_FIELDS}, optional=list(ADDED_FIELDS))
 
 
 def dry_run(file: Path, mapping: CaseloadMapping, past_breaches: bool) -> tuple[Counter, list[RowOutcome], int]:
