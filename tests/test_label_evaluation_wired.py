@@ -5,6 +5,7 @@ a structure working on several territories: the lead SLAI consults the others (G
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 
 from domain import label as L
 from domain.label import LabelStage
@@ -106,3 +107,16 @@ async def test_multi_territory_structure_lead_slai_consults_the_others(ts_env, t
         assert [o.territory for o in state.territory_opinions] == ["AUDOMAROIS", "LENS-HENIN"]
     finally:
         await terminate_settled(ts_env.client, handle.id)
+
+
+async def test_a_submitted_cer_longer_than_the_case_rule_set_allows_is_refused(start):
+    """The message is decoded without a rule set; the case re-validates the grids against its own (issue 18)."""
+    app = await start()
+    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    long = cers("P-01", [10] * 5)
+    evaluation = long[0]["evaluation"]
+    edition = date.fromisoformat(evaluation["edition_date"])
+    long[0] = {**long[0], "evaluation": {**evaluation, "end_date": (edition + timedelta(days=250)).isoformat()}}
+    kind, message = await app.refused("submit_evaluation", submitted([professional("P-01", cers=long)]))
+    assert kind == "InvalidCommand" and "at most 6 months" in message
+    assert (await app.state()).stage is LabelStage.DPID_ADMIN_EVALUATION
