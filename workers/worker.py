@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from activities import monjob
+from activities import france_travail, monjob
 from activities.territory import load_commune_table
 from workers.config import Settings
 from workers.converter import data_converter
@@ -70,11 +70,18 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
         http = monjob.http_client(settings.monjob62_url, api_token=token)
     else:
         log.warning("MONJOB62_URL is not set: MonJob62 pushes go to an in-memory fake")
+    ft_http = None
+    if settings.france_travail_url:
+        ft_token = settings.france_travail_token.get_secret_value() if settings.france_travail_token else None
+        ft_http = france_travail.http_client(settings.france_travail_url, api_token=ft_token)
+    else:
+        log.warning("FRANCE_TRAVAIL_URL is not set: registration checks go to an in-memory fake that knows nobody")
     try:
         communes = load_commune_table(settings.commune_territories) if settings.commune_territories else None
         deps = Dependencies(pool=pool, monjob=monjob.MonJob62Client(http) if http else None,
                             person_id_key=settings.person_id_key, retention_months=settings.retention_months,
-                            communes=communes)
+                            communes=communes,
+                            france_travail=france_travail.FranceTravailClient(ft_http) if ft_http else None)
         worker = build_worker(client, settings.temporal_task_queue, deps)
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,
@@ -83,8 +90,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
             await stop.wait()
             log.info("worker stopping")
     finally:
-        if http is not None:
-            await http.aclose()
+        for open_http in (http, ft_http):
+            if open_http is not None:
+                await open_http.aclose()
         if pool is not None:
             await pool.close()
     log.info("worker stopped")
