@@ -3,8 +3,6 @@ HTTP, and the daily sync signalling a registered 2025 pathway whose clock and ta
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import date, timedelta
 
 import httpx
@@ -24,6 +22,7 @@ from domain.france_travail import ANSWER_INVALID, NON_RETRYABLE, REFUSED, SyncIn
 from domain.pathway import DeadlineKind, DeadlineStatus
 from domain.rules import RULESET_2025
 from pathway_harness import running_pathway
+from served_app import serve
 from workers.embedded import free_port
 from workers.sandbox import workflow_runner
 from workflows.france_travail_sync import FranceTravailSync
@@ -35,23 +34,10 @@ PERSON = "a1b2c3d4e5f60718"
 
 @pytest_asyncio.fixture(scope="module")
 async def sim_url():
-    import uvicorn
-
     from workers.france_travail_sim import create_app
 
-    class _Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self):  # leave pytest's signal handlers alone
-            yield
-
     port = free_port()
-    server = _Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                                    timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+    server, task = await serve(create_app(), port)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import asyncpg
 import structlog
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
@@ -56,6 +57,14 @@ def build_worker(client: Client, task_queue: str, deps: Dependencies) -> Worker:
     )
 
 
+def _http_client(make, url: str | None, token: SecretStr | None, missing: str):
+    """The external system's HTTP client, or ``None`` (its in-memory fake is used) with a warning."""
+    if not url:
+        log.warning(missing)
+        return None
+    return make(url, api_token=token.get_secret_value() if token else None)
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyring: Keyring | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then let running activities finish and exit."""
     stop = stop or asyncio.Event()
@@ -64,18 +73,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
         loop.add_signal_handler(sig, stop.set)
     client = await connect(settings, runtime(settings), keyring)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) if settings.database_url else None
-    http = None
-    if settings.monjob62_url:
-        token = settings.monjob62_token.get_secret_value() if settings.monjob62_token else None
-        http = monjob.http_client(settings.monjob62_url, api_token=token)
-    else:
-        log.warning("MONJOB62_URL is not set: MonJob62 pushes go to an in-memory fake")
-    ft_http = None
-    if settings.france_travail_url:
-        ft_token = settings.france_travail_token.get_secret_value() if settings.france_travail_token else None
-        ft_http = france_travail.http_client(settings.france_travail_url, api_token=ft_token)
-    else:
-        log.warning("FRANCE_TRAVAIL_URL is not set: registration checks go to an in-memory fake that knows nobody")
+    http = _http_client(monjob.http_client, settings.monjob62_url, settings.monjob62_token,
+                        "MONJOB62_URL is not set: MonJob62 pushes go to an in-memory fake")
+    ft_http = _http_client(france_travail.http_client, settings.france_travail_url, settings.france_travail_token,
+                           "FRANCE_TRAVAIL_URL is not set: registration checks go to an in-memory fake that knows nobody")
     try:
         communes = load_commune_table(settings.commune_territories) if settings.commune_territories else None
         deps = Dependencies(pool=pool, monjob=monjob.MonJob62Client(http) if http else None,
