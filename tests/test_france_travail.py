@@ -84,6 +84,9 @@ async def test_4xx_and_implausible_answers_are_not_retryable(ft, control):
     with pytest.raises(ApplicationError) as refused:
         await ft.registered_on(PERSON, today=TODAY)
     assert (refused.value.type, refused.value.non_retryable) == (REFUSED, True)
+    refused_seed = await control.post("/_control/registrations",
+                                      json={"person_id": "1850762123456", "registered_on": "2026-02-03"})
+    assert refused_seed.status_code == 422 and "1850762123456" not in refused_seed.text
     with pytest.raises(ApplicationError) as nir:  # a NIR is never sent
         await ft.registered_on("1850762123456", today=TODAY)
     assert nir.value.type == REFUSED and nir.value.non_retryable
@@ -154,6 +157,34 @@ async def test_the_sync_signals_registered_2025_pathways_whose_clock_or_task_clo
     assert await _task_status(db_pool, unregistered, "OPEN")
     for pid in (unregistered, late):
         await h.env.client.get_workflow_handle(pid).terminate("test over")
+
+
+async def test_the_sync_retries_france_travail_outages_through_temporal(h, db_pool, sim_url, control, unique_id):
+    """A 503 on the HTTP adapter fails one attempt; Temporal retries it and the run goes on (here the registered
+    pathway's workflow is gone: NOT_FOUND, counted)."""
+    territory, pathway_id, person = f"T-{unique_id[:8]}", f"pathway-{unique_id}", unique_id[:32]
+    today = await h.today()
+    await db_pool.execute("INSERT INTO pathways (pathway_id, person_id, territory, rule_set, stage, subject_to_duties, "
+                          "version) VALUES ($1, $2, $3, '2025.1', 'AWAITING_ORIENTATION', true, 1)",
+                          pathway_id, person, territory)
+    await db_pool.execute("INSERT INTO deadlines (pathway_id, deadline_id, kind, started_on, due_on, status, "
+                          "responsible, version) VALUES ($1, 'ft-1', 'FRANCE_TRAVAIL_REGISTRATION', $2, $3, "
+                          "'PENDING', 'SLAI', 1)", pathway_id, today - timedelta(days=3), today + timedelta(days=27))
+    (await control.post("/_control/registrations", json={"person_id": person,
+                                                         "registered_on": (today - timedelta(days=1)).isoformat()}))
+    await control.post("/_control/faults", json={"mode": "5xx", "status": 503})
+    sync = dict(task_queue=f"{h.task_queue}-ft-http")
+    async with httpx.AsyncClient(base_url=sim_url, timeout=2) as http:
+        async with Worker(h.env.client, workflows=[FranceTravailSync], workflow_runner=workflow_runner(),
+                          activities=FranceTravailActivities(db_pool, FranceTravailClient(http)).all(), **sync):
+            handle = await h.env.client.start_workflow(FranceTravailSync.run, SyncInput(territory=territory),
+                                                       id=f"france-travail-sync-{unique_id}", **sync)
+            report = await handle.result()
+    assert (report.awaiting, report.registered, report.not_found, report.refused) == (1, [], [pathway_id], 0)
+    assert (await control.get("/_control/faults")).json()["faults"] == []
+    attempts = [e.activity_task_started_event_attributes.attempt async for e in handle.fetch_history_events()
+                if e.HasField("activity_task_started_event_attributes")]
+    assert attempts[-1] == 2  # the check: failed once on the 503, then answered
 
 
 async def _task_status(pool, workflow_id: str, status: str) -> bool:

@@ -17,7 +17,7 @@ from datetime import date
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from activities.france_travail import REGISTRATIONS_PATH, is_opaque_person_id
 from workers.monjob_sim import FaultQueue, _fault_response, fault_routes
@@ -55,10 +55,16 @@ def create_app(registrations: dict[str, date] | None = None) -> FastAPI:
         day = known.get(person_id)
         return JSONResponse({"person_id": person_id, "registered_on": day.isoformat() if day else None})
 
-    @app.post("/_control/registrations", status_code=201)
-    async def register(item: Registration) -> dict:
+    @app.post("/_control/registrations")
+    async def register(request: Request) -> JSONResponse:
+        try:
+            item = Registration.model_validate_json(await request.body())
+        except ValidationError as exc:  # field locations only: the refused value (maybe a NIR) is not echoed
+            fields = [{"loc": list(e["loc"]), "type": e["type"]} for e in exc.errors()]
+            return JSONResponse({"error": "invalid_registration", "fields": fields}, status_code=422)
         known[item.person_id] = item.registered_on
-        return {"person_id": item.person_id, "registered_on": item.registered_on.isoformat()}
+        return JSONResponse({"person_id": item.person_id, "registered_on": item.registered_on.isoformat()},
+                            status_code=201)
 
     @app.get("/_control/registrations")
     async def list_registrations() -> dict:
