@@ -95,6 +95,7 @@ from domain.plein_emploi import (  # noqa: E402
     SwitchRuleSet,
 )
 from domain.campaign import CampaignInput  # noqa: E402
+from domain.france_travail import SyncInput  # noqa: E402
 from domain.rules import RULESET_2023  # noqa: E402
 from pathway_harness import Harness  # noqa: E402
 from workers.converter import data_converter  # noqa: E402
@@ -106,6 +107,7 @@ from workers.sandbox import workflow_runner  # noqa: E402
 from workflows.caf_report import CafAnnualReport  # noqa: E402
 from workflows.campaign import LostFromViewCampaign  # noqa: E402
 from workflows.flux_drop import FluxDropScan  # noqa: E402
+from workflows.france_travail_sync import FranceTravailSync  # noqa: E402
 from workflows.flux_import import start_flux_import  # noqa: E402
 from workflows.label import LabelState, LabelWorkflow  # noqa: E402
 from workflows.label_application import LabelApplicationState, LabelApplicationWorkflow  # noqa: E402
@@ -400,6 +402,39 @@ async def lost_from_view_campaign(stack: Stack) -> Recorded:
             assert (report.selected, report.not_found) == (1, 1)
             history = await handle.fetch_history()
     return {"LostFromViewCampaign-rules-monthly": history}
+
+
+@scenario("FranceTravailSync-ftadapter-daily")
+async def france_travail_sync(stack: Stack) -> Recorded:
+    """A daily France Travail check: one 2025 pathway awaiting its registration, registered, whose workflow is gone."""
+    from activities.france_travail import FranceTravailActivities, InMemoryFranceTravail
+
+    territory = f"REC-{_ev()[:8]}"
+    pathway_id = f"pathway-{_ev()}"
+    person_id = pathway_id.removeprefix("pathway-")
+    async with stack.time_skipping() as env:
+        today = date.fromisoformat((await env.get_current_time()).date().isoformat())
+        async with stack.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO pathways (pathway_id, person_id, territory, rule_set, stage, subject_to_duties, version)
+                   VALUES ($1, $2, $3, '2025.1', 'AWAITING_ORIENTATION', true, 1)""",
+                pathway_id, person_id, territory)
+            await conn.execute(
+                """INSERT INTO deadlines (pathway_id, deadline_id, kind, started_on, due_on, status, responsible, version)
+                   VALUES ($1, 'france_travail_registration-1', 'FRANCE_TRAVAIL_REGISTRATION', $2, $3, 'PENDING',
+                           'SLAI', 1)""",
+                pathway_id, today - timedelta(days=10), today + timedelta(days=20))
+        fake = InMemoryFranceTravail({person_id: today - timedelta(days=5)})
+        task_queue = f"rec-{_ev()[:8]}"
+        async with Worker(env.client, task_queue=task_queue, workflows=WORKFLOWS,
+                          activities=FranceTravailActivities(stack.pool, fake).all(),
+                          workflow_runner=workflow_runner()):
+            handle = await env.client.start_workflow(FranceTravailSync.run, SyncInput(territory=territory),
+                                                     id=f"france-travail-sync-{_ev()[:8]}", task_queue=task_queue)
+            report = await handle.result()
+            assert (report.awaiting, report.not_found) == (1, [pathway_id])
+            history = await handle.fetch_history()
+    return {"FranceTravailSync-ftadapter-daily": history}
 
 
 @scenario("CafAnnualReport-rules-yearly")

@@ -167,23 +167,10 @@ async def connect(address: str, keyring: Keyring, attempts: int = 300) -> Client
 
 
 async def _serve_simulator(pool: asyncpg.Pool, port: int):
-    import uvicorn
-
+    from served_app import serve  # not at import: the worker subprocess runs this module with -m
     from workers.monjob_sim import create_app
 
-    class _Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self):  # leave pytest's signal handlers alone
-            yield
-
-    server = _Server(uvicorn.Config(create_app(pool=pool), host="127.0.0.1", port=port, log_level="warning",
-                                    timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    return server, task
+    return await serve(create_app(pool=pool), port)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -44,6 +44,7 @@ from activities.monjob import (
     wire_payload,
 )
 from domain.pathway import MonJob62Push
+from served_app import serve
 from workers.embedded import free_port
 from workers.sandbox import workflow_runner
 
@@ -90,23 +91,10 @@ class Simulator:
 
 @pytest_asyncio.fixture(scope="module")
 async def simulator_server(db_pool):
-    import uvicorn
-
     from workers.monjob_sim import create_app
 
-    class _Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self):  # leave pytest's signal handlers alone
-            yield
-
     port = free_port()
-    server = _Server(uvicorn.Config(create_app(pool=db_pool), host="127.0.0.1", port=port,
-                                    log_level="warning", timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+    server, task = await serve(create_app(pool=db_pool), port)
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url, timeout=5) as http:
         try:

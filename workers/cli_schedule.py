@@ -12,7 +12,9 @@ the year's list of labelled structures for the Commission Permanente; ``lost-fro
 ``--campaign-hour``) it starts ``LostFromViewCampaign`` (``workflows/campaign.py``), which convokes the
 pathways « sans accompagnement » (T26, G-B19) and records the campaign; and ``caf-annual-report``: each 31 January
 at 06:30 it starts ``CafAnnualReport`` (``workflows/caf_report.py``), which builds and stores the CAF's report on
-the past year (§3.7, G-C8).
+the past year (§3.7, G-C8); and ``france-travail-sync-daily``: every day at 05:30 it starts ``FranceTravailSync``
+(``workflows/france_travail_sync.py``), which asks France Travail whether the 2025 pathways awaiting their
+registration are registered and signals ``france_travail_registered`` to those who are.
 """
 
 from __future__ import annotations
@@ -169,6 +171,24 @@ async def install_caf_report_schedule(client: Client, *, task_queue: str, schedu
     return await _create_or_replace(client, schedule_id or CAF_SCHEDULE_ID, caf_report_schedule(task_queue=task_queue))
 
 
+def france_travail_schedule(*, task_queue: str, hour: int = 5, minute: int = 30) -> Schedule:
+    """Daily ``FranceTravailSync``: registrations of 2025 pathways received from France Travail (§8.3)."""
+    from domain.france_travail import WORKFLOW_ID_PREFIX, SyncInput
+    from workflows.france_travail_sync import FranceTravailSync
+
+    action = ScheduleActionStartWorkflow(FranceTravailSync.run, SyncInput(), id=WORKFLOW_ID_PREFIX,
+                                         task_queue=task_queue)
+    return _calendar_schedule(action, comment="daily France Travail registration check", catchup_days=1,
+                              hour=hour, minute=minute)
+
+
+async def install_france_travail_schedule(client: Client, *, task_queue: str, schedule_id: str | None = None) -> str:
+    from domain.france_travail import SCHEDULE_ID as FT_SCHEDULE_ID
+
+    return await _create_or_replace(client, schedule_id or FT_SCHEDULE_ID,
+                                    france_travail_schedule(task_queue=task_queue))
+
+
 def _run(coro) -> object:
     try:
         return run_client_command(coro)
@@ -195,7 +215,8 @@ def install(
     campaign_hour: int = typer.Option(7, "--campaign-hour", min=0, max=23, help="Hour of the campaign (Europe/Paris)."),
 ) -> None:
     """Create or update the daily import of the files dropped in the drop directory, the monthly purge, the
-    monthly « perdus de vue » campaign, the CAF's annual report (each 31 January) and the yearly list of
+    monthly « perdus de vue » campaign, the daily France Travail registration check, the CAF's annual report
+    (each 31 January) and the yearly list of
     labelled structures (each 1 December)."""
     settings = Settings.from_env()
     directory = drop_dir.resolve() if drop_dir else drop_directory(settings)
@@ -232,6 +253,13 @@ def install(
         client, task_queue=settings.temporal_task_queue)))
     typer.echo(f"schedule {CAF_SCHEDULE_ID} {outcome}: each 31 January at 06:30 {TIME_ZONE}, builds and stores the "
                "CAF's report on the past year")
+
+    from domain.france_travail import SCHEDULE_ID as FT_SCHEDULE_ID
+
+    outcome = _run(with_client(lambda client: install_france_travail_schedule(
+        client, task_queue=settings.temporal_task_queue)))
+    typer.echo(f"schedule {FT_SCHEDULE_ID} {outcome}: every day at 05:30 {TIME_ZONE}, signals the 2025 pathways "
+               "France Travail reports registered")
 
     outcome = _run(with_client(lambda client: install_label_yearly_schedule(
         client, task_queue=settings.temporal_task_queue)))

@@ -29,3 +29,17 @@ def monjob(
     asyncio.run(migrate(settings.database_url))
     typer.echo(f"MonJob62 simulator on http://{host}:{port}", err=True)
     uvicorn.run(create_app(database_url=settings.database_url), host=host, port=port, log_level="warning")
+
+
+@app.command("france-travail")
+def france_travail(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (keep it local: no authentication)."),
+    port: int = typer.Option(8063, "--port", help="HTTP port."),
+) -> None:
+    """Run the France Travail registration simulator (in memory; seed with POST /_control/registrations)."""
+    import uvicorn
+
+    from workers.france_travail_sim import create_app
+
+    typer.echo(f"France Travail simulator on http://{host}:{port}", err=True)
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")

@@ -41,6 +41,9 @@ class Settings(BaseModel):
                               "(loopback unless a scraper on another host needs it)")
     monjob62_url: str | None = Field(None, description="MONJOB62_URL: base URL of the MonJob62 tracking platform")
     monjob62_token: SecretStr | None = Field(None, description="MONJOB62_TOKEN: bearer token for MonJob62")
+    france_travail_url: str | None = Field(None, description="FRANCE_TRAVAIL_URL: base URL of France Travail's "
+                                           "registration check (unset: an in-memory fake that knows nobody)")
+    france_travail_token: SecretStr | None = Field(None, description="FRANCE_TRAVAIL_TOKEN: bearer token for it")
     retention_months: int = Field(24, ge=1, description="PARCOURS_RETENTION_MONTHS: closed pathways are purged "
                                   "this many months after closure")
     label_funding_exempt: str | None = Field(None, description="PARCOURS_LABEL_FUNDING_EXEMPT: structure ids "
@@ -65,6 +68,8 @@ class Settings(BaseModel):
             "PARCOURS_METRICS_HOST": "metrics_host",
             "MONJOB62_URL": "monjob62_url",
             "MONJOB62_TOKEN": "monjob62_token",
+            "FRANCE_TRAVAIL_URL": "france_travail_url",
+            "FRANCE_TRAVAIL_TOKEN": "france_travail_token",
             "PARCOURS_RETENTION_MONTHS": "retention_months",
             "PARCOURS_LABEL_FUNDING_EXEMPT": "label_funding_exempt",
             "PARCOURS_COMMUNE_TERRITORIES": "commune_territories",

@@ -201,6 +201,24 @@ def _fault_status(rule: FaultRule) -> int:
     return {"429": 429, "timeout": 504}.get(rule.mode) or rule.status or (409 if rule.mode == "4xx" else 503)
 
 
+def fault_routes(app: FastAPI, faults: FaultQueue) -> None:
+    """``POST``/``GET``/``DELETE /_control/faults``: queue, read or clear the injected failures."""
+
+    @app.post("/_control/faults")
+    async def add_faults(rules: FaultRule | list[FaultRule]) -> dict:
+        faults.rules.extend(rules if isinstance(rules, list) else [rules])
+        return {"faults": faults.describe()}
+
+    @app.get("/_control/faults")
+    async def list_faults() -> dict:
+        return {"faults": faults.describe()}
+
+    @app.delete("/_control/faults")
+    async def clear_faults() -> dict:
+        faults.rules.clear()
+        return {"faults": []}
+
+
 def create_app(*, pool: asyncpg.Pool | None = None, database_url: str | None = None) -> FastAPI:
     """The simulator; give an open ``pool`` (tests) or a ``database_url`` opened at startup."""
     if pool is None and not database_url:
@@ -257,19 +275,7 @@ def create_app(*, pool: asyncpg.Pool | None = None, database_url: str | None = N
     async def health() -> dict:
         return {"status": "ok", "today": date.today().isoformat()}
 
-    @app.post("/_control/faults")
-    async def add_faults(rules: FaultRule | list[FaultRule]) -> dict:
-        faults.rules.extend(rules if isinstance(rules, list) else [rules])
-        return {"faults": faults.describe()}
-
-    @app.get("/_control/faults")
-    async def list_faults() -> dict:
-        return {"faults": faults.describe()}
-
-    @app.delete("/_control/faults")
-    async def clear_faults() -> dict:
-        faults.rules.clear()
-        return {"faults": []}
+    fault_routes(app, faults)
 
     @app.get("/_control/requests")
     async def list_requests(idempotency_key: str | None = None) -> dict:

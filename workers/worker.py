@@ -8,11 +8,12 @@ from datetime import timedelta
 
 import asyncpg
 import structlog
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from activities import monjob
+from activities import france_travail, monjob
 from activities.territory import load_commune_table
 from workers.config import Settings
 from workers.converter import data_converter
@@ -56,6 +57,14 @@ def build_worker(client: Client, task_queue: str, deps: Dependencies) -> Worker:
     )
 
 
+def _http_client(make, url: str | None, token: SecretStr | None, missing: str):
+    """The external system's HTTP client, or ``None`` (its in-memory fake is used) with a warning."""
+    if not url:
+        log.warning(missing)
+        return None
+    return make(url, api_token=token.get_secret_value() if token else None)
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyring: Keyring | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then let running activities finish and exit."""
     stop = stop or asyncio.Event()
@@ -64,17 +73,16 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
         loop.add_signal_handler(sig, stop.set)
     client = await connect(settings, runtime(settings), keyring)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10) if settings.database_url else None
-    http = None
-    if settings.monjob62_url:
-        token = settings.monjob62_token.get_secret_value() if settings.monjob62_token else None
-        http = monjob.http_client(settings.monjob62_url, api_token=token)
-    else:
-        log.warning("MONJOB62_URL is not set: MonJob62 pushes go to an in-memory fake")
+    http = _http_client(monjob.http_client, settings.monjob62_url, settings.monjob62_token,
+                        "MONJOB62_URL is not set: MonJob62 pushes go to an in-memory fake")
+    ft_http = _http_client(france_travail.http_client, settings.france_travail_url, settings.france_travail_token,
+                           "FRANCE_TRAVAIL_URL is not set: registration checks go to an in-memory fake that knows nobody")
     try:
         communes = load_commune_table(settings.commune_territories) if settings.commune_territories else None
         deps = Dependencies(pool=pool, monjob=monjob.MonJob62Client(http) if http else None,
                             person_id_key=settings.person_id_key, retention_months=settings.retention_months,
-                            communes=communes)
+                            communes=communes,
+                            france_travail=france_travail.FranceTravailClient(ft_http) if ft_http else None)
         worker = build_worker(client, settings.temporal_task_queue, deps)
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,
@@ -83,8 +91,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
             await stop.wait()
             log.info("worker stopping")
     finally:
-        if http is not None:
-            await http.aclose()
+        for open_http in (http, ft_http):
+            if open_http is not None:
+                await open_http.aclose()
         if pool is not None:
             await pool.close()
     log.info("worker stopped")
