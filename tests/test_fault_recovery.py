@@ -36,7 +36,7 @@ import pytest_asyncio
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from activities.pathway_names import PUSH_MONJOB62
@@ -249,7 +249,8 @@ async def eventually(check, timeout: float = 60, interval: float = 0.1):
     while asyncio.get_running_loop().time() < deadline:
         try:
             last = await check()
-        except (RPCError, RuntimeError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:  # a server coming back
+        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError, RuntimeError, OSError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as error:  # a server coming back (an update not answered in time is retried)
             last = error
         else:
             if last:

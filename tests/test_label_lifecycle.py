@@ -160,6 +160,13 @@ class Label:
             found.setdefault(r["kind"], set()).add((r["status"], r["closure_reason"]))
         return found
 
+    async def closed(self, *kinds: str) -> dict[str, set[tuple[str, str | None]]]:
+        """``closures()`` once no task of ``kinds`` is open: an update answers before its closing activity ran."""
+        async def settled():
+            found = await self.closures()
+            return found if all(kind in found and all(s != "OPEN" for s, _ in found[kind]) for kind in kinds) else None
+        return await eventually(settled)
+
     async def has_task(self, kind: str) -> bool:
         return kind in await self.tasks()
 
@@ -229,7 +236,8 @@ async def test_annual_review_reminder_then_quality_remediation_then_withdrawal(e
     pathway = await env.pathway(label.structure_id)
     assert await label.update("decide_remediation", RemediationOutcome(
         event_id=ev(), quality_assured=False, reasons=["CER sample still at 6.8/10"])) is LabelStage.WITHDRAWN
-    closures = await label.closures()
+    closures = await label.closed("label_annual_review", "label_annual_review_reminder", "label_remediation_study",
+                                  "label_quality_support")
     assert closures["label_annual_review"] == closures["label_annual_review_reminder"] == {
         ("DONE", "ANNUAL_REVIEW_RECORDED")}
     assert closures["label_remediation_study"] == closures["label_quality_support"] == {("DONE", "REMEDIATION_DECIDED")}
@@ -292,7 +300,8 @@ async def test_w2_withdrawal_only_after_the_contradictory_phase(env):
     await label.update("record_observations", ObservationsReceived(event_id=ev()))
     assert await label.update("decide_withdrawal", WithdrawalDecision(
         event_id=ev(), outcome="withdraw")) is LabelStage.WITHDRAWN
-    assert (await label.closures())["label_withdrawal_decision"] == {("DONE", "WITHDRAWAL_DECIDED")}
+    assert (await label.closed("label_withdrawal_decision"))["label_withdrawal_decision"] == {
+        ("DONE", "WITHDRAWAL_DECIDED")}
     # the withdrawal is appealable as a refusal is (L10–L13): a recours gracieux with evidence references
     state = await label.state()
     key = state.appeal_letter_key
@@ -350,7 +359,7 @@ async def test_renewal_window_extension_and_new_cycle(env):
     await eventually(new_run_idle)
     state = await label.state()
     assert state.decided_on == decided and state.stage is LabelStage.LABELLED
-    closures = await label.closures()
+    closures = await label.closed("label_renewal_reminder", "label_renewal_instruction")
     assert closures["label_renewal_reminder"] == {("DONE", "RENEWAL_REQUESTED")}
     assert closures["label_renewal_instruction"] == {("DONE", "RENEWAL_DECIDED")}
     assert state.expires_on == add_months(decided, 60)
