@@ -41,6 +41,10 @@ _PERSON_LEAVES = {
 #: Blocks holding a person's role for one benefit, and the benefit when the block's name says it.
 _ROLE_BLOCKS = {"Prestations": None, "FonctionPersonnePFA": "PFA", "FonctionPersonneRSA": "RSA"}
 
+#: The elements the walk stops at (any namespace), the rest being skipped by libxml2's side of lxml.
+_WANTED = tuple(f"{{*}}{name}" for name in sorted(
+    {"Personne", "NATPREST", "ROLEPERS"} | {leaf for _, leaf in (*_HOUSEHOLD_LEAVES, *_PERSON_LEAVES)}))
+
 _LOCAL_NAMES: dict[str, str] = {}
 
 
@@ -68,17 +72,15 @@ def extract_household(element: etree._Element) -> RawHousehold:
     """The raw strings of an ``InfosFoyerRSA`` element (any namespace).
 
     A person's leaves are the grandchildren of its ``Personne`` (``Personne/Identification/NIR``…), so one
-    walk over the elements is enough; only leaves are looked at.
+    walk over the elements is enough; it stops only at the names that matter, and reads only leaves.
     """
     raw = RawHousehold()
     found: dict[str, str] = {}
     person: RawPerson | None = None
     person_element: etree._Element | None = None
     blocks: dict[etree._Element, dict[str, str]] = {}
-    for node in element.iter():
+    for node in element.iter(*_WANTED):
         tag = node.tag
-        if not isinstance(tag, str):
-            continue  # comments and processing instructions
         name = _LOCAL_NAMES.get(tag) or _name(tag)
         if name == "Personne":
             if person is not None:

@@ -282,9 +282,8 @@ class CnafFluxReader:
 
     def _household(self, piece: Household, guard: DuplicateGuard) -> ParsedRecord:
         position = self.households_seen
-        raw_hash = hashlib.sha256(piece.text.encode("utf-8")).hexdigest()
         if _ENTITY.search(piece.text) is not None:
-            return ParsedRecord(position=position, record_hash=raw_hash, issues=(Issue(
+            return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))
         try:
             wrapper = etree.fromstring(_wrapped(piece.text, self._nsmap), self._parser)
@@ -294,7 +293,7 @@ class CnafFluxReader:
         try:
             canonical = etree.tostring(element, method="c14n")
         except (etree.C14NError, ValueError) as exc:
-            return ParsedRecord(position=position, record_hash=raw_hash, issues=(Issue(
+            return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, f"cannot be canonicalised ({type(exc).__name__})"),))
         encoding = text_encoding_issue((piece.text,))
         raw = extract_household(element)
@@ -311,6 +310,11 @@ class CnafFluxReader:
             return []
         issue = trailer_issue(self.announced, self.households_seen)
         return [] if issue is None else [(0, str(issue))]
+
+
+def _text_hash(text: str) -> str:
+    """The hash of a household that cannot be canonicalised: its text as read (computed only then)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _unreadable_message(exc: etree.XMLSyntaxError) -> str:
