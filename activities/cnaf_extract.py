@@ -58,6 +58,22 @@ def _name(tag: str) -> str:
     return name
 
 
+#: (parent tag, leaf tag) -> (role block: its benefit, True when unnamed, else None; person attribute;
+#: household field), by full tag so that a leaf's local names are looked up once per file, not per leaf.
+_KINDS: dict[tuple[str, str], tuple[str | bool | None, str | None, str | None]] = {}
+
+
+def _kind(parent_tag: str, tag: str) -> tuple[str | bool | None, str | None, str | None]:
+    parent, name = _name(parent_tag), _name(tag)
+    role_block: str | bool | None = None
+    if parent in _ROLE_BLOCKS and name in ("NATPREST", "ROLEPERS"):
+        role_block = _ROLE_BLOCKS[parent] or True
+    kind = (role_block, _PERSON_LEAVES.get((parent, name)), _HOUSEHOLD_LEAVES.get((parent, name)))
+    if len(_KINDS) < 4096:
+        _KINDS[(parent_tag, tag)] = kind
+    return kind
+
+
 def _rsa_role(blocks: list[dict[str, str]]) -> str | None:
     """The ROLEPERS of the RSA block; of the only block when no block names its benefit."""
     for block in blocks:
@@ -91,20 +107,18 @@ def extract_household(element: etree._Element) -> RawHousehold:
         if len(node):
             continue  # only leaves hold values
         parent_element = node.getparent()
-        parent = _LOCAL_NAMES.get(parent_element.tag) or _name(parent_element.tag)
+        parent_tag = parent_element.tag
+        kind = _KINDS.get((parent_tag, tag)) or _kind(parent_tag, tag)
+        role_block, attribute, field = kind
         text = node.text or ""
-        if person is not None and parent_element.getparent() is person_element:
-            if parent in _ROLE_BLOCKS and name in ("NATPREST", "ROLEPERS"):
-                block = blocks.setdefault(parent_element, {} if _ROLE_BLOCKS[parent] is None
-                                          else {"NATPREST": _ROLE_BLOCKS[parent]})
+        if person is not None and (role_block or attribute) and parent_element.getparent() is person_element:
+            if role_block:
+                block = blocks.setdefault(parent_element, {} if role_block is True else {"NATPREST": role_block})
                 block.setdefault(name, text)
                 continue
-            attribute = _PERSON_LEAVES.get((parent, name))
-            if attribute is not None:
-                if getattr(person, attribute) is None:
-                    setattr(person, attribute, text)
-                continue
-        field = _HOUSEHOLD_LEAVES.get((parent, name))
+            if getattr(person, attribute) is None:
+                setattr(person, attribute, text)
+            continue
         if field is None:
             continue
         if field == "right_state":
