@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO, Iterator
 from xml.sax.saxutils import quoteattr
@@ -171,7 +172,8 @@ class CnafFluxReader:
         stream = self._stream = TextStream(handle)
         skeleton = self._skeleton = _Skeleton()
         guard = DuplicateGuard()
-        for piece in split(stream.chunks(), MAX_HOUSEHOLD_CHARS):
+        blank = ""  # whitespace between households inside the root, fed with the next piece (one feed less each)
+        for piece in chain(split(stream.chunks(), MAX_HOUSEHOLD_CHARS), (Outer(""),)):
             if isinstance(piece, Cut):
                 if not self._header_seen and self.households_seen == 0:
                     raise FluxUnreadable(f"the file ends before its first household is complete (line {piece.line})")
@@ -179,8 +181,15 @@ class CnafFluxReader:
                     RejectionCode.TRUNCATED_FILE,
                     f"the file ends inside this household (line {piece.line}); the rest is missing"),))
                 return
-            text = piece.text if isinstance(piece, Outer) else \
-                f"<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines
+            if isinstance(piece, Outer):
+                if skeleton.root is not None and piece.text.isspace():
+                    blank += piece.text
+                    continue
+                text, blank = blank + piece.text, ""
+                if not text:
+                    continue
+            else:
+                text, blank = f"{blank}<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines, ""
             try:
                 events = skeleton.feed(text)
             except etree.XMLSyntaxError as exc:
