@@ -41,6 +41,10 @@ _PERSON_LEAVES = {
 #: Blocks holding a person's role for one benefit, and the benefit when the block's name says it.
 _ROLE_BLOCKS = {"Prestations": None, "FonctionPersonnePFA": "PFA", "FonctionPersonneRSA": "RSA"}
 
+#: The elements the walk stops at (any namespace), the rest being skipped by libxml2's side of lxml.
+_WANTED = tuple(f"{{*}}{name}" for name in sorted(
+    {"Personne", "NATPREST", "ROLEPERS"} | {leaf for _, leaf in (*_HOUSEHOLD_LEAVES, *_PERSON_LEAVES)}))
+
 _LOCAL_NAMES: dict[str, str] = {}
 
 
@@ -52,6 +56,22 @@ def _name(tag: str) -> str:
         if len(_LOCAL_NAMES) < 4096:
             _LOCAL_NAMES[tag] = name
     return name
+
+
+#: (parent tag, leaf tag) -> (role block: its benefit, True when unnamed, else None; person attribute;
+#: household field), by full tag so that a leaf's local names are looked up once per file, not per leaf.
+_KINDS: dict[tuple[str, str], tuple[str | bool | None, str | None, str | None]] = {}
+
+
+def _kind(parent_tag: str, tag: str) -> tuple[str | bool | None, str | None, str | None]:
+    parent, name = _name(parent_tag), _name(tag)
+    role_block: str | bool | None = None
+    if parent in _ROLE_BLOCKS and name in ("NATPREST", "ROLEPERS"):
+        role_block = _ROLE_BLOCKS[parent] or True
+    kind = (role_block, _PERSON_LEAVES.get((parent, name)), _HOUSEHOLD_LEAVES.get((parent, name)))
+    if len(_KINDS) < 4096:
+        _KINDS[(parent_tag, tag)] = kind
+    return kind
 
 
 def _rsa_role(blocks: list[dict[str, str]]) -> str | None:
@@ -68,17 +88,15 @@ def extract_household(element: etree._Element) -> RawHousehold:
     """The raw strings of an ``InfosFoyerRSA`` element (any namespace).
 
     A person's leaves are the grandchildren of its ``Personne`` (``Personne/Identification/NIR``…), so one
-    walk over the elements is enough; only leaves are looked at.
+    walk over the elements is enough; it stops only at the names that matter, and reads only leaves.
     """
     raw = RawHousehold()
     found: dict[str, str] = {}
     person: RawPerson | None = None
     person_element: etree._Element | None = None
     blocks: dict[etree._Element, dict[str, str]] = {}
-    for node in element.iter():
+    for node in element.iter(*_WANTED):
         tag = node.tag
-        if not isinstance(tag, str):
-            continue  # comments and processing instructions
         name = _LOCAL_NAMES.get(tag) or _name(tag)
         if name == "Personne":
             if person is not None:
@@ -89,20 +107,18 @@ def extract_household(element: etree._Element) -> RawHousehold:
         if len(node):
             continue  # only leaves hold values
         parent_element = node.getparent()
-        parent = _LOCAL_NAMES.get(parent_element.tag) or _name(parent_element.tag)
+        parent_tag = parent_element.tag
+        kind = _KINDS.get((parent_tag, tag)) or _kind(parent_tag, tag)
+        role_block, attribute, field = kind
         text = node.text or ""
-        if person is not None and parent_element.getparent() is person_element:
-            if parent in _ROLE_BLOCKS and name in ("NATPREST", "ROLEPERS"):
-                block = blocks.setdefault(parent_element, {} if _ROLE_BLOCKS[parent] is None
-                                          else {"NATPREST": _ROLE_BLOCKS[parent]})
+        if person is not None and (role_block or attribute) and parent_element.getparent() is person_element:
+            if role_block:
+                block = blocks.setdefault(parent_element, {} if role_block is True else {"NATPREST": role_block})
                 block.setdefault(name, text)
                 continue
-            attribute = _PERSON_LEAVES.get((parent, name))
-            if attribute is not None:
-                if getattr(person, attribute) is None:
-                    setattr(person, attribute, text)
-                continue
-        field = _HOUSEHOLD_LEAVES.get((parent, name))
+            if getattr(person, attribute) is None:
+                setattr(person, attribute, text)
+            continue
         if field is None:
             continue
         if field == "right_state":

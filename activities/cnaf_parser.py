@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO, Iterator
 from xml.sax.saxutils import quoteattr
@@ -171,7 +172,8 @@ class CnafFluxReader:
         stream = self._stream = TextStream(handle)
         skeleton = self._skeleton = _Skeleton()
         guard = DuplicateGuard()
-        for piece in split(stream.chunks(), MAX_HOUSEHOLD_CHARS):
+        blank = ""  # whitespace between households inside the root, fed with the next piece (one feed less each)
+        for piece in chain(split(stream.chunks(), MAX_HOUSEHOLD_CHARS), (Outer(""),)):
             if isinstance(piece, Cut):
                 if not self._header_seen and self.households_seen == 0:
                     raise FluxUnreadable(f"the file ends before its first household is complete (line {piece.line})")
@@ -179,8 +181,15 @@ class CnafFluxReader:
                     RejectionCode.TRUNCATED_FILE,
                     f"the file ends inside this household (line {piece.line}); the rest is missing"),))
                 return
-            text = piece.text if isinstance(piece, Outer) else \
-                f"<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines
+            if isinstance(piece, Outer):
+                if skeleton.root is not None and piece.text.isspace():
+                    blank += piece.text
+                    continue
+                text, blank = blank + piece.text, ""
+                if not text:
+                    continue
+            else:
+                text, blank = f"{blank}<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines, ""
             try:
                 events = skeleton.feed(text)
             except etree.XMLSyntaxError as exc:
@@ -282,9 +291,8 @@ class CnafFluxReader:
 
     def _household(self, piece: Household, guard: DuplicateGuard) -> ParsedRecord:
         position = self.households_seen
-        raw_hash = hashlib.sha256(piece.text.encode("utf-8")).hexdigest()
         if _ENTITY.search(piece.text) is not None:
-            return ParsedRecord(position=position, record_hash=raw_hash, issues=(Issue(
+            return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))
         try:
             wrapper = etree.fromstring(_wrapped(piece.text, self._nsmap), self._parser)
@@ -294,7 +302,7 @@ class CnafFluxReader:
         try:
             canonical = etree.tostring(element, method="c14n")
         except (etree.C14NError, ValueError) as exc:
-            return ParsedRecord(position=position, record_hash=raw_hash, issues=(Issue(
+            return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, f"cannot be canonicalised ({type(exc).__name__})"),))
         encoding = text_encoding_issue((piece.text,))
         raw = extract_household(element)
@@ -311,6 +319,11 @@ class CnafFluxReader:
             return []
         issue = trailer_issue(self.announced, self.households_seen)
         return [] if issue is None else [(0, str(issue))]
+
+
+def _text_hash(text: str) -> str:
+    """The hash of a household that cannot be canonicalised: its text as read (computed only then)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _unreadable_message(exc: etree.XMLSyntaxError) -> str:
