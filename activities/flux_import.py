@@ -17,22 +17,18 @@ Exactly once, per (file digest, position):
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import defaultdict
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import asyncpg
 from temporalio import activity
-from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.cnaf_parser import CnafFluxReader, FluxRefused, FluxUnreadable, file_digest
 from activities.drop_files import discard_imported
+from activities.flux_delivery import PathwayDelivery
 from activities.csv_import import ColumnMapping, CsvNewEntrants
 from activities.tasks import NewTask, TaskStore
 from activities.quarantine import QuarantineBatch, QuarantineStore, quarantine_entry
@@ -52,7 +48,6 @@ from domain.flux_import import (
     household_signals,
     pathway_signal,
 )
-from domain.pathway import PathwayInput
 from domain.pathway_rules import pathway_workflow_id
 from domain.rules import RULE_SETS, RuleSet, rule_set_for
 from domain.tasks import slai_manager
@@ -63,10 +58,7 @@ IMPORT_SLICE = "flux_import.import_slice"
 FINISH = "flux_import.finish"
 LIST_DROPPED = "flux_import.list_dropped_files"
 
-#: Pathway workflow type and run method name (string-typed so this module does not import the workflow).
-PATHWAY_WORKFLOW = "BeneficiaryPathway"
 CHUNK = 25  # households per transaction / heartbeat
-SIGNAL_CONCURRENCY = 16
 _HEARTBEAT_EVERY = 1000  # records, during the survey
 
 _IGNORED_SUFFIXES = (".part", ".tmp", ".partial")
@@ -290,7 +282,9 @@ class FluxImporter:
                    ON CONFLICT DO NOTHING""", req.file_digest, positions)
         progress = SliceProgress(first=req.first, last=req.last, position=records[0].position - 1,
                                  handled=result.handled, signals=result.signals)
-        sent, rechecked, gone = await self._send(req, plans, territories, in_doubt, lambda: heartbeat(progress))
+        sent, rechecked, gone = await PathwayDelivery(self.client).send(
+            plans, territories, req.territory, req.pathway_task_queue or activity.info().task_queue, in_doubt,
+            lambda: heartbeat(progress))
         result.rechecked_signals += rechecked
 
         async with self._pool.acquire() as conn, conn.transaction():
@@ -330,80 +324,6 @@ class FluxImporter:
             return req.territory
         assert record.household is not None
         return self._communes.territory_for(record.household.commune) or UNASSIGNED
-
-    async def _send(self, req: SliceRequest, plans: list[tuple[int, list[PathwaySignal]]],
-                    territories: dict[int, str], in_doubt: set[int],
-                    heartbeat: Callable[[], None]) -> tuple[dict[int, int], int, set[str]]:
-        """Send the chunk's signals: in order for one person, persons concurrently. Returns signals sent
-        (or found delivered) per position, how many were found already delivered, and the persons whose
-        pathway is gone (closed: a plain signal found no running workflow)."""
-        by_person: dict[str, list[tuple[int, PathwaySignal]]] = defaultdict(list)
-        for position, signals in plans:
-            for signal in signals:
-                by_person[signal.person_id].append((position, signal))
-        sent: dict[int, int] = defaultdict(int)
-        gone: set[str] = set()
-        rechecked = 0
-        limit = asyncio.Semaphore(SIGNAL_CONCURRENCY)
-        task_queue = req.pathway_task_queue or activity.info().task_queue
-
-        async def person(pid: str, items: list[tuple[int, PathwaySignal]]) -> None:
-            nonlocal rechecked
-            async with limit:
-                delivered: set[str] | None = None
-                for position, signal in items:
-                    if position in in_doubt:
-                        if delivered is None:
-                            delivered = await self.delivered_event_ids(pid, heartbeat)
-                        if signal.event_id in delivered:
-                            rechecked += 1
-                            sent[position] += 1
-                            continue
-                    if await self._signal(signal, territories.get(position, req.territory), task_queue):
-                        sent[position] += 1
-                    else:
-                        gone.add(pid)
-
-        await asyncio.gather(*(person(pid, items) for pid, items in by_person.items()))
-        return dict(sent), rechecked, gone
-
-    async def _signal(self, signal: PathwaySignal, territory: str, task_queue: str) -> bool:
-        """Signal-with-start (create or signal) or plain signal; False when a plain signal found no pathway."""
-        workflow_id = pathway_workflow_id(signal.person_id)
-        if signal.start:
-            await self.client.start_workflow(
-                PATHWAY_WORKFLOW, PathwayInput(person_id=signal.person_id, territory=territory),
-                id=workflow_id, task_queue=task_queue, start_signal=signal.name.value,
-                start_signal_args=[signal.message], id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-            return True
-        try:
-            await self.client.get_workflow_handle(workflow_id).signal(signal.name.value, signal.message)
-        except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
-                return False  # no running pathway (closed, or never started): nothing to update
-            raise
-        return True
-
-    async def delivered_event_ids(self, person_id: str, heartbeat: Callable[[], None] = lambda: None) -> set[str]:
-        """Event ids of the signals in the current run of the person's pathway (crash recovery only)."""
-        handle = self.client.get_workflow_handle(pathway_workflow_id(person_id))
-        ids: set[str] = set()
-        try:
-            await settled_history(handle, heartbeat)
-            async for event in handle.fetch_history_events():
-                if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-                    continue
-                payloads = event.workflow_execution_signaled_event_attributes.input.payloads
-                if not payloads:
-                    continue
-                value = (await self.client.data_converter.decode(list(payloads)))[0]
-                if isinstance(value, dict) and isinstance(value.get("event_id"), str):
-                    ids.add(value["event_id"])
-        except RPCError as exc:
-            if exc.status is not RPCStatusCode.NOT_FOUND:
-                raise
-        return ids
 
     # ------------------------------------------------------------------ finish
 
@@ -471,24 +391,6 @@ class FluxImporter:
             seen.add(f.file_digest)
             fresh.append(f)
         return fresh
-
-
-async def settled_history(handle: Any, heartbeat: Callable[[], None] = lambda: None,
-                          timeout: float = 120.0, pause: float = 0.5) -> None:
-    """Wait until no workflow task of the workflow is running. Signals received while a task runs are
-    buffered by the server and reach the history only when that task ends (or, for a task held by a dead
-    worker, times out): reading the history earlier would miss them."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        raw = (await handle.describe()).raw_description
-        if not raw.HasField("pending_workflow_task") or \
-                raw.pending_workflow_task.state != PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED:
-            return
-        heartbeat()
-        await asyncio.sleep(pause)
-    raise ApplicationError("a pathway's workflow task stayed running; its history cannot be checked yet",
-                           type="FLUX_PATHWAY_BUSY")
 
 
 def _slice(reader: Any, first: int, last: int) -> Iterator[ParsedRecord]:

@@ -18,7 +18,8 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.cnaf_parser import CnafFluxReader, file_digest
-from activities.flux_import import FluxImportActivities, FluxImporter, settled_history
+from activities.flux_delivery import settled_history
+from activities.flux_import import FluxImportActivities, FluxImporter
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
 from domain import flux_events as fe
 from domain.rules import rule_set_for
