@@ -46,7 +46,7 @@ from activities.flux_generator import generate_flux  # noqa: E402
 from activities.pathway import InMemoryMonJob62  # noqa: E402
 from conftest import register_search_attributes  # noqa: E402
 from domain import label as L  # noqa: E402
-from domain.deadlines import add_months, deadline_instant  # noqa: E402
+from domain.deadlines import add_months, deadline_instant, paris_date  # noqa: E402
 from domain.flux_import import DropScanInput  # noqa: E402
 from domain.label_messages import (  # noqa: E402
     AdminEvaluation,
@@ -384,7 +384,7 @@ async def lost_from_view_campaign(stack: Stack) -> Recorded:
     territory = f"REC-{_ev()[:8]}"
     pathway_id = f"pathway-{_ev()}"
     async with stack.time_skipping() as env:
-        today = date.fromisoformat((await env.get_current_time()).date().isoformat())
+        today = paris_date(await env.get_current_time())
         async with stack.pool.acquire() as conn:
             await conn.execute(
                 """INSERT INTO pathways (pathway_id, person_id, territory, rule_set, stage, subject_to_duties, version)
@@ -413,7 +413,7 @@ async def france_travail_sync(stack: Stack) -> Recorded:
     pathway_id = f"pathway-{_ev()}"
     person_id = pathway_id.removeprefix("pathway-")
     async with stack.time_skipping() as env:
-        today = date.fromisoformat((await env.get_current_time()).date().isoformat())
+        today = paris_date(await env.get_current_time())
         async with stack.pool.acquire() as conn:
             await conn.execute(
                 """INSERT INTO pathways (pathway_id, person_id, territory, rule_set, stage, subject_to_duties, version)
@@ -581,7 +581,7 @@ async def label_renewed(stack: Stack) -> Recorded:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
             sid = f"S-{_ev()[:10]}"
-            decided = (await env.get_current_time()).date()
+            decided = paris_date(await env.get_current_time())
             state = LabelState.granted(LabelInput(structure_id=sid, territory="LENS-HENIN", decided_on=decided,
                                                   application_workflow_id=L.application_workflow_id(sid, 1),
                                                   rule_set_version=RULESET_2023.version), RULESET_2023)
@@ -625,7 +625,7 @@ async def label_application_letters(stack: Stack) -> Recorded:
                                                                         cer_average=0))
             await app.execute_update("decide", Decision(event_id=_ev(), outcome="refuse",
                                                         reasons=["formation incomplète", "aucun CER"]))
-            today = (await env.get_current_time()).date()
+            today = paris_date(await env.get_current_time())
             key = f"{app.id}:refusal:1"
             await app.execute_update("record_letter_sent", LetterSent(
                 event_id=_ev(), letter_key=key, registered_number="1A 123 456 7890 1", sent_on=today))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -100,7 +101,8 @@ def test_dev_restarts_with_state_kept_after_a_crash(tmp_path):
     # Crash: SIGKILL the supervisor and every child, as a power cut would.
     family = [psutil.Process(first.pid), *psutil.Process(first.pid).children(recursive=True)]
     for p in family:
-        p.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):  # a child may already have died with its parent
+            p.kill()
     psutil.wait_procs(family, timeout=10)
     first.communicate(timeout=10)
 
