@@ -1,7 +1,7 @@
 """France Travail: whether a person is registered, asked by opaque person id; and the sync's activities.
 
 The wire contract is ours (France Travail's partner API is not described; served locally by
-``workers.france_travail_sim``): ``GET /v1/registrations/{person_id}`` answers 200 ``{"person_id",
+``workers.dev.france_travail_sim``): ``GET /v1/registrations/{person_id}`` answers 200 ``{"person_id",
 "registered_on"}`` with a date or ``null``. The person id is the keyed hash of the NIR, never the NIR; nothing
 else identifying is sent or logged. Error classification as for MonJob62 (engineering.md §3):
 

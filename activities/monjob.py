@@ -2,7 +2,7 @@
 
 R15 / G-X2: the referent must formalise the accompaniment in MonJob62 — at least the CER, the bilan and the
 exits (including "non-respect des obligations"). MonJob62's API is not described, so the wire contract here is
-ours (served locally by ``workers.monjob_sim``); MonJob62 is never the system of record for pathway state.
+ours (served locally by ``workers.dev.monjob_sim``); MonJob62 is never the system of record for pathway state.
 
 Payloads carry only opaque ids, dates and coarse kinds: no name, no NIR, no CER content. Their vocabularies
 (CER type, bilan decision, exit reason) are the pathway's own enums, so the wire never drifts from the domain.

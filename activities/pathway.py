@@ -190,7 +190,7 @@ class InMemoryMonJob62:
 
 
 class PathwayActivities:
-    """Activities of ``BeneficiaryPathway``, built in ``workers/registry.py`` with their adapters."""
+    """Activities of ``BeneficiaryPathway``, built in ``workers/runtime/registry.py`` with their adapters."""
 
     def __init__(self, read_model: PathwayReadModel, monjob62: MonJob62Port) -> None:
         self.read_model = read_model

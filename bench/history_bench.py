@@ -59,10 +59,10 @@ from domain.pathway import (
     SlaiPreconisationDecision,
     Stage,
 )
-from workers.converter import data_converter
-from workers.embedded import binary
-from workers.keys import Keyring
-from workers.sandbox import workflow_runner
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import binary
+from workers.runtime.keys import Keyring
+from workers.runtime.sandbox import workflow_runner
 from workflows.pathway import BeneficiaryPathway, signal_flow_record
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 

@@ -29,8 +29,8 @@ import asyncpg
 import psutil
 
 from bench.common import NAMESPACE, dev_server, machine
-from workers.embedded import free_port, start_postgres, stop_process
-from workers.migrations import migrate
+from workers.dev.embedded import free_port, start_postgres, stop_process
+from workers.runtime.migrations import migrate
 
 TERRITORY = "BENCH"
 #: Issue 20's target for the worker memory of one cached pathway.
@@ -42,10 +42,10 @@ async def _worker(address: str, task_queue: str, database_url: str, keys: str, c
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from workers.converter import data_converter
-    from workers.keys import Keyring
-    from workers.registry import WORKFLOWS, Dependencies, build_activities
-    from workers.sandbox import workflow_runner
+    from workers.runtime.converter import data_converter
+    from workers.runtime.keys import Keyring
+    from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+    from workers.runtime.sandbox import workflow_runner
 
     client = await Client.connect(address, namespace=NAMESPACE, data_converter=data_converter(Keyring.parse(keys)))
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.onboarding_bench [--households 2000] [--baseline-count 1000] [--modes flux direct]
 
 On the embedded stack (dev server on SQLite WAL, encrypted payloads; embedded PostgreSQL with the migrations),
-one production worker (``workers.worker.build_worker``: every workflow and activity, default slots) and:
+one production worker (``workers.runtime.worker.build_worker``: every workflow and activity, default slots) and:
 
 * ``flux``: the real ``FluxImport`` workflow (survey, slices of positions, signal-with-start of each subject
   person's ``BeneficiaryPathway``, ledger), as ``parcours flux import`` starts it;
@@ -36,11 +36,11 @@ from bench.common import baseline, dev_server, machine
 from domain import flux_events as fe
 from domain.flux_import import FluxImportInput
 from domain.pathway import FlowRecord
-from workers.config import Settings
-from workers.embedded import free_port, start_postgres
-from workers.migrations import migrate
-from workers.registry import Dependencies
-from workers.worker import build_worker
+from workers.runtime.config import Settings
+from workers.dev.embedded import free_port, start_postgres
+from workers.runtime.migrations import migrate
+from workers.runtime.registry import Dependencies
+from workers.runtime.worker import build_worker
 from workflows.flux_import import start_flux_import
 from workflows.pathway import signal_flow_record
 
@@ -159,13 +159,13 @@ def server_pid() -> int | None:
 
 
 def make_worker(client, task_queue: str, pool: asyncpg.Pool, cache: int | None):
-    """The production worker (``workers.worker.build_worker``), or the same one with another workflow cache."""
+    """The production worker (``workers.runtime.worker.build_worker``), or the same one with another workflow cache."""
     if cache is None:
         return build_worker(client, task_queue, Dependencies(pool=pool))
     from temporalio.worker import Worker
 
-    from workers.registry import WORKFLOWS, build_activities
-    from workers.sandbox import workflow_runner
+    from workers.runtime.registry import WORKFLOWS, build_activities
+    from workers.runtime.sandbox import workflow_runner
 
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(Dependencies(pool=pool)),
                   workflow_runner=workflow_runner(), max_cached_workflows=cache)

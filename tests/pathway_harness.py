@@ -22,10 +22,10 @@ from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadM
 from conftest import register_search_attributes
 from domain.deadlines import PARIS, add_months, paris_date
 from domain.pathway import FlowRecord, PathwayView, Stage
-from workers.converter import data_converter
-from workers.embedded import binary
-from workers.keys import Keyring
-from workers.sandbox import workflow_runner
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import binary
+from workers.runtime.keys import Keyring
+from workers.runtime.sandbox import workflow_runner
 from workflows.pathway import BeneficiaryPathway, signal_flow_record
 
 TERRITORY = "LENS-LIEVIN"

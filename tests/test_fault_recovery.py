@@ -2,7 +2,7 @@
 
 A Temporal dev server persisted in SQLite (``temporal server start-dev --db-filename``, on free ports, so it
 can be killed with SIGKILL and restarted on the same file), an embedded PostgreSQL of this module (stopped
-and restarted), the MonJob62 simulator, and the production registry (``workers.registry``) run by a worker
+and restarted), the MonJob62 simulator, and the production registry (``workers.runtime.registry``) run by a worker
 in a separate process (``python -m tests.test_fault_recovery``) that a test can SIGKILL.
 
 * the worker SIGKILLed while MonJob62 pushes are in flight (stored by MonJob62, answer lost) → a new worker
@@ -56,8 +56,8 @@ from domain.pathway import (
     Stage,
 )
 from domain.pathway_rules import pathway_workflow_id
-from workers.converter import data_converter
-from workers.embedded import (
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import (
     PostgresProcess,
     free_port,
     start_postgres,
@@ -65,8 +65,8 @@ from workers.embedded import (
     temporal_dev_server_command,
     wait_for_port,
 )
-from workers.keys import ENV_VAR, Keyring
-from workers.migrations import migrate
+from workers.runtime.keys import ENV_VAR, Keyring
+from workers.runtime.migrations import migrate
 from workflows.pathway import BeneficiaryPathway, signal_flow_record
 from workflows.search_attributes import cli_search_attribute_types
 
@@ -168,7 +168,7 @@ async def connect(address: str, keyring: Keyring, attempts: int = 300) -> Client
 
 async def _serve_simulator(pool: asyncpg.Pool, port: int):
     from served_app import serve  # not at import: the worker subprocess runs this module with -m
-    from workers.monjob_sim import create_app
+    from workers.dev.monjob_sim import create_app
 
     return await serve(create_app(pool=pool), port)
 
@@ -527,10 +527,10 @@ async def _worker_main() -> None:
     from temporalio.worker import Worker
 
     from activities.monjob import MonJob62Client, http_client
-    from workers.config import Settings
-    from workers.registry import WORKFLOWS, Dependencies, build_activities
-    from workers.sandbox import workflow_runner
-    from workers.worker import connect as connect_worker
+    from workers.runtime.config import Settings
+    from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+    from workers.runtime.sandbox import workflow_runner
+    from workers.runtime.worker import connect as connect_worker
 
     settings = Settings.from_env()
     client = await connect_worker(settings)

@@ -45,8 +45,8 @@ from activities.monjob import (
 )
 from domain.pathway import MonJob62Push
 from served_app import serve
-from workers.embedded import free_port
-from workers.sandbox import workflow_runner
+from workers.dev.embedded import free_port
+from workers.runtime.sandbox import workflow_runner
 
 
 class PushOutcome(BaseModel):
@@ -91,7 +91,7 @@ class Simulator:
 
 @pytest_asyncio.fixture(scope="module")
 async def simulator_server(db_pool):
-    from workers.monjob_sim import create_app
+    from workers.dev.monjob_sim import create_app
 
     port = free_port()
     server, task = await serve(create_app(pool=db_pool), port)
@@ -299,7 +299,7 @@ async def test_cli_runs_the_simulator(database_url, unique_id):
 async def test_registry_registers_the_activities_when_monjob_is_configured():
     from temporalio.activity import _Definition
 
-    from workers.registry import Dependencies, build_activities
+    from workers.runtime.registry import Dependencies, build_activities
 
     async with httpx.AsyncClient(base_url="http://127.0.0.1:1") as http:
         names = {_Definition.must_from_callable(a).name for a in build_activities(Dependencies(monjob=MonJob62Client(http)))}

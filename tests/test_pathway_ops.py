@@ -31,7 +31,7 @@ from domain.pathway import (
     Stage,
 )
 from pathway_harness import Harness, metric_updates, running_pathway
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows import search_attributes as sa
 from workflows.pathway import DECISIONS, DEADLINES_BREACHED, PUSH_OPTIONS, BeneficiaryPathway, signal_flow_record
 

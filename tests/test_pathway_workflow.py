@@ -46,7 +46,7 @@ from domain.pathway import (
     Stage,
 )
 from pathway_harness import TERRITORY, Harness, running_pathway
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows import search_attributes as sa
 from workflows.pathway import LOCAL_RECORD_OPTIONS, REMINDERS, BeneficiaryPathway
 

@@ -28,7 +28,7 @@ from workers.api.dependencies import post_context, require
 from workers.api.errors import ERROR_RESPONSES
 from workers.api.idempotency import IDEMPOTENCY_HEADER, Api, PostContext
 from workers.api.temporal import QUERY_TIMEOUT, TEMPORAL_ERRORS, call, search_attribute, status_name
-from workers.config import Settings
+from workers.runtime.config import Settings
 from workflows import search_attributes as sa
 from workflows.pathway import signal_flow_record
 
