@@ -30,13 +30,11 @@ from activities.cnaf_parser import FluxUnreadable, file_digest
 from activities.retention import PATHWAY_TABLES
 from domain.caseload import CaseloadCase, RowRejected, judge_row
 from domain.caseload_adoption import adopt
-from domain.caseload_import import CaseloadSlice, RowOutcome, SliceOutcome
+from domain.caseload_import import IMPORT_SLICE, SURVEY, CaseloadSlice, RowOutcome, SliceOutcome
 from domain.pathway import PathwayInput, PathwayState
+from domain.pathway_contract import WORKFLOW_TYPE as PATHWAY_TYPE
 from domain.pathway_rules import pathway_workflow_id
 
-SURVEY = "caseload_import.survey"
-IMPORT_SLICE = "caseload_import.import_slice"
-PATHWAY_WORKFLOW = "BeneficiaryPathway"
 MEMO_KEY = "caseload"
 #: A re-adopted pathway's rows, rewritten from its new row (the ledgers stay).
 READ_MODEL_TABLES = [(table, column) for table, column in PATHWAY_TABLES if not table.startswith("caseload_")]
@@ -126,7 +124,7 @@ class CaseloadImporter:
                 req.today, req.past_breaches)
         try:
             await self.client.start_workflow(
-                PATHWAY_WORKFLOW, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
+                PATHWAY_TYPE, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
                 id=pid, task_queue=req.pathway_task_queue, memo={MEMO_KEY: _memo(req.file_digest, case.row)},
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -163,7 +161,7 @@ class CaseloadImporter:
             state = adopt(case, datetime.now(timezone.utc), req.today, source=SOURCE, file_digest=req.file_digest,
                           past_breaches=req.past_breaches, seq_base=version + 1)
             await self.client.start_workflow(
-                PATHWAY_WORKFLOW, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
+                PATHWAY_TYPE, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
                 id=pid, task_queue=req.pathway_task_queue, memo={MEMO_KEY: _memo(req.file_digest, case.row)},
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)

@@ -32,7 +32,6 @@ from domain.france_travail import (
     NON_RETRYABLE,
     REFUSED,
     SELECT,
-    SIGNAL,
     Awaiting,
     CheckRequest,
     SyncInput,
@@ -40,6 +39,7 @@ from domain.france_travail import (
     registration,
 )
 from domain.pathway import DeadlineKind
+from domain.pathway_contract import Signal
 from domain.rules import ImplausibleDate, check_plausible_date
 
 RATE_LIMITED = "FranceTravailRateLimited"
@@ -184,7 +184,7 @@ class FranceTravailActivities:
                     report.refused += 1
                     return
                 try:
-                    await client.get_workflow_handle(item.pathway_id).signal(SIGNAL, registration(day))
+                    await client.get_workflow_handle(item.pathway_id).signal(Signal.FRANCE_TRAVAIL_REGISTERED, registration(day))
                     report.registered.append(item.pathway_id)
                 except RPCError as exc:
                     if exc.status is not RPCStatusCode.NOT_FOUND:

@@ -26,8 +26,6 @@ from typing import Annotated, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from temporalio import activity
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from domain.pathway import BilanDecision, CerType, ExitReason, MonJob62Push
@@ -48,28 +46,10 @@ CER_PATH = "/v1/cer"
 BILAN_PATH = "/v1/bilans"
 EXIT_PATH = "/v1/exits"
 
-# Deliberate timeouts. One HTTP exchange is bounded by the client (10 s, connect 5 s); one attempt by
-# START_TO_CLOSE, a little above, so a hung connection is cut by httpx first with a classified error.
-# MonJob62 being down over a long weekend must not fail a pathway, hence retries for up to 7 days with a
-# backoff capped at 30 minutes; past that the workflow sees the failure and must hand it to a person.
+# Deliberate timeouts. One HTTP exchange is bounded by the client (10 s, connect 5 s); one attempt by the pathway's
+# PUSH_OPTIONS (workflows.pathway: start-to-close 30 s, a little above, so a hung connection is cut by httpx first
+# with a classified error; retries for up to 3 days with a backoff capped at 30 minutes, then a task for a person).
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-START_TO_CLOSE = timedelta(seconds=30)
-SCHEDULE_TO_CLOSE = timedelta(days=7)
-RETRY_POLICY = RetryPolicy(
-    initial_interval=timedelta(seconds=10),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=30),
-    non_retryable_error_types=[REFUSED, PAYLOAD_INVALID],
-)
-
-
-def activity_options() -> dict:
-    """Keyword arguments for ``workflow.execute_activity_method`` on :class:`MonJobActivities` methods."""
-    return {
-        "start_to_close_timeout": START_TO_CLOSE,
-        "schedule_to_close_timeout": SCHEDULE_TO_CLOSE,
-        "retry_policy": RETRY_POLICY,
-    }
 
 
 class _Wire(BaseModel):
@@ -142,13 +122,6 @@ class MonJobReceipt(BaseModel):
     kind: Literal["cer", "bilan", "exit"]
     idempotency_key: str
     replayed: bool = False
-
-
-def idempotency_key(workflow_id: str, step: str, business_ref: str) -> str:
-    """Stable across retries, worker crashes and continue-as-new (the workflow id survives it; the run id does not)."""
-    if not workflow_id or not step or not business_ref:
-        raise ValueError("an idempotency key needs a workflow id, a step and a business reference")
-    return f"{workflow_id}:{step}:{business_ref}"
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
@@ -234,36 +207,6 @@ class MonJob62Client:
             record_id=body["record_id"], kind=kind, idempotency_key=key,
             replayed=response.headers.get("Idempotent-Replayed") == "true",
         )
-
-
-class MonJobActivities:
-    """Temporal activities around :class:`MonJob62Client`; the key comes from the calling workflow's id.
-
-    Call them with :func:`activity_options` (deliberate timeouts and retry policy).
-    """
-
-    def __init__(self, client: MonJob62Client) -> None:
-        self._client = client
-
-    @staticmethod
-    def _key(step: str, business_ref: str) -> str:
-        return idempotency_key(activity.info().workflow_id or "", step, business_ref)
-
-    @activity.defn(name="monjob_push_cer")
-    async def push_cer(self, cer: MonJobCer) -> MonJobReceipt:
-        return await self._client.push_cer(cer, idempotency_key=self._key("cer", cer.business_ref))
-
-    @activity.defn(name="monjob_push_bilan")
-    async def push_bilan(self, bilan: MonJobBilan) -> MonJobReceipt:
-        return await self._client.push_bilan(bilan, idempotency_key=self._key("bilan", bilan.business_ref))
-
-    @activity.defn(name="monjob_push_exit")
-    async def push_exit(self, exit_: MonJobExit) -> MonJobReceipt:
-        return await self._client.push_exit(exit_, idempotency_key=self._key("exit", exit_.business_ref))
-
-    def all(self) -> list:
-        """Every activity of this class, for ``Worker(activities=...)``."""
-        return [self.push_cer, self.push_bilan, self.push_exit]
 
 
 # ---------------------------------------------------------------- the pathway's port

@@ -63,7 +63,7 @@ def rss_mib(process: psutil.Process) -> float:
 async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurrency: int = 200,
                   stall_seconds: float = 180) -> dict:
     from domain.pathway import FlowRecord
-    from workflows.pathway import signal_flow_record
+    from activities.pathway_start import signal_with_start
 
     pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=4)
     await pool.execute("TRUNCATE pathways CASCADE")
@@ -93,7 +93,7 @@ async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurr
             async def one(n: int) -> None:
                 async with limit:
                     record = FlowRecord(event_id=f"bench-{n}", transmission_date=today, subject_to_duties=True)
-                    await signal_flow_record(client, f"bench-memory-{n:08d}", TERRITORY, record, task_queue=task_queue)
+                    await signal_with_start(client, f"bench-memory-{n:08d}", TERRITORY, record, task_queue=task_queue)
 
             started = time.perf_counter()
             sender = asyncio.ensure_future(asyncio.gather(*(one(n) for n in range(pathways))))

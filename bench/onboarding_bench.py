@@ -7,7 +7,7 @@ one production worker (``workers.runtime.worker.build_worker``: every workflow a
 
 * ``flux``: the real ``FluxImport`` workflow (survey, slices of positions, signal-with-start of each subject
   person's ``BeneficiaryPathway``, ledger), as ``parcours flux import`` starts it;
-* ``direct``: signal-with-start of ``BeneficiaryPathway`` by the client (``workflows.pathway.signal_flow_record``,
+* ``direct``: signal-with-start of ``BeneficiaryPathway`` by the client (``activities.pathway_start.signal_with_start``,
   200 in flight) for the subject persons of another file, parsed beforehand: the engine's part alone.
 
 A pathway counts as onboarded when its first activity (``pathway.record_effects``) has written its row in
@@ -32,6 +32,7 @@ import psutil
 
 from activities.cnaf_parser import CnafFluxReader, file_digest
 from activities.flux_generator import generate_flux
+from activities.pathway_start import signal_with_start
 from bench.common import baseline, dev_server, machine
 from domain import flux_events as fe
 from domain.flux_import import FluxImportInput
@@ -42,7 +43,6 @@ from workers.runtime.migrations import migrate
 from workers.runtime.registry import Dependencies
 from workers.runtime.worker import build_worker
 from workflows.flux_import import start_flux_import
-from workflows.pathway import signal_flow_record
 
 TARGET_RATIO = 0.8
 TERRITORY = "BENCH"
@@ -138,7 +138,7 @@ async def run_direct(client, pool, task_queue: str, persons: list[str], househol
         async with limit:
             record = FlowRecord(event_id=f"bench-{person_id[:16]}", transmission_date=flow_date,
                                 subject_to_duties=True)
-            await signal_flow_record(client, person_id, TERRITORY, record, task_queue=task_queue)
+            await signal_with_start(client, person_id, TERRITORY, record, task_queue=task_queue)
 
     with CpuMeter(*cpu_pid) as cpu:
         started = time.perf_counter()

@@ -133,7 +133,7 @@ class NoLongerSubject(_FlowEvent):
     kind: Literal["no_longer_subject"] = "no_longer_subject"
 
 
-class NotSubjectConfirmed(_FlowEvent):
+class FlowNotSubjectConfirmed(_FlowEvent):
     """Non soumis in ``flows`` consecutive files (G-B8 debounce): now safe to act on it."""
 
     kind: Literal["not_subject_confirmed"] = "not_subject_confirmed"
@@ -141,7 +141,7 @@ class NotSubjectConfirmed(_FlowEvent):
     flows: int
 
 
-class PaymentSuspended(_FlowEvent):
+class FlowPaymentSuspended(_FlowEvent):
     """ETATDOSRSA 3/4, or new MOTISUSVERSRSA reasons while suspended."""
 
     kind: Literal["payment_suspended"] = "payment_suspended"
@@ -150,11 +150,11 @@ class PaymentSuspended(_FlowEvent):
     right_questioned: bool  # ETATDOSRSA 3: the right itself is questioned
 
 
-class PaymentResumed(_FlowEvent):
+class FlowPaymentResumed(_FlowEvent):
     kind: Literal["payment_resumed"] = "payment_resumed"
 
 
-class LeftRsa(_FlowEvent):
+class FlowLeftRsa(_FlowEvent):
     """Right refused or closed (T22, T23): ``end_of_payment_date`` is DTCLORSA (the flow date for a refusal)."""
 
     kind: Literal["left_rsa"] = "left_rsa"
@@ -171,8 +171,8 @@ class RsaReopened(_FlowEvent):
     right_state: RightState
 
 
-AnyFlowEvent = Union[NewEntrant, BecameSubject, NoLongerSubject, NotSubjectConfirmed, PaymentSuspended,
-                     PaymentResumed, LeftRsa, RsaReopened]
+AnyFlowEvent = Union[NewEntrant, BecameSubject, NoLongerSubject, FlowNotSubjectConfirmed, FlowPaymentSuspended,
+                     FlowPaymentResumed, FlowLeftRsa, RsaReopened]
 #: For a field or a signal payload holding any of the events (pydantic picks the model by ``kind``).
 FlowEvent = Annotated[AnyFlowEvent, Field(discriminator="kind")]
 
@@ -244,7 +244,7 @@ def derive_events(
                                        obs.suspension_reasons != previous.suspension_reasons):
                 events.append(_suspended(obs))
             elif before.is_suspended and not state.is_suspended:
-                events.append(PaymentResumed(**_event_fields(obs, "payment_resumed")))
+                events.append(FlowPaymentResumed(**_event_fields(obs, "payment_resumed")))
         if state.is_active and not (before.is_ended and state.is_active):
             if was_subject and not obs.subject_to_duties:
                 events.append(NoLongerSubject(**_event_fields(obs, "no_longer_subject")))
@@ -259,7 +259,7 @@ def derive_events(
 
     if (state.is_active and not obs.subject_to_duties
             and not_subject_flows == rules.not_subject_confirmation_flows and not_subject_since is not None):
-        events.append(NotSubjectConfirmed(**_event_fields(obs, "not_subject_confirmed"), since=not_subject_since,
+        events.append(FlowNotSubjectConfirmed(**_event_fields(obs, "not_subject_confirmed"), since=not_subject_since,
                                           flows=not_subject_flows))
 
     kept = rules.flow_seen_ids_kept
@@ -277,17 +277,17 @@ def derive_events(
     return new_state, events
 
 
-def _suspended(obs: FlowObservation) -> PaymentSuspended:
-    return PaymentSuspended(**_event_fields(obs, "payment_suspended"), reasons=obs.suspension_reasons,
+def _suspended(obs: FlowObservation) -> FlowPaymentSuspended:
+    return FlowPaymentSuspended(**_event_fields(obs, "payment_suspended"), reasons=obs.suspension_reasons,
                             since=obs.suspension_date,
                             right_questioned=obs.right_state is RightState.OPEN_RIGHT_SUSPENDED)
 
 
-def _left(obs: FlowObservation) -> LeftRsa:
+def _left(obs: FlowObservation) -> FlowLeftRsa:
     if obs.right_state is RightState.REFUSED:
-        return LeftRsa(**_event_fields(obs, "left_rsa"), end_of_payment_date=obs.closure_date or obs.flow_date,
+        return FlowLeftRsa(**_event_fields(obs, "left_rsa"), end_of_payment_date=obs.closure_date or obs.flow_date,
                        reason="REFUS")
     assert obs.closure_date is not None  # validation requires DTCLORSA for ETATDOSRSA 5 and 6
-    return LeftRsa(**_event_fields(obs, "left_rsa"), end_of_payment_date=obs.closure_date,
+    return FlowLeftRsa(**_event_fields(obs, "left_rsa"), end_of_payment_date=obs.closure_date,
                    reason=obs.closure_reason or "INCONNU",
                    earlier_month=obs.right_state is RightState.CLOSED_EARLIER_MONTH)

@@ -11,6 +11,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.pathway_start import signal_with_start
 from domain.deadlines import PARIS, add_months, paris_date
 from domain.label import application_workflow_id, label_workflow_id
 from domain.label_messages import AdminEvaluation, ApplicationSubmitted, Decision, SlaiOpinion
@@ -18,7 +19,6 @@ from domain.pathway import FlowRecord
 from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
 from workers.runtime.sandbox import workflow_runner
 from workflows.label_application import LabelApplicationState
-from workflows.pathway import signal_flow_record
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ops-queries.md"
 
@@ -61,7 +61,7 @@ async def test_orientation_queries_select_the_right_pathways(dev_env, task_queue
     async with _worker(client, task_queue, db_pool):
         ids = {}
         for name, entry in entries.items():
-            handle = await signal_flow_record(
+            handle = await signal_with_start(
                 client, uuid.uuid4().hex, territory,
                 FlowRecord(event_id=f"flow-{name}", transmission_date=entry, subject_to_duties=True),
                 task_queue=task_queue)

@@ -11,7 +11,7 @@ STDLIB_IO = {"socket", "subprocess", "sqlite3", "urllib", "http", "asyncio", "sh
 # package -> what it may import besides the standard library and itself (README, "Architecture").
 ALLOWED = {
     "domain": {"pydantic", "holidays"},
-    "workflows": {"temporalio", "pydantic", "domain", "activities.pathway_names"},
+    "workflows": {"temporalio", "pydantic", "domain"},
     "activities": {"temporalio", "pydantic", "domain", "asyncpg", "httpx", "lxml", "openpyxl"},
 }
 

@@ -39,7 +39,8 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from activities.pathway_names import PUSH_MONJOB62
+from activities.pathway_start import signal_with_start
+from domain.pathway_contract import PUSH_MONJOB62
 from domain.deadlines import add_months, paris_date
 from domain.pathway import (
     AppointmentEvent,
@@ -67,7 +68,7 @@ from workers.dev.embedded import (
 )
 from workers.runtime.keys import ENV_VAR, Keyring
 from workers.runtime.migrations import migrate
-from workflows.pathway import BeneficiaryPathway, signal_flow_record
+from workflows.pathway import BeneficiaryPathway
 from workflows.search_attributes import cli_search_attribute_types
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,7 +286,7 @@ def new_person() -> str:
 
 async def start_pathway(client: Client, person: str, task_queue: str) -> WorkflowHandle:
     record = FlowRecord(event_id="flow-1", transmission_date=today(), subject_to_duties=True)
-    return await signal_flow_record(client, person, TERRITORY, record, task_queue=task_queue)
+    return await signal_with_start(client, person, TERRITORY, record, task_queue=task_queue)
 
 
 def direct(event_id: str = "orient-1") -> OrientationDecision:

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
 from activities.pathway import PathwayReadModel
-from activities.pathway_names import RECORD_EFFECTS
+from domain.pathway_contract import RECORD_EFFECTS
 from domain.deadlines import PARIS, add_months
 from domain.pathway import (
     AmendCer,

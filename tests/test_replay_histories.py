@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pathway_names import PUSH_MONJOB62
+    from domain.pathway_contract import PUSH_MONJOB62
     from domain.flux_import import WORKFLOW_TYPE as FLUX_IMPORT_TYPE
     from domain.flux_import import FluxImportInput, FluxImportResult
     from domain.pathway import MonJob62Push, PathwayInput, PathwayView

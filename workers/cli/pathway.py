@@ -17,6 +17,7 @@ from typing import NoReturn, Optional
 import typer
 from pydantic import ValidationError
 
+from domain.pathway_contract import Update
 from domain.territory import TerritoryReassignment
 from workers.cli.common import OneLineErrors, connect_client, run_client_command
 from workers.runtime.config import Settings
@@ -34,7 +35,7 @@ def _fail(message: str, code: int) -> NoReturn:
 async def _reassign(settings: Settings, pathway_id: str, msg: TerritoryReassignment) -> dict:
 
     client = await connect_client(settings)
-    result = await client.get_workflow_handle(pathway_id).execute_update("reassign_territory", msg)
+    result = await client.get_workflow_handle(pathway_id).execute_update(Update.REASSIGN_TERRITORY, msg)
     return result if isinstance(result, dict) else {"stage": str(result)}
 
 

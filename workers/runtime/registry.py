@@ -15,9 +15,8 @@ from activities.france_travail import FranceTravailActivities, FranceTravailClie
 from activities.caseload_import import CaseloadImportActivities
 from activities.campaign import CampaignActivities
 from activities.label import label_activities
-from activities.monjob import MonJob62Client, MonJobActivities
+from activities.monjob import MonJob62Client
 from activities.pathway import PathwayActivities, PathwayReadModel, monjob62_port
-from activities.quarantine import QuarantineActivities
 from activities.retention import RetentionActivities
 from activities.flux_import import FluxImportActivities
 from domain.territory import CommuneTable
@@ -54,10 +53,7 @@ WORKFLOWS: list[type] = [BeneficiaryPathway, LabelApplicationWorkflow, LabelWork
 
 def build_activities(deps: Dependencies) -> list[Callable[..., Any]]:
     activities: list[Callable[..., Any]] = []
-    if deps.monjob is not None:
-        activities += MonJobActivities(deps.monjob).all()
     if deps.pool is not None:
-        activities += QuarantineActivities(deps.pool).all()
         # Flow imports signal pathways with the worker's own client (activity.client()).
         activities += FluxImportActivities(deps.pool, deps.person_id_key, communes=deps.communes).all()
         activities += label_activities(deps.pool)
