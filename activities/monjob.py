@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from temporalio.exceptions import ApplicationError
 
 from domain.pathway import BilanDecision, CerType, ExitReason, MonJob62Push
+from domain.pathway_state import BilanPush, CerPush, ExitPush
 from domain.rules import ContractKind
 
 OpaqueId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
@@ -212,52 +213,40 @@ class MonJob62Client:
 # ---------------------------------------------------------------- the pathway's port
 
 #: ``MonJob62Push.data`` keys (as the pathway rules write them) → wire field; ``None``: accepted, not sent.
-_PUSH_FIELDS: dict[str, tuple[type[_Wire], dict[str, str | None]]] = {
-    "CER": (MonJobCer, {
-        "person_id": "person_id", "ref": None, "cer_id": "cer_id", "type": "cer_type", "renewal": "renewal",
-        "signed_on": "signed_on", "start": "starts_on", "end": "ends_on", "structure_id": "structure_id",
-        "actions": "action_count", "contract_kind": "contract_kind", "weekly_hours": "weekly_hours",
-    }),
-    "BILAN": (MonJobBilan, {
-        "person_id": "person_id", "ref": "bilan_id", "cer_id": "cer_id", "completed_on": "completed_on",
-        "decision": "decision", "global_outcome": "global_outcome", "domain_outcomes": "domain_outcomes",
-        "physical_appointments": "physical_appointments",
-        "caf_min_physical_appointments_met": "caf_min_physical_appointments_met",
-    }),
-    "EXIT": (MonJobExit, {
-        "person_id": "person_id", "ref": "exit_id", "closed_on": "exited_on", "reason": "reason",
-        "structure_id": "structure_id",
-    }),
-}
-
-
-def wire_payload(item: MonJob62Push) -> _Wire:
-    """The wire model for a pathway push. Unknown kinds or keys are refused rather than dropped or sent on,
-    so a field added to the pathway (possibly personal) never reaches MonJob62 unreviewed.
+def wire_payload(item: MonJob62Push) -> MonJobCer | MonJobBilan | MonJobExit:
+    """The wire model for a pathway push: its typed data (``domain.pathway_state.CerPush``…, which refuse unknown
+    keys, so a field added to the pathway never reaches MonJob62 unreviewed) under the wire's names.
 
     A bad item is a bug on our side that no retry fixes: non-retryable ``MonJob62PayloadInvalid``, naming
     field locations only, never values."""
-    if item.kind not in _PUSH_FIELDS:
-        raise ApplicationError(f"unknown MonJob62 push kind {item.kind!r}", type=PAYLOAD_INVALID, non_retryable=True)
-    model, fields = _PUSH_FIELDS[item.kind]
-    unknown = sorted(set(item.data) - set(fields))
-    if unknown:
-        raise ApplicationError(f"MonJob62 {item.kind} push has unmapped keys {unknown}",
-                               {"unknown": unknown}, type=PAYLOAD_INVALID, non_retryable=True)
-    data = dict(item.data)
-    if "ref" not in data:  # the key is "<workflow id>:<kind>:<business ref>" (engineering.md §3)
+    data = item.data
+    ref = data.ref if isinstance(data, (BilanPush, ExitPush)) else None
+    if ref is None:  # the key is "<workflow id>:<kind>:<business ref>" (engineering.md §3)
         _, sep, ref = item.idempotency_key.partition(f":{item.kind}:")
         if not sep or not ref:
             raise ApplicationError(f"MonJob62 {item.kind} push has no business reference",
                                    type=PAYLOAD_INVALID, non_retryable=True)
-        data["ref"] = ref
-    values = {fields[k]: v for k, v in data.items() if fields[k] is not None}
     try:
-        return model.model_validate(values)
+        if isinstance(data, CerPush) and item.kind == "CER":
+            return MonJobCer(person_id=data.person_id, cer_id=data.cer_id, cer_type=data.type, renewal=data.renewal,
+                             signed_on=data.signed_on, starts_on=data.start, ends_on=data.end,
+                             structure_id=data.structure_id, action_count=data.actions,
+                             contract_kind=data.contract_kind, weekly_hours=data.weekly_hours)
+        if isinstance(data, BilanPush) and item.kind == "BILAN":
+            return MonJobBilan(person_id=data.person_id, bilan_id=ref, cer_id=data.cer_id,
+                               completed_on=data.completed_on, decision=data.decision,
+                               global_outcome=data.global_outcome,
+                               domain_outcomes=[o.model_dump() for o in data.domain_outcomes],
+                               physical_appointments=data.physical_appointments,
+                               caf_min_physical_appointments_met=data.caf_min_physical_appointments_met)
+        if isinstance(data, ExitPush) and item.kind == "EXIT":
+            return MonJobExit(person_id=data.person_id, exit_id=ref, exited_on=data.closed_on, reason=data.reason,
+                              structure_id=data.structure_id)
     except ValidationError as exc:
         problems = [{"loc": ".".join(map(str, e["loc"])), "type": e["type"]} for e in exc.errors()]
         raise ApplicationError(f"MonJob62 {item.kind} push is invalid", {"fields": problems},
                                type=PAYLOAD_INVALID, non_retryable=True) from None
+    raise ApplicationError(f"unknown MonJob62 push kind {item.kind!r}", type=PAYLOAD_INVALID, non_retryable=True)
 
 
 class MonJob62HttpPort:

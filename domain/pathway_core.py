@@ -26,6 +26,7 @@ from domain.pathway import (
     Stage,
     StageChange,
 )
+from domain.pathway_state import BilanPush, CerPush, ExitPush
 from domain.pathway_2025 import LEGACY_RULE_SET_VERSION, PleinEmploiRules
 from domain.pathway_constants import (
     BREACH_WITHDRAWAL,
@@ -289,8 +290,7 @@ class PathwayCore(PleinEmploiRules):
                    {"message": message, "code": code, "stage": anomaly.stage.value})
         return anomaly
 
-    def _push(self, kind: str, ref: str, data: dict) -> None:
-        data = {"person_id": self.s.person_id, **data}
+    def _push(self, kind: str, ref: str, data: CerPush | BilanPush | ExitPush) -> None:
         self.s.outbox.pushes.append(MonJob62Push(kind=kind, idempotency_key=self._outbox_key(kind, ref), data=data))
 
     # responsible services (assignees of tasks)

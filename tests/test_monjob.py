@@ -47,6 +47,7 @@ from domain.pathway_contract import PUSH_MONJOB62
 from served_app import serve
 from workers.dev.embedded import free_port
 from workers.runtime.sandbox import workflow_runner
+from workflows.pathway import PUSH_OPTIONS
 
 
 class PushOutcome(BaseModel):
@@ -60,8 +61,6 @@ class PushWorkflow:
 
     @workflow.run
     async def run(self, item: MonJob62Push) -> PushOutcome:
-        from workflows.pathway import PUSH_OPTIONS
-
         started = workflow.now()
         answer = await workflow.execute_activity(PUSH_MONJOB62, item, result_type=str, **PUSH_OPTIONS)
         return PushOutcome(answer=answer, elapsed=workflow.now() - started)
@@ -355,7 +354,7 @@ async def test_pathway_activity_with_the_http_port(db_pool, sim, monjob, unique_
     person = f"p{unique_id}"
     cer, bilan, _ = _pathway_pushes(person)
     assert await env.run(activities.push_monjob62, cer) == "accepted"
-    orphan = _push("BILAN", "cer-x", person, {**bilan.data, "cer_id": "cer-x"})
+    orphan = _push("BILAN", "cer-x", person, {**bilan.data.model_dump(exclude={"person_id"}), "cer_id": "cer-x"})
     with pytest.raises(ApplicationError) as refused:
         await env.run(activities.push_monjob62, orphan)
     assert refused.value.type == REFUSED and refused.value.non_retryable
@@ -368,22 +367,27 @@ async def test_pathway_activity_with_the_http_port(db_pool, sim, monjob, unique_
 def test_port_refuses_unmapped_or_invalid_items():
     person = "p1234567890"
     cer = _pathway_pushes(person)[0]
-    with pytest.raises(ApplicationError) as unmapped:
-        wire_payload(cer.model_copy(update={"data": {**cer.data, "nom": "DUPONT"}}))
-    assert unmapped.value.type == PAYLOAD_INVALID and unmapped.value.non_retryable
-    missing = {k: v for k, v in cer.data.items() if k != "person_id"}
-    with pytest.raises(ApplicationError) as invalid:
-        wire_payload(cer.model_copy(update={"data": missing}))
-    assert invalid.value.type == PAYLOAD_INVALID and "person_id" in str(invalid.value.details)
-    explicit = wire_payload(_pathway_pushes(person)[2].model_copy(update={"data": {**_pathway_pushes(person)[2].data,
-                                                                                    "ref": "exit-3"}}))
+    data = cer.data.model_dump(exclude={"person_id"})
+    with pytest.raises(ValidationError):  # a key the pathway's push types do not declare never reaches the wire
+        _push("CER", "cer-9", person, {**data, "nom": "DUPONT"})
+    with pytest.raises(ValidationError):
+        MonJob62Push(kind="CER", idempotency_key="pathway-x:CER:cer-9", data={k: v for k, v in data.items()
+                                                                              if k != "person_id"})
+    with pytest.raises(ValidationError):
+        _push("CER", "cer-9", person, {**data, "type": "Jean Dupont"})
+    with pytest.raises(ApplicationError) as invalid:  # typed, but not an opaque id: refused naming the field only
+        wire_payload(_push("CER", "cer-9", "Jean Dupont", data))
+    assert invalid.value.type == PAYLOAD_INVALID and invalid.value.non_retryable
+    assert "person_id" in str(invalid.value.details) and "Jean Dupont" not in str(invalid.value) + str(invalid.value.details)
+    exit_ = _pathway_pushes(person)[2]
+    explicit = wire_payload(_push("EXIT", "17", person, {**exit_.data.model_dump(exclude={"person_id"}), "ref": "exit-3"}))
     assert explicit.business_ref == "exit-3"
     with pytest.raises(ApplicationError) as no_ref:
-        wire_payload(MonJob62Push(kind="EXIT", idempotency_key="opaque-key", data=_pathway_pushes(person)[2].data))
+        wire_payload(MonJob62Push(kind="EXIT", idempotency_key="opaque-key", data=exit_.data))
     assert no_ref.value.type == PAYLOAD_INVALID
-    with pytest.raises(ApplicationError) as bad_type:
-        wire_payload(cer.model_copy(update={"data": {**cer.data, "type": "Jean Dupont"}}))
-    assert "Jean Dupont" not in str(bad_type.value) + str(bad_type.value.details)
+    with pytest.raises(ApplicationError) as mismatched:
+        wire_payload(MonJob62Push(kind="BILAN", idempotency_key="pathway-x:BILAN:b", data=exit_.data))
+    assert mismatched.value.type == PAYLOAD_INVALID
 
 
 async def test_beneficiary_pathway_pushes_through_the_http_port(db_pool, task_queue, simulator_server, unique_id):
