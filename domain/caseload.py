@@ -9,7 +9,6 @@ Building the pathway at its stage is :func:`domain.caseload_adoption.adopt`.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 from datetime import date
@@ -26,7 +25,7 @@ from domain.caseload_holds import (
     require,
 )
 from domain.deadlines import add_months
-from domain.identity import NirError, normalize_nir, person_id, validate_nir
+from domain.identity import NirError, caf_person_id, normalize_nir, person_id, validate_nir
 from domain.pathway import CafSaisineMode, EpOutcome, NonComplianceKind, OrientationTarget, ReorientationReason, Stage
 from domain.rules import ImplausibleDate, check_plausible_date, rule_set, rule_set_for
 
@@ -83,6 +82,7 @@ class CaseloadCase(BaseModel):
     row: int
     row_digest: str
     person_id: str
+    caf_key: str | None = None  # the CAF matricule and rank's key (domain.identity.caf_person_id), when the row has them
     territory: str
     stage: Stage
     rule_set: str
@@ -153,26 +153,25 @@ def _date(raw: dict[str, str | None], name: str, today: date) -> date | None:
     return day
 
 
-def caf_person_id(matricule: str, rank: str, secret: bytes) -> str:
-    """Opaque id of a person known only by CAF matricule and rank in the household (no NIR in the caseload)."""
-    return hmac.new(secret, f"CAF:{matricule}:{int(rank)}".encode("ascii"), hashlib.sha256).hexdigest()[:32]
-
-
-def _person(raw: dict[str, str | None], secret: bytes) -> str:
+def _person(raw: dict[str, str | None], secret: bytes) -> tuple[str, str | None]:
+    """The person id (the NIR's when the row has one) and the key of the CAF matricule and rank when it has them."""
+    matricule, rank = _text(raw, "matricule"), _text(raw, "rank")
+    caf_key = None
+    if matricule is not None and rank is not None:
+        if not _MATRICULE.match(matricule) or not _RANK.match(rank) or int(rank) == 0:
+            raise RowRejected("IDENTITY_INVALID", "the CAF matricule has 1–15 letters or digits and the rank 1–99")
+        caf_key = caf_person_id(matricule, rank, secret)
     nir = _text(raw, "nir")
     if nir is not None:
         try:
             if len(normalize_nir(nir)) == 15:
                 validate_nir(nir)
-            return person_id(nir, secret)
+            return person_id(nir, secret), caf_key
         except NirError as exc:
             raise RowRejected("NIR_INVALID", str(exc)) from None
-    matricule, rank = _text(raw, "matricule"), _text(raw, "rank")
-    if matricule is None or rank is None:
+    if caf_key is None:
         raise RowRejected("IDENTITY_MISSING", "a row needs a NIR (13 or 15 characters) or a CAF matricule and rank")
-    if not _MATRICULE.match(matricule) or not _RANK.match(rank):
-        raise RowRejected("IDENTITY_INVALID", "the CAF matricule has 1–15 letters or digits and the rank 1–2 digits")
-    return caf_person_id(matricule.upper(), rank, secret)
+    return caf_key, caf_key
 
 
 def _enum(cls, raw: dict[str, str | None], name: str, code: str):
@@ -329,7 +328,7 @@ def _hold_fields(raw: dict[str, str | None], case: dict) -> None:
 
 def validate_row(raw: dict[str, str | None], row: int, today: date, secret: bytes) -> CaseloadCase:
     """A row's texts (ISO dates, as the mapping reader normalises them) as a case; raises :class:`RowRejected`."""
-    pid = _person(raw, secret)
+    pid, caf_key = _person(raw, secret)
     territory = _text(raw, "territory")
     if territory is None or not _CODE.match(territory):
         raise RowRejected("TERRITORY_INVALID", "territory is required: 1–32 letters, digits, '_', '-', '.' or ':'")
@@ -374,7 +373,8 @@ def validate_row(raw: dict[str, str | None], row: int, today: date, secret: byte
     case["stage"] = stage
     hold_rules(case, stage, base)
     del case["today"]
-    return CaseloadCase(row=row, row_digest=row_digest(raw), person_id=pid, territory=territory, **case)
+    return CaseloadCase(row=row, row_digest=row_digest(raw), person_id=pid, caf_key=caf_key, territory=territory,
+                        **case)
 
 
 def judge_row(raw: dict[str, str | None], row: int, today: date, secret: bytes) -> CaseloadCase | CaseloadRejection:
