@@ -202,7 +202,8 @@ def _closed(index: int, today: date, rng: random.Random) -> dict[str, str]:
     kind = (index // len(ADOPTABLE_STAGES)) % 3
     if kind == 2:
         row = _row(Stage.AWAITING_ORIENTATION, index, today, rng)
-        row.update(stage=Stage.CLOSED.value, end_of_payment=_d(_between(_day(row["caf_transmission_date"]), today, rng)))
+        left = _between(_day(row["caf_transmission_date"]), today, rng)
+        row.update(stage=Stage.CLOSED.value, end_of_payment=_d(left))
         return row
     row = _row(Stage.EXIT_CHOICE_PENDING, index, today, rng)
     exit_on = today - timedelta(days=rng.randint(16, 150))

@@ -82,7 +82,7 @@ class CaseloadCase(BaseModel):
     row: int
     row_digest: str
     person_id: str
-    caf_key: str | None = None  # the CAF matricule and rank's key (domain.identity.caf_person_id), when the row has them
+    caf_key: str | None = None  # the CAF matricule and rank's key (domain.identity.caf_person_id), if given
     territory: str
     stage: Stage
     rule_set: str

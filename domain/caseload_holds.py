@@ -95,10 +95,12 @@ def hold_rules(case: dict, stage: Stage, base: Stage) -> None:
                 raise RowRejected("DATES_OUT_OF_ORDER", "never subject: not_subject_since is the CAF transmission day "
                                                       "(the first flow said « non soumis »)")
     elif case.get("not_subject_since"):
-        raise RowRejected("NOT_SUBJECT_NOT_IN_STAGE", f"stage {stage.value} is not « non soumis aux droits et devoirs »")
+        raise RowRejected("NOT_SUBJECT_NOT_IN_STAGE",
+                          f"stage {stage.value} is not « non soumis aux droits et devoirs »")
     name = HOLD_DATES.get(stage)
     if name is not None and case.get(name) is not None and base is not Stage.DETECTED:
-        for before in (*BASE_DATES, *(("first_appointment_on",) if base is not Stage.PLATFORM_FIRST_APPOINTMENT else ())):
+        held_appointment = ("first_appointment_on",) if base is not Stage.PLATFORM_FIRST_APPOINTMENT else ()
+        for before in (*BASE_DATES, *held_appointment):
             if case.get(before) is not None and case[name] < case[before]:
                 raise RowRejected("DATES_OUT_OF_ORDER", f"{name} is before {before} (the held stage's own date)")
 

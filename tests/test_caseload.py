@@ -105,7 +105,7 @@ def test_example_file_reads_through_its_mapping():
     [sanction] = sanctioned.sanctions
     assert (sanction.outcome.value, sanction.decided_on, sanction.share_percent, sanction.months) == \
         ("SUSPENSION", date(2026, 11, 10), 100, 2)
-    assert sanctioned.stage is Stage.CER_ACTIVE and "APPLY_RSA_SANCTION" not in [t.kind for t in sanctioned.outbox.tasks]
+    assert sanctioned.stage is Stage.CER_ACTIVE and "APPLY_RSA_SANCTION" not in _kinds(sanctioned)
 
 
 def test_a_deadline_already_past_is_a_breach_dated_when_it_fell_due():

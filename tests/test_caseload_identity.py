@@ -83,7 +83,8 @@ async def test_a_nir_brought_by_a_caf_flow_joins_the_pathway_adopted_by_matricul
             assert observed == 1  # the flow's state is kept under the pathway's person id
 
             # The API, by NIR, names the adopted pathway (and would signal it, never start another).
-            assert await _resolved_by_api(enc_client, db_pool, task_queue, unique_id, nir) == pathway_workflow_id(adopted)
+            resolved = await _resolved_by_api(enc_client, db_pool, task_queue, unique_id, nir)
+            assert resolved == pathway_workflow_id(adopted)
 
             # A later caseload row by NIR: the same person, already adopted (a changed row is refused).
             again = write_caseload_csv(tmp_path / "again.csv", [dict(rows[0], matricule="", rank="", nir=nir)])

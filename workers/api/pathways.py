@@ -242,7 +242,7 @@ def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None)
         return await api.idempotent(ctx, {"person_id": pid, "territory": body.territory, "record": record}, action)
 
     @app.post("/v1/pathways/resolve", tags=[TAG], response_model=ResolvedPathway, responses=ERROR_RESPONSES,
-              operation_id="pathways_resolve", summary="The pathway id of a NIR (computed; a NIR linked to an adopted pathway gives that one)",
+              operation_id="pathways_resolve", summary="The pathway id of a NIR (computed, or the adopted pathway it is linked to)",
               openapi_extra=message_extension(None, None, RESOLVE_SCOPES))
     async def resolve_pathway(
         request: Request, _: NirBody,
