@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run_all [--large] [--only NAME ...] [--out FILE]
 
-Default sizes take about 10 minutes on an idle 2-core machine; ``--large`` runs bigger sizes (about an
+Default sizes take about 15 minutes on an idle 2-core machine; ``--large`` runs bigger sizes (about an
 hour). ``make bench`` runs the default sizes. Each section starts with the load average of the machine:
 other processes (developers' test runs) slow every figure down, the ratios less than the rates.
 """
