@@ -114,3 +114,33 @@ async def _resolved_by_api(client, pool, task_queue: str, unique_id: str, nir: s
             "Authorization": f"Bearer {reader.split(':')[1]}", "Idempotency-Key": f"{unique_id}-resolve"})
     assert answer.status_code == 200, answer.text
     return answer.json()["pathway_id"]
+
+
+async def _adoption(pool, person: str, caf_key: str) -> None:
+    await pool.execute(
+        """INSERT INTO caseload_adoptions (person_id, pathway_id, file_digest, row_number, row_digest, source, stage,
+               adopted_on, past_breaches, status, caf_key) VALUES ($1, $2, $3, 1, 'r', 'CASELOAD',
+               'AWAITING_ORIENTATION', current_date, true, 'started', $4)""",
+        person, pathway_workflow_id(person), "0" * 64, caf_key)
+
+
+async def test_a_link_is_made_only_when_unambiguous_else_a_person_merges(db_pool, unique_id):
+    from activities.person_links import TWO_PATHWAYS, PersonLinks
+
+    links = PersonLinks(db_pool)
+    key, twice = f"k-{unique_id}", f"k2-{unique_id}"
+    await _adoption(db_pool, key, key)  # adopted by matricule + rank: its id is the key
+    await _adoption(db_pool, f"a-{unique_id}", twice)  # two adoptions under one key: ambiguous
+    await _adoption(db_pool, f"b-{unique_id}", twice)
+    own = f"nir-own-{unique_id}"  # a NIR whose own pathway a flow started
+    await db_pool.execute("""INSERT INTO flux_observations (person_id, state, pathway, file_digest, position)
+                             VALUES ($1, '{}'::jsonb, true, $2, 1)""", own, "0" * 64)
+    fresh, ambiguous = f"nir-{unique_id}", f"nir-2-{unique_id}"
+
+    resolved = await links.resolve([(own, key), (fresh, key), (ambiguous, twice), (key, key)], "f" * 64)
+    assert resolved == {fresh: key}  # the adopted pathway itself, the ambiguous key and the NIR with its own: theirs
+    assert await links.resolve([(fresh, None)], "e" * 64) == {fresh: key}  # known from now on, by NIR alone
+    tasks = await db_pool.fetch("SELECT workflow_id, kind, details FROM human_tasks WHERE kind = $1 AND workflow_id = $2",
+                                TWO_PATHWAYS, pathway_workflow_id(key))
+    assert [(t["workflow_id"], t["kind"]) for t in tasks] == [(pathway_workflow_id(key), TWO_PATHWAYS)]
+    assert pathway_workflow_id(own) in tasks[0]["details"]
