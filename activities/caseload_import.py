@@ -217,7 +217,7 @@ async def _moved_since_start(handle) -> bool:
 
 
 class CaseloadImportActivities:
-    """Temporal activities over :class:`CaseloadImporter` (built in ``workers/registry.py``)."""
+    """Temporal activities over :class:`CaseloadImporter` (built in ``workers/runtime/registry.py``)."""
 
     def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None) -> None:
         self.importer = CaseloadImporter(pool, person_id_secret, client)

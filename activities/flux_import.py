@@ -439,7 +439,7 @@ def _source(source: str) -> str:
 
 
 class FluxImportActivities:
-    """Temporal activities over :class:`FluxImporter` (built in ``workers/registry.py``)."""
+    """Temporal activities over :class:`FluxImporter` (built in ``workers/runtime/registry.py``)."""
 
     def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None,
                  communes: CommuneTable | None = None) -> None:

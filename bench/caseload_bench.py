@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.caseload_bench [--cases 2000] [--baseline-count 1000]
 
 On the embedded stack (dev server on SQLite WAL, encrypted payloads; embedded PostgreSQL with the migrations),
-one production worker (``workers.worker.build_worker``) runs the real ``CaseloadImport`` workflow as
+one production worker (``workers.runtime.worker.build_worker``) runs the real ``CaseloadImport`` workflow as
 ``parcours caseload import`` starts it: survey, slices of rows each validated and replayed against the rules
 (``domain.caseload_adoption``), the person ledger, and one ``BeneficiaryPathway`` start per adopted row.
 A case counts as adopted when its pathway's first activity has written its row in ``pathways``. Reported against
@@ -30,10 +30,10 @@ from bench.common import baseline, dev_server, machine
 from bench.onboarding_bench import CpuMeter, server_pid, wait_rows
 from domain.caseload_import import CaseloadImportInput
 from domain.deadlines import paris_date
-from workers.embedded import free_port, start_postgres
-from workers.migrations import migrate
-from workers.registry import Dependencies
-from workers.worker import build_worker
+from workers.dev.embedded import free_port, start_postgres
+from workers.runtime.migrations import migrate
+from workers.runtime.registry import Dependencies
+from workers.runtime.worker import build_worker
 from workflows.caseload_import import start_caseload_import
 
 MAPPING = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "caseload" / "mapping.toml"

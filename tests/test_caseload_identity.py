@@ -32,7 +32,7 @@ from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixt
 )
 from tests.test_caseload_import import import_input as caseload_input
 from tests.test_flux_import import make_nir
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows.caseload_import import CaseloadImport, start_caseload_import
 from workflows.flux_import import FluxImport, start_flux_import
 from workflows.pathway import BeneficiaryPathway
@@ -102,8 +102,8 @@ async def _resolved_by_api(client, pool, task_queue: str, unique_id: str, nir: s
     import httpx
 
     from workers.api import create_app
-    from workers.api_auth import ApiTokens, Scope, token_entry
-    from workers.config import Settings
+    from workers.api.auth import ApiTokens, Scope, token_entry
+    from workers.runtime.config import Settings
 
     reader = token_entry("dashboard", {Scope.CASE_READ})
     settings = Settings(temporal_task_queue=task_queue, temporal_namespace=client.namespace,

@@ -24,7 +24,7 @@ from domain.caseload_import import CaseloadImportInput
 from domain.deadlines import paris_date
 from domain.pathway import FlowRecord
 from tests.test_caseload import expected_next_due
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows.caseload_import import CaseloadImport, start_caseload_import
 from workflows.pathway import BeneficiaryPathway
 
@@ -149,8 +149,8 @@ async def test_the_api_takes_the_file_and_reports_its_status(ts_env, db_pool, ta
     import httpx
 
     from workers.api import create_app
-    from workers.api_auth import ApiTokens, Scope, token_entry
-    from workers.config import Settings
+    from workers.api.auth import ApiTokens, Scope, token_entry
+    from workers.runtime.config import Settings
 
     secret = hashlib.sha256(unique_id.encode()).digest()
     monkeypatch.setenv("PARCOURS_DROP_DIR", str(tmp_path / "drop"))

@@ -35,12 +35,12 @@ from domain.retention import (
     namespace_retention,
     retention_cutoff,
 )
-from workers.config import Settings
-from workers.converter import data_converter
-from workers.embedded import binary
-from workers.migrations import migrate
-from workers.registry import WORKFLOWS, Dependencies, build_activities
-from workers.sandbox import workflow_runner
+from workers.runtime.config import Settings
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import binary
+from workers.runtime.migrations import migrate
+from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+from workers.runtime.sandbox import workflow_runner
 from workflows.retention import RetentionPurge
 
 TABLES = ("pathways", "stage_changes", "deadlines", "breaches", "pathway_cers", "pathway_appointments",
@@ -317,7 +317,7 @@ async def test_closed_runs_are_deleted_from_temporal_and_running_ones_kept(delet
 
 
 async def test_monthly_schedule_is_installed_once(dev_env, task_queue, unique_id):
-    from workers.cli_schedule import install_retention_schedule  # typer: not importable in the workflow sandbox
+    from workers.cli.schedule import install_retention_schedule  # typer: not importable in the workflow sandbox
 
     schedule_id = f"retention-{unique_id}"
     client = dev_env.client

@@ -30,9 +30,9 @@ from workers.api.dependencies import post_context, require
 from workers.api.errors import ERROR_RESPONSES
 from workers.api.idempotency import IDEMPOTENCY_HEADER, Api, PostContext
 from workers.api.temporal import QUERY_TIMEOUT, TEMPORAL_ERRORS, call, search_attribute, status_name
-from workers.config import Settings
+from workers.runtime.config import Settings
 from workflows import search_attributes as sa
-from workflows.pathway import signal_flow_record
+from activities.pathway_start import signal_with_start
 
 log = structlog.get_logger("parcours.api")
 
@@ -235,7 +235,7 @@ def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None)
             await api.claim_event_id(ctx, pathway_id, record.event_id,
                                      fingerprint_event("flow_record", {**record.model_dump(mode="json"),
                                                                        "territory": body.territory}))
-            handle = await call("the pathway", signal_flow_record(
+            handle = await call("the pathway", signal_with_start(
                 api.client, pid, body.territory, record, task_queue=settings.temporal_task_queue))
             return 202, PathwayStarted(pathway_id=handle.id, event_id=record.event_id).model_dump(mode="json")
 
