@@ -30,6 +30,7 @@ from activities.drop_files import discard_imported
 from activities.flux_delivery import PathwayDelivery
 from activities.flux_drop import DropDirectory
 from activities.flux_reading import flow_source, make_reader, records_between, rules_for_flow, slice_header, unreadable
+from activities.person_links import PersonLinks
 from activities.quarantine import QuarantineBatch, QuarantineStore, quarantine_entry
 from activities.tasks import NewTask, TaskStore
 from domain import flux_events as fe
@@ -72,6 +73,7 @@ class FluxImporter:
         self._secret = person_id_secret
         self._client = client
         self._quarantine = QuarantineStore(pool)
+        self._links = PersonLinks(pool)
 
     @property
     def client(self) -> Client:
@@ -216,6 +218,12 @@ class FluxImporter:
             result.handled += len(rejected)
         if not accepted:
             return
+        # A person adopted by CAF matricule + rank is followed by that pathway once the NIR is linked to it.
+        links = await self._links.resolve([(o.person_id, o.caf_key) for _, obs in accepted for o in obs],
+                                          req.file_digest)
+        if links:
+            accepted = [(record, [o.model_copy(update={"person_id": links[o.person_id]}) if o.person_id in links
+                                  else o for o in obs]) for record, obs in accepted]
 
         # Derive every person's events from the last applied observation (kept in memory along the chunk,
         # in file order, for a person appearing twice).

@@ -62,6 +62,7 @@ PATHWAY_TABLES: tuple[tuple[str, str], ...] = (
     ("human_tasks", "workflow_id"),
     ("caseload_adoptions", "pathway_id"),
     ("caseload_import_rows", "pathway_id"),
+    ("caseload_person_links", "pathway_id"),
 )
 
 _PURGED, _SKIPPED = "PURGED", "SKIPPED_RUNNING"

@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import datetime, timezone
 from pathlib import Path
 
 import asyncpg
@@ -29,6 +29,7 @@ from activities.cnaf_parser import file_digest
 from bench.common import baseline, dev_server, machine
 from bench.onboarding_bench import CpuMeter, server_pid, wait_rows
 from domain.caseload_import import CaseloadImportInput
+from domain.deadlines import paris_date
 from workers.dev.embedded import free_port, start_postgres
 from workers.runtime.migrations import migrate
 from workers.runtime.registry import Dependencies
@@ -52,7 +53,8 @@ async def main(cases: int, baseline_count: int) -> dict:
                 base = await baseline(client, baseline_count)
                 print(f"baseline: {baseline_count} no-op workflows (1 activity each): {base:.1f} completions/s")
                 task_queue = f"bench-caseload-{uuid.uuid4().hex[:6]}"
-                path = write_caseload_csv(home / "caseload.csv", caseload_rows(cases, date.today(), seed=19))
+                rows = caseload_rows(cases, paris_date(datetime.now(timezone.utc)), seed=19)  # every adoptable stage in turn
+                path = write_caseload_csv(home / "caseload.csv", rows)
                 inp = CaseloadImportInput(file_path=str(path), file_digest=file_digest(path), file_name=path.name,
                                           mapping=load_caseload_mapping(MAPPING).model_dump(),
                                           pathway_task_queue=task_queue)
@@ -65,8 +67,12 @@ async def main(cases: int, baseline_count: int) -> dict:
                 rate = result.adopted / (done - started)
                 figures = {"cases": cases, "adopted": result.adopted, "rejected": result.rejected,
                            "seconds": round(done - started, 2), "cases_per_s": round(rate, 1),
-                           "baseline_per_s": round(base, 1), "ratio": round(rate / base, 2), "cpu": cpu.describe()}
+                           "baseline_per_s": round(base, 1), "ratio": round(rate / base, 2), "cpu": cpu.describe(),
+                           "stages": len({r["stage"] for r in rows}),
+                           "load_avg_end": round(os.getloadavg()[0], 2)}
                 print(figures)
+                print(f"caseload: {rate:.1f} cases/s, ratio {rate / base:.2f} to the no-op baseline "
+                      f"({base:.1f}/s); load avg {os.getloadavg()[0]:.2f}")
             await pool.close()
             return figures
         finally:

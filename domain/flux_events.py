@@ -19,7 +19,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.flux import FluxHeader, Household, RightState
-from domain.identity import person_id
+from domain.identity import caf_person_id, person_id
 from domain.rules import RuleSet
 
 
@@ -42,6 +42,9 @@ class FlowObservation(BaseModel):
     closure_date: date | None = None
     no_fixed_abode: bool | None = None
     role: str | None = None
+    #: The key of the household's CAF matricule and the person's rank in it (``domain.identity.caf_person_id``):
+    #: what links a person adopted from a caseload without NIR to this NIR (docs/caseload.md). CAF files only.
+    caf_key: str | None = Field(default=None, repr=False)
 
 
 def _digest(*parts: object) -> str:
@@ -61,6 +64,10 @@ def observations_for_household(
         if person.nir is None:
             continue  # children without NIR: nobody to follow
         pid = person_id(person.nir, secret)
+        try:
+            caf_key = caf_person_id(household.matricule, person.rank, secret) if source == "CAF" else None
+        except ValueError:
+            caf_key = None  # a matricule of another shape: nobody was adopted under it
         observation_id = _digest(
             source, flow_date, header.flow_type, pid, household.right_state.value, person.subject_to_duties,
             ",".join(household.suspension_reasons), household.suspension_date, household.closure_reason,
@@ -82,6 +89,7 @@ def observations_for_household(
                 closure_date=household.closure_date,
                 no_fixed_abode=household.no_fixed_abode,
                 role=person.role,
+                caf_key=caf_key,
             )
         )
     return observations

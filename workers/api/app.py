@@ -102,7 +102,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    add_pathway_routes(app, api)
+    add_pathway_routes(app, api, pool)
     add_label_routes(app, api, pool)
     app.include_router(tasks_router(pool, require))
     app.include_router(caseloads_router(pool, require))

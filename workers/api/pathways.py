@@ -9,12 +9,14 @@ into a workflow id, a log line, a stored idempotency record or a response.
 from datetime import date, datetime
 from typing import Any, Literal
 
+import asyncpg
 import structlog
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from activities.pathway_start import signal_with_start
+from activities.person_links import PersonLinks
 from domain import pathway as pw
 from domain import plein_emploi as pe
 from domain.identity import NirError, person_id, validate_nir
@@ -203,8 +205,15 @@ PATHWAYS = Resource(prefix="/v1/pathways", id_name="pathway_id", id_pattern=PATH
                     to_workflow_id=lambda case: case, what="the pathway", tag=TAG)
 
 
-def add_pathway_routes(app: FastAPI, api: Api) -> None:
+def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None) -> None:
     settings = api.settings
+    links = PersonLinks(pool) if pool is not None else None
+
+    async def person(body: NirBody) -> str:
+        """The NIR's person id, or the one of the pathway it was linked to (a person adopted by CAF matricule and
+        rank, docs/caseload.md): one person, one pathway."""
+        pid = body.person_id(settings)
+        return (await links.resolve([(pid, None)], "")).get(pid, pid) if links is not None else pid
 
     @app.post("/v1/pathways", tags=[TAG], status_code=202, response_model=PathwayStarted,
               responses=ERROR_RESPONSES, operation_id="pathways_start",
@@ -216,7 +225,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
         """The NIR becomes the opaque person id; the pathway id is ``pathway-<person id>``. A second start for
         the same person is an event on the running pathway (signal-with-start). Scope: ``pathway.start``."""
         body = await strict_body(request, StartPathwayRequest)
-        pid = body.person_id(settings)
+        pid = await person(body)
         record = pw.FlowRecord(
             event_id=ctx.event_id(body.event_id), actor=ctx.actor(), transmission_date=body.transmission_date,
             subject_to_duties=body.subject_to_duties, rights_open=body.rights_open, rsa_majore=body.rsa_majore,
@@ -234,7 +243,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
         return await api.idempotent(ctx, {"person_id": pid, "territory": body.territory, "record": record}, action)
 
     @app.post("/v1/pathways/resolve", tags=[TAG], response_model=ResolvedPathway, responses=ERROR_RESPONSES,
-              operation_id="pathways_resolve", summary="The pathway id of a NIR (computed, nothing is looked up)",
+              operation_id="pathways_resolve", summary="The pathway id of a NIR (computed, or the adopted pathway it is linked to)",
               openapi_extra=message_extension(None, None, RESOLVE_SCOPES))
     async def resolve_pathway(
         request: Request, _: NirBody,
@@ -243,7 +252,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
         """For services that know the person by NIR only. Scope: any of ``pathway.events``, ``case.read``,
         ``pathway.start``."""
         body = await strict_body(request, NirBody)
-        pathway_id = pathway_workflow_id(body.person_id(settings))
+        pathway_id = pathway_workflow_id(await person(body))
 
         async def action() -> tuple[int, dict]:
             return 200, ResolvedPathway(pathway_id=pathway_id).model_dump()
