@@ -122,6 +122,15 @@ class LetterSent(_Message):
     sent_on: date
 
 
+def letter_sent_by_task(task_id: int, letter_key: str | None, registered_letter_number: str, sent_on: date,
+                        actor: Actor | None) -> LetterSent:
+    """The ``record_letter_sent`` message a completed ``LETTER_TO_SEND`` task carries to the case that wrote the
+    letter; its event id is the task's, so a retried completion is a duplicate the case ignores. ValueError (a
+    pydantic ValidationError) when the task names no letter or the number is not a registered-letter number."""
+    return LetterSent(event_id=f"task-{task_id}:letter-sent", actor=actor, letter_key=letter_key or "",
+                      registered_number=registered_letter_number, sent_on=sent_on)
+
+
 class MoratoriumRow(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
 from temporalio.worker import Worker
 
+from domain.deadlines import deadline_instant
 from tests.api_harness import _auth, env  # noqa: F401  (env: fixture)
 from workers.api import create_app
 from workers.api_auth import ALL_SCOPES, ApiTokens, Scope, token_entry
@@ -213,3 +214,69 @@ async def test_refusal_letter_is_posted_received_and_printable(env, task_queue, 
         late = await api.post(f"/v1/label-applications/{application}/letter-sent", headers=_auth(DPID), json={
             "letter_key": key, "registered_number": "1A 123 456 7890 1", "sent_on": today.isoformat()})
         assert late.status_code == 409  # already acknowledged
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def _letter_task(api, application: str) -> dict:
+    """The DPID's LETTER_TO_SEND task of the application (created by the letter's activity, after the answer)."""
+    for _ in range(200):
+        listed = await api.get("/v1/tasks", params={"application": application, "kind": "LETTER_TO_SEND"},
+                               headers=_auth(DPID))
+        assert listed.status_code == 200, listed.text
+        if listed.json()["tasks"]:
+            return listed.json()["tasks"][0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no LETTER_TO_SEND task")
+
+
+async def test_completing_the_letter_task_tells_the_case_and_moves_its_receipt_clock(env, task_queue, db_pool,
+                                                                                     structure):
+    today = date.today()
+    filed = today - timedelta(days=40)
+    async with _api(env, task_queue, db_pool) as api:
+        submitted = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
+            "structure_id": structure, "application_no": 1, "territory": "ARTOIS", "filed_on": filed.isoformat()})
+        application = submitted.json()["case_id"]
+        decided = filed + timedelta(days=30)
+        for path, body in (("admin-evaluation", {"training_ok": False, "cer_average": 6.0, "seed": "s"}),
+                           ("slai-opinion", {"confirmed": True, "training_ok": False, "cer_average": 6.0}),
+                           ("joint-review", {"training_ok": False, "cer_average": 6.5}),
+                           ("decision", {"outcome": "refuse", "decided_on": decided.isoformat(),
+                                         "reasons": ["formation incomplète"]})):
+            answer = await api.post(f"/v1/label-applications/{application}/{path}", json=body, headers=_auth(DPID))
+            assert answer.status_code == 200, (path, answer.text)
+        task = await _letter_task(api, application)
+        url = f"/v1/tasks/{task['task_id']}/complete"
+        before = (await api.get(f"/v1/label-applications/{application}", headers=_auth(DPID))).json()
+        assert _instant(before["next_deadline"]) == deadline_instant(decided + timedelta(days=14))  # not posted
+
+        missing = await api.post(url, json={"sent_on": today.isoformat()}, headers=_auth(DPID))
+        assert (missing.status_code, missing.json()["error"]["field"]) == (422, "registered_letter_number")
+        lowercase = await api.post(url, json={"registered_letter_number": "ab-1", "sent_on": today.isoformat()},
+                                   headers=_auth(DPID))
+        assert (lowercase.status_code, lowercase.json()["error"]["field"]) == (422, "registered_letter_number")
+        too_early = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
+                                              "sent_on": (decided - timedelta(days=1)).isoformat()},
+                                   headers=_auth(DPID))
+        assert too_early.status_code == 409 and "before" in too_early.json()["error"]["message"], too_early.text
+        assert (await api.get(f"/v1/tasks/{task['task_id']}", headers=_auth(DPID))).json()["status"] == "OPEN"
+
+        posted_on = today - timedelta(days=2)
+        sent = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
+                                         "sent_on": posted_on.isoformat()}, headers=_auth(DPID))
+        assert sent.status_code == 200 and sent.json()["status"] == "DONE", sent.text
+        for _ in range(200):
+            case = (await api.get(f"/v1/label-applications/{application}", headers=_auth(DPID))).json()
+            if case["next_deadline"] and _instant(case["next_deadline"]) == deadline_instant(
+                    posted_on + timedelta(days=14)):
+                break
+            await asyncio.sleep(0.05)
+        refusal = case["state"]["refusals"][-1]
+        assert (refusal["registered_number"], refusal["sent_on"]) == ("1A 234 567 8901 2", posted_on.isoformat())
+        assert _instant(case["next_deadline"]) == deadline_instant(posted_on + timedelta(days=14))  # AR reminder
+        again = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
+                                          "sent_on": posted_on.isoformat()}, headers=_auth(DPID))
+        assert (again.status_code, again.json()["error"]["code"]) == (409, "task_closed")

@@ -29,7 +29,7 @@ from workers.api.idempotency import IDEMPOTENCY_HEADER, Api, PostContext
 from workers.api.label_registry import file_with_claim, letter_route, registry_for, structure_route
 from workers.api.temporal import QUERY_TIMEOUT, TEMPORAL_ERRORS, UPDATE_TIMEOUT, call, search_attribute, status_name
 from workflows import search_attributes as sa
-from domain.label_contract import LABEL_APPLICATION_WORKFLOW
+from domain.label_contract import LABEL_APPLICATION_WORKFLOW, ApplicationMessages
 from workflows.label_application import LabelApplicationState
 
 log = structlog.get_logger("parcours.api")
@@ -62,6 +62,10 @@ class CaseState(BaseModel):
     state: dict[str, Any] | None = Field(None, description="The workflow's state (without its technical fields)")
 
 
+#: Also sent by the completion of the letter's ``LETTER_TO_SEND`` task (``workers.api.tasks``).
+LETTER_SENT_COMMAND = Command("letter-sent", ApplicationMessages.RECORD_LETTER_SENT, "update", lm.LetterSent, Scope.LABEL_DECIDE, "person",
+                              "The letter was posted by LRAR (number, date): the receipt reminder runs from it")
+
 APPLICATION_COMMANDS = (
     Command("admin-evaluation", "record_admin_evaluation", "update", lm.AdminEvaluation, Scope.LABEL_DECIDE, "person",
             "DPID administrative evaluation (L3)"),
@@ -77,8 +81,7 @@ APPLICATION_COMMANDS = (
     Command("decision", "decide", "update", lm.Decision, Scope.LABEL_DECIDE, "person", "Grant or refuse the label"),
     Command("receipt", "acknowledge_receipt", "update", lm.ReceiptAcknowledged, Scope.LABEL_DECIDE, "person",
             "Acknowledgement of receipt of the registered letter (its date is the notification date)"),
-    Command("letter-sent", "record_letter_sent", "update", lm.LetterSent, Scope.LABEL_DECIDE, "person",
-            "The letter was posted by LRAR (number, date): the receipt reminder runs from it"),
+    LETTER_SENT_COMMAND,
     Command("moratorium-sheet", "record_moratorium_sheet", "update", lm.MoratoriumSheet, Scope.LABEL_DECIDE, "person",
             "Annexe 4 moratorium follow-up sheet"),
     Command("reapplication", "reapply", "update", lm.Reapplication, Scope.LABEL_APPLY, "person",
