@@ -80,6 +80,7 @@ class LabelApplicationState(BaseModel):
     closing_reason: str | None = None
     anomalies: list[str] = []
     documents: list[RegisteredLetter] = []  # every letter of the case, as written (rendered on demand)
+    posted_letters: list[str] = []  # letters without a clock (grant, answers) recorded as posted
     seen_event_ids: list[str] = []
     version: int = 0
 

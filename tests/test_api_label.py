@@ -216,8 +216,16 @@ async def test_refusal_letter_is_posted_received_and_printable(env, task_queue, 
         assert late.status_code == 409  # already acknowledged
 
 
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+async def _case_waking(api, application: str, instant: datetime) -> dict:
+    """The application once its published next deadline is ``instant`` (search attributes follow the answer)."""
+    case: dict = {}
+    for _ in range(200):
+        case = (await api.get(f"/v1/label-applications/{application}", headers=_auth(DPID))).json()
+        wake = case["next_deadline"]
+        if wake and datetime.fromisoformat(wake.replace("Z", "+00:00")) == instant:
+            return case
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the case never woke at {instant}: {case.get('next_deadline')}")
 
 
 async def _letter_task(api, application: str) -> dict:
@@ -250,8 +258,7 @@ async def test_completing_the_letter_task_tells_the_case_and_moves_its_receipt_c
             assert answer.status_code == 200, (path, answer.text)
         task = await _letter_task(api, application)
         url = f"/v1/tasks/{task['task_id']}/complete"
-        before = (await api.get(f"/v1/label-applications/{application}", headers=_auth(DPID))).json()
-        assert _instant(before["next_deadline"]) == deadline_instant(decided + timedelta(days=14))  # not posted
+        await _case_waking(api, application, deadline_instant(decided + timedelta(days=14)))  # not posted
 
         missing = await api.post(url, json={"sent_on": today.isoformat()}, headers=_auth(DPID))
         assert (missing.status_code, missing.json()["error"]["field"]) == (422, "registered_letter_number")
@@ -268,15 +275,9 @@ async def test_completing_the_letter_task_tells_the_case_and_moves_its_receipt_c
         sent = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
                                          "sent_on": posted_on.isoformat()}, headers=_auth(DPID))
         assert sent.status_code == 200 and sent.json()["status"] == "DONE", sent.text
-        for _ in range(200):
-            case = (await api.get(f"/v1/label-applications/{application}", headers=_auth(DPID))).json()
-            if case["next_deadline"] and _instant(case["next_deadline"]) == deadline_instant(
-                    posted_on + timedelta(days=14)):
-                break
-            await asyncio.sleep(0.05)
+        case = await _case_waking(api, application, deadline_instant(posted_on + timedelta(days=14)))  # AR reminder
         refusal = case["state"]["refusals"][-1]
         assert (refusal["registered_number"], refusal["sent_on"]) == ("1A 234 567 8901 2", posted_on.isoformat())
-        assert _instant(case["next_deadline"]) == deadline_instant(posted_on + timedelta(days=14))  # AR reminder
         again = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
                                           "sent_on": posted_on.isoformat()}, headers=_auth(DPID))
         assert (again.status_code, again.json()["error"]["code"]) == (409, "task_closed")
