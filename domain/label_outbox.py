@@ -131,6 +131,14 @@ class LabelCaseRules:
     def seen(self, event_id: str) -> bool:
         return event_id in self.s.seen_event_ids
 
+    def once(self, event_id: str, apply: Callable[[], None]) -> bool:
+        """Apply a message the first time its event id arrives; a duplicate changes nothing (False)."""
+        if self.seen(event_id):
+            return False
+        self.remember(event_id)
+        apply()
+        return True
+
     def remember(self, event_id: str) -> None:
         self.s.seen_event_ids = (self.s.seen_event_ids + [event_id])[-SEEN_EVENT_IDS:]
         self.touch()

@@ -90,13 +90,11 @@ class LabelCaseWorkflow:
 
     def _apply(self, apply: Callable[[Any], None], msg: Any) -> Any:
         """Apply a message once: a duplicate answers the current stage and changes nothing."""
-        if not self.case.seen(msg.event_id):
-            self.case.remember(msg.event_id)
-            try:
-                with pure():
-                    apply(msg)
-            except PathwayRuleError as error:  # the state moved since the validator: the update fails, typed
-                raise ApplicationError(str(error), type=error.rule, non_retryable=True) from None
+        try:
+            with pure():
+                self.case.once(msg.event_id, lambda: apply(msg))
+        except PathwayRuleError as error:  # the state moved since the validator: the update fails, typed
+            raise ApplicationError(str(error), type=error.rule, non_retryable=True) from None
         return self.case.s.stage
 
     def _signal(self, check: Callable[[Any], None], apply: Callable[[Any], None], msg: Any) -> None:
