@@ -647,11 +647,15 @@ async def label_application_letters(stack: Stack) -> Recorded:
 async def label_application_reshape_appeal_letters(stack: Stack) -> Recorded:
     """The reshaped application (pure aggregate, outbox): refusal letter posted and received, recours gracieux
     with evidence rejected explicitly (its letter), that letter posted too (a letter without clock), then the
-    contentieux window (open)."""
+    contentieux window (open). The workflow id is the file's name, as the replay test gives it: the letters'
+    keys, built from it, are then the replayed run's own."""
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
-            app = await _application(env, task_queue)
+            app = await env.client.start_workflow(
+                LabelApplicationWorkflow.run,
+                LabelApplicationState(structure_id=f"S-{_ev()[:10]}", application_no=1, territory="ARTOIS"),
+                id="LabelApplication-label-reshape-appeal-letters", task_queue=task_queue)
             await app.execute_update("submit", ApplicationSubmitted(event_id=_ev()))
             await app.execute_update("record_admin_evaluation", AdminEvaluation(
                 event_id=_ev(), training_ok=False, cer_average=6.0, seed="campagne", sampled_cer_ids=["c1"]))
@@ -685,7 +689,7 @@ async def label_application_reshape_appeal_letters(stack: Stack) -> Recorded:
 async def label_reshape_withdrawal(stack: Stack) -> Recorded:
     """The reshaped label (pure aggregate, outbox): W2 notice, the observation month runs out (decision task),
     withdrawal (letter, pathways told), its letter posted and received, recours gracieux granted: reinstated
-    (open)."""
+    (open). The workflow id is the file's name, as the replay test gives it (the letters' keys are built from it)."""
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
@@ -694,7 +698,7 @@ async def label_reshape_withdrawal(stack: Stack) -> Recorded:
             state = LabelState.granted(LabelInput(structure_id=sid, territory="LENS-HENIN", decided_on=decided,
                                                   application_workflow_id=L.application_workflow_id(sid, 1),
                                                   rule_set_version=RULESET_2023.version), RULESET_2023)
-            label = await env.client.start_workflow(LabelWorkflow.run, state, id=L.label_workflow_id(sid),
+            label = await env.client.start_workflow(LabelWorkflow.run, state, id="Label-label-reshape-withdrawal",
                                                     task_queue=task_queue)
             await label.execute_update("report_commitment_breach", CommitmentBreach(
                 event_id=_ev(), grounds=["charte qualité non respectée"]))
