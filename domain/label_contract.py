@@ -47,6 +47,9 @@ class ApplicationMessages:
     STATE = "state"  # query
 
 
+#: Query of both label workflows: one letter of the case, to render (``RegisteredLetter``).
+LETTER_QUERY = "letter"
+
 #: Signals one label workflow sends another (a reapplication supersedes the refused application): no API route.
 INTERNAL_SIGNALS = frozenset({ApplicationMessages.SUPERSEDED})
 

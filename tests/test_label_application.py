@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from activities.label import LabelStore
 from activities.label_pathways import PathwayNotifier
+from domain.label_contract import ApplicationMessages as A
 from domain import label as L
 from domain.deadlines import add_days, add_months, deadline_instant, is_working_day, paris_date
 from domain.label import LabelStage
@@ -92,7 +93,7 @@ class App:
         return cause.type, str(cause.message)
 
     async def state(self) -> LabelApplicationState:
-        return await self.handle.query("state", result_type=LabelApplicationState)
+        return await self.handle.query(A.STATE, result_type=LabelApplicationState)
 
     async def stage(self) -> LabelStage:
         return (await self.state()).stage
@@ -405,7 +406,7 @@ async def test_first_campaign_moratorium_floor_and_closure_without_reapplication
                                                                 received_on=date(2025, 4, 4)))
     result = await app.handle.result()  # every date is already past: the case closes
     assert result.stage is LabelStage.REFUSED_FINAL and result.closing_reason == "no_reapplication"
-    state = await app.handle.query("state", result_type=LabelApplicationState)
+    state = await app.handle.query(A.STATE, result_type=LabelApplicationState)
     assert state.moratorium.earliest_reapplication == date(2026, 1, 1)
     assert state.moratorium.closes_on == date(2026, 7, 1)
 

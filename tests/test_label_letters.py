@@ -11,7 +11,7 @@ import pypdf
 from domain import label as L
 from domain.deadlines import deadline_instant
 from domain.label import LabelStage
-from domain.label_contract import RegisteredLetter
+from domain.label_contract import LETTER_QUERY, RegisteredLetter
 from domain.tasks import LETTER_TO_SEND
 from domain.label_letters import LetterDocument, LetterKind, document_of, letter_lines, render_html, render_pdf
 from domain.label_messages import ApplicationSubmitted, Decision, JointReview, LetterSent, ReceiptAcknowledged
@@ -79,11 +79,11 @@ async def test_refusal_letter_is_stored_with_a_posting_task_and_a_missing_receip
     row = await app.pool.fetchrow("SELECT * FROM label_letters WHERE letter_key=$1", key)
     assert row["kind"] == "refusal" and row["territory"] == "ARTOIS"
     assert "CER < 80" not in str(dict(row))  # the reasons are free text: never in clear in the read model
-    letter = await app.handle.query("letter", key, result_type=RegisteredLetter)
+    letter = await app.handle.query(LETTER_QUERY, key, result_type=RegisteredLetter)
     assert letter.reasons == ["CER < 80 %"]
     assert "CER &lt; 80 %" in render_html(document_of(letter))
     assert "CER < 80 %" in _pdf_text(render_pdf(document_of(letter)))
-    assert await app.handle.query("letter", "unknown", result_type=RegisteredLetter) is None
+    assert await app.handle.query(LETTER_QUERY, "unknown", result_type=RegisteredLetter) is None
 
     decided = (await app.state()).refusals[-1].decided_on
     not_posted = L.receipt_reminder_day(decided, R)
@@ -132,7 +132,7 @@ async def test_grant_produces_the_grant_letter(start):
     decided = (await app.state()).decisions[-1].decided_on
     key = f"{app.handle.id}:grant:{decided.isoformat()}"
     await eventually(lambda: app.pool.fetchval("SELECT kind FROM label_letters WHERE letter_key=$1", key))
-    html = render_html(document_of(await app.handle.query("letter", key, result_type=RegisteredLetter)))
+    html = render_html(document_of(await app.handle.query(LETTER_QUERY, key, result_type=RegisteredLetter)))
     valid_until = L.day_start(L.label_expires_on(decided, R))
     assert "label Référent 62" in html and valid_until.strftime("%d/%m/%Y") in html
     assert "Voies et délais" not in html

@@ -33,7 +33,8 @@ from domain.label_messages import (
     WithdrawalDecision,
 )
 from domain.label_appeal import EvidenceReference
-from domain.label_contract import RegisteredLetter
+from domain.label_contract import LETTER_QUERY, RegisteredLetter
+from domain.label_contract import LabelMessages as LM
 from domain.label_letters import document_of, render_html
 from domain.label_messages import AppealFiled, GracieuxAnswer, LetterSent, ReceiptAcknowledged
 from domain.rules import RULESET_2023 as R
@@ -138,7 +139,7 @@ class Label:
         return raised.value.cause.type, str(raised.value.cause.message)
 
     async def state(self) -> LabelState:
-        return await self.handle.query("state", result_type=LabelState)
+        return await self.handle.query(LM.STATE, result_type=LabelState)
 
     async def stage_is(self, stage: LabelStage) -> bool:
         return (await self.state()).stage is stage
@@ -252,7 +253,7 @@ async def _appeal_windows_then_close(env, label, kind: str) -> None:
     key = state.appeal_letter_key
     assert key is not None and f":{kind}:" in key and state.appeal is None
     await eventually(lambda: env.pool.fetchval("SELECT kind FROM label_letters WHERE letter_key=$1", key))
-    letter = await label.handle.query("letter", key, result_type=RegisteredLetter)
+    letter = await label.handle.query(LETTER_QUERY, key, result_type=RegisteredLetter)
     assert "tribunal administratif de Lille" in render_html(document_of(letter))
     today = await env.today()
     await label.update("record_letter_sent", LetterSent(event_id=ev(), letter_key=key,

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ACT_RECORD_LETTER_EVENT,
         ACT_SEND_REGISTERED_LETTER,
         LABEL_WORKFLOW,
+        LETTER_QUERY,
         RegisteredLetter,
     )
     from domain.label_contract import ApplicationMessages as A
@@ -109,7 +110,7 @@ class LabelCaseWorkflow:
             return
         self._apply(apply, msg)
 
-    @workflow.query(name="letter")
+    @workflow.query(name=LETTER_QUERY)
     def letter(self, letter_key: str) -> RegisteredLetter | None:
         """A letter of this case, to render (its reasons are free text: they never leave the encrypted case
         except through this query, which the API answers to authorised callers)."""
