@@ -77,13 +77,15 @@ class ApplicationAppeals(LabelCaseRules):
         appeal.contentieux_deadline_after_rejection = rules_of.appeal_deadline(answered_on, self.rules)
         if self._patched(LETTERS):
             self._letter(f"{self.workflow_id}:gracieux_rejected:{answered_on.isoformat()}", "gracieux_rejected",
-                         answered_on, msg.reasons, {"contentieux_deadline": appeal.contentieux_deadline_after_rejection})
+                         answered_on, msg.reasons,
+                         {"contentieux_deadline": appeal.contentieux_deadline_after_rejection})
         self.touch()
 
     def check_recours_contentieux(self, msg: AppealFiled) -> None:
         refusal, appeal = self._appealable()
         windows.check_contentieux(appeal)
-        filed_on = self._check_date(msg.filed_on, appeal.rejection_on or refusal.notified_on, "recours contentieux date")
+        filed_on = self._check_date(msg.filed_on, appeal.rejection_on or refusal.notified_on,
+                                    "recours contentieux date")
         windows.check_contentieux(appeal, filed_on)
 
     def file_recours_contentieux(self, msg: AppealFiled) -> None:

@@ -578,6 +578,15 @@ async def label_application_refused(stack: Stack) -> Recorded:
     return {"LabelApplication-refused": history}
 
 
+async def _granted_state(env: WorkflowEnvironment) -> LabelState:
+    """A label granted today (2023 rules) to a new structure."""
+    sid = f"S-{_ev()[:10]}"
+    decided = paris_date(await env.get_current_time())
+    return LabelState.granted(LabelInput(structure_id=sid, territory="LENS-HENIN", decided_on=decided,
+                                         application_workflow_id=L.application_workflow_id(sid, 1),
+                                         rule_set_version=RULESET_2023.version), RULESET_2023)
+
+
 @scenario("Label-renewed")
 async def label_renewed(stack: Stack) -> Recorded:
     """Four and a half years of annual reviews and reminders, renewal requested in the window and granted:
@@ -585,13 +594,9 @@ async def label_renewed(stack: Stack) -> Recorded:
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
-            sid = f"S-{_ev()[:10]}"
-            decided = paris_date(await env.get_current_time())
-            state = LabelState.granted(LabelInput(structure_id=sid, territory="LENS-HENIN", decided_on=decided,
-                                                  application_workflow_id=L.application_workflow_id(sid, 1),
-                                                  rule_set_version=RULESET_2023.version), RULESET_2023)
-            handle = await env.client.start_workflow(LabelWorkflow.run, state, id=L.label_workflow_id(sid),
-                                                     task_queue=task_queue)
+            state = await _granted_state(env)
+            handle = await env.client.start_workflow(LabelWorkflow.run, state,
+                                                     id=L.label_workflow_id(state.structure_id), task_queue=task_queue)
             first_run = handle.result_run_id
             first, _ = L.renewal_window(state.expires_on, RULESET_2023)
             target = deadline_instant(first - timedelta(days=1)) + timedelta(hours=1)
@@ -693,11 +698,7 @@ async def label_reshape_withdrawal(stack: Stack) -> Recorded:
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
-            sid = f"S-{_ev()[:10]}"
-            decided = paris_date(await env.get_current_time())
-            state = LabelState.granted(LabelInput(structure_id=sid, territory="LENS-HENIN", decided_on=decided,
-                                                  application_workflow_id=L.application_workflow_id(sid, 1),
-                                                  rule_set_version=RULESET_2023.version), RULESET_2023)
+            state = await _granted_state(env)
             label = await env.client.start_workflow(LabelWorkflow.run, state, id="Label-label-reshape-withdrawal",
                                                     task_queue=task_queue)
             await label.execute_update("report_commitment_breach", CommitmentBreach(

@@ -4,11 +4,10 @@ the loss notice in the outbox, appeal windows of a withdrawal, duplicates ignore
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date
 
 import pytest
 
-from domain.deadlines import PARIS
 from domain.label import LabelStage
 from domain.label_messages import (
     AnnualReview,
@@ -26,25 +25,16 @@ from domain.label_messages import (
     RenewalRequest,
     WithdrawalDecision,
 )
-from domain.label_outbox import CreateTask, NotifyLabelLost, SendLetter
+from domain.label_outbox import NotifyLabelLost
 from domain.label_rules import Label
 from domain.label_state import LabelState
 from domain.pathway_stages import PathwayRuleError
 from domain.rules import rule_set
+from tests.label_aggregate_harness import Clock, kinds, midnight, send
 
 GRANTED = date(2026, 4, 15)
 
 
-class Clock:
-    def __init__(self, day: date) -> None:
-        self.day = day
-
-    def __call__(self) -> date:
-        return self.day
-
-
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=PARIS)
 
 
 def granted() -> tuple[Label, Clock]:
@@ -57,21 +47,6 @@ def granted() -> tuple[Label, Clock]:
     return case, clock
 
 
-def send(case: Label, msg, check, apply) -> None:
-    check(msg)
-    case.once(msg.event_id, lambda: apply(msg))
-
-
-def kinds(case: Label) -> list[str]:
-    out = []
-    for effect in case.outbox:
-        if isinstance(effect, CreateTask):
-            out.append(effect.task.kind)
-        elif isinstance(effect, SendLetter):
-            out.append(f"letter:{effect.letter.kind}")
-        else:
-            out.append(effect.effect)
-    return out
 
 
 def test_a_label_is_valid_five_years_with_its_ceremony_and_yearly_reviews():

@@ -4,11 +4,10 @@ outbox, duplicates ignored."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date
 
 import pytest
 
-from domain.deadlines import PARIS
 from domain.label import LabelStage
 from domain.label_application import LabelApplicationState
 from domain.label_application_rules import LabelApplication
@@ -25,23 +24,14 @@ from domain.label_messages import (
     SlaiOpinion,
     TerritoryOpinion,
 )
-from domain.label_outbox import CloseTasks, CreateTask, SendLetter, StartLabel, SupersedeApplication
+from domain.label_outbox import CloseTasks, SendLetter, StartLabel, SupersedeApplication
 from domain.label_registry import ApplicationRefused, StructureRecord, check_new_application
 from domain.pathway_stages import PathwayRuleError
+from tests.label_aggregate_harness import Clock, kinds, midnight, send
 
 FILED = date(2026, 3, 2)
 
 
-class Clock:
-    def __init__(self, day: date) -> None:
-        self.day = day
-
-    def __call__(self) -> date:
-        return self.day
-
-
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=PARIS)
 
 
 def application(no: int = 1, clock: Clock | None = None, **fields) -> tuple[LabelApplication, Clock]:
@@ -52,11 +42,6 @@ def application(no: int = 1, clock: Clock | None = None, **fields) -> tuple[Labe
     case.start()
     return case, clock
 
-
-def send(case: LabelApplication, msg, check, apply) -> None:
-    """What the workflow does with an update: its check, then the message applied once."""
-    check(msg)
-    case.once(msg.event_id, lambda: apply(msg))
 
 
 def instructed_below_criteria(case: LabelApplication, n: int = 1) -> None:
@@ -75,17 +60,6 @@ def refused(case: LabelApplication, clock: Clock, on: date) -> None:
     send(case, Decision(event_id=f"decide-{on}", outcome="refuse", decided_on=on, reasons=["formation incomplète"]),
          case.check_decide, case.decide)
 
-
-def kinds(case: LabelApplication) -> list[str]:
-    out = []
-    for effect in case.outbox:
-        if isinstance(effect, CreateTask):
-            out.append(effect.task.kind)
-        elif isinstance(effect, SendLetter):
-            out.append(f"letter:{effect.letter.kind}")
-        else:
-            out.append(effect.effect)
-    return out
 
 
 def test_submission_starts_the_instruction_and_its_clocks_alert_at_4_and_5_months_then_breach():

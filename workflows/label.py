@@ -1,10 +1,10 @@
 """A granted Label référent RSA (id ``labelled-<structure id>``): L15–L20 and withdrawal cases W1–W3.
 
-The rules are the pure aggregate ``domain.label_rules.Label``; this workflow only routes its messages, drains
-its outbox and sleeps until its next deadline (``workflows.label_effects``). ``is_labelled(structure, date)``
-answers funding checks. A renewal granted continues as new with the next 5-year cycle; a lost label (lapsed,
-withdrawn, expired) notifies every pathway of the structure, then the workflow ends once its appeal windows
-are settled.
+The rules are the pure aggregate ``domain.label_rules.Label``; this workflow only routes its messages (the
+letters' and appeals' in ``workflows.label_notice_handlers``), drains its outbox and sleeps until its next
+deadline (``workflows.label_effects``). ``is_labelled(structure, date)`` answers funding checks. A renewal
+granted continues as new with the next 5-year cycle; a lost label (lapsed, withdrawn, expired) notifies every
+pathway of the structure, then the workflow ends once its appeal windows are settled.
 """
 
 from datetime import datetime
@@ -14,20 +14,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.label import LabelStage
     from domain.label_contract import ACT_RECORD_LABEL, LABEL_WORKFLOW
-    from domain.label_contract import ApplicationMessages as A
     from domain.label_contract import LabelMessages as LM
     from domain.label_messages import (
         AnnualReview,
-        AppealFiled,
         CommitmentBreach,
-        GracieuxAnswer,
         IsLabelledQuery,
-        Judgment,
-        LetterSent,
         MissionEnded,
         ObservationsReceived,
         QualityIssue,
-        ReceiptAcknowledged,
         RemediationOutcome,
         RenewalDecision,
         RenewalRequest,
@@ -38,13 +32,14 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.search_attributes import STRUCTURE_ID
 
-from workflows.label_effects import ACTIVITY_OPTIONS, LabelCaseWorkflow
+from workflows.label_effects import ACTIVITY_OPTIONS
+from workflows.label_notice_handlers import NoticeHandlers
 
 __all__ = ["FINAL_STAGES", "LabelState", "LabelWorkflow", "LABEL_WORKFLOW"]
 
 
 @workflow.defn(name=LABEL_WORKFLOW)
-class LabelWorkflow(LabelCaseWorkflow):
+class LabelWorkflow(NoticeHandlers):
     @workflow.init
     def __init__(self, state: LabelState) -> None:
         self.case = Label(state, workflow.info().workflow_id, today=self._today, patched=workflow.patched)
@@ -147,56 +142,6 @@ class LabelWorkflow(LabelCaseWorkflow):
     @decide_remediation.validator
     def _validate_remediation(self, msg: RemediationOutcome) -> None:
         self._check(self.case.check_remediation, msg)
-
-    # --- notices: posting, receipt, appeals (the application's message names) ------------------------------
-
-    @workflow.update(name=A.RECORD_LETTER_SENT)
-    async def record_letter_sent(self, msg: LetterSent) -> LabelStage:
-        return self._apply(self.case.record_letter_sent, msg)
-
-    @record_letter_sent.validator
-    def _validate_letter_sent(self, msg: LetterSent) -> None:
-        self._check(self.case.check_letter_sent, msg)
-
-    @workflow.update(name=A.ACKNOWLEDGE_RECEIPT)
-    async def acknowledge_receipt(self, msg: ReceiptAcknowledged) -> LabelStage:
-        return self._apply(self.case.acknowledge_receipt, msg)
-
-    @acknowledge_receipt.validator
-    def _validate_receipt(self, msg: ReceiptAcknowledged) -> None:
-        self._check(self.case.check_receipt, msg)
-
-    @workflow.update(name=A.FILE_RECOURS_GRACIEUX)
-    async def file_recours_gracieux(self, msg: AppealFiled) -> LabelStage:
-        return self._apply(self.case.file_recours_gracieux, msg)
-
-    @file_recours_gracieux.validator
-    def _validate_gracieux(self, msg: AppealFiled) -> None:
-        self._check(self.case.check_recours_gracieux, msg)
-
-    @workflow.update(name=A.ANSWER_RECOURS_GRACIEUX)
-    async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
-        return self._apply(self.case.answer_recours_gracieux, msg)
-
-    @answer_recours_gracieux.validator
-    def _validate_answer(self, msg: GracieuxAnswer) -> None:
-        self._check(self.case.check_gracieux_answer, msg)
-
-    @workflow.update(name=A.FILE_RECOURS_CONTENTIEUX)
-    async def file_recours_contentieux(self, msg: AppealFiled) -> LabelStage:
-        return self._apply(self.case.file_recours_contentieux, msg)
-
-    @file_recours_contentieux.validator
-    def _validate_contentieux(self, msg: AppealFiled) -> None:
-        self._check(self.case.check_recours_contentieux, msg)
-
-    @workflow.update(name=A.RECORD_JUDGMENT)
-    async def record_judgment(self, msg: Judgment) -> LabelStage:
-        return self._apply(self.case.record_judgment, msg)
-
-    @record_judgment.validator
-    def _validate_judgment(self, msg: Judgment) -> None:
-        self._check(self.case.check_judgment, msg)
 
     # --- queries -------------------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """One Label référent RSA application (id ``label-<structure id>-<n>``): transitions L1–L14 of domain.md §4.5.
 
 The rules are the pure aggregate ``domain.label_application_rules.LabelApplication``; this workflow only routes
-its messages (staff commands are updates whose validator is the aggregate's ``check_*``, so a refused command
-never reaches history), drains its outbox and sleeps until its next deadline (``workflows.label_effects``). The
-structure's dates (filing, acknowledgement of receipt, appeals) are carried by the messages.
+its messages (the letters' and appeals' in ``workflows.label_notice_handlers``), drains its outbox and sleeps
+until its next deadline (``workflows.label_effects``). Staff commands are updates whose validator is the
+aggregate's ``check_*``, so a refused command never reaches history; the structure's dates (filing,
+acknowledgement of receipt, appeals) are carried by the messages.
 """
 
 from datetime import datetime
@@ -21,17 +22,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.label_contract import ApplicationMessages as A
     from domain.label_messages import (
         AdminEvaluation,
-        AppealFiled,
         ApplicationSubmitted,
         Decision,
         EvaluationSubmitted,
-        GracieuxAnswer,
         JointReview,
-        Judgment,
-        LetterSent,
         MoratoriumSheet,
         Reapplication,
-        ReceiptAcknowledged,
         SlaiOpinion,
         Superseded,
         TerritoryOpinion,
@@ -40,13 +36,14 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.search_attributes import STRUCTURE_ID
 
-from workflows.label_effects import ACTIVITY_OPTIONS, LabelCaseWorkflow
+from workflows.label_effects import ACTIVITY_OPTIONS
+from workflows.label_notice_handlers import NoticeHandlers
 
 __all__ = ["LabelApplicationState", "LabelApplicationWorkflow", "LABEL_APPLICATION_WORKFLOW"]
 
 
 @workflow.defn(name=LABEL_APPLICATION_WORKFLOW)
-class LabelApplicationWorkflow(LabelCaseWorkflow):
+class LabelApplicationWorkflow(NoticeHandlers):
     @workflow.init
     def __init__(self, state: LabelApplicationState) -> None:
         if state.rule_set_version is None:  # here, so validators running before run() see it
@@ -132,7 +129,7 @@ class LabelApplicationWorkflow(LabelCaseWorkflow):
     def _validate_joint(self, msg: JointReview) -> None:
         self._check(self.case.check_joint_review, msg)
 
-    # --- L5–L9 decision, its letter and the moratorium ---------------------------------------------------
+    # --- L5–L9 decision and the moratorium ---------------------------------------------------
 
     @workflow.update(name=A.DECIDE)
     async def decide(self, msg: Decision) -> LabelStage:
@@ -141,22 +138,6 @@ class LabelApplicationWorkflow(LabelCaseWorkflow):
     @decide.validator
     def _validate_decide(self, msg: Decision) -> None:
         self._check(self.case.check_decide, msg)
-
-    @workflow.update(name=A.ACKNOWLEDGE_RECEIPT)
-    async def acknowledge_receipt(self, msg: ReceiptAcknowledged) -> LabelStage:
-        return self._apply(self.case.acknowledge_receipt, msg)
-
-    @acknowledge_receipt.validator
-    def _validate_receipt(self, msg: ReceiptAcknowledged) -> None:
-        self._check(self.case.check_receipt, msg)
-
-    @workflow.update(name=A.RECORD_LETTER_SENT)
-    async def record_letter_sent(self, msg: LetterSent) -> LabelStage:
-        return self._apply(self.case.record_letter_sent, msg)
-
-    @record_letter_sent.validator
-    def _validate_letter_sent(self, msg: LetterSent) -> None:
-        self._check(self.case.check_letter_sent, msg)
 
     @workflow.update(name=A.RECORD_MORATORIUM_SHEET)
     async def record_moratorium_sheet(self, msg: MoratoriumSheet) -> LabelStage:
@@ -177,40 +158,6 @@ class LabelApplicationWorkflow(LabelCaseWorkflow):
     @workflow.signal(name=A.SUPERSEDED)
     def superseded(self, msg: Superseded) -> None:
         self._signal(self.case.check_superseded, self.case.superseded, msg)
-
-    # --- L10–L13 appeals ---------------------------------------------------------------------------------
-
-    @workflow.update(name=A.FILE_RECOURS_GRACIEUX)
-    async def file_recours_gracieux(self, msg: AppealFiled) -> LabelStage:
-        return self._apply(self.case.file_recours_gracieux, msg)
-
-    @file_recours_gracieux.validator
-    def _validate_gracieux(self, msg: AppealFiled) -> None:
-        self._check(self.case.check_recours_gracieux, msg)
-
-    @workflow.update(name=A.ANSWER_RECOURS_GRACIEUX)
-    async def answer_recours_gracieux(self, msg: GracieuxAnswer) -> LabelStage:
-        return self._apply(self.case.answer_recours_gracieux, msg)
-
-    @answer_recours_gracieux.validator
-    def _validate_answer(self, msg: GracieuxAnswer) -> None:
-        self._check(self.case.check_gracieux_answer, msg)
-
-    @workflow.update(name=A.FILE_RECOURS_CONTENTIEUX)
-    async def file_recours_contentieux(self, msg: AppealFiled) -> LabelStage:
-        return self._apply(self.case.file_recours_contentieux, msg)
-
-    @file_recours_contentieux.validator
-    def _validate_contentieux(self, msg: AppealFiled) -> None:
-        self._check(self.case.check_recours_contentieux, msg)
-
-    @workflow.update(name=A.RECORD_JUDGMENT)
-    async def record_judgment(self, msg: Judgment) -> LabelStage:
-        return self._apply(self.case.record_judgment, msg)
-
-    @record_judgment.validator
-    def _validate_judgment(self, msg: Judgment) -> None:
-        self._check(self.case.check_judgment, msg)
 
     @workflow.query(name=A.STATE)
     def get_state(self) -> LabelApplicationState:

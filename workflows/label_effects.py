@@ -79,15 +79,22 @@ class LabelCaseWorkflow:
 
     # --- routing ---------------------------------------------------------------------------------------
 
-    def _check(self, check: Callable[[Any], None], msg: Any) -> None:
-        """An update's validator: a message already applied is not judged again (``_apply`` answers it)."""
+    def _refusal(self, check: Callable[[Any], None], msg: Any) -> PathwayRuleError | None:
+        """The aggregate's refusal of a new message, if any (a message already applied is not judged again)."""
         if self.case.seen(msg.event_id):
-            return
+            return None
         try:
             with pure():
                 check(msg)
         except PathwayRuleError as error:
-            raise ApplicationError(str(error), type=error.rule, non_retryable=True) from None
+            return error
+        return None
+
+    def _check(self, check: Callable[[Any], None], msg: Any) -> None:
+        """An update's validator: the aggregate's refusal is the update's, typed (the API's 409 ``rule``)."""
+        refusal = self._refusal(check, msg)
+        if refusal is not None:
+            raise ApplicationError(str(refusal), type=refusal.rule, non_retryable=True)
 
     def _apply(self, apply: Callable[[Any], None], msg: Any) -> Any:
         """Apply a message once: a duplicate answers the current stage and changes nothing."""
@@ -100,13 +107,9 @@ class LabelCaseWorkflow:
 
     def _signal(self, check: Callable[[Any], None], apply: Callable[[Any], None], msg: Any) -> None:
         """A signal from another workflow: applied once when its check passes, else ignored."""
-        if self.case.seen(msg.event_id):
-            return
-        try:
-            with pure():
-                check(msg)
-        except PathwayRuleError as error:
-            workflow.logger.info("label signal ignored", extra={"rule": error.rule})
+        refusal = self._refusal(check, msg)
+        if refusal is not None:
+            workflow.logger.info("label signal ignored", extra={"rule": refusal.rule})
             return
         self._apply(apply, msg)
 

@@ -65,8 +65,9 @@ class CaseState(BaseModel):
 
 
 #: Also sent by the completion of the letter's ``LETTER_TO_SEND`` task (``workers.api.tasks``).
-LETTER_SENT_COMMAND = Command("letter-sent", A.RECORD_LETTER_SENT, "update", lm.LetterSent, Scope.LABEL_DECIDE, "person",
-                              "The letter was posted by LRAR (number, date): the receipt reminder runs from it")
+LETTER_SENT_COMMAND = Command("letter-sent", A.RECORD_LETTER_SENT, "update", lm.LetterSent, Scope.LABEL_DECIDE,
+                              "person", "The letter was posted by LRAR (number, date): the receipt reminder runs "
+                                        "from it")
 
 APPLICATION_COMMANDS = (
     Command("admin-evaluation", A.RECORD_ADMIN_EVALUATION, "update", lm.AdminEvaluation, Scope.LABEL_DECIDE, "person",
