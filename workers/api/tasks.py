@@ -21,7 +21,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from activities.page_cursor import InvalidCursor
 from activities.tasks import TaskClosed, TaskFilter, TaskNotFound, TaskStore
-from domain.actor import Actor
 from domain.deadlines import paris_date
 from domain.label_messages import letter_sent_by_task
 from domain.tasks import (
@@ -125,7 +124,7 @@ async def _tell_case_letter_sent(api: Api | None, task_id: int, task: dict[str, 
     assert body.registered_letter_number is not None and body.sent_on is not None  # completion_outcome checked
     try:
         message = letter_sent_by_task(task_id, task["details"].get("letter_key"), body.registered_letter_number,
-                                      body.sent_on, Actor(service=caller.caller.service, person=person))
+                                      body.sent_on, caller.caller.service, person)
     except ValueError:
         raise ApiError(422, "validation_error", "registered_letter_number is not a registered-letter number "
                        "(6 to 30 capital letters, digits and spaces) or the task names no letter",
