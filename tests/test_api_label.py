@@ -11,7 +11,9 @@ import httpx
 import pytest
 from temporalio.worker import Worker
 
+from activities.tasks import TaskFilter, TaskStore
 from domain.deadlines import deadline_instant
+from domain.tasks import LETTER_TO_SEND
 from tests.api_harness import _auth, env  # noqa: F401  (env: fixture)
 from workers.api import create_app
 from workers.api_auth import ALL_SCOPES, ApiTokens, Scope, token_entry
@@ -104,6 +106,23 @@ async def test_application_submitted_evaluated_and_granted(env, task_queue, db_p
                                  headers=_auth(DEPOSANT))
         assert outside.status_code == 409
         assert outside.json()["error"]["rule"] == "OutsideRenewalWindow"
+
+        # The grant letter's case has closed (the label runs): completing its task records the sending alone.
+        grant_task = await _letter_task(db_pool, application)
+        done = await api.post(f"/v1/tasks/{grant_task['task_id']}/complete", headers=_auth(DPID), json={
+            "registered_letter_number": "1A 234 567 8901 3", "sent_on": today.isoformat()})
+        assert done.status_code == 200 and done.json()["status"] == "DONE", done.text
+        # A W2 notice of the running label: its task tells the Label case, whose letter is then posted.
+        breach = await api.post(f"/v1/labels/{structure}/commitment-breach", headers=_auth(DPID),
+                                json={"grounds": ["charte qualité"], "notified_on": today.isoformat()})
+        assert breach.status_code == 200 and breach.json()["stage"] == "WITHDRAWAL_PROCEDURE", breach.text
+        notice_task = await _letter_task(db_pool, f"labelled-{structure}")
+        posted = await api.post(f"/v1/tasks/{notice_task['task_id']}/complete", headers=_auth(DPID), json={
+            "registered_letter_number": "1A 234 567 8901 4", "sent_on": today.isoformat()})
+        assert posted.status_code == 200, posted.text
+        letters = (await api.get(f"/v1/labels/{structure}", headers=_auth(DPID))).json()["state"]["letters"]
+        assert [(x["kind"], x["registered_number"], x["sent_on"]) for x in letters] == [
+            ("withdrawal_notice", "1A 234 567 8901 4", today.isoformat())]
 
 
 async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
@@ -228,14 +247,12 @@ async def _case_waking(api, application: str, instant: datetime) -> dict:
     raise AssertionError(f"the case never woke at {instant}: {case.get('next_deadline')}")
 
 
-async def _letter_task(api, application: str) -> dict:
-    """The DPID's LETTER_TO_SEND task of the application (created by the letter's activity, after the answer)."""
+async def _letter_task(db_pool, workflow_id: str) -> dict:
+    """The case's LETTER_TO_SEND task (created by the letter's activity, after the answer)."""
     for _ in range(200):
-        listed = await api.get("/v1/tasks", params={"application": application, "kind": "LETTER_TO_SEND"},
-                               headers=_auth(DPID))
-        assert listed.status_code == 200, listed.text
-        if listed.json()["tasks"]:
-            return listed.json()["tasks"][0]
+        rows, _ = await TaskStore(db_pool).list(TaskFilter(workflow_id=workflow_id, kind=LETTER_TO_SEND), limit=5)
+        if rows:
+            return rows[-1]
         await asyncio.sleep(0.05)
     raise AssertionError("no LETTER_TO_SEND task")
 
@@ -256,7 +273,7 @@ async def test_completing_the_letter_task_tells_the_case_and_moves_its_receipt_c
                                          "reasons": ["formation incomplète"]})):
             answer = await api.post(f"/v1/label-applications/{application}/{path}", json=body, headers=_auth(DPID))
             assert answer.status_code == 200, (path, answer.text)
-        task = await _letter_task(api, application)
+        task = await _letter_task(db_pool, application)
         url = f"/v1/tasks/{task['task_id']}/complete"
         await _case_waking(api, application, deadline_instant(decided + timedelta(days=14)))  # not posted
 
