@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from domain import label as rules_of
+from domain import tasks as assignee
 from domain.label import LabelStage
 from domain.label_application import LabelApplicationState
 from domain.label_evaluation import LabelFile, LabelInputError, LabelProposal, check_professionals, evaluate_structure
@@ -60,7 +61,7 @@ class ApplicationInstruction(LabelCaseRules):
         self._task("label_slai_consolidation", self._slai(), f"r{s.round}", s.instruction_due,
                    consulted=self._consulted())
         for territory in self._consulted():  # G-L22: parallel consultations of the other SLAIs
-            self._task("label_slai_consultation", f"SLAI:{territory}", f"r{s.round}-{territory}", s.instruction_due,
+            self._task("label_slai_consultation", assignee.slai(territory), f"r{s.round}-{territory}", s.instruction_due,
                        lead=self._slai())
         self._set_step(LabelStage.SLAI_CONSOLIDATION)
 

@@ -17,10 +17,10 @@ from activities.tasks import NewTask, TaskFilter, TaskStore
 from domain.label_contract import ApplicationMessages as A
 from domain.label_messages import AdminEvaluation, ApplicationSubmitted, Decision, JointReview, SlaiOpinion
 from domain.tasks import LETTER_TO_SEND
-from workers.cli import app
-from workers.converter import data_converter
-from workers.registry import WORKFLOWS, Dependencies, build_activities
-from workers.sandbox import workflow_runner
+from workers.cli.app import app
+from workers.runtime.converter import data_converter
+from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+from workers.runtime.sandbox import workflow_runner
 from workflows.label_application import LabelApplicationState, LabelApplicationWorkflow
 
 app_cli = app

@@ -23,8 +23,8 @@ from typing import Any, Awaitable, Callable, Optional, TypeVar
 
 import typer
 
-from workers.cli_cer import fail
-from workers.cli_core import OneLineErrors
+from workers.cli.common import fail
+from workers.cli.common import OneLineErrors
 
 T = TypeVar("T")
 NOT_DONE = 1
@@ -61,7 +61,7 @@ def _check(value: str | None, pattern: str, option: str) -> str | None:
 def _store(command: str, action: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``action`` on a TaskStore over DATABASE_URL: no such task or a closed one exits 1, database trouble 3."""
     from activities.tasks import TaskClosed, TaskNotFound, TaskStore
-    from workers.cli_read_model import on_read_model
+    from workers.cli.common import on_read_model
 
     try:
         return on_read_model(f"parcours tasks {command}", lambda pool: action(TaskStore(pool)), DATABASE_FAILURE,
@@ -155,8 +155,8 @@ async def _tell_case_letter_sent(task_id: int, task: dict[str, Any], number: str
 
     from domain.label_contract import ApplicationMessages
     from domain.label_messages import letter_sent_by_task
-    from workers.cli_flux import connect_client
-    from workers.config import Settings
+    from workers.cli.common import connect_client
+    from workers.runtime.config import Settings
 
     assert sent_on is not None  # completion_outcome checked it
     try:

@@ -47,7 +47,7 @@ from workers.api.caseloads import router as caseloads_router
 from workers.api.tasks import router as tasks_router
 from workers.api.caf import caf_router
 from workers.api.territory import territory_router
-from workers.config import Settings
+from workers.runtime.config import Settings
 
 log = structlog.get_logger("parcours.api")
 
