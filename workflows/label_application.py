@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.search_attributes import STRUCTURE_ID
 
+from workflows.holiday_calendar import holiday_calendar
 from workflows.label_effects import ACTIVITY_OPTIONS
 from workflows.label_notice_handlers import NoticeHandlers
 
@@ -75,7 +76,7 @@ class LabelApplicationWorkflow(NoticeHandlers):
         self.case.fire(now)
 
     async def _record(self) -> None:
-        with workflow.unsafe.sandbox_unrestricted():
+        with holiday_calendar():
             snapshot = self.case.snapshot(workflow.now())
         await workflow.execute_activity(ACT_RECORD_APPLICATION, snapshot, **ACTIVITY_OPTIONS)
 

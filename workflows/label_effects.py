@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.pathway import LOCAL_RECORD_OPTIONS
     from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE
     from workflows.search_attributes import instant as sa_instant
+    from workflows.holiday_calendar import holiday_calendar
 
 #: Bounded retries of the read-model / outbox activities of both label workflows.
 ACTIVITY_OPTIONS: dict[str, Any] = dict(
@@ -58,11 +59,6 @@ NOTIFY_OPTIONS: dict[str, Any] = dict(start_to_close_timeout=timedelta(minutes=1
                                       heartbeat_timeout=timedelta(minutes=1),
                                       schedule_to_close_timeout=timedelta(days=2))
 
-
-def pure():
-    """The holidays library looks its translations up through ``locale.normalize``, which the sandbox restricts;
-    the aggregates' computations themselves are deterministic."""
-    return workflow.unsafe.sandbox_unrestricted()
 
 
 class LabelCaseWorkflow:
@@ -84,7 +80,7 @@ class LabelCaseWorkflow:
         if self.case.seen(msg.event_id):
             return None
         try:
-            with pure():
+            with holiday_calendar():
                 check(msg)
         except PathwayRuleError as error:
             return error
@@ -99,7 +95,7 @@ class LabelCaseWorkflow:
     def _apply(self, apply: Callable[[Any], None], msg: Any) -> Any:
         """Apply a message once: a duplicate answers the current stage and changes nothing."""
         try:
-            with pure():
+            with holiday_calendar():
                 self.case.once(msg.event_id, lambda: apply(msg))
         except PathwayRuleError as error:  # the state moved since the validator: the update fails, typed
             raise ApplicationError(str(error), type=error.rule, non_retryable=True) from None
@@ -147,7 +143,7 @@ class LabelCaseWorkflow:
                 already = False
             except WorkflowAlreadyStartedError:
                 already = True
-            with pure():
+            with holiday_calendar():
                 self.case.label_started(effect.workflow_id, already_running=already)  # type: ignore[attr-defined]
         elif isinstance(effect, SupersedeApplication):
             try:
@@ -185,7 +181,7 @@ class LabelCaseWorkflow:
         ])
 
     def _next_wake(self) -> datetime | None:
-        with pure():
+        with holiday_calendar():
             return self.case.next_wake(workflow.now())
 
     async def _serve(self, done: Callable[[], bool]) -> None:
@@ -193,7 +189,7 @@ class LabelCaseWorkflow:
         handler's change; return once ``done()``."""
         case = self.case
         while True:
-            with pure():
+            with holiday_calendar():
                 self._fire(workflow.now())
             await self._drain()
             if done():
