@@ -110,3 +110,46 @@ async def test_each_pathway_run_gets_a_fresh_restricted_module_with_shared_code(
     assert runs[0] is not runs[1] and runs[0].__code__ is runs[1].__code__  # one compiled copy
     assert isinstance(first.importer.new_modules["asyncio"], RestrictedModule)  # restrictions still applied
     assert modules[0].sa is sys.modules["workflows.search_attributes"]  # constant keys passed through
+    handlers = sys.modules["workflows.pathway_handlers"]  # checked pure: one copy, shared by every run
+    assert all(m.PathwayHandlers is handlers.PathwayHandlers for m in modules)
+    assert modules[0].BeneficiaryPathway.flow_record is handlers.PathwayHandlers.flow_record
+
+
+def test_pure_workflow_modules_are_checked_and_shared_by_every_run():
+    """``workflows.pathway_handlers`` is passed through (one copy per process) because the check finds it imports
+    only passed-through, unrestricted modules and keeps no state; the workflow's main loop stays sandboxed."""
+    from workers import sandbox_passthrough
+    from workers.sandbox import PASSTHROUGH_MODULES
+
+    assert sandbox_passthrough.check() == ("workflows.pathway_handlers",)
+    assert "workflows.pathway_handlers" not in PASSTHROUGH_MODULES  # only through the check
+    assert "workflows.pathway" not in sandbox_passthrough.PURE_WORKFLOW_MODULES
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("from datetime import datetime\n", "from datetime import datetime"),
+    ("import random\n", "import random"),
+    ("from temporalio import activity, workflow\n", "from temporalio import activity"),
+    ("class H:\n    def f(self):\n        import time\n", "import time"),
+    ("from . import pathway\n", "from . import pathway"),
+    ("SEEN = set()\n", "module-level Assign"),
+    ("class H:\n    cache: dict = {}\n", "class-level AnnAssign in H"),
+])
+def test_a_module_that_could_escape_the_sandbox_is_refused(source, problem, tmp_path, monkeypatch):
+    from workers import sandbox_passthrough
+
+    assert any(problem in found for found in sandbox_passthrough.problems(source))
+    (tmp_path / "impure_handlers.py").write_text("from typing import Any\n" + source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(sandbox_passthrough.ImpureWorkflowModule, match=problem.split()[-1]):
+        sandbox_passthrough.check(("impure_handlers",))
+
+
+def test_a_pure_module_passes():
+    from workers import sandbox_passthrough
+
+    source = ('"""Doc."""\nfrom typing import Any\nfrom temporalio import workflow\n'
+              'with workflow.unsafe.imports_passed_through():\n    from domain.pathway import FlowRecord\n'
+              'class H:\n    """Doc."""\n    p: Any\n    @workflow.signal\n    def s(self, m: FlowRecord) -> None:\n'
+              '        self.p.on(m)\n')
+    assert sandbox_passthrough.problems(source) == []
