@@ -26,7 +26,7 @@ run: $(STAMP) compile
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Benchmarks (scripts, not tests): default sizes take about 10 minutes; `make bench BENCH_ARGS=--large` for bigger.
+# Benchmarks (scripts, not tests): default sizes take about 15 minutes; `make bench BENCH_ARGS=--large` for bigger.
 bench: $(STAMP) compile
 	$(PY) -m bench.run_all $(BENCH_ARGS)
 

@@ -15,7 +15,7 @@ Starts are bounded twice: at most ``--concurrency`` requests in flight, and at m
 started but not yet onboarded (so a loaded machine slows the bench down instead of piling up a backlog of
 first workflow tasks, which stalled the worker's polling at 10 000). Progress is printed as pathways come in.
 Once settled, the worker reports glibc's ``malloc`` figures (in use, free but held) and its RSS after a
-``malloc_trim`` (``workers.malloc``).
+``malloc_trim`` (``workers.runtime.malloc``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ import asyncpg
 import psutil
 
 from bench.common import NAMESPACE, dev_server, machine
-from workers.embedded import free_port, start_postgres, stop_process
-from workers.migrations import migrate
+from workers.dev.embedded import free_port, start_postgres, stop_process
+from workers.runtime.migrations import migrate
 
 TERRITORY = "BENCH"
 #: Issue 20's target for the worker memory of one cached pathway.
@@ -54,10 +54,10 @@ async def _worker(address: str, task_queue: str, database_url: str, keys: str, c
     from temporalio.client import Client
     from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-    from workers.converter import data_converter
-    from workers.keys import Keyring
-    from workers.registry import WORKFLOWS, Dependencies, build_activities
-    from workers.sandbox import workflow_runner
+    from workers.runtime.converter import data_converter
+    from workers.runtime.keys import Keyring
+    from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+    from workers.runtime.sandbox import workflow_runner
 
     # The sandbox's cost, measured: BENCH_UNSANDBOXED=1 runs the workflows without it (never in production).
     runner = UnsandboxedWorkflowRunner() if os.environ.get("BENCH_UNSANDBOXED") else workflow_runner()
@@ -73,7 +73,7 @@ async def _worker(address: str, task_queue: str, database_url: str, keys: str, c
 
 def _worker_stats(trim: bool) -> dict:
     """The worker's answer to ``stats`` or ``trim``: RSS and glibc malloc figures, in MiB."""
-    from workers import malloc
+    from workers.runtime import malloc
 
     gc.collect()
     if trim:
@@ -122,7 +122,7 @@ class WorkerChannel:
 async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurrency: int = 50, window: int = 300,
                   stall_seconds: float = 180, worker_env: dict[str, str] | None = None) -> dict:
     from domain.pathway import FlowRecord
-    from workflows.pathway import signal_flow_record
+    from activities.pathway_start import signal_with_start
 
     pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=4)
     await pool.execute("TRUNCATE pathways CASCADE")
@@ -157,7 +157,7 @@ async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurr
                     await asyncio.sleep(0.2)
                 async with limit:
                     record = FlowRecord(event_id=f"bench-{n}", transmission_date=today, subject_to_duties=True)
-                    await signal_flow_record(client, f"bench-memory-{n:08d}", TERRITORY, record, task_queue=task_queue)
+                    await signal_with_start(client, f"bench-memory-{n:08d}", TERRITORY, record, task_queue=task_queue)
 
             started = time.perf_counter()
             sender = asyncio.ensure_future(asyncio.gather(*(one(n) for n in range(pathways))))

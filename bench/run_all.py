@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run_all [--large] [--only NAME ...] [--out FILE]
 
-Default sizes take about 10 minutes on an idle 2-core machine; ``--large`` runs bigger sizes (about an
+Default sizes take about 15 minutes on an idle 2-core machine; ``--large`` runs bigger sizes (about an
 hour). ``make bench`` runs the default sizes. Each section starts with the load average of the machine:
 other processes (developers' test runs) slow every figure down, the ratios less than the rates.
 """
@@ -27,6 +27,8 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "parser": ("bench.parser_bench", ["--sizes", "10000", "100000"], ["--sizes", "10000", "100000", "1000000"]),
     "kpi": ("bench.kpi_bench", ["--sizes", "100000", "1000000"], ["--sizes", "100000", "1000000", "2000000"]),
     "history": ("bench.history_bench", ["--cycles", "10"], ["--cycles", "10", "--pathways", "3", "--replays", "10"]),
+    "caseload": ("bench.caseload_bench", ["--cases", "2000", "--baseline-count", "1000"],
+                 ["--cases", "10000", "--baseline-count", "3000"]),
     "memory": ("bench.memory_bench", ["--pathways", "10000", "--caches", "10000"],
                ["--pathways", "20000", "--caches", "1000", "20000"]),
 }

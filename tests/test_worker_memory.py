@@ -1,6 +1,6 @@
 """Worker memory without losing the sandbox: what each cached run shares, and what the sandbox still forbids.
 
-The production runner (``workers.sandbox.workflow_runner``) shares the compiled code of workflow modules between
+The production runner (``workers.runtime.sandbox.workflow_runner``) shares the compiled code of workflow modules between
 workflow runs (docs/worker-memory.md); these tests check that a workflow module still runs afresh in each run
 with restricted imports, and that a workflow reading the clock, drawing random numbers or opening a file still
 fails its task.
@@ -19,8 +19,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox._restrictions import RestrictedModule
 
-from workers import converter, sandbox_code
-from workers.sandbox import workflow_runner
+from workers.runtime import converter, sandbox_code
+from workers.runtime.sandbox import workflow_runner
 
 
 @workflow.defn(name="MemoryTestLoader")
@@ -118,8 +118,8 @@ async def test_each_pathway_run_gets_a_fresh_restricted_module_with_shared_code(
 def test_pure_workflow_modules_are_checked_and_shared_by_every_run():
     """``workflows.pathway_handlers`` is passed through (one copy per process) because the check finds it imports
     only passed-through, unrestricted modules and keeps no state; the workflow's main loop stays sandboxed."""
-    from workers import sandbox_passthrough
-    from workers.sandbox import PASSTHROUGH_MODULES
+    from workers.runtime import sandbox_passthrough
+    from workers.runtime.sandbox import PASSTHROUGH_MODULES
 
     assert sandbox_passthrough.check() == ("workflows.pathway_handlers",)
     assert "workflows.pathway_handlers" not in PASSTHROUGH_MODULES  # only through the check
@@ -136,7 +136,7 @@ def test_pure_workflow_modules_are_checked_and_shared_by_every_run():
     ("class H:\n    cache: dict = {}\n", "class-level AnnAssign in H"),
 ])
 def test_a_module_that_could_escape_the_sandbox_is_refused(source, problem, tmp_path, monkeypatch):
-    from workers import sandbox_passthrough
+    from workers.runtime import sandbox_passthrough
 
     assert any(problem in found for found in sandbox_passthrough.problems(source))
     (tmp_path / "impure_handlers.py").write_text("from typing import Any\n" + source)
@@ -146,7 +146,7 @@ def test_a_module_that_could_escape_the_sandbox_is_refused(source, problem, tmp_
 
 
 def test_a_pure_module_passes():
-    from workers import sandbox_passthrough
+    from workers.runtime import sandbox_passthrough
 
     source = ('"""Doc."""\nfrom typing import Any\nfrom temporalio import workflow\n'
               'with workflow.unsafe.imports_passed_through():\n    from domain.pathway import FlowRecord\n'
