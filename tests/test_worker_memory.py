@@ -121,7 +121,7 @@ def test_pure_workflow_modules_are_checked_and_shared_by_every_run():
     from workers.runtime import sandbox_passthrough
     from workers.runtime.sandbox import PASSTHROUGH_MODULES
 
-    assert sandbox_passthrough.check() == ("workflows.pathway_handlers",)
+    assert sandbox_passthrough.check() == ("workflows.pathway_handlers", "workflows.holiday_calendar")
     assert "workflows.pathway_handlers" not in PASSTHROUGH_MODULES  # only through the check
     assert "workflows.pathway" not in sandbox_passthrough.PURE_WORKFLOW_MODULES
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 import ast
 import importlib.util
 
-#: Workflow modules that only route messages to pure domain code (the workflow's main loop stays sandboxed).
-PURE_WORKFLOW_MODULES = ("workflows.pathway_handlers",)
+#: Workflow modules that only route messages to pure domain code, or wrap it (the workflows' main loops stay
+#: sandboxed).
+PURE_WORKFLOW_MODULES = ("workflows.pathway_handlers", "workflows.holiday_calendar")
 #: What such a module may import: modules the sandbox passes through anyway, none of them restricted.
 ALLOWED_IMPORTS = ("typing", "temporalio.workflow", "temporalio.exceptions", "domain",
                    "workflows.search_attributes")
