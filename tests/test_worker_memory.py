@@ -20,7 +20,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox._restrictions import RestrictedModule
 
 from workers.runtime import converter, sandbox_code
-from workers.runtime.sandbox import workflow_runner
+from workers.runtime.sandbox import PASSTHROUGH_MODULES, workflow_runner
+from memory_passthrough_mixin import ReadsAFile
 
 
 @workflow.defn(name="MemoryTestLoader")
@@ -50,6 +51,13 @@ class OpenWorkflow:
     async def run(self) -> str:
         with open(__file__) as source:
             return source.readline()
+
+
+@workflow.defn(name="MemoryTestPassedThroughOpen")
+class PassedThroughOpenWorkflow(ReadsAFile):
+    @workflow.run
+    async def run(self) -> str:
+        return self.first_line()
 
 
 @pytest.fixture
@@ -153,3 +161,21 @@ def test_a_pure_module_passes():
               'class H:\n    """Doc."""\n    p: Any\n    @workflow.signal\n    def s(self, m: FlowRecord) -> None:\n'
               '        self.p.on(m)\n')
     assert sandbox_passthrough.problems(source) == []
+
+
+async def test_restricted_builtins_still_refuse_passed_through_code(ts_env, task_queue):
+    """What a passed-through module (like the pathway's handlers) calls at run time still meets the sandbox's
+    restricted builtins: they are patched on ``builtins`` itself while a workflow runs."""
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        *PASSTHROUGH_MODULES, "memory_passthrough_mixin"))
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PassedThroughOpenWorkflow],
+                      workflow_runner=runner):
+        handle = await ts_env.client.start_workflow(PassedThroughOpenWorkflow.run, id=f"pt-open-{uuid.uuid4()}",
+                                                    task_queue=task_queue)
+        try:
+            message = await first_task_failure(ts_env.client, handle)
+        finally:
+            await handle.terminate()
+    assert "Cannot access" in message and "open" in message, message
