@@ -1,6 +1,7 @@
 """Worker memory with many open pathways on the dev server (not a test).
 
-    .venv/bin/python -m bench.memory_bench [--pathways 10000] [--caches 10000]
+    .venv/bin/python -m bench.memory_bench [--pathways 10000] [--caches 10000] [--window 300]
+        [--worker-env MALLOC_ARENA_MAX=2 ...]
 
 For each workflow-cache size in ``--caches``: a fresh worker process (every workflow and activity of the
 production worker, PostgreSQL read model) on a fresh dev server; ``--pathways`` pathways are started by
@@ -9,6 +10,12 @@ state) and counted once their first activity has written their row. The worker's
 come in and after they have all settled. Open pathways beyond the cache cost the worker nothing (they live
 in the server's database and are replayed on their next task), so RSS grows with min(pathways, cache): the
 figure to size ``max_cached_workflows`` and the worker's memory with (the SDK default cache is 1 000).
+
+Starts are bounded twice: at most ``--concurrency`` requests in flight, and at most ``--window`` pathways
+started but not yet onboarded (so a loaded machine slows the bench down instead of piling up a backlog of
+first workflow tasks, which stalled the worker's polling at 10 000). Progress is printed as pathways come in.
+Once settled, the worker reports glibc's ``malloc`` figures (in use, free but held) and its RSS after a
+``malloc_trim`` (``workers.runtime.malloc``).
 """
 
 from __future__ import annotations
@@ -16,10 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import date
@@ -35,33 +45,82 @@ from workers.runtime.migrations import migrate
 TERRITORY = "BENCH"
 #: Issue 20's target for the worker memory of one cached pathway.
 TARGET_KIB = 50
+#: Prefix of the worker's answers on its stdout.
+STATS = "memory-stats:"
 
 
 async def _worker(address: str, task_queue: str, database_url: str, keys: str, cache: int) -> None:
     """The worker process: production workflows and activities, a given cache size."""
     from temporalio.client import Client
-    from temporalio.worker import Worker
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
     from workers.runtime.converter import data_converter
     from workers.runtime.keys import Keyring
     from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
     from workers.runtime.sandbox import workflow_runner
 
+    # The sandbox's cost, measured: BENCH_UNSANDBOXED=1 runs the workflows without it (never in production).
+    runner = UnsandboxedWorkflowRunner() if os.environ.get("BENCH_UNSANDBOXED") else workflow_runner()
     client = await Client.connect(address, namespace=NAMESPACE, data_converter=data_converter(Keyring.parse(keys)))
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
-                      activities=build_activities(Dependencies(pool=pool)), workflow_runner=workflow_runner(),
+                      activities=build_activities(Dependencies(pool=pool)), workflow_runner=runner,
                       max_cached_workflows=cache):
         print("ready", flush=True)
-        await asyncio.Event().wait()
+        while command := (await asyncio.to_thread(sys.stdin.readline)).strip():
+            print(STATS, json.dumps(_worker_stats(trim=command == "trim")), flush=True)
+
+
+def _worker_stats(trim: bool) -> dict:
+    """The worker's answer to ``stats`` or ``trim``: RSS and glibc malloc figures, in MiB."""
+    from workers.runtime import malloc
+
+    gc.collect()
+    if trim:
+        malloc.trim()
+    heap = malloc.stats()
+    figures = {"rss": rss_mib(psutil.Process())}
+    if heap is not None:
+        figures |= {"malloc_in_use": heap.in_use / 2**20, "malloc_free": heap.free / 2**20,
+                    "malloc_arenas": heap.arenas / 2**20}
+    return figures
 
 
 def rss_mib(process: psutil.Process) -> float:
     return process.memory_info().rss / 2**20
 
 
-async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurrency: int = 200,
-                  stall_seconds: float = 180) -> dict:
+class WorkerChannel:
+    """The worker's stdout read continuously (a full pipe would block the worker's logging, hence the worker):
+    its answers to ``stats``/``trim`` are queued, everything else goes to a log file."""
+
+    def __init__(self, child: subprocess.Popen, log: Path) -> None:
+        self.child, self.answers = child, queue.Queue()
+        threading.Thread(target=self._read, args=(log,), daemon=True).start()
+
+    def _read(self, log: Path) -> None:
+        with open(log, "w") as out:
+            for line in self.child.stdout:
+                if line.startswith(STATS) or line.strip() == "ready":
+                    self.answers.put(line.removeprefix(STATS).strip())
+                else:
+                    out.write(line)
+        self.answers.put("")
+
+    def expect_ready(self) -> None:
+        assert self.answers.get(timeout=300) == "ready", "worker did not start"
+
+    def ask(self, command: str) -> dict:
+        self.child.stdin.write(command + "\n")
+        self.child.stdin.flush()
+        answer = self.answers.get(timeout=300)
+        if not answer:
+            raise RuntimeError("the worker exited")
+        return json.loads(answer)
+
+
+async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurrency: int = 50, window: int = 300,
+                  stall_seconds: float = 180, worker_env: dict[str, str] | None = None) -> dict:
     from domain.pathway import FlowRecord
     from activities.pathway_start import signal_with_start
 
@@ -76,21 +135,26 @@ async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurr
             [sys.executable, "-m", "bench.memory_bench", "--worker", client.service_client.config.target_host,
              task_queue, pg_url, str(cache)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(worker_log, "w"), text=True,
-            start_new_session=True,
+            start_new_session=True, env={**os.environ, **(worker_env or {})},
         )
         try:
             child.stdin.write(keys + "\n")
-            child.stdin.close()
-            assert child.stdout.readline().strip() == "ready", "worker did not start"
+            child.stdin.flush()
+            channel = WorkerChannel(child, log_dir / f"worker-cache-{cache}.stdout.log")
+            await asyncio.to_thread(channel.expect_ready)
             worker = psutil.Process(child.pid)
             await asyncio.sleep(1)
-            idle = rss_mib(worker)
+            idle_stats = await asyncio.to_thread(channel.ask, "stats")
+            idle = idle_stats["rss"]
             server_idle = rss_mib(server)
             samples: list[tuple[int, float]] = []
             limit = asyncio.Semaphore(concurrency)
             today = date.today()
+            onboarded = 0
 
             async def one(n: int) -> None:
+                while n - onboarded > window:  # bounded backlog of first workflow tasks
+                    await asyncio.sleep(0.2)
                 async with limit:
                     record = FlowRecord(event_id=f"bench-{n}", transmission_date=today, subject_to_duties=True)
                     await signal_with_start(client, f"bench-memory-{n:08d}", TERRITORY, record, task_queue=task_queue)
@@ -102,11 +166,13 @@ async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurr
             stalled = None
             last_done, last_progress = -1, time.perf_counter()
             while True:
-                done = await pool.fetchval("SELECT count(*) FROM pathways")
+                done = onboarded = await pool.fetchval("SELECT count(*) FROM pathways")
                 rss = rss_mib(worker)
                 peak = max(peak, rss)
                 if not samples or done >= samples[-1][0] + step:
                     samples.append((done, rss))
+                    print(f"  {done} onboarded, worker RSS {rss:.0f} MiB, {time.perf_counter() - started:.0f} s, "
+                          f"load avg {os.getloadavg()[0]:.2f}", flush=True)
                 if done >= pathways:
                     break
                 if sender.done() and sender.exception():
@@ -125,11 +191,13 @@ async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurr
             else:
                 sender.cancel()
             await asyncio.sleep(5)  # let the last workflow tasks finish
-            gc.collect()
-            settled = rss_mib(worker)
-            return {"pathways": stalled if stalled is not None else pathways, "asked": pathways, "cache": cache, "idle": idle, "settled": settled, "peak": peak,
-                    "samples": samples, "seconds": elapsed, "server_idle": server_idle,
-                    "server_settled": rss_mib(server), "load": os.getloadavg()[0]}
+            settled = await asyncio.to_thread(channel.ask, "stats")
+            trimmed = await asyncio.to_thread(channel.ask, "trim")
+            return {"pathways": stalled if stalled is not None else pathways, "asked": pathways, "cache": cache,
+                    "idle": idle, "idle_stats": idle_stats, "settled": settled["rss"], "settled_stats": settled,
+                    "trimmed": trimmed, "peak": peak, "samples": samples, "seconds": elapsed,
+                    "server_idle": server_idle, "server_settled": rss_mib(server), "load": os.getloadavg()[0],
+                    "worker_env": worker_env or {}}
         finally:
             stop_process(child)
             await pool.close()
@@ -147,10 +215,21 @@ def report(r: dict) -> None:
           f"{'met' if per <= TARGET_KIB else 'NOT met'})")
     print("  RSS as pathways came in (pathways: MiB): "
           + ", ".join(f"{n}: {m:.0f}" for n, m in r["samples"]))
+    before, after, trimmed = r["idle_stats"], r["settled_stats"], r["trimmed"]
+    if "malloc_in_use" in after:
+        def per_run(key: str, end: dict) -> float:
+            return (end[key] - before[key]) * 1024 / max(resident, 1)
+
+        print(f"  of which glibc malloc, per cached pathway: {per_run('malloc_in_use', after):.0f} KiB in use, "
+              f"{per_run('malloc_free', after):.0f} KiB free but held; after malloc_trim(0): RSS "
+              f"{trimmed['rss']:.0f} MiB, {per_run('rss', trimmed):.0f} KiB per cached pathway")
+    if r["worker_env"]:
+        print(f"  worker environment: {' '.join(f'{k}={v}' for k, v in r['worker_env'].items())}")
     print(f"  dev server (SQLite) RSS {r['server_idle']:.0f} → {r['server_settled']:.0f} MiB; load avg {r['load']:.2f}")
 
 
-async def main(pathways: int, caches: list[int], log_dir: Path) -> list[dict]:
+async def main(pathways: int, caches: list[int], log_dir: Path, concurrency: int = 50, window: int = 300,
+               worker_env: dict[str, str] | None = None) -> list[dict]:
     print(f"machine: {machine()}; load avg at start {os.getloadavg()[0]:.2f}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +237,8 @@ async def main(pathways: int, caches: list[int], log_dir: Path) -> list[dict]:
         try:
             await migrate(pg.url)
             for cache in caches:
-                result = await measure(pathways, cache, pg.url, log_dir)
+                result = await measure(pathways, cache, pg.url, log_dir, concurrency, window,
+                                       worker_env=worker_env)
                 report(result)
                 results.append(result)
         finally:
@@ -177,5 +257,11 @@ if __name__ == "__main__":
                             help="max_cached_workflows of the worker, one measurement each")
         parser.add_argument("--log-dir", type=Path, default=Path(tempfile.gettempdir()),
                             help="where the worker's stderr is written (worker-cache-N.log)")
+        parser.add_argument("--concurrency", type=int, default=50, help="start requests in flight at most")
+        parser.add_argument("--window", type=int, default=300,
+                            help="pathways started but not yet onboarded at most")
+        parser.add_argument("--worker-env", nargs="*", default=[], metavar="NAME=VALUE",
+                            help="environment of the worker process (e.g. MALLOC_ARENA_MAX=2)")
         args = parser.parse_args()
-        asyncio.run(main(args.pathways, args.caches, args.log_dir))
+        env = dict(item.split("=", 1) for item in args.worker_env)
+        asyncio.run(main(args.pathways, args.caches, args.log_dir, args.concurrency, args.window, env))

@@ -252,6 +252,13 @@ async def pathway_cer_cycle(stack: Stack) -> Recorded:
     return {f"BeneficiaryPathway-cer-cycle-run{n}": history for n, history in enumerate(runs, start=1)}
 
 
+@scenario("BeneficiaryPathway-memory-cer-cycle")
+async def pathway_memory_cer_cycle(stack: Stack) -> Recorded:
+    """The CER cycle again, recorded with the start patches asked as one marker (branch memory, issue 20)."""
+    runs = await pathway_cer_cycle(stack)
+    return {name.replace("BeneficiaryPathway-", "BeneficiaryPathway-memory-"): history for name, history in runs.items()}
+
+
 @scenario("BeneficiaryPathway-rules-late-facts")
 async def pathway_rules_late_facts(stack: Stack) -> Recorded:
     """Issue 14 rules: orientation breach withdrawn by a late-recorded notification dated day 28; direct referent;

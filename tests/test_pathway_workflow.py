@@ -48,7 +48,7 @@ from domain.pathway import (
 from pathway_harness import TERRITORY, Harness, running_pathway
 from workers.runtime.sandbox import workflow_runner
 from workflows import search_attributes as sa
-from workflows.pathway import LOCAL_RECORD_OPTIONS, REMINDERS, BeneficiaryPathway
+from workflows.pathway import LOCAL_RECORD_OPTIONS, PATCHES_IN_START, REMINDERS, START_PATCHES, BeneficiaryPathway
 
 
 @pytest_asyncio.fixture
@@ -156,7 +156,7 @@ async def test_orientation_reminder_on_day_21_reaches_the_read_model_and_is_not_
     breach_at = datetime.combine(add_months(d0, 1) + timedelta(days=1), time.min, tzinfo=PARIS)
     attributes = await search_attributes(h, lambda a: a.get(sa.NEXT_DEADLINE) is not None)
     assert attributes.get(sa.NEXT_DEADLINE) == breach_at  # not the reminder, which fires first
-    assert any(REMINDERS.encode() in marker for marker in await patch_markers(h))
+    assert REMINDERS in PATCHES_IN_START and any(START_PATCHES.encode() in m for m in await patch_markers(h))
     await h.sleep_until(d0 + timedelta(days=20))
     await h.idle()
     assert not await h.pool.fetchval("SELECT count(*) FROM human_tasks WHERE workflow_id = $1", wid)

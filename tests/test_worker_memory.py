@@ -20,7 +20,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox._restrictions import RestrictedModule
 
 from workers.runtime import converter, sandbox_code
-from workers.runtime.sandbox import workflow_runner
+from workers.runtime.sandbox import PASSTHROUGH_MODULES, workflow_runner
+from memory_passthrough_mixin import ReadsAFile
 
 
 @workflow.defn(name="MemoryTestLoader")
@@ -50,6 +51,13 @@ class OpenWorkflow:
     async def run(self) -> str:
         with open(__file__) as source:
             return source.readline()
+
+
+@workflow.defn(name="MemoryTestPassedThroughOpen")
+class PassedThroughOpenWorkflow(ReadsAFile):
+    @workflow.run
+    async def run(self) -> str:
+        return self.first_line()
 
 
 @pytest.fixture
@@ -110,3 +118,64 @@ async def test_each_pathway_run_gets_a_fresh_restricted_module_with_shared_code(
     assert runs[0] is not runs[1] and runs[0].__code__ is runs[1].__code__  # one compiled copy
     assert isinstance(first.importer.new_modules["asyncio"], RestrictedModule)  # restrictions still applied
     assert modules[0].sa is sys.modules["workflows.search_attributes"]  # constant keys passed through
+    handlers = sys.modules["workflows.pathway_handlers"]  # checked pure: one copy, shared by every run
+    assert all(m.PathwayHandlers is handlers.PathwayHandlers for m in modules)
+    assert modules[0].BeneficiaryPathway.flow_record is handlers.PathwayHandlers.flow_record
+
+
+def test_pure_workflow_modules_are_checked_and_shared_by_every_run():
+    """``workflows.pathway_handlers`` is passed through (one copy per process) because the check finds it imports
+    only passed-through, unrestricted modules and keeps no state; the workflow's main loop stays sandboxed."""
+    from workers.runtime import sandbox_passthrough
+    from workers.runtime.sandbox import PASSTHROUGH_MODULES
+
+    assert sandbox_passthrough.check() == ("workflows.pathway_handlers", "workflows.holiday_calendar")
+    assert "workflows.pathway_handlers" not in PASSTHROUGH_MODULES  # only through the check
+    assert "workflows.pathway" not in sandbox_passthrough.PURE_WORKFLOW_MODULES
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("from datetime import datetime\n", "from datetime import datetime"),
+    ("import random\n", "import random"),
+    ("from temporalio import activity, workflow\n", "from temporalio import activity"),
+    ("class H:\n    def f(self):\n        import time\n", "import time"),
+    ("from . import pathway\n", "from . import pathway"),
+    ("SEEN = set()\n", "module-level Assign"),
+    ("class H:\n    cache: dict = {}\n", "class-level AnnAssign in H"),
+])
+def test_a_module_that_could_escape_the_sandbox_is_refused(source, problem, tmp_path, monkeypatch):
+    from workers.runtime import sandbox_passthrough
+
+    assert any(problem in found for found in sandbox_passthrough.problems(source))
+    (tmp_path / "impure_handlers.py").write_text("from typing import Any\n" + source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(sandbox_passthrough.ImpureWorkflowModule, match=problem.split()[-1]):
+        sandbox_passthrough.check(("impure_handlers",))
+
+
+def test_a_pure_module_passes():
+    from workers.runtime import sandbox_passthrough
+
+    source = ('"""Doc."""\nfrom typing import Any\nfrom temporalio import workflow\n'
+              'with workflow.unsafe.imports_passed_through():\n    from domain.pathway import FlowRecord\n'
+              'class H:\n    """Doc."""\n    p: Any\n    @workflow.signal\n    def s(self, m: FlowRecord) -> None:\n'
+              '        self.p.on(m)\n')
+    assert sandbox_passthrough.problems(source) == []
+
+
+async def test_restricted_builtins_still_refuse_passed_through_code(ts_env, task_queue):
+    """What a passed-through module (like the pathway's handlers) calls at run time still meets the sandbox's
+    restricted builtins: they are patched on ``builtins`` itself while a workflow runs."""
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        *PASSTHROUGH_MODULES, "memory_passthrough_mixin"))
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PassedThroughOpenWorkflow],
+                      workflow_runner=runner):
+        handle = await ts_env.client.start_workflow(PassedThroughOpenWorkflow.run, id=f"pt-open-{uuid.uuid4()}",
+                                                    task_queue=task_queue)
+        try:
+            message = await first_task_failure(ts_env.client, handle)
+        finally:
+            await handle.terminate()
+    assert "Cannot access" in message and "open" in message, message

@@ -93,6 +93,11 @@ ADOPTED_CASELOAD = "pathway-adopted-from-caseload"
 RULE_SETS_BY_ENTRY_DATE = "rule-set-by-entry-date-2025-rules"
 #: People's commands are logged with their actor (state, read model): the log adds read-model writes.
 DECISION_LOG = "pathway-decision-log-with-actor"
+#: New runs ask this one patch instead of the five below, asked by every new pathway's first workflow task before
+#: (each a marker and a ``TemporalChangeVersion`` upsert: ten of its thirteen commands, kept by the SDK core for
+#: as long as the run is cached, docs/worker-memory.md). Runs recorded before keep asking them one by one.
+START_PATCHES = "pathway-start-patches-in-one-marker"
+PATCHES_IN_START = frozenset({RULE_SETS_BY_ENTRY_DATE, REMINDERS, GESICA_AT_CER, CLOSE_TASKS, RECORD_LOCALLY})
 LOCAL_RECORD_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=2),
     schedule_to_close_timeout=timedelta(seconds=6),
@@ -140,13 +145,14 @@ BREACHES_WITHDRAWN = "parcours_breaches_withdrawn"  # attribute deadline_kind
 class BeneficiaryPathway(PathwayHandlers):
     @workflow.init
     def __init__(self, inp: PathwayInput) -> None:
+        self._start_patches = workflow.patched(START_PATCHES)
         if inp.state is not None:
             self.p = Pathway(inp.state, patched=workflow.patched)
         elif inp.adoption is not None:
             self.p = Pathway(inp.adoption, patched=workflow.patched)
         else:
             self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched,
-                                 rules_by_entry_date=workflow.patched(RULE_SETS_BY_ENTRY_DATE))
+                                 rules_by_entry_date=self._patched(RULE_SETS_BY_ENTRY_DATE))
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
@@ -162,12 +168,12 @@ class BeneficiaryPathway(PathwayHandlers):
         s = self.p.s
         if inp.adoption is not None and workflow.patched(ADOPTED_CASELOAD):
             inp = inp.model_copy(update={"state": inp.adoption})  # its reminders and checks are in its state
-        if inp.state is None and workflow.patched(REMINDERS):
+        if inp.state is None and self._patched(REMINDERS):
             with holiday_calendar():
                 self.p.enable_reminders(self._today())
-        if inp.state is None and workflow.patched(GESICA_AT_CER):
+        if inp.state is None and self._patched(GESICA_AT_CER):
             s.gesica_at_cer = True
-        if workflow.patched(CLOSE_TASKS):
+        if self._patched(CLOSE_TASKS):
             s.closes_tasks = True
         while True:
             await self._drain()
@@ -236,7 +242,7 @@ class BeneficiaryPathway(PathwayHandlers):
     async def _record(self, batch: Outbox) -> None:
         """Write the row and this batch to the read model; never gives up (a write retried later is harmless:
         rows are guarded by version). Runs started before ``RECORD_LOCALLY`` keep regular activities only."""
-        if workflow.patched(RECORD_LOCALLY):
+        if self._patched(RECORD_LOCALLY):
             try:
                 await workflow.execute_local_activity(RECORD_EFFECTS, PathwayEffects(row=self.p.row(), outbox=batch),
                                                       **LOCAL_RECORD_OPTIONS)
@@ -294,6 +300,10 @@ class BeneficiaryPathway(PathwayHandlers):
         workflow.set_current_details(self.p.summary() + last_decision_summary(self.p))
 
     # ------------------------------------------------------------------ helpers
+
+    def _patched(self, patch_id: str) -> bool:
+        """A patch of ``PATCHES_IN_START``: implied by ``START_PATCHES`` (no marker of its own), else asked."""
+        return (self._start_patches and patch_id in PATCHES_IN_START) or workflow.patched(patch_id)
 
     def _today(self):
         return paris_date(workflow.now())
