@@ -291,7 +291,8 @@ def generate_daily_update(
     """The file of ``update_date`` that follows ``generate_flux(households=households, seed=seed,
     flow_date=flow_date)`` (no invalid household): ``update_households`` households, ``new_share`` of them new,
     the others drawn from the first file and each in a new state — a suspended payment resumed, a closed right
-    reopened, otherwise (in turn) a payment suspended, a right closed, or every person no longer subject."""
+    reopened, otherwise (in turn) a payment suspended, a right closed, or every person no longer subject (the
+    applicant becoming subject when nobody was)."""
     if update_households < 0 or not 0.0 <= new_share <= 1.0:
         raise ValueError("update_households must be >= 0 and new_share between 0 and 1")
     gen = _Generator(households, seed, flow_date)
@@ -337,6 +338,8 @@ def _changed(record: dict, turn: int, on: date, rng: random.Random) -> dict:
     elif turn % 3 == 1:
         changed["state"] = "5"
         changed["closure"] = (_weighted(rng, CLOSURE_CODES), (on - timedelta(days=1)).isoformat())
-    else:
+    elif any(p["top"] == "1" for p in record["persons"]):
         changed["persons"] = [dict(p, top="0") for p in record["persons"]]
+    else:
+        changed["persons"] = [dict(p, top="1" if p["role"] == "DEM" else p["top"]) for p in record["persons"]]
     return changed
