@@ -117,6 +117,35 @@ async def _worker_main(address: str, task_queue: str, database_url: str, cache: 
         await asyncio.Event().wait()
 
 
+class StackCpu:
+    """CPU seconds used during a measurement by the whole stack (this process and every descendant: dev
+    server, PostgreSQL, worker processes), and by the worker processes alone: per-household costs that move
+    less with the machine's load than rates do."""
+
+    @staticmethod
+    def _sample() -> tuple[float, float]:
+        me = psutil.Process()
+        total = sum(me.cpu_times()[:2])
+        workers = 0.0
+        for p in me.children(recursive=True):
+            try:
+                cpu = sum(p.cpu_times()[:2])
+                total += cpu
+                if "--worker" in p.cmdline():
+                    workers += cpu
+            except psutil.Error:
+                pass
+        return total, workers
+
+    def __enter__(self) -> "StackCpu":
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = self._sample()
+        self.total, self.workers = end[0] - self._start[0], end[1] - self._start[1]
+
+
 def rss_mib(child: subprocess.Popen) -> float:
     return psutil.Process(child.pid).memory_info().rss / 2**20
 
@@ -170,23 +199,24 @@ async def apply_update(stack: Stack, path: Path, households: int, *, during=None
     t0 = await stack.pool.fetchval("SELECT clock_timestamp()")
     started = time.perf_counter()
     inp = import_input(stack, path, heartbeat_timeout_seconds=heartbeat)
-    handle = await start_flux_import(stack.client, inp, task_queue=stack.task_queue)
-    side = asyncio.ensure_future(during(stack, inp.file_digest)) if during else None
-    result = await handle.result()
-    imported = time.perf_counter() - started
-    if side is not None:
-        await side
-    changed, last = -1, time.perf_counter()
-    while time.perf_counter() - last < quiet:
-        now = await stack.pool.fetchval("SELECT count(*) FROM pathways WHERE updated_at >= $1", t0)
-        if now != changed:
-            changed, last = now, time.perf_counter()
-        await asyncio.sleep(0.25)
+    with StackCpu() as cpu:
+        handle = await start_flux_import(stack.client, inp, task_queue=stack.task_queue)
+        side = asyncio.ensure_future(during(stack, inp.file_digest)) if during else None
+        result = await handle.result()
+        imported = time.perf_counter() - started
+        if side is not None:
+            await side
+        changed, last = -1, time.perf_counter()
+        while time.perf_counter() - last < quiet:
+            now = await stack.pool.fetchval("SELECT count(*) FROM pathways WHERE updated_at >= $1", t0)
+            if now != changed:
+                changed, last = now, time.perf_counter()
+            await asyncio.sleep(0.25)
     end = await stack.pool.fetchval("SELECT max(updated_at) FROM pathways WHERE updated_at >= $1", t0)
     seconds = max((end - t0).total_seconds(), imported) if end else imported
-    return {"households": households, "seconds": seconds, "import_seconds": imported, "rows": changed,
+    return {"quiet": quiet, "households": households, "seconds": seconds, "import_seconds": imported, "rows": changed,
             "signals": result.signals, "new_pathways": result.new_pathways, "digest": inp.file_digest,
-            "path": path, "load": load()}
+            "path": path, "load": load(), "cpu": cpu.total, "worker_cpu": cpu.workers}
 
 
 def report_update(label: str, r: dict, base: float, target: float = 0.8) -> float:
@@ -197,6 +227,9 @@ def report_update(label: str, r: dict, base: float, target: float = 0.8) -> floa
           f"{r['import_seconds']:.1f} s): {rate:.1f} households/s", flush=True)
     print(f"  ratio to baseline ({base:.1f}/s): {ratio:.2f} (target ≥ {target}: "
           f"{'met' if ratio >= target else 'missed'}); {r['load']}", flush=True)
+    print(f"  CPU per household: {r['cpu'] * 1000 / r['households']:.1f} ms for the whole stack (worker processes "
+          f"{r['worker_cpu'] * 1000 / r['households']:.1f} ms, dev server + PostgreSQL + client the rest; "
+          f"{r['quiet']:.0f} s of quiet wait included)", flush=True)
     return ratio
 
 
