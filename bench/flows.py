@@ -179,14 +179,45 @@ def import_input(stack: Stack, path: Path, **extra) -> FluxImportInput:
                            territory=TERRITORY, pathway_task_queue=stack.task_queue, **extra)
 
 
+async def wait_count(pool: asyncpg.Pool, sql: str, target: int, stall: float = 180,
+                     client: Client | None = None, task_queue: str | None = None) -> float:
+    """Poll until ``sql`` counts ``target``; returns when (``time.perf_counter``). After ``stall`` s without
+    progress, raises with the task queue's workflow pollers (a worker that stopped polling shows none)."""
+    last, since = -1, time.perf_counter()
+    while True:
+        n = await pool.fetchval(sql)
+        if n >= target:
+            return time.perf_counter()
+        if n != last:
+            last, since = n, time.perf_counter()
+        elif time.perf_counter() - since > stall:
+            pollers = await workflow_pollers(client, task_queue) if client and task_queue else "not asked"
+            raise TimeoutError(f"STALLED: {n} of {target} after {stall:.0f} s without progress ({sql}); "
+                               f"workflow pollers of {task_queue}: {pollers}")
+        await asyncio.sleep(0.25)
+
+
+async def workflow_pollers(client: Client, task_queue: str) -> str:
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    response = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
+    return ", ".join(f"{p.identity} (last poll {p.last_access_time.ToDatetime():%H:%M:%S} UTC)"
+                     for p in response.pollers) or "none"
+
+
 async def populate(stack: Stack, path: Path, households: int) -> None:
     """Import the day-1 file and wait until every subject person's pathway has its row."""
     expected = len(subject_persons(path, secret()))
     started = time.perf_counter()
     handle = await start_flux_import(stack.client, import_input(stack, path), task_queue=stack.task_queue)
     await handle.result()
-    while (rows := await stack.pool.fetchval("SELECT count(*) FROM pathways")) < expected:
-        await asyncio.sleep(0.5)
+    await wait_count(stack.pool, "SELECT count(*) FROM pathways", expected, client=stack.client,
+                     task_queue=stack.task_queue)
+    rows = await stack.pool.fetchval("SELECT count(*) FROM pathways")
     elapsed = time.perf_counter() - started
     print(f"population: {households} households → {rows} open pathways in {elapsed:.0f} s "
           f"({rows / elapsed:.1f} pathways/s, {load()})", flush=True)

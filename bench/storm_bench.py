@@ -35,7 +35,7 @@ from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.testing import WorkflowEnvironment
 
 from bench.common import baseline
-from bench.flows import header, load
+from bench.flows import header, load, wait_count
 from bench.onboarding_bench import make_worker
 from domain.deadlines import deadline_instant, paris_date
 from domain.pathway import FlowRecord
@@ -56,20 +56,6 @@ async def register_search_attributes(client) -> None:
     from tests.conftest import register_search_attributes as register  # the suite's own registration
 
     await register(client)
-
-
-async def wait_count(pool: asyncpg.Pool, sql: str, target: int, stall: float = 300) -> float:
-    """Poll until ``sql`` counts ``target``; returns when. Raises after ``stall`` s without progress."""
-    last, since = -1, time.perf_counter()
-    while True:
-        n = await pool.fetchval(sql)
-        if n >= target:
-            return time.perf_counter()
-        if n != last:
-            last, since = n, time.perf_counter()
-        elif time.perf_counter() - since > stall:
-            raise TimeoutError(f"{n} of {target} after {stall:.0f} s without progress: {sql}")
-        await asyncio.sleep(0.2)
 
 
 async def bad_events(client, person_ids: list[str], concurrency: int = 16) -> dict[str, int]:
@@ -119,7 +105,7 @@ async def main(pathways: int, baseline_count: int, check: int, concurrency: int 
 
                 started = time.perf_counter()
                 await asyncio.gather(*(start(p) for p in persons))
-                await wait_count(pool, "SELECT count(*) FROM pathways", pathways)
+                await wait_count(pool, "SELECT count(*) FROM pathways", pathways, client=client, task_queue=task_queue)
                 print(f"population: {pathways} pathways in {time.perf_counter() - started:.0f} s, all due at "
                       f"{due.isoformat()} ({load()})", flush=True)
                 before = due - timedelta(hours=1)

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities import france_travail, monjob
 from activities.territory import load_commune_table
+from workers import poll_watchdog
 from workers.config import Settings
 from workers.converter import data_converter
 from workers.keys import Keyring, load_keyring
@@ -84,11 +85,22 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
                             communes=communes,
                             france_travail=france_travail.FranceTravailClient(ft_http) if ft_http else None)
         worker = build_worker(client, settings.temporal_task_queue, deps)
+        stalls: list[poll_watchdog.QueueView] = []
+
+        def on_stall(view: poll_watchdog.QueueView) -> None:
+            log.error("workflow poller stalled: stopping so that a fresh worker takes the backlog",
+                      backlog=view.backlog, backlog_age_s=int(view.backlog_age.total_seconds()))
+            stalls.append(view)
+            stop.set()
+
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,
                      namespace=settings.temporal_namespace, workflows=len(WORKFLOWS),
                      metrics=f"{settings.metrics_host}:{settings.metrics_port}" if settings.metrics_port else None)
+            watchdog = asyncio.create_task(poll_watchdog.watch(
+                lambda: poll_watchdog.describe(client, settings.temporal_task_queue, client.identity), on_stall))
             await stop.wait()
+            watchdog.cancel()
             log.info("worker stopping")
     finally:
         for open_http in (http, ft_http):
@@ -97,3 +109,5 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
         if pool is not None:
             await pool.close()
     log.info("worker stopped")
+    if stalls:
+        raise SystemExit(poll_watchdog.STALLED_EXIT)
