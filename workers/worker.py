@@ -47,6 +47,14 @@ async def connect(settings: Settings, with_runtime: Runtime | None = None, keyri
     )
 
 
+#: Workflow activations one worker process runs at once. They share one interpreter (the GIL), so more slots only
+#: lengthen each activation's wait: with the SDK's 100 and a saturated CPU (a storm of deadlines, thousands of new
+#: pathways at once) activations outlasted the 10 s workflow task timeout, timed out, were retried from scratch
+#: and the worker melted down (BENCHMARKS.md, issue 17). 20 × ≈ 35 ms (a replay) ≈ 0.7 s leaves 14× margin; tasks
+#: beyond wait on the server, where the timeout does not run.
+WORKFLOW_TASK_SLOTS = 20
+
+
 def build_worker(client: Client, task_queue: str, deps: Dependencies) -> Worker:
     return Worker(
         client,
@@ -54,6 +62,7 @@ def build_worker(client: Client, task_queue: str, deps: Dependencies) -> Worker:
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         workflow_runner=workflow_runner(),
+        max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
