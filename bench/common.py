@@ -25,8 +25,10 @@ from workers.converter import data_converter
 from workers.embedded import free_port, stop_process, temporal_dev_server_command, wait_for_port
 from workers.keys import Keyring
 from workers.sandbox import workflow_runner
-from workers.worker import WORKFLOW_TASK_SLOTS
 from workflows.search_attributes import cli_search_attribute_types
+
+with workflow.unsafe.imports_passed_through():  # NoopWorkflow's sandbox re-imports this module
+    from workers.worker import WORKFLOW_TASK_SLOTS
 
 NAMESPACE = "parcours-rsa"
 
