@@ -120,30 +120,28 @@ async def _worker_main(address: str, task_queue: str, database_url: str, cache: 
 class StackCpu:
     """CPU seconds used during a measurement by the whole stack (this process and every descendant: dev
     server, PostgreSQL, worker processes), and by the worker processes alone: per-household costs that move
-    less with the machine's load than rates do."""
+    less with the machine's load than rates do. A process that died meanwhile (a killed worker) is left out."""
 
     @staticmethod
-    def _sample() -> tuple[float, float]:
+    def _sample() -> dict[int, tuple[float, bool]]:
         me = psutil.Process()
-        total = sum(me.cpu_times()[:2])
-        workers = 0.0
+        found = {me.pid: (sum(me.cpu_times()[:2]), False)}
         for p in me.children(recursive=True):
             try:
-                cpu = sum(p.cpu_times()[:2])
-                total += cpu
-                if "--worker" in p.cmdline():
-                    workers += cpu
+                found[p.pid] = (sum(p.cpu_times()[:2]), "--worker" in p.cmdline())
             except psutil.Error:
                 pass
-        return total, workers
+        return found
 
     def __enter__(self) -> "StackCpu":
         self._start = self._sample()
         return self
 
     def __exit__(self, *exc) -> None:
-        end = self._sample()
-        self.total, self.workers = end[0] - self._start[0], end[1] - self._start[1]
+        used = {pid: (cpu - self._start.get(pid, (0.0, False))[0], worker)
+                for pid, (cpu, worker) in self._sample().items()}
+        self.total = sum(cpu for cpu, _ in used.values())
+        self.workers = sum(cpu for cpu, worker in used.values() if worker)
 
 
 def rss_mib(child: subprocess.Popen) -> float:
