@@ -25,6 +25,7 @@ from domain.campaign import (
     SelectRequest,
     convocation,
 )
+from domain.pathway_contract import Signal
 
 CONCURRENCY = 20
 
@@ -66,7 +67,7 @@ class CampaignActivities:
         async def one(pathway_id: str) -> None:
             async with limit:
                 try:
-                    await client.get_workflow_handle(pathway_id).signal("lost_from_view_convocation", message)
+                    await client.get_workflow_handle(pathway_id).signal(Signal.LOST_FROM_VIEW_CONVOCATION, message)
                     result.convoked.append(pathway_id)
                 except RPCError as exc:
                     if exc.status is not RPCStatusCode.NOT_FOUND:

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from activities.csv_import import TableMapping, load_mapping, normalise_date
 from activities.list_rows import ListRows, normalise_label
-from domain.caseload import CASELOAD_FIELDS, DATE_FIELDS
+from domain.caseload import ADDED_FIELDS, CASELOAD_FIELDS, DATE_FIELDS
 
 MAX_CELL = 64  # no caseload field is longer; a longer cell is cut (and then refused by the field's rule)
 
@@ -62,3 +62,9 @@ def caseload_rows(path: str | Path, mapping: CaseloadMapping,
             value = value[:MAX_CELL] if value is not None else None
             raw[name] = normalise_date(value, mapping.date_formats) if name in DATE_FIELDS else value
         yield number, raw
+
+
+def default_mapping() -> CaseloadMapping:
+    """Without a mapping: each column is headed by its field name (docs/caseload.md), ``;``-separated; the
+    platform, CAF-route and review columns may be left out."""
+    return CaseloadMapping(columns={name: name for name in CASELOAD_FIELDS}, optional=list(ADDED_FIELDS))

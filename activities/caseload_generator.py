@@ -22,11 +22,25 @@ HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territor
            "first_appointment_on": "Date premier rendez-vous", "preconisation_on": "Date préconisation",
            "preconisation_target": "Préconisation", "preconisation_structure": "Structure préconisée",
            "caf_saisine_on": "Date saisine CAF", "caf_saisine_mode": "Mode saisine CAF",
-           "personal_review_requested_on": "Date demande examen situation"}
+           "personal_review_requested_on": "Date demande examen situation", "held_stage": "Etape suspendue",
+           "reorientation_requested_on": "Date demande réorientation", "reorientation_reason": "Motif réorientation",
+           "reorientation_kind": "Réorientation ou sortie", "non_compliance_kind": "Manquement",
+           "ep_referral_on": "Date saisine EP", "ep_decided_on": "Date avis EP", "sanction_outcome": "Sanction",
+           "sanction_decided_on": "Date sanction", "sanction_share_percent": "Part sanction %",
+           "sanction_months": "Durée sanction mois", "not_subject_since": "Non soumis depuis"}
 CAF_ROUTE = (Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING)
 PLATFORM_PHASE = (Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
                   Stage.AWAITING_SLAI_VALIDATION)
 REFERENT_TARGETS = ("REFERENT_SOLIDARITE", "REFERENT_SOCIOPRO", "PLIE", "POLE_EMPLOI_AG")
+#: The stages each hold is generated over, in turn (domain.caseload_holds).
+HOLD_BASES = {Stage.REORIENTATION_REQUESTED: (Stage.REFERENT_DESIGNATED, Stage.CER_ACTIVE, Stage.BILAN),
+              Stage.NON_COMPLIANCE_EP: (Stage.PLATFORM_FIRST_APPOINTMENT, Stage.CER_ACTIVE, Stage.REFERENT_DESIGNATED,
+                                        Stage.AWAITING_ORIENTATION),
+              Stage.SANCTION_PROCEDURE: (Stage.CER_ACTIVE, Stage.REFERENT_DESIGNATED),
+              Stage.NOT_SUBJECT: (Stage.DETECTED, Stage.AWAITING_ORIENTATION, Stage.CER_ACTIVE,
+                                  Stage.REFERENT_DESIGNATED)}
+_BASE_DATES = ("caf_transmission_date", "caf_saisine_on", "orientation_notified_on", "referent_designated_on",
+               "cer_start", "preconisation_on")
 
 
 def _nir(rng: random.Random, index: int, with_key: bool) -> str:
@@ -39,8 +53,23 @@ def _d(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
-def caseload_row(stage: Stage, index: int, today: date, rng: random.Random) -> dict[str, str]:
-    """One consistent row at ``stage`` on ``today`` (field names; ``HEADERS`` gives the file's headers)."""
+def caseload_row(stage: Stage, index: int, today: date, rng: random.Random, *, extras: bool = True) -> dict[str, str]:
+    """One consistent row at ``stage`` on ``today`` (field names; ``HEADERS`` gives the file's headers); with
+    ``extras``, every few rows of a stage a CER on the CAF route or a sanction in force."""
+    if stage in HOLD_BASES:
+        return _hold(stage, index, today, rng)
+    if stage is Stage.CLOSED:
+        return _closed(index, today, rng)
+    row = _row(stage, index, today, rng)
+    turn = index // len(ADOPTABLE_STAGES)
+    if extras and stage in (Stage.CER_ACTIVE, Stage.BILAN) and turn % 4 == 2:
+        _caf_before_cer(row, index, rng)
+    if extras and stage is Stage.CER_ACTIVE and turn % 3 == 1:
+        _sanction(row, today, rng, index)
+    return row
+
+
+def _row(stage: Stage, index: int, today: date, rng: random.Random) -> dict[str, str]:
     row = {"territory": f"T{index % 7 + 1}", "stage": stage.value}
     if index % 5 == 4:
         row.update(matricule=f"{9000000 + index}", rank=str(index % 3 + 1))
@@ -127,6 +156,85 @@ def _caf_route(row: dict[str, str], stage: Stage, index: int, today: date, rng: 
             row["first_appointment_on"] = _d(accepted + timedelta(days=rng.randint(0, (today - accepted).days)))
     row.update(caf_transmission_date=_d(transmission), caf_saisine_on=_d(saisine))
     return row
+
+
+def _day(text: str) -> date:
+    day, month, year = text.split("/")
+    return date(int(year), int(month), int(day))
+
+
+def _between(first: date, today: date, rng: random.Random) -> date:
+    return first + timedelta(days=rng.randint(0, max(0, (today - first).days)))
+
+
+def _hold(stage: Stage, index: int, today: date, rng: random.Random) -> dict[str, str]:
+    """A hold over one of its bases in turn, opened after the base's own dates and before any clock fell due."""
+    bases = HOLD_BASES[stage]
+    base = bases[(index // len(ADOPTABLE_STAGES)) % len(bases)]
+    if base is Stage.DETECTED:  # never subject: the first flow said « non soumis »
+        row = _row(Stage.AWAITING_ORIENTATION, index, today, rng)
+        row.update(stage=stage.value, not_subject_since=row["caf_transmission_date"])
+        return row
+    row = caseload_row(base, index, today, rng, extras=False)
+    row.update(stage=stage.value, held_stage=base.value)
+    dates = [_day(row[n]) for n in _BASE_DATES if row.get(n)]
+    if row.get("first_appointment_on") and base is not Stage.PLATFORM_FIRST_APPOINTMENT:
+        dates.append(_day(row["first_appointment_on"]))
+    if base is Stage.BILAN:
+        dates.append(_day(row["cer_end"]))  # a same-sphere reason, at the CER's end (§3.5)
+    day = _between(max(dates), today, rng)
+    if stage is Stage.REORIENTATION_REQUESTED:
+        reason = "EPUISEMENT" if base is Stage.BILAN else "REPRISE_VIE_MARITALE"
+        row.update(reorientation_requested_on=_d(day), reorientation_reason=reason,
+                   reorientation_kind="EXIT" if index % 2 and base is not Stage.BILAN else "REORIENTATION")
+    elif stage is Stage.NOT_SUBJECT:
+        row["not_subject_since"] = _d(day)
+    else:
+        row.update(non_compliance_kind="UNEXCUSED_ABSENCE" if index % 2 else "NON_ADHESION", ep_referral_on=_d(day))
+        if stage is Stage.SANCTION_PROCEDURE:
+            row["ep_decided_on"] = _d(_between(day, today, rng))
+    return row
+
+
+def _closed(index: int, today: date, rng: random.Random) -> dict[str, str]:
+    """Closed after leaving RSA, within the 6 months a re-entry keeps the referent (T25): the referent chose to close,
+    or did not choose within 15 days, or the person left before being oriented."""
+    kind = (index // len(ADOPTABLE_STAGES)) % 3
+    if kind == 2:
+        row = _row(Stage.AWAITING_ORIENTATION, index, today, rng)
+        left = _between(_day(row["caf_transmission_date"]), today, rng)
+        row.update(stage=Stage.CLOSED.value, end_of_payment=_d(left))
+        return row
+    row = _row(Stage.EXIT_CHOICE_PENDING, index, today, rng)
+    exit_on = today - timedelta(days=rng.randint(16, 150))
+    row.update(stage=Stage.CLOSED.value, end_of_payment=_d(exit_on),
+               orientation_notified_on=_d(exit_on - timedelta(days=rng.randint(30, 300))))
+    row["caf_transmission_date"] = _d(_day(row["orientation_notified_on"]) - timedelta(days=rng.randint(0, 25)))
+    if kind == 0:
+        row.update(exit_choice="CLOSE", exit_choice_on=_d(exit_on + timedelta(days=rng.randint(0, 14))))
+    return row
+
+
+def _caf_before_cer(row: dict[str, str], index: int, rng: random.Random) -> None:
+    """A CER on the CAF route (§3.2): the saisine accepted within the month, the first interview held, the CER."""
+    start = _day(row["cer_start"])
+    accepted = start - timedelta(days=rng.randint(0, 50))
+    saisine = accepted - timedelta(days=rng.randint(0, 10))
+    row.update(orientation_target="CAF", referent_structure=f"CAF{index % 2}", caf_saisine_mode=f"M{index % 3 + 1}",
+               orientation_notified_on=_d(accepted), caf_saisine_on=_d(saisine),
+               caf_transmission_date=_d(saisine - timedelta(days=rng.randint(0, 15))))
+    if index % 2:
+        row["first_appointment_on"] = _d(accepted + timedelta(days=rng.randint(0, (start - accepted).days)))
+
+
+def _sanction(row: dict[str, str], today: date, rng: random.Random, index: int) -> None:
+    """A reduction or suspension decided after an EP referral during the current CER (G-B14)."""
+    referral = _between(_day(row["cer_start"]), today, rng)
+    reduction = index % 2 == 0
+    row.update(non_compliance_kind="NON_ADHESION", ep_referral_on=_d(referral),
+               sanction_decided_on=_d(_between(referral, today, rng)),
+               sanction_outcome="REDUCTION" if reduction else "SUSPENSION",
+               sanction_share_percent="30" if reduction else "100", sanction_months=str(rng.randint(1, 4)))
 
 
 def caseload_rows(count: int, today: date, seed: int = 19) -> list[dict[str, str]]:

@@ -27,16 +27,15 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.caseload_file import CaseloadMapping, caseload_rows
 from activities.cnaf_parser import FluxUnreadable, file_digest
+from activities.person_links import PersonLinks
 from activities.retention import PATHWAY_TABLES
-from domain.caseload import CaseloadCase, RowRejected, judge_row
+from domain.caseload import CaseloadCase, CaseloadRejection, RowRejected, judge_row
 from domain.caseload_adoption import adopt
-from domain.caseload_import import CaseloadSlice, RowOutcome, SliceOutcome
+from domain.caseload_import import IMPORT_SLICE, SURVEY, CaseloadSlice, RowOutcome, SliceOutcome
 from domain.pathway import PathwayInput, PathwayState
+from domain.pathway_contract import WORKFLOW_TYPE as PATHWAY_TYPE
 from domain.pathway_rules import pathway_workflow_id
 
-SURVEY = "caseload_import.survey"
-IMPORT_SLICE = "caseload_import.import_slice"
-PATHWAY_WORKFLOW = "BeneficiaryPathway"
 MEMO_KEY = "caseload"
 #: A re-adopted pathway's rows, rewritten from its new row (the ledgers stay).
 READ_MODEL_TABLES = [(table, column) for table, column in PATHWAY_TABLES if not table.startswith("caseload_")]
@@ -46,7 +45,13 @@ SOURCE = "CASELOAD"
 def judge(raw: dict[str, str | None], row: int, today: date, now: datetime, secret: bytes, *, file_digest_: str,
           past_breaches: bool) -> tuple[CaseloadCase, PathwayState] | RowOutcome:
     """A row as the case and its pathway at its stage, or its rejection (also what ``--dry-run`` shows)."""
-    case = judge_row(raw, row, today, secret)
+    return adopt_row(judge_row(raw, row, today, secret), today, now, file_digest_=file_digest_,
+                     past_breaches=past_breaches)
+
+
+def adopt_row(case: CaseloadCase | CaseloadRejection, today: date, now: datetime, *, file_digest_: str,
+              past_breaches: bool) -> tuple[CaseloadCase, PathwayState] | RowOutcome:
+    row = case.row
     if not isinstance(case, CaseloadCase):
         return RowOutcome(row=row, outcome="rejected", code=case.code, reason=case.reason)
     try:
@@ -67,6 +72,7 @@ class CaseloadImporter:
         self._pool = pool
         self._secret = person_id_secret
         self._client = client
+        self._links = PersonLinks(pool)
 
     @property
     def client(self) -> Client:
@@ -96,8 +102,11 @@ class CaseloadImporter:
                 continue
             if number > req.last:
                 break
-            judged = judge(raw, number, req.today, now, self._secret, file_digest_=req.file_digest,
-                           past_breaches=req.past_breaches)
+            case = judge_row(raw, number, req.today, self._secret)
+            if isinstance(case, CaseloadCase):  # a NIR linked to a pathway adopted by CAF matricule + rank
+                linked = await self._links.resolve([(case.person_id, case.caf_key)], req.file_digest)
+                case = case.model_copy(update={"person_id": linked.get(case.person_id, case.person_id)})
+            judged = adopt_row(case, req.today, now, file_digest_=req.file_digest, past_breaches=req.past_breaches)
             outcome = judged if isinstance(judged, RowOutcome) else await self._adopt(*judged, req)
             await self._record(req.file_digest, outcome, None if isinstance(judged, RowOutcome)
                                else pathway_workflow_id(judged[0].person_id))
@@ -120,13 +129,13 @@ class CaseloadImporter:
         if known is None:
             await self._pool.execute(
                 """INSERT INTO caseload_adoptions (person_id, pathway_id, file_digest, row_number, row_digest, source,
-                       stage, adopted_on, past_breaches) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+                       stage, adopted_on, past_breaches, caf_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
                    ON CONFLICT (person_id) DO NOTHING""",
                 case.person_id, pid, req.file_digest, case.row, case.row_digest, SOURCE, state.stage.value,
-                req.today, req.past_breaches)
+                req.today, req.past_breaches, case.caf_key)
         try:
             await self.client.start_workflow(
-                PATHWAY_WORKFLOW, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
+                PATHWAY_TYPE, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
                 id=pid, task_queue=req.pathway_task_queue, memo={MEMO_KEY: _memo(req.file_digest, case.row)},
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -163,7 +172,7 @@ class CaseloadImporter:
             state = adopt(case, datetime.now(timezone.utc), req.today, source=SOURCE, file_digest=req.file_digest,
                           past_breaches=req.past_breaches, seq_base=version + 1)
             await self.client.start_workflow(
-                PATHWAY_WORKFLOW, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
+                PATHWAY_TYPE, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
                 id=pid, task_queue=req.pathway_task_queue, memo={MEMO_KEY: _memo(req.file_digest, case.row)},
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
@@ -172,8 +181,10 @@ class CaseloadImporter:
             stage = case.stage.value
         await self._pool.execute(
             """UPDATE caseload_adoptions SET file_digest = $2, row_number = $3, row_digest = $4, stage = $5,
-                   adopted_on = $6, past_breaches = $7, status = 'started' WHERE person_id = $1""",
-            case.person_id, req.file_digest, case.row, case.row_digest, stage, req.today, req.past_breaches)
+                   adopted_on = $6, past_breaches = $7, caf_key = COALESCE($8, caf_key), status = 'started'
+               WHERE person_id = $1""",
+            case.person_id, req.file_digest, case.row, case.row_digest, stage, req.today, req.past_breaches,
+            case.caf_key)
         return RowOutcome(row=case.row, outcome="updated", stage=stage)
 
     async def _record(self, digest: str, outcome: RowOutcome, pathway_id: str | None) -> None:
@@ -204,7 +215,7 @@ async def _moved_since_start(handle) -> bool:
 
 
 class CaseloadImportActivities:
-    """Temporal activities over :class:`CaseloadImporter` (built in ``workers/registry.py``)."""
+    """Temporal activities over :class:`CaseloadImporter` (built in ``workers/runtime/registry.py``)."""
 
     def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None) -> None:
         self.importer = CaseloadImporter(pool, person_id_secret, client)

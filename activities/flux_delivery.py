@@ -13,16 +13,13 @@ from typing import Any, Callable
 
 from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.pathway_start import signal_with_start
 from domain.flux_import import PathwaySignal
-from domain.pathway import PathwayInput
 from domain.pathway_rules import pathway_workflow_id
 
-#: Pathway workflow type (string-typed so this module does not import the workflow).
-PATHWAY_WORKFLOW = "BeneficiaryPathway"
 SIGNAL_CONCURRENCY = 16
 
 
@@ -71,11 +68,8 @@ class PathwayDelivery:
         """Signal-with-start (create or signal) or plain signal; False when a plain signal found no pathway."""
         workflow_id = pathway_workflow_id(signal.person_id)
         if signal.start:
-            await self.client.start_workflow(
-                PATHWAY_WORKFLOW, PathwayInput(person_id=signal.person_id, territory=territory),
-                id=workflow_id, task_queue=task_queue, start_signal=signal.name.value,
-                start_signal_args=[signal.message], id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
+            await signal_with_start(self.client, signal.person_id, territory, signal.message, task_queue=task_queue,
+                                    signal=signal.name.value)
             return True
         try:
             await self.client.get_workflow_handle(workflow_id).signal(signal.name.value, signal.message)

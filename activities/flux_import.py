@@ -17,24 +17,29 @@ Exactly once, per (file digest, position):
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 import asyncpg
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.cnaf_parser import CnafFluxReader, FluxRefused, FluxUnreadable, file_digest
+from activities.cnaf_parser import FluxRefused, FluxUnreadable, file_digest
 from activities.drop_files import discard_imported
 from activities.flux_delivery import PathwayDelivery
-from activities.csv_import import ColumnMapping, CsvNewEntrants
-from activities.tasks import NewTask, TaskStore
+from activities.flux_drop import DropDirectory
+from activities.flux_reading import flow_source, make_reader, records_between, rules_for_flow, slice_header, unreadable
+from activities.person_links import PersonLinks
 from activities.quarantine import QuarantineBatch, QuarantineStore, quarantine_entry
+from activities.tasks import NewTask, TaskStore
 from domain import flux_events as fe
 from domain.flux import FluxHeader, FluxSummary, Issue, ParsedRecord, RejectionCode
 from domain.flux_import import (
+    FINISH,
+    IMPORT_SLICE,
+    LIST_DROPPED,
+    SURVEY,
     DropScanInput,
     DroppedFile,
     FileSurvey,
@@ -49,31 +54,11 @@ from domain.flux_import import (
     pathway_signal,
 )
 from domain.pathway_rules import pathway_workflow_id
-from domain.rules import RULE_SETS, RuleSet, rule_set_for
 from domain.tasks import slai_manager
 from domain.territory import UNASSIGNED, CommuneTable
 
-SURVEY = "flux_import.survey"
-IMPORT_SLICE = "flux_import.import_slice"
-FINISH = "flux_import.finish"
-LIST_DROPPED = "flux_import.list_dropped_files"
-
 CHUNK = 25  # households per transaction / heartbeat
 _HEARTBEAT_EVERY = 1000  # records, during the survey
-
-_IGNORED_SUFFIXES = (".part", ".tmp", ".partial")
-
-
-def make_reader(path: str | Path, source: str, mapping: dict[str, Any] | None) -> CnafFluxReader | CsvNewEntrants:
-    if mapping is not None:
-        return CsvNewEntrants(path, ColumnMapping.model_validate(mapping))
-    return CnafFluxReader(path)
-
-
-def _unreadable(message: str, refused: bool = False) -> ApplicationError:
-    """Non-retryable: reading the same bytes again gives the same answer."""
-    return ApplicationError(message, type="FLUX_REFUSED" if refused else "FLUX_UNREADABLE", non_retryable=True)
-
 
 class FluxImporter:
     """The import adapter: PostgreSQL pool, Temporal client and person-id secret injected.
@@ -88,6 +73,7 @@ class FluxImporter:
         self._secret = person_id_secret
         self._client = client
         self._quarantine = QuarantineStore(pool)
+        self._links = PersonLinks(pool)
 
     @property
     def client(self) -> Client:
@@ -103,7 +89,7 @@ class FluxImporter:
         except OSError as exc:
             message = f"cannot read {path.name}: {exc.strerror or exc}"
             await self._mark_unreadable(req, message)
-            raise _unreadable(message) from None
+            raise unreadable(message) from None
         if digest != req.file_digest:
             raise ApplicationError(f"{path.name} changed since the import started (digest differs)",
                                    type="FLUX_FILE_CHANGED", non_retryable=True)
@@ -124,7 +110,7 @@ class FluxImporter:
         except FluxUnreadable as exc:
             refused = isinstance(exc, FluxRefused)
             await self._mark_unreadable(req, str(exc), refused)
-            raise _unreadable(str(exc), refused) from None
+            raise unreadable(str(exc), refused) from None
         header = getattr(reader, "header", None) or FluxHeader()
         if header_issues:
             await self._quarantine.store(QuarantineBatch(
@@ -174,7 +160,7 @@ class FluxImporter:
         try:
             digest = await asyncio.to_thread(file_digest, req.file_path)
         except OSError as exc:
-            raise _unreadable(f"cannot read {Path(req.file_path).name}: {exc.strerror or exc}") from None
+            raise unreadable(f"cannot read {Path(req.file_path).name}: {exc.strerror or exc}") from None
         if digest != req.file_digest:  # positions would not mean the same households any more
             raise ApplicationError(f"{Path(req.file_path).name} changed since the import started (digest differs)",
                                    type="FLUX_FILE_CHANGED", non_retryable=True)
@@ -188,23 +174,23 @@ class FluxImporter:
         try:
             reader = make_reader(req.file_path, req.source, req.mapping)
             chunk: list[ParsedRecord] = []
-            for record in _slice(reader, req.first, req.last):
+            for record in records_between(reader, req.first, req.last):
                 if record.position in done:
                     result.already_done += 1
                     result.handled += 1
                     continue
                 chunk.append(record)
                 if len(chunk) >= CHUNK:
-                    await self._chunk(req, _header(reader, req), chunk, in_doubt, result, heartbeat)
+                    await self._chunk(req, slice_header(reader, req), chunk, in_doubt, result, heartbeat)
                     heartbeat(SliceProgress(first=req.first, last=req.last, position=chunk[-1].position,
                                             handled=result.handled, signals=result.signals))
                     chunk = []
             if chunk:
-                await self._chunk(req, _header(reader, req), chunk, in_doubt, result, heartbeat)
+                await self._chunk(req, slice_header(reader, req), chunk, in_doubt, result, heartbeat)
         except FluxUnreadable as exc:
-            raise _unreadable(str(exc), isinstance(exc, FluxRefused)) from None
+            raise unreadable(str(exc), isinstance(exc, FluxRefused)) from None
         except OSError as exc:
-            raise _unreadable(f"cannot read {Path(req.file_path).name}: {exc.strerror or exc}") from None
+            raise unreadable(f"cannot read {Path(req.file_path).name}: {exc.strerror or exc}") from None
         heartbeat(SliceProgress(first=req.first, last=req.last, position=req.last, handled=result.handled,
                                 signals=result.signals))
         return result
@@ -219,7 +205,7 @@ class FluxImporter:
             assert record.household is not None
             try:
                 observations = fe.observations_for_household(record.household, header, secret=self._secret,
-                                                             source=_source(req.source))
+                                                             source=flow_source(req.source))
             except ValueError:
                 rejected.append(ParsedRecord(position=record.position, record_hash=record.record_hash, issues=(
                     Issue(RejectionCode.BAD_DATE, "no flow date: IdentificationFlux/DTCREAFLUX or entry date"),)))
@@ -232,6 +218,12 @@ class FluxImporter:
             result.handled += len(rejected)
         if not accepted:
             return
+        # A person adopted by CAF matricule + rank is followed by that pathway once the NIR is linked to it.
+        links = await self._links.resolve([(o.person_id, o.caf_key) for _, obs in accepted for o in obs],
+                                          req.file_digest)
+        if links:
+            accepted = [(record, [o.model_copy(update={"person_id": links[o.person_id]}) if o.person_id in links
+                                  else o for o in obs]) for record, obs in accepted]
 
         # Derive every person's events from the last applied observation (kept in memory along the chunk,
         # in file order, for a person appearing twice).
@@ -251,7 +243,7 @@ class FluxImporter:
             events_of: dict[str, list[fe.AnyFlowEvent]] = {}
             for observed in observations:
                 obs = fe.with_known_status(states.get(observed.person_id), observed)
-                new_state, events = fe.derive_events(states.get(obs.person_id), obs, _rules(obs.flow_date))
+                new_state, events = fe.derive_events(states.get(obs.person_id), obs, rules_for_flow(obs.flow_date))
                 events_of[obs.person_id] = events
                 if new_state is not None and new_state != states.get(obs.person_id):
                     states[obs.person_id] = new_state
@@ -353,70 +345,6 @@ class FluxImporter:
             signals=int(row["signals"]), new_pathways=int(row["new_pathways"]), positions=int(row["positions"]),
         )
 
-    # ------------------------------------------------------------------ drop directory
-
-    async def list_dropped(self, req: DropScanInput) -> list[DroppedFile]:
-        """Regular files of the drop directory not imported yet, oldest first (by modification time).
-
-        Hidden files and ``*.part`` / ``*.tmp`` are skipped: writers drop a file under a temporary name
-        and rename it when complete.
-        """
-        directory = Path(req.drop_dir)
-        if not directory.is_dir():
-            return []
-        candidates = sorted(
-            (p for p in directory.iterdir()
-             if p.is_file() and not p.name.startswith(".") and not p.name.endswith(_IGNORED_SUFFIXES)),
-            key=lambda p: (p.stat().st_mtime, p.name),
-        )
-        files: list[DroppedFile] = []
-        for path in candidates:
-            if activity.in_activity():
-                activity.heartbeat(path.name)
-            digest = await asyncio.to_thread(file_digest, path)
-            files.append(DroppedFile(file_path=str(path.resolve()), file_name=path.name, file_digest=digest))
-        if not files:
-            return []
-        imported = {r["file_digest"] for r in await self._pool.fetch(
-            "SELECT file_digest FROM flux_files WHERE file_digest = ANY($1::text[]) AND status = 'imported'",
-            [f.file_digest for f in files])}
-        seen: set[str] = set()
-        fresh = []
-        for f in files:
-            if f.file_digest in imported:  # dropped again after its import: nothing to keep it for
-                await asyncio.to_thread(discard_imported, f.file_path, f.file_digest)
-                continue
-            if f.file_digest in seen:
-                continue
-            seen.add(f.file_digest)
-            fresh.append(f)
-        return fresh
-
-
-def _slice(reader: Any, first: int, last: int) -> Iterator[ParsedRecord]:
-    """The records of positions ``first``..``last``; the file is read from its start (no seeking in a stream)."""
-    for record in reader:
-        if record.position == 0 or record.position < first:
-            continue
-        if record.position > last:
-            break
-        yield record
-
-
-def _header(reader: Any, req: SliceRequest) -> FluxHeader:
-    header = getattr(reader, "header", None)
-    if header is not None and header.creation_date is not None:
-        return header
-    return FluxHeader(creation_date=req.flow_date, flow_type=header.flow_type if header else None)
-
-
-def _rules(day: date) -> RuleSet:
-    try:
-        return rule_set_for(day)
-    except ValueError:  # a flow dated before the first rule set: the earliest applies
-        return min(RULE_SETS, key=lambda r: r.effective_from)
-
-
 def unassigned_task(person_id: str, commune: str | None, file_digest: str, position: int) -> NewTask:
     """The task asking the SLAI manager to place a pathway the commune table could not: one per pathway (its
     key), holding the commune code to add to the table, never the address."""
@@ -426,16 +354,13 @@ def unassigned_task(person_id: str, commune: str | None, file_digest: str, posit
                    assignee=slai_manager(UNASSIGNED), details=details)
 
 
-def _source(source: str) -> str:
-    return "MSA" if source == "MSA" else "CAF"
-
-
 class FluxImportActivities:
-    """Temporal activities over :class:`FluxImporter` (built in ``workers/registry.py``)."""
+    """Temporal activities over :class:`FluxImporter` (built in ``workers/runtime/registry.py``)."""
 
     def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None,
                  communes: CommuneTable | None = None) -> None:
         self.importer = FluxImporter(pool, person_id_secret, client, communes)
+        self.drop_directory = DropDirectory(pool)
 
     @activity.defn(name=SURVEY)
     async def survey(self, req: SurveyRequest) -> FileSurvey:
@@ -451,7 +376,7 @@ class FluxImportActivities:
 
     @activity.defn(name=LIST_DROPPED)
     async def list_dropped_files(self, req: DropScanInput) -> list[DroppedFile]:
-        return await self.importer.list_dropped(req)
+        return await self.drop_directory.list_new(req)
 
     def all(self) -> list:
         return [self.survey, self.import_slice, self.finish, self.list_dropped_files]

@@ -1,7 +1,7 @@
 """France Travail: whether a person is registered, asked by opaque person id; and the sync's activities.
 
 The wire contract is ours (France Travail's partner API is not described; served locally by
-``workers.france_travail_sim``): ``GET /v1/registrations/{person_id}`` answers 200 ``{"person_id",
+``workers.dev.france_travail_sim``): ``GET /v1/registrations/{person_id}`` answers 200 ``{"person_id",
 "registered_on"}`` with a date or ``null``. The person id is the keyed hash of the NIR, never the NIR; nothing
 else identifying is sent or logged. Error classification as for MonJob62 (engineering.md §3):
 
@@ -32,7 +32,6 @@ from domain.france_travail import (
     NON_RETRYABLE,
     REFUSED,
     SELECT,
-    SIGNAL,
     Awaiting,
     CheckRequest,
     SyncInput,
@@ -40,6 +39,7 @@ from domain.france_travail import (
     registration,
 )
 from domain.pathway import DeadlineKind
+from domain.pathway_contract import Signal
 from domain.rules import ImplausibleDate, check_plausible_date
 
 RATE_LIMITED = "FranceTravailRateLimited"
@@ -184,7 +184,7 @@ class FranceTravailActivities:
                     report.refused += 1
                     return
                 try:
-                    await client.get_workflow_handle(item.pathway_id).signal(SIGNAL, registration(day))
+                    await client.get_workflow_handle(item.pathway_id).signal(Signal.FRANCE_TRAVAIL_REGISTERED, registration(day))
                     report.registered.append(item.pathway_id)
                 except RPCError as exc:
                     if exc.status is not RPCStatusCode.NOT_FOUND:

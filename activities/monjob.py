@@ -2,7 +2,7 @@
 
 R15 / G-X2: the referent must formalise the accompaniment in MonJob62 — at least the CER, the bilan and the
 exits (including "non-respect des obligations"). MonJob62's API is not described, so the wire contract here is
-ours (served locally by ``workers.monjob_sim``); MonJob62 is never the system of record for pathway state.
+ours (served locally by ``workers.dev.monjob_sim``); MonJob62 is never the system of record for pathway state.
 
 Payloads carry only opaque ids, dates and coarse kinds: no name, no NIR, no CER content. Their vocabularies
 (CER type, bilan decision, exit reason) are the pathway's own enums, so the wire never drifts from the domain.
@@ -26,11 +26,10 @@ from typing import Annotated, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from temporalio import activity
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from domain.pathway import BilanDecision, CerType, ExitReason, MonJob62Push
+from domain.pathway_state import BilanPush, CerPush, ExitPush
 from domain.rules import ContractKind
 
 OpaqueId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
@@ -48,28 +47,10 @@ CER_PATH = "/v1/cer"
 BILAN_PATH = "/v1/bilans"
 EXIT_PATH = "/v1/exits"
 
-# Deliberate timeouts. One HTTP exchange is bounded by the client (10 s, connect 5 s); one attempt by
-# START_TO_CLOSE, a little above, so a hung connection is cut by httpx first with a classified error.
-# MonJob62 being down over a long weekend must not fail a pathway, hence retries for up to 7 days with a
-# backoff capped at 30 minutes; past that the workflow sees the failure and must hand it to a person.
+# Deliberate timeouts. One HTTP exchange is bounded by the client (10 s, connect 5 s); one attempt by the pathway's
+# PUSH_OPTIONS (workflows.pathway: start-to-close 30 s, a little above, so a hung connection is cut by httpx first
+# with a classified error; retries for up to 3 days with a backoff capped at 30 minutes, then a task for a person).
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-START_TO_CLOSE = timedelta(seconds=30)
-SCHEDULE_TO_CLOSE = timedelta(days=7)
-RETRY_POLICY = RetryPolicy(
-    initial_interval=timedelta(seconds=10),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=30),
-    non_retryable_error_types=[REFUSED, PAYLOAD_INVALID],
-)
-
-
-def activity_options() -> dict:
-    """Keyword arguments for ``workflow.execute_activity_method`` on :class:`MonJobActivities` methods."""
-    return {
-        "start_to_close_timeout": START_TO_CLOSE,
-        "schedule_to_close_timeout": SCHEDULE_TO_CLOSE,
-        "retry_policy": RETRY_POLICY,
-    }
 
 
 class _Wire(BaseModel):
@@ -142,13 +123,6 @@ class MonJobReceipt(BaseModel):
     kind: Literal["cer", "bilan", "exit"]
     idempotency_key: str
     replayed: bool = False
-
-
-def idempotency_key(workflow_id: str, step: str, business_ref: str) -> str:
-    """Stable across retries, worker crashes and continue-as-new (the workflow id survives it; the run id does not)."""
-    if not workflow_id or not step or not business_ref:
-        raise ValueError("an idempotency key needs a workflow id, a step and a business reference")
-    return f"{workflow_id}:{step}:{business_ref}"
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
@@ -236,85 +210,43 @@ class MonJob62Client:
         )
 
 
-class MonJobActivities:
-    """Temporal activities around :class:`MonJob62Client`; the key comes from the calling workflow's id.
-
-    Call them with :func:`activity_options` (deliberate timeouts and retry policy).
-    """
-
-    def __init__(self, client: MonJob62Client) -> None:
-        self._client = client
-
-    @staticmethod
-    def _key(step: str, business_ref: str) -> str:
-        return idempotency_key(activity.info().workflow_id or "", step, business_ref)
-
-    @activity.defn(name="monjob_push_cer")
-    async def push_cer(self, cer: MonJobCer) -> MonJobReceipt:
-        return await self._client.push_cer(cer, idempotency_key=self._key("cer", cer.business_ref))
-
-    @activity.defn(name="monjob_push_bilan")
-    async def push_bilan(self, bilan: MonJobBilan) -> MonJobReceipt:
-        return await self._client.push_bilan(bilan, idempotency_key=self._key("bilan", bilan.business_ref))
-
-    @activity.defn(name="monjob_push_exit")
-    async def push_exit(self, exit_: MonJobExit) -> MonJobReceipt:
-        return await self._client.push_exit(exit_, idempotency_key=self._key("exit", exit_.business_ref))
-
-    def all(self) -> list:
-        """Every activity of this class, for ``Worker(activities=...)``."""
-        return [self.push_cer, self.push_bilan, self.push_exit]
-
-
 # ---------------------------------------------------------------- the pathway's port
 
 #: ``MonJob62Push.data`` keys (as the pathway rules write them) → wire field; ``None``: accepted, not sent.
-_PUSH_FIELDS: dict[str, tuple[type[_Wire], dict[str, str | None]]] = {
-    "CER": (MonJobCer, {
-        "person_id": "person_id", "ref": None, "cer_id": "cer_id", "type": "cer_type", "renewal": "renewal",
-        "signed_on": "signed_on", "start": "starts_on", "end": "ends_on", "structure_id": "structure_id",
-        "actions": "action_count", "contract_kind": "contract_kind", "weekly_hours": "weekly_hours",
-    }),
-    "BILAN": (MonJobBilan, {
-        "person_id": "person_id", "ref": "bilan_id", "cer_id": "cer_id", "completed_on": "completed_on",
-        "decision": "decision", "global_outcome": "global_outcome", "domain_outcomes": "domain_outcomes",
-        "physical_appointments": "physical_appointments",
-        "caf_min_physical_appointments_met": "caf_min_physical_appointments_met",
-    }),
-    "EXIT": (MonJobExit, {
-        "person_id": "person_id", "ref": "exit_id", "closed_on": "exited_on", "reason": "reason",
-        "structure_id": "structure_id",
-    }),
-}
-
-
-def wire_payload(item: MonJob62Push) -> _Wire:
-    """The wire model for a pathway push. Unknown kinds or keys are refused rather than dropped or sent on,
-    so a field added to the pathway (possibly personal) never reaches MonJob62 unreviewed.
+def wire_payload(item: MonJob62Push) -> MonJobCer | MonJobBilan | MonJobExit:
+    """The wire model for a pathway push: its typed data (``domain.pathway_state.CerPush``…, which refuse unknown
+    keys, so a field added to the pathway never reaches MonJob62 unreviewed) under the wire's names.
 
     A bad item is a bug on our side that no retry fixes: non-retryable ``MonJob62PayloadInvalid``, naming
     field locations only, never values."""
-    if item.kind not in _PUSH_FIELDS:
-        raise ApplicationError(f"unknown MonJob62 push kind {item.kind!r}", type=PAYLOAD_INVALID, non_retryable=True)
-    model, fields = _PUSH_FIELDS[item.kind]
-    unknown = sorted(set(item.data) - set(fields))
-    if unknown:
-        raise ApplicationError(f"MonJob62 {item.kind} push has unmapped keys {unknown}",
-                               {"unknown": unknown}, type=PAYLOAD_INVALID, non_retryable=True)
-    data = dict(item.data)
-    if "ref" not in data:  # the key is "<workflow id>:<kind>:<business ref>" (engineering.md §3)
+    data = item.data
+    ref = data.ref if isinstance(data, (BilanPush, ExitPush)) else None
+    if ref is None:  # the key is "<workflow id>:<kind>:<business ref>" (engineering.md §3)
         _, sep, ref = item.idempotency_key.partition(f":{item.kind}:")
         if not sep or not ref:
             raise ApplicationError(f"MonJob62 {item.kind} push has no business reference",
                                    type=PAYLOAD_INVALID, non_retryable=True)
-        data["ref"] = ref
-    values = {fields[k]: v for k, v in data.items() if fields[k] is not None}
     try:
-        return model.model_validate(values)
+        if isinstance(data, CerPush) and item.kind == "CER":
+            return MonJobCer(person_id=data.person_id, cer_id=data.cer_id, cer_type=data.type, renewal=data.renewal,
+                             signed_on=data.signed_on, starts_on=data.start, ends_on=data.end,
+                             structure_id=data.structure_id, action_count=data.actions,
+                             contract_kind=data.contract_kind, weekly_hours=data.weekly_hours)
+        if isinstance(data, BilanPush) and item.kind == "BILAN":
+            return MonJobBilan(person_id=data.person_id, bilan_id=ref, cer_id=data.cer_id,
+                               completed_on=data.completed_on, decision=data.decision,
+                               global_outcome=data.global_outcome,
+                               domain_outcomes=[o.model_dump() for o in data.domain_outcomes],
+                               physical_appointments=data.physical_appointments,
+                               caf_min_physical_appointments_met=data.caf_min_physical_appointments_met)
+        if isinstance(data, ExitPush) and item.kind == "EXIT":
+            return MonJobExit(person_id=data.person_id, exit_id=ref, exited_on=data.closed_on, reason=data.reason,
+                              structure_id=data.structure_id)
     except ValidationError as exc:
         problems = [{"loc": ".".join(map(str, e["loc"])), "type": e["type"]} for e in exc.errors()]
         raise ApplicationError(f"MonJob62 {item.kind} push is invalid", {"fields": problems},
                                type=PAYLOAD_INVALID, non_retryable=True) from None
+    raise ApplicationError(f"unknown MonJob62 push kind {item.kind!r}", type=PAYLOAD_INVALID, non_retryable=True)
 
 
 class MonJob62HttpPort:

@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.tasks import NewTask, TaskStore
-from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
+from domain.pathway_contract import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
 from domain.pathway import DeadlineStatus, MonJob62Push, PathwayEffects
 from domain.pathway_caf import CafQuotaStatus, caf_quota_status
 from domain.rules import RuleSet
@@ -190,7 +190,7 @@ class InMemoryMonJob62:
 
 
 class PathwayActivities:
-    """Activities of ``BeneficiaryPathway``, built in ``workers/registry.py`` with their adapters."""
+    """Activities of ``BeneficiaryPathway``, built in ``workers/runtime/registry.py`` with their adapters."""
 
     def __init__(self, read_model: PathwayReadModel, monjob62: MonJob62Port) -> None:
         self.read_model = read_model

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio import activity
 
 from domain.flux import ParsedRecord
 
@@ -92,17 +91,3 @@ class QuarantineStore:
         )
         return [QuarantinedRecord(position=r["position"], reason_codes=tuple(r["reason_codes"]), reason=r["reason"],
                                   record_hash=r["record_hash"]) for r in rows]
-
-
-class QuarantineActivities:
-    """Temporal activity storing a batch of rejected records (idempotent: safe to retry)."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._store = QuarantineStore(pool)
-
-    @activity.defn(name="flux_quarantine_records")
-    async def quarantine_records(self, batch: QuarantineBatch) -> QuarantineResult:
-        return await self._store.store(batch)
-
-    def all(self) -> list:
-        return [self.quarantine_records]

@@ -62,6 +62,7 @@ PATHWAY_TABLES: tuple[tuple[str, str], ...] = (
     ("human_tasks", "workflow_id"),
     ("caseload_adoptions", "pathway_id"),
     ("caseload_import_rows", "pathway_id"),
+    ("caseload_person_links", "pathway_id"),
 )
 
 _PURGED, _SKIPPED = "PURGED", "SKIPPED_RUNNING"
@@ -255,7 +256,7 @@ async def ensure_namespace_retention(client: Client, retention_months: int) -> t
 
 
 class RetentionActivities:
-    """Activities of ``RetentionPurge``, built in ``workers/registry.py`` with their adapters."""
+    """Activities of ``RetentionPurge``, built in ``workers/runtime/registry.py`` with their adapters."""
 
     def __init__(self, pool: asyncpg.Pool, retention_months: int = DEFAULT_RETENTION_MONTHS,
                  executions: TemporalExecutions | None = None) -> None:

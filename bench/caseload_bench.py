@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.caseload_bench [--cases 2000] [--baseline-count 1000]
 
 On the embedded stack (dev server on SQLite WAL, encrypted payloads; embedded PostgreSQL with the migrations),
-one production worker (``workers.worker.build_worker``) runs the real ``CaseloadImport`` workflow as
+one production worker (``workers.runtime.worker.build_worker``) runs the real ``CaseloadImport`` workflow as
 ``parcours caseload import`` starts it: survey, slices of rows each validated and replayed against the rules
 (``domain.caseload_adoption``), the person ledger, and one ``BeneficiaryPathway`` start per adopted row.
 A case counts as adopted when its pathway's first activity has written its row in ``pathways``. Reported against
@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import datetime, timezone
 from pathlib import Path
 
 import asyncpg
@@ -29,10 +29,11 @@ from activities.cnaf_parser import file_digest
 from bench.common import baseline, dev_server, machine
 from bench.onboarding_bench import CpuMeter, server_pid, wait_rows
 from domain.caseload_import import CaseloadImportInput
-from workers.embedded import free_port, start_postgres
-from workers.migrations import migrate
-from workers.registry import Dependencies
-from workers.worker import build_worker
+from domain.deadlines import paris_date
+from workers.dev.embedded import free_port, start_postgres
+from workers.runtime.migrations import migrate
+from workers.runtime.registry import Dependencies
+from workers.runtime.worker import build_worker
 from workflows.caseload_import import start_caseload_import
 
 MAPPING = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "caseload" / "mapping.toml"
@@ -52,7 +53,8 @@ async def main(cases: int, baseline_count: int) -> dict:
                 base = await baseline(client, baseline_count)
                 print(f"baseline: {baseline_count} no-op workflows (1 activity each): {base:.1f} completions/s")
                 task_queue = f"bench-caseload-{uuid.uuid4().hex[:6]}"
-                path = write_caseload_csv(home / "caseload.csv", caseload_rows(cases, date.today(), seed=19))
+                rows = caseload_rows(cases, paris_date(datetime.now(timezone.utc)), seed=19)  # every adoptable stage in turn
+                path = write_caseload_csv(home / "caseload.csv", rows)
                 inp = CaseloadImportInput(file_path=str(path), file_digest=file_digest(path), file_name=path.name,
                                           mapping=load_caseload_mapping(MAPPING).model_dump(),
                                           pathway_task_queue=task_queue)
@@ -65,8 +67,12 @@ async def main(cases: int, baseline_count: int) -> dict:
                 rate = result.adopted / (done - started)
                 figures = {"cases": cases, "adopted": result.adopted, "rejected": result.rejected,
                            "seconds": round(done - started, 2), "cases_per_s": round(rate, 1),
-                           "baseline_per_s": round(base, 1), "ratio": round(rate / base, 2), "cpu": cpu.describe()}
+                           "baseline_per_s": round(base, 1), "ratio": round(rate / base, 2), "cpu": cpu.describe(),
+                           "stages": len({r["stage"] for r in rows}),
+                           "load_avg_end": round(os.getloadavg()[0], 2)}
                 print(figures)
+                print(f"caseload: {rate:.1f} cases/s, ratio {rate / base:.2f} to the no-op baseline "
+                      f"({base:.1f}/s); load avg {os.getloadavg()[0]:.2f}")
             await pool.close()
             return figures
         finally:

@@ -21,14 +21,14 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from workers.converter import data_converter
-from workers.embedded import free_port, stop_process, temporal_dev_server_command, wait_for_port
-from workers.keys import Keyring
-from workers.sandbox import workflow_runner
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import free_port, stop_process, temporal_dev_server_command, wait_for_port
+from workers.runtime.keys import Keyring
+from workers.runtime.sandbox import workflow_runner
 from workflows.search_attributes import cli_search_attribute_types
 
 with workflow.unsafe.imports_passed_through():  # NoopWorkflow's sandbox re-imports this module
-    from workers.worker import WORKFLOW_TASK_SLOTS
+    from workers.runtime.worker import WORKFLOW_TASK_SLOTS
 
 NAMESPACE = "parcours-rsa"
 

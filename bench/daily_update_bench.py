@@ -19,7 +19,7 @@ import asyncio
 from datetime import date, timedelta
 
 from bench.flows import Stack, apply_update, day1_file, header, load, populate, report_update, rss_mib, update_file
-from workers.embedded import stop_process
+from workers.dev.embedded import stop_process
 
 
 async def main(pathways: int, update: int, baseline_count: int, cache: int | None, workers: int) -> None:

@@ -41,9 +41,9 @@ from bench.onboarding_bench import subject_persons
 from domain import flux_events as fe
 from domain.flux_import import FluxImportInput
 from domain.pathway_rules import pathway_workflow_id
-from workers.config import Settings
-from workers.embedded import free_port, start_postgres, stop_process
-from workers.migrations import migrate
+from workers.runtime.config import Settings
+from workers.dev.embedded import free_port, start_postgres, stop_process
+from workers.runtime.migrations import migrate
 from workflows.flux_import import start_flux_import
 
 TERRITORY = "BENCH"
@@ -107,8 +107,8 @@ def start_worker(address: str, task_queue: str, database_url: str, keys: str, ca
 
 async def _worker_main(address: str, task_queue: str, database_url: str, cache: int, keys: str) -> None:
     from bench.onboarding_bench import make_worker
-    from workers.converter import data_converter
-    from workers.keys import Keyring
+    from workers.runtime.converter import data_converter
+    from workers.runtime.keys import Keyring
 
     client = await Client.connect(address, namespace=NAMESPACE, data_converter=data_converter(Keyring.parse(keys)))
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)

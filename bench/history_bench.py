@@ -39,6 +39,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.pathway import InMemoryMonJob62, PathwayActivities
+from activities.pathway_start import signal_with_start
 from bench.common import machine
 from domain.deadlines import PARIS, add_months, paris_date
 from domain.pathway import (
@@ -59,11 +60,11 @@ from domain.pathway import (
     SlaiPreconisationDecision,
     Stage,
 )
-from workers.converter import data_converter
-from workers.embedded import binary
-from workers.keys import Keyring
-from workers.sandbox import workflow_runner
-from workflows.pathway import BeneficiaryPathway, signal_flow_record
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import binary
+from workers.runtime.keys import Keyring
+from workers.runtime.sandbox import workflow_runner
+from workflows.pathway import BeneficiaryPathway
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 TARGET_EVENTS = 500
@@ -137,7 +138,7 @@ class Driver:
 
     async def flow(self, day: date, *, start: bool = False) -> None:
         record = FlowRecord(event_id=self.eid("flow"), transmission_date=day, subject_to_duties=True)
-        self.handle = await signal_flow_record(self.client, self.person_id, TERRITORY, record,
+        self.handle = await signal_with_start(self.client, self.person_id, TERRITORY, record,
                                                task_queue=self.task_queue)
 
     async def appointment(self, kind: AppointmentKind, day: date) -> None:

@@ -33,8 +33,8 @@ from activities.kpi import KpiReadModel
 from domain.deadlines import add_days, add_months
 from domain.kpi import build_report
 from bench.common import machine
-from workers.embedded import free_port, start_postgres
-from workers.migrations import migrate
+from workers.dev.embedded import free_port, start_postgres
+from workers.runtime.migrations import migrate
 
 TERRITORIES = ("Arrageois", "Artois", "Audomarois", "Boulonnais", "Calaisis", "Hénin-Carvin", "Lens-Liévin",
                "Montreuillois", "Ternois")

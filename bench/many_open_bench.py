@@ -26,7 +26,7 @@ from bench.daily_update_bench import arguments
 from bench.flows import (Stack, apply_update, day1_file, header, load, populate, report_update, rss_mib,
                          update_file)
 from domain.pathway import PaymentSuspended
-from workers.embedded import stop_process
+from workers.dev.embedded import stop_process
 
 
 async def event_latency(stack: Stack, pathway_id: str) -> float:

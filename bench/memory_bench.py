@@ -29,8 +29,8 @@ import asyncpg
 import psutil
 
 from bench.common import NAMESPACE, dev_server, machine
-from workers.embedded import free_port, start_postgres, stop_process
-from workers.migrations import migrate
+from workers.dev.embedded import free_port, start_postgres, stop_process
+from workers.runtime.migrations import migrate
 
 TERRITORY = "BENCH"
 #: Issue 20's target for the worker memory of one cached pathway.
@@ -42,10 +42,10 @@ async def _worker(address: str, task_queue: str, database_url: str, keys: str, c
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from workers.converter import data_converter
-    from workers.keys import Keyring
-    from workers.registry import WORKFLOWS, Dependencies, build_activities
-    from workers.sandbox import workflow_runner
+    from workers.runtime.converter import data_converter
+    from workers.runtime.keys import Keyring
+    from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+    from workers.runtime.sandbox import workflow_runner
 
     client = await Client.connect(address, namespace=NAMESPACE, data_converter=data_converter(Keyring.parse(keys)))
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
@@ -63,7 +63,7 @@ def rss_mib(process: psutil.Process) -> float:
 async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurrency: int = 200,
                   stall_seconds: float = 180) -> dict:
     from domain.pathway import FlowRecord
-    from workflows.pathway import signal_flow_record
+    from activities.pathway_start import signal_with_start
 
     pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=4)
     await pool.execute("TRUNCATE pathways CASCADE")
@@ -93,7 +93,7 @@ async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurr
             async def one(n: int) -> None:
                 async with limit:
                     record = FlowRecord(event_id=f"bench-{n}", transmission_date=today, subject_to_duties=True)
-                    await signal_flow_record(client, f"bench-memory-{n:08d}", TERRITORY, record, task_queue=task_queue)
+                    await signal_with_start(client, f"bench-memory-{n:08d}", TERRITORY, record, task_queue=task_queue)
 
             started = time.perf_counter()
             sender = asyncio.ensure_future(asyncio.gather(*(one(n) for n in range(pathways))))

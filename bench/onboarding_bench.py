@@ -3,11 +3,11 @@
     .venv/bin/python -m bench.onboarding_bench [--households 2000] [--baseline-count 1000] [--modes flux direct]
 
 On the embedded stack (dev server on SQLite WAL, encrypted payloads; embedded PostgreSQL with the migrations),
-one production worker (``workers.worker.build_worker``: every workflow and activity, default slots) and:
+one production worker (``workers.runtime.worker.build_worker``: every workflow and activity, default slots) and:
 
 * ``flux``: the real ``FluxImport`` workflow (survey, slices of positions, signal-with-start of each subject
   person's ``BeneficiaryPathway``, ledger), as ``parcours flux import`` starts it;
-* ``direct``: signal-with-start of ``BeneficiaryPathway`` by the client (``workflows.pathway.signal_flow_record``,
+* ``direct``: signal-with-start of ``BeneficiaryPathway`` by the client (``activities.pathway_start.signal_with_start``,
   200 in flight) for the subject persons of another file, parsed beforehand: the engine's part alone.
 
 A pathway counts as onboarded when its first activity (``pathway.record_effects``) has written its row in
@@ -32,17 +32,17 @@ import psutil
 
 from activities.cnaf_parser import CnafFluxReader, file_digest
 from activities.flux_generator import generate_flux
+from activities.pathway_start import signal_with_start
 from bench.common import baseline, dev_server, machine
 from domain import flux_events as fe
 from domain.flux_import import FluxImportInput
 from domain.pathway import FlowRecord
-from workers.config import Settings
-from workers.embedded import free_port, start_postgres
-from workers.migrations import migrate
-from workers.registry import Dependencies
-from workers.worker import WORKFLOW_TASK_SLOTS, build_worker
+from workers.runtime.config import Settings
+from workers.dev.embedded import free_port, start_postgres
+from workers.runtime.migrations import migrate
+from workers.runtime.registry import Dependencies
+from workers.runtime.worker import WORKFLOW_TASK_SLOTS, build_worker
 from workflows.flux_import import start_flux_import
-from workflows.pathway import signal_flow_record
 
 TARGET_RATIO = 0.8
 TERRITORY = "BENCH"
@@ -138,7 +138,7 @@ async def run_direct(client, pool, task_queue: str, persons: list[str], househol
         async with limit:
             record = FlowRecord(event_id=f"bench-{person_id[:16]}", transmission_date=flow_date,
                                 subject_to_duties=True)
-            await signal_flow_record(client, person_id, TERRITORY, record, task_queue=task_queue)
+            await signal_with_start(client, person_id, TERRITORY, record, task_queue=task_queue)
 
     with CpuMeter(*cpu_pid) as cpu:
         started = time.perf_counter()
@@ -159,13 +159,13 @@ def server_pid() -> int | None:
 
 
 def make_worker(client, task_queue: str, pool: asyncpg.Pool, cache: int | None):
-    """The production worker (``workers.worker.build_worker``), or the same one with another workflow cache."""
+    """The production worker (``workers.runtime.worker.build_worker``), or the same one with another workflow cache."""
     if cache is None:
         return build_worker(client, task_queue, Dependencies(pool=pool))
     from temporalio.worker import Worker
 
-    from workers.registry import WORKFLOWS, build_activities
-    from workers.sandbox import workflow_runner
+    from workers.runtime.registry import WORKFLOWS, build_activities
+    from workers.runtime.sandbox import workflow_runner
 
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(Dependencies(pool=pool)),
                   workflow_runner=workflow_runner(), max_cached_workflows=cache,

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run_all [--large] [--only NAME ...] [--args NAME="ARGS" ...] [--out FILE]
 
-Default sizes take about 25 minutes on an idle 2-core machine (the four daily-flow benchmarks of issue 17
+Default sizes take about 30 minutes on an idle 2-core machine (the four daily-flow benchmarks of issue 17
 at reduced sizes: about 15 of them); ``--large`` runs bigger sizes, the issue's full sizes for those four
 (several hours: tens of thousands of pathways are started at 30–50/s). ``--args NAME="..."`` replaces one
 benchmark's arguments (e.g. ``--args daily="--pathways 5000 --update 1000"``). ``make bench`` runs the
@@ -31,6 +31,8 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "parser": ("bench.parser_bench", ["--sizes", "10000", "100000"], ["--sizes", "10000", "100000", "1000000"]),
     "kpi": ("bench.kpi_bench", ["--sizes", "100000", "1000000"], ["--sizes", "100000", "1000000", "2000000"]),
     "history": ("bench.history_bench", ["--cycles", "10"], ["--cycles", "10", "--pathways", "3", "--replays", "10"]),
+    "caseload": ("bench.caseload_bench", ["--cases", "2000", "--baseline-count", "1000"],
+                 ["--cases", "10000", "--baseline-count", "3000"]),
     "memory": ("bench.memory_bench", ["--pathways", "10000", "--caches", "10000"],
                ["--pathways", "20000", "--caches", "1000", "20000"]),
     # Issue 17: the default sizes are reduced (about 4 minutes each idle); --large runs the issue's sizes.

@@ -41,11 +41,11 @@ from domain.deadlines import deadline_instant, paris_date
 from domain.pathway import FlowRecord
 from domain.pathway_rules import pathway_workflow_id
 from domain.rules import rule_set_for
-from workers.converter import data_converter
-from workers.embedded import binary, free_port, start_postgres
-from workers.keys import Keyring
-from workers.migrations import migrate
-from workflows.pathway import signal_flow_record
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import binary, free_port, start_postgres
+from workers.runtime.keys import Keyring
+from workers.runtime.migrations import migrate
+from activities.pathway_start import signal_with_start
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 TERRITORY = "BENCH"
@@ -99,7 +99,7 @@ async def main(pathways: int, baseline_count: int, check: int, concurrency: int 
 
                 async def start(pid: str) -> None:
                     async with limit:
-                        await signal_flow_record(client, pid, TERRITORY, FlowRecord(
+                        await signal_with_start(client, pid, TERRITORY, FlowRecord(
                             event_id=f"storm-{pid}", transmission_date=day, subject_to_duties=True),
                             task_queue=task_queue)
 

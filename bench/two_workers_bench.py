@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from bench.daily_update_bench import arguments
 from bench.flows import (Stack, apply_update, check_exactly_once, day1_file, header, kill, load, populate,
                          report_update, secret, update_file)
-from workers.embedded import stop_process
+from workers.dev.embedded import stop_process
 
 HEARTBEAT_SECONDS = 10
 

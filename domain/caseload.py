@@ -9,59 +9,71 @@ Building the pathway at its stage is :func:`domain.caseload_adoption.adopt`.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 from datetime import date
 
 from pydantic import BaseModel
 
+from domain.caseload_holds import (
+    HOLD_STAGES,
+    REORIENTATION_KINDS,
+    SANCTIONS_IN_FORCE,
+    RowRejected,
+    base_stage,
+    hold_rules,
+    require,
+)
 from domain.deadlines import add_months
-from domain.identity import NirError, normalize_nir, person_id, validate_nir
-from domain.pathway import CafSaisineMode, OrientationTarget, Stage
+from domain.identity import NirError, caf_person_id, normalize_nir, person_id, validate_nir
+from domain.pathway import CafSaisineMode, EpOutcome, NonComplianceKind, OrientationTarget, ReorientationReason, Stage
 from domain.rules import ImplausibleDate, check_plausible_date, rule_set, rule_set_for
 
 IDENTITY_FIELDS = ("nir", "matricule", "rank")
-#: The platform phase's and CAF route's optional fields (issue 19, second pass): left out of a row's digest when
-#: empty, so a file written before them keeps its digest (a re-import stays ``unchanged``).
+#: The optional fields added after the first pass (issue 19): left out of a row's digest when empty, so a file
+#: written before them keeps its digest (a re-import stays ``unchanged``).
 ADDED_FIELDS = ("first_appointment_on", "preconisation_on", "preconisation_target", "preconisation_structure",
-                "caf_saisine_on", "caf_saisine_mode", "personal_review_requested_on")
+                "caf_saisine_on", "caf_saisine_mode", "personal_review_requested_on", "held_stage",
+                "reorientation_requested_on", "reorientation_reason", "reorientation_kind", "non_compliance_kind",
+                "ep_referral_on", "ep_decided_on", "sanction_outcome", "sanction_decided_on", "sanction_share_percent",
+                "sanction_months", "not_subject_since")
 DATE_FIELDS = ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start", "cer_end",
                "end_of_payment", "exit_choice_on", "first_appointment_on", "preconisation_on", "caf_saisine_on",
-               "personal_review_requested_on")
+               "personal_review_requested_on", "reorientation_requested_on", "ep_referral_on", "ep_decided_on",
+               "sanction_decided_on", "not_subject_since")
 CASELOAD_FIELDS = (*IDENTITY_FIELDS, "territory", "stage", *DATE_FIELDS[:7], "exit_choice", "orientation_target",
                    "referent_structure", "rule_set", *ADDED_FIELDS)
-#: Stages a running case can be adopted at; the others (CAF route, reorientation, reviews, EP, sanctions, closed)
-#: hang on decisions a caseload row does not hold (docs/caseload.md), and are refused.
+#: Stages a running case can be adopted at (docs/caseload.md); ``DETECTED`` is only the instant before the first
+#: flow says whether the person is subject, and is refused with that reason.
 ADOPTABLE_STAGES = (Stage.AWAITING_ORIENTATION, Stage.ORIENTED_TO_PLATFORM, Stage.REFERENT_DESIGNATED,
                     Stage.CER_ACTIVE, Stage.BILAN, Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT,
                     Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
                     Stage.AWAITING_SLAI_VALIDATION, Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING,
-                    Stage.PERSONAL_SITUATION_REVIEW)
-#: The CAF route (§3.2): a saisine awaiting its decision, accepted (the CAF's first interview), the interview held.
+                    Stage.PERSONAL_SITUATION_REVIEW, Stage.REORIENTATION_REQUESTED, Stage.NON_COMPLIANCE_EP,
+                    Stage.SANCTION_PROCEDURE, Stage.NOT_SUBJECT, Stage.CLOSED)
+NOT_ADOPTABLE = {Stage.DETECTED: "DETECTED is only the instant before the first flow says whether the person is "
+                                 "subject to duties: adopt a person not subject as NOT_SUBJECT, one subject as "
+                                 "AWAITING_ORIENTATION"}
+#: The CAF route (§3.2): a saisine awaiting its decision, accepted (the CAF's first interview), the interview held;
+#: then the stages any referent's case reaches (a CER, its bilan, a review, an exit).
 CAF_STAGES = frozenset({Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING})
-ORIENTED_STAGES = frozenset(ADOPTABLE_STAGES) - {Stage.AWAITING_ORIENTATION, Stage.CAF_SAISINE}
+CAF_LATER_STAGES = frozenset({Stage.CER_ACTIVE, Stage.BILAN, Stage.EXIT_CHOICE_PENDING,
+                              Stage.POST_EXIT_ACCOMPANIMENT, Stage.CLOSED})
+ORIENTED_STAGES = frozenset({Stage.ORIENTED_TO_PLATFORM, Stage.REFERENT_DESIGNATED, Stage.CER_ACTIVE, Stage.BILAN,
+                             Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT,
+                             Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
+                             Stage.AWAITING_SLAI_VALIDATION, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING})
 PLATFORM_STAGES = frozenset({Stage.ORIENTED_TO_PLATFORM, Stage.PLATFORM_FIRST_APPOINTMENT,
                              Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER, Stage.AWAITING_SLAI_VALIDATION})
 APPOINTMENT_STAGES = frozenset({Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER})
-REFERENT_STAGES = frozenset({Stage.REFERENT_DESIGNATED, Stage.CER_ACTIVE, Stage.BILAN,
-                             Stage.PERSONAL_SITUATION_REVIEW})
+REFERENT_STAGES = frozenset({Stage.REFERENT_DESIGNATED, Stage.CER_ACTIVE, Stage.BILAN})
 CER_STAGES = frozenset({Stage.CER_ACTIVE, Stage.BILAN})
-EXIT_STAGES = frozenset({Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT})
+EXIT_STAGES = frozenset({Stage.EXIT_CHOICE_PENDING, Stage.POST_EXIT_ACCOMPANIMENT, Stage.CLOSED})
 EXIT_CHOICES = {"CONTINUE": True, "CLOSE": False}
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 _MATRICULE = re.compile(r"^[0-9A-Za-z]{1,15}$")
 _RANK = re.compile(r"^[0-9]{1,2}$")
 _MAY_LIE_AHEAD = frozenset({"cer_end", "first_appointment_on"})  # a CER's end; a fixed appointment
-
-
-class RowRejected(ValueError):
-    """A row broken by a rule; ``code`` is stable, the message names the field and rule, never a cell's text (a
-    misplaced column could hold a NIR): reasons are stored and shown."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class CaseloadCase(BaseModel):
@@ -70,6 +82,7 @@ class CaseloadCase(BaseModel):
     row: int
     row_digest: str
     person_id: str
+    caf_key: str | None = None  # the CAF matricule and rank's key (domain.identity.caf_person_id), if given
     territory: str
     stage: Stage
     rule_set: str
@@ -90,6 +103,24 @@ class CaseloadCase(BaseModel):
     caf_saisine_on: date | None = None
     caf_saisine_mode: CafSaisineMode | None = None
     personal_review_requested_on: date | None = None
+    held_stage: Stage | None = None  # the stage a hold returns to (domain.caseload_holds)
+    reorientation_requested_on: date | None = None
+    reorientation_reason: ReorientationReason | None = None
+    reorientation_exit: bool = False
+    non_compliance_kind: NonComplianceKind | None = None
+    ep_referral_on: date | None = None
+    ep_decided_on: date | None = None
+    sanction_outcome: EpOutcome | None = None
+    sanction_decided_on: date | None = None
+    sanction_share_percent: int | None = None
+    sanction_months: int | None = None
+    not_subject_since: date | None = None
+
+    @property
+    def base_stage(self) -> Stage:
+        """The stage whose facts the row's dates give (the held stage of a hold)."""
+        return base_stage({"stage": self.stage, "held_stage": self.held_stage, "cer_start": self.cer_start,
+                           "cer_end": self.cer_end})
 
 
 class CaseloadRejection(BaseModel):
@@ -122,26 +153,25 @@ def _date(raw: dict[str, str | None], name: str, today: date) -> date | None:
     return day
 
 
-def caf_person_id(matricule: str, rank: str, secret: bytes) -> str:
-    """Opaque id of a person known only by CAF matricule and rank in the household (no NIR in the caseload)."""
-    return hmac.new(secret, f"CAF:{matricule}:{int(rank)}".encode("ascii"), hashlib.sha256).hexdigest()[:32]
-
-
-def _person(raw: dict[str, str | None], secret: bytes) -> str:
+def _person(raw: dict[str, str | None], secret: bytes) -> tuple[str, str | None]:
+    """The person id (the NIR's when the row has one) and the key of the CAF matricule and rank when it has them."""
+    matricule, rank = _text(raw, "matricule"), _text(raw, "rank")
+    caf_key = None
+    if matricule is not None and rank is not None:
+        if not _MATRICULE.match(matricule) or not _RANK.match(rank) or int(rank) == 0:
+            raise RowRejected("IDENTITY_INVALID", "the CAF matricule has 1–15 letters or digits and the rank 1–99")
+        caf_key = caf_person_id(matricule, rank, secret)
     nir = _text(raw, "nir")
     if nir is not None:
         try:
             if len(normalize_nir(nir)) == 15:
                 validate_nir(nir)
-            return person_id(nir, secret)
+            return person_id(nir, secret), caf_key
         except NirError as exc:
             raise RowRejected("NIR_INVALID", str(exc)) from None
-    matricule, rank = _text(raw, "matricule"), _text(raw, "rank")
-    if matricule is None or rank is None:
+    if caf_key is None:
         raise RowRejected("IDENTITY_MISSING", "a row needs a NIR (13 or 15 characters) or a CAF matricule and rank")
-    if not _MATRICULE.match(matricule) or not _RANK.match(rank):
-        raise RowRejected("IDENTITY_INVALID", "the CAF matricule has 1–15 letters or digits and the rank 1–2 digits")
-    return caf_person_id(matricule.upper(), rank, secret)
+    return caf_key, caf_key
 
 
 def _enum(cls, raw: dict[str, str | None], name: str, code: str):
@@ -155,12 +185,6 @@ def _enum(cls, raw: dict[str, str | None], name: str, code: str):
         raise RowRejected(code, f"{name} is not one of: {names}") from None
 
 
-def _require(case: dict, names: tuple[str, ...], stage: Stage) -> None:
-    missing = [n for n in names if case.get(n) is None]
-    if missing:
-        raise RowRejected("FIELD_MISSING", f"stage {stage.value} needs {', '.join(missing)}")
-
-
 def _in_order(case: dict) -> None:
     chain = [n for n in ("caf_transmission_date", "caf_saisine_on", "orientation_notified_on", "referent_designated_on", "cer_start")
              if case.get(n) is not None]
@@ -170,8 +194,9 @@ def _in_order(case: dict) -> None:
     if case.get("cer_end") is not None and case.get("cer_start") is not None and case["cer_end"] < case["cer_start"]:
         raise RowRejected("CER_END_BEFORE_START", "cer_end is before cer_start")
     exit_ = case.get("end_of_payment")
-    if exit_ is not None and exit_ < case["caf_transmission_date"]:
-        raise RowRejected("DATES_OUT_OF_ORDER", "end_of_payment is before caf_transmission_date")
+    for name in chain:
+        if exit_ is not None and exit_ < case[name]:
+            raise RowRejected("DATES_OUT_OF_ORDER", f"end_of_payment is before {name}")
     if case.get("exit_choice_on") is not None and (exit_ is None or case["exit_choice_on"] < exit_):
         raise RowRejected("DATES_OUT_OF_ORDER", "exit_choice_on is before end_of_payment")
     for name in ("first_appointment_on", "preconisation_on", "personal_review_requested_on"):
@@ -181,84 +206,85 @@ def _in_order(case: dict) -> None:
 
 
 def _stage_rules(case: dict) -> None:
-    """What each stage needs and what it cannot have (domain.md §2: a referent needs an orientation, R13...)."""
+    """What each stage needs and what it cannot have (domain.md §2: a referent needs an orientation, R13...); a
+    hold's row is checked here as its held stage (``case["stage"]``), its own fields by ``hold_rules``."""
     stage: Stage = case["stage"]
     structure = case.get("referent_structure") if stage is not Stage.CAF_SAISINE else None  # the CAF's, there
     if (case.get("referent_designated_on") or structure) and not case.get("orientation_notified_on"):
         raise RowRejected("REFERENT_WITHOUT_ORIENTATION", "a referent (designation or structure) needs an orientation")
-    if stage in REFERENT_STAGES and not case.get("referent_designated_on"):
+    target = case.get("orientation_target")
+    if stage in REFERENT_STAGES and not case.get("referent_designated_on") and target is not OrientationTarget.CAF:
         case["referent_designated_on"] = case.get("orientation_notified_on")  # a direct orientation designates
     if stage in ORIENTED_STAGES:
-        _require(case, ("orientation_notified_on", "orientation_target", "referent_structure"), stage)
-    target = case.get("orientation_target")
-    if target is OrientationTarget.CAF and stage not in CAF_STAGES:
-        names = ", ".join(sorted(s.value for s in CAF_STAGES))
-        raise RowRejected("CAF_ROUTE_NOT_ADOPTABLE", f"a CAF orientation is adopted at the CAF route's stages: {names}")
+        require(case, ("orientation_notified_on", "orientation_target", "referent_structure"), stage)
     _caf_rules(case, stage)
-    _review_rules(case, stage)
     if stage in PLATFORM_STAGES and target is not OrientationTarget.PLATFORM:
         raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs orientation_target PLATFORM")
     _platform_rules(case, stage)
     if stage in REFERENT_STAGES and target is OrientationTarget.PLATFORM:
         raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs a referent, not the platform")
-    review = stage is Stage.PERSONAL_SITUATION_REVIEW
-    if stage in CER_STAGES or (review and (case.get("cer_start") or case.get("cer_end"))):
-        _require(case, ("cer_start", "cer_end"), stage)
+    if stage in CER_STAGES:
+        require(case, ("cer_start", "cer_end"), stage)
         limit = add_months(case["cer_start"], rule_set(case["rule_set"]).cer_max_months)
         if case["cer_end"] > limit:
             raise RowRejected("CER_TOO_LONG", f"R13: a CER lasts 6 months at most; it would end after {limit.isoformat()}")
     elif case.get("cer_start") or case.get("cer_end"):
         raise RowRejected("CER_NOT_IN_STAGE", f"stage {stage.value} has no current CER")
     if stage in EXIT_STAGES:
-        _require(case, ("end_of_payment",), stage)
+        require(case, ("end_of_payment",), stage)
     elif case.get("end_of_payment") or case.get("exit_choice") is not None:
         raise RowRejected("EXIT_NOT_IN_STAGE", f"stage {stage.value} is not after an exit from RSA")
     if stage is Stage.POST_EXIT_ACCOMPANIMENT:
-        _require(case, ("exit_choice", "exit_choice_on"), stage)
+        require(case, ("exit_choice", "exit_choice_on"), stage)
         if not case["exit_choice"]:
-            raise RowRejected("EXIT_CHOICE_CLOSE", "the referent chose to close: a closed case is not adopted")
+            raise RowRejected("EXIT_CHOICE_CLOSE", "the referent chose to close: the case is CLOSED, not followed")
+    elif stage is Stage.CLOSED:
+        if case.get("exit_choice") is True:
+            raise RowRejected("EXIT_CHOICE_CONTINUE", "the referent chose to continue: the case is in "
+                                                      "POST_EXIT_ACCOMPANIMENT until its window ends")
+        if (case.get("exit_choice") is None) != (case.get("exit_choice_on") is None):
+            require(case, ("exit_choice", "exit_choice_on"), stage)
     elif case.get("exit_choice") is not None or case.get("exit_choice_on"):
         raise RowRejected("EXIT_CHOICE_NOT_IN_STAGE", f"stage {stage.value} has no referent's choice yet")
 
 
 def _platform_rules(case: dict, stage: Stage) -> None:
     """The platform phase (domain.md §2, T7–T11): a first appointment fixed (it may lie ahead) or held, then the
-    préconisation the SLAI validates, naming a referent's structure."""
-    if stage in APPOINTMENT_STAGES or stage is Stage.CER_DRAFTING:
-        _require(case, ("first_appointment_on",), stage)
+    préconisation the SLAI validates, naming a referent's structure. On the CAF route past its first interview, the
+    interview (held) may be given."""
+    caf_later = case.get("orientation_target") is OrientationTarget.CAF and stage in CAF_LATER_STAGES
+    if stage in APPOINTMENT_STAGES or stage is Stage.CER_DRAFTING or (caf_later and case.get("first_appointment_on")):
+        require(case, ("first_appointment_on",), stage)
         if stage is not Stage.PLATFORM_FIRST_APPOINTMENT and case["first_appointment_on"] > case["today"]:
             raise RowRejected("DATE_IN_FUTURE", "first_appointment_on: a held appointment is not after the import day")
+        if case.get("cer_start") is not None and case["first_appointment_on"] > case["cer_start"]:
+            raise RowRejected("DATES_OUT_OF_ORDER", "first_appointment_on (the CAF's first interview) is after cer_start")
     elif case.get("first_appointment_on"):
         raise RowRejected("APPOINTMENT_NOT_IN_STAGE", f"stage {stage.value} has no first appointment of the row")
     if stage is Stage.AWAITING_SLAI_VALIDATION:
-        _require(case, ("preconisation_on", "preconisation_target", "preconisation_structure"), stage)
+        require(case, ("preconisation_on", "preconisation_target", "preconisation_structure"), stage)
         if case["preconisation_target"] in (OrientationTarget.PLATFORM, OrientationTarget.CAF):
             raise RowRejected("TARGET_MISMATCH", "preconisation_target names a referent, not the platform nor the CAF")
     elif any(case.get(n) for n in ("preconisation_on", "preconisation_target", "preconisation_structure")):
         raise RowRejected("PRECONISATION_NOT_IN_STAGE", f"stage {stage.value} has no préconisation awaiting the SLAI")
 
 
-def _review_rules(case: dict, stage: Stage) -> None:
-    """A personal-situation review (G-B17) opened from a referent's stage: the request's day (the stage it holds is
-    the one the other dates lead to: a current CER or not)."""
-    if stage is Stage.PERSONAL_SITUATION_REVIEW:
-        _require(case, ("personal_review_requested_on",), stage)
-        start = case.get("cer_start")
-        if start is not None and case["personal_review_requested_on"] < start:
-            raise RowRejected("DATES_OUT_OF_ORDER", "personal_review_requested_on is before cer_start")
-    elif case.get("personal_review_requested_on"):
-        raise RowRejected("REVIEW_NOT_IN_STAGE", f"stage {stage.value} has no personal-situation review")
-
-
 def _caf_rules(case: dict, stage: Stage) -> None:
     """The CAF route (§3.2): the saisine (day, mode M1–M3) and the CAF's structure; its acceptance is the
-    orientation notification; the CAF's first interview is the row's ``first_appointment_on``."""
-    if stage not in CAF_STAGES:
+    orientation notification; the CAF's first interview is the row's ``first_appointment_on``. A CAF case is
+    adopted on the route's stages and at the stages a referent's case reaches after it (CER, bilan, exits)."""
+    caf = case.get("orientation_target") is OrientationTarget.CAF
+    if stage not in CAF_STAGES and not caf:
         if case.get("caf_saisine_on") or case.get("caf_saisine_mode"):
-            raise RowRejected("CAF_SAISINE_NOT_IN_STAGE", f"stage {stage.value} is not on the CAF route")
+            raise RowRejected("CAF_SAISINE_NOT_IN_STAGE", f"stage {stage.value} is not on the CAF route "
+                                                          "(orientation_target CAF)")
         return
-    _require(case, ("caf_saisine_on", "caf_saisine_mode", "orientation_target", "referent_structure"), stage)
-    if case["orientation_target"] is not OrientationTarget.CAF:
+    if caf and stage not in CAF_STAGES | CAF_LATER_STAGES:
+        names = ", ".join(sorted(s.value for s in CAF_STAGES | CAF_LATER_STAGES))
+        raise RowRejected("TARGET_MISMATCH", f"a CAF orientation is at one of: {names} (the saisine's acceptance "
+                                             "designates the CAF, whose first interview follows)")
+    require(case, ("caf_saisine_on", "caf_saisine_mode", "orientation_target", "referent_structure"), stage)
+    if not caf:
         raise RowRejected("TARGET_MISMATCH", f"stage {stage.value} needs orientation_target CAF")
     if case.get("referent_designated_on"):
         raise RowRejected("DESIGNATION_NOT_IN_STAGE", "on the CAF route the saisine's acceptance designates the CAF")
@@ -273,9 +299,36 @@ def row_digest(raw: dict[str, str | None]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
+def _number(raw: dict[str, str | None], name: str, low: int, high: int) -> int | None:
+    value = _text(raw, name)
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or not low <= int(value) <= high:
+        raise RowRejected("NUMBER_INVALID", f"{name} is a whole number from {low} to {high}")
+    return int(value)
+
+
+def _hold_fields(raw: dict[str, str | None], case: dict) -> None:
+    """The categories and numbers of holds and sanctions (domain.caseload_holds)."""
+    case["held_stage"] = _enum(Stage, raw, "held_stage", "UNKNOWN_STAGE")
+    case["reorientation_reason"] = _enum(ReorientationReason, raw, "reorientation_reason", "UNKNOWN_REASON")
+    kind = _text(raw, "reorientation_kind")
+    if kind is not None and kind.upper() not in REORIENTATION_KINDS:
+        raise RowRejected("REORIENTATION_KIND_INVALID", "reorientation_kind is REORIENTATION or EXIT")
+    case["reorientation_exit"] = REORIENTATION_KINDS[kind.upper()] if kind is not None else False
+    case["non_compliance_kind"] = _enum(NonComplianceKind, raw, "non_compliance_kind", "UNKNOWN_NON_COMPLIANCE")
+    outcome = _text(raw, "sanction_outcome")
+    if outcome is not None and outcome.upper() not in SANCTIONS_IN_FORCE:
+        raise RowRejected("SANCTION_OUTCOME_INVALID", "sanction_outcome is REDUCTION or SUSPENSION (a radiation "
+                                                      "closes the case, which is not adopted)")
+    case["sanction_outcome"] = SANCTIONS_IN_FORCE[outcome.upper()] if outcome is not None else None
+    case["sanction_share_percent"] = _number(raw, "sanction_share_percent", 1, 100)
+    case["sanction_months"] = _number(raw, "sanction_months", 1, 12)
+
+
 def validate_row(raw: dict[str, str | None], row: int, today: date, secret: bytes) -> CaseloadCase:
     """A row's texts (ISO dates, as the mapping reader normalises them) as a case; raises :class:`RowRejected`."""
-    pid = _person(raw, secret)
+    pid, caf_key = _person(raw, secret)
     territory = _text(raw, "territory")
     if territory is None or not _CODE.match(territory):
         raise RowRejected("TERRITORY_INVALID", "territory is required: 1–32 letters, digits, '_', '-', '.' or ':'")
@@ -283,6 +336,8 @@ def validate_row(raw: dict[str, str | None], row: int, today: date, secret: byte
     if stage_text is None:
         raise RowRejected("FIELD_MISSING", "stage is required")
     stage = _enum(Stage, raw, "stage", "UNKNOWN_STAGE")
+    if stage in NOT_ADOPTABLE:
+        raise RowRejected("STAGE_NOT_ADOPTABLE", NOT_ADOPTABLE[stage])
     if stage not in ADOPTABLE_STAGES:
         names = ", ".join(s.value for s in ADOPTABLE_STAGES)
         raise RowRejected("STAGE_NOT_ADOPTABLE", f"stage {stage.value} cannot be adopted (adoptable: {names})")
@@ -309,11 +364,17 @@ def validate_row(raw: dict[str, str | None], row: int, today: date, secret: byte
     if choice is not None and choice.upper() not in EXIT_CHOICES:
         raise RowRejected("EXIT_CHOICE_INVALID", "exit_choice is CONTINUE or CLOSE")
     case["exit_choice"] = EXIT_CHOICES[choice.upper()] if choice is not None else None
+    _hold_fields(raw, case)
     case["stage"], case["today"] = stage, today
     _in_order(case)
+    base = base_stage(case)
+    case["stage"] = base
     _stage_rules(case)
+    case["stage"] = stage
+    hold_rules(case, stage, base)
     del case["today"]
-    return CaseloadCase(row=row, row_digest=row_digest(raw), person_id=pid, territory=territory, **case)
+    return CaseloadCase(row=row, row_digest=row_digest(raw), person_id=pid, caf_key=caf_key, territory=territory,
+                        **case)
 
 
 def judge_row(raw: dict[str, str | None], row: int, today: date, secret: bytes) -> CaseloadCase | CaseloadRejection:

@@ -29,8 +29,12 @@ from domain.pathway import (
     CerType,
     DeadlineKind,
     DeadlineStatus,
+    EpDecision,
+    EpOutcome,
+    EpReferralConfirmation,
     FlowRecord,
     LeftRsa,
+    NonComplianceReport,
     OrientationDecision,
     OrientationTarget,
     PastDue,
@@ -40,9 +44,11 @@ from domain.pathway import (
     PostExitChoice,
     PreconisationSubmitted,
     Referent,
+    RequestReorientation,
     SignCer,
     Stage,
 )
+from domain.pathway_2025 import SANCTION_TASK
 from domain.pathway_rules import Pathway
 
 #: The CER type a referent of each kind signs (the row does not carry it).
@@ -62,25 +68,27 @@ UNKNOWN_CLOCKS = {
     Stage.BILAN: _BEFORE_CER,
     Stage.EXIT_CHOICE_PENDING: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
     Stage.POST_EXIT_ACCOMPANIMENT: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
+    Stage.CLOSED: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
 }
+#: Tasks of facts the former tool already acted on: a sanction it recorded was applied to the rights there.
+DONE_ELSEWHERE = frozenset({SANCTION_TASK})
 #: Clocks of facts no caseload carries at any stage: the France Travail registration of a 2025 case (automatic
 #: since 1 January 2025, G-B22) is closed as unknown rather than raising a task on day one for every adopted case.
 NOT_IN_A_CASELOAD = frozenset({DeadlineKind.FRANCE_TRAVAIL_REGISTRATION})
 
 
 def unknown_clocks(case: CaseloadCase) -> frozenset[DeadlineKind]:
-    """The clocks closed as unknown for this row: its stage's, or for a review those of the stage it holds."""
-    if case.stage is Stage.PERSONAL_SITUATION_REVIEW:
-        return _BEFORE_CER if case.cer_start is not None else _APPOINTMENT
-    return UNKNOWN_CLOCKS.get(case.stage, frozenset())
+    """The clocks closed as unknown for this row: its stage's, or for a hold those of the stage it holds."""
+    return UNKNOWN_CLOCKS.get(case.base_stage, frozenset())
 
 
 def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
     """The row's facts as (day, apply) in the order they happened."""
     c = case
+    subject = c.base_stage is not Stage.DETECTED  # a person never subject: the first flow said « non soumis »
     events: list[tuple[date, Callable[[Pathway, date], None]]] = [
         (c.caf_transmission_date, lambda p, d: p.on_flow_record(
-            FlowRecord(event_id="adopt-flow", transmission_date=d, subject_to_duties=True), d))]
+            FlowRecord(event_id="adopt-flow", transmission_date=d, subject_to_duties=subject), d))]
     if c.orientation_notified_on is not None and c.orientation_target not in (None, OrientationTarget.CAF):
         target = c.orientation_target
         msg = OrientationDecision(event_id="adopt-orientation", target=target, structure_id=c.referent_structure or "",
@@ -105,6 +113,7 @@ def _events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], No
             p._check_cer_length(cer.start, cer.end)
             p.sign_cer(cer, d)
         events.append((c.cer_start, sign))
+    events.extend(_hold_events(case))
     if c.personal_review_requested_on is not None:
         request = PersonalReviewRequest(event_id="adopt-review", requested_on=c.personal_review_requested_on)
 
@@ -133,7 +142,7 @@ def _platform_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, 
     c = case
     events: list[tuple[date, Callable[[Pathway, date], None]]] = []
     if c.first_appointment_on is not None:
-        held = c.stage is not Stage.PLATFORM_FIRST_APPOINTMENT
+        held = c.base_stage is not Stage.PLATFORM_FIRST_APPOINTMENT
         appointment = AppointmentEvent(event_id="adopt-appointment", appointment_date=c.first_appointment_on,
                                        kind=AppointmentKind.HELD if held else AppointmentKind.SCHEDULED)
         day = c.first_appointment_on if held else c.orientation_notified_on
@@ -166,6 +175,56 @@ def _caf_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date]
     return events
 
 
+def _hold_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
+    """The holds' facts (domain.caseload_holds): the EP referral (reported and confirmed on its day), the EP's
+    opinion opening the sanction procedure, a sanction decided, a reorientation request, « non soumis » from a
+    flow. Each through the rules' own checks where they have one."""
+    c = case
+    events: list[tuple[date, Callable[[Pathway, date], None]]] = []
+    if c.ep_referral_on is not None and c.non_compliance_kind is not None:
+        report = NonComplianceReport(event_id="adopt-non-compliance", kind=c.non_compliance_kind,
+                                     reported_on=c.ep_referral_on)
+        confirm = EpReferralConfirmation(event_id="adopt-ep", confirmed=True, decided_on=c.ep_referral_on)
+
+        def refer(p: Pathway, d: date) -> None:
+            p.on_non_compliance(report, d)
+            p.check_ep_confirmation(confirm, d)
+            p.confirm_ep(confirm, d)
+        events.append((c.ep_referral_on, refer))
+    if c.ep_decided_on is not None:
+        opinion = EpDecision(event_id="adopt-ep-opinion", outcome=EpOutcome.SANCTION_PROCEDURE,
+                             decided_on=c.ep_decided_on)
+        events.append((c.ep_decided_on, lambda p, d: p.on_ep_decision(opinion, d)))
+    if c.sanction_decided_on is not None and c.sanction_outcome is not None:
+        sanction = EpDecision(event_id="adopt-sanction", outcome=c.sanction_outcome, decided_on=c.sanction_decided_on,
+                              share_percent=c.sanction_share_percent, months=c.sanction_months)
+        events.append((c.sanction_decided_on, lambda p, d: p.on_ep_decision(sanction, d)))
+    if c.reorientation_requested_on is not None and c.reorientation_reason is not None:
+        request = RequestReorientation(event_id="adopt-reorientation", reason=c.reorientation_reason,
+                                       requested_on=c.reorientation_requested_on, exit=c.reorientation_exit)
+
+        def reorient(p: Pathway, d: date) -> None:
+            p.check_reorientation(request, d)
+            p.request_reorientation(request, d)
+        events.append((c.reorientation_requested_on, reorient))
+    if c.not_subject_since is not None and c.base_stage is not Stage.DETECTED:
+        flow = FlowRecord(event_id="adopt-not-subject", transmission_date=c.not_subject_since, subject_to_duties=False)
+        events.append((c.not_subject_since, lambda p, d: p.on_flow_record(flow, d)))
+    return events
+
+
+def _settle_tasks(s: PathwayState, today: date, past_breaches: bool) -> None:
+    """Tasks the replay opened and closed (a saisine accepted, an EP referral confirmed) or whose day had passed are
+    dropped, as are those of facts acted on in the former tool; the others are the pathway's open tasks."""
+    closed = {c.task_key for c in s.outbox.task_closures}
+    s.outbox.tasks = [t for t in s.outbox.tasks if t.task_key not in closed and t.kind not in DONE_ELSEWHERE
+                      and (t.due_date is None or t.due_date >= today
+                           or (past_breaches and t.kind.startswith("ESCALATION_")))]
+    kept = {t.task_key for t in s.outbox.tasks}
+    s.open_tasks = [t for t in s.open_tasks if t.task_key in kept]
+    s.outbox.task_closures = []
+
+
 def _keep_past_due_as_facts(p: Pathway, today: date, adoption: Adoption) -> None:
     """``--no-past-breaches``: a breach that fell before the adoption becomes a migration fact, not escalated."""
     s = p.s
@@ -179,6 +238,7 @@ def _keep_past_due_as_facts(p: Pathway, today: date, adoption: Adoption) -> None
     s.breaches = [b for b in s.breaches if b.deadline_id not in ids]
     s.outbox.breaches = [b for b in s.outbox.breaches if b.deadline_id not in ids]
     s.outbox.tasks = [t for t in s.outbox.tasks if t.task_key.rsplit(":", 1)[-1] not in ids]
+    s.open_tasks = [t for t in s.open_tasks if t.task_key.rsplit(":", 1)[-1] not in ids]
 
 
 def adopt(case: CaseloadCase, now: datetime, today: date, *, source: str, file_digest: str,
@@ -188,8 +248,9 @@ def adopt(case: CaseloadCase, now: datetime, today: date, *, source: str, file_d
     from (a re-adoption writes above what the previous one wrote in the read model)."""
     p = Pathway(PathwayState(person_id=case.person_id, territory=case.territory, rule_set_version=case.rule_set,
                              seq=seq_base))
-    p.s.reminders = True  # as a pathway opened today (workflow's REMINDERS, GESICA_AT_CER)
+    p.s.reminders = True  # as a pathway opened today (workflow's REMINDERS, GESICA_AT_CER, CLOSE_TASKS)
     p.s.gesica_at_cer = True
+    p.s.closes_tasks = True
     try:
         for day, apply in sorted(_events(case), key=lambda e: e[0]):
             p.expire(deadline_instant(add_days(day, -1)))
@@ -201,13 +262,21 @@ def adopt(case: CaseloadCase, now: datetime, today: date, *, source: str, file_d
     if p.s.stage is not case.stage:
         raise RowRejected("STAGE_MISMATCH", f"the row's dates lead to stage {p.s.stage.value}, "
                                             f"not {case.stage.value}, on {today.isoformat()}")
+    if p.s.finished:
+        raise RowRejected("CLOSED_FOR_GOOD", "the case is closed with nothing left to follow (a re-entry keeps the "
+                                             "referent only within 6 months of the end of payment after an exit "
+                                             f"from RSA, T25): not adopted, on {today.isoformat()}")
+    held = p.s.held_stages[-1] if p.s.held_stages else None
+    if case.held_stage is not None and held is not case.held_stage:
+        raise RowRejected("STAGE_MISMATCH", f"the row's dates lead to stage {case.stage.value} holding "
+                                            f"{held.value if held else 'no stage'}, not {case.held_stage.value}, "
+                                            f"on {today.isoformat()}")
     s = p.s
     adoption = Adoption(source=source, file_digest=file_digest, row=case.row, row_digest=case.row_digest,
                         adopted_on=today, past_breaches=past_breaches)
     s.outbox.pushes = []
     s.outbox.decisions = []
-    s.outbox.tasks = [t for t in s.outbox.tasks if t.due_date is None or t.due_date >= today
-                      or (past_breaches and t.kind.startswith("ESCALATION_"))]
+    _settle_tasks(s, today, past_breaches)
     if not past_breaches:
         _keep_past_due_as_facts(p, today, adoption)
     s.adoption = adoption

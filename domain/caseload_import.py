@@ -8,7 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+#: The contract of the ``CaseloadImport`` workflow: its type and activity names (in histories).
 WORKFLOW_TYPE = "CaseloadImport"
+SURVEY = "caseload_import.survey"
+IMPORT_SLICE = "caseload_import.import_slice"
 Outcome = Literal["adopted", "unchanged", "updated", "rejected"]
 
 

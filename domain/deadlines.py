@@ -24,7 +24,10 @@ import holidays
 PARIS = ZoneInfo("Europe/Paris")
 
 
-class DeadlineKind(str, Enum):
+class DeadlineCounting(str, Enum):
+    """How a deadline is counted: the service's own, or a party's window extended past weekends and holidays
+    (the pathway's legal deadlines are ``domain.pathway_stages.DeadlineKind``)."""
+
     SERVICE = "service"
     PARTY = "party"
 
@@ -81,7 +84,7 @@ def deadline(
     *,
     months: int = 0,
     days: int = 0,
-    kind: DeadlineKind = DeadlineKind.SERVICE,
+    kind: DeadlineCounting = DeadlineCounting.SERVICE,
 ) -> date:
     """Last allowed day of a deadline of ``months`` and/or ``days`` counted from ``start``.
 
@@ -92,17 +95,17 @@ def deadline(
     if months == 0 and days == 0:
         raise ValueError("a deadline needs a number of months or days")
     due = add_days(add_months(start, months), days)
-    if kind is DeadlineKind.PARTY:
+    if kind is DeadlineCounting.PARTY:
         due = next_working_day(due)
     return due
 
 
 def service_deadline(start: date, *, months: int = 0, days: int = 0) -> date:
-    return deadline(start, months=months, days=days, kind=DeadlineKind.SERVICE)
+    return deadline(start, months=months, days=days, kind=DeadlineCounting.SERVICE)
 
 
 def party_deadline(start: date, *, months: int = 0, days: int = 0) -> date:
-    return deadline(start, months=months, days=days, kind=DeadlineKind.PARTY)
+    return deadline(start, months=months, days=days, kind=DeadlineCounting.PARTY)
 
 
 def deadline_instant(last_day: date) -> datetime:

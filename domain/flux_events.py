@@ -19,7 +19,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.flux import FluxHeader, Household, RightState
-from domain.identity import person_id
+from domain.identity import caf_person_id, person_id
 from domain.rules import RuleSet
 
 
@@ -42,6 +42,9 @@ class FlowObservation(BaseModel):
     closure_date: date | None = None
     no_fixed_abode: bool | None = None
     role: str | None = None
+    #: The key of the household's CAF matricule and the person's rank in it (``domain.identity.caf_person_id``):
+    #: what links a person adopted from a caseload without NIR to this NIR (docs/caseload.md). CAF files only.
+    caf_key: str | None = Field(default=None, repr=False)
 
 
 def _digest(*parts: object) -> str:
@@ -61,6 +64,10 @@ def observations_for_household(
         if person.nir is None:
             continue  # children without NIR: nobody to follow
         pid = person_id(person.nir, secret)
+        try:
+            caf_key = caf_person_id(household.matricule, person.rank, secret) if source == "CAF" else None
+        except ValueError:
+            caf_key = None  # a matricule of another shape: nobody was adopted under it
         observation_id = _digest(
             source, flow_date, header.flow_type, pid, household.right_state.value, person.subject_to_duties,
             ",".join(household.suspension_reasons), household.suspension_date, household.closure_reason,
@@ -82,6 +89,7 @@ def observations_for_household(
                 closure_date=household.closure_date,
                 no_fixed_abode=household.no_fixed_abode,
                 role=person.role,
+                caf_key=caf_key,
             )
         )
     return observations
@@ -133,7 +141,7 @@ class NoLongerSubject(_FlowEvent):
     kind: Literal["no_longer_subject"] = "no_longer_subject"
 
 
-class NotSubjectConfirmed(_FlowEvent):
+class FlowNotSubjectConfirmed(_FlowEvent):
     """Non soumis in ``flows`` consecutive files (G-B8 debounce): now safe to act on it."""
 
     kind: Literal["not_subject_confirmed"] = "not_subject_confirmed"
@@ -141,7 +149,7 @@ class NotSubjectConfirmed(_FlowEvent):
     flows: int
 
 
-class PaymentSuspended(_FlowEvent):
+class FlowPaymentSuspended(_FlowEvent):
     """ETATDOSRSA 3/4, or new MOTISUSVERSRSA reasons while suspended."""
 
     kind: Literal["payment_suspended"] = "payment_suspended"
@@ -150,11 +158,11 @@ class PaymentSuspended(_FlowEvent):
     right_questioned: bool  # ETATDOSRSA 3: the right itself is questioned
 
 
-class PaymentResumed(_FlowEvent):
+class FlowPaymentResumed(_FlowEvent):
     kind: Literal["payment_resumed"] = "payment_resumed"
 
 
-class LeftRsa(_FlowEvent):
+class FlowLeftRsa(_FlowEvent):
     """Right refused or closed (T22, T23): ``end_of_payment_date`` is DTCLORSA (the flow date for a refusal)."""
 
     kind: Literal["left_rsa"] = "left_rsa"
@@ -171,8 +179,8 @@ class RsaReopened(_FlowEvent):
     right_state: RightState
 
 
-AnyFlowEvent = Union[NewEntrant, BecameSubject, NoLongerSubject, NotSubjectConfirmed, PaymentSuspended,
-                     PaymentResumed, LeftRsa, RsaReopened]
+AnyFlowEvent = Union[NewEntrant, BecameSubject, NoLongerSubject, FlowNotSubjectConfirmed, FlowPaymentSuspended,
+                     FlowPaymentResumed, FlowLeftRsa, RsaReopened]
 #: For a field or a signal payload holding any of the events (pydantic picks the model by ``kind``).
 FlowEvent = Annotated[AnyFlowEvent, Field(discriminator="kind")]
 
@@ -244,7 +252,7 @@ def derive_events(
                                        obs.suspension_reasons != previous.suspension_reasons):
                 events.append(_suspended(obs))
             elif before.is_suspended and not state.is_suspended:
-                events.append(PaymentResumed(**_event_fields(obs, "payment_resumed")))
+                events.append(FlowPaymentResumed(**_event_fields(obs, "payment_resumed")))
         if state.is_active and not (before.is_ended and state.is_active):
             if was_subject and not obs.subject_to_duties:
                 events.append(NoLongerSubject(**_event_fields(obs, "no_longer_subject")))
@@ -259,7 +267,7 @@ def derive_events(
 
     if (state.is_active and not obs.subject_to_duties
             and not_subject_flows == rules.not_subject_confirmation_flows and not_subject_since is not None):
-        events.append(NotSubjectConfirmed(**_event_fields(obs, "not_subject_confirmed"), since=not_subject_since,
+        events.append(FlowNotSubjectConfirmed(**_event_fields(obs, "not_subject_confirmed"), since=not_subject_since,
                                           flows=not_subject_flows))
 
     kept = rules.flow_seen_ids_kept
@@ -277,17 +285,17 @@ def derive_events(
     return new_state, events
 
 
-def _suspended(obs: FlowObservation) -> PaymentSuspended:
-    return PaymentSuspended(**_event_fields(obs, "payment_suspended"), reasons=obs.suspension_reasons,
+def _suspended(obs: FlowObservation) -> FlowPaymentSuspended:
+    return FlowPaymentSuspended(**_event_fields(obs, "payment_suspended"), reasons=obs.suspension_reasons,
                             since=obs.suspension_date,
                             right_questioned=obs.right_state is RightState.OPEN_RIGHT_SUSPENDED)
 
 
-def _left(obs: FlowObservation) -> LeftRsa:
+def _left(obs: FlowObservation) -> FlowLeftRsa:
     if obs.right_state is RightState.REFUSED:
-        return LeftRsa(**_event_fields(obs, "left_rsa"), end_of_payment_date=obs.closure_date or obs.flow_date,
+        return FlowLeftRsa(**_event_fields(obs, "left_rsa"), end_of_payment_date=obs.closure_date or obs.flow_date,
                        reason="REFUS")
     assert obs.closure_date is not None  # validation requires DTCLORSA for ETATDOSRSA 5 and 6
-    return LeftRsa(**_event_fields(obs, "left_rsa"), end_of_payment_date=obs.closure_date,
+    return FlowLeftRsa(**_event_fields(obs, "left_rsa"), end_of_payment_date=obs.closure_date,
                    reason=obs.closure_reason or "INCONNU",
                    earlier_month=obs.right_state is RightState.CLOSED_EARLIER_MONTH)

@@ -23,10 +23,16 @@ from domain.pathway import (
     PaymentResumed,
     PaymentSuspended,
 )
+from domain.pathway_contract import Signal
 from domain.pathway_rules import pathway_workflow_id
 
+#: The contract of the ``FluxImport`` and ``FluxDropScan`` workflows: types and activity names (in histories).
 WORKFLOW_TYPE = "FluxImport"
 DROP_SCAN_WORKFLOW_TYPE = "FluxDropScan"
+SURVEY = "flux_import.survey"
+IMPORT_SLICE = "flux_import.import_slice"
+FINISH = "flux_import.finish"
+LIST_DROPPED = "flux_import.list_dropped_files"
 #: Territory given to pathways started from a flow: the CNAF flow names no territory (G-X4).
 DEFAULT_TERRITORY = "UNASSIGNED"
 
@@ -181,12 +187,14 @@ class DropScanResult(BaseModel):
 
 
 class PathwaySignalKind(str, Enum):
-    FLOW_RECORD = "flow_record"
-    LEFT_RSA = "left_rsa"
-    PAYMENT_SUSPENDED = "payment_suspended"
-    PAYMENT_RESUMED = "payment_resumed"
-    NOT_SUBJECT_CONFIRMED = "not_subject_confirmed"
-    HOUSEHOLD_MEMBER = "household_member"
+    """The pathway signals a flow sends (names of :class:`domain.pathway_contract.Signal`)."""
+
+    FLOW_RECORD = Signal.FLOW_RECORD
+    LEFT_RSA = Signal.LEFT_RSA
+    PAYMENT_SUSPENDED = Signal.PAYMENT_SUSPENDED
+    PAYMENT_RESUMED = Signal.PAYMENT_RESUMED
+    NOT_SUBJECT_CONFIRMED = Signal.NOT_SUBJECT_CONFIRMED
+    HOUSEHOLD_MEMBER = Signal.HOUSEHOLD_MEMBER
 
 
 class PathwaySignal(BaseModel):
@@ -228,22 +236,22 @@ def pathway_signal(event: fe.AnyFlowEvent, observation: fe.FlowObservation) -> P
         return record(event.subject_to_duties, event.flow_date, start=starts)
     if isinstance(event, fe.NoLongerSubject):
         return record(False, event.flow_date, start=False)
-    if isinstance(event, fe.PaymentSuspended):
+    if isinstance(event, fe.FlowPaymentSuspended):
         return PathwaySignal(
             person_id=pid, name=PathwaySignalKind.PAYMENT_SUSPENDED,
             message=PaymentSuspended(event_id=event.event_id, flow_date=event.flow_date, reasons=list(event.reasons),
                                      since=event.since, right_questioned=event.right_questioned),
         )
-    if isinstance(event, fe.PaymentResumed):
+    if isinstance(event, fe.FlowPaymentResumed):
         return PathwaySignal(person_id=pid, name=PathwaySignalKind.PAYMENT_RESUMED,
                              message=PaymentResumed(event_id=event.event_id, flow_date=event.flow_date))
-    if isinstance(event, fe.NotSubjectConfirmed):
+    if isinstance(event, fe.FlowNotSubjectConfirmed):
         return PathwaySignal(
             person_id=pid, name=PathwaySignalKind.NOT_SUBJECT_CONFIRMED,
             message=NotSubjectConfirmed(event_id=event.event_id, flow_date=event.flow_date, since=event.since,
                                         flows=event.flows),
         )
-    if isinstance(event, fe.LeftRsa):
+    if isinstance(event, fe.FlowLeftRsa):
         return PathwaySignal(
             person_id=pid, name=PathwaySignalKind.LEFT_RSA, start=False,
             message=LeftRsa(event_id=event.event_id, end_of_payment_date=event.end_of_payment_date,
@@ -261,7 +269,7 @@ def default_batch_size(last_position: int) -> int:
 _ROLE = re.compile(r"[A-Z]{2,4}")  # DEM, CJT, ENF, BEN…: a code, anything else is left out
 #: The flow events that are a household member's entry into, or exit from, the RSA (G-B20).
 _HOUSEHOLD_CHANGES: dict[type, HouseholdChange] = {
-    fe.NewEntrant: HouseholdChange.ENTERED, fe.RsaReopened: HouseholdChange.ENTERED, fe.LeftRsa: HouseholdChange.LEFT,
+    fe.NewEntrant: HouseholdChange.ENTERED, fe.RsaReopened: HouseholdChange.ENTERED, fe.FlowLeftRsa: HouseholdChange.LEFT,
 }
 
 

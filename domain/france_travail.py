@@ -21,7 +21,6 @@ from domain.plein_emploi import FranceTravailRegistered
 WORKFLOW_TYPE = "FranceTravailSync"
 WORKFLOW_ID_PREFIX = "france-travail-sync"  # the schedule appends the scheduled time
 SCHEDULE_ID = "france-travail-sync-daily"
-SIGNAL = "france_travail_registered"
 MAX_PER_RUN = 5000  # bounds one run's payloads (opaque ids only)
 
 SELECT = "france_travail.select"

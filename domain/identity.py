@@ -96,3 +96,23 @@ def person_id(nir: str, secret: bytes | str) -> str:
     body = normalised[:13]
     _check_body(body)
     return hmac.new(secret, body.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
+
+_MATRICULE = re.compile(r"^[0-9A-Za-z]{1,15}$")
+
+
+def caf_person_id(matricule: str, rank: str | int, secret: bytes | str) -> str:
+    """Opaque id of a person known by CAF matricule and rank in the household (docs/caseload.md, « Identity »).
+
+    A person a département's former tool knows without NIR is adopted under this id; the first CAF flow that
+    carries the NIR at that matricule and rank links the NIR's :func:`person_id` to it (one person, one pathway).
+    The flow gives the same key for that person (``domain.flux_events.FlowObservation.caf_key``): matricule upper
+    -cased, rank as a number. Raises ``ValueError`` on a matricule or rank of another shape."""
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    if not secret:
+        raise ValueError("person id secret is empty")
+    number = int(rank)
+    if not _MATRICULE.match(matricule or "") or not 0 < number < 100:
+        raise ValueError("a CAF matricule has 1–15 letters or digits and a rank 1–99")
+    return hmac.new(secret, f"CAF:{matricule.upper()}:{number}".encode("ascii"), hashlib.sha256).hexdigest()[:32]

@@ -20,6 +20,7 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
+from domain.pathway_state import BilanPush, CerPush
 from domain.pathway_caf import validate_gesica_bilan, validate_gesica_cer
 from domain.pathway_constants import _not_future, _stage_in, BILAN_TASKS, CER_SIGNING_STAGES, CER_TASKS
 from domain.pathway_core import PathwayCore
@@ -83,12 +84,12 @@ class PathwayCer(PathwayCore):
             cer.weekly_hours, cer.hours_reason = msg.weekly_hours, msg.hours_reason
         s.cer_count += 1
         s.outbox.cers.append(cer.model_copy())
-        self._push("CER", msg.cer_id, {
-            "cer_id": cer.cer_id, "type": cer.type.value, "start": cer.start.isoformat(), "end": cer.end.isoformat(),
-            "structure_id": cer.structure_id, "renewal": cer.renewal, "actions": cer.action_count,
-            "signed_on": cer.signed_on.isoformat(), "contract_kind": cer.contract_kind.value,
+        self._push("CER", msg.cer_id, CerPush(
+            person_id=s.person_id, cer_id=cer.cer_id, type=cer.type, start=cer.start, end=cer.end,
+            structure_id=cer.structure_id, renewal=cer.renewal, actions=cer.action_count, signed_on=cer.signed_on,
+            contract_kind=cer.contract_kind,
             **({"weekly_hours": cer.weekly_hours} if cer.weekly_hours is not None else {}),
-        })
+        ))
         if platform_phase:
             s.first_cer_signed = True  # the platform's first CER; the phase clock ends with the préconisation
             return
@@ -159,9 +160,8 @@ class PathwayCer(PathwayCore):
         self._settle(DeadlineKind.BILAN, msg.completed_on, today)
         self._close_tasks(BILAN_TASKS, "BILAN_COMPLETED")
         cer = s.cer
-        data: dict = {"decision": msg.decision.value, "completed_on": msg.completed_on.isoformat(),
-                      "global_outcome": msg.global_outcome,
-                      "domain_outcomes": [o.model_dump() for o in msg.domain_outcomes]}
+        data: dict = {"person_id": s.person_id, "decision": msg.decision, "completed_on": msg.completed_on,
+                      "global_outcome": msg.global_outcome, "domain_outcomes": list(msg.domain_outcomes)}
         if cer is not None:
             data["cer_id"] = cer.cer_id
             data["physical_appointments"] = cer.physical_appointments
@@ -171,7 +171,7 @@ class PathwayCer(PathwayCore):
                     cer.physical_appointments >= self.rules.caf_physical_appointments_per_cer
                 )
         data["ref"] = f"bilan-{cer.cer_id}" if cer else f"bilan-{s.seq}"
-        self._push("BILAN", cer.cer_id if cer else f"bilan-{s.seq}", data)
+        self._push("BILAN", cer.cer_id if cer else f"bilan-{s.seq}", BilanPush(**data))
         s.cer = None
         if msg.decision is BilanDecision.CONTINUE:
             self._move(Stage.CER_DRAFTING, today, "BILAN_CONTINUE")

@@ -26,6 +26,7 @@ from domain.pathway import (
     Stage,
     StageChange,
 )
+from domain.pathway_state import BilanPush, CerPush, ExitPush
 from domain.pathway_2025 import LEGACY_RULE_SET_VERSION, PleinEmploiRules
 from domain.pathway_constants import (
     BREACH_WITHDRAWAL,
@@ -169,7 +170,7 @@ class PathwayCore(PleinEmploiRules):
                 clock.status = DeadlineStatus.MET
                 clock.closed_on = on
                 self._touch(clock)
-            escalation = self._task_key(f"ESCALATION_{kind.value}", b.deadline_id)
+            escalation = self._outbox_key(f"ESCALATION_{kind.value}", b.deadline_id)
             self.s.open_tasks = [t for t in self.s.open_tasks if t.task_key != escalation]
             self.s.outbox.task_closures.append(
                 TaskClosure(task_key=escalation, status=TaskStatus.CANCELLED, reason="BREACH_WITHDRAWN"))
@@ -257,11 +258,12 @@ class PathwayCore(PleinEmploiRules):
         self.s.outbox.breaches.append(breach)
         self._task(f"ESCALATION_{d.kind.value}", d.responsible, d.id, breached_on, {"deadline": d.kind.value, "due": d.due.isoformat()})
 
-    def _task_key(self, kind: str, ref: str) -> str:
+    def _outbox_key(self, kind: str, ref: str) -> str:
+        """``<workflow id>:<kind>:<ref>``: the key of a task or a MonJob62 push, stable across retries and runs."""
         return f"{self.workflow_id}:{kind}:{ref}"
 
     def _task(self, kind: str, assignee: str, ref: str, due: date | None, details: dict[str, str] | None = None) -> None:
-        key = self._task_key(kind, ref)
+        key = self._outbox_key(kind, ref)
         self.s.outbox.tasks.append(HumanTask(task_key=key, kind=kind, assignee=assignee, due_date=due, details=details or {}))
         if self.s.closes_tasks and all(t.task_key != key for t in self.s.open_tasks):
             self.s.open_tasks.append(OpenTask(task_key=key, kind=kind))
@@ -288,9 +290,8 @@ class PathwayCore(PleinEmploiRules):
                    {"message": message, "code": code, "stage": anomaly.stage.value})
         return anomaly
 
-    def _push(self, kind: str, ref: str, data: dict) -> None:
-        data = {"person_id": self.s.person_id, **data}
-        self.s.outbox.pushes.append(MonJob62Push(kind=kind, idempotency_key=f"{self.workflow_id}:{kind}:{ref}", data=data))
+    def _push(self, kind: str, ref: str, data: CerPush | BilanPush | ExitPush) -> None:
+        self.s.outbox.pushes.append(MonJob62Push(kind=kind, idempotency_key=self._outbox_key(kind, ref), data=data))
 
     # responsible services (assignees of tasks)
     @property

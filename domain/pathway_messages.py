@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from domain.actor import Actor
 from domain.pathway_stages import (
+    BilanDecision,
     AppointmentKind,
     CerType,
     EpOutcome,
@@ -114,12 +115,6 @@ class AmendCer(PathwayMessage):
     cer_id: str
     new_end: date
     amended_on: date
-
-
-class BilanDecision(str, Enum):
-    CONTINUE = "CONTINUE"
-    REORIENT = "REORIENT"
-    END = "END"
 
 
 class CompleteBilan(PathwayMessage):

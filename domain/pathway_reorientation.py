@@ -36,6 +36,7 @@ from domain.pathway import (
     SANCTION_OUTCOMES,
     Stage,
 )
+from domain.pathway_state import ExitPush
 from domain.pathway_2025 import SANCTION_SERVICE
 from domain.pathway_constants import _not_future, _stage_in, MAX_SANCTIONS, PAUSE_EXIT, PAUSE_REVIEW, REFERENT_STAGES
 from domain.pathway_core import PathwayCore
@@ -285,8 +286,9 @@ class PathwayReorientation(PathwayCore):
         s = self.s
         s.exit_reason = reason
         s.closed_on = today
-        self._push("EXIT", f"{s.seq}", {"ref": f"exit-{s.seq}", "reason": reason.value, "closed_on": today.isoformat(),
-                                         "structure_id": self.accompanying.structure_id if self.accompanying else None})
+        self._push("EXIT", f"{s.seq}", ExitPush(
+            person_id=s.person_id, ref=f"exit-{s.seq}", reason=reason, closed_on=today,
+            structure_id=self.accompanying.structure_id if self.accompanying else None))
         self._move(Stage.CLOSED, today, f"EXIT_{reason.value}")
         if reentry_until is not None and reentry_until >= today:
             self._add_deadline(DeadlineKind.REENTRY_WINDOW, today, reentry_until, self.slai)

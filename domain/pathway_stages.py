@@ -94,6 +94,12 @@ SAME_SPHERE_REASONS = frozenset(
 ANY_TIME_REASONS = frozenset({ReorientationReason.REPRISE_VIE_MARITALE, ReorientationReason.AUTRE})
 
 
+class BilanDecision(str, Enum):
+    CONTINUE = "CONTINUE"
+    REORIENT = "REORIENT"
+    END = "END"
+
+
 class ExitReason(str, Enum):
     """Exit reasons recorded and pushed to MonJob62 ([000:273], [002:404])."""
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 from datetime import date
 from enum import Enum
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from domain.pathway_stages import (
     AppointmentKind,
+    BilanDecision,
     Breach,
     CerType,
     Deadline,
@@ -229,10 +232,66 @@ class HumanTask(BaseModel):
     details: dict[str, str] = Field(default_factory=dict)
 
 
+class _PushData(BaseModel):
+    """What one MonJob62 push carries, typed end to end (``activities.monjob`` maps it to the wire). Serialized with
+    the fields the pathway set only, in this order: the JSON recorded histories hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _set_fields_only(self, handler: Any) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+
+
+class CerPush(_PushData):
+    person_id: str
+    cer_id: str
+    type: CerType
+    start: date
+    end: date
+    structure_id: str | None = None
+    renewal: bool = False
+    actions: int | None = None
+    signed_on: date
+    contract_kind: ContractKind = ContractKind.CER
+    weekly_hours: int | None = None  # contrat d'engagement only
+
+
+class BilanPush(_PushData):
+    person_id: str
+    decision: BilanDecision
+    completed_on: date
+    global_outcome: str | None = None
+    domain_outcomes: list[GesicaOutcome] = Field(default_factory=list)
+    cer_id: str | None = None
+    physical_appointments: int | None = None
+    caf_min_physical_appointments_met: bool | None = None  # CAF route only (T16 / G-B12)
+    ref: str | None = None  # the bilan id; else the key's business reference
+
+
+class ExitPush(_PushData):
+    person_id: str
+    ref: str | None = None  # the exit id; else the key's business reference
+    reason: ExitReason
+    closed_on: date
+    structure_id: str | None = None
+
+
+PUSH_DATA: dict[str, type[_PushData]] = {"CER": CerPush, "BILAN": BilanPush, "EXIT": ExitPush}
+
+
 class MonJob62Push(BaseModel):
     kind: str  # CER | BILAN | EXIT
     idempotency_key: str
-    data: dict[str, str | int | bool | None | list[dict[str, str]]] = Field(default_factory=dict)
+    data: CerPush | BilanPush | ExitPush
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_of_its_kind(cls, value: Any) -> Any:
+        """Decode ``data`` as the model of ``kind`` (not whichever model of the union happens to fit)."""
+        if isinstance(value, dict) and isinstance(value.get("data"), dict) and value.get("kind") in PUSH_DATA:
+            value = {**value, "data": PUSH_DATA[value["kind"]].model_validate(value["data"])}
+        return value
 
 
 class PastDue(BaseModel):

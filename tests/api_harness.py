@@ -16,11 +16,11 @@ from temporalio.worker import Worker
 from domain.deadlines import add_months, paris_date
 from domain.identity import nir_key
 from workers.api import create_app
-from workers.api_auth import ApiTokens, Scope, token_entry
-from workers.config import Settings
-from workers.converter import data_converter
-from workers.registry import WORKFLOWS, Dependencies, build_activities
-from workers.sandbox import workflow_runner
+from workers.api.auth import ApiTokens, Scope, token_entry
+from workers.runtime.config import Settings
+from workers.runtime.converter import data_converter
+from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+from workers.runtime.sandbox import workflow_runner
 
 CAF = token_entry("caf", {Scope.PATHWAY_START, Scope.PATHWAY_EVENTS})
 DASHBOARD = token_entry("dashboard", {Scope.CASE_READ})
@@ -87,7 +87,7 @@ async def env(dev_env, test_keyring) -> _Env:
 @asynccontextmanager
 async def _api(env, task_queue, db_pool):
     assert any(w.__name__ == "BeneficiaryPathway" for w in WORKFLOWS), (
-        "BeneficiaryPathway and its activities must be registered in workers/registry.py")
+        "BeneficiaryPathway and its activities must be registered in workers/runtime/registry.py")
     settings = Settings(temporal_task_queue=task_queue, temporal_namespace=env.client.namespace,
                         person_id_secret=SETTINGS_SECRET)
     app = create_app(env.client, settings, db_pool, tokens=ApiTokens.parse(",".join((CAF, DASHBOARD, REFERENT_TOOL))))

@@ -13,9 +13,9 @@ from temporalio.worker import Worker
 
 from activities.caseload_import import CaseloadImportActivities, CaseloadImporter
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
-from workers.converter import data_converter
-from workers.keys import Keyring
-from workers.sandbox import workflow_runner
+from workers.runtime.converter import data_converter
+from workers.runtime.keys import Keyring
+from workers.runtime.sandbox import workflow_runner
 from workflows.caseload_import import CaseloadImport
 from workflows.pathway import BeneficiaryPathway
 

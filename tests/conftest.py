@@ -22,10 +22,10 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from workers.converter import data_converter
-from workers.embedded import binary, free_port, start_postgres
-from workers.keys import Keyring
-from workers.migrations import migrate
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import binary, free_port, start_postgres
+from workers.runtime.keys import Keyring
+from workers.runtime.migrations import migrate
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 _INDEXED = {

@@ -25,9 +25,9 @@ from domain import flux_events as fe
 from domain.rules import rule_set_for
 from domain.flux_import import FluxImportInput, household_signals, pathway_signal
 from domain.pathway_rules import pathway_workflow_id
-from workers.converter import data_converter
-from workers.keys import Keyring
-from workers.sandbox import workflow_runner
+from workers.runtime.converter import data_converter
+from workers.runtime.keys import Keyring
+from workers.runtime.sandbox import workflow_runner
 from workflows.flux_drop import FluxDropScan
 from workflows.flux_import import FluxImport
 from workflows.pathway import BeneficiaryPathway

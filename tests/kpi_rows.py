@@ -12,7 +12,7 @@ from datetime import date
 
 import asyncpg
 
-from workers.migrations import discover
+from workers.runtime.migrations import discover
 
 
 async def create_schema(pool: asyncpg.Pool) -> str:

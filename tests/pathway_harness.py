@@ -20,13 +20,14 @@ from temporalio.worker import Worker
 
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
 from conftest import register_search_attributes
+from activities.pathway_start import signal_with_start
 from domain.deadlines import PARIS, add_months, paris_date
 from domain.pathway import FlowRecord, PathwayView, Stage
-from workers.converter import data_converter
-from workers.embedded import binary
-from workers.keys import Keyring
-from workers.sandbox import workflow_runner
-from workflows.pathway import BeneficiaryPathway, signal_flow_record
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import binary
+from workers.runtime.keys import Keyring
+from workers.runtime.sandbox import workflow_runner
+from workflows.pathway import BeneficiaryPathway
 
 TERRITORY = "LENS-LIEVIN"
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -125,7 +126,7 @@ class Harness:
         self.person_id = uuid.uuid4().hex
         record = FlowRecord(event_id=event_id, transmission_date=transmission_date or await self.today(),
                             subject_to_duties=subject)
-        self.handle = await signal_flow_record(self.env.client, self.person_id, self.territory, record,
+        self.handle = await signal_with_start(self.env.client, self.person_id, self.territory, record,
                                                task_queue=self.task_queue)
         # An update sent right after signal-with-start can reach the workflow in the same first task, ordered
         # before the start signal: wait until the flow record is applied, as a caller reading the state would.
@@ -135,7 +136,7 @@ class Harness:
     async def flow(self, event_id: str, subject: bool = True, rights_open: bool = True) -> WorkflowHandle:
         record = FlowRecord(event_id=event_id, transmission_date=await self.today(), subject_to_duties=subject,
                             rights_open=rights_open)
-        return await signal_flow_record(self.env.client, self.person_id, self.territory, record,
+        return await signal_with_start(self.env.client, self.person_id, self.territory, record,
                                         task_queue=self.task_queue)
 
     async def view(self, until: Callable[[PathwayView], bool] = lambda v: True, attempts: int = 300) -> PathwayView:

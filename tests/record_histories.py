@@ -1,7 +1,7 @@
 """Record the workflow histories that ``tests/test_replay_histories.py`` replays in CI.
 
 One scenario per recorded situation of each workflow type, run through the production registry
-(``workers.registry.WORKFLOWS`` and ``build_activities``) with the real durations: label and pathway
+(``workers.runtime.registry.WORKFLOWS`` and ``build_activities``) with the real durations: label and pathway
 scenarios on a time-skipping server of their own, flow imports on a dev server (their activities signal
 pathways and heartbeat in real time). Payloads are encrypted with the TEST-ONLY key of
 ``tests/histories/test-keys``, so replaying them exercises the production data converter.
@@ -98,12 +98,12 @@ from domain.campaign import CampaignInput  # noqa: E402
 from domain.france_travail import SyncInput  # noqa: E402
 from domain.rules import RULESET_2023  # noqa: E402
 from pathway_harness import Harness  # noqa: E402
-from workers.converter import data_converter  # noqa: E402
-from workers.embedded import binary, free_port, start_postgres  # noqa: E402
-from workers.keys import Keyring  # noqa: E402
-from workers.migrations import migrate  # noqa: E402
-from workers.registry import WORKFLOWS, Dependencies, build_activities  # noqa: E402
-from workers.sandbox import workflow_runner  # noqa: E402
+from workers.runtime.converter import data_converter  # noqa: E402
+from workers.dev.embedded import binary, free_port, start_postgres  # noqa: E402
+from workers.runtime.keys import Keyring  # noqa: E402
+from workers.runtime.migrations import migrate  # noqa: E402
+from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities  # noqa: E402
+from workers.runtime.sandbox import workflow_runner  # noqa: E402
 from workflows.caf_report import CafAnnualReport  # noqa: E402
 from workflows.campaign import LostFromViewCampaign  # noqa: E402
 from workflows.flux_drop import FluxDropScan  # noqa: E402

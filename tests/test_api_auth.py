@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from workers.api import create_app
-from workers.api_auth import (
+from workers.api.auth import (
     ALL_SCOPES,
     DEV_TOKENS_FILE,
     TOKENS_ENV_VAR,
@@ -19,7 +19,7 @@ from workers.api_auth import (
     dev_token,
     load_api_tokens,
 )
-from workers.config import Settings
+from workers.runtime.config import Settings
 
 READER = "r" * 30
 STARTER = "s" * 30

@@ -10,8 +10,8 @@ import pytest
 import pytest_asyncio
 
 from workers.api import create_app
-from workers.api_auth import ApiTokens, Scope, token_entry
-from workers.config import Settings
+from workers.api.auth import ApiTokens, Scope, token_entry
+from workers.runtime.config import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 READER = token_entry("dashboard", {Scope.CASE_READ})

@@ -10,9 +10,9 @@ import uuid
 import httpx
 import pytest
 
-from workers.api_auth import DEV_TOKENS_FILE, TOKENS_ENV_VAR, dev_token
-from workers.embedded import free_port, stop_process, wait_for_port
-from workers.keys import ENV_VAR as KEYS_ENV_VAR
+from workers.api.auth import DEV_TOKENS_FILE, TOKENS_ENV_VAR, dev_token
+from workers.dev.embedded import free_port, stop_process, wait_for_port
+from workers.runtime.keys import ENV_VAR as KEYS_ENV_VAR
 
 
 def _env(**values: str) -> dict[str, str]:

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from domain.actor import Actor, valid_actor
 from workers.api import create_app
 from workers.api.bodies import MAX_BODY_BYTES, server_today
-from workers.api_auth import ApiTokens, token_entry
-from workers.cli import app as cli
-from workers.config import Settings
+from workers.api.auth import ApiTokens, token_entry
+from workers.cli.app import app as cli
+from workers.runtime.config import Settings
 from domain.label_contract import INTERNAL_SIGNALS as LABEL_INTERNAL_SIGNALS
 from workflows.label import LabelWorkflow
 from workflows.label_application import LabelApplicationWorkflow

@@ -12,8 +12,8 @@ import pytest
 
 from domain.identity import nir_key
 from workers.api import Api, ApiError, IdempotencyStore, PostContext, StoredResponse, create_app
-from workers.api_auth import ApiTokens, Caller, Scope, token_entry
-from workers.config import Settings
+from workers.api.auth import ApiTokens, Caller, Scope, token_entry
+from workers.runtime.config import Settings
 
 
 def _nir(body13: str) -> str:

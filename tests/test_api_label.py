@@ -13,10 +13,10 @@ from temporalio.worker import Worker
 
 from tests.api_harness import _auth, env  # noqa: F401  (env: fixture)
 from workers.api import create_app
-from workers.api_auth import ALL_SCOPES, ApiTokens, Scope, token_entry
-from workers.config import Settings
-from workers.registry import WORKFLOWS, Dependencies, build_activities
-from workers.sandbox import workflow_runner
+from workers.api.auth import ALL_SCOPES, ApiTokens, Scope, token_entry
+from workers.runtime.config import Settings
+from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+from workers.runtime.sandbox import workflow_runner
 
 DEPOSANT = token_entry("epartenaires", {Scope.LABEL_APPLY, Scope.CASE_READ})
 DPID = token_entry("dpid", {Scope.LABEL_DECIDE, Scope.CASE_READ})

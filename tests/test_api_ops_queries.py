@@ -11,14 +11,14 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.pathway_start import signal_with_start
 from domain.deadlines import PARIS, add_months, paris_date
 from domain.label import application_workflow_id, label_workflow_id
 from domain.label_messages import AdminEvaluation, ApplicationSubmitted, Decision, SlaiOpinion
 from domain.pathway import FlowRecord
-from workers.registry import WORKFLOWS, Dependencies, build_activities
-from workers.sandbox import workflow_runner
+from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+from workers.runtime.sandbox import workflow_runner
 from workflows.label_application import LabelApplicationState
-from workflows.pathway import signal_flow_record
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ops-queries.md"
 
@@ -49,7 +49,7 @@ def _worker(client: Client, task_queue: str, pool) -> Worker:
 
 async def test_orientation_queries_select_the_right_pathways(dev_env, task_queue, db_pool):
     assert any(w.__name__ == "BeneficiaryPathway" for w in WORKFLOWS), (
-        "BeneficiaryPathway and its activities must be registered in workers/registry.py")
+        "BeneficiaryPathway and its activities must be registered in workers/runtime/registry.py")
     client = dev_env.client
     territory = f"T-{uuid.uuid4().hex[:8]}"
     today = paris_date(datetime.now(PARIS))
@@ -61,7 +61,7 @@ async def test_orientation_queries_select_the_right_pathways(dev_env, task_queue
     async with _worker(client, task_queue, db_pool):
         ids = {}
         for name, entry in entries.items():
-            handle = await signal_flow_record(
+            handle = await signal_with_start(
                 client, uuid.uuid4().hex, territory,
                 FlowRecord(event_id=f"flow-{name}", transmission_date=entry, subject_to_duties=True),
                 task_queue=task_queue)

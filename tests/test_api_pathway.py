@@ -16,8 +16,8 @@ from domain.identity import person_id
 from tests.api_harness import (  # noqa: F401  (env: fixture)
     CAF, DASHBOARD, REFERENT_TOOL, SETTINGS_SECRET, _api, _auth, _cer, _new_nir, _orientation, _poster, env,
 )
-from workers.codec import ENCODING
-from workers.logging import configure_logging
+from workers.runtime.codec import ENCODING
+from workers.runtime.logging import configure_logging
 
 
 async def test_start_from_a_nir_gives_the_opaque_pathway_and_no_personal_data(env, task_queue, db_pool):

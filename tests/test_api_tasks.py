@@ -12,8 +12,8 @@ import pytest_asyncio
 from activities.label import LabelStore, RegisteredLetter
 from activities.tasks import NewTask, TaskStore
 from workers.api import create_app
-from workers.api_auth import ApiTokens, Scope, token_entry
-from workers.config import Settings
+from workers.api.auth import ApiTokens, Scope, token_entry
+from workers.runtime.config import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

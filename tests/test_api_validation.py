@@ -11,9 +11,9 @@ import pytest
 
 from domain.identity import nir_key
 from workers.api import create_app
-from workers.api_auth import ApiTokens, token_entry
-from workers.config import Settings
-from workers.logging import configure_logging
+from workers.api.auth import ApiTokens, token_entry
+from workers.runtime.config import Settings
+from workers.runtime.logging import configure_logging
 
 BODY13 = "2840375123456"
 VALID_NIR = f"{BODY13}{nir_key(BODY13):02d}"

@@ -11,7 +11,7 @@ STDLIB_IO = {"socket", "subprocess", "sqlite3", "urllib", "http", "asyncio", "sh
 # package -> what it may import besides the standard library and itself (README, "Architecture").
 ALLOWED = {
     "domain": {"pydantic", "holidays"},
-    "workflows": {"temporalio", "pydantic", "domain", "activities.pathway_names"},
+    "workflows": {"temporalio", "pydantic", "domain"},
     "activities": {"temporalio", "pydantic", "domain", "asyncpg", "httpx", "lxml", "openpyxl"},
 }
 
@@ -68,6 +68,41 @@ def test_each_package_imports_only_what_the_readme_allows():
     assert not wrong, "imports against the README's architecture table:\n" + "\n".join(wrong)
 
 
+# workers/ room -> the other rooms of workers/ it may import (README, "Architecture"); the command line imports all.
+ROOMS = {
+    "workers.runtime": set(),
+    "workers.api": {"workers.runtime"},
+    "workers.codec_server": {"workers.runtime"},
+    "workers.dev": {"workers.runtime", "workers.codec_server", "workers.cli.common"},
+    "workers.cli": {"workers.runtime", "workers.api", "workers.codec_server", "workers.dev"},
+}
+#: What a command group of ``workers/cli/`` may import of the others: the shared helpers and support modules.
+CLI_SHARED = {"workers.cli.common", "workers.cli.production_env", "workers.cli.report_caf"}
+#: The root app and entry points, which register the groups.
+CLI_ENTRY = {"workers.cli", "workers.cli.app", "workers.cli.__main__"}
+
+
+def _room(module: str) -> str:
+    return next(room for room in ROOMS if module == room or module.startswith(room + "."))
+
+
+def test_each_room_of_workers_imports_only_the_rooms_below_it():
+    wrong = []
+    for path in _modules("workers"):
+        module = _module_name(path)
+        if module == "workers":
+            continue
+        room = _room(module)
+        for name in _imports(path, top_level_only=False):
+            if not name.startswith("workers.") or name == room or name.startswith(room + "."):
+                if room == "workers.cli" and name.startswith("workers.cli.") and name not in CLI_SHARED \
+                        and module not in CLI_ENTRY | CLI_SHARED:
+                    wrong.append(f"{path.relative_to(ROOT)} imports the command group {name}")
+            elif not any(name == r or name.startswith(r + ".") for r in ROOMS[room]):
+                wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, "imports against the rooms of workers/ (README, Architecture):\n" + "\n".join(wrong)
+
+
 def test_no_import_cycle_between_project_modules():
     graph: dict[str, set[str]] = {}
     known = {_module_name(p) for package in PROJECT for p in _modules(package)}
@@ -99,6 +134,12 @@ def test_no_import_cycle_between_project_modules():
     for module in sorted(graph):
         if module not in state and (cycle := visit(module)):
             raise AssertionError("import cycle: " + " -> ".join(cycle))
+
+
+def test_every_module_of_workers_is_in_a_room():
+    """A new module at the top of workers/ must be given a room (and a row of the README's table)."""
+    assert not [p for p in _modules("workers") if _module_name(p) != "workers" and
+                not any(_module_name(p) == r or _module_name(p).startswith(r + ".") for r in ROOMS)]
 
 
 def test_the_checker_sees_a_forbidden_import(tmp_path):

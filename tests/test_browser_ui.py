@@ -35,9 +35,9 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright, expect
 from temporalio.client import Client
 
-from workers.converter import data_converter
-from workers.embedded import PG_DATABASE, free_port, stop_process, temporal_dev_server_command, wait_for_port
-from workers.keys import load_keyring
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import PG_DATABASE, free_port, stop_process, temporal_dev_server_command, wait_for_port
+from workers.runtime.keys import load_keyring
 from workflows import search_attributes as sa
 from workflows.search_attributes import cli_search_attribute_types
 

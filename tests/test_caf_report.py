@@ -19,12 +19,12 @@ from activities.caf_report import CafReportActivities, CafReportStore
 from domain.caf_report import CafFacts, CafReportRequest, build_caf_report, report_year
 from domain.rules import CAF_CONVENTION_2023
 from workers.api import create_app
-from workers.api_auth import ApiTokens, Scope, token_entry
-from workers.cli import app as cli
-from workers.config import Settings
-from workers.converter import data_converter
-from workers.embedded import binary
-from workers.sandbox import workflow_runner
+from workers.api.auth import ApiTokens, Scope, token_entry
+from workers.cli.app import app as cli
+from workers.runtime.config import Settings
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import binary
+from workers.runtime.sandbox import workflow_runner
 from workflows.caf_report import CafAnnualReport
 
 YEAR = 2031  # a year no other test writes CAF CERs in
@@ -120,7 +120,7 @@ async def test_G_C8_annual_report_built_stored_and_read_back_by_the_api_and_the_
 
 
 async def test_G_C8_caf_report_schedule_is_due_each_31_january(dev_env, task_queue, unique_id):
-    from workers.cli_schedule import install_caf_report_schedule
+    from workers.cli.schedule import install_caf_report_schedule
 
     client: Client = dev_env.client
     schedule_id = f"caf-{unique_id}"

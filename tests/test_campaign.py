@@ -14,7 +14,7 @@ from domain.deadlines import add_months, paris_date
 from domain.pathway import CerAction, CerType, OrientationDecision, OrientationTarget, SignCer, Stage
 from domain.rules import RULESET_2023
 from pathway_harness import running_pathway
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows.campaign import LostFromViewCampaign
 from workflows.pathway import BeneficiaryPathway
 
@@ -72,7 +72,7 @@ async def test_T26_campaign_convokes_the_pathways_sans_accompagnement_and_record
 
 
 async def test_G_B19_monthly_campaign_schedule_is_installed_with_the_others(dev_env, task_queue, unique_id):
-    from workers.cli_schedule import install_campaign_schedule  # typer: not importable in the workflow sandbox
+    from workers.cli.schedule import install_campaign_schedule  # typer: not importable in the workflow sandbox
 
     schedule_id = f"campaign-{unique_id}"
     client = dev_env.client

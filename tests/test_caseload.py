@@ -28,9 +28,15 @@ def _d(text: str | None) -> date | None:
     return datetime.strptime(text, "%d/%m/%Y").date() if text else None
 
 
-def expected_next_due(row: dict[str, str]) -> date:
+def expected_next_due(row: dict[str, str]) -> date | None:
     """What the rules compute from the row's dates (domain.md §2: 1 month, 14 days, 2 months, 15 days, 6 months)."""
     stage = Stage(row["stage"])
+    if stage is Stage.NOT_SUBJECT:  # T24: the service levels paused; a CER's end runs (R13)
+        return _d(row["cer_end"]) if row.get("held_stage") in ("CER_ACTIVE", "BILAN") else None
+    if row.get("held_stage"):  # a reorientation request, an EP referral or procedure: the held stage's clocks run
+        return expected_next_due(dict(row, stage=row["held_stage"], held_stage=""))
+    if stage is Stage.CLOSED:  # the re-entry window: 6 months from the end of payment (T25)
+        return service_deadline(_d(row["end_of_payment"]), months=6)
     oriented = _d(row.get("orientation_notified_on"))
     if stage in (Stage.AWAITING_ORIENTATION, Stage.CAF_SAISINE):
         return service_deadline(_d(row["caf_transmission_date"]), months=1)
@@ -90,9 +96,16 @@ def test_example_file_reads_through_its_mapping():
     mapping = load_caseload_mapping(FIXTURES / "mapping.toml")
     judged = [judge_row(raw, n, TODAY, SECRET) for n, raw in read_rows(FIXTURES / "example.csv", mapping)]
     rejected = {j.row: j.code for j in judged if isinstance(j, CaseloadRejection)}
-    assert rejected == {8: "CER_TOO_LONG", 9: "REFERENT_WITHOUT_ORIENTATION", 13: "APPOINTMENT_NOT_IN_STAGE"}
-    stages = [adopt(j, NOW, TODAY, source="CSV", file_digest="f").stage for j in judged if isinstance(j, CaseloadCase)]
-    assert stages == list(ADOPTABLE_STAGES)
+    assert rejected == {8: "CER_TOO_LONG", 9: "REFERENT_WITHOUT_ORIENTATION", 13: "APPOINTMENT_NOT_IN_STAGE",
+                        25: "STAGE_NOT_ADOPTABLE", 26: "REORIENTATION_AUTRE_NOT_IN_A_ROW"}
+    states = [adopt(j, NOW, TODAY, source="CSV", file_digest="f") for j in judged if isinstance(j, CaseloadCase)]
+    assert list(dict.fromkeys(s.stage for s in states)) == list(ADOPTABLE_STAGES)
+    caf_cer, sanctioned = states[-2:]  # a CER on the CAF route; a suspension in force during a CER
+    assert (caf_cer.stage, caf_cer.referent.type.value, caf_cer.cer.end) == (Stage.CER_ACTIVE, "CAF", date(2027, 4, 14))
+    [sanction] = sanctioned.sanctions
+    assert (sanction.outcome.value, sanction.decided_on, sanction.share_percent, sanction.months) == \
+        ("SUSPENSION", date(2026, 11, 10), 100, 2)
+    assert sanctioned.stage is Stage.CER_ACTIVE and "APPLY_RSA_SANCTION" not in _kinds(sanctioned)
 
 
 def test_a_deadline_already_past_is_a_breach_dated_when_it_fell_due():
@@ -124,12 +137,42 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
     ({"cer_start": "2001-01-01"}, "DATE_IMPLAUSIBLE"),
     ({"cer_start": "31/31/2026"}, "DATE_INVALID"),
     ({"stage": "SOMEWHERE"}, "UNKNOWN_STAGE"),
-    ({"stage": "SANCTION_PROCEDURE"}, "STAGE_NOT_ADOPTABLE"),
+    ({"stage": "DETECTED"}, "STAGE_NOT_ADOPTABLE"),
+    ({"stage": "SANCTION_PROCEDURE"}, "FIELD_MISSING"),  # held_stage
+    ({"held_stage": "REFERENT_DESIGNATED"}, "HELD_STAGE_NOT_IN_STAGE"),
+    ({"stage": "NON_COMPLIANCE_EP", "held_stage": "CAF_SAISINE"}, "HELD_STAGE_INVALID"),
+    ({"stage": "NON_COMPLIANCE_EP", "held_stage": "CER_ACTIVE", "ep_referral_on": "2026-11-20"}, "FIELD_MISSING"),
+    ({"stage": "NON_COMPLIANCE_EP", "held_stage": "CER_ACTIVE", "ep_referral_on": "2026-09-20",
+      "non_compliance_kind": "NON_ADHESION"}, "DATES_OUT_OF_ORDER"),
+    ({"stage": "REORIENTATION_REQUESTED", "held_stage": "CER_ACTIVE", "reorientation_requested_on": "2026-11-20",
+      "reorientation_reason": "EPUISEMENT"}, "REORIENTATION_SAME_SPHERE_ONLY_AT_CER_END"),
+    ({"stage": "REORIENTATION_REQUESTED", "held_stage": "CER_ACTIVE", "reorientation_requested_on": "2026-11-20",
+      "reorientation_reason": "AUTRE"}, "REORIENTATION_AUTRE_NOT_IN_A_ROW"),
+    ({"stage": "REORIENTATION_REQUESTED", "held_stage": "BILAN", "reorientation_requested_on": "2026-11-20",
+      "reorientation_reason": "REPRISE_VIE_MARITALE"}, "STAGE_MISMATCH"),  # the CER still runs: CER_ACTIVE is held
+    ({"reorientation_reason": "EPUISEMENT"}, "REORIENTATION_NOT_IN_STAGE"),
+    ({"non_compliance_kind": "NON_ADHESION", "ep_referral_on": "2026-11-01", "sanction_outcome": "RADIATION"},
+     "SANCTION_OUTCOME_INVALID"),
+    ({"non_compliance_kind": "NON_ADHESION", "ep_referral_on": "2026-11-01", "sanction_outcome": "REDUCTION",
+      "sanction_decided_on": "2026-11-10", "sanction_months": "2", "sanction_share_percent": "100"},
+     "EP_SANCTION_TERMS"),
+    ({"non_compliance_kind": "NON_ADHESION", "ep_referral_on": "2026-11-01", "sanction_outcome": "SUSPENSION",
+      "sanction_decided_on": "2026-10-10", "sanction_months": "2"}, "DATES_OUT_OF_ORDER"),
+    ({"sanction_months": "two"}, "NUMBER_INVALID"),
+    ({"non_compliance_kind": "NON_ADHESION"}, "EP_NOT_IN_STAGE"),
+    ({"stage": "NOT_SUBJECT", "not_subject_since": "2026-11-01", "cer_start": "", "cer_end": ""},
+     "ORIENTATION_NOT_IN_STAGE"),  # never subject
+    ({"not_subject_since": "2026-11-01"}, "NOT_SUBJECT_NOT_IN_STAGE"),
+    ({"stage": "CLOSED", "cer_start": "", "cer_end": "", "end_of_payment": "2025-12-01"}, "CLOSED_FOR_GOOD"),
+    ({"stage": "CLOSED", "cer_start": "", "cer_end": "", "end_of_payment": "2026-11-01", "exit_choice": "CONTINUE",
+      "exit_choice_on": "2026-11-05"}, "EXIT_CHOICE_CONTINUE"),
+    ({"stage": "REFERENT_DESIGNATED", "orientation_target": "CAF", "caf_saisine_on": "2025-10-10",
+      "caf_saisine_mode": "M1", "cer_start": "", "cer_end": ""}, "TARGET_MISMATCH"),
     ({"stage": "BILAN"}, "STAGE_MISMATCH"),
     ({"nir": "1850575123499"[:12]}, "NIR_INVALID"),
     ({"nir": "", "matricule": ""}, "IDENTITY_MISSING"),
     ({"rule_set": "1999.9"}, "UNKNOWN_RULE_SET"),
-    ({"orientation_target": "CAF"}, "CAF_ROUTE_NOT_ADOPTABLE"),
+    ({"orientation_target": "CAF"}, "FIELD_MISSING"),  # the CAF route's saisine
     ({"caf_saisine_on": "2025-10-10"}, "CAF_SAISINE_NOT_IN_STAGE"),
     ({"stage": "CAF_FIRST_INTERVIEW", "orientation_target": "CAF", "cer_start": "", "cer_end": ""}, "FIELD_MISSING"),
     ({"orientation_target": "PLATFORM"}, "TARGET_MISMATCH"),
@@ -281,3 +324,92 @@ def test_a_file_without_the_platform_columns_keeps_its_row_digests():
     row = {"nir": "1850575123456", "territory": "T1", "stage": "AWAITING_ORIENTATION",
            "caf_transmission_date": "2026-11-20"}
     assert row_digest(row) == row_digest(dict(row, first_appointment_on=None, preconisation_on=""))
+
+
+REFERENT_ROW = {"nir": "1850575123456", "territory": "T1", "caf_transmission_date": "2026-09-20",
+                "orientation_notified_on": "2026-10-20", "orientation_target": "REFERENT_SOLIDARITE",
+                "referent_structure": "S1"}
+
+
+def _kinds(state) -> list[str]:
+    return [t.kind for t in state.outbox.tasks]
+
+
+def test_an_ep_referral_holds_the_referent_stage_whose_clocks_run_and_a_past_one_is_a_breach():
+    row = dict(REFERENT_ROW, stage="NON_COMPLIANCE_EP", held_stage="REFERENT_DESIGNATED",
+               non_compliance_kind="NON_ADHESION", ep_referral_on="2026-11-02")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert (state.stage, state.held_stages, state.ep.confirmed) == (Stage.NON_COMPLIANCE_EP,
+                                                                    [Stage.REFERENT_DESIGNATED], True)
+    assert _kinds(state) == ["EP_REFERRAL"] and [t.kind for t in state.open_tasks] == ["EP_REFERRAL"]
+    assert next_due(state) == service_deadline(date(2026, 10, 20), months=2) and not state.breaches
+
+    late = dict(row, caf_transmission_date="2026-06-01", orientation_notified_on="2026-06-20")
+    [breach] = adopt(_case(late), NOW, TODAY, source="CSV", file_digest="f").breaches
+    due = service_deadline(date(2026, 6, 20), months=2)  # the referent's CER clock fell due during the referral
+    assert (breach.kind, breach.due, breach.breached_on) == (DeadlineKind.FIRST_CER, due, add_days(due, 1))
+    quiet = adopt(_case(late), NOW, TODAY, source="CSV", file_digest="f", past_breaches=False)
+    assert not quiet.breaches and [(p.kind, p.due) for p in quiet.adoption.past_due] == [(DeadlineKind.FIRST_CER, due)]
+    assert _kinds(quiet) == ["EP_REFERRAL"]
+
+
+def test_a_sanction_procedure_and_a_sanction_in_force_keep_their_dates():
+    row = dict(REFERENT_ROW, stage="SANCTION_PROCEDURE", held_stage="REFERENT_DESIGNATED",
+               non_compliance_kind="UNEXCUSED_ABSENCE", ep_referral_on="2026-11-02", ep_decided_on="2026-11-20")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert (state.stage, state.held_stages) == (Stage.SANCTION_PROCEDURE, [Stage.REFERENT_DESIGNATED])
+    assert state.stage_history[-2].on == date(2026, 11, 20) and state.ep is not None
+
+    reduced = dict(REFERENT_ROW, stage="REFERENT_DESIGNATED", non_compliance_kind="NON_ADHESION",
+                   ep_referral_on="2026-11-02", ep_decided_on="2026-11-20", sanction_outcome="reduction",
+                   sanction_decided_on="2026-11-25", sanction_share_percent="30", sanction_months="3")
+    after = adopt(_case(reduced), NOW, TODAY, source="CSV", file_digest="f")
+    [sanction] = after.sanctions
+    assert (after.stage, after.ep, sanction.outcome.value, sanction.share_percent, sanction.months,
+            sanction.decided_on) == (Stage.REFERENT_DESIGNATED, None, "REDUCTION", 30, 3, date(2026, 11, 25))
+    assert "APPLY_RSA_SANCTION" not in _kinds(after)  # applied to the rights in the former tool
+    assert next_due(after) == service_deadline(date(2026, 10, 20), months=2)
+
+
+def test_a_reorientation_request_holds_its_stage_and_awaits_the_slai():
+    row = dict(REFERENT_ROW, stage="REORIENTATION_REQUESTED", held_stage="BILAN", cer_start="2026-05-26",
+               caf_transmission_date="2026-04-01", orientation_notified_on="2026-04-20",
+               cer_end="2026-11-25", reorientation_requested_on="2026-11-28", reorientation_reason="EVOLUTION_BLOQUEE")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert (state.stage, state.held_stages, state.reorientation_reason.value) == (
+        Stage.REORIENTATION_REQUESTED, [Stage.BILAN], "EVOLUTION_BLOQUEE")
+    assert "DECIDE_REORIENTATION" in _kinds(state) and next_due(state) == add_days(date(2026, 11, 25), 15)
+    exit_ = adopt(_case(dict(row, reorientation_kind="EXIT", reorientation_reason="REPRISE_VIE_MARITALE")), NOW,
+                  TODAY, source="CSV", file_digest="f")
+    assert exit_.reorientation_is_exit
+
+
+def test_a_person_not_subject_has_paused_clocks_and_a_later_subject_flow_starts_the_orientation():
+    from domain.pathway import FlowRecord
+    from domain.pathway_rules import Pathway
+
+    never = {"matricule": "77", "rank": "1", "territory": "T1", "stage": "NOT_SUBJECT",
+             "caf_transmission_date": "2026-11-02", "not_subject_since": "2026-11-02"}
+    state = adopt(_case(never), NOW, TODAY, source="CSV", file_digest="f")
+    assert (state.stage, state.held_stages, next_due(state)) == (Stage.NOT_SUBJECT, [Stage.DETECTED], None)
+    p = Pathway(state)
+    p.on_flow_record(FlowRecord(event_id="f2", transmission_date=TODAY, subject_to_duties=True), TODAY)
+    assert p.s.stage is Stage.AWAITING_ORIENTATION and p.next_due() == service_deadline(TODAY, months=1)
+
+    paused = adopt(_case(dict(REFERENT_ROW, stage="NOT_SUBJECT", held_stage="REFERENT_DESIGNATED",
+                              not_subject_since="2026-11-10")), NOW, TODAY, source="CSV", file_digest="f")
+    [first_cer] = [d for d in paused.deadlines if d.kind is DeadlineKind.FIRST_CER]
+    assert first_cer.paused_since == date(2026, 11, 10) and next_due(paused) is None and not paused.breaches
+
+
+def test_a_case_closed_after_leaving_rsa_is_adopted_within_its_reentry_window():
+    row = dict(REFERENT_ROW, stage="CLOSED", end_of_payment="2026-11-01", exit_choice="CLOSE",
+               exit_choice_on="2026-11-05")
+    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
+    assert (state.stage, state.exit_reason.value, state.finished) == (Stage.CLOSED, "SORTIE_RSA", False)
+    assert next_due(state) == service_deadline(date(2026, 11, 1), months=6)
+    unanswered = adopt(_case({k: v for k, v in row.items() if not k.startswith("exit_choice")}), NOW, TODAY,
+                       source="CSV", file_digest="f")
+    assert unanswered.stage is Stage.CLOSED and not unanswered.breaches  # the choice's 15 days are a step
+    early = judge_row(dict(row, end_of_payment="2026-10-10", exit_choice_on="2026-10-12"), 1, TODAY, SECRET)
+    assert early.code == "DATES_OUT_OF_ORDER"  # left RSA before the orientation: the orientation never happened

@@ -15,7 +15,7 @@ from activities.caseload_generator import HEADERS, caseload_rows, write_caseload
 from domain.caseload import ADDED_FIELDS, ADOPTABLE_STAGES, CASELOAD_FIELDS
 from domain.deadlines import paris_date
 from tests.flux_import_harness import enc_client  # noqa: F401  (session fixture)
-from workers.cli import app
+from workers.cli.app import app
 
 MAPPING = Path(__file__).parent / "fixtures" / "caseload" / "mapping.toml"
 TODAY = paris_date(datetime.now(timezone.utc))

@@ -24,7 +24,7 @@ from domain.caseload_import import CaseloadImportInput
 from domain.deadlines import paris_date
 from domain.pathway import FlowRecord
 from tests.test_caseload import expected_next_due
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows.caseload_import import CaseloadImport, start_caseload_import
 from workflows.pathway import BeneficiaryPathway
 
@@ -40,6 +40,13 @@ BAD_ROWS = [  # (fields, code)
       "caf_transmission_date": "01/01/2099"}, "DATE_IMPLAUSIBLE"),
     ({"matricule": "79", "rank": "1", "territory": "T1", "stage": "NOWHERE", "caf_transmission_date": "01/01/2026"},
      "UNKNOWN_STAGE"),
+    ({"matricule": "80", "rank": "1", "territory": "T1", "stage": "DETECTED", "caf_transmission_date": "01/01/2026"},
+     "STAGE_NOT_ADOPTABLE"),
+    ({"matricule": "81", "rank": "1", "territory": "T1", "stage": "CLOSED", "caf_transmission_date": "01/01/2025",
+      "end_of_payment": "01/02/2025"}, "CLOSED_FOR_GOOD"),
+    ({"matricule": "82", "rank": "1", "territory": "T1", "stage": "NON_COMPLIANCE_EP",
+      "caf_transmission_date": "01/01/2026", "held_stage": "AWAITING_ORIENTATION", "non_compliance_kind": "NON_ADHESION"},
+     "FIELD_MISSING"),
 ]
 
 
@@ -79,7 +86,8 @@ async def test_a_caseload_is_adopted_at_its_stages_with_its_deadlines(ts_env, db
     async with caseload_worker(ts_env, task_queue, db_pool, secret):
         handle = await start_caseload_import(ts_env.client, inp, task_queue=task_queue)
         result = await handle.result()
-        assert (result.status, result.total, result.adopted, result.rejected) == ("done", CASES + 4, CASES, 4)
+        bad = len(BAD_ROWS)
+        assert (result.status, result.total, result.adopted, result.rejected) == ("done", CASES + bad, CASES, bad)
 
         ids = await adopted_ids(db_pool, inp.file_digest)
         assert len(set(ids.values())) == CASES
@@ -141,8 +149,8 @@ async def test_the_api_takes_the_file_and_reports_its_status(ts_env, db_pool, ta
     import httpx
 
     from workers.api import create_app
-    from workers.api_auth import ApiTokens, Scope, token_entry
-    from workers.config import Settings
+    from workers.api.auth import ApiTokens, Scope, token_entry
+    from workers.runtime.config import Settings
 
     secret = hashlib.sha256(unique_id.encode()).digest()
     monkeypatch.setenv("PARCOURS_DROP_DIR", str(tmp_path / "drop"))

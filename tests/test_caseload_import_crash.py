@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from activities.caseload_generator import caseload_rows, write_caseload_csv
+from domain.caseload import ADOPTABLE_STAGES
 from domain.deadlines import paris_date
 from tests.caseload_import_harness import build_worker
 from tests.flux_import_harness import enc_client  # noqa: F401  (session fixture)
@@ -31,7 +32,9 @@ async def test_killed_worker_resumes_without_loss_or_duplicate(enc_client, db_po
                                                                task_queue, unique_id, tmp_path):
     secret = hashlib.sha256(unique_id.encode()).digest()
     today = paris_date(datetime.now(timezone.utc))
-    path = write_caseload_csv(tmp_path / "caseload.csv", caseload_rows(CASES, today, seed=int(unique_id[:6], 16)))
+    rows = caseload_rows(CASES, today, seed=int(unique_id[:6], 16))
+    assert {r["stage"] for r in rows} == {s.value for s in ADOPTABLE_STAGES}  # every stage, the holds included
+    path = write_caseload_csv(tmp_path / "caseload.csv", rows)
     inp = import_input(path, batch_size=CASES, heartbeat_timeout_seconds=2)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.caseload_import_harness",

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from domain.cer_grid import CerInputError, parse_cer_evaluation, score_cer
 from domain.rules import RULESET_2023 as R
-from workers.cli import app
+from workers.cli.app import app
 
 EDITION, END = "2025-02-03", "2025-08-03"
 

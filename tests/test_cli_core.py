@@ -10,8 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from workers import cli_core
-from workers.cli import app
+from workers.cli import core as cli_core
+from workers.cli.app import app
 
 runner = CliRunner()
 
@@ -82,7 +82,7 @@ def test_register_attaches_the_command_to_any_app():
     cli_core.register(fresh)
 
     @fresh.command("noop")
-    def noop() -> None:  # a second command makes typer build a group, as in workers.cli
+    def noop() -> None:  # a second command makes typer build a group, as in workers.cli.app
         pass
 
     result = runner.invoke(fresh, ["deadline", "2024-01-31", "--months", "1"])

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from activities.label import LabelStore, RegisteredLetter
 from activities.tasks import NewTask, TaskFilter, TaskStore
-from workers.cli import app
+from workers.cli.app import app
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 runner = CliRunner()

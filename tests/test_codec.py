@@ -17,11 +17,11 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():  # this module defines a workflow: no C extension re-import
     from typer.testing import CliRunner
 
-    from workers.cli import app as cli_app
-    from workers.codec import ENCODING, KEY_ID_METADATA, CodecError, EncryptionCodec, TamperedPayloadError
-    from workers.converter import data_converter
-    from workers.keys import ENV_VAR, KeyConfigError, Keyring, UnknownKeyError, format_key, load_keyring, new_key
-    from workers.sandbox import workflow_runner
+    from workers.cli.app import app as cli_app
+    from workers.runtime.codec import ENCODING, KEY_ID_METADATA, CodecError, EncryptionCodec, TamperedPayloadError
+    from workers.runtime.converter import data_converter
+    from workers.runtime.keys import ENV_VAR, KeyConfigError, Keyring, UnknownKeyError, format_key, load_keyring, new_key
+    from workers.runtime.sandbox import workflow_runner
 
 SECRET_TEXT = "Dupont-Secretname 1985-03-12"
 

@@ -13,7 +13,7 @@ from temporalio.api.common.v1 import Payload
 
 from temporalio.converter import WorkflowSerializationContext
 
-from workers.codec import ENCODING, KEY_ID_METADATA, WORKFLOW_ID_METADATA, EncryptionCodec
+from workers.runtime.codec import ENCODING, KEY_ID_METADATA, WORKFLOW_ID_METADATA, EncryptionCodec
 from workers.codec_server import (
     DEFAULT_UI_ORIGIN,
     MAX_BODY_BYTES,
@@ -23,7 +23,7 @@ from workers.codec_server import (
     create_app,
     load_codec_tokens,
 )
-from workers.keys import Keyring
+from workers.runtime.keys import Keyring
 
 TOKEN = "tok-agent-" + "a" * 24
 OTHER_TOKEN = "tok-other-" + "b" * 24

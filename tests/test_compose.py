@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from workers.production_env import TO_FILL_IN, generated_secrets
+from workers.cli.production_env import TO_FILL_IN, generated_secrets
 from workflows.search_attributes import cli_search_attribute_types
 
 ROOT = Path(__file__).parent.parent

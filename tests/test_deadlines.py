@@ -11,7 +11,7 @@ import pytest
 
 from domain.deadlines import (
     PARIS,
-    DeadlineKind,
+    DeadlineCounting,
     add_days,
     add_months,
     deadline,
@@ -179,7 +179,7 @@ def test_party_deadlines_are_extended_service_deadlines_are_not(start, months, d
     assert service_deadline(D(start), months=months, days=days) == D(service), why
     assert party_deadline(D(start), months=months, days=days) == D(party), why
     assert deadline(D(start), months=months, days=days) == D(service), "service is the default kind"
-    assert deadline(D(start), months=months, days=days, kind=DeadlineKind.PARTY) == D(party)
+    assert deadline(D(start), months=months, days=days, kind=DeadlineCounting.PARTY) == D(party)
 
 
 def test_extended_party_deadline_always_lands_on_a_working_day_over_two_years():

@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from workers.embedded import binary, free_port, port_open
-from workers.supervision import HomeLock
+from workers.dev.embedded import binary, free_port, port_open
+from workers.dev.supervision import HomeLock
 
 
 def _ports() -> dict[str, int]:

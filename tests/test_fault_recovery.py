@@ -2,7 +2,7 @@
 
 A Temporal dev server persisted in SQLite (``temporal server start-dev --db-filename``, on free ports, so it
 can be killed with SIGKILL and restarted on the same file), an embedded PostgreSQL of this module (stopped
-and restarted), the MonJob62 simulator, and the production registry (``workers.registry``) run by a worker
+and restarted), the MonJob62 simulator, and the production registry (``workers.runtime.registry``) run by a worker
 in a separate process (``python -m tests.test_fault_recovery``) that a test can SIGKILL.
 
 * the worker SIGKILLed while MonJob62 pushes are in flight (stored by MonJob62, answer lost) → a new worker
@@ -39,7 +39,8 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from activities.pathway_names import PUSH_MONJOB62
+from activities.pathway_start import signal_with_start
+from domain.pathway_contract import PUSH_MONJOB62
 from domain.deadlines import add_months, paris_date
 from domain.pathway import (
     AppointmentEvent,
@@ -56,8 +57,8 @@ from domain.pathway import (
     Stage,
 )
 from domain.pathway_rules import pathway_workflow_id
-from workers.converter import data_converter
-from workers.embedded import (
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import (
     PostgresProcess,
     free_port,
     start_postgres,
@@ -65,9 +66,9 @@ from workers.embedded import (
     temporal_dev_server_command,
     wait_for_port,
 )
-from workers.keys import ENV_VAR, Keyring
-from workers.migrations import migrate
-from workflows.pathway import BeneficiaryPathway, signal_flow_record
+from workers.runtime.keys import ENV_VAR, Keyring
+from workers.runtime.migrations import migrate
+from workflows.pathway import BeneficiaryPathway
 from workflows.search_attributes import cli_search_attribute_types
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +169,7 @@ async def connect(address: str, keyring: Keyring, attempts: int = 300) -> Client
 
 async def _serve_simulator(pool: asyncpg.Pool, port: int):
     from served_app import serve  # not at import: the worker subprocess runs this module with -m
-    from workers.monjob_sim import create_app
+    from workers.dev.monjob_sim import create_app
 
     return await serve(create_app(pool=pool), port)
 
@@ -285,7 +286,7 @@ def new_person() -> str:
 
 async def start_pathway(client: Client, person: str, task_queue: str) -> WorkflowHandle:
     record = FlowRecord(event_id="flow-1", transmission_date=today(), subject_to_duties=True)
-    return await signal_flow_record(client, person, TERRITORY, record, task_queue=task_queue)
+    return await signal_with_start(client, person, TERRITORY, record, task_queue=task_queue)
 
 
 def direct(event_id: str = "orient-1") -> OrientationDecision:
@@ -527,10 +528,10 @@ async def _worker_main() -> None:
     from temporalio.worker import Worker
 
     from activities.monjob import MonJob62Client, http_client
-    from workers.config import Settings
-    from workers.registry import WORKFLOWS, Dependencies, build_activities
-    from workers.sandbox import workflow_runner
-    from workers.worker import connect as connect_worker
+    from workers.runtime.config import Settings
+    from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+    from workers.runtime.sandbox import workflow_runner
+    from workers.runtime.worker import connect as connect_worker
 
     settings = Settings.from_env()
     client = await connect_worker(settings)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from activities.cnaf_parser import file_digest
-from workers.cli import app
+from workers.cli.app import app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flux"
 runner = CliRunner()

@@ -11,12 +11,12 @@ from domain.flux_validation import DuplicateGuard, judge, parse_iso_date, valida
 from domain.flux_events import (
     BecameSubject,
     FlowObservation,
-    LeftRsa,
+    FlowLeftRsa,
     NewEntrant,
     NoLongerSubject,
-    NotSubjectConfirmed,
-    PaymentResumed,
-    PaymentSuspended,
+    FlowNotSubjectConfirmed,
+    FlowPaymentResumed,
+    FlowPaymentSuspended,
     RsaReopened,
     derive_events as derive_events_with,
     observations_for_household,
@@ -250,7 +250,7 @@ def test_subject_flips_and_the_g_b8_confirmation():
     assert kinds(events) == ["no_longer_subject"] and isinstance(events[0], NoLongerSubject)
     state, events = derive_events(state, observe(date(2024, 3, 3), subject="0"))
     assert kinds(events) == ["not_subject_confirmed"]
-    assert isinstance(events[0], NotSubjectConfirmed) and events[0].since == date(2024, 3, 2) and events[0].flows == 2
+    assert isinstance(events[0], FlowNotSubjectConfirmed) and events[0].since == date(2024, 3, 2) and events[0].flows == 2
     state, events = derive_events(state, observe(date(2024, 3, 4), subject="0"))
     assert events == []  # confirmed once
     state, events = derive_events(state, observe(date(2024, 3, 5)))
@@ -263,13 +263,13 @@ def test_suspension_and_resumption():
     state, events = derive_events(state, observe(date(2024, 3, 2), state="4", suspension_reasons=["06"],
                                                  suspension_date="2024-03-01"))
     assert kinds(events) == ["payment_suspended"]
-    assert isinstance(events[0], PaymentSuspended) and events[0].reasons == ("06",) and not events[0].right_questioned
+    assert isinstance(events[0], FlowPaymentSuspended) and events[0].reasons == ("06",) and not events[0].right_questioned
     state, events = derive_events(state, observe(date(2024, 3, 3), state="3", suspension_reasons=["06"]))
     assert events == []  # still suspended for the same reasons
     state, events = derive_events(state, observe(date(2024, 3, 4), state="3", suspension_reasons=["CV"]))
     assert kinds(events) == ["payment_suspended"] and events[0].right_questioned
     state, events = derive_events(state, observe(date(2024, 3, 5)))
-    assert kinds(events) == ["payment_resumed"] and isinstance(events[0], PaymentResumed)
+    assert kinds(events) == ["payment_resumed"] and isinstance(events[0], FlowPaymentResumed)
 
 
 def test_closure_is_left_rsa_with_the_closure_date_then_reopening():
@@ -277,7 +277,7 @@ def test_closure_is_left_rsa_with_the_closure_date_then_reopening():
     state, events = derive_events(state, observe(date(2024, 4, 2), state="5", closure_reason="PCG",
                                                  closure_date="2024-03-31"))
     [left] = events
-    assert isinstance(left, LeftRsa) and left.kind == "left_rsa"
+    assert isinstance(left, FlowLeftRsa) and left.kind == "left_rsa"
     assert left.end_of_payment_date == date(2024, 3, 31) and left.reason == "PCG" and not left.earlier_month
     state, events = derive_events(state, observe(date(2024, 4, 3), state="5", closure_reason="PCG",
                                                  closure_date="2024-03-31"))

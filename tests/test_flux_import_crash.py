@@ -25,7 +25,7 @@ from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixt
     terminate_pathways,
 )
 from domain.flux_import import FluxImportProgress
-from workers.cli_flux import position_done
+from workers.cli.common import position_done
 from workflows.flux_import import start_flux_import
 
 ROOT = Path(__file__).resolve().parent.parent

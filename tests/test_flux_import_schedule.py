@@ -23,9 +23,9 @@ from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixt
     secret_for,
     terminate_pathways,
 )
-from workers.cli_schedule import install_drop_schedule
-from workers.config import Settings
-from workers.keys import ENV_VAR
+from workers.cli.schedule import install_drop_schedule
+from workers.runtime.config import Settings
+from workers.runtime.keys import ENV_VAR
 from workflows.flux_drop import FluxDropScan
 from workflows.flux_import import FluxImport
 
@@ -134,7 +134,7 @@ async def test_cli_import_follows_the_workflow(enc_client: Client, db_pool, test
 
 async def test_run_demo_generates_and_imports(enc_client: Client, db_pool, test_keyring, task_queue, unique_id,
                                               tmp_path, monkeypatch):
-    from workers.demo import run_demo, write_demo_flux
+    from workers.dev.demo import run_demo, write_demo_flux
 
     secret = secret_for(unique_id)
     monkeypatch.setenv(ENV_VAR, test_keyring.to_spec())
@@ -157,7 +157,7 @@ async def test_run_demo_generates_and_imports(enc_client: Client, db_pool, test_
 
 def test_staged_copies_are_private_and_discarded_only_with_the_imported_content(tmp_path):
     from activities.drop_files import discard_imported
-    from workers.cli_flux import stage_file
+    from workers.cli.common import stage_file
 
     source = tmp_path / "incoming" / "flux.xml"
     source.parent.mkdir()

@@ -6,11 +6,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from temporalio.testing import ActivityEnvironment
 
 from activities.cnaf_parser import file_digest, read_flux
 from activities.quarantine import (
-    QuarantineActivities,
     QuarantineBatch,
     QuarantinedRecord,
     QuarantineStore,
@@ -80,13 +78,3 @@ async def test_multiple_codes_round_trip_and_a_batch_needs_distinct_positions(db
         QuarantineBatch(file_digest="not-a-digest", records=[])
     with pytest.raises(ValueError):
         quarantine_entry(next(r for r in read_flux(FIXTURES / "valid.xml")))
-
-
-async def test_the_activity_stores_the_batch(db_pool):
-    digest = unique_digest()
-    activity = QuarantineActivities(db_pool).quarantine_records
-    result = await ActivityEnvironment().run(activity, batch_for(FIXTURES / "duplicates.xml", digest))
-    assert (result.stored, result.already_quarantined) == (2, 0)
-    positions = [r["position"] for r in await db_pool.fetch(
-        "SELECT position FROM flux_quarantine WHERE file_digest = $1 ORDER BY position", digest)]
-    assert positions == [3, 4]

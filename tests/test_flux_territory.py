@@ -22,9 +22,9 @@ from domain.territory import UNASSIGNED, CommuneTable, CommuneTableError
 from tests.flux_import_harness import build_worker, enc_client, import_input, secret_for  # noqa: F401
 from tests.real_flux_files import OUT
 from workers.api import create_app
-from workers.api_auth import ApiTokens, Scope, token_entry
-from workers.config import Settings
-from workers.keys import ENV_VAR as KEYS_ENV_VAR
+from workers.api.auth import ApiTokens, Scope, token_entry
+from workers.runtime.config import Settings
+from workers.runtime.keys import ENV_VAR as KEYS_ENV_VAR
 from workflows.flux_import import start_flux_import
 
 REPO = Path(__file__).resolve().parent.parent

@@ -23,8 +23,8 @@ from domain.pathway import DeadlineKind, DeadlineStatus
 from domain.rules import RULESET_2025
 from pathway_harness import running_pathway
 from served_app import serve
-from workers.embedded import free_port
-from workers.sandbox import workflow_runner
+from workers.dev.embedded import free_port
+from workers.runtime.sandbox import workflow_runner
 from workflows.france_travail_sync import FranceTravailSync
 from workflows.pathway import BeneficiaryPathway
 
@@ -34,7 +34,7 @@ PERSON = "a1b2c3d4e5f60718"
 
 @pytest_asyncio.fixture(scope="module")
 async def sim_url():
-    from workers.france_travail_sim import create_app
+    from workers.dev.france_travail_sim import create_app
 
     port = free_port()
     server, task = await serve(create_app(), port)
@@ -198,7 +198,7 @@ async def _clock_closed(pool, pathway_id: str) -> bool:
 
 
 async def test_daily_sync_schedule_is_installed_with_the_others(dev_env, task_queue, unique_id):
-    from workers.cli_schedule import install_france_travail_schedule
+    from workers.cli.schedule import install_france_travail_schedule
 
     schedule_id = f"ft-sync-{unique_id}"
     client = dev_env.client

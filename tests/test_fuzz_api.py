@@ -26,9 +26,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.identity import nir_key
 from workers.api import create_app
-from workers.api_auth import ApiTokens, token_entry
-from workers.config import Settings
-from workers.converter import data_converter
+from workers.api.auth import ApiTokens, token_entry
+from workers.runtime.config import Settings
+from workers.runtime.converter import data_converter
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 PER_ROUTE = settings(max_examples=max(EXAMPLES // 6, 10), deadline=None, database=None,

@@ -3,8 +3,8 @@ from datetime import timedelta
 from temporalio import activity, workflow
 from temporalio.worker import Worker
 
-from workers.migrations import discover, migrate
-from workers.sandbox import workflow_runner
+from workers.runtime.migrations import discover, migrate
+from workers.runtime.sandbox import workflow_runner
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES, STAGE
 
 

@@ -13,8 +13,8 @@ import pytest_asyncio
 from typer.testing import CliRunner
 
 from kpi_rows import Rows, create_schema, seed_scenario
-from workers.cli import app
-from workers.cli_report import CSV_COLUMNS
+from workers.cli.app import app
+from workers.cli.report import CSV_COLUMNS
 
 runner = CliRunner()
 JANUARY = ["--from", "2023-01-01", "--to", "2023-01-31"]

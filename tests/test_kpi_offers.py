@@ -16,7 +16,7 @@ from activities.kpi import KpiReadModel
 from domain import kpi
 from domain.kpi import build_report
 from kpi_rows import create_schema
-from workers.cli import app
+from workers.cli.app import app
 
 PERIOD = (date(2022, 1, 1), date(2022, 12, 31))
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from activities.kpi import KpiReadModel
 from kpi_rows import Rows, create_schema
-from workers.cli import app
+from workers.cli.app import app
 
 runner = CliRunner()
 MARCH = ["--from", "2025-03-01", "--to", "2025-03-31"]

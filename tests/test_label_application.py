@@ -36,7 +36,7 @@ from domain.label_messages import (
     SlaiOpinion,
 )
 from domain.rules import RULESET_2023 as R
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows.label import LabelWorkflow
 from workflows.label_application import LabelApplicationState, LabelApplicationWorkflow
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from domain.label_evaluation import LabelInputError, draw_sample, evaluate_structure, parse_label_file
 from domain.rules import RULESET_2023 as R
 from domain.training import MANDATORY_MODULES, CoverageStatus, ProfessionalTraining, evaluate_training
-from workers.cli import app
+from workers.cli.app import app
 
 ON = date(2025, 3, 15)
 

@@ -38,7 +38,7 @@ from domain.label_letters import document_of, render_html
 from domain.label_messages import AppealFiled, GracieuxAnswer, LetterSent, ReceiptAcknowledged
 from domain.rules import RULESET_2023 as R
 from test_label_application import ev, eventually, terminate_settled
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows.label import LabelState, LabelWorkflow
 from workflows.label_application import LabelApplicationWorkflow
 

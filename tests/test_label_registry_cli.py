@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from activities.label import LabelSnapshot, LabelStore
 from kpi_rows import create_schema
-from workers.cli import app
-from workers.cli_label import YEARLY_COLUMNS
+from workers.cli.app import app
+from workers.cli.label import YEARLY_COLUMNS
 
 runner = CliRunner()
 

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from activities.label import LabelRegistry, LabelSnapshot, LabelStore
 from domain.label_yearly_list import YearlyListInput, YearlyListSummary
-from workers.cli import app
-from workers.cli_schedule import install_label_yearly_schedule
-from workers.sandbox import workflow_runner
+from workers.cli.app import app
+from workers.cli.schedule import install_label_yearly_schedule
+from workers.runtime.sandbox import workflow_runner
 from workflows.label_yearly_list import LabelYearlyList
 
 

@@ -15,9 +15,9 @@ with workflow.unsafe.imports_passed_through():
     import structlog
     from temporalio.worker import Worker
 
-    import workers.logging as parcours_logging
-    from workers.logging import REDACTED, configure_logging
-    from workers.sandbox import workflow_runner
+    import workers.runtime.logging as parcours_logging
+    from workers.runtime.logging import REDACTED, configure_logging
+    from workers.runtime.sandbox import workflow_runner
 
 # A valid NIR (key 63 = 97 − 1850178006048 mod 97) and the same written with spaces.
 NIR = "185017800604863"

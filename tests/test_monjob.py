@@ -1,7 +1,8 @@
 """MonJob62 adapter against the real local simulator (uvicorn on a free port, embedded PostgreSQL).
 
-Injected failures (5xx, timeouts, 429) are retried by a real Temporal activity run and leave exactly one
-stored record; refusals are not retried; an idempotency key used twice stores one record.
+Injected failures (5xx, timeouts, 429) are retried by a real Temporal run of the pathway's push activity (with the
+pathway's options) and leave exactly one stored record; refusals are not retried; an idempotency key used twice
+stores one record.
 """
 
 from __future__ import annotations
@@ -33,43 +34,41 @@ from activities.monjob import (
     UNREACHABLE,
     MonJob62Client,
     MonJob62HttpPort,
-    MonJobActivities,
     MonJobBilan,
     MonJobCer,
     MonJobExit,
     MonJobReceipt,
-    activity_options,
-    idempotency_key,
     retry_after,
     wire_payload,
 )
+from activities.pathway import PathwayActivities
 from domain.pathway import MonJob62Push
+from domain.pathway_contract import PUSH_MONJOB62
 from served_app import serve
-from workers.embedded import free_port
-from workers.sandbox import workflow_runner
+from workers.dev.embedded import free_port
+from workers.runtime.sandbox import workflow_runner
+from workflows.pathway import PUSH_OPTIONS
 
 
 class PushOutcome(BaseModel):
-    receipt: MonJobReceipt
+    answer: str
     elapsed: timedelta
 
 
-@workflow.defn(name="MonJobPushCerTest")
-class PushCerWorkflow:
-    """Pushes one CER with the production activity options and measures (workflow) time spent."""
+@workflow.defn(name="MonJobPushTest")
+class PushWorkflow:
+    """Pushes one item as the pathway does (its activity, its options) and measures (workflow) time spent."""
 
     @workflow.run
-    async def run(self, cer: MonJobCer) -> PushOutcome:
+    async def run(self, item: MonJob62Push) -> PushOutcome:
         started = workflow.now()
-        receipt = await workflow.execute_activity_method(MonJobActivities.push_cer, cer, **activity_options())
-        return PushOutcome(receipt=receipt, elapsed=workflow.now() - started)
+        answer = await workflow.execute_activity(PUSH_MONJOB62, item, result_type=str, **PUSH_OPTIONS)
+        return PushOutcome(answer=answer, elapsed=workflow.now() - started)
 
 
-@workflow.defn(name="MonJobPushBilanTest")
-class PushBilanWorkflow:
-    @workflow.run
-    async def run(self, bilan: MonJobBilan) -> MonJobReceipt:
-        return await workflow.execute_activity_method(MonJobActivities.push_bilan, bilan, **activity_options())
+def _push_activities(monjob: MonJob62Client) -> list:
+    """The production push activity over the HTTP adapter (it writes nothing to the read model)."""
+    return [PathwayActivities(None, MonJob62HttpPort(monjob)).push_monjob62]  # type: ignore[arg-type]
 
 
 @dataclass
@@ -91,7 +90,7 @@ class Simulator:
 
 @pytest_asyncio.fixture(scope="module")
 async def simulator_server(db_pool):
-    from workers.monjob_sim import create_app
+    from workers.dev.monjob_sim import create_app
 
     port = free_port()
     server, task = await serve(create_app(pool=db_pool), port)
@@ -133,47 +132,47 @@ def _cause(err: BaseException) -> ApplicationError:
 async def test_transient_failures_are_retried_by_temporal_and_store_one_record(ts_env, task_queue, sim, monjob, unique_id):
     person = f"p{unique_id}"
     workflow_id = f"monjob-test-{unique_id}"
-    key = idempotency_key(workflow_id, "cer", "cer-1")
+    item = _push("CER", "cer-1", person, _CER_DATA)
+    key = item.idempotency_key
     await sim.faults(
         {"mode": "5xx", "phase": "after"},  # stored, then the answer is lost
         {"mode": "timeout", "delay": 10, "phase": "after"},  # stored (replay), client gives up after 0.5 s
         {"mode": "429", "retry_after": 600},
     )
-    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PushCerWorkflow],
-                      activities=MonJobActivities(monjob).all(), workflow_runner=workflow_runner()):
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PushWorkflow],
+                      activities=_push_activities(monjob), workflow_runner=workflow_runner()):
         outcome = await ts_env.client.execute_workflow(
-            PushCerWorkflow.run, _cer(person), id=workflow_id, task_queue=task_queue, result_type=PushOutcome
+            PushWorkflow.run, item, id=workflow_id, task_queue=task_queue, result_type=PushOutcome
         )
 
     records = await sim.records(key)
     assert len(records) == 1
     assert records[0]["person_id"] == person and records[0]["business_ref"] == "cer-1"
-    assert outcome.receipt.record_id == records[0]["record_id"]
-    assert outcome.receipt.idempotency_key == key and outcome.receipt.replayed
+    assert outcome.answer == "duplicate"  # the last attempt found the record the lost answers had stored
     assert [r["outcome"] for r in await sim.requests(key)] == [
         "stored+fault:5xx", "stored+fault:timeout", "fault:429", "replayed",
     ]
-    # Backoff alone (10 s, 20 s, 40 s) is 70 s; Retry-After replaced the third interval with 600 s.
-    assert outcome.elapsed >= timedelta(seconds=10 + 20 + 600)
+    # Backoff alone (5 s, 10 s, 20 s) is 35 s; Retry-After replaced the third interval with 600 s.
+    assert outcome.elapsed >= timedelta(seconds=5 + 10 + 600)
 
 
 async def test_refusal_is_not_retried(ts_env, task_queue, sim, monjob, unique_id):
     workflow_id = f"monjob-test-{unique_id}"
-    bilan = MonJobBilan(person_id=f"p{unique_id}", bilan_id="bilan-1", cer_id="never-sent",
-                        completed_on=date(2024, 9, 14), decision="CONTINUE")
-    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PushBilanWorkflow],
-                      activities=MonJobActivities(monjob).all(), workflow_runner=workflow_runner()):
+    bilan = _push("BILAN", "never-sent", f"p{unique_id}", {"decision": "CONTINUE", "completed_on": "2024-09-14",
+                                                          "cer_id": "never-sent"})
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PushWorkflow],
+                      activities=_push_activities(monjob), workflow_runner=workflow_runner()):
         with pytest.raises(WorkflowFailureError) as failure:
-            await ts_env.client.execute_workflow(PushBilanWorkflow.run, bilan, id=workflow_id, task_queue=task_queue)
+            await ts_env.client.execute_workflow(PushWorkflow.run, bilan, id=workflow_id, task_queue=task_queue)
     error = _cause(failure.value)
     assert error.type == REFUSED and error.non_retryable
-    key = idempotency_key(workflow_id, "bilan", "bilan-1")
+    key = bilan.idempotency_key
     assert [r["outcome"] for r in await sim.requests(key)] == ["refused:unknown_cer"]
     assert await sim.records(key) == []
 
 
 async def test_same_key_twice_stores_one_record_and_returns_the_original_answer(sim, monjob, unique_id):
-    key = idempotency_key(f"wf-{unique_id}", "cer", "cer-1")
+    key = f"wf-{unique_id}:cer:cer-1"
     first = await monjob.push_cer(_cer(f"p{unique_id}"), idempotency_key=key)
     second = await monjob.push_cer(_cer(f"p{unique_id}"), idempotency_key=key)
     assert not first.replayed and second.replayed
@@ -188,7 +187,7 @@ async def test_same_key_twice_stores_one_record_and_returns_the_original_answer(
 
 
 async def test_concurrent_duplicates_store_one_record(sim, monjob, unique_id):
-    key = idempotency_key(f"wf-{unique_id}", "exit", "exit-1")
+    key = f"wf-{unique_id}:exit:exit-1"
     exit_ = MonJobExit(person_id=f"p{unique_id}", exit_id="exit-1", exited_on=date(2024, 10, 1),
                        reason="NON_RESPECT_OBLIGATIONS")
     receipts = await asyncio.gather(*(monjob.push_exit(exit_, idempotency_key=key) for _ in range(8)))
@@ -266,13 +265,6 @@ def test_retry_after_forms():
     assert retry_after(None) is None and retry_after("soon") is None
 
 
-def test_idempotency_key_is_stable_and_complete():
-    assert idempotency_key("pathway-abc", "cer", "cer-1") == idempotency_key("pathway-abc", "cer", "cer-1")
-    assert idempotency_key("pathway-abc", "cer", "cer-1") != idempotency_key("pathway-abc", "bilan", "cer-1")
-    with pytest.raises(ValueError):
-        idempotency_key("", "cer", "cer-1")
-
-
 async def test_cli_runs_the_simulator(database_url, unique_id):
     port = free_port()
     process = subprocess.Popen(
@@ -296,16 +288,17 @@ async def test_cli_runs_the_simulator(database_url, unique_id):
         process.wait(10)
 
 
-async def test_registry_registers_the_activities_when_monjob_is_configured():
+async def test_the_worker_registers_the_pathway_push_and_only_feature_activities():
+    """MonJob62 is pushed by the pathway's own activity; every registered name is ``<feature>.<verb>``."""
     from temporalio.activity import _Definition
 
-    from workers.registry import Dependencies, build_activities
+    from workers.runtime.registry import Dependencies, build_activities
 
     async with httpx.AsyncClient(base_url="http://127.0.0.1:1") as http:
-        names = {_Definition.must_from_callable(a).name for a in build_activities(Dependencies(monjob=MonJob62Client(http)))}
-    assert {"monjob_push_cer", "monjob_push_bilan", "monjob_push_exit"} <= names
-    assert not {n for n in (_Definition.must_from_callable(a).name for a in build_activities(Dependencies()))
-                if n.startswith("monjob_")}
+        deps = Dependencies(pool=object(), monjob=MonJob62Client(http), person_id_key=b"k" * 32)  # type: ignore[arg-type]
+        names = {_Definition.must_from_callable(a).name for a in build_activities(deps)}
+    assert PUSH_MONJOB62 in names
+    assert [n for n in names if "." not in n] == []
 
 
 # ---------------------------------------------------------------- the pathway's MonJob62 port
@@ -315,6 +308,10 @@ def _push(kind: str, ref: str, person: str, data: dict) -> MonJob62Push:
     """A push as ``domain.pathway_rules`` builds it: the business ref is only in the key."""
     return MonJob62Push(kind=kind, idempotency_key=f"pathway-{person}:{kind}:{ref}",
                         data={"person_id": person, **data})
+
+
+_CER_DATA = {"cer_id": "cer-1", "type": "SOCIOPROFESSIONNEL", "start": "2024-03-15", "end": "2024-09-14",
+             "signed_on": "2024-03-12"}
 
 
 def _pathway_pushes(person: str) -> list[MonJob62Push]:
@@ -357,7 +354,7 @@ async def test_pathway_activity_with_the_http_port(db_pool, sim, monjob, unique_
     person = f"p{unique_id}"
     cer, bilan, _ = _pathway_pushes(person)
     assert await env.run(activities.push_monjob62, cer) == "accepted"
-    orphan = _push("BILAN", "cer-x", person, {**bilan.data, "cer_id": "cer-x"})
+    orphan = _push("BILAN", "cer-x", person, {**bilan.data.model_dump(exclude={"person_id"}), "cer_id": "cer-x"})
     with pytest.raises(ApplicationError) as refused:
         await env.run(activities.push_monjob62, orphan)
     assert refused.value.type == REFUSED and refused.value.non_retryable
@@ -370,22 +367,27 @@ async def test_pathway_activity_with_the_http_port(db_pool, sim, monjob, unique_
 def test_port_refuses_unmapped_or_invalid_items():
     person = "p1234567890"
     cer = _pathway_pushes(person)[0]
-    with pytest.raises(ApplicationError) as unmapped:
-        wire_payload(cer.model_copy(update={"data": {**cer.data, "nom": "DUPONT"}}))
-    assert unmapped.value.type == PAYLOAD_INVALID and unmapped.value.non_retryable
-    missing = {k: v for k, v in cer.data.items() if k != "person_id"}
-    with pytest.raises(ApplicationError) as invalid:
-        wire_payload(cer.model_copy(update={"data": missing}))
-    assert invalid.value.type == PAYLOAD_INVALID and "person_id" in str(invalid.value.details)
-    explicit = wire_payload(_pathway_pushes(person)[2].model_copy(update={"data": {**_pathway_pushes(person)[2].data,
-                                                                                    "ref": "exit-3"}}))
+    data = cer.data.model_dump(exclude={"person_id"})
+    with pytest.raises(ValidationError):  # a key the pathway's push types do not declare never reaches the wire
+        _push("CER", "cer-9", person, {**data, "nom": "DUPONT"})
+    with pytest.raises(ValidationError):
+        MonJob62Push(kind="CER", idempotency_key="pathway-x:CER:cer-9", data={k: v for k, v in data.items()
+                                                                              if k != "person_id"})
+    with pytest.raises(ValidationError):
+        _push("CER", "cer-9", person, {**data, "type": "Jean Dupont"})
+    with pytest.raises(ApplicationError) as invalid:  # typed, but not an opaque id: refused naming the field only
+        wire_payload(_push("CER", "cer-9", "Jean Dupont", data))
+    assert invalid.value.type == PAYLOAD_INVALID and invalid.value.non_retryable
+    assert "person_id" in str(invalid.value.details) and "Jean Dupont" not in str(invalid.value) + str(invalid.value.details)
+    exit_ = _pathway_pushes(person)[2]
+    explicit = wire_payload(_push("EXIT", "17", person, {**exit_.data.model_dump(exclude={"person_id"}), "ref": "exit-3"}))
     assert explicit.business_ref == "exit-3"
     with pytest.raises(ApplicationError) as no_ref:
-        wire_payload(MonJob62Push(kind="EXIT", idempotency_key="opaque-key", data=_pathway_pushes(person)[2].data))
+        wire_payload(MonJob62Push(kind="EXIT", idempotency_key="opaque-key", data=exit_.data))
     assert no_ref.value.type == PAYLOAD_INVALID
-    with pytest.raises(ApplicationError) as bad_type:
-        wire_payload(cer.model_copy(update={"data": {**cer.data, "type": "Jean Dupont"}}))
-    assert "Jean Dupont" not in str(bad_type.value) + str(bad_type.value.details)
+    with pytest.raises(ApplicationError) as mismatched:
+        wire_payload(MonJob62Push(kind="BILAN", idempotency_key="pathway-x:BILAN:b", data=exit_.data))
+    assert mismatched.value.type == PAYLOAD_INVALID
 
 
 async def test_beneficiary_pathway_pushes_through_the_http_port(db_pool, task_queue, simulator_server, unique_id):

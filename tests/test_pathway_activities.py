@@ -82,7 +82,8 @@ async def test_effects_are_written_once_and_late_writes_do_nothing(db_pool):
 
 async def test_in_memory_monjob62_keeps_the_first_push_of_a_key():
     fake = InMemoryMonJob62()
-    push = MonJob62Push(kind="EXIT", idempotency_key="pathway-x:EXIT:1", data={"reason": "AUTRE"})
+    push = MonJob62Push(kind="EXIT", idempotency_key="pathway-x:EXIT:1",
+                        data={"person_id": "p-x", "reason": "AUTRE", "closed_on": "2024-09-14"})
     assert await fake.push(push) == "accepted"
     assert await fake.push(push) == "duplicate"
 

@@ -11,6 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 
+from activities.pathway_start import signal_with_start
 from domain.pathway import (
     AppointmentEvent,
     AppointmentKind,
@@ -24,7 +25,7 @@ from domain.pathway import (
     Stage,
 )
 from pathway_harness import TERRITORY, Harness, metric_updates, running_pathway
-from workflows.pathway import REFUSED_EVENTS, BeneficiaryPathway, signal_flow_record
+from workflows.pathway import REFUSED_EVENTS, BeneficiaryPathway
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -96,7 +97,7 @@ async def test_dates_datetime_cannot_carry_leave_the_case_unchanged_and_the_work
 async def test_a_1900_transmission_date_sent_with_start_is_an_anomaly_not_a_poisoned_case(db_pool, task_queue):
     async with running_pathway(db_pool, task_queue) as h:
         h.person_id = uuid.uuid4().hex
-        h.handle = await signal_flow_record(
+        h.handle = await signal_with_start(
             h.env.client, h.person_id, TERRITORY,
             FlowRecord(event_id="flow-1900", transmission_date=date(1900, 1, 1), subject_to_duties=True),
             task_queue=task_queue)

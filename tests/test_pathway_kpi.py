@@ -33,7 +33,7 @@ from domain.pathway import (
     Stage,
 )
 from pathway_harness import Harness, running_pathway
-from workers.cli import app
+from workers.cli.app import app
 from workflows.pathway import BeneficiaryPathway
 
 

@@ -17,7 +17,8 @@ from temporalio.worker import Worker
 
 from activities import monjob
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
-from activities.pathway_names import MONJOB62_REFUSED
+from activities.pathway_start import signal_with_start
+from domain.pathway_contract import MONJOB62_REFUSED
 from domain.deadlines import PARIS, add_months, paris_date
 from domain.pathway import (
     AppointmentEvent,
@@ -31,9 +32,9 @@ from domain.pathway import (
     Stage,
 )
 from pathway_harness import Harness, metric_updates, running_pathway
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows import search_attributes as sa
-from workflows.pathway import DECISIONS, DEADLINES_BREACHED, PUSH_OPTIONS, BeneficiaryPathway, signal_flow_record
+from workflows.pathway import DECISIONS, DEADLINES_BREACHED, PUSH_OPTIONS, BeneficiaryPathway
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ops-queries.md"
 
@@ -100,7 +101,7 @@ async def test_cer_ending_this_month_query_of_the_ops_document(dev_env, task_que
         try:
             for name, end in ends.items():
                 person = uuid.uuid4().hex
-                handle = await signal_flow_record(client, person, "OPS-CER", FlowRecord(
+                handle = await signal_with_start(client, person, "OPS-CER", FlowRecord(
                     event_id="f", transmission_date=today, subject_to_duties=True), task_queue=task_queue)
                 handles[name] = handle
                 await _until_stage(handle, Stage.AWAITING_ORIENTATION)

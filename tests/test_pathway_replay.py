@@ -34,8 +34,8 @@ from domain.pathway import (
     Stage,
 )
 from pathway_harness import Harness, running_pathway
-from workers.converter import data_converter
-from workers.sandbox import workflow_runner
+from workers.runtime.converter import data_converter
+from workers.runtime.sandbox import workflow_runner
 from workflows.pathway import BeneficiaryPathway
 
 HISTORIES = Path(__file__).parent / "histories"

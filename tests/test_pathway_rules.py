@@ -634,7 +634,7 @@ def test_T16_caf_physical_appointments_reported_in_the_bilan():
     p.check_bilan(msg, end + timedelta(days=1))
     p.complete_bilan(msg, end + timedelta(days=1))
     bilan = [x for x in p.s.outbox.pushes if x.kind == "BILAN"][0]
-    assert bilan.data["physical_appointments"] == 2 and bilan.data["caf_min_physical_appointments_met"] is False
+    assert bilan.data.physical_appointments == 2 and bilan.data.caf_min_physical_appointments_met is False
 
 
 def test_caf_bilan_needs_a_gesica_global_outcome():
@@ -764,7 +764,7 @@ def test_T20_ep_exit_records_non_respect_des_obligations():
     assert p.s.stage is Stage.SANCTION_PROCEDURE
     p.on_ep_decision(EpDecision(event_id="e2", outcome=EpOutcome.EXIT, decided_on=D0), D0)
     assert p.s.stage is Stage.CLOSED and p.s.exit_reason is ExitReason.NON_RESPECT_OBLIGATIONS
-    assert p.s.outbox.pushes[-1].kind == "EXIT" and p.s.outbox.pushes[-1].data["reason"] == "NON_RESPECT_OBLIGATIONS"
+    assert p.s.outbox.pushes[-1].kind == "EXIT" and p.s.outbox.pushes[-1].data.reason == "NON_RESPECT_OBLIGATIONS"
 
 
 def test_T20_dropped_ep_proposal_changes_nothing():
@@ -810,7 +810,7 @@ def test_G_B14_radiation_closes_for_non_respect_pushed_to_monjob62_with_a_task()
     p = ep_in_procedure()
     p.on_ep_decision(EpDecision(event_id="s", outcome=EpOutcome.RADIATION, decided_on=D0), D0)
     assert p.s.stage is Stage.CLOSED and p.s.exit_reason is ExitReason.NON_RESPECT_OBLIGATIONS
-    assert [x.kind for x in p.s.outbox.pushes] == ["EXIT"] and p.s.outbox.pushes[0].data["reason"] == "NON_RESPECT_OBLIGATIONS"
+    assert [x.kind for x in p.s.outbox.pushes] == ["EXIT"] and p.s.outbox.pushes[0].data.reason == "NON_RESPECT_OBLIGATIONS"
     assert [t.kind for t in p.s.outbox.tasks] == ["APPLY_RSA_SANCTION"]
 
 
@@ -955,7 +955,7 @@ def test_section_3_8_a_caf_cer_with_its_gesica_entry_is_signed_and_kept():
     p.check_sign_cer(msg, D0)
     p.sign_cer(msg, D0)
     assert p.s.stage is Stage.CER_ACTIVE and (p.s.cer.gesica_domain, p.s.cer.gesica_objectives) == ("BUDGET", budget)
-    assert "gesica_domain" not in p.s.outbox.pushes[-1].data  # MonJob62's CER fields are unchanged
+    assert "gesica_domain" not in p.s.outbox.pushes[-1].data.model_dump()  # MonJob62's CER fields are unchanged
 
 
 def test_section_3_8_a_non_caf_cer_needs_no_gesica_entry():

@@ -146,7 +146,7 @@ def test_contrat_engagement_records_its_kind_and_hours_and_names_them_to_monjob6
     assert p.s.stage is Stage.CER_ACTIVE
     assert (p.s.cer.contract_kind, p.s.cer.weekly_hours) == (ContractKind.CONTRAT_ENGAGEMENT, 15)
     [push] = [x for x in p.s.outbox.pushes if x.kind == "CER"]
-    assert push.data["contract_kind"] == "CONTRAT_ENGAGEMENT" and push.data["weekly_hours"] == 15
+    assert push.data.contract_kind == "CONTRAT_ENGAGEMENT" and push.data.weekly_hours == 15
     assert p.view().contract_kind is ContractKind.CONTRAT_ENGAGEMENT
 
 
@@ -177,7 +177,7 @@ def test_a_2023_case_refuses_the_contrat_engagement_and_keeps_its_cer():
     p.check_sign_cer(msg, D23)
     p.sign_cer(msg, D23)
     assert p.s.cer.contract_kind is ContractKind.CER
-    assert [x.data["contract_kind"] for x in p.s.outbox.pushes if x.kind == "CER"] == ["CER"]
+    assert [x.data.contract_kind for x in p.s.outbox.pushes if x.kind == "CER"] == ["CER"]
 
 
 def test_contrat_engagement_keeps_the_contract_length_of_its_rule_set():

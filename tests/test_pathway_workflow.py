@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
 from activities.pathway import PathwayReadModel
-from activities.pathway_names import RECORD_EFFECTS
+from domain.pathway_contract import RECORD_EFFECTS
 from domain.deadlines import PARIS, add_months
 from domain.pathway import (
     AmendCer,
@@ -46,7 +46,7 @@ from domain.pathway import (
     Stage,
 )
 from pathway_harness import TERRITORY, Harness, running_pathway
-from workers.sandbox import workflow_runner
+from workers.runtime.sandbox import workflow_runner
 from workflows import search_attributes as sa
 from workflows.pathway import LOCAL_RECORD_OPTIONS, REMINDERS, BeneficiaryPathway
 

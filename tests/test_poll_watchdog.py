@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 from temporalio.worker import Worker
 
-from workers.poll_watchdog import QueueView, describe, stalled, watch
-from workers.sandbox import workflow_runner
+from workers.runtime.poll_watchdog import QueueView, describe, stalled, watch
+from workers.runtime.sandbox import workflow_runner
 from workflows.flux_import import FluxImport
 
 NOW = datetime(2026, 12, 7, 0, 0, tzinfo=timezone.utc)

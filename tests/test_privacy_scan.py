@@ -41,11 +41,11 @@ from domain.deadlines import PARIS, add_months
 from domain.flux import RightState
 from domain.identity import nir_key
 from domain.pathway import Stage
-from workers.codec import ENCODING
-from workers.converter import data_converter
-from workers.demo import write_demo_flux
-from workers.embedded import _pg_bin, free_port, port_open
-from workers.keys import dev_keyring
+from workers.runtime.codec import ENCODING
+from workers.runtime.converter import data_converter
+from workers.dev.demo import write_demo_flux
+from workers.dev.embedded import _pg_bin, free_port, port_open
+from workers.runtime.keys import dev_keyring
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 DEMO_HOUSEHOLDS = 30

@@ -3,7 +3,7 @@ command sequence is caught (docs/replay.md).
 
 ``tests/histories/*.json`` hold histories of every registered workflow type, recorded by
 ``tests/record_histories.py`` and encrypted with the public test-only key of ``tests/histories/test-keys``;
-they are replayed with the production workflows (``workers.registry.WORKFLOWS``), sandbox and data converter.
+they are replayed with the production workflows (``workers.runtime.registry.WORKFLOWS``), sandbox and data converter.
 """
 
 import base64
@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pathway_names import PUSH_MONJOB62
+    from domain.pathway_contract import PUSH_MONJOB62
     from domain.flux_import import WORKFLOW_TYPE as FLUX_IMPORT_TYPE
     from domain.flux_import import FluxImportInput, FluxImportResult
     from domain.pathway import MonJob62Push, PathwayInput, PathwayView
@@ -30,9 +30,9 @@ with workflow.unsafe.imports_passed_through():
         record,
         workflow_type_of,
     )
-    from workers.converter import data_converter
-    from workers.registry import WORKFLOWS
-    from workers.sandbox import workflow_runner
+    from workers.runtime.converter import data_converter
+    from workers.runtime.registry import WORKFLOWS
+    from workers.runtime.sandbox import workflow_runner
     from workflows.flux_import import FluxImport
     from workflows.pathway import WORKFLOW_TYPE as PATHWAY_TYPE
     from workflows.pathway import BeneficiaryPathway

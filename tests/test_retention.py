@@ -35,17 +35,17 @@ from domain.retention import (
     namespace_retention,
     retention_cutoff,
 )
-from workers.config import Settings
-from workers.converter import data_converter
-from workers.embedded import binary
-from workers.migrations import migrate
-from workers.registry import WORKFLOWS, Dependencies, build_activities
-from workers.sandbox import workflow_runner
+from workers.runtime.config import Settings
+from workers.runtime.converter import data_converter
+from workers.dev.embedded import binary
+from workers.runtime.migrations import migrate
+from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+from workers.runtime.sandbox import workflow_runner
 from workflows.retention import RetentionPurge
 
 TABLES = ("pathways", "stage_changes", "deadlines", "breaches", "pathway_cers", "pathway_appointments",
           "lost_from_view_convocations", "pathway_decisions", "api_event_ids", "pathway_anomalies", "human_tasks",
-          "caseload_adoptions", "caseload_import_rows", "flux_observations")
+          "caseload_adoptions", "caseload_import_rows", "caseload_person_links", "flux_observations")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -120,6 +120,9 @@ async def insert_pathway(pool: asyncpg.Pool, pathway_id: str, closed_on: date | 
         await conn.execute(
             """INSERT INTO caseload_import_rows (file_digest, row_number, outcome, pathway_id)
                VALUES ($1, 1, 'adopted', $2)""", pathway_id[-64:].rjust(64, "0"), pathway_id)
+        await conn.execute(  # a NIR linked to it (adopted by CAF matricule + rank): the link goes with it
+            """INSERT INTO caseload_person_links (person_id, linked_person_id, pathway_id, caf_key, file_digest)
+               VALUES ($1, $2, $3, $2, $4)""", f"nir-{person}", person, pathway_id, "0" * 64)
         state = {"last_flow_date": (closed_on or entry).isoformat(), "entry_date": entry.isoformat(),
                  "right_state": "5" if closed_on else "2", "subject_to_duties": True}
         await conn.execute(
@@ -141,7 +144,7 @@ async def rows_of(pool: asyncpg.Pool, pathway_id: str) -> dict[str, int]:
 ALL_ROWS = {"pathways": 1, "stage_changes": 2, "deadlines": 1, "breaches": 1, "pathway_cers": 1,
             "pathway_appointments": 2, "lost_from_view_convocations": 1, "pathway_decisions": 1, "api_event_ids": 1,
             "pathway_anomalies": 1, "human_tasks": 1, "caseload_adoptions": 1, "caseload_import_rows": 1,
-            "flux_observations": 1}
+            "caseload_person_links": 1, "flux_observations": 1}
 NO_ROWS = dict.fromkeys(TABLES, 0)
 
 
@@ -314,7 +317,7 @@ async def test_closed_runs_are_deleted_from_temporal_and_running_ones_kept(delet
 
 
 async def test_monthly_schedule_is_installed_once(dev_env, task_queue, unique_id):
-    from workers.cli_schedule import install_retention_schedule  # typer: not importable in the workflow sandbox
+    from workers.cli.schedule import install_retention_schedule  # typer: not importable in the workflow sandbox
 
     schedule_id = f"retention-{unique_id}"
     client = dev_env.client

@@ -13,8 +13,8 @@ from domain import rules
 
 ROOT = pathlib.Path(domain.__file__).parent
 #: Outside domain/, the places the issue lists where a default rule set used to hide.
-OTHER_MODULES = ("activities/kpi.py", "activities/flux_import.py", "workers/monjob_sim.py", "workers/cli_cer.py",
-                 "workers/cli_label.py")
+OTHER_MODULES = ("activities/kpi.py", "activities/flux_import.py", "workers/dev/monjob_sim.py", "workers/cli/cer.py",
+                 "workers/cli/label.py")
 RULE_SET_NAMES = {name for name, value in vars(rules).items() if isinstance(value, rules.RuleSet)}
 
 

@@ -11,21 +11,21 @@ from datetime import date
 import pytest
 from typer.testing import CliRunner
 
-from workers.api_auth import TOKENS_ENV_VAR as API_TOKENS_VAR
-from workers.api_auth import load_api_tokens
-from workers.cli import app as cli_app
+from workers.api.auth import TOKENS_ENV_VAR as API_TOKENS_VAR
+from workers.api.auth import load_api_tokens
+from workers.cli.app import app as cli_app
 from workers.codec_server import TOKENS_ENV_VAR as CODEC_TOKENS_VAR
 from workers.codec_server import load_codec_tokens
-from workers.config import (
+from workers.runtime.config import (
     DEV_PERSON_ID_SECRET,
     PERSON_ID_SECRET_VAR,
     ConfigError,
     check_person_id_secret,
 )
-from workers.embedded import free_port
-from workers.keys import ENV_VAR as KEYS_VAR
-from workers.keys import Keyring, load_keyring
-from workers.production_env import TO_FILL_IN, production_env
+from workers.dev.embedded import free_port
+from workers.runtime.keys import ENV_VAR as KEYS_VAR
+from workers.runtime.keys import Keyring, load_keyring
+from workers.cli.production_env import TO_FILL_IN, production_env
 
 SECRET_VARS = (PERSON_ID_SECRET_VAR, KEYS_VAR, API_TOKENS_VAR, CODEC_TOKENS_VAR)
 GOOD_SECRET = "s" * 40

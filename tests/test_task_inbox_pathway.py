@@ -13,8 +13,8 @@ from domain.pathway import AppointmentEvent, AppointmentKind, OrientationDecisio
 from domain.plein_emploi import FranceTravailRegistered
 from pathway_harness import TERRITORY, running_pathway
 from workers.api import create_app
-from workers.api_auth import ApiTokens, Scope, token_entry
-from workers.config import Settings
+from workers.api.auth import ApiTokens, Scope, token_entry
+from workers.runtime.config import Settings
 from workflows import search_attributes as sa
 from workflows.pathway import CLOSE_TASKS, BeneficiaryPathway
 

@@ -26,10 +26,10 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():  # this module defines a workflow: no C extension re-import
     from domain.pathway import LeftRsa, OrientationDecision, OrientationTarget, PathwayInput, Stage
     from pathway_harness import running_pathway
-    from workers.codec import WORKFLOW_ID_METADATA, EncryptionCodec, TamperedPayloadError
-    from workers.converter import UNTRUSTED_PAYLOAD, data_converter
-    from workers.keys import Keyring, UnknownKeyError
-    from workers.sandbox import workflow_runner
+    from workers.runtime.codec import WORKFLOW_ID_METADATA, EncryptionCodec, TamperedPayloadError
+    from workers.runtime.converter import UNTRUSTED_PAYLOAD, data_converter
+    from workers.runtime.keys import Keyring, UnknownKeyError
+    from workers.runtime.sandbox import workflow_runner
     from workflows.pathway import BeneficiaryPathway
 
 KEYRING = Keyring.generate("k-trusted")

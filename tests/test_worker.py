@@ -9,9 +9,9 @@ import urllib.request
 
 import psutil
 
-from workers.config import Settings
-from workers.embedded import free_port
-from workers.keys import Keyring
+from workers.runtime.config import Settings
+from workers.dev.embedded import free_port
+from workers.runtime.keys import Keyring
 
 
 def test_settings_read_from_environment():

@@ -1,6 +1,6 @@
 """Worker memory without losing the sandbox: what each cached run shares, and what the sandbox still forbids.
 
-The production runner (``workers.sandbox.workflow_runner``) shares the compiled code of workflow modules between
+The production runner (``workers.runtime.sandbox.workflow_runner``) shares the compiled code of workflow modules between
 workflow runs (docs/worker-memory.md); these tests check that a workflow module still runs afresh in each run
 with restricted imports, and that a workflow reading the clock, drawing random numbers or opening a file still
 fails its task.
@@ -19,8 +19,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox._restrictions import RestrictedModule
 
-from workers import converter, sandbox_code
-from workers.sandbox import workflow_runner
+from workers.runtime import converter, sandbox_code
+from workers.runtime.sandbox import workflow_runner
 
 
 @workflow.defn(name="MemoryTestLoader")

@@ -13,7 +13,7 @@ server cannot add that header, the token may instead be the path segment before 
 missing scope → 403. The CORS preflight (``OPTIONS``) is answered for the configured UI origins without a token,
 as browsers send it without credentials.
 
-Audit (``workers.codec_audit``): every authorised request writes one ``codec_audit`` row per case BEFORE any
+Audit (``workers.runtime.codec_audit``): every authorised request writes one ``codec_audit`` row per case BEFORE any
 result is returned; if the rows cannot be written, nothing is returned (503). The case is the workflow id our
 encoder bound into the payloads; only payloads without one are attributed to what the client claims
 (``X-Workflow-Id`` header, ``workflowId`` field, ``Referer`` path ``.../workflows/<id>/...``), marked as such.
@@ -41,11 +41,11 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from workers.codec import CodecError, EncryptionCodec
-from workers.codec_audit import AuditEntry, AuditLog, cases, key_ids
-from workers.pg import pool_lifespan
-from workers.dev_secrets import configured_secret, dev_secret_file, new_token, token_digest
-from workers.keys import UnknownKeyError
+from workers.runtime.codec import CodecError, EncryptionCodec
+from workers.runtime.codec_audit import AuditEntry, AuditLog, cases, key_ids
+from workers.runtime.pg import pool_lifespan
+from workers.runtime.secret_files import configured_secret, dev_secret_file, new_token, token_digest
+from workers.runtime.keys import UnknownKeyError
 
 TOKENS_ENV_VAR = "PARCOURS_CODEC_TOKENS"
 CORS_ENV_VAR = "PARCOURS_CODEC_CORS_ORIGINS"

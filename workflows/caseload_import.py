@@ -16,6 +16,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from domain.caseload_import import (
+        IMPORT_SLICE,
+        SURVEY,
         WORKFLOW_TYPE,
         CaseloadImportInput,
         CaseloadImportProgress,
@@ -26,9 +28,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.deadlines import paris_date
 
-# Activity type names (activities/caseload_import.py); repeated here so the workflow imports no I/O module.
-SURVEY = "caseload_import.survey"
-IMPORT_SLICE = "caseload_import.import_slice"
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                      maximum_interval=timedelta(minutes=1),

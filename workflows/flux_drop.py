@@ -15,6 +15,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from domain.flux_import import (
         DROP_SCAN_WORKFLOW_TYPE,
+        LIST_DROPPED,
         DropScanInput,
         DropScanResult,
         DroppedFile,
@@ -22,8 +23,6 @@ with workflow.unsafe.imports_passed_through():
         flux_import_workflow_id,
     )
     from workflows.flux_import import FluxImport
-
-LIST_DROPPED = "flux_import.list_dropped_files"
 
 
 @workflow.defn(name=DROP_SCAN_WORKFLOW_TYPE)

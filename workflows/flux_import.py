@@ -17,6 +17,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import paris_date
     from domain.flux_import import (
+        FINISH,
+        IMPORT_SLICE,
+        SURVEY,
         WORKFLOW_TYPE,
         FileSurvey,
         FinishRequest,
@@ -30,11 +33,6 @@ with workflow.unsafe.imports_passed_through():
         default_batch_size,
         flux_import_workflow_id,
     )
-
-# Activity type names (activities/flux_import.py); repeated here so the workflow imports no I/O module.
-SURVEY = "flux_import.survey"
-IMPORT_SLICE = "flux_import.import_slice"
-FINISH = "flux_import.finish"
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                      maximum_interval=timedelta(minutes=1),

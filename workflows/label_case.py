@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE
     from workflows.search_attributes import instant as sa_instant
 
+from workflows.holiday_calendar import holiday_calendar
+
 #: Bounded retries of the read-model / outbox activities of both label workflows.
 ACTIVITY_OPTIONS: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=30),
@@ -88,9 +90,8 @@ def checked(check: Callable[..., Any], *args: Any) -> Any:
 
 
 def calendar_bound(fn, *args):
-    """Run a party-deadline computation: the holidays library looks its translations up through
-    ``locale.normalize``, which the sandbox restricts; the computation itself is deterministic."""
-    with workflow.unsafe.sandbox_unrestricted():
+    """``fn(*args)`` inside :func:`workflows.holiday_calendar.holiday_calendar` (a party-deadline computation)."""
+    with holiday_calendar():
         return fn(*args)
 
 

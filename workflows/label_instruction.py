@@ -10,6 +10,7 @@ the seeded sample of CER per professional and the averages (``domain.label_evalu
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain import tasks as assignee
     from domain.label import LabelStage
     from domain.label_contract import ApplicationMessages as A
     from domain.label_evaluation import LabelFile, LabelInputError, LabelProposal, check_professionals, evaluate_structure
@@ -45,7 +46,7 @@ class LabelInstruction(LabelCase):
         self._task("label_slai_consolidation", self._slai(), f"r{s.round}", s.instruction_due,
                    consulted=self._consulted())
         for territory in self._consulted():  # G-L22: parallel consultations of the other SLAIs
-            self._task("label_slai_consultation", f"SLAI:{territory}", f"r{s.round}-{territory}", s.instruction_due,
+            self._task("label_slai_consultation", assignee.slai(territory), f"r{s.round}-{territory}", s.instruction_due,
                        lead=self._slai())
         self._set_step(LabelStage.SLAI_CONSOLIDATION)
 

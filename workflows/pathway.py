@@ -21,13 +21,12 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from temporalio import workflow
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDConflictPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pathway_names import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS
+    from domain.pathway_contract import MONJOB62_REFUSED, PUSH_MONJOB62, RECORD_EFFECTS, WORKFLOW_TYPE, Signal, Update
     from domain.deadlines import paris_date
     from domain.pathway import (
         CommandResult,
@@ -40,23 +39,24 @@ with workflow.unsafe.imports_passed_through():
         PathwayRuleError,
         PathwayView,
     )
-    from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL
     from domain.pathway_decisions import last_decision_summary, record_decision
-    from domain.pathway_rules import Pathway, pathway_workflow_id
+    from domain.pathway_rules import Pathway
     from domain.rules import ImplausibleDate
     from domain import tasks as assignee
     from workflows import search_attributes as sa
 
+from workflows.holiday_calendar import holiday_calendar
 from workflows.pathway_handlers import PathwayHandlers
 
-WORKFLOW_TYPE = "BeneficiaryPathway"
+
 #: Signals that were people's commands: kept for senders and histories of before; the API sends the update.
-SIGNALS_REPLACED_BY_UPDATES = {"appointment": "record_appointment", "diagnostic_completed": "record_diagnostic",
-                               "non_compliance": "report_non_compliance", "ep_decision": "decide_ep",
-                               "lost_from_view_convocation": "record_convocation"}
+SIGNALS_REPLACED_BY_UPDATES = {Signal.APPOINTMENT: Update.RECORD_APPOINTMENT,
+                               Signal.DIAGNOSTIC_COMPLETED: Update.RECORD_DIAGNOSTIC,
+                               Signal.NON_COMPLIANCE: Update.REPORT_NON_COMPLIANCE, Signal.EP_DECISION: Update.DECIDE_EP,
+                               Signal.LOST_FROM_VIEW_CONVOCATION: Update.RECORD_CONVOCATION}
 #: Sent by our own workflows (label side, flow import's household link), never by a person or another system
 #: (no HTTP route).
-INTERNAL_SIGNALS = frozenset({STRUCTURE_LABEL_LOST_SIGNAL, "household_member"})
+INTERNAL_SIGNALS = frozenset({Signal.STRUCTURE_LABEL_LOST, Signal.HOUSEHOLD_MEMBER})
 
 #: A pathway continues as new at each referent designation as well as at each bilan (business boundaries), so no
 #: run carries both the orientation phase and a CER cycle: replaying a run stays short.
@@ -136,12 +136,6 @@ def _data_code(error: BaseException) -> str:
 BREACHES_WITHDRAWN = "parcours_breaches_withdrawn"  # attribute deadline_kind
 
 
-def _pure():
-    """Domain rules are deterministic, but the holiday calendar (``holidays``) loads its country data and
-    translations lazily, which the sandbox refuses; let the pure rules run unrestricted."""
-    return workflow.unsafe.sandbox_unrestricted()
-
-
 @workflow.defn(name=WORKFLOW_TYPE)
 class BeneficiaryPathway(PathwayHandlers):
     @workflow.init
@@ -169,7 +163,7 @@ class BeneficiaryPathway(PathwayHandlers):
         if inp.adoption is not None and workflow.patched(ADOPTED_CASELOAD):
             inp = inp.model_copy(update={"state": inp.adoption})  # its reminders and checks are in its state
         if inp.state is None and workflow.patched(REMINDERS):
-            with _pure():
+            with holiday_calendar():
                 self.p.enable_reminders(self._today())
         if inp.state is None and workflow.patched(GESICA_AT_CER):
             s.gesica_at_cer = True
@@ -193,7 +187,7 @@ class BeneficiaryPathway(PathwayHandlers):
                 break
             next_fire = self.p.next_fire()
             if next_fire is not None and next_fire <= workflow.now():
-                with _pure():
+                with holiday_calendar():
                     self.p.expire(workflow.now())
                 continue
             timeout = None if next_fire is None else next_fire - workflow.now()
@@ -205,7 +199,7 @@ class BeneficiaryPathway(PathwayHandlers):
                 )
             except asyncio.TimeoutError:
                 pass
-            with _pure():
+            with holiday_calendar():
                 self.p.expire(workflow.now())
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
@@ -312,7 +306,7 @@ class BeneficiaryPathway(PathwayHandlers):
         self.p.remember(msg.event_id)
         before = self.p.s.model_dump()  # a dict: the cheapest copy (≈ 0.1 ms)
         try:
-            with _pure():
+            with holiday_calendar():
                 apply(msg, self._today())
         except PathwayRuleError as exc:
             workflow.logger.warning("pathway event refused (%s)", exc.rule)
@@ -333,7 +327,7 @@ class BeneficiaryPathway(PathwayHandlers):
             setattr(self.p.s, field, getattr(state, field))
 
     def _anomaly(self, name: str, event_id: str, code: str) -> None:
-        with _pure():
+        with holiday_calendar():
             self.p.refuse(name, event_id, code, self._today())
         self._refused.add(1, {"message": name, "code": code})
 
@@ -343,7 +337,7 @@ class BeneficiaryPathway(PathwayHandlers):
         if self.p.s.finished:
             raise ApplicationError("The pathway is closed", type="PATHWAY_CLOSED", non_retryable=True)
         try:
-            with _pure():
+            with holiday_calendar():
                 check(msg, self._today())
         except PathwayRuleError as exc:
             raise ApplicationError(str(exc), type=exc.rule, non_retryable=True) from None
@@ -358,7 +352,7 @@ class BeneficiaryPathway(PathwayHandlers):
         before = self.p.s.model_dump()  # a dict: the cheapest copy (≈ 0.1 ms)
         self.p.remember(msg.event_id)
         try:
-            with _pure():
+            with holiday_calendar():
                 apply(msg, self._today())
         except DATA_ERRORS as exc:  # validated, yet the dates cannot carry it: the case stays as it was
             self._restore(before)
@@ -369,18 +363,3 @@ class BeneficiaryPathway(PathwayHandlers):
         if workflow.patched(DECISION_LOG):
             record_decision(self.p, workflow.current_update_info().name, msg, self._today())
         return CommandResult(stage=self.p.s.stage)
-
-
-async def signal_flow_record(
-    client: Client, person_id: str, territory: str, record: FlowRecord, *, task_queue: str
-) -> WorkflowHandle[BeneficiaryPathway, PathwayView]:
-    """Create-or-signal by business key: a second start for the same person is an event on its pathway."""
-    return await client.start_workflow(
-        BeneficiaryPathway.run,
-        PathwayInput(person_id=person_id, territory=territory),
-        id=pathway_workflow_id(person_id),
-        task_queue=task_queue,
-        start_signal="flow_record",
-        start_signal_args=[record],
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )

@@ -11,7 +11,8 @@ from typing import Any, Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost
+    from domain.label_events import StructureLabelLost
+    from domain.pathway_contract import Query, Signal, Update
     from domain.pathway import (
         AmendCer,
         AppointmentEvent,
@@ -70,57 +71,57 @@ class PathwayHandlers:
 
     # ------------------------------------------------------------------ signals (events from other systems)
 
-    @workflow.signal(name="flow_record")
+    @workflow.signal(name=Signal.FLOW_RECORD)
     def flow_record(self, msg: FlowRecord) -> None:
-        self._signal("flow_record", msg, self.p.on_flow_record)
+        self._signal(Signal.FLOW_RECORD, msg, self.p.on_flow_record)
 
-    @workflow.signal(name="appointment")
+    @workflow.signal(name=Signal.APPOINTMENT)
     def appointment(self, msg: AppointmentEvent) -> None:
-        self._signal("appointment", msg, self.p.on_appointment)
+        self._signal(Signal.APPOINTMENT, msg, self.p.on_appointment)
 
-    @workflow.signal(name="diagnostic_completed")
+    @workflow.signal(name=Signal.DIAGNOSTIC_COMPLETED)
     def diagnostic_completed(self, msg: DiagnosticCompleted) -> None:
-        self._signal("diagnostic_completed", msg, self.p.on_diagnostic)
+        self._signal(Signal.DIAGNOSTIC_COMPLETED, msg, self.p.on_diagnostic)
 
-    @workflow.signal(name="non_compliance")
+    @workflow.signal(name=Signal.NON_COMPLIANCE)
     def non_compliance(self, msg: NonComplianceReport) -> None:
-        self._signal("non_compliance", msg, self.p.on_non_compliance)
+        self._signal(Signal.NON_COMPLIANCE, msg, self.p.on_non_compliance)
 
-    @workflow.signal(name="ep_decision")
+    @workflow.signal(name=Signal.EP_DECISION)
     def ep_decision(self, msg: EpDecision) -> None:
-        self._signal("ep_decision", msg, self.p.on_ep_decision)
+        self._signal(Signal.EP_DECISION, msg, self.p.on_ep_decision)
 
-    @workflow.signal(name="left_rsa")
+    @workflow.signal(name=Signal.LEFT_RSA)
     def left_rsa(self, msg: LeftRsa) -> None:
-        self._signal("left_rsa", msg, self.p.on_left_rsa)
+        self._signal(Signal.LEFT_RSA, msg, self.p.on_left_rsa)
 
-    @workflow.signal(name="payment_suspended")
+    @workflow.signal(name=Signal.PAYMENT_SUSPENDED)
     def payment_suspended(self, msg: PaymentSuspended) -> None:
-        self._signal("payment_suspended", msg, self.p.on_payment_suspended)
+        self._signal(Signal.PAYMENT_SUSPENDED, msg, self.p.on_payment_suspended)
 
-    @workflow.signal(name="payment_resumed")
+    @workflow.signal(name=Signal.PAYMENT_RESUMED)
     def payment_resumed(self, msg: PaymentResumed) -> None:
-        self._signal("payment_resumed", msg, self.p.on_payment_resumed)
+        self._signal(Signal.PAYMENT_RESUMED, msg, self.p.on_payment_resumed)
 
-    @workflow.signal(name="not_subject_confirmed")
+    @workflow.signal(name=Signal.NOT_SUBJECT_CONFIRMED)
     def not_subject_confirmed(self, msg: NotSubjectConfirmed) -> None:
-        self._signal("not_subject_confirmed", msg, self.p.on_not_subject_confirmed)
+        self._signal(Signal.NOT_SUBJECT_CONFIRMED, msg, self.p.on_not_subject_confirmed)
 
-    @workflow.signal(name="household_member")
+    @workflow.signal(name=Signal.HOUSEHOLD_MEMBER)
     def household_member(self, msg: HouseholdMemberChanged) -> None:
-        self._signal("household_member", msg, self.p.on_household_member)
+        self._signal(Signal.HOUSEHOLD_MEMBER, msg, self.p.on_household_member)
 
-    @workflow.signal(name="lost_from_view_convocation")
+    @workflow.signal(name=Signal.LOST_FROM_VIEW_CONVOCATION)
     def lost_from_view_convocation(self, msg: LostFromViewConvocation) -> None:
-        self._signal("lost_from_view_convocation", msg, self.p.on_lost_from_view_convocation)
+        self._signal(Signal.LOST_FROM_VIEW_CONVOCATION, msg, self.p.on_lost_from_view_convocation)
 
-    @workflow.signal(name=STRUCTURE_LABEL_LOST_SIGNAL)
+    @workflow.signal(name=Signal.STRUCTURE_LABEL_LOST)
     def structure_label_lost(self, msg: StructureLabelLost) -> None:
-        self._signal(STRUCTURE_LABEL_LOST_SIGNAL, msg, self.p.on_structure_label_lost)
+        self._signal(Signal.STRUCTURE_LABEL_LOST, msg, self.p.on_structure_label_lost)
 
     # ------------------------------------------------------------------ updates (staff commands)
 
-    @workflow.update(name="orient")
+    @workflow.update(name=Update.ORIENT)
     def orient(self, msg: OrientationDecision) -> CommandResult:
         return self._command(msg, self.p.check_orientation, self.p.orient)
 
@@ -128,7 +129,7 @@ class PathwayHandlers:
     def _orient_ok(self, msg: OrientationDecision) -> None:
         self._validate(msg, self.p.check_orientation)
 
-    @workflow.update(name="submit_preconisation")
+    @workflow.update(name=Update.SUBMIT_PRECONISATION)
     def submit_preconisation(self, msg: PreconisationSubmitted) -> CommandResult:
         return self._command(msg, self.p.check_preconisation, self.p.submit_preconisation)
 
@@ -136,7 +137,7 @@ class PathwayHandlers:
     def _preconisation_ok(self, msg: PreconisationSubmitted) -> None:
         self._validate(msg, self.p.check_preconisation)
 
-    @workflow.update(name="decide_preconisation")
+    @workflow.update(name=Update.DECIDE_PRECONISATION)
     def decide_preconisation(self, msg: SlaiPreconisationDecision) -> CommandResult:
         return self._command(msg, self.p.check_slai_decision, self.p.slai_decide)
 
@@ -144,7 +145,7 @@ class PathwayHandlers:
     def _decide_preconisation_ok(self, msg: SlaiPreconisationDecision) -> None:
         self._validate(msg, self.p.check_slai_decision)
 
-    @workflow.update(name="sign_cer")
+    @workflow.update(name=Update.SIGN_CER)
     def sign_cer(self, msg: SignCer) -> CommandResult:
         return self._command(msg, self.p.check_sign_cer, self.p.sign_cer)
 
@@ -152,7 +153,7 @@ class PathwayHandlers:
     def _sign_cer_ok(self, msg: SignCer) -> None:
         self._validate(msg, self.p.check_sign_cer)
 
-    @workflow.update(name="amend_cer")
+    @workflow.update(name=Update.AMEND_CER)
     def amend_cer(self, msg: AmendCer) -> CommandResult:
         return self._command(msg, self.p.check_amend_cer, self.p.amend_cer)
 
@@ -160,7 +161,7 @@ class PathwayHandlers:
     def _amend_cer_ok(self, msg: AmendCer) -> None:
         self._validate(msg, self.p.check_amend_cer)
 
-    @workflow.update(name="complete_bilan")
+    @workflow.update(name=Update.COMPLETE_BILAN)
     def complete_bilan(self, msg: CompleteBilan) -> CommandResult:
         return self._command(msg, self.p.check_bilan, self.p.complete_bilan)
 
@@ -168,7 +169,7 @@ class PathwayHandlers:
     def _bilan_ok(self, msg: CompleteBilan) -> None:
         self._validate(msg, self.p.check_bilan)
 
-    @workflow.update(name="request_reorientation")
+    @workflow.update(name=Update.REQUEST_REORIENTATION)
     def request_reorientation(self, msg: RequestReorientation) -> CommandResult:
         return self._command(msg, self.p.check_reorientation, self.p.request_reorientation)
 
@@ -176,7 +177,7 @@ class PathwayHandlers:
     def _reorientation_ok(self, msg: RequestReorientation) -> None:
         self._validate(msg, self.p.check_reorientation)
 
-    @workflow.update(name="decide_reorientation")
+    @workflow.update(name=Update.DECIDE_REORIENTATION)
     def decide_reorientation(self, msg: DecideReorientation) -> CommandResult:
         return self._command(msg, self.p.check_reorientation_decision, self.p.decide_reorientation)
 
@@ -184,7 +185,7 @@ class PathwayHandlers:
     def _decide_reorientation_ok(self, msg: DecideReorientation) -> None:
         self._validate(msg, self.p.check_reorientation_decision)
 
-    @workflow.update(name="request_personal_review")
+    @workflow.update(name=Update.REQUEST_PERSONAL_REVIEW)
     def request_personal_review(self, msg: PersonalReviewRequest) -> CommandResult:
         return self._command(msg, self.p.check_personal_review, self.p.request_personal_review)
 
@@ -192,7 +193,7 @@ class PathwayHandlers:
     def _personal_review_ok(self, msg: PersonalReviewRequest) -> None:
         self._validate(msg, self.p.check_personal_review)
 
-    @workflow.update(name="decide_personal_review")
+    @workflow.update(name=Update.DECIDE_PERSONAL_REVIEW)
     def decide_personal_review(self, msg: PersonalReviewDecision) -> CommandResult:
         return self._command(msg, self.p.check_personal_review_decision, self.p.decide_personal_review)
 
@@ -200,7 +201,7 @@ class PathwayHandlers:
     def _decide_personal_review_ok(self, msg: PersonalReviewDecision) -> None:
         self._validate(msg, self.p.check_personal_review_decision)
 
-    @workflow.update(name="confirm_ep_referral")
+    @workflow.update(name=Update.CONFIRM_EP_REFERRAL)
     def confirm_ep_referral(self, msg: EpReferralConfirmation) -> CommandResult:
         return self._command(msg, self.p.check_ep_confirmation, self.p.confirm_ep)
 
@@ -208,7 +209,7 @@ class PathwayHandlers:
     def _confirm_ep_ok(self, msg: EpReferralConfirmation) -> None:
         self._validate(msg, self.p.check_ep_confirmation)
 
-    @workflow.update(name="choose_after_exit")
+    @workflow.update(name=Update.CHOOSE_AFTER_EXIT)
     def choose_after_exit(self, msg: PostExitChoice) -> CommandResult:
         return self._command(msg, self.p.check_exit_choice, self.p.choose_after_exit)
 
@@ -216,7 +217,7 @@ class PathwayHandlers:
     def _exit_choice_ok(self, msg: PostExitChoice) -> None:
         self._validate(msg, self.p.check_exit_choice)
 
-    @workflow.update(name="caf_saisine")
+    @workflow.update(name=Update.CAF_SAISINE)
     def caf_saisine(self, msg: CafSaisine) -> CommandResult:
         return self._command(msg, self.p.check_caf_saisine, self.p.caf_saisine)
 
@@ -224,7 +225,7 @@ class PathwayHandlers:
     def _caf_saisine_ok(self, msg: CafSaisine) -> None:
         self._validate(msg, self.p.check_caf_saisine)
 
-    @workflow.update(name="decide_caf_saisine")
+    @workflow.update(name=Update.DECIDE_CAF_SAISINE)
     def decide_caf_saisine(self, msg: CafSaisineDecision) -> CommandResult:
         return self._command(msg, self.p.check_caf_saisine_decision, self.p.decide_caf_saisine)
 
@@ -232,7 +233,7 @@ class PathwayHandlers:
     def _decide_caf_saisine_ok(self, msg: CafSaisineDecision) -> None:
         self._validate(msg, self.p.check_caf_saisine_decision)
 
-    @workflow.update(name="caf_first_interview")
+    @workflow.update(name=Update.CAF_FIRST_INTERVIEW)
     def caf_first_interview(self, msg: CafFirstInterview) -> CommandResult:
         return self._command(msg, self.p.check_caf_interview, self.p.caf_first_interview)
 
@@ -242,11 +243,11 @@ class PathwayHandlers:
 
     # ------------------------------------------------------------------ the 2025 rules (domain.pathway_2025)
 
-    @workflow.signal(name="france_travail_registered")
+    @workflow.signal(name=Signal.FRANCE_TRAVAIL_REGISTERED)
     def france_travail_registered(self, msg: FranceTravailRegistered) -> None:
-        self._signal("france_travail_registered", msg, self.p.on_france_travail_registered)
+        self._signal(Signal.FRANCE_TRAVAIL_REGISTERED, msg, self.p.on_france_travail_registered)
 
-    @workflow.update(name="sign_contrat_engagement")
+    @workflow.update(name=Update.SIGN_CONTRAT_ENGAGEMENT)
     def sign_contrat_engagement(self, msg: SignContratEngagement) -> CommandResult:
         return self._command(msg, self.p.check_sign_contrat_engagement, self.p.sign_contrat_engagement)
 
@@ -254,7 +255,7 @@ class PathwayHandlers:
     def _sign_contrat_engagement_ok(self, msg: SignContratEngagement) -> None:
         self._validate(msg, self.p.check_sign_contrat_engagement)
 
-    @workflow.update(name="decide_sanction_2025")
+    @workflow.update(name=Update.DECIDE_SANCTION_2025)
     def decide_sanction_2025(self, msg: DecideSanction2025) -> CommandResult:
         return self._command(msg, self.p.check_sanction_2025, self.p.decide_sanction_2025)
 
@@ -262,7 +263,7 @@ class PathwayHandlers:
     def _decide_sanction_2025_ok(self, msg: DecideSanction2025) -> None:
         self._validate(msg, self.p.check_sanction_2025)
 
-    @workflow.update(name="remobilised")
+    @workflow.update(name=Update.REMOBILISED)
     def remobilised(self, msg: Remobilised) -> CommandResult:
         return self._command(msg, self.p.check_remobilised, self.p.remobilised)
 
@@ -270,7 +271,7 @@ class PathwayHandlers:
     def _remobilised_ok(self, msg: Remobilised) -> None:
         self._validate(msg, self.p.check_remobilised)
 
-    @workflow.update(name="switch_rule_set")
+    @workflow.update(name=Update.SWITCH_RULE_SET)
     def switch_rule_set(self, msg: SwitchRuleSet) -> CommandResult:
         return self._command(msg, self.p.check_switch_rule_set, self.p.switch_rule_set)
 
@@ -278,7 +279,7 @@ class PathwayHandlers:
     def _switch_rule_set_ok(self, msg: SwitchRuleSet) -> None:
         self._validate(msg, self.p.check_switch_rule_set)
 
-    @workflow.update(name="reassign_territory")
+    @workflow.update(name=Update.REASSIGN_TERRITORY)
     def reassign_territory(self, msg: TerritoryReassignment) -> CommandResult:
         """The SLAI manager places the pathway in another territory (issue 11): an event of its history."""
         return self._command(msg, lambda m, today: check_reassignment(self.p, m, today),
@@ -290,7 +291,7 @@ class PathwayHandlers:
 
     # ------------------------------------------------------------------ updates that were signals (people's commands)
 
-    @workflow.update(name="record_appointment")
+    @workflow.update(name=Update.RECORD_APPOINTMENT)
     def record_appointment(self, msg: AppointmentEvent) -> CommandResult:
         return self._command(msg, self._trial(Pathway.on_appointment), self.p.on_appointment)
 
@@ -298,7 +299,7 @@ class PathwayHandlers:
     def _appointment_ok(self, msg: AppointmentEvent) -> None:
         self._validate(msg, self._trial(Pathway.on_appointment))
 
-    @workflow.update(name="record_diagnostic")
+    @workflow.update(name=Update.RECORD_DIAGNOSTIC)
     def record_diagnostic(self, msg: DiagnosticCompleted) -> CommandResult:
         return self._command(msg, self._trial(Pathway.on_diagnostic), self.p.on_diagnostic)
 
@@ -306,7 +307,7 @@ class PathwayHandlers:
     def _diagnostic_ok(self, msg: DiagnosticCompleted) -> None:
         self._validate(msg, self._trial(Pathway.on_diagnostic))
 
-    @workflow.update(name="report_non_compliance")
+    @workflow.update(name=Update.REPORT_NON_COMPLIANCE)
     def report_non_compliance(self, msg: NonComplianceReport) -> CommandResult:
         return self._command(msg, self._trial(Pathway.on_non_compliance), self.p.on_non_compliance)
 
@@ -314,7 +315,7 @@ class PathwayHandlers:
     def _non_compliance_ok(self, msg: NonComplianceReport) -> None:
         self._validate(msg, self._trial(Pathway.on_non_compliance))
 
-    @workflow.update(name="decide_ep")
+    @workflow.update(name=Update.DECIDE_EP)
     def decide_ep(self, msg: EpDecision) -> CommandResult:
         return self._command(msg, self._trial(Pathway.on_ep_decision), self.p.on_ep_decision)
 
@@ -322,7 +323,7 @@ class PathwayHandlers:
     def _decide_ep_ok(self, msg: EpDecision) -> None:
         self._validate(msg, self._trial(Pathway.on_ep_decision))
 
-    @workflow.update(name="record_convocation")
+    @workflow.update(name=Update.RECORD_CONVOCATION)
     def record_convocation(self, msg: LostFromViewConvocation) -> CommandResult:
         return self._command(msg, self._trial(Pathway.on_lost_from_view_convocation),
                              self.p.on_lost_from_view_convocation)
@@ -333,10 +334,10 @@ class PathwayHandlers:
 
     # ------------------------------------------------------------------ queries
 
-    @workflow.query(name="view")
+    @workflow.query(name=Query.VIEW)
     def view(self) -> PathwayView:
         return self.p.view()
 
-    @workflow.query(name="stage")
+    @workflow.query(name=Query.STAGE)
     def stage(self) -> Stage:
         return self.p.s.stage

@@ -47,7 +47,7 @@ from workers.api.caseloads import router as caseloads_router
 from workers.api.tasks import router as tasks_router
 from workers.api.caf import caf_router
 from workers.api.territory import territory_router
-from workers.config import Settings
+from workers.runtime.config import Settings
 
 log = structlog.get_logger("parcours.api")
 
@@ -102,7 +102,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    add_pathway_routes(app, api)
+    add_pathway_routes(app, api, pool)
     add_label_routes(app, api, pool)
     app.include_router(tasks_router(pool, require))
     app.include_router(caseloads_router(pool, require))

@@ -17,7 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Mapping
 
-from workers.dev_secrets import configured_secret, dev_secret_file, new_token, token_digest
+from workers.runtime.secret_files import configured_secret, dev_secret_file, new_token, token_digest
 
 TOKENS_ENV_VAR = "PARCOURS_API_TOKENS"
 DEV_TOKENS_FILE = "api-tokens"

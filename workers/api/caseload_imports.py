@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ValidationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.caseload_file import CaseloadMapping, caseload_rows
+from activities.caseload_file import CaseloadMapping, caseload_rows, default_mapping
 from activities.caseload_import import CaseloadImporter
 from activities.cnaf_parser import FluxUnreadable
 from activities.drop_files import private_dir, write_private_bytes
@@ -30,8 +30,7 @@ from domain.caseload_import import CaseloadImportInput, CaseloadImportProgress, 
 from workers.api.auth import Scope
 from workers.api.dependencies import api_of, post_context, require
 from workers.api.errors import ApiError
-from workers.cli_caseload import default_mapping
-from workers.cli_flux import drop_directory
+from workers.runtime.config import drop_directory
 
 PREFIX = "/v1/caseload-imports"
 MAX_CASELOAD_BYTES = 64 * 1024 * 1024

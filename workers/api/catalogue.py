@@ -23,10 +23,20 @@ def route_table(openapi: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def main() -> None:
+def openapi_document() -> str:
+    """The API's OpenAPI document, built from the route tables without connecting to anything."""
     import json
 
-    from workers.cli_api import openapi_document
+    from workers.api.app import create_app
+    from workers.api.auth import ApiTokens, token_entry
+    from workers.runtime.config import Settings
+
+    app = create_app(None, Settings(), None, tokens=ApiTokens.parse(token_entry("openapi")))  # type: ignore[arg-type]
+    return json.dumps(app.openapi(), indent=2, ensure_ascii=False)
+
+
+def main() -> None:
+    import json
 
     print(route_table(json.loads(openapi_document())))
 

@@ -26,7 +26,7 @@ from domain.actor import Actor
 from workers.api.auth import Caller
 from workers.api.errors import ApiError
 from workers.api.event_ids import EventIdStore, command_hash
-from workers.config import Settings
+from workers.runtime.config import Settings
 
 log = structlog.get_logger("parcours.api")
 

@@ -9,14 +9,18 @@ into a workflow id, a log line, a stored idempotency record or a response.
 from datetime import date, datetime
 from typing import Any, Literal
 
+import asyncpg
 import structlog
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from activities.pathway_start import signal_with_start
+from activities.person_links import PersonLinks
 from domain import pathway as pw
 from domain import plein_emploi as pe
 from domain.identity import NirError, person_id, validate_nir
+from domain.pathway_contract import Query, Signal, Update
 from domain.pathway_rules import pathway_workflow_id
 from workers.api.auth import Caller, Scope
 from workers.api.bodies import EVENT_ID_PATTERN, strict_body
@@ -28,9 +32,8 @@ from workers.api.dependencies import post_context, require
 from workers.api.errors import ERROR_RESPONSES
 from workers.api.idempotency import IDEMPOTENCY_HEADER, Api, PostContext
 from workers.api.temporal import QUERY_TIMEOUT, TEMPORAL_ERRORS, call, search_attribute, status_name
-from workers.config import Settings
+from workers.runtime.config import Settings
 from workflows import search_attributes as sa
-from workflows.pathway import signal_flow_record
 
 log = structlog.get_logger("parcours.api")
 
@@ -74,7 +77,7 @@ class StartPathwayRequest(NirBody):
 
 class PathwayStarted(BaseModel):
     pathway_id: str
-    event: str = "flow_record"
+    event: str = Signal.FLOW_RECORD
     event_id: str
     status: Literal["accepted"] = "accepted"
 
@@ -136,64 +139,64 @@ def _c(path: str, name: str, kind: str, message: type[BaseModel], by: str, summa
 
 #: Every message a person or another system sends to a pathway (``flow_record``: ``POST /v1/pathways``).
 PATHWAY_COMMANDS = (
-    _c("left-rsa", "left_rsa", "signal", pw.LeftRsa, "system", "The person left RSA (end of payment date; flow)"),
-    _c("payment-suspended", "payment_suspended", "signal", pw.PaymentSuspended, "system",
+    _c("left-rsa", Signal.LEFT_RSA, "signal", pw.LeftRsa, "system", "The person left RSA (end of payment date; flow)"),
+    _c("payment-suspended", Signal.PAYMENT_SUSPENDED, "signal", pw.PaymentSuspended, "system",
        "The RSA payment is suspended (flow; MOTISUSVERSRSA codes)"),
-    _c("payment-resumed", "payment_resumed", "signal", pw.PaymentResumed, "system",
+    _c("payment-resumed", Signal.PAYMENT_RESUMED, "signal", pw.PaymentResumed, "system",
        "The RSA payment is no longer suspended (flow)"),
-    _c("not-subject-confirmed", "not_subject_confirmed", "signal", pw.NotSubjectConfirmed, "system",
+    _c("not-subject-confirmed", Signal.NOT_SUBJECT_CONFIRMED, "signal", pw.NotSubjectConfirmed, "system",
        "« Non soumis » confirmed by consecutive flows (G-B8)"),
-    _c("orientation", "orient", "update", pw.OrientationDecision, "person",
+    _c("orientation", Update.ORIENT, "update", pw.OrientationDecision, "person",
        "Orientation decision notified by the Département (a reason is needed to bypass the platform)"),
-    _c("appointments", "record_appointment", "update", pw.AppointmentEvent, "person",
+    _c("appointments", Update.RECORD_APPOINTMENT, "update", pw.AppointmentEvent, "person",
        "An appointment scheduled, held or missed (excused or not)"),
-    _c("diagnostic", "record_diagnostic", "update", pw.DiagnosticCompleted, "person",
+    _c("diagnostic", Update.RECORD_DIAGNOSTIC, "update", pw.DiagnosticCompleted, "person",
        "The platform's diagnostic is completed (T10)"),
-    _c("preconisation", "submit_preconisation", "update", pw.PreconisationSubmitted, "person",
+    _c("preconisation", Update.SUBMIT_PRECONISATION, "update", pw.PreconisationSubmitted, "person",
        "The platform's préconisation of the accompanying structure (T11)"),
-    _c("preconisation-decision", "decide_preconisation", "update", pw.SlaiPreconisationDecision, "person",
+    _c("preconisation-decision", Update.DECIDE_PRECONISATION, "update", pw.SlaiPreconisationDecision, "person",
        "SLAI validation of the préconisation, possibly with another target (T11, T12)"),
-    _c("cer", "sign_cer", "update", pw.SignCer, "person",
+    _c("cer", Update.SIGN_CER, "update", pw.SignCer, "person",
        "A CER signed (refused if longer than 6 months, or breaking another CER rule)"),
-    _c("cer-amendment", "amend_cer", "update", pw.AmendCer, "person",
+    _c("cer-amendment", Update.AMEND_CER, "update", pw.AmendCer, "person",
        "A signed amendment (avenant) moving the active CER's end, within 6 months of its start (R13)"),
-    _c("bilan", "complete_bilan", "update", pw.CompleteBilan, "person",
+    _c("bilan", Update.COMPLETE_BILAN, "update", pw.CompleteBilan, "person",
        "The end-of-CER bilan and its decision (continue, reorient, end)"),
-    _c("reorientation-request", "request_reorientation", "update", pw.RequestReorientation, "person",
+    _c("reorientation-request", Update.REQUEST_REORIENTATION, "update", pw.RequestReorientation, "person",
        "The referent's reasoned reorientation (or exit) request to the SLAI"),
-    _c("reorientation-decision", "decide_reorientation", "update", pw.DecideReorientation, "person",
+    _c("reorientation-decision", Update.DECIDE_REORIENTATION, "update", pw.DecideReorientation, "person",
        "The SLAI approves (with the new target) or refuses the reorientation"),
-    _c("personal-review-request", "request_personal_review", "update", pw.PersonalReviewRequest, "person",
+    _c("personal-review-request", Update.REQUEST_PERSONAL_REVIEW, "update", pw.PersonalReviewRequest, "person",
        "Personal-situation review requested (clocks paused, G-B17)"),
-    _c("personal-review-decision", "decide_personal_review", "update", pw.PersonalReviewDecision, "person",
+    _c("personal-review-decision", Update.DECIDE_PERSONAL_REVIEW, "update", pw.PersonalReviewDecision, "person",
        "Personal-situation review decided: resume or reorient"),
-    _c("non-compliance", "report_non_compliance", "update", pw.NonComplianceReport, "person",
+    _c("non-compliance", Update.REPORT_NON_COMPLIANCE, "update", pw.NonComplianceReport, "person",
        "Non-compliance reported by the referent: an EP referral is proposed (T20)"),
-    _c("ep-referral", "confirm_ep_referral", "update", pw.EpReferralConfirmation, "person",
+    _c("ep-referral", Update.CONFIRM_EP_REFERRAL, "update", pw.EpReferralConfirmation, "person",
        "The proposed EP referral confirmed or dropped"),
-    _c("ep-decision", "decide_ep", "update", pw.EpDecision, "person",
+    _c("ep-decision", Update.DECIDE_EP, "update", pw.EpDecision, "person",
        "The équipe pluridisciplinaire's decision (maintain, sanction procedure, exit)"),
-    _c("exit-choice", "choose_after_exit", "update", pw.PostExitChoice, "person",
+    _c("exit-choice", Update.CHOOSE_AFTER_EXIT, "update", pw.PostExitChoice, "person",
        "After leaving RSA: continue the accompaniment (6 months) or close (G-B15)"),
-    _c("caf-saisine", "caf_saisine", "update", pw.CafSaisine, "person",
+    _c("caf-saisine", Update.CAF_SAISINE, "update", pw.CafSaisine, "person",
        "CAF route: saisine M1/M2/M3 with the facts of the §3.3 exclusions"),
-    _c("caf-saisine-decision", "decide_caf_saisine", "update", pw.CafSaisineDecision, "person",
+    _c("caf-saisine-decision", Update.DECIDE_CAF_SAISINE, "update", pw.CafSaisineDecision, "person",
        "CAF route: the saisine accepted or refused"),
-    _c("caf-first-interview", "caf_first_interview", "update", pw.CafFirstInterview, "person",
+    _c("caf-first-interview", Update.CAF_FIRST_INTERVIEW, "update", pw.CafFirstInterview, "person",
        "CAF route: the first interview held, within the CAF's competence or not"),
-    _c("lost-from-view-convocations", "record_convocation", "update", pw.LostFromViewConvocation, "person",
+    _c("lost-from-view-convocations", Update.RECORD_CONVOCATION, "update", pw.LostFromViewConvocation, "person",
        "Perdus-de-vue campaign: a convocation sent, then its outcome (T26)"),
     # the 2025 rules (docs/rule-sets.md)
-    _c("france-travail-registration", "france_travail_registered", "signal", pe.FranceTravailRegistered, "system",
+    _c("france-travail-registration", Signal.FRANCE_TRAVAIL_REGISTERED, "signal", pe.FranceTravailRegistered, "system",
        "2025 rules: the person's registration with France Travail (flow or adapter)"),
-    _c("contrat-engagement", "sign_contrat_engagement", "update", pe.SignContratEngagement, "person",
+    _c("contrat-engagement", Update.SIGN_CONTRAT_ENGAGEMENT, "update", pe.SignContratEngagement, "person",
        "2025 rules: a contrat d'engagement signed (15 hours a week, fewer with the person's situation)"),
-    _c("sanction-2025", "decide_sanction_2025", "update", pe.DecideSanction2025, "person",
+    _c("sanction-2025", Update.DECIDE_SANCTION_2025, "update", pe.DecideSanction2025, "person",
        "2025 rules: a suspension-remobilisation decided after the EP referral (30–100 %, 1–2 or up to 4 months, "
        "at most 50 % for a household of more than one person)"),
-    _c("remobilisation", "remobilised", "update", pe.Remobilised, "person",
+    _c("remobilisation", Update.REMOBILISED, "update", pe.Remobilised, "person",
        "2025 rules: after a suspension, remobilised (repayment) or not (suppression)"),
-    _c("rule-set-switch", "switch_rule_set", "update", pe.SwitchRuleSet, "person",
+    _c("rule-set-switch", Update.SWITCH_RULE_SET, "update", pe.SwitchRuleSet, "person",
        "At the bilan: the case moves to a later rule set (2023 → 2025 rules)"),
 )
 
@@ -202,20 +205,27 @@ PATHWAYS = Resource(prefix="/v1/pathways", id_name="pathway_id", id_pattern=PATH
                     to_workflow_id=lambda case: case, what="the pathway", tag=TAG)
 
 
-def add_pathway_routes(app: FastAPI, api: Api) -> None:
+def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None) -> None:
     settings = api.settings
+    links = PersonLinks(pool) if pool is not None else None
+
+    async def person(body: NirBody) -> str:
+        """The NIR's person id, or the one of the pathway it was linked to (a person adopted by CAF matricule and
+        rank, docs/caseload.md): one person, one pathway."""
+        pid = body.person_id(settings)
+        return (await links.resolve([(pid, None)], "")).get(pid, pid) if links is not None else pid
 
     @app.post("/v1/pathways", tags=[TAG], status_code=202, response_model=PathwayStarted,
               responses=ERROR_RESPONSES, operation_id="pathways_start",
               summary="Start a person's pathway from a flow record (or add the record to the running pathway)",
-              openapi_extra=message_extension("flow_record", "signal", (Scope.PATHWAY_START,), "system"))
+              openapi_extra=message_extension(Signal.FLOW_RECORD, "signal", (Scope.PATHWAY_START,), "system"))
     async def start_pathway(
         request: Request, _: StartPathwayRequest, ctx: PostContext = Depends(post_context(Scope.PATHWAY_START)),
     ) -> JSONResponse:
         """The NIR becomes the opaque person id; the pathway id is ``pathway-<person id>``. A second start for
         the same person is an event on the running pathway (signal-with-start). Scope: ``pathway.start``."""
         body = await strict_body(request, StartPathwayRequest)
-        pid = body.person_id(settings)
+        pid = await person(body)
         record = pw.FlowRecord(
             event_id=ctx.event_id(body.event_id), actor=ctx.actor(), transmission_date=body.transmission_date,
             subject_to_duties=body.subject_to_duties, rights_open=body.rights_open, rsa_majore=body.rsa_majore,
@@ -224,16 +234,16 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
 
         async def action() -> tuple[int, dict]:
             await api.claim_event_id(ctx, pathway_id, record.event_id,
-                                     fingerprint_event("flow_record", {**record.model_dump(mode="json"),
+                                     fingerprint_event(Signal.FLOW_RECORD, {**record.model_dump(mode="json"),
                                                                        "territory": body.territory}))
-            handle = await call("the pathway", signal_flow_record(
+            handle = await call("the pathway", signal_with_start(
                 api.client, pid, body.territory, record, task_queue=settings.temporal_task_queue))
             return 202, PathwayStarted(pathway_id=handle.id, event_id=record.event_id).model_dump(mode="json")
 
         return await api.idempotent(ctx, {"person_id": pid, "territory": body.territory, "record": record}, action)
 
     @app.post("/v1/pathways/resolve", tags=[TAG], response_model=ResolvedPathway, responses=ERROR_RESPONSES,
-              operation_id="pathways_resolve", summary="The pathway id of a NIR (computed, nothing is looked up)",
+              operation_id="pathways_resolve", summary="The pathway id of a NIR (computed, or the adopted pathway it is linked to)",
               openapi_extra=message_extension(None, None, RESOLVE_SCOPES))
     async def resolve_pathway(
         request: Request, _: NirBody,
@@ -242,7 +252,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
         """For services that know the person by NIR only. Scope: any of ``pathway.events``, ``case.read``,
         ``pathway.start``."""
         body = await strict_body(request, NirBody)
-        pathway_id = pathway_workflow_id(body.person_id(settings))
+        pathway_id = pathway_workflow_id(await person(body))
 
         async def action() -> tuple[int, dict]:
             return 200, ResolvedPathway(pathway_id=pathway_id).model_dump()
@@ -253,7 +263,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
 
     @app.get("/v1/pathways/{pathway_id}", tags=[TAG], response_model=PathwayCase, responses=ERROR_RESPONSES,
              response_model_exclude_none=False, operation_id="pathways_read", summary="A pathway's state",
-             openapi_extra=message_extension("view", "query", (Scope.CASE_READ,)))
+             openapi_extra=message_extension(Query.VIEW, "query", (Scope.CASE_READ,)))
     async def read_pathway(
         pathway_id: str = Path(..., pattern=PATHWAY_PATTERN),
         caller: Caller = Depends(require(Scope.CASE_READ)),
@@ -275,7 +285,7 @@ def add_pathway_routes(app: FastAPI, api: Api) -> None:
             breach_count=search_attribute(description, sa.BREACH_COUNT),
         )
         try:
-            view: pw.PathwayView = await handle.query("view", result_type=pw.PathwayView,
+            view: pw.PathwayView = await handle.query(Query.VIEW, result_type=pw.PathwayView,
                                                       rpc_timeout=QUERY_TIMEOUT)
         except TEMPORAL_ERRORS as error:
             log.warning("api_query_failed", path="/v1/pathways/{pathway_id}", error=type(error).__name__)

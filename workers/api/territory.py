@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from domain.pathway_contract import Update
 from domain.territory import TerritoryReassignment
 from workers.api.auth import Scope
 from workers.api.commands import Command, add_commands
 from workers.api.idempotency import Api
 from workers.api.pathways import PATHWAYS
 
-REASSIGN_TERRITORY = Command("territory", "reassign_territory", "update", TerritoryReassignment, Scope.PATHWAY_EVENTS,
+REASSIGN_TERRITORY = Command("territory", Update.REASSIGN_TERRITORY, "update", TerritoryReassignment, Scope.PATHWAY_EVENTS,
                              "person", "Reassign the pathway's territory (recorded as an event of its history)")
 
 

@@ -1,0 +1,22 @@
+"""The workflow sandbox used by every worker (production and tests).
+
+Modules listed here are passed through the sandbox instead of being re-imported for each workflow run:
+pure-Python domain code and pydantic for speed, and C extensions (asyncpg, lxml) that crash when imported
+twice in one process.
+"""
+
+from __future__ import annotations
+
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from workers.runtime import sandbox_code
+
+PASSTHROUGH_MODULES = ("domain", "pydantic", "pydantic_core", "asyncpg", "lxml", "holidays", "structlog", "httpx",
+                       "cryptography", "workflows.search_attributes")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    sandbox_code.install()
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
