@@ -17,6 +17,7 @@ from temporalio import activity
 
 from activities import label_registry as registry
 from domain.label_contract import (
+    ACT_CLOSE_TASKS,
     ACT_CREATE_TASK,
     ACT_RECORD_APPLICATION,
     ACT_RECORD_LABEL,
@@ -43,7 +44,7 @@ class LabelStore:
     async def create_task(self, task: LabelTask) -> None:
         await TaskStore.create(self._pool, [NewTask(**task.model_dump())])
 
-    @activity.defn(name="label.close_tasks")
+    @activity.defn(name=ACT_CLOSE_TASKS)
     async def close_tasks(self, closures: list[TaskClosure]) -> None:
         await TaskStore.close(self._pool, closures)
 

@@ -8,25 +8,13 @@ pathway twice is ignored by the pathway. A pathway that has already closed is sk
 
 from __future__ import annotations
 
-from datetime import date
-
 import asyncpg
-from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.label_contract import ACT_NOTIFY_PATHWAYS_LABEL_LOST
+from domain.label_contract import ACT_NOTIFY_PATHWAYS_LABEL_LOST, LabelLostNotice
 from domain.label_events import STRUCTURE_LABEL_LOST_SIGNAL, StructureLabelLost, label_lost_event_id
-
-
-class LabelLostNotice(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    label_workflow_id: str
-    structure_id: str
-    reason: str
-    effective_date: date
 
 
 class PathwayNotifier:

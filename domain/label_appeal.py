@@ -15,11 +15,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.label import late_filing_message
+from domain.pathway_stages import PathwayRuleError
 
 
-class AppealError(Exception):
+class AppealError(PathwayRuleError):
+    """A refusal of the appeal rules: the label aggregates' refusal (``rule`` = ``kind``)."""
+
     def __init__(self, message: str, kind: str = "InvalidCommand") -> None:
-        super().__init__(message)
+        super().__init__(kind, message)
         self.message, self.kind = message, kind
 
 

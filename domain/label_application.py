@@ -1,9 +1,10 @@
 """The state of one Label référent RSA application (L1–L14) and the rules read from it, pure.
 
 ``LabelApplicationState`` is the ``LabelApplication`` workflow's input and state (its JSON shape is part of
-the recorded histories: fields are only added, with defaults); the workflow changes it in its handlers
-and asks it what to publish (``displayed_stage``), whether the case still holds the structure
-(``holds_structure``, for the registry) and whether it is over (``finished``).
+the recorded histories: fields are only added, with defaults); the aggregate
+``domain.label_application_rules.LabelApplication`` changes it and asks it what to publish
+(``displayed_stage``), whether the case still holds the structure (``holds_structure``, for the registry) and
+whether it is over (``finished``).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class LabelApplicationState(BaseModel):
     closing_reason: str | None = None
     anomalies: list[str] = []
     documents: list[RegisteredLetter] = []  # every letter of the case, as written (rendered on demand)
+    posted_letters: list[str] = []  # letters without a clock (grant, answers) recorded as posted
     seen_event_ids: list[str] = []
     version: int = 0
 

@@ -22,6 +22,7 @@ ACT_RECORD_LETTER_EVENT = "label.record_letter_event"
 ACT_RECORD_APPLICATION = "label.record_application"
 ACT_RECORD_LABEL = "label.record_label"
 ACT_NOTIFY_PATHWAYS_LABEL_LOST = "label.notify_pathways_label_lost"
+ACT_CLOSE_TASKS = "label.close_tasks"
 
 
 class ApplicationMessages:
@@ -45,6 +46,9 @@ class ApplicationMessages:
     SUPERSEDED = "superseded"  # signal
     STATE = "state"  # query
 
+
+#: Query of both label workflows: one letter of the case, to render (``RegisteredLetter``).
+LETTER_QUERY = "letter"
 
 #: Signals one label workflow sends another (a reapplication supersedes the refused application): no API route.
 INTERNAL_SIGNALS = frozenset({ApplicationMessages.SUPERSEDED})
@@ -136,3 +140,14 @@ class LabelSnapshot(BaseModel):
     ended_on: date | None  # first day no longer valid after a lapse / withdrawal / expiry
     end_reason: str | None
     version: int
+
+
+class LabelLostNotice(BaseModel):
+    """The input of ``label.notify_pathways_label_lost``: a label lapsed, withdrawn or expired."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label_workflow_id: str
+    structure_id: str
+    reason: str  # a domain.label_events.LabelLossReason value
+    effective_date: date

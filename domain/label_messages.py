@@ -7,6 +7,7 @@ structures and CER are opaque ids; signatures are recorded as dates, not names.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Literal
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.label_appeal import EvidenceReference
 from domain.label_evaluation import ProfessionalFile
 
-from domain.actor import Actor
+from domain.actor import ACTOR_PATTERN, Actor
 
 
 class _Message(BaseModel):
@@ -120,6 +121,18 @@ class LetterSent(_Message):
     letter_key: str = Field(min_length=1, max_length=300)
     registered_number: str = Field(pattern=r"^[A-Z0-9][A-Z0-9 ]{5,29}$")
     sent_on: date
+
+
+def letter_sent_by_task(task_id: int, letter_key: str | None, registered_letter_number: str, sent_on: date,
+                        service: str, person: str | None) -> LetterSent:
+    """The ``record_letter_sent`` message a completed ``LETTER_TO_SEND`` task carries to the case that wrote the
+    letter; its event id is the task's, so a retried completion is a duplicate the case ignores. The task inbox
+    takes ``service:<name>`` actors too: the message then names the service alone (the task keeps who closed
+    it). ValueError (a pydantic ValidationError) when the task names no letter or the number is not a
+    registered-letter number."""
+    actor = Actor(service=service, person=person if person and re.match(ACTOR_PATTERN, person) else None)
+    return LetterSent(event_id=f"task-{task_id}:letter-sent", actor=actor, letter_key=letter_key or "",
+                      registered_number=registered_letter_number, sent_on=sent_on)
 
 
 class MoratoriumRow(BaseModel):

@@ -48,11 +48,15 @@ from conftest import register_search_attributes  # noqa: E402
 from domain import label as L  # noqa: E402
 from domain.deadlines import add_months, deadline_instant, paris_date  # noqa: E402
 from domain.flux_import import DropScanInput  # noqa: E402
+from domain.label_appeal import EvidenceReference  # noqa: E402
 from domain.label_messages import (  # noqa: E402
     AdminEvaluation,
+    AppealFiled,
     ApplicationSubmitted,
+    CommitmentBreach,
     Decision,
     EvaluationSubmitted,
+    GracieuxAnswer,
     JointReview,
     LabelInput,
     LetterSent,
@@ -60,6 +64,7 @@ from domain.label_messages import (  # noqa: E402
     RenewalDecision,
     RenewalRequest,
     SlaiOpinion,
+    WithdrawalDecision,
 )
 from domain.actor import Actor  # noqa: E402
 from domain.pathway import (  # noqa: E402
@@ -573,6 +578,15 @@ async def label_application_refused(stack: Stack) -> Recorded:
     return {"LabelApplication-refused": history}
 
 
+async def _granted_state(env: WorkflowEnvironment) -> LabelState:
+    """A label granted today (2023 rules) to a new structure."""
+    sid = f"S-{_ev()[:10]}"
+    decided = paris_date(await env.get_current_time())
+    return LabelState.granted(LabelInput(structure_id=sid, territory="LENS-HENIN", decided_on=decided,
+                                         application_workflow_id=L.application_workflow_id(sid, 1),
+                                         rule_set_version=RULESET_2023.version), RULESET_2023)
+
+
 @scenario("Label-renewed")
 async def label_renewed(stack: Stack) -> Recorded:
     """Four and a half years of annual reviews and reminders, renewal requested in the window and granted:
@@ -580,13 +594,9 @@ async def label_renewed(stack: Stack) -> Recorded:
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
-            sid = f"S-{_ev()[:10]}"
-            decided = paris_date(await env.get_current_time())
-            state = LabelState.granted(LabelInput(structure_id=sid, territory="LENS-HENIN", decided_on=decided,
-                                                  application_workflow_id=L.application_workflow_id(sid, 1),
-                                                  rule_set_version=RULESET_2023.version), RULESET_2023)
-            handle = await env.client.start_workflow(LabelWorkflow.run, state, id=L.label_workflow_id(sid),
-                                                     task_queue=task_queue)
+            state = await _granted_state(env)
+            handle = await env.client.start_workflow(LabelWorkflow.run, state,
+                                                     id=L.label_workflow_id(state.structure_id), task_queue=task_queue)
             first_run = handle.result_run_id
             first, _ = L.renewal_window(state.expires_on, RULESET_2023)
             target = deadline_instant(first - timedelta(days=1)) + timedelta(hours=1)
@@ -636,6 +646,78 @@ async def label_application_letters(stack: Stack) -> Recorded:
             await _settled(env.client, app.id)
             history = await app.fetch_history()
     return {"LabelApplication-label-posting-clock": history}
+
+
+@scenario("LabelApplication-label-reshape-appeal-letters")
+async def label_application_reshape_appeal_letters(stack: Stack) -> Recorded:
+    """The reshaped application (pure aggregate, outbox): refusal letter posted and received, recours gracieux
+    with evidence rejected explicitly (its letter), that letter posted too (a letter without clock), then the
+    contentieux window (open). The workflow id is the file's name, as the replay test gives it: the letters'
+    keys, built from it, are then the replayed run's own."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            app = await env.client.start_workflow(
+                LabelApplicationWorkflow.run,
+                LabelApplicationState(structure_id=f"S-{_ev()[:10]}", application_no=1, territory="ARTOIS"),
+                id="LabelApplication-label-reshape-appeal-letters", task_queue=task_queue)
+            await app.execute_update("submit", ApplicationSubmitted(event_id=_ev()))
+            await app.execute_update("record_admin_evaluation", AdminEvaluation(
+                event_id=_ev(), training_ok=False, cer_average=6.0, seed="campagne", sampled_cer_ids=["c1"]))
+            await app.execute_update("record_slai_opinion", SlaiOpinion(event_id=_ev(), confirmed=True))
+            await app.execute_update("record_joint_review", JointReview(event_id=_ev(), training_ok=False,
+                                                                        cer_average=6.5))
+            await app.execute_update("decide", Decision(event_id=_ev(), outcome="refuse",
+                                                        reasons=["formation incomplète"]))
+            today = paris_date(await env.get_current_time())
+            key = f"{app.id}:refusal:1"
+            await app.execute_update("record_letter_sent", LetterSent(
+                event_id=_ev(), letter_key=key, registered_number="1A 123 456 7890 1", sent_on=today))
+            await env.sleep(timedelta(days=5))
+            await app.execute_update("acknowledge_receipt", ReceiptAcknowledged(
+                event_id=_ev(), letter_key=key, received_on=today + timedelta(days=4)))
+            await app.execute_update("file_recours_gracieux", AppealFiled(event_id=_ev(), evidence=[
+                EvidenceReference(document_id="doc-1", sha256="a" * 64, kind="training_attestation")]))
+            await env.sleep(timedelta(days=20))
+            answered = paris_date(await env.get_current_time())
+            await app.execute_update("answer_recours_gracieux", GracieuxAnswer(
+                event_id=_ev(), outcome="rejected", reasons=["pas d'élément nouveau"]))
+            await app.execute_update("record_letter_sent", LetterSent(
+                event_id=_ev(), letter_key=f"{app.id}:gracieux_rejected:{answered.isoformat()}",
+                registered_number="1A 123 456 7890 2", sent_on=answered))
+            await _settled(env.client, app.id)
+            history = await app.fetch_history()
+    return {"LabelApplication-label-reshape-appeal-letters": history}
+
+
+@scenario("Label-label-reshape-withdrawal")
+async def label_reshape_withdrawal(stack: Stack) -> Recorded:
+    """The reshaped label (pure aggregate, outbox): W2 notice, the observation month runs out (decision task),
+    withdrawal (letter, pathways told), its letter posted and received, recours gracieux granted: reinstated
+    (open). The workflow id is the file's name, as the replay test gives it (the letters' keys are built from it)."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            state = await _granted_state(env)
+            label = await env.client.start_workflow(LabelWorkflow.run, state, id="Label-label-reshape-withdrawal",
+                                                    task_queue=task_queue)
+            await label.execute_update("report_commitment_breach", CommitmentBreach(
+                event_id=_ev(), grounds=["charte qualité non respectée"]))
+            await env.sleep(timedelta(days=35))
+            await _settled(env.client, label.id)
+            withdrawn = paris_date(await env.get_current_time())
+            await label.execute_update("decide_withdrawal", WithdrawalDecision(event_id=_ev(), outcome="withdraw"))
+            key = f"{label.id}:withdrawal:{withdrawn.isoformat()}"
+            await label.execute_update("record_letter_sent", LetterSent(
+                event_id=_ev(), letter_key=key, registered_number="1A 123 456 7890 3", sent_on=withdrawn))
+            await env.sleep(timedelta(days=3))
+            await label.execute_update("acknowledge_receipt", ReceiptAcknowledged(
+                event_id=_ev(), letter_key=key, received_on=withdrawn + timedelta(days=2)))
+            await label.execute_update("file_recours_gracieux", AppealFiled(event_id=_ev()))
+            await label.execute_update("answer_recours_gracieux", GracieuxAnswer(event_id=_ev(), outcome="granted"))
+            await _settled(env.client, label.id)
+            history = await label.fetch_history()
+    return {"Label-label-reshape-withdrawal": history}
 
 
 @scenario("LabelYearlyList-label")

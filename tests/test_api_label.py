@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
 from temporalio.worker import Worker
 
+from activities.tasks import TaskFilter, TaskStore
+from domain.deadlines import deadline_instant
+from domain.tasks import LETTER_TO_SEND
 from tests.api_harness import _auth, env  # noqa: F401  (env: fixture)
 from workers.api import create_app
 from workers.api.auth import ALL_SCOPES, ApiTokens, Scope, token_entry
@@ -103,6 +106,23 @@ async def test_application_submitted_evaluated_and_granted(env, task_queue, db_p
                                  headers=_auth(DEPOSANT))
         assert outside.status_code == 409
         assert outside.json()["error"]["rule"] == "OutsideRenewalWindow"
+
+        # The grant letter's case has closed (the label runs): completing its task records the sending alone.
+        grant_task = await _letter_task(db_pool, application)
+        done = await api.post(f"/v1/tasks/{grant_task['task_id']}/complete", headers=_auth(DPID), json={
+            "registered_letter_number": "1A 234 567 8901 3", "sent_on": today.isoformat()})
+        assert done.status_code == 200 and done.json()["status"] == "DONE", done.text
+        # A W2 notice of the running label: its task tells the Label case, whose letter is then posted.
+        breach = await api.post(f"/v1/labels/{structure}/commitment-breach", headers=_auth(DPID),
+                                json={"grounds": ["charte qualité"], "notified_on": today.isoformat()})
+        assert breach.status_code == 200 and breach.json()["stage"] == "WITHDRAWAL_PROCEDURE", breach.text
+        notice_task = await _letter_task(db_pool, f"labelled-{structure}")
+        posted = await api.post(f"/v1/tasks/{notice_task['task_id']}/complete", headers=_auth(DPID), json={
+            "registered_letter_number": "1A 234 567 8901 4", "sent_on": today.isoformat()})
+        assert posted.status_code == 200, posted.text
+        letters = (await api.get(f"/v1/labels/{structure}", headers=_auth(DPID))).json()["state"]["letters"]
+        assert [(x["kind"], x["registered_number"], x["sent_on"]) for x in letters] == [
+            ("withdrawal_notice", "1A 234 567 8901 4", today.isoformat())]
 
 
 async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
@@ -213,3 +233,68 @@ async def test_refusal_letter_is_posted_received_and_printable(env, task_queue, 
         late = await api.post(f"/v1/label-applications/{application}/letter-sent", headers=_auth(DPID), json={
             "letter_key": key, "registered_number": "1A 123 456 7890 1", "sent_on": today.isoformat()})
         assert late.status_code == 409  # already acknowledged
+
+
+async def _case_waking(api, application: str, instant: datetime) -> dict:
+    """The application once its published next deadline is ``instant`` (search attributes follow the answer)."""
+    case: dict = {}
+    for _ in range(200):
+        case = (await api.get(f"/v1/label-applications/{application}", headers=_auth(DPID))).json()
+        wake = case["next_deadline"]
+        if wake and datetime.fromisoformat(wake.replace("Z", "+00:00")) == instant:
+            return case
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the case never woke at {instant}: {case.get('next_deadline')}")
+
+
+async def _letter_task(db_pool, workflow_id: str) -> dict:
+    """The case's LETTER_TO_SEND task (created by the letter's activity, after the answer)."""
+    for _ in range(200):
+        rows, _ = await TaskStore(db_pool).list(TaskFilter(workflow_id=workflow_id, kind=LETTER_TO_SEND), limit=5)
+        if rows:
+            return rows[-1]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no LETTER_TO_SEND task")
+
+
+async def test_completing_the_letter_task_tells_the_case_and_moves_its_receipt_clock(env, task_queue, db_pool,
+                                                                                     structure):
+    today = date.today()
+    filed = today - timedelta(days=40)
+    async with _api(env, task_queue, db_pool) as api:
+        submitted = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
+            "structure_id": structure, "application_no": 1, "territory": "ARTOIS", "filed_on": filed.isoformat()})
+        application = submitted.json()["case_id"]
+        decided = filed + timedelta(days=30)
+        for path, body in (("admin-evaluation", {"training_ok": False, "cer_average": 6.0, "seed": "s"}),
+                           ("slai-opinion", {"confirmed": True, "training_ok": False, "cer_average": 6.0}),
+                           ("joint-review", {"training_ok": False, "cer_average": 6.5}),
+                           ("decision", {"outcome": "refuse", "decided_on": decided.isoformat(),
+                                         "reasons": ["formation incomplète"]})):
+            answer = await api.post(f"/v1/label-applications/{application}/{path}", json=body, headers=_auth(DPID))
+            assert answer.status_code == 200, (path, answer.text)
+        task = await _letter_task(db_pool, application)
+        url = f"/v1/tasks/{task['task_id']}/complete"
+        await _case_waking(api, application, deadline_instant(decided + timedelta(days=14)))  # not posted
+
+        missing = await api.post(url, json={"sent_on": today.isoformat()}, headers=_auth(DPID))
+        assert (missing.status_code, missing.json()["error"]["field"]) == (422, "registered_letter_number")
+        lowercase = await api.post(url, json={"registered_letter_number": "ab-1", "sent_on": today.isoformat()},
+                                   headers=_auth(DPID))
+        assert (lowercase.status_code, lowercase.json()["error"]["field"]) == (422, "registered_letter_number")
+        too_early = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
+                                              "sent_on": (decided - timedelta(days=1)).isoformat()},
+                                   headers=_auth(DPID))
+        assert too_early.status_code == 409 and "before" in too_early.json()["error"]["message"], too_early.text
+        assert (await api.get(f"/v1/tasks/{task['task_id']}", headers=_auth(DPID))).json()["status"] == "OPEN"
+
+        posted_on = today - timedelta(days=2)
+        sent = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
+                                         "sent_on": posted_on.isoformat()}, headers=_auth(DPID))
+        assert sent.status_code == 200 and sent.json()["status"] == "DONE", sent.text
+        case = await _case_waking(api, application, deadline_instant(posted_on + timedelta(days=14)))  # AR reminder
+        refusal = case["state"]["refusals"][-1]
+        assert (refusal["registered_number"], refusal["sent_on"]) == ("1A 234 567 8901 2", posted_on.isoformat())
+        again = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
+                                          "sent_on": posted_on.isoformat()}, headers=_auth(DPID))
+        assert (again.status_code, again.json()["error"]["code"]) == (409, "task_closed")

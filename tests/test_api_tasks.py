@@ -84,7 +84,9 @@ async def test_reassign_moves_the_task_to_another_inbox(http, db_pool):
     assert [t["task_id"] for t in mine.json()["tasks"]] == [task["task_id"]]
 
 
-async def test_a_letter_to_send_is_completed_with_its_registered_letter_number_and_date(http, db_pool):
+async def test_a_letter_to_send_needs_its_registered_letter_number_and_date_and_its_case(http, db_pool):
+    """The facts are checked before anything else; the case must then be told (tests/test_api_label.py does it with
+    the real workflow): without the workflow service the completion is a 503 and the task stays open."""
     wid = f"label-S{uuid.uuid4().hex[:8]}-1"
     await LabelStore(db_pool).send_registered_letter(RegisteredLetter(
         letter_key=f"{wid}:refusal", workflow_id=wid, structure_id="S1", kind="refusal", decided_on=date(2026, 2, 1),
@@ -96,11 +98,10 @@ async def test_a_letter_to_send_is_completed_with_its_registered_letter_number_a
     missing = await http.post(url, json={"outcome": "SENT"}, headers=auth(WORKER, **AGENT))
     assert (missing.status_code, missing.json()["error"]["field"]) == (422, "registered_letter_number")
     today = date.today().isoformat()
-    sent = await http.post(url, json={"registered_letter_number": "1A 234 567 8901 2", "sent_on": today},
-                           headers=auth(WORKER, **AGENT))
-    assert sent.status_code == 200, sent.text
-    row = await db_pool.fetchrow("SELECT registered_letter_number, sent_on FROM label_letters WHERE workflow_id = $1", wid)
-    assert (row["registered_letter_number"], row["sent_on"].isoformat()) == ("1A 234 567 8901 2", today)
+    unreachable = await http.post(url, json={"registered_letter_number": "1A 234 567 8901 2", "sent_on": today},
+                                  headers=auth(WORKER, **AGENT))
+    assert unreachable.status_code == 503, unreachable.text
+    assert (await http.get(f"/v1/tasks/{task['task_id']}", headers=auth(READER))).json()["status"] == "OPEN"
 
 
 @pytest.mark.parametrize("method, path, body, headers, status, field", [

@@ -5,14 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from typer.testing import CliRunner
 
-from activities.label import LabelStore, RegisteredLetter
+from temporalio.client import Client
+from temporalio.worker import Worker
+
 from activities.tasks import NewTask, TaskFilter, TaskStore
+from domain.label_contract import ApplicationMessages as A
+from domain.label_messages import AdminEvaluation, ApplicationSubmitted, Decision, JointReview, SlaiOpinion
+from domain.tasks import LETTER_TO_SEND
 from workers.cli.app import app
+from workers.runtime.converter import data_converter
+from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
+from workers.runtime.sandbox import workflow_runner
+from workflows.label_application import LabelApplicationState, LabelApplicationWorkflow
+
+app_cli = app
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 runner = CliRunner()
@@ -42,20 +53,56 @@ async def test_list_show_and_complete_a_task_in_json(database_url, db_pool):
     assert table.exit_code == 0 and "CHOOSE_AFTER_EXIT" in table.stdout and "COMPLETED" in table.stdout
 
 
-async def test_a_letter_is_marked_sent_with_its_number_and_date(database_url, db_pool):
-    wid = f"label-S{uuid.uuid4().hex[:8]}-1"
-    await LabelStore(db_pool).send_registered_letter(RegisteredLetter(
-        letter_key=f"{wid}:refusal", workflow_id=wid, structure_id="S1", kind="refusal", decided_on=date(2026, 2, 1),
-        reasons=[]))
-    (task,), _ = await TaskStore(db_pool).list(TaskFilter(workflow_id=wid), limit=5)
-    without = await tasks(database_url, "complete", str(task["task_id"]), "--actor", "agent:d1", "--outcome", "SENT")
-    assert without.exit_code == 2 and "registered_letter_number" in without.stderr
-    today = date.today().isoformat()
-    sent = await tasks(database_url, "complete", str(task["task_id"]), "--actor", "agent:d1",
-                       "--registered-letter-number", "1A23", "--sent-on", today)
-    assert sent.exit_code == 0, sent.output
-    row = await db_pool.fetchrow("SELECT registered_letter_number, sent_on FROM label_letters WHERE workflow_id = $1", wid)
-    assert (row["registered_letter_number"], row["sent_on"].isoformat()) == ("1A23", today)
+async def test_a_letter_is_marked_sent_with_its_number_and_date_once_its_case_took_it(
+        database_url, db_pool, dev_env, test_keyring, task_queue, tmp_path):
+    """``tasks complete`` on a LETTER_TO_SEND task tells the label case first (``record_letter_sent``): its
+    refusal exits 1 and leaves the task open; accepted, the case's receipt clock runs from the posting."""
+    client = await Client.connect(dev_env.client.service_client.config.target_host,
+                                  namespace=dev_env.client.namespace, data_converter=data_converter(test_keyring))
+    worker = Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                    activities=build_activities(Dependencies(pool=db_pool)), workflow_runner=workflow_runner())
+    env = {"DATABASE_URL": database_url, "COLUMNS": "250", "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+           "TEMPORAL_NAMESPACE": client.namespace, "PARCOURS_ENCRYPTION_KEYS": test_keyring.to_spec(),
+           "PARCOURS_HOME": str(tmp_path)}
+    sid = f"S{uuid.uuid4().hex[:10]}"
+    today = date.today()
+    decided = today - timedelta(days=10)
+    async with worker:
+        app = await client.start_workflow(
+            LabelApplicationWorkflow.run, LabelApplicationState(structure_id=sid, application_no=1, territory="ARTOIS"),
+            id=f"label-{sid}-1", task_queue=task_queue)
+        for name, msg in (
+                (A.SUBMIT, ApplicationSubmitted(event_id="s", filed_on=today - timedelta(days=40))),
+                (A.RECORD_ADMIN_EVALUATION, AdminEvaluation(event_id="a", training_ok=False, cer_average=6.0, seed="s")),
+                (A.RECORD_SLAI_OPINION, SlaiOpinion(event_id="o", confirmed=True)),
+                (A.RECORD_JOINT_REVIEW, JointReview(event_id="j", training_ok=False, cer_average=6.5)),
+                (A.DECIDE, Decision(event_id="d", outcome="refuse", decided_on=decided, reasons=["formation"]))):
+            await app.execute_update(name, msg)
+        task = None
+        for _ in range(200):
+            rows, _ = await TaskStore(db_pool).list(TaskFilter(workflow_id=app.id, kind=LETTER_TO_SEND), limit=5)
+            if rows:
+                (task,) = rows
+                break
+            await asyncio.sleep(0.05)
+        assert task is not None
+        complete = ["tasks", "complete", str(task["task_id"]), "--actor", "agent:d1"]
+        without = await asyncio.to_thread(runner.invoke, app_cli, [*complete, "--outcome", "SENT"], env=env)
+        assert without.exit_code == 2 and "registered_letter_number" in without.stderr
+        early = await asyncio.to_thread(runner.invoke, app_cli, [
+            *complete, "--registered-letter-number", "1A 234 567 8901 2",
+            "--sent-on", (decided - timedelta(days=1)).isoformat()], env=env)
+        assert early.exit_code == 1 and "refused" in early.stderr and "before" in early.stderr, (early.stderr, early.exception)
+        assert (await TaskStore(db_pool).get(task["task_id"]))["status"] == "OPEN"
+        sent = await asyncio.to_thread(runner.invoke, app_cli, [
+            *complete, "--registered-letter-number", "1A 234 567 8901 2", "--sent-on", today.isoformat()], env=env)
+        assert sent.exit_code == 0, sent.output
+        state = await app.query(A.STATE, result_type=LabelApplicationState)
+        assert (state.refusals[0].registered_number, state.refusals[0].sent_on) == ("1A 234 567 8901 2", today)
+        row = await db_pool.fetchrow("SELECT registered_letter_number, sent_on FROM label_letters WHERE workflow_id = $1",
+                                     app.id)
+        assert (row["registered_letter_number"], row["sent_on"]) == ("1A 234 567 8901 2", today)
+        await app.terminate("test over")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from activities.label import LabelStore
 from activities.label_pathways import PathwayNotifier
+from domain.label_contract import ApplicationMessages as A
 from domain import label as L
 from domain.deadlines import add_days, add_months, deadline_instant, is_working_day, paris_date
 from domain.label import LabelStage
@@ -92,7 +93,7 @@ class App:
         return cause.type, str(cause.message)
 
     async def state(self) -> LabelApplicationState:
-        return await self.handle.query("state", result_type=LabelApplicationState)
+        return await self.handle.query(A.STATE, result_type=LabelApplicationState)
 
     async def stage(self) -> LabelStage:
         return (await self.state()).stage
@@ -114,9 +115,9 @@ class App:
             await self.env.sleep(delta)
 
     async def evaluate(self, average: float = 9.0, training_ok: bool = True) -> None:
-        await self.update("record_admin_evaluation", AdminEvaluation(
+        await self.update(A.RECORD_ADMIN_EVALUATION, AdminEvaluation(
             event_id=ev(), training_ok=training_ok, cer_average=average, seed="s", sampled_cer_ids=["c1"]))
-        await self.update("record_slai_opinion", SlaiOpinion(
+        await self.update(A.RECORD_SLAI_OPINION, SlaiOpinion(
             event_id=ev(), confirmed=True, training_ok=training_ok, cer_average=average))
 
 
@@ -181,13 +182,13 @@ async def raw_search_attributes(client, workflow_id: str) -> dict[str, bytes]:
 async def test_submission_starts_the_dpid_evaluation_and_publishes_search_attributes(start):
     app = await start()
     assert await app.stage() is LabelStage.DRAFT
-    kind, message = await app.refused("submit", ApplicationSubmitted(event_id=ev(), filed_on=date(2024, 12, 31)))
+    kind, message = await app.refused(A.SUBMIT, ApplicationSubmitted(event_id=ev(), filed_on=date(2024, 12, 31)))
     assert kind == "CampaignNotOpen" and "2025-01-01" in message
-    kind, message = await app.refused("submit", ApplicationSubmitted(event_id=ev(), filed_on=date(1900, 1, 1)))
+    kind, message = await app.refused(A.SUBMIT, ApplicationSubmitted(event_id=ev(), filed_on=date(1900, 1, 1)))
     assert kind == "ImplausibleDate" and "2009-06-01" in message  # a date sent past the API never reaches a clock
     event = ev()
-    assert await app.update("submit", ApplicationSubmitted(event_id=event)) is LabelStage.DPID_ADMIN_EVALUATION
-    assert await app.update("submit", ApplicationSubmitted(event_id=event)) is LabelStage.DPID_ADMIN_EVALUATION
+    assert await app.update(A.SUBMIT, ApplicationSubmitted(event_id=event)) is LabelStage.DPID_ADMIN_EVALUATION
+    assert await app.update(A.SUBMIT, ApplicationSubmitted(event_id=event)) is LabelStage.DPID_ADMIN_EVALUATION
     state = await app.state()
     assert state.filed_on == await app.today() and state.round == 1
     assert state.instruction_due == add_months(state.filed_on, 6)
@@ -198,7 +199,7 @@ async def test_submission_starts_the_dpid_evaluation_and_publishes_search_attrib
         return (json.loads(sa.get("LabelStage", b"null")) == "DPID_ADMIN_EVALUATION"
                 and json.loads(sa["StructureId"]) == app.structure_id and "NextDeadline" in sa)
     await eventually(published)
-    kind, _ = await app.refused("submit", ApplicationSubmitted(event_id=ev()))
+    kind, _ = await app.refused(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     assert kind == "InvalidCommand"
 
 
@@ -211,7 +212,7 @@ async def _has(app: App, kind: str) -> bool:
 
 async def test_instruction_alerts_at_four_and_five_months_and_breach_at_six(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     filed = (await app.state()).filed_on
     four, five = add_months(filed, 4), add_months(filed, 5)
 
@@ -236,7 +237,7 @@ async def test_instruction_alerts_at_four_and_five_months_and_breach_at_six(star
     assert row["instruction_breached"] and row["stage"] == "DPID_ADMIN_EVALUATION"
     # the instruction can still end with a decision after the breach
     await app.evaluate(9.0)
-    await app.update("decide", Decision(event_id=ev(), outcome="grant"))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     result = await app.handle.result()
     assert result.stage is LabelStage.LABELLED
     # every task closed itself when the step it waited for arrived, its reason kept
@@ -258,19 +259,19 @@ async def _state_is(app: App, predicate) -> bool:
 
 async def test_grant_after_slai_consolidation_starts_the_label(start, ts_env):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
-    kind, _ = await app.refused("decide", Decision(event_id=ev(), outcome="grant"))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
+    kind, _ = await app.refused(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     assert kind == "InvalidCommand"  # nothing consolidated yet
-    await app.update("record_admin_evaluation", AdminEvaluation(
+    await app.update(A.RECORD_ADMIN_EVALUATION, AdminEvaluation(
         event_id=ev(), training_ok=True, cer_average=8.0, seed="campagne", sampled_cer_ids=["a", "b"]))
     assert await app.stage() is LabelStage.SLAI_CONSOLIDATION
     assert (await app.state()).admin_evaluation.sampled_cer_ids == ["a", "b"]
-    await app.update("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True, training_ok=True,
+    await app.update(A.RECORD_SLAI_OPINION, SlaiOpinion(event_id=ev(), confirmed=True, training_ok=True,
                                                         cer_average=8.0))
     assert await app.stage() is LabelStage.SLAI_CONSOLIDATION  # exactly 8.0: no joint review
-    kind, _ = await app.refused("decide", Decision(event_id=ev(), outcome="refuse"))
+    kind, _ = await app.refused(A.DECIDE, Decision(event_id=ev(), outcome="refuse"))
     assert kind == "InvalidCommand"  # a refusal needs reasons
-    await app.update("decide", Decision(event_id=ev(), outcome="grant"))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     result = await app.handle.result()
     assert result.stage is LabelStage.LABELLED and result.label_workflow_id == f"labelled-{app.structure_id}"
     label = ts_env.client.get_workflow_handle(result.label_workflow_id)
@@ -285,25 +286,25 @@ async def test_grant_after_slai_consolidation_starts_the_label(start, ts_env):
 
 async def test_below_80_goes_to_joint_review_and_grant_needs_both_gates(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await app.evaluate(7.95)
     assert await app.stage() is LabelStage.JOINT_REVIEW_BELOW_80
     await eventually(lambda: _has(app, "label_joint_review"))
-    kind, _ = await app.refused("decide", Decision(event_id=ev(), outcome="grant"))
+    kind, _ = await app.refused(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     assert kind == "InvalidCommand"  # joint review first
-    await app.update("record_joint_review", JointReview(event_id=ev(), training_ok=True, cer_average=7.95))
-    kind, message = await app.refused("decide", Decision(event_id=ev(), outcome="grant"))
+    await app.update(A.RECORD_JOINT_REVIEW, JointReview(event_id=ev(), training_ok=True, cer_average=7.95))
+    kind, message = await app.refused(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     assert kind == "CriteriaNotMet" and "7.95" in message
     # a revised evaluation cannot be recorded twice; refuse instead (first refusal → moratorium)
-    await app.update("decide", Decision(event_id=ev(), outcome="refuse", reasons=["CER average below 80 %"]))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", reasons=["CER average below 80 %"]))
     assert await app.stage() is LabelStage.MORATORIUM
 
 
 async def test_training_gate_blocks_a_grant_even_above_80(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await app.evaluate(9.5, training_ok=False)
-    kind, message = await app.refused("decide", Decision(event_id=ev(), outcome="grant"))
+    kind, message = await app.refused(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     assert kind == "CriteriaNotMet" and "training not met" in message
 
 
@@ -312,52 +313,52 @@ async def test_training_gate_blocks_a_grant_even_above_80(start):
 
 async def test_moratorium_then_reapplication_then_final_refusal(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await app.evaluate(9.0, training_ok=False)
     today = await app.today()
-    await app.update("decide", Decision(event_id=ev(), outcome="refuse", reasons=["2 referents not trained"]))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", reasons=["2 referents not trained"]))
     assert await app.stage() is LabelStage.MORATORIUM
     letter = await eventually(lambda: app.pool.fetchrow(
         "SELECT kind, letter_key FROM label_letters WHERE workflow_id=$1", app.handle.id))
     assert letter["kind"] == "refusal"
     await eventually(lambda: _has(app, "label_moratorium_meeting"))
     # reapplying before the acknowledgement of receipt is impossible
-    kind, _ = await app.refused("reapply", Reapplication(event_id=ev()))
+    kind, _ = await app.refused(A.REAPPLY, Reapplication(event_id=ev()))
     assert kind == "InvalidCommand"
-    kind, _ = await app.refused("acknowledge_receipt", ReceiptAcknowledged(
+    kind, _ = await app.refused(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(
         event_id=ev(), letter_key="other", received_on=today))
     assert kind == "InvalidCommand"
-    await app.update("acknowledge_receipt", ReceiptAcknowledged(
+    await app.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(
         event_id=ev(), letter_key=letter["letter_key"], received_on=today))
     state = await app.state()
     earliest = add_months(today, 6)  # campaign of this test's year: no 2026 floor
     assert state.refusals[0].notified_on == today and state.moratorium.earliest_reapplication == earliest
     assert state.refusals[0].appeal.gracieux_deadline == L.appeal_deadline(today, R)
 
-    await app.update("record_moratorium_sheet", MoratoriumSheet(
+    await app.update(A.RECORD_MORATORIUM_SHEET, MoratoriumSheet(
         event_id=ev(), meeting_on=today,
         rows=[MoratoriumRow(unmet_criterion="formation", objectives="former 2 référents",
                             means="sessions départementales", timing="3 mois")],
         structure_signed_on=today, slai_animator_signed_on=today, siege_signed_on=today))
     assert (await app.state()).moratorium.sheet.rows[0].unmet_criterion == "formation"
 
-    kind, message = await app.refused("reapply", Reapplication(event_id=ev()))
+    kind, message = await app.refused(A.REAPPLY, Reapplication(event_id=ev()))
     assert kind == "MoratoriumNotOver" and earliest.isoformat() in message
 
     await app.sleep_until(deadline_instant(earliest - timedelta(days=1)) + timedelta(hours=1))
     await eventually(lambda: _has(app, "label_moratorium_end"))
-    await app.update("reapply", Reapplication(event_id=ev()))
+    await app.update(A.REAPPLY, Reapplication(event_id=ev()))
     state = await app.state()
     assert state.stage is LabelStage.REAPPLICATION_EVALUATION and state.round == 2
     assert state.instruction_due == add_months(state.filed_on, 6)
     await app.evaluate(9.0, training_ok=False)
     assert await app.stage() is LabelStage.REAPPLICATION_EVALUATION
-    await app.update("decide", Decision(event_id=ev(), outcome="refuse", reasons=["training still missing"]))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", reasons=["training still missing"]))
     assert await app.stage() is LabelStage.REFUSED_FINAL
     final_letter = await eventually(lambda: app.pool.fetchrow(
         "SELECT letter_key FROM label_letters WHERE workflow_id=$1 AND kind='final_refusal'", app.handle.id))
     notified = await app.today()
-    await app.update("acknowledge_receipt", ReceiptAcknowledged(
+    await app.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(
         event_id=ev(), letter_key=final_letter["letter_key"], received_on=notified))
     row = await eventually(lambda: app.pool.fetchrow(
         "SELECT funding_blocked, stage FROM label_applications WHERE workflow_id=$1 AND stage='REFUSED_FINAL'",
@@ -370,24 +371,24 @@ async def test_moratorium_then_reapplication_then_final_refusal(start):
     # L14: a new application is a new case, possible at any time
     again = await start(app.structure_id, 2)
     assert again.handle.id == f"label-{app.structure_id}-2"
-    await again.update("submit", ApplicationSubmitted(event_id=ev()))
+    await again.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     assert await again.stage() is LabelStage.DPID_ADMIN_EVALUATION
 
 
 async def test_reapplication_granted(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await app.evaluate(7.0)
-    await app.update("record_joint_review", JointReview(event_id=ev(), training_ok=True, cer_average=7.0))
-    await app.update("decide", Decision(event_id=ev(), outcome="refuse", reasons=["CER quality"]))
+    await app.update(A.RECORD_JOINT_REVIEW, JointReview(event_id=ev(), training_ok=True, cer_average=7.0))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", reasons=["CER quality"]))
     state = await app.state()
     today = await app.today()
-    await app.update("acknowledge_receipt", ReceiptAcknowledged(
+    await app.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(
         event_id=ev(), letter_key=state.refusals[0].letter_key, received_on=today))
     await app.sleep_until(deadline_instant(add_months(today, 6) - timedelta(days=1)) + timedelta(hours=1))
-    await app.update("reapply", Reapplication(event_id=ev()))
+    await app.update(A.REAPPLY, Reapplication(event_id=ev()))
     await app.evaluate(8.5)
-    await app.update("decide", Decision(event_id=ev(), outcome="grant"))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     result = await app.handle.result()
     assert result.stage is LabelStage.LABELLED
 
@@ -396,16 +397,16 @@ async def test_first_campaign_moratorium_floor_and_closure_without_reapplication
     """2025 campaign: earliest reapplication = max(notification + 6 months, 2026-01-01); no reapplication
     within 6 further months closes the case as a final refusal (G-L9)."""
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev(), filed_on=date(2025, 2, 3)))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev(), filed_on=date(2025, 2, 3)))
     await app.evaluate(9.0, training_ok=False)
-    await app.update("decide", Decision(event_id=ev(), outcome="refuse", decided_on=date(2025, 4, 1),
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", decided_on=date(2025, 4, 1),
                                         reasons=["training"]))
     key = (await app.state()).refusals[0].letter_key
-    await app.update("acknowledge_receipt", ReceiptAcknowledged(event_id=ev(), letter_key=key,
+    await app.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(event_id=ev(), letter_key=key,
                                                                 received_on=date(2025, 4, 4)))
     result = await app.handle.result()  # every date is already past: the case closes
     assert result.stage is LabelStage.REFUSED_FINAL and result.closing_reason == "no_reapplication"
-    state = await app.handle.query("state", result_type=LabelApplicationState)
+    state = await app.handle.query(A.STATE, result_type=LabelApplicationState)
     assert state.moratorium.earliest_reapplication == date(2026, 1, 1)
     assert state.moratorium.closes_on == date(2026, 7, 1)
 
@@ -428,12 +429,12 @@ def _notification_with_window_ending(today: date, *, holiday: bool) -> date:
 
 
 async def _refused_and_notified(app: App, notified: date) -> None:
-    await app.update("submit", ApplicationSubmitted(event_id=ev(), filed_on=notified - timedelta(days=20)))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev(), filed_on=notified - timedelta(days=20)))
     await app.evaluate(9.0, training_ok=False)
-    await app.update("decide", Decision(event_id=ev(), outcome="refuse", decided_on=notified - timedelta(days=3),
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", decided_on=notified - timedelta(days=3),
                                         reasons=["training"]))
     key = (await app.state()).refusals[0].letter_key
-    await app.update("acknowledge_receipt", ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=notified))
+    await app.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=notified))
 
 
 @pytest.mark.parametrize("holiday", [False, True], ids=["weekend", "holiday"])
@@ -445,26 +446,26 @@ async def test_appeal_window_ending_on_a_weekend_or_holiday_is_extended(start, h
     assert deadline > add_months(notified, 2) and is_working_day(deadline)
     assert (await app.state()).refusals[0].appeal.gracieux_deadline == deadline
     late = add_days(deadline, 1)
-    kind, message = await app.refused("file_recours_gracieux", AppealFiled(event_id=ev(), filed_on=late))
+    kind, message = await app.refused(A.FILE_RECOURS_GRACIEUX, AppealFiled(event_id=ev(), filed_on=late))
     assert kind == "LateFiling"
     assert message == f"recours gracieux filed on {late} is late: the deadline was {deadline}"
-    kind, message = await app.refused("file_recours_contentieux", AppealFiled(event_id=ev(), filed_on=late))
+    kind, message = await app.refused(A.FILE_RECOURS_CONTENTIEUX, AppealFiled(event_id=ev(), filed_on=late))
     assert kind == "LateFiling" and deadline.isoformat() in message
-    await app.update("file_recours_gracieux", AppealFiled(event_id=ev(), filed_on=deadline))  # extended day
+    await app.update(A.FILE_RECOURS_GRACIEUX, AppealFiled(event_id=ev(), filed_on=deadline))  # extended day
     assert await app.stage() is LabelStage.APPEAL_GRACIEUX
 
 
 async def test_silence_on_recours_gracieux_is_an_implicit_rejection_then_contentieux(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await app.evaluate(9.0, training_ok=False)
-    await app.update("decide", Decision(event_id=ev(), outcome="refuse", reasons=["training"]))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", reasons=["training"]))
     today = await app.today()
     key = (await app.state()).refusals[0].letter_key
-    await app.update("acknowledge_receipt", ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
-    await app.update("file_recours_gracieux", AppealFiled(event_id=ev()))
+    await app.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
+    await app.update(A.FILE_RECOURS_GRACIEUX, AppealFiled(event_id=ev()))
     assert await app.stage() is LabelStage.APPEAL_GRACIEUX
-    kind, message = await app.refused("file_recours_contentieux", AppealFiled(event_id=ev()))
+    kind, message = await app.refused(A.FILE_RECOURS_CONTENTIEUX, AppealFiled(event_id=ev()))
     assert "pending" in message
     answer_due = L.gracieux_answer_due(today, R)
     await app.sleep_until(deadline_instant(answer_due) - timedelta(hours=1))
@@ -474,23 +475,23 @@ async def test_silence_on_recours_gracieux_is_an_implicit_rejection_then_content
     appeal = (await app.state()).refusals[0].appeal
     assert appeal.gracieux_implicit and appeal.rejection_on == answer_due
     assert appeal.contentieux_deadline_after_rejection == L.appeal_deadline(answer_due, R)
-    await app.update("file_recours_contentieux", AppealFiled(event_id=ev()))
+    await app.update(A.FILE_RECOURS_CONTENTIEUX, AppealFiled(event_id=ev()))
     assert await app.stage() is LabelStage.APPEAL_CONTENTIEUX
-    await app.update("record_judgment", Judgment(event_id=ev(), outcome="annulled"))
+    await app.update(A.RECORD_JUDGMENT, Judgment(event_id=ev(), outcome="annulled"))
     result = await app.handle.result()
     assert result.stage is LabelStage.LABELLED
 
 
 async def test_recours_gracieux_granted_delivers_the_label(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await app.evaluate(9.0, training_ok=False)
-    await app.update("decide", Decision(event_id=ev(), outcome="refuse", reasons=["training"]))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", reasons=["training"]))
     today = await app.today()
     key = (await app.state()).refusals[0].letter_key
-    await app.update("acknowledge_receipt", ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
-    await app.update("file_recours_gracieux", AppealFiled(event_id=ev()))
-    await app.update("answer_recours_gracieux", GracieuxAnswer(event_id=ev(), outcome="granted",
+    await app.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
+    await app.update(A.FILE_RECOURS_GRACIEUX, AppealFiled(event_id=ev()))
+    await app.update(A.ANSWER_RECOURS_GRACIEUX, GracieuxAnswer(event_id=ev(), outcome="granted",
                                                                reasons=["attestations supplied"]))
     result = await app.handle.result()
     assert result.stage is LabelStage.LABELLED
@@ -498,32 +499,32 @@ async def test_recours_gracieux_granted_delivers_the_label(start):
 
 async def test_explicit_rejection_opens_two_months_for_contentieux_then_the_case_closes(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await app.evaluate(9.0, training_ok=False)
-    await app.update("decide", Decision(event_id=ev(), outcome="refuse", reasons=["training"]))
-    await app.update("acknowledge_receipt", ReceiptAcknowledged(
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", reasons=["training"]))
+    await app.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(
         event_id=ev(), letter_key=(await app.state()).refusals[0].letter_key, received_on=await app.today()))
     await app.env.sleep(timedelta(days=10))
-    await app.update("file_recours_gracieux", AppealFiled(event_id=ev()))
+    await app.update(A.FILE_RECOURS_GRACIEUX, AppealFiled(event_id=ev()))
     await app.env.sleep(timedelta(days=20))
     rejected_on = await app.today()
-    await app.update("answer_recours_gracieux", GracieuxAnswer(event_id=ev(), outcome="rejected"))
+    await app.update(A.ANSWER_RECOURS_GRACIEUX, GracieuxAnswer(event_id=ev(), outcome="rejected"))
     appeal = (await app.state()).refusals[0].appeal
     deadline = L.appeal_deadline(rejected_on, R)
     assert appeal.contentieux_deadline_after_rejection == deadline and await app.stage() is LabelStage.MORATORIUM
     await app.sleep_until(deadline_instant(deadline) + timedelta(hours=1))
-    kind, message = await app.refused("file_recours_contentieux", AppealFiled(event_id=ev()))
+    kind, message = await app.refused(A.FILE_RECOURS_CONTENTIEUX, AppealFiled(event_id=ev()))
     assert kind == "LateFiling" and deadline.isoformat() in message
     # contentieux dismissed path on a fresh case: direct contentieux within 2 months of notification
     other = await start()
-    await other.update("submit", ApplicationSubmitted(event_id=ev()))
+    await other.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await other.evaluate(9.0, training_ok=False)
-    await other.update("decide", Decision(event_id=ev(), outcome="refuse", reasons=["training"]))
-    await other.update("acknowledge_receipt", ReceiptAcknowledged(
+    await other.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", reasons=["training"]))
+    await other.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(
         event_id=ev(), letter_key=(await other.state()).refusals[0].letter_key, received_on=await other.today()))
-    await other.update("file_recours_contentieux", AppealFiled(event_id=ev()))
+    await other.update(A.FILE_RECOURS_CONTENTIEUX, AppealFiled(event_id=ev()))
     assert await other.stage() is LabelStage.APPEAL_CONTENTIEUX
-    kind, _ = await other.refused("file_recours_gracieux", AppealFiled(event_id=ev()))
+    kind, _ = await other.refused(A.FILE_RECOURS_GRACIEUX, AppealFiled(event_id=ev()))
     assert kind == "InvalidCommand"
-    await other.update("record_judgment", Judgment(event_id=ev(), outcome="dismissed"))
+    await other.update(A.RECORD_JUDGMENT, Judgment(event_id=ev(), outcome="dismissed"))
     assert await other.stage() is LabelStage.MORATORIUM

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
+from domain.label_contract import ApplicationMessages as A
 from domain import label as L
 from domain.label import LabelStage
 from domain.label_evaluation import draw_sample
@@ -22,10 +23,10 @@ def submitted(files: list[dict], seed: str | None = "campagne-2025") -> Evaluati
 
 async def test_grant_follows_from_the_submitted_attestations_and_grids(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     files = [professional("P-01", cers=cers("P-01", [10, 10, 8, 8, 8, 7])),
              professional("P-02", cers=cers("P-02", [10, 8.5, 8, 8, 10, 10, 7]))]
-    assert await app.update("submit_evaluation", submitted(files)) is LabelStage.SLAI_CONSOLIDATION
+    assert await app.update(A.SUBMIT_EVALUATION, submitted(files)) is LabelStage.SLAI_CONSOLIDATION
     state = await app.state()
     computed = state.evaluation
     assert computed.proposal == "grant" and computed.training.covered == 2
@@ -36,38 +37,38 @@ async def test_grant_follows_from_the_submitted_attestations_and_grids(start):
     assert len(totals) == 10 and state.admin_evaluation.cer_average == sum(totals) / 10
     assert state.admin_evaluation.sampled_cer_ids == [c for p in computed.cer_quality.professionals for c in p.sample]
     assert state.admin_evaluation.training_ok and state.admin_evaluation.seed == "campagne-2025"
-    await app.update("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True))  # the figures are kept
+    await app.update(A.RECORD_SLAI_OPINION, SlaiOpinion(event_id=ev(), confirmed=True))  # the figures are kept
     opinion = (await app.state()).slai_opinion
     assert opinion.cer_average == state.admin_evaluation.cer_average and opinion.training_ok
-    assert await app.update("decide", Decision(event_id=ev(), outcome="grant")) in (LabelStage.GRANTED,
+    assert await app.update(A.DECIDE, Decision(event_id=ev(), outcome="grant")) in (LabelStage.GRANTED,
                                                                                      LabelStage.LABELLED)
 
 
 async def test_an_untrained_referent_makes_the_case_propose_a_refusal(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     files = [professional("P-01", cers=cers("P-01", [10] * 5)),
              professional("P-02", attestations=FULL[:4], cers=cers("P-02", [10] * 5))]
-    await app.update("submit_evaluation", submitted(files, seed=None))
+    await app.update(A.SUBMIT_EVALUATION, submitted(files, seed=None))
     state = await app.state()
     assert state.evaluation.proposal == "refuse" and not state.admin_evaluation.training_ok
     assert state.admin_evaluation.seed == f"{app.structure_id}:{state.evaluation.evaluation_date.isoformat()}"
     assert any("P-02 not covered" in r for r in state.admin_evaluation.reasons)
-    await app.update("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True))
-    kind, message = await app.refused("decide", Decision(event_id=ev(), outcome="grant"))
+    await app.update(A.RECORD_SLAI_OPINION, SlaiOpinion(event_id=ev(), confirmed=True))
+    kind, message = await app.refused(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     assert kind == "CriteriaNotMet"
-    assert await app.update("decide", Decision(event_id=ev(), outcome="refuse",
+    assert await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse",
                                                reasons=state.admin_evaluation.reasons)) is LabelStage.MORATORIUM
 
 
 async def test_too_few_cer_refuses_even_with_a_good_average(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
-    await app.update("submit_evaluation", submitted([professional("P-01", cers=cers("P-01", [10, 10]))]))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT_EVALUATION, submitted([professional("P-01", cers=cers("P-01", [10, 10]))]))
     state = await app.state()
     assert state.evaluation.proposal == "refuse" and state.admin_evaluation.cer_average == 10
-    await app.update("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True))
-    kind, message = await app.refused("decide", Decision(event_id=ev(), outcome="grant"))
+    await app.update(A.RECORD_SLAI_OPINION, SlaiOpinion(event_id=ev(), confirmed=True))
+    kind, message = await app.refused(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     assert kind == "CriteriaNotMet" and "computed evaluation" in message
 
 
@@ -82,26 +83,26 @@ async def test_multi_territory_structure_lead_slai_consults_the_others(ts_env, t
         id=L.application_workflow_id(structure, 1), task_queue=task_queue)
     app = App(ts_env, handle, db_pool, structure)
     try:
-        await app.update("submit", ApplicationSubmitted(event_id=ev()))
-        await app.update("submit_evaluation", submitted([professional("P-01", cers=cers("P-01", [10] * 5))]))
+        await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
+        await app.update(A.SUBMIT_EVALUATION, submitted([professional("P-01", cers=cers("P-01", [10] * 5))]))
 
         async def consultations():
             rows = await db_pool.fetch("SELECT assignee FROM human_tasks WHERE workflow_id = $1 AND kind = $2",
                                        handle.id, "label_slai_consultation")
             return sorted(r["assignee"] for r in rows) == ["SLAI:AUDOMAROIS", "SLAI:LENS-HENIN"]
         await eventually(consultations)
-        kind, message = await app.refused("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True))
+        kind, message = await app.refused(A.RECORD_SLAI_OPINION, SlaiOpinion(event_id=ev(), confirmed=True))
         assert kind == "ConsultationPending" and "AUDOMAROIS" in message and "LENS-HENIN" in message
-        kind, _ = await app.refused("record_territory_opinion", TerritoryOpinion(
+        kind, _ = await app.refused(A.RECORD_TERRITORY_OPINION, TerritoryOpinion(
             event_id=ev(), territory="ARTOIS", agrees=True))
         assert kind == "InvalidCommand"  # the lead is not consulted
-        await app.update("record_territory_opinion", TerritoryOpinion(event_id=ev(), territory="AUDOMAROIS",
+        await app.update(A.RECORD_TERRITORY_OPINION, TerritoryOpinion(event_id=ev(), territory="AUDOMAROIS",
                                                                       agrees=True))
-        kind, message = await app.refused("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True))
+        kind, message = await app.refused(A.RECORD_SLAI_OPINION, SlaiOpinion(event_id=ev(), confirmed=True))
         assert kind == "ConsultationPending" and "AUDOMAROIS" not in message
-        await app.update("record_territory_opinion", TerritoryOpinion(
+        await app.update(A.RECORD_TERRITORY_OPINION, TerritoryOpinion(
             event_id=ev(), territory="LENS-HENIN", agrees=False, remarks=["partenariat local fragile"]))
-        assert await app.update("record_slai_opinion", SlaiOpinion(event_id=ev(), confirmed=True)) \
+        assert await app.update(A.RECORD_SLAI_OPINION, SlaiOpinion(event_id=ev(), confirmed=True)) \
             is LabelStage.SLAI_CONSOLIDATION
         state = await app.state()
         assert [o.territory for o in state.territory_opinions] == ["AUDOMAROIS", "LENS-HENIN"]
@@ -112,11 +113,11 @@ async def test_multi_territory_structure_lead_slai_consults_the_others(ts_env, t
 async def test_a_submitted_cer_longer_than_the_case_rule_set_allows_is_refused(start):
     """The message is decoded without a rule set; the case re-validates the grids against its own (issue 18)."""
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     long = cers("P-01", [10] * 5)
     evaluation = long[0]["evaluation"]
     edition = date.fromisoformat(evaluation["edition_date"])
     long[0] = {**long[0], "evaluation": {**evaluation, "end_date": (edition + timedelta(days=250)).isoformat()}}
-    kind, message = await app.refused("submit_evaluation", submitted([professional("P-01", cers=long)]))
+    kind, message = await app.refused(A.SUBMIT_EVALUATION, submitted([professional("P-01", cers=long)]))
     assert kind == "InvalidCommand" and "at most 6 months" in message
     assert (await app.state()).stage is LabelStage.DPID_ADMIN_EVALUATION

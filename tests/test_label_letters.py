@@ -11,7 +11,8 @@ import pypdf
 from domain import label as L
 from domain.deadlines import deadline_instant
 from domain.label import LabelStage
-from domain.label_contract import RegisteredLetter
+from domain.label_contract import LETTER_QUERY, RegisteredLetter
+from domain.label_contract import ApplicationMessages as A
 from domain.tasks import LETTER_TO_SEND
 from domain.label_letters import LetterDocument, LetterKind, document_of, letter_lines, render_html, render_pdf
 from domain.label_messages import ApplicationSubmitted, Decision, JointReview, LetterSent, ReceiptAcknowledged
@@ -64,10 +65,10 @@ def test_long_letters_paginate_and_escape_pdf_syntax():
 
 
 async def _refused(app) -> str:
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await app.evaluate(6.0, training_ok=False)
-    await app.update("record_joint_review", JointReview(event_id=ev(), training_ok=False, cer_average=6.5))
-    assert await app.update("decide", Decision(event_id=ev(), outcome="refuse", reasons=["CER < 80 %"])) \
+    await app.update(A.RECORD_JOINT_REVIEW, JointReview(event_id=ev(), training_ok=False, cer_average=6.5))
+    assert await app.update(A.DECIDE, Decision(event_id=ev(), outcome="refuse", reasons=["CER < 80 %"])) \
         is LabelStage.MORATORIUM
     return (await app.state()).refusals[-1].letter_key
 
@@ -79,11 +80,11 @@ async def test_refusal_letter_is_stored_with_a_posting_task_and_a_missing_receip
     row = await app.pool.fetchrow("SELECT * FROM label_letters WHERE letter_key=$1", key)
     assert row["kind"] == "refusal" and row["territory"] == "ARTOIS"
     assert "CER < 80" not in str(dict(row))  # the reasons are free text: never in clear in the read model
-    letter = await app.handle.query("letter", key, result_type=RegisteredLetter)
+    letter = await app.handle.query(LETTER_QUERY, key, result_type=RegisteredLetter)
     assert letter.reasons == ["CER < 80 %"]
     assert "CER &lt; 80 %" in render_html(document_of(letter))
     assert "CER < 80 %" in _pdf_text(render_pdf(document_of(letter)))
-    assert await app.handle.query("letter", "unknown", result_type=RegisteredLetter) is None
+    assert await app.handle.query(LETTER_QUERY, "unknown", result_type=RegisteredLetter) is None
 
     decided = (await app.state()).refusals[-1].decided_on
     not_posted = L.receipt_reminder_day(decided, R)
@@ -92,10 +93,10 @@ async def test_refusal_letter_is_stored_with_a_posting_task_and_a_missing_receip
     assert not await _has(app, "label_letter_receipt_missing")
 
     today = await app.today()
-    kind, message = await app.refused("record_letter_sent", LetterSent(
+    kind, message = await app.refused(A.RECORD_LETTER_SENT, LetterSent(
         event_id=ev(), letter_key="other", registered_number="1A 123 456 7890 1", sent_on=today))
     assert kind == "InvalidCommand" and "other" in message
-    await app.update("record_letter_sent", LetterSent(event_id=ev(), letter_key=key,
+    await app.update(A.RECORD_LETTER_SENT, LetterSent(event_id=ev(), letter_key=key,
                                                       registered_number="1A 123 456 7890 1", sent_on=today))
     await eventually(lambda: app.pool.fetchval(
         "SELECT registered_letter_number = '1A 123 456 7890 1' AND sent_on IS NOT NULL FROM label_letters "
@@ -112,10 +113,10 @@ async def test_refusal_letter_is_stored_with_a_posting_task_and_a_missing_receip
     assert state.stage is LabelStage.MORATORIUM and state.moratorium is None  # no clock without the receipt
 
     received = await app.today()
-    kind, _ = await app.refused("acknowledge_receipt", ReceiptAcknowledged(
+    kind, _ = await app.refused(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(
         event_id=ev(), letter_key=key, received_on=today - timedelta(days=1)))
     assert kind == "InvalidCommand"  # before the posting
-    await app.update("acknowledge_receipt", ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=received))
+    await app.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=received))
     state = await app.state()
     assert state.moratorium.earliest_reapplication == L.earliest_reapplication(
         received, L.campaign_year(state.first_filed_on), R)
@@ -126,13 +127,13 @@ async def test_refusal_letter_is_stored_with_a_posting_task_and_a_missing_receip
 
 async def test_grant_produces_the_grant_letter(start):
     app = await start()
-    await app.update("submit", ApplicationSubmitted(event_id=ev()))
+    await app.update(A.SUBMIT, ApplicationSubmitted(event_id=ev()))
     await app.evaluate(9.0)
-    await app.update("decide", Decision(event_id=ev(), outcome="grant"))
+    await app.update(A.DECIDE, Decision(event_id=ev(), outcome="grant"))
     decided = (await app.state()).decisions[-1].decided_on
     key = f"{app.handle.id}:grant:{decided.isoformat()}"
     await eventually(lambda: app.pool.fetchval("SELECT kind FROM label_letters WHERE letter_key=$1", key))
-    html = render_html(document_of(await app.handle.query("letter", key, result_type=RegisteredLetter)))
+    html = render_html(document_of(await app.handle.query(LETTER_QUERY, key, result_type=RegisteredLetter)))
     valid_until = L.day_start(L.label_expires_on(decided, R))
     assert "label Référent 62" in html and valid_until.strftime("%d/%m/%Y") in html
     assert "Voies et délais" not in html

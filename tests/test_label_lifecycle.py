@@ -33,7 +33,9 @@ from domain.label_messages import (
     WithdrawalDecision,
 )
 from domain.label_appeal import EvidenceReference
-from domain.label_contract import RegisteredLetter
+from domain.label_contract import LETTER_QUERY, RegisteredLetter
+from domain.label_contract import ApplicationMessages as A
+from domain.label_contract import LabelMessages as LM
 from domain.label_letters import document_of, render_html
 from domain.label_messages import AppealFiled, GracieuxAnswer, LetterSent, ReceiptAcknowledged
 from domain.rules import RULESET_2023 as R
@@ -138,7 +140,7 @@ class Label:
         return raised.value.cause.type, str(raised.value.cause.message)
 
     async def state(self) -> LabelState:
-        return await self.handle.query("state", result_type=LabelState)
+        return await self.handle.query(LM.STATE, result_type=LabelState)
 
     async def stage_is(self, stage: LabelStage) -> bool:
         return (await self.state()).stage is stage
@@ -183,7 +185,7 @@ async def test_w1_lapse_is_immediate_and_signals_every_pathway_of_the_structure(
     assert await label.is_labelled(today) and not await label.is_labelled(today, "S-other-structure")
     await eventually(lambda: label.has_task("label_ceremony"))
 
-    assert await label.update("end_mission", MissionEnded(event_id=ev())) is LabelStage.LAPSED
+    assert await label.update(LM.END_MISSION, MissionEnded(event_id=ev())) is LabelStage.LAPSED
     final = await label.handle.result()
     assert final.stage is LabelStage.LAPSED and final.ended_on == today and final.end_reason == "lapsed"
     for workflow_id in mine:
@@ -212,7 +214,7 @@ async def test_annual_review_reminder_then_quality_remediation_then_withdrawal(e
     label = await env.label()
     decided = (await label.state()).decided_on
     anniversary = add_months(decided, 12)
-    kind, _ = await label.refused("record_annual_review", AnnualReview(
+    kind, _ = await label.refused(LM.RECORD_ANNUAL_REVIEW, AnnualReview(
         event_id=ev(), anniversary=anniversary, charte_ok=True, training_ok=True, cer_quality_ok=True))
     assert kind == "InvalidCommand"  # not requested yet
     await env.sleep_until(deadline_instant(anniversary - timedelta(days=1)) + timedelta(hours=1))
@@ -221,7 +223,7 @@ async def test_annual_review_reminder_then_quality_remediation_then_withdrawal(e
     await env.sleep_until(deadline_instant(add_months(anniversary, 1) - timedelta(days=1)) + timedelta(hours=1))
     await eventually(lambda: label.has_task("label_annual_review_reminder"))
 
-    stage = await label.update("record_annual_review", AnnualReview(
+    stage = await label.update(LM.RECORD_ANNUAL_REVIEW, AnnualReview(
         event_id=ev(), anniversary=anniversary, charte_ok=True, training_ok=True, cer_quality_ok=False,
         reasons=["CER sample at 6.5/10"]))
     assert stage is LabelStage.QUALITY_REMEDIATION
@@ -229,12 +231,12 @@ async def test_annual_review_reminder_then_quality_remediation_then_withdrawal(e
     assert await label.is_labelled(started)  # the label stays valid during the 6 months of support
     await eventually(lambda: label.has_task("label_quality_support"))
     ends = add_months(started, 6)
-    kind, message = await label.refused("decide_remediation", RemediationOutcome(event_id=ev(), quality_assured=False))
+    kind, message = await label.refused(LM.DECIDE_REMEDIATION, RemediationOutcome(event_id=ev(), quality_assured=False))
     assert kind == "RemediationOngoing" and ends.isoformat() in message
     await env.sleep_until(deadline_instant(ends - timedelta(days=1)) + timedelta(hours=1))
     await eventually(lambda: label.has_task("label_remediation_study"))
     pathway = await env.pathway(label.structure_id)
-    assert await label.update("decide_remediation", RemediationOutcome(
+    assert await label.update(LM.DECIDE_REMEDIATION, RemediationOutcome(
         event_id=ev(), quality_assured=False, reasons=["CER sample still at 6.8/10"])) is LabelStage.WITHDRAWN
     closures = await label.closed("label_annual_review", "label_annual_review_reminder", "label_remediation_study",
                                   "label_quality_support")
@@ -252,12 +254,12 @@ async def _appeal_windows_then_close(env, label, kind: str) -> None:
     key = state.appeal_letter_key
     assert key is not None and f":{kind}:" in key and state.appeal is None
     await eventually(lambda: env.pool.fetchval("SELECT kind FROM label_letters WHERE letter_key=$1", key))
-    letter = await label.handle.query("letter", key, result_type=RegisteredLetter)
+    letter = await label.handle.query(LETTER_QUERY, key, result_type=RegisteredLetter)
     assert "tribunal administratif de Lille" in render_html(document_of(letter))
     today = await env.today()
-    await label.update("record_letter_sent", LetterSent(event_id=ev(), letter_key=key,
+    await label.update(A.RECORD_LETTER_SENT, LetterSent(event_id=ev(), letter_key=key,
                                                         registered_number="2C 000 111 2222 3", sent_on=today))
-    await label.update("acknowledge_receipt", ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
+    await label.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
     deadline = L.appeal_deadline(today, R)
     appeal = (await label.state()).appeal
     assert appeal.gracieux_deadline == deadline and appeal.direct_contentieux_deadline == deadline
@@ -269,9 +271,9 @@ async def _appeal_windows_then_close(env, label, kind: str) -> None:
 
 async def test_quality_remediation_can_keep_the_label(env):
     label = await env.label()
-    await label.update("report_quality_issue", QualityIssue(event_id=ev(), reasons=["DPID control"]))
+    await label.update(LM.REPORT_QUALITY_ISSUE, QualityIssue(event_id=ev(), reasons=["DPID control"]))
     await env.ts.sleep(timedelta(days=186))
-    assert await label.update("decide_remediation", RemediationOutcome(
+    assert await label.update(LM.DECIDE_REMEDIATION, RemediationOutcome(
         event_id=ev(), quality_assured=True)) is LabelStage.LABELLED
 
 
@@ -281,7 +283,7 @@ async def test_quality_remediation_can_keep_the_label(env):
 async def test_w2_withdrawal_only_after_the_contradictory_phase(env):
     label = await env.label()
     notified = await env.today()
-    await label.update("report_commitment_breach", CommitmentBreach(
+    await label.update(LM.REPORT_COMMITMENT_BREACH, CommitmentBreach(
         event_id=ev(), grounds=["new referent not trained within 12 months"]))
     state = await label.state()
     deadline = L.observation_deadline(notified, R)
@@ -289,16 +291,16 @@ async def test_w2_withdrawal_only_after_the_contradictory_phase(env):
     letter = await eventually(lambda: env.pool.fetchrow(
         "SELECT kind FROM label_letters WHERE workflow_id=$1", label.handle.id))
     assert letter["kind"] == "withdrawal_notice"
-    kind, message = await label.refused("decide_withdrawal", WithdrawalDecision(event_id=ev(), outcome="withdraw"))
+    kind, message = await label.refused(LM.DECIDE_WITHDRAWAL, WithdrawalDecision(event_id=ev(), outcome="withdraw"))
     assert kind == "ContradictoryPhaseOpen" and deadline.isoformat() in message
     await env.sleep_until(deadline_instant(deadline) + timedelta(hours=1))
     await eventually(lambda: label.has_task("label_withdrawal_decision"))
-    assert await label.update("decide_withdrawal", WithdrawalDecision(
+    assert await label.update(LM.DECIDE_WITHDRAWAL, WithdrawalDecision(
         event_id=ev(), outcome="maintain")) is LabelStage.LABELLED
 
-    await label.update("report_commitment_breach", CommitmentBreach(event_id=ev(), grounds=["charte not sent"]))
-    await label.update("record_observations", ObservationsReceived(event_id=ev()))
-    assert await label.update("decide_withdrawal", WithdrawalDecision(
+    await label.update(LM.REPORT_COMMITMENT_BREACH, CommitmentBreach(event_id=ev(), grounds=["charte not sent"]))
+    await label.update(LM.RECORD_OBSERVATIONS, ObservationsReceived(event_id=ev()))
+    assert await label.update(LM.DECIDE_WITHDRAWAL, WithdrawalDecision(
         event_id=ev(), outcome="withdraw")) is LabelStage.WITHDRAWN
     assert (await label.closed("label_withdrawal_decision"))["label_withdrawal_decision"] == {
         ("DONE", "WITHDRAWAL_DECIDED")}
@@ -306,16 +308,16 @@ async def test_w2_withdrawal_only_after_the_contradictory_phase(env):
     state = await label.state()
     key = state.appeal_letter_key
     assert key is not None and state.stage is LabelStage.WITHDRAWN
-    kind, _ = await label.refused("file_recours_gracieux", AppealFiled(event_id=ev()))
+    kind, _ = await label.refused(A.FILE_RECOURS_GRACIEUX, AppealFiled(event_id=ev()))
     assert kind == "InvalidCommand"  # no window before the receipt
     today = await env.today()
-    await label.update("acknowledge_receipt", ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
+    await label.update(A.ACKNOWLEDGE_RECEIPT, ReceiptAcknowledged(event_id=ev(), letter_key=key, received_on=today))
     evidence = [EvidenceReference(document_id="ged:2026-0042", sha256="ab" * 32, kind="training_attestation")]
-    await label.update("file_recours_gracieux", AppealFiled(event_id=ev(), evidence=evidence))
+    await label.update(A.FILE_RECOURS_GRACIEUX, AppealFiled(event_id=ev(), evidence=evidence))
     state = await label.state()
     assert state.appeal.gracieux_evidence == evidence
     assert state.appeal.gracieux_answer_due == L.gracieux_answer_due(today, R)
-    assert await label.update("answer_recours_gracieux", GracieuxAnswer(
+    assert await label.update(A.ANSWER_RECOURS_GRACIEUX, GracieuxAnswer(
         event_id=ev(), outcome="granted", reasons=["formations justifiées"])) is LabelStage.LABELLED
     assert await label.is_labelled(today)
     await eventually(lambda: env.pool.fetchval(
@@ -329,13 +331,13 @@ async def test_renewal_window_extension_and_new_cycle(env):
     label = await env.label()
     state = await label.state()
     first, last = L.renewal_window(state.expires_on, R)
-    kind, message = await label.refused("request_renewal", RenewalRequest(event_id=ev()))
+    kind, message = await label.refused(LM.REQUEST_RENEWAL, RenewalRequest(event_id=ev()))
     assert kind == "OutsideRenewalWindow"
     assert first.isoformat() in message and last.isoformat() in message
     await env.sleep_until(deadline_instant(first - timedelta(days=1)) + timedelta(hours=1))
     tasks = await label.tasks()
     assert tasks.count("label_annual_review") == 4 and "label_renewal_reminder" in tasks
-    assert await label.update("request_renewal", RenewalRequest(event_id=ev())) is LabelStage.RENEWAL_INSTRUCTION
+    assert await label.update(LM.REQUEST_RENEWAL, RenewalRequest(event_id=ev())) is LabelStage.RENEWAL_INSTRUCTION
     # still valid after the 5 years while the renewal is being decided
     await env.sleep_until(deadline_instant(state.expires_on) + timedelta(days=10))
     assert await label.stage_is(LabelStage.RENEWAL_INSTRUCTION)
@@ -345,7 +347,7 @@ async def test_renewal_window_extension_and_new_cycle(env):
         DescribeWorkflowExecutionRequest(namespace=env.client.namespace,
                                          execution=WorkflowExecution(workflow_id=label.handle.id)))
     ).workflow_execution_info.execution.run_id
-    await label.update("decide_renewal", RenewalDecision(event_id=ev(), outcome="grant"))
+    await label.update(LM.DECIDE_RENEWAL, RenewalDecision(event_id=ev(), outcome="grant"))
 
     # continued as new with the next cycle: wait for the new run to be idle before querying it (a query
     # racing the continue-as-new leaves the test server waiting on the closed run)
@@ -385,12 +387,12 @@ async def test_renewal_refused_after_expiry_ends_the_label_at_the_decision(env):
     expires = (await label.state()).expires_on
     first, _ = L.renewal_window(expires, R)
     await env.sleep_until(deadline_instant(first - timedelta(days=1)) + timedelta(hours=1))
-    await label.update("request_renewal", RenewalRequest(event_id=ev()))
+    await label.update(LM.REQUEST_RENEWAL, RenewalRequest(event_id=ev()))
     await env.sleep_until(deadline_instant(expires) + timedelta(days=3))
     decided = await env.today()
-    kind, _ = await label.refused("decide_renewal", RenewalDecision(event_id=ev(), outcome="refuse"))
+    kind, _ = await label.refused(LM.DECIDE_RENEWAL, RenewalDecision(event_id=ev(), outcome="refuse"))
     assert kind == "InvalidCommand"  # reasons required
-    assert await label.update("decide_renewal", RenewalDecision(
+    assert await label.update(LM.DECIDE_RENEWAL, RenewalDecision(
         event_id=ev(), outcome="refuse", reasons=["CER quality"])) is LabelStage.EXPIRED
     await _appeal_windows_then_close(env, label, "renewal_refusal")
     assert (await label.handle.result()).ended_on == decided  # queries below read the closed workflow

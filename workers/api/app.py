@@ -104,7 +104,7 @@ def create_app(client: Client, settings: Settings, pool: asyncpg.Pool | None, *,
 
     add_pathway_routes(app, api, pool)
     add_label_routes(app, api, pool)
-    app.include_router(tasks_router(pool, require))
+    app.include_router(tasks_router(pool, require, api))
     app.include_router(caseloads_router(pool, require))
     app.include_router(caf_router(pool, require, ApiError))
     app.include_router(territory_router(api))

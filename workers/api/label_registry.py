@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 from activities.label import LabelRegistry
 from activities.label_registry import StructureRegistry
 from domain.deadlines import paris_date
-from domain.label_contract import RegisteredLetter
+from domain.label_contract import LETTER_QUERY, RegisteredLetter
 from domain.label_letters import document_of, render_html, render_pdf
 from domain.label_registry import ApplicationRefused, StructureRecord
 from workers.api.auth import Scope
@@ -70,7 +70,7 @@ def letter_route(app: FastAPI, pool: asyncpg.Pool | None, client: Client, reader
 
     @app.get("/v1/label-letters/{letter_key}", tags=[tag], operation_id="label_letters_read",
              summary="A label letter (PDF or HTML)", response_class=Response,
-             openapi_extra=message_extension("letter", "query", (Scope.CASE_READ,)),
+             openapi_extra=message_extension(LETTER_QUERY, "query", (Scope.CASE_READ,)),
              responses={**ERROR_RESPONSES, 200: {"content": {"application/pdf": {}, "text/html": {}}}})
     async def read_letter(
         letter_key: str = Path(..., pattern=r"^label(led)?-[A-Za-z0-9_.\-]{1,140}:[a-z_]{3,30}:[0-9A-Za-z\-]{1,12}$"),
@@ -82,7 +82,7 @@ def letter_route(app: FastAPI, pool: asyncpg.Pool | None, client: Client, reader
         if row is not None:
             try:
                 letter = await client.get_workflow_handle(row["workflow_id"]).query(
-                    "letter", letter_key, result_type=RegisteredLetter, rpc_timeout=timedelta(seconds=10))
+                    LETTER_QUERY, letter_key, result_type=RegisteredLetter, rpc_timeout=timedelta(seconds=10))
             except (RPCError, WorkflowQueryFailedError):
                 raise ApiError(503, "query_failed", "the letter's case could not be read now") from None
         if letter is None:

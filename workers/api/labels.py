@@ -30,6 +30,8 @@ from workers.api.label_registry import file_with_claim, letter_route, registry_f
 from workers.api.temporal import QUERY_TIMEOUT, TEMPORAL_ERRORS, UPDATE_TIMEOUT, call, search_attribute, status_name
 from workflows import search_attributes as sa
 from domain.label_contract import LABEL_APPLICATION_WORKFLOW
+from domain.label_contract import ApplicationMessages as A
+from domain.label_contract import LabelMessages as LM
 from workflows.label_application import LabelApplicationState
 
 log = structlog.get_logger("parcours.api")
@@ -62,59 +64,63 @@ class CaseState(BaseModel):
     state: dict[str, Any] | None = Field(None, description="The workflow's state (without its technical fields)")
 
 
+#: Also sent by the completion of the letter's ``LETTER_TO_SEND`` task (``workers.api.tasks``).
+LETTER_SENT_COMMAND = Command("letter-sent", A.RECORD_LETTER_SENT, "update", lm.LetterSent, Scope.LABEL_DECIDE,
+                              "person", "The letter was posted by LRAR (number, date): the receipt reminder runs "
+                                        "from it")
+
 APPLICATION_COMMANDS = (
-    Command("admin-evaluation", "record_admin_evaluation", "update", lm.AdminEvaluation, Scope.LABEL_DECIDE, "person",
+    Command("admin-evaluation", A.RECORD_ADMIN_EVALUATION, "update", lm.AdminEvaluation, Scope.LABEL_DECIDE, "person",
             "DPID administrative evaluation (L3)"),
-    Command("evaluation", "submit_evaluation", "update", lm.EvaluationSubmitted, Scope.LABEL_DECIDE, "person",
+    Command("evaluation", A.SUBMIT_EVALUATION, "update", lm.EvaluationSubmitted, Scope.LABEL_DECIDE, "person",
             "DPID evaluation from the file: attestations and Annexe 2 grids; the case computes coverage, "
             "the seeded sample and the averages (L3)"),
-    Command("slai-opinion", "record_slai_opinion", "update", lm.SlaiOpinion, Scope.LABEL_DECIDE, "person",
+    Command("slai-opinion", A.RECORD_SLAI_OPINION, "update", lm.SlaiOpinion, Scope.LABEL_DECIDE, "person",
             "SLAI confirms or reworks the DPID opinion"),
-    Command("territory-opinion", "record_territory_opinion", "update", lm.TerritoryOpinion, Scope.LABEL_DECIDE,
+    Command("territory-opinion", A.RECORD_TERRITORY_OPINION, "update", lm.TerritoryOpinion, Scope.LABEL_DECIDE,
             "person", "Opinion of a consulted SLAI (G-L22: structure working on several territories)"),
-    Command("joint-review", "record_joint_review", "update", lm.JointReview, Scope.LABEL_DECIDE, "person",
+    Command("joint-review", A.RECORD_JOINT_REVIEW, "update", lm.JointReview, Scope.LABEL_DECIDE, "person",
             "Siège–SLAI joint review below 80 % (L4)"),
-    Command("decision", "decide", "update", lm.Decision, Scope.LABEL_DECIDE, "person", "Grant or refuse the label"),
-    Command("receipt", "acknowledge_receipt", "update", lm.ReceiptAcknowledged, Scope.LABEL_DECIDE, "person",
+    Command("decision", A.DECIDE, "update", lm.Decision, Scope.LABEL_DECIDE, "person", "Grant or refuse the label"),
+    Command("receipt", A.ACKNOWLEDGE_RECEIPT, "update", lm.ReceiptAcknowledged, Scope.LABEL_DECIDE, "person",
             "Acknowledgement of receipt of the registered letter (its date is the notification date)"),
-    Command("letter-sent", "record_letter_sent", "update", lm.LetterSent, Scope.LABEL_DECIDE, "person",
-            "The letter was posted by LRAR (number, date): the receipt reminder runs from it"),
-    Command("moratorium-sheet", "record_moratorium_sheet", "update", lm.MoratoriumSheet, Scope.LABEL_DECIDE, "person",
+    LETTER_SENT_COMMAND,
+    Command("moratorium-sheet", A.RECORD_MORATORIUM_SHEET, "update", lm.MoratoriumSheet, Scope.LABEL_DECIDE, "person",
             "Annexe 4 moratorium follow-up sheet"),
-    Command("reapplication", "reapply", "update", lm.Reapplication, Scope.LABEL_APPLY, "person",
+    Command("reapplication", A.REAPPLY, "update", lm.Reapplication, Scope.LABEL_APPLY, "person",
             "New application after the moratorium (L7)"),
-    Command("recours-gracieux", "file_recours_gracieux", "update", lm.AppealFiled, Scope.LABEL_APPLY, "person",
+    Command("recours-gracieux", A.FILE_RECOURS_GRACIEUX, "update", lm.AppealFiled, Scope.LABEL_APPLY, "person",
             "Recours gracieux filed (within 2 months of the notification)"),
-    Command("recours-gracieux-answer", "answer_recours_gracieux", "update", lm.GracieuxAnswer, Scope.LABEL_DECIDE, "person",
+    Command("recours-gracieux-answer", A.ANSWER_RECOURS_GRACIEUX, "update", lm.GracieuxAnswer, Scope.LABEL_DECIDE, "person",
             "Answer to the recours gracieux"),
-    Command("recours-contentieux", "file_recours_contentieux", "update", lm.AppealFiled, Scope.LABEL_APPLY, "person",
+    Command("recours-contentieux", A.FILE_RECOURS_CONTENTIEUX, "update", lm.AppealFiled, Scope.LABEL_APPLY, "person",
             "Recours contentieux filed at the tribunal administratif"),
-    Command("judgment", "record_judgment", "update", lm.Judgment, Scope.LABEL_DECIDE, "person", "The tribunal's judgment"),
+    Command("judgment", A.RECORD_JUDGMENT, "update", lm.Judgment, Scope.LABEL_DECIDE, "person", "The tribunal's judgment"),
 )
 
 #: A withdrawal or a renewal refusal is notified and appealed as a refused application is.
 LABEL_NOTICE_COMMANDS = tuple(c for c in APPLICATION_COMMANDS if c.name in (
-    "record_letter_sent", "acknowledge_receipt", "file_recours_gracieux", "answer_recours_gracieux",
-    "file_recours_contentieux", "record_judgment"))
+    A.RECORD_LETTER_SENT, A.ACKNOWLEDGE_RECEIPT, A.FILE_RECOURS_GRACIEUX, A.ANSWER_RECOURS_GRACIEUX,
+    A.FILE_RECOURS_CONTENTIEUX, A.RECORD_JUDGMENT))
 
 LABEL_COMMANDS = (
-    Command("annual-review", "record_annual_review", "update", lm.AnnualReview, Scope.LABEL_DECIDE, "person",
+    Command("annual-review", LM.RECORD_ANNUAL_REVIEW, "update", lm.AnnualReview, Scope.LABEL_DECIDE, "person",
             "Yearly charte qualité and training review (L15)"),
-    Command("renewal-request", "request_renewal", "update", lm.RenewalRequest, Scope.LABEL_APPLY, "person",
+    Command("renewal-request", LM.REQUEST_RENEWAL, "update", lm.RenewalRequest, Scope.LABEL_APPLY, "person",
             "Renewal requested (January–July of the last year)"),
-    Command("renewal-decision", "decide_renewal", "update", lm.RenewalDecision, Scope.LABEL_DECIDE, "person",
+    Command("renewal-decision", LM.DECIDE_RENEWAL, "update", lm.RenewalDecision, Scope.LABEL_DECIDE, "person",
             "Renewal granted or refused"),
-    Command("mission-ended", "end_mission", "update", lm.MissionEnded, Scope.LABEL_APPLY, "person",
+    Command("mission-ended", LM.END_MISSION, "update", lm.MissionEnded, Scope.LABEL_APPLY, "person",
             "The structure ends its RSA accompaniment mission (W1: the label lapses)"),
-    Command("commitment-breach", "report_commitment_breach", "update", lm.CommitmentBreach, Scope.LABEL_DECIDE, "person",
+    Command("commitment-breach", LM.REPORT_COMMITMENT_BREACH, "update", lm.CommitmentBreach, Scope.LABEL_DECIDE, "person",
             "Commitments not respected: prior notice, 1 month of observations (W2)"),
-    Command("observations", "record_observations", "update", lm.ObservationsReceived, Scope.LABEL_APPLY, "person",
+    Command("observations", LM.RECORD_OBSERVATIONS, "update", lm.ObservationsReceived, Scope.LABEL_APPLY, "person",
             "The structure's observations"),
-    Command("withdrawal-decision", "decide_withdrawal", "update", lm.WithdrawalDecision, Scope.LABEL_DECIDE, "person",
+    Command("withdrawal-decision", LM.DECIDE_WITHDRAWAL, "update", lm.WithdrawalDecision, Scope.LABEL_DECIDE, "person",
             "Withdraw or maintain the label (W2)"),
-    Command("quality-issue", "report_quality_issue", "update", lm.QualityIssue, Scope.LABEL_DECIDE, "person",
+    Command("quality-issue", LM.REPORT_QUALITY_ISSUE, "update", lm.QualityIssue, Scope.LABEL_DECIDE, "person",
             "CER quality no longer assured: 6 months of SLAI support (W3)"),
-    Command("remediation-outcome", "decide_remediation", "update", lm.RemediationOutcome, Scope.LABEL_DECIDE, "person",
+    Command("remediation-outcome", LM.DECIDE_REMEDIATION, "update", lm.RemediationOutcome, Scope.LABEL_DECIDE, "person",
             "New study after the SLAI support (W3)"),
     *LABEL_NOTICE_COMMANDS,
 )
@@ -137,7 +143,7 @@ async def read_label_case(api: Api, workflow_id: str, what: str, state_type: typ
         next_deadline=search_attribute(description, sa.NEXT_DEADLINE),
     )
     try:
-        state = await handle.query("state", result_type=state_type, rpc_timeout=QUERY_TIMEOUT)
+        state = await handle.query(A.STATE, result_type=state_type, rpc_timeout=QUERY_TIMEOUT)
     except TEMPORAL_ERRORS as error:
         log.warning("api_query_failed", case=what, error=type(error).__name__)
         return case
@@ -153,7 +159,7 @@ def add_label_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None) -> None:
 
     @app.post("/v1/label-applications", tags=[APPLICATION_TAG], response_model=CommandAnswer,
               responses=ERROR_RESPONSES, operation_id="label_applications_submit",
-              summary="File a label application (L1)", openapi_extra=message_extension("submit", "update", (Scope.LABEL_APPLY,), "system"))
+              summary="File a label application (L1)", openapi_extra=message_extension(A.SUBMIT, "update", (Scope.LABEL_APPLY,), "system"))
     async def submit_application(
         request: Request, _: SubmitApplicationRequest, ctx: PostContext = Depends(post_context(Scope.LABEL_APPLY)),
     ) -> JSONResponse:
@@ -182,11 +188,11 @@ def add_label_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None) -> None:
             )
             try:
                 seen = await api.claim_event_id(ctx, workflow_id, message.event_id, fingerprint_event(
-                    "submit", {**message.model_dump(mode="json"), "territory": body.territory,
+                    A.SUBMIT, {**message.model_dump(mode="json"), "territory": body.territory,
                                "others": body.other_territories}))
                 stage = await asyncio.wait_for(
                     call("the application", api.client.execute_update_with_start_workflow(
-                        "submit", message, start_workflow_operation=start)),
+                        A.SUBMIT, message, start_workflow_operation=start)),
                     UPDATE_TIMEOUT.total_seconds())
             except asyncio.TimeoutError:
                 raise ApiError(504, "timeout", "the application did not answer in time; retry with the same "
@@ -195,7 +201,7 @@ def add_label_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None) -> None:
                 if error.status >= 500 or error.headers:
                     raise
                 return error.status, error.body()
-            answer = CommandAnswer(case_id=workflow_id, event="submit", event_id=message.event_id, stage=str(stage),
+            answer = CommandAnswer(case_id=workflow_id, event=A.SUBMIT, event_id=message.event_id, stage=str(stage),
                                    duplicate=seen)
             return 200, answer.model_dump(mode="json")
 
@@ -208,7 +214,7 @@ def add_label_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None) -> None:
 
     @app.get("/v1/label-applications/{application_id}", tags=[APPLICATION_TAG], response_model=CaseState,
              responses=ERROR_RESPONSES, operation_id="label_applications_read", summary="An application's state",
-             openapi_extra=message_extension("state", "query", (Scope.CASE_READ,)))
+             openapi_extra=message_extension(A.STATE, "query", (Scope.CASE_READ,)))
     async def read_application(
         application_id: str = Path(..., pattern=APPLICATION_PATTERN),
         _: Caller = Depends(require(Scope.CASE_READ)),
@@ -222,7 +228,7 @@ def add_label_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None) -> None:
 
     @app.get("/v1/labels/{structure_id}", tags=[LABEL_TAG], response_model=CaseState, responses=ERROR_RESPONSES,
              operation_id="labels_read", summary="A structure's granted label (validity, reviews, withdrawal)",
-             openapi_extra=message_extension("state", "query", (Scope.CASE_READ,)))
+             openapi_extra=message_extension(A.STATE, "query", (Scope.CASE_READ,)))
     async def read_label(
         structure_id: str = Path(..., pattern=STRUCTURE_PATTERN),
         _: Caller = Depends(require(Scope.CASE_READ)),

@@ -2,8 +2,11 @@
 ``complete`` and ``reassign`` by the acting person (``X-Actor``: an opaque id such as ``agent:<id>``, never a name).
 
 A task is closed by its workflow when the event it waits for arrives; a person completes one with an outcome (a
-category), and a ``LETTER_TO_SEND`` task with the registered letter's number and the day it was posted. Completing
-or claiming a closed task is a 409; unknown task ids a 404; unknown fields and query parameters are refused.
+category), and a ``LETTER_TO_SEND`` task with the registered letter's number and the day it was posted: that one
+first sends ``record_letter_sent`` to the label case that wrote the letter (its receipt clock starts from the
+posting), whose refusal is the answer (409 with its rule); a case already closed keeps no clock, the task is simply
+completed. Completing or claiming a closed task is a 409; unknown task ids a 404; unknown fields and query
+parameters are refused.
 """
 
 from __future__ import annotations
@@ -19,20 +22,25 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from activities.page_cursor import InvalidCursor
 from activities.tasks import TaskClosed, TaskFilter, TaskNotFound, TaskStore
 from domain.deadlines import paris_date
+from domain.label_messages import letter_sent_by_task
 from domain.tasks import (
     ACTOR_PATTERN,
     ASSIGNEE_PATTERN,
     KIND_PATTERN,
     LETTER_NUMBER_PATTERN,
     OUTCOME_PATTERN,
+    LETTER_TO_SEND,
     CompletionError,
     TaskStatus,
     completion_outcome,
 )
 from workers.api.auth import Caller, Scope
 from workers.api.commands import APPLICATION_PATTERN, PATHWAY_PATTERN
+from workers.api.commands import send as send_command
 from workers.api.dependencies import post_context
 from workers.api.errors import ApiError, ErrorBody
+from workers.api.idempotency import Api, PostContext
+from workers.api.labels import LETTER_SENT_COMMAND
 
 ACTOR_HEADER = "X-Actor"
 MAX_PAGE = 200
@@ -110,8 +118,30 @@ _READ = {"x-scopes": [Scope.CASE_READ.value]}
 _WORK = {"x-scopes": [Scope.PATHWAY_EVENTS.value, Scope.LABEL_DECIDE.value], "x-actor": "person"}
 
 
-def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Caller]]) -> APIRouter:
-    """The inbox routes on the read model's pool (``require``: the app's scope dependency)."""
+async def _tell_case_letter_sent(api: Api | None, task_id: int, task: dict[str, Any], body: "CompleteTask",
+                                 caller: PostContext, person: str) -> None:
+    """``record_letter_sent`` to the case that wrote the letter; its refusal is the answer (409 with its rule)."""
+    assert body.registered_letter_number is not None and body.sent_on is not None  # completion_outcome checked
+    try:
+        message = letter_sent_by_task(task_id, task["details"].get("letter_key"), body.registered_letter_number,
+                                      body.sent_on, caller.caller.service, person)
+    except ValueError:
+        raise ApiError(422, "validation_error", "registered_letter_number is not a registered-letter number "
+                       "(6 to 30 capital letters, digits and spaces) or the task names no letter",
+                       field="registered_letter_number") from None
+    if api is None or api.client is None:
+        raise ApiError(503, "unavailable", "the letter's case cannot be told right now; retry later")
+    try:
+        await send_command(api, task["workflow_id"], "the letter's case", LETTER_SENT_COMMAND, message)
+    except ApiError as error:
+        if error.code != "case_closed":  # a closed case keeps no clock: the task alone records the sending
+            raise
+
+
+def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Caller]],
+           api: Api | None = None) -> APIRouter:
+    """The inbox routes on the read model's pool (``require``: the app's scope dependency; ``api``: the Temporal
+    client that tells a label case its letter was sent)."""
     routes = APIRouter(tags=["tasks"])
     read = Depends(require(Scope.CASE_READ))
     work = Depends(post_context(Scope.PATHWAY_EVENTS, Scope.LABEL_DECIDE))  # Idempotency-Key required (428)
@@ -176,10 +206,11 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         """The acting person takes the task (OPEN or CLAIMED → CLAIMED)."""
         return await changed(task_id, lambda s: s.claim(task_id, x_actor))
 
-    @routes.post("/v1/tasks/{task_id}/complete", response_model=Task, responses=_ERRORS, dependencies=[work],
-                 openapi_extra=_WORK)
-    async def complete_task(body: CompleteTask, task_id: int = task_id_path, x_actor: str = actor) -> dict[str, Any]:
-        """Done, with its outcome; 409 when the task is closed already (by its workflow or a person)."""
+    @routes.post("/v1/tasks/{task_id}/complete", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
+    async def complete_task(body: CompleteTask, task_id: int = task_id_path, x_actor: str = actor,
+                            ctx: PostContext = work) -> dict[str, Any]:
+        """Done, with its outcome; 409 when the task is closed already (by its workflow or a person). A letter's
+        sending is first told to its case (``record_letter_sent``), which may refuse it (409 with its rule)."""
         task = await found(task_id)
         if task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
             raise ApiError(409, "task_closed", f"the task is {task['status']}; nothing changed")
@@ -187,7 +218,16 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
             outcome = completion_outcome(task["kind"], paris_date(datetime.now().astimezone()), **body.model_dump())
         except CompletionError as error:
             raise ApiError(422, "validation_error", str(error), field=error.field) from None
-        return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
+        if task["kind"] != LETTER_TO_SEND:
+            return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
+        await _tell_case_letter_sent(api, task_id, task, body, ctx, x_actor)
+        try:
+            return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
+        except ApiError as error:  # the case may have closed the task itself on the posting (LETTER_SENT)
+            now = await found(task_id)
+            if error.code == "task_closed" and now.get("closure_reason") == "LETTER_SENT":
+                return _public(now)
+            raise
 
     @routes.post("/v1/tasks/{task_id}/reassign", response_model=Task, responses=_ERRORS, dependencies=[work],
                  openapi_extra=_WORK)

@@ -6,7 +6,11 @@
     parcours tasks complete TASK_ID --actor agent:<id> (--outcome CATEGORY | --registered-letter-number N
                             --sent-on YYYY-MM-DD) [--format table|json]
 
-Exit codes: 0 done, 1 no such task or the task is closed already, 2 bad input, 3 database unreachable.
+A ``LETTER_TO_SEND`` task is completed after its label case took the sending (``record_letter_sent``, through
+``TEMPORAL_ADDRESS`` with ``PARCOURS_ENCRYPTION_KEYS``): the receipt clock starts from it.
+
+Exit codes: 0 done, 1 no such task, the task is closed already, or its case refused or could not be told, 2 bad
+input, 3 database unreachable.
 """
 
 from __future__ import annotations
@@ -139,6 +143,46 @@ def show(task_id: int = typer.Argument(..., min=1), output: Format = typer.Optio
             typer.echo(f"{key:15} {json.dumps(value, default=str) if isinstance(value, dict) else _plain(value)}")
 
 
+async def _tell_case_letter_sent(task_id: int, task: dict[str, Any], number: str, sent_on: date | None,
+                                 actor: str) -> None:
+    """A letter's sending is first told to the label case that wrote it (``record_letter_sent``, as the API's
+    completion does): its refusal exits 1 with the reason and the task stays open; a closed case keeps no clock."""
+    from pydantic import ValidationError
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from domain.label_contract import ApplicationMessages
+    from domain.label_messages import letter_sent_by_task
+    from workers.cli.common import connect_client
+    from workers.runtime.config import Settings
+
+    assert sent_on is not None  # completion_outcome checked it
+    try:
+        message = letter_sent_by_task(task_id, task["details"].get("letter_key"), number, sent_on, "parcours-cli",
+                                      actor)
+    except ValidationError:
+        fail("--registered-letter-number: 6 to 30 capital letters, digits and spaces")
+        raise
+    try:
+        client = await connect_client(Settings.from_env())
+    except Exception as error:  # noqa: BLE001 - no server, no keys: one line, nothing changed
+        typer.echo(f"parcours tasks complete: the letter's case cannot be told ({type(error).__name__}: {error}); "
+                   "nothing changed", err=True)
+        raise typer.Exit(NOT_DONE) from None
+    try:
+        await client.get_workflow_handle(task["workflow_id"]).execute_update(
+            ApplicationMessages.RECORD_LETTER_SENT, message)
+    except WorkflowUpdateFailedError as refused:
+        reason = getattr(refused.cause, "message", None) or str(refused)
+        typer.echo(f"parcours tasks complete: the case refused it: {reason}; nothing changed", err=True)
+        raise typer.Exit(NOT_DONE) from None
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND or "already completed" not in (error.message or ""):
+            typer.echo(f"parcours tasks complete: the letter's case cannot be told ({error.message}); "
+                       "nothing changed", err=True)
+            raise typer.Exit(NOT_DONE) from None
+
+
 @app.command("complete", cls=OneLineErrors)
 def complete(
     task_id: int = typer.Argument(..., min=1),
@@ -150,7 +194,8 @@ def complete(
 ) -> None:
     """Mark a task done (a LETTER_TO_SEND task with its registered-letter number and posting day)."""
     from domain.deadlines import paris_date
-    from domain.tasks import ACTOR_PATTERN, CompletionError, completion_outcome
+    from activities.tasks import TaskClosed
+    from domain.tasks import ACTIVE_STATUSES, ACTOR_PATTERN, LETTER_TO_SEND, CompletionError, completion_outcome
 
     _check(actor, ACTOR_PATTERN, "--actor")
     posted = _day(sent_on, "--sent-on")
@@ -163,6 +208,15 @@ def complete(
         except CompletionError as error:
             fail(f"{error.field}: {error}")
             raise
-        return await store.complete(task_id, actor, result)
+        if task["kind"] != LETTER_TO_SEND or task["status"] not in ACTIVE_STATUSES:
+            return await store.complete(task_id, actor, result)
+        await _tell_case_letter_sent(task_id, task, registered_letter_number or "", posted, actor)
+        try:
+            return await store.complete(task_id, actor, result)
+        except TaskClosed:  # the case may have closed the task itself on the posting (LETTER_SENT)
+            now = await store.get(task_id)
+            if now.get("closure_reason") != "LETTER_SENT":
+                raise
+            return now
 
     _print([_store("complete", done)], output)
