@@ -63,7 +63,8 @@ async def test_two_workers_one_killed_every_household_applied_once(
     persons = observation_ids(day1, secret)[1] | observation_ids(day2, secret)[1]
     async with build_worker(enc_client, task_queue, db_pool, secret):  # day 1: the pathways the update follows
         await (await start_flux_import(enc_client, import_input(day1), task_queue=task_queue)).result()
-    workers = [await _worker(enc_client, database_url, test_keyring.to_spec(), task_queue, secret) for _ in range(2)]
+    workers = list(await asyncio.gather(
+        *(_worker(enc_client, database_url, test_keyring.to_spec(), task_queue, secret) for _ in range(2))))
     try:
         inp = import_input(day2, batch_size=HOUSEHOLDS, heartbeat_timeout_seconds=2)
         handle = await start_flux_import(enc_client, inp, task_queue=task_queue)
