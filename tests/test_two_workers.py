@@ -83,7 +83,11 @@ async def test_two_workers_one_killed_every_household_applied_once(
             await asyncio.sleep(0.01)
         assert killed is not None, "the worker running the slice was killed mid-import"
         assert any(w.returncode is None for w in workers), "the other worker is still running"
-        result = await asyncio.wait_for(handle.result(), 120)
+        try:
+            result = await asyncio.wait_for(handle.result(), 240)
+        except asyncio.TimeoutError:
+            pending = (await handle.describe()).raw_description.pending_activities
+            raise AssertionError(f"import not finished 240 s after the kill; pending: {pending}") from None
         found, ledger, problems = await check_exactly_once(enc_client, db_pool, day2, inp.file_digest, secret)
         assert problems == []
         assert found == ledger == result.signals > HOUSEHOLDS // 2, (found, ledger, result.signals)
