@@ -37,7 +37,7 @@ async def _worker(client: Client, database_url: str, keys: str, task_queue: str,
         sys.executable, "-m", "tests.flux_import_harness",
         "--address", client.service_client.config.target_host, "--namespace", client.namespace,
         "--task-queue", task_queue, "--database-url", database_url, "--secret-hex", secret.hex(),
-        "--keys", keys, "--signal-delay", "0.1", cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        "--keys", keys, "--max-cached-workflows", "1000", cwd=ROOT, stdout=asyncio.subprocess.PIPE,
     )
     assert (await asyncio.wait_for(process.stdout.readline(), 60)).strip() == b"worker ready"
     return process
