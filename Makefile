@@ -26,7 +26,8 @@ run: $(STAMP) compile
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Benchmarks (scripts, not tests): default sizes take about 15 minutes; `make bench BENCH_ARGS=--large` for bigger.
+# Benchmarks (scripts, not tests): default sizes take about 30 minutes idle; `make bench BENCH_ARGS=--large` for the
+# full sizes (hours), BENCH_ARGS="--only daily storm" for a selection (see bench/run_all.py).
 bench: $(STAMP) compile
 	$(PY) -m bench.run_all $(BENCH_ARGS)
 

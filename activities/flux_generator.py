@@ -275,3 +275,71 @@ def generate_flux(
         report.bytes_written += len(tail)
     return report
 
+
+
+def generate_daily_update(
+    out: str | Path,
+    *,
+    households: int,
+    seed: int,
+    flow_date: date,
+    update_date: date,
+    update_households: int,
+    new_share: float = 0.05,
+    change_seed: int = 1,
+) -> GenerationReport:
+    """The file of ``update_date`` that follows ``generate_flux(households=households, seed=seed,
+    flow_date=flow_date)`` (no invalid household): ``update_households`` households, ``new_share`` of them new,
+    the others drawn from the first file and each in a new state — a suspended payment resumed, a closed right
+    reopened, otherwise (in turn) a payment suspended, a right closed, or every person no longer subject (the
+    applicant becoming subject when nobody was)."""
+    if update_households < 0 or not 0.0 <= new_share <= 1.0:
+        raise ValueError("update_households must be >= 0 and new_share between 0 and 1")
+    gen = _Generator(households, seed, flow_date)
+    first = [gen.household(index) for index in range(households)]  # the same draws as generate_flux
+    new = round(update_households * new_share)
+    known = min(update_households - new, households)
+    picker = random.Random(change_seed)
+    records = [_changed(first[index], turn, update_date, picker) for turn, index in
+               enumerate(sorted(picker.sample(range(households), known)))]
+    records += [gen.household(households + index) for index in range(new)]
+    picker.shuffle(records)
+    report = GenerationReport()
+    with open(out, "wb") as handle:
+        head = ('<?xml version="1.0" encoding="UTF-8"?>\n<FluxBeneficiairesRSA>\n'
+                f" <IdentificationFlux><TYPEFLUX>Q</TYPEFLUX><DTCREAFLUX>{update_date.isoformat()}</DTCREAFLUX>"
+                "</IdentificationFlux>\n").encode("utf-8")
+        tail = b"</FluxBeneficiairesRSA>\n"
+        handle.write(head)
+        for record in records:
+            data = _encode(_render(record))
+            handle.write(data)
+            report.bytes_written += len(data)
+            report.households += 1
+            report.valid_households += 1
+            report.persons += len(record["persons"])
+            report.valid_persons += len(record["persons"])
+            report.valid_subject_to_duties += sum(p["top"] == "1" for p in record["persons"])
+        handle.write(tail)
+        report.bytes_written += len(head) + len(tail)
+    return report
+
+
+def _changed(record: dict, turn: int, on: date, rng: random.Random) -> dict:
+    """``record`` in another state on ``on`` (see :func:`generate_daily_update`)."""
+    changed = dict(record, suspension=None, closure=None, earlier_month=False)
+    if record["state"] in ("3", "4"):
+        changed["state"] = "2"  # payment resumed
+    elif record["state"] not in ("0", "2"):
+        changed["state"] = "2"  # right reopened
+    elif turn % 3 == 0:
+        changed["state"] = "4"
+        changed["suspension"] = (_weighted(rng, SUSPENSION_CODES), on.isoformat())
+    elif turn % 3 == 1:
+        changed["state"] = "5"
+        changed["closure"] = (_weighted(rng, CLOSURE_CODES), (on - timedelta(days=1)).isoformat())
+    elif any(p["top"] == "1" for p in record["persons"]):
+        changed["persons"] = [dict(p, top="0") for p in record["persons"]]
+    else:
+        changed["persons"] = [dict(p, top="1" if p["role"] == "DEM" else p["top"]) for p in record["persons"]]
+    return changed

@@ -27,6 +27,9 @@ from workers.runtime.keys import Keyring
 from workers.runtime.sandbox import workflow_runner
 from workflows.search_attributes import cli_search_attribute_types
 
+with workflow.unsafe.imports_passed_through():  # NoopWorkflow's sandbox re-imports this module
+    from workers.runtime.worker import WORKFLOW_TASK_SLOTS
+
 NAMESPACE = "parcours-rsa"
 
 
@@ -88,9 +91,10 @@ async def run_many(client: Client, task_queue: str, workflow_run, arg_for, count
 
 
 async def baseline(client: Client, count: int) -> float:
-    """Completions per second of a no-op workflow with one no-op activity: the engine's limit here."""
+    """Completions per second of a no-op workflow with one no-op activity: the engine's limit here. The worker has
+    the production worker's workflow-task slots (200 melted down on a saturated machine: activations timed out)."""
     task_queue = f"bench-noop-{uuid.uuid4().hex[:6]}"
     async with Worker(client, task_queue=task_queue, workflows=[NoopWorkflow], activities=[noop_activity],
-                      workflow_runner=workflow_runner(), max_concurrent_workflow_tasks=200,
+                      workflow_runner=workflow_runner(), max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
                       max_concurrent_activities=200):
         return await run_many(client, task_queue, NoopWorkflow.run, str, count)

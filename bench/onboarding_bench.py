@@ -41,7 +41,7 @@ from workers.runtime.config import Settings
 from workers.dev.embedded import free_port, start_postgres
 from workers.runtime.migrations import migrate
 from workers.runtime.registry import Dependencies
-from workers.runtime.worker import build_worker
+from workers.runtime.worker import WORKFLOW_TASK_SLOTS, build_worker
 from workflows.flux_import import start_flux_import
 
 TARGET_RATIO = 0.8
@@ -168,7 +168,8 @@ def make_worker(client, task_queue: str, pool: asyncpg.Pool, cache: int | None):
     from workers.runtime.sandbox import workflow_runner
 
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(Dependencies(pool=pool)),
-                  workflow_runner=workflow_runner(), max_cached_workflows=cache)
+                  workflow_runner=workflow_runner(), max_cached_workflows=cache,
+                  max_concurrent_workflow_tasks=min(WORKFLOW_TASK_SLOTS, cache or WORKFLOW_TASK_SLOTS))
 
 
 async def main(households: int, baseline_count: int, modes: list[str], cache: int | None = None) -> list[dict]:

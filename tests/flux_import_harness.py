@@ -174,13 +174,16 @@ async def _main() -> None:
     parser.add_argument("--secret-hex", required=True)
     parser.add_argument("--keys", required=True)
     parser.add_argument("--signal-delay", type=float, default=0.0)
+    parser.add_argument("--max-cached-workflows", type=int, default=0)
     args = parser.parse_args()
     client = await Client.connect(args.address, namespace=args.namespace,
                                   data_converter=data_converter(Keyring.parse(args.keys)))
     pool = await asyncpg.create_pool(args.database_url, min_size=1, max_size=5)
-    # No workflow cache: no sticky queue, so a new worker picks up the workflows at once after a kill.
+    # No workflow cache by default: no sticky queue, so a new worker picks up the workflows at once after a kill
+    # (tests/test_two_workers.py keeps a cache of 1000: with none, its surviving worker's resumed slice took up to
+    # 90 s, against about 19 s with one; the cause was not established).
     worker = build_worker(client, args.task_queue, pool, bytes.fromhex(args.secret_hex),
-                          signal_delay=args.signal_delay, max_cached_workflows=0)
+                          signal_delay=args.signal_delay, max_cached_workflows=args.max_cached_workflows)
     async with worker:
         print("worker ready", flush=True)
         await asyncio.Event().wait()

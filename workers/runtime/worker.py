@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities import france_travail, monjob
 from activities.territory import load_commune_table
+from workers.runtime import poll_watchdog
 from workers.runtime.config import Settings
 from workers.runtime.converter import data_converter
 from workers.runtime.keys import Keyring, load_keyring
@@ -46,6 +47,14 @@ async def connect(settings: Settings, with_runtime: Runtime | None = None, keyri
     )
 
 
+#: Workflow activations one worker process runs at once. They share one interpreter (the GIL), so more slots only
+#: lengthen each activation's wait: with the SDK's 100 and a saturated CPU (a storm of deadlines, thousands of new
+#: pathways at once) activations outlasted the 10 s workflow task timeout, timed out, were retried from scratch
+#: and the worker melted down (BENCHMARKS.md, issue 17). 20 × ≈ 35 ms (a replay) ≈ 0.7 s leaves 14× margin; tasks
+#: beyond wait on the server, where the timeout does not run.
+WORKFLOW_TASK_SLOTS = 20
+
+
 def build_worker(client: Client, task_queue: str, deps: Dependencies) -> Worker:
     return Worker(
         client,
@@ -53,6 +62,7 @@ def build_worker(client: Client, task_queue: str, deps: Dependencies) -> Worker:
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         workflow_runner=workflow_runner(),
+        max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
@@ -84,11 +94,22 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
                             communes=communes,
                             france_travail=france_travail.FranceTravailClient(ft_http) if ft_http else None)
         worker = build_worker(client, settings.temporal_task_queue, deps)
+        stalls: list[poll_watchdog.QueueView] = []
+
+        def on_stall(view: poll_watchdog.QueueView) -> None:
+            log.error("workflow poller stalled: stopping so that a fresh worker takes the backlog",
+                      backlog=view.backlog, backlog_age_s=int(view.backlog_age.total_seconds()))
+            stalls.append(view)
+            stop.set()
+
         async with worker:
             log.info("worker started", task_queue=settings.temporal_task_queue,
                      namespace=settings.temporal_namespace, workflows=len(WORKFLOWS),
                      metrics=f"{settings.metrics_host}:{settings.metrics_port}" if settings.metrics_port else None)
+            watchdog = asyncio.create_task(poll_watchdog.watch(
+                lambda: poll_watchdog.describe(client, settings.temporal_task_queue, client.identity), on_stall))
             await stop.wait()
+            watchdog.cancel()
             log.info("worker stopping")
     finally:
         for open_http in (http, ft_http):
@@ -97,3 +118,5 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, keyr
         if pool is not None:
             await pool.close()
     log.info("worker stopped")
+    if stalls:
+        raise SystemExit(poll_watchdog.STALLED_EXIT)
