@@ -20,18 +20,8 @@ ENCRYPTED = base64.b64encode(b"binary/encrypted").decode()
 LABEL_HISTORIES = sorted(p for p in HISTORIES.glob("Label*.json") if not p.name.startswith("LabelYearlyList"))
 
 
-def _encrypted_payloads(node: Any) -> Iterator[dict]:
-    if isinstance(node, dict):
-        if node.get("metadata", {}).get("encoding") == ENCRYPTED and "data" in node:
-            yield node
-        for value in node.values():
-            yield from _encrypted_payloads(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _encrypted_payloads(value)
-
-
 def _objects(node: Any) -> Iterator[dict]:
+    """Every JSON object in ``node``, nested ones included."""
     if isinstance(node, dict):
         yield node
         for value in node.values():
@@ -43,7 +33,8 @@ def _objects(node: Any) -> Iterator[dict]:
 
 async def _recorded(path) -> list[Any]:
     """Every encrypted JSON payload of a recorded history, decrypted and parsed."""
-    raw = [json_format.ParseDict(p, Payload()) for p in _encrypted_payloads(json.loads(path.read_text()))]
+    raw = [json_format.ParseDict(p, Payload()) for p in _objects(json.loads(path.read_text()))
+           if p.get("metadata", {}).get("encoding") == ENCRYPTED and "data" in p]
     return [json.loads(p.data) for p in await history_converter().payload_codec.decode(raw)
             if p.metadata.get("encoding") == b"json/plain"]
 
