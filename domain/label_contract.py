@@ -100,7 +100,7 @@ class LabelTaskDetails(SetFieldsOnly):
     cer_per_professional: int | None = None
     procedure: str | None = None
     label_workflow_id: str | None = None
-    reasons: list[str] | None = None
+    reasons: list[str] | None = None  # free text: read from tasks of earlier versions only, no longer written
 
 
 class LabelTask(BaseModel):

@@ -101,7 +101,8 @@ class LabelWithdrawal(LabelNotices):
         s.remediation = Remediation(started_on=started_on, ends_on=ends_on)
         s.stage = LabelStage.QUALITY_REMEDIATION
         self._notify(LetterKind.REMEDIATION, started_on, reasons, LetterDates(support_until=rules_of.day_start(ends_on)))
-        self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on, reasons=reasons)
+        # The reasons (free text) stay in the case and its remediation letter, not in the task read model.
+        self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on)
         self.touch()
 
     def check_quality_issue(self, msg: QualityIssue) -> None:
