@@ -137,8 +137,7 @@ async def _tell_case_letter_sent(api: Api | None, task_id: int, task: dict[str, 
     assert body.registered_letter_number is not None and body.sent_on is not None  # completion_outcome checked
     try:
         message = letter_sent_by_task(task_id, LabelTaskDetails.model_validate(task["details"]).letter_key,
-                                      body.registered_letter_number,
-                                      body.sent_on, caller.caller.service, person)
+                                      body.registered_letter_number, body.sent_on, caller.caller.service, person)
     except ValueError:
         raise ApiError(422, "validation_error", "registered_letter_number is not a registered-letter number "
                        "(6 to 30 capital letters, digits and spaces) or the task names no letter",
@@ -225,7 +224,8 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
     async def complete_task(body: CompleteTask, task_id: int = task_id_path, x_actor: str = actor,
                             ctx: PostContext = work) -> dict[str, Any]:
         """Done, with its outcome; 409 when the task is closed already (by its workflow or a person). A letter's
-        sending is first told to its case (``record_letter_sent``), which may refuse it (409 with its rule)."""
+        sending is told to its case (``record_letter_sent``) before the completion commits; the case may refuse it
+        (409 with its rule, nothing changed)."""
         task = await found(task_id)
         _may_work_on(ctx.caller, task)
         if task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
