@@ -26,6 +26,7 @@ from domain.label_contract import (
     ApplicationSnapshot,
     LabelSnapshot,
     LabelTask,
+    LabelTaskDetails,
     LetterEvent,
     RegisteredLetter,
 )
@@ -42,7 +43,7 @@ class LabelStore:
 
     @activity.defn(name=ACT_CREATE_TASK)
     async def create_task(self, task: LabelTask) -> None:
-        await TaskStore.create(self._pool, [NewTask(**task.model_dump())])
+        await TaskStore.create(self._pool, [NewTask(**task.model_dump(mode="json"))])
 
     @activity.defn(name=ACT_CLOSE_TASKS)
     async def close_tasks(self, closures: list[TaskClosure]) -> None:
@@ -58,12 +59,13 @@ class LabelStore:
                 """INSERT INTO label_letters (letter_key, workflow_id, structure_id, kind, decided_on, territory, dates)
                    VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (letter_key) DO NOTHING""",
                 letter.letter_key, letter.workflow_id, letter.structure_id, letter.kind, letter.decided_on,
-                letter.territory, json.dumps(letter.dates, default=str),
+                letter.territory, letter.dates.model_dump_json(),
             )
             await TaskStore.create(conn, [NewTask(
                 task_key=f"{letter.letter_key}:{LETTER_TO_SEND}", workflow_id=letter.workflow_id, kind=LETTER_TO_SEND,
-                assignee=DPID, details={"letter_key": letter.letter_key, "letter_kind": letter.kind,
-                                        "structure_id": letter.structure_id, "decided_on": letter.decided_on})])
+                assignee=DPID, details=LabelTaskDetails(
+                    letter_key=letter.letter_key, letter_kind=letter.kind, structure_id=letter.structure_id,
+                    decided_on=letter.decided_on).model_dump(mode="json"))])
         return letter.letter_key
 
     @activity.defn(name=ACT_RECORD_LETTER_EVENT)

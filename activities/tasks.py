@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import asyncpg
 from pydantic import BaseModel, Field
 
 from activities.page_cursor import NO_DATE_SQL, decode_cursor, encode_cursor
+from domain.label_contract import LabelTaskDetails
 from domain.pathway import HumanTask
 from domain.tasks import LETTER_TO_SEND, ACTIVE_STATUSES, WORKFLOW_ACTOR, TaskClosure, TaskStatus
 
@@ -142,7 +143,12 @@ class TaskStore:
         return await self._change(task_id, "assignee = $3, status = 'OPEN', claimed_by = NULL, claimed_at = NULL",
                                   actor, assignee)
 
-    async def complete(self, task_id: int, actor: str, outcome: dict[str, Any]) -> dict[str, Any]:
+    async def complete(self, task_id: int, actor: str, outcome: dict[str, Any], *,
+                       before_commit: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> dict[str, Any]:
+        """The person completes the task. ``before_commit`` (a letter's case told of its sending) runs with the
+        task completed and locked in this transaction: the case's own closing of the task (``LETTER_SENT``, by its
+        letter-event activity) waits for the commit and then finds it closed, so the person stays its closer; an
+        error of ``before_commit`` (the case refused) rolls the completion back."""
         async with self.pool.acquire() as conn, conn.transaction():
             task = await self._change(task_id, """status = 'DONE', outcome = $3::jsonb, closure_reason = 'COMPLETED',
                                                   closed_by = $2, completed_at = now()""",
@@ -150,9 +156,11 @@ class TaskStore:
             if task["kind"] == LETTER_TO_SEND:
                 await conn.execute(
                     """UPDATE label_letters SET registered_letter_number = $2, sent_on = $3 WHERE letter_key = $1""",
-                    task["details"].get("letter_key"), outcome["registered_letter_number"],
+                    LabelTaskDetails.model_validate(task["details"]).letter_key, outcome["registered_letter_number"],
                     date.fromisoformat(str(outcome["sent_on"])),
                 )
+            if before_commit is not None:
+                await before_commit(task)
             return task
 
     async def _change(self, task_id: int, assignments: str, actor: str, *extra: Any,

@@ -13,6 +13,7 @@ from domain import label as rules_of
 from domain.label import LabelStage
 from domain import label_appeal as windows
 from domain.label_appeal import AppealRecord
+from domain.label_contract import LetterDates
 from domain.label_application import DecisionRecord, LabelApplicationState, RefusalRecord
 from domain.label_messages import AppealFiled, GracieuxAnswer, Judgment
 from domain.label_outbox import LETTERS, LabelCaseRules, refuse
@@ -78,7 +79,7 @@ class ApplicationAppeals(LabelCaseRules):
         if self._patched(LETTERS):
             self._letter(f"{self.workflow_id}:gracieux_rejected:{answered_on.isoformat()}", "gracieux_rejected",
                          answered_on, msg.reasons,
-                         {"contentieux_deadline": appeal.contentieux_deadline_after_rejection})
+                         LetterDates(contentieux_deadline=appeal.contentieux_deadline_after_rejection))
         self.touch()
 
     def check_recours_contentieux(self, msg: AppealFiled) -> None:

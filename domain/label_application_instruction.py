@@ -34,7 +34,7 @@ class ApplicationInstruction(LabelCaseRules):
         s.step = LabelStage.DPID_ADMIN_EVALUATION
         s.base_stage = LabelStage.DPID_ADMIN_EVALUATION if round_no == 1 else LabelStage.REAPPLICATION_EVALUATION
         self._task("label_admin_evaluation", "DPID", f"r{round_no}", s.instruction_due,
-                   filed_on=filed_on.isoformat(), round=round_no)
+                   filed_on=filed_on, round=round_no)
         self.touch()
 
     def _set_step(self, step: LabelStage) -> None:

@@ -19,7 +19,7 @@ from domain.label_appeal import AppealRecord
 from domain.label_application import DecisionRecord, LabelApplicationState, MoratoriumRecord, RefusalRecord
 from domain.label_application_appeals import ApplicationAppeals
 from domain.label_application_instruction import ApplicationInstruction
-from domain.label_contract import ApplicationSnapshot
+from domain.label_contract import ApplicationSnapshot, LetterDates
 from domain.label_messages import (
     ApplicationSubmitted,
     Decision,
@@ -107,7 +107,7 @@ class LabelApplication(ApplicationInstruction, ApplicationAppeals):
         assert m is not None
         m.reminder_sent = True
         self._task("label_moratorium_end", self._slai(), "reminder", m.closes_on,
-                   earliest_reapplication=m.earliest_reapplication.isoformat())
+                   earliest_reapplication=m.earliest_reapplication)
         self.touch()
 
     def _receipt_missing(self, kind: str) -> None:
@@ -116,7 +116,7 @@ class LabelApplication(ApplicationInstruction, ApplicationAppeals):
         refusal.receipt_reminder_sent = True
         self._task(kind, "DPID", refusal.letter_key, None, letter_key=refusal.letter_key,
                    registered_number=refusal.registered_number,
-                   sent_on=refusal.sent_on.isoformat() if refusal.sent_on else None)
+                   sent_on=refusal.sent_on)
         self.touch()
 
     def _close_without_reapplication(self) -> None:
@@ -190,8 +190,8 @@ class LabelApplication(ApplicationInstruction, ApplicationAppeals):
             expires_on = rules_of.label_expires_on(decided_on, self.rules)
             first, last = rules_of.renewal_window(expires_on, self.rules)
             self._letter(f"{self.workflow_id}:{kind}:{decided_on.isoformat()}", kind, decided_on, [],
-                         {"valid_until": rules_of.day_start(expires_on), "renewal_window_first": first,
-                          "renewal_window_last": last})
+                         LetterDates(valid_until=rules_of.day_start(expires_on), renewal_window_first=first,
+                                     renewal_window_last=last))
         self.touch()
 
     def label_started(self, label_workflow_id: str, *, already_running: bool) -> None:
@@ -210,10 +210,10 @@ class LabelApplication(ApplicationInstruction, ApplicationAppeals):
         s.refusals = s.refusals + [RefusalRecord(round=s.round, final=final, decided_on=decided_on, reasons=reasons,
                                                  letter_key=letter_key, posting_clock=self._patched(POSTING_CLOCK))]
         s.base_stage = LabelStage.REFUSED_FINAL if final else LabelStage.MORATORIUM
-        dates: dict[str, date] = {}
+        dates = LetterDates()
         campaign = rules_of.campaign_year(s.first_filed_on or decided_on)
         if not final and campaign == self.rules.first_campaign_year:
-            dates["moratorium_floor"] = self.rules.first_campaign_reapplication_floor
+            dates = LetterDates(moratorium_floor=self.rules.first_campaign_reapplication_floor)
         self._letter(letter_key, "final_refusal" if final else "refusal", decided_on, reasons, dates)
         if not final:
             self._task("label_moratorium_meeting", self._slai(), "annexe4", None,

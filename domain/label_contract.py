@@ -8,9 +8,10 @@ histories and of the API's routes, so it never changes (add a new one instead).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from domain.set_fields import SetFieldsOnly
 
 LABEL_APPLICATION_WORKFLOW = "LabelApplication"
 LABEL_WORKFLOW = "Label"
@@ -70,6 +71,38 @@ class LabelMessages:
     STATE = "state"  # query
 
 
+class LabelTaskDetails(SetFieldsOnly):
+    """What a label task carries besides its kind: ids, dates, counts and categories, never free text about a
+    person. One model with optional fields rather than one per kind: most kinds carry the structure alone or one
+    or two fields, several kinds share fields (a letter's key, number and posting day), and the task inbox reads
+    them without knowing the kind. Only the fields the case set are written (the JSON the recorded histories
+    hold, where a key is absent unless given, ``null`` when given as ``None``), in this order."""
+
+    structure_id: str | None = None
+    letter_key: str | None = None
+    letter_kind: str | None = None  # LETTER_TO_SEND: a domain.label_letters.LetterKind value
+    decided_on: date | None = None  # LETTER_TO_SEND
+    registered_number: str | None = None
+    sent_on: date | None = None
+    note: str | None = None  # a fixed hint of the rules, never typed by a person
+    filed_on: date | None = None
+    round: int | None = None
+    months: int | None = None
+    year: int | None = None
+    consulted: list[str] | None = None  # G-L22: the other territories' SLAIs
+    lead: str | None = None
+    participants: list[str] | None = None
+    requested: list[str] | None = None
+    evidence: list[str] | None = None  # L10: document ids
+    earliest_reapplication: date | None = None
+    window_first: date | None = None
+    window_last: date | None = None
+    cer_per_professional: int | None = None
+    procedure: str | None = None
+    label_workflow_id: str | None = None
+    reasons: list[str] | None = None  # free text: read from tasks of earlier versions only, no longer written
+
+
 class LabelTask(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -78,7 +111,25 @@ class LabelTask(BaseModel):
     kind: str
     assignee: str  # "DPID", "SLAI:<territory>"
     due_date: date | None = None
-    details: dict[str, Any] = {}
+    details: LabelTaskDetails = LabelTaskDetails()
+
+
+class LetterDates(SetFieldsOnly):
+    """The dates a letter states (each labelled in ``domain.label_letters``); only those the case set are written."""
+
+    valid_until: date | None = None
+    renewal_window_first: date | None = None
+    renewal_window_last: date | None = None
+    moratorium_floor: date | None = None
+    observation_deadline: date | None = None
+    support_until: date | None = None
+    effective_on: date | None = None
+    contentieux_deadline: date | None = None
+
+    def items(self) -> list[tuple[str, date]]:
+        """The dates set, by their name, in declaration order."""
+        return [(name, day) for name in type(self).model_fields
+                if name in self.model_fields_set and (day := getattr(self, name)) is not None]
 
 
 class RegisteredLetter(BaseModel):
@@ -93,7 +144,7 @@ class RegisteredLetter(BaseModel):
     decided_on: date
     reasons: list[str]
     territory: str | None = None
-    dates: dict[str, date] = {}
+    dates: LetterDates = LetterDates()
 
 
 class LetterEvent(BaseModel):

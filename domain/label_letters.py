@@ -14,13 +14,11 @@ from __future__ import annotations
 import html
 from datetime import date
 from enum import Enum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.label_contract import LetterDates, RegisteredLetter
 from domain.pdf import text_pdf
-
-RegisteredLetterLike = Any  # domain.label_contract.RegisteredLetter (not imported: the contract imports no renderer)
 
 ISSUER = "Département du Pas-de-Calais — Direction des politiques d'inclusion durable (DPID)"
 
@@ -70,7 +68,7 @@ _DATE_LABELS = {
 
 
 class LetterDocument(BaseModel):
-    """What a letter says; ``dates`` keys are those of ``_DATE_LABELS``."""
+    """What a letter says."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -81,7 +79,7 @@ class LetterDocument(BaseModel):
     territory: str | None = None
     decided_on: date
     reasons: list[str] = []
-    dates: dict[str, date] = {}
+    dates: LetterDates = LetterDates()
 
 
 def _fr(day: date) -> str:
@@ -148,17 +146,17 @@ def letter_lines(letter: LetterDocument) -> list[str]:
     lines += _decision(letter)
     if letter.reasons:
         lines += ["", "Motifs :"] + [f"- {reason}" for reason in letter.reasons]
-    if letter.dates:
-        lines += ["", "Dates :"] + [f"- {_DATE_LABELS.get(key, key)} : {_fr(day)}"
-                                    for key, day in sorted(letter.dates.items(), key=lambda item: item[1])]
+    dates = sorted(letter.dates.items(), key=lambda item: item[1])
+    if dates:
+        lines += ["", "Dates :"] + [f"- {_DATE_LABELS[key]} : {_fr(day)}" for key, day in dates]
     if letter.kind in APPEALABLE:
         lines += [""] + _appeal_routes()
     lines += ["", "Le Président du Conseil départemental, par délégation."]
     return lines
 
 
-def document_of(letter: "RegisteredLetterLike") -> LetterDocument:
-    """The document of a letter the case recorded (``domain.label_contract.RegisteredLetter``)."""
+def document_of(letter: RegisteredLetter) -> LetterDocument:
+    """The document of a letter the case recorded."""
     return LetterDocument(letter_key=letter.letter_key, kind=LetterKind(letter.kind), structure_id=letter.structure_id,
                           case_id=letter.workflow_id, territory=letter.territory, decided_on=letter.decided_on,
                           reasons=letter.reasons, dates=letter.dates)

@@ -17,6 +17,7 @@ from domain import label as rules_of
 from domain import label_appeal as windows
 from domain.deadlines import deadline_instant
 from domain.label_appeal import AppealRecord
+from domain.label_contract import LetterDates
 from domain.label_letters import APPEALABLE, LetterKind
 from domain.label_messages import AppealFiled, GracieuxAnswer, Judgment, LetterSent, ReceiptAcknowledged
 from domain.label_outbox import LETTERS, LabelCaseRules, Timed, refuse
@@ -31,7 +32,7 @@ class LabelNotices(LabelCaseRules):
     def _appeal_granted(self, on: date) -> None:
         raise NotImplementedError
 
-    def _notify(self, kind: LetterKind, decided_on: date, reasons: list[str], dates: dict[str, date] | None = None,
+    def _notify(self, kind: LetterKind, decided_on: date, reasons: list[str], dates: LetterDates | None = None,
                 *, appeal_of: Literal["withdrawal", "renewal_refusal"] | None = None) -> None:
         if not self._patched(LETTERS):
             return
@@ -80,7 +81,7 @@ class LabelNotices(LabelCaseRules):
         letter = self._find_letter(key)
         letter.receipt_reminder_sent = True
         self._task(kind, "DPID", key, None, letter_key=key, registered_number=letter.registered_number,
-                   sent_on=letter.sent_on.isoformat() if letter.sent_on else None)
+                   sent_on=letter.sent_on)
         self.touch()
 
     def _implicit_rejection(self) -> None:
@@ -160,7 +161,7 @@ class LabelNotices(LabelCaseRules):
             appeal.rejection_on = answered_on
             appeal.contentieux_deadline_after_rejection = rules_of.appeal_deadline(answered_on, self.rules)
             self._notify(LetterKind.GRACIEUX_REJECTED, answered_on, msg.reasons,
-                         {"contentieux_deadline": appeal.contentieux_deadline_after_rejection})
+                         LetterDates(contentieux_deadline=appeal.contentieux_deadline_after_rejection))
         self.touch()
 
     def check_recours_contentieux(self, msg: AppealFiled) -> None:

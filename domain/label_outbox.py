@@ -17,7 +17,7 @@ from typing import Annotated, Any, Callable, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain import tasks as assignee
-from domain.label_contract import LabelLostNotice, LabelTask, LetterEvent, RegisteredLetter
+from domain.label_contract import LabelLostNotice, LabelTask, LabelTaskDetails, LetterDates, LetterEvent, RegisteredLetter
 from domain.label_state import LabelState
 from domain.label_messages import Superseded
 from domain.pathway_stages import PathwayRuleError
@@ -157,17 +157,17 @@ class LabelCaseRules:
         return f"{self.workflow_id}:{kind}:{ref}"
 
     def _task(self, kind: str, to: str, ref: str, due: date | None = None, **details: Any) -> None:
-        """A human task (idempotent by its key)."""
+        """A human task (idempotent by its key); ``details`` are ``LabelTaskDetails`` fields."""
         self.outbox.append(CreateTask(task=LabelTask(
             task_key=self.task_key(kind, ref), workflow_id=self.workflow_id, kind=kind, assignee=to, due_date=due,
-            details={"structure_id": self.s.structure_id, **details})))
+            details=LabelTaskDetails(structure_id=self.s.structure_id, **details))))
 
     def _letter(self, key: str, kind: str, decided_on: date, reasons: list[str],
-                dates: dict[str, date] | None = None) -> None:
+                dates: LetterDates | None = None) -> None:
         """A letter of the case: kept as written (rendered on demand), then sent."""
         letter = RegisteredLetter(letter_key=key, workflow_id=self.workflow_id, structure_id=self.s.structure_id,
                                   territory=self.s.territory, kind=kind, decided_on=decided_on, reasons=reasons,
-                                  dates=dates or {})
+                                  dates=dates or LetterDates())
         self.s.documents = self.s.documents + [letter]
         self.outbox.append(SendLetter(letter=letter))
 

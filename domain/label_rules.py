@@ -16,7 +16,7 @@ from datetime import date, datetime
 from domain import label as rules_of
 from domain.deadlines import add_months, deadline_instant
 from domain.label import LabelStage
-from domain.label_contract import LabelLostNotice, LabelSnapshot
+from domain.label_contract import LabelLostNotice, LabelSnapshot, LetterDates
 from domain.label_events import LabelLossReason
 from domain.label_letters import LetterKind
 from domain.label_messages import AnnualReview, MissionEnded, RenewalDecision, RenewalRequest
@@ -121,7 +121,7 @@ class Label(LabelWithdrawal):
         self.s.renewal_reminders_sent = self.s.renewal_reminders_sent + [day]
         first, last = rules_of.renewal_window(self.s.expires_on, self.rules)
         self._task("label_renewal_reminder", self._slai(), day.isoformat(), last,
-                   window_first=first.isoformat(), window_last=last.isoformat())
+                   window_first=first, window_last=last)
         self.touch()
 
     def _expire(self) -> None:
@@ -208,7 +208,7 @@ class Label(LabelWithdrawal):
             s.renewal_refused_on = decided_on
             s.stage = LabelStage.LABELLED
             self._notify(LetterKind.RENEWAL_REFUSAL, decided_on, msg.reasons,
-                         {"valid_until": rules_of.day_start(max(s.expires_on, decided_on))},
+                         LetterDates(valid_until=rules_of.day_start(max(s.expires_on, decided_on))),
                          appeal_of="renewal_refusal")
             if decided_on >= s.expires_on:  # kept valid until the decision: it ends now
                 s.expires_on = decided_on
@@ -225,7 +225,7 @@ class Label(LabelWithdrawal):
         s.renewal_requested_on = s.renewal_refused_on = None
         s.reviews_requested, s.reviews_received, s.review_reminders_sent = [], [], []
         s.renewal_reminders_sent = []
-        self._notify(LetterKind.RENEWAL_GRANT, decided_on, [], {"valid_until": rules_of.day_start(s.expires_on)})
+        self._notify(LetterKind.RENEWAL_GRANT, decided_on, [], LetterDates(valid_until=rules_of.day_start(s.expires_on)))
         self._ceremony(decided_on)
         self.renewed = True
 
@@ -238,5 +238,5 @@ class Label(LabelWithdrawal):
 
     def end_mission(self, msg: MissionEnded) -> None:
         ended_on = msg.ended_on or self.today()
-        self._notify(LetterKind.LAPSE, ended_on, [], {"effective_on": ended_on})
+        self._notify(LetterKind.LAPSE, ended_on, [], LetterDates(effective_on=ended_on))
         self._end(LabelStage.LAPSED, LabelLossReason.LAPSED, ended_on)

@@ -10,6 +10,7 @@ from datetime import date
 
 from domain import label as rules_of
 from domain.label import LabelStage
+from domain.label_contract import LetterDates
 from domain.label_events import LabelLossReason
 from domain.label_letters import LetterKind
 from domain.label_messages import (
@@ -44,7 +45,7 @@ class LabelWithdrawal(LabelNotices):
         s.letters = s.letters + [NoticeLetter(letter_key=key, kind="withdrawal_notice", decided_on=notified_on)]
         self._letter(key, "withdrawal_notice", notified_on,
                      grounds + [f"observations may be submitted until {deadline.isoformat()}"],
-                     {"observation_deadline": deadline})
+                     LetterDates(observation_deadline=deadline))
         self.touch()
 
     def check_commitment_breach(self, msg: CommitmentBreach) -> None:
@@ -85,7 +86,7 @@ class LabelWithdrawal(LabelNotices):
                               "WITHDRAWAL_DECIDED")
         if msg.outcome == "withdraw":
             grounds = self.s.withdrawal.grounds if self.s.withdrawal else []
-            self._notify(LetterKind.WITHDRAWAL, decided_on, msg.reasons or grounds, {"effective_on": decided_on},
+            self._notify(LetterKind.WITHDRAWAL, decided_on, msg.reasons or grounds, LetterDates(effective_on=decided_on),
                          appeal_of="withdrawal")
             self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)
         else:
@@ -99,8 +100,9 @@ class LabelWithdrawal(LabelNotices):
         ends_on = rules_of.remediation_ends_on(started_on, self.rules)
         s.remediation = Remediation(started_on=started_on, ends_on=ends_on)
         s.stage = LabelStage.QUALITY_REMEDIATION
-        self._notify(LetterKind.REMEDIATION, started_on, reasons, {"support_until": rules_of.day_start(ends_on)})
-        self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on, reasons=reasons)
+        self._notify(LetterKind.REMEDIATION, started_on, reasons, LetterDates(support_until=rules_of.day_start(ends_on)))
+        # The reasons (free text) stay in the case and its remediation letter, not in the task read model.
+        self._task("label_quality_support", self._slai(), started_on.isoformat(), ends_on)
         self.touch()
 
     def check_quality_issue(self, msg: QualityIssue) -> None:
@@ -129,6 +131,6 @@ class LabelWithdrawal(LabelNotices):
             self.s.remediation = None
             self.s.stage = LabelStage.LABELLED
         else:
-            self._notify(LetterKind.WITHDRAWAL, decided_on, msg.reasons, {"effective_on": decided_on},
+            self._notify(LetterKind.WITHDRAWAL, decided_on, msg.reasons, LetterDates(effective_on=decided_on),
                          appeal_of="withdrawal")
             self._end(LabelStage.WITHDRAWN, LabelLossReason.WITHDRAWN, decided_on)

@@ -10,7 +10,7 @@ from enum import Enum
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.pathway_stages import (
     AppointmentKind,
@@ -27,6 +27,7 @@ from domain.pathway_stages import (
 )
 from domain.plein_emploi_state import HoursReason, PleinEmploiState
 from domain.rules import ContractKind
+from domain.set_fields import SetFieldsOnly
 from domain.tasks import OpenTask, TaskClosure
 
 
@@ -232,15 +233,9 @@ class HumanTask(BaseModel):
     details: dict[str, str] = Field(default_factory=dict)
 
 
-class _PushData(BaseModel):
+class _PushData(SetFieldsOnly):
     """What one MonJob62 push carries, typed end to end (``activities.monjob`` maps it to the wire). Serialized with
     the fields the pathway set only, in this order: the JSON recorded histories hold."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_serializer(mode="wrap")
-    def _set_fields_only(self, handler: Any) -> dict[str, Any]:
-        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
 
 
 class CerPush(_PushData):

@@ -44,6 +44,12 @@ DPID = "DPID"
 CAF = "CAF"
 
 
+def is_label_task(kind: str) -> bool:
+    """A task of a label case (its ``label_*`` kinds and its letters to send): the label scope works on it, the
+    pathway scope does not (a pathway task keeps the pathway scope)."""
+    return kind == LETTER_TO_SEND or kind.startswith("label_")
+
+
 def slai(territory: str) -> str:
     """The territory's SLAI (orientation, validations, reorientations)."""
     return f"SLAI:{territory}"

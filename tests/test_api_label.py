@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities.tasks import TaskFilter, TaskStore
 from domain.deadlines import deadline_instant
+from domain.label_contract import ACT_RECORD_LETTER_EVENT
 from domain.tasks import LETTER_TO_SEND
 from tests.api_harness import _auth, env  # noqa: F401  (env: fixture)
 from workers.api import create_app
@@ -134,8 +135,8 @@ async def test_unknown_application_is_404(env, task_queue, db_pool, structure):
     assert read.status_code == 404
 
 
-async def _refused_with_receipt(api, db_pool, structure: str, filed: date, received: date) -> str:
-    """File application 1, evaluate it below the criteria, refuse it, record the AR: a notified moratorium."""
+async def _refused(api, structure: str, filed: date) -> str:
+    """File application 1, evaluate it below the criteria and refuse it 30 days after filing."""
     submitted = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
         "structure_id": structure, "application_no": 1, "territory": "ARTOIS", "filed_on": filed.isoformat()})
     assert submitted.status_code == 200, submitted.text
@@ -147,6 +148,12 @@ async def _refused_with_receipt(api, db_pool, structure: str, filed: date, recei
                                      "reasons": ["formation incomplète"]})):
         answer = await api.post(f"/v1/label-applications/{application}/{path}", json=body, headers=_auth(DPID))
         assert answer.status_code == 200, (path, answer.text)
+    return application
+
+
+async def _refused_with_receipt(api, db_pool, structure: str, filed: date, received: date) -> str:
+    """A refused application whose AR is recorded: a notified moratorium."""
+    application = await _refused(api, structure, filed)
     await _registry(db_pool, structure, "moratorium_application")
     early = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
         "structure_id": structure, "application_no": 2, "territory": "ARTOIS"})
@@ -262,17 +269,8 @@ async def test_completing_the_letter_task_tells_the_case_and_moves_its_receipt_c
     today = date.today()
     filed = today - timedelta(days=40)
     async with _api(env, task_queue, db_pool) as api:
-        submitted = await api.post("/v1/label-applications", headers=_auth(DEPOSANT), json={
-            "structure_id": structure, "application_no": 1, "territory": "ARTOIS", "filed_on": filed.isoformat()})
-        application = submitted.json()["case_id"]
+        application = await _refused(api, structure, filed)
         decided = filed + timedelta(days=30)
-        for path, body in (("admin-evaluation", {"training_ok": False, "cer_average": 6.0, "seed": "s"}),
-                           ("slai-opinion", {"confirmed": True, "training_ok": False, "cer_average": 6.0}),
-                           ("joint-review", {"training_ok": False, "cer_average": 6.5}),
-                           ("decision", {"outcome": "refuse", "decided_on": decided.isoformat(),
-                                         "reasons": ["formation incomplète"]})):
-            answer = await api.post(f"/v1/label-applications/{application}/{path}", json=body, headers=_auth(DPID))
-            assert answer.status_code == 200, (path, answer.text)
         task = await _letter_task(db_pool, application)
         url = f"/v1/tasks/{task['task_id']}/complete"
         await _case_waking(api, application, deadline_instant(decided + timedelta(days=14)))  # not posted
@@ -292,9 +290,56 @@ async def test_completing_the_letter_task_tells_the_case_and_moves_its_receipt_c
         sent = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
                                          "sent_on": posted_on.isoformat()}, headers=_auth(DPID))
         assert sent.status_code == 200 and sent.json()["status"] == "DONE", sent.text
+        assert (sent.json()["closure_reason"], sent.json()["closed_by"]) == ("COMPLETED", "agent:test-0001")
         case = await _case_waking(api, application, deadline_instant(posted_on + timedelta(days=14)))  # AR reminder
         refusal = case["state"]["refusals"][-1]
         assert (refusal["registered_number"], refusal["sent_on"]) == ("1A 234 567 8901 2", posted_on.isoformat())
         again = await api.post(url, json={"registered_letter_number": "1A 234 567 8901 2",
                                           "sent_on": posted_on.isoformat()}, headers=_auth(DPID))
         assert (again.status_code, again.json()["error"]["code"]) == (409, "task_closed")
+
+
+async def _activity_done(handle, activity_type: str) -> bool:
+    events = (await handle.fetch_history()).events
+    scheduled = {e.event_id for e in events
+                 if e.activity_task_scheduled_event_attributes.activity_type.name == activity_type}
+    return any(e.activity_task_completed_event_attributes.scheduled_event_id in scheduled for e in events)
+
+
+async def test_the_person_who_sent_the_letter_stays_its_tasks_closer_when_the_case_closes_it_at_once(
+        env, task_queue, db_pool, structure, monkeypatch):
+    """The case answers ``record_letter_sent``, then its letter-event activity closes the task (LETTER_SENT). Here
+    the completion is held back after the answer until that activity has tried: it waits for the completion's
+    transaction, then finds the task closed, so the person stays its closer and their outcome is kept."""
+    from workers.api import tasks as task_routes
+
+    today = date.today()
+    real_send = task_routes.send_command
+
+    async def send_then_let_the_case_close_first(api, workflow_id, what, command, message):
+        answer = await real_send(api, workflow_id, what, command, message)
+        for _ in range(200):  # the case's activity is blocked behind the completion, or has closed the task
+            waiting = await db_pool.fetchval("""SELECT count(*) FROM pg_stat_activity
+                                                WHERE datname = current_database() AND wait_event_type = 'Lock'""")
+            status = await db_pool.fetchval("SELECT status FROM human_tasks WHERE task_id = $1", task["task_id"])
+            if waiting or status != "OPEN":
+                break
+            await asyncio.sleep(0.05)
+        return answer
+
+    monkeypatch.setattr(task_routes, "send_command", send_then_let_the_case_close_first)
+    async with _api(env, task_queue, db_pool) as api:
+        application = await _refused(api, structure, today - timedelta(days=40))
+        task = await _letter_task(db_pool, application)
+        sent = await api.post(f"/v1/tasks/{task['task_id']}/complete", headers=_auth(DPID, actor="agent:poste-7"),
+                              json={"registered_letter_number": "1A 234 567 8901 5", "sent_on": today.isoformat()})
+        assert sent.status_code == 200, sent.text
+        for _ in range(200):  # the case's letter-event activity has run (after the completion's commit)
+            if await _activity_done(env.client.get_workflow_handle(application), ACT_RECORD_LETTER_EVENT):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the case never recorded the letter's posting")
+        closed = (await api.get(f"/v1/tasks/{task['task_id']}", headers=_auth(DPID))).json()
+        assert (closed["status"], closed["closure_reason"], closed["closed_by"]) == ("DONE", "COMPLETED", "agent:poste-7")
+        assert closed["outcome"] == {"registered_letter_number": "1A 234 567 8901 5", "sent_on": today.isoformat()}

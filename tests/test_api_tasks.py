@@ -19,6 +19,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 READER = token_entry("dashboard", {Scope.CASE_READ})
 WORKER = token_entry("slai-tool", {Scope.CASE_READ, Scope.PATHWAY_EVENTS})
+DPID = token_entry("dpid-tool", {Scope.CASE_READ, Scope.LABEL_DECIDE})
 AGENT = {"X-Actor": "agent:a-42"}
 
 
@@ -29,7 +30,7 @@ def auth(entry: str, **extra: str) -> dict[str, str]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def http(db_pool):
-    app = create_app(None, Settings(), db_pool, tokens=ApiTokens.parse(f"{READER},{WORKER}"))
+    app = create_app(None, Settings(), db_pool, tokens=ApiTokens.parse(f"{READER},{WORKER},{DPID}"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         yield client
 
@@ -84,9 +85,7 @@ async def test_reassign_moves_the_task_to_another_inbox(http, db_pool):
     assert [t["task_id"] for t in mine.json()["tasks"]] == [task["task_id"]]
 
 
-async def test_a_letter_to_send_needs_its_registered_letter_number_and_date_and_its_case(http, db_pool):
-    """The facts are checked before anything else; the case must then be told (tests/test_api_label.py does it with
-    the real workflow): without the workflow service the completion is a 503 and the task stays open."""
+async def _letter_task(http, db_pool) -> dict:
     wid = f"label-S{uuid.uuid4().hex[:8]}-1"
     await LabelStore(db_pool).send_registered_letter(RegisteredLetter(
         letter_key=f"{wid}:refusal", workflow_id=wid, structure_id="S1", kind="refusal", decided_on=date(2026, 2, 1),
@@ -94,12 +93,21 @@ async def test_a_letter_to_send_needs_its_registered_letter_number_and_date_and_
     listed = await http.get("/v1/tasks", params={"application": wid, "assignee": "DPID", "kind": "LETTER_TO_SEND"},
                             headers=auth(READER))
     (task,) = listed.json()["tasks"]
+    assert task["details"] == {"letter_key": f"{wid}:refusal", "letter_kind": "refusal", "structure_id": "S1",
+                               "decided_on": "2026-02-01"}
+    return task
+
+
+async def test_a_letter_to_send_needs_its_registered_letter_number_and_date_and_its_case(http, db_pool):
+    """The facts are checked before anything else; the case must then be told (tests/test_api_label.py does it with
+    the real workflow): without the workflow service the completion is a 503 and the task stays open."""
+    task = await _letter_task(http, db_pool)
     url = f"/v1/tasks/{task['task_id']}/complete"
-    missing = await http.post(url, json={"outcome": "SENT"}, headers=auth(WORKER, **AGENT))
+    missing = await http.post(url, json={"outcome": "SENT"}, headers=auth(DPID, **AGENT))
     assert (missing.status_code, missing.json()["error"]["field"]) == (422, "registered_letter_number")
     today = date.today().isoformat()
     unreachable = await http.post(url, json={"registered_letter_number": "1A 234 567 8901 2", "sent_on": today},
-                                  headers=auth(WORKER, **AGENT))
+                                  headers=auth(DPID, **AGENT))
     assert unreachable.status_code == 503, unreachable.text
     assert (await http.get(f"/v1/tasks/{task['task_id']}", headers=auth(READER))).json()["status"] == "OPEN"
 
@@ -127,6 +135,27 @@ async def test_bad_requests_are_refused_with_the_error_body(http, method, path, 
     assert "error" in response.json()
     if field:
         assert response.json()["error"]["field"] == field
+
+
+async def test_a_label_task_takes_the_label_scope_and_a_pathway_task_the_pathway_scope(http, db_pool):
+    """A token with the pathway scope alone cannot send a label letter (nor claim or hand it over), and the
+    label scope does not work on pathway tasks: 403, and the task is left as it was."""
+    letter = await _letter_task(http, db_pool)
+    body = {"registered_letter_number": "1A 234 567 8901 2", "sent_on": date.today().isoformat()}
+    for path, payload in (("complete", body), ("claim", None), ("reassign", {"assignee": "SLAI:X"})):
+        refused = await http.post(f"/v1/tasks/{letter['task_id']}/{path}", json=payload, headers=auth(WORKER, **AGENT))
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden"), (path, refused.text)
+        assert "label.decide" in refused.json()["error"]["message"]
+    claimed = await http.post(f"/v1/tasks/{letter['task_id']}/claim", headers=auth(DPID, **AGENT))
+    assert (claimed.status_code, claimed.json()["claimed_by"]) == (200, "agent:a-42")
+    wid, _ = await seed(db_pool, 1)
+    (task,) = (await http.get("/v1/tasks", params={"pathway": wid}, headers=auth(READER))).json()["tasks"]
+    refused = await http.post(f"/v1/tasks/{task['task_id']}/complete", json={"outcome": "HANDLED"},
+                              headers=auth(DPID, **AGENT))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+    assert (await http.get(f"/v1/tasks/{task['task_id']}", headers=auth(READER))).json()["status"] == "OPEN"
+    assert (await http.post(f"/v1/tasks/{task['task_id']}/complete", json={"outcome": "HANDLED"},
+                            headers=auth(WORKER, **AGENT))).status_code == 200
 
 
 async def test_working_on_tasks_needs_a_command_scope(http):

@@ -97,6 +97,8 @@ async def test_a_letter_is_marked_sent_with_its_number_and_date_once_its_case_to
         sent = await asyncio.to_thread(runner.invoke, app_cli, [
             *complete, "--registered-letter-number", "1A 234 567 8901 2", "--sent-on", today.isoformat()], env=env)
         assert sent.exit_code == 0, sent.output
+        closed = await TaskStore(db_pool).get(task["task_id"])
+        assert (closed["closure_reason"], closed["closed_by"]) == ("COMPLETED", "agent:d1")
         state = await app.query(A.STATE, result_type=LabelApplicationState)
         assert (state.refusals[0].registered_number, state.refusals[0].sent_on) == ("1A 234 567 8901 2", today)
         row = await db_pool.fetchrow("SELECT registered_letter_number, sent_on FROM label_letters WHERE workflow_id = $1",

@@ -5,8 +5,10 @@ A task is closed by its workflow when the event it waits for arrives; a person c
 category), and a ``LETTER_TO_SEND`` task with the registered letter's number and the day it was posted: that one
 first sends ``record_letter_sent`` to the label case that wrote the letter (its receipt clock starts from the
 posting), whose refusal is the answer (409 with its rule); a case already closed keeps no clock, the task is simply
-completed. Completing or claiming a closed task is a 409; unknown task ids a 404; unknown fields and query
-parameters are refused.
+completed. The person's completion and the case's answer are one transaction, so the person stays the task's
+closer even when the case closes it on the posting at the same moment. Working on a label task (``label_*``,
+``LETTER_TO_SEND``) takes the ``label.decide`` scope, on a pathway task the ``pathway.events`` scope. Completing or
+claiming a closed task is a 409; unknown task ids a 404; unknown fields and query parameters are refused.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from activities.page_cursor import InvalidCursor
 from activities.tasks import TaskClosed, TaskFilter, TaskNotFound, TaskStore
 from domain.deadlines import paris_date
+from domain.label_contract import LabelTaskDetails
 from domain.label_messages import letter_sent_by_task
 from domain.tasks import (
     ACTOR_PATTERN,
@@ -33,6 +36,7 @@ from domain.tasks import (
     CompletionError,
     TaskStatus,
     completion_outcome,
+    is_label_task,
 )
 from workers.api.auth import Caller, Scope
 from workers.api.commands import APPLICATION_PATTERN, PATHWAY_PATTERN
@@ -115,7 +119,16 @@ def _only(*allowed: str) -> Callable[[Request], None]:
 
 # Task routes act on the read model, not on a workflow: no x-temporal-message, but the scopes and sender declared.
 _READ = {"x-scopes": [Scope.CASE_READ.value]}
+# Either scope enters; the task's own case decides which one it takes (``_may_work_on``).
 _WORK = {"x-scopes": [Scope.PATHWAY_EVENTS.value, Scope.LABEL_DECIDE.value], "x-actor": "person"}
+
+
+def _may_work_on(caller: Caller, task: dict[str, Any]) -> None:
+    """The scope of the task's case: 403 for a token holding only the other case's scope."""
+    needed = Scope.LABEL_DECIDE if is_label_task(task["kind"]) else Scope.PATHWAY_EVENTS
+    if not caller.has(needed):
+        raise ApiError(403, "forbidden", f"this token lacks the scope {needed.value} (a {task['kind']} task)",
+                       headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed.value}"'})
 
 
 async def _tell_case_letter_sent(api: Api | None, task_id: int, task: dict[str, Any], body: "CompleteTask",
@@ -123,8 +136,8 @@ async def _tell_case_letter_sent(api: Api | None, task_id: int, task: dict[str, 
     """``record_letter_sent`` to the case that wrote the letter; its refusal is the answer (409 with its rule)."""
     assert body.registered_letter_number is not None and body.sent_on is not None  # completion_outcome checked
     try:
-        message = letter_sent_by_task(task_id, task["details"].get("letter_key"), body.registered_letter_number,
-                                      body.sent_on, caller.caller.service, person)
+        message = letter_sent_by_task(task_id, LabelTaskDetails.model_validate(task["details"]).letter_key,
+                                      body.registered_letter_number, body.sent_on, caller.caller.service, person)
     except ValueError:
         raise ApiError(422, "validation_error", "registered_letter_number is not a registered-letter number "
                        "(6 to 30 capital letters, digits and spaces) or the task names no letter",
@@ -200,18 +213,21 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
     async def read_task(task_id: int = task_id_path) -> dict[str, Any]:
         return _public(await found(task_id))
 
-    @routes.post("/v1/tasks/{task_id}/claim", response_model=Task, responses=_ERRORS, dependencies=[work],
-                 openapi_extra=_WORK)
-    async def claim_task(task_id: int = task_id_path, x_actor: str = actor) -> dict[str, Any]:
+    @routes.post("/v1/tasks/{task_id}/claim", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
+    async def claim_task(task_id: int = task_id_path, x_actor: str = actor, ctx: PostContext = work
+                         ) -> dict[str, Any]:
         """The acting person takes the task (OPEN or CLAIMED → CLAIMED)."""
+        _may_work_on(ctx.caller, await found(task_id))
         return await changed(task_id, lambda s: s.claim(task_id, x_actor))
 
     @routes.post("/v1/tasks/{task_id}/complete", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
     async def complete_task(body: CompleteTask, task_id: int = task_id_path, x_actor: str = actor,
                             ctx: PostContext = work) -> dict[str, Any]:
         """Done, with its outcome; 409 when the task is closed already (by its workflow or a person). A letter's
-        sending is first told to its case (``record_letter_sent``), which may refuse it (409 with its rule)."""
+        sending is told to its case (``record_letter_sent``) before the completion commits; the case may refuse it
+        (409 with its rule, nothing changed)."""
         task = await found(task_id)
+        _may_work_on(ctx.caller, task)
         if task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
             raise ApiError(409, "task_closed", f"the task is {task['status']}; nothing changed")
         try:
@@ -220,19 +236,17 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
             raise ApiError(422, "validation_error", str(error), field=error.field) from None
         if task["kind"] != LETTER_TO_SEND:
             return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
-        await _tell_case_letter_sent(api, task_id, task, body, ctx, x_actor)
-        try:
-            return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
-        except ApiError as error:  # the case may have closed the task itself on the posting (LETTER_SENT)
-            now = await found(task_id)
-            if error.code == "task_closed" and now.get("closure_reason") == "LETTER_SENT":
-                return _public(now)
-            raise
 
-    @routes.post("/v1/tasks/{task_id}/reassign", response_model=Task, responses=_ERRORS, dependencies=[work],
-                 openapi_extra=_WORK)
-    async def reassign_task(body: ReassignTask, task_id: int = task_id_path, x_actor: str = actor) -> dict[str, Any]:
+        async def tell(locked: dict[str, Any]) -> None:
+            await _tell_case_letter_sent(api, task_id, locked, body, ctx, x_actor)
+
+        return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome, before_commit=tell))
+
+    @routes.post("/v1/tasks/{task_id}/reassign", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
+    async def reassign_task(body: ReassignTask, task_id: int = task_id_path, x_actor: str = actor,
+                            ctx: PostContext = work) -> dict[str, Any]:
         """Another service or structure takes the task over (it is OPEN again, unclaimed)."""
+        _may_work_on(ctx.caller, await found(task_id))
         return await changed(task_id, lambda s: s.reassign(task_id, body.assignee, x_actor))
 
     return routes

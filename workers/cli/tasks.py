@@ -6,8 +6,9 @@
     parcours tasks complete TASK_ID --actor agent:<id> (--outcome CATEGORY | --registered-letter-number N
                             --sent-on YYYY-MM-DD) [--format table|json]
 
-A ``LETTER_TO_SEND`` task is completed after its label case took the sending (``record_letter_sent``, through
-``TEMPORAL_ADDRESS`` with ``PARCOURS_ENCRYPTION_KEYS``): the receipt clock starts from it.
+A ``LETTER_TO_SEND`` task is completed once its label case took the sending (``record_letter_sent``, through
+``TEMPORAL_ADDRESS`` with ``PARCOURS_ENCRYPTION_KEYS``), in the completion's transaction: the receipt clock starts
+from it and the person stays the task's closer.
 
 Exit codes: 0 done, 1 no such task, the task is closed already, or its case refused or could not be told, 2 bad
 input, 3 database unreachable.
@@ -151,15 +152,15 @@ async def _tell_case_letter_sent(task_id: int, task: dict[str, Any], number: str
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from domain.label_contract import ApplicationMessages
+    from domain.label_contract import ApplicationMessages, LabelTaskDetails
     from domain.label_messages import letter_sent_by_task
     from workers.cli.common import connect_client
     from workers.runtime.config import Settings
 
     assert sent_on is not None  # completion_outcome checked it
     try:
-        message = letter_sent_by_task(task_id, task["details"].get("letter_key"), number, sent_on, "parcours-cli",
-                                      actor)
+        message = letter_sent_by_task(task_id, LabelTaskDetails.model_validate(task["details"]).letter_key, number,
+                                      sent_on, "parcours-cli", actor)
     except ValidationError:
         fail("--registered-letter-number: 6 to 30 capital letters, digits and spaces")
         raise
@@ -194,7 +195,6 @@ def complete(
 ) -> None:
     """Mark a task done (a LETTER_TO_SEND task with its registered-letter number and posting day)."""
     from domain.deadlines import paris_date
-    from activities.tasks import TaskClosed
     from domain.tasks import ACTIVE_STATUSES, ACTOR_PATTERN, LETTER_TO_SEND, CompletionError, completion_outcome
 
     _check(actor, ACTOR_PATTERN, "--actor")
@@ -210,13 +210,10 @@ def complete(
             raise
         if task["kind"] != LETTER_TO_SEND or task["status"] not in ACTIVE_STATUSES:
             return await store.complete(task_id, actor, result)
-        await _tell_case_letter_sent(task_id, task, registered_letter_number or "", posted, actor)
-        try:
-            return await store.complete(task_id, actor, result)
-        except TaskClosed:  # the case may have closed the task itself on the posting (LETTER_SENT)
-            now = await store.get(task_id)
-            if now.get("closure_reason") != "LETTER_SENT":
-                raise
-            return now
+
+        async def tell(locked: dict[str, Any]) -> None:  # in the completion's transaction: the person closes it
+            await _tell_case_letter_sent(task_id, locked, registered_letter_number or "", posted, actor)
+
+        return await store.complete(task_id, actor, result, before_commit=tell)
 
     _print([_store("complete", done)], output)
