@@ -59,6 +59,16 @@ class PersonLinks:
             links.update({r["person_id"]: r["linked_person_id"] for r in rows})
         return links
 
+    async def adopted(self, person_ids: list[str]) -> list[str]:
+        """Persons whose adopted pathway no flow has reached yet (no flow state, or one older than the adoption
+        saying no pathway): a flow's first entry event reaches a known pathway, not a new one, and keeps the
+        territory the adoption set. A pathway a flow since found closed counts as gone, as any other."""
+        rows = await self._pool.fetch(
+            """SELECT a.person_id FROM caseload_adoptions a LEFT JOIN flux_observations o USING (person_id)
+               WHERE a.person_id = ANY($1::text[]) AND a.status = 'started'
+                 AND (o.person_id IS NULL OR (NOT o.pathway AND o.updated_at < a.created_at))""", person_ids)
+        return [r["person_id"] for r in rows]
+
     async def _two_pathways(self, both: dict[str, str], file_digest: str) -> None:
         """A person followed under the NIR and under the CAF matricule + rank: a task to merge them by hand."""
         if not both:

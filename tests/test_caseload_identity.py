@@ -22,6 +22,7 @@ from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadM
 from domain.deadlines import paris_date
 from domain.identity import caf_person_id, person_id
 from domain.pathway_rules import pathway_workflow_id
+from domain.territory import CommuneTable
 from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixture)
     enc_client,
     flux_xml,
@@ -94,6 +95,53 @@ async def test_a_nir_brought_by_a_caf_flow_joins_the_pathway_adopted_by_matricul
             assert (second.adopted, refused.code) == (0, "CHANGED_ROW")
             with pytest.raises(RPCError):
                 await enc_client.get_workflow_handle(pathway_workflow_id(by_nir)).describe()
+    finally:
+        await terminate_pathways(enc_client, people)
+
+
+async def test_a_flow_reaching_an_adopted_pathway_counts_it_as_known_and_keeps_its_territory(
+        enc_client, db_pool, task_queue, unique_id, tmp_path):
+    """Adopted by NIR, or by matricule + rank and linked by this very flow: no new pathway in the flow's counts,
+    no « territory unassigned » task though the flow's commune is not in the table; a person the flow starts is."""
+    secret = f"caseload-known-{unique_id}".encode()
+    rng = random.Random(f"known-{unique_id}")
+    by_nir, spouse, newcomer = make_nir(rng), make_nir(rng), make_nir(rng)
+    first, second = str(rng.randrange(10**6, 10**7)), str(rng.randrange(10**6, 10**7))
+    today = paris_date(datetime.now(timezone.utc))
+    row = {"territory": "T1", "stage": "AWAITING_ORIENTATION", "caf_transmission_date": _d(today - timedelta(days=5))}
+    adopted = [person_id(by_nir, secret), caf_person_id(second, 2, secret)]
+    people = [*adopted, person_id(spouse, secret), person_id(newcomer, secret)]
+    activities = [*CaseloadImportActivities(db_pool, secret).all(),
+                  *FluxImportActivities(db_pool, secret, communes=CommuneTable.parse(["commune;territory",
+                                                                                       "62041;ARRAGEOIS"])).all(),
+                  *PathwayActivities(PathwayReadModel(db_pool), InMemoryMonJob62()).all()]
+    try:
+        async with Worker(enc_client, task_queue=task_queue, workflows=[CaseloadImport, FluxImport, BeneficiaryPathway],
+                          activities=activities, workflow_runner=workflow_runner()):
+            caseload = write_caseload_csv(tmp_path / "caseload.csv", [dict(row, nir=by_nir),
+                                                                      dict(row, matricule=second, rank="2")])
+            assert (await (await start_caseload_import(enc_client, caseload_input(caseload),
+                                                       task_queue=task_queue)).result()).adopted == 2
+            flow = tmp_path / "flux.xml"
+            flow.write_text(flux_xml(today - timedelta(days=1), [
+                household_xml(first, "2", [(by_nir, True)]),
+                household_xml(second, "2", [(newcomer, True), (spouse, True)])]), encoding="utf-8")
+            result = await (await start_flux_import(enc_client, import_input(flow), task_queue=task_queue)).result()
+
+            assert result.new_pathways == 1  # the newcomer only
+            tasks = await db_pool.fetch("SELECT workflow_id FROM human_tasks WHERE kind = 'TERRITORY_UNASSIGNED' "
+                                        "AND workflow_id = ANY($1::text[])", [pathway_workflow_id(p) for p in people])
+            assert [t["workflow_id"] for t in tasks] == [pathway_workflow_id(person_id(newcomer, secret))]
+            for person in adopted:
+                signals = [p["event_id"].rsplit(":", 1)[1] for _, p in await signal_events(enc_client, person)]
+                assert "new_entrant" in signals
+                placed = await db_pool.fetchval("SELECT territory FROM pathways WHERE pathway_id = $1",
+                                                pathway_workflow_id(person))
+                assert placed == "T1"
+            known = await db_pool.fetch("SELECT person_id, pathway, pathway_file_digest FROM flux_observations "
+                                        "WHERE person_id = ANY($1::text[])", adopted)
+            assert sorted((r["person_id"], r["pathway"], r["pathway_file_digest"]) for r in known) == sorted(
+                (p, True, None) for p in adopted)
     finally:
         await terminate_pathways(enc_client, people)
 
