@@ -26,9 +26,11 @@ class PersonLinks:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def resolve(self, people: list[tuple[str, str | None]], file_digest: str) -> dict[str, str]:
+    async def resolve(self, people: list[tuple[str, str | None]], file_digest: str, *, record: bool = True
+                      ) -> dict[str, str]:
         """``{person id: the person id of their pathway}`` for the ``(person id, CAF key)`` pairs that are someone
-        else's pathway, making the links this file shows; the others are left out (they are their own)."""
+        else's pathway, making the links this file shows; the others are left out (they are their own). With
+        ``record`` False (a dry run) the links this file would make are in the answer, none is written."""
         ids = sorted({pid for pid, _ in people})
         if not ids:
             return {}
@@ -47,6 +49,8 @@ class PersonLinks:
         if not candidates:
             return links
         own = await self._own_pathways(sorted(candidates))
+        if not record:
+            return links | {pid: target for pid, target in candidates.items() if pid not in own}
         new = [(pid, target, pathway_workflow_id(target), keys[pid], file_digest)
                for pid, target in candidates.items() if pid not in own]
         await self._two_pathways({pid: target for pid, target in candidates.items() if pid in own}, file_digest)

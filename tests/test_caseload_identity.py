@@ -7,12 +7,15 @@ Real dev server and embedded PostgreSQL, encrypted payloads; the real CaseloadIm
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from typer.testing import CliRunner
 
 from activities.caseload_generator import write_caseload_csv
 from activities.caseload_import import CaseloadImportActivities, CaseloadImporter
@@ -31,8 +34,10 @@ from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixt
     signal_events,
     terminate_pathways,
 )
+from tests.test_caseload_cli import MAPPING
 from tests.test_caseload_import import import_input as caseload_input
 from tests.test_flux_import import make_nir
+from workers.cli.app import app
 from workers.runtime.sandbox import workflow_runner
 from workflows.caseload_import import CaseloadImport, start_caseload_import
 from workflows.flux_import import FluxImport, start_flux_import
@@ -44,7 +49,7 @@ def _d(day) -> str:
 
 
 async def test_a_nir_brought_by_a_caf_flow_joins_the_pathway_adopted_by_matricule_and_rank(
-        enc_client, db_pool, task_queue, unique_id, tmp_path):
+        enc_client, db_pool, database_url, task_queue, unique_id, tmp_path):
     secret = f"caseload-identity-{unique_id}".encode()  # text: the API's settings carry it as text
     rng = random.Random(unique_id)
     nir, other_nir = make_nir(rng), make_nir(rng)
@@ -89,6 +94,14 @@ async def test_a_nir_brought_by_a_caf_flow_joins_the_pathway_adopted_by_matricul
 
             # A later caseload row by NIR: the same person, already adopted (a changed row is refused).
             again = write_caseload_csv(tmp_path / "again.csv", [dict(rows[0], matricule="", rank="", nir=nir)])
+            dry = await _dry_run(again, database_url, secret)  # says so first, nothing written
+            assert (dry["identities_checked"], dry["adopted"], dry["linked"]) == (True, 0, 1)
+            assert dry["outcomes"] == [{"row": 1, "outcome": "rejected", "code": "CHANGED_ROW", "stage": None,
+                                        "linked": True}]
+            assert not await db_pool.fetchval("SELECT count(*) FROM caseload_import_rows WHERE file_digest = $1",
+                                              file_digest(again))
+            same = await _dry_run(caseload, database_url, secret)
+            assert [o["outcome"] for o in same["outcomes"]] == ["unchanged"]
             second = await (await start_caseload_import(enc_client, caseload_input(again),
                                                         task_queue=task_queue)).result()
             [refused] = await CaseloadImporter(db_pool, secret, enc_client).rejections(file_digest(again))
@@ -146,6 +159,15 @@ async def test_a_flow_reaching_an_adopted_pathway_counts_it_as_known_and_keeps_i
         await terminate_pathways(enc_client, people)
 
 
+async def _dry_run(path, database_url: str, secret: bytes) -> dict:
+    """``parcours caseload import --dry-run`` against the test's database (in a thread: the command runs its loop)."""
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["caseload", "import", str(path), "--mapping", str(MAPPING), "--dry-run", "--format",
+                                  "json"], env={"DATABASE_URL": database_url, "PARCOURS_PERSON_ID_SECRET": secret.decode()})
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
 async def _resolved_by_api(client, pool, task_queue: str, unique_id: str, nir: str) -> str:
     import httpx
 
@@ -185,7 +207,12 @@ async def test_a_link_is_made_only_when_unambiguous_else_a_person_merges(db_pool
                              VALUES ($1, '{}'::jsonb, true, $2, 1)""", own, "0" * 64)
     fresh, ambiguous = f"nir-{unique_id}", f"nir-2-{unique_id}"
 
-    resolved = await links.resolve([(own, key), (fresh, key), (ambiguous, twice), (key, key)], "f" * 64)
+    asked = [(own, key), (fresh, key), (ambiguous, twice), (key, key)]
+    assert await links.resolve(asked, "f" * 64, record=False) == {fresh: key}  # a dry run: found, not written
+    assert not await db_pool.fetchval("SELECT count(*) FROM caseload_person_links WHERE person_id = $1", fresh)
+    assert not await db_pool.fetchval("SELECT count(*) FROM human_tasks WHERE workflow_id = $1",
+                                      pathway_workflow_id(key))
+    resolved = await links.resolve(asked, "f" * 64)
     assert resolved == {fresh: key}  # the adopted pathway itself, the ambiguous key and the NIR with its own: theirs
     assert await links.resolve([(fresh, None)], "e" * 64) == {fresh: key}  # known from now on, by NIR alone
     tasks = await db_pool.fetch("SELECT workflow_id, kind, details FROM human_tasks WHERE kind = $1 AND workflow_id = $2",
