@@ -100,7 +100,11 @@ def test_example_file_reads_through_its_mapping():
                         25: "STAGE_NOT_ADOPTABLE", 26: "REORIENTATION_AUTRE_NOT_IN_A_ROW"}
     states = [adopt(j, NOW, TODAY, source="CSV", file_digest="f") for j in judged if isinstance(j, CaseloadCase)]
     assert list(dict.fromkeys(s.stage for s in states)) == list(ADOPTABLE_STAGES)
-    caf_cer, sanctioned = states[-2:]  # a CER on the CAF route; a suspension in force during a CER
+    caf_cer, sanctioned, remobilised = states[-3:]  # a CER on the CAF route; a suspension in force during a CER;
+    # a 2025 suspension-remobilisation, settled by a repayment
+    [ssr] = remobilised.plein_emploi.sanctions
+    assert (remobilised.rule_set_version, ssr.share_percent, ssr.months, ssr.remobilised_on, ssr.repayment) == \
+        ("2025.1", 50, 2, date(2026, 12, 1), True)
     assert (caf_cer.stage, caf_cer.referent.type.value, caf_cer.cer.end) == (Stage.CER_ACTIVE, "CAF", date(2027, 4, 14))
     [sanction] = sanctioned.sanctions
     assert (sanction.outcome.value, sanction.decided_on, sanction.share_percent, sanction.months) == \
@@ -369,6 +373,52 @@ def test_a_sanction_procedure_and_a_sanction_in_force_keep_their_dates():
             sanction.decided_on) == (Stage.REFERENT_DESIGNATED, None, "REDUCTION", 30, 3, date(2026, 11, 25))
     assert "APPLY_RSA_SANCTION" not in _kinds(after)  # applied to the rights in the former tool
     assert next_due(after) == service_deadline(date(2026, 10, 20), months=2)
+
+
+SSR_ROW = dict(REFERENT_ROW, stage="REFERENT_DESIGNATED", rule_set="2025.1", non_compliance_kind="NON_ADHESION",
+               ep_referral_on="2026-11-02", sanction_outcome="SUSPENSION_REMOBILISATION", sanction_failure="FIRST",
+               sanction_decided_on="2026-11-25", sanction_share_percent="50", sanction_months="2")
+
+
+def test_a_2025_suspension_remobilisation_is_adopted_through_its_rules_with_the_clocks_intact():
+    state = adopt(_case(dict(SSR_ROW, remobilised_on="2026-12-01", remobilisation="SUPPRESSION")), NOW, TODAY,
+                  source="CSV", file_digest="f")
+    [ssr] = state.plein_emploi.sanctions
+    assert (state.stage, state.ep, ssr.failure.value, ssr.decided_on, ssr.share_percent, ssr.months) == \
+        (Stage.REFERENT_DESIGNATED, None, "FIRST", date(2026, 11, 25), 50, 2)
+    assert (ssr.remobilised_on, ssr.repayment) == (date(2026, 12, 1), False)
+    assert not {"APPLY_RSA_SANCTION", "TRANSMIT_REMOBILISATION"} & set(_kinds(state))  # done in the former tool
+    assert next_due(state) == service_deadline(date(2026, 10, 20), months=2) and not state.breaches
+
+    late = dict(SSR_ROW, caf_transmission_date="2026-06-01", orientation_notified_on="2026-06-20")
+    due = service_deadline(date(2026, 6, 20), months=2)  # the referent's CER clock fell due before the sanction
+    [breach] = adopt(_case(late), NOW, TODAY, source="CSV", file_digest="f").breaches
+    assert (breach.kind, breach.due, breach.breached_on) == (DeadlineKind.FIRST_CER, due, add_days(due, 1))
+    quiet = adopt(_case(late), NOW, TODAY, source="CSV", file_digest="f", past_breaches=False)
+    assert not quiet.breaches and [(p.kind, p.due) for p in quiet.adoption.past_due] == [(DeadlineKind.FIRST_CER, due)]
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"rule_set": "2023.1"}, "SANCTION_2025_NOT_IN_RULE_SET"),
+    ({"sanction_share_percent": "20"}, "SANCTION_2025_SHARE"),
+    ({"sanction_months": "3"}, "SANCTION_2025_MONTHS"),
+    ({"sanction_failure": "REPEATED"}, "SANCTION_2025_NOT_REPEATED"),
+    ({"sanction_failure": ""}, "FIELD_MISSING"),
+    ({"sanction_failure": "THIRD"}, "UNKNOWN_FAILURE"),
+    ({"sanction_outcome": "SUSPENSION", "sanction_share_percent": "100"}, "SANCTION_FAILURE_NOT_IN_ROW"),
+    ({"remobilised_on": "2026-12-01"}, "FIELD_MISSING"),
+    ({"remobilised_on": "2026-11-20", "remobilisation": "REPAYMENT"}, "DATES_OUT_OF_ORDER"),
+    ({"remobilised_on": "2026-12-01", "remobilisation": "MAYBE"}, "REMOBILISATION_INVALID"),
+    ({"stage": "NON_COMPLIANCE_EP", "held_stage": "REFERENT_DESIGNATED"}, "SANCTION_NOT_IN_STAGE"),
+])
+def test_a_suspension_remobilisation_row_is_judged_by_the_2025_rules(change, code):
+    judged = judge_row(_iso(dict(SSR_ROW, **change)), 3, TODAY, SECRET)
+    if isinstance(judged, CaseloadCase):
+        with pytest.raises(ValueError) as refused:
+            adopt(judged, NOW, TODAY, source="CSV", file_digest="f")
+        assert refused.value.code == code
+        return
+    assert judged.code == code, judged
 
 
 def test_a_reorientation_request_holds_its_stage_and_awaits_the_slai():
