@@ -134,6 +134,12 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
     assert [b.kind for b in state.breaches] == [DeadlineKind.ORIENTATION]
 
 
+#: A 2025 suspension-remobilisation during the CER of the rows below (a case entered in 2025: rule set 2025.1).
+SSR = {"non_compliance_kind": "NON_ADHESION", "ep_referral_on": "2026-11-01", "sanction_outcome":
+       "SUSPENSION_REMOBILISATION", "sanction_failure": "FIRST", "sanction_decided_on": "2026-11-10",
+       "sanction_share_percent": "50", "sanction_months": "2"}
+
+
 @pytest.mark.parametrize("change, code", [
     ({"cer_end": "2027-06-30"}, "CER_TOO_LONG"),
     ({"orientation_target": ""}, "FIELD_MISSING"),
@@ -187,8 +193,20 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
     ({"personal_review_requested_on": "2026-11-01"}, "REVIEW_NOT_IN_STAGE"),
     ({"stage": "AWAITING_SLAI_VALIDATION", "orientation_target": "PLATFORM", "cer_start": "", "cer_end": ""},
      "FIELD_MISSING"),
+    ({**SSR, "rule_set": "2023.1"}, "SANCTION_2025_NOT_IN_RULE_SET"),  # the 2025 suspension-remobilisation
+    ({**SSR, "sanction_share_percent": "20"}, "SANCTION_2025_SHARE"),
+    ({**SSR, "sanction_months": "3"}, "SANCTION_2025_MONTHS"),
+    ({**SSR, "sanction_failure": "REPEATED"}, "SANCTION_2025_NOT_REPEATED"),
+    ({**SSR, "sanction_failure": ""}, "FIELD_MISSING"),
+    ({**SSR, "sanction_failure": "THIRD"}, "UNKNOWN_FAILURE"),
+    ({**SSR, "sanction_outcome": "SUSPENSION", "sanction_share_percent": "100"}, "SANCTION_FAILURE_NOT_IN_ROW"),
+    ({**SSR, "remobilised_on": "2026-12-01"}, "FIELD_MISSING"),
+    ({**SSR, "remobilised_on": "2026-11-05", "remobilisation": "REPAYMENT"}, "DATES_OUT_OF_ORDER"),
+    ({**SSR, "remobilised_on": "2026-12-01", "remobilisation": "MAYBE"}, "REMOBILISATION_INVALID"),
+    ({**SSR, "stage": "NON_COMPLIANCE_EP", "held_stage": "CER_ACTIVE"}, "SANCTION_NOT_IN_STAGE"),
 ])
 def test_rejected_rows_carry_their_reason(change, code):
+    """Each refusal with its code: the row's own rules, then the pathway's (a suspension-remobilisation's too)."""
     row = {"nir": "1850575123456", "territory": "T1", "stage": "CER_ACTIVE", "caf_transmission_date": "2025-10-01",
            "orientation_notified_on": "2025-10-20", "orientation_target": "REFERENT_SOCIOPRO",
            "referent_structure": "S1", "cer_start": "2026-10-01", "cer_end": "2027-03-31", **change}
@@ -396,29 +414,6 @@ def test_a_2025_suspension_remobilisation_is_adopted_through_its_rules_with_the_
     assert (breach.kind, breach.due, breach.breached_on) == (DeadlineKind.FIRST_CER, due, add_days(due, 1))
     quiet = adopt(_case(late), NOW, TODAY, source="CSV", file_digest="f", past_breaches=False)
     assert not quiet.breaches and [(p.kind, p.due) for p in quiet.adoption.past_due] == [(DeadlineKind.FIRST_CER, due)]
-
-
-@pytest.mark.parametrize("change, code", [
-    ({"rule_set": "2023.1"}, "SANCTION_2025_NOT_IN_RULE_SET"),
-    ({"sanction_share_percent": "20"}, "SANCTION_2025_SHARE"),
-    ({"sanction_months": "3"}, "SANCTION_2025_MONTHS"),
-    ({"sanction_failure": "REPEATED"}, "SANCTION_2025_NOT_REPEATED"),
-    ({"sanction_failure": ""}, "FIELD_MISSING"),
-    ({"sanction_failure": "THIRD"}, "UNKNOWN_FAILURE"),
-    ({"sanction_outcome": "SUSPENSION", "sanction_share_percent": "100"}, "SANCTION_FAILURE_NOT_IN_ROW"),
-    ({"remobilised_on": "2026-12-01"}, "FIELD_MISSING"),
-    ({"remobilised_on": "2026-11-20", "remobilisation": "REPAYMENT"}, "DATES_OUT_OF_ORDER"),
-    ({"remobilised_on": "2026-12-01", "remobilisation": "MAYBE"}, "REMOBILISATION_INVALID"),
-    ({"stage": "NON_COMPLIANCE_EP", "held_stage": "REFERENT_DESIGNATED"}, "SANCTION_NOT_IN_STAGE"),
-])
-def test_a_suspension_remobilisation_row_is_judged_by_the_2025_rules(change, code):
-    judged = judge_row(_iso(dict(SSR_ROW, **change)), 3, TODAY, SECRET)
-    if isinstance(judged, CaseloadCase):
-        with pytest.raises(ValueError) as refused:
-            adopt(judged, NOW, TODAY, source="CSV", file_digest="f")
-        assert refused.value.code == code
-        return
-    assert judged.code == code, judged
 
 
 def test_a_reorientation_request_holds_its_stage_and_awaits_the_slai():
