@@ -152,16 +152,20 @@ class CaseloadImporter:
         looked up, never made; adoptions and pathways read, nothing started), and whether its NIR is linked.
         A changed row with ``update`` is shown ``updated``: whether its pathway moved since is not read here."""
         outcomes = []
+        earlier: dict[str, dict[str, Any]] = {}  # a person met earlier in the file: adopted by then
         for number, raw in caseload_rows(path, mapping):
             judged, linked = await self._judged(raw, number, today, now, digest, past_breaches, record=False)
             if isinstance(judged, tuple):
                 case, state = judged
-                known = await self._pool.fetchrow("SELECT * FROM caseload_adoptions WHERE person_id = $1",
-                                                  case.person_id)
+                known = earlier.get(case.person_id) or await self._pool.fetchrow(
+                    "SELECT * FROM caseload_adoptions WHERE person_id = $1", case.person_id)
                 judged = prior_adoption(case, known, digest, update)
                 if judged in ("adopt", "readopt"):
                     judged = (RowOutcome(row=number, outcome="updated", stage=state.stage.value) if judged == "readopt"
                               else await self._fresh(case, state))
+                if judged.outcome == "adopted":
+                    earlier[case.person_id] = {"file_digest": digest, "row_number": number, "status": "started",
+                                               "row_digest": case.row_digest, "stage": judged.stage}
             outcomes.append((judged, linked))
         return outcomes
 
@@ -171,7 +175,9 @@ class CaseloadImporter:
             """SELECT EXISTS (SELECT 1 FROM flux_observations WHERE person_id = $1 AND pathway)
                    OR EXISTS (SELECT 1 FROM pathways WHERE pathway_id = $2)""",
             case.person_id, pathway_workflow_id(case.person_id))
-        return pathway_exists(case.row) if lives else RowOutcome(row=case.row, outcome="adopted", stage=state.stage.value)
+        if lives:
+            return pathway_exists(case.row)
+        return RowOutcome(row=case.row, outcome="adopted", stage=state.stage.value)
 
     async def _adopt(self, case: CaseloadCase, state: PathwayState, req: CaseloadSlice) -> RowOutcome:
         pid = pathway_workflow_id(case.person_id)

@@ -29,8 +29,8 @@ from domain.caseload_holds import (
 )
 from domain.deadlines import add_months
 from domain.identity import NirError, caf_person_id, normalize_nir, person_id, validate_nir
-from domain.plein_emploi_state import FailureKind
 from domain.pathway import CafSaisineMode, EpOutcome, NonComplianceKind, OrientationTarget, ReorientationReason, Stage
+from domain.plein_emploi_state import FailureKind
 from domain.rules import ImplausibleDate, check_plausible_date, rule_set, rule_set_for
 
 IDENTITY_FIELDS = ("nir", "matricule", "rank")

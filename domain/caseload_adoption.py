@@ -49,8 +49,8 @@ from domain.pathway import (
     Stage,
 )
 from domain.pathway_2025 import REMOBILISATION_TASK, SANCTION_TASK
-from domain.plein_emploi import DecideSanction2025, Remobilised
 from domain.pathway_rules import Pathway
+from domain.plein_emploi import DecideSanction2025, Remobilised
 
 #: The CER type a referent of each kind signs (the row does not carry it).
 CER_TYPES = {OrientationTarget.REFERENT_SOLIDARITE: CerType.SOLIDARITE,

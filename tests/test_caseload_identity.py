@@ -102,6 +102,11 @@ async def test_a_nir_brought_by_a_caf_flow_joins_the_pathway_adopted_by_matricul
                                               file_digest(again))
             same = await _dry_run(caseload, database_url, secret)
             assert [o["outcome"] for o in same["outcomes"]] == ["unchanged"]
+            fresh = dict(rows[0], matricule=str(int(matricule) + 1))  # one new person, twice in a file: adopted once
+            twice = await _dry_run(write_caseload_csv(tmp_path / "twice.csv", [fresh, dict(fresh, territory="T2")]),
+                                   database_url, secret)
+            assert [(o["outcome"], o["code"]) for o in twice["outcomes"]] == [("adopted", None),
+                                                                              ("rejected", "CHANGED_ROW")]
             second = await (await start_caseload_import(enc_client, caseload_input(again),
                                                         task_queue=task_queue)).result()
             [refused] = await CaseloadImporter(db_pool, secret, enc_client).rejections(file_digest(again))
