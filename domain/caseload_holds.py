@@ -136,7 +136,6 @@ def _ep_rules(case: dict, stage: Stage) -> None:
             raise RowRejected("DATES_OUT_OF_ORDER", f"{after} is before {before}")
 
 
-
 def sanction_2025_rules(case: dict, suspension_remobilisation: bool) -> None:
     """A 2025 suspension-remobilisation (``sanction_outcome`` SUSPENSION_REMOBILISATION) needs its failure and share;
     its remobilisation, day and outcome together, only follows one. Its bounds and rule set are the pathway's own
