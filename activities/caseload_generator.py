@@ -12,6 +12,7 @@ from domain.caseload import ADOPTABLE_STAGES, CASELOAD_FIELDS
 from domain.deadlines import add_months
 from domain.identity import nir_key
 from domain.pathway import Stage
+from domain.rules import RULESET_2025
 
 #: The example mapping's headers (docs/caseload.md, tests/fixtures/caseload/).
 HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territory": "Territoire", "stage": "Etape",
@@ -27,7 +28,9 @@ HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territor
            "reorientation_kind": "Réorientation ou sortie", "non_compliance_kind": "Manquement",
            "ep_referral_on": "Date saisine EP", "ep_decided_on": "Date avis EP", "sanction_outcome": "Sanction",
            "sanction_decided_on": "Date sanction", "sanction_share_percent": "Part sanction %",
-           "sanction_months": "Durée sanction mois", "not_subject_since": "Non soumis depuis"}
+           "sanction_months": "Durée sanction mois", "not_subject_since": "Non soumis depuis",
+           "sanction_failure": "Manquement 2025", "remobilised_on": "Date remobilisation",
+           "remobilisation": "Remobilisation"}
 CAF_ROUTE = (Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING)
 PLATFORM_PHASE = (Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
                   Stage.AWAITING_SLAI_VALIDATION)
@@ -228,13 +231,22 @@ def _caf_before_cer(row: dict[str, str], index: int, rng: random.Random) -> None
 
 
 def _sanction(row: dict[str, str], today: date, rng: random.Random, index: int) -> None:
-    """A reduction or suspension decided after an EP referral during the current CER (G-B14)."""
+    """A reduction or suspension decided after an EP referral during the current CER (G-B14); every other
+    suspension on a 2025 case, a suspension-remobilisation (§8.3), half of them with the remobilisation."""
     referral = _between(_day(row["cer_start"]), today, rng)
     reduction = index % 2 == 0
-    row.update(non_compliance_kind="NON_ADHESION", ep_referral_on=_d(referral),
-               sanction_decided_on=_d(_between(referral, today, rng)),
+    decided = _between(referral, today, rng)
+    row.update(non_compliance_kind="NON_ADHESION", ep_referral_on=_d(referral), sanction_decided_on=_d(decided),
                sanction_outcome="REDUCTION" if reduction else "SUSPENSION",
                sanction_share_percent="30" if reduction else "100", sanction_months=str(rng.randint(1, 4)))
+    if reduction or index % 4 != 1 or _day(row["caf_transmission_date"]) < RULESET_2025.effective_from \
+            or decided < RULESET_2025.suspension_remobilisation_from:
+        return
+    row.update(rule_set=RULESET_2025.version, sanction_outcome="SUSPENSION_REMOBILISATION", sanction_failure="FIRST",
+               sanction_share_percent=str(rng.choice((30, 50, 100))), sanction_months=str(rng.randint(1, 2)))
+    if index % 8 == 1:
+        row.update(remobilised_on=_d(_between(decided, today, rng)),
+                   remobilisation="REPAYMENT" if index % 16 == 1 else "SUPPRESSION")
 
 
 def caseload_rows(count: int, today: date, seed: int = 19) -> list[dict[str, str]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Literal, Mapping
 
 import asyncpg
 from temporalio import activity
@@ -61,6 +61,28 @@ def adopt_row(case: CaseloadCase | CaseloadRejection, today: date, now: datetime
     return case, state
 
 
+def prior_adoption(case: CaseloadCase, known: Mapping[str, Any] | None, digest: str, update: bool
+                   ) -> RowOutcome | Literal["adopt", "readopt"]:
+    """What the person's adoption ledger row (``known``) makes of a valid row: the same row ``unchanged``, a
+    changed one refused (``CHANGED_ROW``) or, with ``update``, re-adopted; else adopted (also when this file and
+    row's own adoption is still ``starting``: an attempt that died completes it)."""
+    ours = known is not None and (known["file_digest"], known["row_number"]) == (digest, case.row)
+    if known is None or (ours and known["status"] == "starting"):
+        return "adopt"
+    if known["row_digest"] == case.row_digest:
+        return RowOutcome(row=case.row, outcome="unchanged", stage=known["stage"])
+    if update:
+        return "readopt"
+    return RowOutcome(row=case.row, outcome="rejected", code="CHANGED_ROW",
+                      reason=f"this person was adopted from another row (row {known['row_number']}) "
+                             "with other values; a changed row is not applied")
+
+
+def pathway_exists(row: int) -> RowOutcome:
+    return RowOutcome(row=row, outcome="rejected", code="PATHWAY_EXISTS",
+                      reason="this person already has a pathway here: a running case is not adopted twice")
+
+
 def _memo(digest: str, row: int) -> str:
     return f"{digest[:16]}:{row}"
 
@@ -102,11 +124,7 @@ class CaseloadImporter:
                 continue
             if number > req.last:
                 break
-            case = judge_row(raw, number, req.today, self._secret)
-            if isinstance(case, CaseloadCase):  # a NIR linked to a pathway adopted by CAF matricule + rank
-                linked = await self._links.resolve([(case.person_id, case.caf_key)], req.file_digest)
-                case = case.model_copy(update={"person_id": linked.get(case.person_id, case.person_id)})
-            judged = adopt_row(case, req.today, now, file_digest_=req.file_digest, past_breaches=req.past_breaches)
+            judged, _ = await self._judged(raw, number, req.today, now, req.file_digest, req.past_breaches)
             outcome = judged if isinstance(judged, RowOutcome) else await self._adopt(*judged, req)
             await self._record(req.file_digest, outcome, None if isinstance(judged, RowOutcome)
                                else pathway_workflow_id(judged[0].person_id))
@@ -114,18 +132,61 @@ class CaseloadImporter:
             heartbeat(number)
         return result
 
+    async def _judged(self, raw: dict[str, str | None], number: int, today: date, now: datetime, digest: str,
+                      past_breaches: bool, *, record: bool = True
+                      ) -> tuple[tuple[CaseloadCase, PathwayState] | RowOutcome, bool]:
+        """A row judged as the import does, its NIR resolved through the identity links (a NIR linked to a pathway
+        adopted by CAF matricule + rank is that pathway's person); and whether it was resolved so. ``record``
+        False (the dry run) makes no link, only finds the one the import would make."""
+        case = judge_row(raw, number, today, self._secret)
+        linked = False
+        if isinstance(case, CaseloadCase):
+            links = await self._links.resolve([(case.person_id, case.caf_key)], digest, record=record)
+            linked = case.person_id in links
+            case = case.model_copy(update={"person_id": links.get(case.person_id, case.person_id)})
+        return adopt_row(case, today, now, file_digest_=digest, past_breaches=past_breaches), linked
+
+    async def preview(self, path: str, mapping: CaseloadMapping, today: date, now: datetime, digest: str, *,
+                      past_breaches: bool, update: bool) -> list[tuple[RowOutcome, bool]]:
+        """``--dry-run`` against this database: each row's outcome as the import would give it today (links
+        looked up, never made; adoptions and pathways read, nothing started), and whether its NIR is linked.
+        A changed row with ``update`` is shown ``updated``: whether its pathway moved since is not read here."""
+        outcomes = []
+        earlier: dict[str, dict[str, Any]] = {}  # a person met earlier in the file: adopted by then
+        for number, raw in caseload_rows(path, mapping):
+            judged, linked = await self._judged(raw, number, today, now, digest, past_breaches, record=False)
+            if isinstance(judged, tuple):
+                case, state = judged
+                known = earlier.get(case.person_id) or await self._pool.fetchrow(
+                    "SELECT * FROM caseload_adoptions WHERE person_id = $1", case.person_id)
+                judged = prior_adoption(case, known, digest, update)
+                if judged in ("adopt", "readopt"):
+                    judged = (RowOutcome(row=number, outcome="updated", stage=state.stage.value) if judged == "readopt"
+                              else await self._fresh(case, state))
+                if judged.outcome == "adopted":
+                    earlier[case.person_id] = {"file_digest": digest, "row_number": number, "status": "started",
+                                               "row_digest": case.row_digest, "stage": judged.stage}
+            outcomes.append((judged, linked))
+        return outcomes
+
+    async def _fresh(self, case: CaseloadCase, state: PathwayState) -> RowOutcome:
+        """A person not adopted yet: adopted, unless a pathway of theirs already lives here (``PATHWAY_EXISTS``)."""
+        lives = await self._pool.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM flux_observations WHERE person_id = $1 AND pathway)
+                   OR EXISTS (SELECT 1 FROM pathways WHERE pathway_id = $2)""",
+            case.person_id, pathway_workflow_id(case.person_id))
+        if lives:
+            return pathway_exists(case.row)
+        return RowOutcome(row=case.row, outcome="adopted", stage=state.stage.value)
+
     async def _adopt(self, case: CaseloadCase, state: PathwayState, req: CaseloadSlice) -> RowOutcome:
         pid = pathway_workflow_id(case.person_id)
         known = await self._pool.fetchrow("SELECT * FROM caseload_adoptions WHERE person_id = $1", case.person_id)
-        ours = known is not None and (known["file_digest"], known["row_number"]) == (req.file_digest, case.row)
-        if known is not None and not (ours and known["status"] == "starting"):
-            if known["row_digest"] == case.row_digest:
-                return RowOutcome(row=case.row, outcome="unchanged", stage=known["stage"])
-            if req.update:
-                return await self._readopt(case, req)
-            return RowOutcome(row=case.row, outcome="rejected", code="CHANGED_ROW",
-                              reason=f"this person was adopted from another row (row {known['row_number']}) "
-                                     "with other values; a changed row is not applied")
+        decision = prior_adoption(case, known, req.file_digest, req.update)
+        if isinstance(decision, RowOutcome):
+            return decision
+        if decision == "readopt":
+            return await self._readopt(case, req)
         if known is None:
             await self._pool.execute(
                 """INSERT INTO caseload_adoptions (person_id, pathway_id, file_digest, row_number, row_digest, source,
@@ -145,8 +206,7 @@ class CaseloadImporter:
             if (await described.memo_value(MEMO_KEY, None)) != _memo(req.file_digest, case.row):
                 await self._pool.execute("DELETE FROM caseload_adoptions WHERE person_id = $1 AND status = 'starting'",
                                          case.person_id)
-                return RowOutcome(row=case.row, outcome="rejected", code="PATHWAY_EXISTS",
-                                  reason="this person already has a pathway here: a running case is not adopted twice")
+                return pathway_exists(case.row)
         await self._pool.execute("UPDATE caseload_adoptions SET status = 'started' WHERE person_id = $1", case.person_id)
         return RowOutcome(row=case.row, outcome="adopted", stage=state.stage.value)
 

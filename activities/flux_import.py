@@ -233,6 +233,7 @@ class FluxImporter:
         states: dict[str, fe.PersonFlowState | None] = {
             r["person_id"]: fe.PersonFlowState.model_validate_json(r["state"]) for r in rows}
         has_pathway: dict[str, bool] = {r["person_id"]: r["pathway"] for r in rows}
+        has_pathway.update(dict.fromkeys(await self._links.adopted(person_ids), True))
         changed: dict[str, tuple[fe.PersonFlowState, int]] = {}
         started: set[str] = set()
         plans: list[tuple[int, list[PathwaySignal]]] = []

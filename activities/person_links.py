@@ -26,9 +26,11 @@ class PersonLinks:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def resolve(self, people: list[tuple[str, str | None]], file_digest: str) -> dict[str, str]:
+    async def resolve(self, people: list[tuple[str, str | None]], file_digest: str, *, record: bool = True
+                      ) -> dict[str, str]:
         """``{person id: the person id of their pathway}`` for the ``(person id, CAF key)`` pairs that are someone
-        else's pathway, making the links this file shows; the others are left out (they are their own)."""
+        else's pathway, making the links this file shows; the others are left out (they are their own). With
+        ``record`` False (a dry run) the links this file would make are in the answer, none is written."""
         ids = sorted({pid for pid, _ in people})
         if not ids:
             return {}
@@ -47,6 +49,8 @@ class PersonLinks:
         if not candidates:
             return links
         own = await self._own_pathways(sorted(candidates))
+        if not record:
+            return links | {pid: target for pid, target in candidates.items() if pid not in own}
         new = [(pid, target, pathway_workflow_id(target), keys[pid], file_digest)
                for pid, target in candidates.items() if pid not in own]
         await self._two_pathways({pid: target for pid, target in candidates.items() if pid in own}, file_digest)
@@ -58,6 +62,16 @@ class PersonLinks:
                                              WHERE person_id = ANY($1::text[])""", [n[0] for n in new])
             links.update({r["person_id"]: r["linked_person_id"] for r in rows})
         return links
+
+    async def adopted(self, person_ids: list[str]) -> list[str]:
+        """Persons whose adopted pathway no flow has reached yet (no flow state, or one older than the adoption
+        saying no pathway): a flow's first entry event reaches a known pathway, not a new one, and keeps the
+        territory the adoption set. A pathway a flow since found closed counts as gone, as any other."""
+        rows = await self._pool.fetch(
+            """SELECT a.person_id FROM caseload_adoptions a LEFT JOIN flux_observations o USING (person_id)
+               WHERE a.person_id = ANY($1::text[]) AND a.status = 'started'
+                 AND (o.person_id IS NULL OR (NOT o.pathway AND o.updated_at < a.created_at))""", person_ids)
+        return [r["person_id"] for r in rows]
 
     async def _two_pathways(self, both: dict[str, str], file_digest: str) -> None:
         """A person followed under the NIR and under the CAF matricule + rank: a task to merge them by hand."""

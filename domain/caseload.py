@@ -17,16 +17,20 @@ from pydantic import BaseModel
 
 from domain.caseload_holds import (
     HOLD_STAGES,
+    REMOBILISATIONS,
     REORIENTATION_KINDS,
     SANCTIONS_IN_FORCE,
+    SUSPENSION_REMOBILISATION,
     RowRejected,
     base_stage,
     hold_rules,
     require,
+    sanction_2025_rules,
 )
 from domain.deadlines import add_months
 from domain.identity import NirError, caf_person_id, normalize_nir, person_id, validate_nir
 from domain.pathway import CafSaisineMode, EpOutcome, NonComplianceKind, OrientationTarget, ReorientationReason, Stage
+from domain.plein_emploi_state import FailureKind
 from domain.rules import ImplausibleDate, check_plausible_date, rule_set, rule_set_for
 
 IDENTITY_FIELDS = ("nir", "matricule", "rank")
@@ -36,11 +40,11 @@ ADDED_FIELDS = ("first_appointment_on", "preconisation_on", "preconisation_targe
                 "caf_saisine_on", "caf_saisine_mode", "personal_review_requested_on", "held_stage",
                 "reorientation_requested_on", "reorientation_reason", "reorientation_kind", "non_compliance_kind",
                 "ep_referral_on", "ep_decided_on", "sanction_outcome", "sanction_decided_on", "sanction_share_percent",
-                "sanction_months", "not_subject_since")
+                "sanction_months", "not_subject_since", "sanction_failure", "remobilised_on", "remobilisation")
 DATE_FIELDS = ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start", "cer_end",
                "end_of_payment", "exit_choice_on", "first_appointment_on", "preconisation_on", "caf_saisine_on",
                "personal_review_requested_on", "reorientation_requested_on", "ep_referral_on", "ep_decided_on",
-               "sanction_decided_on", "not_subject_since")
+               "sanction_decided_on", "not_subject_since", "remobilised_on")
 CASELOAD_FIELDS = (*IDENTITY_FIELDS, "territory", "stage", *DATE_FIELDS[:7], "exit_choice", "orientation_target",
                    "referent_structure", "rule_set", *ADDED_FIELDS)
 #: Stages a running case can be adopted at (docs/caseload.md); ``DETECTED`` is only the instant before the first
@@ -114,6 +118,9 @@ class CaseloadCase(BaseModel):
     sanction_decided_on: date | None = None
     sanction_share_percent: int | None = None
     sanction_months: int | None = None
+    sanction_failure: FailureKind | None = None  # a 2025 suspension-remobilisation (its failure), not an EP outcome
+    remobilised_on: date | None = None
+    remobilisation_repayment: bool | None = None
     not_subject_since: date | None = None
 
     @property
@@ -318,12 +325,19 @@ def _hold_fields(raw: dict[str, str | None], case: dict) -> None:
     case["reorientation_exit"] = REORIENTATION_KINDS[kind.upper()] if kind is not None else False
     case["non_compliance_kind"] = _enum(NonComplianceKind, raw, "non_compliance_kind", "UNKNOWN_NON_COMPLIANCE")
     outcome = _text(raw, "sanction_outcome")
-    if outcome is not None and outcome.upper() not in SANCTIONS_IN_FORCE:
-        raise RowRejected("SANCTION_OUTCOME_INVALID", "sanction_outcome is REDUCTION or SUSPENSION (a radiation "
-                                                      "closes the case, which is not adopted)")
-    case["sanction_outcome"] = SANCTIONS_IN_FORCE[outcome.upper()] if outcome is not None else None
+    if outcome is not None and outcome.upper() not in (*SANCTIONS_IN_FORCE, SUSPENSION_REMOBILISATION):
+        raise RowRejected("SANCTION_OUTCOME_INVALID", "sanction_outcome is REDUCTION, SUSPENSION or (2025 rules) "
+                                                      "SUSPENSION_REMOBILISATION (a radiation closes the case, which "
+                                                      "is not adopted)")
+    case["sanction_outcome"] = SANCTIONS_IN_FORCE.get(outcome.upper()) if outcome is not None else None
+    case["sanction_failure"] = _enum(FailureKind, raw, "sanction_failure", "UNKNOWN_FAILURE")
+    remobilisation = _text(raw, "remobilisation")
+    if remobilisation is not None and remobilisation.upper() not in REMOBILISATIONS:
+        raise RowRejected("REMOBILISATION_INVALID", "remobilisation is REPAYMENT or SUPPRESSION")
+    case["remobilisation_repayment"] = REMOBILISATIONS[remobilisation.upper()] if remobilisation is not None else None
     case["sanction_share_percent"] = _number(raw, "sanction_share_percent", 1, 100)
     case["sanction_months"] = _number(raw, "sanction_months", 1, 12)
+    sanction_2025_rules(case, outcome is not None and outcome.upper() == SUSPENSION_REMOBILISATION)
 
 
 def validate_row(raw: dict[str, str | None], row: int, today: date, secret: bytes) -> CaseloadCase:

@@ -48,8 +48,9 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from domain.pathway_2025 import SANCTION_TASK
+from domain.pathway_2025 import REMOBILISATION_TASK, SANCTION_TASK
 from domain.pathway_rules import Pathway
+from domain.plein_emploi import DecideSanction2025, Remobilised
 
 #: The CER type a referent of each kind signs (the row does not carry it).
 CER_TYPES = {OrientationTarget.REFERENT_SOLIDARITE: CerType.SOLIDARITE,
@@ -70,8 +71,9 @@ UNKNOWN_CLOCKS = {
     Stage.POST_EXIT_ACCOMPANIMENT: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
     Stage.CLOSED: _BEFORE_CER | {DeadlineKind.BILAN_REMINDER},
 }
-#: Tasks of facts the former tool already acted on: a sanction it recorded was applied to the rights there.
-DONE_ELSEWHERE = frozenset({SANCTION_TASK})
+#: Tasks of facts the former tool already acted on: a sanction it recorded was applied to the rights there (and a
+#: remobilisation's repayment or suppression transmitted).
+DONE_ELSEWHERE = frozenset({SANCTION_TASK, REMOBILISATION_TASK})
 #: Clocks of facts no caseload carries at any stage: the France Travail registration of a 2025 case (automatic
 #: since 1 January 2025, G-B22) is closed as unknown rather than raising a task on day one for every adopted case.
 NOT_IN_A_CASELOAD = frozenset({DeadlineKind.FRANCE_TRAVAIL_REGISTRATION})
@@ -199,6 +201,8 @@ def _hold_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date
         sanction = EpDecision(event_id="adopt-sanction", outcome=c.sanction_outcome, decided_on=c.sanction_decided_on,
                               share_percent=c.sanction_share_percent, months=c.sanction_months)
         events.append((c.sanction_decided_on, lambda p, d: p.on_ep_decision(sanction, d)))
+    if c.sanction_decided_on is not None and c.sanction_failure is not None:
+        events.extend(_suspension_remobilisation(c))
     if c.reorientation_requested_on is not None and c.reorientation_reason is not None:
         request = RequestReorientation(event_id="adopt-reorientation", reason=c.reorientation_reason,
                                        requested_on=c.reorientation_requested_on, exit=c.reorientation_exit)
@@ -210,6 +214,30 @@ def _hold_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date
     if c.not_subject_since is not None and c.base_stage is not Stage.DETECTED:
         flow = FlowRecord(event_id="adopt-not-subject", transmission_date=c.not_subject_since, subject_to_duties=False)
         events.append((c.not_subject_since, lambda p, d: p.on_flow_record(flow, d)))
+    return events
+
+
+def _suspension_remobilisation(c: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
+    """A 2025 suspension-remobilisation through the rules' own checks (rule set, date in force, share, months),
+    then, if given, the person's remobilisation (repayment or suppression) on its day."""
+    assert c.sanction_decided_on is not None and c.sanction_failure is not None
+    decision = DecideSanction2025(event_id="adopt-sanction-2025", decided_on=c.sanction_decided_on,
+                                  failure=c.sanction_failure, share_percent=c.sanction_share_percent,
+                                  months=c.sanction_months)
+
+    def decide(p: Pathway, d: date) -> None:
+        p.check_sanction_2025(decision, d)
+        p.decide_sanction_2025(decision, d)
+    events: list[tuple[date, Callable[[Pathway, date], None]]] = [(c.sanction_decided_on, decide)]
+    if c.remobilised_on is not None and c.remobilisation_repayment is not None:
+        day, repayment = c.remobilised_on, c.remobilisation_repayment
+
+        def remobilise(p: Pathway, d: date) -> None:
+            msg = Remobilised(event_id="adopt-remobilised", sanction_id=p.s.plein_emploi.sanctions[-1].sanction_id,
+                              decided_on=day, repayment=repayment)
+            p.check_remobilised(msg, d)
+            p.remobilised(msg, d)
+        events.append((day, remobilise))
     return events
 
 

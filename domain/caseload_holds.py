@@ -25,6 +25,10 @@ HOLD_STAGES = frozenset(HELD)
 #: or an exit closes the case, which is then not adopted.
 SANCTIONS_IN_FORCE = {"REDUCTION": EpOutcome.REDUCTION, "SUSPENSION": EpOutcome.SUSPENSION}
 REORIENTATION_KINDS = {"REORIENTATION": False, "EXIT": True}
+#: The 2025 rules' sanction (§8.3): decided by the Département's president after the EP referral, then the
+#: person's remobilisation with the suspended amounts paid back, or not (suppression).
+SUSPENSION_REMOBILISATION = "SUSPENSION_REMOBILISATION"
+REMOBILISATIONS = {"REPAYMENT": True, "SUPPRESSION": False}
 #: The hold's own dates, each after every date of the held stage (else a fact of the held stage would be applied
 #: during the hold).
 HOLD_DATES = {Stage.PERSONAL_SITUATION_REVIEW: "personal_review_requested_on",
@@ -34,7 +38,8 @@ BASE_DATES = ("caf_transmission_date", "caf_saisine_on", "orientation_notified_o
               "cer_start", "preconisation_on")
 _REORIENTATION = ("reorientation_requested_on", "reorientation_reason")
 _EP = ("non_compliance_kind", "ep_referral_on")
-_SANCTION = ("sanction_outcome", "sanction_decided_on", "sanction_share_percent", "sanction_months")
+_SANCTION = ("sanction_outcome", "sanction_decided_on", "sanction_share_percent", "sanction_months",
+             "sanction_failure", "remobilised_on", "remobilisation_repayment")
 
 
 class RowRejected(ValueError):
@@ -122,9 +127,28 @@ def _ep_rules(case: dict, stage: Stage) -> None:
         if stage in (Stage.NON_COMPLIANCE_EP, Stage.SANCTION_PROCEDURE):
             raise RowRejected("SANCTION_NOT_IN_STAGE", "a sanction decided ends the EP stage: give the stage the case "
                                                      "returned to")
-        require(case, ("sanction_outcome", "sanction_decided_on", "sanction_months"), stage)
-    chain = [n for n in ("ep_referral_on", "ep_decided_on", "sanction_decided_on") if case.get(n) is not None]
+        kind = "sanction_failure" if case.get("sanction_failure") is not None else "sanction_outcome"
+        require(case, (kind, "sanction_decided_on", "sanction_months"), stage)
+    chain = [n for n in ("ep_referral_on", "ep_decided_on", "sanction_decided_on", "remobilised_on")
+             if case.get(n) is not None]
     for before, after in zip(chain, chain[1:]):
         if case[after] < case[before]:
             raise RowRejected("DATES_OUT_OF_ORDER", f"{after} is before {before}")
 
+
+def sanction_2025_rules(case: dict, suspension_remobilisation: bool) -> None:
+    """A 2025 suspension-remobilisation (``sanction_outcome`` SUSPENSION_REMOBILISATION) needs its failure and share;
+    its remobilisation, day and outcome together, only follows one. Its bounds and rule set are the pathway's own
+    checks, applied by the replay (domain.plein_emploi.check_sanction_terms)."""
+    if suspension_remobilisation:
+        missing = [n for n in ("sanction_failure", "sanction_share_percent") if case.get(n) is None]
+        if missing:
+            raise RowRejected("FIELD_MISSING", f"a {SUSPENSION_REMOBILISATION} needs {', '.join(missing)}")
+    elif case.get("sanction_failure") is not None:
+        raise RowRejected("SANCTION_FAILURE_NOT_IN_ROW", "sanction_failure is the failure of a "
+                                                         "SUSPENSION_REMOBILISATION (2025 rules) only")
+    remobilisation = (case.get("remobilised_on"), case.get("remobilisation_repayment"))
+    if any(v is not None for v in remobilisation) and not suspension_remobilisation:
+        raise RowRejected("REMOBILISATION_NOT_IN_ROW", "a remobilisation follows a SUSPENSION_REMOBILISATION only")
+    if (remobilisation[0] is None) != (remobilisation[1] is None):
+        raise RowRejected("FIELD_MISSING", "a remobilisation needs both remobilised_on and remobilisation")

@@ -100,7 +100,11 @@ def test_example_file_reads_through_its_mapping():
                         25: "STAGE_NOT_ADOPTABLE", 26: "REORIENTATION_AUTRE_NOT_IN_A_ROW"}
     states = [adopt(j, NOW, TODAY, source="CSV", file_digest="f") for j in judged if isinstance(j, CaseloadCase)]
     assert list(dict.fromkeys(s.stage for s in states)) == list(ADOPTABLE_STAGES)
-    caf_cer, sanctioned = states[-2:]  # a CER on the CAF route; a suspension in force during a CER
+    caf_cer, sanctioned, remobilised = states[-3:]  # a CER on the CAF route; a suspension in force during a CER;
+    # a 2025 suspension-remobilisation, settled by a repayment
+    [ssr] = remobilised.plein_emploi.sanctions
+    assert (remobilised.rule_set_version, ssr.share_percent, ssr.months, ssr.remobilised_on, ssr.repayment) == \
+        ("2025.1", 50, 2, date(2026, 12, 1), True)
     assert (caf_cer.stage, caf_cer.referent.type.value, caf_cer.cer.end) == (Stage.CER_ACTIVE, "CAF", date(2027, 4, 14))
     [sanction] = sanctioned.sanctions
     assert (sanction.outcome.value, sanction.decided_on, sanction.share_percent, sanction.months) == \
@@ -128,6 +132,12 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
            "orientation_target": "PLATFORM", "referent_structure": "PF1"}
     state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
     assert [b.kind for b in state.breaches] == [DeadlineKind.ORIENTATION]
+
+
+#: A 2025 suspension-remobilisation during the CER of the rows below (a case entered in 2025: rule set 2025.1).
+SSR = {"non_compliance_kind": "NON_ADHESION", "ep_referral_on": "2026-11-01", "sanction_outcome":
+       "SUSPENSION_REMOBILISATION", "sanction_failure": "FIRST", "sanction_decided_on": "2026-11-10",
+       "sanction_share_percent": "50", "sanction_months": "2"}
 
 
 @pytest.mark.parametrize("change, code", [
@@ -183,8 +193,20 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
     ({"personal_review_requested_on": "2026-11-01"}, "REVIEW_NOT_IN_STAGE"),
     ({"stage": "AWAITING_SLAI_VALIDATION", "orientation_target": "PLATFORM", "cer_start": "", "cer_end": ""},
      "FIELD_MISSING"),
+    ({**SSR, "rule_set": "2023.1"}, "SANCTION_2025_NOT_IN_RULE_SET"),  # the 2025 suspension-remobilisation
+    ({**SSR, "sanction_share_percent": "20"}, "SANCTION_2025_SHARE"),
+    ({**SSR, "sanction_months": "3"}, "SANCTION_2025_MONTHS"),
+    ({**SSR, "sanction_failure": "REPEATED"}, "SANCTION_2025_NOT_REPEATED"),
+    ({**SSR, "sanction_failure": ""}, "FIELD_MISSING"),
+    ({**SSR, "sanction_failure": "THIRD"}, "UNKNOWN_FAILURE"),
+    ({**SSR, "sanction_outcome": "SUSPENSION", "sanction_share_percent": "100"}, "SANCTION_FAILURE_NOT_IN_ROW"),
+    ({**SSR, "remobilised_on": "2026-12-01"}, "FIELD_MISSING"),
+    ({**SSR, "remobilised_on": "2026-11-05", "remobilisation": "REPAYMENT"}, "DATES_OUT_OF_ORDER"),
+    ({**SSR, "remobilised_on": "2026-12-01", "remobilisation": "MAYBE"}, "REMOBILISATION_INVALID"),
+    ({**SSR, "stage": "NON_COMPLIANCE_EP", "held_stage": "CER_ACTIVE"}, "SANCTION_NOT_IN_STAGE"),
 ])
 def test_rejected_rows_carry_their_reason(change, code):
+    """Each refusal with its code: the row's own rules, then the pathway's (a suspension-remobilisation's too)."""
     row = {"nir": "1850575123456", "territory": "T1", "stage": "CER_ACTIVE", "caf_transmission_date": "2025-10-01",
            "orientation_notified_on": "2025-10-20", "orientation_target": "REFERENT_SOCIOPRO",
            "referent_structure": "S1", "cer_start": "2026-10-01", "cer_end": "2027-03-31", **change}
@@ -333,73 +355,6 @@ REFERENT_ROW = {"nir": "1850575123456", "territory": "T1", "caf_transmission_dat
 
 def _kinds(state) -> list[str]:
     return [t.kind for t in state.outbox.tasks]
-
-
-def test_an_ep_referral_holds_the_referent_stage_whose_clocks_run_and_a_past_one_is_a_breach():
-    row = dict(REFERENT_ROW, stage="NON_COMPLIANCE_EP", held_stage="REFERENT_DESIGNATED",
-               non_compliance_kind="NON_ADHESION", ep_referral_on="2026-11-02")
-    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
-    assert (state.stage, state.held_stages, state.ep.confirmed) == (Stage.NON_COMPLIANCE_EP,
-                                                                    [Stage.REFERENT_DESIGNATED], True)
-    assert _kinds(state) == ["EP_REFERRAL"] and [t.kind for t in state.open_tasks] == ["EP_REFERRAL"]
-    assert next_due(state) == service_deadline(date(2026, 10, 20), months=2) and not state.breaches
-
-    late = dict(row, caf_transmission_date="2026-06-01", orientation_notified_on="2026-06-20")
-    [breach] = adopt(_case(late), NOW, TODAY, source="CSV", file_digest="f").breaches
-    due = service_deadline(date(2026, 6, 20), months=2)  # the referent's CER clock fell due during the referral
-    assert (breach.kind, breach.due, breach.breached_on) == (DeadlineKind.FIRST_CER, due, add_days(due, 1))
-    quiet = adopt(_case(late), NOW, TODAY, source="CSV", file_digest="f", past_breaches=False)
-    assert not quiet.breaches and [(p.kind, p.due) for p in quiet.adoption.past_due] == [(DeadlineKind.FIRST_CER, due)]
-    assert _kinds(quiet) == ["EP_REFERRAL"]
-
-
-def test_a_sanction_procedure_and_a_sanction_in_force_keep_their_dates():
-    row = dict(REFERENT_ROW, stage="SANCTION_PROCEDURE", held_stage="REFERENT_DESIGNATED",
-               non_compliance_kind="UNEXCUSED_ABSENCE", ep_referral_on="2026-11-02", ep_decided_on="2026-11-20")
-    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
-    assert (state.stage, state.held_stages) == (Stage.SANCTION_PROCEDURE, [Stage.REFERENT_DESIGNATED])
-    assert state.stage_history[-2].on == date(2026, 11, 20) and state.ep is not None
-
-    reduced = dict(REFERENT_ROW, stage="REFERENT_DESIGNATED", non_compliance_kind="NON_ADHESION",
-                   ep_referral_on="2026-11-02", ep_decided_on="2026-11-20", sanction_outcome="reduction",
-                   sanction_decided_on="2026-11-25", sanction_share_percent="30", sanction_months="3")
-    after = adopt(_case(reduced), NOW, TODAY, source="CSV", file_digest="f")
-    [sanction] = after.sanctions
-    assert (after.stage, after.ep, sanction.outcome.value, sanction.share_percent, sanction.months,
-            sanction.decided_on) == (Stage.REFERENT_DESIGNATED, None, "REDUCTION", 30, 3, date(2026, 11, 25))
-    assert "APPLY_RSA_SANCTION" not in _kinds(after)  # applied to the rights in the former tool
-    assert next_due(after) == service_deadline(date(2026, 10, 20), months=2)
-
-
-def test_a_reorientation_request_holds_its_stage_and_awaits_the_slai():
-    row = dict(REFERENT_ROW, stage="REORIENTATION_REQUESTED", held_stage="BILAN", cer_start="2026-05-26",
-               caf_transmission_date="2026-04-01", orientation_notified_on="2026-04-20",
-               cer_end="2026-11-25", reorientation_requested_on="2026-11-28", reorientation_reason="EVOLUTION_BLOQUEE")
-    state = adopt(_case(row), NOW, TODAY, source="CSV", file_digest="f")
-    assert (state.stage, state.held_stages, state.reorientation_reason.value) == (
-        Stage.REORIENTATION_REQUESTED, [Stage.BILAN], "EVOLUTION_BLOQUEE")
-    assert "DECIDE_REORIENTATION" in _kinds(state) and next_due(state) == add_days(date(2026, 11, 25), 15)
-    exit_ = adopt(_case(dict(row, reorientation_kind="EXIT", reorientation_reason="REPRISE_VIE_MARITALE")), NOW,
-                  TODAY, source="CSV", file_digest="f")
-    assert exit_.reorientation_is_exit
-
-
-def test_a_person_not_subject_has_paused_clocks_and_a_later_subject_flow_starts_the_orientation():
-    from domain.pathway import FlowRecord
-    from domain.pathway_rules import Pathway
-
-    never = {"matricule": "77", "rank": "1", "territory": "T1", "stage": "NOT_SUBJECT",
-             "caf_transmission_date": "2026-11-02", "not_subject_since": "2026-11-02"}
-    state = adopt(_case(never), NOW, TODAY, source="CSV", file_digest="f")
-    assert (state.stage, state.held_stages, next_due(state)) == (Stage.NOT_SUBJECT, [Stage.DETECTED], None)
-    p = Pathway(state)
-    p.on_flow_record(FlowRecord(event_id="f2", transmission_date=TODAY, subject_to_duties=True), TODAY)
-    assert p.s.stage is Stage.AWAITING_ORIENTATION and p.next_due() == service_deadline(TODAY, months=1)
-
-    paused = adopt(_case(dict(REFERENT_ROW, stage="NOT_SUBJECT", held_stage="REFERENT_DESIGNATED",
-                              not_subject_since="2026-11-10")), NOW, TODAY, source="CSV", file_digest="f")
-    [first_cer] = [d for d in paused.deadlines if d.kind is DeadlineKind.FIRST_CER]
-    assert first_cer.paused_since == date(2026, 11, 10) and next_due(paused) is None and not paused.breaches
 
 
 def test_a_case_closed_after_leaving_rsa_is_adopted_within_its_reentry_window():

@@ -1,7 +1,9 @@
 """`parcours caseload import FILE [--mapping M] [--dry-run] [--format table|json] [--no-past-breaches] [--update]`.
 
-``--dry-run`` needs no server: every row is validated and replayed against the pathway rules (as the import would
-on this day) and the command prints what would be adopted, by stage, and each rejected row with its reason.
+``--dry-run`` starts nothing: every row is validated and replayed against the pathway rules (as the import would
+on this day) and, with ``DATABASE_URL``, judged against the adoptions and identity links already there (a row by NIR
+whose person was adopted by CAF matricule + rank and linked is ``unchanged`` or ``CHANGED_ROW``, as in the import);
+the command prints what would be adopted, by stage, each row's outcome and each rejected row with its reason.
 Without it, the file is copied into the drop directory (as ``parcours flux import`` does), a ``CaseloadImport``
 workflow is started (or joined: same bytes, same workflow) and followed until done. Output never holds a NIR or
 a matricule: rows are named by their number in the file (header excluded).
@@ -35,22 +37,52 @@ from workers.runtime.config import Settings, drop_directory
 app = typer.Typer(help="A département's running caseload: adopt each case at its stage.", no_args_is_help=True)
 
 
-def dry_run(file: Path, mapping: CaseloadMapping, past_breaches: bool) -> tuple[Counter, list[RowOutcome], int]:
-    """(cases by stage, rejected rows, rows read): the import's judgement, nothing started."""
+def dry_run(file: Path, mapping: CaseloadMapping, past_breaches: bool, update: bool = False,
+            database_url: str | None = None, secret: bytes | None = None) -> tuple[list[tuple[RowOutcome, bool]], bool]:
+    """(each row's outcome and whether its NIR is linked, whether identities were looked up): the import's
+    judgement, nothing started. With the read model's ``database_url`` (and the person-id secret), the rows are
+    judged against the adoptions and identity links already there, as the import would; without it, alone."""
     now = datetime.now(timezone.utc)
     today = paris_date(now)
     digest = file_digest(file)
+    if database_url and secret:
+        return asyncio.run(_preview(database_url, secret, file, mapping, today, now, digest, past_breaches,
+                                    update)), True
     secret = secrets.token_bytes(32)  # ids are never shown: any key tells the same rows apart
-    stages: Counter = Counter()
-    rejected: list[RowOutcome] = []
-    count = 0
-    for count, (number, raw) in enumerate(caseload_rows(file, mapping), start=1):
+    outcomes = []
+    for number, raw in caseload_rows(file, mapping):
         judged = judge(raw, number, today, now, secret, file_digest_=digest, past_breaches=past_breaches)
-        if isinstance(judged, RowOutcome):
-            rejected.append(judged)
-        else:
-            stages[judged[1].stage.value] += 1
-    return stages, rejected, count
+        outcomes.append((judged if isinstance(judged, RowOutcome)
+                         else RowOutcome(row=number, outcome="adopted", stage=judged[1].stage.value), False))
+    return outcomes, False
+
+
+async def _preview(database_url: str, secret: bytes, file: Path, mapping: CaseloadMapping, today, now, digest: str,
+                   past_breaches: bool, update: bool) -> list[tuple[RowOutcome, bool]]:
+    import asyncpg
+
+    from activities.caseload_import import CaseloadImporter
+
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        return await CaseloadImporter(pool, secret).preview(str(file), mapping, today, now, digest,
+                                                            past_breaches=past_breaches, update=update)
+    finally:
+        await pool.close()
+
+
+def dry_run_summary(name: str, outcomes: list[tuple[RowOutcome, bool]], identities: bool) -> dict:
+    """The dry run's JSON: counts by outcome, the stages the adopted (or updated) rows start at, every rejection
+    with its reason, and each row's outcome (row numbers, codes and stages only)."""
+    counts = Counter(o.outcome for o, _ in outcomes)
+    stages = Counter(o.stage for o, _ in outcomes if o.outcome in ("adopted", "updated"))
+    return {"file": name, "dry_run": True, "identities_checked": identities, "rows": len(outcomes),
+            **{k: counts.get(k, 0) for k in ("adopted", "unchanged", "updated", "rejected")},
+            "linked": sum(linked for _, linked in outcomes), "stages": dict(sorted(stages.items())),
+            "rejections": [o.model_dump(include={"row", "code", "reason"}) for o, _ in outcomes
+                           if o.outcome == "rejected"],
+            "outcomes": [{**o.model_dump(include={"row", "outcome", "code", "stage"}), "linked": linked}
+                         for o, linked in outcomes]}
 
 
 def _print_rejections(rejected: list[RowOutcome]) -> None:
@@ -107,26 +139,28 @@ def import_(
     """Adopt a département's running caseload: each pathway at its stage, with the clocks it would have had."""
     if not file.is_file():
         fail(f"parcours caseload import: cannot open {file.name}: no such regular file")
+    settings = Settings.from_env()
     try:
         columns = load_caseload_mapping(mapping) if mapping else default_mapping()
         if dry:
-            stages, rejected, count = dry_run(file, columns, not no_past_breaches)
+            outcomes, identities = dry_run(file, columns, not no_past_breaches, update, settings.database_url,
+                                           settings.person_id_key)
     except (FluxUnreadable, OSError) as exc:
         fail(f"parcours caseload import: {exc}")
     if dry:
-        summary = {"file": file.name, "dry_run": True, "rows": count, "adopted": sum(stages.values()),
-                   "rejected": len(rejected), "stages": dict(sorted(stages.items())),
-                   "rejections": [r.model_dump(include={"row", "code", "reason"}) for r in rejected]}
+        summary = dry_run_summary(file.name, outcomes, identities)
         if output is OutputFormat.json:
             typer.echo(json.dumps(summary, ensure_ascii=False))
             return
-        Console().print(f"[bold]{file.name}[/bold] (dry run): {count} rows, {summary['adopted']} would be adopted, "
-                        f"{len(rejected)} rejected")
+        Console().print(f"[bold]{file.name}[/bold] (dry run): {summary['rows']} rows, {summary['adopted']} would be "
+                        f"adopted, {summary['unchanged']} unchanged, {summary['updated']} updated, "
+                        f"{summary['rejected']} rejected, {summary['linked']} by a linked NIR"
+                        + ("" if identities else " (identities not looked up: no DATABASE_URL)"))
         table = Table("stage", "cases")
         for stage, n in summary["stages"].items():
             table.add_row(stage, str(n))
         Console().print(table)
-        _print_rejections(rejected)
+        _print_rejections([o for o, _ in outcomes if o.outcome == "rejected"])
         return
     settings = Settings.from_env()
     try:
