@@ -11,10 +11,10 @@ import re
 from datetime import date
 from typing import Iterable
 
-from domain.first_seen import FirstSeenTable
 from domain import flux_codes as tables
 from domain.flux import FluxHeader, Household, Issue, ParsedRecord, Person, RawHousehold, RawPerson, RejectionCode, \
     RightState
+from domain.flux_duplicates import DuplicateGuard  # noqa: F401 - part of this module's interface
 from domain.identity import NirError, validate_nir
 from domain.rules import ImplausibleDate, check_plausible_date
 from domain.territory import COMMUNE
@@ -188,6 +188,76 @@ def _open_codes(values: Iterable[str], name: str, known: dict[str, str], issues:
     return kept
 
 
+_STATES = {code: RightState(code) for code in tables.ETATDOSRSA if code in {state.value for state in RightState}}
+_OPEN_STATES = {code: state for code, state in _STATES.items() if state not in (RightState.CLOSED,
+                                                                                  RightState.CLOSED_EARLIER_MONTH)}
+_LIMITS = tables.MAX_LENGTHS
+
+
+def _plain_flag(value: str | None) -> bool | None | str:
+    """An xsd:boolean read as :func:`_boolean` does when it is valid or absent; ``"?"`` otherwise."""
+    if value is None or not (flag := value.strip()):
+        return None
+    return tables.BOOLEANS.get(flag, "?")
+
+
+def _plain_person(rank: int, raw: RawPerson) -> Person | None:
+    """The person :func:`_person` makes when the common checks pass at once, else None (it then says why)."""
+    subject = _plain_flag(raw.subject_to_duties)
+    if subject == "?":
+        return None
+    for value, name in ((raw.last_name, "NOMNAI"), (raw.first_name, "PRENOM"), (raw.role, "ROLEPERS")):
+        if value is not None and len(value) > _LIMITS[name]:
+            return None
+    raw_nir = _clean(raw.nir)
+    try:
+        if raw_nir is None:
+            if subject:
+                return None
+            nir = None
+        else:
+            nir = validate_nir(raw_nir) if len(raw_nir) <= _LIMITS["NIR"] else None
+            if nir is None:
+                return None
+        birth_date = parse_iso_date(raw.birth_date)
+    except ValueError:  # NirError included
+        return None
+    return Person(rank=rank, nir=nir, last_name=_clean(raw.last_name), first_name=_clean(raw.first_name),
+                  birth_date=birth_date, role=_clean(raw.role), subject_to_duties=subject)
+
+
+def _plain_household(raw: RawHousehold) -> Household | None:
+    """The household :func:`validate_household` makes for the common case (an open right, no suspension
+    nor closure, every field in its usual valid form), built with the cheap checks first; None for any
+    other household, which then goes through every rule."""
+    if len(raw.right_states) != 1 or raw.suspension_reasons or raw.suspension_date is not None \
+            or raw.closure_reason is not None or raw.closure_date is not None or raw.entry_date is not None \
+            or not raw.persons or raw.matricule is None:
+        return None
+    state = _OPEN_STATES.get(raw.right_states[0].strip())
+    matricule = raw.matricule.strip()
+    no_fixed_abode = _plain_flag(raw.no_fixed_abode)
+    commune = _clean(raw.commune)
+    if state is None or not matricule or len(matricule) > _LIMITS["MATRICULE"] or no_fixed_abode == "?" or (
+            commune is not None and (len(commune) > _LIMITS["NUMCOM"] or not COMMUNE.match(commune))):
+        return None
+    persons: list[Person] = []
+    bodies: set[str] = set()
+    for rank, raw_person in enumerate(raw.persons, start=1):
+        person = _plain_person(rank, raw_person)
+        if person is None:
+            return None
+        if person.nir is not None:
+            if person.nir[:13] in bodies:
+                return None
+            bodies.add(person.nir[:13])
+        persons.append(person)
+    return Household(matricule=matricule, right_state=state, suspension_reasons=(), suspension_date=None,
+                     closure_reason=None, closure_date=None, closure_earlier_month=raw.closure_earlier_month,
+                     no_fixed_abode=no_fixed_abode, entry_date=None, commune=commune, persons=tuple(persons),
+                     warnings=())
+
+
 def validate_household(raw: RawHousehold, reference: date | None = None, *,
                        encoding_checked: bool = False) -> tuple[Household | None, list[Issue]]:
     """Apply every rule to a raw household; return the typed household, or None and every issue found.
@@ -195,9 +265,13 @@ def validate_household(raw: RawHousehold, reference: date | None = None, *,
     ``reference`` (the flow's DTCREAFLUX, or today) bounds the case dates to the plausible window;
     ``encoding_checked`` when the caller checked the whole record's text already (the XML reader does).
     """
+    encoding = None if encoding_checked else text_encoding_issue(_raw_texts(raw))
+    if encoding is None:
+        plain = _plain_household(raw)
+        if plain is not None:
+            return plain, []
     issues: list[Issue] = []
     warnings: list[str] = []
-    encoding = None if encoding_checked else text_encoding_issue(_raw_texts(raw))
     if encoding is not None:
         issues.append(encoding)
 
@@ -284,47 +358,6 @@ def validate_header(creation_date: str | None, flow_type: str | None,
     return FluxHeader(creation_date=created, flow_type=_clean(flow_type)), issues
 
 
-def _packed_key(key: str) -> int | None:
-    """A matricule packed losslessly into a non-zero 64-bit integer, or None when it does not fit.
-
-    Up to 7 UTF-8 bytes (top bit set, then the bytes, then the length) or, longer, up to 17 ASCII digits
-    (the number, then the length; below 2**62): two key spaces that cannot meet, each one-to-one.
-    """
-    data = key.encode("utf-8")
-    if len(data) <= 7:
-        return 1 << 63 | int.from_bytes(data, "big") << 3 | len(data)
-    if len(data) <= 17 and data.isdigit():
-        return int(data) << 5 | len(data)
-    return None
-
-
-class DuplicateGuard:
-    """Remembers, exactly, the matricules seen in one file and the position of each one's first household.
-
-    The one part of a read that grows with the file: a matricule of up to 7 bytes (the 7-digit CAF
-    numbers) or 17 digits is packed into a :class:`FirstSeenTable` key (16–32 B per household, where a
-    dict of digests took about 120 B); any other shape is kept whole in a dict.
-    """
-
-    def __init__(self) -> None:
-        self._packed = FirstSeenTable()
-        self._other: dict[str, int] = {}
-
-    def check(self, matricule: str | None, position: int) -> Issue | None:
-        """None the first time a matricule is seen; an issue naming the first position afterwards."""
-        key = _clean(matricule)
-        if key is None:
-            return None
-        packed = _packed_key(key)
-        if packed is None:
-            first = self._other.setdefault(key, position)
-        else:
-            first = self._packed.first_seen(packed, position)
-        if first == position:
-            return None
-        return Issue(RejectionCode.DUPLICATE_HOUSEHOLD, f"same matricule as the household at position {first}")
-
-
 def trailer_issue(announced: str, households: int) -> Issue | None:
     """The trailer's NBTOTDOSRSATRANSM against the households read: a warning when they differ (a real
     file announces 1 and holds 2), never a rejection."""
@@ -342,7 +375,8 @@ def judge(raw: RawHousehold, position: int, record_hash: str, guard: DuplicateGu
     """Validate one raw household in the context of its file (duplicates, reference date), extra issues first."""
     issues = list(extra)
     household, found = validate_household(raw, reference, encoding_checked=encoding_checked)
-    issues.extend(issue for issue in found if issue not in issues)
+    if found:
+        issues.extend(issue for issue in found if issue not in issues)
     duplicate = guard.check(raw.matricule, position)
     if duplicate is not None:
         issues.append(duplicate)
