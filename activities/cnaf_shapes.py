@@ -3,8 +3,8 @@
 A household's *shape* is its sequence of tags. When a household's text is *simple* — tags of the form
 ``<Name>`` / ``</Name>`` only (ASCII names, no prefix, no attribute, no comment, CDATA, processing
 instruction nor empty-element tag) and, between them, characters that XML allows in text and that
-canonical XML writes unchanged (no ``&``, ``<``, ``>``, carriage return, control character, U+FFFE nor
-U+FFFF) — three things follow from its shape alone:
+canonical XML writes unchanged (no ``&``, ``<``, ``>``, control character, U+FFFE nor U+FFFF; line ends
+are normalised first, as the parser does) — three things follow from its shape alone:
 
 * it is well-formed exactly when its shape is: texts of those characters cannot change how tags nest;
 * which tag holds which field (the :class:`~activities.cnaf_extract.HouseholdPlan`): names and nesting;
@@ -41,9 +41,12 @@ Namespaces = tuple[tuple[str | None, str], ...]
 
 def _split(text: str) -> tuple[list[str], bytes] | None:
     """The text cut at ``<`` and ``>`` (texts at even places, tag names at odd ones) and its UTF-8 bytes,
-    when the tags alternate with texts of simple characters; else None."""
+    when the tags alternate with texts of simple characters; else None. Line ends are first normalised
+    as the XML parser does (XML 1.0 §2.11), so that files written with CR LF are read alike."""
     if "\ufffe" in text or "\uffff" in text:
         return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: not XML text
@@ -81,7 +84,7 @@ class HouseholdShapes:
               element: etree._Element, canonical: bytes) -> None:
         """Keep the plan of a household libxml2 parsed strictly (``element``, its C14N ``canonical``) when
         it is simple, its shape new, and its canonical form its text as the module docstring says."""
-        if len(self._plans) >= self._max or self._attempts >= 4 * self._max or not text.startswith(_OPEN_TAG):
+        if len(self._plans) >= self._max or self._attempts >= 4 * self._max:
             return
         self._attempts += 1  # bounded: a file whose households are never simple stops paying for the attempts
         split = _split(text)
@@ -89,7 +92,7 @@ class HouseholdShapes:
             return
         parts, data = split
         tags = tuple(map(sys.intern, parts[1::2]))  # interned: shapes share their tag names
-        if tags in self._plans or not all(map(_SIMPLE_TAG.fullmatch, tags)):
+        if tags[0] != HOUSEHOLD or tags in self._plans or not all(map(_SIMPLE_TAG.fullmatch, tags)):
             return
         rest = data[len(_OPEN_TAG):]
         start_tag = self._start_tags.get(namespaces, canonical[:-len(rest)])

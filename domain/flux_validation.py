@@ -15,13 +15,11 @@ from domain import flux_codes as tables
 from domain.flux import FluxHeader, Household, Issue, ParsedRecord, Person, RawHousehold, RawPerson, RejectionCode, \
     RightState
 from domain.flux_duplicates import DuplicateGuard  # noqa: F401 - part of this module's interface
+from domain.flux_plain import clean as _clean, parse_iso_date, plain_household
 from domain.identity import NirError, validate_nir
 from domain.rules import ImplausibleDate, check_plausible_date
 from domain.territory import COMMUNE
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_EARLIEST = date(1900, 1, 1)
-_LATEST = date(2100, 12, 31)
 # UTF-8 continuation bytes (0x80-0xBF) as ISO-8859-1 or windows-1252 shows them, after the lead bytes of
 # French letters ("é" read as "Ã©" or "Ã©", "É" as "Ã‰", "œ" as "Å“", "’" as "â€™").
 _CONTINUATION = "".join(sorted({chr(b) for b in range(0x80, 0xC0)}
@@ -30,29 +28,6 @@ _MOJIBAKE = re.compile(f"[ÂÃÅ][{re.escape(_CONTINUATION)}]|â€[{re.escape(_
 _C1 = re.compile("[\u0080-\u009f]")
 # every character one of the checks below starts from: a text without any is clean, found in one scan
 _SUSPECT = re.compile("[\ufffdÂÃÅâ\u0080-\u009f]")
-
-
-def parse_iso_date(value: str | None) -> date | None:
-    """Strict ``YYYY-MM-DD`` within 1900–2100; None when absent; ValueError when present but wrong."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if not _ISO_DATE.match(text):
-        raise ValueError("not a YYYY-MM-DD date")
-    try:
-        parsed = date.fromisoformat(text)
-    except ValueError:
-        raise ValueError("not a valid calendar date") from None  # e.g. 2024-02-30; the value is not echoed
-    if not _EARLIEST <= parsed <= _LATEST:
-        raise ValueError("date out of range")
-    return parsed
-
-
-def _clean(value: str | None) -> str | None:
-    if value is None:
-        return None
-    stripped = value.strip()
-    return stripped or None
 
 
 def text_encoding_issue(texts: Iterable[str | None]) -> Issue | None:
@@ -188,76 +163,6 @@ def _open_codes(values: Iterable[str], name: str, known: dict[str, str], issues:
     return kept
 
 
-_STATES = {code: RightState(code) for code in tables.ETATDOSRSA if code in {state.value for state in RightState}}
-_OPEN_STATES = {code: state for code, state in _STATES.items() if state not in (RightState.CLOSED,
-                                                                                  RightState.CLOSED_EARLIER_MONTH)}
-_LIMITS = tables.MAX_LENGTHS
-
-
-def _plain_flag(value: str | None) -> bool | None | str:
-    """An xsd:boolean read as :func:`_boolean` does when it is valid or absent; ``"?"`` otherwise."""
-    if value is None or not (flag := value.strip()):
-        return None
-    return tables.BOOLEANS.get(flag, "?")
-
-
-def _plain_person(rank: int, raw: RawPerson) -> Person | None:
-    """The person :func:`_person` makes when the common checks pass at once, else None (it then says why)."""
-    subject = _plain_flag(raw.subject_to_duties)
-    if subject == "?":
-        return None
-    for value, name in ((raw.last_name, "NOMNAI"), (raw.first_name, "PRENOM"), (raw.role, "ROLEPERS")):
-        if value is not None and len(value) > _LIMITS[name]:
-            return None
-    raw_nir = _clean(raw.nir)
-    try:
-        if raw_nir is None:
-            if subject:
-                return None
-            nir = None
-        else:
-            nir = validate_nir(raw_nir) if len(raw_nir) <= _LIMITS["NIR"] else None
-            if nir is None:
-                return None
-        birth_date = parse_iso_date(raw.birth_date)
-    except ValueError:  # NirError included
-        return None
-    return Person(rank=rank, nir=nir, last_name=_clean(raw.last_name), first_name=_clean(raw.first_name),
-                  birth_date=birth_date, role=_clean(raw.role), subject_to_duties=subject)
-
-
-def _plain_household(raw: RawHousehold) -> Household | None:
-    """The household :func:`validate_household` makes for the common case (an open right, no suspension
-    nor closure, every field in its usual valid form), built with the cheap checks first; None for any
-    other household, which then goes through every rule."""
-    if len(raw.right_states) != 1 or raw.suspension_reasons or raw.suspension_date is not None \
-            or raw.closure_reason is not None or raw.closure_date is not None or raw.entry_date is not None \
-            or not raw.persons or raw.matricule is None:
-        return None
-    state = _OPEN_STATES.get(raw.right_states[0].strip())
-    matricule = raw.matricule.strip()
-    no_fixed_abode = _plain_flag(raw.no_fixed_abode)
-    commune = _clean(raw.commune)
-    if state is None or not matricule or len(matricule) > _LIMITS["MATRICULE"] or no_fixed_abode == "?" or (
-            commune is not None and (len(commune) > _LIMITS["NUMCOM"] or not COMMUNE.match(commune))):
-        return None
-    persons: list[Person] = []
-    bodies: set[str] = set()
-    for rank, raw_person in enumerate(raw.persons, start=1):
-        person = _plain_person(rank, raw_person)
-        if person is None:
-            return None
-        if person.nir is not None:
-            if person.nir[:13] in bodies:
-                return None
-            bodies.add(person.nir[:13])
-        persons.append(person)
-    return Household(matricule=matricule, right_state=state, suspension_reasons=(), suspension_date=None,
-                     closure_reason=None, closure_date=None, closure_earlier_month=raw.closure_earlier_month,
-                     no_fixed_abode=no_fixed_abode, entry_date=None, commune=commune, persons=tuple(persons),
-                     warnings=())
-
-
 def validate_household(raw: RawHousehold, reference: date | None = None, *,
                        encoding_checked: bool = False) -> tuple[Household | None, list[Issue]]:
     """Apply every rule to a raw household; return the typed household, or None and every issue found.
@@ -267,7 +172,7 @@ def validate_household(raw: RawHousehold, reference: date | None = None, *,
     """
     encoding = None if encoding_checked else text_encoding_issue(_raw_texts(raw))
     if encoding is None:
-        plain = _plain_household(raw)
+        plain = plain_household(raw, reference)
         if plain is not None:
             return plain, []
     issues: list[Issue] = []
