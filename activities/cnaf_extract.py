@@ -121,17 +121,19 @@ class HouseholdPlan(Generic[L]):
 
     def read(self, text: Callable[[L], str]) -> RawHousehold:
         """The household's raw strings, ``text`` giving a leaf's text ("" when empty)."""
-        def get(leaf: L | None) -> str | None:
-            return None if leaf is None else text(leaf)
-        persons = [RawPerson(nir=get(p.nir), last_name=get(p.last_name), first_name=get(p.first_name),
-                             birth_date=get(p.birth_date), subject_to_duties=get(p.subject_to_duties),
-                             role=_rsa_role(p.blocks, text) if p.blocks else None) for p in self.persons]
+        persons = [RawPerson(
+            None if p.nir is None else text(p.nir), None if p.last_name is None else text(p.last_name),
+            None if p.first_name is None else text(p.first_name),
+            None if p.birth_date is None else text(p.birth_date), _rsa_role(p.blocks, text) if p.blocks else None,
+            None if p.subject_to_duties is None else text(p.subject_to_duties)) for p in self.persons]
         return RawHousehold(
-            matricule=get(self.matricule), right_states=[text(leaf) for leaf in self.right_states],
-            suspension_reasons=[text(leaf) for leaf in self.suspension_reasons],
-            suspension_date=get(self.suspension_date), closure_reason=get(self.closure_reason),
-            closure_date=get(self.closure_date), closure_earlier_month=self.closure_earlier_month,
-            no_fixed_abode=get(self.no_fixed_abode), commune=get(self.commune), persons=persons)
+            None if self.matricule is None else text(self.matricule), [text(leaf) for leaf in self.right_states],
+            [text(leaf) for leaf in self.suspension_reasons],
+            None if self.suspension_date is None else text(self.suspension_date),
+            None if self.closure_reason is None else text(self.closure_reason),
+            None if self.closure_date is None else text(self.closure_date), self.closure_earlier_month,
+            None if self.no_fixed_abode is None else text(self.no_fixed_abode), None,
+            None if self.commune is None else text(self.commune), persons)
 
     def renamed(self, rename: Callable[[L], M]) -> HouseholdPlan[M]:
         """The same plan, each leaf named by ``rename(leaf)``."""

@@ -12,7 +12,7 @@ import re
 from datetime import date
 
 from domain import flux_codes as tables
-from domain.flux import Household, Person, RawHousehold, RawPerson, RightState
+from domain.flux import Household, RawHousehold, RawPerson, RightState
 from domain.identity import validate_nir
 from domain.rules import check_plausible_date
 from domain.territory import COMMUNE
@@ -73,8 +73,9 @@ def _plain_date(value: str | None, reference: date | None) -> date | None:
     return parsed
 
 
-def _plain_person(rank: int, raw: RawPerson) -> Person | None:
-    """The person :func:`domain.flux_validation._person` makes when the common checks pass at once, else None (it then says why)."""
+def _plain_person(rank: int, raw: RawPerson) -> dict[str, object] | None:
+    """The fields of the person :func:`domain.flux_validation._person` makes when the common checks pass at
+    once, else None (the full rules then say why)."""
     subject = _plain_flag(raw.subject_to_duties)
     if subject == "?":
         return None
@@ -94,8 +95,8 @@ def _plain_person(rank: int, raw: RawPerson) -> Person | None:
         birth_date = parse_iso_date(raw.birth_date)
     except ValueError:  # NirError included
         return None
-    return Person(rank=rank, nir=nir, last_name=clean(raw.last_name), first_name=clean(raw.first_name),
-                  birth_date=birth_date, role=clean(raw.role), subject_to_duties=subject)
+    return {"rank": rank, "nir": nir, "last_name": clean(raw.last_name), "first_name": clean(raw.first_name),
+            "birth_date": birth_date, "role": clean(raw.role), "subject_to_duties": subject}
 
 
 def plain_household(raw: RawHousehold, reference: date | None) -> Household | None:
@@ -108,8 +109,9 @@ def plain_household(raw: RawHousehold, reference: date | None) -> Household | No
     matricule = raw.matricule.strip()
     no_fixed_abode = _plain_flag(raw.no_fixed_abode)
     commune = clean(raw.commune)
-    reasons = _plain_codes(raw.suspension_reasons, "MOTISUSVERSRSA", tables.MOTISUSVERSRSA)
-    closure = _plain_codes([] if raw.closure_reason is None else [raw.closure_reason], "MOTICLORSA", tables.MOTICLORSA)
+    reasons = _plain_codes(raw.suspension_reasons, "MOTISUSVERSRSA", tables.MOTISUSVERSRSA) \
+        if raw.suspension_reasons else ()
+    closure = () if raw.closure_reason is None else _plain_codes([raw.closure_reason], "MOTICLORSA", tables.MOTICLORSA)
     if state is None or not matricule or len(matricule) > _LIMITS["MATRICULE"] or no_fixed_abode == "?" \
             or reasons is None or closure is None or (commune is not None and (
                 len(commune) > _LIMITS["NUMCOM"] or not COMMUNE.match(commune))):
@@ -122,19 +124,22 @@ def plain_household(raw: RawHousehold, reference: date | None) -> Household | No
         return None
     if state in _CLOSED and closure_date is None:
         return None
-    persons: list[Person] = []
+    persons: list[dict[str, object]] = []
     bodies: set[str] = set()
     for rank, raw_person in enumerate(raw.persons, start=1):
         person = _plain_person(rank, raw_person)
         if person is None:
             return None
-        if person.nir is not None:
-            if person.nir[:13] in bodies:
+        nir = person["nir"]
+        if nir is not None:
+            if nir[:13] in bodies:  # type: ignore[index]
                 return None
-            bodies.add(person.nir[:13])
+            bodies.add(nir[:13])  # type: ignore[index]
         persons.append(person)
-    return Household(matricule=matricule, right_state=state, suspension_reasons=reasons,
-                     suspension_date=suspension_date, closure_reason=closure[0] if closure else None,
-                     closure_date=closure_date, closure_earlier_month=raw.closure_earlier_month,
-                     no_fixed_abode=no_fixed_abode, entry_date=entry_date, commune=commune, persons=tuple(persons),
-                     warnings=())
+    # one validation for the household and its persons: the same as Household(...) of Person(...)s
+    return Household.model_validate({
+        "matricule": matricule, "right_state": state, "suspension_reasons": reasons,
+        "suspension_date": suspension_date, "closure_reason": closure[0] if closure else None,
+        "closure_date": closure_date, "closure_earlier_month": raw.closure_earlier_month,
+        "no_fixed_abode": no_fixed_abode, "entry_date": entry_date, "commune": commune, "persons": tuple(persons),
+        "warnings": ()})
