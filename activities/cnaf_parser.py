@@ -132,6 +132,7 @@ class CnafFluxReader:
         self._skeleton: _Skeleton | None = None
         self._header_seen = False
         self._nsmap: dict[str | None, str] = {}
+        self._namespaces: tuple[tuple[str | None, str], ...] = ()
         self._shapes = HouseholdShapes()
         self._parser = etree.XMLParser(**_PARSER_OPTIONS)
         self._reference = date.today()  # DTCREAFLUX once read: bounds the case dates
@@ -213,7 +214,7 @@ class CnafFluxReader:
                 continue
             record = self._household(piece, guard)
             yield record
-            if RejectionCode.MALFORMED_FILE in record.reason_codes:
+            if record.issues and RejectionCode.MALFORMED_FILE in record.reason_codes:
                 return
         try:
             events = skeleton.close()
@@ -256,6 +257,7 @@ class CnafFluxReader:
             if event == "start":
                 if name == HOUSEHOLD:
                     self._nsmap = dict(element.nsmap)
+                    self._namespaces = tuple(self._nsmap.items())
                 elif name == HEADER:
                     self._in_header = True
                 elif name in OTHER_FLOWS:
@@ -296,8 +298,7 @@ class CnafFluxReader:
         if _ENTITY.search(piece.text) is not None:
             return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))
-        namespaces = tuple(self._nsmap.items())
-        known = self._shapes.read(piece.text, namespaces) if self.layout is not None else None
+        known = self._shapes.read(piece.text, self._namespaces) if self.layout is not None else None
         if known is not None:
             raw, record_hash = known
         else:
@@ -316,7 +317,7 @@ class CnafFluxReader:
             if self.layout is None:
                 vrsd = next(element.iter(*(f"{{*}}{name}" for name in VRSD0301_ELEMENTS)), None) is not None
                 self.layout = "vrsd0301" if vrsd else "vrsb0801"
-            self._shapes.learn(piece.text, namespaces, plan, element, canonical)
+            self._shapes.learn(piece.text, self._namespaces, plan, element, canonical)
         encoding = text_encoding_issue((piece.text,))
         return judge(raw, position, record_hash, guard,
                      extra=() if encoding is None else (encoding,), reference=self._reference, encoding_checked=True)
