@@ -12,7 +12,7 @@ import re
 from datetime import date
 
 from domain import flux_codes as tables
-from domain.flux import Household, RawHousehold, RawPerson, RightState
+from domain.flux import Household, Person, RawHousehold, RawPerson, RightState
 from domain.identity import validate_nir
 from domain.rules import check_plausible_date
 from domain.territory import COMMUNE
@@ -73,9 +73,9 @@ def _plain_date(value: str | None, reference: date | None) -> date | None:
     return parsed
 
 
-def _plain_person(rank: int, raw: RawPerson) -> dict[str, object] | None:
-    """The fields of the person :func:`domain.flux_validation._person` makes when the common checks pass at
-    once, else None (the full rules then say why)."""
+def _plain_person(rank: int, raw: RawPerson) -> Person | None:
+    """The person :func:`domain.flux_validation._person` makes when the common checks pass at once, else
+    None (the full rules then say why)."""
     subject = _plain_flag(raw.subject_to_duties)
     if subject == "?":
         return None
@@ -95,8 +95,9 @@ def _plain_person(rank: int, raw: RawPerson) -> dict[str, object] | None:
         birth_date = parse_iso_date(raw.birth_date)
     except ValueError:  # NirError included
         return None
-    return {"rank": rank, "nir": nir, "last_name": clean(raw.last_name), "first_name": clean(raw.first_name),
-            "birth_date": birth_date, "role": clean(raw.role), "subject_to_duties": subject}
+    return Person.model_validate({  # the same validation as Person(...), without its constructor's overhead
+        "rank": rank, "nir": nir, "last_name": clean(raw.last_name), "first_name": clean(raw.first_name),
+        "birth_date": birth_date, "role": clean(raw.role), "subject_to_duties": subject})
 
 
 def plain_household(raw: RawHousehold, reference: date | None) -> Household | None:
@@ -124,19 +125,17 @@ def plain_household(raw: RawHousehold, reference: date | None) -> Household | No
         return None
     if state in _CLOSED and closure_date is None:
         return None
-    persons: list[dict[str, object]] = []
+    persons: list[Person] = []
     bodies: set[str] = set()
     for rank, raw_person in enumerate(raw.persons, start=1):
         person = _plain_person(rank, raw_person)
         if person is None:
             return None
-        nir = person["nir"]
-        if nir is not None:
-            if nir[:13] in bodies:  # type: ignore[index]
+        if person.nir is not None:
+            if person.nir[:13] in bodies:
                 return None
-            bodies.add(nir[:13])  # type: ignore[index]
+            bodies.add(person.nir[:13])
         persons.append(person)
-    # one validation for the household and its persons: the same as Household(...) of Person(...)s
     return Household.model_validate({
         "matricule": matricule, "right_state": state, "suspension_reasons": reasons,
         "suspension_date": suspension_date, "closure_reason": closure[0] if closure else None,
