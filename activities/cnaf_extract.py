@@ -17,8 +17,7 @@ Only strings are extracted here; every rule deciding whether they make a valid h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, NamedTuple, TypeVar
 
 from lxml import etree
 
@@ -85,8 +84,7 @@ L = TypeVar("L")  # how a plan names a leaf: the element itself, or its tag's nu
 M = TypeVar("M")
 
 
-@dataclass(frozen=True)
-class RoleBlock(Generic[L]):
+class RoleBlock(NamedTuple, Generic[L]):
     """A ``Prestations`` / ``FonctionPersonne*`` block: its NATPREST leaf, or the benefit its name says."""
 
     benefit: L | str | None
@@ -94,8 +92,7 @@ class RoleBlock(Generic[L]):
     role: L | None
 
 
-@dataclass(frozen=True)
-class PersonPlan(Generic[L]):
+class PersonPlan(NamedTuple, Generic[L]):
     nir: L | None
     last_name: L | None
     first_name: L | None
@@ -104,8 +101,7 @@ class PersonPlan(Generic[L]):
     blocks: tuple[RoleBlock[L], ...]
 
 
-@dataclass(frozen=True)
-class HouseholdPlan(Generic[L]):
+class HouseholdPlan(NamedTuple, Generic[L]):
     """Which leaf holds which field of a household; :meth:`read` makes the :class:`RawHousehold`."""
 
     matricule: L | None

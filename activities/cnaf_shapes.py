@@ -31,6 +31,7 @@ from activities.cnaf_split import HOUSEHOLD
 from domain.flux import RawHousehold
 
 MAX_SHAPES = 512
+_FREE_ATTEMPTS = 64  # households tried before one shape in four tried must be new and kept
 _MARKUP = frozenset(b"<>&\r") | frozenset(range(0x09)) | {0x0B, 0x0C} | frozenset(range(0x0E, 0x20))
 #: every byte but the tag delimiters and those a simple text cannot hold: what remains must be "<><>…"
 _NOT_MARKUP = bytes(byte for byte in range(256) if byte not in _MARKUP)
@@ -84,9 +85,9 @@ class HouseholdShapes:
               element: etree._Element, canonical: bytes) -> None:
         """Keep the plan of a household libxml2 parsed strictly (``element``, its C14N ``canonical``) when
         it is simple, its shape new, and its canonical form its text as the module docstring says."""
-        if len(self._plans) >= self._max or self._attempts >= 4 * self._max:
+        if len(self._plans) >= self._max or self._attempts >= _FREE_ATTEMPTS + 4 * len(self._plans):
             return
-        self._attempts += 1  # bounded: a file whose households are never simple stops paying for the attempts
+        self._attempts += 1  # a file whose households are seldom simple soon stops paying for the attempts
         split = _split(text)
         if split is None:
             return
