@@ -258,7 +258,7 @@ class CnafFluxReader:
                                      "not a beneficiaries flow: refused")
             if event == "start":
                 if name == HOUSEHOLD:
-                    self._nsmap = dict(element.nsmap)
+                    self._nsmap = element.nsmap  # a new dict each time
                     self._namespaces = tuple(self._nsmap.items())
                 elif name == HEADER:
                     self._in_header = True

@@ -24,9 +24,9 @@ _LATEST = date(2100, 12, 31)
 
 def parse_iso_date(value: str | None) -> date | None:
     """Strict ``YYYY-MM-DD`` within 1900–2100; None when absent; ValueError when present but wrong."""
-    if value is None or not value.strip():
+    text = "" if value is None else value.strip()
+    if not text:
         return None
-    text = value.strip()
     if not _ISO_DATE.match(text):
         raise ValueError("not a YYYY-MM-DD date")
     try:
@@ -48,6 +48,7 @@ def clean(value: str | None) -> str | None:
 _STATES = {code: RightState(code) for code in tables.ETATDOSRSA if code in {state.value for state in RightState}}
 _CLOSED = (RightState.CLOSED, RightState.CLOSED_EARLIER_MONTH)
 _LIMITS = tables.MAX_LENGTHS
+_NOMNAI, _PRENOM, _ROLEPERS = _LIMITS["NOMNAI"], _LIMITS["PRENOM"], _LIMITS["ROLEPERS"]
 
 
 def _plain_flag(value: str | None) -> bool | None | str:
@@ -79,9 +80,10 @@ def _plain_person(rank: int, raw: RawPerson) -> Person | None:
     subject = _plain_flag(raw.subject_to_duties)
     if subject == "?":
         return None
-    for value, name in ((raw.last_name, "NOMNAI"), (raw.first_name, "PRENOM"), (raw.role, "ROLEPERS")):
-        if value is not None and len(value) > _LIMITS[name]:
-            return None
+    if (raw.last_name is not None and len(raw.last_name) > _NOMNAI) or (
+            raw.first_name is not None and len(raw.first_name) > _PRENOM) or (
+            raw.role is not None and len(raw.role) > _ROLEPERS):
+        return None
     raw_nir = clean(raw.nir)
     try:
         if raw_nir is None:
