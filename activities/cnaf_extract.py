@@ -7,11 +7,17 @@ blocks per person) and vrsd0301 (``CalculDroitRSAPersonne/TOPPERSDRODEVORSA``, `
 the block about the RSA (``NATPREST`` ``RSA``, or ``FonctionPersonneRSA``); a block without ``NATPREST``
 counts when it is the only one. The first occurrence of a single-valued field wins.
 
+The walk gives a :class:`HouseholdPlan`: which leaf holds which field, decided by the elements' names and
+nesting only. Its :meth:`~HouseholdPlan.read` then takes the leaves' texts. The split lets the reader keep
+a plan for households of the same shape (:mod:`activities.cnaf_shapes`), leaves being then token numbers.
+
 Only strings are extracted here; every rule deciding whether they make a valid household is in
 :mod:`domain.flux_validation`.
 """
 
 from __future__ import annotations
+
+from typing import Callable, Generic, NamedTuple, TypeVar
 
 from lxml import etree
 
@@ -74,35 +80,115 @@ def _kind(parent_tag: str, tag: str) -> tuple[str | bool | None, str | None, str
     return kind
 
 
-def _rsa_role(blocks: list[dict[str, str]]) -> str | None:
+L = TypeVar("L")  # how a plan names a leaf: the element itself, or its tag's number in the household text
+M = TypeVar("M")
+
+
+class RoleBlock(NamedTuple, Generic[L]):
+    """A ``Prestations`` / ``FonctionPersonne*`` block: its NATPREST leaf, or the benefit its name says."""
+
+    benefit: L | str | None
+    named: bool  # ``benefit`` is the block's name's benefit, not a leaf
+    role: L | None
+
+
+class PersonPlan(NamedTuple, Generic[L]):
+    nir: L | None
+    last_name: L | None
+    first_name: L | None
+    birth_date: L | None
+    subject_to_duties: L | None
+    blocks: tuple[RoleBlock[L], ...]
+
+
+class HouseholdPlan(NamedTuple, Generic[L]):
+    """Which leaf holds which field of a household; :meth:`read` makes the :class:`RawHousehold`."""
+
+    matricule: L | None
+    right_states: tuple[L, ...]
+    suspension_reasons: tuple[L, ...]
+    suspension_date: L | None
+    closure_reason: L | None
+    closure_date: L | None
+    closure_earlier_month: bool
+    no_fixed_abode: L | None
+    commune: L | None
+    persons: tuple[PersonPlan[L], ...]
+
+    def read(self, text: Callable[[L], str]) -> RawHousehold:
+        """The household's raw strings, ``text`` giving a leaf's text ("" when empty)."""
+        persons = [RawPerson(
+            None if p.nir is None else text(p.nir), None if p.last_name is None else text(p.last_name),
+            None if p.first_name is None else text(p.first_name),
+            None if p.birth_date is None else text(p.birth_date), _rsa_role(p.blocks, text) if p.blocks else None,
+            None if p.subject_to_duties is None else text(p.subject_to_duties)) for p in self.persons]
+        return RawHousehold(
+            None if self.matricule is None else text(self.matricule), [text(leaf) for leaf in self.right_states],
+            [text(leaf) for leaf in self.suspension_reasons],
+            None if self.suspension_date is None else text(self.suspension_date),
+            None if self.closure_reason is None else text(self.closure_reason),
+            None if self.closure_date is None else text(self.closure_date), self.closure_earlier_month,
+            None if self.no_fixed_abode is None else text(self.no_fixed_abode), None,
+            None if self.commune is None else text(self.commune), persons)
+
+    def renamed(self, rename: Callable[[L], M]) -> HouseholdPlan[M]:
+        """The same plan, each leaf named by ``rename(leaf)``."""
+        def new(leaf: L | None) -> M | None:
+            return None if leaf is None else rename(leaf)
+        persons = tuple(PersonPlan(
+            new(p.nir), new(p.last_name), new(p.first_name), new(p.birth_date), new(p.subject_to_duties),
+            tuple(RoleBlock(b.benefit if b.named else new(b.benefit), b.named, new(b.role)) for b in p.blocks))
+            for p in self.persons)
+        return HouseholdPlan(
+            new(self.matricule), tuple(map(rename, self.right_states)), tuple(map(rename, self.suspension_reasons)),
+            new(self.suspension_date), new(self.closure_reason), new(self.closure_date), self.closure_earlier_month,
+            new(self.no_fixed_abode), new(self.commune), persons)
+
+
+def _rsa_role(blocks: tuple[RoleBlock[L], ...], text: Callable[[L], str]) -> str | None:
     """The ROLEPERS of the RSA block; of the only block when no block names its benefit."""
     for block in blocks:
-        if block.get("NATPREST", "").strip() == "RSA" and "ROLEPERS" in block:
-            return block["ROLEPERS"]
-    if len(blocks) == 1 and "NATPREST" not in blocks[0]:
-        return blocks[0].get("ROLEPERS")
+        benefit = block.benefit if block.named or block.benefit is None else text(block.benefit)
+        if block.role is not None and (benefit or "").strip() == "RSA":
+            return text(block.role)
+    if len(blocks) == 1 and blocks[0].benefit is None:
+        return None if blocks[0].role is None else text(blocks[0].role)
     return None
 
 
-def extract_household(element: etree._Element) -> RawHousehold:
-    """The raw strings of an ``InfosFoyerRSA`` element (any namespace).
+class _Person:
+    """A person's leaves while the walk is inside it; the first occurrence of each wins."""
+
+    def __init__(self, element: etree._Element) -> None:
+        self.element = element
+        self.leaves: dict[str, etree._Element] = {}
+        self.blocks: dict[etree._Element, dict[str, etree._Element | str]] = {}
+
+    def plan(self) -> PersonPlan[etree._Element]:
+        leaves = self.leaves.get
+        blocks = tuple(RoleBlock(block.get("NATPREST"), isinstance(block.get("NATPREST"), str),
+                                 block.get("ROLEPERS")) for block in self.blocks.values())
+        return PersonPlan(leaves("nir"), leaves("last_name"), leaves("first_name"), leaves("birth_date"),
+                          leaves("subject_to_duties"), blocks)  # type: ignore[arg-type]
+
+
+def plan_household(element: etree._Element) -> HouseholdPlan[etree._Element]:
+    """The plan of an ``InfosFoyerRSA`` element (any namespace), its leaves being elements.
 
     A person's leaves are the grandchildren of its ``Personne`` (``Personne/Identification/NIR``…), so one
     walk over the elements is enough; it stops only at the names that matter, and reads only leaves.
     """
-    raw = RawHousehold()
-    found: dict[str, str] = {}
-    person: RawPerson | None = None
-    person_element: etree._Element | None = None
-    blocks: dict[etree._Element, dict[str, str]] = {}
+    found: dict[str, etree._Element] = {}
+    right_states: list[etree._Element] = []
+    suspension_reasons: list[etree._Element] = []
+    persons: list[_Person] = []
+    person: _Person | None = None
     for node in element.iter(*_WANTED):
         tag = node.tag
         name = _LOCAL_NAMES.get(tag) or _name(tag)
         if name == "Personne":
-            if person is not None:
-                person.role = _rsa_role(list(blocks.values()))
-            person, person_element, blocks = RawPerson(), node, {}
-            raw.persons.append(person)
+            person = _Person(node)
+            persons.append(person)
             continue
         if len(node):
             continue  # only leaves hold values
@@ -110,36 +196,40 @@ def extract_household(element: etree._Element) -> RawHousehold:
         parent_tag = parent_element.tag
         kind = _KINDS.get((parent_tag, tag)) or _kind(parent_tag, tag)
         role_block, attribute, field = kind
-        text = node.text or ""
-        if person is not None and (role_block or attribute) and parent_element.getparent() is person_element:
+        if person is not None and (role_block or attribute) and parent_element.getparent() is person.element:
             if role_block:
-                block = blocks.setdefault(parent_element, {} if role_block is True else {"NATPREST": role_block})
-                block.setdefault(name, text)
-                continue
-            if getattr(person, attribute) is None:
-                setattr(person, attribute, text)
+                block = person.blocks.setdefault(parent_element, {} if role_block is True else {"NATPREST": role_block})
+                block.setdefault(name, node)
+            else:
+                person.leaves.setdefault(attribute, node)  # type: ignore[arg-type]
             continue
         if field is None:
             continue
         if field == "right_state":
-            raw.right_states.append(text)
+            right_states.append(node)
         elif field == "suspension_reason":
-            raw.suspension_reasons.append(text)
+            suspension_reasons.append(node)
         elif field == "matricule":
             grand = parent_element.getparent()
             if grand is not None and _name(grand.tag) == "IdentificationRSA":
-                found.setdefault(field, text)
+                found.setdefault(field, node)
         else:
-            found.setdefault(field, text)
-    if person is not None:
-        person.role = _rsa_role(list(blocks.values()))
-    raw.matricule = found.get("matricule")
-    raw.suspension_date = found.get("suspension_date")
-    raw.no_fixed_abode = found.get("no_fixed_abode")
-    raw.commune = found.get("commune")
+            found.setdefault(field, node)
     if "closure_reason" in found or "closure_date" in found:
-        raw.closure_reason, raw.closure_date = found.get("closure_reason"), found.get("closure_date")
+        closure, earlier = (found.get("closure_reason"), found.get("closure_date")), False
     elif "earlier_closure_reason" in found or "earlier_closure_date" in found:
-        raw.closure_reason, raw.closure_date = found.get("earlier_closure_reason"), found.get("earlier_closure_date")
-        raw.closure_earlier_month = True
-    return raw
+        closure, earlier = (found.get("earlier_closure_reason"), found.get("earlier_closure_date")), True
+    else:
+        closure, earlier = (None, None), False
+    return HouseholdPlan(found.get("matricule"), tuple(right_states), tuple(suspension_reasons),
+                         found.get("suspension_date"), closure[0], closure[1], earlier, found.get("no_fixed_abode"),
+                         found.get("commune"), tuple(p.plan() for p in persons))
+
+
+def leaf_text(node: etree._Element) -> str:
+    return node.text or ""
+
+
+def extract_household(element: etree._Element) -> RawHousehold:
+    """The raw strings of an ``InfosFoyerRSA`` element (any namespace)."""
+    return plan_household(element).read(leaf_text)

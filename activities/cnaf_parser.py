@@ -5,6 +5,8 @@ changed with libxml2 2.14 and lost valid households before a damaged one). Each 
 parsed on its own, strictly, in a wrapper that re-declares the namespaces in scope; the text around the
 households (prolog, wrappers, header, trailer) goes through a strict pull parser where each household
 stands as an empty placeholder, so that the file's structure is checked too. Memory holds one household.
+A household of a shape already parsed that way is read without a tree (:mod:`activities.cnaf_shapes`):
+same record, same hash.
 ``IdentificationFlux`` and ``InfosFoyerRSA`` are found by name wherever they sit and whatever their
 namespace, since the root and the wrappers change between flow types and versions.
 
@@ -30,7 +32,8 @@ from lxml import etree
 
 from activities.cnaf_split import HOUSEHOLD, Cut, FluxRefused, FluxUnreadable, Household, Outer, Oversized, \
     TextStream, sniff_encoding, split
-from activities.cnaf_extract import extract_household
+from activities.cnaf_extract import extract_household, leaf_text, plan_household
+from activities.cnaf_shapes import HouseholdShapes
 from domain.flux import FluxHeader, Issue, ParsedRecord, RejectionCode
 from domain.flux_validation import DuplicateGuard, judge, text_encoding_issue, trailer_issue, validate_header
 from domain.flux_codes import OTHER_FLOWS, VRSD0301_ELEMENTS, detect_layout, other_flow_of_schema
@@ -131,6 +134,8 @@ class CnafFluxReader:
         self._skeleton: _Skeleton | None = None
         self._header_seen = False
         self._nsmap: dict[str | None, str] = {}
+        self._namespaces: tuple[tuple[str | None, str], ...] = ()
+        self._shapes = HouseholdShapes()
         self._parser = etree.XMLParser(**_PARSER_OPTIONS)
         self._reference = date.today()  # DTCREAFLUX once read: bounds the case dates
         self.layout: str | None = None  # "vrsb0801" or "vrsd0301"
@@ -211,7 +216,7 @@ class CnafFluxReader:
                 continue
             record = self._household(piece, guard)
             yield record
-            if RejectionCode.MALFORMED_FILE in record.reason_codes:
+            if record.issues and RejectionCode.MALFORMED_FILE in record.reason_codes:
                 return
         try:
             events = skeleton.close()
@@ -253,7 +258,8 @@ class CnafFluxReader:
                                      "not a beneficiaries flow: refused")
             if event == "start":
                 if name == HOUSEHOLD:
-                    self._nsmap = dict(element.nsmap)
+                    self._nsmap = element.nsmap  # a new dict each time
+                    self._namespaces = tuple(self._nsmap.items())
                 elif name == HEADER:
                     self._in_header = True
                 elif name in OTHER_FLOWS:
@@ -294,24 +300,29 @@ class CnafFluxReader:
         if _ENTITY.search(piece.text) is not None:
             return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))
-        try:
-            wrapper = etree.fromstring(_wrapped(piece.text, self._nsmap), self._parser)
-        except etree.XMLSyntaxError as exc:
-            return self._malformed(exc, position, piece.line - 1)
-        element = wrapper[0]
-        try:
-            canonical = etree.tostring(element, method="c14n")
-        except (etree.C14NError, ValueError) as exc:
-            return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
-                RejectionCode.UNREADABLE_RECORD, f"cannot be canonicalised ({type(exc).__name__})"),))
+        known = self._shapes.read(piece.text, self._namespaces) if self.layout is not None else None
+        if known is not None:
+            raw, record_hash = known
+        else:
+            try:
+                wrapper = etree.fromstring(_wrapped(piece.text, self._nsmap), self._parser)
+            except etree.XMLSyntaxError as exc:
+                return self._malformed(exc, position, piece.line - 1)
+            element = wrapper[0]
+            try:
+                canonical = etree.tostring(element, method="c14n")
+            except (etree.C14NError, ValueError) as exc:
+                return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
+                    RejectionCode.UNREADABLE_RECORD, f"cannot be canonicalised ({type(exc).__name__})"),))
+            plan = plan_household(element)
+            raw, record_hash = plan.read(leaf_text), hashlib.sha256(canonical).hexdigest()
+            if self.layout is None:
+                vrsd = next(element.iter(*(f"{{*}}{name}" for name in VRSD0301_ELEMENTS)), None) is not None
+                self.layout = "vrsd0301" if vrsd else "vrsb0801"
+            self._shapes.learn(piece.text, self._namespaces, plan, element, canonical)
         encoding = text_encoding_issue((piece.text,))
-        raw = extract_household(element)
-        if self.layout is None:
-            vrsd = next(element.iter(*(f"{{*}}{name}" for name in VRSD0301_ELEMENTS)), None) is not None
-            self.layout = "vrsd0301" if vrsd else "vrsb0801"
-        return judge(raw, position, hashlib.sha256(canonical).hexdigest(), guard,
+        return judge(raw, position, record_hash, guard,
                      extra=() if encoding is None else (encoding,), reference=self._reference, encoding_checked=True)
-
 
     def file_warnings(self) -> list[tuple[int, str]]:
         """Warnings about the file as a whole, once read: the trailer's count against the households read."""

@@ -193,8 +193,14 @@ class _Splitter:
                 self.skip_until = None
                 yield from self._pass(end + len(terminator) - self.pos)
                 continue
-            if self.inside and self._fast_close():
-                yield self._close()
+            if self.inside:
+                if self._fast_close():
+                    yield self._close()
+                    continue
+            elif self.open_tag and self._next_is_household(keep, final):
+                yield from self._pass(self.buf.find("<", self.pos) - self.pos)
+                self._open(self.prefix)
+                self._keep(self._take(len(self.open_tag)))
                 continue
             match = (_INSIDE if self.inside else _OUTSIDE).search(self.buf, self.pos)
             if match is None or (match.end() > len(self.buf) - keep and not final):
@@ -238,6 +244,14 @@ class _Splitter:
                 return False
         self._keep(self._take(end + 1 - self.pos))
         return True
+
+    def _next_is_household(self, keep: int, final: bool) -> bool:
+        """Whether the next tag opens a household like the last one, ``<InfosFoyerRSA>`` with its prefix:
+        the common case, where the general pattern would find that same tag, read with ``str.find``."""
+        start = self.buf.find("<", self.pos)
+        end = start + len(self.open_tag)
+        return start >= 0 and self.buf.startswith(self.open_tag, start) and self.buf.startswith(">", end) \
+            and (final or end <= len(self.buf) - keep)
 
     def _pass(self, end: int) -> Iterator[Piece]:
         """Hand on ``buf[:end]``: outer text, or the current household's."""

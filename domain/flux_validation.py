@@ -11,17 +11,15 @@ import re
 from datetime import date
 from typing import Iterable
 
-from domain.first_seen import FirstSeenTable
 from domain import flux_codes as tables
 from domain.flux import FluxHeader, Household, Issue, ParsedRecord, Person, RawHousehold, RawPerson, RejectionCode, \
     RightState
+from domain.flux_duplicates import DuplicateGuard  # noqa: F401 - part of this module's interface
+from domain.flux_plain import clean as _clean, parse_iso_date, plain_household
 from domain.identity import NirError, validate_nir
 from domain.rules import ImplausibleDate, check_plausible_date
 from domain.territory import COMMUNE
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_EARLIEST = date(1900, 1, 1)
-_LATEST = date(2100, 12, 31)
 # UTF-8 continuation bytes (0x80-0xBF) as ISO-8859-1 or windows-1252 shows them, after the lead bytes of
 # French letters ("é" read as "Ã©" or "Ã©", "É" as "Ã‰", "œ" as "Å“", "’" as "â€™").
 _CONTINUATION = "".join(sorted({chr(b) for b in range(0x80, 0xC0)}
@@ -30,29 +28,6 @@ _MOJIBAKE = re.compile(f"[ÂÃÅ][{re.escape(_CONTINUATION)}]|â€[{re.escape(_
 _C1 = re.compile("[\u0080-\u009f]")
 # every character one of the checks below starts from: a text without any is clean, found in one scan
 _SUSPECT = re.compile("[\ufffdÂÃÅâ\u0080-\u009f]")
-
-
-def parse_iso_date(value: str | None) -> date | None:
-    """Strict ``YYYY-MM-DD`` within 1900–2100; None when absent; ValueError when present but wrong."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if not _ISO_DATE.match(text):
-        raise ValueError("not a YYYY-MM-DD date")
-    try:
-        parsed = date.fromisoformat(text)
-    except ValueError:
-        raise ValueError("not a valid calendar date") from None  # e.g. 2024-02-30; the value is not echoed
-    if not _EARLIEST <= parsed <= _LATEST:
-        raise ValueError("date out of range")
-    return parsed
-
-
-def _clean(value: str | None) -> str | None:
-    if value is None:
-        return None
-    stripped = value.strip()
-    return stripped or None
 
 
 def text_encoding_issue(texts: Iterable[str | None]) -> Issue | None:
@@ -195,9 +170,13 @@ def validate_household(raw: RawHousehold, reference: date | None = None, *,
     ``reference`` (the flow's DTCREAFLUX, or today) bounds the case dates to the plausible window;
     ``encoding_checked`` when the caller checked the whole record's text already (the XML reader does).
     """
+    encoding = None if encoding_checked else text_encoding_issue(_raw_texts(raw))
+    if encoding is None:
+        plain = plain_household(raw, reference)
+        if plain is not None:
+            return plain, []
     issues: list[Issue] = []
     warnings: list[str] = []
-    encoding = None if encoding_checked else text_encoding_issue(_raw_texts(raw))
     if encoding is not None:
         issues.append(encoding)
 
@@ -284,47 +263,6 @@ def validate_header(creation_date: str | None, flow_type: str | None,
     return FluxHeader(creation_date=created, flow_type=_clean(flow_type)), issues
 
 
-def _packed_key(key: str) -> int | None:
-    """A matricule packed losslessly into a non-zero 64-bit integer, or None when it does not fit.
-
-    Up to 7 UTF-8 bytes (top bit set, then the bytes, then the length) or, longer, up to 17 ASCII digits
-    (the number, then the length; below 2**62): two key spaces that cannot meet, each one-to-one.
-    """
-    data = key.encode("utf-8")
-    if len(data) <= 7:
-        return 1 << 63 | int.from_bytes(data, "big") << 3 | len(data)
-    if len(data) <= 17 and data.isdigit():
-        return int(data) << 5 | len(data)
-    return None
-
-
-class DuplicateGuard:
-    """Remembers, exactly, the matricules seen in one file and the position of each one's first household.
-
-    The one part of a read that grows with the file: a matricule of up to 7 bytes (the 7-digit CAF
-    numbers) or 17 digits is packed into a :class:`FirstSeenTable` key (16–32 B per household, where a
-    dict of digests took about 120 B); any other shape is kept whole in a dict.
-    """
-
-    def __init__(self) -> None:
-        self._packed = FirstSeenTable()
-        self._other: dict[str, int] = {}
-
-    def check(self, matricule: str | None, position: int) -> Issue | None:
-        """None the first time a matricule is seen; an issue naming the first position afterwards."""
-        key = _clean(matricule)
-        if key is None:
-            return None
-        packed = _packed_key(key)
-        if packed is None:
-            first = self._other.setdefault(key, position)
-        else:
-            first = self._packed.first_seen(packed, position)
-        if first == position:
-            return None
-        return Issue(RejectionCode.DUPLICATE_HOUSEHOLD, f"same matricule as the household at position {first}")
-
-
 def trailer_issue(announced: str, households: int) -> Issue | None:
     """The trailer's NBTOTDOSRSATRANSM against the households read: a warning when they differ (a real
     file announces 1 and holds 2), never a rejection."""
@@ -342,7 +280,8 @@ def judge(raw: RawHousehold, position: int, record_hash: str, guard: DuplicateGu
     """Validate one raw household in the context of its file (duplicates, reference date), extra issues first."""
     issues = list(extra)
     household, found = validate_household(raw, reference, encoding_checked=encoding_checked)
-    issues.extend(issue for issue in found if issue not in issues)
+    if found:
+        issues.extend(issue for issue in found if issue not in issues)
     duplicate = guard.check(raw.matricule, position)
     if duplicate is not None:
         issues.append(duplicate)

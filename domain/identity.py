@@ -20,8 +20,11 @@ class NirError(ValueError):
 _NIR_SHAPE = re.compile(r"^[12378][0-9]{4}([0-9]{2}|2A|2B)[0-9]{6}$")
 
 
+_CORSICA = {"2A": "19", "2B": "18"}
+
+
 def _numeric_value(first13: str) -> int:
-    corsica = {"2A": "19", "2B": "18"}.get(first13[5:7])
+    corsica = _CORSICA.get(first13[5:7])
     if corsica:
         return int(first13[:5] + corsica + first13[7:])
     return int(first13)

@@ -1,0 +1,146 @@
+"""The common valid household, checked and built in one pass: the fast side of :mod:`domain.flux_validation`.
+
+Most households of a flow are valid and plain (one known right state, known codes, dates in the window,
+valid NIRs). :func:`plain_household` recognises them with the cheap checks first and builds the same
+:class:`Household` the full rules would; on the first doubt it returns None and the full rules, which
+name every issue, decide. It never rejects: a household it declines is not thereby invalid.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from domain import flux_codes as tables
+from domain.flux import Household, Person, RawHousehold, RawPerson, RightState
+from domain.identity import validate_nir
+from domain.rules import check_plausible_date
+from domain.territory import COMMUNE
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_EARLIEST = date(1900, 1, 1)
+_LATEST = date(2100, 12, 31)
+
+
+def parse_iso_date(value: str | None) -> date | None:
+    """Strict ``YYYY-MM-DD`` within 1900–2100; None when absent; ValueError when present but wrong."""
+    text = "" if value is None else value.strip()
+    if not text:
+        return None
+    if not _ISO_DATE.match(text):
+        raise ValueError("not a YYYY-MM-DD date")
+    try:
+        parsed = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("not a valid calendar date") from None  # e.g. 2024-02-30; the value is not echoed
+    if not _EARLIEST <= parsed <= _LATEST:
+        raise ValueError("date out of range")
+    return parsed
+
+
+def clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    return stripped or None
+
+
+_STATES = {code: RightState(code) for code in tables.ETATDOSRSA if code in {state.value for state in RightState}}
+_CLOSED = (RightState.CLOSED, RightState.CLOSED_EARLIER_MONTH)
+_LIMITS = tables.MAX_LENGTHS
+_NOMNAI, _PRENOM, _ROLEPERS = _LIMITS["NOMNAI"], _LIMITS["PRENOM"], _LIMITS["ROLEPERS"]
+
+
+def _plain_flag(value: str | None) -> bool | None | str:
+    """An xsd:boolean read as :func:`domain.flux_validation._boolean` does when it is valid or absent; ``"?"`` otherwise."""
+    if value is None or not (flag := value.strip()):
+        return None
+    return tables.BOOLEANS.get(flag, "?")
+
+
+def _plain_codes(values: list[str], name: str, known: dict[str, str]) -> tuple[str, ...] | None:
+    """Codes of an open list as :func:`domain.flux_validation._open_codes` keeps them when every one is known; else None."""
+    kept = tuple(value.strip() for value in values)
+    if all(code in known and len(code) <= _LIMITS[name] for code in kept):
+        return kept
+    return None
+
+
+def _plain_date(value: str | None, reference: date | None) -> date | None:
+    """A date as :func:`domain.flux_validation._date_field` reads it; raises ValueError where it would add an issue."""
+    parsed = parse_iso_date(value)
+    if parsed is not None and reference is not None:
+        check_plausible_date(parsed, reference)
+    return parsed
+
+
+def _plain_person(rank: int, raw: RawPerson) -> Person | None:
+    """The person :func:`domain.flux_validation._person` makes when the common checks pass at once, else
+    None (the full rules then say why)."""
+    subject = _plain_flag(raw.subject_to_duties)
+    if subject == "?":
+        return None
+    if (raw.last_name is not None and len(raw.last_name) > _NOMNAI) or (
+            raw.first_name is not None and len(raw.first_name) > _PRENOM) or (
+            raw.role is not None and len(raw.role) > _ROLEPERS):
+        return None
+    raw_nir = clean(raw.nir)
+    try:
+        if raw_nir is None:
+            if subject:
+                return None
+            nir = None
+        else:
+            nir = validate_nir(raw_nir) if len(raw_nir) <= _LIMITS["NIR"] else None
+            if nir is None:
+                return None
+        birth_date = parse_iso_date(raw.birth_date)
+    except ValueError:  # NirError included
+        return None
+    return Person.model_validate({  # the same validation as Person(...), without its constructor's overhead
+        "rank": rank, "nir": nir, "last_name": clean(raw.last_name), "first_name": clean(raw.first_name),
+        "birth_date": birth_date, "role": clean(raw.role), "subject_to_duties": subject})
+
+
+def plain_household(raw: RawHousehold, reference: date | None) -> Household | None:
+    """The household :func:`domain.flux_validation.validate_household` makes when every field is in its usual valid form (one
+    known right state, known codes, dates in the window…), built with the cheap checks first; None for
+    any other household, which then goes through every rule."""
+    if len(raw.right_states) != 1 or not raw.persons or raw.matricule is None:
+        return None
+    state = _STATES.get(raw.right_states[0].strip())
+    matricule = raw.matricule.strip()
+    no_fixed_abode = _plain_flag(raw.no_fixed_abode)
+    commune = clean(raw.commune)
+    reasons = _plain_codes(raw.suspension_reasons, "MOTISUSVERSRSA", tables.MOTISUSVERSRSA) \
+        if raw.suspension_reasons else ()
+    closure = () if raw.closure_reason is None else _plain_codes([raw.closure_reason], "MOTICLORSA", tables.MOTICLORSA)
+    if state is None or not matricule or len(matricule) > _LIMITS["MATRICULE"] or no_fixed_abode == "?" \
+            or reasons is None or closure is None or (commune is not None and (
+                len(commune) > _LIMITS["NUMCOM"] or not COMMUNE.match(commune))):
+        return None
+    try:
+        suspension_date = _plain_date(raw.suspension_date, reference)
+        closure_date = _plain_date(raw.closure_date, reference)
+        entry_date = _plain_date(raw.entry_date, reference)
+    except ValueError:  # ImplausibleDate included
+        return None
+    if state in _CLOSED and closure_date is None:
+        return None
+    persons: list[Person] = []
+    bodies: set[str] = set()
+    for rank, raw_person in enumerate(raw.persons, start=1):
+        person = _plain_person(rank, raw_person)
+        if person is None:
+            return None
+        if person.nir is not None:
+            if person.nir[:13] in bodies:
+                return None
+            bodies.add(person.nir[:13])
+        persons.append(person)
+    return Household.model_validate({
+        "matricule": matricule, "right_state": state, "suspension_reasons": reasons,
+        "suspension_date": suspension_date, "closure_reason": closure[0] if closure else None,
+        "closure_date": closure_date, "closure_earlier_month": raw.closure_earlier_month,
+        "no_fixed_abode": no_fixed_abode, "entry_date": entry_date, "commune": commune, "persons": tuple(persons),
+        "warnings": ()})

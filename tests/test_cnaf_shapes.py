@@ -1,0 +1,96 @@
+"""Households read by their shape (activities/cnaf_shapes.py) give exactly the records of the strict path.
+
+Each file is read twice: as the reader does (households of a known shape read without a tree) and with no
+shape ever kept (every household parsed by libxml2, hashed by C14N, walked). Records, hashes and hidden
+fields must be the same, whatever the households hold: generated flows with invalid records, texts a
+shape cannot vouch for (``&``, ``>``, CR LF, CDATA, comments, attributes, empty-element tags), namespaces.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from activities import cnaf_parser
+from activities.cnaf_parser import CnafFluxReader
+from activities.cnaf_shapes import HouseholdShapes
+from activities.flux_generator import generate_flux
+
+
+def _records(path: Path, shapes: bool) -> tuple[list[tuple], int]:
+    reader = CnafFluxReader(path)
+    if not shapes:
+        reader._shapes = HouseholdShapes(max_shapes=0)
+    read = 0
+    original = reader._shapes.read
+
+    def counting(text, namespaces):
+        nonlocal read
+        result = original(text, namespaces)
+        read += result is not None
+        return result
+
+    reader._shapes.read = counting  # type: ignore[method-assign]
+    records = [(r.position, r.record_hash, r.household.model_dump() if r.household else None,
+                [(i.code, i.detail) for i in r.issues]) for r in reader]
+    return records, read
+
+
+def _same(path: Path) -> int:
+    """Assert both reads agree; the number of households the shapes read."""
+    by_shape, read = _records(path, shapes=True)
+    strict, none_read = _records(path, shapes=False)
+    assert none_read == 0
+    assert by_shape == strict
+    return read
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("shapes") / "flow.xml"
+    generate_flux(path, households=1500, seed=11, flow_date=date(2024, 3, 15), invalid_share=0.3)
+    return path.read_bytes().decode("utf-8", "surrogateescape")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "flow.xml"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    return path
+
+
+def test_a_generated_flow_reads_the_same_and_mostly_by_shape(tmp_path, flow):
+    read = _same(_write(tmp_path, flow))
+    assert read > 1000  # 1500 households of a few dozen shapes: most are read without a tree
+
+
+def test_crlf_line_ends_are_read_by_shape_with_the_same_hashes(tmp_path, flow):
+    assert _same(_write(tmp_path, flow.replace("\n", "\r\n"))) > 1000
+
+
+@pytest.mark.parametrize("damage", ["&amp;", "&#62;", ">", "\r", "<![CDATA[x]]>", "<!-- c -->", "<?pi x?>",
+                                    '<NOMNAI a="1">', "<NOMNAI/>", "\ufffe", "\x01", "é", "<x:NOMNAI>"])
+def test_households_a_shape_cannot_vouch_for_read_the_same(tmp_path, flow, damage):
+    rng = random.Random(damage)
+    text = flow
+    for _ in range(40):  # inside texts and tags of households of known shapes
+        at = text.index("<NOMNAI>", rng.randrange(len(text) // 2, len(text) - 2000))
+        at += rng.choice([len("<NOMNAI>"), len("<NOMNAI>") + 1, 0])
+        text = text[:at] + damage + text[at:]
+    _same(_write(tmp_path, text))
+
+
+def test_namespaces_in_scope_read_the_same(tmp_path, flow):
+    default = flow.replace("<FluxBeneficiairesRSA>", '<FluxBeneficiairesRSA xmlns="urn:rsa" xmlns:x="urn:x">', 1)
+    _same(_write(tmp_path, default))
+    prefixed = flow.replace("<FluxBeneficiairesRSA>", '<FluxBeneficiairesRSA xmlns:x="urn:x">', 1)
+    assert _same(_write(tmp_path, prefixed)) > 1000
+
+
+def test_the_shapes_kept_are_bounded(tmp_path, flow, monkeypatch):
+    monkeypatch.setattr(cnaf_parser, "HouseholdShapes", lambda: HouseholdShapes(max_shapes=3))
+    reader = CnafFluxReader(_write(tmp_path, flow))
+    list(reader)
+    assert len(reader._shapes._plans) == 3
