@@ -150,8 +150,9 @@ async def test_a_2023_case_and_a_2025_case_started_the_same_day_follow_their_own
         assert (await h.view(lambda v: v.stage is Stage.CER_ACTIVE)).contract_kind.value == "CONTRAT_ENGAGEMENT"
         await h.eventually(lambda: sum(1 for k in h.monjob.received if ":CER:" in k) == 2)
         pushed = {key.split(":CER:")[0]: item.data for key, item in h.monjob.received.items() if ":CER:" in key}
-        assert pushed[old.handle.id]["contract_kind"] == "CER" and "weekly_hours" not in pushed[old.handle.id]
-        assert (pushed[h.handle.id]["contract_kind"], pushed[h.handle.id]["weekly_hours"]) == ("CONTRAT_ENGAGEMENT", 10)
+        assert pushed[old.handle.id].contract_kind.value == "CER" \
+            and "weekly_hours" not in pushed[old.handle.id].model_fields_set
+        assert (pushed[h.handle.id].contract_kind.value, pushed[h.handle.id].weekly_hours) == ("CONTRAT_ENGAGEMENT", 10)
         await h.idle()
         recorded = {r["pathway_id"]: (r["contract_kind"], r["weekly_hours"]) for r in await h.pool.fetch(
             "SELECT pathway_id, contract_kind, weekly_hours FROM pathway_cers WHERE pathway_id = ANY($1::text[])",
