@@ -49,26 +49,47 @@ TARGET_KIB = 50
 STATS = "memory-stats:"
 
 
-async def _worker(address: str, task_queue: str, database_url: str, keys: str, cache: int) -> None:
-    """The worker process: production workflows and activities, a given cache size."""
+#: ``--runner``: the production sandbox, or a variant measured for its cost (never in production).
+RUNNERS = ("sandbox", "passthrough-pathway", "unsandboxed")
+
+
+def _runner(name: str):
+    from temporalio.worker import UnsandboxedWorkflowRunner
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+    from workers.runtime import sandbox
+
+    if name == "unsandboxed" or os.environ.get("BENCH_UNSANDBOXED"):
+        return UnsandboxedWorkflowRunner()
+    runner = sandbox.workflow_runner()
+    if name == "passthrough-pathway":  # the pathway's own module shared by every run: its checks are lost
+        return SandboxedWorkflowRunner(restrictions=runner.restrictions.with_passthrough_modules("workflows.pathway"))
+    return runner
+
+
+async def _worker(address: str, task_queue: str, database_url: str, keys: str, cache: int, runner: str,
+                  options: dict) -> None:
+    """The worker process: production workflows and activities, a given cache size, runner and worker options."""
     from temporalio.client import Client
-    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+    from temporalio.worker import Worker
 
     from workers.runtime.converter import data_converter
     from workers.runtime.keys import Keyring
     from workers.runtime.registry import WORKFLOWS, Dependencies, build_activities
-    from workers.runtime.sandbox import workflow_runner
 
-    # The sandbox's cost, measured: BENCH_UNSANDBOXED=1 runs the workflows without it (never in production).
-    runner = UnsandboxedWorkflowRunner() if os.environ.get("BENCH_UNSANDBOXED") else workflow_runner()
     client = await Client.connect(address, namespace=NAMESPACE, data_converter=data_converter(Keyring.parse(keys)))
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
-                      activities=build_activities(Dependencies(pool=pool)), workflow_runner=runner,
-                      max_cached_workflows=cache):
+                      activities=build_activities(Dependencies(pool=pool)), workflow_runner=_runner(runner),
+                      max_cached_workflows=cache, **options):
         print("ready", flush=True)
         while command := (await asyncio.to_thread(sys.stdin.readline)).strip():
-            print(STATS, json.dumps(_worker_stats(trim=command == "trim")), flush=True)
+            if command == "census":
+                from bench.proto_census import census
+
+                print(STATS, json.dumps(census()), flush=True)
+            else:
+                print(STATS, json.dumps(_worker_stats(trim=command == "trim")), flush=True)
 
 
 def _worker_stats(trim: bool) -> dict:
@@ -120,7 +141,8 @@ class WorkerChannel:
 
 
 async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurrency: int = 50, window: int = 300,
-                  stall_seconds: float = 180, worker_env: dict[str, str] | None = None) -> dict:
+                  stall_seconds: float = 180, worker_env: dict[str, str] | None = None, runner: str = "sandbox",
+                  options: dict | None = None, census: bool = False) -> dict:
     from domain.pathway import FlowRecord
     from activities.pathway_start import signal_with_start
 
@@ -133,7 +155,7 @@ async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurr
         worker_log = log_dir / f"worker-cache-{cache}.log"
         child = subprocess.Popen(
             [sys.executable, "-m", "bench.memory_bench", "--worker", client.service_client.config.target_host,
-             task_queue, pg_url, str(cache)],
+             task_queue, pg_url, str(cache), runner, json.dumps(options or {})],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(worker_log, "w"), text=True,
             start_new_session=True, env={**os.environ, **(worker_env or {})},
         )
@@ -193,11 +215,12 @@ async def measure(pathways: int, cache: int, pg_url: str, log_dir: Path, concurr
             await asyncio.sleep(5)  # let the last workflow tasks finish
             settled = await asyncio.to_thread(channel.ask, "stats")
             trimmed = await asyncio.to_thread(channel.ask, "trim")
+            protos = await asyncio.to_thread(channel.ask, "census") if census else None
             return {"pathways": stalled if stalled is not None else pathways, "asked": pathways, "cache": cache,
                     "idle": idle, "idle_stats": idle_stats, "settled": settled["rss"], "settled_stats": settled,
                     "trimmed": trimmed, "peak": peak, "samples": samples, "seconds": elapsed,
                     "server_idle": server_idle, "server_settled": rss_mib(server), "load": os.getloadavg()[0],
-                    "worker_env": worker_env or {}}
+                    "worker_env": worker_env or {}, "runner": runner, "options": options or {}, "census": protos}
         finally:
             stop_process(child)
             await pool.close()
@@ -223,13 +246,22 @@ def report(r: dict) -> None:
         print(f"  of which glibc malloc, per cached pathway: {per_run('malloc_in_use', after):.0f} KiB in use, "
               f"{per_run('malloc_free', after):.0f} KiB free but held; after malloc_trim(0): RSS "
               f"{trimmed['rss']:.0f} MiB, {per_run('rss', trimmed):.0f} KiB per cached pathway")
+    if r["runner"] != "sandbox" or r["options"]:
+        print(f"  runner {r['runner']}, worker options {r['options']}")
+    if r["census"]:
+        c = r["census"]
+        print(f"  protobuf (upb) objects alive: {c['objects']} ({c['objects'] / max(resident, 1):.1f} per cached "
+              f"pathway), {c['roots']} roots; by type {c['by_type']}")
+        for held, count in c["held_by"].items():
+            print(f"    {count:7d} ({count / max(resident, 1):.2f}/pathway)  {held}")
     if r["worker_env"]:
         print(f"  worker environment: {' '.join(f'{k}={v}' for k, v in r['worker_env'].items())}")
     print(f"  dev server (SQLite) RSS {r['server_idle']:.0f} → {r['server_settled']:.0f} MiB; load avg {r['load']:.2f}")
 
 
 async def main(pathways: int, caches: list[int], log_dir: Path, concurrency: int = 50, window: int = 300,
-               worker_env: dict[str, str] | None = None) -> list[dict]:
+               worker_env: dict[str, str] | None = None, runner: str = "sandbox", options: dict | None = None,
+               census: bool = False) -> list[dict]:
     print(f"machine: {machine()}; load avg at start {os.getloadavg()[0]:.2f}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,7 +270,7 @@ async def main(pathways: int, caches: list[int], log_dir: Path, concurrency: int
             await migrate(pg.url)
             for cache in caches:
                 result = await measure(pathways, cache, pg.url, log_dir, concurrency, window,
-                                       worker_env=worker_env)
+                                       worker_env=worker_env, runner=runner, options=options, census=census)
                 report(result)
                 results.append(result)
         finally:
@@ -248,8 +280,9 @@ async def main(pathways: int, caches: list[int], log_dir: Path, concurrency: int
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        address, task_queue, database_url, cache = sys.argv[2:6]
-        asyncio.run(_worker(address, task_queue, database_url, sys.stdin.readline().strip(), int(cache)))
+        address, task_queue, database_url, cache, runner, options = sys.argv[2:8]
+        asyncio.run(_worker(address, task_queue, database_url, sys.stdin.readline().strip(), int(cache), runner,
+                            json.loads(options)))
     else:
         parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("--pathways", type=int, default=10_000)
@@ -262,6 +295,14 @@ if __name__ == "__main__":
                             help="pathways started but not yet onboarded at most")
         parser.add_argument("--worker-env", nargs="*", default=[], metavar="NAME=VALUE",
                             help="environment of the worker process (e.g. MALLOC_ARENA_MAX=2)")
+        parser.add_argument("--runner", choices=RUNNERS, default="sandbox",
+                            help="workflow runner (variants measure the sandbox's cost; production: sandbox)")
+        parser.add_argument("--worker-option", nargs="*", default=[], metavar="NAME=VALUE",
+                            help="a Worker(...) option with a number, e.g. max_concurrent_workflow_tasks=5")
+        parser.add_argument("--census", action="store_true",
+                            help="once settled, count the protobuf objects alive and who refers to them")
         args = parser.parse_args()
         env = dict(item.split("=", 1) for item in args.worker_env)
-        asyncio.run(main(args.pathways, args.caches, args.log_dir, args.concurrency, args.window, env))
+        options = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.worker_option)}
+        asyncio.run(main(args.pathways, args.caches, args.log_dir, args.concurrency, args.window, env, args.runner,
+                         options, args.census))

@@ -1,0 +1,75 @@
+"""Who keeps protobuf (upb) messages alive in a worker (issue 20, a probe of ``bench.memory_bench``; not a test).
+
+A upb message object keeps its whole arena alive (the activation or completion it was parsed into or built in),
+so one small ``Payload`` kept by a cached run can hold tens of KiB. ``census`` counts the live upb objects
+(messages, repeated fields, maps: their type's module is ``google._upb._message``) and groups the *roots* (those
+no other upb object refers to) by who refers to them: the referrer's type, and for a dict its key and the type of
+the object whose ``__dict__`` it is, so an attribute reads as ``Info.headers`` or ``_WorkflowInstanceImpl._info``.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import Counter
+
+from google.protobuf.message import Message
+
+UPB = "google._upb._message"
+
+
+def _is_upb(obj: object) -> bool:
+    return isinstance(obj, Message) or type(obj).__module__ == UPB
+
+
+def _describe(holder: object, target_id: int, owners: dict[int, object]) -> str:
+    kind = type(holder).__qualname__
+    if isinstance(holder, dict):
+        keys = [k for k, v in holder.items() if id(v) == target_id]
+        key = keys[0] if keys else "?"
+        owner = owners.get(id(holder))
+        return f"{type(owner).__qualname__}.{key}" if owner is not None else f"dict[{key!r}]"
+    slots = [name for cls in type(holder).__mro__ for name in getattr(cls, "__slots__", ())
+             if isinstance(name, str) and id(_slot(holder, name)) == target_id]
+    return f"{kind}.{slots[0]}" if slots else kind
+
+
+def _slot(holder: object, name: str) -> object:
+    try:
+        return object.__getattribute__(holder, name)
+    except Exception:
+        return None
+
+
+def census(top: int = 25) -> dict:
+    """Live upb objects, and the referrers of the root ones (``{"objects", "roots", "by_type", "held_by"}``)."""
+    gc.collect()
+    objects = gc.get_objects()
+    upb = {id(o): o for o in objects if _is_upb(o)}
+    inner: set[int] = set()
+    holders: dict[int, list[object]] = {}
+    dict_owner: dict[int, object] = {}
+    for obj in objects:
+        if id(obj) in upb:
+            inner.update(id(r) for r in gc.get_referents(obj) if id(r) in upb)
+            continue
+        try:  # sandbox proxies and pydantic mocks raise on attribute access
+            attrs = object.__getattribute__(obj, "__dict__")
+        except Exception:
+            attrs = None
+        if isinstance(attrs, dict):
+            dict_owner[id(attrs)] = obj
+        for ref in gc.get_referents(obj):
+            if id(ref) in upb:
+                holders.setdefault(id(ref), []).append(obj)
+    roots = [o for i, o in upb.items() if i not in inner]
+    held_by: Counter[str] = Counter()
+    for root in roots:
+        refs = [h for h in holders.get(id(root), []) if h is not objects]
+        if not refs:
+            held_by["(no Python referrer: native/Rust side or frame)"] += 1
+        for holder in refs:
+            held_by[f"{_describe(holder, id(root), dict_owner)} -> {type(root).__qualname__}"] += 1
+    by_type = Counter(type(o).__qualname__ for o in upb.values())
+    del objects
+    return {"objects": len(upb), "roots": len(roots), "by_type": dict(by_type.most_common(top)),
+            "held_by": dict(held_by.most_common(top))}
