@@ -252,6 +252,8 @@ def report(r: dict) -> None:
         c = r["census"]
         print(f"  protobuf (upb) objects alive: {c['objects']} ({c['objects'] / max(resident, 1):.1f} per cached "
               f"pathway), {c['roots']} roots; by type {c['by_type']}")
+        print("  serialised bytes per cached pathway, by type: " + ", ".join(
+            f"{name} {size / max(resident, 1):.0f}" for name, size in c["encoded_bytes"].items() if size))
         for held, count in c["held_by"].items():
             print(f"    {count:7d} ({count / max(resident, 1):.2f}/pathway)  {held}")
     if r["worker_env"]:

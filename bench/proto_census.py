@@ -18,7 +18,11 @@ UPB = "google._upb._message"
 
 
 def _is_upb(obj: object) -> bool:
-    return isinstance(obj, Message) or type(obj).__module__ == UPB
+    """A message, repeated field or map (descriptors and message classes are per process: left out)."""
+    kind = type(obj)
+    if isinstance(obj, type) or kind.__qualname__.endswith(("Descriptor", "DescriptorPool")):
+        return False
+    return isinstance(obj, Message) or kind.__module__ == UPB
 
 
 def _describe(holder: object, target_id: int, owners: dict[int, object]) -> str:
@@ -59,7 +63,8 @@ def census(top: int = 25) -> dict:
         if isinstance(attrs, dict):
             dict_owner[id(attrs)] = obj
         for ref in gc.get_referents(obj):
-            if id(ref) in upb:
+            if id(ref) in upb or _is_upb(ref):  # repeated fields and maps are not tracked by the collector
+                upb.setdefault(id(ref), ref)
                 holders.setdefault(id(ref), []).append(obj)
     roots = [o for i, o in upb.items() if i not in inner]
     held_by: Counter[str] = Counter()
@@ -70,6 +75,9 @@ def census(top: int = 25) -> dict:
         for holder in refs:
             held_by[f"{_describe(holder, id(root), dict_owner)} -> {type(root).__qualname__}"] += 1
     by_type = Counter(type(o).__qualname__ for o in upb.values())
+    encoded: Counter[str] = Counter()  # serialised size: the arena holding a message is at least this large
+    for message in (o for o in upb.values() if isinstance(o, Message)):
+        encoded[type(message).__qualname__] += message.ByteSize()
     del objects
     return {"objects": len(upb), "roots": len(roots), "by_type": dict(by_type.most_common(top)),
-            "held_by": dict(held_by.most_common(top))}
+            "held_by": dict(held_by.most_common(top)), "encoded_bytes": dict(encoded.most_common(top))}

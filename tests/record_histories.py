@@ -118,7 +118,8 @@ from workflows.label import LabelState, LabelWorkflow  # noqa: E402
 from workflows.label_application import LabelApplicationState, LabelApplicationWorkflow  # noqa: E402
 from workflows.label_yearly_list import LabelYearlyList  # noqa: E402
 from domain.label_yearly_list import YearlyListInput  # noqa: E402
-from workflows.pathway import WORKFLOW_TYPE as PATHWAY_TYPE, BeneficiaryPathway  # noqa: E402
+from domain.pathway_contract import WORKFLOW_TYPE as PATHWAY_TYPE  # noqa: E402
+from workflows.pathway import BeneficiaryPathway  # noqa: E402
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES  # noqa: E402
 
 HISTORIES = Path(__file__).resolve().parent / "histories"

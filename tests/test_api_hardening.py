@@ -24,7 +24,8 @@ from workers.runtime.config import Settings
 from domain.label_contract import INTERNAL_SIGNALS as LABEL_INTERNAL_SIGNALS
 from workflows.label import LabelWorkflow
 from workflows.label_application import LabelApplicationWorkflow
-from workflows.pathway import INTERNAL_SIGNALS, SIGNALS_REPLACED_BY_UPDATES, BeneficiaryPathway
+from workflows.pathway import BeneficiaryPathway
+from workflows.pathway_settings import INTERNAL_SIGNALS, SIGNALS_REPLACED_BY_UPDATES
 
 ENTRY = token_entry("ops")
 APP = create_app(None, Settings(), None, tokens=ApiTokens.parse(ENTRY))  # type: ignore[arg-type]

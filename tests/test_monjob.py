@@ -47,7 +47,7 @@ from domain.pathway_contract import PUSH_MONJOB62
 from served_app import serve
 from workers.dev.embedded import free_port
 from workers.runtime.sandbox import workflow_runner
-from workflows.pathway import PUSH_OPTIONS
+from workflows.pathway_settings import PUSH_OPTIONS
 
 
 class PushOutcome(BaseModel):

@@ -25,7 +25,8 @@ from domain.pathway import (
     Stage,
 )
 from pathway_harness import TERRITORY, Harness, metric_updates, running_pathway
-from workflows.pathway import REFUSED_EVENTS, BeneficiaryPathway
+from workflows.pathway import BeneficiaryPathway
+from workflows.pathway_settings import REFUSED_EVENTS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

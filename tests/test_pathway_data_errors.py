@@ -1,5 +1,5 @@
 """Property: whatever dates a message carries, the pathway rules either apply it or raise an error the workflow
-turns into an anomaly (``workflows.pathway.DATA_ERRORS``), and what they accepted never breaks the main loop's
+turns into an anomaly (``workflows.pathway_settings.DATA_ERRORS``), and what they accepted never breaks the main loop's
 next steps (timers, search attributes, read-model row, view). Pure: no Temporal."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from domain.pathway import (
     SignCer,
 )
 from domain.pathway_rules import Pathway
-from workflows.pathway import DATA_ERRORS
+from workflows.pathway_settings import DATA_ERRORS
 from workflows.search_attributes import instant
 
 TODAY = date(2026, 3, 2)

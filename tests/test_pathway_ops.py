@@ -34,7 +34,8 @@ from domain.pathway import (
 from pathway_harness import Harness, metric_updates, running_pathway
 from workers.runtime.sandbox import workflow_runner
 from workflows import search_attributes as sa
-from workflows.pathway import DECISIONS, DEADLINES_BREACHED, PUSH_OPTIONS, BeneficiaryPathway
+from workflows.pathway import BeneficiaryPathway
+from workflows.pathway_settings import DECISIONS, DEADLINES_BREACHED, PUSH_OPTIONS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ops-queries.md"
 

@@ -48,7 +48,8 @@ from domain.pathway import (
 from pathway_harness import TERRITORY, Harness, running_pathway
 from workers.runtime.sandbox import workflow_runner
 from workflows import search_attributes as sa
-from workflows.pathway import LOCAL_RECORD_OPTIONS, PATCHES_IN_START, REMINDERS, START_PATCHES, BeneficiaryPathway
+from workflows.pathway import BeneficiaryPathway
+from workflows.pathway_settings import LOCAL_RECORD_OPTIONS, PATCHES_IN_START, REMINDERS, START_PATCHES
 
 
 @pytest_asyncio.fixture

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workers.runtime.registry import WORKFLOWS
     from workers.runtime.sandbox import workflow_runner
     from workflows.flux_import import FluxImport
-    from workflows.pathway import WORKFLOW_TYPE as PATHWAY_TYPE
+    from domain.pathway_contract import WORKFLOW_TYPE as PATHWAY_TYPE
     from workflows.pathway import BeneficiaryPathway
 
 HISTORY_FILES = sorted(HISTORIES.glob("*.json"))

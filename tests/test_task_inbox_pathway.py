@@ -16,7 +16,8 @@ from workers.api import create_app
 from workers.api.auth import ApiTokens, Scope, token_entry
 from workers.runtime.config import Settings
 from workflows import search_attributes as sa
-from workflows.pathway import CLOSE_TASKS, PATCHES_IN_START, START_PATCHES, BeneficiaryPathway
+from workflows.pathway import BeneficiaryPathway
+from workflows.pathway_settings import CLOSE_TASKS, PATCHES_IN_START, START_PATCHES
 
 READER = token_entry("dashboard", {Scope.CASE_READ})
 

@@ -116,21 +116,28 @@ async def test_each_pathway_run_gets_a_fresh_restricted_module_with_shared_code(
     assert modules[0] is not modules[1] and sys.modules["workflows.pathway"] not in modules  # state isolated
     runs = [m.BeneficiaryPathway.run for m in modules]
     assert runs[0] is not runs[1] and runs[0].__code__ is runs[1].__code__  # one compiled copy
-    assert isinstance(first.importer.new_modules["asyncio"], RestrictedModule)  # restrictions still applied
-    assert modules[0].sa is sys.modules["workflows.search_attributes"]  # constant keys passed through
+    first._run_code("with __temporal_importer.applied():\n  import datetime as __clock\n",
+                    __temporal_importer=first.importer)
+    assert isinstance(first.globals_and_locals["__clock"], RestrictedModule)  # restrictions still applied
     handlers = sys.modules["workflows.pathway_handlers"]  # checked pure: one copy, shared by every run
-    assert all(m.PathwayHandlers is handlers.PathwayHandlers for m in modules)
+    loop = sys.modules["workflows.pathway_loop"]
+    assert all(m.PathwayLoop is loop.PathwayLoop for m in modules)
     assert modules[0].BeneficiaryPathway.flow_record is handlers.PathwayHandlers.flow_record
+    assert modules[0].BeneficiaryPathway._drain is loop.PathwayLoop._drain  # the main loop's code: one copy
+    own = {k for k, v in vars(modules[0]).items() if not k.startswith("__")}  # what each cached run pays for
+    assert own == {"workflow", "PathwayInput", "PathwayView", "WORKFLOW_TYPE", "PathwayLoop", "BeneficiaryPathway"}
 
 
 def test_pure_workflow_modules_are_checked_and_shared_by_every_run():
-    """``workflows.pathway_handlers`` is passed through (one copy per process) because the check finds it imports
-    only passed-through, unrestricted modules and keeps no state; the workflow's main loop stays sandboxed."""
+    """The handlers and the main loop are passed through (one copy per process) because the check finds they import
+    only passed-through, unrestricted modules and keep no state; the workflow's definition stays sandboxed."""
     from workers.runtime import sandbox_passthrough
     from workers.runtime.sandbox import PASSTHROUGH_MODULES
 
-    assert sandbox_passthrough.check() == ("workflows.pathway_handlers", "workflows.holiday_calendar")
+    assert sandbox_passthrough.check() == ("workflows.pathway_handlers", "workflows.holiday_calendar",
+                                           "workflows.pathway_loop")
     assert "workflows.pathway_handlers" not in PASSTHROUGH_MODULES  # only through the check
+    assert "workflows.pathway_loop" not in PASSTHROUGH_MODULES
     assert "workflows.pathway" not in sandbox_passthrough.PURE_WORKFLOW_MODULES
 
 

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
         SupersedeApplication,
     )
     from domain.pathway_stages import PathwayRuleError
-    from workflows.pathway import LOCAL_RECORD_OPTIONS
+    from workflows.pathway_settings import LOCAL_RECORD_OPTIONS
     from workflows.search_attributes import LABEL_STAGE, NEXT_DEADLINE
     from workflows.search_attributes import instant as sa_instant
     from workflows.holiday_calendar import holiday_calendar

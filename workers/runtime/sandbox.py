@@ -13,7 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from workers.runtime import sandbox_code, sandbox_passthrough
 
 PASSTHROUGH_MODULES = ("domain", "pydantic", "pydantic_core", "asyncpg", "lxml", "holidays", "structlog", "httpx",
-                       "cryptography", "workflows.search_attributes")
+                       "cryptography", "workflows.search_attributes", "workflows.pathway_settings")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

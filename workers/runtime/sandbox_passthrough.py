@@ -25,10 +25,11 @@ import importlib.util
 
 #: Workflow modules that only route messages to pure domain code, or wrap it (the workflows' main loops stay
 #: sandboxed).
-PURE_WORKFLOW_MODULES = ("workflows.pathway_handlers", "workflows.holiday_calendar")
-#: What such a module may import: modules the sandbox passes through anyway, none of them restricted.
+PURE_WORKFLOW_MODULES = ("workflows.pathway_handlers", "workflows.holiday_calendar", "workflows.pathway_loop")
+#: What such a module may import: modules the sandbox passes through anyway, none of them restricted (the
+#: workflows' constants, and the other pure modules).
 ALLOWED_IMPORTS = ("typing", "temporalio.workflow", "temporalio.exceptions", "domain",
-                   "workflows.search_attributes")
+                   "workflows.search_attributes", "workflows.pathway_settings", *PURE_WORKFLOW_MODULES)
 
 
 class ImpureWorkflowModule(RuntimeError):
