@@ -39,6 +39,7 @@ from workflows.pathway_settings import (
     ANOMALIES,
     BREACHES_WITHDRAWN,
     CLOSE_TASKS,
+    COUNTERS,
     CONTINUE_AT_DESIGNATION,
     DATA_ERRORS,
     DEADLINES_BREACHED,
@@ -79,12 +80,7 @@ class PathwayLoop(PathwayHandlers):
             self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched,
                                  rules_by_entry_date=self._patched(RULE_SETS_BY_ENTRY_DATE))
         self._search_attributes: dict[str, Any] = {}
-        meter = workflow.metric_meter()
-        self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
-        self._decisions = meter.create_counter(DECISIONS, "Decisions taken on pathways, by kind and outcome")
-        self._refused = meter.create_counter(REFUSED_EVENTS, "Pathway messages refused or not applicable, by "
-                                                             "message and code")
-        self._withdrawn = meter.create_counter(BREACHES_WITHDRAWN, "Breaches withdrawn by a late fact, by deadline kind")
+        self._counters: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ main loop
 
@@ -155,11 +151,11 @@ class PathwayLoop(PathwayHandlers):
             await self._record(batch)
             for breach in batch.breaches:
                 if breach.withdrawn_on is None:
-                    self._breached.add(1, {"deadline_kind": breach.kind.value})
+                    self._count(DEADLINES_BREACHED, {"deadline_kind": breach.kind.value})
                 else:
-                    self._withdrawn.add(1, {"deadline_kind": breach.kind.value})
+                    self._count(BREACHES_WITHDRAWN, {"deadline_kind": breach.kind.value})
             for decision in decisions:
-                self._decisions.add(1, {"decision_kind": decision.kind.value, "outcome": decision.outcome})
+                self._count(DECISIONS, {"decision_kind": decision.kind.value, "outcome": decision.outcome})
             for item in pushes:
                 await self._push(item)
         self._upsert_search_attributes()
@@ -230,6 +226,14 @@ class PathwayLoop(PathwayHandlers):
         """A patch of ``PATCHES_IN_START``: implied by ``START_PATCHES`` (no marker of its own), else asked."""
         return (self._start_patches and patch_id in PATCHES_IN_START) or workflow.patched(patch_id)
 
+    def _count(self, name: str, attributes: dict[str, str]) -> None:
+        """Add one to a business counter, created at its first use in the run: most cached runs count nothing, and
+        the run's meter and each counter hold native memory for as long as the run is cached."""
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = workflow.metric_meter().create_counter(name, COUNTERS[name])
+        counter.add(1, attributes)
+
     def _today(self):
         return paris_date(workflow.now())
 
@@ -264,7 +268,7 @@ class PathwayLoop(PathwayHandlers):
     def _anomaly(self, name: str, event_id: str, code: str) -> None:
         with holiday_calendar():
             self.p.refuse(name, event_id, code, self._today())
-        self._refused.add(1, {"message": name, "code": code})
+        self._count(REFUSED_EVENTS, {"message": name, "code": code})
 
     def _validate(self, msg: Any, check: Callable[[Any, Any], None]) -> None:
         if self.p.seen(msg.event_id):

@@ -98,3 +98,8 @@ DATA_ERRORS = (ValueError, ArithmeticError)
 
 
 BREACHES_WITHDRAWN = "parcours_breaches_withdrawn"  # attribute deadline_kind
+#: Each counter's description.
+COUNTERS = {DEADLINES_BREACHED: "Pathway deadlines breached, by deadline kind",
+            DECISIONS: "Decisions taken on pathways, by kind and outcome",
+            REFUSED_EVENTS: "Pathway messages refused or not applicable, by message and code",
+            BREACHES_WITHDRAWN: "Breaches withdrawn by a late fact, by deadline kind"}
