@@ -71,7 +71,7 @@ def census(top: int = 25) -> dict:
     for root in roots:
         refs = [h for h in holders.get(id(root), []) if h is not objects]
         if not refs:
-            held_by["(no Python referrer: native/Rust side or frame)"] += 1
+            held_by["(no Python referrer: a sub-message or field of it refers to it from C)"] += 1
         for holder in refs:
             held_by[f"{_describe(holder, id(root), dict_owner)} -> {type(root).__qualname__}"] += 1
     by_type = Counter(type(o).__qualname__ for o in upb.values())

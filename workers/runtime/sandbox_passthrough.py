@@ -2,7 +2,7 @@
 
 The sandbox re-imports a workflow's modules for each cached run, which costs memory per run (module body,
 functions, ``@workflow.signal``/``update``/``query`` definitions and their type hints: ≈ 50 KiB for
-``workflows.pathway_handlers`` alone). A module can be shared by every run instead when it cannot give a run
+``workflows.pathway_handlers`` alone, ≈ 10 KiB for the pathway's main loop, ``workflows.pathway_loop``). A module can be shared by every run instead when it cannot give a run
 anything the sandbox would have refused or isolated:
 
 * it imports only from modules that are passed through anyway (``typing``, ``temporalio.workflow``, the pure
@@ -23,8 +23,8 @@ from __future__ import annotations
 import ast
 import importlib.util
 
-#: Workflow modules that only route messages to pure domain code, or wrap it (the workflows' main loops stay
-#: sandboxed).
+#: Workflow modules that route messages to pure domain code, wrap it, or run the pathway's main loop on it with
+#: ``temporalio.workflow`` alone (the workflows' definitions, and every other workflow, stay sandboxed).
 PURE_WORKFLOW_MODULES = ("workflows.pathway_handlers", "workflows.holiday_calendar", "workflows.pathway_loop")
 #: What such a module may import: modules the sandbox passes through anyway, none of them restricted (the
 #: workflows' constants, and the other pure modules).
