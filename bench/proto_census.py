@@ -32,13 +32,15 @@ def _describe(holder: object, target_id: int, owners: dict[int, object]) -> str:
         key = keys[0] if keys else "?"
         owner = owners.get(id(holder))
         return f"{type(owner).__qualname__}.{key}" if owner is not None else f"dict[{key!r}]"
-    slots = [name for cls in type(holder).__mro__ for name in getattr(cls, "__slots__", ())
-             if isinstance(name, str) and id(_slot(holder, name)) == target_id]
-    return f"{kind}.{slots[0]}" if slots else kind
+    attrs = _slot(holder, "__dict__")  # an instance whose attributes are stored inline (no dict object yet)
+    names = [k for k, v in attrs.items() if id(v) == target_id] if isinstance(attrs, dict) else []
+    names += [name for cls in type(holder).__mro__ for name in getattr(cls, "__slots__", ())
+              if isinstance(name, str) and id(_slot(holder, name)) == target_id]
+    return f"{kind}.{names[0]}" if names else kind
 
 
 def _slot(holder: object, name: str) -> object:
-    try:
+    try:  # sandbox proxies and pydantic mocks raise on attribute access
         return object.__getattribute__(holder, name)
     except Exception:
         return None
@@ -51,21 +53,20 @@ def census(top: int = 25) -> dict:
     upb = {id(o): o for o in objects if _is_upb(o)}
     inner: set[int] = set()
     holders: dict[int, list[object]] = {}
-    dict_owner: dict[int, object] = {}
-    for obj in objects:
+    for obj in objects:  # attributes are not read here: reading ``__dict__`` would create dicts mid-walk
         if id(obj) in upb:
             inner.update(id(r) for r in gc.get_referents(obj) if id(r) in upb)
             continue
-        try:  # sandbox proxies and pydantic mocks raise on attribute access
-            attrs = object.__getattribute__(obj, "__dict__")
-        except Exception:
-            attrs = None
-        if isinstance(attrs, dict):
-            dict_owner[id(attrs)] = obj
         for ref in gc.get_referents(obj):
             if id(ref) in upb or _is_upb(ref):  # repeated fields and maps are not tracked by the collector
                 upb.setdefault(id(ref), ref)
                 holders.setdefault(id(ref), []).append(obj)
+    holder_dicts = {id(h) for refs in holders.values() for h in refs if isinstance(h, dict)}
+    dict_owner: dict[int, object] = {}
+    for obj in objects if holder_dicts else ():
+        attrs = _slot(obj, "__dict__")
+        if id(attrs) in holder_dicts:
+            dict_owner[id(attrs)] = obj
     roots = [o for i, o in upb.items() if i not in inner]
     held_by: Counter[str] = Counter()
     for root in roots:

@@ -186,3 +186,21 @@ async def test_restricted_builtins_still_refuse_passed_through_code(ts_env, task
         finally:
             await handle.terminate()
     assert "Cannot access" in message and "open" in message, message
+
+
+class _KeepsAMessage:
+    """Holds a protobuf message in an attribute, as the SDK's workflow instance does (bench/proto_census.py)."""
+
+    def __init__(self, message) -> None:
+        self.kept = message
+
+
+def test_the_protobuf_census_names_the_attribute_that_keeps_a_message():
+    from temporalio.api.common.v1.message_pb2 import Payload, Payloads
+
+    from bench.proto_census import census
+
+    holders = [_KeepsAMessage(Payloads(payloads=[Payload(data=b"x")])) for _ in range(3)]
+    found = census()
+    assert found["held_by"].get("_KeepsAMessage.kept -> Payloads", 0) >= len(holders)
+    assert found["by_type"]["Payloads"] >= len(holders) and found["encoded_bytes"]["Payloads"] > 0
