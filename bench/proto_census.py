@@ -19,21 +19,21 @@ UPB = "google._upb._message"
 
 def _is_upb(obj: object) -> bool:
     """A message, repeated field or map (descriptors and message classes are per process: left out)."""
-    kind = type(obj)
-    if isinstance(obj, type) or kind.__qualname__.endswith(("Descriptor", "DescriptorPool")):
+    kind = type(obj)  # never ``isinstance``: it reads ``__class__``, which the sandbox's proxies refuse
+    if issubclass(kind, type) or kind.__qualname__.endswith(("Descriptor", "DescriptorPool")):
         return False
-    return isinstance(obj, Message) or kind.__module__ == UPB
+    return issubclass(kind, Message) or kind.__module__ == UPB
 
 
 def _describe(holder: object, target_id: int, owners: dict[int, object]) -> str:
     kind = type(holder).__qualname__
-    if isinstance(holder, dict):
+    if issubclass(type(holder), dict):
         keys = [k for k, v in holder.items() if id(v) == target_id]
         key = keys[0] if keys else "?"
         owner = owners.get(id(holder))
         return f"{type(owner).__qualname__}.{key}" if owner is not None else f"dict[{key!r}]"
     attrs = _slot(holder, "__dict__")  # an instance whose attributes are stored inline (no dict object yet)
-    names = [k for k, v in attrs.items() if id(v) == target_id] if isinstance(attrs, dict) else []
+    names = [k for k, v in attrs.items() if id(v) == target_id] if issubclass(type(attrs), dict) else []
     names += [name for cls in type(holder).__mro__ for name in getattr(cls, "__slots__", ())
               if isinstance(name, str) and id(_slot(holder, name)) == target_id]
     return f"{kind}.{names[0]}" if names else kind
@@ -61,7 +61,7 @@ def census(top: int = 25) -> dict:
             if id(ref) in upb or _is_upb(ref):  # repeated fields and maps are not tracked by the collector
                 upb.setdefault(id(ref), ref)
                 holders.setdefault(id(ref), []).append(obj)
-    holder_dicts = {id(h) for refs in holders.values() for h in refs if isinstance(h, dict)}
+    holder_dicts = {id(h) for refs in holders.values() for h in refs if issubclass(type(h), dict)}
     dict_owner: dict[int, object] = {}
     for obj in objects if holder_dicts else ():
         attrs = _slot(obj, "__dict__")
@@ -77,7 +77,7 @@ def census(top: int = 25) -> dict:
             held_by[f"{_describe(holder, id(root), dict_owner)} -> {type(root).__qualname__}"] += 1
     by_type = Counter(type(o).__qualname__ for o in upb.values())
     encoded: Counter[str] = Counter()  # serialised size: the arena holding a message is at least this large
-    for message in (o for o in upb.values() if isinstance(o, Message)):
+    for message in (o for o in upb.values() if issubclass(type(o), Message)):
         encoded[type(message).__qualname__] += message.ByteSize()
     del objects
     return {"objects": len(upb), "roots": len(roots), "by_type": dict(by_type.most_common(top)),
