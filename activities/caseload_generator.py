@@ -30,7 +30,8 @@ HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territor
            "sanction_decided_on": "Date sanction", "sanction_share_percent": "Part sanction %",
            "sanction_months": "Durée sanction mois", "not_subject_since": "Non soumis depuis",
            "sanction_failure": "Manquement 2025", "remobilised_on": "Date remobilisation",
-           "remobilisation": "Remobilisation"}
+           "remobilisation": "Remobilisation", "first_sanction_decided_on": "Date 1re suspension 2025",
+           "first_sanction_share_percent": "Part 1re suspension %", "first_sanction_months": "Durée 1re suspension mois"}
 CAF_ROUTE = (Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING)
 PLATFORM_PHASE = (Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
                   Stage.AWAITING_SLAI_VALIDATION)
