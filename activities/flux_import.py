@@ -234,6 +234,9 @@ class FluxImporter:
             r["person_id"]: fe.PersonFlowState.model_validate_json(r["state"]) for r in rows}
         has_pathway: dict[str, bool] = {r["person_id"]: r["pathway"] for r in rows}
         has_pathway.update(dict.fromkeys(await self._links.adopted(person_ids), True))
+        # A finished pathway (closed, re-entry window over) is no pathway: an entry starts a new one (T25).
+        finished = await self._links.finished([pid for pid, known in has_pathway.items() if known])
+        has_pathway.update(dict.fromkeys(finished, False))
         changed: dict[str, tuple[fe.PersonFlowState, int]] = {}
         started: set[str] = set()
         plans: list[tuple[int, list[PathwaySignal]]] = []
@@ -256,6 +259,7 @@ class FluxImporter:
                     if signal.start:
                         if not has_pathway.get(obs.person_id, False):
                             started.add(obs.person_id)
+                            signal.seq_base = finished.get(obs.person_id, 0)
                         has_pathway[obs.person_id] = True
                     elif not has_pathway.get(obs.person_id, False):
                         continue  # no pathway was ever started from a flow: nothing to tell

@@ -204,6 +204,7 @@ class PathwaySignal(BaseModel):
     name: PathwaySignalKind
     message: FlowRecord | LeftRsa | PaymentSuspended | PaymentResumed | NotSubjectConfirmed | HouseholdMemberChanged
     start: bool = False
+    seq_base: int = 0  # a start after the person's former pathway finished: its read-model version
 
     @property
     def event_id(self) -> str:

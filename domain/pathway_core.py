@@ -58,14 +58,14 @@ class PathwayCore(PleinEmploiRules):
         self._patched = patched
 
     @classmethod
-    def new(cls, person_id: str, territory: str, today: date, *, rules_by_entry_date: bool = True,
+    def new(cls, person_id: str, territory: str, today: date, *, rules_by_entry_date: bool = True, seq: int = 0,
             **options: Callable[[str], bool]) -> Self:
         """A new case records the rule set in force on its first day, then the one of its entry date when the
         orientation clock starts (``rules_by_entry_date``); a pathway opened before that existed kept the 2023
         rules, the only ones then."""
         version = rule_set_for(today).version if rules_by_entry_date else LEGACY_RULE_SET_VERSION
         return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=version,
-                                rules_by_entry_date=rules_by_entry_date), **options)
+                                rules_by_entry_date=rules_by_entry_date, seq=seq), **options)
 
     # ------------------------------------------------------------------ bookkeeping
 

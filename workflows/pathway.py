@@ -152,7 +152,7 @@ class BeneficiaryPathway(PathwayHandlers):
             self.p = Pathway(inp.adoption, patched=workflow.patched)
         else:
             self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched,
-                                 rules_by_entry_date=self._patched(RULE_SETS_BY_ENTRY_DATE))
+                                 rules_by_entry_date=self._patched(RULE_SETS_BY_ENTRY_DATE), seq=inp.seq_base)
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
         self._breached = meter.create_counter(DEADLINES_BREACHED, "Pathway deadlines breached, by deadline kind")
