@@ -191,6 +191,8 @@ async def test_purges_only_pathways_closed_beyond_24_months_and_records_it(ts_en
 
         assert await rows_of(pool, old) == NO_ROWS
         assert await rows_of(pool, recent) == ALL_ROWS
+        kpi = "SELECT count(*) FROM pathway_kpi WHERE pathway_id = $1"  # kept by triggers on the pathway's rows
+        assert (await pool.fetchval(kpi, old), await pool.fetchval(kpi, recent)) == (0, 1)
         assert await rows_of(pool, still_open) == ALL_ROWS
         assert await rows_of(pool, returned) == ALL_ROWS
         assert summary.cutoff == add_months(today, -24) and summary.retention_months == 24 and summary.completed
