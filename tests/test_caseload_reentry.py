@@ -145,3 +145,46 @@ async def _rows_after(pool, versions: dict[str, int]):
                             "WHERE pathway_id = ANY($1::text[])", [pathway_workflow_id(p) for p in versions])
     fresh = [r for r in rows if r["version"] > versions[r["person_id"]]]
     return fresh if len(fresh) == len(versions) else None
+
+
+async def test_the_api_starting_a_person_whose_pathway_finished_writes_the_new_one_in_the_read_model(
+        enc_client, db_pool, task_queue, unique_id, tmp_path):
+    """``POST /v1/pathways`` after the adopted pathway finished: a new pathway, its read model above the former's."""
+    import httpx
+
+    from workers.api import create_app
+    from workers.api.auth import ApiTokens, Scope, token_entry
+    from workers.runtime.config import Settings
+
+    secret_text = f"caseload-reentry-api-{unique_id}"
+    rng = random.Random(f"reentry-api-{unique_id}")
+    nir = make_nir(rng)
+    person = person_id(nir, secret_text.encode())
+    today = paris_date(datetime.now(timezone.utc))
+    activities = [*CaseloadImportActivities(db_pool, secret_text.encode()).all(),
+                  *PathwayActivities(PathwayReadModel(db_pool), InMemoryMonJob62()).all()]
+    starter = token_entry("flows", {Scope.PATHWAY_START})
+    settings = Settings(temporal_task_queue=task_queue, temporal_namespace=enc_client.namespace,
+                        person_id_secret=secret_text)
+    app = create_app(enc_client, settings, db_pool, tokens=ApiTokens.parse(starter))
+    try:
+        async with Worker(enc_client, task_queue=task_queue, workflows=[CaseloadImport, BeneficiaryPathway],
+                          activities=activities, workflow_runner=workflow_runner()):
+            row = dict(caseload_row(Stage.BILAN, 0, today, rng, extras=False), nir=nir, territory="T1")
+            caseload = write_caseload_csv(tmp_path / "caseload.csv", [row])
+            assert (await (await start_caseload_import(enc_client, caseload_input(caseload),
+                                                       task_queue=task_queue)).result()).adopted == 1
+            await enc_client.get_workflow_handle(pathway_workflow_id(person)).execute_update(
+                Update.COMPLETE_BILAN, CompleteBilan(event_id="bilan-end", completed_on=today,
+                                                     decision=BilanDecision.END))
+            former = await _closed_for_good(enc_client, db_pool, person)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as http:
+                answer = await http.post("/v1/pathways", json={
+                    "nir": nir, "territory": "T2", "transmission_date": today.isoformat(), "subject_to_duties": True},
+                    headers={"Authorization": f"Bearer {starter.split(':')[1]}",
+                             "Idempotency-Key": f"{unique_id}-back"})
+            assert answer.status_code == 202, answer.text
+            [row] = await _until(lambda: _rows_after(db_pool, {person: former}))
+            assert (row["stage"], row["closed_on"], row["territory"]) == ("AWAITING_ORIENTATION", None, "T2")
+    finally:
+        await terminate_pathways(enc_client, [person])

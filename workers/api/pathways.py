@@ -236,8 +236,10 @@ def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None)
             await api.claim_event_id(ctx, pathway_id, record.event_id,
                                      fingerprint_event(Signal.FLOW_RECORD, {**record.model_dump(mode="json"),
                                                                        "territory": body.territory}))
+            # A finished former pathway (closed, no re-entry window): the new one is numbered above its read model.
+            seq_base = (await links.finished([pid])).get(pid, 0) if links is not None else 0
             handle = await call("the pathway", signal_with_start(
-                api.client, pid, body.territory, record, task_queue=settings.temporal_task_queue))
+                api.client, pid, body.territory, record, task_queue=settings.temporal_task_queue, seq_base=seq_base))
             return 202, PathwayStarted(pathway_id=handle.id, event_id=record.event_id).model_dump(mode="json")
 
         return await api.idempotent(ctx, {"person_id": pid, "territory": body.territory, "record": record}, action)
