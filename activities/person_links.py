@@ -21,7 +21,8 @@ TWO_PATHWAYS = "IDENTITY_TWO_PATHWAYS"
 
 
 class PersonLinks:
-    """Adapter over ``caseload_person_links`` and ``caseload_adoptions`` (migration 050), pool injected."""
+    """Adapter over ``caseload_person_links`` and ``caseload_adoptions`` (migration 050), and the pathways' read
+    model for whether a pathway a flow would reach has finished; pool injected."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
