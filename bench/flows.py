@@ -30,9 +30,8 @@ from temporalio.service import RPCError
 from activities.cnaf_parser import CnafFluxReader, file_digest
 from activities.flux_generator import generate_daily_update, generate_flux
 from bench.common import machine
-from bench.onboarding_bench import subject_persons
+from bench.onboarding_bench import file_observations, subject_persons
 from bench.stack import Stack, StackCpu, load
-from domain import flux_events as fe
 from domain.flux_import import FluxImportInput
 from domain.pathway_rules import pathway_workflow_id
 from workers.runtime.config import Settings
@@ -135,16 +134,8 @@ def report_update(label: str, r: dict, base: float, target: float = 0.8) -> floa
 
 def observation_ids(path: Path, person_secret: bytes) -> tuple[set[str], set[str]]:
     """(observation ids, person ids) of a flow file: a signal's event id starts with its observation's id."""
-    reader = CnafFluxReader(path)
-    ids: set[str] = set()
-    persons: set[str] = set()
-    for record in reader:
-        if record.position == 0 or not record.accepted:
-            continue
-        for obs in fe.observations_for_household(record.household, reader.header, secret=person_secret):
-            ids.add(obs.observation_id)
-            persons.add(obs.person_id)
-    return ids, persons
+    observations = list(file_observations(path, person_secret))
+    return {obs.observation_id for obs in observations}, {obs.person_id for obs in observations}
 
 
 async def check_exactly_once(client: Client, pool: asyncpg.Pool, path: Path, digest: str, person_secret: bytes,

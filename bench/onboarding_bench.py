@@ -24,6 +24,7 @@ import os
 import time
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 from activities.cnaf_parser import CnafFluxReader, file_digest
 from activities.flux_generator import generate_flux
@@ -40,17 +41,17 @@ TARGET_RATIO = 0.8
 TERRITORY = "BENCH"
 
 
+def file_observations(path: Path, secret: bytes) -> Iterator[fe.FlowObservation]:
+    """The observations of a flow file's accepted households, in file order."""
+    reader = CnafFluxReader(path)
+    for record in reader:
+        if record.position > 0 and record.accepted:
+            yield from fe.observations_for_household(record.household, reader.header, secret=secret)
+
+
 def subject_persons(path: Path, secret: bytes) -> list[str]:
     """Person ids whose pathway the file starts (subject to duties, right open), in file order."""
-    reader = CnafFluxReader(path)
-    persons: dict[str, None] = {}
-    for record in reader:
-        if record.position == 0 or not record.accepted:
-            continue
-        for obs in fe.observations_for_household(record.household, reader.header, secret=secret):
-            if fe.starts_pathway(obs):
-                persons[obs.person_id] = None
-    return list(persons)
+    return list(dict.fromkeys(obs.person_id for obs in file_observations(path, secret) if fe.starts_pathway(obs)))
 
 
 async def run_flux(stack: Stack, path: Path, expected: int, households: int) -> dict:
