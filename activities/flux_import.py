@@ -67,11 +67,13 @@ class FluxImporter:
     """
 
     def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None,
-                 communes: CommuneTable | None = None) -> None:
+                 communes: CommuneTable | None = None,
+                 delivery: Callable[[Client], PathwayDelivery] = PathwayDelivery) -> None:
         self._pool = pool
         self._communes = communes
         self._secret = person_id_secret
         self._client = client
+        self._delivery = delivery  # tests/flux_import_harness.py slows it down to kill a worker mid-delivery
         self._quarantine = QuarantineStore(pool)
         self._links = PersonLinks(pool)
 
@@ -279,7 +281,7 @@ class FluxImporter:
                    ON CONFLICT DO NOTHING""", req.file_digest, positions)
         progress = SliceProgress(first=req.first, last=req.last, position=records[0].position - 1,
                                  handled=result.handled, signals=result.signals)
-        sent, rechecked, gone = await PathwayDelivery(self.client).send(
+        sent, rechecked, gone = await self._delivery(self.client).send(
             plans, territories, req.territory, req.pathway_task_queue or activity.info().task_queue, in_doubt,
             lambda: heartbeat(progress))
         result.rechecked_signals += rechecked

@@ -32,7 +32,6 @@ from datetime import time as clock
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -41,6 +40,7 @@ from temporalio.worker import Replayer, Worker
 from activities.pathway import InMemoryMonJob62, PathwayActivities
 from activities.pathway_start import signal_with_start
 from bench.common import machine
+from bench.stack import time_skipping_server
 from domain.deadlines import PARIS, add_months, paris_date
 from domain.pathway import (
     AppointmentEvent,
@@ -61,11 +61,9 @@ from domain.pathway import (
     Stage,
 )
 from workers.runtime.converter import data_converter
-from workers.dev.embedded import binary
 from workers.runtime.keys import Keyring
 from workers.runtime.sandbox import workflow_runner
 from workflows.pathway import BeneficiaryPathway
-from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 TARGET_EVENTS = 500
 #: Events that count as billable "actions" in Temporal's sense (what a hosted cluster charges, and a rough
@@ -84,12 +82,6 @@ class AcceptingReadModel:
 
     async def write(self, effects: PathwayEffects) -> None:
         self.writes += 1
-
-
-async def register_search_attributes(client: Client) -> None:
-    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=client.namespace,
-        search_attributes={k.name: int(k.indexed_value_type) for k in ALL_SEARCH_ATTRIBUTES}))
 
 
 class Driver:
@@ -278,10 +270,7 @@ def kinds(history: WorkflowHistory) -> dict[str, int]:
 
 async def drive(keyring: Keyring, cycles: int, pathways: int) -> tuple[list[list[WorkflowHistory]], float, float]:
     """Drive ``pathways`` pathways on a fresh time-skipping server: their histories, simulated years, wall time."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=data_converter(keyring))
-    try:
-        await register_search_attributes(env.client)
+    async with time_skipping_server(keyring) as env:
         task_queue = f"bench-history-{uuid.uuid4().hex[:6]}"
         activities = PathwayActivities(AcceptingReadModel(), InMemoryMonJob62())
         all_histories: list[list[WorkflowHistory]] = []
@@ -296,8 +285,6 @@ async def drive(keyring: Keyring, cycles: int, pathways: int) -> tuple[list[list
                 all_histories.append(await run_histories(env.client, driver.handle.id, first_run))
                 await env.client.get_workflow_handle(driver.handle.id).terminate("bench over")
         return all_histories, years, time.perf_counter() - started
-    finally:
-        await env.shutdown()
 
 
 async def main(cycles: int, pathways: int, replays: int, save: Path | None = None) -> dict:
