@@ -6,7 +6,8 @@
                                      re-adopt changed rows. 202 with the id.
     GET  /v1/caseload-imports/{id}   progress and counts, and the rejected rows with their reasons
 
-The same bytes are one import (its id is the file's digest), so a retried POST joins the first. The file is kept in
+The same bytes are one import (its id is the file's digest), so a retried POST joins the first; a retry with the same
+``Idempotency-Key`` and request is answered the first answer (replayed, nothing started again). The file is kept in
 the drop directory (mode 0600) for the worker; responses name rows by number, never a NIR or a matricule.
 """
 
@@ -30,6 +31,7 @@ from domain.caseload_import import CaseloadImportInput, CaseloadImportProgress, 
 from workers.api.auth import Scope
 from workers.api.dependencies import api_of, post_context, require
 from workers.api.errors import ApiError
+from workers.api.idempotency import PostContext
 from workers.runtime.config import drop_directory
 
 PREFIX = "/v1/caseload-imports"
@@ -72,7 +74,7 @@ def caseload_import_router(pool: asyncpg.Pool | None) -> APIRouter:
     async def start(request: Request, past_breaches: bool = Query(True), update: bool = Query(False),
                     content_type: str = Header("text/csv", alias="Content-Type"),
                     mapping_header: str | None = Header(None, alias="X-Caseload-Mapping", max_length=8000),
-                    _: Any = Depends(post_context(Scope.PATHWAY_START))) -> CaseloadImportStarted:
+                    ctx: PostContext = Depends(post_context(Scope.PATHWAY_START))) -> Any:
         api = api_of(request)
         mapping = _mapping(mapping_header)
         data = await request.body()
@@ -80,22 +82,29 @@ def caseload_import_router(pool: asyncpg.Pool | None) -> APIRouter:
             raise ApiError(422, "empty_file", "the body is the caseload file; it is empty", field="body")
         digest = hashlib.sha256(data).hexdigest()
         suffix = ".xlsx" if content_type.split(";")[0].strip() == XLSX else ".csv"
+
         target = private_dir(drop_directory(api.settings)) / f"caseload-{digest}{suffix}"
         fresh = not target.exists()
         if fresh:
             write_private_bytes(data, target)
-        try:
+        try:  # a file that cannot be read is refused like an invalid body: before the key is taken
             next(iter(caseload_rows(target, mapping)), None)
         except FluxUnreadable as exc:
             if fresh:
                 target.unlink(missing_ok=True)  # nothing will read it
             raise ApiError(422, "unreadable_file", str(exc), field="body") from None
-        from workflows.caseload_import import start_caseload_import
 
-        inp = CaseloadImportInput(file_path=str(target), file_digest=digest, file_name=FilePath(target).name,
-                                  mapping=mapping.model_dump(), past_breaches=past_breaches, update=update)
-        handle = await start_caseload_import(api.client, inp, task_queue=api.settings.temporal_task_queue)
-        return CaseloadImportStarted(id=handle.id, file_digest=digest)
+        async def action() -> tuple[int, dict[str, Any]]:
+            from workflows.caseload_import import start_caseload_import
+
+            inp = CaseloadImportInput(file_path=str(target), file_digest=digest, file_name=FilePath(target).name,
+                                      mapping=mapping.model_dump(), past_breaches=past_breaches, update=update)
+            handle = await start_caseload_import(api.client, inp, task_queue=api.settings.temporal_task_queue)
+            return 202, CaseloadImportStarted(id=handle.id, file_digest=digest).model_dump(mode="json")
+
+        fingerprint = {"file": digest, "format": suffix, "mapping": mapping.model_dump(mode="json"),
+                       "past_breaches": past_breaches, "update": update}
+        return await api.idempotent(ctx, fingerprint, action)
 
     @router.get("/{import_id}", response_model=CaseloadImportStatus, summary="A caseload import's progress",
                 openapi_extra={"x-scopes": [Scope.CASE_READ.value], "x-temporal-message": "progress",

@@ -5,24 +5,26 @@ A task is closed by its workflow when the event it waits for arrives; a person c
 category), and a ``LETTER_TO_SEND`` task with the registered letter's number and the day it was posted: that one
 first sends ``record_letter_sent`` to the label case that wrote the letter (its receipt clock starts from the
 posting), whose refusal is the answer (409 with its rule); a case already closed keeps no clock, the task is simply
-completed. The person's completion and the case's answer are one transaction, so the person stays the task's
-closer even when the case closes it on the posting at the same moment. Working on a label task (``label_*``,
-``LETTER_TO_SEND``) takes the ``label.decide`` scope, on a pathway task the ``pathway.events`` scope. Completing or
-claiming a closed task is a 409; unknown task ids a 404; unknown fields and query parameters are refused.
+completed. The task is claimed for its completion while the case answers (no row lock, no pool connection held:
+``TaskStore.complete_told``), so the person stays the task's closer even when the case closes it on the posting
+at the same moment. Working on a label task (``label_*``, ``LETTER_TO_SEND``) takes the ``label.decide`` scope, on
+a pathway task the ``pathway.events`` scope. Completing or claiming a closed task is a 409; unknown task ids a
+404; unknown fields and query parameters are refused. Every POST runs once per ``Idempotency-Key``: a retry with
+the same request is answered the first answer (``Idempotent-Replayed: true``), nothing done twice.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Awaitable, Callable
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from activities.page_cursor import InvalidCursor
-from activities.tasks import TaskClosed, TaskFilter, TaskNotFound, TaskStore
+from activities.tasks import TaskBusy, TaskClosed, TaskFilter, TaskNotFound, TaskStore
 from domain.deadlines import paris_date
 from domain.label_contract import LabelTaskDetails
 from domain.label_messages import letter_sent_by_task
@@ -177,6 +179,9 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
             raise ApiError(404, "not_found", f"no task {task_id}") from None
         except TaskClosed as closed:
             raise ApiError(409, "task_closed", f"the task is {closed.status}; nothing changed") from None
+        except TaskBusy:
+            raise ApiError(409, "task_completing", "another completion of the task is under way; retry later",
+                           headers={"Retry-After": "1"}) from None
 
     actor = Header(alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=72,
                    description="The acting person's opaque id (agent:<id>) or service:<name>; never a name")
@@ -213,40 +218,60 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
     async def read_task(task_id: int = task_id_path) -> dict[str, Any]:
         return _public(await found(task_id))
 
+    async def once(ctx: PostContext, fingerprint: dict[str, Any],
+                   action: Callable[[], Awaitable[dict[str, Any]]]) -> Any:
+        """The change runs once per Idempotency-Key: a retry with the same request gets the first answer."""
+        async def answer() -> tuple[int, dict[str, Any]]:
+            return 200, await action()
+
+        if api is None:
+            return (await answer())[1]
+        return await api.idempotent(ctx, fingerprint, answer)
+
     @routes.post("/v1/tasks/{task_id}/claim", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
-    async def claim_task(task_id: int = task_id_path, x_actor: str = actor, ctx: PostContext = work
-                         ) -> dict[str, Any]:
+    async def claim_task(task_id: int = task_id_path, x_actor: str = actor, ctx: PostContext = work) -> Any:
         """The acting person takes the task (OPEN or CLAIMED → CLAIMED)."""
-        _may_work_on(ctx.caller, await found(task_id))
-        return await changed(task_id, lambda s: s.claim(task_id, x_actor))
+        async def action() -> dict[str, Any]:
+            _may_work_on(ctx.caller, await found(task_id))
+            return await changed(task_id, lambda s: s.claim(task_id, x_actor))
+
+        return await once(ctx, {"actor": x_actor}, action)
 
     @routes.post("/v1/tasks/{task_id}/complete", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
     async def complete_task(body: CompleteTask, task_id: int = task_id_path, x_actor: str = actor,
-                            ctx: PostContext = work) -> dict[str, Any]:
+                            ctx: PostContext = work) -> Any:
         """Done, with its outcome; 409 when the task is closed already (by its workflow or a person). A letter's
-        sending is told to its case (``record_letter_sent``) before the completion commits; the case may refuse it
-        (409 with its rule, nothing changed)."""
-        task = await found(task_id)
-        _may_work_on(ctx.caller, task)
-        if task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
-            raise ApiError(409, "task_closed", f"the task is {task['status']}; nothing changed")
-        try:
-            outcome = completion_outcome(task["kind"], paris_date(datetime.now().astimezone()), **body.model_dump())
-        except CompletionError as error:
-            raise ApiError(422, "validation_error", str(error), field=error.field) from None
-        if task["kind"] != LETTER_TO_SEND:
-            return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
+        sending is told to its case (``record_letter_sent``) before the completion is written, with no database
+        lock held meanwhile; the case may refuse it (409 with its rule, nothing changed); a second completion
+        while the case is being told is a 409 ``task_completing`` (retry after a moment)."""
+        async def action() -> dict[str, Any]:
+            task = await found(task_id)
+            _may_work_on(ctx.caller, task)
+            if task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
+                raise ApiError(409, "task_closed", f"the task is {task['status']}; nothing changed")
+            try:
+                outcome = completion_outcome(task["kind"], paris_date(datetime.now().astimezone()),
+                                             **body.model_dump())
+            except CompletionError as error:
+                raise ApiError(422, "validation_error", str(error), field=error.field) from None
+            if task["kind"] != LETTER_TO_SEND:
+                return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
 
-        async def tell(locked: dict[str, Any]) -> None:
-            await _tell_case_letter_sent(api, task_id, locked, body, ctx, x_actor)
+            async def tell(claimed: dict[str, Any]) -> None:
+                await _tell_case_letter_sent(api, task_id, claimed, body, ctx, x_actor)
 
-        return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome, before_commit=tell))
+            return await changed(task_id, lambda s: s.complete_told(task_id, x_actor, outcome, tell))
+
+        return await once(ctx, {"actor": x_actor, "body": body}, action)
 
     @routes.post("/v1/tasks/{task_id}/reassign", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
     async def reassign_task(body: ReassignTask, task_id: int = task_id_path, x_actor: str = actor,
-                            ctx: PostContext = work) -> dict[str, Any]:
+                            ctx: PostContext = work) -> Any:
         """Another service or structure takes the task over (it is OPEN again, unclaimed)."""
-        _may_work_on(ctx.caller, await found(task_id))
-        return await changed(task_id, lambda s: s.reassign(task_id, body.assignee, x_actor))
+        async def action() -> dict[str, Any]:
+            _may_work_on(ctx.caller, await found(task_id))
+            return await changed(task_id, lambda s: s.reassign(task_id, body.assignee, x_actor))
+
+        return await once(ctx, {"actor": x_actor, "body": body}, action)
 
     return routes
