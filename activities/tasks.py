@@ -184,6 +184,7 @@ class TaskStore:
                                         WHERE task_id = $1 AND completing_token = $2""", task_id, token)
             raise
         async with self.pool.acquire() as conn, conn.transaction():
+            await _record_letter(conn, task, outcome)  # the letter first, as the case's letter-event activity does
             row = await conn.fetchrow(
                 f"""UPDATE human_tasks SET {_DONE}, updated_at = now(), completing_token = NULL,
                            completing_since = NULL
@@ -194,7 +195,6 @@ class TaskStore:
             )
             if row is None:  # the claim was taken over (this completion was too slow): the other one decides
                 raise await self._refusal(conn, task_id)
-            await _record_letter(conn, task_dict(row), outcome)
             return task_dict(row)
 
     async def _claim_completion(self, task_id: int, token: uuid.UUID) -> dict[str, Any]:
@@ -216,12 +216,11 @@ class TaskStore:
     @staticmethod
     async def _refusal(db: asyncpg.Connection | asyncpg.Pool, task_id: int) -> Exception:
         """Why a task cannot be completed now: unknown, closed, or another completion under way."""
-        row = await db.fetchrow("SELECT status, completing_token FROM human_tasks WHERE task_id = $1", task_id)
+        row = await db.fetchrow("""SELECT status, completing_since >= now() - $2::interval AS busy
+                                     FROM human_tasks WHERE task_id = $1""", task_id, COMPLETING_TAKEOVER)
         if row is None:
             return TaskNotFound(task_id)
-        if row["completing_token"] is not None:
-            return TaskBusy(row["status"])
-        return TaskClosed(row["status"])
+        return TaskBusy(row["status"]) if row["busy"] else TaskClosed(row["status"])
 
     async def _change(self, task_id: int, assignments: str, actor: str, *extra: Any,
                       conn: asyncpg.Connection | None = None) -> dict[str, Any]:

@@ -247,14 +247,15 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         async def action() -> dict[str, Any]:
             task = await found(task_id)
             _may_work_on(ctx.caller, task)
-            if task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
+            letter = task["kind"] == LETTER_TO_SEND  # may finish a crashed completion: its claim decides
+            if not letter and task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
                 raise ApiError(409, "task_closed", f"the task is {task['status']}; nothing changed")
             try:
                 outcome = completion_outcome(task["kind"], paris_date(datetime.now().astimezone()),
                                              **body.model_dump())
             except CompletionError as error:
                 raise ApiError(422, "validation_error", str(error), field=error.field) from None
-            if task["kind"] != LETTER_TO_SEND:
+            if not letter:
                 return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
 
             async def tell(claimed: dict[str, Any]) -> None:

@@ -195,7 +195,7 @@ def complete(
 ) -> None:
     """Mark a task done (a LETTER_TO_SEND task with its registered-letter number and posting day)."""
     from domain.deadlines import paris_date
-    from domain.tasks import ACTIVE_STATUSES, ACTOR_PATTERN, LETTER_TO_SEND, CompletionError, completion_outcome
+    from domain.tasks import ACTOR_PATTERN, LETTER_TO_SEND, CompletionError, completion_outcome
 
     _check(actor, ACTOR_PATTERN, "--actor")
     posted = _day(sent_on, "--sent-on")
@@ -208,7 +208,7 @@ def complete(
         except CompletionError as error:
             fail(f"{error.field}: {error}")
             raise
-        if task["kind"] != LETTER_TO_SEND or task["status"] not in ACTIVE_STATUSES:
+        if task["kind"] != LETTER_TO_SEND:
             return await store.complete(task_id, actor, result)
 
         async def tell(claimed: dict[str, Any]) -> None:  # the task claimed for it, no lock held: the person closes it
