@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from test_api_tasks import AGENT, DPID, READER, WORKER, _letter_task, auth, http, seed  # noqa: F401 (fixture)
+from test_api_tasks import DPID, READER, WORKER, _letter_task, auth, http, seed  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -15,13 +15,12 @@ the same request is answered the first answer (``Idempotent-Replayed: true``), n
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from typing import Annotated, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from fastapi import APIRouter, Depends, Header, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from activities.page_cursor import InvalidCursor
 from activities.tasks import TaskBusy, TaskClosed, TaskFilter, TaskNotFound, TaskStore
@@ -47,22 +46,14 @@ from workers.api.dependencies import post_context
 from workers.api.errors import ApiError, ErrorBody
 from workers.api.idempotency import Api, PostContext
 from workers.api.labels import LETTER_SENT_COMMAND
+from workers.api.query import IsoDate
+from workers.api.query import only as _only
 
 ACTOR_HEADER = "X-Actor"
+_ACTOR_DOC = "The acting person's opaque id (agent:<id>) or service:<name>; never a name"
 MAX_PAGE = 200
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)}
-
-
-def _iso_date(value: Any) -> Any:
-    """Dates as ``YYYY-MM-DD`` text only (no timestamps, no numbers)."""
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
-        raise ValueError("a date is written YYYY-MM-DD")
-    return value
-
-
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class Task(BaseModel):
@@ -108,17 +99,6 @@ def _public(task: dict[str, Any]) -> dict[str, Any]:
     return Task.model_validate(task).model_dump(mode="json")
 
 
-def _only(*allowed: str) -> Callable[[Request], None]:
-    """Refuse query parameters the route does not know (a typo would otherwise silently widen a list)."""
-
-    def dependency(request: Request) -> None:
-        unknown = sorted(set(request.query_params) - set(allowed))
-        if unknown:
-            raise ApiError(422, "validation_error", f"unknown query parameter {unknown[0]}", field=f"query {unknown[0]}")
-
-    return dependency
-
-
 # Task routes act on the read model, not on a workflow: no x-temporal-message, but the scopes and sender declared.
 _READ = {"x-scopes": [Scope.CASE_READ.value]}
 # Either scope enters; the task's own case decides which one it takes (``_may_work_on``).
@@ -159,7 +139,8 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
     client that tells a label case its letter was sent)."""
     routes = APIRouter(tags=["tasks"])
     read = Depends(require(Scope.CASE_READ))
-    work = Depends(post_context(Scope.PATHWAY_EVENTS, Scope.LABEL_DECIDE))  # Idempotency-Key required (428)
+    work = Depends(post_context(Scope.PATHWAY_EVENTS, Scope.LABEL_DECIDE, actor_pattern=ACTOR_PATTERN,
+                                actor_doc=_ACTOR_DOC))  # Idempotency-Key required (428); X-Actor as the inbox takes it
 
     def store() -> TaskStore:
         if pool is None:
@@ -183,8 +164,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
             raise ApiError(409, "task_completing", "another completion of the task is under way; retry later",
                            headers={"Retry-After": "1"}) from None
 
-    actor = Header(alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=72,
-                   description="The acting person's opaque id (agent:<id>) or service:<name>; never a name")
+    actor = Header(alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=72, description=_ACTOR_DOC)
     task_id_path = Path(ge=1, le=2**63 - 1)
 
     @routes.get("/v1/tasks", response_model=TaskPage, responses=_ERRORS, openapi_extra=_READ,
