@@ -79,3 +79,28 @@ async def test_a_caseload_upload_with_a_bad_flag_type_or_mapping_is_refused_nami
     response = await http.post(f"/v1/caseload-imports?{query}", content=b"nir;territory\n", headers=_upload(headers))
     assert (response.status_code, response.json()["error"]["field"]) == (status, field), response.text
     assert not list((tmp_path / "drop").glob("caseload-*"))  # nothing kept, nothing started
+
+
+@pytest.mark.parametrize("url, field", [
+    ("/v1/tasks?limit=5.0", "query limit"),
+    ("/v1/tasks?limit=%2B5", "query limit"),
+    ("/v1/tasks?limit=%205", "query limit"),
+    ("/v1/tasks/1.0", "path task_id"),
+    ("/v1/tasks/%2B1", "path task_id"),
+    ("/v1/pathways?limit=1e1", "query limit"),
+    ("/v1/label-applications?limit=10.0", "query limit"),
+    ("/v1/caf/quota?year=2025.0", "query year"),
+    ("/v1/caf/quota?year=2025&etp=1.5", "query etp"),
+    ("/v1/caf/quota?year=2025&etps=2", "query etps"),
+    ("/v1/caf/reports/%2B2025", "path year"),
+    ("/v1/label-letters/label-S1-1:refusal:1?fromat=html", "query fromat"),
+])
+async def test_numbers_are_digits_and_unknown_parameters_are_refused_on_the_read_routes(http, url, field):
+    response = await http.get(url, headers=auth(READER))
+    assert (response.status_code, response.json()["error"]["field"]) == (422, field), response.text
+
+
+async def test_digits_still_read_as_numbers(http):
+    assert (await http.get("/v1/tasks?limit=5", headers=auth(READER))).status_code == 200
+    assert (await http.get("/v1/tasks/999999999999", headers=auth(READER))).status_code == 404
+    assert (await http.get("/v1/caf/quota?year=2025&etp=2", headers=auth(READER))).status_code == 200

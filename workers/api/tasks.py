@@ -16,7 +16,7 @@ the same request is answered the first answer (``Idempotent-Replayed: true``), n
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Awaitable, Callable
+from typing import Annotated, Any, Awaitable, Callable
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Path, Query
@@ -46,12 +46,13 @@ from workers.api.dependencies import post_context
 from workers.api.errors import ApiError, ErrorBody
 from workers.api.idempotency import Api, PostContext
 from workers.api.labels import LETTER_SENT_COMMAND
-from workers.api.query import IsoDate
+from workers.api.query import IsoDate, Whole
 from workers.api.query import only as _only
 
 ACTOR_HEADER = "X-Actor"
 _ACTOR_DOC = "The acting person's opaque id (agent:<id>) or service:<name>; never a name"
 MAX_PAGE = 200
+TaskId = Annotated[Whole, Path(ge=1, le=2**63 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)}
 
@@ -165,7 +166,6 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
                            headers={"Retry-After": "1"}) from None
 
     actor = Header(alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=72, description=_ACTOR_DOC)
-    task_id_path = Path(ge=1, le=2**63 - 1)
 
     @routes.get("/v1/tasks", response_model=TaskPage, responses=_ERRORS, openapi_extra=_READ,
                 dependencies=[read, Depends(_only("assignee", "status", "kind", "due_before", "pathway",
@@ -179,7 +179,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         due_before: IsoDate | None = Query(None, description="Tasks due strictly before this day"),
         pathway: str | None = Query(None, pattern=PATHWAY_PATTERN),
         application: str | None = Query(None, pattern=APPLICATION_PATTERN),
-        limit: int = Query(50, ge=1, le=MAX_PAGE),
+        limit: Annotated[Whole, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: str | None = Query(None, max_length=200, pattern=r"^[A-Za-z0-9_\-]+$"),
     ) -> dict[str, Any]:
         """Tasks by due date (none last), then id. Filters are and-ed."""
@@ -195,7 +195,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
 
     @routes.get("/v1/tasks/{task_id}", response_model=Task, responses=_ERRORS, dependencies=[read],
                 openapi_extra=_READ)
-    async def read_task(task_id: int = task_id_path) -> dict[str, Any]:
+    async def read_task(task_id: TaskId) -> dict[str, Any]:
         return _public(await found(task_id))
 
     async def once(ctx: PostContext, fingerprint: dict[str, Any],
@@ -209,7 +209,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         return await api.idempotent(ctx, fingerprint, answer)
 
     @routes.post("/v1/tasks/{task_id}/claim", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
-    async def claim_task(task_id: int = task_id_path, x_actor: str = actor, ctx: PostContext = work) -> Any:
+    async def claim_task(task_id: TaskId, x_actor: str = actor, ctx: PostContext = work) -> Any:
         """The acting person takes the task (OPEN or CLAIMED → CLAIMED)."""
         async def action() -> dict[str, Any]:
             _may_work_on(ctx.caller, await found(task_id))
@@ -218,7 +218,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         return await once(ctx, {"actor": x_actor}, action)
 
     @routes.post("/v1/tasks/{task_id}/complete", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
-    async def complete_task(body: CompleteTask, task_id: int = task_id_path, x_actor: str = actor,
+    async def complete_task(body: CompleteTask, task_id: TaskId, x_actor: str = actor,
                             ctx: PostContext = work) -> Any:
         """Done, with its outcome; 409 when the task is closed already (by its workflow or a person). A letter's
         sending is told to its case (``record_letter_sent``) before the completion is written, with no database
@@ -246,7 +246,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         return await once(ctx, {"actor": x_actor, "body": body}, action)
 
     @routes.post("/v1/tasks/{task_id}/reassign", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
-    async def reassign_task(body: ReassignTask, task_id: int = task_id_path, x_actor: str = actor,
+    async def reassign_task(body: ReassignTask, task_id: TaskId, x_actor: str = actor,
                             ctx: PostContext = work) -> Any:
         """Another service or structure takes the task over (it is OPEN again, unclaimed)."""
         async def action() -> dict[str, Any]:
