@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from activities.pathway_anomalies import PathwayAnomalies
 from activities.pathway_start import signal_with_start
 from activities.person_links import PersonLinks
 from domain import pathway as pw
@@ -104,6 +105,18 @@ class DecisionOut(BaseModel):
     actor: str | None = Field(description="The person's opaque id (X-Actor)")
 
 
+class AnomalyOut(BaseModel):
+    """A message the pathway could not apply, kept as an anomaly (codes only), with its ``REFUSED_EVENT`` task."""
+
+    anomaly_id: str
+    message: str = Field(description="The workflow message it came as (signal or update name)")
+    code: str = Field(description="The rule's code (e.g. STAGE_NOT_ALLOWED), IMPLAUSIBLE_DATE or DATA_NOT_APPLICABLE")
+    stage: str = Field(description="The stage the message found")
+    received_on: date
+    status: str | None = Field(description="Its REFUSED_EVENT task's status (OPEN, CLAIMED, DONE, CANCELLED)")
+    open: bool = Field(description="True while its task is OPEN or CLAIMED")
+
+
 class PathwayPersonal(BaseModel):
     """What describes the person's own course (scope ``personal_data``)."""
 
@@ -130,6 +143,9 @@ class PathwayCase(BaseModel):
     deadlines: list[DeadlineOut] | None = None
     run: int | None = None
     decisions: list[DecisionOut] | None = Field(None, description="The last people's commands, oldest first")
+    anomalies: list[AnomalyOut] | None = Field(
+        None, description="The last messages the case could not apply, oldest first (from the read model; null "
+                          "when it cannot be read)")
     personal: PathwayPersonal | None = None
 
 
@@ -208,6 +224,16 @@ PATHWAYS = Resource(prefix="/v1/pathways", id_name="pathway_id", id_pattern=PATH
 def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None) -> None:
     settings = api.settings
     links = PersonLinks(pool) if pool is not None else None
+    anomalies = PathwayAnomalies(pool) if pool is not None else None
+
+    async def anomalies_of(pathway_id: str) -> list[AnomalyOut] | None:
+        if anomalies is None:
+            return None
+        try:
+            return [AnomalyOut.model_validate(a) for a in await anomalies.of(pathway_id)]
+        except (asyncpg.PostgresError, OSError) as error:  # the case's state is still worth answering
+            log.warning("api_anomalies_unreadable", path="/v1/pathways/{pathway_id}", error=type(error).__name__)
+            return None
 
     async def person(body: NirBody) -> str:
         """The NIR's person id, or the one of the pathway it was linked to (a person adopted by CAF matricule and
@@ -270,7 +296,8 @@ def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None)
         pathway_id: str = Path(..., pattern=PATHWAY_PATTERN),
         caller: Caller = Depends(require(Scope.CASE_READ)),
     ) -> PathwayCase:
-        """Ids, stage and deadlines (from the workflow; from its search attributes if no worker answers).
+        """Ids, stage and deadlines (from the workflow; from its search attributes if no worker answers), and its
+        anomalies with whether each is still open (from the read model).
         ``personal`` (CER dates, stage history, breaches, exit reason) needs the ``personal_data`` scope."""
         handle = api.client.get_workflow_handle(pathway_id)
         description = await call("the pathway", handle.describe())
@@ -285,6 +312,7 @@ def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None)
             referent_type=search_attribute(description, sa.REFERENT_TYPE),
             next_deadline=search_attribute(description, sa.NEXT_DEADLINE),
             breach_count=search_attribute(description, sa.BREACH_COUNT),
+            anomalies=await anomalies_of(pathway_id),
         )
         try:
             view: pw.PathwayView = await handle.query(Query.VIEW, result_type=pw.PathwayView,
