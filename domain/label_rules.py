@@ -200,7 +200,8 @@ class Label(LabelWithdrawal):
         s = self.s
         decided_on = msg.decided_on or self.today()
         if s.renewal_requested_on is not None:
-            self._close_tasks([("label_renewal_instruction", s.renewal_requested_on.isoformat())], "RENEWAL_DECIDED")
+            self._close_tasks([("label_renewal_instruction", s.renewal_requested_on.isoformat())]
+                              + (self._open_reviews() if msg.outcome == "grant" else []), "RENEWAL_DECIDED")
         if msg.outcome == "grant":
             self._renew(decided_on)
         else:
@@ -214,6 +215,15 @@ class Label(LabelWithdrawal):
                 s.expires_on = decided_on
                 self._expire()
         self.touch()
+
+    def _open_reviews(self) -> list[tuple[str, str]]:
+        """The cycle's annual reviews still awaited (and their reminders): a granted renewal, instructed on the
+        updated charte qualité and attestations (G-L16), answers what they asked (G-L17). Closed in the same
+        closure as the instruction task, so the renewal adds no command to a running label."""
+        s = self.s
+        waiting = [a for a in s.reviews_requested if a not in s.reviews_received]
+        return ([("label_annual_review", a.isoformat()) for a in waiting]
+                + [("label_annual_review_reminder", a.isoformat()) for a in waiting if a in s.review_reminders_sent])
 
     def _renew(self, decided_on: date) -> None:
         """A new 5-year cycle from ``decided_on`` (the workflow continues as new with it)."""

@@ -361,9 +361,12 @@ async def test_renewal_window_extension_and_new_cycle(env):
     await eventually(new_run_idle)
     state = await label.state()
     assert state.decided_on == decided and state.stage is LabelStage.LABELLED
-    closures = await label.closed("label_renewal_reminder", "label_renewal_instruction")
+    closures = await label.closed("label_renewal_reminder", "label_renewal_instruction", "label_annual_review",
+                                  "label_annual_review_reminder")
     assert closures["label_renewal_reminder"] == {("DONE", "RENEWAL_REQUESTED")}
     assert closures["label_renewal_instruction"] == {("DONE", "RENEWAL_DECIDED")}
+    # the last cycle's reviews never recorded: the renewal, instructed on the charte and attestations, answers them
+    assert closures["label_annual_review"] == closures["label_annual_review_reminder"] == {("DONE", "RENEWAL_DECIDED")}
     assert state.expires_on == add_months(decided, 60)
     assert await label.is_labelled(state.first_granted_on) and await label.is_labelled(add_months(decided, 59))
     assert not await label.is_labelled(state.first_granted_on - timedelta(days=1))
