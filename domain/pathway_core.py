@@ -270,9 +270,11 @@ class PathwayCore(PleinEmploiRules):
             if len(self.s.open_tasks) > MAX_OPEN_TASKS:
                 del self.s.open_tasks[: len(self.s.open_tasks) - MAX_OPEN_TASKS]
 
-    def _close_tasks(self, kinds: frozenset[str] | None, reason: str, status: TaskStatus = TaskStatus.DONE) -> None:
-        """The event the open tasks of ``kinds`` (None: all) waited for arrived: the workflow closes them."""
-        closing = [t for t in self.s.open_tasks if kinds is None or t.kind in kinds]
+    def _close_tasks(self, kinds: frozenset[str] | None, reason: str, status: TaskStatus = TaskStatus.DONE, *,
+                     keep: frozenset[str] = frozenset()) -> None:
+        """The event the open tasks of ``kinds`` (None: all but ``keep``) waited for arrived, or made them moot:
+        the workflow closes them."""
+        closing = [t for t in self.s.open_tasks if (kinds is None or t.kind in kinds) and t.kind not in keep]
         if not closing:
             return
         self.s.open_tasks = [t for t in self.s.open_tasks if t not in closing]

@@ -124,6 +124,27 @@ def test_france_travail_registration_absent_after_the_delay_is_a_task_closed_whe
     p.on_france_travail_registered(FranceTravailRegistered(event_id="ft", registered_on=late), late)
     assert p.s.plein_emploi.france_travail_registered_on == late
     assert [(c.task_key, c.reason) for c in p.s.outbox.task_closures] == [(task.task_key, "FRANCE_TRAVAIL_REGISTERED")]
+    # registered after the due day: the absence the clock reported was real, it stays FIRED (its task done)
+    assert clock.status is DeadlineStatus.FIRED
+
+
+def test_a_registration_dated_in_time_but_reported_after_the_clock_fired_meets_it_even_in_a_later_run():
+    """§8.3: registration is automatic when the RSA is requested; France Travail reporting it late does not make it
+    late (as a late fact dated in time withdraws a breach, G-B7)."""
+    p = entered(D25)
+    p.s.closes_tasks = True
+    clock = next(d for d in p.s.deadlines if d.kind is DeadlineKind.FRANCE_TRAVAIL_REGISTRATION)
+    p.expire(at(clock.due))
+    assert clock.status is DeadlineStatus.FIRED
+    p.forget_settled_deadlines()  # a continue-as-new: the fired clock is kept while the registration is unknown
+    assert clock in p.s.deadlines
+    late = clock.due + timedelta(days=10)
+    p.on_france_travail_registered(FranceTravailRegistered(event_id="ft", registered_on=D25), late)
+    assert (clock.status, clock.closed_on) == (DeadlineStatus.MET, D25)
+    assert clock in p.s.outbox.deadlines  # written to the read model with the registration
+    assert [c.reason for c in p.s.outbox.task_closures] == ["FRANCE_TRAVAIL_REGISTERED"]
+    p.forget_settled_deadlines()
+    assert clock not in p.s.deadlines
 
 
 def test_france_travail_registration_in_time_meets_the_clock_and_no_task():
