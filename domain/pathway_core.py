@@ -50,8 +50,8 @@ class PathwayCore(PleinEmploiRules):
     """The state (``s``), its rule set and the primitives the transitions are written with."""
 
     def __init__(self, state: PathwayState, *, patched: Callable[[str], bool] = lambda change: True) -> None:
-        """``patched(change)`` says whether a rule change (``CER_END_FIXED``, ``BREACH_WITHDRAWAL``) applies; it is
-        asked only at the moment the change would make a difference, and the workflow answers with
+        """``patched(change)`` says whether a rule change (``CER_END_FIXED``, ``BREACH_WITHDRAWAL``, ``CER_REPLACED``)
+        applies; it is asked only at the moment the change would make a difference, and the workflow answers with
         ``workflow.patched``, so a run that already behaved the old way keeps doing so (pure callers: always)."""
         self.s = state
         self.rules: RuleSet = rule_set(state.rule_set_version)

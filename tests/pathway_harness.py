@@ -22,7 +22,8 @@ from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadM
 from conftest import register_search_attributes
 from activities.pathway_start import signal_with_start
 from domain.deadlines import PARIS, add_months, paris_date
-from domain.pathway import FlowRecord, PathwayView, Stage
+from domain.pathway import FlowRecord, PathwayView, SignCer, Stage
+from domain.plein_emploi import SignContratEngagement
 from workers.runtime.converter import data_converter
 from workers.dev.embedded import binary
 from workers.runtime.keys import Keyring
@@ -42,6 +43,12 @@ async def metric_updates(buffer: Any, name: str, attempts: int = 100) -> list[An
             break
         await asyncio.sleep(0.05)
     return updates
+
+
+def contract(msg: SignCer, weekly_hours: int = 15) -> SignContratEngagement:
+    """The contrat d'engagement replacing a CER on a case entered from 2025 (§8.3; the harness starts pathways
+    today): the CER's fields and the weekly hours of activity, for the update ``sign_contrat_engagement``."""
+    return SignContratEngagement.model_validate({**msg.model_dump(), "weekly_hours": weekly_hours})
 
 
 @asynccontextmanager

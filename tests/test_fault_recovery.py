@@ -57,6 +57,7 @@ from domain.pathway import (
     Stage,
 )
 from domain.pathway_rules import pathway_workflow_id
+from pathway_harness import contract
 from workers.runtime.converter import data_converter
 from workers.dev.embedded import (
     PostgresProcess,
@@ -297,8 +298,8 @@ def direct(event_id: str = "orient-1") -> OrientationDecision:
 def cer(cer_id: str = "cer-1") -> SignCer:
     day = today()
     actions = [CerAction(start=day, end=day + timedelta(days=60), professional_insertion=i == 0) for i in range(3)]
-    return SignCer(event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL, start=day,
-                   end=add_months(day, 3), signed_on=day, actions=actions)
+    return contract(SignCer(event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL, start=day,
+                            end=add_months(day, 3), signed_on=day, actions=actions))
 
 
 async def view(client: Client, workflow_id: str) -> PathwayView:
@@ -361,8 +362,8 @@ async def test_worker_killed_during_monjob62_pushes_leaves_one_record_each(stack
         await stack.sim.post("/_control/faults", json={"mode": "timeout", "delay": 120, "phase": "after",
                                                         "count": len(persons)})
         for workflow_id in ids:
-            result = await stack.client.get_workflow_handle(workflow_id).execute_update(BeneficiaryPathway.sign_cer,
-                                                                                        cer())
+            result = await stack.client.get_workflow_handle(workflow_id).execute_update(
+                BeneficiaryPathway.sign_contrat_engagement, cer())
             assert result.stage is Stage.CER_ACTIVE
 
         async def all_stored_and_held():

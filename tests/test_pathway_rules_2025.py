@@ -14,6 +14,8 @@ from domain.pathway import (
     BilanDecision,
     DeadlineKind,
     DeadlineStatus,
+    EpDecision,
+    EpOutcome,
     EpReferralConfirmation,
     FlowRecord,
     HouseholdChange,
@@ -199,6 +201,33 @@ def test_a_2023_case_refuses_the_contrat_engagement_and_keeps_its_cer():
     p.sign_cer(msg, D23)
     assert p.s.cer.contract_kind is ContractKind.CER
     assert [x.data.contract_kind for x in p.s.outbox.pushes if x.kind == "CER"] == ["CER"]
+
+
+def test_a_2025_case_refuses_the_cer_the_contrat_engagement_replaces_and_names_the_command():
+    """§8.3 « Contrat d'engagement replaces the CER (and the PPAE) » for cases entered from 1 January 2025."""
+    p = designated(D25)
+    cer = SignCer(event_id="s", cer_id="c1", type=CerType.SOCIOPROFESSIONNEL, start=D25, end=add_months(D25, 6),
+                  signed_on=D25, actions=actions(D25))
+    with pytest.raises(PathwayRuleError) as err:
+        p.check_sign_cer(cer, D25)
+    assert err.value.rule == "CER_REPLACED_BY_CONTRAT_ENGAGEMENT"
+    assert "sign_contrat_engagement" in str(err.value) and "contrat-engagement" in str(err.value)
+    assert p.s.stage is Stage.REFERENT_DESIGNATED and p.s.cer is None
+    # a workflow replaying a history of before (its ``sign_cer`` accepted) keeps the rule it had
+    p._patched = lambda change: change != "cer-replaced-by-contrat-engagement-2025"
+    p.check_sign_cer(cer, D25)
+
+
+def test_the_2023_ep_sanctions_stay_open_to_a_2025_case():
+    """§8.3 adds the suspension-remobilisation (in force 1 June 2025) without saying it replaces the EP's outcomes
+    (G-B14; G-B22 calls it « new »): an EP reduction is still recorded and sent to the RSA service."""
+    p = signed_2025()
+    at_ep(p, D25)
+    p.on_ep_decision(EpDecision(event_id="ep", outcome=EpOutcome.REDUCTION, decided_on=D25, share_percent=20, months=2),
+                     D25)
+    assert [s.outcome for s in p.s.sanctions] == [EpOutcome.REDUCTION]
+    [task] = tasks(p, "APPLY_RSA_SANCTION")
+    assert (task.assignee, task.details["outcome"]) == ("SERVICE_RSA", "REDUCTION")
 
 
 def test_contrat_engagement_keeps_the_contract_length_of_its_rule_set():
