@@ -40,7 +40,7 @@ from bench.common import NAMESPACE, baseline, dev_server, machine
 from bench.onboarding_bench import subject_persons
 from domain import flux_events as fe
 from domain.flux_import import FluxImportInput
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from workers.runtime.config import Settings
 from workers.dev.embedded import free_port, start_postgres, stop_process
 from workers.runtime.migrations import migrate

@@ -39,7 +39,7 @@ from bench.flows import header, load, wait_count
 from bench.onboarding_bench import make_worker
 from domain.deadlines import deadline_instant, paris_date
 from domain.pathway import FlowRecord
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.rules import rule_set_for
 from workers.runtime.converter import data_converter
 from workers.dev.embedded import binary, free_port, start_postgres

@@ -56,7 +56,7 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from pathway_harness import contract
 from workers.runtime.converter import data_converter
 from workers.dev.embedded import (

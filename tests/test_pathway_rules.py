@@ -53,7 +53,8 @@ from domain.pathway import (
     Stage,
 )
 from domain.pathway_caf import GESICA, caf_quota_status, validate_gesica_bilan
-from domain.pathway_rules import MAX_SEEN_EVENT_IDS, Pathway, add_working_days, pathway_workflow_id
+from domain.pathway_constants import MAX_SEEN_EVENT_IDS, add_working_days, pathway_workflow_id
+from domain.pathway_rules import Pathway
 from domain.label_events import LabelLossReason, StructureLabelLost
 from domain.plein_emploi import SignContratEngagement
 from domain.rules import ContractKind, RULESET_2023

@@ -21,7 +21,7 @@ from domain import pathway as pw
 from domain import plein_emploi as pe
 from domain.identity import NirError, person_id, validate_nir
 from domain.pathway_contract import Query, Signal, Update
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from workers.api.auth import Caller, Scope
 from workers.api.bodies import EVENT_ID_PATTERN, strict_body
 from workers.api.commands import (
