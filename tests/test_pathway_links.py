@@ -15,8 +15,6 @@ from domain.pathway import (
     CerAction,
     CerType,
     NotSubjectConfirmed,
-    OrientationDecision,
-    OrientationTarget,
     PaymentResumed,
     PaymentSuspended,
     SignCer,
@@ -33,11 +31,7 @@ async def h(db_pool, task_queue, test_keyring):
 
 
 async def with_active_cer(h: Harness, structure_id: str = "SOCIO-7") -> date:
-    d0 = await h.morning()
-    await h.start()
-    await h.update(BeneficiaryPathway.orient, OrientationDecision(
-        event_id="o", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id=structure_id, notified_on=d0,
-        bypass_reason="suivi déjà engagé"))
+    d0 = await h.designated(structure_id)
     acts = [CerAction(start=d0, end=d0 + timedelta(days=60), professional_insertion=i == 0) for i in range(3)]
     await h.update(BeneficiaryPathway.sign_contrat_engagement, contract(SignCer(
         event_id="c", cer_id="cer-1", type=CerType.SOCIOPROFESSIONNEL, start=d0, end=add_months(d0, 6), signed_on=d0,

@@ -19,7 +19,6 @@ from domain.pathway import (
     LeftRsa,
     NonComplianceKind,
     NonComplianceReport,
-    OrientationDecision,
     OrientationTarget,
     PaymentSuspended,
     PostExitChoice,
@@ -37,16 +36,6 @@ from workflows.pathway import BeneficiaryPathway
 async def h(db_pool, task_queue, test_keyring):
     async with running_pathway(db_pool, task_queue, keyring=test_keyring) as harness:
         yield harness
-
-
-async def with_referent(h: Harness, structure: str = "SOCIO-7") -> date:
-    d0 = await h.morning()
-    await h.start()
-    await h.update(BeneficiaryPathway.orient, OrientationDecision(
-        event_id="orient-1", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id=structure, notified_on=d0,
-        bypass_reason="suivi déjà engagé"))
-    await h.view(lambda v: v.stage is Stage.REFERENT_DESIGNATED)
-    return d0
 
 
 async def at_ep(h: Harness, day: date) -> None:
@@ -68,7 +57,7 @@ async def task_states(h: Harness, *kinds: str) -> dict[str, tuple[str, str | Non
 
 
 async def test_a_flow_showing_the_sanction_applied_closes_the_rsa_service_task(h):
-    d0 = await with_referent(h)
+    d0 = await h.designated()
     await at_ep(h, d0)
     await h.update(BeneficiaryPathway.decide_ep, EpDecision(event_id="ep-1", outcome=EpOutcome.SUSPENSION,
                                                             decided_on=d0, months=2))
@@ -86,7 +75,7 @@ async def test_a_flow_showing_the_sanction_applied_closes_the_rsa_service_task(h
 
 
 async def test_leaving_rsa_makes_the_suspension_moot_but_not_the_repayment_and_a_closed_case_keeps_it(h):
-    d0 = await with_referent(h)
+    d0 = await h.designated()
     await at_ep(h, d0)
     await h.update(BeneficiaryPathway.decide_sanction_2025, DecideSanction2025(
         event_id="ssr-1", decided_on=d0, failure=FailureKind.FIRST, share_percent=50, months=1))
@@ -107,7 +96,7 @@ async def test_leaving_rsa_makes_the_suspension_moot_but_not_the_repayment_and_a
 
 
 async def test_a_radiation_closes_the_case_and_leaves_its_sanction_task_to_the_rsa_service(h):
-    d0 = await with_referent(h)
+    d0 = await h.designated()
     await at_ep(h, d0)
     await h.update(BeneficiaryPathway.decide_ep, EpDecision(event_id="ep-1", outcome=EpOutcome.RADIATION,
                                                             decided_on=d0))
@@ -117,7 +106,7 @@ async def test_a_radiation_closes_the_case_and_leaves_its_sanction_task_to_the_r
 
 
 async def test_a_reorientation_cancels_the_former_referents_escalations(h):
-    d0 = await with_referent(h)
+    d0 = await h.designated()
     await h.sleep_until(add_months(d0, RULESET_2025.first_cer_months) + timedelta(days=1))
     await h.view(lambda v: {b.kind for b in v.breaches} == {DeadlineKind.FIRST_APPOINTMENT, DeadlineKind.FIRST_CER})
     escalations = ("ESCALATION_FIRST_APPOINTMENT", "ESCALATION_FIRST_CER")
