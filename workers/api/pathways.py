@@ -157,7 +157,8 @@ PATHWAY_COMMANDS = (
     _c("preconisation-decision", Update.DECIDE_PRECONISATION, "update", pw.SlaiPreconisationDecision, "person",
        "SLAI validation of the préconisation, possibly with another target (T11, T12)"),
     _c("cer", Update.SIGN_CER, "update", pw.SignCer, "person",
-       "A CER signed (refused if longer than 6 months, or breaking another CER rule)"),
+       "A CER signed under the 2023 rules (refused on a 2025 case, whose contrat-engagement replaces it, §8.3; "
+       "refused if longer than 6 months, or breaking another CER rule)"),
     _c("cer-amendment", Update.AMEND_CER, "update", pw.AmendCer, "person",
        "A signed amendment (avenant) moving the active CER's end, within 6 months of its start (R13)"),
     _c("bilan", Update.COMPLETE_BILAN, "update", pw.CompleteBilan, "person",
