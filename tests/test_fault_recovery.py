@@ -53,11 +53,10 @@ from domain.pathway import (
     OrientationDecision,
     OrientationTarget,
     PathwayView,
-    SignCer,
     Stage,
 )
 from domain.pathway_constants import pathway_workflow_id
-from pathway_harness import contract
+from domain.plein_emploi import SignContratEngagement
 from workers.runtime.converter import data_converter
 from workers.dev.embedded import (
     PostgresProcess,
@@ -295,11 +294,12 @@ def direct(event_id: str = "orient-1") -> OrientationDecision:
                                notified_on=today(), bypass_reason="suivi déjà engagé")
 
 
-def cer(cer_id: str = "cer-1") -> SignCer:
+def cer(cer_id: str = "cer-1") -> SignContratEngagement:
+    """The contract of a case entered today: the contrat d'engagement replacing the CER (§8.3)."""
     day = today()
     actions = [CerAction(start=day, end=day + timedelta(days=60), professional_insertion=i == 0) for i in range(3)]
-    return contract(SignCer(event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL, start=day,
-                            end=add_months(day, 3), signed_on=day, actions=actions))
+    return SignContratEngagement(event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL,
+                                 start=day, end=add_months(day, 3), signed_on=day, actions=actions, weekly_hours=15)
 
 
 async def view(client: Client, workflow_id: str) -> PathwayView:
