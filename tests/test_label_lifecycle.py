@@ -383,6 +383,9 @@ async def test_expiry_without_renewal_signals_pathways(env):
     events = await eventually(lambda: env.lost_events(pathway))
     assert [(e.reason, e.effective_date) for e in events] == [("expired", expires)]
     assert await label.is_labelled(expires - timedelta(days=1)) and not await label.is_labelled(expires)
+    # the yearly charte qualité is no longer asked of a lost label: its reviews never recorded are cancelled
+    closures = await label.closed("label_annual_review", "label_annual_review_reminder")
+    assert closures["label_annual_review"] == closures["label_annual_review_reminder"] == {("CANCELLED", "LABEL_ENDED")}
 
 
 async def test_renewal_refused_after_expiry_ends_the_label_at_the_decision(env):
