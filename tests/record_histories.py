@@ -622,6 +622,22 @@ async def label_renewed(stack: Stack) -> Recorded:
     return {"Label-renewed-run1": runs[0]}
 
 
+@scenario("Label-rulesfix-expired-reviews")
+async def label_expired_reviews(stack: Stack) -> Recorded:
+    """Branch rulesfix: five years of annual reviews never recorded, no renewal: the label expires and cancels
+    them (patch ``label-closes-moot-annual-reviews``), then its workflow completes."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            state = await _granted_state(env)
+            handle = await env.client.start_workflow(LabelWorkflow.run, state,
+                                                     id=L.label_workflow_id(state.structure_id), task_queue=task_queue)
+            await env.sleep(deadline_instant(state.expires_on) + timedelta(hours=1) - await env.get_current_time())
+            await handle.result()
+            history = await handle.fetch_history()
+    return {"Label-rulesfix-expired-reviews": history}
+
+
 @scenario("LabelApplication-label-posting-clock")
 async def label_application_letters(stack: Stack) -> Recorded:
     """Evaluation computed from the submitted file, refusal letter posted, no receipt (reminder), then the
