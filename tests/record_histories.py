@@ -594,6 +594,13 @@ async def _granted_state(env: WorkflowEnvironment) -> LabelState:
                                          rule_set_version=RULESET_2023.version), RULESET_2023)
 
 
+async def _start_granted(env: WorkflowEnvironment, task_queue: str) -> tuple[LabelState, WorkflowHandle]:
+    """A label granted today, its workflow started under the structure's label id."""
+    state = await _granted_state(env)
+    return state, await env.client.start_workflow(LabelWorkflow.run, state, id=L.label_workflow_id(state.structure_id),
+                                                  task_queue=task_queue)
+
+
 @scenario("Label-renewed")
 async def label_renewed(stack: Stack) -> Recorded:
     """Four and a half years of annual reviews and reminders, renewal requested in the window and granted:
@@ -601,9 +608,7 @@ async def label_renewed(stack: Stack) -> Recorded:
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
-            state = await _granted_state(env)
-            handle = await env.client.start_workflow(LabelWorkflow.run, state,
-                                                     id=L.label_workflow_id(state.structure_id), task_queue=task_queue)
+            state, handle = await _start_granted(env, task_queue)
             first_run = handle.result_run_id
             first, _ = L.renewal_window(state.expires_on, RULESET_2023)
             target = deadline_instant(first - timedelta(days=1)) + timedelta(hours=1)
@@ -629,9 +634,7 @@ async def label_expired_reviews(stack: Stack) -> Recorded:
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
-            state = await _granted_state(env)
-            handle = await env.client.start_workflow(LabelWorkflow.run, state,
-                                                     id=L.label_workflow_id(state.structure_id), task_queue=task_queue)
+            state, handle = await _start_granted(env, task_queue)
             await env.sleep(deadline_instant(state.expires_on) + timedelta(hours=1) - await env.get_current_time())
             await handle.result()
             history = await handle.fetch_history()
