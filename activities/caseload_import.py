@@ -34,7 +34,7 @@ from domain.caseload_adoption import adopt
 from domain.caseload_import import IMPORT_SLICE, SURVEY, CaseloadSlice, RowOutcome, SliceOutcome
 from domain.pathway import PathwayInput, PathwayState
 from domain.pathway_contract import WORKFLOW_TYPE as PATHWAY_TYPE
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 
 MEMO_KEY = "caseload"
 #: A re-adopted pathway's rows, rewritten from its new row (the ledgers stay).

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.pathway_start import signal_with_start
 from domain.flux_import import PathwaySignal
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 
 SIGNAL_CONCURRENCY = 16
 

@@ -53,7 +53,7 @@ from domain.flux_import import (
     household_signals,
     pathway_signal,
 )
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.tasks import slai_manager
 from domain.territory import UNASSIGNED, CommuneTable
 

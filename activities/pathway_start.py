@@ -12,7 +12,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from domain.pathway import PathwayInput, PathwayView
 from domain.pathway_contract import WORKFLOW_TYPE, Signal
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 
 
 async def signal_with_start(

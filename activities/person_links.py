@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncpg
 
 from activities.tasks import NewTask, TaskStore
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.tasks import slai_manager
 
 TWO_PATHWAYS = "IDENTITY_TWO_PATHWAYS"

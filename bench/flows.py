@@ -33,7 +33,7 @@ from bench.common import machine
 from bench.onboarding_bench import file_observations, subject_persons
 from bench.stack import Stack, StackCpu, load
 from domain.flux_import import FluxImportInput
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from workers.runtime.config import Settings
 from workflows.flux_import import start_flux_import
 

@@ -56,10 +56,10 @@ from domain.pathway import (
     PathwayEffects,
     PathwayView,
     PreconisationSubmitted,
-    SignCer,
     SlaiPreconisationDecision,
     Stage,
 )
+from domain.plein_emploi import SignContratEngagement
 from workers.runtime.converter import data_converter
 from workers.runtime.keys import Keyring
 from workers.runtime.sandbox import workflow_runner
@@ -157,7 +157,7 @@ class Driver:
         await self.view(lambda v: v.stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER)
         await self.signal(BeneficiaryPathway.diagnostic_completed,
                           DiagnosticCompleted(event_id=self.eid("diag"), completed_on=day))
-        await self.update(BeneficiaryPathway.sign_cer, sign(day, CerType.SOLIDARITE, "cer-platform", months=2))
+        await self.update(BeneficiaryPathway.sign_contrat_engagement, sign(day, CerType.SOLIDARITE, "cer-platform", months=2))
         day += timedelta(days=14)
         await self.sleep_until(day)
         await self.update(BeneficiaryPathway.submit_preconisation, PreconisationSubmitted(
@@ -172,7 +172,7 @@ class Driver:
         for cycle in range(cycles):
             day += timedelta(days=14)
             await self.sleep_until(day)
-            await self.update(BeneficiaryPathway.sign_cer, sign(day, CerType.SOCIOPROFESSIONNEL, f"cer-{cycle}"))
+            await self.update(BeneficiaryPathway.sign_contrat_engagement, sign(day, CerType.SOCIOPROFESSIONNEL, f"cer-{cycle}"))
             end = add_months(day, 6)
             for offset, what in ((30, "rdv"), (60, "flow"), (100, "rdv")):
                 moment = day + timedelta(days=offset)
@@ -191,10 +191,11 @@ class Driver:
         return first_run
 
 
-def sign(day: date, cer_type: CerType, cer_id: str, months: int = 6) -> SignCer:
+def sign(day: date, cer_type: CerType, cer_id: str, months: int = 6) -> SignContratEngagement:
+    """The contract of a case entered today: the contrat d'engagement that replaces the CER from 2025 (§8.3)."""
     actions = [CerAction(start=day, end=day + timedelta(days=60), professional_insertion=i == 0) for i in range(3)]
-    return SignCer(event_id=f"sign-{cer_id}", cer_id=cer_id, type=cer_type, start=day, end=add_months(day, months),
-                   signed_on=day, actions=actions)
+    return SignContratEngagement(event_id=f"sign-{cer_id}", cer_id=cer_id, type=cer_type, start=day,
+                                 end=add_months(day, months), signed_on=day, actions=actions, weekly_hours=15)
 
 
 async def run_histories(client: Client, workflow_id: str, first_run: str) -> list[WorkflowHistory]:

@@ -34,7 +34,7 @@ from bench.flows import header
 from bench.stack import Stack, load, make_worker, wait_count
 from domain.deadlines import deadline_instant, paris_date
 from domain.pathway import FlowRecord
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.rules import rule_set_for
 from activities.pathway_start import signal_with_start
 

@@ -49,7 +49,7 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from domain.pathway_2025 import REMOBILISATION_TASK, SANCTION_TASK
+from domain.pathway_2025 import SERVICE_RSA_TASKS
 from domain.pathway_rules import Pathway
 from domain.plein_emploi import DecideSanction2025, Remobilised
 from domain.plein_emploi_state import FailureKind
@@ -75,7 +75,7 @@ UNKNOWN_CLOCKS = {
 }
 #: Tasks of facts the former tool already acted on: a sanction it recorded was applied to the rights there (and a
 #: remobilisation's repayment or suppression transmitted).
-DONE_ELSEWHERE = frozenset({SANCTION_TASK, REMOBILISATION_TASK})
+DONE_ELSEWHERE = SERVICE_RSA_TASKS
 #: Clocks of facts no caseload carries at any stage: the France Travail registration of a 2025 case (automatic
 #: since 1 January 2025, G-B22) is closed as unknown rather than raising a task on day one for every adopted case.
 NOT_IN_A_CASELOAD = frozenset({DeadlineKind.FRANCE_TRAVAIL_REGISTRATION})

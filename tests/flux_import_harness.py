@@ -24,7 +24,7 @@ from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadM
 from domain import flux_events as fe
 from domain.rules import rule_set_for
 from domain.flux_import import FluxImportInput, household_signals, pathway_signal
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from workers.runtime.converter import data_converter
 from workers.runtime.keys import Keyring
 from workers.runtime.sandbox import workflow_runner

@@ -16,7 +16,7 @@ from domain.caseload import ADOPTABLE_STAGES, CaseloadCase, CaseloadRejection, j
 from domain.caseload_adoption import adopt, next_due
 from domain.deadlines import PARIS, add_days, service_deadline
 from domain.pathway import DeadlineKind, DeadlineStatus, Stage
-from domain.pathway_rules import add_working_days
+from domain.pathway_constants import add_working_days
 
 FIXTURES = Path(__file__).parent / "fixtures" / "caseload"
 TODAY = date(2026, 12, 6)

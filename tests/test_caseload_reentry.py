@@ -27,7 +27,7 @@ from domain.deadlines import add_months, paris_date
 from domain.identity import person_id
 from domain.pathway import BilanDecision, CompleteBilan, Stage
 from domain.pathway_contract import Update
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.territory import CommuneTable
 from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixture)
     enc_client,

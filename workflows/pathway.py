@@ -82,8 +82,9 @@ GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
 #: Rule changes of ``domain.pathway_rules`` asked through ``workflow.patched`` at the moment they would make a
 #: difference (``Pathway(patched=...)``): ``CER_END_FIXED`` (a pause no longer moves the CER's end, R13), asked at
 #: the first pause reaching a CER clock in a run, and ``BREACH_WITHDRAWAL`` (a late fact dated in time withdraws
-#: the breach), asked when such a fact arrives. A run that already behaved the old way keeps doing so until its
-#: next run (at the latest its bilan); every other run gets the new rules.
+#: the breach), asked when such a fact arrives, and ``CER_REPLACED`` (``sign_cer`` refused on a 2025 case, §8.3),
+#: asked by the update's handler only when it would refuse. A run that already behaved the old way keeps doing so
+#: until its next run (at the latest its bilan); every other run gets the new rules.
 #: A pathway adopted from a département's caseload (``domain.caseload_adoption``) starts at its stage with its
 #: clocks: its state says which reminders and checks it keeps, as a continued run's does.
 ADOPTED_CASELOAD = "pathway-adopted-from-caseload"
@@ -147,11 +148,11 @@ class BeneficiaryPathway(PathwayHandlers):
     def __init__(self, inp: PathwayInput) -> None:
         self._start_patches = workflow.patched(START_PATCHES)
         if inp.state is not None:
-            self.p = Pathway(inp.state, patched=workflow.patched)
+            self.p = Pathway(inp.state, patched=self._rule_changed)
         elif inp.adoption is not None:
-            self.p = Pathway(inp.adoption, patched=workflow.patched)
+            self.p = Pathway(inp.adoption, patched=self._rule_changed)
         else:
-            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched,
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=self._rule_changed,
                                  rules_by_entry_date=self._patched(RULE_SETS_BY_ENTRY_DATE), seq=inp.seq_base)
         self._search_attributes: dict[str, Any] = {}
         meter = workflow.metric_meter()
@@ -304,6 +305,13 @@ class BeneficiaryPathway(PathwayHandlers):
     def _patched(self, patch_id: str) -> bool:
         """A patch of ``PATCHES_IN_START``: implied by ``START_PATCHES`` (no marker of its own), else asked."""
         return (self._start_patches and patch_id in PATCHES_IN_START) or workflow.patched(patch_id)
+
+    def _rule_changed(self, change: str) -> bool:
+        """Whether a rule change of ``domain.pathway_rules`` applies (``Pathway(patched=...)``). A validator cannot
+        ask ``workflow.patched`` (read-only) and never runs on replay: it applies the current rules; a handler asks,
+        so one replaying a history of before keeps the old rule (e.g. ``CER_REPLACED``: a ``sign_cer`` accepted on a
+        2025 case is still accepted on replay)."""
+        return workflow.unsafe.is_read_only() or workflow.patched(change)
 
     def _today(self):
         return paris_date(workflow.now())

@@ -22,7 +22,7 @@ from domain import pathway as pw
 from domain import plein_emploi as pe
 from domain.identity import NirError, person_id, validate_nir
 from domain.pathway_contract import Query, Signal, Update
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from workers.api.auth import Caller, Scope
 from workers.api.bodies import EVENT_ID_PATTERN, strict_body
 from workers.api.commands import (
@@ -173,7 +173,8 @@ PATHWAY_COMMANDS = (
     _c("preconisation-decision", Update.DECIDE_PRECONISATION, "update", pw.SlaiPreconisationDecision, "person",
        "SLAI validation of the préconisation, possibly with another target (T11, T12)"),
     _c("cer", Update.SIGN_CER, "update", pw.SignCer, "person",
-       "A CER signed (refused if longer than 6 months, or breaking another CER rule)"),
+       "A CER signed under the 2023 rules (refused on a 2025 case, whose contrat-engagement replaces it, §8.3; "
+       "refused if longer than 6 months, or breaking another CER rule)"),
     _c("cer-amendment", Update.AMEND_CER, "update", pw.AmendCer, "person",
        "A signed amendment (avenant) moving the active CER's end, within 6 months of its start (R13)"),
     _c("bilan", Update.COMPLETE_BILAN, "update", pw.CompleteBilan, "person",
