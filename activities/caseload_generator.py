@@ -30,7 +30,8 @@ HEADERS = {"nir": "NIR", "matricule": "Matricule CAF", "rank": "Rang", "territor
            "sanction_decided_on": "Date sanction", "sanction_share_percent": "Part sanction %",
            "sanction_months": "Durée sanction mois", "not_subject_since": "Non soumis depuis",
            "sanction_failure": "Manquement 2025", "remobilised_on": "Date remobilisation",
-           "remobilisation": "Remobilisation"}
+           "remobilisation": "Remobilisation", "first_sanction_decided_on": "Date 1re suspension 2025",
+           "first_sanction_share_percent": "Part 1re suspension %", "first_sanction_months": "Durée 1re suspension mois"}
 CAF_ROUTE = (Stage.CAF_SAISINE, Stage.CAF_FIRST_INTERVIEW, Stage.CER_DRAFTING)
 PLATFORM_PHASE = (Stage.PLATFORM_FIRST_APPOINTMENT, Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER,
                   Stage.AWAITING_SLAI_VALIDATION)
@@ -232,7 +233,8 @@ def _caf_before_cer(row: dict[str, str], index: int, rng: random.Random) -> None
 
 def _sanction(row: dict[str, str], today: date, rng: random.Random, index: int) -> None:
     """A reduction or suspension decided after an EP referral during the current CER (G-B14); every other
-    suspension on a 2025 case, a suspension-remobilisation (§8.3), half of them with the remobilisation."""
+    suspension on a 2025 case, a suspension-remobilisation (§8.3), half of them with the remobilisation, some
+    repeated (after a first one)."""
     referral = _between(_day(row["cer_start"]), today, rng)
     reduction = index % 2 == 0
     decided = _between(referral, today, rng)
@@ -244,6 +246,11 @@ def _sanction(row: dict[str, str], today: date, rng: random.Random, index: int) 
         return
     row.update(rule_set=RULESET_2025.version, sanction_outcome="SUSPENSION_REMOBILISATION", sanction_failure="FIRST",
                sanction_share_percent=str(rng.choice((30, 50, 100))), sanction_months=str(rng.randint(1, 2)))
+    cer_start = _day(row["cer_start"])
+    if index % 8 == 5 and referral > cer_start:  # a repeated failure, after a first one during the same CER
+        row.update(sanction_failure="REPEATED", sanction_months=str(rng.randint(1, 4)),
+                   first_sanction_decided_on=_d(_between(cer_start, referral - timedelta(days=1), rng)),
+                   first_sanction_share_percent="30", first_sanction_months=str(rng.randint(1, 2)))
     if index % 8 == 1:
         row.update(remobilised_on=_d(_between(decided, today, rng)),
                    remobilisation="REPAYMENT" if index % 16 == 1 else "SUPPRESSION")

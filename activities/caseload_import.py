@@ -34,7 +34,7 @@ from domain.caseload_adoption import adopt
 from domain.caseload_import import IMPORT_SLICE, SURVEY, CaseloadSlice, RowOutcome, SliceOutcome
 from domain.pathway import PathwayInput, PathwayState
 from domain.pathway_contract import WORKFLOW_TYPE as PATHWAY_TYPE
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 
 MEMO_KEY = "caseload"
 #: A re-adopted pathway's rows, rewritten from its new row (the ledgers stay).
@@ -81,6 +81,11 @@ def prior_adoption(case: CaseloadCase, known: Mapping[str, Any] | None, digest: 
 def pathway_exists(row: int) -> RowOutcome:
     return RowOutcome(row=row, outcome="rejected", code="PATHWAY_EXISTS",
                       reason="this person already has a pathway here: a running case is not adopted twice")
+
+
+def pathway_moved(row: int) -> RowOutcome:
+    return RowOutcome(row=row, outcome="rejected", code="PATHWAY_MOVED",
+                      reason="the adopted pathway has events since its adoption: a changed row is not applied over them")
 
 
 def _memo(digest: str, row: int) -> str:
@@ -150,7 +155,8 @@ class CaseloadImporter:
                       past_breaches: bool, update: bool) -> list[tuple[RowOutcome, bool]]:
         """``--dry-run`` against this database: each row's outcome as the import would give it today (links
         looked up, never made; adoptions and pathways read, nothing started), and whether its NIR is linked.
-        A changed row with ``update`` is shown ``updated``: whether its pathway moved since is not read here."""
+        A changed row with ``update`` reads its pathway's history through the client, as the import does: one
+        that lived since its adoption is refused (``PATHWAY_MOVED``), else ``updated``."""
         outcomes = []
         earlier: dict[str, dict[str, Any]] = {}  # a person met earlier in the file: adopted by then
         for number, raw in caseload_rows(path, mapping):
@@ -160,9 +166,11 @@ class CaseloadImporter:
                 known = earlier.get(case.person_id) or await self._pool.fetchrow(
                     "SELECT * FROM caseload_adoptions WHERE person_id = $1", case.person_id)
                 judged = prior_adoption(case, known, digest, update)
-                if judged in ("adopt", "readopt"):
-                    judged = (RowOutcome(row=number, outcome="updated", stage=state.stage.value) if judged == "readopt"
-                              else await self._fresh(case, state))
+                if judged == "readopt":
+                    judged = (pathway_moved(number) if await self._readoption(case, digest) == "moved"
+                              else RowOutcome(row=number, outcome="updated", stage=state.stage.value))
+                elif judged == "adopt":
+                    judged = await self._fresh(case, state)
                 if judged.outcome == "adopted":
                     earlier[case.person_id] = {"file_digest": digest, "row_number": number, "status": "started",
                                                "row_digest": case.row_digest, "stage": judged.stage}
@@ -215,16 +223,12 @@ class CaseloadImporter:
         no new run); its read-model rows are rewritten from the new row. Repeatable: a pathway already started
         with this file and row only has its ledger row updated."""
         pid = pathway_workflow_id(case.person_id)
-        handle = self.client.get_workflow_handle(pid)
-        described = await handle.describe()
-        if (await described.memo_value(MEMO_KEY, None)) != _memo(req.file_digest, case.row) \
-                or described.status is not WorkflowExecutionStatus.RUNNING:
-            if described.status is WorkflowExecutionStatus.RUNNING:
-                if await _moved_since_start(handle):
-                    return RowOutcome(row=case.row, outcome="rejected", code="PATHWAY_MOVED",
-                                      reason="the adopted pathway has events since its adoption: a changed row is "
-                                             "not applied over them")
-                await handle.terminate("caseload row updated")
+        readoption = await self._readoption(case, req.file_digest)
+        if readoption == "moved":
+            return pathway_moved(case.row)
+        if readoption != "done":
+            if readoption == "running":
+                await self.client.get_workflow_handle(pid).terminate("caseload row updated")
             async with self._pool.acquire() as conn, conn.transaction():
                 version = await conn.fetchval("SELECT version FROM pathways WHERE pathway_id = $1", pid) or 0
                 for table, column in [*READ_MODEL_TABLES, ("pathways", "pathway_id")]:
@@ -246,6 +250,18 @@ class CaseloadImporter:
             case.person_id, req.file_digest, case.row, case.row_digest, stage, req.today, req.past_breaches,
             case.caf_key)
         return RowOutcome(row=case.row, outcome="updated", stage=stage)
+
+    async def _readoption(self, case: CaseloadCase, digest: str) -> Literal["done", "moved", "running", "closed"]:
+        """What ``--update`` finds of the person's adopted pathway (read only): ``done`` when its run is this file
+        and row's, ``moved`` when it lived since its adoption (refused), else whether it is to be terminated
+        (``running``) or is over (``closed``) before it starts again."""
+        handle = self.client.get_workflow_handle(pathway_workflow_id(case.person_id))
+        described = await handle.describe()
+        if described.status is not WorkflowExecutionStatus.RUNNING:
+            return "closed"
+        if (await described.memo_value(MEMO_KEY, None)) == _memo(digest, case.row):
+            return "done"
+        return "moved" if await _moved_since_start(handle) else "running"
 
     async def _record(self, digest: str, outcome: RowOutcome, pathway_id: str | None) -> None:
         await self._pool.execute(

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.pathway_start import signal_with_start
 from domain.flux_import import PathwaySignal
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 
 SIGNAL_CONCURRENCY = 16
 
@@ -69,7 +69,7 @@ class PathwayDelivery:
         workflow_id = pathway_workflow_id(signal.person_id)
         if signal.start:
             await signal_with_start(self.client, signal.person_id, territory, signal.message, task_queue=task_queue,
-                                    signal=signal.name.value)
+                                    signal=signal.name.value, seq_base=signal.seq_base)
             return True
         try:
             await self.client.get_workflow_handle(workflow_id).signal(signal.name.value, signal.message)

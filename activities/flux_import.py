@@ -53,7 +53,7 @@ from domain.flux_import import (
     household_signals,
     pathway_signal,
 )
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.tasks import slai_manager
 from domain.territory import UNASSIGNED, CommuneTable
 
@@ -67,11 +67,13 @@ class FluxImporter:
     """
 
     def __init__(self, pool: asyncpg.Pool, person_id_secret: bytes, client: Client | None = None,
-                 communes: CommuneTable | None = None) -> None:
+                 communes: CommuneTable | None = None,
+                 delivery: Callable[[Client], PathwayDelivery] = PathwayDelivery) -> None:
         self._pool = pool
         self._communes = communes
         self._secret = person_id_secret
         self._client = client
+        self._delivery = delivery  # tests/flux_import_harness.py slows it down to kill a worker mid-delivery
         self._quarantine = QuarantineStore(pool)
         self._links = PersonLinks(pool)
 
@@ -234,6 +236,9 @@ class FluxImporter:
             r["person_id"]: fe.PersonFlowState.model_validate_json(r["state"]) for r in rows}
         has_pathway: dict[str, bool] = {r["person_id"]: r["pathway"] for r in rows}
         has_pathway.update(dict.fromkeys(await self._links.adopted(person_ids), True))
+        # A finished pathway (closed, re-entry window over) is no pathway: an entry starts a new one (T25).
+        finished = await self._links.finished([pid for pid, known in has_pathway.items() if known])
+        has_pathway.update(dict.fromkeys(finished, False))
         changed: dict[str, tuple[fe.PersonFlowState, int]] = {}
         started: set[str] = set()
         plans: list[tuple[int, list[PathwaySignal]]] = []
@@ -256,6 +261,7 @@ class FluxImporter:
                     if signal.start:
                         if not has_pathway.get(obs.person_id, False):
                             started.add(obs.person_id)
+                            signal.seq_base = finished.get(obs.person_id, 0)
                         has_pathway[obs.person_id] = True
                     elif not has_pathway.get(obs.person_id, False):
                         continue  # no pathway was ever started from a flow: nothing to tell
@@ -275,7 +281,7 @@ class FluxImporter:
                    ON CONFLICT DO NOTHING""", req.file_digest, positions)
         progress = SliceProgress(first=req.first, last=req.last, position=records[0].position - 1,
                                  handled=result.handled, signals=result.signals)
-        sent, rechecked, gone = await PathwayDelivery(self.client).send(
+        sent, rechecked, gone = await self._delivery(self.client).send(
             plans, territories, req.territory, req.pathway_task_queue or activity.info().task_queue, in_doubt,
             lambda: heartbeat(progress))
         result.rechecked_signals += rechecked

@@ -32,7 +32,7 @@ from domain.label_contract import (
 )
 from domain.label_yearly_list import STORE_YEARLY_LIST, YearlyListRequest, YearlyListSummary
 from activities.tasks import LETTER_TO_SEND, NewTask, TaskStore
-from domain.tasks import DPID, TaskClosure
+from domain.tasks import DPID, LETTER_SENT_CLOSURE, TaskClosure
 
 
 class LabelStore:
@@ -82,7 +82,7 @@ class LabelStore:
             )
             if event.sent_on is not None:
                 await TaskStore.close(conn, [TaskClosure(task_key=f"{event.letter_key}:{LETTER_TO_SEND}",
-                                                         reason="LETTER_SENT")])
+                                                         reason=LETTER_SENT_CLOSURE)])
 
     @activity.defn(name=ACT_RECORD_APPLICATION)
     async def record_application(self, s: ApplicationSnapshot) -> None:

@@ -12,17 +12,18 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from domain.pathway import PathwayInput, PathwayView
 from domain.pathway_contract import WORKFLOW_TYPE, Signal
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 
 
 async def signal_with_start(
     client: Client, person_id: str, territory: str, message: BaseModel, *, task_queue: str,
-    signal: str = Signal.FLOW_RECORD,
+    signal: str = Signal.FLOW_RECORD, seq_base: int = 0,
 ) -> WorkflowHandle[Any, PathwayView]:
-    """Create the person's pathway (in ``territory``) if it is not running, and deliver ``signal`` to it."""
+    """Create the person's pathway (in ``territory``; ``seq_base``: above a finished former pathway's version) if it
+    is not running, and deliver ``signal`` to it."""
     return await client.start_workflow(
         WORKFLOW_TYPE,
-        PathwayInput(person_id=person_id, territory=territory),
+        PathwayInput(person_id=person_id, territory=territory, seq_base=seq_base),
         id=pathway_workflow_id(person_id),
         task_queue=task_queue,
         start_signal=signal,

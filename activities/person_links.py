@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncpg
 
 from activities.tasks import NewTask, TaskStore
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.tasks import slai_manager
 
 TWO_PATHWAYS = "IDENTITY_TWO_PATHWAYS"
 
 
 class PersonLinks:
-    """Adapter over ``caseload_person_links`` and ``caseload_adoptions`` (migration 050), pool injected."""
+    """Adapter over ``caseload_person_links`` and ``caseload_adoptions`` (migration 050), and the pathways' read
+    model for whether a pathway a flow would reach has finished; pool injected."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -66,12 +67,27 @@ class PersonLinks:
     async def adopted(self, person_ids: list[str]) -> list[str]:
         """Persons whose adopted pathway no flow has reached yet (no flow state, or one older than the adoption
         saying no pathway): a flow's first entry event reaches a known pathway, not a new one, and keeps the
-        territory the adoption set. A pathway a flow since found closed counts as gone, as any other."""
+        territory the adoption set. A pathway a flow since found closed counts as gone, as any other, and one
+        that has finished is left to :meth:`finished`."""
         rows = await self._pool.fetch(
             """SELECT a.person_id FROM caseload_adoptions a LEFT JOIN flux_observations o USING (person_id)
                WHERE a.person_id = ANY($1::text[]) AND a.status = 'started'
                  AND (o.person_id IS NULL OR (NOT o.pathway AND o.updated_at < a.created_at))""", person_ids)
         return [r["person_id"] for r in rows]
+
+    async def finished(self, person_ids: list[str]) -> dict[str, int]:
+        """``{person id: read-model version}`` of the persons whose pathway has finished: closed, with no re-entry
+        window open (T25: a re-entry within it resumes the same referent). A flow's entry then starts a new
+        pathway under the same id, counted as new whether the former one was adopted or started by a flow."""
+        if not person_ids:
+            return {}
+        rows = await self._pool.fetch(
+            """SELECT p.person_id, p.version FROM pathways p
+               WHERE p.pathway_id = ANY($1::text[]) AND p.closed_on IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM deadlines d WHERE d.pathway_id = p.pathway_id
+                                 AND d.kind = 'REENTRY_WINDOW' AND d.status IN ('PENDING', 'PAUSED'))""",
+            [pathway_workflow_id(pid) for pid in person_ids])
+        return {r["person_id"]: r["version"] for r in rows}
 
     async def _two_pathways(self, both: dict[str, str], file_digest: str) -> None:
         """A person followed under the NIR and under the CAF matricule + rank: a task to merge them by hand."""

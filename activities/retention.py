@@ -1,7 +1,7 @@
 """Retention activities: purge closed pathways from the read model and from Temporal, and record it.
 
-Two adapters: :class:`RetentionStore` over PostgreSQL (the read-model tables of migrations 001, 002, 008 and
-009, the record of migration 010) and :class:`TemporalExecutions` over the Temporal service (deletes the
+Two adapters: :class:`RetentionStore` over PostgreSQL (every table holding a pathway's rows, ``PATHWAY_TABLES``,
+and the record of migration 010) and :class:`TemporalExecutions` over the Temporal service (deletes the
 closed runs of a pathway id: the last run and the runs it continued from).
 
 Every step can run twice: a pathway's rows are deleted in one transaction with its record item, re-checking
@@ -63,6 +63,7 @@ PATHWAY_TABLES: tuple[tuple[str, str], ...] = (
     ("caseload_adoptions", "pathway_id"),
     ("caseload_import_rows", "pathway_id"),
     ("caseload_person_links", "pathway_id"),
+    ("lost_from_view_campaign_items", "pathway_id"),  # whom a campaign selected (the campaign's counts stay)
 )
 
 _PURGED, _SKIPPED = "PURGED", "SKIPPED_RUNNING"

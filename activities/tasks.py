@@ -10,7 +10,8 @@ the letter's number and the day it was posted on the letter itself.
 from __future__ import annotations
 
 import json
-from datetime import date
+import uuid
+from datetime import date, timedelta
 from typing import Any, Awaitable, Callable, Sequence
 
 import asyncpg
@@ -19,11 +20,17 @@ from pydantic import BaseModel, Field
 from activities.page_cursor import NO_DATE_SQL, decode_cursor, encode_cursor
 from domain.label_contract import LabelTaskDetails
 from domain.pathway import HumanTask
-from domain.tasks import LETTER_TO_SEND, ACTIVE_STATUSES, WORKFLOW_ACTOR, TaskClosure, TaskStatus
+from domain.tasks import (
+    ACTIVE_STATUSES, LETTER_SENT_CLOSURE, LETTER_TO_SEND, WORKFLOW_ACTOR, TaskClosure, TaskStatus,
+)
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _COLUMNS = """task_id, task_key, workflow_id, kind, assignee, due_date, details, status, created_at, claimed_by,
               claimed_at, completed_at, outcome, closure_reason, closed_by, updated_at"""
+_DONE = "status = 'DONE', outcome = $3::jsonb, closure_reason = 'COMPLETED', closed_by = $2, completed_at = now()"
+#: A completion claim older than this was left by a crashed completion: a retry may take it over (the case's
+#: update is bounded by the API's 30 s; the CLI's by the same order of time).
+COMPLETING_TAKEOVER = timedelta(minutes=2)
 
 
 class NewTask(HumanTask):
@@ -52,6 +59,14 @@ class TaskClosed(Exception):
 
     def __init__(self, status: str) -> None:
         super().__init__(f"the task is {status}")
+        self.status = status
+
+
+class TaskBusy(Exception):
+    """Another completion of the task is under way (its case is being told): retry in a moment."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__("another completion of the task is under way")
         self.status = status
 
 
@@ -143,25 +158,69 @@ class TaskStore:
         return await self._change(task_id, "assignee = $3, status = 'OPEN', claimed_by = NULL, claimed_at = NULL",
                                   actor, assignee)
 
-    async def complete(self, task_id: int, actor: str, outcome: dict[str, Any], *,
-                       before_commit: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> dict[str, Any]:
-        """The person completes the task. ``before_commit`` (a letter's case told of its sending) runs with the
-        task completed and locked in this transaction: the case's own closing of the task (``LETTER_SENT``, by its
-        letter-event activity) waits for the commit and then finds it closed, so the person stays its closer; an
-        error of ``before_commit`` (the case refused) rolls the completion back."""
+    async def complete(self, task_id: int, actor: str, outcome: dict[str, Any]) -> dict[str, Any]:
+        """The person completes the task (a task whose case needs not be told first: see ``complete_told``)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            task = await self._change(task_id, """status = 'DONE', outcome = $3::jsonb, closure_reason = 'COMPLETED',
-                                                  closed_by = $2, completed_at = now()""",
-                                      actor, json.dumps(outcome, default=str), conn=conn)
-            if task["kind"] == LETTER_TO_SEND:
-                await conn.execute(
-                    """UPDATE label_letters SET registered_letter_number = $2, sent_on = $3 WHERE letter_key = $1""",
-                    LabelTaskDetails.model_validate(task["details"]).letter_key, outcome["registered_letter_number"],
-                    date.fromisoformat(str(outcome["sent_on"])),
-                )
-            if before_commit is not None:
-                await before_commit(task)
+            task = await self._change(task_id, _DONE, actor, json.dumps(outcome, default=str), conn=conn)
+            await _record_letter(conn, task, outcome)
             return task
+
+    async def complete_told(self, task_id: int, actor: str, outcome: dict[str, Any],
+                            tell: Callable[[dict[str, Any]], Awaitable[None]]) -> dict[str, Any]:
+        """The person completes a task once its case took it (``tell``: a letter's case told of its sending),
+        holding no row lock nor pool connection while the case answers. The task is claimed for a moment (a token,
+        ``completing_token``): a second completion meanwhile is ``TaskBusy``; an error of ``tell`` (the case
+        refused) gives the claim back, the task unchanged; then the completion is written only while the claim is
+        still this one. The case's own closing of the task on the message it just took (``LETTER_SENT``, by its
+        activity, maybe first) is overwritten, so the person stays its closer; after a crash between the case's
+        answer and the write, a retry takes the claim over (``COMPLETING_TAKEOVER``) and tells the case again
+        (a duplicate event it ignores)."""
+        token = uuid.uuid4()
+        task = await self._claim_completion(task_id, token)
+        try:
+            await tell(task)
+        except BaseException:
+            await self.pool.execute("""UPDATE human_tasks SET completing_token = NULL, completing_since = NULL
+                                        WHERE task_id = $1 AND completing_token = $2""", task_id, token)
+            raise
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _record_letter(conn, task, outcome)  # the letter first, as the case's letter-event activity does
+            row = await conn.fetchrow(
+                f"""UPDATE human_tasks SET {_DONE}, updated_at = now(), completing_token = NULL,
+                           completing_since = NULL
+                     WHERE task_id = $1 AND completing_token = $4 AND $2::text IS NOT NULL
+                       AND (status = ANY($5::text[]) OR closed_by = $6)
+                     RETURNING {_COLUMNS}""",
+                task_id, actor, json.dumps(outcome, default=str), token, _ACTIVE, WORKFLOW_ACTOR,
+            )
+            if row is None:  # the claim was taken over (this completion was too slow): the other one decides
+                raise await self._refusal(conn, task_id)
+            return task_dict(row)
+
+    async def _claim_completion(self, task_id: int, token: uuid.UUID) -> dict[str, Any]:
+        """Claim the task for a completion: still open (or closed by its case on the message a crashed completion
+        had sent) and not claimed by another completion younger than ``COMPLETING_TAKEOVER``."""
+        row = await self.pool.fetchrow(
+            f"""UPDATE human_tasks SET completing_token = $2, completing_since = now()
+                 WHERE task_id = $1
+                   AND (status = ANY($3::text[])
+                        OR (completing_token IS NOT NULL AND closed_by = $4 AND closure_reason = $5))
+                   AND (completing_token IS NULL OR completing_since < now() - $6::interval)
+                 RETURNING {_COLUMNS}""",
+            task_id, token, _ACTIVE, WORKFLOW_ACTOR, LETTER_SENT_CLOSURE, COMPLETING_TAKEOVER,
+        )
+        if row is None:
+            raise await self._refusal(self.pool, task_id)
+        return task_dict(row)
+
+    @staticmethod
+    async def _refusal(db: asyncpg.Connection | asyncpg.Pool, task_id: int) -> Exception:
+        """Why a task cannot be completed now: unknown, closed, or another completion under way."""
+        row = await db.fetchrow("""SELECT status, completing_since >= now() - $2::interval AS busy
+                                     FROM human_tasks WHERE task_id = $1""", task_id, COMPLETING_TAKEOVER)
+        if row is None:
+            return TaskNotFound(task_id)
+        return TaskBusy(row["status"]) if row["busy"] else TaskClosed(row["status"])
 
     async def _change(self, task_id: int, assignments: str, actor: str, *extra: Any,
                       conn: asyncpg.Connection | None = None) -> dict[str, Any]:
@@ -179,3 +238,14 @@ class TaskStore:
         if status is None:
             raise TaskNotFound(task_id)
         raise TaskClosed(status)
+
+
+async def _record_letter(conn: asyncpg.Connection, task: dict[str, Any], outcome: dict[str, Any]) -> None:
+    """A completed ``LETTER_TO_SEND`` task writes the letter's number and posting day on the letter."""
+    if task["kind"] != LETTER_TO_SEND:
+        return
+    await conn.execute(
+        """UPDATE label_letters SET registered_letter_number = $2, sent_on = $3 WHERE letter_key = $1""",
+        LabelTaskDetails.model_validate(task["details"]).letter_key, outcome["registered_letter_number"],
+        date.fromisoformat(str(outcome["sent_on"])),
+    )

@@ -8,15 +8,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench.common import baseline, dev_server, machine
+from bench.common import dev_server, machine
+from bench.stack import baseline_line, measured_baseline
 
 
 async def main(count: int) -> None:
     async with dev_server() as client:
-        await baseline(client, min(200, count))  # warm-up
-        rate = await baseline(client, count)
+        rate, _ = await measured_baseline(client, count, warmup=200)
     print(f"machine: {machine()}")
-    print(f"baseline: {count} no-op workflows (1 activity each): {rate:.1f} completions/s")
+    print(baseline_line(count, rate))
 
 
 if __name__ == "__main__":

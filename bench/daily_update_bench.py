@@ -9,7 +9,7 @@ through the real ``FluxImport``; then the next day's file (``generate_daily_upda
 and 5 % new, imported the same way. A household counts as applied when its pathways' read-model rows are
 rewritten: households/s from the import's start to the last row written, against the no-op baseline measured
 on the same server in the same run (target ≥ 0.8). The workers are production workers in child processes
-(``bench.flows.start_worker``), SDK default workflow cache unless ``--cache``.
+(``bench.stack.start_worker``), SDK default workflow cache unless ``--cache``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import argparse
 import asyncio
 from datetime import date, timedelta
 
-from bench.flows import Stack, apply_update, day1_file, header, load, populate, report_update, rss_mib, update_file
+from bench.flows import apply_update, day1_file, header, populate, report_update, rss_mib, update_file
+from bench.stack import Stack, load
 from workers.dev.embedded import stop_process
 
 

@@ -32,7 +32,6 @@ from datetime import time as clock
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -41,6 +40,7 @@ from temporalio.worker import Replayer, Worker
 from activities.pathway import InMemoryMonJob62, PathwayActivities
 from activities.pathway_start import signal_with_start
 from bench.common import machine
+from bench.stack import time_skipping_server
 from domain.deadlines import PARIS, add_months, paris_date
 from domain.pathway import (
     AppointmentEvent,
@@ -56,16 +56,14 @@ from domain.pathway import (
     PathwayEffects,
     PathwayView,
     PreconisationSubmitted,
-    SignCer,
     SlaiPreconisationDecision,
     Stage,
 )
+from domain.plein_emploi import SignContratEngagement
 from workers.runtime.converter import data_converter
-from workers.dev.embedded import binary
 from workers.runtime.keys import Keyring
 from workers.runtime.sandbox import workflow_runner
 from workflows.pathway import BeneficiaryPathway
-from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 TARGET_EVENTS = 500
 #: Events that count as billable "actions" in Temporal's sense (what a hosted cluster charges, and a rough
@@ -84,12 +82,6 @@ class AcceptingReadModel:
 
     async def write(self, effects: PathwayEffects) -> None:
         self.writes += 1
-
-
-async def register_search_attributes(client: Client) -> None:
-    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=client.namespace,
-        search_attributes={k.name: int(k.indexed_value_type) for k in ALL_SEARCH_ATTRIBUTES}))
 
 
 class Driver:
@@ -165,7 +157,7 @@ class Driver:
         await self.view(lambda v: v.stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER)
         await self.signal(BeneficiaryPathway.diagnostic_completed,
                           DiagnosticCompleted(event_id=self.eid("diag"), completed_on=day))
-        await self.update(BeneficiaryPathway.sign_cer, sign(day, CerType.SOLIDARITE, "cer-platform", months=2))
+        await self.update(BeneficiaryPathway.sign_contrat_engagement, sign(day, CerType.SOLIDARITE, "cer-platform", months=2))
         day += timedelta(days=14)
         await self.sleep_until(day)
         await self.update(BeneficiaryPathway.submit_preconisation, PreconisationSubmitted(
@@ -180,7 +172,7 @@ class Driver:
         for cycle in range(cycles):
             day += timedelta(days=14)
             await self.sleep_until(day)
-            await self.update(BeneficiaryPathway.sign_cer, sign(day, CerType.SOCIOPROFESSIONNEL, f"cer-{cycle}"))
+            await self.update(BeneficiaryPathway.sign_contrat_engagement, sign(day, CerType.SOCIOPROFESSIONNEL, f"cer-{cycle}"))
             end = add_months(day, 6)
             for offset, what in ((30, "rdv"), (60, "flow"), (100, "rdv")):
                 moment = day + timedelta(days=offset)
@@ -199,10 +191,11 @@ class Driver:
         return first_run
 
 
-def sign(day: date, cer_type: CerType, cer_id: str, months: int = 6) -> SignCer:
+def sign(day: date, cer_type: CerType, cer_id: str, months: int = 6) -> SignContratEngagement:
+    """The contract of a case entered today: the contrat d'engagement that replaces the CER from 2025 (§8.3)."""
     actions = [CerAction(start=day, end=day + timedelta(days=60), professional_insertion=i == 0) for i in range(3)]
-    return SignCer(event_id=f"sign-{cer_id}", cer_id=cer_id, type=cer_type, start=day, end=add_months(day, months),
-                   signed_on=day, actions=actions)
+    return SignContratEngagement(event_id=f"sign-{cer_id}", cer_id=cer_id, type=cer_type, start=day,
+                                 end=add_months(day, months), signed_on=day, actions=actions, weekly_hours=15)
 
 
 async def run_histories(client: Client, workflow_id: str, first_run: str) -> list[WorkflowHistory]:
@@ -278,10 +271,7 @@ def kinds(history: WorkflowHistory) -> dict[str, int]:
 
 async def drive(keyring: Keyring, cycles: int, pathways: int) -> tuple[list[list[WorkflowHistory]], float, float]:
     """Drive ``pathways`` pathways on a fresh time-skipping server: their histories, simulated years, wall time."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=data_converter(keyring))
-    try:
-        await register_search_attributes(env.client)
+    async with time_skipping_server(keyring) as env:
         task_queue = f"bench-history-{uuid.uuid4().hex[:6]}"
         activities = PathwayActivities(AcceptingReadModel(), InMemoryMonJob62())
         all_histories: list[list[WorkflowHistory]] = []
@@ -296,8 +286,6 @@ async def drive(keyring: Keyring, cycles: int, pathways: int) -> tuple[list[list
                 all_histories.append(await run_histories(env.client, driver.handle.id, first_run))
                 await env.client.get_workflow_handle(driver.handle.id).terminate("bench over")
         return all_histories, years, time.perf_counter() - started
-    finally:
-        await env.shutdown()
 
 
 async def main(cycles: int, pathways: int, replays: int, save: Path | None = None) -> dict:

@@ -23,8 +23,8 @@ import uuid
 from datetime import date, timedelta
 
 from bench.daily_update_bench import arguments
-from bench.flows import (Stack, apply_update, day1_file, header, load, populate, report_update, rss_mib,
-                         update_file)
+from bench.flows import apply_update, day1_file, header, populate, report_update, rss_mib, update_file
+from bench.stack import Stack, load
 from domain.pathway import PaymentSuspended
 from workers.dev.embedded import stop_process
 

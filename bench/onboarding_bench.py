@@ -21,106 +21,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
-
-import asyncpg
-import psutil
+from typing import Iterator
 
 from activities.cnaf_parser import CnafFluxReader, file_digest
 from activities.flux_generator import generate_flux
 from activities.pathway_start import signal_with_start
-from bench.common import baseline, dev_server, machine
+from bench.common import machine
+from bench.stack import Stack, StackCpu, make_worker
 from domain import flux_events as fe
 from domain.flux_import import FluxImportInput
 from domain.pathway import FlowRecord
 from workers.runtime.config import Settings
-from workers.dev.embedded import free_port, start_postgres
-from workers.runtime.migrations import migrate
-from workers.runtime.registry import Dependencies
-from workers.runtime.worker import WORKFLOW_TASK_SLOTS, build_worker
 from workflows.flux_import import start_flux_import
 
 TARGET_RATIO = 0.8
 TERRITORY = "BENCH"
 
 
+def file_observations(path: Path, secret: bytes) -> Iterator[fe.FlowObservation]:
+    """The observations of a flow file's accepted households, in file order."""
+    reader = CnafFluxReader(path)
+    for record in reader:
+        if record.position > 0 and record.accepted:
+            yield from fe.observations_for_household(record.household, reader.header, secret=secret)
+
+
 def subject_persons(path: Path, secret: bytes) -> list[str]:
     """Person ids whose pathway the file starts (subject to duties, right open), in file order."""
-    reader = CnafFluxReader(path)
-    persons: dict[str, None] = {}
-    for record in reader:
-        if record.position == 0 or not record.accepted:
-            continue
-        for obs in fe.observations_for_household(record.household, reader.header, secret=secret):
-            if fe.starts_pathway(obs):
-                persons[obs.person_id] = None
-    return list(persons)
+    return list(dict.fromkeys(obs.person_id for obs in file_observations(path, secret) if fe.starts_pathway(obs)))
 
 
-async def wait_rows(pool: asyncpg.Pool, target: int, timeout: float) -> float:
-    """Poll the read model until ``target`` pathway rows exist; returns the time it happened."""
-    deadline = time.perf_counter() + timeout
-    while True:
-        if await pool.fetchval("SELECT count(*) FROM pathways") >= target:
-            return time.perf_counter()
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"only {await pool.fetchval('SELECT count(*) FROM pathways')} of {target} pathway rows")
-        await asyncio.sleep(0.1)
-
-
-class CpuMeter:
-    """CPU seconds used over a measurement by this process (client + worker), the dev server and
-    PostgreSQL (its server process and backends)."""
-
-    def __init__(self, server_pid: int | None, pg_pid: int | None = None) -> None:
-        self.me = psutil.Process()
-        self.server = psutil.Process(server_pid) if server_pid else None
-        self.pg = psutil.Process(pg_pid) if pg_pid else None
-
-    @staticmethod
-    def _cpu(process: psutil.Process | None, tree: bool = False) -> float:
-        if process is None:
-            return 0.0
-        total = 0.0
-        for p in [process, *(process.children(recursive=True) if tree else [])]:
-            try:
-                total += sum(p.cpu_times()[:2])
-            except psutil.Error:
-                pass
-        return total
-
-    def _sample(self) -> tuple[float, float, float]:
-        return self._cpu(self.me), self._cpu(self.server), self._cpu(self.pg, tree=True)
-
-    def __enter__(self) -> "CpuMeter":
-        self.start = self._sample()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.worker_cpu, self.server_cpu, self.pg_cpu = (e - s for e, s in zip(self._sample(), self.start))
-        self.load = os.getloadavg()[0]
-
-    @property
-    def total(self) -> float:
-        return self.worker_cpu + self.server_cpu + self.pg_cpu
-
-    def describe(self) -> str:
-        return (f"CPU s: worker+client {self.worker_cpu:.1f}, dev server {self.server_cpu:.1f}, "
-                f"PostgreSQL {self.pg_cpu:.1f}; load avg {self.load:.2f}")
-
-
-async def run_flux(client, pool, task_queue: str, path: Path, expected: int, households: int, cpu_pid) -> dict:
-    before = await pool.fetchval("SELECT count(*) FROM pathways")
+async def run_flux(stack: Stack, path: Path, expected: int, households: int) -> dict:
+    before = await stack.pool.fetchval("SELECT count(*) FROM pathways")
     inp = FluxImportInput(file_path=str(path), file_digest=file_digest(path), file_name=path.name,
-                          territory=TERRITORY, pathway_task_queue=task_queue)
-    with CpuMeter(*cpu_pid) as cpu:
+                          territory=TERRITORY, pathway_task_queue=stack.task_queue)
+    with StackCpu() as cpu:
         started = time.perf_counter()
-        handle = await start_flux_import(client, inp, task_queue=task_queue)
-        done = await wait_rows(pool, before + expected, timeout=3600)
+        handle = await start_flux_import(stack.client, inp, task_queue=stack.task_queue)
+        done = await stack.wait_pathways(before + expected, every=0.1)
         result = await handle.result()
         imported = time.perf_counter()
     elapsed = done - started
@@ -129,47 +70,25 @@ async def run_flux(client, pool, task_queue: str, path: Path, expected: int, hou
             "cpu_seconds": cpu.total}
 
 
-async def run_direct(client, pool, task_queue: str, persons: list[str], households: int, flow_date: date,
-                     cpu_pid, concurrency: int = 200) -> dict:
-    before = await pool.fetchval("SELECT count(*) FROM pathways")
+async def run_direct(stack: Stack, persons: list[str], households: int, flow_date: date,
+                     concurrency: int = 200) -> dict:
+    before = await stack.pool.fetchval("SELECT count(*) FROM pathways")
     limit = asyncio.Semaphore(concurrency)
 
     async def one(person_id: str) -> None:
         async with limit:
             record = FlowRecord(event_id=f"bench-{person_id[:16]}", transmission_date=flow_date,
                                 subject_to_duties=True)
-            await signal_with_start(client, person_id, TERRITORY, record, task_queue=task_queue)
+            await signal_with_start(stack.client, person_id, TERRITORY, record, task_queue=stack.task_queue)
 
-    with CpuMeter(*cpu_pid) as cpu:
+    with StackCpu() as cpu:
         started = time.perf_counter()
         await asyncio.gather(*(one(p) for p in persons))
         signalled = time.perf_counter()
-        done = await wait_rows(pool, before + len(persons), timeout=3600)
+        done = await stack.wait_pathways(before + len(persons), every=0.1)
     return {"mode": "direct", "households": households, "pathways": len(persons), "signals": len(persons),
             "seconds": done - started, "import_seconds": signalled - started, "cpu": cpu.describe(),
             "cpu_seconds": cpu.total}
-
-
-def server_pid() -> int | None:
-    """The dev server this process started (the only ``temporal`` child of ours)."""
-    for child in psutil.Process().children(recursive=True):
-        if child.name().startswith("temporal"):
-            return child.pid
-    return None
-
-
-def make_worker(client, task_queue: str, pool: asyncpg.Pool, cache: int | None):
-    """The production worker (``workers.runtime.worker.build_worker``), or the same one with another workflow cache."""
-    if cache is None:
-        return build_worker(client, task_queue, Dependencies(pool=pool))
-    from temporalio.worker import Worker
-
-    from workers.runtime.registry import WORKFLOWS, build_activities
-    from workers.runtime.sandbox import workflow_runner
-
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(Dependencies(pool=pool)),
-                  workflow_runner=workflow_runner(), max_cached_workflows=cache,
-                  max_concurrent_workflow_tasks=min(WORKFLOW_TASK_SLOTS, cache or WORKFLOW_TASK_SLOTS))
 
 
 async def main(households: int, baseline_count: int, modes: list[str], cache: int | None = None) -> list[dict]:
@@ -177,41 +96,29 @@ async def main(households: int, baseline_count: int, modes: list[str], cache: in
     flow_date = date.today()
     print(f"machine: {machine()}; load avg at start {os.getloadavg()[0]:.2f}")
     results: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        pg = start_postgres(home / "pg", free_port())
-        try:
-            await migrate(pg.url)
-            pool = await asyncpg.create_pool(pg.url, min_size=2, max_size=10)
-            async with dev_server() as client:
-                pid = (server_pid(), pg.process.pid)
-                await baseline(client, min(200, baseline_count))  # warm-up
-                with CpuMeter(*pid) as cpu:
-                    base = await baseline(client, baseline_count)
-                base_cpu_ms = cpu.total * 1000 / baseline_count
-                print(f"baseline: {baseline_count} no-op workflows (1 activity each): {base:.1f} completions/s, "
-                      f"{base_cpu_ms:.1f} CPU ms each ({cpu.describe()})")
-                task_queue = f"bench-onboarding-{uuid.uuid4().hex[:6]}"
-                print(f"worker: every workflow and activity of the production worker, workflow cache "
-                      f"{cache if cache is not None else '1000 (SDK default, as in production)'}")
-                async with make_worker(client, task_queue, pool, cache):
-                    for n, mode in enumerate(modes):
-                        path = home / f"flux_{mode}.xml"
-                        generate_flux(path, households=households, seed=2024 + n, flow_date=flow_date,
-                                      invalid_share=0.02)
-                        persons = subject_persons(path, secret)
-                        if mode == "flux":
-                            result = await run_flux(client, pool, task_queue, path, len(persons), households, pid)
-                        else:
-                            result = await run_direct(client, pool, task_queue, persons, households, flow_date, pid)
-                        result["baseline"] = base
-                        result["baseline_cpu_ms"] = base_cpu_ms
-                        results.append(result)
-                        report(result)
-            await pool.close()
-        finally:
-            pg.stop()
+    async with Stack(baseline_count, name="onboarding", warmup=200, report=baseline_report) as stack:
+        base_cpu_ms = stack.baseline_cpu.total * 1000 / baseline_count
+        print(f"worker: every workflow and activity of the production worker, workflow cache "
+              f"{cache if cache is not None else '1000 (SDK default, as in production)'}")
+        async with make_worker(stack.client, stack.task_queue, stack.pool, cache):
+            for n, mode in enumerate(modes):
+                path = stack.home / f"flux_{mode}.xml"
+                generate_flux(path, households=households, seed=2024 + n, flow_date=flow_date, invalid_share=0.02)
+                persons = subject_persons(path, secret)
+                if mode == "flux":
+                    result = await run_flux(stack, path, len(persons), households)
+                else:
+                    result = await run_direct(stack, persons, households, flow_date)
+                result["baseline"] = stack.baseline
+                result["baseline_cpu_ms"] = base_cpu_ms
+                results.append(result)
+                report(result)
     return results
+
+
+def baseline_report(stack: Stack) -> str:
+    cpu = stack.baseline_cpu
+    return f"{stack.baseline_line()}, {cpu.total * 1000 / stack.baseline_count:.1f} CPU ms each ({cpu.describe()})"
 
 
 def report(r: dict) -> None:

@@ -23,39 +23,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
-import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.testservice.v1 import SleepRequest
-from temporalio.testing import WorkflowEnvironment
 
-from bench.common import baseline
-from bench.flows import header, load, wait_count
-from bench.onboarding_bench import make_worker
+from bench.flows import header
+from bench.stack import Stack, load, make_worker, wait_count
 from domain.deadlines import deadline_instant, paris_date
 from domain.pathway import FlowRecord
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.rules import rule_set_for
-from workers.runtime.converter import data_converter
-from workers.dev.embedded import binary, free_port, start_postgres
-from workers.runtime.keys import Keyring
-from workers.runtime.migrations import migrate
 from activities.pathway_start import signal_with_start
-from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 TERRITORY = "BENCH"
 BAD_EVENTS = (EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)
-
-
-async def register_search_attributes(client) -> None:
-    from tests.conftest import register_search_attributes as register  # the suite's own registration
-
-    await register(client)
 
 
 async def bad_events(client, person_ids: list[str], concurrency: int = 16) -> dict[str, int]:
@@ -75,69 +59,53 @@ async def bad_events(client, person_ids: list[str], concurrency: int = 16) -> di
 
 async def main(pathways: int, baseline_count: int, check: int, concurrency: int = 100) -> None:
     header(f"midnight storm: {pathways} orientation deadlines at one instant (time-skipping server)")
-    with tempfile.TemporaryDirectory() as tmp:
-        pg = start_postgres(Path(tmp) / "pg", free_port())
-        env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=binary("temporal-test-server"), data_converter=data_converter(Keyring.generate("bench")))
-        try:
-            await migrate(pg.url)
-            await register_search_attributes(env.client)
-            pool = await asyncpg.create_pool(pg.url, min_size=2, max_size=10)
-            client = env.client
-            with env.auto_time_skipping_disabled():  # concurrent result waits would unlock the clock for good
-                await baseline(client, min(100, baseline_count))
-                base = await baseline(client, baseline_count)
-            print(f"baseline (time-skipping server): {baseline_count} no-op workflows: {base:.1f} completions/s "
-                  f"({load()})", flush=True)
-            task_queue = f"bench-storm-{uuid.uuid4().hex[:6]}"
-            now = await env.get_current_time()
-            day = paris_date(now)
-            due = deadline_instant(day + _months(day))
-            persons = [f"bench-storm-{uuid.uuid4().hex[:8]}-{n:06d}" for n in range(pathways)]
-            async with make_worker(client, task_queue, pool, None):
-                limit = asyncio.Semaphore(concurrency)
+    async with Stack(baseline_count, name="storm", time_skipping=True) as stack:
+        env, client, pool, task_queue = stack.env, stack.client, stack.pool, stack.task_queue
+        base = stack.baseline
+        now = await env.get_current_time()
+        day = paris_date(now)
+        due = deadline_instant(day + _months(day))
+        persons = [f"bench-storm-{uuid.uuid4().hex[:8]}-{n:06d}" for n in range(pathways)]
+        async with make_worker(client, task_queue, pool):
+            limit = asyncio.Semaphore(concurrency)
 
-                async def start(pid: str) -> None:
-                    async with limit:
-                        await signal_with_start(client, pid, TERRITORY, FlowRecord(
-                            event_id=f"storm-{pid}", transmission_date=day, subject_to_duties=True),
-                            task_queue=task_queue)
+            async def start(pid: str) -> None:
+                async with limit:
+                    await signal_with_start(client, pid, TERRITORY, FlowRecord(
+                        event_id=f"storm-{pid}", transmission_date=day, subject_to_duties=True),
+                        task_queue=task_queue)
 
-                started = time.perf_counter()
-                await asyncio.gather(*(start(p) for p in persons))
-                await wait_count(pool, "SELECT count(*) FROM pathways", pathways, client=client, task_queue=task_queue)
-                print(f"population: {pathways} pathways in {time.perf_counter() - started:.0f} s, all due at "
-                      f"{due.isoformat()} ({load()})", flush=True)
-                before = due - timedelta(hours=1)
-                t = time.perf_counter()
-                await skip(client, before - await env.get_current_time())
-                reminders = await pool.fetchval("SELECT count(*) FROM human_tasks WHERE kind LIKE '%REMIND%'")
-                print(f"skipped to 1 h before the deadline in {time.perf_counter() - t:.0f} s "
-                      f"({reminders} reminder tasks on the way)", flush=True)
-                t0 = time.perf_counter()
-                await skip(client, timedelta(hours=2))
-                skipped = time.perf_counter() - t0
-                done_breaches = await wait_count(
-                    pool, "SELECT count(*) FROM breaches WHERE kind = 'ORIENTATION'", pathways)
-                done_tasks = await wait_count(  # the breach's task (other tasks, e.g. France Travail checks, run too)
-                    pool, "SELECT count(*) FROM human_tasks WHERE kind = 'ESCALATION_ORIENTATION'", pathways)
-                elapsed = max(done_breaches, done_tasks) - t0
-                rate = pathways / elapsed
-                print(f"storm: {pathways} ORIENTATION breaches recorded and their tasks created in {elapsed:.1f} s "
-                      f"(the skip across midnight returned after {skipped:.1f} s): {rate:.1f} breaches/s", flush=True)
-                print(f"  ratio to baseline ({base:.1f}/s): {rate / base:.2f}; {load()}", flush=True)
-                per = await pool.fetch("SELECT pathway_id, count(*) AS n FROM breaches WHERE kind = 'ORIENTATION' "
-                                       "GROUP BY pathway_id HAVING count(*) <> 1")
-                sample = persons if check >= pathways else random.Random(1).sample(persons, check)
-                bad = await bad_events(client, sample)
-                distinct = await pool.fetchval(
-                    "SELECT count(DISTINCT pathway_id) FROM breaches WHERE kind = 'ORIENTATION'")
-                print(f"  lost or doubled breaches: {pathways - distinct + len(per)}; "
-                      f"workflow task timeouts/failures in {len(sample)} histories: {bad or 'none'}", flush=True)
-            await pool.close()
-        finally:
-            await env.shutdown()
-            pg.stop()
+            started = time.perf_counter()
+            await asyncio.gather(*(start(p) for p in persons))
+            await stack.wait_pathways(pathways)
+            print(f"population: {pathways} pathways in {time.perf_counter() - started:.0f} s, all due at "
+                  f"{due.isoformat()} ({load()})", flush=True)
+            before = due - timedelta(hours=1)
+            t = time.perf_counter()
+            await skip(client, before - await env.get_current_time())
+            reminders = await pool.fetchval("SELECT count(*) FROM human_tasks WHERE kind LIKE '%REMIND%'")
+            print(f"skipped to 1 h before the deadline in {time.perf_counter() - t:.0f} s "
+                  f"({reminders} reminder tasks on the way)", flush=True)
+            t0 = time.perf_counter()
+            await skip(client, timedelta(hours=2))
+            skipped = time.perf_counter() - t0
+            done_breaches = await wait_count(
+                pool, "SELECT count(*) FROM breaches WHERE kind = 'ORIENTATION'", pathways)
+            done_tasks = await wait_count(  # the breach's task (other tasks, e.g. France Travail checks, run too)
+                pool, "SELECT count(*) FROM human_tasks WHERE kind = 'ESCALATION_ORIENTATION'", pathways)
+            elapsed = max(done_breaches, done_tasks) - t0
+            rate = pathways / elapsed
+            print(f"storm: {pathways} ORIENTATION breaches recorded and their tasks created in {elapsed:.1f} s "
+                  f"(the skip across midnight returned after {skipped:.1f} s): {rate:.1f} breaches/s", flush=True)
+            print(f"  ratio to baseline ({base:.1f}/s): {rate / base:.2f}; {load()}", flush=True)
+            per = await pool.fetch("SELECT pathway_id, count(*) AS n FROM breaches WHERE kind = 'ORIENTATION' "
+                                   "GROUP BY pathway_id HAVING count(*) <> 1")
+            sample = persons if check >= pathways else random.Random(1).sample(persons, check)
+            bad = await bad_events(client, sample)
+            distinct = await pool.fetchval(
+                "SELECT count(DISTINCT pathway_id) FROM breaches WHERE kind = 'ORIENTATION'")
+            print(f"  lost or doubled breaches: {pathways - distinct + len(per)}; "
+                  f"workflow task timeouts/failures in {len(sample)} histories: {bad or 'none'}", flush=True)
     print(f"at end: {load()}")
 
 

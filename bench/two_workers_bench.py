@@ -20,8 +20,9 @@ import time
 from datetime import date, timedelta
 
 from bench.daily_update_bench import arguments
-from bench.flows import (Stack, apply_update, check_exactly_once, day1_file, header, kill, load, populate,
-                         report_update, secret, update_file)
+from bench.flows import (apply_update, check_exactly_once, day1_file, header, kill, populate, report_update, secret,
+                         update_file)
+from bench.stack import Stack, load
 from workers.dev.embedded import stop_process
 
 HEARTBEAT_SECONDS = 10

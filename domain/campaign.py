@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from domain.deadlines import add_days, add_months
 from domain.pathway import LostFromViewConvocation
-from domain.pathway_rules import LOST_FROM_VIEW_STAGES
+from domain.pathway_constants import LOST_FROM_VIEW_STAGES
 from domain.rules import RuleSet
 
 WORKFLOW_TYPE = "LostFromViewCampaign"

@@ -15,7 +15,9 @@ from datetime import date
 
 from pydantic import BaseModel
 
+from domain.caseload_cells import cell_date, cell_enum, cell_number, cell_text
 from domain.caseload_holds import (
+    FIRST_SANCTION_FIELDS,
     HOLD_STAGES,
     REMOBILISATIONS,
     REORIENTATION_KINDS,
@@ -31,7 +33,7 @@ from domain.deadlines import add_months
 from domain.identity import NirError, caf_person_id, normalize_nir, person_id, validate_nir
 from domain.pathway import CafSaisineMode, EpOutcome, NonComplianceKind, OrientationTarget, ReorientationReason, Stage
 from domain.plein_emploi_state import FailureKind
-from domain.rules import ImplausibleDate, check_plausible_date, rule_set, rule_set_for
+from domain.rules import rule_set, rule_set_for
 
 IDENTITY_FIELDS = ("nir", "matricule", "rank")
 #: The optional fields added after the first pass (issue 19): left out of a row's digest when empty, so a file
@@ -40,11 +42,12 @@ ADDED_FIELDS = ("first_appointment_on", "preconisation_on", "preconisation_targe
                 "caf_saisine_on", "caf_saisine_mode", "personal_review_requested_on", "held_stage",
                 "reorientation_requested_on", "reorientation_reason", "reorientation_kind", "non_compliance_kind",
                 "ep_referral_on", "ep_decided_on", "sanction_outcome", "sanction_decided_on", "sanction_share_percent",
-                "sanction_months", "not_subject_since", "sanction_failure", "remobilised_on", "remobilisation")
+                "sanction_months", "not_subject_since", "sanction_failure", "remobilised_on", "remobilisation",
+                *FIRST_SANCTION_FIELDS)
 DATE_FIELDS = ("caf_transmission_date", "orientation_notified_on", "referent_designated_on", "cer_start", "cer_end",
                "end_of_payment", "exit_choice_on", "first_appointment_on", "preconisation_on", "caf_saisine_on",
                "personal_review_requested_on", "reorientation_requested_on", "ep_referral_on", "ep_decided_on",
-               "sanction_decided_on", "not_subject_since", "remobilised_on")
+               "sanction_decided_on", "not_subject_since", "remobilised_on", "first_sanction_decided_on")
 CASELOAD_FIELDS = (*IDENTITY_FIELDS, "territory", "stage", *DATE_FIELDS[:7], "exit_choice", "orientation_target",
                    "referent_structure", "rule_set", *ADDED_FIELDS)
 #: Stages a running case can be adopted at (docs/caseload.md); ``DETECTED`` is only the instant before the first
@@ -77,7 +80,6 @@ EXIT_CHOICES = {"CONTINUE": True, "CLOSE": False}
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 _MATRICULE = re.compile(r"^[0-9A-Za-z]{1,15}$")
 _RANK = re.compile(r"^[0-9]{1,2}$")
-_MAY_LIE_AHEAD = frozenset({"cer_end", "first_appointment_on"})  # a CER's end; a fixed appointment
 
 
 class CaseloadCase(BaseModel):
@@ -121,6 +123,10 @@ class CaseloadCase(BaseModel):
     sanction_failure: FailureKind | None = None  # a 2025 suspension-remobilisation (its failure), not an EP outcome
     remobilised_on: date | None = None
     remobilisation_repayment: bool | None = None
+    #: A REPEATED suspension-remobilisation's first one (domain.caseload_holds): its day, share and months.
+    first_sanction_decided_on: date | None = None
+    first_sanction_share_percent: int | None = None
+    first_sanction_months: int | None = None
     not_subject_since: date | None = None
 
     @property
@@ -136,39 +142,15 @@ class CaseloadRejection(BaseModel):
     reason: str
 
 
-def _text(raw: dict[str, str | None], name: str) -> str | None:
-    value = raw.get(name)
-    if value is None or not value.strip():
-        return None
-    return value.strip()
-
-
-def _date(raw: dict[str, str | None], name: str, today: date) -> date | None:
-    value = _text(raw, name)
-    if value is None:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise RowRejected("DATE_INVALID", f"{name} is not a date in a format of the mapping") from None
-    try:
-        check_plausible_date(day, today if name != "cer_end" else add_months(today, 12), field=name)
-    except ImplausibleDate as exc:
-        raise RowRejected("DATE_IMPLAUSIBLE", str(exc)) from None
-    if name not in _MAY_LIE_AHEAD and day > today:
-        raise RowRejected("DATE_IN_FUTURE", f"{name} {day.isoformat()} is after the import day {today.isoformat()}")
-    return day
-
-
 def _person(raw: dict[str, str | None], secret: bytes) -> tuple[str, str | None]:
     """The person id (the NIR's when the row has one) and the key of the CAF matricule and rank when it has them."""
-    matricule, rank = _text(raw, "matricule"), _text(raw, "rank")
+    matricule, rank = cell_text(raw, "matricule"), cell_text(raw, "rank")
     caf_key = None
     if matricule is not None and rank is not None:
         if not _MATRICULE.match(matricule) or not _RANK.match(rank) or int(rank) == 0:
             raise RowRejected("IDENTITY_INVALID", "the CAF matricule has 1–15 letters or digits and the rank 1–99")
         caf_key = caf_person_id(matricule, rank, secret)
-    nir = _text(raw, "nir")
+    nir = cell_text(raw, "nir")
     if nir is not None:
         try:
             if len(normalize_nir(nir)) == 15:
@@ -179,17 +161,6 @@ def _person(raw: dict[str, str | None], secret: bytes) -> tuple[str, str | None]
     if caf_key is None:
         raise RowRejected("IDENTITY_MISSING", "a row needs a NIR (13 or 15 characters) or a CAF matricule and rank")
     return caf_key, caf_key
-
-
-def _enum(cls, raw: dict[str, str | None], name: str, code: str):
-    value = _text(raw, name)
-    if value is None:
-        return None
-    try:
-        return cls(value.upper())
-    except ValueError:
-        names = ", ".join(m.value for m in cls)
-        raise RowRejected(code, f"{name} is not one of: {names}") from None
 
 
 def _in_order(case: dict) -> None:
@@ -301,80 +272,73 @@ def _caf_rules(case: dict, stage: Stage) -> None:
 
 def row_digest(raw: dict[str, str | None]) -> str:
     """The digest of a row's mapped values (idempotency: the same row again changes nothing)."""
-    values = {name: _text(raw, name) for name in CASELOAD_FIELDS}
+    values = {name: cell_text(raw, name) for name in CASELOAD_FIELDS}
     values = {k: v for k, v in values.items() if v is not None or k not in ADDED_FIELDS}
     return hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _number(raw: dict[str, str | None], name: str, low: int, high: int) -> int | None:
-    value = _text(raw, name)
-    if value is None:
-        return None
-    if not value.isascii() or not value.isdigit() or not low <= int(value) <= high:
-        raise RowRejected("NUMBER_INVALID", f"{name} is a whole number from {low} to {high}")
-    return int(value)
-
-
 def _hold_fields(raw: dict[str, str | None], case: dict) -> None:
     """The categories and numbers of holds and sanctions (domain.caseload_holds)."""
-    case["held_stage"] = _enum(Stage, raw, "held_stage", "UNKNOWN_STAGE")
-    case["reorientation_reason"] = _enum(ReorientationReason, raw, "reorientation_reason", "UNKNOWN_REASON")
-    kind = _text(raw, "reorientation_kind")
+    case["held_stage"] = cell_enum(Stage, raw, "held_stage", "UNKNOWN_STAGE")
+    case["reorientation_reason"] = cell_enum(ReorientationReason, raw, "reorientation_reason", "UNKNOWN_REASON")
+    kind = cell_text(raw, "reorientation_kind")
     if kind is not None and kind.upper() not in REORIENTATION_KINDS:
         raise RowRejected("REORIENTATION_KIND_INVALID", "reorientation_kind is REORIENTATION or EXIT")
     case["reorientation_exit"] = REORIENTATION_KINDS[kind.upper()] if kind is not None else False
-    case["non_compliance_kind"] = _enum(NonComplianceKind, raw, "non_compliance_kind", "UNKNOWN_NON_COMPLIANCE")
-    outcome = _text(raw, "sanction_outcome")
+    case["non_compliance_kind"] = cell_enum(NonComplianceKind, raw, "non_compliance_kind", "UNKNOWN_NON_COMPLIANCE")
+    outcome = cell_text(raw, "sanction_outcome")
     if outcome is not None and outcome.upper() not in (*SANCTIONS_IN_FORCE, SUSPENSION_REMOBILISATION):
         raise RowRejected("SANCTION_OUTCOME_INVALID", "sanction_outcome is REDUCTION, SUSPENSION or (2025 rules) "
                                                       "SUSPENSION_REMOBILISATION (a radiation closes the case, which "
                                                       "is not adopted)")
     case["sanction_outcome"] = SANCTIONS_IN_FORCE.get(outcome.upper()) if outcome is not None else None
-    case["sanction_failure"] = _enum(FailureKind, raw, "sanction_failure", "UNKNOWN_FAILURE")
-    remobilisation = _text(raw, "remobilisation")
+    case["sanction_failure"] = cell_enum(FailureKind, raw, "sanction_failure", "UNKNOWN_FAILURE")
+    remobilisation = cell_text(raw, "remobilisation")
     if remobilisation is not None and remobilisation.upper() not in REMOBILISATIONS:
         raise RowRejected("REMOBILISATION_INVALID", "remobilisation is REPAYMENT or SUPPRESSION")
     case["remobilisation_repayment"] = REMOBILISATIONS[remobilisation.upper()] if remobilisation is not None else None
-    case["sanction_share_percent"] = _number(raw, "sanction_share_percent", 1, 100)
-    case["sanction_months"] = _number(raw, "sanction_months", 1, 12)
+    case["sanction_share_percent"] = cell_number(raw, "sanction_share_percent", 1, 100)
+    case["sanction_months"] = cell_number(raw, "sanction_months", 1, 12)
+    case["first_sanction_share_percent"] = cell_number(raw, "first_sanction_share_percent", 1, 100)
+    case["first_sanction_months"] = cell_number(raw, "first_sanction_months", 1, 12)
     sanction_2025_rules(case, outcome is not None and outcome.upper() == SUSPENSION_REMOBILISATION)
 
 
 def validate_row(raw: dict[str, str | None], row: int, today: date, secret: bytes) -> CaseloadCase:
     """A row's texts (ISO dates, as the mapping reader normalises them) as a case; raises :class:`RowRejected`."""
     pid, caf_key = _person(raw, secret)
-    territory = _text(raw, "territory")
+    territory = cell_text(raw, "territory")
     if territory is None or not _CODE.match(territory):
         raise RowRejected("TERRITORY_INVALID", "territory is required: 1–32 letters, digits, '_', '-', '.' or ':'")
-    stage_text = _text(raw, "stage")
+    stage_text = cell_text(raw, "stage")
     if stage_text is None:
         raise RowRejected("FIELD_MISSING", "stage is required")
-    stage = _enum(Stage, raw, "stage", "UNKNOWN_STAGE")
+    stage = cell_enum(Stage, raw, "stage", "UNKNOWN_STAGE")
     if stage in NOT_ADOPTABLE:
         raise RowRejected("STAGE_NOT_ADOPTABLE", NOT_ADOPTABLE[stage])
     if stage not in ADOPTABLE_STAGES:
         names = ", ".join(s.value for s in ADOPTABLE_STAGES)
         raise RowRejected("STAGE_NOT_ADOPTABLE", f"stage {stage.value} cannot be adopted (adoptable: {names})")
-    case: dict = {name: _date(raw, name, today) for name in DATE_FIELDS}
+    case: dict = {name: cell_date(raw, name, today) for name in DATE_FIELDS}
     if case["caf_transmission_date"] is None:
         raise RowRejected("FIELD_MISSING", "caf_transmission_date is required (it starts the orientation clock)")
-    version = _text(raw, "rule_set")
+    version = cell_text(raw, "rule_set")
     try:
         case["rule_set"] = rule_set(version).version if version else rule_set_for(case["caf_transmission_date"]).version
     except ValueError as exc:
         raise RowRejected("UNKNOWN_RULE_SET", str(exc)) from None
-    case["orientation_target"] = _enum(OrientationTarget, raw, "orientation_target", "UNKNOWN_TARGET")
-    structure = _text(raw, "referent_structure")
+    case["orientation_target"] = cell_enum(OrientationTarget, raw, "orientation_target", "UNKNOWN_TARGET")
+    structure = cell_text(raw, "referent_structure")
     if structure is not None and not _CODE.match(structure):
         raise RowRejected("STRUCTURE_INVALID", "referent_structure is a structure id of 1–32 letters, digits, '_-.:'")
     case["referent_structure"] = structure
-    case["preconisation_target"] = _enum(OrientationTarget, raw, "preconisation_target", "UNKNOWN_TARGET")
-    preco_structure = _text(raw, "preconisation_structure")
+    case["preconisation_target"] = cell_enum(OrientationTarget, raw, "preconisation_target", "UNKNOWN_TARGET")
+    preco_structure = cell_text(raw, "preconisation_structure")
     if preco_structure is not None and not _CODE.match(preco_structure):
         raise RowRejected("STRUCTURE_INVALID", "preconisation_structure is a structure id of 1–32 letters, digits, '_-.:'")
     case["preconisation_structure"] = preco_structure
-    case["caf_saisine_mode"] = _enum(CafSaisineMode, raw, "caf_saisine_mode", "UNKNOWN_SAISINE_MODE")
-    choice = _text(raw, "exit_choice")
+    case["caf_saisine_mode"] = cell_enum(CafSaisineMode, raw, "caf_saisine_mode", "UNKNOWN_SAISINE_MODE")
+    choice = cell_text(raw, "exit_choice")
     if choice is not None and choice.upper() not in EXIT_CHOICES:
         raise RowRejected("EXIT_CHOICE_INVALID", "exit_choice is CONTINUE or CLOSE")
     case["exit_choice"] = EXIT_CHOICES[choice.upper()] if choice is not None else None

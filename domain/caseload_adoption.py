@@ -34,6 +34,7 @@ from domain.pathway import (
     EpReferralConfirmation,
     FlowRecord,
     LeftRsa,
+    NonComplianceKind,
     NonComplianceReport,
     OrientationDecision,
     OrientationTarget,
@@ -48,9 +49,10 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from domain.pathway_2025 import REMOBILISATION_TASK, SANCTION_TASK
+from domain.pathway_2025 import SERVICE_RSA_TASKS
 from domain.pathway_rules import Pathway
 from domain.plein_emploi import DecideSanction2025, Remobilised
+from domain.plein_emploi_state import FailureKind
 
 #: The CER type a referent of each kind signs (the row does not carry it).
 CER_TYPES = {OrientationTarget.REFERENT_SOLIDARITE: CerType.SOLIDARITE,
@@ -73,7 +75,7 @@ UNKNOWN_CLOCKS = {
 }
 #: Tasks of facts the former tool already acted on: a sanction it recorded was applied to the rights there (and a
 #: remobilisation's repayment or suppression transmitted).
-DONE_ELSEWHERE = frozenset({SANCTION_TASK, REMOBILISATION_TASK})
+DONE_ELSEWHERE = SERVICE_RSA_TASKS
 #: Clocks of facts no caseload carries at any stage: the France Travail registration of a 2025 case (automatic
 #: since 1 January 2025, G-B22) is closed as unknown rather than raising a task on day one for every adopted case.
 NOT_IN_A_CASELOAD = frozenset({DeadlineKind.FRANCE_TRAVAIL_REGISTRATION})
@@ -184,15 +186,7 @@ def _hold_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date
     c = case
     events: list[tuple[date, Callable[[Pathway, date], None]]] = []
     if c.ep_referral_on is not None and c.non_compliance_kind is not None:
-        report = NonComplianceReport(event_id="adopt-non-compliance", kind=c.non_compliance_kind,
-                                     reported_on=c.ep_referral_on)
-        confirm = EpReferralConfirmation(event_id="adopt-ep", confirmed=True, decided_on=c.ep_referral_on)
-
-        def refer(p: Pathway, d: date) -> None:
-            p.on_non_compliance(report, d)
-            p.check_ep_confirmation(confirm, d)
-            p.confirm_ep(confirm, d)
-        events.append((c.ep_referral_on, refer))
+        events.append((c.ep_referral_on, _referral(c.non_compliance_kind, c.ep_referral_on, "")))
     if c.ep_decided_on is not None:
         opinion = EpDecision(event_id="adopt-ep-opinion", outcome=EpOutcome.SANCTION_PROCEDURE,
                              decided_on=c.ep_decided_on)
@@ -217,18 +211,47 @@ def _hold_events(case: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date
     return events
 
 
+def _referral(kind: NonComplianceKind, day: date, suffix: str) -> Callable[[Pathway, date], None]:
+    """T20: the non-compliance reported and its EP referral confirmed on ``day``, through the rules' checks."""
+    report = NonComplianceReport(event_id=f"adopt-non-compliance{suffix}", kind=kind, reported_on=day)
+    confirm = EpReferralConfirmation(event_id=f"adopt-ep{suffix}", confirmed=True, decided_on=day)
+
+    def refer(p: Pathway, d: date) -> None:
+        p.on_non_compliance(report, d)
+        p.check_ep_confirmation(confirm, d)
+        p.confirm_ep(confirm, d)
+    return refer
+
+
+def _decide_2025(decision: DecideSanction2025) -> Callable[[Pathway, date], None]:
+    def decide(p: Pathway, d: date) -> None:
+        p.check_sanction_2025(decision, d)
+        p.decide_sanction_2025(decision, d)
+    return decide
+
+
 def _suspension_remobilisation(c: CaseloadCase) -> list[tuple[date, Callable[[Pathway, date], None]]]:
     """A 2025 suspension-remobilisation through the rules' own checks (rule set, date in force, share, months),
-    then, if given, the person's remobilisation (repayment or suppression) on its day."""
+    then, if given, the person's remobilisation (repayment or suppression) on its day. A REPEATED one is preceded
+    by its first one, as the live pathway has it: the EP referral confirmed and the first failure decided on the
+    first one's day (the row gives no other date of that referral)."""
     assert c.sanction_decided_on is not None and c.sanction_failure is not None
     decision = DecideSanction2025(event_id="adopt-sanction-2025", decided_on=c.sanction_decided_on,
                                   failure=c.sanction_failure, share_percent=c.sanction_share_percent,
                                   months=c.sanction_months)
+    events: list[tuple[date, Callable[[Pathway, date], None]]] = []
+    if c.first_sanction_decided_on is not None and c.non_compliance_kind is not None:
+        first_day = c.first_sanction_decided_on
+        refer = _referral(c.non_compliance_kind, first_day, "-first")
+        decide_first = _decide_2025(DecideSanction2025(
+            event_id="adopt-sanction-2025-first", decided_on=first_day, failure=FailureKind.FIRST,
+            share_percent=c.first_sanction_share_percent, months=c.first_sanction_months))
 
-    def decide(p: Pathway, d: date) -> None:
-        p.check_sanction_2025(decision, d)
-        p.decide_sanction_2025(decision, d)
-    events: list[tuple[date, Callable[[Pathway, date], None]]] = [(c.sanction_decided_on, decide)]
+        def first(p: Pathway, d: date) -> None:
+            refer(p, d)
+            decide_first(p, d)
+        events.append((first_day, first))
+    events.append((c.sanction_decided_on, _decide_2025(decision)))
     if c.remobilised_on is not None and c.remobilisation_repayment is not None:
         day, repayment = c.remobilised_on, c.remobilisation_repayment
 

@@ -10,6 +10,7 @@ as that stage's (:func:`domain.caseload.validate_row`), the hold's own fields he
 from __future__ import annotations
 
 from domain.pathway import EpOutcome, NonComplianceKind, ReorientationReason, Stage
+from domain.plein_emploi_state import FailureKind
 
 #: The rules' own sets (domain.pathway_reorientation): a reorientation or review is asked from a referent's stage;
 #: non-compliance is reported from a referent's stage, the platform's or before the orientation (T20).
@@ -29,6 +30,9 @@ REORIENTATION_KINDS = {"REORIENTATION": False, "EXIT": True}
 #: person's remobilisation with the suspended amounts paid back, or not (suppression).
 SUSPENSION_REMOBILISATION = "SUSPENSION_REMOBILISATION"
 REMOBILISATIONS = {"REPAYMENT": True, "SUPPRESSION": False}
+#: A REPEATED suspension-remobilisation follows a first one recorded on the case (§8.3): the row gives that first
+#: one's day, share and months, replayed before it (its EP referral confirmed on its day) through the same checks.
+FIRST_SANCTION_FIELDS = ("first_sanction_decided_on", "first_sanction_share_percent", "first_sanction_months")
 #: The hold's own dates, each after every date of the held stage (else a fact of the held stage would be applied
 #: during the hold).
 HOLD_DATES = {Stage.PERSONAL_SITUATION_REVIEW: "personal_review_requested_on",
@@ -147,8 +151,31 @@ def sanction_2025_rules(case: dict, suspension_remobilisation: bool) -> None:
     elif case.get("sanction_failure") is not None:
         raise RowRejected("SANCTION_FAILURE_NOT_IN_ROW", "sanction_failure is the failure of a "
                                                          "SUSPENSION_REMOBILISATION (2025 rules) only")
+    _first_sanction_rules(case)
     remobilisation = (case.get("remobilised_on"), case.get("remobilisation_repayment"))
     if any(v is not None for v in remobilisation) and not suspension_remobilisation:
         raise RowRejected("REMOBILISATION_NOT_IN_ROW", "a remobilisation follows a SUSPENSION_REMOBILISATION only")
     if (remobilisation[0] is None) != (remobilisation[1] is None):
         raise RowRejected("FIELD_MISSING", "a remobilisation needs both remobilised_on and remobilisation")
+
+
+def _first_sanction_rules(case: dict) -> None:
+    """A REPEATED suspension-remobilisation needs its first one (day, share, months), decided before the repeated
+    failure's EP referral; the first one's fields belong to a REPEATED one only."""
+    given = [n for n in FIRST_SANCTION_FIELDS if case.get(n) is not None]
+    if case.get("sanction_failure") is not FailureKind.REPEATED:
+        if given:
+            raise RowRejected("FIRST_SANCTION_NOT_IN_ROW", "first_sanction_* describe the first suspension-"
+                                                           "remobilisation of a REPEATED one only")
+        return
+    missing = [n for n in FIRST_SANCTION_FIELDS if n not in given]
+    if missing:  # the live pathway's own refusal when none is given
+        raise RowRejected("FIELD_MISSING" if given else "SANCTION_2025_NOT_REPEATED",
+                          "a REPEATED suspension-remobilisation follows a first one recorded on the case: the row "
+                          f"needs {', '.join(missing)}")
+    first = case["first_sanction_decided_on"]
+    if first < case["caf_transmission_date"]:
+        raise RowRejected("DATES_OUT_OF_ORDER", "first_sanction_decided_on is before caf_transmission_date")
+    if case.get("ep_referral_on") is not None and case["ep_referral_on"] <= first:
+        raise RowRejected("DATES_OUT_OF_ORDER", "ep_referral_on (the repeated failure's referral) is not after "
+                                                "first_sanction_decided_on")

@@ -24,7 +24,7 @@ from domain.pathway import (
     PaymentSuspended,
 )
 from domain.pathway_contract import Signal
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 
 #: The contract of the ``FluxImport`` and ``FluxDropScan`` workflows: types and activity names (in histories).
 WORKFLOW_TYPE = "FluxImport"
@@ -204,6 +204,7 @@ class PathwaySignal(BaseModel):
     name: PathwaySignalKind
     message: FlowRecord | LeftRsa | PaymentSuspended | PaymentResumed | NotSubjectConfirmed | HouseholdMemberChanged
     start: bool = False
+    seq_base: int = 0  # a start after the person's former pathway finished: its read-model version
 
     @property
     def event_id(self) -> str:

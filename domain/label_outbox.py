@@ -22,7 +22,7 @@ from domain.label_state import LabelState
 from domain.label_messages import Superseded
 from domain.pathway_stages import PathwayRuleError
 from domain.rules import ImplausibleDate, RuleSet, check_plausible_date, rule_set
-from domain.tasks import TaskClosure
+from domain.tasks import TaskClosure, TaskStatus
 
 #: How many inbound event ids a case remembers to ignore duplicates.
 SEEN_EVENT_IDS = 200
@@ -176,12 +176,13 @@ class LabelCaseRules:
         self.outbox.append(RecordLetterEvent(event=LetterEvent(
             letter_key=key, registered_number=registered_number, sent_on=sent_on, received_on=received_on)))
 
-    def _close_tasks(self, refs: list[tuple[str, str]], reason: str) -> None:
-        """The event the tasks ``(kind, ref)`` waited for arrived: close them, after their creation."""
+    def _close_tasks(self, refs: list[tuple[str, str]], reason: str, status: TaskStatus = TaskStatus.DONE) -> None:
+        """The event the tasks ``(kind, ref)`` waited for arrived (or made them moot: ``CANCELLED``): close them,
+        after their creation."""
         if not refs or not self._patched(CLOSES_TASKS):
             return
-        self.outbox.append(CloseTasks(closures=[TaskClosure(task_key=self.task_key(kind, ref), reason=reason)
-                                                for kind, ref in refs]))
+        self.outbox.append(CloseTasks(closures=[TaskClosure(task_key=self.task_key(kind, ref), status=status,
+                                                            reason=reason) for kind, ref in refs]))
 
     def document(self, letter_key: str) -> RegisteredLetter | None:
         return next((d for d in self.s.documents if d.letter_key == letter_key), None)

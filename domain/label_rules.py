@@ -23,6 +23,12 @@ from domain.label_messages import AnnualReview, MissionEnded, RenewalDecision, R
 from domain.label_outbox import NotifyLabelLost, Timed, refuse
 from domain.label_state import FINAL_STAGES, LabelState, ValidityPeriod
 from domain.label_withdrawal import LabelWithdrawal
+from domain.tasks import TaskStatus
+
+
+#: A renewal granted on appeal and a lost label close the annual reviews still awaited (G-L17): a new effect
+#: (an activity) in a running label, so asked through ``workflow.patched``.
+REVIEWS_CLOSED = "label-closes-moot-annual-reviews"
 
 
 class Label(LabelWithdrawal):
@@ -59,6 +65,8 @@ class Label(LabelWithdrawal):
         """A recours gracieux granted or a judgment annulling the decision: the label is back."""
         s = self.s
         if s.appeal_of == "renewal_refusal":
+            if s.stage not in FINAL_STAGES:  # a lost label's reviews were closed when it ended
+                self._close_reviews("RENEWAL_DECIDED", TaskStatus.DONE)
             self._renew(on)
         else:
             s.withdrawal = s.remediation = None
@@ -143,6 +151,7 @@ class Label(LabelWithdrawal):
     def _end(self, stage: LabelStage, reason: LabelLossReason, effective: date) -> None:
         """The label is lost: record it and notify every pathway whose referent belongs to the structure."""
         s = self.s
+        self._close_reviews("LABEL_ENDED", TaskStatus.CANCELLED)  # no charte qualité is asked of a lost label
         s.stage, s.ended_on, s.end_reason = stage, effective, reason.value
         self.outbox.append(NotifyLabelLost(notice=LabelLostNotice(
             label_workflow_id=self.workflow_id, structure_id=s.structure_id, reason=reason.value,
@@ -200,7 +209,8 @@ class Label(LabelWithdrawal):
         s = self.s
         decided_on = msg.decided_on or self.today()
         if s.renewal_requested_on is not None:
-            self._close_tasks([("label_renewal_instruction", s.renewal_requested_on.isoformat())], "RENEWAL_DECIDED")
+            self._close_tasks([("label_renewal_instruction", s.renewal_requested_on.isoformat())]
+                              + (self._open_reviews() if msg.outcome == "grant" else []), "RENEWAL_DECIDED")
         if msg.outcome == "grant":
             self._renew(decided_on)
         else:
@@ -214,6 +224,22 @@ class Label(LabelWithdrawal):
                 s.expires_on = decided_on
                 self._expire()
         self.touch()
+
+    def _open_reviews(self) -> list[tuple[str, str]]:
+        """The cycle's annual reviews still awaited (and their reminders): a granted renewal, instructed on the
+        updated charte qualité and attestations (G-L16), answers what they asked (G-L17). Closed in the same
+        closure as the instruction task, so the renewal adds no command to a running label."""
+        s = self.s
+        waiting = [a for a in s.reviews_requested if a not in s.reviews_received]
+        return ([("label_annual_review", a.isoformat()) for a in waiting]
+                + [("label_annual_review_reminder", a.isoformat()) for a in waiting if a in s.review_reminders_sent])
+
+    def _close_reviews(self, reason: str, status: TaskStatus) -> None:
+        """The reviews still awaited where a new effect closes them (a renewal granted on appeal, a lost label):
+        behind ``REVIEWS_CLOSED``, so a label that ran without it replays."""
+        reviews = self._open_reviews()
+        if reviews and self._patched(REVIEWS_CLOSED):
+            self._close_tasks(reviews, reason, status)
 
     def _renew(self, decided_on: date) -> None:
         """A new 5-year cycle from ``decided_on`` (the workflow continues as new with it)."""

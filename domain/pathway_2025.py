@@ -49,6 +49,13 @@ SANCTION_SERVICE = "SERVICE_RSA"
 SANCTION_TASK = "APPLY_RSA_SANCTION"
 REMOBILISATION_TASK = "TRANSMIT_REMOBILISATION"
 FRANCE_TRAVAIL_TASK = "FRANCE_TRAVAIL_REGISTRATION"
+#: Tasks of the RSA service carrying a decision on the allowance (2023 EP sanctions and the 2025 ones): owed
+#: whatever becomes of the accompaniment (a reorientation, the pathway's close, a radiation itself), so never
+#: cancelled with the other tasks of a closed case; moot only when the rights end (domain.md §8.3, G-B14).
+SERVICE_RSA_TASKS = frozenset({SANCTION_TASK, REMOBILISATION_TASK})
+#: MOTISUSVERSRSA « application d'une sanction » (domain.flux_codes): a flow showing the payment suspended for it
+#: says the CAF applied the sanction, the step ``APPLY_RSA_SANCTION`` asked for.
+SANCTION_APPLIED_SUSPENSION = "CG"
 
 
 def rule_set_at_entry(entry: date) -> str:
@@ -98,7 +105,9 @@ class PleinEmploiRules:
         for d in s.deadlines:
             if d.kind is not DeadlineKind.FRANCE_TRAVAIL_REGISTRATION:
                 continue
-            if d.status is DeadlineStatus.PENDING:
+            if d.status is DeadlineStatus.PENDING or (d.status is DeadlineStatus.FIRED and msg.registered_on <= d.due):
+                # §8.3: registration is automatic when the RSA is requested; one dated in time but known after the
+                # clock fired was not missing (as a late fact withdraws a breach, G-B7): the clock is met that day
                 d.status, d.closed_on, d.paused_by, d.paused_since = DeadlineStatus.MET, msg.registered_on, [], None
                 self._touch(d)
         self._close_tasks(frozenset({FRANCE_TRAVAIL_TASK}), "FRANCE_TRAVAIL_REGISTERED")

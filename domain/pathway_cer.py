@@ -22,9 +22,10 @@ from domain.pathway import (
 )
 from domain.pathway_state import BilanPush, CerPush
 from domain.pathway_caf import validate_gesica_bilan, validate_gesica_cer
-from domain.pathway_constants import _not_future, _stage_in, BILAN_TASKS, CER_SIGNING_STAGES, CER_TASKS
+from domain.pathway_constants import _not_future, _stage_in, BILAN_TASKS, CER_REPLACED, CER_SIGNING_STAGES, CER_TASKS
 from domain.pathway_core import PathwayCore
 from domain.plein_emploi import SignContratEngagement
+from domain.rules import ContractKind
 
 
 class PathwayCer(PathwayCore):
@@ -34,6 +35,12 @@ class PathwayCer(PathwayCore):
 
     def check_sign_cer(self, msg: SignCer, today: date) -> None:
         s = self.s
+        if self.rules.contract_kind is ContractKind.CONTRAT_ENGAGEMENT and not isinstance(msg, SignContratEngagement) \
+                and self._patched(CER_REPLACED):
+            raise PathwayRuleError(
+                "CER_REPLACED_BY_CONTRAT_ENGAGEMENT",
+                f"§8.3: under rule set {self.rules.version} the contrat d'engagement replaces the CER: sign it with "
+                "sign_contrat_engagement (POST /v1/pathways/{pathway_id}/contrat-engagement), with its weekly hours")
         _stage_in(s.stage, CER_SIGNING_STAGES, "Signing a CER")
         _not_future(msg.signed_on, today, "CER signature date")
         if s.stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER and s.first_cer_signed:

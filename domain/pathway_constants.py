@@ -56,6 +56,8 @@ CONTRACT_KINDS = frozenset({DeadlineKind.CER_END, DeadlineKind.BILAN_REMINDER})
 #: Rule changes a running workflow learns through ``workflow.patched`` (their ids are the patch ids).
 CER_END_FIXED = "cer-end-fixed-at-signature"
 BREACH_WITHDRAWAL = "breach-withdrawn-on-late-facts"
+#: §8.3: the contrat d'engagement replaces the CER for cases under the 2025 rules (``sign_cer`` refused there).
+CER_REPLACED = "cer-replaced-by-contrat-engagement-2025"
 
 PAUSE_NOT_SUBJECT = "NOT_SUBJECT"
 PAUSE_REVIEW = "PERSONAL_REVIEW"

@@ -50,22 +50,22 @@ class PathwayCore(PleinEmploiRules):
     """The state (``s``), its rule set and the primitives the transitions are written with."""
 
     def __init__(self, state: PathwayState, *, patched: Callable[[str], bool] = lambda change: True) -> None:
-        """``patched(change)`` says whether a rule change (``CER_END_FIXED``, ``BREACH_WITHDRAWAL``) applies; it is
-        asked only at the moment the change would make a difference, and the workflow answers with
+        """``patched(change)`` says whether a rule change (``CER_END_FIXED``, ``BREACH_WITHDRAWAL``, ``CER_REPLACED``)
+        applies; it is asked only at the moment the change would make a difference, and the workflow answers with
         ``workflow.patched``, so a run that already behaved the old way keeps doing so (pure callers: always)."""
         self.s = state
         self.rules: RuleSet = rule_set(state.rule_set_version)
         self._patched = patched
 
     @classmethod
-    def new(cls, person_id: str, territory: str, today: date, *, rules_by_entry_date: bool = True,
+    def new(cls, person_id: str, territory: str, today: date, *, rules_by_entry_date: bool = True, seq: int = 0,
             **options: Callable[[str], bool]) -> Self:
         """A new case records the rule set in force on its first day, then the one of its entry date when the
         orientation clock starts (``rules_by_entry_date``); a pathway opened before that existed kept the 2023
         rules, the only ones then."""
         version = rule_set_for(today).version if rules_by_entry_date else LEGACY_RULE_SET_VERSION
         return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=version,
-                                rules_by_entry_date=rules_by_entry_date), **options)
+                                rules_by_entry_date=rules_by_entry_date, seq=seq), **options)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -270,9 +270,11 @@ class PathwayCore(PleinEmploiRules):
             if len(self.s.open_tasks) > MAX_OPEN_TASKS:
                 del self.s.open_tasks[: len(self.s.open_tasks) - MAX_OPEN_TASKS]
 
-    def _close_tasks(self, kinds: frozenset[str] | None, reason: str, status: TaskStatus = TaskStatus.DONE) -> None:
-        """The event the open tasks of ``kinds`` (None: all) waited for arrived: the workflow closes them."""
-        closing = [t for t in self.s.open_tasks if kinds is None or t.kind in kinds]
+    def _close_tasks(self, kinds: frozenset[str] | None, reason: str, status: TaskStatus = TaskStatus.DONE, *,
+                     keep: frozenset[str] = frozenset()) -> None:
+        """The event the open tasks of ``kinds`` (None: all but ``keep``) waited for arrived, or made them moot:
+        the workflow closes them."""
+        closing = [t for t in self.s.open_tasks if (kinds is None or t.kind in kinds) and t.kind not in keep]
         if not closing:
             return
         self.s.open_tasks = [t for t in self.s.open_tasks if t not in closing]

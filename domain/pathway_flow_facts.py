@@ -34,6 +34,7 @@ from domain.pathway import (
     ReorientationReason,
     Stage,
 )
+from domain.pathway_2025 import SANCTION_APPLIED_SUSPENSION, SANCTION_TASK
 from domain.pathway_caf import check_caf_saisine
 from domain.pathway_constants import (
     _not_future,
@@ -111,6 +112,8 @@ class PathwayFlowFacts(PathwayCore):
             raise PathwayRuleError("PAYMENT_SUSPENSION_UNKNOWN_REASON", f"MOTISUSVERSRSA code(s) {', '.join(unknown)} unknown")
         self.s.payment_suspension = PaymentSuspensionInfo(reasons=reasons, since=msg.since,
                                                           right_questioned=msg.right_questioned, noticed_on=today)
+        if SANCTION_APPLIED_SUSPENSION in reasons:  # the CAF applied the sanction the RSA service was asked to
+            self._close_tasks(frozenset({SANCTION_TASK}), "SANCTION_APPLIED")
         self._note(today, "PAYMENT_SUSPENDED:" + ("+".join(reasons) or "NO_REASON"))
 
     def on_payment_resumed(self, msg: PaymentResumed, today: date) -> None:

@@ -40,6 +40,9 @@ class PathwayInput(BaseModel):
     state: PathwayState | None = None
     #: A first run that adopts a running case (``domain.caseload.adopt``): its state at its stage, clocks included.
     adoption: PathwayState | None = None
+    #: A new pathway of a person whose former one has finished (same id): its changes numbered from here, above
+    #: the former's, so the read model (one row per pathway id, guarded by version) takes them.
+    seq_base: int = Field(0, ge=0)
 
 
 class FlowRecord(PathwayMessage):

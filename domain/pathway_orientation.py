@@ -30,6 +30,7 @@ from domain.pathway_constants import (
     _stage_in,
     add_working_days,
     APPOINTMENT_TASKS,
+    BILAN_TASKS,
     CER_CLOCKS,
     CER_TASKS,
     ORIENTATION_TASKS,
@@ -37,6 +38,7 @@ from domain.pathway_constants import (
 )
 from domain.pathway_core import PathwayCore
 from domain.rules import check_plausible_date
+from domain.tasks import TaskStatus
 
 
 class PathwayOrientation(PathwayCore):
@@ -244,6 +246,8 @@ class PathwayOrientation(PathwayCore):
         self.s.referent_designated = True
         self.s.cer = None
         self._close_tasks(frozenset({"REORIENTATION_LABEL_LOST"}), "REFERENT_DESIGNATED")
+        # what was asked of the former structure (first appointment, CER, bilan) is moot with a new referent
+        self._close_tasks(APPOINTMENT_TASKS | CER_TASKS | BILAN_TASKS, "REFERENT_CHANGED", TaskStatus.CANCELLED)
         self._cancel(CER_CLOCKS, today)
         self._move(Stage.REFERENT_DESIGNATED, today, cause)
         self._add_deadline(DeadlineKind.REFERENT_CER, ref.designated_on,

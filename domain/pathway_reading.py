@@ -118,8 +118,11 @@ class PathwayReading(PathwayCore):
         )
 
     def forget_settled_deadlines(self) -> None:
-        """Drop closed clocks from state at a cycle boundary (they are in the read model)."""
-        self.s.deadlines = [d for d in self.s.deadlines if d.status is DeadlineStatus.PENDING]
+        """Drop closed clocks from state at a cycle boundary (they are in the read model); a fired France Travail
+        clock is kept while the registration is unknown, so a registration dated in time can still meet it."""
+        waiting = self.s.plein_emploi.france_travail_registered_on is None
+        self.s.deadlines = [d for d in self.s.deadlines if d.status is DeadlineStatus.PENDING or (
+            waiting and d.status is DeadlineStatus.FIRED and d.kind is DeadlineKind.FRANCE_TRAVAIL_REGISTRATION)]
 
     # ------------------------------------------------------------------ timers
 

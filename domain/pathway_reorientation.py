@@ -37,7 +37,7 @@ from domain.pathway import (
     Stage,
 )
 from domain.pathway_state import ExitPush
-from domain.pathway_2025 import SANCTION_SERVICE
+from domain.pathway_2025 import SANCTION_SERVICE, SANCTION_TASK, SERVICE_RSA_TASKS
 from domain.pathway_constants import _not_future, _stage_in, MAX_SANCTIONS, PAUSE_EXIT, PAUSE_REVIEW, REFERENT_STAGES
 from domain.pathway_core import PathwayCore
 from domain.tasks import TaskStatus
@@ -231,7 +231,7 @@ class PathwayReorientation(PathwayCore):
             details["share_percent"] = str(msg.share_percent)
         if msg.months is not None:
             details["months"] = str(msg.months)
-        self._task("APPLY_RSA_SANCTION", SANCTION_SERVICE, f"sanction-{s.seq}", None, details)
+        self._task(SANCTION_TASK, SANCTION_SERVICE, f"sanction-{s.seq}", None, details)
 
     # ------------------------------------------------------------------ leaving RSA (T22, T23, T25)
 
@@ -240,6 +240,8 @@ class PathwayReorientation(PathwayCore):
         if s.stage in EXIT_STAGES or s.finished:
             raise PathwayRuleError("ALREADY_LEFT", "The person has already left RSA")
         s.exit = ExitInfo(end_of_payment=msg.end_of_payment_date, reason=msg.reason, noticed_on=today)
+        # the rights ended: no allowance is left to reduce or suspend (a remobilisation's repayment stays owed)
+        self._close_tasks(frozenset({SANCTION_TASK}), "LEFT_RSA", TaskStatus.CANCELLED)
         self._pause(PAUSE_EXIT, today, keep=EXIT_KINDS)
         s.held_stages.append(s.stage)
         window_end = service_deadline(msg.end_of_payment_date, months=self.rules.post_exit_months)
@@ -283,7 +285,10 @@ class PathwayReorientation(PathwayCore):
         self._release(today, "RSA_REENTRY")
 
     def _close(self, reason: ExitReason, today: date, *, reentry_until: date | None = None) -> None:
+        """The accompaniment ends: what its open tasks asked for is moot (a re-entry in the window starts its
+        clocks again), except the RSA service's decisions to apply."""
         s = self.s
+        self._close_tasks(None, "PATHWAY_CLOSED", TaskStatus.CANCELLED, keep=SERVICE_RSA_TASKS)
         s.exit_reason = reason
         s.closed_on = today
         self._push("EXIT", f"{s.seq}", ExitPush(
@@ -297,5 +302,5 @@ class PathwayReorientation(PathwayCore):
 
     def _finish(self, today: date) -> None:
         self._cancel(frozenset(DeadlineKind), today)
-        self._close_tasks(None, "PATHWAY_CLOSED", TaskStatus.CANCELLED)
+        self._close_tasks(None, "PATHWAY_CLOSED", TaskStatus.CANCELLED, keep=SERVICE_RSA_TASKS)
         self.s.finished = True

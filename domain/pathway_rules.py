@@ -8,41 +8,13 @@ Breaches never change anything else: they are recorded and escalated to the resp
 
 :class:`Pathway` is composed of one mixin per group of transitions (pathway_orientation, pathway_cer,
 pathway_reorientation, pathway_flow_facts), the reading and timers (pathway_reading) and the bookkeeping they share
-(pathway_core, pathway_constants); this module assembles them and re-exports the shared names.
+(pathway_core); this module only assembles them. Their shared constants and helpers (``pathway_workflow_id``,
+``add_working_days``, bounds, task groups, stage sets) are imported from ``domain.pathway_constants`` itself.
 """
 
 from __future__ import annotations
 
 from domain.pathway_cer import PathwayCer
-from domain.pathway_constants import (
-    add_working_days,
-    ANNOUNCED,
-    APPOINTMENT_TASKS,
-    BILAN_TASKS,
-    BREACH_WITHDRAWAL,
-    CER_CLOCKS,
-    CER_END_FIXED,
-    CER_SIGNING_STAGES,
-    CER_TASKS,
-    CONTRACT_KINDS,
-    LOST_FROM_VIEW_STAGES,
-    MAX_ANOMALIES,
-    MAX_CONVOCATIONS,
-    MAX_HOUSEHOLD,
-    MAX_LABEL_LOSSES,
-    MAX_OPEN_TASKS,
-    MAX_SANCTIONS,
-    MAX_SEEN_EVENT_IDS,
-    MAX_STAGE_HISTORY,
-    ORIENTATION_TASKS,
-    pathway_workflow_id,
-    PAUSE_EXIT,
-    PAUSE_NOT_SUBJECT,
-    PAUSE_REVIEW,
-    PLATFORM_CLOCKS,
-    REFERENT_STAGES,
-    REFUSED_EVENT,
-)
 from domain.pathway_flow_facts import PathwayFlowFacts
 from domain.pathway_orientation import PathwayOrientation
 from domain.pathway_reading import PathwayReading
@@ -50,4 +22,5 @@ from domain.pathway_reorientation import PathwayReorientation
 
 
 class Pathway(PathwayReading, PathwayOrientation, PathwayCer, PathwayReorientation, PathwayFlowFacts):
-    """The rules applied to one pathway state (mutated in place)."""
+    """The rules applied to one pathway state (mutated in place): one class of its own, the mixins' assembly, so
+    every caller holds the same aggregate (the workflow, its trials in validators, the caseload adoption)."""

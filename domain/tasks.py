@@ -40,6 +40,8 @@ OUTCOME_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
 LETTER_NUMBER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 .\-]{0,31}$"
 #: A label workflow's registered letter, a task of the DPID until posted (completed with its number and date).
 LETTER_TO_SEND = "LETTER_TO_SEND"
+#: The closure reason of a ``LETTER_TO_SEND`` task its case closes when it records the letter's posting.
+LETTER_SENT_CLOSURE = "LETTER_SENT"
 DPID = "DPID"
 CAF = "CAF"
 

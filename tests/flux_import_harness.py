@@ -18,13 +18,13 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.cnaf_parser import CnafFluxReader, file_digest
-from activities.flux_delivery import settled_history
+from activities.flux_delivery import PathwayDelivery, settled_history
 from activities.flux_import import FluxImportActivities, FluxImporter
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
 from domain import flux_events as fe
 from domain.rules import rule_set_for
 from domain.flux_import import FluxImportInput, household_signals, pathway_signal
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from workers.runtime.converter import data_converter
 from workers.runtime.keys import Keyring
 from workers.runtime.sandbox import workflow_runner
@@ -50,10 +50,11 @@ async def terminate_pathways(client: Client, person_ids) -> None:
 
 
 def build_worker(client: Client, task_queue: str, pool: asyncpg.Pool, secret: bytes, *,
-                 signal_delay: float = 0.0, max_cached_workflows: int = 1000, communes=None) -> Worker:
+                 delivery: SlowDelivery | None = None, max_cached_workflows: int = 1000, communes=None) -> Worker:
+    """The import and the pathway on one worker; ``delivery`` (a :class:`SlowDelivery`) slows the signals."""
     activities = FluxImportActivities(pool, secret, communes=communes)  # no client: the worker's own
-    if signal_delay:
-        activities.importer = _SlowImporter(pool, secret, client, signal_delay)
+    if delivery is not None:
+        activities.importer = FluxImporter(pool, secret, communes=communes, delivery=delivery.for_client)
     return Worker(
         client, task_queue=task_queue, workflows=[FluxImport, FluxDropScan, BeneficiaryPathway],
         activities=[*activities.all(), *PathwayActivities(PathwayReadModel(pool), InMemoryMonJob62()).all()],
@@ -61,16 +62,27 @@ def build_worker(client: Client, task_queue: str, pool: asyncpg.Pool, secret: by
     )
 
 
-class _SlowImporter(FluxImporter):
-    """Slows each signal down so a test can kill the worker in the middle of a slice."""
+class SlowDelivery:
+    """Waits ``delay`` seconds before each signal the import sends, so that a test can kill the worker while a
+    chunk's signals are in flight; counts the signals it delayed (what shows it is the delivery in use)."""
 
-    def __init__(self, pool, secret, client, delay: float) -> None:
-        super().__init__(pool, secret, client)
-        self._delay = delay
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.delayed = 0
 
-    async def _signal(self, signal, territory, task_queue):  # type: ignore[override]
-        await asyncio.sleep(self._delay)
-        return await super()._signal(signal, territory, task_queue)
+    def for_client(self, client: Client) -> PathwayDelivery:
+        return _DelayedDelivery(client, self)
+
+
+class _DelayedDelivery(PathwayDelivery):
+    def __init__(self, client: Client, slow: SlowDelivery) -> None:
+        super().__init__(client)
+        self._slow = slow
+
+    async def signal(self, signal, territory, task_queue):  # type: ignore[override]
+        await asyncio.sleep(self._slow.delay)
+        self._slow.delayed += 1
+        return await super().signal(signal, territory, task_queue)
 
 
 @dataclass
@@ -183,7 +195,8 @@ async def _main() -> None:
     # (tests/test_two_workers.py keeps a cache of 1000: with none, its surviving worker's resumed slice took up to
     # 90 s, against about 19 s with one; the cause was not established).
     worker = build_worker(client, args.task_queue, pool, bytes.fromhex(args.secret_hex),
-                          signal_delay=args.signal_delay, max_cached_workflows=args.max_cached_workflows)
+                          delivery=SlowDelivery(args.signal_delay) if args.signal_delay else None,
+                          max_cached_workflows=args.max_cached_workflows)
     async with worker:
         print("worker ready", flush=True)
         await asyncio.Event().wait()

@@ -22,7 +22,8 @@ from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadM
 from conftest import register_search_attributes
 from activities.pathway_start import signal_with_start
 from domain.deadlines import PARIS, add_months, paris_date
-from domain.pathway import FlowRecord, PathwayView, Stage
+from domain.pathway import FlowRecord, OrientationDecision, OrientationTarget, PathwayView, SignCer, Stage
+from domain.plein_emploi import SignContratEngagement
 from workers.runtime.converter import data_converter
 from workers.dev.embedded import binary
 from workers.runtime.keys import Keyring
@@ -42,6 +43,12 @@ async def metric_updates(buffer: Any, name: str, attempts: int = 100) -> list[An
             break
         await asyncio.sleep(0.05)
     return updates
+
+
+def contract(msg: SignCer, weekly_hours: int = 15) -> SignContratEngagement:
+    """The contrat d'engagement replacing a CER on a case entered from 2025 (§8.3; the harness starts pathways
+    today): the CER's fields and the weekly hours of activity, for the update ``sign_contrat_engagement``."""
+    return SignContratEngagement.model_validate({**msg.model_dump(), "weekly_hours": weekly_hours})
 
 
 @asynccontextmanager
@@ -132,6 +139,16 @@ class Harness:
         # before the start signal: wait until the flow record is applied, as a caller reading the state would.
         await self.view(lambda v: v.stage is not Stage.DETECTED)
         return self.handle
+
+    async def designated(self, structure_id: str = "SOCIO-7") -> date:
+        """A pathway started this morning and oriented directly to a socio-professional referent (T5); its day."""
+        d0 = await self.morning()
+        await self.start()
+        await self.update(BeneficiaryPathway.orient, OrientationDecision(
+            event_id="o", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id=structure_id, notified_on=d0,
+            bypass_reason="suivi déjà engagé"))
+        await self.view(lambda v: v.stage is Stage.REFERENT_DESIGNATED)
+        return d0
 
     async def flow(self, event_id: str, subject: bool = True, rights_open: bool = True) -> WorkflowHandle:
         record = FlowRecord(event_id=event_id, transmission_date=await self.today(), subject_to_duties=subject,

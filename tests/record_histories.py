@@ -102,7 +102,7 @@ from domain.plein_emploi import (  # noqa: E402
 from domain.campaign import CampaignInput  # noqa: E402
 from domain.france_travail import SyncInput  # noqa: E402
 from domain.rules import RULESET_2023  # noqa: E402
-from pathway_harness import Harness  # noqa: E402
+from pathway_harness import Harness, contract  # noqa: E402
 from workers.runtime.converter import data_converter  # noqa: E402
 from workers.dev.embedded import binary, free_port, start_postgres  # noqa: E402
 from workers.runtime.keys import Keyring  # noqa: E402
@@ -239,9 +239,9 @@ async def pathway_cer_cycle(stack: Stack) -> Recorded:
                 event_id="rdv-1", kind=AppointmentKind.SCHEDULED, appointment_date=today + timedelta(days=3)))
             actions = [CerAction(start=today, end=today + timedelta(days=60), professional_insertion=i == 0)
                        for i in range(3)]
-            await h.update(BeneficiaryPathway.sign_cer, SignCer(
+            await h.update(BeneficiaryPathway.sign_contrat_engagement, contract(SignCer(
                 event_id="sign-1", cer_id="cer-1", type=CerType.SOCIOPROFESSIONNEL, start=today,
-                end=add_months(today, 3), signed_on=today, actions=actions))
+                end=add_months(today, 3), signed_on=today, actions=actions)))
             end = add_months(today, 3)
             await h.sleep_until(end + timedelta(days=1))
             await h.view(lambda v: v.stage is Stage.BILAN)
@@ -281,9 +281,9 @@ async def pathway_rules_late_facts(stack: Stack) -> Recorded:
             today = await h.today()
             actions = [CerAction(start=today, end=today + timedelta(days=60), professional_insertion=i == 0)
                        for i in range(3)]
-            await h.update(BeneficiaryPathway.sign_cer, SignCer(
+            await h.update(BeneficiaryPathway.sign_contrat_engagement, contract(SignCer(
                 event_id="sign-1", cer_id="cer-1", type=CerType.SOCIOPROFESSIONNEL, start=today,
-                end=add_months(today, 6), signed_on=today, actions=actions))
+                end=add_months(today, 6), signed_on=today, actions=actions)))
             end = add_months(today, 6)
             await h.sleep_until(today + timedelta(days=40))
             await h.flow("flow-off", subject=False)
@@ -484,9 +484,9 @@ async def pathway_api_platform_actors(stack: Stack) -> Recorded:
                 await h.update(P.record_appointment, AppointmentEvent(event_id=f"rdv-{kind.value}", actor=agent,
                                                                       kind=kind, appointment_date=today))
             await h.update(P.record_diagnostic, DiagnosticCompleted(event_id="diag", actor=agent, completed_on=today))
-            await h.update(P.sign_cer, SignCer(event_id="cer-p", actor=agent, cer_id="cer-p", type=CerType.SOLIDARITE,
-                                               start=today, end=add_months(today, 2), signed_on=today,
-                                               actions=[CerAction(start=today, end=add_months(today, 2))]))
+            await h.update(P.sign_contrat_engagement, contract(SignCer(
+                event_id="cer-p", actor=agent, cer_id="cer-p", type=CerType.SOLIDARITE, start=today,
+                end=add_months(today, 2), signed_on=today, actions=[CerAction(start=today, end=add_months(today, 2))])))
             await h.update(P.submit_preconisation, PreconisationSubmitted(
                 event_id="preco", actor=agent, target=OrientationTarget.REFERENT_SOLIDARITE, structure_id="CCAS-1",
                 submitted_on=today))
@@ -595,6 +595,13 @@ async def _granted_state(env: WorkflowEnvironment) -> LabelState:
                                          rule_set_version=RULESET_2023.version), RULESET_2023)
 
 
+async def _start_granted(env: WorkflowEnvironment, task_queue: str) -> tuple[LabelState, WorkflowHandle]:
+    """A label granted today, its workflow started under the structure's label id."""
+    state = await _granted_state(env)
+    return state, await env.client.start_workflow(LabelWorkflow.run, state, id=L.label_workflow_id(state.structure_id),
+                                                  task_queue=task_queue)
+
+
 @scenario("Label-renewed")
 async def label_renewed(stack: Stack) -> Recorded:
     """Four and a half years of annual reviews and reminders, renewal requested in the window and granted:
@@ -602,9 +609,7 @@ async def label_renewed(stack: Stack) -> Recorded:
     async with stack.time_skipping() as env:
         task_queue = f"rec-{_ev()[:8]}"
         async with stack.worker(env.client, task_queue):
-            state = await _granted_state(env)
-            handle = await env.client.start_workflow(LabelWorkflow.run, state,
-                                                     id=L.label_workflow_id(state.structure_id), task_queue=task_queue)
+            state, handle = await _start_granted(env, task_queue)
             first_run = handle.result_run_id
             first, _ = L.renewal_window(state.expires_on, RULESET_2023)
             target = deadline_instant(first - timedelta(days=1)) + timedelta(hours=1)
@@ -621,6 +626,20 @@ async def label_renewed(stack: Stack) -> Recorded:
             await _settled(env.client, handle.id)
             runs = await _runs(env.client, handle.id, first_run)
     return {"Label-renewed-run1": runs[0]}
+
+
+@scenario("Label-rulesfix-expired-reviews")
+async def label_expired_reviews(stack: Stack) -> Recorded:
+    """Branch rulesfix: five years of annual reviews never recorded, no renewal: the label expires and cancels
+    them (patch ``label-closes-moot-annual-reviews``), then its workflow completes."""
+    async with stack.time_skipping() as env:
+        task_queue = f"rec-{_ev()[:8]}"
+        async with stack.worker(env.client, task_queue):
+            state, handle = await _start_granted(env, task_queue)
+            await env.sleep(deadline_instant(state.expires_on) + timedelta(hours=1) - await env.get_current_time())
+            await handle.result()
+            history = await handle.fetch_history()
+    return {"Label-rulesfix-expired-reviews": history}
 
 
 @scenario("LabelApplication-label-posting-clock")

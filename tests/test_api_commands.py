@@ -85,7 +85,7 @@ def _socio_cer(start: date, cer_id: str) -> dict:
     actions = [{"start": start.isoformat(), "end": end.isoformat(), "professional_insertion": i == 0}
                for i in range(3)]
     return {"cer_id": cer_id, "type": "SOCIOPROFESSIONNEL", "start": start.isoformat(), "end": end.isoformat(),
-            "signed_on": start.isoformat(), "actions": actions}
+            "signed_on": start.isoformat(), "actions": actions, "weekly_hours": 15}
 
 
 async def test_platform_route_to_bilan_reorientation_left_rsa_and_reentry(env, task_queue, db_pool):
@@ -109,8 +109,11 @@ async def test_platform_route_to_bilan_reorientation_left_rsa_and_reentry(env, t
         await case.refused("preconisation", {"target": "REFERENT_SOCIOPRO", "structure_id": "ASSO-EMPLOI",
                                              "submitted_on": day(11)}, "PRECONISATION_WITHOUT_DIAGNOSTIC")
         await case.ok("diagnostic", {"completed_on": day(11)})
-        await case.ok("cer", _cer(entry + timedelta(days=11), entry + timedelta(days=70)),
-                      "PLATFORM_DIAGNOSTIC_AND_FIRST_CER")
+        first = _cer(entry + timedelta(days=11), entry + timedelta(days=70))
+        # entered under the 2025 rules: the contrat d'engagement replaces the CER (§8.3), 409 naming its route
+        replaced = await case.refused("cer", first, "CER_REPLACED_BY_CONTRAT_ENGAGEMENT")
+        assert replaced["reference"] == "§8.3" and "contrat-engagement" in replaced["message"]
+        await case.ok("contrat-engagement", {**first, "weekly_hours": 15}, "PLATFORM_DIAGNOSTIC_AND_FIRST_CER")
         await case.ok("preconisation", {"target": "REFERENT_SOCIOPRO", "structure_id": "ASSO-EMPLOI",
                                         "submitted_on": day(14)}, "AWAITING_SLAI_VALIDATION")
         await case.tasks(lambda t: t.get("VALIDATE_PRECONISATION", ("",))[0] == "OPEN")
@@ -119,8 +122,8 @@ async def test_platform_route_to_bilan_reorientation_left_rsa_and_reentry(env, t
 
         too_few = _socio_cer(entry + timedelta(days=20), "cer-socio")
         too_few["actions"] = too_few["actions"][:1]
-        assert (await case.refused("cer", too_few, "CER_SOCIOPRO_MIN_ACTIONS"))["reference"] == "R23"
-        await case.ok("cer", _socio_cer(entry + timedelta(days=20), "cer-socio"), "CER_ACTIVE")
+        assert (await case.refused("contrat-engagement", too_few, "CER_SOCIOPRO_MIN_ACTIONS"))["reference"] == "R23"
+        await case.ok("contrat-engagement", _socio_cer(entry + timedelta(days=20), "cer-socio"), "CER_ACTIVE")
         await case.stage("BILAN")  # the CER's dates are past: its end has fired
 
         refusal = await case.refused("reorientation-request", {"reason": "AUTRE", "requested_on": today.isoformat()},
@@ -179,9 +182,9 @@ async def test_caf_route_to_a_signed_cer_and_its_gesica_bilan(env, task_queue, d
                       actor=SLAI_AGENT)
         await case.ok("caf-first-interview", {"held_on": day(9), "within_caf_competence": True}, "CER_DRAFTING")
         start = entry + timedelta(days=12)
-        caf_cer = _cer(start, add_months(start, 6) - timedelta(days=1))
-        await case.refused("cer", caf_cer, "GESICA_CER_DOMAIN_REQUIRED")  # §3.8: the CAF names its GESICA domain
-        await case.ok("cer", {**caf_cer, "gesica_domain": "BUDGET",
+        caf_cer = {**_cer(start, add_months(start, 6) - timedelta(days=1)), "weekly_hours": 15}
+        await case.refused("contrat-engagement", caf_cer, "GESICA_CER_DOMAIN_REQUIRED")  # §3.8: its GESICA domain
+        await case.ok("contrat-engagement", {**caf_cer, "gesica_domain": "BUDGET",
                               "gesica_objectives": ["Maintenir un équilibre budgétaire"]}, "CER_ACTIVE")
         await case.stage("BILAN")
         await case.refused("bilan", {"completed_on": today.isoformat(), "decision": "CONTINUE"},

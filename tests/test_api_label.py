@@ -309,8 +309,9 @@ async def _activity_done(handle, activity_type: str) -> bool:
 async def test_the_person_who_sent_the_letter_stays_its_tasks_closer_when_the_case_closes_it_at_once(
         env, task_queue, db_pool, structure, monkeypatch):
     """The case answers ``record_letter_sent``, then its letter-event activity closes the task (LETTER_SENT). Here
-    the completion is held back after the answer until that activity has tried: it waits for the completion's
-    transaction, then finds the task closed, so the person stays its closer and their outcome is kept."""
+    the completion is held back after the answer until that activity has closed it (no lock holds it back now:
+    the task is only claimed for its completion); the completion then writes over the case's closing, so the
+    person stays its closer and their outcome is kept."""
     from workers.api import tasks as task_routes
 
     today = date.today()

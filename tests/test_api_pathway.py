@@ -99,10 +99,14 @@ async def test_orientation_cer_appointment_and_left_rsa(env, task_queue, db_pool
         same_event = await post("orientation", _orientation(today, event_id=oriented.json()["event_id"]))
         assert same_event.status_code == 200 and same_event.json()["duplicate"] is True  # the workflow dedupes
 
-        too_long = await post("cer", _cer(today, add_months(today, 7)))
+        # entered today, under the 2025 rules: the contrat d'engagement replaces the CER (§8.3)
+        replaced = await post("cer", _cer(today, add_months(today, 6) - timedelta(days=1)))
+        assert replaced.status_code == 409 and replaced.json()["error"]["rule"] == "CER_REPLACED_BY_CONTRAT_ENGAGEMENT"
+        too_long = await post("contrat-engagement", {**_cer(today, add_months(today, 7)), "weekly_hours": 15})
         assert too_long.status_code == 409
         assert too_long.json()["error"]["rule"] == "CER_MAX_DURATION" and "6 months" in too_long.json()["error"]["message"]
-        signed = await post("cer", _cer(today, add_months(today, 6) - timedelta(days=1)))
+        signed = await post("contrat-engagement", {**_cer(today, add_months(today, 6) - timedelta(days=1)),
+                                                   "weekly_hours": 15})
         assert signed.status_code == 200 and signed.json()["stage"] == "CER_ACTIVE"
 
         early_bilan = await post("bilan", {"completed_on": today.isoformat(), "decision": "CONTINUE"})
@@ -133,7 +137,8 @@ async def test_bilan_once_the_cer_has_ended(env, task_queue, db_pool):
         post = _poster(api, pathway_id)
         designated = add_months(entry, 1) - timedelta(days=3)
         assert (await post("orientation", _orientation(designated))).status_code == 200
-        signed = await post("cer", _cer(designated, add_months(designated, 6) - timedelta(days=1)))
+        signed = await post("contrat-engagement", {**_cer(designated, add_months(designated, 6) - timedelta(days=1)),
+                                                   "weekly_hours": 15})
         assert signed.status_code == 200, signed.text
         await api.read(pathway_id, until=lambda c: c["stage"] == "BILAN")
 

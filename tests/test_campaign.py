@@ -13,7 +13,7 @@ from domain.campaign import CampaignInput, appointment_date, selection_cutoff
 from domain.deadlines import add_months, paris_date
 from domain.pathway import CerAction, CerType, OrientationDecision, OrientationTarget, SignCer, Stage
 from domain.rules import RULESET_2023
-from pathway_harness import running_pathway
+from pathway_harness import contract, running_pathway
 from workers.runtime.sandbox import workflow_runner
 from workflows.campaign import LostFromViewCampaign
 from workflows.pathway import BeneficiaryPathway
@@ -42,9 +42,9 @@ async def test_T26_campaign_convokes_the_pathways_sans_accompagnement_and_record
         event_id="o", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id="S", notified_on=d0,
         bypass_reason="suivi déjà engagé"))
     await h.view(lambda v: v.run == 2)
-    await h.update(BeneficiaryPathway.sign_cer, SignCer(
+    await h.update(BeneficiaryPathway.sign_contrat_engagement, contract(SignCer(
         event_id="s", cer_id="c", type=CerType.SOLIDARITE, start=d0, end=add_months(d0, 6), signed_on=d0,
-        actions=[CerAction(start=d0, end=add_months(d0, 6))]))
+        actions=[CerAction(start=d0, end=add_months(d0, 6))])))
     accompanied = h.handle.id  # under a CER: accompanied
     await h.sleep_until(add_months(d0, 2) + timedelta(days=2))
     await db_pool.execute("UPDATE pathways SET territory = $1 WHERE pathway_id = $2", h.territory, lost)

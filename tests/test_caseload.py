@@ -16,7 +16,7 @@ from domain.caseload import ADOPTABLE_STAGES, CaseloadCase, CaseloadRejection, j
 from domain.caseload_adoption import adopt, next_due
 from domain.deadlines import PARIS, add_days, service_deadline
 from domain.pathway import DeadlineKind, DeadlineStatus, Stage
-from domain.pathway_rules import add_working_days
+from domain.pathway_constants import add_working_days
 
 FIXTURES = Path(__file__).parent / "fixtures" / "caseload"
 TODAY = date(2026, 12, 6)
@@ -138,6 +138,9 @@ def test_a_late_orientation_is_a_breach_of_its_known_dates():
 SSR = {"non_compliance_kind": "NON_ADHESION", "ep_referral_on": "2026-11-01", "sanction_outcome":
        "SUSPENSION_REMOBILISATION", "sanction_failure": "FIRST", "sanction_decided_on": "2026-11-10",
        "sanction_share_percent": "50", "sanction_months": "2"}
+#: A repeated failure: its first suspension-remobilisation, decided during the same CER before the second referral.
+REPEATED = {"sanction_failure": "REPEATED", "sanction_months": "4", "first_sanction_decided_on": "2026-10-15",
+            "first_sanction_share_percent": "30", "first_sanction_months": "1"}
 
 
 @pytest.mark.parametrize("change, code", [
@@ -196,7 +199,15 @@ SSR = {"non_compliance_kind": "NON_ADHESION", "ep_referral_on": "2026-11-01", "s
     ({**SSR, "rule_set": "2023.1"}, "SANCTION_2025_NOT_IN_RULE_SET"),  # the 2025 suspension-remobilisation
     ({**SSR, "sanction_share_percent": "20"}, "SANCTION_2025_SHARE"),
     ({**SSR, "sanction_months": "3"}, "SANCTION_2025_MONTHS"),
-    ({**SSR, "sanction_failure": "REPEATED"}, "SANCTION_2025_NOT_REPEATED"),
+    ({**SSR, "sanction_failure": "REPEATED"}, "SANCTION_2025_NOT_REPEATED"),  # no first one in the row
+    ({**SSR, **REPEATED, "first_sanction_months": ""}, "FIELD_MISSING"),
+    ({**SSR, **REPEATED, "sanction_failure": "FIRST"}, "FIRST_SANCTION_NOT_IN_ROW"),
+    ({**SSR, **REPEATED, "first_sanction_decided_on": "2026-11-01"}, "DATES_OUT_OF_ORDER"),  # not before the referral
+    ({**SSR, **REPEATED, "first_sanction_decided_on": "2025-09-01"}, "DATES_OUT_OF_ORDER"),  # before the transmission
+    ({**SSR, **REPEATED, "first_sanction_months": "3"}, "SANCTION_2025_MONTHS"),  # a first failure: 1–2 months
+    ({**SSR, **REPEATED, "first_sanction_share_percent": "20"}, "SANCTION_2025_SHARE"),
+    ({**SSR, **REPEATED, "first_sanction_months": "13"}, "NUMBER_INVALID"),
+    ({**SSR, **REPEATED, "sanction_months": "5"}, "SANCTION_2025_MONTHS"),  # a repeated failure: up to 4 months
     ({**SSR, "sanction_failure": ""}, "FIELD_MISSING"),
     ({**SSR, "sanction_failure": "THIRD"}, "UNKNOWN_FAILURE"),
     ({**SSR, "sanction_outcome": "SUSPENSION", "sanction_share_percent": "100"}, "SANCTION_FAILURE_NOT_IN_ROW"),

@@ -12,8 +12,10 @@ from openpyxl import Workbook
 from typer.testing import CliRunner
 
 from activities.caseload_generator import HEADERS, caseload_rows, write_caseload_csv
+from activities.cnaf_parser import file_digest
 from domain.caseload import ADDED_FIELDS, ADOPTABLE_STAGES, CASELOAD_FIELDS
 from domain.deadlines import paris_date
+from domain.pathway import FlowRecord
 from tests.flux_import_harness import enc_client  # noqa: F401  (session fixture)
 from workers.cli.app import app
 
@@ -85,21 +87,34 @@ async def test_import_starts_the_workflow_and_reports_rejections(enc_client, db_
 
     from tests.caseload_import_harness import build_worker
 
-    secret = hashlib.sha256(unique_id.encode()).digest()
-    path = write_caseload_csv(tmp_path / "c.csv", [*caseload_rows(7, TODAY, seed=int(unique_id[:6], 16)), BAD])
+    secret = f"caseload-cli-{hashlib.sha256(unique_id.encode()).hexdigest()}"
+    rows = caseload_rows(7, TODAY, seed=int(unique_id[:6], 16))
+    path = write_caseload_csv(tmp_path / "c.csv", [*rows, BAD])
     for name, value in {"TEMPORAL_ADDRESS": enc_client.service_client.config.target_host,
                         "TEMPORAL_NAMESPACE": enc_client.namespace, "TEMPORAL_TASK_QUEUE": task_queue,
                         "DATABASE_URL": database_url, "PARCOURS_ENCRYPTION_KEYS": test_keyring.to_spec(),
-                        "PARCOURS_DROP_DIR": str(tmp_path / "drop")}.items():
+                        "PARCOURS_PERSON_ID_SECRET": secret, "PARCOURS_DROP_DIR": str(tmp_path / "drop")}.items():
         monkeypatch.setenv(name, value)
     args = ["caseload", "import", str(path), "--mapping", str(MAPPING), "--format", "json"]
-    async with build_worker(enc_client, task_queue, db_pool, secret):
+    async with build_worker(enc_client, task_queue, db_pool, secret.encode()):
         result = await asyncio.to_thread(CliRunner().invoke, app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert (summary["status"], summary["adopted"], summary["rejected"]) == ("done", 7, 1)
     assert [(r["row"], r["code"]) for r in summary["rejections"]] == [(8, "REFERENT_WITHOUT_ORIENTATION")]
     assert summary["workflow_id"].startswith("caseload-import-") and "1850575123456" not in result.output
+
+    # --dry-run --update judges as the import: a changed row whose pathway lived since its adoption is refused.
+    adopted = {r["row_number"]: r["pathway_id"] for r in await db_pool.fetch(
+        "SELECT row_number, pathway_id FROM caseload_adoptions WHERE file_digest = $1", file_digest(path))}
+    await enc_client.get_workflow_handle(adopted[1]).signal(
+        "flow_record", FlowRecord(event_id="moved-1", transmission_date=TODAY, subject_to_duties=True))
+    update = write_caseload_csv(tmp_path / "u.csv", [dict(rows[0], territory="T9"), dict(rows[1], territory="T9"),
+                                                     *rows[2:]])
+    dry = await asyncio.to_thread(_run, str(update), "--mapping", str(MAPPING), "--update")
+    assert [(o["row"], o["outcome"], o["code"]) for o in dry["outcomes"]] == [
+        (1, "rejected", "PATHWAY_MOVED"), (2, "updated", None), *((n, "unchanged", None) for n in range(3, 8))]
+    assert await db_pool.fetchval("SELECT territory FROM pathways WHERE pathway_id = $1", adopted[2]) != "T9"
     for row in await db_pool.fetch("SELECT pathway_id FROM caseload_adoptions WHERE file_digest = $1",
                                    summary["workflow_id"].removeprefix("caseload-import-")):
         await enc_client.get_workflow_handle(row["pathway_id"]).terminate("test over")

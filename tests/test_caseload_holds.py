@@ -8,8 +8,11 @@ from datetime import date
 
 from domain.caseload_adoption import adopt, next_due
 from domain.deadlines import add_days, service_deadline
-from domain.pathway import DeadlineKind, Stage
-from tests.test_caseload import NOW, REFERENT_ROW, TODAY, _case, _kinds
+from domain.pathway import DeadlineKind, EpReferralConfirmation, NonComplianceKind, NonComplianceReport, Stage
+from domain.pathway_rules import Pathway
+from domain.plein_emploi import DecideSanction2025
+from domain.plein_emploi_state import FailureKind
+from tests.test_caseload import NOW, REFERENT_ROW, REPEATED, TODAY, _case, _kinds
 
 
 def test_an_ep_referral_holds_the_referent_stage_whose_clocks_run_and_a_past_one_is_a_breach():
@@ -69,6 +72,35 @@ def test_a_2025_suspension_remobilisation_is_adopted_through_its_rules_with_the_
     assert (breach.kind, breach.due, breach.breached_on) == (DeadlineKind.FIRST_CER, due, add_days(due, 1))
     quiet = adopt(_case(late), NOW, TODAY, source="CSV", file_digest="f", past_breaches=False)
     assert not quiet.breaches and [(p.kind, p.due) for p in quiet.adoption.past_due] == [(DeadlineKind.FIRST_CER, due)]
+
+
+def test_a_repeated_2025_suspension_is_adopted_after_its_first_as_the_live_pathway_records_them():
+    """REPEATED (up to 4 months) follows a first suspension-remobilisation on the case: the row gives the first's
+    day, share and months; both are replayed through ``decide_sanction_2025``'s checks, each after its referral."""
+    state = adopt(_case(dict(SSR_ROW, **REPEATED, remobilised_on="2026-12-01", remobilisation="REPAYMENT")), NOW,
+                  TODAY, source="CSV", file_digest="f")
+    first, repeated = state.plein_emploi.sanctions
+    assert [(s.failure.value, s.decided_on, s.share_percent, s.months) for s in (first, repeated)] == [
+        ("FIRST", date(2026, 10, 15), 30, 1), ("REPEATED", date(2026, 11, 25), 50, 4)]
+    assert (first.remobilised_on, repeated.remobilised_on, repeated.repayment) == (None, date(2026, 12, 1), True)
+    assert (state.stage, state.ep) == (Stage.REFERENT_DESIGNATED, None)
+    assert not {"APPLY_RSA_SANCTION", "TRANSMIT_REMOBILISATION"} & set(_kinds(state))  # done in the former tool
+    assert next_due(state) == service_deadline(date(2026, 10, 20), months=2) and not state.breaches
+
+    # The same as the live pathway: a second referral and a REPEATED decision on a case with only the first.
+    live = Pathway(adopt(_case(dict(SSR_ROW, sanction_decided_on="2026-10-15", sanction_share_percent="30",
+                                    sanction_months="1", ep_referral_on="2026-10-15")), NOW, TODAY, source="CSV",
+                         file_digest="f"))
+    report = NonComplianceReport(event_id="nc-2", kind=NonComplianceKind.NON_ADHESION, reported_on=date(2026, 11, 2))
+    live.on_non_compliance(report, date(2026, 11, 2))
+    live.confirm_ep(EpReferralConfirmation(event_id="ep-2", confirmed=True, decided_on=date(2026, 11, 2)),
+                    date(2026, 11, 2))
+    decision = DecideSanction2025(event_id="r", decided_on=date(2026, 11, 25), failure=FailureKind.REPEATED,
+                                  share_percent=50, months=4)
+    live.check_sanction_2025(decision, TODAY)
+    live.decide_sanction_2025(decision, TODAY)
+    assert [(s.failure, s.decided_on, s.share_percent, s.months) for s in live.s.plein_emploi.sanctions] == [
+        (s.failure, s.decided_on, s.share_percent, s.months) for s in (first, repeated)]
 
 
 def test_a_reorientation_request_holds_its_stage_and_awaits_the_slai():

@@ -24,7 +24,7 @@ from activities.flux_import import FluxImportActivities
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
 from domain.deadlines import paris_date
 from domain.identity import caf_person_id, person_id
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.territory import CommuneTable
 from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixture)
     enc_client,

@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.caseload_file import load_caseload_mapping
@@ -173,6 +175,15 @@ async def test_the_api_takes_the_file_and_reports_its_status(ts_env, db_pool, ta
             assert started.status_code == 202, started.text
             import_id = started.json()["id"]
             assert import_id == f"caseload-import-{file_digest(path)}"
+            retried = await http.post("/v1/caseload-imports", content=path.read_bytes(),
+                                      headers={**auth, "X-Caseload-Mapping": mapping, "Content-Type": "text/csv"})
+            assert (retried.status_code, retried.headers["Idempotent-Replayed"], retried.json()) == (
+                202, "true", started.json())
+            reused = await http.post("/v1/caseload-imports", params={"update": "true"}, content=path.read_bytes(),
+                                     headers={**auth, "X-Caseload-Mapping": mapping, "Content-Type": "text/csv"})
+            assert (reused.status_code, reused.json()["error"]["code"]) == (422, "idempotency_key_reused")
+            with pytest.raises(RPCError):  # the reused key started nothing
+                await ts_env.client.get_workflow_handle(f"{import_id}-update").describe()
             await ts_env.client.get_workflow_handle(import_id).result()
             read = {"Authorization": f"Bearer {reader.split(':')[1]}"}
             status = (await http.get(f"/v1/caseload-imports/{import_id}", headers=read)).json()

@@ -53,10 +53,10 @@ from domain.pathway import (
     OrientationDecision,
     OrientationTarget,
     PathwayView,
-    SignCer,
     Stage,
 )
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
+from domain.plein_emploi import SignContratEngagement
 from workers.runtime.converter import data_converter
 from workers.dev.embedded import (
     PostgresProcess,
@@ -294,11 +294,12 @@ def direct(event_id: str = "orient-1") -> OrientationDecision:
                                notified_on=today(), bypass_reason="suivi déjà engagé")
 
 
-def cer(cer_id: str = "cer-1") -> SignCer:
+def cer(cer_id: str = "cer-1") -> SignContratEngagement:
+    """The contract of a case entered today: the contrat d'engagement replacing the CER (§8.3)."""
     day = today()
     actions = [CerAction(start=day, end=day + timedelta(days=60), professional_insertion=i == 0) for i in range(3)]
-    return SignCer(event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL, start=day,
-                   end=add_months(day, 3), signed_on=day, actions=actions)
+    return SignContratEngagement(event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL,
+                                 start=day, end=add_months(day, 3), signed_on=day, actions=actions, weekly_hours=15)
 
 
 async def view(client: Client, workflow_id: str) -> PathwayView:
@@ -361,8 +362,8 @@ async def test_worker_killed_during_monjob62_pushes_leaves_one_record_each(stack
         await stack.sim.post("/_control/faults", json={"mode": "timeout", "delay": 120, "phase": "after",
                                                         "count": len(persons)})
         for workflow_id in ids:
-            result = await stack.client.get_workflow_handle(workflow_id).execute_update(BeneficiaryPathway.sign_cer,
-                                                                                        cer())
+            result = await stack.client.get_workflow_handle(workflow_id).execute_update(
+                BeneficiaryPathway.sign_contrat_engagement, cer())
             assert result.stage is Stage.CER_ACTIVE
 
         async def all_stored_and_held():

@@ -21,7 +21,7 @@ from activities.flux_import import FluxImporter
 from domain.flux_import import SliceRequest, flux_import_workflow_id
 from domain.identity import nir_key, person_id
 from domain.pathway import Stage
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixture)
     build_worker,
     enc_client,

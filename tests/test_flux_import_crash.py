@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from temporalio.client import Client
 
 from activities.flux_generator import generate_flux
 from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixture)
+    SlowDelivery,
     build_worker,
     enc_client,
     expected_for,
@@ -57,6 +59,28 @@ async def _rechecked_signals(client: Client, handle) -> int:
             if isinstance(value, dict):
                 total += value.get("rechecked_signals", 0)
     return total
+
+
+async def test_signal_delay_slows_every_signal_of_the_import(enc_client: Client, db_pool, task_queue, unique_id,
+                                                            tmp_path):
+    """``--signal-delay`` (the harness's SlowDelivery) is the delivery the import uses: every signal waits first."""
+    secret = secret_for(unique_id)
+    path = tmp_path / "flux.xml"
+    generate_flux(path, households=12, seed=int(unique_id, 16) % 10**6 + 3, flow_date=date(2025, 5, 5))
+    expected = expected_for(path, secret)
+    slow = SlowDelivery(0.4)
+    try:
+        async with build_worker(enc_client, task_queue, db_pool, secret, delivery=slow):
+            started = time.perf_counter()
+            handle = await start_flux_import(enc_client, import_input(path), task_queue=task_queue)
+            result = await asyncio.wait_for(handle.result(), 120)
+            elapsed = time.perf_counter() - started
+        assert result.signals == sum(len(kinds) for kinds in expected.signals.values()) > 0
+        assert slow.delayed == result.signals
+        longest = max(len(kinds) for kinds in expected.signals.values())  # one person's signals go in order
+        assert elapsed >= longest * slow.delay
+    finally:
+        await terminate_pathways(enc_client, expected.subject_persons)
 
 
 async def _import_and_kill(enc_client: Client, db_pool, database_url, test_keyring, task_queue, secret, path):

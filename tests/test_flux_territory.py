@@ -17,7 +17,7 @@ import pytest
 
 from activities.territory import EXAMPLE_TABLE, load_commune_table
 from domain.identity import person_id
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from domain.territory import UNASSIGNED, CommuneTable, CommuneTableError
 from tests.flux_import_harness import build_worker, enc_client, import_input, secret_for  # noqa: F401
 from tests.real_flux_files import OUT

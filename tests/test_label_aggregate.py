@@ -198,7 +198,11 @@ def test_w3_remediation_runs_six_months_before_the_new_study():
     case.outbox.clear()
     send(case, RemediationOutcome(event_id="r", quality_assured=False, reasons=["CER"]), case.check_remediation,
          case.decide_remediation)
-    assert kinds(case)[-2:] == ["letter:withdrawal", "label_lost"] and case.s.appeal_of == "withdrawal"
+    # the annual review asked that day is moot once the label is withdrawn: cancelled with it
+    assert kinds(case)[-3:] == ["letter:withdrawal", "close_tasks", "label_lost"] and case.s.appeal_of == "withdrawal"
+    closure = [e for e in case.outbox if type(e).__name__ == "CloseTasks"][-1].closures
+    assert [(c.task_key.split(":")[-2], c.status.value, c.reason) for c in closure] == [
+        ("label_annual_review", "CANCELLED", "LABEL_ENDED")]
 
 
 def test_a_duplicate_message_changes_nothing():

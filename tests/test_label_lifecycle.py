@@ -361,9 +361,12 @@ async def test_renewal_window_extension_and_new_cycle(env):
     await eventually(new_run_idle)
     state = await label.state()
     assert state.decided_on == decided and state.stage is LabelStage.LABELLED
-    closures = await label.closed("label_renewal_reminder", "label_renewal_instruction")
+    closures = await label.closed("label_renewal_reminder", "label_renewal_instruction", "label_annual_review",
+                                  "label_annual_review_reminder")
     assert closures["label_renewal_reminder"] == {("DONE", "RENEWAL_REQUESTED")}
     assert closures["label_renewal_instruction"] == {("DONE", "RENEWAL_DECIDED")}
+    # the last cycle's reviews never recorded: the renewal, instructed on the charte and attestations, answers them
+    assert closures["label_annual_review"] == closures["label_annual_review_reminder"] == {("DONE", "RENEWAL_DECIDED")}
     assert state.expires_on == add_months(decided, 60)
     assert await label.is_labelled(state.first_granted_on) and await label.is_labelled(add_months(decided, 59))
     assert not await label.is_labelled(state.first_granted_on - timedelta(days=1))
@@ -380,6 +383,9 @@ async def test_expiry_without_renewal_signals_pathways(env):
     events = await eventually(lambda: env.lost_events(pathway))
     assert [(e.reason, e.effective_date) for e in events] == [("expired", expires)]
     assert await label.is_labelled(expires - timedelta(days=1)) and not await label.is_labelled(expires)
+    # the yearly charte qualité is no longer asked of a lost label: its reviews never recorded are cancelled
+    closures = await label.closed("label_annual_review", "label_annual_review_reminder")
+    assert closures["label_annual_review"] == closures["label_annual_review_reminder"] == {("CANCELLED", "LABEL_ENDED")}
 
 
 async def test_renewal_refused_after_expiry_ends_the_label_at_the_decision(env):

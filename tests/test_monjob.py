@@ -396,7 +396,7 @@ async def test_beneficiary_pathway_pushes_through_the_http_port(db_pool, task_qu
     from activities.pathway import PathwayActivities, PathwayReadModel
     from domain.deadlines import add_months
     from domain.pathway import CerAction, CerType, OrientationDecision, OrientationTarget, SignCer, Stage
-    from pathway_harness import Harness, pathway_env
+    from pathway_harness import Harness, contract, pathway_env
     from workflows.pathway import BeneficiaryPathway
 
     sim = simulator_server
@@ -415,11 +415,11 @@ async def test_beneficiary_pathway_pushes_through_the_http_port(db_pool, task_qu
                     notified_on=d0, bypass_reason="suivi déjà engagé"))
                 await sim.faults({"mode": "5xx", "phase": "after"}, {"mode": "429", "retry_after": 120})
                 cer_id = f"cer-{unique_id}"
-                await h.update(BeneficiaryPathway.sign_cer, SignCer(
+                await h.update(BeneficiaryPathway.sign_contrat_engagement, contract(SignCer(
                     event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL, start=d0,
                     end=add_months(d0, 6), signed_on=d0,
                     actions=[CerAction(start=d0, end=d0 + timedelta(days=60), professional_insertion=i == 0)
-                             for i in range(3)]))
+                             for i in range(3)])))
                 await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
                 key = f"{h.handle.id}:CER:{cer_id}"
 

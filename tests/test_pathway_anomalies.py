@@ -24,7 +24,7 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from pathway_harness import TERRITORY, Harness, metric_updates, running_pathway
+from pathway_harness import TERRITORY, Harness, contract, metric_updates, running_pathway
 from workflows.pathway import BeneficiaryPathway
 from workflows.pathway_settings import REFUSED_EVENTS
 
@@ -121,9 +121,9 @@ async def test_an_update_whose_dates_overflow_is_refused_with_a_code_and_the_tas
             bypass_reason="known to the service"))
         far = date(9999, 9, 1)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await h.update(BeneficiaryPathway.sign_cer, SignCer(
+            await h.update(BeneficiaryPathway.sign_contrat_engagement, contract(SignCer(
                 event_id="cer-1", cer_id="C1", type=CerType.SOLIDARITE, start=far, end=far + timedelta(days=30),
-                signed_on=today, actions=[CerAction(start=far, end=far + timedelta(days=1))]))
+                signed_on=today, actions=[CerAction(start=far, end=far + timedelta(days=1))])))
         assert refused.value.cause.type == "DATA_NOT_APPLICABLE"
         assert (await h.view()).stage is Stage.REFERENT_DESIGNATED
         await no_failed_task(h, h.handle.id)

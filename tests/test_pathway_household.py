@@ -14,7 +14,8 @@ from domain.flux import FluxHeader, Household, Person, RightState
 from domain.flux_import import household_signals
 from domain.identity import person_id
 from domain.pathway import FlowRecord, HouseholdChange, HouseholdMemberChanged, PathwayRuleError
-from domain.pathway_rules import Pathway, pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
+from domain.pathway_rules import Pathway
 from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixture)
     build_worker,
     enc_client,

@@ -15,14 +15,12 @@ from domain.pathway import (
     CerAction,
     CerType,
     NotSubjectConfirmed,
-    OrientationDecision,
-    OrientationTarget,
     PaymentResumed,
     PaymentSuspended,
     SignCer,
     Stage,
 )
-from pathway_harness import TERRITORY, Harness, running_pathway
+from pathway_harness import TERRITORY, Harness, contract, running_pathway
 from workflows.pathway import BeneficiaryPathway
 
 
@@ -33,14 +31,11 @@ async def h(db_pool, task_queue, test_keyring):
 
 
 async def with_active_cer(h: Harness, structure_id: str = "SOCIO-7") -> date:
-    d0 = await h.morning()
-    await h.start()
-    await h.update(BeneficiaryPathway.orient, OrientationDecision(
-        event_id="o", target=OrientationTarget.REFERENT_SOCIOPRO, structure_id=structure_id, notified_on=d0,
-        bypass_reason="suivi déjà engagé"))
+    d0 = await h.designated(structure_id)
     acts = [CerAction(start=d0, end=d0 + timedelta(days=60), professional_insertion=i == 0) for i in range(3)]
-    await h.update(BeneficiaryPathway.sign_cer, SignCer(event_id="c", cer_id="cer-1", type=CerType.SOCIOPROFESSIONNEL,
-                                                        start=d0, end=add_months(d0, 6), signed_on=d0, actions=acts))
+    await h.update(BeneficiaryPathway.sign_contrat_engagement, contract(SignCer(
+        event_id="c", cer_id="cer-1", type=CerType.SOCIOPROFESSIONNEL, start=d0, end=add_months(d0, 6), signed_on=d0,
+        actions=acts)))
     await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
     return d0
 

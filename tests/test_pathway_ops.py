@@ -31,7 +31,7 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from pathway_harness import Harness, metric_updates, running_pathway
+from pathway_harness import Harness, contract, metric_updates, running_pathway
 from workers.runtime.sandbox import workflow_runner
 from workflows import search_attributes as sa
 from workflows.pathway import BeneficiaryPathway
@@ -47,8 +47,8 @@ def direct(day: date, event_id: str = "o") -> OrientationDecision:
 
 def cer(start: date, end: date, cer_id: str = "cer-1") -> SignCer:
     acts = [CerAction(start=start, end=start + timedelta(days=60), professional_insertion=i == 0) for i in range(3)]
-    return SignCer(event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL, start=start, end=end,
-                   signed_on=start, actions=acts)
+    return contract(SignCer(event_id=f"sign-{cer_id}", cer_id=cer_id, type=CerType.SOCIOPROFESSIONNEL, start=start,
+                            end=end, signed_on=start, actions=acts))
 
 
 async def current_details(h: Harness) -> str:
@@ -68,7 +68,7 @@ async def test_summary_shows_stage_and_next_deadline_and_cer_end_is_a_search_att
         await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
             event_id="rdv", kind=AppointmentKind.SCHEDULED, appointment_date=d0 + timedelta(days=7)))
         end = add_months(d0, 6)
-        await h.update(BeneficiaryPathway.sign_cer, cer(d0, end))
+        await h.update(BeneficiaryPathway.sign_contrat_engagement, cer(d0, end))
         await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
         await h.eventually(lambda: _matches(h, f"CER_ACTIVE · next deadline CER_END {end}"))
         attributes = await h.search_attributes(lambda a: a.get(sa.CER_END) is not None)
@@ -107,7 +107,7 @@ async def test_cer_ending_this_month_query_of_the_ops_document(dev_env, task_que
                 handles[name] = handle
                 await _until_stage(handle, Stage.AWAITING_ORIENTATION)
                 await handle.execute_update(BeneficiaryPathway.orient, direct(today))
-                await handle.execute_update(BeneficiaryPathway.sign_cer, cer(today, end))
+                await handle.execute_update(BeneficiaryPathway.sign_contrat_engagement, cer(today, end))
             month = ends["in"]
             last = date(month.year, month.month, calendar.monthrange(month.year, month.month)[1])
             query = doc_query("cer-ending-this-month").format(month_start=month.replace(day=1).isoformat(),
@@ -170,7 +170,7 @@ async def test_a_monjob62_refusal_is_not_retried_and_becomes_a_task(db_pool, tas
         d0 = await h.morning()
         await h.start()
         await h.update(BeneficiaryPathway.orient, direct(d0))
-        await h.update(BeneficiaryPathway.sign_cer, cer(d0, add_months(d0, 6)))
+        await h.update(BeneficiaryPathway.sign_contrat_engagement, cer(d0, add_months(d0, 6)))
 
         async def task_created() -> bool:
             return await h.pool.fetchval("SELECT count(*) FROM human_tasks WHERE workflow_id = $1 AND kind = "

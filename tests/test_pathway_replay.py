@@ -33,7 +33,7 @@ from domain.pathway import (
     SlaiPreconisationDecision,
     Stage,
 )
-from pathway_harness import Harness, running_pathway
+from pathway_harness import Harness, contract, running_pathway
 from workers.runtime.converter import data_converter
 from workers.runtime.sandbox import workflow_runner
 from workflows.pathway import BeneficiaryPathway
@@ -68,16 +68,16 @@ async def full_scenario(h: Harness) -> WorkflowHistory:
     day = await h.today()
     acts = [CerAction(start=day, end=day + timedelta(days=90))]
     await h.view(lambda v: v.stage is Stage.PLATFORM_DIAGNOSTIC_AND_FIRST_CER)
-    await h.update(BeneficiaryPathway.sign_cer, SignCer(event_id="c1", cer_id="cer-pf", type=CerType.SOLIDARITE,
-                                                        start=day, end=add_months(day, 2), signed_on=day, actions=acts))
+    await h.update(BeneficiaryPathway.sign_contrat_engagement, contract(SignCer(
+        event_id="c1", cer_id="cer-pf", type=CerType.SOLIDARITE, start=day, end=add_months(day, 2), signed_on=day,
+        actions=acts)))
     await h.update(BeneficiaryPathway.submit_preconisation, PreconisationSubmitted(
         event_id="p", target=OrientationTarget.CAF, structure_id="CAF62-ARRAS", submitted_on=day))
     await h.update(BeneficiaryPathway.decide_preconisation, SlaiPreconisationDecision(event_id="s", decided_on=day))
     await h.update(BeneficiaryPathway.caf_first_interview, CafFirstInterview(event_id="i", held_on=day, within_caf_competence=True))
-    await h.update(BeneficiaryPathway.sign_cer, SignCer(event_id="c2", cer_id="cer-caf", type=CerType.SOLIDARITE,
-                                                        start=day, end=add_months(day, 6), signed_on=day, actions=acts,
-                                                        gesica_domain="BUDGET",
-                                                        gesica_objectives=["Maintenir un équilibre budgétaire"]))
+    await h.update(BeneficiaryPathway.sign_contrat_engagement, contract(SignCer(
+        event_id="c2", cer_id="cer-caf", type=CerType.SOLIDARITE, start=day, end=add_months(day, 6), signed_on=day,
+        actions=acts, gesica_domain="BUDGET", gesica_objectives=["Maintenir un équilibre budgétaire"])))
     await h.handle.signal(BeneficiaryPathway.appointment, AppointmentEvent(
         event_id="a3", kind=AppointmentKind.MISSED, appointment_date=day))
     await h.sleep_until(day + timedelta(days=20))

@@ -53,9 +53,11 @@ from domain.pathway import (
     Stage,
 )
 from domain.pathway_caf import GESICA, caf_quota_status, validate_gesica_bilan
-from domain.pathway_rules import MAX_SEEN_EVENT_IDS, Pathway, add_working_days, pathway_workflow_id
+from domain.pathway_constants import MAX_SEEN_EVENT_IDS, add_working_days, pathway_workflow_id
+from domain.pathway_rules import Pathway
 from domain.label_events import LabelLossReason, StructureLabelLost
-from domain.rules import RULESET_2023
+from domain.plein_emploi import SignContratEngagement
+from domain.rules import ContractKind, RULESET_2023
 
 D0 = date(2024, 3, 4)  # a Monday; 1 month later is 4 April (31 days)
 
@@ -86,8 +88,14 @@ def to_referent(p: Pathway, day: date, target=OrientationTarget.REFERENT_SOCIOPR
 
 
 def sign(p: Pathway, start: date, end: date, cer_type=CerType.SOCIOPROFESSIONNEL, n=3, cer_id="c1") -> None:
-    msg = SignCer(event_id=f"sign-{cer_id}", cer_id=cer_id, type=cer_type, start=start, end=end, signed_on=start, actions=actions(n, start=start))
-    p.check_sign_cer(msg, start)
+    """The contract of the case's rule set: a CER, or from 2025 the contrat d'engagement replacing it (§8.3)."""
+    fields = dict(event_id=f"sign-{cer_id}", cer_id=cer_id, type=cer_type, start=start, end=end, signed_on=start,
+                  actions=actions(n, start=start))
+    if p.rules.contract_kind is ContractKind.CONTRAT_ENGAGEMENT:
+        p.check_sign_contrat_engagement(c := SignContratEngagement(**fields, weekly_hours=15), start)
+        p.sign_contrat_engagement(c, start)
+        return
+    p.check_sign_cer(msg := SignCer(**fields), start)
     p.sign_cer(msg, start)
 
 

@@ -14,6 +14,8 @@ from domain.pathway import (
     BilanDecision,
     DeadlineKind,
     DeadlineStatus,
+    EpDecision,
+    EpOutcome,
     EpReferralConfirmation,
     FlowRecord,
     HouseholdChange,
@@ -124,6 +126,27 @@ def test_france_travail_registration_absent_after_the_delay_is_a_task_closed_whe
     p.on_france_travail_registered(FranceTravailRegistered(event_id="ft", registered_on=late), late)
     assert p.s.plein_emploi.france_travail_registered_on == late
     assert [(c.task_key, c.reason) for c in p.s.outbox.task_closures] == [(task.task_key, "FRANCE_TRAVAIL_REGISTERED")]
+    # registered after the due day: the absence the clock reported was real, it stays FIRED (its task done)
+    assert clock.status is DeadlineStatus.FIRED
+
+
+def test_a_registration_dated_in_time_but_reported_after_the_clock_fired_meets_it_even_in_a_later_run():
+    """§8.3: registration is automatic when the RSA is requested; France Travail reporting it late does not make it
+    late (as a late fact dated in time withdraws a breach, G-B7)."""
+    p = entered(D25)
+    p.s.closes_tasks = True
+    clock = next(d for d in p.s.deadlines if d.kind is DeadlineKind.FRANCE_TRAVAIL_REGISTRATION)
+    p.expire(at(clock.due))
+    assert clock.status is DeadlineStatus.FIRED
+    p.forget_settled_deadlines()  # a continue-as-new: the fired clock is kept while the registration is unknown
+    assert clock in p.s.deadlines
+    late = clock.due + timedelta(days=10)
+    p.on_france_travail_registered(FranceTravailRegistered(event_id="ft", registered_on=D25), late)
+    assert (clock.status, clock.closed_on) == (DeadlineStatus.MET, D25)
+    assert clock in p.s.outbox.deadlines  # written to the read model with the registration
+    assert [c.reason for c in p.s.outbox.task_closures] == ["FRANCE_TRAVAIL_REGISTERED"]
+    p.forget_settled_deadlines()
+    assert clock not in p.s.deadlines
 
 
 def test_france_travail_registration_in_time_meets_the_clock_and_no_task():
@@ -178,6 +201,33 @@ def test_a_2023_case_refuses_the_contrat_engagement_and_keeps_its_cer():
     p.sign_cer(msg, D23)
     assert p.s.cer.contract_kind is ContractKind.CER
     assert [x.data.contract_kind for x in p.s.outbox.pushes if x.kind == "CER"] == ["CER"]
+
+
+def test_a_2025_case_refuses_the_cer_the_contrat_engagement_replaces_and_names_the_command():
+    """§8.3 « Contrat d'engagement replaces the CER (and the PPAE) » for cases entered from 1 January 2025."""
+    p = designated(D25)
+    cer = SignCer(event_id="s", cer_id="c1", type=CerType.SOCIOPROFESSIONNEL, start=D25, end=add_months(D25, 6),
+                  signed_on=D25, actions=actions(D25))
+    with pytest.raises(PathwayRuleError) as err:
+        p.check_sign_cer(cer, D25)
+    assert err.value.rule == "CER_REPLACED_BY_CONTRAT_ENGAGEMENT"
+    assert "sign_contrat_engagement" in str(err.value) and "contrat-engagement" in str(err.value)
+    assert p.s.stage is Stage.REFERENT_DESIGNATED and p.s.cer is None
+    # a workflow replaying a history of before (its ``sign_cer`` accepted) keeps the rule it had
+    p._patched = lambda change: change != "cer-replaced-by-contrat-engagement-2025"
+    p.check_sign_cer(cer, D25)
+
+
+def test_the_2023_ep_sanctions_stay_open_to_a_2025_case():
+    """§8.3 adds the suspension-remobilisation (in force 1 June 2025) without saying it replaces the EP's outcomes
+    (G-B14; G-B22 calls it « new »): an EP reduction is still recorded and sent to the RSA service."""
+    p = signed_2025()
+    at_ep(p, D25)
+    p.on_ep_decision(EpDecision(event_id="ep", outcome=EpOutcome.REDUCTION, decided_on=D25, share_percent=20, months=2),
+                     D25)
+    assert [s.outcome for s in p.s.sanctions] == [EpOutcome.REDUCTION]
+    [task] = tasks(p, "APPLY_RSA_SANCTION")
+    assert (task.assignee, task.details["outcome"]) == ("SERVICE_RSA", "REDUCTION")
 
 
 def test_contrat_engagement_keeps_the_contract_length_of_its_rule_set():

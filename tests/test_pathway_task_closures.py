@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
-from domain.deadlines import add_months
+from domain.deadlines import PARIS, add_months
 from domain.pathway import (
     AppointmentEvent,
     AppointmentKind,
+    CerAction,
+    CerType,
+    DecideReorientation,
+    ExitReason,
     FlowRecord,
     LeftRsa,
     OrientationDecision,
     OrientationTarget,
     PostExitChoice,
+    ReorientationReason,
+    RequestReorientation,
+    SignCer,
 )
 from domain.pathway_rules import Pathway
 from domain.tasks import TaskStatus
@@ -80,3 +87,25 @@ def test_runs_opened_before_tasks_close_themselves_emit_no_closure():
     p.expire(p.next_fire() + timedelta(days=40))
     orient(p, add_months(D0, 1) + timedelta(days=5))
     assert p.s.outbox.task_closures == [] and p.s.open_tasks == []
+
+
+def test_a_new_referent_cancels_the_former_cycles_bilan_reminder_and_a_closed_case_keeps_the_rsa_service_tasks():
+    p = pathway()
+    orient(p, D0, OrientationTarget.REFERENT_SOCIOPRO)
+    end = add_months(D0, 6)
+    p.sign_cer(SignCer(event_id="s1", cer_id="c1", type=CerType.SOCIOPROFESSIONNEL, start=D0, end=end, signed_on=D0,
+                       actions=[CerAction(start=D0, end=end, professional_insertion=True)] * 3), D0)
+    p.expire(datetime.combine(end - timedelta(days=20), time(12), tzinfo=PARIS))  # the bilan reminder fired
+    assert "BILAN_REMINDER" in {t.kind for t in p.s.open_tasks}
+    day = end - timedelta(days=19)
+    p.request_reorientation(RequestReorientation(event_id="r1", reason=ReorientationReason.REPRISE_VIE_MARITALE,
+                                                 requested_on=day), day)
+    p.decide_reorientation(DecideReorientation(event_id="r2", decided_on=day, approved=True,
+                                               target=OrientationTarget.REFERENT_SOLIDARITE, structure_id="S2"), day)
+    assert closures(p)["BILAN_REMINDER"] == (TaskStatus.CANCELLED, "REFERENT_CHANGED")
+    p._task("APPLY_RSA_SANCTION", "SERVICE_RSA", "x", None)
+    p._task("TRANSMIT_REMOBILISATION", "SERVICE_RSA", "x", None)
+    p._task("OTHER", "SLAI:ARRAGEOIS", "x", None)
+    p._close(ExitReason.FIN_ACCOMPAGNEMENT, day)
+    assert closures(p)["OTHER"] == (TaskStatus.CANCELLED, "PATHWAY_CLOSED")
+    assert {t.kind for t in p.s.open_tasks} == {"APPLY_RSA_SANCTION", "TRANSMIT_REMOBILISATION"}

@@ -45,7 +45,7 @@ from domain.pathway import (
     SignCer,
     Stage,
 )
-from pathway_harness import TERRITORY, Harness, running_pathway
+from pathway_harness import TERRITORY, Harness, contract, running_pathway
 from workers.runtime.sandbox import workflow_runner
 from workflows import search_attributes as sa
 from workflows.pathway import BeneficiaryPathway
@@ -70,8 +70,8 @@ def direct(day, event_id="orient-1"):
 def cer(day, months=6, event_id=None, cer_id=None, cer_type=CerType.SOCIOPROFESSIONNEL, n=3):
     cer_id = cer_id or f"cer-{day.isoformat()}"
     acts = [CerAction(start=day, end=day + timedelta(days=60), professional_insertion=i == 0) for i in range(n)]
-    return SignCer(event_id=event_id or f"sign-{cer_id}", cer_id=cer_id, type=cer_type, start=day,
-                   end=add_months(day, months), signed_on=day, actions=acts)
+    return contract(SignCer(event_id=event_id or f"sign-{cer_id}", cer_id=cer_id, type=cer_type, start=day,
+                            end=add_months(day, months), signed_on=day, actions=acts))
 
 
 def breaches(view):
@@ -82,7 +82,7 @@ async def with_active_cer(h: Harness):
     d0 = await h.morning()
     await h.start()
     await h.update(BeneficiaryPathway.orient, direct(d0))
-    await h.update(BeneficiaryPathway.sign_cer, cer(d0))
+    await h.update(BeneficiaryPathway.sign_contrat_engagement, cer(d0))
     await h.view(lambda v: v.stage is Stage.CER_ACTIVE)
     return d0
 
@@ -226,14 +226,19 @@ async def test_a_cer_longer_than_six_months_is_refused_naming_the_rule(h):
     d0 = await h.morning()
     await h.start()
     await h.update(BeneficiaryPathway.orient, direct(d0))
+    with pytest.raises(WorkflowUpdateFailedError) as err:  # a case entered today: its contract replaces the CER
+        await h.update(BeneficiaryPathway.sign_cer, SignCer.model_validate(cer(d0).model_dump(exclude={
+            "weekly_hours", "hours_reason"})))
+    assert err.value.cause.type == "CER_REPLACED_BY_CONTRAT_ENGAGEMENT"
+    assert "sign_contrat_engagement" in err.value.cause.message
     with pytest.raises(WorkflowUpdateFailedError) as err:
-        await h.update(BeneficiaryPathway.sign_cer, cer(d0, months=7))
+        await h.update(BeneficiaryPathway.sign_contrat_engagement, cer(d0, months=7))
     assert err.value.cause.type == "CER_MAX_DURATION"
     assert "at most 6 months" in err.value.cause.message
     with pytest.raises(WorkflowUpdateFailedError) as err:
-        await h.update(BeneficiaryPathway.sign_cer, cer(d0, n=2, cer_id="c2"))
+        await h.update(BeneficiaryPathway.sign_contrat_engagement, cer(d0, n=2, cer_id="c2"))
     assert err.value.cause.type == "CER_SOCIOPRO_MIN_ACTIONS"
-    assert (await h.update(BeneficiaryPathway.sign_cer, cer(d0, cer_id="c3"))).stage is Stage.CER_ACTIVE
+    assert (await h.update(BeneficiaryPathway.sign_contrat_engagement, cer(d0, cer_id="c3"))).stage is Stage.CER_ACTIVE
     await h.eventually(lambda: h.monjob.received)
     assert list(h.monjob.received) == [f"{h.handle.id}:CER:c3"]
 
@@ -294,7 +299,7 @@ async def test_two_years_of_cer_cycles_continue_as_new_and_every_run_stays_under
     await h.view(lambda v: v.run == 2)  # the referent's designation starts a new run
     for cycle in range(4):
         today = await h.today()
-        await h.update(BeneficiaryPathway.sign_cer, cer(today, cer_id=f"cer-{cycle}"))
+        await h.update(BeneficiaryPathway.sign_contrat_engagement, cer(today, cer_id=f"cer-{cycle}"))
         end = add_months(today, 6)
         await h.sleep_until(end + timedelta(days=1))
         await h.view(lambda v: v.stage is Stage.BILAN)
@@ -538,11 +543,11 @@ async def test_section_3_8_a_caf_cer_is_refused_without_its_gesica_entry_then_si
     await h.update(BeneficiaryPathway.caf_first_interview,
                    CafFirstInterview(event_id="fi", held_on=d0, within_caf_competence=True))
     with pytest.raises(WorkflowUpdateFailedError) as err:
-        await h.update(BeneficiaryPathway.sign_cer, cer(d0, cer_type=CerType.SOLIDARITE, n=1))
+        await h.update(BeneficiaryPathway.sign_contrat_engagement, cer(d0, cer_type=CerType.SOLIDARITE, n=1))
     assert err.value.cause.type == "GESICA_CER_DOMAIN_REQUIRED"
     signed = cer(d0, cer_type=CerType.SOLIDARITE, n=1).model_copy(update={
         "event_id": "sign-gesica", "gesica_domain": "BUDGET", "gesica_objectives": ["Maintenir un équilibre budgétaire"]})
-    assert (await h.update(BeneficiaryPathway.sign_cer, signed)).stage is Stage.CER_ACTIVE
+    assert (await h.update(BeneficiaryPathway.sign_contrat_engagement, signed)).stage is Stage.CER_ACTIVE
     await h.idle()
     row = await h.pool.fetchval("SELECT gesica_domain FROM pathway_cers WHERE pathway_id = $1", h.handle.id)
     assert row == "BUDGET"

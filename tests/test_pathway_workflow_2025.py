@@ -142,6 +142,7 @@ async def test_a_2023_case_and_a_2025_case_started_the_same_day_follow_their_own
         assert await refused(old, BeneficiaryPathway.sign_contrat_engagement, contrat(d0)) \
             == "CONTRAT_ENGAGEMENT_NOT_IN_RULE_SET"
         await old.update(BeneficiaryPathway.sign_cer, cer(d0))
+        assert await refused(h, BeneficiaryPathway.sign_cer, cer(d0)) == "CER_REPLACED_BY_CONTRAT_ENGAGEMENT"
         assert await refused(h, BeneficiaryPathway.sign_contrat_engagement, contrat(d0, hours=10)) \
             == "CONTRAT_ENGAGEMENT_HOURS_REASON"
         await h.update(BeneficiaryPathway.sign_contrat_engagement,

@@ -245,9 +245,9 @@ def drive_pathways(api: Api, demo_nir: str, today: date) -> dict[str, str]:
              {"target": "REFERENT_SOLIDARITE", "structure_id": "CCAS-LENS", "notified_on": today.isoformat(),
               "bypass_reason": "suivi social en cours"})
     end = add_months(today, 6) - timedelta(days=1)
-    api.post(f"/v1/pathways/{accompanied}/cer",
+    api.post(f"/v1/pathways/{accompanied}/contrat-engagement",  # entered today: it replaces the CER (§8.3)
              {"cer_id": "cer-1", "type": "SOLIDARITE", "start": today.isoformat(), "end": end.isoformat(),
-              "signed_on": today.isoformat(),
+              "signed_on": today.isoformat(), "weekly_hours": 15,
               "actions": [{"start": today.isoformat(), "end": add_months(today, 2).isoformat()}]})
     api.post(f"/v1/pathways/{accompanied}/appointments",
              {"kind": "HELD", "appointment_date": today.isoformat(), "physical": True})

@@ -45,7 +45,8 @@ from workflows.retention import RetentionPurge
 
 TABLES = ("pathways", "stage_changes", "deadlines", "breaches", "pathway_cers", "pathway_appointments",
           "lost_from_view_convocations", "pathway_decisions", "api_event_ids", "pathway_anomalies", "human_tasks",
-          "caseload_adoptions", "caseload_import_rows", "caseload_person_links", "flux_observations")
+          "caseload_adoptions", "caseload_import_rows", "caseload_person_links", "lost_from_view_campaign_items",
+          "flux_observations")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -123,6 +124,12 @@ async def insert_pathway(pool: asyncpg.Pool, pathway_id: str, closed_on: date | 
         await conn.execute(  # a NIR linked to it (adopted by CAF matricule + rank): the link goes with it
             """INSERT INTO caseload_person_links (person_id, linked_person_id, pathway_id, caf_key, file_digest)
                VALUES ($1, $2, $3, $2, $4)""", f"nir-{person}", person, pathway_id, "0" * 64)
+        await conn.execute(  # selected by a « perdus de vue » campaign: the item goes, the campaign's counts stay
+            """INSERT INTO lost_from_view_campaigns (campaign_id, run_on, cutoff, appointment_date, selected, convoked,
+                   not_found) VALUES ('campaign-retention', $1, $1, $1, 1, 1, 0) ON CONFLICT DO NOTHING""",
+            add_months(entry, 3))
+        await conn.execute("""INSERT INTO lost_from_view_campaign_items (campaign_id, pathway_id, outcome)
+                              VALUES ('campaign-retention', $1, 'CONVOKED')""", pathway_id)
         state = {"last_flow_date": (closed_on or entry).isoformat(), "entry_date": entry.isoformat(),
                  "right_state": "5" if closed_on else "2", "subject_to_duties": True}
         await conn.execute(
@@ -144,7 +151,7 @@ async def rows_of(pool: asyncpg.Pool, pathway_id: str) -> dict[str, int]:
 ALL_ROWS = {"pathways": 1, "stage_changes": 2, "deadlines": 1, "breaches": 1, "pathway_cers": 1,
             "pathway_appointments": 2, "lost_from_view_convocations": 1, "pathway_decisions": 1, "api_event_ids": 1,
             "pathway_anomalies": 1, "human_tasks": 1, "caseload_adoptions": 1, "caseload_import_rows": 1,
-            "caseload_person_links": 1, "flux_observations": 1}
+            "caseload_person_links": 1, "lost_from_view_campaign_items": 1, "flux_observations": 1}
 NO_ROWS = dict.fromkeys(TABLES, 0)
 
 
@@ -184,6 +191,8 @@ async def test_purges_only_pathways_closed_beyond_24_months_and_records_it(ts_en
 
         assert await rows_of(pool, old) == NO_ROWS
         assert await rows_of(pool, recent) == ALL_ROWS
+        kpi = "SELECT count(*) FROM pathway_kpi WHERE pathway_id = $1"  # kept by triggers on the pathway's rows
+        assert (await pool.fetchval(kpi, old), await pool.fetchval(kpi, recent)) == (0, 1)
         assert await rows_of(pool, still_open) == ALL_ROWS
         assert await rows_of(pool, returned) == ALL_ROWS
         assert summary.cutoff == add_months(today, -24) and summary.retention_months == 24 and summary.completed

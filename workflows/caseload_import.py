@@ -11,8 +11,6 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from domain.caseload_import import (
@@ -28,10 +26,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.deadlines import paris_date
 
+from workflows.resumable_import import continue_as_new_if_due, import_retry, run_slice, start_or_join
 
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                     maximum_interval=timedelta(minutes=1),
-                     non_retryable_error_types=["CASELOAD_UNREADABLE", "CASELOAD_FILE_CHANGED"])
+_RETRY = import_retry("CASELOAD_UNREADABLE", "CASELOAD_FILE_CHANGED")
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -53,20 +50,15 @@ class CaseloadImport:
                 retry_policy=_RETRY)
             s.status = "importing"
         while s.next_row <= s.total:
-            if s.slices_this_run >= inp.slices_per_run or workflow.info().is_continue_as_new_suggested():
-                s.run += 1
-                s.slices_this_run = 0
-                workflow.continue_as_new(inp.model_copy(update={"state": s}))
+            continue_as_new_if_due(inp, s)
             last = min(s.next_row + inp.batch_size - 1, s.total)
-            done = await workflow.execute_activity(
+            done = await run_slice(
                 IMPORT_SLICE,
                 CaseloadSlice(file_path=inp.file_path, file_digest=inp.file_digest, file_name=inp.file_name,
                               mapping=inp.mapping, past_breaches=inp.past_breaches, update=inp.update,
                               pathway_task_queue=inp.pathway_task_queue or workflow.info().task_queue,
                               first=s.next_row, last=last, today=s.today),
-                result_type=SliceOutcome, start_to_close_timeout=timedelta(hours=2), heartbeat_timeout=heartbeat,
-                schedule_to_close_timeout=timedelta(days=3), retry_policy=_RETRY,
-            )
+                SliceOutcome, heartbeat, _RETRY)
             s.next_row = last + 1
             s.slices_this_run += 1
             s.adopted += done.adopted
@@ -87,11 +79,4 @@ class CaseloadImport:
 async def start_caseload_import(client: Client, inp: CaseloadImportInput, *, task_queue: str) -> WorkflowHandle:
     """Start the import of a caseload file, or join the one running or completed for the same bytes."""
     workflow_id = caseload_import_workflow_id(inp.file_digest, inp.past_breaches, inp.update)
-    try:
-        return await client.start_workflow(
-            CaseloadImport.run, inp, id=workflow_id, task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle_for(CaseloadImport.run, workflow_id)
+    return await start_or_join(client, CaseloadImport.run, inp, workflow_id, task_queue)

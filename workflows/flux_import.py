@@ -11,8 +11,6 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import paris_date
@@ -34,9 +32,9 @@ with workflow.unsafe.imports_passed_through():
         flux_import_workflow_id,
     )
 
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                     maximum_interval=timedelta(minutes=1),
-                     non_retryable_error_types=["FLUX_UNREADABLE", "FLUX_FILE_CHANGED"])
+from workflows.resumable_import import continue_as_new_if_due, import_retry, run_slice, start_or_join
+
+_RETRY = import_retry("FLUX_UNREADABLE", "FLUX_FILE_CHANGED")
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -61,20 +59,15 @@ class FluxImport:
         batch = inp.batch_size or default_batch_size(survey.last_position)
         flow_date = survey.flow_date or paris_date(workflow.now())
         while s.next_position <= survey.last_position:
-            if s.slices_this_run >= inp.slices_per_run or workflow.info().is_continue_as_new_suggested():
-                s.run += 1
-                s.slices_this_run = 0
-                workflow.continue_as_new(inp.model_copy(update={"state": s}))
+            continue_as_new_if_due(inp, s)
             last = min(s.next_position + batch - 1, survey.last_position)
-            done = await workflow.execute_activity(
+            done = await run_slice(
                 IMPORT_SLICE,
                 SliceRequest(file_path=inp.file_path, file_digest=inp.file_digest, source=inp.source,
                              mapping=inp.mapping, territory=inp.territory,
                              pathway_task_queue=inp.pathway_task_queue or workflow.info().task_queue,
                              first=s.next_position, last=last, flow_date=flow_date),
-                result_type=SliceResult, start_to_close_timeout=timedelta(hours=2), heartbeat_timeout=heartbeat,
-                schedule_to_close_timeout=timedelta(days=3), retry_policy=_RETRY,
-            )
+                SliceResult, heartbeat, _RETRY)
             s.next_position = last + 1
             s.slices += 1
             s.slices_this_run += 1
@@ -100,17 +93,6 @@ class FluxImport:
 
 
 async def start_flux_import(client: Client, inp: FluxImportInput, *, task_queue: str) -> WorkflowHandle:
-    """Start the import of a file, or join the one already running or completed for the same bytes.
-
-    A running import is joined (``USE_EXISTING``); a completed one is not run again (reuse allowed only
-    after a failure), its handle is returned and ``result()`` gives the first import's result.
-    """
-    workflow_id = flux_import_workflow_id(inp.file_digest)
-    try:
-        return await client.start_workflow(
-            FluxImport.run, inp, id=workflow_id, task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle_for(FluxImport.run, workflow_id)
+    """Start the import of a file, or join the one already running or completed for the same bytes (the second
+    import's ``result()`` gives the first import's result)."""
+    return await start_or_join(client, FluxImport.run, inp, flux_import_workflow_id(inp.file_digest), task_queue)

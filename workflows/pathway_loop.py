@@ -73,12 +73,12 @@ class PathwayLoop(PathwayHandlers):
         """The workflow's ``__init__``: the state, from the input (new, adopted or continued)."""
         self._start_patches = workflow.patched(START_PATCHES)
         if inp.state is not None:
-            self.p = Pathway(inp.state, patched=workflow.patched)
+            self.p = Pathway(inp.state, patched=self._rule_changed)
         elif inp.adoption is not None:
-            self.p = Pathway(inp.adoption, patched=workflow.patched)
+            self.p = Pathway(inp.adoption, patched=self._rule_changed)
         else:
-            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=workflow.patched,
-                                 rules_by_entry_date=self._patched(RULE_SETS_BY_ENTRY_DATE))
+            self.p = Pathway.new(inp.person_id, inp.territory, paris_date(workflow.now()), patched=self._rule_changed,
+                                 rules_by_entry_date=self._patched(RULE_SETS_BY_ENTRY_DATE), seq=inp.seq_base)
         self._search_attributes: dict[str, Any] = {}
         self._counters: dict[str, Any] = {}
 
@@ -225,6 +225,13 @@ class PathwayLoop(PathwayHandlers):
     def _patched(self, patch_id: str) -> bool:
         """A patch of ``PATCHES_IN_START``: implied by ``START_PATCHES`` (no marker of its own), else asked."""
         return (self._start_patches and patch_id in PATCHES_IN_START) or workflow.patched(patch_id)
+
+    def _rule_changed(self, change: str) -> bool:
+        """Whether a rule change of ``domain.pathway_rules`` applies (``Pathway(patched=...)``). A validator cannot
+        ask ``workflow.patched`` (read-only) and never runs on replay: it applies the current rules; a handler asks,
+        so one replaying a history of before keeps the old rule (e.g. ``CER_REPLACED``: a ``sign_cer`` accepted on a
+        2025 case is still accepted on replay)."""
+        return workflow.unsafe.is_read_only() or workflow.patched(change)
 
     def _count(self, name: str, attributes: dict[str, str]) -> None:
         """Add one to a business counter, created at its first use in the run: most cached runs count nothing, and

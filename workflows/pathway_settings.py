@@ -45,8 +45,9 @@ GESICA_AT_CER = "gesica-domain-objectives-at-caf-cer-signature"
 #: Rule changes of ``domain.pathway_rules`` asked through ``workflow.patched`` at the moment they would make a
 #: difference (``Pathway(patched=...)``): ``CER_END_FIXED`` (a pause no longer moves the CER's end, R13), asked at
 #: the first pause reaching a CER clock in a run, and ``BREACH_WITHDRAWAL`` (a late fact dated in time withdraws
-#: the breach), asked when such a fact arrives. A run that already behaved the old way keeps doing so until its
-#: next run (at the latest its bilan); every other run gets the new rules.
+#: the breach), asked when such a fact arrives, and ``CER_REPLACED`` (``sign_cer`` refused on a 2025 case, §8.3),
+#: asked by the update's handler only when it would refuse. A run that already behaved the old way keeps doing so
+#: until its next run (at the latest its bilan); every other run gets the new rules.
 #: A pathway adopted from a département's caseload (``domain.caseload_adoption``) starts at its stage with its
 #: clocks: its state says which reminders and checks it keeps, as a continued run's does.
 ADOPTED_CASELOAD = "pathway-adopted-from-caseload"

@@ -8,7 +8,7 @@ scope.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query
@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from activities.caf_report import CafReportStore
 from domain.caf_report import CafReport
 from workers.api.auth import Scope
+from workers.api.query import Whole, only
 
 
 def caf_router(pool: asyncpg.Pool | None, require: Callable[..., Any], error: type[Exception]) -> APIRouter:
@@ -28,14 +29,15 @@ def caf_router(pool: asyncpg.Pool | None, require: Callable[..., Any], error: ty
         return CafReportStore(pool)
 
     @router.get("/quota", response_model=CafReport, summary="CAF quota and counts per referent id and per ETP",
-                openapi_extra={"x-scopes": [Scope.CASE_READ.value]})
-    async def quota(year: int = Query(..., ge=2009, le=2100), etp: int | None = Query(None, ge=1, le=10000),
+                openapi_extra={"x-scopes": [Scope.CASE_READ.value]}, dependencies=[Depends(only("year", "etp"))])
+    async def quota(year: Annotated[Whole, Query(ge=2009, le=2100)],
+                    etp: Annotated[Whole | None, Query(ge=1, le=10000)] = None,
                     _: Any = Depends(require(Scope.CASE_READ))) -> CafReport:
         return await store().report(year, etp)
 
     @router.get("/reports/{year}", response_model=CafReport, summary="The CAF's stored annual report",
                 openapi_extra={"x-scopes": [Scope.CASE_READ.value]})
-    async def report(year: int = Path(..., ge=2009, le=2100), _: Any = Depends(require(Scope.CASE_READ))) -> CafReport:
+    async def report(year: Annotated[Whole, Path(ge=2009, le=2100)], _: Any = Depends(require(Scope.CASE_READ))) -> CafReport:
         stored = await store().stored(year)
         if stored is None:
             raise error(404, "not_found", f"no CAF report stored for {year} (built each 31 January of the next year)")

@@ -7,7 +7,7 @@ Rows hold ids, stages, dates and counts only (no person id, no personal data): `
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query
@@ -22,10 +22,11 @@ from workers.api.auth import Caller, Scope
 from workers.api.commands import STRUCTURE_PATTERN as _STRUCTURE_PATTERN
 from workers.api.commands import TERRITORY_PATTERN as _TERRITORY_PATTERN
 from workers.api.errors import ApiError
+from workers.api.query import Whole
 from workers.api.tasks import _ERRORS, MAX_PAGE, IsoDate, _only
 
 CURSOR = Query(None, max_length=300, pattern=r"^[A-Za-z0-9_\-]+$", description="next_cursor of the previous page")
-LIMIT = Query(50, ge=1, le=MAX_PAGE)
+Limit = Annotated[Whole, Query(ge=1, le=MAX_PAGE)]
 
 
 class PathwayItem(BaseModel):
@@ -84,7 +85,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         next_deadline_before: IsoDate | None = Query(None, description="Next deadline strictly before this day"),
         breached: Literal["true", "false"] | None = Query(None, description="true: at least one breached deadline; "
                                                                             "false: none"),
-        limit: int = LIMIT,
+        limit: Limit = 50,
         cursor: str | None = CURSOR,
     ) -> dict[str, Any]:
         """A caseload, by next deadline (none last): e.g. a territory's pathways overdue for orientation
@@ -98,7 +99,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
     @routes.get("/v1/label-applications", tags=["label applications"], response_model=ApplicationPage,
                 openapi_extra={"x-scopes": [Scope.CASE_READ.value]},
                 responses=_ERRORS, dependencies=[read, Depends(_only("stage", "limit", "cursor"))])
-    async def list_applications(stage: LabelStage | None = None, limit: int = LIMIT,
+    async def list_applications(stage: LabelStage | None = None, limit: Limit = 50,
                                 cursor: str | None = CURSOR) -> dict[str, Any]:
         """Label applications by next deadline (none last), e.g. those awaiting the DPID's evaluation."""
         rows, following = await paged(store().applications(stage.value if stage else None, limit=limit, cursor=cursor))

@@ -69,9 +69,12 @@ _ACTOR_DOC = ("Opaque id of the person who decides, in the sender's directory: `
               "digits, `_` or `-`), never a name.")
 
 
-def post_context(*scopes: Scope, person: bool = False) -> Callable[..., PostContext]:
+def post_context(*scopes: Scope, person: bool = False, actor_pattern: str = ACTOR_PATTERN,
+                 actor_doc: str | None = None) -> Callable[..., PostContext]:
     """Dependency of every POST: caller, ``Idempotency-Key`` (428 when missing) and, for a person's command
-    (``person``), the required ``X-Actor`` header; elsewhere ``X-Actor`` is optional."""
+    (``person``), the required ``X-Actor`` header; elsewhere ``X-Actor`` is optional. ``actor_pattern``: the
+    task inbox also takes ``service:<name>`` actors (``domain.tasks.ACTOR_PATTERN``)."""
+    doc = actor_doc or _ACTOR_DOC
     auth = require(*scopes)
 
     def context(request: Request, caller: Caller, key: str | None, actor: str | None) -> PostContext:
@@ -83,13 +86,13 @@ def post_context(*scopes: Scope, person: bool = False) -> Callable[..., PostCont
 
     if person:
         def dependency(request: Request, caller: Caller = Depends(auth), key: str | None = _key_header(),
-                       actor: str = Header(..., alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=80,
-                                           description=_ACTOR_DOC)) -> PostContext:
+                       actor: str = Header(..., alias=ACTOR_HEADER, pattern=actor_pattern, max_length=80,
+                                           description=doc)) -> PostContext:
             return context(request, caller, key, actor)
     else:
         def dependency(request: Request, caller: Caller = Depends(auth), key: str | None = _key_header(),
-                       actor: str | None = Header(None, alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=80,
-                                                  description=_ACTOR_DOC)) -> PostContext:
+                       actor: str | None = Header(None, alias=ACTOR_HEADER, pattern=actor_pattern, max_length=80,
+                                                  description=doc)) -> PostContext:
             return context(request, caller, key, actor)
 
     return dependency

@@ -28,6 +28,7 @@ from domain.label_registry import ApplicationRefused, StructureRecord
 from workers.api.auth import Scope
 from workers.api.commands import STRUCTURE_PATTERN, message_extension
 from workers.api.errors import ERROR_RESPONSES, ApiError
+from workers.api.query import only
 
 
 def registry_for(pool: asyncpg.Pool | None) -> StructureRegistry | None:
@@ -69,7 +70,7 @@ def letter_route(app: FastAPI, pool: asyncpg.Pool | None, client: Client, reader
     with its free-text reasons, is kept only in the encrypted workflow state)."""
 
     @app.get("/v1/label-letters/{letter_key}", tags=[tag], operation_id="label_letters_read",
-             summary="A label letter (PDF or HTML)", response_class=Response,
+             summary="A label letter (PDF or HTML)", response_class=Response, dependencies=[Depends(only("format"))],
              openapi_extra=message_extension(LETTER_QUERY, "query", (Scope.CASE_READ,)),
              responses={**ERROR_RESPONSES, 200: {"content": {"application/pdf": {}, "text/html": {}}}})
     async def read_letter(

@@ -15,13 +15,14 @@ from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from activities.pathway_anomalies import PathwayAnomalies
 from activities.pathway_start import signal_with_start
 from activities.person_links import PersonLinks
 from domain import pathway as pw
 from domain import plein_emploi as pe
 from domain.identity import NirError, person_id, validate_nir
 from domain.pathway_contract import Query, Signal, Update
-from domain.pathway_rules import pathway_workflow_id
+from domain.pathway_constants import pathway_workflow_id
 from workers.api.auth import Caller, Scope
 from workers.api.bodies import EVENT_ID_PATTERN, strict_body
 from workers.api.commands import (
@@ -104,6 +105,18 @@ class DecisionOut(BaseModel):
     actor: str | None = Field(description="The person's opaque id (X-Actor)")
 
 
+class AnomalyOut(BaseModel):
+    """A message the pathway could not apply, kept as an anomaly (codes only), with its ``REFUSED_EVENT`` task."""
+
+    anomaly_id: str
+    message: str = Field(description="The workflow message it came as (signal or update name)")
+    code: str = Field(description="The rule's code (e.g. STAGE_NOT_ALLOWED), IMPLAUSIBLE_DATE or DATA_NOT_APPLICABLE")
+    stage: str = Field(description="The stage the message found")
+    received_on: date
+    status: str | None = Field(description="Its REFUSED_EVENT task's status (OPEN, CLAIMED, DONE, CANCELLED)")
+    open: bool = Field(description="True while its task is OPEN or CLAIMED")
+
+
 class PathwayPersonal(BaseModel):
     """What describes the person's own course (scope ``personal_data``)."""
 
@@ -130,6 +143,9 @@ class PathwayCase(BaseModel):
     deadlines: list[DeadlineOut] | None = None
     run: int | None = None
     decisions: list[DecisionOut] | None = Field(None, description="The last people's commands, oldest first")
+    anomalies: list[AnomalyOut] | None = Field(
+        None, description="The last messages the case could not apply, oldest first (from the read model; null "
+                          "when it cannot be read)")
     personal: PathwayPersonal | None = None
 
 
@@ -157,7 +173,8 @@ PATHWAY_COMMANDS = (
     _c("preconisation-decision", Update.DECIDE_PRECONISATION, "update", pw.SlaiPreconisationDecision, "person",
        "SLAI validation of the préconisation, possibly with another target (T11, T12)"),
     _c("cer", Update.SIGN_CER, "update", pw.SignCer, "person",
-       "A CER signed (refused if longer than 6 months, or breaking another CER rule)"),
+       "A CER signed under the 2023 rules (refused on a 2025 case, whose contrat-engagement replaces it, §8.3; "
+       "refused if longer than 6 months, or breaking another CER rule)"),
     _c("cer-amendment", Update.AMEND_CER, "update", pw.AmendCer, "person",
        "A signed amendment (avenant) moving the active CER's end, within 6 months of its start (R13)"),
     _c("bilan", Update.COMPLETE_BILAN, "update", pw.CompleteBilan, "person",
@@ -208,6 +225,16 @@ PATHWAYS = Resource(prefix="/v1/pathways", id_name="pathway_id", id_pattern=PATH
 def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None) -> None:
     settings = api.settings
     links = PersonLinks(pool) if pool is not None else None
+    anomalies = PathwayAnomalies(pool) if pool is not None else None
+
+    async def anomalies_of(pathway_id: str) -> list[AnomalyOut] | None:
+        if anomalies is None:
+            return None
+        try:
+            return [AnomalyOut.model_validate(a) for a in await anomalies.of(pathway_id)]
+        except (asyncpg.PostgresError, OSError) as error:  # the case's state is still worth answering
+            log.warning("api_anomalies_unreadable", path="/v1/pathways/{pathway_id}", error=type(error).__name__)
+            return None
 
     async def person(body: NirBody) -> str:
         """The NIR's person id, or the one of the pathway it was linked to (a person adopted by CAF matricule and
@@ -236,8 +263,10 @@ def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None)
             await api.claim_event_id(ctx, pathway_id, record.event_id,
                                      fingerprint_event(Signal.FLOW_RECORD, {**record.model_dump(mode="json"),
                                                                        "territory": body.territory}))
+            # A finished former pathway (closed, no re-entry window): the new one is numbered above its read model.
+            seq_base = (await links.finished([pid])).get(pid, 0) if links is not None else 0
             handle = await call("the pathway", signal_with_start(
-                api.client, pid, body.territory, record, task_queue=settings.temporal_task_queue))
+                api.client, pid, body.territory, record, task_queue=settings.temporal_task_queue, seq_base=seq_base))
             return 202, PathwayStarted(pathway_id=handle.id, event_id=record.event_id).model_dump(mode="json")
 
         return await api.idempotent(ctx, {"person_id": pid, "territory": body.territory, "record": record}, action)
@@ -268,7 +297,8 @@ def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None)
         pathway_id: str = Path(..., pattern=PATHWAY_PATTERN),
         caller: Caller = Depends(require(Scope.CASE_READ)),
     ) -> PathwayCase:
-        """Ids, stage and deadlines (from the workflow; from its search attributes if no worker answers).
+        """Ids, stage and deadlines (from the workflow; from its search attributes if no worker answers), and its
+        anomalies with whether each is still open (from the read model).
         ``personal`` (CER dates, stage history, breaches, exit reason) needs the ``personal_data`` scope."""
         handle = api.client.get_workflow_handle(pathway_id)
         description = await call("the pathway", handle.describe())
@@ -283,6 +313,7 @@ def add_pathway_routes(app: FastAPI, api: Api, pool: asyncpg.Pool | None = None)
             referent_type=search_attribute(description, sa.REFERENT_TYPE),
             next_deadline=search_attribute(description, sa.NEXT_DEADLINE),
             breach_count=search_attribute(description, sa.BREACH_COUNT),
+            anomalies=await anomalies_of(pathway_id),
         )
         try:
             view: pw.PathwayView = await handle.query(Query.VIEW, result_type=pw.PathwayView,

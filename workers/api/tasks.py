@@ -5,24 +5,25 @@ A task is closed by its workflow when the event it waits for arrives; a person c
 category), and a ``LETTER_TO_SEND`` task with the registered letter's number and the day it was posted: that one
 first sends ``record_letter_sent`` to the label case that wrote the letter (its receipt clock starts from the
 posting), whose refusal is the answer (409 with its rule); a case already closed keeps no clock, the task is simply
-completed. The person's completion and the case's answer are one transaction, so the person stays the task's
-closer even when the case closes it on the posting at the same moment. Working on a label task (``label_*``,
-``LETTER_TO_SEND``) takes the ``label.decide`` scope, on a pathway task the ``pathway.events`` scope. Completing or
-claiming a closed task is a 409; unknown task ids a 404; unknown fields and query parameters are refused.
+completed. The task is claimed for its completion while the case answers (no row lock, no pool connection held:
+``TaskStore.complete_told``), so the person stays the task's closer even when the case closes it on the posting
+at the same moment. Working on a label task (``label_*``, ``LETTER_TO_SEND``) takes the ``label.decide`` scope, on
+a pathway task the ``pathway.events`` scope. Completing or claiming a closed task is a 409; unknown task ids a
+404; unknown fields and query parameters are refused. Every POST runs once per ``Idempotency-Key``: a retry with
+the same request is answered the first answer (``Idempotent-Replayed: true``), nothing done twice.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Awaitable, Callable
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from fastapi import APIRouter, Depends, Header, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from activities.page_cursor import InvalidCursor
-from activities.tasks import TaskClosed, TaskFilter, TaskNotFound, TaskStore
+from activities.tasks import TaskBusy, TaskClosed, TaskFilter, TaskNotFound, TaskStore
 from domain.deadlines import paris_date
 from domain.label_contract import LabelTaskDetails
 from domain.label_messages import letter_sent_by_task
@@ -45,22 +46,15 @@ from workers.api.dependencies import post_context
 from workers.api.errors import ApiError, ErrorBody
 from workers.api.idempotency import Api, PostContext
 from workers.api.labels import LETTER_SENT_COMMAND
+from workers.api.query import IsoDate, Whole
+from workers.api.query import only as _only
 
 ACTOR_HEADER = "X-Actor"
+_ACTOR_DOC = "The acting person's opaque id (agent:<id>) or service:<name>; never a name"
 MAX_PAGE = 200
+TaskId = Annotated[Whole, Path(ge=1, le=2**63 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)}
-
-
-def _iso_date(value: Any) -> Any:
-    """Dates as ``YYYY-MM-DD`` text only (no timestamps, no numbers)."""
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
-        raise ValueError("a date is written YYYY-MM-DD")
-    return value
-
-
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class Task(BaseModel):
@@ -106,17 +100,6 @@ def _public(task: dict[str, Any]) -> dict[str, Any]:
     return Task.model_validate(task).model_dump(mode="json")
 
 
-def _only(*allowed: str) -> Callable[[Request], None]:
-    """Refuse query parameters the route does not know (a typo would otherwise silently widen a list)."""
-
-    def dependency(request: Request) -> None:
-        unknown = sorted(set(request.query_params) - set(allowed))
-        if unknown:
-            raise ApiError(422, "validation_error", f"unknown query parameter {unknown[0]}", field=f"query {unknown[0]}")
-
-    return dependency
-
-
 # Task routes act on the read model, not on a workflow: no x-temporal-message, but the scopes and sender declared.
 _READ = {"x-scopes": [Scope.CASE_READ.value]}
 # Either scope enters; the task's own case decides which one it takes (``_may_work_on``).
@@ -157,7 +140,8 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
     client that tells a label case its letter was sent)."""
     routes = APIRouter(tags=["tasks"])
     read = Depends(require(Scope.CASE_READ))
-    work = Depends(post_context(Scope.PATHWAY_EVENTS, Scope.LABEL_DECIDE))  # Idempotency-Key required (428)
+    work = Depends(post_context(Scope.PATHWAY_EVENTS, Scope.LABEL_DECIDE, actor_pattern=ACTOR_PATTERN,
+                                actor_doc=_ACTOR_DOC))  # Idempotency-Key required (428); X-Actor as the inbox takes it
 
     def store() -> TaskStore:
         if pool is None:
@@ -177,10 +161,11 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
             raise ApiError(404, "not_found", f"no task {task_id}") from None
         except TaskClosed as closed:
             raise ApiError(409, "task_closed", f"the task is {closed.status}; nothing changed") from None
+        except TaskBusy:
+            raise ApiError(409, "task_completing", "another completion of the task is under way; retry later",
+                           headers={"Retry-After": "1"}) from None
 
-    actor = Header(alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=72,
-                   description="The acting person's opaque id (agent:<id>) or service:<name>; never a name")
-    task_id_path = Path(ge=1, le=2**63 - 1)
+    actor = Header(alias=ACTOR_HEADER, pattern=ACTOR_PATTERN, max_length=72, description=_ACTOR_DOC)
 
     @routes.get("/v1/tasks", response_model=TaskPage, responses=_ERRORS, openapi_extra=_READ,
                 dependencies=[read, Depends(_only("assignee", "status", "kind", "due_before", "pathway",
@@ -194,7 +179,7 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         due_before: IsoDate | None = Query(None, description="Tasks due strictly before this day"),
         pathway: str | None = Query(None, pattern=PATHWAY_PATTERN),
         application: str | None = Query(None, pattern=APPLICATION_PATTERN),
-        limit: int = Query(50, ge=1, le=MAX_PAGE),
+        limit: Annotated[Whole, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: str | None = Query(None, max_length=200, pattern=r"^[A-Za-z0-9_\-]+$"),
     ) -> dict[str, Any]:
         """Tasks by due date (none last), then id. Filters are and-ed."""
@@ -210,43 +195,64 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
 
     @routes.get("/v1/tasks/{task_id}", response_model=Task, responses=_ERRORS, dependencies=[read],
                 openapi_extra=_READ)
-    async def read_task(task_id: int = task_id_path) -> dict[str, Any]:
+    async def read_task(task_id: TaskId) -> dict[str, Any]:
         return _public(await found(task_id))
 
+    async def once(ctx: PostContext, fingerprint: dict[str, Any],
+                   action: Callable[[], Awaitable[dict[str, Any]]]) -> Any:
+        """The change runs once per Idempotency-Key: a retry with the same request gets the first answer."""
+        async def answer() -> tuple[int, dict[str, Any]]:
+            return 200, await action()
+
+        if api is None:
+            return (await answer())[1]
+        return await api.idempotent(ctx, fingerprint, answer)
+
     @routes.post("/v1/tasks/{task_id}/claim", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
-    async def claim_task(task_id: int = task_id_path, x_actor: str = actor, ctx: PostContext = work
-                         ) -> dict[str, Any]:
+    async def claim_task(task_id: TaskId, x_actor: str = actor, ctx: PostContext = work) -> Any:
         """The acting person takes the task (OPEN or CLAIMED → CLAIMED)."""
-        _may_work_on(ctx.caller, await found(task_id))
-        return await changed(task_id, lambda s: s.claim(task_id, x_actor))
+        async def action() -> dict[str, Any]:
+            _may_work_on(ctx.caller, await found(task_id))
+            return await changed(task_id, lambda s: s.claim(task_id, x_actor))
+
+        return await once(ctx, {"actor": x_actor}, action)
 
     @routes.post("/v1/tasks/{task_id}/complete", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
-    async def complete_task(body: CompleteTask, task_id: int = task_id_path, x_actor: str = actor,
-                            ctx: PostContext = work) -> dict[str, Any]:
+    async def complete_task(body: CompleteTask, task_id: TaskId, x_actor: str = actor,
+                            ctx: PostContext = work) -> Any:
         """Done, with its outcome; 409 when the task is closed already (by its workflow or a person). A letter's
-        sending is told to its case (``record_letter_sent``) before the completion commits; the case may refuse it
-        (409 with its rule, nothing changed)."""
-        task = await found(task_id)
-        _may_work_on(ctx.caller, task)
-        if task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
-            raise ApiError(409, "task_closed", f"the task is {task['status']}; nothing changed")
-        try:
-            outcome = completion_outcome(task["kind"], paris_date(datetime.now().astimezone()), **body.model_dump())
-        except CompletionError as error:
-            raise ApiError(422, "validation_error", str(error), field=error.field) from None
-        if task["kind"] != LETTER_TO_SEND:
-            return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
+        sending is told to its case (``record_letter_sent``) before the completion is written, with no database
+        lock held meanwhile; the case may refuse it (409 with its rule, nothing changed); a second completion
+        while the case is being told is a 409 ``task_completing`` (retry after a moment)."""
+        async def action() -> dict[str, Any]:
+            task = await found(task_id)
+            _may_work_on(ctx.caller, task)
+            letter = task["kind"] == LETTER_TO_SEND  # may finish a crashed completion: its claim decides
+            if not letter and task["status"] not in (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value):
+                raise ApiError(409, "task_closed", f"the task is {task['status']}; nothing changed")
+            try:
+                outcome = completion_outcome(task["kind"], paris_date(datetime.now().astimezone()),
+                                             **body.model_dump())
+            except CompletionError as error:
+                raise ApiError(422, "validation_error", str(error), field=error.field) from None
+            if not letter:
+                return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome))
 
-        async def tell(locked: dict[str, Any]) -> None:
-            await _tell_case_letter_sent(api, task_id, locked, body, ctx, x_actor)
+            async def tell(claimed: dict[str, Any]) -> None:
+                await _tell_case_letter_sent(api, task_id, claimed, body, ctx, x_actor)
 
-        return await changed(task_id, lambda s: s.complete(task_id, x_actor, outcome, before_commit=tell))
+            return await changed(task_id, lambda s: s.complete_told(task_id, x_actor, outcome, tell))
+
+        return await once(ctx, {"actor": x_actor, "body": body}, action)
 
     @routes.post("/v1/tasks/{task_id}/reassign", response_model=Task, responses=_ERRORS, openapi_extra=_WORK)
-    async def reassign_task(body: ReassignTask, task_id: int = task_id_path, x_actor: str = actor,
-                            ctx: PostContext = work) -> dict[str, Any]:
+    async def reassign_task(body: ReassignTask, task_id: TaskId, x_actor: str = actor,
+                            ctx: PostContext = work) -> Any:
         """Another service or structure takes the task over (it is OPEN again, unclaimed)."""
-        _may_work_on(ctx.caller, await found(task_id))
-        return await changed(task_id, lambda s: s.reassign(task_id, body.assignee, x_actor))
+        async def action() -> dict[str, Any]:
+            _may_work_on(ctx.caller, await found(task_id))
+            return await changed(task_id, lambda s: s.reassign(task_id, body.assignee, x_actor))
+
+        return await once(ctx, {"actor": x_actor, "body": body}, action)
 
     return routes

@@ -2,7 +2,8 @@
 
 ``--dry-run`` starts nothing: every row is validated and replayed against the pathway rules (as the import would
 on this day) and, with ``DATABASE_URL``, judged against the adoptions and identity links already there (a row by NIR
-whose person was adopted by CAF matricule + rank and linked is ``unchanged`` or ``CHANGED_ROW``, as in the import);
+whose person was adopted by CAF matricule + rank and linked is ``unchanged`` or ``CHANGED_ROW``, as in the import;
+with ``--update``, a changed row whose pathway lived since its adoption ``PATHWAY_MOVED``, read from Temporal);
 the command prints what would be adopted, by stage, each row's outcome and each rejected row with its reason.
 Without it, the file is copied into the drop directory (as ``parcours flux import`` does), a ``CaseloadImport``
 workflow is started (or joined: same bytes, same workflow) and followed until done. Output never holds a NIR or
@@ -38,16 +39,16 @@ app = typer.Typer(help="A département's running caseload: adopt each case at it
 
 
 def dry_run(file: Path, mapping: CaseloadMapping, past_breaches: bool, update: bool = False,
-            database_url: str | None = None, secret: bytes | None = None) -> tuple[list[tuple[RowOutcome, bool]], bool]:
+            settings: Settings | None = None) -> tuple[list[tuple[RowOutcome, bool]], bool]:
     """(each row's outcome and whether its NIR is linked, whether identities were looked up): the import's
-    judgement, nothing started. With the read model's ``database_url`` (and the person-id secret), the rows are
-    judged against the adoptions and identity links already there, as the import would; without it, alone."""
+    judgement, nothing started. With the read model's ``DATABASE_URL`` (and the person-id secret) in ``settings``,
+    the rows are judged against the adoptions and identity links already there, as the import would, and with
+    ``update`` a changed row's pathway history is read from Temporal (``PATHWAY_MOVED``); without it, alone."""
     now = datetime.now(timezone.utc)
     today = paris_date(now)
     digest = file_digest(file)
-    if database_url and secret:
-        return asyncio.run(_preview(database_url, secret, file, mapping, today, now, digest, past_breaches,
-                                    update)), True
+    if settings is not None and settings.database_url:
+        return run_client_command(_preview(settings, file, mapping, today, now, digest, past_breaches, update)), True
     secret = secrets.token_bytes(32)  # ids are never shown: any key tells the same rows apart
     outcomes = []
     for number, raw in caseload_rows(file, mapping):
@@ -57,16 +58,22 @@ def dry_run(file: Path, mapping: CaseloadMapping, past_breaches: bool, update: b
     return outcomes, False
 
 
-async def _preview(database_url: str, secret: bytes, file: Path, mapping: CaseloadMapping, today, now, digest: str,
+async def _preview(settings: Settings, file: Path, mapping: CaseloadMapping, today, now, digest: str,
                    past_breaches: bool, update: bool) -> list[tuple[RowOutcome, bool]]:
     import asyncpg
 
     from activities.caseload_import import CaseloadImporter
 
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    client = None
+    if update:  # whether an adopted pathway moved since its adoption: its history
+        try:
+            client = await connect_client(settings)
+        except Exception as exc:  # noqa: BLE001 - unreachable server, no keys: one line
+            raise RuntimeError(" ".join(str(getattr(exc, "message", None) or exc).split())) from None
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
     try:
-        return await CaseloadImporter(pool, secret).preview(str(file), mapping, today, now, digest,
-                                                            past_breaches=past_breaches, update=update)
+        return await CaseloadImporter(pool, settings.person_id_key, client).preview(
+            str(file), mapping, today, now, digest, past_breaches=past_breaches, update=update)
     finally:
         await pool.close()
 
@@ -143,10 +150,11 @@ def import_(
     try:
         columns = load_caseload_mapping(mapping) if mapping else default_mapping()
         if dry:
-            outcomes, identities = dry_run(file, columns, not no_past_breaches, update, settings.database_url,
-                                           settings.person_id_key)
+            outcomes, identities = dry_run(file, columns, not no_past_breaches, update, settings)
     except (FluxUnreadable, OSError) as exc:
         fail(f"parcours caseload import: {exc}")
+    except RuntimeError as exc:  # --update's dry run could not reach Temporal to read the adopted pathways
+        fail(f"parcours caseload import: --dry-run --update reads the adopted pathways from Temporal: {exc}")
     if dry:
         summary = dry_run_summary(file.name, outcomes, identities)
         if output is OutputFormat.json:

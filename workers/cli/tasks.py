@@ -7,8 +7,8 @@
                             --sent-on YYYY-MM-DD) [--format table|json]
 
 A ``LETTER_TO_SEND`` task is completed once its label case took the sending (``record_letter_sent``, through
-``TEMPORAL_ADDRESS`` with ``PARCOURS_ENCRYPTION_KEYS``), in the completion's transaction: the receipt clock starts
-from it and the person stays the task's closer.
+``TEMPORAL_ADDRESS`` with ``PARCOURS_ENCRYPTION_KEYS``), the task claimed for its completion meanwhile (no lock
+held): the receipt clock starts from it and the person stays the task's closer.
 
 Exit codes: 0 done, 1 no such task, the task is closed already, or its case refused or could not be told, 2 bad
 input, 3 database unreachable.
@@ -60,14 +60,14 @@ def _check(value: str | None, pattern: str, option: str) -> str | None:
 
 def _store(command: str, action: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``action`` on a TaskStore over DATABASE_URL: no such task or a closed one exits 1, database trouble 3."""
-    from activities.tasks import TaskClosed, TaskNotFound, TaskStore
+    from activities.tasks import TaskBusy, TaskClosed, TaskNotFound, TaskStore
 
     try:
         return on_read_model(f"parcours tasks {command}", lambda pool: action(TaskStore(pool)), DATABASE_FAILURE,
                              "tasks live in the PostgreSQL read model")
     except TaskNotFound as missing:
         typer.echo(f"parcours tasks {command}: no task {missing}", err=True)
-    except TaskClosed as closed:
+    except (TaskClosed, TaskBusy) as closed:
         typer.echo(f"parcours tasks {command}: {closed}; nothing changed", err=True)
     raise typer.Exit(NOT_DONE)
 
@@ -195,7 +195,7 @@ def complete(
 ) -> None:
     """Mark a task done (a LETTER_TO_SEND task with its registered-letter number and posting day)."""
     from domain.deadlines import paris_date
-    from domain.tasks import ACTIVE_STATUSES, ACTOR_PATTERN, LETTER_TO_SEND, CompletionError, completion_outcome
+    from domain.tasks import ACTOR_PATTERN, LETTER_TO_SEND, CompletionError, completion_outcome
 
     _check(actor, ACTOR_PATTERN, "--actor")
     posted = _day(sent_on, "--sent-on")
@@ -208,12 +208,12 @@ def complete(
         except CompletionError as error:
             fail(f"{error.field}: {error}")
             raise
-        if task["kind"] != LETTER_TO_SEND or task["status"] not in ACTIVE_STATUSES:
+        if task["kind"] != LETTER_TO_SEND:
             return await store.complete(task_id, actor, result)
 
-        async def tell(locked: dict[str, Any]) -> None:  # in the completion's transaction: the person closes it
-            await _tell_case_letter_sent(task_id, locked, registered_letter_number or "", posted, actor)
+        async def tell(claimed: dict[str, Any]) -> None:  # the task claimed for it, no lock held: the person closes it
+            await _tell_case_letter_sent(task_id, claimed, registered_letter_number or "", posted, actor)
 
-        return await store.complete(task_id, actor, result, before_commit=tell)
+        return await store.complete_told(task_id, actor, result, tell)
 
     _print([_store("complete", done)], output)
