@@ -46,7 +46,9 @@ TRAILER = "NBTOTDOSRSATRANSM"
 _SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation"
 # "&" not starting one of the five predefined entities or a character reference
 _ENTITY = re.compile(r"&(?!(?:lt|gt|amp|apos|quot|#[0-9]+|#x[0-9A-Fa-f]+);)")
-MAX_HOUSEHOLD_CHARS = 1 << 20  # a household of ten persons with every block is about 20 kB
+MAX_HOUSEHOLD_CHARS = 1 << 20
+_XML_SPACE = " \t\r\n"
+_MAX_BLANK = 1 << 16  # whitespace held back between placeholders not fed  # a household of ten persons with every block is about 20 kB
 _ERROR_NAMES = {value: name for name, value in vars(etree.ErrorTypes).items() if name.startswith("ERR_")}
 _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                        recover=False, collect_ids=False)
@@ -178,6 +180,8 @@ class CnafFluxReader:
         skeleton = self._skeleton = _Skeleton()
         guard = DuplicateGuard()
         blank = ""  # whitespace between households inside the root, fed with the next piece (one feed less each)
+        sibling: str | None = None  # the prefix of the last placeholder, while a like one needs no feed
+        held = ""  # XML whitespace (and line ends of placeholders not fed) held back for the next feed
         for piece in chain(split(stream.chunks(), MAX_HOUSEHOLD_CHARS), (Outer(""),)):
             if isinstance(piece, Cut):
                 if not self._header_seen and self.households_seen == 0:
@@ -190,20 +194,28 @@ class CnafFluxReader:
                 if skeleton.root is not None and piece.text.isspace():
                     blank += piece.text
                     continue
-                text, blank = blank + piece.text, ""
+                text, blank, held, sibling = held + blank + piece.text, "", "", None
                 if not text:
                     continue
+            elif piece.prefix == sibling and not blank.strip(_XML_SPACE):
+                held += blank + "\n" * piece.newlines  # its placeholder would only repeat the last one's events
+                blank = text = ""
+                if len(held) > _MAX_BLANK:
+                    skeleton.feed(held)  # whitespace after an element inside the root: no event, no error
+                    held = ""
             else:
-                text, blank = f"{blank}<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines, ""
-            try:
-                events = skeleton.feed(text)
-            except etree.XMLSyntaxError as exc:
-                yield from self._outer_events(skeleton.pending)
-                yield self._malformed(exc, self.households_seen + 1)
-                return
-            yield from self._outer_events(events)
-            if isinstance(piece, Outer):
-                continue
+                text, blank, held = f"{held}{blank}<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines, "", ""
+            if text:
+                try:
+                    events = skeleton.feed(text)
+                except etree.XMLSyntaxError as exc:
+                    yield from self._outer_events(skeleton.pending)
+                    yield self._malformed(exc, self.households_seen + 1)
+                    return
+                yield from self._outer_events(events)
+                if isinstance(piece, Outer):
+                    continue
+                sibling = piece.prefix if self._placeholder_closed(events) else None
             if self._refusal:
                 raise FluxRefused(self._refusal)
             self.households_seen += 1
@@ -274,6 +286,15 @@ class CnafFluxReader:
             if not self._in_header and element is not skeleton.root:
                 _free(element)  # whatever else the file holds around the households is not kept
 
+    def _placeholder_closed(self, events: list[tuple[str, etree._Element]]) -> bool:
+        """Whether the events fed last end with a household placeholder closed outside the header: then the
+        next household, when only XML whitespace comes between, is its sibling and its placeholder would add
+        nothing (same namespaces in scope, no error possible), so it is not fed."""
+        if not events or self._in_header:
+            return False
+        event, element = events[-1]
+        return event == "end" and element is not self._skeleton.root and _local(element.tag) == HOUSEHOLD
+
     def _header(self, element: etree._Element) -> Iterator[ParsedRecord]:
         self._header_seen = True
         self.layout = detect_layout(_first(element, "{*}NUMVERSIONAPPLIEME"))
@@ -297,12 +318,12 @@ class CnafFluxReader:
 
     def _household(self, piece: Household, guard: DuplicateGuard) -> ParsedRecord:
         position = self.households_seen
-        if _ENTITY.search(piece.text) is not None:
+        known = self._shapes.read(piece.text, self._namespaces) if self.layout is not None else None
+        if known is not None:  # its text holds no "&": no entity reference
+            raw, record_hash = known
+        elif _ENTITY.search(piece.text) is not None:
             return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))
-        known = self._shapes.read(piece.text, self._namespaces) if self.layout is not None else None
-        if known is not None:
-            raw, record_hash = known
         else:
             try:
                 wrapper = etree.fromstring(_wrapped(piece.text, self._nsmap), self._parser)
