@@ -35,7 +35,8 @@ from activities.cnaf_split import HOUSEHOLD, Cut, FluxRefused, FluxUnreadable, H
 from activities.cnaf_extract import extract_household, leaf_text, plan_household
 from activities.cnaf_shapes import HouseholdShapes
 from domain.flux import FluxHeader, Issue, ParsedRecord, RejectionCode
-from domain.flux_validation import DuplicateGuard, judge, text_encoding_issue, trailer_issue, validate_header
+from domain.flux_validation import DuplicateGuard, judge, text_encoding_issue, trailer_issue, utf8_may_be_suspect, \
+    validate_header
 from domain.flux_codes import OTHER_FLOWS, VRSD0301_ELEMENTS, detect_layout, other_flow_of_schema
 
 __all__ = ["CnafFluxReader", "FluxRefused", "FluxUnreadable", "HOUSEHOLD", "HEADER", "extract_household", "file_digest",
@@ -320,7 +321,8 @@ class CnafFluxReader:
         position = self.households_seen
         known = self._shapes.read(piece.text, self._namespaces) if self.layout is not None else None
         if known is not None:  # its text holds no "&": no entity reference
-            raw, record_hash = known
+            raw, record_hash, data = known
+            encoding = text_encoding_issue((piece.text,)) if utf8_may_be_suspect(data) else None
         elif _ENTITY.search(piece.text) is not None:
             return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))
@@ -341,7 +343,7 @@ class CnafFluxReader:
                 vrsd = next(element.iter(*(f"{{*}}{name}" for name in VRSD0301_ELEMENTS)), None) is not None
                 self.layout = "vrsd0301" if vrsd else "vrsb0801"
             self._shapes.learn(piece.text, self._namespaces, plan, element, canonical)
-        encoding = text_encoding_issue((piece.text,))
+            encoding = text_encoding_issue((piece.text,))
         return judge(raw, position, record_hash, guard,
                      extra=() if encoding is None else (encoding,), reference=self._reference, encoding_checked=True)
 

@@ -67,8 +67,9 @@ class HouseholdShapes:
         self._max = max_shapes
         self._attempts = 0
 
-    def read(self, text: str, namespaces: Namespaces) -> tuple[RawHousehold, str] | None:
-        """The raw household and the record hash of a simple household of a known shape, else None."""
+    def read(self, text: str, namespaces: Namespaces) -> tuple[RawHousehold, str, bytes] | None:
+        """The raw household, the record hash and the UTF-8 text of a simple household of a known shape,
+        else None."""
         start_tag = self._start_tags.get(namespaces)
         if start_tag is None:
             return None
@@ -79,7 +80,7 @@ class HouseholdShapes:
         plan = self._plans.get(tuple(parts[1::2]))
         if plan is None:
             return None
-        return plan.read(parts), hashlib.sha256(start_tag + data[len(_OPEN_TAG):]).hexdigest()
+        return plan.read(parts), hashlib.sha256(start_tag + data[len(_OPEN_TAG):]).hexdigest(), data
 
     def learn(self, text: str, namespaces: Namespaces, plan: HouseholdPlan[etree._Element],
               element: etree._Element, canonical: bytes) -> None:
