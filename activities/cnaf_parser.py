@@ -4,7 +4,9 @@ Household boundaries are found by :mod:`activities.cnaf_split`, not by libxml2's
 changed with libxml2 2.14 and lost valid households before a damaged one). Each household's text is then
 parsed on its own, strictly, in a wrapper that re-declares the namespaces in scope; the text around the
 households (prolog, wrappers, header, trailer) goes through a strict pull parser where each household
-stands as an empty placeholder, so that the file's structure is checked too. Memory holds one household.
+stands as an empty placeholder, so that the file's structure is checked too (a household that follows
+its sibling with only XML whitespace between is not fed: its placeholder would repeat the last one's
+events). Memory holds one household.
 A household of a shape already parsed that way is read without a tree (:mod:`activities.cnaf_shapes`):
 same record, same hash.
 ``IdentificationFlux`` and ``InfosFoyerRSA`` are found by name wherever they sit and whatever their
