@@ -51,7 +51,7 @@ _SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchema
 _ENTITY = re.compile(r"&(?!(?:lt|gt|amp|apos|quot|#[0-9]+|#x[0-9A-Fa-f]+);)")
 MAX_HOUSEHOLD_CHARS = 1 << 20
 _XML_SPACE = " \t\r\n"
-_MAX_BLANK = 1 << 16  # whitespace held back between placeholders not fed  # a household of ten persons with every block is about 20 kB
+_MAX_BLANK = 1 << 16  # whitespace held back between placeholders not fed; then one is fed, freeing the last  # a household of ten persons with every block is about 20 kB
 _ERROR_NAMES = {value: name for name, value in vars(etree.ErrorTypes).items() if name.startswith("ERR_")}
 _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                        recover=False, collect_ids=False)
@@ -200,12 +200,9 @@ class CnafFluxReader:
                 text, blank, held, sibling = held + blank + piece.text, "", "", None
                 if not text:
                     continue
-            elif piece.prefix == sibling and not blank.strip(_XML_SPACE):
+            elif piece.prefix == sibling and len(held) < _MAX_BLANK and not blank.strip(_XML_SPACE):
                 held += blank + "\n" * piece.newlines  # its placeholder would only repeat the last one's events
                 blank = text = ""
-                if len(held) > _MAX_BLANK:
-                    skeleton.feed(held)  # whitespace after an element inside the root: no event, no error
-                    held = ""
             else:
                 text, blank, held = f"{held}{blank}<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines, "", ""
             if text:

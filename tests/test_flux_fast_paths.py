@@ -100,18 +100,23 @@ def test_placeholders_not_fed_change_no_record_nor_error_line(tmp_path, flow, se
 def test_a_long_run_of_households_holds_back_bounded_whitespace(tmp_path, monkeypatch):
     path = tmp_path / "long.xml"
     generate_flux(path, households=2000, seed=3, flow_date=date(2024, 3, 15))
-    text = path.read_text("utf-8").replace("</InfosFoyerRSA>", "</InfosFoyerRSA>" + "\n" * 40)
+    text = path.read_text("utf-8").replace("</InfosFoyerRSA>", "</InfosFoyerRSA>" + "\n" * 80)
     fed: list[int] = []
     feed = cnaf_parser._Skeleton.feed
 
+    tails: list[int] = []
+
     def counting(self, piece):
         fed.append(len(piece))
-        return feed(self, piece)
+        events = feed(self, piece)
+        tails.append(sum(len(element.tail or "") for element in self.root.iter()) if self.root is not None else 0)
+        return events
 
     monkeypatch.setattr(cnaf_parser._Skeleton, "feed", counting)
     records = _records(text.replace("<InfosFoyerRSA>", "\n\n<InfosFoyerRSA>", 1), tmp_path)
     assert records[-1] == 2000 and all(r[2] is not None or r[3] for r in records[0])
-    assert len(fed) < 2000 // 10 and max(fed) <= cnaf_parser._MAX_BLANK + 100
+    assert len(fed) < 2000 // 10 and max(fed) <= cnaf_parser._MAX_BLANK + 1000
+    assert max(tails) <= 2 * cnaf_parser._MAX_BLANK  # the whitespace fed is freed with its element: flat memory
 
 
 def test_every_suspect_character_leaves_one_of_the_bytes_looked_for():
