@@ -49,9 +49,9 @@ TRAILER = "NBTOTDOSRSATRANSM"
 _SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation"
 # "&" not starting one of the five predefined entities or a character reference
 _ENTITY = re.compile(r"&(?!(?:lt|gt|amp|apos|quot|#[0-9]+|#x[0-9A-Fa-f]+);)")
-MAX_HOUSEHOLD_CHARS = 1 << 20
+MAX_HOUSEHOLD_CHARS = 1 << 20  # a household of ten persons with every block is about 20 kB
 _XML_SPACE = " \t\r\n"
-_MAX_BLANK = 1 << 16  # whitespace held back between placeholders not fed; then one is fed, freeing the last  # a household of ten persons with every block is about 20 kB
+_MAX_BLANK = 1 << 16  # whitespace held back between placeholders not fed; then one is fed, freeing the last
 _ERROR_NAMES = {value: name for name, value in vars(etree.ErrorTypes).items() if name.startswith("ERR_")}
 _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                        recover=False, collect_ids=False)

@@ -115,6 +115,7 @@ class Cut(NamedTuple):
 
 Piece = Outer | Household | Oversized | Cut
 
+
 class _Next(NamedTuple):
     lead: str  # the text before the household (outer: no tag in it)
     household: Household
