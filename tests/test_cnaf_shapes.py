@@ -49,11 +49,16 @@ def _same(path: Path) -> int:
     return read
 
 
+def generated_flow(directory: Path, households: int, seed: int) -> str:
+    """A generated flow's text (30 % invalid households), its bytes invalid in UTF-8 kept as surrogates."""
+    path = directory / "flow.xml"
+    generate_flux(path, households=households, seed=seed, flow_date=date(2024, 3, 15), invalid_share=0.3)
+    return path.read_bytes().decode("utf-8", "surrogateescape")
+
+
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("shapes") / "flow.xml"
-    generate_flux(path, households=1500, seed=11, flow_date=date(2024, 3, 15), invalid_share=0.3)
-    return path.read_bytes().decode("utf-8", "surrogateescape")
+    return generated_flow(tmp_path_factory.mktemp("shapes"), households=1500, seed=11)
 
 
 def _write(tmp_path: Path, text: str) -> Path:

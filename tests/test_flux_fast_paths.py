@@ -25,6 +25,7 @@ from domain.flux import FluxSummary, RawHousehold, RawPerson
 from domain.flux_plain import plain_household
 from domain.flux_validation import _SUSPECT, text_encoding_issue, utf8_may_be_suspect, validate_household
 from domain.identity import nir_key, validate_nir
+from tests.test_cnaf_shapes import generated_flow
 
 # what may stand between two households: whitespace XML allows or not, markup, text, other wrappers
 _BETWEEN = ["\n ", "\r\n", "\r", "\x0b", "\x0c", "\u2028", "\x85", " x ", "<!-- c -->", "<?pi x?>", "<![CDATA[x]]>",
@@ -36,9 +37,7 @@ _INSIDE = ["<InfosFoyerRSA>", "<!-- </InfosFoyerRSA> -->", "<![CDATA[</InfosFoye
 
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("fast") / "flow.xml"
-    generate_flux(path, households=300, seed=5, flow_date=date(2024, 3, 15), invalid_share=0.3)
-    return path.read_bytes().decode("utf-8", "surrogateescape")
+    return generated_flow(tmp_path_factory.mktemp("fast"), households=300, seed=5)
 
 
 def _damaged(flow: str, seed: int) -> str:
