@@ -4,7 +4,9 @@ Household boundaries are found by :mod:`activities.cnaf_split`, not by libxml2's
 changed with libxml2 2.14 and lost valid households before a damaged one). Each household's text is then
 parsed on its own, strictly, in a wrapper that re-declares the namespaces in scope; the text around the
 households (prolog, wrappers, header, trailer) goes through a strict pull parser where each household
-stands as an empty placeholder, so that the file's structure is checked too. Memory holds one household.
+stands as an empty placeholder, so that the file's structure is checked too (a household that follows
+its sibling with only XML whitespace between is not fed: its placeholder would repeat the last one's
+events). Memory holds one household.
 A household of a shape already parsed that way is read without a tree (:mod:`activities.cnaf_shapes`):
 same record, same hash.
 ``IdentificationFlux`` and ``InfosFoyerRSA`` are found by name wherever they sit and whatever their
@@ -35,7 +37,8 @@ from activities.cnaf_split import HOUSEHOLD, Cut, FluxRefused, FluxUnreadable, H
 from activities.cnaf_extract import extract_household, leaf_text, plan_household
 from activities.cnaf_shapes import HouseholdShapes
 from domain.flux import FluxHeader, Issue, ParsedRecord, RejectionCode
-from domain.flux_validation import DuplicateGuard, judge, text_encoding_issue, trailer_issue, validate_header
+from domain.flux_validation import DuplicateGuard, judge, text_encoding_issue, trailer_issue, utf8_may_be_suspect, \
+    validate_header
 from domain.flux_codes import OTHER_FLOWS, VRSD0301_ELEMENTS, detect_layout, other_flow_of_schema
 
 __all__ = ["CnafFluxReader", "FluxRefused", "FluxUnreadable", "HOUSEHOLD", "HEADER", "extract_household", "file_digest",
@@ -47,6 +50,8 @@ _SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchema
 # "&" not starting one of the five predefined entities or a character reference
 _ENTITY = re.compile(r"&(?!(?:lt|gt|amp|apos|quot|#[0-9]+|#x[0-9A-Fa-f]+);)")
 MAX_HOUSEHOLD_CHARS = 1 << 20  # a household of ten persons with every block is about 20 kB
+_XML_SPACE = " \t\r\n"
+_MAX_BLANK = 1 << 16  # whitespace held back between placeholders not fed; then one is fed, freeing the last
 _ERROR_NAMES = {value: name for name, value in vars(etree.ErrorTypes).items() if name.startswith("ERR_")}
 _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                        recover=False, collect_ids=False)
@@ -178,6 +183,8 @@ class CnafFluxReader:
         skeleton = self._skeleton = _Skeleton()
         guard = DuplicateGuard()
         blank = ""  # whitespace between households inside the root, fed with the next piece (one feed less each)
+        sibling: str | None = None  # the prefix of the last placeholder, while a like one needs no feed
+        held = ""  # XML whitespace (and line ends of placeholders not fed) held back for the next feed
         for piece in chain(split(stream.chunks(), MAX_HOUSEHOLD_CHARS), (Outer(""),)):
             if isinstance(piece, Cut):
                 if not self._header_seen and self.households_seen == 0:
@@ -190,20 +197,25 @@ class CnafFluxReader:
                 if skeleton.root is not None and piece.text.isspace():
                     blank += piece.text
                     continue
-                text, blank = blank + piece.text, ""
+                text, blank, held, sibling = held + blank + piece.text, "", "", None
                 if not text:
                     continue
+            elif piece.prefix == sibling and len(held) < _MAX_BLANK and not blank.strip(_XML_SPACE):
+                held += blank + "\n" * piece.newlines  # its placeholder would only repeat the last one's events
+                blank = text = ""
             else:
-                text, blank = f"{blank}<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines, ""
-            try:
-                events = skeleton.feed(text)
-            except etree.XMLSyntaxError as exc:
-                yield from self._outer_events(skeleton.pending)
-                yield self._malformed(exc, self.households_seen + 1)
-                return
-            yield from self._outer_events(events)
-            if isinstance(piece, Outer):
-                continue
+                text, blank, held = f"{held}{blank}<{piece.prefix}{HOUSEHOLD}/>" + "\n" * piece.newlines, "", ""
+            if text:
+                try:
+                    events = skeleton.feed(text)
+                except etree.XMLSyntaxError as exc:
+                    yield from self._outer_events(skeleton.pending)
+                    yield self._malformed(exc, self.households_seen + 1)
+                    return
+                yield from self._outer_events(events)
+                if isinstance(piece, Outer):
+                    continue
+                sibling = piece.prefix if self._placeholder_closed(events) else None
             if self._refusal:
                 raise FluxRefused(self._refusal)
             self.households_seen += 1
@@ -274,6 +286,15 @@ class CnafFluxReader:
             if not self._in_header and element is not skeleton.root:
                 _free(element)  # whatever else the file holds around the households is not kept
 
+    def _placeholder_closed(self, events: list[tuple[str, etree._Element]]) -> bool:
+        """Whether the events fed last end with a household placeholder closed outside the header: then the
+        next household, when only XML whitespace comes between, is its sibling and its placeholder would add
+        nothing (same namespaces in scope, no error possible), so it is not fed."""
+        if not events or self._in_header:
+            return False
+        event, element = events[-1]
+        return event == "end" and element is not self._skeleton.root and _local(element.tag) == HOUSEHOLD
+
     def _header(self, element: etree._Element) -> Iterator[ParsedRecord]:
         self._header_seen = True
         self.layout = detect_layout(_first(element, "{*}NUMVERSIONAPPLIEME"))
@@ -297,12 +318,13 @@ class CnafFluxReader:
 
     def _household(self, piece: Household, guard: DuplicateGuard) -> ParsedRecord:
         position = self.households_seen
-        if _ENTITY.search(piece.text) is not None:
+        known = self._shapes.read(piece.text, self._namespaces) if self.layout is not None else None
+        if known is not None:  # its text holds no "&": no entity reference
+            raw, record_hash, data = known
+            encoding = text_encoding_issue((piece.text,)) if utf8_may_be_suspect(data) else None
+        elif _ENTITY.search(piece.text) is not None:
             return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))
-        known = self._shapes.read(piece.text, self._namespaces) if self.layout is not None else None
-        if known is not None:
-            raw, record_hash = known
         else:
             try:
                 wrapper = etree.fromstring(_wrapped(piece.text, self._nsmap), self._parser)
@@ -320,7 +342,7 @@ class CnafFluxReader:
                 vrsd = next(element.iter(*(f"{{*}}{name}" for name in VRSD0301_ELEMENTS)), None) is not None
                 self.layout = "vrsd0301" if vrsd else "vrsb0801"
             self._shapes.learn(piece.text, self._namespaces, plan, element, canonical)
-        encoding = text_encoding_issue((piece.text,))
+            encoding = text_encoding_issue((piece.text,))
         return judge(raw, position, record_hash, guard,
                      extra=() if encoding is None else (encoding,), reference=self._reference, encoding_checked=True)
 

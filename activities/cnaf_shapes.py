@@ -26,7 +26,7 @@ import sys
 
 from lxml import etree
 
-from activities.cnaf_extract import HouseholdPlan
+from activities.cnaf_extract import HouseholdPlan, IndexedPlan
 from activities.cnaf_split import HOUSEHOLD
 from domain.flux import RawHousehold
 
@@ -62,13 +62,14 @@ class HouseholdShapes:
     """The plans of the simple shapes met in one file, and the canonical start tag per namespace context."""
 
     def __init__(self, max_shapes: int = MAX_SHAPES) -> None:
-        self._plans: dict[tuple[str, ...], HouseholdPlan[int]] = {}
+        self._plans: dict[tuple[str, ...], IndexedPlan] = {}
         self._start_tags: dict[Namespaces, bytes] = {}
         self._max = max_shapes
         self._attempts = 0
 
-    def read(self, text: str, namespaces: Namespaces) -> tuple[RawHousehold, str] | None:
-        """The raw household and the record hash of a simple household of a known shape, else None."""
+    def read(self, text: str, namespaces: Namespaces) -> tuple[RawHousehold, str, bytes] | None:
+        """The raw household, the record hash and the UTF-8 text of a simple household of a known shape,
+        else None."""
         start_tag = self._start_tags.get(namespaces)
         if start_tag is None:
             return None
@@ -79,7 +80,7 @@ class HouseholdShapes:
         plan = self._plans.get(tuple(parts[1::2]))
         if plan is None:
             return None
-        return plan.read(parts.__getitem__), hashlib.sha256(start_tag + data[len(_OPEN_TAG):]).hexdigest()
+        return plan.read(parts), hashlib.sha256(start_tag + data[len(_OPEN_TAG):]).hexdigest(), data
 
     def learn(self, text: str, namespaces: Namespaces, plan: HouseholdPlan[etree._Element],
               element: etree._Element, canonical: bytes) -> None:
@@ -105,4 +106,4 @@ class HouseholdShapes:
             return
         text_after = {node: 2 * opens[rank] + 2 for rank, node in enumerate(nodes)}  # its place in the parts
         self._start_tags[namespaces] = start_tag
-        self._plans[tags] = plan.renamed(text_after.__getitem__)
+        self._plans[tags] = IndexedPlan(plan.renamed(text_after.__getitem__))

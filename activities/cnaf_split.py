@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator, NamedTuple
 
 HOUSEHOLD = "InfosFoyerRSA"
 _CHUNK = 1 << 16
@@ -84,15 +83,13 @@ class TextStream:
             yield tail
 
 
-@dataclass(frozen=True)
-class Outer:
+class Outer(NamedTuple):
     """Text outside any household (prolog, wrappers, header, trailer)."""
 
     text: str
 
 
-@dataclass(frozen=True)
-class Household:
+class Household(NamedTuple):
     """One household's text, from its open tag to its close tag; ``line`` is the line it starts on."""
 
     text: str
@@ -101,8 +98,7 @@ class Household:
     newlines: int
 
 
-@dataclass(frozen=True)
-class Oversized:
+class Oversized(NamedTuple):
     """A household longer than the limit, skipped; ``element`` names where the limit was crossed."""
 
     line: int
@@ -111,8 +107,7 @@ class Oversized:
     element: str | None
 
 
-@dataclass(frozen=True)
-class Cut:
+class Cut(NamedTuple):
     """The file ends inside a household that starts at ``line``."""
 
     line: int
@@ -120,12 +115,24 @@ class Cut:
 
 Piece = Outer | Household | Oversized | Cut
 
+
+class _Next(NamedTuple):
+    lead: str  # the text before the household (outer: no tag in it)
+    household: Household
+
+
 _NAME = r"[A-Za-z_][\w.-]{0,63}"
 _OUTSIDE = re.compile(rf"<!--|<!\[CDATA\[|<({_NAME}:)?{HOUSEHOLD}(?=[\s/>])")
 _INSIDE = re.compile(rf"<!--|<!\[CDATA\[|</(?:{_NAME}:)?{HOUSEHOLD}\s{{0,32}}>|<(?:{_NAME}:)?{HOUSEHOLD}(?=[\s/>])")
 _START_TAG_REST = re.compile(r"""(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
 _START_TAG_NAME = re.compile(rf"<((?:{_NAME}:)?{_NAME})")
 _ENDS = {"<!--": "-->", "<![CDATA[": "]]>"}
+
+
+def _declaration_in(text: str, start: int, end: int) -> bool:
+    """Whether ``<!`` (a comment or a CDATA section) starts in ``text[start:end]``; a text seldom holds a
+    ``!`` at all, which one ``memchr`` tells (``str.find`` of two characters is twenty times slower)."""
+    return text.find("!", start, end) >= 0 and text.find("<!", start, end) >= 0
 
 
 def split(chunks: Iterable[str], max_chars: int) -> Iterator[Piece]:
@@ -197,6 +204,11 @@ class _Splitter:
                 if self._fast_close():
                     yield self._close()
                     continue
+            elif self.open_tag and (found := self._next_household(keep, final)) is not None:
+                if found.lead:
+                    yield Outer(found.lead)
+                yield found.household
+                continue
             elif self.open_tag and self._next_is_household(keep, final):
                 yield from self._pass(self.buf.find("<", self.pos) - self.pos)
                 self._open(self.prefix)
@@ -239,11 +251,35 @@ class _Splitter:
         end = self.buf.find(">", close)
         if end < 0 or end > close + len(self.close_tag) + 32 or self.buf[close + len(self.close_tag):end].strip():
             return False
-        for token in ("<!", self.open_tag):
-            if self.buf.find(token, self.pos, close) >= 0:
-                return False
+        if _declaration_in(self.buf, self.pos, close) or self.buf.find(self.open_tag, self.pos, close) >= 0:
+            return False
         self._keep(self._take(end + 1 - self.pos))
         return True
+
+    def _next_household(self, keep: int, final: bool) -> _Next | None:
+        """The text up to the next household and that household, when the next tag opens a household like
+        the last one (``<InfosFoyerRSA>`` with its prefix) and its close tag follows with nothing unusual
+        before it, all in the buffer: the common case, in a few ``str.find`` (what :meth:`_next_is_household`,
+        :meth:`_fast_close` and the steps between them would find); None to take those steps."""
+        buf, pos, open_tag, close_tag = self.buf, self.pos, self.open_tag, self.close_tag
+        start = buf.find("<", pos)
+        body = start + len(open_tag)  # where the open tag's ">" must be
+        if start < 0 or not buf.startswith(open_tag, start) or not buf.startswith(">", body) \
+                or not (final or body <= len(buf) - keep):
+            return None
+        close = buf.find(close_tag, body)
+        if close < 0:
+            return None
+        end = buf.find(">", close)
+        if end < 0 or end > close + len(close_tag) + 32 or buf[close + len(close_tag):end].strip() \
+                or end + 1 - start > self.max_chars or _declaration_in(buf, body, close) \
+                or buf.find(open_tag, body, close) >= 0:
+            return None
+        lead, text = buf[pos:start], buf[start:end + 1]
+        line = self.line + lead.count("\n")
+        newlines = text.count("\n")
+        self.pos, self.line = end + 1, line + newlines
+        return _Next(lead, Household(text, line, self.prefix, newlines))
 
     def _next_is_household(self, keep: int, final: bool) -> bool:
         """Whether the next tag opens a household like the last one, ``<InfosFoyerRSA>`` with its prefix:

@@ -24,8 +24,7 @@ _LATEST = date(2100, 12, 31)
 
 def parse_iso_date(value: str | None) -> date | None:
     """Strict ``YYYY-MM-DD`` within 1900–2100; None when absent; ValueError when present but wrong."""
-    text = "" if value is None else value.strip()
-    if not text:
+    if not value or not (text := value.strip()):
         return None
     if not _ISO_DATE.match(text):
         raise ValueError("not a YYYY-MM-DD date")
@@ -48,14 +47,20 @@ def clean(value: str | None) -> str | None:
 _STATES = {code: RightState(code) for code in tables.ETATDOSRSA if code in {state.value for state in RightState}}
 _CLOSED = (RightState.CLOSED, RightState.CLOSED_EARLIER_MONTH)
 _LIMITS = tables.MAX_LENGTHS
-_NOMNAI, _PRENOM, _ROLEPERS = _LIMITS["NOMNAI"], _LIMITS["PRENOM"], _LIMITS["ROLEPERS"]
+_NOMNAI, _PRENOM, _ROLEPERS, _NIR = _LIMITS["NOMNAI"], _LIMITS["PRENOM"], _LIMITS["ROLEPERS"], _LIMITS["NIR"]
+_FLAGS: dict[str | None, bool | None] = {**tables.BOOLEANS, None: None, "": None}  # the usual texts, as read
+_PERSON = Person.__pydantic_validator__.validate_python  # what Person.model_validate calls, one call less
+_HOUSEHOLD = Household.__pydantic_validator__.validate_python
 
 
 def _plain_flag(value: str | None) -> bool | None | str:
     """An xsd:boolean read as :func:`domain.flux_validation._boolean` does when it is valid or absent; ``"?"`` otherwise."""
-    if value is None or not (flag := value.strip()):
+    flag = _FLAGS.get(value, "?")
+    if flag != "?":
+        return flag
+    if not (text := value.strip()):  # type: ignore[union-attr]
         return None
-    return tables.BOOLEANS.get(flag, "?")
+    return tables.BOOLEANS.get(text, "?")
 
 
 def _plain_codes(values: list[str], name: str, known: dict[str, str]) -> tuple[str, ...] | None:
@@ -78,28 +83,27 @@ def _plain_person(rank: int, raw: RawPerson) -> Person | None:
     """The person :func:`domain.flux_validation._person` makes when the common checks pass at once, else
     None (the full rules then say why)."""
     subject = _plain_flag(raw.subject_to_duties)
-    if subject == "?":
+    last_name, first_name, role, nir = raw.last_name, raw.first_name, raw.role, raw.nir
+    if subject == "?" or (last_name is not None and len(last_name) > _NOMNAI) or (
+            first_name is not None and len(first_name) > _PRENOM) or (role is not None and len(role) > _ROLEPERS):
         return None
-    if (raw.last_name is not None and len(raw.last_name) > _NOMNAI) or (
-            raw.first_name is not None and len(raw.first_name) > _PRENOM) or (
-            raw.role is not None and len(raw.role) > _ROLEPERS):
-        return None
-    raw_nir = clean(raw.nir)
+    if nir is not None:
+        nir = nir.strip() or None
     try:
-        if raw_nir is None:
+        if nir is None:
             if subject:
                 return None
-            nir = None
+        elif len(nir) > _NIR:
+            return None
         else:
-            nir = validate_nir(raw_nir) if len(raw_nir) <= _LIMITS["NIR"] else None
-            if nir is None:
-                return None
+            nir = validate_nir(nir)
         birth_date = parse_iso_date(raw.birth_date)
     except ValueError:  # NirError included
         return None
-    return Person.model_validate({  # the same validation as Person(...), without its constructor's overhead
-        "rank": rank, "nir": nir, "last_name": clean(raw.last_name), "first_name": clean(raw.first_name),
-        "birth_date": birth_date, "role": clean(raw.role), "subject_to_duties": subject})
+    return _PERSON({  # the same validation as Person(...), without its constructor's overhead
+        "rank": rank, "nir": nir, "last_name": (last_name.strip() or None) if last_name else None,
+        "first_name": (first_name.strip() or None) if first_name else None, "birth_date": birth_date,
+        "role": (role.strip() or None) if role else None, "subject_to_duties": subject})
 
 
 def plain_household(raw: RawHousehold, reference: date | None) -> Household | None:
@@ -120,9 +124,9 @@ def plain_household(raw: RawHousehold, reference: date | None) -> Household | No
                 len(commune) > _LIMITS["NUMCOM"] or not COMMUNE.match(commune))):
         return None
     try:
-        suspension_date = _plain_date(raw.suspension_date, reference)
-        closure_date = _plain_date(raw.closure_date, reference)
-        entry_date = _plain_date(raw.entry_date, reference)
+        suspension_date = None if raw.suspension_date is None else _plain_date(raw.suspension_date, reference)
+        closure_date = None if raw.closure_date is None else _plain_date(raw.closure_date, reference)
+        entry_date = None if raw.entry_date is None else _plain_date(raw.entry_date, reference)
     except ValueError:  # ImplausibleDate included
         return None
     if state in _CLOSED and closure_date is None:
@@ -138,7 +142,7 @@ def plain_household(raw: RawHousehold, reference: date | None) -> Household | No
                 return None
             bodies.add(person.nir[:13])
         persons.append(person)
-    return Household.model_validate({
+    return _HOUSEHOLD({
         "matricule": matricule, "right_state": state, "suspension_reasons": reasons,
         "suspension_date": suspension_date, "closure_reason": closure[0] if closure else None,
         "closure_date": closure_date, "closure_earlier_month": raw.closure_earlier_month,

@@ -30,6 +30,15 @@ _C1 = re.compile("[\u0080-\u009f]")
 _SUSPECT = re.compile("[\ufffdÂÃÅâ\u0080-\u009f]")
 
 
+def utf8_may_be_suspect(data: bytes) -> bool:
+    """False when the text whose UTF-8 form is ``data`` holds none of the characters :func:`text_encoding_issue`
+    starts from (so it finds nothing), told by six ``memchr`` rather than a scan character by character: a
+    byte of each one's UTF-8 form, the lead byte of C1 controls (C2 80–9F) and of U+FFFD (EF BF BD), the
+    last byte of Â Ã Å â (C3 82, 83, 85, A2)."""
+    return b"\xc2" in data or b"\xef" in data or b"\x82" in data or b"\x83" in data or b"\x85" in data \
+        or b"\xa2" in data
+
+
 def text_encoding_issue(texts: Iterable[str | None]) -> Issue | None:
     """Bytes invalid in the declared encoding (replacement characters), UTF-8 read as ISO-8859-1 or
     windows-1252 (mojibake), or windows-1252 bytes declared ISO-8859-1 (C1 control characters)."""

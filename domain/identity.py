@@ -18,6 +18,7 @@ class NirError(ValueError):
 
 
 _NIR_SHAPE = re.compile(r"^[12378][0-9]{4}([0-9]{2}|2A|2B)[0-9]{6}$")
+_STATUS_DIGITS = "12378"
 
 
 _CORSICA = {"2A": "19", "2B": "18"}
@@ -64,6 +65,9 @@ def _check_body(body: str) -> None:
 def validate_nir(raw: str) -> str:
     """Return the normalised NIR (13 characters without key, or 15 with a key that must match) or raise
     :class:`NirError` naming the problem."""
+    if len(raw) == 15 and raw.isdigit() and raw.isascii() and raw[0] in _STATUS_DIGITS:  # the usual form
+        if int(raw[13:]) == nir_key(raw[:13]):
+            return raw
     nir = normalize_nir(raw)
     if len(nir) not in (13, 15):
         raise NirError(f"NIR must have 13 characters (or 15 with its 2-digit key), got {len(nir)}")
