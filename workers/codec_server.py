@@ -10,7 +10,13 @@ read payloads in the UI) and ``encode`` (make payloads the workers accept: given
 its holder forge signals). The token is read from ``Authorization: Bearer <token>``; because the Web UI of a dev
 server cannot add that header, the token may instead be the path segment before the operation
 (``--ui-codec-endpoint http://localhost:8081/t/<token>``), development only. No token → 401, unknown token or
-missing scope → 403. The CORS preflight (``OPTIONS``) is answered for the configured UI origins without a token,
+missing scope → 403.
+
+OIDC (optional, ``workers.runtime.codec_oidc``, settings ``PARCOURS_CODEC_OIDC_*``): a production Web UI with OIDC
+login sends no static token but, with ``codec.passAccessToken: true``, the signed-in user's access token as
+``Authorization: Bearer <JWT>``. A bearer that is no static token is then checked as such a JWT (header only, never
+in the path): invalid → 401, valid without the decode group → 403; it may decode, never encode. The audit row names
+the user (``oidc:<email or sub>``); logs say only ``oidc``, as the user's name is personal data. The CORS preflight (``OPTIONS``) is answered for the configured UI origins without a token,
 as browsers send it without credentials.
 
 Audit (``workers.runtime.codec_audit``): every authorised request writes one ``codec_audit`` row per case BEFORE any
@@ -43,6 +49,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from workers.runtime.codec import CodecError, EncryptionCodec
 from workers.runtime.codec_audit import AuditEntry, AuditLog, cases, key_ids
+from workers.runtime.codec_oidc import AUDIT_PREFIX, OidcRefused, OidcVerifier
 from workers.runtime.pg import pool_lifespan
 from workers.runtime.secret_files import configured_secret, dev_secret_file, new_token, token_digest
 from workers.runtime.keys import UnknownKeyError
@@ -157,8 +164,10 @@ def create_app(
     pool: asyncpg.Pool | None = None,
     database_url: str | None = None,
     cors_origins: Sequence[str] = (DEFAULT_UI_ORIGIN,),
+    oidc: OidcVerifier | None = None,
 ) -> FastAPI:
-    """The codec server app; give an open ``pool`` (tests), or a ``database_url`` opened at startup."""
+    """The codec server app; give an open ``pool`` (tests), or a ``database_url`` opened at startup; ``oidc``
+    also accepts the Web UI's OIDC access tokens."""
     if pool is None and not database_url:
         raise ValueError("the codec server needs PostgreSQL for its audit log (pool or database_url)")
     state: dict[str, AuditLog] = {}
@@ -191,10 +200,10 @@ def create_app(
         try:
             await state["audit"].record(entries)
         except Exception as err:  # no audit row, no answer
-            log.error("codec_audit_failed", who=who, error=type(err).__name__)
+            log.error("codec_audit_failed", who=_loggable(who), error=type(err).__name__)
             return _error(503, f"{entries[0].operation} refused: the audit log could not be written")
         for entry in entries:
-            log.info(f"codec_{entry.operation}", who=who, namespace=entry.namespace, workflow_id=entry.workflow_id,
+            log.info(f"codec_{entry.operation}", who=_loggable(who), namespace=entry.namespace, workflow_id=entry.workflow_id,
                      workflow_id_source=entry.workflow_id_source, payloads=entry.payload_count, outcome=entry.outcome)
         return None
 
@@ -208,7 +217,7 @@ def create_app(
     @app.post("/encode")
     @app.post("/{prefix:path}/encode")
     async def encode(request: Request) -> JSONResponse:
-        who = _authenticate(request, tokens, ENCODE)
+        who = await _authenticate(request, tokens, ENCODE, oidc)
         if isinstance(who, JSONResponse):
             return who
         parsed = await _read_payloads(request)
@@ -224,7 +233,7 @@ def create_app(
     @app.post("/decode")
     @app.post("/{prefix:path}/decode")
     async def decode(request: Request) -> JSONResponse:
-        who = _authenticate(request, tokens, DECODE)
+        who = await _authenticate(request, tokens, DECODE, oidc)
         if isinstance(who, JSONResponse):
             return who
         parsed = await _read_payloads(request)
@@ -251,10 +260,13 @@ def create_app(
     return app
 
 
-def _authenticate(request: Request, tokens: AccessTokens, scope: str) -> str | JSONResponse:
+async def _authenticate(request: Request, tokens: AccessTokens, scope: str,
+                        oidc: OidcVerifier | None) -> str | JSONResponse:
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     token = credentials.strip() if scheme.lower() == "bearer" else None
+    if token and oidc is not None and tokens.who(token) is None and oidc.looks_like_jwt(token):
+        return await _authenticate_oidc(request, oidc, token, scope)
     prefix = request.path_params.get("prefix", "")
     if not token and prefix:
         token = unquote(prefix.rstrip("/").rsplit("/", 1)[-1]) or None
@@ -270,6 +282,22 @@ def _authenticate(request: Request, tokens: AccessTokens, scope: str) -> str | J
         return _error(403, f"token {who!r} lacks the {scope!r} scope",
                       headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
     return who
+
+
+async def _authenticate_oidc(request: Request, oidc: OidcVerifier, token: str, scope: str) -> str | JSONResponse:
+    """The audit name of the token's user, or the refusal: its reason is logged, never the token nor the user."""
+    try:
+        return await oidc.verify(token, scope)
+    except OidcRefused as refused:
+        log.warning("codec_refused", reason=f"oidc: {refused.reason}", path=request.url.path.rsplit("/", 1)[-1])
+        error = "insufficient_scope" if refused.status == 403 else "invalid_token"
+        return _error(refused.status, f"OIDC token refused: {refused.reason}",
+                      headers={"WWW-Authenticate": f'Bearer error="{error}"'})
+
+
+def _loggable(who: str) -> str:
+    """A static token's name as is; an OIDC user (personal data) only as ``oidc``."""
+    return "oidc" if who.startswith(AUDIT_PREFIX) else who
 
 
 async def _read_payloads(request: Request) -> tuple[list[Payload], dict] | JSONResponse:

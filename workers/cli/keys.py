@@ -120,13 +120,15 @@ def codec_server(
 
     from workers.cli.common import secrets_or_exit
     from workers.runtime.codec import EncryptionCodec
+    from workers.runtime.codec_oidc import load_oidc_verifier
     from workers.codec_server import cors_origins_from_env, create_app, load_codec_tokens
     from workers.runtime.config import Settings
 
     settings = Settings.from_env()
     settings_dir = settings.home if dev else None
     loaded = secrets_or_exit("codec-server", {"keyring": lambda: load_keyring(settings_dir),
-                                              "tokens": lambda: load_codec_tokens(settings_dir)})
+                                              "tokens": lambda: load_codec_tokens(settings_dir),
+                                              "oidc": load_oidc_verifier})
     keyring, tokens = loaded["keyring"], loaded["tokens"]
     if not settings.database_url:
         typer.echo("DATABASE_URL is not set (the decode audit log is kept in PostgreSQL)", err=True)
@@ -136,6 +138,7 @@ def codec_server(
         tokens,
         database_url=settings.database_url,
         cors_origins=cors_origin or cors_origins_from_env(),
+        oidc=loaded["oidc"],
     )
     # No access log: in dev the token may be part of the URL.
     uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning")
