@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -44,7 +47,8 @@ def keys():
 
 
 def jwk_of(kid: str, private_key) -> dict:
-    algorithm = jwt.algorithms.RSAAlgorithm if isinstance(private_key, rsa.RSAPrivateKey) else jwt.algorithms.ECAlgorithm
+    rsa_key = isinstance(private_key, rsa.RSAPrivateKey)
+    algorithm = jwt.algorithms.RSAAlgorithm if rsa_key else jwt.algorithms.ECAlgorithm
     return {**json.loads(algorithm.to_jwk(private_key.public_key())), "kid": kid, "use": "sig"}
 
 
@@ -150,35 +154,30 @@ async def test_bad_tokens_are_refused_with_a_reason_and_decode_nothing(codec, db
     assert token not in capsys.readouterr().out
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def _hs256_with(secret: bytes, now: int) -> str:
     """The classic confusion attack: sign with HMAC, using the RSA public key as the shared secret."""
-    import base64
-    import hashlib
-    import hmac
-
-    def b64(raw: bytes) -> str:
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}).encode())
-    body = b64(json.dumps({"iss": ISSUER, "aud": AUDIENCE, "email": "x@y", "groups": [GROUP],
-                           "exp": now + 300}).encode())
+    head = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}).encode())
+    body = _b64(json.dumps({"iss": ISSUER, "aud": AUDIENCE, "email": "x@y", "groups": [GROUP],
+                            "exp": now + 300}).encode())
     signature = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{b64(signature)}"
+    return f"{head}.{body}.{_b64(signature)}"
 
 
 def _swap_alg(token: str, alg: str) -> str:
-    import base64
     head, body, signature = token.split(".")
     header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    new_head = base64.urlsafe_b64encode(json.dumps({**header, "alg": alg}).encode()).rstrip(b"=").decode()
-    return f"{new_head}.{body}.{signature}"
+    return f"{_b64(json.dumps({**header, 'alg': alg}).encode())}.{body}.{signature}"
 
 
 def _tamper(token: str, now: int) -> str:
-    import base64
     head, _, signature = token.split(".")
-    body = base64.urlsafe_b64encode(json.dumps({"iss": ISSUER, "aud": AUDIENCE, "email": "mallory@y",
-                                                "groups": [GROUP], "exp": now + 300}).encode()).rstrip(b"=")
-    return f"{head}.{body.decode()}.{signature}"
+    body = _b64(json.dumps({"iss": ISSUER, "aud": AUDIENCE, "email": "mallory@y", "groups": [GROUP],
+                            "exp": now + 300}).encode())
+    return f"{head}.{body}.{signature}"
 
 
 async def test_encode_is_never_granted_to_an_oidc_token_and_static_tokens_are_unchanged(codec, db_pool, env, keys):

@@ -13,11 +13,14 @@ server cannot add that header, the token may instead be the path segment before 
 missing scope → 403.
 
 OIDC (optional, ``workers.runtime.codec_oidc``, settings ``PARCOURS_CODEC_OIDC_*``): a production Web UI with OIDC
-login sends no static token but, with ``codec.passAccessToken: true``, the signed-in user's access token as
-``Authorization: Bearer <JWT>``. A bearer that is no static token is then checked as such a JWT (header only, never
-in the path): invalid → 401, valid without the decode group → 403; it may decode, never encode. The audit row names
-the user (``oidc:<email or sub>``); logs say only ``oidc``, as the user's name is personal data. The CORS preflight (``OPTIONS``) is answered for the configured UI origins without a token,
-as browsers send it without credentials.
+login sends no static token but, with ``codec.passAccessToken: true`` (docs.temporal.io/references/
+web-ui-configuration#codec), the signed-in user's access token as ``Authorization: Bearer <JWT>``. A bearer that
+is no static token is then checked as such a JWT (header only, never in the path): invalid → 401, valid without
+the decode group → 403; it may decode, never encode. The audit row names the user (``oidc:<email or sub>``); logs
+say only ``oidc``, as the user's name is personal data.
+
+The CORS preflight (``OPTIONS``) is answered for the configured UI origins without a token, as browsers send it
+without credentials.
 
 Audit (``workers.runtime.codec_audit``): every authorised request writes one ``codec_audit`` row per case BEFORE any
 result is returned; if the rows cannot be written, nothing is returned (503). The case is the workflow id our
@@ -203,7 +206,8 @@ def create_app(
             log.error("codec_audit_failed", who=_loggable(who), error=type(err).__name__)
             return _error(503, f"{entries[0].operation} refused: the audit log could not be written")
         for entry in entries:
-            log.info(f"codec_{entry.operation}", who=_loggable(who), namespace=entry.namespace, workflow_id=entry.workflow_id,
+            log.info(f"codec_{entry.operation}", who=_loggable(who), namespace=entry.namespace,
+                     workflow_id=entry.workflow_id,
                      workflow_id_source=entry.workflow_id_source, payloads=entry.payload_count, outcome=entry.outcome)
         return None
 
