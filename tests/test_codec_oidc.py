@@ -6,6 +6,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -17,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
-from workers.codec_server import AccessTokens, create_app
+from workers.codec_server import TOKENS_ENV_VAR, AccessTokens, create_app
 from workers.runtime.codec import EncryptionCodec
 from workers.runtime.codec_oidc import (
     ALGORITHMS_VAR,
@@ -30,6 +33,7 @@ from workers.runtime.codec_oidc import (
     OidcConfigError,
     load_oidc_verifier,
 )
+from workers.runtime.keys import ENV_VAR as KEYS_VAR
 from workers.runtime.keys import Keyring
 
 ISSUER = "https://sso.cd62.test/realms/agents"
@@ -251,3 +255,13 @@ def test_a_jwks_file_without_usable_keys_stops_the_start(env, tmp_path):
     empty.write_text(json.dumps({"keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0"}]}))
     with pytest.raises(OidcConfigError, match="no RS256/ES256"):
         load_oidc_verifier({**env, JWKS_FILE_VAR: str(empty)})
+
+
+def test_codec_server_refuses_to_start_on_incomplete_oidc_settings(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")},
+           "PARCOURS_HOME": str(tmp_path), "DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
+           KEYS_VAR: Keyring.generate("k1").to_spec(), TOKENS_ENV_VAR: f"ops:{STATIC}", ISSUER_VAR: ISSUER}
+    result = subprocess.run([sys.executable, "-m", "workers.cli", "codec-server", "--port", "0"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "cannot start" in result.stderr
+    assert AUDIENCE_VAR in result.stderr and JWKS_FILE_VAR in result.stderr
