@@ -60,14 +60,14 @@ def _check(value: str | None, pattern: str, option: str) -> str | None:
 
 def _store(command: str, action: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``action`` on a TaskStore over DATABASE_URL: no such task or a closed one exits 1, database trouble 3."""
-    from activities.tasks import TaskBusy, TaskClosed, TaskNotFound, TaskStore
+    from activities.tasks import LetterAlreadySent, TaskBusy, TaskClosed, TaskNotFound, TaskStore
 
     try:
         return on_read_model(f"parcours tasks {command}", lambda pool: action(TaskStore(pool)), DATABASE_FAILURE,
                              "tasks live in the PostgreSQL read model")
     except TaskNotFound as missing:
         typer.echo(f"parcours tasks {command}: no task {missing}", err=True)
-    except (TaskClosed, TaskBusy) as closed:
+    except (TaskClosed, TaskBusy, LetterAlreadySent) as closed:
         typer.echo(f"parcours tasks {command}: {closed}; nothing changed", err=True)
     raise typer.Exit(NOT_DONE)
 
