@@ -29,7 +29,7 @@ _COLUMNS = """task_id, task_key, workflow_id, kind, assignee, due_date, details,
               claimed_at, completed_at, outcome, closure_reason, closed_by, updated_at"""
 _DONE = "status = 'DONE', outcome = $3::jsonb, closure_reason = 'COMPLETED', closed_by = $2, completed_at = now()"
 #: A completion claim older than this was left by a crashed completion: a retry may take it over (the case's
-#: update is bounded by the API's 30 s; the CLI's by the same order of time).
+#: update is bounded by ``workers.api.temporal.UPDATE_TIMEOUT``, 30 s, in the API and the CLI alike).
 COMPLETING_TAKEOVER = timedelta(minutes=2)
 
 
