@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.retention import (
+    CODEC_AUDIT_RETENTION_MONTHS,
     COMPLETE,
     DEFAULT_RETENTION_MONTHS,
     DELETE_EXECUTIONS,
@@ -141,8 +142,21 @@ class RetentionStore:
         return result
 
     async def complete(self, purge_id: str) -> RetentionSummary:
-        """Write the run's totals, computed from its items (so retries and re-runs count each pathway once)."""
-        row = await self._pool.fetchrow(
+        """Purge the codec access log past its period (``CODEC_AUDIT_RETENTION_MONTHS`` before the run's day, Paris
+        time) and write the run's totals, computed from its items (so retries and re-runs count each pathway once;
+        a retried call finds no log row left to delete and adds nothing)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            as_of = await conn.fetchval("SELECT as_of FROM retention_purges WHERE purge_id = $1 FOR UPDATE", purge_id)
+            if as_of is None:
+                raise ValueError(f"no retention run {purge_id}")
+            audit = _count(await conn.execute(
+                """DELETE FROM codec_audit WHERE occurred_at < $1::date::timestamp AT TIME ZONE 'Europe/Paris'""",
+                retention_cutoff(as_of, CODEC_AUDIT_RETENTION_MONTHS)))
+            return summary_of(await self._totals(conn, purge_id, audit))
+
+    @staticmethod
+    async def _totals(conn: asyncpg.Connection, purge_id: str, audit_deleted: int) -> Any:
+        return await conn.fetchrow(
             """WITH items AS (SELECT * FROM retention_purge_items WHERE purge_id = $1),
                     tables AS (SELECT t.key, sum(t.value::int) AS n
                                  FROM items i, jsonb_each_text(i.rows_deleted) AS t WHERE i.outcome = $2
@@ -152,14 +166,12 @@ class RetentionStore:
                       pathways_purged = (SELECT count(*) FROM items WHERE outcome = $2),
                       executions_deleted = (SELECT coalesce(sum(executions_deleted), 0) FROM items),
                       skipped_running = (SELECT count(*) FROM items WHERE outcome = $3),
-                      rows_deleted = coalesce((SELECT jsonb_object_agg(key, n) FROM tables), '{}'::jsonb)
+                      rows_deleted = coalesce((SELECT jsonb_object_agg(key, n) FROM tables), '{}'::jsonb),
+                      codec_audit_deleted = codec_audit_deleted + $4
                 WHERE purge_id = $1
             RETURNING *""",
-            purge_id, _PURGED, _SKIPPED,
+            purge_id, _PURGED, _SKIPPED, audit_deleted,
         )
-        if row is None:
-            raise ValueError(f"no retention run {purge_id}")
-        return summary_of(row)
 
     async def summary(self, purge_id: str) -> RetentionSummary | None:
         row = await self._pool.fetchrow("SELECT * FROM retention_purges WHERE purge_id = $1", purge_id)
@@ -174,7 +186,7 @@ def summary_of(row: Any) -> RetentionSummary:
         purge_id=row["purge_id"], as_of=row["as_of"], retention_months=row["retention_months"], cutoff=row["cutoff"],
         pathways_purged=row["pathways_purged"], executions_deleted=row["executions_deleted"],
         skipped_running=row["skipped_running"], rows_deleted={k: int(v) for k, v in rows_deleted.items()},
-        completed=row["completed_at"] is not None,
+        completed=row["completed_at"] is not None, codec_audit_deleted=row["codec_audit_deleted"],
     )
 
 

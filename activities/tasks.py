@@ -29,7 +29,7 @@ _COLUMNS = """task_id, task_key, workflow_id, kind, assignee, due_date, details,
               claimed_at, completed_at, outcome, closure_reason, closed_by, updated_at"""
 _DONE = "status = 'DONE', outcome = $3::jsonb, closure_reason = 'COMPLETED', closed_by = $2, completed_at = now()"
 #: A completion claim older than this was left by a crashed completion: a retry may take it over (the case's
-#: update is bounded by the API's 30 s; the CLI's by the same order of time).
+#: update is bounded by ``workers.api.temporal.UPDATE_TIMEOUT``, 30 s, in the API and the CLI alike).
 COMPLETING_TAKEOVER = timedelta(minutes=2)
 
 
@@ -60,6 +60,15 @@ class TaskClosed(Exception):
     def __init__(self, status: str) -> None:
         super().__init__(f"the task is {status}")
         self.status = status
+
+
+class LetterAlreadySent(Exception):
+    """The letter is recorded as posted with another number or day (the case holds the first posting; a retried
+    completion with other values would record what the case does not): nothing changed."""
+
+    def __init__(self, number: str, sent_on: date) -> None:
+        super().__init__(f"the letter was already sent with number {number} on {sent_on.isoformat()}")
+        self.number, self.sent_on = number, sent_on
 
 
 class TaskBusy(Exception):
@@ -174,16 +183,23 @@ class TaskStore:
         still this one. The case's own closing of the task on the message it just took (``LETTER_SENT``, by its
         activity, maybe first) is overwritten, so the person stays its closer; after a crash between the case's
         answer and the write, a retry takes the claim over (``COMPLETING_TAKEOVER``) and tells the case again
-        (a duplicate event it ignores)."""
+        (a duplicate event it ignores): a retry with another number or day than the posting the letter records
+        (written by the case's activity) is ``LetterAlreadySent``, checked before the case is told and again
+        under the letter's row lock, so the task never records a number the case does not hold."""
         token = uuid.uuid4()
         task = await self._claim_completion(task_id, token)
         try:
+            await _check_letter_unsent(self.pool, task, outcome)
             await tell(task)
         except BaseException:
-            await self.pool.execute("""UPDATE human_tasks SET completing_token = NULL, completing_since = NULL
-                                        WHERE task_id = $1 AND completing_token = $2""", task_id, token)
+            await self._give_back(task_id, token)
             raise
         async with self.pool.acquire() as conn, conn.transaction():
+            try:
+                await _check_letter_unsent(conn, task, outcome, lock=True)
+            except LetterAlreadySent:
+                await self._give_back(task_id, token)
+                raise
             await _record_letter(conn, task, outcome)  # the letter first, as the case's letter-event activity does
             row = await conn.fetchrow(
                 f"""UPDATE human_tasks SET {_DONE}, updated_at = now(), completing_token = NULL,
@@ -196,6 +212,16 @@ class TaskStore:
             if row is None:  # the claim was taken over (this completion was too slow): the other one decides
                 raise await self._refusal(conn, task_id)
             return task_dict(row)
+
+    async def _give_back(self, task_id: int, token: uuid.UUID) -> None:
+        """Drop this completion's claim: an open task is free again; one its case closed on a crashed completion's
+        posting stays takeable by the next retry at once (an aged claim), so the right number may still close it."""
+        await self.pool.execute(
+            """UPDATE human_tasks
+                  SET completing_token = CASE WHEN status = ANY($3::text[]) THEN NULL ELSE completing_token END,
+                      completing_since = CASE WHEN status = ANY($3::text[]) THEN NULL
+                                              ELSE now() - $4::interval END
+                WHERE task_id = $1 AND completing_token = $2""", task_id, token, _ACTIVE, COMPLETING_TAKEOVER)
 
     async def _claim_completion(self, task_id: int, token: uuid.UUID) -> dict[str, Any]:
         """Claim the task for a completion: still open (or closed by its case on the message a crashed completion
@@ -238,6 +264,21 @@ class TaskStore:
         if status is None:
             raise TaskNotFound(task_id)
         raise TaskClosed(status)
+
+
+async def _check_letter_unsent(db: asyncpg.Connection | asyncpg.Pool, task: dict[str, Any], outcome: dict[str, Any],
+                               *, lock: bool = False) -> None:
+    """``LetterAlreadySent`` when the letter records a posting other than ``outcome``'s (the same one: a retry)."""
+    if task["kind"] != LETTER_TO_SEND:
+        return
+    row = await db.fetchrow(
+        f"""SELECT registered_letter_number, sent_on FROM label_letters WHERE letter_key = $1
+            {'FOR UPDATE' if lock else ''}""", LabelTaskDetails.model_validate(task["details"]).letter_key)
+    if row is None or row["registered_letter_number"] is None:
+        return
+    sent = (row["registered_letter_number"], row["sent_on"])
+    if sent != (outcome["registered_letter_number"], date.fromisoformat(str(outcome["sent_on"]))):
+        raise LetterAlreadySent(*sent)
 
 
 async def _record_letter(conn: asyncpg.Connection, task: dict[str, Any], outcome: dict[str, Any]) -> None:

@@ -26,18 +26,16 @@ from typing import Callable
 
 import asyncpg
 import psutil
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from bench.common import NAMESPACE, baseline, dev_server
-from workers.dev.embedded import binary, free_port, start_postgres, stop_process
+from workers.dev.embedded import binary, free_port, register_search_attributes, start_postgres, stop_process
 from workers.runtime.converter import data_converter
 from workers.runtime.keys import Keyring
 from workers.runtime.migrations import migrate
 from workers.runtime.registry import Dependencies
 from workers.runtime.worker import WORKFLOW_TASK_SLOTS, build_worker
-from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 
 def load() -> str:
@@ -50,9 +48,7 @@ async def time_skipping_server(keyring: Keyring):
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=data_converter(keyring))
     try:
-        await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={k.name: int(k.indexed_value_type) for k in ALL_SEARCH_ATTRIBUTES}))
+        await register_search_attributes(env.client)
         yield env
     finally:
         await env.shutdown()

@@ -19,6 +19,10 @@ from domain.deadlines import add_months
 
 WORKFLOW_TYPE = "RetentionPurge"
 DEFAULT_RETENTION_MONTHS = 24
+#: The codec server's access log (``codec_audit``: who decoded which case's payloads, when) is kept 12 months, then
+#: purged by the same monthly run. The domain reference states no period (G-X3: the data-protection annex is
+#: missing); [EXTERNAL] the CNIL's recommendation on logging (délibération 2021-122) advises 6 months to 1 year.
+CODEC_AUDIT_RETENTION_MONTHS = 12
 WORKFLOW_ID_PREFIX = "retention-purge"  # the schedule appends the scheduled time
 
 # Activity type names (stable: recorded in histories).
@@ -125,6 +129,7 @@ class RetentionSummary(BaseModel):
     skipped_running: int
     rows_deleted: dict[str, int]
     completed: bool
+    codec_audit_deleted: int = 0  # access-log rows older than CODEC_AUDIT_RETENTION_MONTHS
 
 
 RetentionInput.model_rebuild()

@@ -17,39 +17,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from workers.runtime.converter import data_converter
-from workers.dev.embedded import binary, free_port, start_postgres
+from workers.dev.embedded import binary, free_port, register_search_attributes, start_postgres
 from workers.runtime.keys import Keyring
 from workers.runtime.migrations import migrate
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
-
-_INDEXED = {
-    "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-    "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    "BOOL": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
-    "TEXT": IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
-    "FLOAT": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-}
-
-
-async def register_search_attributes(client: Client) -> None:
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={
-                key.name: _INDEXED[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]
-                if hasattr(key.indexed_value_type, "name") else key.indexed_value_type
-                for key in ALL_SEARCH_ATTRIBUTES
-            },
-        )
-    )
-
 
 @pytest.fixture(scope="session")
 def test_keyring() -> Keyring:

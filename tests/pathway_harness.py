@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
-from conftest import register_search_attributes
+from workers.dev.embedded import register_search_attributes
 from activities.pathway_start import signal_with_start
 from domain.deadlines import PARIS, add_months, paris_date
 from domain.pathway import FlowRecord, OrientationDecision, OrientationTarget, PathwayView, SignCer, Stage

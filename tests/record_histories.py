@@ -44,7 +44,7 @@ from temporalio.worker import Worker  # noqa: E402
 
 from activities.flux_generator import generate_flux  # noqa: E402
 from activities.pathway import InMemoryMonJob62  # noqa: E402
-from conftest import register_search_attributes  # noqa: E402
+from workers.dev.embedded import register_search_attributes  # noqa: E402
 from domain import label as L  # noqa: E402
 from domain.deadlines import add_months, deadline_instant, paris_date  # noqa: E402
 from domain.flux_import import DropScanInput  # noqa: E402

@@ -48,6 +48,20 @@ async def _until_closed_by_the_case(db_pool, task_id: int) -> None:
     raise AssertionError("the case never closed the task on the posting")
 
 
+async def _crashed_after_the_case_took(env, api, db_pool, structure: str, today: date, *, claimed_since: str):
+    """A refused application's letter task whose completion crashed after its case took ``NUMBER`` (then closed the
+    task itself): its claim left, taken ``claimed_since``. Returns the case, the task and the letter's key."""
+    application = await _refused(api, structure, today - timedelta(days=40))
+    task = await _letter_task(db_pool, application)
+    await db_pool.execute(f"UPDATE human_tasks SET completing_token = $2, completing_since = {claimed_since} "
+                          "WHERE task_id = $1", task["task_id"], uuid.uuid4())
+    letter_key = LabelTaskDetails.model_validate(task["details"]).letter_key
+    await env.client.get_workflow_handle(application).execute_update(A.RECORD_LETTER_SENT, letter_sent_by_task(
+        task["task_id"], letter_key, NUMBER, today, "dpid", "agent:test-0001"))
+    await _until_closed_by_the_case(db_pool, task["task_id"])
+    return application, task, letter_key
+
+
 async def test_two_concurrent_completions_tell_the_case_once_with_no_lock_held(env, task_queue, db_pool, structure,
                                                                                monkeypatch):
     from workers.api import tasks as task_routes
@@ -130,14 +144,8 @@ async def test_a_crash_between_the_cases_answer_and_the_write_is_completed_by_a_
     as the person's."""
     today = date.today()
     async with _api(env, task_queue, db_pool) as api:
-        application = await _refused(api, structure, today - timedelta(days=40))
-        task = await _letter_task(db_pool, application)
-        await db_pool.execute("UPDATE human_tasks SET completing_token = $2, completing_since = now() "
-                              "WHERE task_id = $1", task["task_id"], uuid.uuid4())
-        letter_key = LabelTaskDetails.model_validate(task["details"]).letter_key
-        await env.client.get_workflow_handle(application).execute_update(A.RECORD_LETTER_SENT, letter_sent_by_task(
-            task["task_id"], letter_key, NUMBER, today, "dpid", "agent:test-0001"))
-        await _until_closed_by_the_case(db_pool, task["task_id"])
+        application, task, _ = await _crashed_after_the_case_took(env, api, db_pool, structure, today,
+                                                                  claimed_since="now()")
 
         url, body = f"/v1/tasks/{task['task_id']}/complete", {"registered_letter_number": NUMBER,
                                                              "sent_on": today.isoformat()}
@@ -155,3 +163,33 @@ async def test_a_crash_between_the_cases_answer_and_the_write_is_completed_by_a_
         assert [(r["registered_number"], r["sent_on"]) for r in state["refusals"]] == [(NUMBER, today.isoformat())]
         closed = await api.post(url, json=body, headers=_auth(DPID))
         assert (closed.status_code, closed.json()["error"]["code"]) == (409, "task_closed")
+
+
+async def test_a_retry_with_another_number_after_a_crash_is_refused_naming_the_number_sent(env, task_queue, db_pool,
+                                                                                           structure):
+    """The case took the crashed completion's number (its event id makes the retry a duplicate): a retry with
+    another number is a 409 naming the number sent, the task and the letter unchanged, the case not told; the
+    right number then completes it."""
+    today = date.today()
+    async with _api(env, task_queue, db_pool) as api:
+        application, task, letter_key = await _crashed_after_the_case_took(
+            env, api, db_pool, structure, today, claimed_since="now() - interval '5 minutes'")
+
+        url = f"/v1/tasks/{task['task_id']}/complete"
+        other = await api.post(url, json={"registered_letter_number": "1A 999 999 9999 9",
+                                          "sent_on": today.isoformat()}, headers=_auth(DPID))
+        assert (other.status_code, other.json()["error"]["code"]) == (409, "letter_already_sent"), other.text
+        assert NUMBER in other.json()["error"]["message"]
+        row = await _task_row(db_pool, task["task_id"])
+        assert (row["status"], row["closure_reason"], row["closed_by"], row["outcome"]) == (
+            "DONE", "LETTER_SENT", "workflow", None)
+        letter = await db_pool.fetchval("SELECT registered_letter_number FROM label_letters WHERE letter_key = $1",
+                                        letter_key)
+        assert letter == NUMBER
+        assert await updates_accepted(env, application, A.RECORD_LETTER_SENT) == 1
+
+        done = await api.post(url, json={"registered_letter_number": NUMBER, "sent_on": today.isoformat()},
+                              headers=_auth(DPID))
+        assert done.status_code == 200, done.text
+        assert (done.json()["closed_by"], done.json()["outcome"]["registered_letter_number"]) == (
+            "agent:test-0001", NUMBER)

@@ -122,3 +122,36 @@ async def test_unknown_task_exits_1_and_unreachable_database_exits_3(database_ur
     assert (await tasks(database_url, "show", "999999999999")).exit_code == 1
     down = await tasks("postgresql://nobody@127.0.0.1:1/none", "list")
     assert down.exit_code == 3 and "cannot reach the database" in down.stderr
+
+
+async def test_a_case_that_does_not_answer_in_time_exits_1_and_leaves_the_task_open(
+        database_url, db_pool, dev_env, test_keyring, tmp_path, monkeypatch):
+    """The case's update is bounded by the API's ``UPDATE_TIMEOUT`` (shortened here): a case no worker serves
+    gives a one-line error, exit 1, the task open and unclaimed."""
+    from workers.api import temporal
+
+    monkeypatch.setattr(temporal, "UPDATE_TIMEOUT", timedelta(seconds=1))
+    client = await Client.connect(dev_env.client.service_client.config.target_host,
+                                  namespace=dev_env.client.namespace, data_converter=data_converter(test_keyring))
+    sid = f"S{uuid.uuid4().hex[:10]}"
+    case = await client.start_workflow(  # on a queue no worker polls: the update is never taken
+        LabelApplicationWorkflow.run, LabelApplicationState(structure_id=sid, application_no=1, territory="ARTOIS"),
+        id=f"label-{sid}-1", task_queue=f"nobody-{uuid.uuid4().hex}")
+    await TaskStore.create(db_pool, [NewTask(
+        task_key=f"{case.id}:refusal:{LETTER_TO_SEND}", workflow_id=case.id, kind=LETTER_TO_SEND, assignee="DPID",
+        details={"letter_key": f"{case.id}:refusal", "structure_id": sid})])
+    rows, _ = await TaskStore(db_pool).list(TaskFilter(workflow_id=case.id), limit=5)
+    env = {"DATABASE_URL": database_url, "COLUMNS": "250", "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+           "TEMPORAL_NAMESPACE": client.namespace, "PARCOURS_ENCRYPTION_KEYS": test_keyring.to_spec(),
+           "PARCOURS_HOME": str(tmp_path)}
+    try:
+        silent = await asyncio.to_thread(runner.invoke, app_cli, [
+            "tasks", "complete", str(rows[0]["task_id"]), "--actor", "agent:d1", "--registered-letter-number",
+            "1A 234 567 8901 2", "--sent-on", date.today().isoformat()], env=env)
+        assert silent.exit_code == 1, (silent.output, silent.exception)
+        assert "did not answer within 1 s" in silent.stderr and len(silent.stderr.splitlines()) == 1
+        row = await db_pool.fetchrow("SELECT status, completing_token FROM human_tasks WHERE task_id = $1",
+                                     rows[0]["task_id"])
+        assert (row["status"], row["completing_token"]) == ("OPEN", None)
+    finally:
+        await case.terminate("test over")

@@ -27,6 +27,7 @@ from temporalio.worker import Worker
 from activities.retention import RetentionActivities, RetentionStore, TemporalExecutions, ensure_namespace_retention
 from domain.deadlines import add_months, paris_date
 from domain.retention import (
+    CODEC_AUDIT_RETENTION_MONTHS,
     ExecutionOutcome,
     ExecutionsDeleted,
     PurgeRequest,
@@ -356,3 +357,30 @@ async def test_namespace_retention_is_set_to_match(deleting_env):
     assert await ensure_namespace_retention(client, 24) == timedelta(days=730)  # nothing to change the second time
     described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
     assert described.config.workflow_execution_retention_ttl.ToTimedelta() == timedelta(days=730)
+
+
+async def test_the_codec_access_log_is_purged_past_its_12_months(ts_env, pool, task_queue, unique_id):
+    """``codec_audit`` rows older than ``CODEC_AUDIT_RETENTION_MONTHS`` before the run's day (midnight, Paris) go
+    with the monthly run, counted in its record; younger ones stay; a retried completion deletes nothing more."""
+    today = paris_date(await ts_env.get_current_time())
+    edge = await pool.fetchval("SELECT $1::date::timestamp AT TIME ZONE 'Europe/Paris'",
+                               add_months(today, -CODEC_AUDIT_RETENTION_MONTHS))
+    case = f"pathway-{uuid.uuid4().hex}"
+    ages = {"older": edge - timedelta(days=40), "just_before": edge - timedelta(seconds=1), "at_the_edge": edge,
+            "recent": edge + timedelta(days=200)}
+    for token, occurred_at in ages.items():
+        await pool.execute("""INSERT INTO codec_audit (occurred_at, token_name, workflow_id, payload_count, outcome)
+                              VALUES ($1, $2, $3, 1, 'decoded')""", occurred_at, token, case)
+    expired = await pool.fetchval("SELECT count(*) FROM codec_audit WHERE occurred_at < $1", edge)
+    assert expired >= 2
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=[RetentionPurge],
+                      activities=RetentionActivities(pool).all(), workflow_runner=workflow_runner()):
+        summary = await ts_env.client.execute_workflow(RetentionPurge.run, RetentionInput(),
+                                                       id=f"retention-purge-{unique_id}", task_queue=task_queue)
+    left = {r["token_name"] for r in await pool.fetch("SELECT token_name FROM codec_audit WHERE workflow_id = $1",
+                                                     case)}
+    assert left == {"at_the_edge", "recent"}
+    assert summary.codec_audit_deleted == expired
+    assert await pool.fetchval("SELECT codec_audit_deleted FROM retention_purges WHERE purge_id = $1",
+                               summary.purge_id) == expired
+    assert await RetentionStore(pool).complete(summary.purge_id) == summary

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.page_cursor import InvalidCursor
-from activities.tasks import TaskBusy, TaskClosed, TaskFilter, TaskNotFound, TaskStore
+from activities.tasks import LetterAlreadySent, TaskBusy, TaskClosed, TaskFilter, TaskNotFound, TaskStore
 from domain.deadlines import paris_date
 from domain.label_contract import LabelTaskDetails
 from domain.label_messages import letter_sent_by_task
@@ -161,6 +161,8 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
             raise ApiError(404, "not_found", f"no task {task_id}") from None
         except TaskClosed as closed:
             raise ApiError(409, "task_closed", f"the task is {closed.status}; nothing changed") from None
+        except LetterAlreadySent as sent:
+            raise ApiError(409, "letter_already_sent", f"{sent}; nothing changed") from None
         except TaskBusy:
             raise ApiError(409, "task_completing", "another completion of the task is under way; retry later",
                            headers={"Retry-After": "1"}) from None
@@ -223,7 +225,8 @@ def router(pool: asyncpg.Pool | None, require: Callable[..., Callable[..., Calle
         """Done, with its outcome; 409 when the task is closed already (by its workflow or a person). A letter's
         sending is told to its case (``record_letter_sent``) before the completion is written, with no database
         lock held meanwhile; the case may refuse it (409 with its rule, nothing changed); a second completion
-        while the case is being told is a 409 ``task_completing`` (retry after a moment)."""
+        while the case is being told is a 409 ``task_completing`` (retry after a moment); a retry with another
+        number or day than the posting the letter records is a 409 ``letter_already_sent`` naming it."""
         async def action() -> dict[str, Any]:
             task = await found(task_id)
             _may_work_on(ctx.caller, task)

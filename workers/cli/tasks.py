@@ -10,12 +10,13 @@ A ``LETTER_TO_SEND`` task is completed once its label case took the sending (``r
 ``TEMPORAL_ADDRESS`` with ``PARCOURS_ENCRYPTION_KEYS``), the task claimed for its completion meanwhile (no lock
 held): the receipt clock starts from it and the person stays the task's closer.
 
-Exit codes: 0 done, 1 no such task, the task is closed already, or its case refused or could not be told, 2 bad
-input, 3 database unreachable.
+Exit codes: 0 done, 1 no such task, the task is closed already, or its case refused, could not be told or did not
+answer within the API's update bound (30 s), 2 bad input, 3 database unreachable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import date, datetime
@@ -60,14 +61,14 @@ def _check(value: str | None, pattern: str, option: str) -> str | None:
 
 def _store(command: str, action: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``action`` on a TaskStore over DATABASE_URL: no such task or a closed one exits 1, database trouble 3."""
-    from activities.tasks import TaskBusy, TaskClosed, TaskNotFound, TaskStore
+    from activities.tasks import LetterAlreadySent, TaskBusy, TaskClosed, TaskNotFound, TaskStore
 
     try:
         return on_read_model(f"parcours tasks {command}", lambda pool: action(TaskStore(pool)), DATABASE_FAILURE,
                              "tasks live in the PostgreSQL read model")
     except TaskNotFound as missing:
         typer.echo(f"parcours tasks {command}: no task {missing}", err=True)
-    except (TaskClosed, TaskBusy) as closed:
+    except (TaskClosed, TaskBusy, LetterAlreadySent) as closed:
         typer.echo(f"parcours tasks {command}: {closed}; nothing changed", err=True)
     raise typer.Exit(NOT_DONE)
 
@@ -147,13 +148,15 @@ def show(task_id: int = typer.Argument(..., min=1), output: Format = typer.Optio
 async def _tell_case_letter_sent(task_id: int, task: dict[str, Any], number: str, sent_on: date | None,
                                  actor: str) -> None:
     """A letter's sending is first told to the label case that wrote it (``record_letter_sent``, as the API's
-    completion does): its refusal exits 1 with the reason and the task stays open; a closed case keeps no clock."""
+    completion does, bounded by the API's ``UPDATE_TIMEOUT``): its refusal or its silence exits 1 with the reason
+    and the task stays open; a closed case keeps no clock."""
     from pydantic import ValidationError
-    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
     from temporalio.service import RPCError, RPCStatusCode
 
     from domain.label_contract import ApplicationMessages, LabelTaskDetails
     from domain.label_messages import letter_sent_by_task
+    from workers.api.temporal import UPDATE_TIMEOUT
     from workers.cli.common import connect_client
     from workers.runtime.config import Settings
 
@@ -171,8 +174,13 @@ async def _tell_case_letter_sent(task_id: int, task: dict[str, Any], number: str
                    "nothing changed", err=True)
         raise typer.Exit(NOT_DONE) from None
     try:
-        await client.get_workflow_handle(task["workflow_id"]).execute_update(
-            ApplicationMessages.RECORD_LETTER_SENT, message)
+        await asyncio.wait_for(client.get_workflow_handle(task["workflow_id"]).execute_update(
+            ApplicationMessages.RECORD_LETTER_SENT, message), UPDATE_TIMEOUT.total_seconds())
+    except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):  # the wait cancelled: either one
+        typer.echo(f"parcours tasks complete: the letter's case did not answer within "
+                   f"{UPDATE_TIMEOUT.total_seconds():g} s; the task is unchanged, retry the same command "
+                   "(the case ignores a sending it took already)", err=True)
+        raise typer.Exit(NOT_DONE) from None
     except WorkflowUpdateFailedError as refused:
         reason = getattr(refused.cause, "message", None) or str(refused)
         typer.echo(f"parcours tasks complete: the case refused it: {reason}; nothing changed", err=True)

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 PG_SYSTEM_USER = "embedded_postgres"
 PG_DATABASE = "parcours"
@@ -186,6 +186,18 @@ def temporal_dev_server_command(
     if codec_endpoint:
         cmd += ["--ui-codec-endpoint", codec_endpoint]
     return cmd + (extra or [])
+
+
+async def register_search_attributes(client: Any) -> None:
+    """The project's search attributes on a server started without ``--search-attribute`` flags (the time-skipping
+    test server): the registry of ``workflows.search_attributes``, through the operator service."""
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=client.namespace,
+        search_attributes={key.name: int(key.indexed_value_type) for key in ALL_SEARCH_ATTRIBUTES}))
 
 
 def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
