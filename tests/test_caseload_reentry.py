@@ -188,3 +188,60 @@ async def test_the_api_starting_a_person_whose_pathway_finished_writes_the_new_o
             assert (row["stage"], row["closed_on"], row["territory"]) == ("AWAITING_ORIENTATION", None, "T2")
     finally:
         await terminate_pathways(enc_client, [person])
+
+
+async def test_a_caseload_row_adopts_a_person_whose_pathway_finished_and_not_one_in_its_window(
+        enc_client, db_pool, database_url, task_queue, unique_id, tmp_path):
+    """A row for a person whose flow-started pathway has finished is adopted as a new pathway under the same id, its
+    read model above the former's; one whose pathway is closed within its re-entry window is still refused
+    (``PATHWAY_EXISTS``). The dry run against the database judges both rows the same way."""
+    from tests.test_caseload_identity import _dry_run
+
+    secret = f"caseload-readopt-{unique_id}".encode()
+    rng = random.Random(f"readopt-{unique_id}")
+    finished_nir, window_nir = make_nir(rng), make_nir(rng)
+    finished, window = person_id(finished_nir, secret), person_id(window_nir, secret)
+    matricules = [str(rng.randrange(10**6, 10**7)) for _ in range(2)]
+    today = paris_date(datetime.now(timezone.utc))
+    activities = [*CaseloadImportActivities(db_pool, secret).all(), *FluxImportActivities(db_pool, secret).all(),
+                  *PathwayActivities(PathwayReadModel(db_pool), InMemoryMonJob62()).all()]
+    try:
+        async with Worker(enc_client, task_queue=task_queue, workflows=[CaseloadImport, FluxImport, BeneficiaryPathway],
+                          activities=activities, workflow_runner=workflow_runner()):
+            async def flow(day: date, households: list[str], name: str):
+                path = tmp_path / name
+                path.write_text(flux_xml(day, households), encoding="utf-8")
+                return await (await start_flux_import(enc_client, import_input(path), task_queue=task_queue)).result()
+            assert (await flow(today - timedelta(days=3), [household_xml(m, "2", [(n, True)]) for m, n in
+                                                          zip(matricules, (finished_nir, window_nir))], "f1.xml")
+                    ).new_pathways == 2
+            await flow(today - timedelta(days=2), [
+                household_xml(matricules[0], "5", [(finished_nir, True)], closure=("PCG", add_months(today, -8))),
+                household_xml(matricules[1], "5", [(window_nir, True)], closure=("PCG", add_months(today, -1)))],
+                "f2.xml")
+            former = await _closed_for_good(enc_client, db_pool, finished)
+            await _until(lambda: db_pool.fetchval("SELECT closed_on FROM pathways WHERE pathway_id = $1",
+                                                  pathway_workflow_id(window)))
+            first_run = (await enc_client.get_workflow_handle(pathway_workflow_id(finished)).describe()).run_id
+
+            rows = [dict(caseload_row(Stage.BILAN, i, today, rng, extras=False), nir=nir, territory="T1")
+                    for i, nir in enumerate((finished_nir, window_nir))]
+            caseload = write_caseload_csv(tmp_path / "caseload.csv", rows)
+            dry = await _dry_run(caseload, database_url, secret)
+            assert [(o["row"], o["outcome"], o["code"]) for o in dry["outcomes"]] == [
+                (1, "adopted", None), (2, "rejected", "PATHWAY_EXISTS")]
+            result = await (await start_caseload_import(enc_client, caseload_input(caseload),
+                                                        task_queue=task_queue)).result()
+            assert (result.adopted, result.rejected) == (1, 1)
+            rejected = await db_pool.fetch("SELECT row_number, code FROM caseload_import_rows WHERE file_digest = $1 "
+                                           "AND outcome = 'rejected'", caseload_input(caseload).file_digest)
+            assert [(r["row_number"], r["code"]) for r in rejected] == [(2, "PATHWAY_EXISTS")]
+
+            [row] = await _until(lambda: _rows_after(db_pool, {finished: former}))
+            assert (row["stage"], row["closed_on"], row["territory"]) == ("BILAN", None, "T1")
+            described = await enc_client.get_workflow_handle(pathway_workflow_id(finished)).describe()
+            assert described.run_id != first_run and described.status is WorkflowExecutionStatus.RUNNING
+            assert await db_pool.fetchval("SELECT status FROM caseload_adoptions WHERE person_id = $1",
+                                          window) is None  # the refused row leaves no ledger row
+    finally:
+        await terminate_pathways(enc_client, [finished, window])
