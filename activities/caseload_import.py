@@ -6,7 +6,9 @@ Exactly once per person and per (file, row):
 * a person in ``caseload_adoptions`` is not started again: the same row is ``unchanged``, a changed row is refused
   (``CHANGED_ROW``). Its ledger row is written (``starting``) before the pathway is started, with a memo naming
   the file and row; a retry that finds the pathway already started with that memo completes the adoption, one
-  started otherwise (a pathway that lived here) refuses the row (``PATHWAY_EXISTS``);
+  started otherwise (a pathway that lives here) refuses the row (``PATHWAY_EXISTS``); one that has finished
+  (closed, no re-entry window open) is no pathway: the row starts a new one under the same id, numbered above the
+  former's read-model version, as a flow's re-entry does (T25);
 * with ``update``, a changed row re-adopts a pathway nothing happened to since its adoption (``_readopt``);
 * rejections are kept with their code and reason (``rejections``), never the row's personal data.
 """
@@ -130,7 +132,7 @@ class CaseloadImporter:
             if number > req.last:
                 break
             judged, _ = await self._judged(raw, number, req.today, now, req.file_digest, req.past_breaches)
-            outcome = judged if isinstance(judged, RowOutcome) else await self._adopt(*judged, req)
+            outcome = judged if isinstance(judged, RowOutcome) else await self._adopt(*judged, req, now)
             await self._record(req.file_digest, outcome, None if isinstance(judged, RowOutcome)
                                else pathway_workflow_id(judged[0].person_id))
             result.add(outcome.outcome)
@@ -178,16 +180,22 @@ class CaseloadImporter:
         return outcomes
 
     async def _fresh(self, case: CaseloadCase, state: PathwayState) -> RowOutcome:
-        """A person not adopted yet: adopted, unless a pathway of theirs already lives here (``PATHWAY_EXISTS``)."""
+        """A person not adopted yet: adopted, unless a pathway of theirs already lives here (``PATHWAY_EXISTS``);
+        one that has finished does not count (:meth:`_finished`)."""
         lives = await self._pool.fetchval(
             """SELECT EXISTS (SELECT 1 FROM flux_observations WHERE person_id = $1 AND pathway)
                    OR EXISTS (SELECT 1 FROM pathways WHERE pathway_id = $2)""",
             case.person_id, pathway_workflow_id(case.person_id))
-        if lives:
+        if lives and await self._finished(case) is None:
             return pathway_exists(case.row)
         return RowOutcome(row=case.row, outcome="adopted", stage=state.stage.value)
 
-    async def _adopt(self, case: CaseloadCase, state: PathwayState, req: CaseloadSlice) -> RowOutcome:
+    async def _finished(self, case: CaseloadCase) -> int | None:
+        """The read-model version of the person's former pathway when it has finished (closed, no re-entry window
+        open: T25), the new one's sequence base; None when there is none or it may still resume."""
+        return (await self._links.finished([case.person_id])).get(case.person_id)
+
+    async def _adopt(self, case: CaseloadCase, state: PathwayState, req: CaseloadSlice, now: datetime) -> RowOutcome:
         pid = pathway_workflow_id(case.person_id)
         known = await self._pool.fetchrow("SELECT * FROM caseload_adoptions WHERE person_id = $1", case.person_id)
         decision = prior_adoption(case, known, req.file_digest, req.update)
@@ -195,6 +203,10 @@ class CaseloadImporter:
             return decision
         if decision == "readopt":
             return await self._readopt(case, req)
+        former = await self._finished(case)
+        if former is not None:  # a new pathway under the same id, its changes numbered above the former's
+            state = adopt(case, now, req.today, source=SOURCE, file_digest=req.file_digest,
+                          past_breaches=req.past_breaches, seq_base=former)
         if known is None:
             await self._pool.execute(
                 """INSERT INTO caseload_adoptions (person_id, pathway_id, file_digest, row_number, row_digest, source,
@@ -207,7 +219,8 @@ class CaseloadImporter:
                 PATHWAY_TYPE, PathwayInput(person_id=case.person_id, territory=case.territory, adoption=state),
                 id=pid, task_queue=req.pathway_task_queue, memo={MEMO_KEY: _memo(req.file_digest, case.row)},
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_reuse_policy=(WorkflowIDReusePolicy.REJECT_DUPLICATE if former is None
+                                 else WorkflowIDReusePolicy.ALLOW_DUPLICATE),
             )
         except WorkflowAlreadyStartedError:
             described = await self.client.get_workflow_handle(pid).describe()

@@ -36,8 +36,8 @@ class PathwayReadModel:
                 """INSERT INTO pathways (pathway_id, person_id, territory, rule_set, stage, subject_to_duties,
                        referent_type, referent_structure_id, entry_date, orientation_target, orientation_notified_on,
                        caf_saisine_mode, next_deadline, breach_count, cer_count, closed_on, exit_reason, version,
-                       rsa_entry_date)
-                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
+                       rsa_entry_date, seq_base)
+                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
                    ON CONFLICT (pathway_id) DO UPDATE SET
                        rule_set = EXCLUDED.rule_set, stage = EXCLUDED.stage, subject_to_duties = EXCLUDED.subject_to_duties,
                        territory = EXCLUDED.territory,
@@ -47,12 +47,13 @@ class PathwayReadModel:
                        caf_saisine_mode = EXCLUDED.caf_saisine_mode, next_deadline = EXCLUDED.next_deadline,
                        breach_count = EXCLUDED.breach_count, cer_count = EXCLUDED.cer_count,
                        closed_on = EXCLUDED.closed_on, exit_reason = EXCLUDED.exit_reason,
-                       version = EXCLUDED.version, rsa_entry_date = EXCLUDED.rsa_entry_date, updated_at = now()
+                       version = EXCLUDED.version, rsa_entry_date = EXCLUDED.rsa_entry_date,
+                       seq_base = EXCLUDED.seq_base, updated_at = now()
                    WHERE pathways.version < EXCLUDED.version""",
                 pid, row.person_id, row.territory, row.rule_set, row.stage.value, row.subject_to_duties,
                 _v(row.referent_type), row.referent_structure_id, row.entry_date, _v(row.orientation_target),
                 row.orientation_notified_on, row.caf_saisine_mode, row.next_deadline, row.breach_count,
-                row.cer_count, row.closed_on, _v(row.exit_reason), row.version, row.rsa_entry_date,
+                row.cer_count, row.closed_on, _v(row.exit_reason), row.version, row.rsa_entry_date, row.seq_base,
             )
             if box.stage_changes:
                 await conn.executemany(

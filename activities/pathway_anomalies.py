@@ -1,6 +1,9 @@
 """A pathway's anomalies as the read model holds them (``pathway_anomalies``, migration 024), each with whether
 it is still open: its ``REFUSED_EVENT`` task (``<pathway id>:REFUSED_EVENT:<anomaly id>``) is OPEN or CLAIMED.
 
+Only the current pathway's: after a finished pathway, a new one under the same id counts its sequence from
+above the former's (``pathways.seq_base``, migration 062), whose anomalies stay in the table but are not its.
+
 Codes and categories only (the message's name, the rule's code, the stage it found, the day it arrived): what
 ``GET /v1/pathways/{id}`` shows under ``anomalies``. The event id, an id of the sender's system, stays here.
 """
@@ -32,7 +35,9 @@ class PathwayAnomalies:
                           COALESCE(t.status = ANY($4::text[]), false) AS open
                      FROM pathway_anomalies a
                      LEFT JOIN human_tasks t ON t.task_key = a.pathway_id || ':' || $2 || ':' || a.anomaly_id
-                    WHERE a.pathway_id = $1
+                    WHERE a.pathway_id = $1 AND a.anomaly_id ~ '^anomaly-[0-9]+$'
+                      AND substr(a.anomaly_id, 9)::bigint > COALESCE(
+                          (SELECT p.seq_base FROM pathways p WHERE p.pathway_id = $1), 0)
                     ORDER BY a.recorded_at DESC, length(a.anomaly_id) DESC, a.anomaly_id DESC LIMIT $3) last
                ORDER BY recorded_at, id_length, anomaly_id""",
             pathway_id, REFUSED_EVENT, limit, _ACTIVE,

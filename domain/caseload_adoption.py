@@ -298,7 +298,7 @@ def adopt(case: CaseloadCase, now: datetime, today: date, *, source: str, file_d
     when a fact breaks a rule or the replayed stage is not the row's stage. ``seq_base``: the sequence to count
     from (a re-adoption writes above what the previous one wrote in the read model)."""
     p = Pathway(PathwayState(person_id=case.person_id, territory=case.territory, rule_set_version=case.rule_set,
-                             seq=seq_base))
+                             seq=seq_base, seq_base=seq_base))
     p.s.reminders = True  # as a pathway opened today (workflow's REMINDERS, GESICA_AT_CER, CLOSE_TASKS)
     p.s.gesica_at_cer = True
     p.s.closes_tasks = True

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Callable
+
 from domain.deadlines import add_days
 from domain.pathway import (
     Deadline,
@@ -24,6 +26,7 @@ from domain.pathway import (
     PathwayState,
     Stage,
 )
+from domain.pathway_constants import SANCTION_2025_CLOSES_EP
 from domain.plein_emploi import (
     MAX_SANCTIONS_2025,
     MAX_SWITCHES,
@@ -49,6 +52,8 @@ SANCTION_SERVICE = "SERVICE_RSA"
 SANCTION_TASK = "APPLY_RSA_SANCTION"
 REMOBILISATION_TASK = "TRANSMIT_REMOBILISATION"
 FRANCE_TRAVAIL_TASK = "FRANCE_TRAVAIL_REGISTRATION"
+#: The équipe pluridisciplinaire's task (``confirm_ep``), done by its decision, a 2025 sanction included.
+EP_REFERRAL_TASK = "EP_REFERRAL"
 #: Tasks of the RSA service carrying a decision on the allowance (2023 EP sanctions and the 2025 ones): owed
 #: whatever becomes of the accompaniment (a reorientation, the pathway's close, a radiation itself), so never
 #: cancelled with the other tasks of a closed case; moot only when the rights end (domain.md §8.3, G-B14).
@@ -70,6 +75,7 @@ class PleinEmploiRules:
 
     s: PathwayState
     rules: RuleSet
+    _patched: Callable[[str], bool]
 
     # ------------------------------------------------------------------ rule set and France Travail
 
@@ -149,6 +155,8 @@ class PleinEmploiRules:
         kept.append(sanction)
         del kept[: max(0, len(kept) - MAX_SANCTIONS_2025)]
         self._decided(DecisionKind.EP, f"SUSPENSION_REMOBILISATION_{msg.failure.value}")
+        if any(t.kind == EP_REFERRAL_TASK for t in s.open_tasks) and self._patched(SANCTION_2025_CLOSES_EP):
+            self._close_tasks(frozenset({EP_REFERRAL_TASK}), "EP_DECIDED")
         self._task(SANCTION_TASK, SANCTION_SERVICE, sanction.sanction_id, None, {
             "outcome": "SUSPENSION_REMOBILISATION", "failure": msg.failure.value,
             "decided_on": msg.decided_on.isoformat(), "share_percent": str(msg.share_percent),

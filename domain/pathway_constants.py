@@ -58,6 +58,9 @@ CER_END_FIXED = "cer-end-fixed-at-signature"
 BREACH_WITHDRAWAL = "breach-withdrawn-on-late-facts"
 #: §8.3: the contrat d'engagement replaces the CER for cases under the 2025 rules (``sign_cer`` refused there).
 CER_REPLACED = "cer-replaced-by-contrat-engagement-2025"
+#: §8.3: a suspension-remobilisation is the EP's decision: it closes the ``EP_REFERRAL`` task as ``decide_ep`` does
+#: (asked only when that task is open; a run that recorded one before keeps the task open).
+SANCTION_2025_CLOSES_EP = "sanction-2025-closes-ep-referral-task"
 
 PAUSE_NOT_SUBJECT = "NOT_SUBJECT"
 PAUSE_REVIEW = "PERSONAL_REVIEW"

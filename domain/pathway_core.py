@@ -65,7 +65,7 @@ class PathwayCore(PleinEmploiRules):
         rules, the only ones then."""
         version = rule_set_for(today).version if rules_by_entry_date else LEGACY_RULE_SET_VERSION
         return cls(PathwayState(person_id=person_id, territory=territory, rule_set_version=version,
-                                rules_by_entry_date=rules_by_entry_date, seq=seq), **options)
+                                rules_by_entry_date=rules_by_entry_date, seq=seq, seq_base=seq), **options)
 
     # ------------------------------------------------------------------ bookkeeping
 

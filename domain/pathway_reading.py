@@ -115,6 +115,7 @@ class PathwayReading(PathwayCore):
             orientation_target=s.orientation_target, orientation_notified_on=s.orientation_notified_on,
             caf_saisine_mode=s.caf_saisine_mode, next_deadline=self.next_due(), breach_count=len(self.active_breaches()),
             cer_count=s.cer_count, closed_on=s.closed_on, exit_reason=s.exit_reason, version=s.seq,
+            seq_base=s.seq_base,
         )
 
     def forget_settled_deadlines(self) -> None:

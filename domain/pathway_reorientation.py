@@ -37,7 +37,7 @@ from domain.pathway import (
     Stage,
 )
 from domain.pathway_state import ExitPush
-from domain.pathway_2025 import SANCTION_SERVICE, SANCTION_TASK, SERVICE_RSA_TASKS
+from domain.pathway_2025 import EP_REFERRAL_TASK, SANCTION_SERVICE, SANCTION_TASK, SERVICE_RSA_TASKS
 from domain.pathway_constants import _not_future, _stage_in, MAX_SANCTIONS, PAUSE_EXIT, PAUSE_REVIEW, REFERENT_STAGES
 from domain.pathway_core import PathwayCore
 from domain.tasks import TaskStatus
@@ -181,7 +181,7 @@ class PathwayReorientation(PathwayCore):
             return
         s.ep.confirmed = True
         self._hold(Stage.NON_COMPLIANCE_EP, today, "EP_REFERRAL_CONFIRMED")
-        self._task("EP_REFERRAL", assignee.ep(s.territory), f"ep-{s.seq}", None, {"kind": s.ep.kind})
+        self._task(EP_REFERRAL_TASK, assignee.ep(s.territory), f"ep-{s.seq}", None, {"kind": s.ep.kind})
 
     def on_ep_decision(self, msg: EpDecision, today: date) -> None:
         s = self.s
@@ -192,7 +192,7 @@ class PathwayReorientation(PathwayCore):
         elif msg.share_percent is not None or msg.months is not None:
             raise PathwayRuleError("EP_SANCTION_TERMS", f"{msg.outcome.value} carries no reduction share nor duration")
         self._decided(DecisionKind.EP, msg.outcome.value)
-        self._close_tasks(frozenset({"EP_REFERRAL"}), "EP_DECIDED")
+        self._close_tasks(frozenset({EP_REFERRAL_TASK}), "EP_DECIDED")
         if msg.outcome in SANCTION_OUTCOMES:
             self._record_sanction(msg, today)
         if msg.outcome in (EpOutcome.MAINTAIN, EpOutcome.REDUCTION, EpOutcome.SUSPENSION):

@@ -368,6 +368,9 @@ class PathwayState(BaseModel):
     #: The last people's commands with their actor (bounded), for the case's decision list.
     decision_log: list[DecisionRecord] = Field(default_factory=list)
     seq: int = 0
+    #: The sequence this pathway counted from: above a finished former pathway's under the same id (T25), whose
+    #: rows in the read model (its anomalies…) are not this one's.
+    seq_base: int = 0
     run: int = 1
     cycle_completed: bool = False
     #: A referent was designated in this run: a business boundary where the workflow starts a new run, so the

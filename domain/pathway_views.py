@@ -48,6 +48,7 @@ class PathwayRow(BaseModel):
     closed_on: date | None
     exit_reason: ExitReason | None
     version: int
+    seq_base: int = 0  # the pathway's first sequence: rows below it are a former pathway's
 
 
 class PathwayEffects(BaseModel):

@@ -64,6 +64,7 @@ def test_a_2025_suspension_remobilisation_is_adopted_through_its_rules_with_the_
         (Stage.REFERENT_DESIGNATED, None, "FIRST", date(2026, 11, 25), 50, 2)
     assert (ssr.remobilised_on, ssr.repayment) == (date(2026, 12, 1), False)
     assert not {"APPLY_RSA_SANCTION", "TRANSMIT_REMOBILISATION"} & set(_kinds(state))  # done in the former tool
+    assert "EP_REFERRAL" not in _kinds(state) + [t.kind for t in state.open_tasks]  # each referral was decided
     assert next_due(state) == service_deadline(date(2026, 10, 20), months=2) and not state.breaches
 
     late = dict(SSR_ROW, caf_transmission_date="2026-06-01", orientation_notified_on="2026-06-20")
@@ -85,6 +86,7 @@ def test_a_repeated_2025_suspension_is_adopted_after_its_first_as_the_live_pathw
     assert (first.remobilised_on, repeated.remobilised_on, repeated.repayment) == (None, date(2026, 12, 1), True)
     assert (state.stage, state.ep) == (Stage.REFERENT_DESIGNATED, None)
     assert not {"APPLY_RSA_SANCTION", "TRANSMIT_REMOBILISATION"} & set(_kinds(state))  # done in the former tool
+    assert "EP_REFERRAL" not in _kinds(state) + [t.kind for t in state.open_tasks]  # each referral was decided
     assert next_due(state) == service_deadline(date(2026, 10, 20), months=2) and not state.breaches
 
     # The same as the live pathway: a second referral and a REPEATED decision on a case with only the first.

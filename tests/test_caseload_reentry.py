@@ -25,8 +25,8 @@ from activities.flux_import import FluxImportActivities
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
 from domain.deadlines import add_months, paris_date
 from domain.identity import person_id
-from domain.pathway import BilanDecision, CompleteBilan, Stage
-from domain.pathway_contract import Update
+from domain.pathway import AppointmentEvent, AppointmentKind, BilanDecision, CompleteBilan, Stage
+from domain.pathway_contract import Signal, Update
 from domain.pathway_constants import pathway_workflow_id
 from domain.territory import CommuneTable
 from tests.flux_import_harness import (  # noqa: F401  (enc_client: session fixture)
@@ -149,7 +149,8 @@ async def _rows_after(pool, versions: dict[str, int]):
 
 async def test_the_api_starting_a_person_whose_pathway_finished_writes_the_new_one_in_the_read_model(
         enc_client, db_pool, task_queue, unique_id, tmp_path):
-    """``POST /v1/pathways`` after the adopted pathway finished: a new pathway, its read model above the former's."""
+    """``POST /v1/pathways`` after the adopted pathway finished: a new pathway, its read model above the former's;
+    ``GET /v1/pathways/{id}`` shows the new pathway's anomalies only, not the former's under the same id."""
     import httpx
 
     from workers.api import create_app
@@ -164,9 +165,10 @@ async def test_the_api_starting_a_person_whose_pathway_finished_writes_the_new_o
     activities = [*CaseloadImportActivities(db_pool, secret_text.encode()).all(),
                   *PathwayActivities(PathwayReadModel(db_pool), InMemoryMonJob62()).all()]
     starter = token_entry("flows", {Scope.PATHWAY_START})
+    reader = token_entry("dashboard", {Scope.CASE_READ})
     settings = Settings(temporal_task_queue=task_queue, temporal_namespace=enc_client.namespace,
                         person_id_secret=secret_text)
-    app = create_app(enc_client, settings, db_pool, tokens=ApiTokens.parse(starter))
+    app = create_app(enc_client, settings, db_pool, tokens=ApiTokens.parse(f"{starter},{reader}"))
     try:
         async with Worker(enc_client, task_queue=task_queue, workflows=[CaseloadImport, BeneficiaryPathway],
                           activities=activities, workflow_runner=workflow_runner()):
@@ -174,7 +176,9 @@ async def test_the_api_starting_a_person_whose_pathway_finished_writes_the_new_o
             caseload = write_caseload_csv(tmp_path / "caseload.csv", [row])
             assert (await (await start_caseload_import(enc_client, caseload_input(caseload),
                                                        task_queue=task_queue)).result()).adopted == 1
-            await enc_client.get_workflow_handle(pathway_workflow_id(person)).execute_update(
+            pathway = enc_client.get_workflow_handle(pathway_workflow_id(person))
+            former_anomaly = await _refused(pathway, db_pool, "missed-former")
+            await pathway.execute_update(
                 Update.COMPLETE_BILAN, CompleteBilan(event_id="bilan-end", completed_on=today,
                                                      decision=BilanDecision.END))
             former = await _closed_for_good(enc_client, db_pool, person)
@@ -186,5 +190,83 @@ async def test_the_api_starting_a_person_whose_pathway_finished_writes_the_new_o
             assert answer.status_code == 202, answer.text
             [row] = await _until(lambda: _rows_after(db_pool, {person: former}))
             assert (row["stage"], row["closed_on"], row["territory"]) == ("AWAITING_ORIENTATION", None, "T2")
+
+            async def anomalies() -> list[dict]:
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as http:
+                    case = await http.get(f"/v1/pathways/{pathway.id}",
+                                          headers={"Authorization": f"Bearer {reader.split(':')[1]}"})
+                assert case.status_code == 200, case.text
+                return case.json()["anomalies"]
+            assert await anomalies() == []  # the former pathway's stays in the table, not shown as this one's
+            new_anomaly = await _refused(pathway, db_pool, "missed-new")
+            assert [(a["anomaly_id"], a["stage"]) for a in await anomalies()] == [(new_anomaly,
+                                                                                  "AWAITING_ORIENTATION")]
+            assert await db_pool.fetchval("SELECT count(*) FROM pathway_anomalies WHERE pathway_id = $1 "
+                                          "AND anomaly_id = $2", pathway.id, former_anomaly) == 1
     finally:
         await terminate_pathways(enc_client, [person])
+
+
+async def test_a_caseload_row_adopts_a_person_whose_pathway_finished_and_not_one_in_its_window(
+        enc_client, db_pool, database_url, task_queue, unique_id, tmp_path):
+    """A row for a person whose flow-started pathway has finished is adopted as a new pathway under the same id, its
+    read model above the former's; one whose pathway is closed within its re-entry window is still refused
+    (``PATHWAY_EXISTS``). The dry run against the database judges both rows the same way."""
+    from tests.test_caseload_identity import _dry_run
+
+    secret = f"caseload-readopt-{unique_id}".encode()
+    rng = random.Random(f"readopt-{unique_id}")
+    finished_nir, window_nir = make_nir(rng), make_nir(rng)
+    finished, window = person_id(finished_nir, secret), person_id(window_nir, secret)
+    matricules = [str(rng.randrange(10**6, 10**7)) for _ in range(2)]
+    today = paris_date(datetime.now(timezone.utc))
+    activities = [*CaseloadImportActivities(db_pool, secret).all(), *FluxImportActivities(db_pool, secret).all(),
+                  *PathwayActivities(PathwayReadModel(db_pool), InMemoryMonJob62()).all()]
+    try:
+        async with Worker(enc_client, task_queue=task_queue, workflows=[CaseloadImport, FluxImport, BeneficiaryPathway],
+                          activities=activities, workflow_runner=workflow_runner()):
+            async def flow(day: date, households: list[str], name: str):
+                path = tmp_path / name
+                path.write_text(flux_xml(day, households), encoding="utf-8")
+                return await (await start_flux_import(enc_client, import_input(path), task_queue=task_queue)).result()
+            assert (await flow(today - timedelta(days=3), [household_xml(m, "2", [(n, True)]) for m, n in
+                                                          zip(matricules, (finished_nir, window_nir))], "f1.xml")
+                    ).new_pathways == 2
+            await flow(today - timedelta(days=2), [
+                household_xml(matricules[0], "5", [(finished_nir, True)], closure=("PCG", add_months(today, -8))),
+                household_xml(matricules[1], "5", [(window_nir, True)], closure=("PCG", add_months(today, -1)))],
+                "f2.xml")
+            former = await _closed_for_good(enc_client, db_pool, finished)
+            await _until(lambda: db_pool.fetchval("SELECT closed_on FROM pathways WHERE pathway_id = $1",
+                                                  pathway_workflow_id(window)))
+            first_run = (await enc_client.get_workflow_handle(pathway_workflow_id(finished)).describe()).run_id
+
+            rows = [dict(caseload_row(Stage.BILAN, i, today, rng, extras=False), nir=nir, territory="T1")
+                    for i, nir in enumerate((finished_nir, window_nir))]
+            caseload = write_caseload_csv(tmp_path / "caseload.csv", rows)
+            dry = await _dry_run(caseload, database_url, secret)
+            assert [(o["row"], o["outcome"], o["code"]) for o in dry["outcomes"]] == [
+                (1, "adopted", None), (2, "rejected", "PATHWAY_EXISTS")]
+            result = await (await start_caseload_import(enc_client, caseload_input(caseload),
+                                                        task_queue=task_queue)).result()
+            assert (result.adopted, result.rejected) == (1, 1)
+            rejected = await db_pool.fetch("SELECT row_number, code FROM caseload_import_rows WHERE file_digest = $1 "
+                                           "AND outcome = 'rejected'", caseload_input(caseload).file_digest)
+            assert [(r["row_number"], r["code"]) for r in rejected] == [(2, "PATHWAY_EXISTS")]
+
+            [row] = await _until(lambda: _rows_after(db_pool, {finished: former}))
+            assert (row["stage"], row["closed_on"], row["territory"]) == ("BILAN", None, "T1")
+            described = await enc_client.get_workflow_handle(pathway_workflow_id(finished)).describe()
+            assert described.run_id != first_run and described.status is WorkflowExecutionStatus.RUNNING
+            assert await db_pool.fetchval("SELECT status FROM caseload_adoptions WHERE person_id = $1",
+                                          window) is None  # the refused row leaves no ledger row
+    finally:
+        await terminate_pathways(enc_client, [finished, window])
+
+
+async def _refused(pathway, pool, event_id: str) -> str:
+    """A MISSED appointment no appointment was fixed for: refused, kept as an anomaly; its id once written."""
+    await pathway.signal(Signal.APPOINTMENT, AppointmentEvent(event_id=event_id, kind=AppointmentKind.MISSED,
+                                                              appointment_date=paris_date(datetime.now(timezone.utc))))
+    return await _until(lambda: pool.fetchval("SELECT anomaly_id FROM pathway_anomalies WHERE pathway_id = $1 "
+                                              "AND event_id = $2", pathway.id, event_id))

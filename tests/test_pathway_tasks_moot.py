@@ -1,7 +1,8 @@
 """Tasks the pathway closes when what they ask for happened another way or became moot (time-skipping server, real
-worker, real durations): the RSA service's sanction tasks (a flow showing the sanction applied, the rights ended,
-kept through a closed case), the former referent's CER escalation at a reorientation, a France Travail clock met by
-a registration dated in time but known after it fired (domain.md §8.3, G-B7, G-B14)."""
+worker, real durations): the EP referral at a 2025 sanction, the RSA service's sanction tasks (a flow showing the
+sanction applied, the rights ended, kept through a closed case), the former referent's CER escalation at a
+reorientation, a France Travail clock met by a registration dated in time but known after it fired (domain.md §8.3,
+G-B7, G-B14)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,17 @@ async def test_a_flow_showing_the_sanction_applied_closes_the_rsa_service_task(h
                           PaymentSuspended(event_id="ps-2", flow_date=d0, reasons=["CG"], since=d0))
     await h.view(lambda v: v.payment_suspension is not None and v.payment_suspension.reasons == ["CG"])
     assert await task_states(h, "APPLY_RSA_SANCTION") == {"APPLY_RSA_SANCTION": ("DONE", "SANCTION_APPLIED")}
+
+
+async def test_a_2025_sanction_is_the_eps_decision_and_closes_the_ep_referral_task(h):
+    d0 = await h.designated()
+    await at_ep(h, d0)
+    assert await task_states(h, "EP_REFERRAL") == {"EP_REFERRAL": ("OPEN", None)}
+    await h.update(BeneficiaryPathway.decide_sanction_2025, DecideSanction2025(
+        event_id="ssr-1", decided_on=d0, failure=FailureKind.FIRST, share_percent=50, months=1))
+    await h.view(lambda v: len(v.plein_emploi.sanctions) == 1 and v.stage is Stage.REFERENT_DESIGNATED)
+    assert await task_states(h, "EP_REFERRAL", "APPLY_RSA_SANCTION") == {
+        "EP_REFERRAL": ("DONE", "EP_DECIDED"), "APPLY_RSA_SANCTION": ("OPEN", None)}
 
 
 async def test_leaving_rsa_makes_the_suspension_moot_but_not_the_repayment_and_a_closed_case_keeps_it(h):
