@@ -26,9 +26,8 @@ import sys
 
 from lxml import etree
 
-from activities.cnaf_extract import HouseholdPlan, IndexedPlan
+from activities.cnaf_extract import HouseholdPlan, IndexedFields, IndexedPlan
 from activities.cnaf_split import HOUSEHOLD
-from domain.flux import RawHousehold
 
 MAX_SHAPES = 512
 _FREE_ATTEMPTS = 64  # households tried before one shape in four tried must be new and kept
@@ -67,9 +66,9 @@ class HouseholdShapes:
         self._max = max_shapes
         self._attempts = 0
 
-    def read(self, text: str, namespaces: Namespaces) -> tuple[RawHousehold, str, bytes] | None:
-        """The raw household, the record hash and the UTF-8 text of a simple household of a known shape,
-        else None."""
+    def read(self, text: str, namespaces: Namespaces) -> tuple[IndexedPlan, IndexedFields, str, bytes] | None:
+        """The plan and leaves' texts (:meth:`IndexedPlan.fields`), the record hash and the UTF-8 text of a
+        simple household of a known shape, else None."""
         start_tag = self._start_tags.get(namespaces)
         if start_tag is None:
             return None
@@ -80,7 +79,7 @@ class HouseholdShapes:
         plan = self._plans.get(tuple(parts[1::2]))
         if plan is None:
             return None
-        return plan.read(parts), hashlib.sha256(start_tag + data[len(_OPEN_TAG):]).hexdigest(), data
+        return plan, plan.fields(parts), hashlib.sha256(start_tag + data[len(_OPEN_TAG):]).hexdigest(), data
 
     def learn(self, text: str, namespaces: Namespaces, plan: HouseholdPlan[etree._Element],
               element: etree._Element, canonical: bytes) -> None:
