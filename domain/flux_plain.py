@@ -51,6 +51,7 @@ _STATES = {code: RightState(code) for code in tables.ETATDOSRSA if code in {stat
 _CLOSED = (RightState.CLOSED, RightState.CLOSED_EARLIER_MONTH)
 _LIMITS = tables.MAX_LENGTHS
 _NOMNAI, _PRENOM, _ROLEPERS, _NIR = _LIMITS["NOMNAI"], _LIMITS["PRENOM"], _LIMITS["ROLEPERS"], _LIMITS["NIR"]
+_MATRICULE, _NUMCOM = _LIMITS["MATRICULE"], _LIMITS["NUMCOM"]
 _FLAGS: dict[str | None, bool | None] = {**tables.BOOLEANS, None: None, "": None}  # the usual texts, as read
 _PERSON = Person.__pydantic_validator__.validate_python  # what Person.model_validate calls, one call less
 _HOUSEHOLD = Household.__pydantic_validator__.validate_python
@@ -86,7 +87,8 @@ def _plain_person(rank: int, fields: PersonFields) -> Person | None:
     """The person :func:`domain.flux_validation._person` makes when the common checks pass at once, else
     None (the full rules then say why)."""
     nir, last_name, first_name, birth_date, role, subject = fields
-    subject = _plain_flag(subject)
+    if (subject := _FLAGS.get(subject, "?")) == "?":
+        subject = _plain_flag(fields[5])  # a text around an xsd:boolean, or not one
     if subject == "?" or (last_name is not None and len(last_name) > _NOMNAI) or (
             first_name is not None and len(first_name) > _PRENOM) or (role is not None and len(role) > _ROLEPERS):
         return None
@@ -130,14 +132,17 @@ def plain_fields(matricule: str | None, right_states: Sequence[str], suspension_
         return None
     state = _STATES.get(right_states[0].strip())
     matricule = matricule.strip()
-    no_fixed_abode = _plain_flag(no_fixed_abode)
-    commune = clean(commune)
+    if (flag := _FLAGS.get(no_fixed_abode, "?")) == "?":
+        flag = _plain_flag(no_fixed_abode)
+    no_fixed_abode = flag
+    if commune is not None:
+        commune = commune.strip() or None  # as clean()
     reasons = _plain_codes(suspension_reasons, "MOTISUSVERSRSA", tables.MOTISUSVERSRSA) \
         if suspension_reasons else ()
     closure = () if closure_reason is None else _plain_codes([closure_reason], "MOTICLORSA", tables.MOTICLORSA)
-    if state is None or not matricule or len(matricule) > _LIMITS["MATRICULE"] or no_fixed_abode == "?" \
+    if state is None or not matricule or len(matricule) > _MATRICULE or no_fixed_abode == "?" \
             or reasons is None or closure is None or (commune is not None and (
-                len(commune) > _LIMITS["NUMCOM"] or not COMMUNE.match(commune))):
+                len(commune) > _NUMCOM or not COMMUNE.match(commune))):
         return None
     try:
         suspension_date = None if suspension_date is None else _plain_date(suspension_date, reference)
