@@ -61,7 +61,8 @@ class HouseholdShapes:
     """The plans of the simple shapes met in one file, and the canonical start tag per namespace context."""
 
     def __init__(self, max_shapes: int = MAX_SHAPES) -> None:
-        self._plans: dict[tuple[str, ...], IndexedPlan] = {}
+        self._plans: dict[str, IndexedPlan] = {}  # by the tags joined with ">" (which no tag holds): one string
+        # to hash, where a tuple of the household's tags hashed each of its ~65 new strings
         self._start_tags: dict[Namespaces, bytes] = {}
         self._max = max_shapes
         self._attempts = 0
@@ -76,7 +77,7 @@ class HouseholdShapes:
         if split is None:
             return None
         parts, data = split
-        plan = self._plans.get(tuple(parts[1::2]))
+        plan = self._plans.get(">".join(parts[1::2]))
         if plan is None:
             return None
         return plan, plan.fields(parts), hashlib.sha256(start_tag + data[len(_OPEN_TAG):]).hexdigest(), data
@@ -93,7 +94,8 @@ class HouseholdShapes:
             return
         parts, data = split
         tags = tuple(map(sys.intern, parts[1::2]))  # interned: shapes share their tag names
-        if tags[0] != HOUSEHOLD or tags in self._plans or not all(map(_SIMPLE_TAG.fullmatch, tags)):
+        shape = ">".join(tags)
+        if tags[0] != HOUSEHOLD or shape in self._plans or not all(map(_SIMPLE_TAG.fullmatch, tags)):
             return
         rest = data[len(_OPEN_TAG):]
         start_tag = self._start_tags.get(namespaces, canonical[:-len(rest)])
@@ -105,4 +107,4 @@ class HouseholdShapes:
             return
         text_after = {node: 2 * opens[rank] + 2 for rank, node in enumerate(nodes)}  # its place in the parts
         self._start_tags[namespaces] = start_tag
-        self._plans[tags] = IndexedPlan(plan.renamed(text_after.__getitem__))
+        self._plans[shape] = IndexedPlan(plan.renamed(text_after.__getitem__))
