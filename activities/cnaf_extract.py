@@ -17,12 +17,14 @@ Only strings are extracted here; every rule deciding whether they make a valid h
 
 from __future__ import annotations
 
+from datetime import date
 from operator import itemgetter
 from typing import Callable, Generic, NamedTuple, TypeVar
 
 from lxml import etree
 
-from domain.flux import RawHousehold, RawPerson
+from domain.flux import Household, RawHousehold, RawPerson
+from domain.flux_plain import PersonFields, plain_fields
 
 _HOUSEHOLD_LEAVES = {
     ("Organisme", "MATRICULE"): "matricule",
@@ -146,6 +148,10 @@ class HouseholdPlan(NamedTuple, Generic[L]):
             new(self.no_fixed_abode), new(self.commune), persons)
 
 
+#: an :class:`IndexedPlan`'s reading of one household: the leaves' texts, then each person's six
+IndexedFields = tuple[tuple[str | None, ...], list[PersonFields]]
+
+
 class IndexedPlan:
     """A plan whose leaves are places in a list of texts, read with one ``itemgetter`` (the shape path).
 
@@ -175,15 +181,26 @@ class IndexedPlan:
         self._persons = tuple(persons)
         self._earlier = plan.closure_earlier_month
 
-    def read(self, texts: list[str | None]) -> RawHousehold:
-        """The raw household of ``texts`` (appends a None to it: the absent leaves' text)."""
+    def fields(self, texts: list[str | None]) -> IndexedFields:
+        """The leaves' texts of ``texts`` (appends a None to it: the absent leaves' text): the household's,
+        then each person's in :class:`RawPerson`'s order."""
         texts.append(None)
         values = self._get(texts)
-        persons = [RawPerson(values[at], values[at + 1], values[at + 2], values[at + 3],
-                             values[at + 4] if blocks is None else _rsa_role(blocks, texts.__getitem__),
-                             values[at + 5]) for at, blocks in self._persons]
+        return values, [values[at:at + 6] if blocks is None else (
+            *values[at:at + 4], _rsa_role(blocks, texts.__getitem__), values[at + 5]) for at, blocks in self._persons]
+
+    def read(self, fields: IndexedFields) -> RawHousehold:
+        """The raw household of :meth:`fields`."""
+        values, persons = fields
         return RawHousehold(values[0], list(values[self._states]), list(values[self._reasons]), values[1], values[2],
-                            values[3], self._earlier, values[4], None, values[5], persons)
+                            values[3], self._earlier, values[4], None, values[5],
+                            [RawPerson(*person) for person in persons])
+
+    def plain(self, fields: IndexedFields, reference: date | None) -> Household | None:
+        """:func:`domain.flux_plain.plain_household` of :meth:`read`'s household, without building it."""
+        values, persons = fields
+        return plain_fields(values[0], values[self._states], values[self._reasons], values[1], values[2], values[3],
+                            self._earlier, values[4], None, values[5], persons, reference)
 
 
 def _fixed_role(blocks: tuple[RoleBlock[int], ...]) -> tuple[int | None, tuple[RoleBlock[int], ...] | None]:

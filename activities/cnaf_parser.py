@@ -38,7 +38,7 @@ from activities.cnaf_extract import extract_household, leaf_text, plan_household
 from activities.cnaf_shapes import HouseholdShapes
 from domain.flux import FluxHeader, Issue, ParsedRecord, RejectionCode
 from domain.flux_validation import DuplicateGuard, judge, text_encoding_issue, trailer_issue, utf8_may_be_suspect, \
-    validate_header
+    validate_header, verdict
 from domain.flux_codes import OTHER_FLOWS, VRSD0301_ELEMENTS, detect_layout, other_flow_of_schema
 
 __all__ = ["CnafFluxReader", "FluxRefused", "FluxUnreadable", "HOUSEHOLD", "HEADER", "extract_household", "file_digest",
@@ -320,8 +320,11 @@ class CnafFluxReader:
         position = self.households_seen
         known = self._shapes.read(piece.text, self._namespaces) if self.layout is not None else None
         if known is not None:  # its text holds no "&": no entity reference
-            raw, record_hash, data = known
+            plan, fields, record_hash, data = known
             encoding = text_encoding_issue((piece.text,)) if utf8_may_be_suspect(data) else None
+            if encoding is None and (household := plan.plain(fields, self._reference)) is not None:
+                return verdict(household, [], fields[0][0], position, record_hash, guard)  # no raw household
+            raw = plan.read(fields)
         elif _ENTITY.search(piece.text) is not None:
             return ParsedRecord(position=position, record_hash=_text_hash(piece.text), issues=(Issue(
                 RejectionCode.UNREADABLE_RECORD, "entity reference in the household: entities are never resolved"),))

@@ -26,9 +26,8 @@ import sys
 
 from lxml import etree
 
-from activities.cnaf_extract import HouseholdPlan, IndexedPlan
+from activities.cnaf_extract import HouseholdPlan, IndexedFields, IndexedPlan
 from activities.cnaf_split import HOUSEHOLD
-from domain.flux import RawHousehold
 
 MAX_SHAPES = 512
 _FREE_ATTEMPTS = 64  # households tried before one shape in four tried must be new and kept
@@ -62,14 +61,15 @@ class HouseholdShapes:
     """The plans of the simple shapes met in one file, and the canonical start tag per namespace context."""
 
     def __init__(self, max_shapes: int = MAX_SHAPES) -> None:
-        self._plans: dict[tuple[str, ...], IndexedPlan] = {}
+        self._plans: dict[str, IndexedPlan] = {}  # by the tags joined with ">" (which no tag holds): one string
+        # to hash, where a tuple of the household's tags hashed each of its ~65 new strings
         self._start_tags: dict[Namespaces, bytes] = {}
         self._max = max_shapes
         self._attempts = 0
 
-    def read(self, text: str, namespaces: Namespaces) -> tuple[RawHousehold, str, bytes] | None:
-        """The raw household, the record hash and the UTF-8 text of a simple household of a known shape,
-        else None."""
+    def read(self, text: str, namespaces: Namespaces) -> tuple[IndexedPlan, IndexedFields, str, bytes] | None:
+        """The plan and leaves' texts (:meth:`IndexedPlan.fields`), the record hash and the UTF-8 text of a
+        simple household of a known shape, else None."""
         start_tag = self._start_tags.get(namespaces)
         if start_tag is None:
             return None
@@ -77,10 +77,10 @@ class HouseholdShapes:
         if split is None:
             return None
         parts, data = split
-        plan = self._plans.get(tuple(parts[1::2]))
+        plan = self._plans.get(">".join(parts[1::2]))
         if plan is None:
             return None
-        return plan.read(parts), hashlib.sha256(start_tag + data[len(_OPEN_TAG):]).hexdigest(), data
+        return plan, plan.fields(parts), hashlib.sha256(start_tag + data[len(_OPEN_TAG):]).hexdigest(), data
 
     def learn(self, text: str, namespaces: Namespaces, plan: HouseholdPlan[etree._Element],
               element: etree._Element, canonical: bytes) -> None:
@@ -94,7 +94,8 @@ class HouseholdShapes:
             return
         parts, data = split
         tags = tuple(map(sys.intern, parts[1::2]))  # interned: shapes share their tag names
-        if tags[0] != HOUSEHOLD or tags in self._plans or not all(map(_SIMPLE_TAG.fullmatch, tags)):
+        shape = ">".join(tags)
+        if tags[0] != HOUSEHOLD or shape in self._plans or not all(map(_SIMPLE_TAG.fullmatch, tags)):
             return
         rest = data[len(_OPEN_TAG):]
         start_tag = self._start_tags.get(namespaces, canonical[:-len(rest)])
@@ -106,4 +107,4 @@ class HouseholdShapes:
             return
         text_after = {node: 2 * opens[rank] + 2 for rank, node in enumerate(nodes)}  # its place in the parts
         self._start_tags[namespaces] = start_tag
-        self._plans[tags] = IndexedPlan(plan.renamed(text_after.__getitem__))
+        self._plans[shape] = IndexedPlan(plan.renamed(text_after.__getitem__))

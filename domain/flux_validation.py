@@ -287,15 +287,20 @@ def trailer_issue(announced: str, households: int) -> Issue | None:
 def judge(raw: RawHousehold, position: int, record_hash: str, guard: DuplicateGuard,
           extra: Iterable[Issue] = (), reference: date | None = None, encoding_checked: bool = False) -> ParsedRecord:
     """Validate one raw household in the context of its file (duplicates, reference date), extra issues first."""
-    issues = list(extra)
     household, found = validate_household(raw, reference, encoding_checked=encoding_checked)
+    return verdict(household, found, raw.matricule, position, record_hash, guard, extra)
+
+
+def verdict(household: Household | None, found: list[Issue], matricule: str | None, position: int, record_hash: str,
+            guard: DuplicateGuard, extra: Iterable[Issue] = ()) -> ParsedRecord:
+    """The record of a household validated (``household`` or the issues ``found``), its matricule checked against
+    the file's earlier households; the flow reader calls it with a plain household it built from the fields."""
+    issues = list(extra)
     if found:
         issues.extend(issue for issue in found if issue not in issues)
-    duplicate = guard.check(raw.matricule, position)
+    duplicate = guard.check(matricule, position)
     if duplicate is not None:
         issues.append(duplicate)
     if issues:
         return ParsedRecord(position=position, record_hash=record_hash, issues=tuple(issues))
     return ParsedRecord(position=position, record_hash=record_hash, household=household)
-
-

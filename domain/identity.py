@@ -66,7 +66,7 @@ def validate_nir(raw: str) -> str:
     """Return the normalised NIR (13 characters without key, or 15 with a key that must match) or raise
     :class:`NirError` naming the problem."""
     if len(raw) == 15 and raw.isdigit() and raw.isascii() and raw[0] in _STATUS_DIGITS:  # the usual form
-        if int(raw[13:]) == nir_key(raw[:13]):
+        if int(raw[13:]) == 97 - int(raw[:13]) % 97:  # nir_key of digits (no 2A/2B), one call less
             return raw
     nir = normalize_nir(raw)
     if len(nir) not in (13, 15):

@@ -4,6 +4,7 @@
 * a household's placeholder is not fed to the skeleton when it would only repeat its sibling's;
 * a text read by shape is checked for encoding damage on its UTF-8 bytes first;
 * plain households are built by the cheap checks (``plain_household``), the usual NIR checked at once;
+* a household read by shape is checked from its leaves' texts, without its raw household (``IndexedPlan.plain``);
 * ``FluxSummary.add`` counts without pydantic's setattr.
 """
 
@@ -188,6 +189,27 @@ def test_plain_households_are_what_the_full_rules_make(seed, monkeypatch):
             assert not issues and shortcut == full and shortcut.persons == full.persons
             assert [p.model_dump() for p in shortcut.persons] == [p.model_dump() for p in full.persons]
     assert sum(p is not None for p in plain) > 5
+
+
+def test_a_household_read_by_shape_is_checked_as_its_raw_household(tmp_path, flow):
+    path = tmp_path / "flow.xml"
+    path.write_bytes(flow.encode("utf-8", "surrogateescape"))
+    reader = CnafFluxReader(path)
+    original, outcomes = reader._shapes.read, []
+
+    def compared(text, namespaces):
+        known = original(text, namespaces)
+        if known is not None:
+            plan, fields, _, _ = known
+            for reference in (date(2024, 3, 15), date(2009, 7, 1), None):  # dates in the window, and not
+                shortcut = plan.plain(fields, reference)
+                assert shortcut == plain_household(plan.read(fields), reference)
+                outcomes.append(shortcut is not None)
+        return known
+
+    reader._shapes.read = compared  # type: ignore[method-assign]
+    assert sum(1 for _ in reader) == 300
+    assert any(outcomes) and not all(outcomes)
 
 
 def test_the_summary_counts_as_the_fields_say(tmp_path, flow):
