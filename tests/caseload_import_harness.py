@@ -25,9 +25,9 @@ class _SlowImporter(CaseloadImporter):
         super().__init__(pool, secret)
         self._delay = delay
 
-    async def _adopt(self, case, state, req):
+    async def _adopt(self, case, state, req, now):
         await asyncio.sleep(self._delay)
-        return await super()._adopt(case, state, req)
+        return await super()._adopt(case, state, req, now)
 
 
 def build_worker(client: Client, task_queue: str, pool: asyncpg.Pool, secret: bytes, *, start_delay: float = 0.0,
