@@ -237,7 +237,8 @@ class FluxImporter:
         has_pathway: dict[str, bool] = {r["person_id"]: r["pathway"] for r in rows}
         has_pathway.update(dict.fromkeys(await self._links.adopted(person_ids), True))
         # A finished pathway (closed, re-entry window over) is no pathway: an entry starts a new one (T25).
-        finished = await self._links.finished([pid for pid, known in has_pathway.items() if known])
+        finished = await self._links.finished([pid for pid, known in has_pathway.items() if known],
+                                              activity.info().scheduled_time if activity.in_activity() else None)
         has_pathway.update(dict.fromkeys(finished, False))
         changed: dict[str, tuple[fe.PersonFlowState, int]] = {}
         started: set[str] = set()

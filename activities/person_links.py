@@ -11,6 +11,8 @@ an ``IDENTITY_TWO_PATHWAYS`` task on the adopted one (opaque pathway ids only) t
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from activities.tasks import NewTask, TaskStore
@@ -75,18 +77,23 @@ class PersonLinks:
                  AND (o.person_id IS NULL OR (NOT o.pathway AND o.updated_at < a.created_at))""", person_ids)
         return [r["person_id"] for r in rows]
 
-    async def finished(self, person_ids: list[str]) -> dict[str, int]:
+    async def finished(self, person_ids: list[str], written_before: datetime | None = None) -> dict[str, int]:
         """``{person id: read-model version}`` of the persons whose pathway has finished: closed, with no re-entry
         window open (T25: a re-entry within it resumes the same referent). A flow's entry then starts a new
-        pathway under the same id, counted as new whether the former one was adopted or started by a flow."""
+        pathway under the same id, counted as new whether the former one was adopted or started by a flow.
+
+        ``written_before``: only rows last written before that instant. A flow slice passes its first
+        scheduling time, so that every attempt of a slice plans the same: a pathway closed by an earlier
+        attempt's own signals (killed mid-slice) is not "finished" for the retry, which would start it anew."""
         if not person_ids:
             return {}
         rows = await self._pool.fetch(
             """SELECT p.person_id, p.version FROM pathways p
                WHERE p.pathway_id = ANY($1::text[]) AND p.closed_on IS NOT NULL
+                 AND ($2::timestamptz IS NULL OR p.updated_at < $2)
                  AND NOT EXISTS (SELECT 1 FROM deadlines d WHERE d.pathway_id = p.pathway_id
                                  AND d.kind = 'REENTRY_WINDOW' AND d.status IN ('PENDING', 'PAUSED'))""",
-            [pathway_workflow_id(pid) for pid in person_ids])
+            [pathway_workflow_id(pid) for pid in person_ids], written_before)
         return {r["person_id"]: r["version"] for r in rows}
 
     async def _two_pathways(self, both: dict[str, str], file_digest: str) -> None:

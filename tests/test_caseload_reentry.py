@@ -23,6 +23,7 @@ from activities.caseload_generator import caseload_row, write_caseload_csv
 from activities.caseload_import import CaseloadImportActivities
 from activities.flux_import import FluxImportActivities
 from activities.pathway import InMemoryMonJob62, PathwayActivities, PathwayReadModel
+from activities.person_links import PersonLinks
 from domain.deadlines import add_months, paris_date
 from domain.identity import person_id
 from domain.pathway import AppointmentEvent, AppointmentKind, BilanDecision, CompleteBilan, Stage
@@ -72,7 +73,8 @@ async def test_a_flow_reentry_resumes_a_pathway_in_its_window_and_starts_anew_af
     finished_nir, window_nir, flowed_nir = make_nir(rng), make_nir(rng), make_nir(rng)
     finished, window, flowed = (person_id(n, secret) for n in (finished_nir, window_nir, flowed_nir))
     matricules = [str(rng.randrange(10**6, 10**7)) for _ in range(3)]
-    today = paris_date(datetime.now(timezone.utc))
+    before_closures = datetime.now(timezone.utc)
+    today = paris_date(before_closures)
     bilan = dict(caseload_row(Stage.BILAN, 0, today, rng, extras=False), nir=finished_nir, territory="T1")
     closed = dict(caseload_row(Stage.CLOSED, 1, today, rng, extras=False), nir=window_nir, territory="T1")
     activities = [*CaseloadImportActivities(db_pool, secret).all(),
@@ -103,6 +105,11 @@ async def test_a_flow_reentry_resumes_a_pathway_in_its_window_and_starts_anew_af
             await flow(today - timedelta(days=2), [household_xml(matricules[2], "5", [(flowed_nir, True)],
                                                                  closure=("PCG", add_months(today, -8)))], "f2.xml")
             flowed_version = await _closed_for_good(enc_client, db_pool, flowed)
+            # A flow slice plans from rows written before it was first scheduled: a retry of a slice whose own
+            # signals closed these pathways plans as its first attempt did (known, not started anew).
+            links = PersonLinks(db_pool)
+            assert set(await links.finished([finished, flowed])) == {finished, flowed}
+            assert await links.finished([finished, flowed], written_before=before_closures) == {}
 
             back = tmp_path / "back.xml"
             result = await flow(today - timedelta(days=1), [
